@@ -1,0 +1,85 @@
+//! Stable kebab-case codes for the `reason` field. Users match on these in CI scripts,
+//! so a code is never renamed or reused; add new ones at the end.
+
+use serde::Serialize;
+
+macro_rules! reasons {
+    ($($variant:ident => $code:literal : $doc:literal,)*) => {
+        /// Why the sandbox decided what it did.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Reason {
+            $(#[doc = $doc] $variant,)*
+        }
+
+        impl Reason {
+            /// Every code, in declaration order (README table, uniqueness test).
+            pub const ALL: &'static [Reason] = &[$(Reason::$variant,)*];
+
+            /// The stable code written to the log.
+            pub fn code(self) -> &'static str {
+                match self { $(Reason::$variant => $code,)* }
+            }
+
+            /// One sentence for humans.
+            pub fn describe(self) -> &'static str {
+                match self { $(Reason::$variant => $doc,)* }
+            }
+        }
+    };
+}
+
+reasons! {
+    SandboxFull => "sandbox-full": "The sandbox started with every layer: namespaces, mounts, Landlock and seccomp.",
+    LandlockPartial => "landlock-partial": "The kernel enforces only part of the requested Landlock rules.",
+    LandlockUnavailable => "landlock-unavailable": "The kernel does not enforce Landlock; only the mount view protects files.",
+    HiddenFile => "hidden-file": "The file matches a hide rule and is replaced by an empty read-only file.",
+    CredentialPath => "credential-path": "The path is a credential file of the real home directory.",
+    OutsideView => "outside-view": "The path is not part of the sandbox's filesystem view.",
+    ReadOnlyPath => "read-only-path": "The path is visible but read-only in the sandbox.",
+    EgressNotAllowed => "egress-not-allowed": "The destination is not on the egress allow-list.",
+    DirectConnect => "direct-connect": "A direct connection bypassing the proxy; the network namespace has no route out.",
+    PrivateAddress => "private-address": "The name resolves to a loopback, private, link-local or metadata address no rule names.",
+    SniMismatch => "sni-mismatch": "The TLS server name differs from the CONNECT host (domain fronting).",
+    MalformedRequest => "malformed-request": "The proxy request is malformed or smuggles data (NUL, CR/LF, userinfo, Host mismatch, oversize).",
+    IpLiteral => "ip-literal": "An IP literal no rule names explicitly.",
+    DnsQuery => "dns-query": "A DNS query from inside the sandbox; names are resolved by the proxy, never inside.",
+    RegistryRequest => "registry-request": "A request to a registry derived from the package manager's configuration.",
+    PolicyAllowHost => "policy-allow-host": "A request allowed by a policy or --allow-host rule.",
+    RawSocket => "raw-socket": "Raw and packet sockets are refused.",
+    EnvDropped => "env-dropped": "An environment variable that is not on the allow-list was dropped.",
+    EnvSecret => "env-secret": "An environment variable whose name looks like a secret was dropped.",
+}
+
+impl Serialize for Reason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_and_kebab_case() {
+        let mut seen = HashSet::new();
+        for r in Reason::ALL {
+            let code = r.code();
+            assert!(seen.insert(code), "duplicate reason code {code}");
+            assert!(
+                code.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+                    && !code.starts_with('-')
+                    && !code.ends_with('-')
+                    && !code.contains("--"),
+                "{code} is not kebab-case"
+            );
+        }
+    }
+}
