@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs on a fresh Debian/Ubuntu machine.
+#
+# Idempotent: each component is checked first and installed only when missing, so a second
+# run does nothing (no apt-get update either). As root it installs; as any other user it
+# only checks, and names the exact command to run when something is missing.
+#
+# What it provides:
+#   - apt packages: iproute2, procps, util-linux, python3-venv, python3-pip, build-essential,
+#     git, nodejs/npm (only when node or npm is absent)
+#   - Verdaccio (pinned) in a world-readable prefix, for local npm registry tests
+#   - pypiserver (pinned) in a world-readable virtualenv, for local PEP 503 index tests
+set -euo pipefail
+
+VERDACCIO_VERSION=6.8.0
+PYPISERVER_VERSION=2.4.2
+TEST_ROOT=${SAFE_INSTALL_TEST_ROOT:-/opt/safe-install-test}
+VERDACCIO_PREFIX=$TEST_ROOT/verdaccio
+PYPISERVER_VENV=$TEST_ROOT/pypiserver
+SYSTEM_PYTHON=/usr/bin/python3
+
+say() { printf 'setup.sh: %s\n' "$*" >&2; }
+
+# Commands that must exist, with the Debian package that provides each.
+declare -A NEED_CMD=(
+  [ip]=iproute2
+  [ps]=procps
+  [pgrep]=procps
+  [setsid]=util-linux
+  [runuser]=util-linux
+  [cc]=build-essential
+  [make]=build-essential
+  [git]=git
+)
+
+missing_apt=()
+for cmd in "${!NEED_CMD[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing_apt+=("${NEED_CMD[$cmd]}")
+done
+if [[ ! -x $SYSTEM_PYTHON ]]; then
+  missing_apt+=(python3)
+fi
+if [[ -x $SYSTEM_PYTHON ]]; then
+  "$SYSTEM_PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 || missing_apt+=(python3-venv)
+  "$SYSTEM_PYTHON" -m pip --version >/dev/null 2>&1 || missing_apt+=(python3-pip)
+else
+  missing_apt+=(python3-venv python3-pip)
+fi
+command -v node >/dev/null 2>&1 || missing_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing_apt+=(npm)
+# Deduplicate.
+if ((${#missing_apt[@]})); then
+  mapfile -t missing_apt < <(printf '%s\n' "${missing_apt[@]}" | sort -u)
+fi
+
+verdaccio_ok() {
+  [[ -f $VERDACCIO_PREFIX/node_modules/verdaccio/package.json ]] &&
+    [[ -x $VERDACCIO_PREFIX/node_modules/.bin/verdaccio ]] &&
+    [[ $(node -p "require('$VERDACCIO_PREFIX/node_modules/verdaccio/package.json').version" 2>/dev/null) == "$VERDACCIO_VERSION" ]]
+}
+
+pypiserver_ok() {
+  [[ -x $PYPISERVER_VENV/bin/pypi-server ]] &&
+    [[ $("$PYPISERVER_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("pypiserver"))' 2>/dev/null) == "$PYPISERVER_VERSION" ]]
+}
+
+if [[ $(id -u) -ne 0 ]]; then
+  problems=()
+  ((${#missing_apt[@]})) && problems+=("missing Debian packages: ${missing_apt[*]}")
+  verdaccio_ok || problems+=("Verdaccio $VERDACCIO_VERSION is not installed in $VERDACCIO_PREFIX")
+  pypiserver_ok || problems+=("pypiserver $PYPISERVER_VERSION is not installed in $PYPISERVER_VENV")
+  if ((${#problems[@]})); then
+    for p in "${problems[@]}"; do say "$p"; done
+    say "fix: run as root: sudo $(cd "$(dirname "$0")" && pwd)/setup.sh"
+    exit 1
+  fi
+  say "all test prerequisites are present"
+  exit 0
+fi
+
+if ((${#missing_apt[@]})); then
+  say "installing Debian packages: ${missing_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing_apt[@]}" >/dev/null
+fi
+
+install -d -m 0755 "$TEST_ROOT"
+
+if ! verdaccio_ok; then
+  say "installing Verdaccio $VERDACCIO_VERSION into $VERDACCIO_PREFIX"
+  rm -rf "$VERDACCIO_PREFIX"
+  install -d -m 0755 "$VERDACCIO_PREFIX"
+  # A private cache so a root-owned ~/.npm is not mixed up with this install.
+  npm_cache=$(mktemp -d)
+  # verdaccio-audit asks for node-fetch by the dist-tag `cjs` (the 2.x line); a registry
+  # mirror that serves only the `latest` tag cannot resolve it, so pin what the tag names.
+  cat >"$VERDACCIO_PREFIX/package.json" <<JSON
+{
+  "name": "safe-install-test-verdaccio",
+  "private": true,
+  "dependencies": { "verdaccio": "$VERDACCIO_VERSION" },
+  "overrides": { "verdaccio-audit": { "node-fetch": "2.7.0" } }
+}
+JSON
+  (cd "$VERDACCIO_PREFIX" && npm install --no-audit --no-fund --no-update-notifier \
+    --cache "$npm_cache" >/dev/null)
+  rm -rf "$npm_cache"
+  chmod -R a+rX "$VERDACCIO_PREFIX"
+  verdaccio_ok || { say "Verdaccio install did not produce $VERDACCIO_PREFIX/node_modules/.bin/verdaccio"; exit 1; }
+fi
+
+if ! pypiserver_ok; then
+  say "installing pypiserver $PYPISERVER_VERSION into $PYPISERVER_VENV"
+  rm -rf "$PYPISERVER_VENV"
+  "$SYSTEM_PYTHON" -m venv "$PYPISERVER_VENV"
+  "$PYPISERVER_VENV/bin/pip" install --quiet --disable-pip-version-check "pypiserver==$PYPISERVER_VERSION"
+  chmod -R a+rX "$PYPISERVER_VENV"
+  pypiserver_ok || { say "pypiserver install did not produce $PYPISERVER_VENV/bin/pypi-server"; exit 1; }
+fi
+
+say "all test prerequisites are present"
