@@ -15,3 +15,4 @@
 
 pub mod addr;
 pub mod allow;
+pub mod request;
