@@ -16,3 +16,4 @@
 pub mod addr;
 pub mod allow;
 pub mod request;
+pub mod sni;
