@@ -67,7 +67,12 @@ pub struct Event {
 
 impl Event {
     /// A new event stamped now, with no process attribution.
-    pub fn new(action: Action, verdict: Verdict, target: impl Into<String>, reason: Reason) -> Self {
+    pub fn new(
+        action: Action,
+        verdict: Verdict,
+        target: impl Into<String>,
+        reason: Reason,
+    ) -> Self {
         Event {
             ts: now_rfc3339(),
             action,
@@ -111,7 +116,10 @@ mod tests {
             Reason::HiddenFile,
         );
         ev.ts = "2026-11-22T10:58:22.123Z".into();
-        ev.pid = Some(ProcessId { sandbox: 7, host: 4242 });
+        ev.pid = Some(ProcessId {
+            sandbox: 7,
+            host: 4242,
+        });
         ev.package = Some("evil@1.0.0".into());
         ev.script = Some("postinstall".into());
         let line = serde_json::to_string(&ev).expect("serialise");

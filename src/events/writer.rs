@@ -111,10 +111,14 @@ impl EventSink {
         if write {
             let line = serde_json::to_string(&event);
             if let (Some((path, w)), Ok(line)) = (inner.file.as_mut(), line) {
-                let res = w.write_all(line.as_bytes()).and_then(|()| w.write_all(b"\n"));
+                let res = w
+                    .write_all(line.as_bytes())
+                    .and_then(|()| w.write_all(b"\n"));
                 if let Err(source) = res {
                     let path = path.clone();
-                    inner.write_error.get_or_insert(LogError::Write { path, source });
+                    inner
+                        .write_error
+                        .get_or_insert(LogError::Write { path, source });
                 }
             }
         }

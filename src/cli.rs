@@ -1,0 +1,98 @@
+//! Command-line interface (clap derive types only; no logic).
+
+use clap::{Args, Parser, Subcommand};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+const EXAMPLES: &str = "\
+Examples:
+  safe-install npm ci
+  safe-install pip install -r requirements.txt
+  safe-install --log install.jsonl --strict npm ci
+  safe-install --allow-env NODE_AUTH_TOKEN npm install
+  safe-install explain npm ci          show what the sandbox would let in
+  safe-install doctor                  check this machine
+  safe-install demo                    watch it stop a malicious postinstall
+  alias npm='safe-install npm'
+
+Exit status: the command's own, or 128+N if it died of signal N; otherwise
+  120 --strict and something was blocked   122 sandbox unsupported on this host
+  123 invalid policy or flag value         124 sandbox setup failed
+  125 usage error                          126 command not executable
+  127 command not found";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "safe-install",
+    version,
+    about = "Run a package manager's install in a sandbox: secrets hidden, environment scrubbed, only the registries reachable.",
+    after_help = EXAMPLES,
+    subcommand_value_name = "COMMAND",
+    subcommand_help_heading = "Commands",
+    allow_external_subcommands = true,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check this machine: kernel, user namespaces, Landlock, seccomp, and which sandbox mode runs.
+    Doctor,
+    /// Show the effective policy for a command without running it.
+    Explain {
+        /// The command as you would run it (`npm ci`).
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<OsString>,
+    },
+    /// Build a throwaway project with a malicious package and install it in the sandbox.
+    Demo,
+    /// Any other word is the command to run in the sandbox (`npm ci`, `pip install ...`).
+    #[command(external_subcommand)]
+    Run(Vec<OsString>),
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct SandboxArgs {
+    /// Add a policy file (TOML); repeatable, later files win.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub policy: Vec<PathBuf>,
+    /// Pass this environment variable into the sandbox (even if it looks like a secret).
+    #[arg(long, value_name = "NAME", global = true)]
+    pub allow_env: Vec<String>,
+    /// Make PATH visible and writable inside.
+    #[arg(long, value_name = "PATH", global = true)]
+    pub rw: Vec<PathBuf>,
+    /// Make PATH visible read-only inside.
+    #[arg(long, value_name = "PATH", global = true)]
+    pub ro: Vec<PathBuf>,
+    /// Hide project files matching GLOB (replaced by empty read-only files).
+    #[arg(long, value_name = "GLOB", global = true)]
+    pub hide: Vec<String>,
+    /// Allow egress to HOST[:PORT] (or *.suffix[:PORT]).
+    #[arg(long, value_name = "HOST", global = true)]
+    pub allow_host: Vec<String>,
+    /// Write every event as JSON Lines to FILE.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub log: Option<PathBuf>,
+    /// Also log allowed events (registry requests).
+    #[arg(long, global = true)]
+    pub log_allowed: bool,
+    /// Exit 120 if anything was blocked, even when the command succeeded.
+    #[arg(long, global = true)]
+    pub strict: bool,
+    /// The project directory (default: the nearest directory holding the manifest, else the current one).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub project: Option<PathBuf>,
+    /// More diagnostics on stderr (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}

@@ -1,0 +1,123 @@
+//! `safe-install explain <COMMAND>`: the effective policy for a command, as a person reads
+//! it. Environment variables appear by name only, never with values.
+
+use crate::plan::{DropReason, MountKind, Plan};
+use crate::policy::Policy;
+use std::fmt::Write;
+
+pub fn render(policy: &Policy, plan: &Plan) -> String {
+    let mut o = String::new();
+    let cmd: Vec<String> = plan
+        .argv
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let _ = writeln!(o, "command:   {}", cmd.join(" "));
+    let _ = writeln!(
+        o,
+        "policy:    {} ({})",
+        plan.family.name(),
+        policy.layers.join(" < ")
+    );
+    let _ = writeln!(o, "project:   {} (read-write)", plan.project.display());
+    let _ = writeln!(o, "workdir:   {}", plan.cwd.display());
+    let _ = writeln!(
+        o,
+        "identity:  uid {} gid {} inside (mapped to {} / {} outside), no capabilities",
+        plan.ids.inside_uid, plan.ids.inside_gid, plan.ids.outside_uid, plan.ids.outside_gid
+    );
+
+    let _ = writeln!(o, "\nfilesystem view (everything else is invisible):");
+    for m in &plan.mounts {
+        let (what, src) = match &m.kind {
+            MountKind::BindRo(s) => ("read-only ", Some(s)),
+            MountKind::BindRw(s) => ("read-write", Some(s)),
+            MountKind::Tmpfs => ("empty     ", None),
+            MountKind::Symlink(_) => ("link      ", None),
+            MountKind::HideFile | MountKind::HideDir => continue,
+            MountKind::Proc => ("proc      ", None),
+            MountKind::Dev => ("devices   ", None),
+        };
+        let from = match src {
+            Some(s) if s != &m.target => format!(" (from {})", s.display()),
+            _ => String::new(),
+        };
+        let link = match &m.kind {
+            MountKind::Symlink(to) => format!(" -> {}", to.display()),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            o,
+            "  {what}  {}{link}{from}  # {}",
+            m.target.display(),
+            m.why
+        );
+    }
+
+    let _ = writeln!(o, "\nhidden files (replaced by empty read-only files):");
+    if plan.hidden.is_empty() {
+        let _ = writeln!(o, "  (none found)");
+    }
+    for h in &plan.hidden {
+        let rel = h.path.strip_prefix(&plan.project).unwrap_or(&h.path);
+        let _ = writeln!(
+            o,
+            "  {}{}  # rule {}",
+            rel.display(),
+            if h.is_dir { "/" } else { "" },
+            h.rule
+        );
+    }
+
+    let _ = writeln!(o, "\nenvironment passed (names only):");
+    let mut passed: Vec<String> = plan
+        .env
+        .pass
+        .iter()
+        .map(|(k, _)| k.to_string_lossy().into_owned())
+        .collect();
+    passed.sort();
+    passed.dedup();
+    let _ = writeln!(o, "  {}", passed.join(" "));
+    let _ = writeln!(o, "\nenvironment dropped (names only):");
+    if plan.env.dropped.is_empty() {
+        let _ = writeln!(o, "  (none)");
+    }
+    for (name, why) in &plan.env.dropped {
+        let why = match why {
+            DropReason::NotAllowed => "not on the allow-list".to_string(),
+            DropReason::SecretName(p) => {
+                format!("looks like a secret ({p}); pass with --allow-env {name}")
+            }
+            DropReason::CredentialUrl => {
+                format!("URL with credentials; pass with --allow-env {name}")
+            }
+            DropReason::Malformed => "malformed name".to_string(),
+        };
+        let _ = writeln!(o, "  {name}  # {why}");
+    }
+
+    let _ = writeln!(o, "\nnetwork:");
+    let _ = writeln!(
+        o,
+        "  own network namespace with only loopback: no route out"
+    );
+    if policy.egress.allow.is_empty() {
+        let _ = writeln!(o, "  policy egress rules: none");
+    }
+    for e in &policy.egress.allow {
+        let _ = writeln!(o, "  allow {}  # {} ({})", e.value, e.reason, e.origin);
+    }
+
+    let names: Vec<&str> = plan.seccomp_deny.iter().map(|(n, _)| n.as_str()).collect();
+    let _ = writeln!(o, "\nsystem calls refused ({}):", names.len());
+    let _ = writeln!(o, "  {}", names.join(" "));
+    let _ = writeln!(
+        o,
+        "  plus: clone with namespace flags, clone3 (ENOSYS), ioctl TIOCSTI/TIOCLINUX, raw and packet sockets, socket families other than unix/inet/inet6/netlink-route"
+    );
+    for n in &plan.notes {
+        let _ = writeln!(o, "\nnote: {n}");
+    }
+    o
+}

@@ -1,0 +1,191 @@
+//! safe-install: parse the command line, start diagnostics, run, map errors to exit codes.
+//! The only place `anyhow` lives.
+
+use anyhow::Context as _;
+use clap::Parser;
+use safe_install::cli::{Cli, Command, SandboxArgs};
+use safe_install::events::{EventLog, Verdict};
+use safe_install::plan::{self, Context, Plan};
+use safe_install::policy::{Overrides, Policy};
+use safe_install::{diagnose, exit, pm};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    init_tracing(&cli.sandbox);
+    let code = match &cli.command {
+        Command::Doctor => diagnose::doctor::run(),
+        Command::Explain { command } => report(explain(&cli.sandbox, command)),
+        Command::Demo => {
+            report(diagnose::demo::run(&cli.sandbox).map_err(fail(exit::INVALID_INPUT)))
+        }
+        Command::Run(argv) => report(run(&cli.sandbox, argv)),
+    };
+    std::process::exit(code);
+}
+
+fn init_tracing(args: &SandboxArgs) {
+    let level = if args.quiet {
+        "error"
+    } else {
+        match args.verbose {
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SAFE_INSTALL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("safe_install={level}")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .init();
+}
+
+/// An error for the user: one paragraph, and the exit code it maps to.
+struct Failure {
+    code: i32,
+    error: anyhow::Error,
+}
+
+fn report(result: Result<i32, Failure>) -> i32 {
+    match result {
+        Ok(code) => code,
+        Err(f) => {
+            eprintln!("safe-install: {:#}", f.error);
+            f.code
+        }
+    }
+}
+
+fn fail<E: Into<anyhow::Error>>(code: i32) -> impl FnOnce(E) -> Failure {
+    move |e| Failure {
+        code,
+        error: e.into(),
+    }
+}
+
+/// Everything needed to build a plan for `argv`.
+fn prepare(args: &SandboxArgs, argv: &[OsString]) -> Result<(Policy, Context), Failure> {
+    let detected = pm::detect(argv);
+    let cwd = std::env::current_dir()
+        .and_then(std::fs::canonicalize)
+        .context("cannot determine the current directory")
+        .map_err(fail(exit::INVALID_INPUT))?;
+    let project = match &args.project {
+        Some(p) => std::fs::canonicalize(p)
+            .with_context(|| format!("--project {}: no such directory", p.display()))
+            .map_err(fail(exit::INVALID_INPUT))?,
+        None => pm::find_project(&cwd, detected.family),
+    };
+    if !project.is_dir() {
+        return Err(fail(exit::INVALID_INPUT)(anyhow::anyhow!(
+            "--project {}: not a directory",
+            project.display()
+        )));
+    }
+    let home = home_dir();
+    let mut policy = Policy::default();
+    let layers = [
+        safe_install::policy::builtin::BASE,
+        detected.family.builtin_policy(),
+    ];
+    for (name, text) in layers {
+        policy
+            .add_layer(&format!("built-in {name}"), text)
+            .map_err(fail(exit::INVALID_INPUT))?;
+    }
+    let project_policy = project.join(".safe-install.toml");
+    if project_policy.is_file() {
+        policy
+            .add_file(&project_policy)
+            .map_err(fail(exit::INVALID_INPUT))?;
+    }
+    for file in &args.policy {
+        policy.add_file(file).map_err(fail(exit::INVALID_INPUT))?;
+    }
+    policy
+        .add_overrides(&Overrides {
+            allow_env: args.allow_env.clone(),
+            rw: args.rw.clone(),
+            ro: args.ro.clone(),
+            hide: args.hide.clone(),
+            allow_host: args.allow_host.clone(),
+        })
+        .map_err(fail(exit::INVALID_INPUT))?;
+    let ctx = Context {
+        argv: argv.to_vec(),
+        env: std::env::vars_os().collect(),
+        cwd,
+        home,
+        project,
+        uid: nix::unistd::getuid().as_raw(),
+        gid: nix::unistd::getgid().as_raw(),
+        detected,
+    };
+    Ok((policy, ctx))
+}
+
+fn home_dir() -> PathBuf {
+    let from_env = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    let home = from_env.or_else(|| {
+        nix::unistd::User::from_uid(nix::unistd::getuid())
+            .ok()
+            .flatten()
+            .map(|u| u.dir)
+    });
+    let home = home.unwrap_or_else(|| PathBuf::from("/nonexistent"));
+    std::fs::canonicalize(&home).unwrap_or(home)
+}
+
+fn build_plan(args: &SandboxArgs, argv: &[OsString]) -> Result<Plan, Failure> {
+    let (policy, ctx) = prepare(args, argv)?;
+    plan::build(&policy, &ctx).map_err(fail(exit::INVALID_INPUT))
+}
+
+fn explain(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
+    let (policy, ctx) = prepare(args, argv)?;
+    let plan = plan::build(&policy, &ctx).map_err(fail(exit::INVALID_INPUT))?;
+    print!("{}", diagnose::explain::render(&policy, &plan));
+    Ok(0)
+}
+
+fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
+    let plan = build_plan(args, argv)?;
+    let log = EventLog::open(args.log.as_deref(), args.log_allowed || args.verbose > 0)
+        .map_err(fail(exit::INVALID_INPUT))?;
+    tracing::info!(
+        mounts = plan.mounts.len(),
+        hidden = plan.hidden.len(),
+        "sandbox plan ready"
+    );
+    let result = safe_install::supervisor::run(&plan, &log.sink());
+    let finished = log.finish();
+    let code = result.map_err(|e| {
+        let code = e.exit_code();
+        fail(code)(e)
+    })?;
+    finished.map_err(fail(exit::SETUP_FAILED))?;
+    let blocked = log
+        .events()
+        .iter()
+        .filter(|e| e.verdict == Verdict::Blocked)
+        .count();
+    if args.strict && blocked > 0 && code == 0 {
+        return Ok(exit::BLOCKED_STRICT);
+    }
+    Ok(code)
+}

@@ -1,0 +1,177 @@
+//! From policy and context to a complete, inspectable plan of the sandbox: the mounts that
+//! make the filesystem view, the Landlock rules, the syscalls to deny, the environment. Pure
+//! apart from reading the filesystem to see what exists; `explain` prints it, the sandbox
+//! executes it.
+
+pub mod env;
+pub mod hidden;
+mod view;
+
+pub use env::{DropReason, EnvPlan};
+pub use hidden::Hidden;
+pub use view::{Mount, MountKind};
+
+use crate::pm::{self, Detected, Family};
+use crate::policy::Policy;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// Everything about the caller the plan depends on.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub argv: Vec<OsString>,
+    pub env: Vec<(OsString, OsString)>,
+    /// Canonical current directory.
+    pub cwd: PathBuf,
+    /// Canonical real home directory.
+    pub home: PathBuf,
+    /// Canonical project directory.
+    pub project: PathBuf,
+    pub uid: u32,
+    pub gid: u32,
+    pub detected: Detected,
+}
+
+impl Context {
+    pub fn var(&self, name: &str) -> Option<&OsString> {
+        self.env.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+}
+
+/// User and group ids inside the sandbox and the ids they map to outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdMap {
+    pub inside_uid: u32,
+    pub inside_gid: u32,
+    pub outside_uid: u32,
+    pub outside_gid: u32,
+}
+
+/// The uid a root caller becomes inside: never 0, so nothing inside holds a capability of the
+/// initial namespace or passes root-only checks.
+pub const ROOT_CALLER_INSIDE_ID: u32 = 1000;
+
+impl IdMap {
+    pub fn for_caller(uid: u32, gid: u32) -> Self {
+        let (inside_uid, inside_gid) = if uid == 0 {
+            (ROOT_CALLER_INSIDE_ID, ROOT_CALLER_INSIDE_ID)
+        } else {
+            (uid, gid)
+        };
+        IdMap {
+            inside_uid,
+            inside_gid,
+            outside_uid: uid,
+            outside_gid: gid,
+        }
+    }
+}
+
+/// Landlock rules, as paths inside the sandbox.
+#[derive(Debug, Clone, Default)]
+pub struct LandlockPlan {
+    /// Read and execute beneath these.
+    pub read: Vec<PathBuf>,
+    /// Full access beneath these.
+    pub write: Vec<PathBuf>,
+    /// Device files: read, write, ioctl.
+    pub devices: Vec<PathBuf>,
+}
+
+/// The complete sandbox plan.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub argv: Vec<OsString>,
+    pub cwd: PathBuf,
+    pub env: EnvPlan,
+    pub mounts: Vec<Mount>,
+    pub hidden: Vec<Hidden>,
+    pub landlock: LandlockPlan,
+    /// `(name, number)` of syscalls refused with EPERM.
+    pub seccomp_deny: Vec<(String, libc::c_long)>,
+    pub ids: IdMap,
+    pub home: PathBuf,
+    pub project: PathBuf,
+    pub family: Family,
+    /// Notes for `explain` and `-v`: what was skipped and why.
+    pub notes: Vec<String>,
+}
+
+/// Errors in the caller's setup that make a safe plan impossible.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("the project directory {0} is {1}; run safe-install from the project directory or pass --project DIR")]
+    UnsafeProject(PathBuf, &'static str),
+}
+
+/// Build the plan.
+pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
+    check_project(ctx)?;
+    let ids = IdMap::for_caller(ctx.uid, ctx.gid);
+    let program = pm::which(
+        ctx.argv.first().map(|a| a.as_os_str()).unwrap_or_default(),
+        ctx.var("PATH").map(|p| p.as_os_str()),
+    );
+    let venv = if ctx.detected.family == Family::Pip {
+        pm::pip::target_venv(program.as_deref(), ctx.var("VIRTUAL_ENV").map(Path::new))
+    } else {
+        None
+    };
+    let hidden = hidden::find(&ctx.project, &policy.fs);
+    let view = view::build(policy, ctx, program.as_deref(), venv.as_deref(), &hidden);
+
+    let cwd = if view.visible(&ctx.cwd) {
+        ctx.cwd.clone()
+    } else {
+        ctx.project.clone()
+    };
+    let fixed: Vec<(&str, OsString)> = vec![
+        ("HOME", ctx.home.clone().into_os_string()),
+        ("TMPDIR", "/tmp".into()),
+        ("PWD", cwd.clone().into_os_string()),
+    ];
+    let env = env::scrub(&policy.env, &ctx.env, &fixed);
+    let seccomp_deny = policy
+        .seccomp
+        .deny
+        .iter()
+        .filter_map(|e| crate::sandbox::syscalls::number(&e.value).map(|nr| (e.value.clone(), nr)))
+        .collect();
+    Ok(Plan {
+        argv: ctx.argv.clone(),
+        cwd,
+        env,
+        landlock: view.landlock(),
+        mounts: view.mounts,
+        hidden,
+        seccomp_deny,
+        ids,
+        home: ctx.home.clone(),
+        project: ctx.project.clone(),
+        family: ctx.detected.family,
+        notes: view.notes,
+    })
+}
+
+/// A project that is the home directory (or contains it, or is a system directory) would make
+/// everything writable and visible; refuse rather than weaken.
+fn check_project(ctx: &Context) -> Result<(), PlanError> {
+    let p = &ctx.project;
+    if p == Path::new("/") {
+        return Err(PlanError::UnsafeProject(p.clone(), "the root directory"));
+    }
+    if ctx.home.starts_with(p) {
+        return Err(PlanError::UnsafeProject(
+            p.clone(),
+            "your home directory or one of its parents",
+        ));
+    }
+    for sys in [
+        "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/proc", "/dev", "/sys",
+    ] {
+        if p == Path::new(sys) {
+            return Err(PlanError::UnsafeProject(p.clone(), "a system directory"));
+        }
+    }
+    Ok(())
+}

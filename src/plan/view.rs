@@ -1,0 +1,357 @@
+//! The filesystem view as an ordered list of mounts on an empty root.
+//!
+//! Shape: system directories read-only; the home directory an empty tmpfs holding only the
+//! package manager's cache (read-write) and toolchains (read-only); the project read-write
+//! with `.git` read-only and hidden files covered; private `/tmp`; own `/proc`; minimal `/dev`.
+//! Targets are sorted parents-first so every mount lands on the one it belongs in.
+
+use super::{Context, Hidden, LandlockPlan};
+use crate::policy::Policy;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountKind {
+    /// An empty tmpfs (home, /tmp).
+    Tmpfs,
+    /// A bind mount of a host path, read-only.
+    BindRo(PathBuf),
+    /// A bind mount of a host path, read-write.
+    BindRw(PathBuf),
+    /// A symbolic link with this content (`/bin -> usr/bin`).
+    Symlink(PathBuf),
+    /// An empty read-only file over a hidden file.
+    HideFile,
+    /// An empty read-only directory over a hidden directory.
+    HideDir,
+    /// A procfs of the sandbox's pid namespace.
+    Proc,
+    /// A tmpfs with the minimal device nodes, devpts and shm.
+    Dev,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// Absolute path inside the sandbox.
+    pub target: PathBuf,
+    pub kind: MountKind,
+    /// Why it is there (the policy reason or the built-in rule).
+    pub why: String,
+}
+
+impl Mount {
+    fn is_bind(&self) -> bool {
+        matches!(self.kind, MountKind::BindRo(_) | MountKind::BindRw(_))
+    }
+}
+
+pub(super) struct View {
+    pub mounts: Vec<Mount>,
+    pub notes: Vec<String>,
+}
+
+impl View {
+    fn push(&mut self, target: PathBuf, kind: MountKind, why: impl Into<String>) {
+        // A later entry for the same target wins (layers are added lowest first).
+        self.mounts.retain(|m| m.target != target);
+        self.mounts.push(Mount {
+            target,
+            kind,
+            why: why.into(),
+        });
+    }
+
+    /// Whether `path` shows host content inside (lies beneath a bind mount).
+    pub fn visible(&self, path: &Path) -> bool {
+        self.covering(path).is_some_and(Mount::is_bind)
+    }
+
+    /// The deepest mount whose target is `path` or an ancestor of it.
+    fn covering(&self, path: &Path) -> Option<&Mount> {
+        self.mounts
+            .iter()
+            .filter(|m| path.starts_with(&m.target))
+            .max_by_key(|m| m.target.components().count())
+    }
+
+    /// Add a read-only host path unless an identical read-only view of it already exists.
+    fn add_ro(&mut self, path: &Path, why: &str) {
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return;
+        };
+        if meta.file_type().is_symlink() {
+            let Ok(real) = std::fs::canonicalize(path) else {
+                self.notes
+                    .push(format!("{}: dangling link, not shown", path.display()));
+                return;
+            };
+            if let Ok(link) = std::fs::read_link(path) {
+                if !self.visible(path) {
+                    self.push(path.to_path_buf(), MountKind::Symlink(link), why);
+                }
+            }
+            self.add_ro(&real, why);
+            return;
+        }
+        if let Some(m) = self.covering(path) {
+            if matches!(&m.kind, MountKind::BindRo(src) if path.starts_with(src) && src == &m.target)
+            {
+                return;
+            }
+        }
+        self.push(
+            path.to_path_buf(),
+            MountKind::BindRo(path.to_path_buf()),
+            why,
+        );
+    }
+
+    fn add_rw(&mut self, path: &Path, why: &str) {
+        let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        self.push(real.clone(), MountKind::BindRw(real), why);
+    }
+
+    pub fn landlock(&self) -> LandlockPlan {
+        let mut ll = LandlockPlan::default();
+        for m in &self.mounts {
+            match &m.kind {
+                MountKind::BindRo(_) => ll.read.push(m.target.clone()),
+                MountKind::BindRw(_) | MountKind::Tmpfs => ll.write.push(m.target.clone()),
+                MountKind::Proc => ll.write.push(m.target.clone()),
+                MountKind::Dev => {
+                    ll.devices.push(m.target.clone());
+                    ll.write.push(m.target.join("shm"));
+                }
+                MountKind::Symlink(_) | MountKind::HideFile | MountKind::HideDir => {}
+            }
+        }
+        ll
+    }
+}
+
+pub(super) fn build(
+    policy: &Policy,
+    ctx: &Context,
+    program: Option<&Path>,
+    venv: Option<&Path>,
+    hidden: &[Hidden],
+) -> View {
+    let mut v = View {
+        mounts: Vec::new(),
+        notes: Vec::new(),
+    };
+    let home = &ctx.home;
+
+    // Private, empty places first: everything below them comes from explicit binds only.
+    v.push("/tmp".into(), MountKind::Tmpfs, "private /tmp");
+    v.push("/var/tmp".into(), MountKind::Tmpfs, "private /var/tmp");
+    v.push(
+        home.clone(),
+        MountKind::Tmpfs,
+        "private home: the real one is invisible",
+    );
+    v.push(
+        "/proc".into(),
+        MountKind::Proc,
+        "the sandbox's own processes only",
+    );
+    v.push(
+        "/dev".into(),
+        MountKind::Dev,
+        "null, zero, full, random, urandom, tty, pts, shm",
+    );
+
+    for e in &policy.fs.ro {
+        v.add_ro(&e.value.resolve(home), &e.reason);
+    }
+
+    // The package manager's caches: read-write so warm-cache installs stay fast. The first one
+    // listed is created if missing (the package manager would create it anyway).
+    for (i, e) in policy.fs.cache.iter().enumerate() {
+        let dir = e
+            .value
+            .env
+            .as_ref()
+            .and_then(|name| ctx.var(name))
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .unwrap_or_else(|| e.value.path.resolve(home));
+        if i == 0 && !dir.exists() {
+            if let Err(err) = std::fs::create_dir_all(&dir) {
+                v.notes
+                    .push(format!("cannot create cache {}: {err}", dir.display()));
+            }
+        }
+        if dir.is_dir() {
+            v.add_rw(&dir, &e.reason);
+        }
+    }
+
+    // Toolchains found through PATH and the command itself: read-only so the command runs
+    // wherever it is installed (nvm, pyenv, volta, a venv outside the project).
+    if let Some(path_var) = ctx.var("PATH") {
+        for dir in std::env::split_paths(path_var) {
+            if !dir.is_absolute() || !dir.is_dir() || home.starts_with(&dir) {
+                continue;
+            }
+            if !v.visible(&dir) {
+                v.add_ro(&dir, "a directory of PATH");
+            }
+            // Shim managers (pyenv, rbenv, asdf) exec from the directory above their shims.
+            if dir.file_name().is_some_and(|n| n == "shims") {
+                if let Some(root) = dir.parent().filter(|r| !home.starts_with(r)) {
+                    if !v.visible(root) {
+                        v.add_ro(root, "the root of a shim-based toolchain in PATH");
+                    }
+                }
+            }
+        }
+    }
+    if let Some(real) = program.and_then(|p| std::fs::canonicalize(p).ok()) {
+        if !v.visible(&real) {
+            let prefix = real
+                .parent()
+                .filter(|d| d.file_name().is_some_and(|n| n == "bin"))
+                .and_then(Path::parent)
+                .or_else(|| real.parent());
+            if let Some(prefix) = prefix.filter(|p| !home.starts_with(p)) {
+                v.add_ro(prefix, "the toolchain of the command");
+            }
+        }
+    }
+
+    // Where the install writes.
+    if let Some(venv) = venv {
+        v.add_rw(venv, "the target virtualenv of pip");
+    }
+    for e in &policy.fs.rw {
+        v.add_rw(&e.value.resolve(home), &e.reason);
+    }
+    v.add_rw(&ctx.project, "the project");
+    let git = ctx.project.join(".git");
+    if git.exists() {
+        v.push(
+            git.clone(),
+            MountKind::BindRo(git),
+            "git metadata: hooks must not be planted",
+        );
+    }
+    for h in hidden {
+        let kind = if h.is_dir {
+            MountKind::HideDir
+        } else {
+            MountKind::HideFile
+        };
+        v.push(h.path.clone(), kind, format!("hidden by rule {}", h.rule));
+    }
+
+    // Parents before children; stable, so equal depths keep their order.
+    v.mounts.sort_by_key(|m| m.target.components().count());
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{build as build_plan, Context};
+    use crate::pm;
+    use crate::policy::{builtin, Policy};
+    use std::ffi::OsString;
+    use std::fs;
+
+    fn fixture() -> (tempfile::TempDir, Context) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = fs::canonicalize(dir.path()).expect("canonical");
+        let home = root.join("home");
+        let project = home.join("work/app");
+        for d in [".ssh", ".npm", "work/app/.git/hooks", "work/app/config"] {
+            fs::create_dir_all(home.join(d)).expect("mkdir");
+        }
+        fs::write(project.join("package.json"), "{}").expect("write");
+        fs::write(project.join(".env"), "SECRET=1").expect("write");
+        fs::write(project.join("config/.env.production"), "SECRET=1").expect("write");
+        let argv: Vec<OsString> = vec!["npm".into(), "ci".into()];
+        let ctx = Context {
+            detected: pm::detect(&argv),
+            argv,
+            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            cwd: project.clone(),
+            home,
+            project,
+            uid: 1234,
+            gid: 1234,
+        };
+        (dir, ctx)
+    }
+
+    fn npm_policy() -> Policy {
+        let mut p = Policy::default();
+        p.add_layer("base", builtin::BASE.1).expect("base");
+        p.add_layer("npm", builtin::NPM.1).expect("npm");
+        p
+    }
+
+    #[test]
+    fn home_is_private_with_only_the_cache_and_project() {
+        let (_dir, ctx) = fixture();
+        let plan = build_plan(&npm_policy(), &ctx).expect("plan");
+        let find = |p: &Path| plan.mounts.iter().find(|m| m.target == p).map(|m| &m.kind);
+        assert_eq!(find(&ctx.home), Some(&MountKind::Tmpfs));
+        assert!(matches!(
+            find(&ctx.home.join(".npm")),
+            Some(MountKind::BindRw(_))
+        ));
+        assert!(matches!(find(&ctx.project), Some(MountKind::BindRw(_))));
+        assert!(matches!(
+            find(&ctx.project.join(".git")),
+            Some(MountKind::BindRo(_))
+        ));
+        assert_eq!(find(&ctx.project.join(".env")), Some(&MountKind::HideFile));
+        assert_eq!(
+            find(&ctx.project.join("config/.env.production")),
+            Some(&MountKind::HideFile)
+        );
+        assert!(plan
+            .mounts
+            .iter()
+            .all(|m| !m.target.starts_with(ctx.home.join(".ssh"))));
+        assert!(matches!(
+            find(Path::new("/usr")),
+            Some(MountKind::BindRo(_))
+        ));
+        assert_eq!(find(Path::new("/tmp")), Some(&MountKind::Tmpfs));
+    }
+
+    #[test]
+    fn mounts_are_ordered_parents_first() {
+        let (_dir, ctx) = fixture();
+        let plan = build_plan(&npm_policy(), &ctx).expect("plan");
+        for (i, m) in plan.mounts.iter().enumerate() {
+            for later in &plan.mounts[i + 1..] {
+                assert!(
+                    !m.target.starts_with(&later.target) || m.target == later.target,
+                    "{} comes before its parent {}",
+                    m.target.display(),
+                    later.target.display()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn landlock_splits_read_and_write() {
+        let (_dir, ctx) = fixture();
+        let plan = build_plan(&npm_policy(), &ctx).expect("plan");
+        assert!(plan.landlock.write.contains(&ctx.project));
+        assert!(plan.landlock.read.contains(&PathBuf::from("/usr")));
+        assert!(!plan.landlock.write.contains(&PathBuf::from("/usr")));
+        assert!(plan.landlock.read.contains(&ctx.project.join(".git")));
+    }
+
+    #[test]
+    fn refuses_home_as_project() {
+        let (_dir, mut ctx) = fixture();
+        ctx.project = ctx.home.clone();
+        let err = build_plan(&npm_policy(), &ctx).expect_err("home");
+        assert!(err.to_string().contains("--project"));
+    }
+}

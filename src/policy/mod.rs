@@ -1,0 +1,217 @@
+//! Policy: what the sandbox lets in, as data. Built-in files (`policies/*.toml`) are embedded
+//! in the binary and layered: base < package manager < project `.safe-install.toml` <
+//! `--policy FILE`... < command-line flags. Later layers only add entries. Files are parsed
+//! into `raw` serde types, then validated into the types below, which cannot be invalid.
+
+mod raw;
+mod validate;
+
+pub use validate::PolicyError;
+
+use globset::GlobMatcher;
+use std::path::{Path, PathBuf};
+
+/// Where an entry came from, for `explain` and error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// `built-in policies/base.toml`, a file path, or a flag such as `--allow-env`.
+    pub source: String,
+    pub line: Option<usize>,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}", self.source, line),
+            None => f.write_str(&self.source),
+        }
+    }
+}
+
+/// One policy entry: a value, why it is there, and where it was written.
+#[derive(Debug, Clone)]
+pub struct Entry<T> {
+    pub value: T,
+    pub reason: String,
+    pub origin: Origin,
+}
+
+/// Matches environment variable names, case-insensitively (npm lower-cases its settings).
+#[derive(Debug, Clone)]
+pub enum NameMatcher {
+    Exact(String),
+    Pattern { text: String, glob: GlobMatcher },
+}
+
+impl NameMatcher {
+    pub fn matches(&self, name: &str) -> bool {
+        match self {
+            NameMatcher::Exact(n) => n.eq_ignore_ascii_case(name),
+            NameMatcher::Pattern { glob, .. } => glob.is_match(name.to_ascii_lowercase()),
+        }
+    }
+
+    pub fn is_exact(&self, name: &str) -> bool {
+        matches!(self, NameMatcher::Exact(n) if n == name)
+    }
+}
+
+impl std::fmt::Display for NameMatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NameMatcher::Exact(n) => f.write_str(n),
+            NameMatcher::Pattern { text, .. } => f.write_str(text),
+        }
+    }
+}
+
+/// A path in a policy: absolute, or relative to the caller's real home (`~/...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyPath {
+    Absolute(PathBuf),
+    Home(PathBuf),
+}
+
+impl PolicyPath {
+    pub fn resolve(&self, home: &Path) -> PathBuf {
+        match self {
+            PolicyPath::Absolute(p) => p.clone(),
+            PolicyPath::Home(rel) => home.join(rel),
+        }
+    }
+}
+
+impl std::fmt::Display for PolicyPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PolicyPath::Absolute(p) => write!(f, "{}", p.display()),
+            PolicyPath::Home(rel) => write!(f, "~/{}", rel.display()),
+        }
+    }
+}
+
+/// A package manager cache directory, overridable by an environment variable.
+#[derive(Debug, Clone)]
+pub struct CacheDir {
+    pub path: PolicyPath,
+    pub env: Option<String>,
+}
+
+/// A hide rule: a glob matched against the file name, or against the project-relative path
+/// when the pattern contains a `/`.
+#[derive(Debug, Clone)]
+pub struct HideGlob {
+    pub text: String,
+    pub glob: GlobMatcher,
+    pub on_path: bool,
+}
+
+impl HideGlob {
+    pub fn matches(&self, rel_path: &Path) -> bool {
+        if self.on_path {
+            self.glob.is_match(rel_path)
+        } else {
+            rel_path
+                .file_name()
+                .is_some_and(|name| self.glob.is_match(Path::new(name)))
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EnvPolicy {
+    pub pass: Vec<Entry<NameMatcher>>,
+    pub secret: Vec<Entry<NameMatcher>>,
+    pub set: Vec<Entry<(String, String)>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct FsPolicy {
+    pub ro: Vec<Entry<PolicyPath>>,
+    pub rw: Vec<Entry<PolicyPath>>,
+    pub cache: Vec<Entry<CacheDir>>,
+    pub hide: Vec<Entry<HideGlob>>,
+    pub skip: Vec<Entry<String>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SeccompPolicy {
+    /// Syscall names, each known to the syscall table of this architecture.
+    pub deny: Vec<Entry<String>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EgressPolicy {
+    /// `HOST[:PORT]` or `*.suffix[:PORT]`; checked by the egress allow-list.
+    pub allow: Vec<Entry<String>>,
+}
+
+/// The effective policy: every layer merged and validated.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    pub env: EnvPolicy,
+    pub fs: FsPolicy,
+    pub seccomp: SeccompPolicy,
+    pub egress: EgressPolicy,
+    /// The layers that were loaded, lowest first.
+    pub layers: Vec<String>,
+}
+
+/// The built-in policy files, embedded at build time.
+pub mod builtin {
+    pub const BASE: (&str, &str) = (
+        "policies/base.toml",
+        include_str!("../../policies/base.toml"),
+    );
+    pub const NPM: (&str, &str) = ("policies/npm.toml", include_str!("../../policies/npm.toml"));
+    pub const PIP: (&str, &str) = ("policies/pip.toml", include_str!("../../policies/pip.toml"));
+    pub const GENERIC: (&str, &str) = (
+        "policies/generic.toml",
+        include_str!("../../policies/generic.toml"),
+    );
+}
+
+/// Command-line additions, the top layer.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub allow_env: Vec<String>,
+    pub rw: Vec<PathBuf>,
+    pub ro: Vec<PathBuf>,
+    pub hide: Vec<String>,
+    pub allow_host: Vec<String>,
+}
+
+impl Policy {
+    /// Merge one policy file's text into this policy. `source` names it in errors.
+    pub fn add_layer(&mut self, source: &str, text: &str) -> Result<(), PolicyError> {
+        validate::merge_file(self, source, text)?;
+        self.layers.push(source.to_string());
+        Ok(())
+    }
+
+    /// Merge a policy file from disk.
+    pub fn add_file(&mut self, path: &Path) -> Result<(), PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        self.add_layer(&path.display().to_string(), &text)
+    }
+
+    /// Merge the command-line flags.
+    pub fn add_overrides(&mut self, o: &Overrides) -> Result<(), PolicyError> {
+        validate::merge_overrides(self, o)?;
+        if !(o.allow_env.is_empty()
+            && o.rw.is_empty()
+            && o.ro.is_empty()
+            && o.hide.is_empty()
+            && o.allow_host.is_empty())
+        {
+            self.layers.push("command-line flags".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

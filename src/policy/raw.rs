@@ -1,0 +1,121 @@
+//! The policy file format as serde sees it. Every table refuses unknown keys so a typo is an
+//! error, never a silently ignored rule. Values stay `Spanned` so validation errors can name
+//! the line.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    #[serde(default)]
+    pub env: RawEnv,
+    #[serde(default)]
+    pub fs: RawFs,
+    #[serde(default)]
+    pub seccomp: RawSeccomp,
+    #[serde(default)]
+    pub egress: RawEgress,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEnv {
+    #[serde(default)]
+    pub pass: Vec<RawNameRule>,
+    #[serde(default)]
+    pub secret: Vec<RawNameRule>,
+    #[serde(default)]
+    pub set: Vec<RawEnvSet>,
+}
+
+/// `name = "PATH"` (exact) or `pattern = "LC_*"` (glob), with a reason.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNameRule {
+    pub name: Option<Spanned<String>>,
+    pub pattern: Option<Spanned<String>>,
+    pub reason: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEnvSet {
+    pub name: Spanned<String>,
+    pub value: Spanned<String>,
+    pub reason: Spanned<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFs {
+    #[serde(default)]
+    pub ro: Vec<RawPathRule>,
+    #[serde(default)]
+    pub rw: Vec<RawPathRule>,
+    #[serde(default)]
+    pub cache: Vec<RawCacheRule>,
+    #[serde(default)]
+    pub hide: Vec<RawHideRule>,
+    #[serde(default)]
+    pub skip: Vec<RawSkipRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPathRule {
+    pub path: Spanned<String>,
+    pub reason: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCacheRule {
+    pub path: Spanned<String>,
+    /// An environment variable that, when set, names the cache directory instead.
+    pub env: Option<Spanned<String>>,
+    pub reason: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHideRule {
+    pub glob: Spanned<String>,
+    pub reason: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSkipRule {
+    pub name: Spanned<String>,
+    pub reason: Spanned<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSeccomp {
+    #[serde(default)]
+    pub deny: Vec<RawSyscallRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSyscallRule {
+    pub syscall: Spanned<String>,
+    pub reason: Spanned<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEgress {
+    #[serde(default)]
+    pub allow: Vec<RawHostRule>,
+}
+
+/// `[[egress.allow]] host = "registry.example.com:443"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHostRule {
+    pub host: Spanned<String>,
+    pub reason: Spanned<String>,
+}

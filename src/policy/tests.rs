@@ -1,0 +1,141 @@
+use super::*;
+
+fn builtin() -> Policy {
+    let mut p = Policy::default();
+    for (name, text) in [builtin::BASE, builtin::NPM, builtin::PIP, builtin::GENERIC] {
+        p.add_layer(&format!("built-in {name}"), text)
+            .unwrap_or_else(|e| panic!("{name} must be valid: {e}"));
+    }
+    p
+}
+
+#[test]
+fn built_in_policies_are_valid_and_every_entry_has_a_reason() {
+    let p = builtin();
+    assert!(p.env.pass.iter().all(|e| !e.reason.is_empty()));
+    assert!(p.fs.hide.iter().any(|e| e.value.text == ".env"));
+    assert!(p.seccomp.deny.iter().any(|e| e.value == "io_uring_setup"));
+    assert_eq!(p.layers.len(), 4);
+}
+
+#[test]
+fn unknown_key_names_file_line_and_key() {
+    let mut p = Policy::default();
+    let text = "[fs]\n\n[[fs.hide]]\nglob = \".env\"\nreasn = \"typo\"\n";
+    let err = p
+        .add_layer("proj/.safe-install.toml", text)
+        .expect_err("typo");
+    let msg = err.to_string();
+    assert!(msg.starts_with("proj/.safe-install.toml:"), "{msg}");
+    assert!(msg.contains("reasn"), "{msg}");
+    match err {
+        PolicyError::Syntax { line, .. } => assert_eq!(line, 5, "{msg}"),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn bad_value_names_line_and_key() {
+    let mut p = Policy::default();
+    let text = "[[fs.ro]]\npath = \"relative/dir\"\nreason = \"x\"\n";
+    let err = p.add_layer("p.toml", text).expect_err("relative");
+    let msg = err.to_string();
+    assert!(msg.contains("p.toml:2"), "{msg}");
+    assert!(msg.contains("fs.ro[0].path"), "{msg}");
+}
+
+#[test]
+fn unknown_syscall_is_an_error() {
+    let mut p = Policy::default();
+    let text = "[[seccomp.deny]]\nsyscall = \"not_a_call\"\nreason = \"x\"\n";
+    let msg = p
+        .add_layer("p.toml", text)
+        .expect_err("unknown")
+        .to_string();
+    assert!(
+        msg.contains("seccomp.deny[0].syscall") && msg.contains("not_a_call"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn missing_reason_is_an_error() {
+    let mut p = Policy::default();
+    let text = "[[env.pass]]\nname = \"FOO\"\nreason = \"  \"\n";
+    let msg = p
+        .add_layer("p.toml", text)
+        .expect_err("empty reason")
+        .to_string();
+    assert!(msg.contains("env.pass[0].reason"), "{msg}");
+}
+
+#[test]
+fn wrong_type_is_a_syntax_error_with_line() {
+    let mut p = Policy::default();
+    let text = "[env]\npass = \"PATH\"\n";
+    let msg = p.add_layer("p.toml", text).expect_err("type").to_string();
+    assert!(msg.starts_with("p.toml:2:"), "{msg}");
+}
+
+#[test]
+fn hide_globs_match_names_at_any_depth_and_paths_when_they_have_a_slash() {
+    let p = builtin();
+    let hides = |rel: &str| p.fs.hide.iter().any(|h| h.value.matches(Path::new(rel)));
+    assert!(hides(".env"));
+    assert!(hides("config/.env.production"));
+    assert!(hides("packages/app/.env"));
+    assert!(hides(".vault.env"));
+    assert!(hides("deploy/id_rsa"));
+    assert!(hides("certs/server.key"));
+    assert!(!hides("package.json"));
+    assert!(
+        !hides(".npmrc"),
+        "the project .npmrc must stay visible to npm"
+    );
+    assert!(!hides("environment.ts"));
+
+    let mut q = Policy::default();
+    q.add_overrides(&Overrides {
+        hide: vec!["secrets/*.json".into()],
+        ..Overrides::default()
+    })
+    .expect("valid");
+    assert!(q.fs.hide[0].value.matches(Path::new("secrets/a.json")));
+    assert!(!q.fs.hide[0]
+        .value
+        .matches(Path::new("other/secrets/a.json")));
+}
+
+#[test]
+fn env_patterns_are_case_insensitive() {
+    let p = builtin();
+    let secret = |n: &str| p.env.secret.iter().any(|e| e.value.matches(n));
+    assert!(secret("NPM_TOKEN"));
+    assert!(secret("npm_config__authToken"));
+    assert!(secret("npm_config_//registry.example.com/:_authToken"));
+    assert!(secret("AWS_SECRET_ACCESS_KEY"));
+    assert!(secret("DATABASE_URL"));
+    assert!(secret("HTTPS_PROXY") && secret("https_proxy") && secret("NO_PROXY"));
+    assert!(!secret("PATH"));
+    assert!(!secret("NODE_EXTRA_CA_CERTS"));
+    assert!(!secret("npm_config_cafile"));
+}
+
+#[test]
+fn flags_are_validated() {
+    let mut p = Policy::default();
+    let err = p
+        .add_overrides(&Overrides {
+            allow_env: vec!["A=B".into()],
+            ..Overrides::default()
+        })
+        .expect_err("invalid name");
+    assert!(err.to_string().contains("--allow-env"));
+    let err = p
+        .add_overrides(&Overrides {
+            rw: vec!["/definitely/not/here".into()],
+            ..Overrides::default()
+        })
+        .expect_err("missing path");
+    assert!(err.to_string().contains("--rw"));
+}

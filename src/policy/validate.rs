@@ -1,0 +1,393 @@
+//! Raw policy text to validated entries. Every error names the file, the line and the key.
+
+use super::raw::{RawNameRule, RawPolicy};
+use super::{CacheDir, Entry, HideGlob, NameMatcher, Origin, Overrides, Policy, PolicyPath};
+use globset::GlobBuilder;
+use std::ops::Range;
+use std::path::{Component, PathBuf};
+use toml::Spanned;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("cannot read the policy file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}: {message}")]
+    Syntax {
+        file: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{file}:{line}: key `{key}`: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        key: String,
+        message: String,
+    },
+    #[error("{flag} {value}: {message}")]
+    Flag {
+        flag: &'static str,
+        value: String,
+        message: String,
+    },
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn line(&self, span: Range<usize>) -> usize {
+        let end = span.start.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn origin<T>(&self, at: &Spanned<T>) -> Origin {
+        Origin {
+            source: self.file.to_string(),
+            line: Some(self.line(at.span())),
+        }
+    }
+
+    fn invalid<T>(&self, at: &Spanned<T>, key: String, message: impl Into<String>) -> PolicyError {
+        PolicyError::Invalid {
+            file: self.file.to_string(),
+            line: self.line(at.span()),
+            key,
+            message: message.into(),
+        }
+    }
+
+    fn reason(&self, reason: &Spanned<String>, key: String) -> Result<String, PolicyError> {
+        let text = reason.get_ref().trim();
+        if text.is_empty() {
+            return Err(self.invalid(reason, key, "every entry needs a non-empty reason"));
+        }
+        Ok(text.to_string())
+    }
+}
+
+pub(super) fn merge_file(policy: &mut Policy, file: &str, text: &str) -> Result<(), PolicyError> {
+    let raw: RawPolicy = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| Ctx { file, text }.line(s)).unwrap_or(1);
+        PolicyError::Syntax {
+            file: file.to_string(),
+            line,
+            message: e.message().trim().to_string(),
+        }
+    })?;
+    let cx = Ctx { file, text };
+
+    for (i, rule) in raw.env.pass.iter().enumerate() {
+        let key = format!("env.pass[{i}]");
+        let value = name_matcher(&cx, rule, &key)?;
+        policy.env.pass.push(Entry {
+            reason: cx.reason(&rule.reason, format!("{key}.reason"))?,
+            origin: cx.origin(&rule.reason),
+            value,
+        });
+    }
+    for (i, rule) in raw.env.secret.iter().enumerate() {
+        let key = format!("env.secret[{i}]");
+        let value = name_matcher(&cx, rule, &key)?;
+        policy.env.secret.push(Entry {
+            reason: cx.reason(&rule.reason, format!("{key}.reason"))?,
+            origin: cx.origin(&rule.reason),
+            value,
+        });
+    }
+    for (i, rule) in raw.env.set.iter().enumerate() {
+        let key = format!("env.set[{i}]");
+        let name = rule.name.get_ref();
+        if !valid_env_name(name) {
+            return Err(cx.invalid(
+                &rule.name,
+                format!("{key}.name"),
+                "not a valid variable name",
+            ));
+        }
+        if rule.value.get_ref().contains('\0') {
+            return Err(cx.invalid(&rule.value, format!("{key}.value"), "contains a NUL byte"));
+        }
+        policy.env.set.push(Entry {
+            value: (name.clone(), rule.value.get_ref().clone()),
+            reason: cx.reason(&rule.reason, format!("{key}.reason"))?,
+            origin: cx.origin(&rule.name),
+        });
+    }
+
+    for (list, rules, section) in [
+        (&mut policy.fs.ro, &raw.fs.ro, "fs.ro"),
+        (&mut policy.fs.rw, &raw.fs.rw, "fs.rw"),
+    ] {
+        for (i, rule) in rules.iter().enumerate() {
+            let key = format!("{section}[{i}]");
+            let path = policy_path(rule.path.get_ref())
+                .map_err(|m| cx.invalid(&rule.path, format!("{key}.path"), m))?;
+            list.push(Entry {
+                value: path,
+                reason: cx.reason(&rule.reason, format!("{key}.reason"))?,
+                origin: cx.origin(&rule.path),
+            });
+        }
+    }
+    for (i, rule) in raw.fs.cache.iter().enumerate() {
+        let key = format!("fs.cache[{i}]");
+        let path = policy_path(rule.path.get_ref())
+            .map_err(|m| cx.invalid(&rule.path, format!("{key}.path"), m))?;
+        if let Some(env) = &rule.env {
+            if !valid_env_name(env.get_ref()) {
+                return Err(cx.invalid(env, format!("{key}.env"), "not a valid variable name"));
+            }
+        }
+        policy.fs.cache.push(Entry {
+            value: CacheDir {
+                path,
+                env: rule.env.as_ref().map(|e| e.get_ref().clone()),
+            },
+            reason: cx.reason(&rule.reason, format!("{key}.reason"))?,
+            origin: cx.origin(&rule.path),
+        });
+    }
+    for (i, rule) in raw.fs.hide.iter().enumerate() {
+        let key = format!("fs.hide[{i}]");
+        let glob = hide_glob(rule.glob.get_ref())
+            .map_err(|m| cx.invalid(&rule.glob, format!("{key}.glob"), m))?;
+        policy.fs.hide.push(Entry {
+            value: glob,
+            reason: cx.reason(&rule.reason, format!("{key}.reason"))?,
+            origin: cx.origin(&rule.glob),
+        });
+    }
+    for (i, rule) in raw.fs.skip.iter().enumerate() {
+        let key = format!("fs.skip[{i}]");
+        let name = rule.name.get_ref();
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            return Err(cx.invalid(
+                &rule.name,
+                format!("{key}.name"),
+                "must be a single directory name such as \"node_modules\"",
+            ));
+        }
+        policy.fs.skip.push(Entry {
+            value: name.clone(),
+            reason: cx.reason(&rule.reason, format!("{key}.reason"))?,
+            origin: cx.origin(&rule.name),
+        });
+    }
+    for (i, rule) in raw.seccomp.deny.iter().enumerate() {
+        let key = format!("seccomp.deny[{i}]");
+        let name = rule.syscall.get_ref();
+        if crate::sandbox::syscalls::number(name).is_none() {
+            return Err(cx.invalid(
+                &rule.syscall,
+                format!("{key}.syscall"),
+                format!(
+                    "unknown system call `{name}` (see `safe-install explain` for the known names)"
+                ),
+            ));
+        }
+        policy.seccomp.deny.push(Entry {
+            value: name.clone(),
+            reason: cx.reason(&rule.reason, format!("{key}.reason"))?,
+            origin: cx.origin(&rule.syscall),
+        });
+    }
+    for (i, rule) in raw.egress.allow.iter().enumerate() {
+        let key = format!("egress.allow[{i}]");
+        let host = rule.host.get_ref().trim();
+        host_rule(host).map_err(|m| cx.invalid(&rule.host, format!("{key}.host"), m))?;
+        policy.egress.allow.push(Entry {
+            value: host.to_string(),
+            reason: cx.reason(&rule.reason, format!("{key}.reason"))?,
+            origin: cx.origin(&rule.host),
+        });
+    }
+    Ok(())
+}
+
+pub(super) fn merge_overrides(policy: &mut Policy, o: &Overrides) -> Result<(), PolicyError> {
+    let flag_origin = |flag: &str| Origin {
+        source: flag.to_string(),
+        line: None,
+    };
+    for name in &o.allow_env {
+        if !valid_env_name(name) {
+            return Err(PolicyError::Flag {
+                flag: "--allow-env",
+                value: name.clone(),
+                message: "not a valid variable name (letters, digits and '_'; no '=')".into(),
+            });
+        }
+        policy.env.pass.push(Entry {
+            value: NameMatcher::Exact(name.clone()),
+            reason: "named on the command line".into(),
+            origin: flag_origin("--allow-env"),
+        });
+    }
+    for (flag, paths, list) in [
+        ("--rw", &o.rw, &mut policy.fs.rw),
+        ("--ro", &o.ro, &mut policy.fs.ro),
+    ] {
+        for p in paths {
+            let abs = std::path::absolute(p).map_err(|e| PolicyError::Flag {
+                flag,
+                value: p.display().to_string(),
+                message: e.to_string(),
+            })?;
+            if !abs.exists() {
+                return Err(PolicyError::Flag {
+                    flag,
+                    value: p.display().to_string(),
+                    message: "no such file or directory".into(),
+                });
+            }
+            list.push(Entry {
+                value: PolicyPath::Absolute(abs),
+                reason: "named on the command line".into(),
+                origin: flag_origin(flag),
+            });
+        }
+    }
+    for g in &o.hide {
+        let glob = hide_glob(g).map_err(|message| PolicyError::Flag {
+            flag: "--hide",
+            value: g.clone(),
+            message,
+        })?;
+        policy.fs.hide.push(Entry {
+            value: glob,
+            reason: "named on the command line".into(),
+            origin: flag_origin("--hide"),
+        });
+    }
+    for h in &o.allow_host {
+        host_rule(h).map_err(|message| PolicyError::Flag {
+            flag: "--allow-host",
+            value: h.clone(),
+            message,
+        })?;
+        policy.egress.allow.push(Entry {
+            value: h.trim().to_string(),
+            reason: "named on the command line".into(),
+            origin: flag_origin("--allow-host"),
+        });
+    }
+    Ok(())
+}
+
+fn name_matcher(cx: &Ctx<'_>, rule: &RawNameRule, key: &str) -> Result<NameMatcher, PolicyError> {
+    match (&rule.name, &rule.pattern) {
+        (Some(name), None) => {
+            if !valid_env_name(name.get_ref()) {
+                return Err(cx.invalid(name, format!("{key}.name"), "not a valid variable name"));
+            }
+            Ok(NameMatcher::Exact(name.get_ref().clone()))
+        }
+        (None, Some(pattern)) => {
+            let text = pattern.get_ref();
+            let glob = GlobBuilder::new(&text.to_ascii_lowercase())
+                .literal_separator(true)
+                .build()
+                .map_err(|e| cx.invalid(pattern, format!("{key}.pattern"), e.kind().to_string()))?;
+            Ok(NameMatcher::Pattern {
+                text: text.clone(),
+                glob: glob.compile_matcher(),
+            })
+        }
+        (Some(name), Some(_)) => Err(cx.invalid(
+            name,
+            key.to_string(),
+            "give either `name` (exact) or `pattern` (glob), not both",
+        )),
+        (None, None) => Err(cx.invalid(
+            &rule.reason,
+            key.to_string(),
+            "needs `name` (exact) or `pattern` (glob)",
+        )),
+    }
+}
+
+fn valid_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || c == '_'
+                || c == '-'
+                || c == '.'
+                || c == '@'
+                || c == ':'
+                || c == '/'
+        })
+}
+
+fn policy_path(text: &str) -> Result<PolicyPath, String> {
+    let (kind, rest): (fn(PathBuf) -> PolicyPath, &str) =
+        if let Some(rest) = text.strip_prefix("~/") {
+            (PolicyPath::Home, rest)
+        } else if text.starts_with('/') {
+            (PolicyPath::Absolute, text)
+        } else {
+            return Err(format!(
+                "`{text}` must be absolute (\"/opt/tool\") or start with \"~/\""
+            ));
+        };
+    let path = PathBuf::from(rest);
+    if path
+        .components()
+        .any(|c| matches!(c, Component::ParentDir | Component::CurDir))
+    {
+        return Err(format!("`{text}` must not contain `.` or `..` components"));
+    }
+    if text.contains('\0') {
+        return Err("contains a NUL byte".into());
+    }
+    Ok(kind(path))
+}
+
+fn hide_glob(text: &str) -> Result<HideGlob, String> {
+    if text.is_empty() {
+        return Err("empty glob".into());
+    }
+    if text.starts_with('/') {
+        return Err(
+            "hide globs are relative to the project (\"config/*.pem\"), not absolute".into(),
+        );
+    }
+    let glob = GlobBuilder::new(text)
+        .literal_separator(true)
+        .build()
+        .map_err(|e| e.kind().to_string())?;
+    Ok(HideGlob {
+        text: text.to_string(),
+        glob: glob.compile_matcher(),
+        on_path: text.contains('/'),
+    })
+}
+
+/// A syntactic check of `HOST[:PORT]` / `*.suffix[:PORT]`; the egress allow-list does the rest.
+fn host_rule(text: &str) -> Result<(), String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("empty host".into());
+    }
+    if text.contains("://") || text.contains('/') || text.contains('@') {
+        return Err(format!(
+            "`{text}` must be HOST[:PORT] or *.SUFFIX[:PORT], such as \"registry.example.com:443\""
+        ));
+    }
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("contains whitespace or control characters".into());
+    }
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! The sandbox's pid 1: starts the command in its own session, forwards the signals the
+//! supervisor relays, reaps orphans, and when the command exits kills everything left (a
+//! double-forked daemon included) and exits with the command's status.
+
+use super::report::{send, Report, SetupError, Stage};
+use crate::plan::Plan;
+use nix::sys::signal::{kill, signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{execve, fork, setsid, ForkResult, Pid};
+use std::ffi::{CString, OsStr, OsString};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// Signals relayed to the command's process group.
+pub const FORWARDED: &[Signal] = &[
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTERM,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+];
+
+fn watched() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in FORWARDED {
+        set.add(*s);
+    }
+    set.add(Signal::SIGCHLD);
+    set
+}
+
+/// Start the command and serve as init until it exits. Never returns.
+pub fn run(plan: &Plan, report: BorrowedFd<'_>) -> ! {
+    let set = watched();
+    if let Err(e) = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None) {
+        SetupError::errno(Stage::Fork, e, "block signals").report(report);
+        exit(crate::exit::SETUP_FAILED);
+    }
+    // SAFETY: init is single-threaded (the supervisor cloned it before starting any thread),
+    // so the child may run arbitrary code after fork.
+    let child = match unsafe { fork() } {
+        Ok(ForkResult::Child) => exec_command(plan, report),
+        Ok(ForkResult::Parent { child }) => child,
+        Err(e) => {
+            SetupError::errno(Stage::Fork, e, "fork").report(report);
+            exit(crate::exit::SETUP_FAILED);
+        }
+    };
+    // Init's copy of the report pipe must close so the supervisor sees EOF once the command
+    // has been executed.
+    // SAFETY: closing our own descriptor; nothing else in init uses it afterwards.
+    unsafe { libc::close(report.as_raw_fd()) };
+
+    let mut status: Option<i32> = None;
+    loop {
+        let Ok(sig) = set.wait() else { continue };
+        if sig != Signal::SIGCHLD {
+            let _ = kill(Pid::from_raw(-child.as_raw()), sig);
+            continue;
+        }
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) if pid == child => status = Some(code),
+                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => {
+                    status = Some(128 + sig as i32)
+                }
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        if let Some(code) = status {
+            // Whatever the command left behind dies with it.
+            let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+            while waitpid(Pid::from_raw(-1), None).is_ok() {}
+            exit(code);
+        }
+    }
+}
+
+fn exit(code: i32) -> ! {
+    // SAFETY: _exit ends the process without running atexit handlers or unwinding, which is
+    // what a forked child must do.
+    unsafe { libc::_exit(code) }
+}
+
+/// In the command's process: own session (no controlling terminal, so TIOCSTI has no target),
+/// default signal state, no inherited descriptors, then exec.
+fn exec_command(plan: &Plan, report: BorrowedFd<'_>) -> ! {
+    let _ = setsid();
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    // The Rust runtime ignores SIGPIPE; an ignored signal stays ignored across exec, which
+    // would break shell pipelines in scripts.
+    // SAFETY: restoring the default disposition installs no handler code.
+    unsafe {
+        let _ = signal(Signal::SIGPIPE, SigHandler::SigDfl);
+    }
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only marks descriptors; the report pipe is
+    // already close-on-exec and stays usable until exec.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
+    }
+    if let Err(e) = std::env::set_current_dir(&plan.cwd) {
+        SetupError::io(Stage::Exec, &e, format!("chdir {}", plan.cwd.display())).report(report);
+        exit(crate::exit::SETUP_FAILED);
+    }
+    let program = plan.argv.first().cloned().unwrap_or_default();
+    let Ok(args) = plan
+        .argv
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()
+    else {
+        exec_failed(report, libc::EINVAL, &program);
+    };
+    let env: Vec<CString> = plan
+        .env
+        .pass
+        .iter()
+        .filter_map(|(k, v)| {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            CString::new(kv).ok()
+        })
+        .collect();
+    let path_var = plan
+        .env
+        .pass
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone());
+    let mut last = libc::ENOENT;
+    for candidate in candidates(&program, path_var.as_deref()) {
+        let Ok(c) = CString::new(candidate.as_os_str().as_bytes()) else {
+            continue;
+        };
+        let Err(e) = execve(&c, &args, &env);
+        // Like execvp: EACCES is remembered but the search goes on.
+        if e != nix::errno::Errno::ENOENT && e != nix::errno::Errno::ENOTDIR {
+            last = e as i32;
+        }
+    }
+    exec_failed(report, last, &program)
+}
+
+fn exec_failed(report: BorrowedFd<'_>, errno: i32, program: &OsStr) -> ! {
+    send(
+        report.as_fd(),
+        &Report::ExecFailed {
+            errno,
+            program: program.to_string_lossy().into_owned(),
+        },
+    );
+    exit(if errno == libc::ENOENT {
+        crate::exit::NOT_FOUND
+    } else {
+        crate::exit::NOT_EXECUTABLE
+    })
+}
+
+/// Where execvp would look for `program`.
+fn candidates(program: &OsStr, path_var: Option<&OsStr>) -> Vec<PathBuf> {
+    if program.as_bytes().contains(&b'/') {
+        return vec![PathBuf::from(program)];
+    }
+    let default = OsString::from("/usr/local/bin:/usr/bin:/bin");
+    std::env::split_paths(path_var.unwrap_or(&default))
+        .map(|dir| {
+            if dir.as_os_str().is_empty() {
+                Path::new(".").join(program)
+            } else {
+                dir.join(program)
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,105 @@
+//! The sandbox side: what the cloned child does, in a security-relevant order, before the
+//! package manager starts. The child is pid 1 of new user, mount, pid, network, ipc, uts and
+//! cgroup namespaces from birth (one `clone`).
+//!
+//! 1. tie its life to the supervisor (`PR_SET_PDEATHSIG`, then check it is still there);
+//! 2. write the id maps (the caller's uid, or an unprivileged one for root);
+//! 3. set the host name and bring up `lo`;
+//! 4. build the filesystem view on an empty tmpfs and `pivot_root` into it (proc before the
+//!    old root goes), report `Ready` so the supervisor removes the staging directory;
+//! 5. `no_new_privs`, drop every capability;
+//! 6. Landlock (reported), then seccomp;
+//! 7. fork the command into its own session with the scrubbed environment; serve as init.
+//!
+//! Any failure is reported as `SetupFailed { stage, .. }` and the child exits before the
+//! command could run. Nothing here may unwind.
+
+pub mod caps;
+pub mod idmap;
+pub mod init;
+pub mod landlock;
+pub mod loopback;
+pub mod mounts;
+pub mod report;
+pub mod seccomp;
+pub mod syscalls;
+
+use crate::plan::Plan;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use report::{send, Report, SetupError, Stage};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+/// Descriptors the child keeps: where to report, and a pipe whose other end only the
+/// supervisor holds (hang-up means the supervisor is gone).
+pub struct ChildFds {
+    pub report: OwnedFd,
+    pub alive: OwnedFd,
+}
+
+/// Host name inside the sandbox.
+pub const HOSTNAME: &str = "safe-install";
+
+/// The body of the cloned child. Never returns.
+pub fn child_main(plan: &Plan, staging: &Path, fds: &ChildFds) -> ! {
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| setup(plan, staging, fds)));
+    match outcome {
+        Ok(Ok(())) => init::run(plan, fds.report.as_fd()),
+        Ok(Err(e)) => e.report(&fds.report),
+        Err(_) => SetupError::new(Stage::Mounts, "panic during setup").report(&fds.report),
+    }
+    // SAFETY: leaving the child without unwinding or running the parent's atexit handlers.
+    unsafe { libc::_exit(crate::exit::SETUP_FAILED) }
+}
+
+fn setup(plan: &Plan, staging: &Path, fds: &ChildFds) -> Result<(), SetupError> {
+    // 1. Die with the supervisor, even if it already died before this line.
+    // SAFETY: integer-only prctl.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } != 0 {
+        return Err(SetupError::errno(
+            Stage::ParentDeath,
+            nix::errno::Errno::last(),
+            "PR_SET_PDEATHSIG",
+        ));
+    }
+    let mut pfd = [PollFd::new(fds.alive.as_fd(), PollFlags::POLLIN)];
+    if poll(&mut pfd, PollTimeout::ZERO)
+        .map_err(|e| SetupError::errno(Stage::ParentDeath, e, "poll"))?
+        > 0
+    {
+        return Err(SetupError::new(
+            Stage::ParentDeath,
+            "the supervisor is gone",
+        ));
+    }
+
+    // 2-3.
+    idmap::write(&plan.ids)?;
+    nix::unistd::sethostname(HOSTNAME)
+        .map_err(|e| SetupError::errno(Stage::Hostname, e, "sethostname"))?;
+    loopback::up()?;
+
+    // 4.
+    mounts::build_and_enter(plan, staging)?;
+    send(fds.report.as_fd(), &Report::Ready);
+
+    // 5.
+    let filters = seccomp::compile(&plan.seccomp_deny)
+        .map_err(|e| SetupError::new(Stage::Seccomp, e.to_string()))?;
+    // SAFETY: integer-only prctl.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(SetupError::errno(
+            Stage::NoNewPrivs,
+            nix::errno::Errno::last(),
+            "PR_SET_NO_NEW_PRIVS",
+        ));
+    }
+    caps::drop_all()?;
+
+    // 6.
+    let (status, abi) = landlock::apply(&plan.landlock)?;
+    send(fds.report.as_fd(), &Report::Landlock { status, abi });
+    seccomp::install(&filters).map_err(|e| SetupError::new(Stage::Seccomp, e.to_string()))?;
+    Ok(())
+}

@@ -1,0 +1,323 @@
+//! Executing the planned view: an empty tmpfs root, the planned mounts on it parents-first,
+//! then `pivot_root` into it and detach the host's tree.
+//!
+//! Kernel notes:
+//! - Read-only is applied with `mount_setattr(AT_RECURSIVE)`, which only sets the flags asked
+//!   for: a classic `MS_REMOUNT|MS_BIND|MS_RDONLY` would have to repeat flags the host mount
+//!   has locked (nosuid, nodev, noexec) or fail with EPERM.
+//! - `/proc` must be mounted before the old root is detached: the kernel only allows a new
+//!   procfs in a user namespace while a fully visible one exists in the mount namespace.
+//! - `pivot_root(".", ".")` stacks the old root on the new one; `umount2(".", MNT_DETACH)`
+//!   then removes it without needing a `put_old` directory.
+
+use super::report::{SetupError, Stage};
+use crate::plan::{Mount, MountKind, Plan};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use std::os::unix::fs::{symlink, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
+const MOUNT_ATTR_NODEV: u64 = 0x4;
+const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+const AT_RECURSIVE: libc::c_uint = 0x8000;
+
+/// `struct mount_attr` of <linux/mount.h>.
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// The device nodes bound from the host.
+const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+/// An empty read-only file in the new root, bound over every hidden file.
+const EMPTY_FILE: &str = ".safe-install-empty";
+
+fn err(stage: Stage, e: nix::errno::Errno, what: &str, path: &Path) -> SetupError {
+    SetupError::errno(stage, e, format!("{what} {}", path.display()))
+}
+
+fn setattr(path: &Path, set: u64, recursive: bool) -> Result<(), SetupError> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| SetupError::new(Stage::Mounts, "path with NUL byte"))?;
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let flags =
+        libc::AT_SYMLINK_NOFOLLOW as libc::c_uint | if recursive { AT_RECURSIVE } else { 0 };
+    // SAFETY: `c` is a valid NUL-terminated path and `attr` a properly sized mount_attr that
+    // outlives the call; the kernel only reads it.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc != 0 {
+        return Err(err(
+            Stage::Mounts,
+            nix::errno::Errno::last(),
+            "mount_setattr",
+            path,
+        ));
+    }
+    Ok(())
+}
+
+/// `root` joined with an absolute sandbox path.
+fn inside(root: &Path, target: &Path) -> PathBuf {
+    root.join(target.strip_prefix("/").unwrap_or(target))
+}
+
+/// Build the view under `root` (an existing empty directory) and pivot into it.
+pub fn build_and_enter(plan: &Plan, root: &Path) -> Result<(), SetupError> {
+    // Nothing we mount may propagate back to the host.
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| err(Stage::Mounts, e, "make private", Path::new("/")))?;
+    mount(
+        Some("tmpfs"),
+        root,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=0755,size=16m"),
+    )
+    .map_err(|e| err(Stage::Mounts, e, "mount tmpfs root at", root))?;
+
+    let empty = root.join(EMPTY_FILE);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o444)
+        .open(&empty)
+        .map_err(|e| SetupError::io(Stage::Mounts, &e, "create the empty file"))?;
+
+    let mut done: Vec<&Mount> = Vec::new();
+    for m in &plan.mounts {
+        apply(root, m, &done, &empty)?;
+        done.push(m);
+    }
+    // The root itself: nothing may be created next to the mount points.
+    setattr(
+        root,
+        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        false,
+    )?;
+
+    std::env::set_current_dir(root)
+        .map_err(|e| SetupError::io(Stage::PivotRoot, &e, "chdir to the new root"))?;
+    nix::unistd::pivot_root(".", ".").map_err(|e| err(Stage::PivotRoot, e, "pivot_root", root))?;
+    umount2(".", MntFlags::MNT_DETACH)
+        .map_err(|e| err(Stage::PivotRoot, e, "detach the old root", root))?;
+    std::env::set_current_dir("/").map_err(|e| SetupError::io(Stage::PivotRoot, &e, "chdir /"))?;
+    Ok(())
+}
+
+/// Whether missing directories at `target` may be created: only inside a tmpfs of ours, never
+/// inside a bind of the host (that would write to the user's files).
+fn on_private_tmpfs(done: &[&Mount], target: &Path) -> bool {
+    match done
+        .iter()
+        .filter(|m| target.starts_with(&m.target) && target != m.target)
+        .max_by_key(|m| m.target.components().count())
+    {
+        None => true,
+        Some(m) => matches!(m.kind, MountKind::Tmpfs | MountKind::Dev),
+    }
+}
+
+fn make_dir(root: &Path, done: &[&Mount], target: &Path) -> Result<PathBuf, SetupError> {
+    let path = inside(root, target);
+    if path.is_dir() {
+        return Ok(path);
+    }
+    if !on_private_tmpfs(done, target) {
+        return Err(SetupError::new(
+            Stage::Mounts,
+            format!("mount point {} is missing on the host", target.display()),
+        ));
+    }
+    std::fs::create_dir_all(&path)
+        .map_err(|e| SetupError::io(Stage::Mounts, &e, format!("mkdir {}", target.display())))?;
+    Ok(path)
+}
+
+fn make_file(root: &Path, done: &[&Mount], target: &Path) -> Result<PathBuf, SetupError> {
+    let path = inside(root, target);
+    if path.exists() {
+        return Ok(path);
+    }
+    if let Some(parent) = target.parent() {
+        make_dir(root, done, parent)?;
+    }
+    if !on_private_tmpfs(done, target) {
+        return Err(SetupError::new(
+            Stage::Mounts,
+            format!("mount point {} is missing on the host", target.display()),
+        ));
+    }
+    std::fs::File::create(&path)
+        .map_err(|e| SetupError::io(Stage::Mounts, &e, format!("create {}", target.display())))?;
+    Ok(path)
+}
+
+fn bind(source: &Path, dest: &Path) -> Result<(), SetupError> {
+    mount(
+        Some(source),
+        dest,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| err(Stage::Mounts, e, "bind", source))
+}
+
+fn apply(root: &Path, m: &Mount, done: &[&Mount], empty: &Path) -> Result<(), SetupError> {
+    let t = &m.target;
+    match &m.kind {
+        MountKind::Tmpfs => {
+            let dest = make_dir(root, done, t)?;
+            let mode = if t == Path::new("/tmp") || t == Path::new("/var/tmp") {
+                "mode=1777"
+            } else {
+                "mode=0700"
+            };
+            mount(
+                Some("tmpfs"),
+                &dest,
+                Some("tmpfs"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                Some(mode),
+            )
+            .map_err(|e| err(Stage::Mounts, e, "mount tmpfs at", t))?;
+        }
+        MountKind::BindRo(src) | MountKind::BindRw(src) => {
+            let dest = if src.is_dir() {
+                make_dir(root, done, t)?
+            } else {
+                make_file(root, done, t)?
+            };
+            bind(src, &dest)?;
+            let ro = matches!(m.kind, MountKind::BindRo(_));
+            let flags =
+                MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | if ro { MOUNT_ATTR_RDONLY } else { 0 };
+            setattr(&dest, flags, true)?;
+        }
+        MountKind::Symlink(link) => {
+            let path = inside(root, t);
+            if let Some(parent) = t.parent() {
+                make_dir(root, done, parent)?;
+            }
+            if std::fs::symlink_metadata(&path).is_err() {
+                symlink(link, &path).map_err(|e| {
+                    SetupError::io(Stage::Mounts, &e, format!("symlink {}", t.display()))
+                })?;
+            }
+        }
+        MountKind::HideFile => {
+            let dest = inside(root, t);
+            bind(empty, &dest)?;
+            setattr(
+                &dest,
+                MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+                false,
+            )?;
+        }
+        MountKind::HideDir => {
+            let dest = inside(root, t);
+            mount(
+                Some("tmpfs"),
+                &dest,
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                Some("mode=0555,size=4k"),
+            )
+            .map_err(|e| err(Stage::Mounts, e, "hide directory", t))?;
+        }
+        MountKind::Proc => {
+            let dest = make_dir(root, done, t)?;
+            mount(
+                Some("proc"),
+                &dest,
+                Some("proc"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                None::<&str>,
+            )
+            .map_err(|e| err(Stage::Proc, e, "mount proc at", t))?;
+        }
+        MountKind::Dev => dev(root, done, t)?,
+    }
+    Ok(())
+}
+
+/// A minimal /dev: a few host device nodes, a private devpts and shm.
+fn dev(root: &Path, done: &[&Mount], t: &Path) -> Result<(), SetupError> {
+    let dest = make_dir(root, done, t)?;
+    mount(
+        Some("tmpfs"),
+        &dest,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("mode=0755,size=64k"),
+    )
+    .map_err(|e| err(Stage::Mounts, e, "mount tmpfs at", t))?;
+    for name in DEVICES {
+        let host = Path::new("/dev").join(name);
+        if !host.exists() {
+            continue;
+        }
+        let node = dest.join(name);
+        std::fs::File::create(&node)
+            .map_err(|e| SetupError::io(Stage::Mounts, &e, format!("create /dev/{name}")))?;
+        bind(&host, &node)?;
+        setattr(&node, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, false)?;
+    }
+    for (name, to) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+    ] {
+        symlink(to, dest.join(name))
+            .map_err(|e| SetupError::io(Stage::Mounts, &e, format!("symlink /dev/{name}")))?;
+    }
+    let pts = dest.join("pts");
+    std::fs::create_dir(&pts).map_err(|e| SetupError::io(Stage::Mounts, &e, "mkdir /dev/pts"))?;
+    mount(
+        Some("devpts"),
+        &pts,
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620"),
+    )
+    .map_err(|e| err(Stage::Mounts, e, "mount devpts at", &pts))?;
+    let shm = dest.join("shm");
+    std::fs::create_dir(&shm).map_err(|e| SetupError::io(Stage::Mounts, &e, "mkdir /dev/shm"))?;
+    mount(
+        Some("tmpfs"),
+        &shm,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=1777"),
+    )
+    .map_err(|e| err(Stage::Mounts, e, "mount tmpfs at", &shm))?;
+    setattr(&dest, MOUNT_ATTR_RDONLY, false)?;
+    Ok(())
+}

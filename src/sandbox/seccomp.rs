@@ -1,0 +1,160 @@
+//! The seccomp deny list. Whole syscalls come from the policy (`[[seccomp.deny]]`); the
+//! argument-checked rules are mechanism and live here, each with its reason.
+//!
+//! Two filters are installed because seccompiler gives one filter one errno: EPERM for what
+//! is refused, ENOSYS for `clone3` (its flags are in memory a filter cannot read, so it must
+//! look unimplemented: glibc then falls back to `clone`, whose flags the EPERM filter checks).
+
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
+};
+use std::collections::BTreeMap;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeccompError {
+    #[error("unsupported architecture {0}")]
+    Arch(String),
+    #[error("building the seccomp filter")]
+    Build(#[from] seccompiler::BackendError),
+    #[error("compiling the seccomp filter")]
+    Compile(#[from] seccompiler::Error),
+}
+
+type Rules = BTreeMap<i64, Vec<SeccompRule>>;
+
+/// The obsolete packet-socket type (libc deprecates the constant; the kernel still accepts it).
+const SOCK_PACKET: i32 = 10;
+
+fn cond(
+    arg: u8,
+    len: SeccompCmpArgLen,
+    op: SeccompCmpOp,
+    value: u64,
+) -> Result<SeccompCondition, SeccompError> {
+    Ok(SeccompCondition::new(arg, len, op, value)?)
+}
+
+fn rule(conds: Vec<SeccompCondition>) -> Result<SeccompRule, SeccompError> {
+    Ok(SeccompRule::new(conds)?)
+}
+
+/// The argument-checked EPERM rules.
+fn argument_rules(rules: &mut Rules) -> Result<(), SeccompError> {
+    use SeccompCmpArgLen::{Dword, Qword};
+    use SeccompCmpOp::{Eq, MaskedEq, Ne};
+
+    // New namespaces via clone(2): a new user namespace would hand back every capability.
+    let ns_flags = [
+        libc::CLONE_NEWUSER,
+        libc::CLONE_NEWNS,
+        libc::CLONE_NEWPID,
+        libc::CLONE_NEWNET,
+        libc::CLONE_NEWIPC,
+        libc::CLONE_NEWUTS,
+        libc::CLONE_NEWCGROUP,
+    ];
+    let mut clone = Vec::new();
+    for flag in ns_flags {
+        let flag = flag as u64;
+        clone.push(rule(vec![cond(0, Qword, MaskedEq(flag), flag)?])?);
+    }
+    rules.insert(libc::SYS_clone, clone);
+
+    // Typing into the user's terminal. The request is compared as 32 bits: the kernel ignores
+    // the upper half, so a 64-bit compare is bypassed with TIOCSTI | 1 << 32.
+    rules.insert(
+        libc::SYS_ioctl,
+        vec![
+            rule(vec![cond(1, Dword, Eq, libc::TIOCSTI)?])?,
+            rule(vec![cond(1, Dword, Eq, libc::TIOCLINUX)?])?,
+        ],
+    );
+
+    // Socket families other than unix, inet, inet6 and netlink-route (glibc's getaddrinfo
+    // asks netlink-route which addresses exist), and raw or packet sockets.
+    let af = |v: i32| v as u64;
+    let mut socket = vec![rule(vec![
+        cond(0, Dword, Ne, af(libc::AF_UNIX))?,
+        cond(0, Dword, Ne, af(libc::AF_INET))?,
+        cond(0, Dword, Ne, af(libc::AF_INET6))?,
+        cond(0, Dword, Ne, af(libc::AF_NETLINK))?,
+    ])?];
+    socket.push(rule(vec![
+        cond(0, Dword, Eq, af(libc::AF_NETLINK))?,
+        cond(2, Dword, Ne, libc::NETLINK_ROUTE as u64)?,
+    ])?);
+    for family in [libc::AF_INET, libc::AF_INET6] {
+        for ty in [libc::SOCK_RAW, SOCK_PACKET] {
+            socket.push(rule(vec![
+                cond(0, Dword, Eq, af(family))?,
+                cond(1, Dword, MaskedEq(0xf), ty as u64)?,
+            ])?);
+        }
+    }
+    rules.insert(libc::SYS_socket, socket);
+    Ok(())
+}
+
+fn arch() -> Result<TargetArch, SeccompError> {
+    std::env::consts::ARCH
+        .try_into()
+        .map_err(|_| SeccompError::Arch(std::env::consts::ARCH.into()))
+}
+
+/// Compile the filters: `deny` (whole syscalls, EPERM) plus the argument rules.
+pub fn compile(deny: &[(String, libc::c_long)]) -> Result<Vec<BpfProgram>, SeccompError> {
+    let arch = arch()?;
+    let mut eperm: Rules = BTreeMap::new();
+    argument_rules(&mut eperm)?;
+    for (_, nr) in deny {
+        // A whole-syscall deny overrides any argument rule for the same call.
+        eperm.insert(*nr, Vec::new());
+    }
+    let eperm = SeccompFilter::new(
+        eperm,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        arch,
+    )?;
+    let mut enosys: Rules = BTreeMap::new();
+    enosys.insert(libc::SYS_clone3, Vec::new());
+    let enosys = SeccompFilter::new(
+        enosys,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        arch,
+    )?;
+    Ok(vec![eperm.try_into()?, enosys.try_into()?])
+}
+
+/// Install compiled filters on the calling thread (no_new_privs must already be set).
+pub fn install(filters: &[BpfProgram]) -> Result<(), SeccompError> {
+    for f in filters {
+        seccompiler::apply_filter(f)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_deny_list_compiles() {
+        let mut p = crate::policy::Policy::default();
+        p.add_layer("base", crate::policy::builtin::BASE.1)
+            .expect("base");
+        let deny: Vec<_> = p
+            .seccomp
+            .deny
+            .iter()
+            .filter_map(|e| {
+                crate::sandbox::syscalls::number(&e.value).map(|n| (e.value.clone(), n))
+            })
+            .collect();
+        let filters = compile(&deny).expect("compile");
+        assert_eq!(filters.len(), 2);
+        assert!(filters[0].len() > 50);
+    }
+}

@@ -1,0 +1,214 @@
+//! The supervisor: clones the sandbox (before any thread exists, so the child may run
+//! ordinary code), relays signals to it, follows its setup reports, waits, and turns the
+//! outcome into an exit status.
+
+mod signals;
+
+use crate::events::{Action, Event, EventSink, Reason, Verdict};
+use crate::plan::Plan;
+use crate::sandbox::report::{parse_all, LandlockStatus, Report, Stage};
+use crate::sandbox::{child_main, ChildFds};
+use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::pipe2;
+use std::io::Read;
+use std::os::fd::AsRawFd;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    #[error(
+        "this host does not let safe-install create the namespaces it needs ({detail}). {fix}"
+    )]
+    Unsupported { detail: String, fix: String },
+    #[error("sandbox setup failed while {} ({detail}); the command did not run. Run `safe-install doctor` and report this with its output.", stage.describe())]
+    Setup {
+        stage: Stage,
+        errno: Option<i32>,
+        detail: String,
+    },
+    #[error("{program}: command not found inside the sandbox. Check that it is installed and on PATH; toolchains outside the system directories and your home's nvm/pyenv/volta need `--ro DIR`.")]
+    NotFound { program: String },
+    #[error("{program}: cannot execute ({}). Check its permissions, or make its directory visible with `--ro DIR`.", nix::errno::Errno::from_raw(*errno).desc())]
+    NotExecutable { program: String, errno: i32 },
+    #[error("cannot prepare the sandbox: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl SupervisorError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            SupervisorError::Unsupported { .. } => crate::exit::UNSUPPORTED,
+            SupervisorError::Setup { .. } | SupervisorError::Io(_) => crate::exit::SETUP_FAILED,
+            SupervisorError::NotFound { .. } => crate::exit::NOT_FOUND,
+            SupervisorError::NotExecutable { .. } => crate::exit::NOT_EXECUTABLE,
+        }
+    }
+}
+
+/// The fix to name when user namespaces are refused.
+pub fn userns_fix() -> String {
+    let mut fix = String::from("Fix: ");
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .map(|s| s.trim().to_string())
+            .ok()
+    };
+    if read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1") {
+        fix.push_str("Ubuntu's AppArmor restricts unprivileged user namespaces; install the profile shipped in contrib/apparmor (see README) or run `sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0`.");
+    } else if read("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
+        fix.push_str("run `sudo sysctl kernel.unprivileged_userns_clone=1`.");
+    } else if read("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
+        fix.push_str("run `sudo sysctl user.max_user_namespaces=15000`.");
+    } else {
+        fix.push_str("in a container, allow user namespaces (Docker: `--security-opt seccomp=unconfined --security-opt apparmor=unconfined`, or a seccomp profile that permits clone/unshare with CLONE_NEWUSER); `safe-install doctor` shows what is missing.");
+    }
+    fix
+}
+
+const CHILD_STACK: usize = 1 << 20;
+
+/// Run the plan in a new sandbox and return the command's exit status.
+pub fn run(plan: &Plan, sink: &EventSink) -> Result<i32, SupervisorError> {
+    let staging = tempfile::Builder::new()
+        .prefix(".safe-install-root-")
+        .tempdir()?;
+    let (report_r, report_w) = pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
+    let (alive_r, alive_w) = pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
+    let child_fds = ChildFds {
+        report: report_w,
+        alive: alive_r,
+    };
+    let parent_only = [report_r.as_raw_fd(), alive_w.as_raw_fd()];
+    let staging_path = staging.path().to_path_buf();
+
+    let mut stack = vec![0u8; CHILD_STACK];
+    let flags = CloneFlags::CLONE_NEWUSER
+        | CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWNET
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWCGROUP;
+    let callback = Box::new(|| -> isize {
+        for fd in parent_only {
+            // SAFETY: closing the child's copies of descriptors only the supervisor uses.
+            unsafe { libc::close(fd) };
+        }
+        child_main(plan, &staging_path, &child_fds)
+    });
+    // SAFETY: the supervisor has not started any thread yet (callers guarantee `run` happens
+    // before threads exist), so the child, a copy of this single-threaded process on its own
+    // stack, may allocate and run ordinary code. The stack outlives the call in the parent and
+    // is a private copy in the child.
+    let child = unsafe { nix::sched::clone(callback, &mut stack, flags, Some(libc::SIGCHLD)) };
+    drop(child_fds);
+    let child = match child {
+        Ok(pid) => pid,
+        Err(e) => {
+            return Err(SupervisorError::Unsupported {
+                detail: format!("clone with new namespaces failed: {}", e.desc()),
+                fix: userns_fix(),
+            })
+        }
+    };
+    let _relay = signals::relay_to(child)?;
+
+    let mut reports = Vec::new();
+    let mut staging = Some(staging);
+    let mut buf = Vec::new();
+    let mut pipe = std::fs::File::from(report_r);
+    let mut chunk = [0u8; 4096];
+    loop {
+        match pipe.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                if let Some(end) = buf.iter().rposition(|&b| b == b'\n') {
+                    let lines: Vec<u8> = buf.drain(..=end).collect();
+                    for r in parse_all(&lines) {
+                        if r == Report::Ready {
+                            // The view is built; the staging directory is no longer a mount
+                            // point anywhere. Remove it now so a later SIGKILL leaves nothing.
+                            if let Some(dir) = staging.take() {
+                                let _ = dir.close();
+                            }
+                        }
+                        if let Report::Landlock { status, abi } = &r {
+                            record_landlock(sink, status, *abi);
+                        }
+                        reports.push(r);
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let status = loop {
+        match waitpid(child, None) {
+            Ok(WaitStatus::Exited(_, code)) => break code,
+            Ok(WaitStatus::Signaled(_, sig, _)) => break 128 + sig as i32,
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(std::io::Error::from(e).into()),
+        }
+    };
+    drop(alive_w);
+    drop(staging);
+
+    for r in reports {
+        match r {
+            Report::SetupFailed {
+                stage,
+                errno,
+                detail,
+            } => {
+                return Err(classify_setup_failure(stage, errno, detail));
+            }
+            Report::ExecFailed { errno, program } => {
+                return Err(if errno == libc::ENOENT {
+                    SupervisorError::NotFound { program }
+                } else {
+                    SupervisorError::NotExecutable { program, errno }
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(status)
+}
+
+fn record_landlock(sink: &EventSink, status: &LandlockStatus, abi: i32) {
+    let (verdict, reason) = match status {
+        LandlockStatus::Full => (Verdict::Allowed, Reason::SandboxFull),
+        LandlockStatus::Partial => (Verdict::Degraded, Reason::LandlockPartial),
+        LandlockStatus::NotEnforced => (Verdict::Degraded, Reason::LandlockUnavailable),
+    };
+    sink.emit(
+        Event::new(Action::Sandbox, verdict, "landlock", reason).with_detail(format!(
+            "kernel Landlock ABI {abi}; safe-install uses ABI {}",
+            6
+        )),
+    );
+}
+
+/// Failures the host causes (no user namespaces, no procfs in a container) versus our own.
+fn classify_setup_failure(stage: Stage, errno: Option<i32>, detail: String) -> SupervisorError {
+    let denied = matches!(errno, Some(libc::EPERM) | Some(libc::EACCES));
+    match stage {
+        Stage::IdMap | Stage::Loopback | Stage::Hostname if denied => SupervisorError::Unsupported {
+            detail: format!("{}: {detail}", stage.describe()),
+            fix: userns_fix(),
+        },
+        Stage::Proc if denied => SupervisorError::Unsupported {
+            detail: format!("{}: {detail}", stage.describe()),
+            fix: "Fix: the host's /proc is partly masked (a container); run the container with a fully visible /proc (Docker: `--security-opt systempaths=unconfined`).".into(),
+        },
+        _ => SupervisorError::Setup {
+            stage,
+            errno,
+            detail,
+        },
+    }
+}
