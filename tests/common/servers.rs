@@ -1,0 +1,266 @@
+//! Local package registries for tests: Verdaccio (npm) and pypiserver (PEP 503), each on
+//! a free 127.0.0.1 port with its own temporary storage, installed by `scripts/setup.sh`.
+//!
+//! A server is killed when its [`Server`] is dropped, and by the kernel when the thread
+//! that started it ends (`PR_SET_PDEATHSIG` fires on the exit of the *thread* that forked,
+//! which for a cargo test is the test's own thread), so a panicking test leaves none behind.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{write_file, SYSTEM_PATH};
+
+/// Where `scripts/setup.sh` installs the servers.
+pub fn test_root() -> PathBuf {
+    std::env::var_os("SAFE_INSTALL_TEST_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/opt/safe-install-test"))
+}
+
+/// A running local registry.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT/` (Verdaccio) or `http://127.0.0.1:PORT/simple/` (pypiserver).
+    pub url: String,
+    pub port: u16,
+    /// The server's storage (Verdaccio) or served package directory (pypiserver).
+    pub dir: PathBuf,
+    log: PathBuf,
+}
+
+impl Server {
+    /// The server's own output so far, for assertion messages.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+fn spawn_server(mut cmd: Command, log: &Path) -> Child {
+    let out = fs::File::create(log).expect("create server log");
+    let err = out.try_clone().expect("clone log fd");
+    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2),
+    // which is async-signal-safe; it touches no memory shared with the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+        .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", cmd.get_program()))
+}
+
+fn wait_ready(server: &mut Server, path: &str, what: &str) {
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!(
+                "{what} exited with {status} before serving; its output:\n{}",
+                server.log()
+            );
+        }
+        if let Ok((status, _)) = http(server.port, "GET", path, &[], b"") {
+            if status < 500 {
+                return;
+            }
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            panic!(
+                "{what} did not answer on 127.0.0.1:{} within 60s; its output:\n{}",
+                server.port,
+                server.log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Starts Verdaccio with a temporary storage, an htpasswd file, no uplinks (it never
+/// reaches any other registry) and no web UI, on a free loopback port.
+pub fn start_verdaccio(dir: &Path) -> Server {
+    let bin = test_root().join("verdaccio/node_modules/.bin/verdaccio");
+    assert!(
+        bin.is_file(),
+        "Verdaccio is not installed at {}. Fix: run scripts/setup.sh as root",
+        bin.display()
+    );
+    let port = free_port();
+    let storage = dir.join("storage");
+    fs::create_dir_all(&storage).expect("create verdaccio storage");
+    let config = dir.join("config.yaml");
+    write_file(
+        &config,
+        &format!(
+            "# Written by tests/common/servers.rs: a registry of its own, no uplinks.\n\
+             storage: {storage}\n\
+             auth:\n  htpasswd:\n    file: {htpasswd}\n    max_users: 100\n\
+             uplinks: {{}}\n\
+             packages:\n  '**':\n    access: $all\n    publish: $authenticated\n    unpublish: $authenticated\n\
+             publish:\n  allow_offline: true\n\
+             web:\n  enable: false\n\
+             log: {{ type: stdout, format: pretty, level: warn }}\n",
+            storage = storage.display(),
+            htpasswd = dir.join("htpasswd").display(),
+        ),
+    );
+    let mut cmd = Command::new(&bin);
+    cmd.env_clear()
+        .env("PATH", SYSTEM_PATH)
+        .env("HOME", dir)
+        .arg("--config")
+        .arg(&config)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .current_dir(dir);
+    let log = dir.join("verdaccio.log");
+    let child = spawn_server(cmd, &log);
+    let mut server = Server {
+        child,
+        url: format!("http://127.0.0.1:{port}/"),
+        port,
+        dir: storage,
+        log,
+    };
+    wait_ready(&mut server, "/-/ping", "Verdaccio");
+    server
+}
+
+/// Creates a Verdaccio user through the registry API (what `npm adduser` does) and
+/// returns its token.
+pub fn verdaccio_add_user(server: &Server, name: &str, password: &str) -> String {
+    let body = serde_json::json!({ "name": name, "password": password, "type": "user" });
+    let body = serde_json::to_vec(&body).expect("json");
+    let (status, resp) = http(
+        server.port,
+        "PUT",
+        &format!("/-/user/org.couchdb.user:{name}"),
+        &[("Content-Type", "application/json")],
+        &body,
+    )
+    .expect("PUT user to Verdaccio");
+    assert!(
+        status == 201 || status == 200,
+        "Verdaccio refused to create user {name}: HTTP {status}: {}",
+        String::from_utf8_lossy(&resp)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&resp).expect("Verdaccio answered JSON");
+    json["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token in Verdaccio's answer: {json}"))
+        .to_string()
+}
+
+/// Starts pypiserver serving `packages` (read on every request) on a free loopback port.
+pub fn start_pypiserver(dir: &Path, packages: &Path) -> Server {
+    let bin = test_root().join("pypiserver/bin/pypi-server");
+    assert!(
+        bin.is_file(),
+        "pypiserver is not installed at {}. Fix: run scripts/setup.sh as root",
+        bin.display()
+    );
+    let port = free_port();
+    let mut cmd = Command::new(&bin);
+    cmd.env_clear()
+        .env("PATH", SYSTEM_PATH)
+        .env("HOME", dir)
+        .args(["run", "--interface", "127.0.0.1", "--port"])
+        .arg(port.to_string())
+        // No authentication for anything: tests copy packages into the directory.
+        .args(["-a", ".", "-P", ".", "--backend", "simple-dir"])
+        .arg(packages)
+        .current_dir(dir);
+    let log = dir.join("pypiserver.log");
+    let child = spawn_server(cmd, &log);
+    let mut server = Server {
+        child,
+        url: format!("http://127.0.0.1:{port}/simple/"),
+        port,
+        dir: packages.to_path_buf(),
+        log,
+    };
+    wait_ready(&mut server, "/simple/", "pypiserver");
+    server
+}
+
+/// A minimal HTTP/1.1 request to 127.0.0.1:`port`; returns (status, body).
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<(u16, Vec<u8>)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes())?;
+    s.write_all(body)?;
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp)?;
+    let head_end = resp
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no end of HTTP headers"))?;
+    let head = String::from_utf8_lossy(&resp[..head_end]).into_owned();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line: {head}")))?;
+    let mut body = resp[head_end + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    Ok((status, body))
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
+            break;
+        };
+        let size_text = String::from_utf8_lossy(&data[..eol]);
+        let size_text = size_text.split(';').next().unwrap_or("").trim();
+        let Ok(size) = usize::from_str_radix(size_text, 16) else {
+            break;
+        };
+        if size == 0 || data.len() < eol + 2 + size {
+            break;
+        }
+        out.extend_from_slice(&data[eol + 2..eol + 2 + size]);
+        data = &data[(eol + 4 + size).min(data.len())..];
+    }
+    out
+}

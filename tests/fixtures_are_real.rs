@@ -1,0 +1,185 @@
+//! The attack fixtures are real: run bare (no sandbox), each attack succeeds. Without
+//! this, a sandbox test passing could only mean a broken fixture. These tests do not use
+//! the binary under test.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+
+/// Attacks that succeed without a sandbox for any user.
+const BARE_ATTACKS: &[&str] = &[
+    "read_dotenv",
+    "read_vault_env",
+    "read_config_env_production",
+    "read_packages_app_env",
+    "read_home_ssh_id_rsa",
+    "read_home_aws_credentials",
+    "read_home_npmrc",
+    "read_home_docker_config",
+    "read_home_other_project_env",
+    "read_outside_tmp",
+    "env_secrets",
+    "env_canary",
+    "read_proc_environ_canary",
+    "write_home_bashrc",
+    "write_home_profile",
+    "write_git_hook",
+    "write_global_prefix",
+    "hidden_env_write",
+    "hidden_env_truncate",
+    "hidden_env_rename",
+    "hidden_env_unlink",
+    "syscall_probe_ran",
+    "daemon_started",
+    "exfil_tcp_loopback",
+    "exfil_abstract_unix",
+];
+
+/// Syscalls that succeed without a sandbox for any user on the supported hosts
+/// (unprivileged user namespaces on, no Yama ptrace restriction, TIOCSTI allowed).
+const BARE_SYSCALLS_ANY_USER: &[&str] = &[
+    "umount2_hidden",
+    "unshare_user",
+    "unshare_user_mount",
+    "ptrace_parent",
+    "process_vm_readv_parent",
+    "io_uring_setup",
+    "add_key",
+    "keyctl",
+    "userfaultfd",
+];
+
+/// Syscalls that need root (or a capability) even without a sandbox.
+const BARE_SYSCALLS_ROOT: &[&str] = &["mount", "raw_socket", "packet_socket", "bpf"];
+
+fn check_bare_report(world: &World, report: &AttackReport, listeners: &Listeners) {
+    let mut problems = Problems::new();
+    for name in BARE_ATTACKS {
+        let (ok, detail) = report.attack(name);
+        problems.check(ok, || {
+            format!("attack {name} failed without a sandbox: {detail}")
+        });
+    }
+    let mut syscalls: Vec<&str> = BARE_SYSCALLS_ANY_USER.to_vec();
+    if is_root() {
+        syscalls.extend(BARE_SYSCALLS_ROOT);
+    }
+    // TIOCSTI needs dev.tty.legacy_tiocsti=1 (or CAP_SYS_ADMIN) since Linux 6.2.
+    let legacy_tiocsti = std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti")
+        .map(|s| s.trim() == "1")
+        .unwrap_or(true);
+    if legacy_tiocsti || is_root() {
+        syscalls.extend(["tiocsti", "tiocsti_high_bits"]);
+    }
+    for name in syscalls {
+        let (ok, detail) = report.syscall(name);
+        problems.check(ok, || {
+            format!("syscall {name} failed without a sandbox: {detail}")
+        });
+    }
+    let (_, detail) = report.attack("read_dotenv");
+    problems.check(detail.contains(&world.secret(".env")), || {
+        format!("read_dotenv did not return the planted secret: {detail}")
+    });
+    let marker = world.project.join("daemon-marker");
+    problems.check(
+        wait_until(Duration::from_secs(10), || marker.exists()),
+        || "the double-forked daemon never touched its marker".to_string(),
+    );
+    let got = listeners.received();
+    problems.check(got.iter().any(|g| g.starts_with("tcp")), || {
+        format!("nothing reached the loopback TCP listener: {got:?}")
+    });
+    problems.check(got.iter().any(|g| g.starts_with("abstract")), || {
+        format!("nothing reached the abstract unix socket: {got:?}")
+    });
+    problems.check(
+        got.iter().any(|g| g.contains(&world.secret(".ssh/id_rsa"))),
+        || format!("the exfiltrated data lacks the stolen key: {got:?}"),
+    );
+    problems.check(!world.project.join(".env").exists(), || {
+        "hidden_env_unlink reported success but .env still exists".to_string()
+    });
+    problems.finish(&report.pretty());
+}
+
+#[test]
+fn npm_evil_fixture_attacks_succeed_without_sandbox() {
+    let world = World::new("bare-npm-evil");
+    let listeners = Listeners::start(&world);
+    let tarball = pack_npm_fixture(&world, "evil");
+    write_npm_project(&world, &[&tarball]);
+    write_attack_config(&world, &world.project, &listeners, None);
+    // The global prefix is redirected into the world: a bare run as root would otherwise
+    // really persist into the system's global node_modules.
+    let global = world.root().join("global");
+    let out = run(
+        world
+            .command("npm")
+            .args(&NPM_CI[1..])
+            .env("npm_config_prefix", &global),
+        RUN_TIMEOUT,
+    );
+    out.assert_success();
+    let report = AttackReport::read(&world, &out);
+    assert_eq!(
+        report.0["global_prefix"].as_str(),
+        Some(global.to_str().expect("utf-8 path")),
+        "attack.js did not take the global prefix from `npm prefix -g`"
+    );
+    check_bare_report(&world, &report, &listeners);
+    let persisted = global
+        .join("lib/node_modules")
+        .join(global_package_name(&world))
+        .join("index.js");
+    assert!(
+        persisted.is_file(),
+        "{} was not written",
+        persisted.display()
+    );
+    kill_processes_with_cmdline(&world.project.display().to_string());
+}
+
+#[test]
+fn pip_evil_fixture_attacks_succeed_without_sandbox() {
+    let world = World::new("bare-pip-evil");
+    let listeners = Listeners::start(&world);
+    let venv = make_venv(&world);
+    let sdist = stage_pip_fixture(&world, "evilpkg");
+    let global = world.root().join("global-site");
+    write_attack_config(&world, &sdist, &listeners, Some(&global));
+    let args = pip_install_args(&venv, "evilpkg");
+    let out = run(world.command(&args[0]).args(&args[1..]), RUN_TIMEOUT);
+    out.assert_success();
+    let report = AttackReport::read(&world, &out);
+    check_bare_report(&world, &report, &listeners);
+    let persisted = global.join(format!("{}.pth", global_package_name(&world)));
+    assert!(
+        persisted.is_file(),
+        "{} was not written",
+        persisted.display()
+    );
+    assert!(
+        site_packages(&venv).join("si_evilpkg.py").is_file(),
+        "the evil sdist did not install its module"
+    );
+    kill_processes_with_cmdline(&world.project.display().to_string());
+}
+
+#[test]
+fn benign_npm_fixture_builds_its_artefact_without_sandbox() {
+    let world = World::new("bare-npm-benign");
+    let tarball = pack_npm_fixture(&world, "benign");
+    write_npm_project(&world, &[&tarball]);
+    run(world.command("npm").args(&NPM_CI[1..]), RUN_TIMEOUT).assert_success();
+    let artefact = world
+        .project
+        .join("node_modules/si-benign/build/artefact.txt");
+    let text =
+        std::fs::read_to_string(&artefact).expect("the benign postinstall wrote its artefact");
+    assert!(text.contains("package=si-benign@1.0.0"), "{text}");
+    assert!(Path::new(&world.project.join("node_modules/.bin/si-benign")).exists());
+}
