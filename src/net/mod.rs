@@ -15,5 +15,52 @@
 
 pub mod addr;
 pub mod allow;
+pub mod proxy;
 pub mod request;
 pub mod sni;
+
+use crate::events::{Event, EventSink, ProcessId};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Who is behind a connection or datagram from inside the sandbox, as far as the supervisor
+/// can tell (filled in by the caller's [`PeerLookup`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attribution {
+    pub pid: Option<ProcessId>,
+    /// `name@version` of the package whose script made the request.
+    pub package: Option<String>,
+    /// The lifecycle script or build hook.
+    pub script: Option<String>,
+    pub argv: Option<Vec<String>>,
+}
+
+impl Attribution {
+    /// Copy the attribution into an event.
+    pub fn apply(self, event: &mut Event) {
+        event.pid = self.pid;
+        event.package = self.package;
+        event.script = self.script;
+        event.argv = self.argv;
+    }
+}
+
+/// Maps the peer address of a connection (as seen inside the sandbox) to the process behind
+/// it. Called once per event, on the thread serving the connection.
+pub type PeerLookup = Arc<dyn Fn(SocketAddr) -> Option<Attribution> + Send + Sync>;
+
+/// Emits events for one server, attributing them when a lookup is configured.
+#[derive(Clone)]
+pub(crate) struct Emitter {
+    pub sink: EventSink,
+    pub lookup: Option<PeerLookup>,
+}
+
+impl Emitter {
+    pub fn emit(&self, peer: SocketAddr, mut event: Event) {
+        if let Some(who) = self.lookup.as_ref().and_then(|l| l(peer)) {
+            who.apply(&mut event);
+        }
+        self.sink.emit(event);
+    }
+}
