@@ -15,6 +15,7 @@
 
 pub mod addr;
 pub mod allow;
+pub mod dns;
 pub mod proxy;
 pub mod request;
 pub mod sni;
