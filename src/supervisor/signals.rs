@@ -2,14 +2,26 @@
 //! the sandbox's init, which passes them to the command's process group.
 
 use crate::sandbox::init::FORWARDED;
-use nix::sys::signal::{kill, pthread_sigmask, SigSet, SigmaskHow};
+use nix::sys::signal::{kill, pthread_sigmask, SigSet, SigmaskHow, Signal};
 use nix::unistd::Pid;
+
+/// Whether the caller started us with `sig` ignored (`nohup`, a background job of a
+/// non-interactive shell). Such a signal is not relayed: the command inherits the same
+/// disposition, as it would without safe-install.
+fn ignored_at_start(sig: Signal) -> bool {
+    // SAFETY: querying with a NULL new action only writes the current action into `old`.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig as libc::c_int, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
+    }
+}
 
 /// Block the relayed signals in this (the main) thread and every thread started later, and
 /// start a thread that waits for them and forwards each to `child`.
 pub fn relay_to(child: Pid) -> std::io::Result<std::thread::JoinHandle<()>> {
     let mut set = SigSet::empty();
-    for s in FORWARDED {
+    for s in FORWARDED.iter().filter(|s| !ignored_at_start(**s)) {
         set.add(*s);
     }
     pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None).map_err(std::io::Error::from)?;
