@@ -15,6 +15,7 @@
 
 #![allow(dead_code)]
 
+pub mod attacks;
 pub mod servers;
 
 use std::collections::BTreeMap;
@@ -180,7 +181,7 @@ impl Output {
     }
 }
 
-fn tail(s: &str, n: usize) -> &str {
+pub fn tail(s: &str, n: usize) -> &str {
     if s.len() <= n {
         return s;
     }
@@ -310,7 +311,8 @@ pub struct World {
     pub project: PathBuf,
     /// A directory outside the home and the project holding `secret.txt`.
     pub outside: PathBuf,
-    /// Where fixture tarballs / sdists are staged.
+    /// Where `npm pack` puts the fixture tarballs: `<project>/vendor`, since the sandbox
+    /// shows nothing of the world outside the project and the fake home.
     pub tarballs: PathBuf,
     /// The home used for the harness's own npm/pip runs (packing, lockfiles), so that
     /// they leave no trace in `home`.
@@ -340,7 +342,7 @@ impl World {
             home: root.join("home"),
             project: root.join("project"),
             outside: root.join("outside"),
-            tarballs: root.join("tarballs"),
+            tarballs: root.join("project/vendor"),
             setup_home: root.join("setup-home"),
             canary: format!("si-canary-{token}-{}", std::process::id()),
             token,
@@ -600,7 +602,7 @@ pub fn write_npm_project(world: &World, deps: &[&Path]) {
             .expect("tarball name has a version");
         dependencies.insert(
             name.to_string(),
-            Value::String(format!("file:../tarballs/{file}")),
+            Value::String(format!("file:vendor/{file}")),
         );
     }
     let manifest = serde_json::json!({

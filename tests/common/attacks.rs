@@ -1,0 +1,434 @@
+//! One sandboxed install of an evil fixture (npm or pip), captured with everything the
+//! concern-by-concern tests check: the fixture's own report, the files on the host before
+//! and after, what reached the host's listeners, leftover processes, the event log.
+//!
+//! The install runs once per test binary (a `OnceLock` in the test file); each test then
+//! checks one concern, so a failure names the boundary that broke.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::*;
+
+/// Which package manager's evil fixture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Npm,
+    Pip,
+}
+
+/// Everything observed around one sandboxed evil install.
+pub struct EvilRun {
+    pub kind: Kind,
+    pub world: World,
+    pub out: Output,
+    pub report: Option<AttackReport>,
+    pub before: BTreeMap<PathBuf, Option<Vec<u8>>>,
+    pub after: BTreeMap<PathBuf, Option<Vec<u8>>>,
+    pub received: Vec<String>,
+    /// Global persistence targets on the host that existed after the run (removed again).
+    pub global_written: Vec<PathBuf>,
+    pub daemon_marker_appeared: bool,
+    pub leftover_processes: Vec<(i32, String)>,
+    pub log: PathBuf,
+    pub venv: Option<PathBuf>,
+}
+
+impl EvilRun {
+    /// Runs the install, catching a setup panic so that every test reports it.
+    pub fn capture(kind: Kind) -> Result<EvilRun, String> {
+        catch_unwind(AssertUnwindSafe(|| EvilRun::run(kind))).map_err(|e| {
+            e.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "the evil install's setup panicked".into())
+        })
+    }
+
+    fn run(kind: Kind) -> EvilRun {
+        let world = World::new(match kind {
+            Kind::Npm => "npm-evil",
+            Kind::Pip => "pip-evil",
+        });
+        remove_at_exit(world.root());
+        let listeners = Listeners::start(&world);
+        let log = world.log_path("evil");
+        let (args, venv, host_globals) = match kind {
+            Kind::Npm => {
+                let tarball = pack_npm_fixture(&world, "evil");
+                write_npm_project(&world, &[&tarball]);
+                write_attack_config(&world, &world.project, &listeners, None);
+                let prefix = run(world.command("npm").args(["prefix", "-g"]), RUN_TIMEOUT);
+                let prefix = PathBuf::from(prefix.assert_success().stdout.trim());
+                let target = prefix
+                    .join("lib/node_modules")
+                    .join(global_package_name(&world));
+                (
+                    NPM_CI.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                    None,
+                    vec![target],
+                )
+            }
+            Kind::Pip => {
+                let venv = make_venv(&world);
+                let sdist = stage_pip_fixture(&world, "evilpkg");
+                write_attack_config(&world, &sdist, &listeners, None);
+                let (major, minor) = python_version();
+                let target = PathBuf::from(format!(
+                    "/usr/local/lib/python{major}.{minor}/dist-packages/{}.pth",
+                    global_package_name(&world)
+                ));
+                (pip_install_args(&venv, "evilpkg"), Some(venv), vec![target])
+            }
+        };
+        let before = world.snapshot_sensitive_files();
+        let _guard = shared_run_guard();
+        let out = run(
+            world
+                .safe_install()
+                .arg("--project")
+                .arg(&world.project)
+                .arg("--log")
+                .arg(&log)
+                .args(&args),
+            RUN_TIMEOUT,
+        );
+        let ended = Instant::now();
+        let report = fs::read_to_string(world.project.join("attack-report.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .map(AttackReport);
+        // The daemon sleeps 3 s from its start (during the install) before touching its
+        // marker: 5 s after the end of the install it would have.
+        let marker = world.project.join("daemon-marker");
+        let daemon_marker_appeared = wait_until(
+            Duration::from_secs(5).saturating_sub(ended.elapsed()),
+            || marker.exists(),
+        ) || marker.exists();
+        let needle = world.project.display().to_string();
+        let leftover_processes = processes_with_cmdline(&needle);
+        kill_processes_with_cmdline(&needle);
+        let after = world.snapshot_sensitive_files();
+        let mut global_written = Vec::new();
+        let mut globals = host_globals;
+        if let Some(p) = report
+            .as_ref()
+            .and_then(|r| r.0["global_prefix"].as_str().map(PathBuf::from))
+        {
+            globals.push(match kind {
+                Kind::Npm => p.join("lib/node_modules").join(global_package_name(&world)),
+                Kind::Pip => p.join(format!("{}.pth", global_package_name(&world))),
+            });
+        }
+        for g in globals {
+            if exists_nofollow(&g) {
+                // Undo the escape so that one broken run does not persist on the machine.
+                let _ = fs::remove_dir_all(&g).or_else(|_| fs::remove_file(&g));
+                global_written.push(g);
+            }
+        }
+        EvilRun {
+            kind,
+            received: listeners.received(),
+            world,
+            out,
+            report,
+            before,
+            after,
+            global_written,
+            daemon_marker_appeared,
+            leftover_processes,
+            log,
+            venv,
+        }
+    }
+
+    /// The report, or a failure explaining why there is none.
+    pub fn report(&self) -> &AttackReport {
+        self.report.as_ref().unwrap_or_else(|| {
+            panic!(
+                "the evil fixture wrote no attack report into the project: its install script did not run or could not write into the project directory.\n{}",
+                self.out.describe()
+            )
+        })
+    }
+
+    fn context(&self) -> String {
+        format!(
+            "{}\n--- attack report ---\n{}",
+            self.out.describe(),
+            self.report
+                .as_ref()
+                .map(AttackReport::pretty)
+                .unwrap_or_else(|| "(none)".into())
+        )
+    }
+
+    /// The install itself succeeded despite the blocked attacks.
+    pub fn check_install_succeeded(&self) {
+        let mut p = Problems::new();
+        p.check(self.out.code() == 0, || {
+            format!("safe-install exited {} (want 0: the install must succeed even though its script's attacks fail)", self.out.code())
+        });
+        let installed = match self.kind {
+            Kind::Npm => self.world.project.join("node_modules/si-evil/index.js"),
+            Kind::Pip => {
+                site_packages(self.venv.as_ref().expect("pip run has a venv")).join("si_evilpkg.py")
+            }
+        };
+        p.check(installed.is_file(), || {
+            format!(
+                "the package was not installed: {} is missing",
+                installed.display()
+            )
+        });
+        p.check(self.report.is_some(), || {
+            "the install script wrote no attack report into the project (the project must be writable)".into()
+        });
+        p.finish(&self.context());
+    }
+
+    /// No file secret (project `.env` family, home credentials, other projects, other
+    /// /tmp directories) was readable.
+    pub fn check_file_secrets(&self) {
+        let r = self.report();
+        let mut p = Problems::new();
+        for name in MUST_FAIL_ATTACKS
+            .iter()
+            .filter(|n| n.starts_with("read_") && !n.contains("proc"))
+        {
+            let (ok, detail) = r.attack(name);
+            p.check(!ok && !detail.contains("SI-SECRET"), || {
+                format!("{name} got: {detail}")
+            });
+        }
+        p.finish(&self.context());
+    }
+
+    /// No secret environment variable reached the scripts, neither in their own
+    /// environment nor in any `/proc/<pid>/environ` they can read; allow-listed ones did.
+    pub fn check_environment(&self) {
+        let r = self.report();
+        let mut p = Problems::new();
+        for name in ["env_secrets", "env_canary", "read_proc_environ_canary"] {
+            let (ok, detail) = r.attack(name);
+            p.check(!ok, || format!("{name}: {detail}"));
+        }
+        let names = r.env_names();
+        for secret in SECRET_ENV
+            .iter()
+            .chain(PROXY_ENV.iter().map(|(n, _)| n))
+            .chain(&["SI_CANARY"])
+        {
+            p.check(!names.iter().any(|n| n == secret), || {
+                format!("{secret} was passed into the sandbox")
+            });
+        }
+        for allowed in ["PATH", "LANG", "TZ", "TERM"] {
+            p.check(names.iter().any(|n| n == allowed), || {
+                format!(
+                    "the allow-listed variable {allowed} did not reach the script (env: {names:?})"
+                )
+            });
+        }
+        let visible = r.0["proc_pids_visible"].as_u64().unwrap_or(u64::MAX);
+        p.check(visible < 40, || {
+            format!("the script sees {visible} processes in /proc: host processes are visible (no pid namespace?)")
+        });
+        p.finish(&self.context());
+    }
+
+    /// Nothing persisted: start-up files, git hooks, the global package directory, every
+    /// secret file byte-identical.
+    pub fn check_persistence(&self) {
+        let r = self.report();
+        let mut p = Problems::new();
+        for (path, before) in &self.before {
+            let after = self.after.get(path).cloned().flatten();
+            p.check(&after == before, || {
+                format!(
+                    "{} changed on the host: before {:?}, after {:?}",
+                    path.display(),
+                    before
+                        .as_ref()
+                        .map(|b| String::from_utf8_lossy(b).into_owned()),
+                    after
+                        .as_ref()
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                )
+            });
+        }
+        for name in ["write_git_hook", "write_global_prefix"] {
+            let (ok, detail) = r.attack(name);
+            p.check(!ok, || format!("{name}: {detail}"));
+        }
+        p.check(self.global_written.is_empty(), || {
+            format!("the script persisted into the global package directory on the host: {:?} (removed again)", self.global_written)
+        });
+        p.finish(&self.context());
+    }
+
+    /// A hidden file cannot be written, truncated, renamed or unlinked, nor uncovered by
+    /// unmounting it; the real file stays byte-identical.
+    pub fn check_hidden_file_tampering(&self) {
+        let r = self.report();
+        let mut p = Problems::new();
+        for name in [
+            "hidden_env_write",
+            "hidden_env_truncate",
+            "hidden_env_rename",
+            "hidden_env_unlink",
+        ] {
+            let (ok, detail) = r.attack(name);
+            p.check(!ok, || format!("{name} succeeded: {detail}"));
+        }
+        for rel in PROJECT_SECRETS {
+            let path = self.world.project.join(rel);
+            let want = Some(format!("{}\n", self.world.secret(rel)).into_bytes());
+            p.check(fs::read(&path).ok() == want, || {
+                format!(
+                    "{} is no longer the planted secret on the host",
+                    path.display()
+                )
+            });
+        }
+        let (ok, detail) = r.syscall("umount2_hidden");
+        p.check(!ok, || {
+            format!("umount2 uncovered the hidden file: {detail}")
+        });
+        p.finish(&self.context());
+    }
+
+    /// Every escape syscall failed.
+    pub fn check_escape_syscalls(&self) {
+        let r = self.report();
+        let mut p = Problems::new();
+        let (ran, detail) = r.attack("syscall_probe_ran");
+        p.check(ran, || format!("the syscall probe did not run: {detail}"));
+        if ran {
+            for name in MUST_FAIL_SYSCALLS {
+                let (ok, detail) = r.syscall(name);
+                p.check(!ok, || {
+                    format!("{name} succeeded inside the sandbox: {detail}")
+                });
+            }
+        }
+        let uid = r.0["uid"].as_u64().unwrap_or(0);
+        p.check(uid != 0, || {
+            "the script runs as uid 0 inside the sandbox".into()
+        });
+        p.finish(&self.context());
+    }
+
+    /// The double-forked daemon died with the sandbox.
+    pub fn check_daemon_died(&self) {
+        let r = self.report();
+        let mut p = Problems::new();
+        let (started, detail) = r.attack("daemon_started");
+        p.check(started, || {
+            format!("the fixture could not even start its daemon: {detail}")
+        });
+        p.check(!self.daemon_marker_appeared, || {
+            "the daemon survived the install and touched its marker in the project".into()
+        });
+        p.check(self.leftover_processes.is_empty(), || {
+            format!(
+                "processes of the sandbox outlived safe-install: {:?} (killed now)",
+                self.leftover_processes
+            )
+        });
+        p.finish(&self.context());
+    }
+
+    /// Nothing reached the host's loopback listener or abstract unix socket; /run is absent.
+    pub fn check_exfiltration(&self) {
+        let r = self.report();
+        let mut p = Problems::new();
+        for name in ["exfil_tcp_loopback", "exfil_abstract_unix", "list_run"] {
+            let (ok, detail) = r.attack(name);
+            p.check(!ok, || format!("{name}: {detail}"));
+        }
+        p.check(self.received.is_empty(), || {
+            format!("the host's listeners received: {:?}", self.received)
+        });
+        p.finish(&self.context());
+    }
+
+    /// The event log is valid JSON Lines with the documented fields, records the dropped
+    /// secret variables by name, and never contains a secret value (nor does stderr).
+    pub fn check_event_log(&self) {
+        let mut p = Problems::new();
+        let text = fs::read_to_string(&self.log).unwrap_or_default();
+        p.check(!text.is_empty(), || {
+            format!("--log {} is empty or missing", self.log.display())
+        });
+        let events = read_log(&self.log);
+        for problem in check_event_schema(&events) {
+            p.push(problem);
+        }
+        p.check(events.iter().any(|e| e["verdict"] == "blocked"), || {
+            "no blocked event although the script attacked".into()
+        });
+        p.check(has_event(&events, "env", "blocked", "NPM_TOKEN"), || {
+            "no blocked `env` event names the dropped NPM_TOKEN".into()
+        });
+        for (label, haystack) in [
+            ("event log", &text),
+            ("stderr", &self.out.stderr),
+            ("stdout", &self.out.stdout),
+        ] {
+            for needle in ["SI-SECRET", "SI-ENV-SECRET", self.world.canary.as_str()] {
+                p.check(!haystack.contains(needle), || {
+                    format!("the {label} contains a secret value ({needle}...)")
+                });
+            }
+        }
+        p.finish(&format!(
+            "--- log ---\n{}\n{}",
+            tail(&text, 6000),
+            self.out.describe()
+        ));
+    }
+}
+
+/// The version of /usr/bin/python3.
+pub fn python_version() -> (u32, u32) {
+    let out = Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            "import sys; print(sys.version_info[0], sys.version_info[1])",
+        ])
+        .output()
+        .expect("run /usr/bin/python3");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut it = text.split_whitespace().filter_map(|s| s.parse().ok());
+    (it.next().unwrap_or(3), it.next().unwrap_or(0))
+}
+
+static AT_EXIT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+extern "C" fn remove_registered_dirs() {
+    let dirs = std::mem::take(&mut *AT_EXIT.lock().unwrap_or_else(|e| e.into_inner()));
+    for d in dirs {
+        let _ = fs::remove_dir_all(d);
+    }
+}
+
+/// Removes `dir` when the test process exits: for worlds kept in a `static`, whose
+/// `TempDir` is never dropped.
+pub fn remove_at_exit(dir: &Path) {
+    let mut dirs = AT_EXIT.lock().unwrap_or_else(|e| e.into_inner());
+    if dirs.is_empty() {
+        // SAFETY: registers a plain `extern "C" fn()` with no captured state; atexit(3)
+        // only stores the pointer.
+        unsafe {
+            libc::atexit(remove_registered_dirs);
+        }
+    }
+    dirs.push(dir.to_path_buf());
+}
