@@ -486,6 +486,22 @@ impl World {
         cmd
     }
 
+    /// `safe-install --project <project> sh -c SCRIPT`: a quick sandboxed shell in the
+    /// project (which gets a package.json so it is a valid npm project).
+    pub fn sandboxed_sh(&self, script: &str) -> Command {
+        if !self.project.join("package.json").exists() {
+            write_file(
+                &self.project.join("package.json"),
+                "{ \"name\": \"si-shell-project\", \"version\": \"1.0.0\", \"private\": true }\n",
+            );
+        }
+        let mut cmd = self.safe_install();
+        cmd.arg("--project")
+            .arg(&self.project)
+            .args(["sh", "-c", script]);
+        cmd
+    }
+
     /// Path of the JSON Lines log for a run named `name`.
     pub fn log_path(&self, name: &str) -> PathBuf {
         self.root().join(format!("{name}.log.jsonl"))

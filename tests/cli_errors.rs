@@ -1,0 +1,190 @@
+//! The command line's failure modes: each is a documented exit code and one paragraph
+//! on stderr that says what to fix.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::*;
+
+fn assert_one_paragraph(out: &Output) {
+    let text = out.stderr.trim();
+    assert!(!text.is_empty(), "no error message on stderr\n{}", out.describe());
+    assert!(
+        !text.contains("\n\n"),
+        "the error is not one paragraph\n{}",
+        out.describe()
+    );
+    assert!(
+        !text.contains("panicked"),
+        "safe-install panicked\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn unknown_flag_is_a_usage_error() {
+    let world = World::new("unknown-flag");
+    let out = run(
+        world
+            .safe_install()
+            .args(["--no-such-flag", "sh", "-c", "true"]),
+        RUN_TIMEOUT,
+    );
+    assert_eq!(out.code(), 125, "{}", out.describe());
+    assert!(out.stderr.contains("--no-such-flag"), "{}", out.describe());
+}
+
+#[test]
+fn missing_command_is_127() {
+    let _g = shared_run_guard();
+    let world = World::new("missing-command");
+    write_file(&world.project.join("package.json"), "{}\n");
+    let out = run(
+        world
+            .safe_install()
+            .arg("--project")
+            .arg(&world.project)
+            .arg("si-no-such-command-anywhere"),
+        RUN_TIMEOUT,
+    );
+    assert_eq!(out.code(), 127, "{}", out.describe());
+    assert!(
+        out.stderr.contains("si-no-such-command-anywhere"),
+        "the error does not name the command\n{}",
+        out.describe()
+    );
+    assert_one_paragraph(&out);
+}
+
+#[test]
+fn non_executable_command_is_126() {
+    let _g = shared_run_guard();
+    let world = World::new("not-executable");
+    write_file(&world.project.join("package.json"), "{}\n");
+    let script = world.project.join("not-executable.sh");
+    write_file(&script, "#!/bin/sh\necho should not run\n");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = run(
+        world
+            .safe_install()
+            .arg("--project")
+            .arg(&world.project)
+            .arg(&script),
+        RUN_TIMEOUT,
+    );
+    assert_eq!(out.code(), 126, "{}", out.describe());
+    assert!(!out.stdout.contains("should not run"), "{}", out.describe());
+    assert_one_paragraph(&out);
+}
+
+/// Runs `safe-install --policy FILE sh -c true` with a policy file holding `policy`.
+fn run_with_policy(name: &str, policy: &str) -> (World, std::path::PathBuf, Output) {
+    let world = World::new(name);
+    let file = world.root().join(format!("{name}.toml"));
+    write_file(&file, policy);
+    let mut cmd = world.sandboxed_sh("true");
+    // --policy before the command.
+    let args: Vec<_> = cmd.get_args().map(|a| a.to_os_string()).collect();
+    let mut cmd2 = world.safe_install();
+    cmd2.arg("--policy").arg(&file).args(args);
+    let _ = &mut cmd;
+    let out = run(&mut cmd2, RUN_TIMEOUT);
+    (world, file, out)
+}
+
+fn assert_names(out: &Output, file: &std::path::Path, line: usize, key: &str) {
+    let name = file.file_name().and_then(|n| n.to_str()).expect("file name");
+    let err = &out.stderr;
+    assert!(err.contains(name), "stderr does not name the file {name}\n{}", out.describe());
+    assert!(
+        err.contains(&format!(":{line}")) || err.contains(&format!("line {line}")),
+        "stderr does not name line {line}\n{}",
+        out.describe()
+    );
+    assert!(err.contains(key), "stderr does not name the key `{key}`\n{}", out.describe());
+    assert_one_paragraph(out);
+}
+
+#[test]
+fn policy_with_a_misspelled_key_is_rejected_naming_file_line_and_key() {
+    let (_w, file, out) = run_with_policy(
+        "policy-typo",
+        "# a user's policy\n[[fs.hide]]\nglob = \"*.secret\"\nreson = \"typo of reason\"\n",
+    );
+    assert_eq!(out.code(), 123, "{}", out.describe());
+    assert_names(&out, &file, 4, "reson");
+}
+
+#[test]
+fn policy_with_a_bad_value_is_rejected_naming_file_line_and_key() {
+    let (_w, file, out) = run_with_policy(
+        "policy-bad-value",
+        "[[fs.hide]]\nglob = \"secrets/[unclosed\"\nreason = \"a glob that does not parse\"\n",
+    );
+    assert_eq!(out.code(), 123, "{}", out.describe());
+    assert_names(&out, &file, 2, "glob");
+}
+
+#[test]
+fn policy_with_a_wrong_type_is_rejected_naming_file_line_and_key() {
+    let (_w, file, out) = run_with_policy(
+        "policy-wrong-type",
+        "[[env.pass]]\nname = \"MY_SETTING\"\nreason = 42\n",
+    );
+    assert_eq!(out.code(), 123, "{}", out.describe());
+    assert_names(&out, &file, 3, "reason");
+}
+
+#[test]
+fn missing_policy_file_is_invalid_input() {
+    let world = World::new("policy-missing");
+    let missing = world.root().join("no-such-policy.toml");
+    let out = run(
+        world
+            .safe_install()
+            .arg("--policy")
+            .arg(&missing)
+            .arg("--project")
+            .arg(&world.project)
+            .args(["sh", "-c", "true"]),
+        RUN_TIMEOUT,
+    );
+    assert_eq!(out.code(), 123, "{}", out.describe());
+    assert!(out.stderr.contains("no-such-policy.toml"), "{}", out.describe());
+    assert_one_paragraph(&out);
+}
+
+#[test]
+fn nonexistent_project_is_invalid_input() {
+    let world = World::new("bad-project");
+    let out = run(
+        world
+            .safe_install()
+            .arg("--project")
+            .arg(world.root().join("no-such-dir"))
+            .args(["sh", "-c", "true"]),
+        RUN_TIMEOUT,
+    );
+    assert_eq!(out.code(), 123, "{}", out.describe());
+    assert!(out.stderr.contains("no-such-dir"), "{}", out.describe());
+    assert_one_paragraph(&out);
+}
+
+#[test]
+fn invalid_allow_env_name_is_invalid_input() {
+    let world = World::new("bad-allow-env");
+    write_file(&world.project.join("package.json"), "{}\n");
+    let out = run(
+        world
+            .safe_install()
+            .args(["--allow-env", "NOT A NAME"])
+            .arg("--project")
+            .arg(&world.project)
+            .args(["sh", "-c", "true"]),
+        RUN_TIMEOUT,
+    );
+    assert_eq!(out.code(), 123, "{}", out.describe());
+    assert!(out.stderr.contains("NOT A NAME"), "{}", out.describe());
+    assert_one_paragraph(&out);
+}

@@ -1,0 +1,143 @@
+//! The sandbox's life cycle as the caller sees it: exit statuses, signals forwarded to
+//! the command, and nothing left behind (processes, temporary directories, mounts) when
+//! safe-install itself is killed mid-install.
+
+mod common;
+
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use common::*;
+
+#[test]
+fn exit_status_of_the_command_is_returned() {
+    let _g = shared_run_guard();
+    let world = World::new("exit-status");
+    let out = run(&mut world.sandboxed_sh("exit 7"), RUN_TIMEOUT);
+    assert_eq!(out.code(), 7, "{}", out.describe());
+    let out = run(&mut world.sandboxed_sh("exit 0"), RUN_TIMEOUT);
+    assert_eq!(out.code(), 0, "{}", out.describe());
+}
+
+#[test]
+fn death_by_signal_is_128_plus_n() {
+    let _g = shared_run_guard();
+    let world = World::new("signal-death");
+    let out = run(&mut world.sandboxed_sh("kill -KILL $$"), RUN_TIMEOUT);
+    assert_eq!(out.code(), 128 + 9, "{}", out.describe());
+    let out = run(&mut world.sandboxed_sh("kill -SEGV $$"), RUN_TIMEOUT);
+    assert_eq!(out.code(), 128 + 11, "{}", out.describe());
+}
+
+#[test]
+fn output_of_the_command_passes_through() {
+    let _g = shared_run_guard();
+    let world = World::new("passthrough");
+    let out = run(
+        &mut world.sandboxed_sh("echo to-stdout; echo to-stderr >&2"),
+        RUN_TIMEOUT,
+    );
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    assert!(out.stdout.contains("to-stdout"), "{}", out.describe());
+    assert!(out.stderr.contains("to-stderr"), "{}", out.describe());
+}
+
+fn signal_is_forwarded(signal: Signal, trap: &str, code: i32) {
+    let _g = shared_run_guard();
+    let world = World::new("forward");
+    let ready = world.project.join("ready");
+    let script = format!(
+        "trap 'exit {code}' {trap}; touch ready; while :; do sleep 0.1; done"
+    );
+    let child = spawn(&mut world.sandboxed_sh(&script));
+    let pid = child.id();
+    let started = wait_until(Duration::from_secs(30), || ready.exists());
+    if !started {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL);
+    }
+    assert!(started, "the command never started (no {} within 30 s)", ready.display());
+    send_signal(pid, signal);
+    let out = wait_output(child, format!("safe-install sh -c {script:?}"), Duration::from_secs(20));
+    assert_eq!(
+        out.code(),
+        code,
+        "{signal} sent to safe-install did not reach the command's trap\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn sigint_reaches_the_command() {
+    signal_is_forwarded(Signal::SIGINT, "INT", 42);
+}
+
+#[test]
+fn sigterm_reaches_the_command() {
+    signal_is_forwarded(Signal::SIGTERM, "TERM", 43);
+}
+
+#[test]
+fn sigkill_mid_install_leaves_no_process_temp_dir_or_mount() {
+    // Alone: the /tmp comparison must see only this run's leftovers.
+    let _g = exclusive_run_guard();
+    let world = World::new("sigkill");
+    let tarball = pack_npm_fixture(&world, "slow");
+    write_npm_project(&world, &[&tarball]);
+    let token = world.project.display().to_string();
+    let tmp_before = foreign_tmp_entries();
+    let mounts_before = host_mounts();
+
+    let child = spawn(
+        world
+            .safe_install()
+            .arg("--project")
+            .arg(&world.project)
+            .args(NPM_CI),
+    );
+    let pid = child.id();
+    let started = world.project.join("slow-started");
+    let ok = wait_until(RUN_TIMEOUT, || started.exists());
+    if !ok {
+        send_signal(pid, Signal::SIGKILL);
+        let out = wait_output(child, "safe-install npm ci".into(), Duration::from_secs(10));
+        panic!("the slow postinstall never started\n{}", out.describe());
+    }
+    let inside = processes_with_cmdline(&token);
+    send_signal(pid, Signal::SIGKILL);
+    let out = wait_output(child, "safe-install npm ci".into(), Duration::from_secs(10));
+    assert_eq!(out.code(), 128 + 9, "{}", out.describe());
+
+    let gone = wait_until(Duration::from_secs(5), || processes_with_cmdline(&token).is_empty());
+    let survivors = processes_with_cmdline(&token);
+    kill_processes_with_cmdline(&token);
+    let mut p = Problems::new();
+    p.check(!inside.is_empty(), || {
+        "sanity: no process of the install was visible before the kill".into()
+    });
+    p.check(gone, || {
+        format!("sandboxed processes survived SIGKILL of safe-install: {survivors:?}")
+    });
+    let leaked_tmp = wait_until(Duration::from_secs(2), || {
+        foreign_tmp_entries()
+            .iter()
+            .all(|(k, v)| tmp_before.get(k) == Some(v))
+    });
+    let new_entries: Vec<String> = foreign_tmp_entries()
+        .into_iter()
+        .filter(|(k, v)| tmp_before.get(k) != Some(v))
+        .map(|(k, _)| k)
+        .collect();
+    p.check(leaked_tmp, || {
+        format!("new entries in the temporary directories after the kill: {new_entries:?}")
+    });
+    let mounts_after = host_mounts();
+    p.check(mounts_after == mounts_before, || {
+        let added: Vec<&String> = mounts_after
+            .iter()
+            .filter(|m| !mounts_before.contains(m))
+            .collect();
+        format!("the host's mount table changed: new mount points {added:?}")
+    });
+    p.finish(&out.describe());
+}
