@@ -2,7 +2,9 @@
 //! which manifest marks a project, and where its toolchain and target environment live.
 
 pub mod npm;
+pub mod npmrc;
 pub mod pip;
+pub mod pipconf;
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
