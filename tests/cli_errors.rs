@@ -83,13 +83,8 @@ fn run_with_policy(name: &str, policy: &str) -> (World, std::path::PathBuf, Outp
     let world = World::new(name);
     let file = world.root().join(format!("{name}.toml"));
     write_file(&file, policy);
-    let mut cmd = world.sandboxed_sh("true");
-    // --policy before the command.
-    let args: Vec<_> = cmd.get_args().map(|a| a.to_os_string()).collect();
-    let mut cmd2 = world.safe_install();
-    cmd2.arg("--policy").arg(&file).args(args);
-    let _ = &mut cmd;
-    let out = run(&mut cmd2, RUN_TIMEOUT);
+    let flags = [std::ffi::OsStr::new("--policy"), file.as_os_str()];
+    let out = run(&mut world.sandboxed_sh_with(&flags, "true"), RUN_TIMEOUT);
     (world, file, out)
 }
 

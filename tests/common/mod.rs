@@ -489,6 +489,11 @@ impl World {
     /// `safe-install --project <project> sh -c SCRIPT`: a quick sandboxed shell in the
     /// project (which gets a package.json so it is a valid npm project).
     pub fn sandboxed_sh(&self, script: &str) -> Command {
+        self.sandboxed_sh_with(&[] as &[&str], script)
+    }
+
+    /// [`World::sandboxed_sh`] with extra safe-install flags before the command.
+    pub fn sandboxed_sh_with<S: AsRef<OsStr>>(&self, flags: &[S], script: &str) -> Command {
         if !self.project.join("package.json").exists() {
             write_file(
                 &self.project.join("package.json"),
@@ -496,7 +501,8 @@ impl World {
             );
         }
         let mut cmd = self.safe_install();
-        cmd.arg("--project")
+        cmd.args(flags)
+            .arg("--project")
             .arg(&self.project)
             .args(["sh", "-c", script]);
         cmd

@@ -1,0 +1,91 @@
+//! The local registries the egress tests rely on start and serve: Verdaccio (a package
+//! published through its API user, then installed bare) and pypiserver (a wheel served
+//! from a directory, then downloaded bare with pip). Only 127.0.0.1 is contacted.
+
+mod common;
+
+use std::fs;
+
+use common::servers::*;
+use common::*;
+
+#[test]
+fn verdaccio_starts_accepts_a_publish_and_serves_the_package() {
+    require_npm();
+    let world = World::new("verdaccio");
+    let server = start_verdaccio(&world.root().join("verdaccio"));
+    let token = verdaccio_add_user(&server, "si-tester", "si-tester-password");
+    let tarball = pack_npm_fixture(&world, "benign");
+    let registry_key = format!("//127.0.0.1:{}/", server.port);
+    write_file(
+        &world.setup_home.join(".npmrc"),
+        &format!("{registry_key}:_authToken={token}\n"),
+    );
+    let out = run(
+        world
+            .setup_command("npm")
+            .arg("publish")
+            .arg(&tarball)
+            .args(["--registry", &server.url]),
+        RUN_TIMEOUT,
+    );
+    assert!(out.status.success(), "{}\n--- verdaccio ---\n{}", out.describe(), server.log());
+
+    // A fresh project installs it from the registry (bare; no credentials needed to read).
+    let consumer = World::new("verdaccio-consumer");
+    write_file(
+        &consumer.project.join("package.json"),
+        "{ \"name\": \"si-consumer\", \"version\": \"1.0.0\", \"private\": true }\n",
+    );
+    let out = run(
+        consumer
+            .setup_command("npm")
+            .args(["install", "si-benign@1.0.0", "--no-audit", "--no-fund", "--registry", &server.url]),
+        RUN_TIMEOUT,
+    );
+    assert!(out.status.success(), "{}\n--- verdaccio ---\n{}", out.describe(), server.log());
+    let artefact = consumer.project.join("node_modules/si-benign/build/artefact.txt");
+    assert!(artefact.is_file(), "the installed package's postinstall did not run");
+    let lock = fs::read_to_string(consumer.project.join("package-lock.json")).expect("lockfile");
+    assert!(
+        lock.contains(&format!("127.0.0.1:{}", server.port)),
+        "the package did not come from the local registry:\n{lock}"
+    );
+}
+
+#[test]
+fn pypiserver_starts_and_serves_a_wheel() {
+    require_python_venv();
+    let world = World::new("pypiserver");
+    let packages = world.root().join("packages");
+    fs::create_dir_all(&packages).expect("mkdir packages");
+    let out = run(
+        world
+            .setup_command("/usr/bin/python3")
+            .arg(fixtures().join("pip/make_wheel.py"))
+            .arg(&packages)
+            .args(["si-wheel", "1.0.0"]),
+        RUN_TIMEOUT,
+    );
+    out.assert_success();
+    let server = start_pypiserver(&world.root(), &packages);
+    let (status, body) = http(server.port, "GET", "/simple/si-wheel/", &[], b"").expect("GET index");
+    let body = String::from_utf8_lossy(&body);
+    assert!(
+        status == 200 && body.contains("si_wheel-1.0.0-py3-none-any.whl"),
+        "pypiserver does not list the wheel: HTTP {status}\n{body}\n--- pypiserver ---\n{}",
+        server.log()
+    );
+    let dest = world.root().join("downloaded");
+    let out = run(
+        world
+            .setup_command("/usr/bin/python3")
+            .args(["-m", "pip", "download", "--no-deps", "--no-cache-dir", "--index-url", &server.url, "-d"])
+            .arg(&dest)
+            .arg("si-wheel==1.0.0")
+            .env("PIP_CONFIG_FILE", "/dev/null"),
+        RUN_TIMEOUT,
+    );
+    assert!(out.status.success(), "{}\n--- pypiserver ---\n{}", out.describe(), server.log());
+    assert!(dest.join("si_wheel-1.0.0-py3-none-any.whl").is_file(), "{}", out.describe());
+}
