@@ -1,0 +1,1067 @@
+//! pip's package indexes, derived the way pip resolves its options, so the egress allow-list
+//! names the hosts this install will use and nothing is hard-coded.
+//!
+//! Sources, lowest precedence first (pip's `Configuration` override order):
+//! 1. config files: global (`$XDG_CONFIG_DIRS/pip/pip.conf`, default `/etc/xdg/pip/pip.conf`,
+//!    then `/etc/pip.conf`), user (`~/.pip/pip.conf`, then `$XDG_CONFIG_HOME/pip/pip.conf`),
+//!    site (`$VIRTUAL_ENV/pip.conf`), then `PIP_CONFIG_FILE`. When `PIP_CONFIG_FILE` names an
+//!    existing file the user files are skipped, and when it is `/dev/null` no file is read.
+//!    Within the merged files an `[install]` key beats a `[global]` one;
+//! 2. environment: `PIP_INDEX_URL`, `PIP_EXTRA_INDEX_URL`, `PIP_FIND_LINKS`, `PIP_NO_INDEX`;
+//! 3. the pip argv: `-i/--index-url`, `--extra-index-url`, `-f/--find-links`, `--no-index`
+//!    (`--flag value`, `--flag=value`, `-iURL`), and the same options inside `-r`/`-c` files,
+//!    recursively (relative to the including file), with `${VAR}` expanded.
+//!
+//! Without a configured `index-url` (and without `--no-index`), pip's own default index and
+//! file host are asked of the target interpreter ([`ask_pip_defaults`]) — never written here.
+//!
+//! Credentials in URLs (`https://user:token@host/simple`) are dropped at parse time: nothing
+//! returned holds them; the host is kept.
+
+use crate::net::allow::{redacted_url, Rule, RuleError, RuleSource};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use url::Url;
+
+/// Errors deriving pip's indexes.
+#[derive(Debug, thiserror::Error)]
+pub enum PipConfError {
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{origin}: {option} is not a valid URL or path: {value}")]
+    BadValue {
+        origin: PipOrigin,
+        option: String,
+        value: String,
+    },
+    #[error("{origin}: {option} needs a value")]
+    MissingValue { origin: PipOrigin, option: String },
+    #[error("requirements files nest deeper than {MAX_DEPTH} levels at {0}")]
+    TooDeep(PathBuf),
+    #[error("cannot run {python} to ask pip for its default index")]
+    Spawn {
+        python: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("asking {python} for pip's default index failed: {why}")]
+    AskFailed { python: PathBuf, why: String },
+}
+
+/// How deep `-r` files may nest (pip has no limit; cycles are cut separately).
+pub const MAX_DEPTH: usize = 16;
+
+/// Where a setting came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PipOrigin {
+    File {
+        path: PathBuf,
+        section: String,
+    },
+    Env(String),
+    CommandLine,
+    Requirements(PathBuf),
+    /// pip's built-in default, asked of the interpreter.
+    PipDefault,
+}
+
+impl fmt::Display for PipOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PipOrigin::File { path, section } => write!(f, "[{section}] in {}", path.display()),
+            PipOrigin::Env(name) => write!(f, "environment variable {name}"),
+            PipOrigin::CommandLine => f.write_str("pip command line"),
+            PipOrigin::Requirements(p) => write!(f, "requirements file {}", p.display()),
+            PipOrigin::PipDefault => f.write_str("pip's default index"),
+        }
+    }
+}
+
+/// What an endpoint is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Index,
+    ExtraIndex,
+    FindLinks,
+    /// The host serving the default index's files.
+    FileStorage,
+    /// A remote `-r`/`-c` file pip downloads.
+    RequirementsFile,
+}
+
+impl Role {
+    fn option(self) -> &'static str {
+        match self {
+            Role::Index => "index-url",
+            Role::ExtraIndex => "extra-index-url",
+            Role::FindLinks => "find-links",
+            Role::FileStorage => "file-storage-domain",
+            Role::RequirementsFile => "requirement",
+        }
+    }
+}
+
+/// One network endpoint pip will use. `url` has no credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub url: Url,
+    pub role: Role,
+    pub origin: PipOrigin,
+}
+
+impl Endpoint {
+    pub fn scheme(&self) -> &str {
+        self.url.scheme()
+    }
+
+    pub fn host(&self) -> Option<&str> {
+        self.url.host_str()
+    }
+
+    pub fn port(&self) -> Option<u16> {
+        self.url.port_or_known_default()
+    }
+}
+
+/// A local `find-links` directory or file (not a host).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalLinks {
+    pub path: PathBuf,
+    pub origin: PipOrigin,
+}
+
+/// Everything pip will reach for this install.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipEndpoints {
+    pub endpoints: Vec<Endpoint>,
+    pub local_find_links: Vec<LocalLinks>,
+    /// `--no-index`: indexes are ignored, only find-links are used.
+    pub no_index: bool,
+}
+
+impl PipEndpoints {
+    /// One allow rule per endpoint host:port (deduplicated, first origin kept).
+    pub fn rules(&self) -> Result<Vec<Rule>, RuleError> {
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for e in &self.endpoints {
+            let rule = Rule::for_url(
+                &e.url,
+                RuleSource::Pip(format!("{} from {}", e.role.option(), e.origin)),
+            )?;
+            if seen.insert(rule.to_string()) {
+                out.push(rule);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Everything discovery needs, explicit so tests do not touch the machine.
+#[derive(Debug, Clone, Default)]
+pub struct PipSources {
+    /// The caller's environment (`PIP_*`, `XDG_*`, `VIRTUAL_ENV`, variables for `${VAR}`).
+    pub env: BTreeMap<String, String>,
+    pub home: Option<PathBuf>,
+    /// The directory pip runs in (relative `-r` paths).
+    pub cwd: PathBuf,
+    /// The pip argv after `pip` / `-m pip` (`install`, `-r`, …).
+    pub args: Vec<String>,
+    /// Prefix for the system-wide files (`/etc/...`): `/`, or a test directory. Empty means `/`.
+    pub root: PathBuf,
+}
+
+/// A value with its origin, before URL/path interpretation.
+#[derive(Debug, Clone)]
+struct Raw {
+    value: String,
+    origin: PipOrigin,
+}
+
+/// What configuration and argv say, before pip's defaults are asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipConfigured {
+    pub index: Option<Endpoint>,
+    pub extra: Vec<Endpoint>,
+    pub find_links: Vec<Endpoint>,
+    pub local_find_links: Vec<LocalLinks>,
+    /// `-r https://…` files pip downloads (their own options cannot be known in advance).
+    pub remote_requirements: Vec<Endpoint>,
+    pub no_index: bool,
+    /// Config files read.
+    pub files: Vec<PathBuf>,
+}
+
+/// pip's default index (`PyPI.simple_url`) and the host its files live on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipDefaults {
+    pub simple_url: Url,
+    pub file_storage_domain: String,
+}
+
+impl PipConfigured {
+    /// Complete with pip's defaults when no index-url is set and indexes are in use; `ask`
+    /// runs only then.
+    pub fn finish(
+        self,
+        ask: impl FnOnce() -> Result<PipDefaults, PipConfError>,
+    ) -> Result<PipEndpoints, PipConfError> {
+        let mut endpoints = Vec::new();
+        if !self.no_index {
+            match self.index {
+                Some(i) => endpoints.push(i),
+                None => {
+                    let d = ask()?;
+                    let files = Url::parse(&format!("https://{}/", d.file_storage_domain))
+                        .map_err(|_| PipConfError::BadValue {
+                            origin: PipOrigin::PipDefault,
+                            option: "file_storage_domain".into(),
+                            value: d.file_storage_domain.clone(),
+                        })?;
+                    endpoints.push(Endpoint {
+                        url: d.simple_url,
+                        role: Role::Index,
+                        origin: PipOrigin::PipDefault,
+                    });
+                    endpoints.push(Endpoint {
+                        url: files,
+                        role: Role::FileStorage,
+                        origin: PipOrigin::PipDefault,
+                    });
+                }
+            }
+            endpoints.extend(self.extra);
+        }
+        endpoints.extend(self.find_links);
+        endpoints.extend(self.remote_requirements);
+        Ok(PipEndpoints {
+            endpoints,
+            local_find_links: self.local_find_links,
+            no_index: self.no_index,
+        })
+    }
+}
+
+/// Parse pip.conf text (configparser syntax): `{section → {normalised key → value}}`.
+pub fn parse_pip_conf(text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut section: Option<String> = None;
+    let mut last_key: Option<String> = None;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        let indented = line.starts_with([' ', '\t']);
+        if trimmed.starts_with('#') || trimmed.starts_with(';') {
+            continue;
+        }
+        if indented && !trimmed.is_empty() {
+            // Continuation of the previous value.
+            if let (Some(s), Some(k)) = (&section, &last_key) {
+                if let Some(v) = out.get_mut(s).and_then(|m| m.get_mut(k)) {
+                    v.push('\n');
+                    v.push_str(trimmed);
+                }
+            }
+            continue;
+        }
+        if trimmed.is_empty() {
+            continue;
+        }
+        if let Some(name) = trimmed.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            section = Some(name.trim().to_owned());
+            last_key = None;
+            continue;
+        }
+        let Some(s) = &section else {
+            continue;
+        };
+        let split = trimmed.find(['=', ':']);
+        let (key, value) = match split {
+            Some(i) => (&trimmed[..i], trimmed[i + 1..].trim()),
+            None => (trimmed, ""),
+        };
+        let key = normalise_key(key);
+        out.entry(s.clone())
+            .or_default()
+            .insert(key.clone(), value.to_owned());
+        last_key = Some(key);
+    }
+    out
+}
+
+/// pip's option-name normalisation: lower case, `_` → `-`, no leading `--`.
+fn normalise_key(key: &str) -> String {
+    let k = key.trim().to_lowercase().replace('_', "-");
+    k.strip_prefix("--").map(str::to_owned).unwrap_or(k)
+}
+
+/// The config files pip would read, lowest precedence first.
+pub fn config_files(src: &PipSources) -> Vec<PathBuf> {
+    let env = |k: &str| src.env.get(k).filter(|v| !v.is_empty()).cloned();
+    let env_file = env("PIP_CONFIG_FILE").map(PathBuf::from);
+    if env_file.as_deref() == Some(Path::new("/dev/null")) {
+        return Vec::new();
+    }
+    let mut files = Vec::new();
+    let system = |p: &str| match src.root.as_os_str().is_empty() {
+        true => PathBuf::from(p),
+        false => src.root.join(p.trim_start_matches('/')),
+    };
+    let xdg_dirs = env("XDG_CONFIG_DIRS").unwrap_or_else(|| "/etc/xdg".into());
+    for dir in xdg_dirs.split(':').filter(|d| !d.is_empty()) {
+        files.push(system(dir).join("pip/pip.conf"));
+    }
+    files.push(system("/etc/pip.conf"));
+    let skip_user = env_file.as_ref().is_some_and(|p| p.exists());
+    if !skip_user {
+        if let Some(home) = &src.home {
+            files.push(home.join(".pip/pip.conf"));
+        }
+        let xdg_home = env("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| src.home.as_ref().map(|h| h.join(".config")));
+        if let Some(x) = xdg_home {
+            files.push(x.join("pip/pip.conf"));
+        }
+    }
+    if let Some(venv) = env("VIRTUAL_ENV") {
+        files.push(Path::new(&venv).join("pip.conf"));
+    }
+    files.extend(env_file);
+    files
+}
+
+/// Settings gathered so far, later assignments overriding earlier ones.
+#[derive(Default)]
+struct Settings {
+    index: Option<Raw>,
+    extra: Vec<Raw>,
+    find_links: Vec<Raw>,
+    remote_requirements: Vec<Raw>,
+    no_index: Option<bool>,
+}
+
+/// Read config files, environment and argv (with requirements files).
+pub fn discover(src: &PipSources) -> Result<PipConfigured, PipConfError> {
+    let mut files_read = Vec::new();
+    // 1. Files, merged per "section.key" (a later file overrides), then [global] < [install].
+    let mut merged: BTreeMap<(String, String), Raw> = BTreeMap::new();
+    for path in config_files(src) {
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(PipConfError::Read { path, source }),
+        };
+        for (section, keys) in parse_pip_conf(&text) {
+            if section != "global" && section != "install" {
+                continue;
+            }
+            for (key, value) in keys {
+                let origin = PipOrigin::File {
+                    path: path.clone(),
+                    section: section.clone(),
+                };
+                merged.insert((section.clone(), key), Raw { value, origin });
+            }
+        }
+        files_read.push(path);
+    }
+    let mut s = Settings::default();
+    for section in ["global", "install"] {
+        let get = |k: &str| merged.get(&(section.to_owned(), k.to_owned()));
+        apply_config(
+            &mut s,
+            get("index-url"),
+            get("extra-index-url"),
+            get("find-links"),
+            get("no-index"),
+        );
+    }
+    // 2. Environment.
+    let env_raw = |k: &str| {
+        src.env.get(k).filter(|v| !v.is_empty()).map(|v| Raw {
+            value: v.clone(),
+            origin: PipOrigin::Env(k.to_owned()),
+        })
+    };
+    apply_config(
+        &mut s,
+        env_raw("PIP_INDEX_URL").as_ref(),
+        env_raw("PIP_EXTRA_INDEX_URL").as_ref(),
+        env_raw("PIP_FIND_LINKS").as_ref(),
+        env_raw("PIP_NO_INDEX").as_ref(),
+    );
+    // 3. Command line and requirements files.
+    let mut visited = BTreeSet::new();
+    parse_options(
+        &src.args,
+        &PipOrigin::CommandLine,
+        &src.cwd,
+        src,
+        &mut s,
+        &mut visited,
+        0,
+    )?;
+
+    let index = s.index.map(|r| endpoint(r, Role::Index)).transpose()?;
+    let extra = s
+        .extra
+        .into_iter()
+        .map(|r| endpoint(r, Role::ExtraIndex))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut find_links = Vec::new();
+    let mut local_find_links = Vec::new();
+    for r in s.find_links {
+        match find_link(r, &src.cwd)? {
+            Link::Remote(e) => find_links.push(e),
+            Link::Local(l) => local_find_links.push(l),
+        }
+    }
+    let remote_requirements = s
+        .remote_requirements
+        .into_iter()
+        .map(|r| endpoint(r, Role::RequirementsFile))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(PipConfigured {
+        index,
+        extra,
+        find_links,
+        local_find_links,
+        remote_requirements,
+        no_index: s.no_index.unwrap_or(false),
+        files: files_read,
+    })
+}
+
+/// Apply one layer of config/env values (lists replace the lower layer's list, as pip does).
+fn apply_config(
+    s: &mut Settings,
+    index: Option<&Raw>,
+    extra: Option<&Raw>,
+    links: Option<&Raw>,
+    no_index: Option<&Raw>,
+) {
+    if let Some(r) = index {
+        s.index = Some(r.clone());
+    }
+    let split = |r: &Raw| -> Vec<Raw> {
+        r.value
+            .split_whitespace()
+            .map(|v| Raw {
+                value: v.to_owned(),
+                origin: r.origin.clone(),
+            })
+            .collect()
+    };
+    if let Some(r) = extra {
+        s.extra = split(r);
+    }
+    if let Some(r) = links {
+        s.find_links = split(r);
+    }
+    if let Some(r) = no_index {
+        s.no_index = Some(truthy(&r.value));
+    }
+}
+
+/// pip's `strtobool`; an empty value (a bare `no-index` key) counts as true.
+fn truthy(v: &str) -> bool {
+    matches!(
+        v.trim().to_lowercase().as_str(),
+        "" | "y" | "yes" | "t" | "true" | "on" | "1"
+    )
+}
+
+/// Options that take a value, with their canonical name.
+const VALUE_OPTIONS: [(&str, &str); 9] = [
+    ("-i", "index-url"),
+    ("--index-url", "index-url"),
+    ("--extra-index-url", "extra-index-url"),
+    ("-f", "find-links"),
+    ("--find-links", "find-links"),
+    ("-r", "requirement"),
+    ("--requirement", "requirement"),
+    ("-c", "constraint"),
+    ("--constraint", "constraint"),
+];
+
+/// Walk argv-style tokens (the command line, or a requirements file's options).
+fn parse_options(
+    tokens: &[String],
+    origin: &PipOrigin,
+    base: &Path,
+    src: &PipSources,
+    s: &mut Settings,
+    visited: &mut BTreeSet<PathBuf>,
+    depth: usize,
+) -> Result<(), PipConfError> {
+    let mut i = 0;
+    while i < tokens.len() {
+        let tok = &tokens[i];
+        i += 1;
+        if tok == "--" {
+            break;
+        }
+        if tok == "--no-index" {
+            s.no_index = Some(true);
+            continue;
+        }
+        let mut found = None;
+        for (flag, name) in VALUE_OPTIONS {
+            if tok == flag {
+                let value = tokens
+                    .get(i)
+                    .cloned()
+                    .ok_or_else(|| PipConfError::MissingValue {
+                        origin: origin.clone(),
+                        option: flag.to_owned(),
+                    })?;
+                i += 1;
+                found = Some((name, value));
+            } else if let Some(v) = tok.strip_prefix(flag).and_then(|rest| {
+                if flag.starts_with("--") {
+                    rest.strip_prefix('=')
+                } else {
+                    Some(rest.strip_prefix('=').unwrap_or(rest)).filter(|r| !r.is_empty())
+                }
+            }) {
+                found = Some((name, v.to_owned()));
+            }
+            if found.is_some() {
+                break;
+            }
+        }
+        let Some((name, value)) = found else {
+            continue;
+        };
+        // In a requirements file, a relative find-links path that exists next to the file
+        // is taken from there (pip's req_file.handle_option_line).
+        let value = match origin {
+            PipOrigin::Requirements(_)
+                if name == "find-links" && !value.contains("://") && base.join(&value).exists() =>
+            {
+                base.join(&value).to_string_lossy().into_owned()
+            }
+            _ => value,
+        };
+        let raw = Raw {
+            value,
+            origin: origin.clone(),
+        };
+        match name {
+            "index-url" => s.index = Some(raw),
+            "extra-index-url" => s.extra.push(raw),
+            "find-links" => s.find_links.push(raw),
+            _ => read_requirements(raw, base, src, s, visited, depth + 1)?,
+        }
+    }
+    Ok(())
+}
+
+/// Follow a `-r`/`-c` file: its option lines count like command-line options.
+fn read_requirements(
+    raw: Raw,
+    base: &Path,
+    src: &PipSources,
+    s: &mut Settings,
+    visited: &mut BTreeSet<PathBuf>,
+    depth: usize,
+) -> Result<(), PipConfError> {
+    if Url::parse(&raw.value).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
+        // pip downloads it: the host is needed, and its options cannot be known here.
+        s.remote_requirements.push(raw);
+        return Ok(());
+    }
+    let path = raw.value.strip_prefix("file://").unwrap_or(&raw.value);
+    let path = base.join(path);
+    if depth > MAX_DEPTH {
+        return Err(PipConfError::TooDeep(path));
+    }
+    let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+    if !visited.insert(key) {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(&path).map_err(|source| PipConfError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| base.to_path_buf());
+    let origin = PipOrigin::Requirements(path.clone());
+    for line in requirement_lines(&text) {
+        let line = expand_vars(&line, &src.env);
+        let tokens: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+        if tokens.first().is_some_and(|t| t.starts_with('-')) {
+            parse_options(&tokens, &origin, &dir, src, s, visited, depth)?;
+        }
+    }
+    Ok(())
+}
+
+/// Logical lines of a requirements file: `\`-continuations joined, comments (`#` at the start
+/// or after whitespace) removed.
+fn requirement_lines(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in text.lines() {
+        if let Some(stripped) = line.strip_suffix('\\') {
+            cur.push_str(stripped);
+            continue;
+        }
+        cur.push_str(line);
+        let logical = std::mem::take(&mut cur);
+        let no_comment = match logical.find(" #").or_else(|| logical.find("\t#")) {
+            Some(i) => logical[..i].to_owned(),
+            None if logical.trim_start().starts_with('#') => String::new(),
+            None => logical,
+        };
+        let t = no_comment.trim();
+        if !t.is_empty() {
+            out.push(t.to_owned());
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur.trim().to_owned());
+    }
+    out
+}
+
+/// pip's `${VAR}` expansion in requirements files (names of `A-Z`, `0-9`, `_`; unset → left as is).
+fn expand_vars(line: &str, env: &BTreeMap<String, String>) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(pos) = rest.find("${") {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 2..];
+        match after.find('}') {
+            Some(end)
+                if !after[..end].is_empty()
+                    && after[..end]
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_') =>
+            {
+                match env.get(&after[..end]) {
+                    Some(v) => out.push_str(v),
+                    None => out.push_str(&rest[pos..pos + end + 3]),
+                }
+                rest = &after[end + 1..];
+            }
+            _ => {
+                out.push_str("${");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A URL with credentials, query and fragment dropped.
+fn clean_url(url: &Url) -> Option<Url> {
+    Url::parse(&redacted_url(url)).ok()
+}
+
+fn endpoint(r: Raw, role: Role) -> Result<Endpoint, PipConfError> {
+    let bad = |shown: String| PipConfError::BadValue {
+        origin: r.origin.clone(),
+        option: role.option().into(),
+        value: shown,
+    };
+    let url = Url::parse(&r.value).map_err(|_| bad("(not a URL)".into()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(bad(redacted_url(&url)));
+    }
+    let url = clean_url(&url).ok_or_else(|| bad("(not a URL)".into()))?;
+    Ok(Endpoint {
+        url,
+        role,
+        origin: r.origin,
+    })
+}
+
+enum Link {
+    Remote(Endpoint),
+    Local(LocalLinks),
+}
+
+/// find-links: an http(s) URL is an endpoint; a `file:` URL or a path is local.
+fn find_link(r: Raw, cwd: &Path) -> Result<Link, PipConfError> {
+    match Url::parse(&r.value) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => {
+            Ok(Link::Remote(endpoint(r, Role::FindLinks)?))
+        }
+        Ok(url) if url.scheme() == "file" => {
+            let path = url.to_file_path().map_err(|_| PipConfError::BadValue {
+                origin: r.origin.clone(),
+                option: "find-links".into(),
+                value: redacted_url(&url),
+            })?;
+            Ok(Link::Local(LocalLinks {
+                path,
+                origin: r.origin,
+            }))
+        }
+        // A one-letter "scheme" is a Windows drive; anything else with a scheme is refused.
+        Ok(url) if url.scheme().len() > 1 => Err(PipConfError::BadValue {
+            origin: r.origin.clone(),
+            option: "find-links".into(),
+            value: redacted_url(&url),
+        }),
+        _ => Ok(Link::Local(LocalLinks {
+            path: cwd.join(&r.value),
+            origin: r.origin,
+        })),
+    }
+}
+
+/// pip's default index and file host, asked of the target interpreter's own pip module with
+/// the caller's environment. Nothing is cached.
+pub fn ask_pip_defaults(
+    python: &Path,
+    env: &BTreeMap<String, String>,
+) -> Result<PipDefaults, PipConfError> {
+    const PROBE: &str = "from pip._internal.models.index import PyPI; print(PyPI.simple_url); print(PyPI.file_storage_domain)";
+    let out = std::process::Command::new(python)
+        .args(["-c", PROBE])
+        .env_clear()
+        .envs(env)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|source| PipConfError::Spawn {
+            python: python.to_path_buf(),
+            source,
+        })?;
+    let failed = |why: String| PipConfError::AskFailed {
+        python: python.to_path_buf(),
+        why,
+    };
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let last = err.lines().last().unwrap_or("").trim().to_owned();
+        return Err(failed(format!("{}: {last}", out.status)));
+    }
+    parse_defaults(&String::from_utf8_lossy(&out.stdout))
+        .ok_or_else(|| failed("unexpected output".into()))
+}
+
+/// The probe's two output lines.
+fn parse_defaults(stdout: &str) -> Option<PipDefaults> {
+    let mut lines = stdout.lines().map(str::trim).filter(|l| !l.is_empty());
+    let simple_url = Url::parse(lines.next()?).ok()?;
+    let domain = lines.next()?.to_owned();
+    let domain_ok = !domain.is_empty()
+        && domain
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    (matches!(simple_url.scheme(), "http" | "https") && domain_ok).then_some(PipDefaults {
+        simple_url,
+        file_storage_domain: domain,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn hosts(e: &[Endpoint]) -> Vec<String> {
+        e.iter()
+            .map(|e| {
+                format!(
+                    "{}://{}:{}",
+                    e.scheme(),
+                    e.host().unwrap_or("?"),
+                    e.port().unwrap_or(0)
+                )
+            })
+            .collect()
+    }
+
+    /// Sources with no files on the machine: PIP_CONFIG_FILE=/dev/null unless overridden.
+    fn sources(dir: &Path, env: &[(&str, &str)], argv: &[&str]) -> PipSources {
+        let mut e = env_of(&[("PIP_CONFIG_FILE", "/dev/null")]);
+        e.extend(env_of(env));
+        PipSources {
+            env: e,
+            home: Some(dir.join("home")),
+            cwd: dir.to_path_buf(),
+            args: args(argv),
+            root: dir.join("root"),
+        }
+    }
+
+    fn never() -> Result<PipDefaults, PipConfError> {
+        panic!("asked pip although an index is configured")
+    }
+
+    #[test]
+    fn conf_syntax() {
+        let conf = parse_pip_conf(
+            "# comment\n[global]\nindex-url = https://registry.example.com/simple\ntimeout: 60\n\
+             extra_index_url =\n    https://a.example/simple\n    https://b.example/simple\n; c\n[install]\nno-index\n",
+        );
+        assert_eq!(
+            conf["global"]["index-url"],
+            "https://registry.example.com/simple"
+        );
+        assert_eq!(conf["global"]["timeout"], "60");
+        assert_eq!(
+            conf["global"]["extra-index-url"],
+            "\nhttps://a.example/simple\nhttps://b.example/simple"
+        );
+        assert_eq!(conf["install"]["no-index"], "");
+    }
+
+    #[test]
+    fn files_env_and_argv_in_pip_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        std::fs::write(
+            d.join("pip.conf"),
+            "[global]\nindex-url = https://user:tok3n@conf.example/simple\nextra-index-url = https://x1.example/simple https://x2.example:8443/simple\n[install]\nfind-links = https://links.example/wheels ./wheels file:///opt/wheels\n",
+        )
+        .expect("write");
+        let conf = d.join("pip.conf");
+        let conf = conf.to_str().unwrap_or_default();
+        let c = discover(&sources(d, &[("PIP_CONFIG_FILE", conf)], &["install", "x"]))
+            .expect("discover");
+        assert_eq!(c.files.len(), 1);
+        assert_eq!(hosts(c.index.as_slice()), vec!["https://conf.example:443"]);
+        assert_eq!(
+            c.index.as_ref().map(|e| e.url.as_str()),
+            Some("https://conf.example/simple")
+        );
+        assert_eq!(
+            hosts(&c.extra),
+            vec!["https://x1.example:443", "https://x2.example:8443"]
+        );
+        assert_eq!(hosts(&c.find_links), vec!["https://links.example:443"]);
+        let local: Vec<_> = c.local_find_links.iter().map(|l| l.path.clone()).collect();
+        assert_eq!(
+            local,
+            vec![d.join("./wheels"), PathBuf::from("/opt/wheels")]
+        );
+        assert!(!format!("{c:?}").contains("tok3n"));
+
+        // Environment beats files; argv beats environment.
+        let s = sources(
+            d,
+            &[
+                ("PIP_CONFIG_FILE", conf),
+                ("PIP_INDEX_URL", "http://127.0.0.1:8080/simple"),
+                ("PIP_NO_INDEX", ""),
+            ],
+            &[
+                "install",
+                "--index-url=http://127.0.0.1:9090/simple/",
+                "--extra-index-url",
+                "https://x3.example/",
+                "-fhttps://l2.example/",
+            ],
+        );
+        let c = discover(&s).expect("discover");
+        assert_eq!(hosts(c.index.as_slice()), vec!["http://127.0.0.1:9090"]);
+        assert_eq!(
+            c.index.as_ref().map(|e| e.origin.clone()),
+            Some(PipOrigin::CommandLine)
+        );
+        assert_eq!(
+            hosts(&c.extra),
+            vec![
+                "https://x1.example:443",
+                "https://x2.example:8443",
+                "https://x3.example:443"
+            ]
+        );
+        assert_eq!(
+            hosts(&c.find_links),
+            vec!["https://links.example:443", "https://l2.example:443"]
+        );
+        let e = c.finish(never).expect("finish");
+        assert_eq!(e.endpoints.len(), 6);
+        let rules: Vec<String> = e
+            .rules()
+            .expect("rules")
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(rules[0], "127.0.0.1:9090");
+    }
+
+    #[test]
+    fn install_section_beats_global_across_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        let venv = d.join("venv");
+        std::fs::create_dir_all(&venv).expect("mkdir");
+        std::fs::write(
+            venv.join("pip.conf"),
+            "[install]\nindex-url = https://site-install.example/simple\n",
+        )
+        .expect("write");
+        std::fs::write(
+            d.join("env.conf"),
+            "[global]\nindex-url = https://env-global.example/simple\n",
+        )
+        .expect("write");
+        let s = sources(
+            d,
+            &[
+                (
+                    "PIP_CONFIG_FILE",
+                    d.join("env.conf").to_str().unwrap_or_default(),
+                ),
+                ("VIRTUAL_ENV", venv.to_str().unwrap_or_default()),
+            ],
+            &["install"],
+        );
+        let c = discover(&s).expect("discover");
+        assert_eq!(
+            hosts(c.index.as_slice()),
+            vec!["https://site-install.example:443"]
+        );
+    }
+
+    #[test]
+    fn requirements_files_recursively() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("sub")).expect("mkdir");
+        std::fs::create_dir_all(d.join("links")).expect("mkdir");
+        std::fs::write(
+            d.join("requirements.txt"),
+            "# top\n--index-url https://${IDX_HOST}/simple  # comment\nrequests==2.0\n-r sub/more.txt\n",
+        )
+        .expect("write");
+        std::fs::write(
+            d.join("sub/more.txt"),
+            "--extra-index-url=https://extra.example/simple\n-f \\\n  ../links\n-r ../requirements.txt\n-c constraints.txt\n",
+        )
+        .expect("write");
+        std::fs::write(
+            d.join("sub/constraints.txt"),
+            "--find-links https://c.example/\nfoo<2\n",
+        )
+        .expect("write");
+        let s = sources(
+            d,
+            &[("IDX_HOST", "idx.example")],
+            &["install", "-r", "requirements.txt"],
+        );
+        let c = discover(&s).expect("discover");
+        assert_eq!(hosts(c.index.as_slice()), vec!["https://idx.example:443"]);
+        assert!(matches!(
+            c.index.as_ref().map(|e| &e.origin),
+            Some(PipOrigin::Requirements(_))
+        ));
+        assert_eq!(hosts(&c.extra), vec!["https://extra.example:443"]);
+        assert_eq!(hosts(&c.find_links), vec!["https://c.example:443"]);
+        assert_eq!(c.local_find_links.len(), 1);
+        assert!(
+            c.local_find_links[0].path.ends_with("sub/../links"),
+            "{:?}",
+            c.local_find_links
+        );
+        // A remote requirements file is an endpoint of its own.
+        let s = sources(
+            d,
+            &[],
+            &[
+                "install",
+                "-r",
+                "https://reqs.example/r.txt",
+                "--index-url",
+                "https://i.example/",
+            ],
+        );
+        let e = discover(&s)
+            .expect("discover")
+            .finish(never)
+            .expect("finish");
+        assert_eq!(
+            hosts(&e.endpoints),
+            vec!["https://i.example:443", "https://reqs.example:443"]
+        );
+        assert_eq!(e.endpoints[1].role, Role::RequirementsFile);
+        // Missing requirements files are errors naming the path.
+        let s = sources(d, &[], &["install", "-rnope.txt"]);
+        assert!(discover(&s)
+            .expect_err("missing")
+            .to_string()
+            .contains("nope.txt"));
+    }
+
+    #[test]
+    fn defaults_are_asked_only_without_an_index() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = discover(&sources(dir.path(), &[], &["install", "x"])).expect("discover");
+        let e = c
+            .finish(|| {
+                parse_defaults("https://registry.example.com/simple\nfiles.example.com\n")
+                    .ok_or(PipConfError::TooDeep(PathBuf::new()))
+            })
+            .expect("finish");
+        assert_eq!(
+            hosts(&e.endpoints),
+            vec![
+                "https://registry.example.com:443",
+                "https://files.example.com:443"
+            ]
+        );
+        assert_eq!(e.endpoints[1].role, Role::FileStorage);
+        // --no-index: no index, not even the default; find-links still count.
+        let c = discover(&sources(
+            dir.path(),
+            &[],
+            &["install", "--no-index", "-f", "https://l.example/"],
+        ))
+        .expect("discover");
+        let e = c.finish(never).expect("finish");
+        assert!(e.no_index);
+        assert_eq!(hosts(&e.endpoints), vec!["https://l.example:443"]);
+    }
+
+    #[test]
+    fn probe_output_is_checked() {
+        assert!(parse_defaults("").is_none());
+        assert!(parse_defaults("https://registry.example.com/simple\n").is_none());
+        assert!(parse_defaults("ftp://x/\nfiles.example.com").is_none());
+        assert!(parse_defaults("https://registry.example.com/simple\nfiles example\n").is_none());
+    }
+
+    #[test]
+    fn bad_values_are_errors_without_credentials() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = sources(
+            dir.path(),
+            &[("PIP_INDEX_URL", "ftp://u:hunter2@files.example/")],
+            &["install"],
+        );
+        let err = discover(&s).expect_err("bad scheme").to_string();
+        assert!(
+            err.contains("PIP_INDEX_URL") && !err.contains("hunter2"),
+            "{err}"
+        );
+        let s = sources(dir.path(), &[], &["install", "--index-url"]);
+        assert!(matches!(
+            discover(&s),
+            Err(PipConfError::MissingValue { .. })
+        ));
+    }
+}
