@@ -1,0 +1,362 @@
+#!/usr/bin/env bash
+# Benchmarks of safe-install against the same command run bare.
+#
+#   scripts/bench.sh [BENCH...]       no argument: every benchmark; --list: their names
+#
+# Each benchmark times the bare command and the sandboxed one in ALTERNATION (bare,
+# sandboxed, bare, sandboxed, ...; scripts/bench/alternate.py), so that drifts of the
+# machine hit both alike, and reports medians and the overhead against a target. The
+# summary at the end says PASS/FAIL per metric, but the exit status is 0 whatever the
+# numbers: benchmarks report, they do not gate (a benchmark that could not run at all is
+# shown as ERROR, and the script exits 1 only for a usage error).
+#
+# Benchmarks:
+#   startup  `safe-install /bin/true` vs `/bin/true`: added milliseconds (target <= 10 ms)
+#   npm-ci   `npm ci` of a generated project of ~360 packages (~10 with install scripts),
+#            warm cache, node_modules removed before each run (target: ratio <= 1.05)
+#
+# Settings (environment):
+#   SAFE_INSTALL_BIN       the binary (default: target/release/safe-install; build it
+#                          with `cargo build --release`)
+#   SAFE_INSTALL_TEST_ROOT where scripts/setup.sh installed Verdaccio (/opt/safe-install-test)
+#   BENCH_STARTUP_RUNS     timed runs of each command for `startup` (default 30, min 20)
+#   BENCH_NPM_RUNS         timed runs of each command for `npm-ci` (default 5)
+#   BENCH_NPM_PACKAGES     packages in the npm fixture (default 360)
+#   BENCH_NPM_NETWORK      offline (default): both runs pass --offline and install from the
+#                          warm cache only; registry: no --offline, npm may talk to the
+#                          local Verdaccio (through safe-install's egress proxy when sandboxed)
+#   BENCH_KEEP=1           keep the work directory (printed) instead of deleting it
+#
+# Runs as any user; needs node, npm and python3 (scripts/setup.sh installs them and
+# Verdaccio). Everything it starts listens on 127.0.0.1 only and is stopped on exit; its
+# files live in one temporary directory, removed on exit. Adding a benchmark: write a
+# function `bench_NAME` (a '-' in NAME becomes '_') that calls `record` for each metric,
+# and add NAME to BENCHES.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+HERE=$ROOT/scripts/bench
+BIN=${SAFE_INSTALL_BIN:-$ROOT/target/release/safe-install}
+TEST_ROOT=${SAFE_INSTALL_TEST_ROOT:-/opt/safe-install-test}
+SYSTEM_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+PYTHON=/usr/bin/python3
+STARTUP_RUNS=${BENCH_STARTUP_RUNS:-30}
+NPM_RUNS=${BENCH_NPM_RUNS:-5}
+NPM_PACKAGES=${BENCH_NPM_PACKAGES:-360}
+NPM_NETWORK=${BENCH_NPM_NETWORK:-offline}
+
+BENCHES=(startup npm-ci)
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+usage() {
+  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'
+}
+
+# ---------------------------------------------------------------------------- plumbing
+
+WORK=
+cleanup() {
+  local rc=$?
+  if [[ -n $WORK && -f $WORK/pids ]]; then
+    while read -r pid; do
+      kill "$pid" 2>/dev/null || true
+    done <"$WORK/pids"
+  fi
+  if [[ -n $WORK ]]; then
+    if [[ ${BENCH_KEEP:-0} == 1 ]]; then
+      say "kept the work directory $WORK"
+    else
+      rm -rf "$WORK"
+    fi
+  fi
+  exit "$rc"
+}
+
+# The clean environment every measured command runs in (bare and sandboxed alike):
+# a system PATH and the benchmark's own HOME, nothing of the caller's.
+clean_env() {
+  local home=$1
+  shift
+  env -i PATH="$SYSTEM_PATH" HOME="$home" LANG=C.UTF-8 TZ=UTC TERM=dumb \
+    npm_config_update_notifier=false "$@"
+}
+
+# record METRIC BARE SANDBOXED OVERHEAD TARGET RESULT: one row of the final summary.
+record() {
+  local IFS='|'
+  printf '%s\n' "$*" >>"$WORK/summary"
+}
+
+# verdict VALUE OP LIMIT -> PASS or FAIL (floating point).
+verdict() {
+  awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
+    ok = (op == "<=") ? (v <= l) : (v >= l); print ok ? "PASS" : "FAIL" }'
+}
+
+# calc EXPR: floating-point arithmetic, printed with the given format (default %.3f).
+calc() {
+  awk "BEGIN { printf \"${2:-%.3f}\", $1 }"
+}
+
+# alternate OUTFILE ARGS...: scripts/bench/alternate.py, its KEY=VALUE results in OUTFILE.
+alternate() {
+  local out=$1
+  shift
+  "$PYTHON" "$HERE/alternate.py" --out "$out" "$@"
+}
+
+# value FILE KEY: one KEY=VALUE of an alternate.py result file.
+value() {
+  sed -n "s/^$2=//p" "$1"
+}
+
+free_port() {
+  "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_server LOG ARGV...: starts a background server and sets SERVER_PID, also recorded
+# for the cleanup on exit. With util-linux's setpriv the server also dies with the shell
+# that started it, even if this script is SIGKILLed. Not to be called in $(...): the
+# server would be the child of that short-lived subshell.
+start_server() {
+  local log=$1
+  shift
+  if command -v setpriv >/dev/null 2>&1; then
+    setpriv --pdeathsig KILL -- "$@" </dev/null >"$log" 2>&1 &
+  else
+    "$@" </dev/null >"$log" 2>&1 &
+  fi
+  SERVER_PID=$!
+  echo "$SERVER_PID" >>"$WORK/pids"
+}
+
+stop_server() {
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+need_binary() {
+  [[ -x $BIN ]] || die "$BIN does not exist. Fix: cargo build --release (or set SAFE_INSTALL_BIN)"
+  local newer
+  newer=$(find "$ROOT/src" "$ROOT/policies" -newer "$BIN" -type f -print -quit 2>/dev/null || true)
+  if [[ -n $newer ]]; then
+    say "warning: $newer is newer than $BIN; rebuild with cargo build --release to measure the current code"
+  fi
+}
+
+# ---------------------------------------------------------------------------- startup
+
+# `safe-install /bin/true` vs `/bin/true`: the fixed cost of setting up the sandbox
+# (namespaces, mounts, Landlock, seccomp, supervisor threads). Run in an empty project
+# directory, so the hidden-file search has nothing to walk.
+bench_startup() {
+  need_binary
+  ((STARTUP_RUNS >= 20)) || die "BENCH_STARTUP_RUNS must be at least 20"
+  local dir=$WORK/startup
+  mkdir -p "$dir/home" "$dir/project"
+  chmod 755 "$dir" "$dir/home" "$dir/project"
+  # The sandboxed command must work before it is timed (a failure would be fast).
+  local out
+  if ! out=$(cd "$dir/project" && clean_env "$dir/home" "$BIN" /bin/true 2>&1); then
+    say "safe-install /bin/true failed:"
+    printf '%s\n' "$out" >&2
+    record startup - - "sandboxed run fails" "<= 10 ms added" ERROR
+    return 0
+  fi
+  say "startup: $STARTUP_RUNS alternating runs of /bin/true and safe-install /bin/true (3 warm-up each)"
+  (cd "$dir/project" && clean_env "$dir/home" "$PYTHON" "$HERE/alternate.py" --out "$dir/result" \
+    --runs "$STARTUP_RUNS" --warmup 3 -- bare /bin/true ::: sandboxed "$BIN" /bin/true)
+  local bare sandboxed added ratio
+  bare=$(value "$dir/result" bare_median_ms)
+  sandboxed=$(value "$dir/result" sandboxed_median_ms)
+  added=$(calc "$sandboxed - $bare" %.1f)
+  ratio=$(calc "$sandboxed / $bare" %.1f)
+  printf '  startup: bare %.1f ms, sandboxed %.1f ms, added %s ms (x%s)\n' "$bare" "$sandboxed" "$added" "$ratio"
+  record "startup (/bin/true, median of $STARTUP_RUNS)" "$(calc "$bare" %.1f) ms" \
+    "$(calc "$sandboxed" %.1f) ms" "+$added ms" "<= 10 ms added" "$(verdict "$added" '<=' 10)"
+}
+
+# ---------------------------------------------------------------------------- npm ci
+
+# Starts Verdaccio like tests/common/servers.rs does: its own storage, htpasswd auth,
+# no uplinks (it never reaches another registry), no web UI, a free loopback port.
+# Sets VERDACCIO_PID and VERDACCIO_URL.
+start_verdaccio() {
+  local dir=$1
+  local bin=$TEST_ROOT/verdaccio/node_modules/.bin/verdaccio
+  [[ -x $bin ]] || die "Verdaccio is not installed at $bin. Fix: run scripts/setup.sh as root"
+  local port
+  port=$(free_port)
+  mkdir -p "$dir/storage"
+  cat >"$dir/config.yaml" <<YAML
+# Written by scripts/bench.sh: a registry of its own, no uplinks.
+storage: $dir/storage
+auth:
+  htpasswd:
+    file: $dir/htpasswd
+    max_users: 100
+uplinks: {}
+packages:
+  '**':
+    access: \$all
+    publish: \$authenticated
+    unpublish: \$authenticated
+publish:
+  allow_offline: true
+max_body_size: 100mb
+web:
+  enable: false
+log: { type: stdout, format: pretty, level: warn }
+YAML
+  VERDACCIO_URL=http://127.0.0.1:$port/
+  start_server "$dir/verdaccio.log" env -i -C "$dir" PATH="$SYSTEM_PATH" HOME="$dir" \
+    "$bin" --config "$dir/config.yaml" --listen "127.0.0.1:$port"
+  VERDACCIO_PID=$SERVER_PID
+  local i
+  for ((i = 0; i < 600; i++)); do
+    if ! kill -0 "$VERDACCIO_PID" 2>/dev/null; then
+      cat "$dir/verdaccio.log" >&2
+      die "Verdaccio exited before serving (its log is above)"
+    fi
+    if "$PYTHON" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
+      "${VERDACCIO_URL}-/ping" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  cat "$dir/verdaccio.log" >&2
+  die "Verdaccio did not answer on $VERDACCIO_URL within 60 s"
+}
+
+# installed_packages PROJECT: how many packages npm's hidden lockfile says are installed.
+installed_packages() {
+  node -e 'const l = require(process.argv[1] + "/node_modules/.package-lock.json");
+    console.log(Object.keys(l.packages).filter((k) => k.includes("node_modules/")).length)' "$1"
+}
+
+# `npm ci` of a generated project, warm cache, bare vs sandboxed. The cache lives in the
+# benchmark's HOME (~/.npm, which safe-install binds read-write) and is named with --cache
+# in both runs.
+bench_npm_ci() {
+  need_binary
+  command -v node >/dev/null && command -v npm >/dev/null ||
+    die "node and npm are needed. Fix: run scripts/setup.sh as root"
+  local offline=()
+  case $NPM_NETWORK in
+    offline) offline=(--offline) ;;
+    registry) ;;
+    *) die "BENCH_NPM_NETWORK must be offline or registry, not '$NPM_NETWORK'" ;;
+  esac
+  local dir=$WORK/npm-ci
+  local home=$dir/home project=$dir/project
+  mkdir -p "$dir/verdaccio" "$home/.npm" "$project"
+  chmod 755 "$dir" "$home" "$project"
+
+  start_verdaccio "$dir/verdaccio"
+  say "npm-ci: Verdaccio on $VERDACCIO_URL; publishing $NPM_PACKAGES generated packages"
+  node "$HERE/npm-fixture.js" --registry "$VERDACCIO_URL" --project "$project" \
+    --packages "$NPM_PACKAGES" | sed 's/^/  /'
+
+  local npm_flags=(--no-audit --no-fund --cache "$home/.npm")
+  say "npm-ci: lockfile and warm cache (bare npm)"
+  (cd "$project" && clean_env "$home" npm install --package-lock-only --ignore-scripts \
+    "${npm_flags[@]}" >/dev/null)
+  (cd "$project" && clean_env "$home" npm ci "${npm_flags[@]}" >/dev/null)
+  local installed
+  installed=$(installed_packages "$project")
+  say "npm-ci: $installed packages installed by the warm-up; ${offline[*]:-online (registry)} mode"
+  rm -rf "$project/node_modules"
+
+  local ci=(npm ci "${npm_flags[@]}" "${offline[@]}")
+  # One sandboxed run first, untimed, to report a failure with safe-install's own words.
+  local out
+  if ! out=$(cd "$project" && clean_env "$home" "$BIN" "${ci[@]}" 2>&1); then
+    say "the sandboxed npm ci failed; its output (last 60 lines):"
+    printf '%s\n' "$out" | tail -n 60 >&2
+    say "to investigate: cd $project && $BIN -v ${ci[*]}   (BENCH_KEEP=1 keeps the directory)"
+    record "npm-ci ($NPM_NETWORK)" - - "sandboxed npm ci fails" "<= 1.05x" ERROR
+    stop_server "$VERDACCIO_PID"
+    return 0
+  fi
+
+  say "npm-ci: $NPM_RUNS alternating runs of bare and sandboxed: ${ci[*]} (1 warm-up each; rm -rf node_modules before each)"
+  (cd "$project" && clean_env "$home" "$PYTHON" "$HERE/alternate.py" --out "$dir/result" \
+    --runs "$NPM_RUNS" --warmup 1 --prepare 'rm -rf node_modules' \
+    -- bare "${ci[@]}" ::: sandboxed "$BIN" "${ci[@]}")
+
+  # The last run was sandboxed: check that it really installed everything and ran the
+  # lifecycle scripts (each writes build-stamp.json into its package).
+  local stamps
+  stamps=$(find "$project/node_modules" -name build-stamp.json | wc -l)
+  say "npm-ci: after the last sandboxed run, $stamps lifecycle scripts left their build-stamp.json"
+  stop_server "$VERDACCIO_PID"
+
+  local bare sandboxed ratio
+  bare=$(value "$dir/result" bare_median_ms)
+  sandboxed=$(value "$dir/result" sandboxed_median_ms)
+  ratio=$(calc "$sandboxed / $bare" %.3f)
+  printf '  npm-ci: bare %.0f ms, sandboxed %.0f ms, ratio %s\n' "$bare" "$sandboxed" "$ratio"
+  record "npm-ci ($NPM_NETWORK, $installed pkgs, median of $NPM_RUNS)" "$(calc "$bare" %.0f) ms" \
+    "$(calc "$sandboxed" %.0f) ms" "x$ratio" "<= 1.05x" "$(verdict "$ratio" '<=' 1.05)"
+}
+
+# ---------------------------------------------------------------------------- main
+
+print_summary() {
+  # Column widths from the content, then the rows.
+  local -a head=(metric bare sandboxed overhead target result) widths=(0 0 0 0 0 0) row
+  local line i
+  while IFS='|' read -r -a row; do
+    for i in "${!row[@]}"; do ((${#row[i]} > widths[i])) && widths[i]=${#row[i]}; done
+  done < <(IFS='|'; printf '%s\n' "${head[*]}"; cat "$WORK/summary")
+  printf '\n== summary\n'
+  while IFS='|' read -r -a row; do
+    line=
+    for i in "${!head[@]}"; do line+=$(printf '%-*s  ' "${widths[i]}" "${row[i]:-}"); done
+    printf '%s\n' "${line%"${line##*[! ]}"}"
+  done < <(IFS='|'; printf '%s\n' "${head[*]}"; cat "$WORK/summary")
+}
+
+main() {
+  local selected=() name known
+  for name in "$@"; do
+    case $name in
+      -h | --help) usage; exit 0 ;;
+      --list) printf '%s\n' "${BENCHES[@]}"; exit 0 ;;
+    esac
+    known=0
+    for b in "${BENCHES[@]}"; do [[ $b == "$name" ]] && known=1; done
+    ((known)) || { say "unknown benchmark '$name' (known: ${BENCHES[*]})"; exit 2; }
+    selected+=("$name")
+  done
+  ((${#selected[@]})) || selected=("${BENCHES[@]}")
+  [[ -x $PYTHON ]] || die "$PYTHON is needed to time the runs. Fix: apt-get install python3"
+
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/si-bench-XXXXXX")
+  chmod 755 "$WORK"
+  trap cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  : >"$WORK/summary"
+
+  say "safe-install $("$BIN" --version 2>/dev/null | awk '{print $2}') ($BIN, commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ', src modified'))"
+  say "machine: $(nproc) cores, kernel $(uname -r), node $(node --version 2>/dev/null || echo none), npm $(npm --version 2>/dev/null || echo none), uid $(id -u)"
+  for name in "${selected[@]}"; do
+    printf '\n== %s\n' "$name"
+    # A subshell per benchmark: `set -e` stays in force inside (it would not in an `if`),
+    # and a failing benchmark becomes an ERROR row instead of ending the others.
+    set +e
+    (bench_"${name//-/_}")
+    local rc=$?
+    set -e
+    if ((rc != 0)); then
+      record "$name" - - "did not run (exit $rc)" - ERROR
+    fi
+  done
+  print_summary
+  exit 0
+}
+
+main "$@"

@@ -1,0 +1,94 @@
+#!/usr/bin/python3
+"""Times commands in alternation (A, B, A, B, ...) and prints their medians.
+
+    alternate.py --runs N [--warmup W] [--prepare SHELL] [--cwd DIR] [--out FILE]
+                 -- NAME ARGV... ::: NAME ARGV... [::: ...]
+
+Alternating, rather than all runs of A then all of B (what hyperfine does), spreads slow
+drifts of the machine (page cache, CPU frequency, another job) over both commands alike.
+`--prepare` is a shell command run before every timed run and not timed (rm -rf
+node_modules). Each command is started directly (no shell), its stdout discarded and its
+stderr kept in a file; a failed run stops everything and shows that stderr.
+
+Writes to --out, one per line, `NAME_median_ms=...`, `NAME_min_ms=`, `NAME_max_ms=`,
+`NAME_runs=` (NAME with '-' turned into '_'), for the calling shell script to read.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def parse():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, required=True)
+    ap.add_argument("--warmup", type=int, default=0)
+    ap.add_argument("--prepare", default=None)
+    ap.add_argument("--cwd", default=None)
+    ap.add_argument("--out", default=None)
+    ap.add_argument("rest", nargs=argparse.REMAINDER)
+    args = ap.parse_args()
+    rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
+    commands, current = [], []
+    for word in rest + [":::"]:
+        if word == ":::":
+            if len(current) < 2:
+                ap.error("each command needs a NAME and an ARGV")
+            commands.append((current[0], current[1:]))
+            current = []
+        else:
+            current.append(word)
+    return args, commands
+
+
+def run_once(argv, cwd, prepare, errfile):
+    if prepare:
+        subprocess.run(prepare, shell=True, cwd=cwd, check=True)
+    errfile.seek(0)
+    errfile.truncate()
+    start = time.perf_counter()
+    proc = subprocess.run(argv, cwd=cwd, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=errfile)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        errfile.seek(0)
+        err = errfile.read().decode(errors="replace")
+        sys.stderr.write(f"alternate.py: `{' '.join(argv)}` exited with {proc.returncode}; "
+                         f"its stderr (last 4000 characters):\n{err[-4000:]}\n")
+        sys.exit(1)
+    return elapsed * 1000.0
+
+
+def main():
+    args, commands = parse()
+    samples = {name: [] for name, _ in commands}
+    with tempfile.TemporaryFile() as errfile:
+        for i in range(args.warmup + args.runs):
+            for name, argv in commands:
+                ms = run_once(argv, args.cwd, args.prepare, errfile)
+                if i >= args.warmup:
+                    samples[name].append(ms)
+    lines = []
+    for name, _ in commands:
+        xs = samples[name]
+        key = name.replace("-", "_")
+        lines += [f"{key}_median_ms={statistics.median(xs):.3f}",
+                  f"{key}_min_ms={min(xs):.3f}",
+                  f"{key}_max_ms={max(xs):.3f}",
+                  f"{key}_runs={len(xs)}"]
+        line = (f"  {name:<10} median {statistics.median(xs):9.1f} ms   "
+                f"min {min(xs):9.1f}   max {max(xs):9.1f}   runs {len(xs)}")
+        if len(xs) <= 12:
+            line += "   all: " + " ".join(f"{x:.1f}" for x in xs)
+        print(line, flush=True)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
