@@ -32,7 +32,10 @@ fn benign_npm_install_matches_a_bare_install() {
     let tarball = pack_npm_fixture(&bare, "benign");
     copy_dir(&bare.tarballs, &sandboxed.tarballs);
     write_npm_project(&bare, &[&tarball]);
-    write_npm_project(&sandboxed, &[&sandboxed.tarballs.join(tarball.file_name().expect("name"))]);
+    write_npm_project(
+        &sandboxed,
+        &[&sandboxed.tarballs.join(tarball.file_name().expect("name"))],
+    );
 
     run(bare.command("npm").args(&NPM_CI[1..]), RUN_TIMEOUT).assert_success();
     let out = {
@@ -47,16 +50,27 @@ fn benign_npm_install_matches_a_bare_install() {
         )
     };
     assert_eq!(out.code(), 0, "{}", out.describe());
-    let artefact = sandboxed.project.join("node_modules/si-benign/build/artefact.txt");
+    let artefact = sandboxed
+        .project
+        .join("node_modules/si-benign/build/artefact.txt");
     assert!(
         artefact.is_file(),
         "the postinstall could not write its build artefact into its own package directory\n{}",
         out.describe()
     );
     let want = snapshot_tree(&bare.project.join("node_modules"), bare.root(), &|_| false);
-    let got = snapshot_tree(&sandboxed.project.join("node_modules"), sandboxed.root(), &|_| false);
+    let got = snapshot_tree(
+        &sandboxed.project.join("node_modules"),
+        sandboxed.root(),
+        &|_| false,
+    );
     let diffs = diff_trees(&want, &got);
-    assert!(diffs.is_empty(), "node_modules differs:\n  {}\n{}", diffs.join("\n  "), out.describe());
+    assert!(
+        diffs.is_empty(),
+        "node_modules differs:\n  {}\n{}",
+        diffs.join("\n  "),
+        out.describe()
+    );
     assert_eq!(
         std::fs::read(bare.project.join("package-lock.json")).ok(),
         std::fs::read(sandboxed.project.join("package-lock.json")).ok(),
@@ -90,12 +104,25 @@ fn benign_pip_install_matches_a_bare_install() {
         )
     };
     assert_eq!(out.code(), 0, "{}", out.describe());
-    let want = snapshot_tree(&site_packages(&venvs[0]), bare.root(), &ignore_in_site_packages);
-    let got = snapshot_tree(&site_packages(&venvs[1]), sandboxed.root(), &ignore_in_site_packages);
+    let want = snapshot_tree(
+        &site_packages(&venvs[0]),
+        bare.root(),
+        &ignore_in_site_packages,
+    );
+    let got = snapshot_tree(
+        &site_packages(&venvs[1]),
+        sandboxed.root(),
+        &ignore_in_site_packages,
+    );
     assert!(
         want.keys().any(|p| p.ends_with("benignpkg/_generated.py")),
         "the bare install lacks the module setup.py generates"
     );
     let diffs = diff_trees(&want, &got);
-    assert!(diffs.is_empty(), "site-packages differs:\n  {}\n{}", diffs.join("\n  "), out.describe());
+    assert!(
+        diffs.is_empty(),
+        "site-packages differs:\n  {}\n{}",
+        diffs.join("\n  "),
+        out.describe()
+    );
 }

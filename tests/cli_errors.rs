@@ -9,7 +9,11 @@ use common::*;
 
 fn assert_one_paragraph(out: &Output) {
     let text = out.stderr.trim();
-    assert!(!text.is_empty(), "no error message on stderr\n{}", out.describe());
+    assert!(
+        !text.is_empty(),
+        "no error message on stderr\n{}",
+        out.describe()
+    );
     assert!(
         !text.contains("\n\n"),
         "the error is not one paragraph\n{}",
@@ -89,15 +93,26 @@ fn run_with_policy(name: &str, policy: &str) -> (World, std::path::PathBuf, Outp
 }
 
 fn assert_names(out: &Output, file: &std::path::Path, line: usize, key: &str) {
-    let name = file.file_name().and_then(|n| n.to_str()).expect("file name");
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("file name");
     let err = &out.stderr;
-    assert!(err.contains(name), "stderr does not name the file {name}\n{}", out.describe());
+    assert!(
+        err.contains(name),
+        "stderr does not name the file {name}\n{}",
+        out.describe()
+    );
     assert!(
         err.contains(&format!(":{line}")) || err.contains(&format!("line {line}")),
         "stderr does not name line {line}\n{}",
         out.describe()
     );
-    assert!(err.contains(key), "stderr does not name the key `{key}`\n{}", out.describe());
+    assert!(
+        err.contains(key),
+        "stderr does not name the key `{key}`\n{}",
+        out.describe()
+    );
     assert_one_paragraph(out);
 }
 
@@ -146,7 +161,11 @@ fn missing_policy_file_is_invalid_input() {
         RUN_TIMEOUT,
     );
     assert_eq!(out.code(), 123, "{}", out.describe());
-    assert!(out.stderr.contains("no-such-policy.toml"), "{}", out.describe());
+    assert!(
+        out.stderr.contains("no-such-policy.toml"),
+        "{}",
+        out.describe()
+    );
     assert_one_paragraph(&out);
 }
 

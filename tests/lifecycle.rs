@@ -47,18 +47,24 @@ fn signal_is_forwarded(signal: Signal, trap: &str, code: i32) {
     let _g = shared_run_guard();
     let world = World::new("forward");
     let ready = world.project.join("ready");
-    let script = format!(
-        "trap 'exit {code}' {trap}; touch ready; while :; do sleep 0.1; done"
-    );
+    let script = format!("trap 'exit {code}' {trap}; touch ready; while :; do sleep 0.1; done");
     let child = spawn(&mut world.sandboxed_sh(&script));
     let pid = child.id();
     let started = wait_until(Duration::from_secs(30), || ready.exists());
     if !started {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL);
     }
-    assert!(started, "the command never started (no {} within 30 s)", ready.display());
+    assert!(
+        started,
+        "the command never started (no {} within 30 s)",
+        ready.display()
+    );
     send_signal(pid, signal);
-    let out = wait_output(child, format!("safe-install sh -c {script:?}"), Duration::from_secs(20));
+    let out = wait_output(
+        child,
+        format!("safe-install sh -c {script:?}"),
+        Duration::from_secs(20),
+    );
     assert_eq!(
         out.code(),
         code,
@@ -108,7 +114,9 @@ fn sigkill_mid_install_leaves_no_process_temp_dir_or_mount() {
     let out = wait_output(child, "safe-install npm ci".into(), Duration::from_secs(10));
     assert_eq!(out.code(), 128 + 9, "{}", out.describe());
 
-    let gone = wait_until(Duration::from_secs(5), || processes_with_cmdline(&token).is_empty());
+    let gone = wait_until(Duration::from_secs(5), || {
+        processes_with_cmdline(&token).is_empty()
+    });
     let survivors = processes_with_cmdline(&token);
     kill_processes_with_cmdline(&token);
     let mut p = Problems::new();

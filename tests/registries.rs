@@ -29,7 +29,12 @@ fn verdaccio_starts_accepts_a_publish_and_serves_the_package() {
             .args(["--registry", &server.url]),
         RUN_TIMEOUT,
     );
-    assert!(out.status.success(), "{}\n--- verdaccio ---\n{}", out.describe(), server.log());
+    assert!(
+        out.status.success(),
+        "{}\n--- verdaccio ---\n{}",
+        out.describe(),
+        server.log()
+    );
 
     // A fresh project installs it from the registry (bare; no credentials needed to read).
     let consumer = World::new("verdaccio-consumer");
@@ -38,14 +43,29 @@ fn verdaccio_starts_accepts_a_publish_and_serves_the_package() {
         "{ \"name\": \"si-consumer\", \"version\": \"1.0.0\", \"private\": true }\n",
     );
     let out = run(
-        consumer
-            .setup_command("npm")
-            .args(["install", "si-benign@1.0.0", "--no-audit", "--no-fund", "--registry", &server.url]),
+        consumer.setup_command("npm").args([
+            "install",
+            "si-benign@1.0.0",
+            "--no-audit",
+            "--no-fund",
+            "--registry",
+            &server.url,
+        ]),
         RUN_TIMEOUT,
     );
-    assert!(out.status.success(), "{}\n--- verdaccio ---\n{}", out.describe(), server.log());
-    let artefact = consumer.project.join("node_modules/si-benign/build/artefact.txt");
-    assert!(artefact.is_file(), "the installed package's postinstall did not run");
+    assert!(
+        out.status.success(),
+        "{}\n--- verdaccio ---\n{}",
+        out.describe(),
+        server.log()
+    );
+    let artefact = consumer
+        .project
+        .join("node_modules/si-benign/build/artefact.txt");
+    assert!(
+        artefact.is_file(),
+        "the installed package's postinstall did not run"
+    );
     let lock = fs::read_to_string(consumer.project.join("package-lock.json")).expect("lockfile");
     assert!(
         lock.contains(&format!("127.0.0.1:{}", server.port)),
@@ -68,8 +88,9 @@ fn pypiserver_starts_and_serves_a_wheel() {
         RUN_TIMEOUT,
     );
     out.assert_success();
-    let server = start_pypiserver(&world.root(), &packages);
-    let (status, body) = http(server.port, "GET", "/simple/si-wheel/", &[], b"").expect("GET index");
+    let server = start_pypiserver(world.root(), &packages);
+    let (status, body) =
+        http(server.port, "GET", "/simple/si-wheel/", &[], b"").expect("GET index");
     let body = String::from_utf8_lossy(&body);
     assert!(
         status == 200 && body.contains("si_wheel-1.0.0-py3-none-any.whl"),
@@ -80,12 +101,30 @@ fn pypiserver_starts_and_serves_a_wheel() {
     let out = run(
         world
             .setup_command("/usr/bin/python3")
-            .args(["-m", "pip", "download", "--no-deps", "--no-cache-dir", "--index-url", &server.url, "-d"])
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-cache-dir",
+                "--index-url",
+                &server.url,
+                "-d",
+            ])
             .arg(&dest)
             .arg("si-wheel==1.0.0")
             .env("PIP_CONFIG_FILE", "/dev/null"),
         RUN_TIMEOUT,
     );
-    assert!(out.status.success(), "{}\n--- pypiserver ---\n{}", out.describe(), server.log());
-    assert!(dest.join("si_wheel-1.0.0-py3-none-any.whl").is_file(), "{}", out.describe());
+    assert!(
+        out.status.success(),
+        "{}\n--- pypiserver ---\n{}",
+        out.describe(),
+        server.log()
+    );
+    assert!(
+        dest.join("si_wheel-1.0.0-py3-none-any.whl").is_file(),
+        "{}",
+        out.describe()
+    );
 }

@@ -41,7 +41,10 @@ fn home_is_private_and_holds_no_credentials() {
 fn hidden_project_files_read_empty_and_the_real_files_stay() {
     let world = World::new("view-hidden");
     // Not hidden: inside node_modules (a package's own data) and an ordinary file.
-    write_file(&world.project.join("node_modules/pkg/.env"), "PKG_FIXTURE=1\n");
+    write_file(
+        &world.project.join("node_modules/pkg/.env"),
+        "PKG_FIXTURE=1\n",
+    );
     write_file(&world.project.join("README.md"), "readme\n");
     let files = PROJECT_SECRETS.join(" ");
     let out = sh(
@@ -49,9 +52,21 @@ fn hidden_project_files_read_empty_and_the_real_files_stay() {
         &format!("for f in {files}; do test -f \"$f\" || echo \"MISSING $f\"; cat \"$f\"; done; cat node_modules/pkg/.env README.md"),
     );
     assert_eq!(out.code(), 0, "{}", out.describe());
-    assert!(!out.stdout.contains("SI-SECRET"), "a hidden file was readable\n{}", out.describe());
-    assert!(!out.stdout.contains("MISSING"), "a hidden file must exist (empty), not vanish\n{}", out.describe());
-    assert!(out.stdout.contains("PKG_FIXTURE=1"), "files inside node_modules must not be hidden\n{}", out.describe());
+    assert!(
+        !out.stdout.contains("SI-SECRET"),
+        "a hidden file was readable\n{}",
+        out.describe()
+    );
+    assert!(
+        !out.stdout.contains("MISSING"),
+        "a hidden file must exist (empty), not vanish\n{}",
+        out.describe()
+    );
+    assert!(
+        out.stdout.contains("PKG_FIXTURE=1"),
+        "files inside node_modules must not be hidden\n{}",
+        out.describe()
+    );
     assert!(out.stdout.contains("readme"), "{}", out.describe());
     for rel in PROJECT_SECRETS {
         assert_eq!(
@@ -89,10 +104,18 @@ fn environment_is_scrubbed_and_allow_env_passes_one_name() {
         .chain(PROXY_ENV.iter().map(|(n, _)| n))
         .chain(&["SI_CANARY"])
     {
-        assert!(!names.contains(secret), "{secret} reached the sandbox\n{}", out.describe());
+        assert!(
+            !names.contains(secret),
+            "{secret} reached the sandbox\n{}",
+            out.describe()
+        );
     }
     for kept in ["PATH", "LANG", "TZ", "TERM"] {
-        assert!(names.contains(&kept), "{kept} was dropped\n{}", out.describe());
+        assert!(
+            names.contains(&kept),
+            "{kept} was dropped\n{}",
+            out.describe()
+        );
     }
     assert!(!out.stdout.contains("SI-ENV-SECRET"), "{}", out.describe());
 
@@ -107,8 +130,10 @@ fn environment_is_scrubbed_and_allow_env_passes_one_name() {
     );
     assert_eq!(out.code(), 0, "{}", out.describe());
     assert!(
-        out.stdout
-            .contains(&format!("key={} token=\n", world.env_secret("STRIPE_API_KEY"))),
+        out.stdout.contains(&format!(
+            "key={} token=\n",
+            world.env_secret("STRIPE_API_KEY")
+        )),
         "--allow-env STRIPE_API_KEY must pass exactly that variable\n{}",
         out.describe()
     );
@@ -135,13 +160,36 @@ fn proc_run_and_tmp_are_the_sandbox_own() {
         .find_map(|l| l.strip_prefix("pids="))
         .and_then(|n| n.trim().parse().ok())
         .expect("pids line");
-    assert!(pids < 10, "{pids} processes visible: host processes leak into /proc\n{}", out.describe());
-    assert!(!out.stdout.contains("RUN-VISIBLE"), "/run is visible\n{}", out.describe());
+    assert!(
+        pids < 10,
+        "{pids} processes visible: host processes leak into /proc\n{}",
+        out.describe()
+    );
+    assert!(
+        !out.stdout.contains("RUN-VISIBLE"),
+        "/run is visible\n{}",
+        out.describe()
+    );
     assert!(!out.stdout.contains("DOCKER"), "{}", out.describe());
-    assert!(!out.stdout.contains("SI-SECRET"), "the host's /tmp is visible\n{}", out.describe());
-    assert!(out.stdout.contains("TMP-WRITABLE"), "/tmp must be a writable tmpfs\n{}", out.describe());
-    assert!(!std::path::Path::new("/tmp/si-inside").exists(), "a write to /tmp inside reached the host");
-    assert!(!out.stdout.contains("uid=0\n"), "the command runs as root inside\n{}", out.describe());
+    assert!(
+        !out.stdout.contains("SI-SECRET"),
+        "the host's /tmp is visible\n{}",
+        out.describe()
+    );
+    assert!(
+        out.stdout.contains("TMP-WRITABLE"),
+        "/tmp must be a writable tmpfs\n{}",
+        out.describe()
+    );
+    assert!(
+        !std::path::Path::new("/tmp/si-inside").exists(),
+        "a write to /tmp inside reached the host"
+    );
+    assert!(
+        !out.stdout.contains("uid=0\n"),
+        "the command runs as root inside\n{}",
+        out.describe()
+    );
 }
 
 #[test]
@@ -156,10 +204,20 @@ fn system_dirs_and_git_are_read_only_the_project_is_writable() {
         ),
     );
     assert_eq!(out.code(), 0, "{}", out.describe());
-    assert!(!out.stdout.contains("WROTE"), "a read-only directory was writable\n{}", out.describe());
-    assert!(out.stdout.contains("PROJECT-WRITABLE"), "{}", out.describe());
+    assert!(
+        !out.stdout.contains("WROTE"),
+        "a read-only directory was writable\n{}",
+        out.describe()
+    );
+    assert!(
+        out.stdout.contains("PROJECT-WRITABLE"),
+        "{}",
+        out.describe()
+    );
     assert_eq!(
-        fs::read_to_string(world.project.join("artefact.txt")).ok().as_deref(),
+        fs::read_to_string(world.project.join("artefact.txt"))
+            .ok()
+            .as_deref(),
         Some("built\n"),
         "a write to the project must reach the host"
     );
@@ -202,9 +260,21 @@ fn ro_and_rw_flags_grant_extra_paths() {
         RUN_TIMEOUT,
     );
     assert_eq!(out.code(), 0, "{}", out.describe());
-    assert!(out.stdout.contains("ro-data"), "--ro path not visible\n{}", out.describe());
-    assert!(!out.stdout.contains("RO-WRITABLE"), "--ro path writable\n{}", out.describe());
-    assert!(out.stdout.contains("RW-OK"), "--rw path not writable\n{}", out.describe());
+    assert!(
+        out.stdout.contains("ro-data"),
+        "--ro path not visible\n{}",
+        out.describe()
+    );
+    assert!(
+        !out.stdout.contains("RO-WRITABLE"),
+        "--ro path writable\n{}",
+        out.describe()
+    );
+    assert!(
+        out.stdout.contains("RW-OK"),
+        "--rw path not writable\n{}",
+        out.describe()
+    );
     assert!(rw.join("out.txt").is_file());
 }
 
