@@ -5,8 +5,10 @@ use anyhow::Context as _;
 use clap::Parser;
 use safe_install::cli::{Cli, Command, SandboxArgs};
 use safe_install::events::{EventLog, Verdict};
+use safe_install::net::allow::AllowList;
 use safe_install::plan::{self, Context, Plan};
 use safe_install::policy::{Overrides, Policy};
+use safe_install::supervisor::egress;
 use safe_install::{diagnose, exit, pm};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -151,20 +153,23 @@ fn home_dir() -> PathBuf {
     std::fs::canonicalize(&home).unwrap_or(home)
 }
 
-fn build_plan(args: &SandboxArgs, argv: &[OsString]) -> Result<Plan, Failure> {
+fn build_plan(args: &SandboxArgs, argv: &[OsString]) -> Result<(Plan, AllowList), Failure> {
     let (policy, ctx) = prepare(args, argv)?;
-    plan::build(&policy, &ctx).map_err(fail(exit::INVALID_INPUT))
+    let plan = plan::build(&policy, &ctx).map_err(fail(exit::INVALID_INPUT))?;
+    let allow = egress::allow_list(&policy, &ctx).map_err(fail(exit::INVALID_INPUT))?;
+    Ok((plan, allow))
 }
 
 fn explain(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
     let (policy, ctx) = prepare(args, argv)?;
     let plan = plan::build(&policy, &ctx).map_err(fail(exit::INVALID_INPUT))?;
-    print!("{}", diagnose::explain::render(&policy, &plan));
+    let allow = egress::allow_list(&policy, &ctx).map_err(fail(exit::INVALID_INPUT))?;
+    print!("{}", diagnose::explain::render(&policy, &plan, &allow));
     Ok(0)
 }
 
 fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
-    let plan = build_plan(args, argv)?;
+    let (plan, allow) = build_plan(args, argv)?;
     let log = EventLog::open(args.log.as_deref(), args.log_allowed || args.verbose > 0)
         .map_err(fail(exit::INVALID_INPUT))?;
     tracing::info!(
@@ -172,7 +177,7 @@ fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
         hidden = plan.hidden.len(),
         "sandbox plan ready"
     );
-    let result = safe_install::supervisor::run(&plan, &log.sink());
+    let result = safe_install::supervisor::run(&plan, allow, &log.sink());
     let finished = log.finish();
     let code = result.map_err(|e| {
         let code = e.exit_code();

@@ -35,7 +35,7 @@ fn write(dir: &Path, rel: &str, text: &str) -> Result<(), DemoError> {
 
 pub fn run(args: &SandboxArgs) -> Result<i32, DemoError> {
     if crate::pm::which("npm".as_ref(), std::env::var_os("PATH").as_deref()).is_none() {
-        return Err(DemoError::NoNpm.into());
+        return Err(DemoError::NoNpm);
     }
     let tmp = tempfile::Builder::new()
         .prefix("safe-install-demo-")

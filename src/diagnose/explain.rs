@@ -1,11 +1,12 @@
 //! `safe-install explain <COMMAND>`: the effective policy for a command, as a person reads
 //! it. Environment variables appear by name only, never with values.
 
+use crate::net::allow::AllowList;
 use crate::plan::{DropReason, MountKind, Plan};
 use crate::policy::Policy;
 use std::fmt::Write;
 
-pub fn render(policy: &Policy, plan: &Plan) -> String {
+pub fn render(policy: &Policy, plan: &Plan, allow: &AllowList) -> String {
     let mut o = String::new();
     let cmd: Vec<String> = plan
         .argv
@@ -37,6 +38,7 @@ pub fn render(policy: &Policy, plan: &Plan) -> String {
             MountKind::HideFile | MountKind::HideDir => continue,
             MountKind::Proc => ("proc      ", None),
             MountKind::Dev => ("devices   ", None),
+            MountKind::File(_) => ("generated ", None),
         };
         let from = match src {
             Some(s) if s != &m.target => format!(" (from {})", s.display()),
@@ -100,13 +102,14 @@ pub fn render(policy: &Policy, plan: &Plan) -> String {
     let _ = writeln!(o, "\nnetwork:");
     let _ = writeln!(
         o,
-        "  own network namespace with only loopback: no route out"
+        "  own network namespace with only loopback; HTTP(S) through safe-install's proxy at {}, DNS to its stub (every name logged, none answered)",
+        crate::sandbox::egress::PROXY
     );
-    if policy.egress.allow.is_empty() {
-        let _ = writeln!(o, "  policy egress rules: none");
+    if allow.rules().is_empty() {
+        let _ = writeln!(o, "  allowed hosts: none");
     }
-    for e in &policy.egress.allow {
-        let _ = writeln!(o, "  allow {}  # {} ({})", e.value, e.reason, e.origin);
+    for rule in allow.rules() {
+        let _ = writeln!(o, "  allow {rule}  # {}", rule.source);
     }
 
     let names: Vec<&str> = plan.seccomp_deny.iter().map(|(n, _)| n.as_str()).collect();

@@ -322,6 +322,12 @@ impl AllowList {
         })
     }
 
+    /// The decision for a raw socket address (a direct `connect(2)` seen by the notifier, a
+    /// resolved peer): only an IP-literal rule naming it (in any notation) allows it.
+    pub fn check_addr(&self, addr: SocketAddr) -> Decision<'_> {
+        self.check(&HostKind::Ip(canonical_ip(addr.ip())), addr.port())
+    }
+
     /// Of the addresses `host` resolved to, those `rule` may reach: public addresses, loopback
     /// when the rule host is `localhost`, and any address an IP-literal rule names. Refused
     /// when none is left.
@@ -470,6 +476,23 @@ mod tests {
         assert!(!allowed(&l, "127.0.0.2", 4873));
         assert!(!allowed(&l, "[::1]", 4873));
         assert!(!allowed(&l, "localhost", 4873));
+    }
+
+    #[test]
+    fn socket_addresses_match_only_address_rules() {
+        let l = list(&["registry.example.com", "127.0.0.1:4873"]);
+        assert!(matches!(
+            l.check_addr(sa("127.0.0.1:4873")),
+            Decision::Allow(_)
+        ));
+        assert!(matches!(
+            l.check_addr(sa("[::ffff:127.0.0.1]:4873")),
+            Decision::Allow(_)
+        ));
+        let Decision::Deny(d) = l.check_addr(sa("93.184.216.34:443")) else {
+            panic!("address allowed without a rule");
+        };
+        assert_eq!(d.reason, Reason::IpLiteral);
     }
 
     #[test]

@@ -125,11 +125,12 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
     } else {
         ctx.project.clone()
     };
-    let fixed: Vec<(&str, OsString)> = vec![
+    let mut fixed: Vec<(&str, OsString)> = vec![
         ("HOME", ctx.home.clone().into_os_string()),
         ("TMPDIR", "/tmp".into()),
         ("PWD", cwd.clone().into_os_string()),
     ];
+    fixed.extend(proxy_env());
     let env = env::scrub(&policy.env, &ctx.env, &fixed);
     let seccomp_deny = policy
         .seccomp
@@ -151,6 +152,32 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
         family: ctx.detected.family,
         notes: view.notes,
     })
+}
+
+/// Every client inside is pointed at the supervisor's proxy; nothing bypasses it for "local"
+/// names, since inside, local is the sandbox itself.
+fn proxy_env() -> Vec<(&'static str, OsString)> {
+    let url = OsString::from(crate::sandbox::egress::proxy_url());
+    let mut env: Vec<(&'static str, OsString)> = [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "npm_config_proxy",
+        "npm_config_https_proxy",
+        "YARN_HTTP_PROXY",
+        "YARN_HTTPS_PROXY",
+        "PIP_PROXY",
+    ]
+    .into_iter()
+    .map(|name| (name, url.clone()))
+    .collect();
+    for name in ["NO_PROXY", "no_proxy", "npm_config_noproxy"] {
+        env.push((name, OsString::new()));
+    }
+    // Node's own fetch/http (Node 22.21+/24) honour the variables only when asked to.
+    env.push(("NODE_USE_ENV_PROXY", "1".into()));
+    env
 }
 
 /// A project that is the home directory (or contains it, or is a system directory) would make

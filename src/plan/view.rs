@@ -27,6 +27,8 @@ pub enum MountKind {
     Proc,
     /// A tmpfs with the minimal device nodes, devpts and shm.
     Dev,
+    /// A read-only file with this content, made by safe-install (`/etc/resolv.conf`).
+    File(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,7 +123,10 @@ impl View {
                     ll.devices.push(m.target.clone());
                     ll.write.push(m.target.join("shm"));
                 }
-                MountKind::Symlink(_) | MountKind::HideFile | MountKind::HideDir => {}
+                MountKind::Symlink(_)
+                | MountKind::HideFile
+                | MountKind::HideDir
+                | MountKind::File(_) => {}
             }
         }
         ll
@@ -235,6 +240,7 @@ pub(super) fn build(
             "git metadata: hooks must not be planted",
         );
     }
+    resolver(&mut v);
     for h in hidden {
         let kind = if h.is_dir {
             MountKind::HideDir
@@ -247,6 +253,60 @@ pub(super) fn build(
     // Parents before children; stable, so equal depths keep their order.
     v.mounts.sort_by_key(|m| m.target.components().count());
     v
+}
+
+/// Point the resolver at the DNS stub. When the host's `/etc/resolv.conf` is a link (to
+/// `/run/systemd/resolve/...`), the file goes where the link leads, on a private tmpfs if that
+/// place is not otherwise shown, so `/run` and its sockets stay absent.
+fn resolver(v: &mut View) {
+    let content = format!(
+        "# written by safe-install: names are resolved by its proxy, never inside\nnameserver {}\noptions timeout:1 attempts:1\n",
+        crate::sandbox::egress::DNS.ip()
+    );
+    let mut target = PathBuf::from("/etc/resolv.conf");
+    for _ in 0..8 {
+        match std::fs::read_link(&target) {
+            Ok(link) => {
+                target = match target.parent() {
+                    Some(dir) if link.is_relative() => normalise(&dir.join(link)),
+                    _ => normalise(&link),
+                };
+            }
+            Err(_) => break,
+        }
+    }
+    if !v.visible(&target) {
+        if let Some(top) = target.components().nth(1) {
+            let top = Path::new("/").join(top);
+            if v.covering(&top).is_none() {
+                v.push(
+                    top,
+                    MountKind::Tmpfs,
+                    "private: holds the resolver file only",
+                );
+            }
+        }
+    }
+    v.push(
+        target,
+        MountKind::File(content),
+        "DNS goes to safe-install's stub, which logs every name",
+    );
+}
+
+/// Lexically resolve `.` and `..` (link targets are not canonicalised: they may not exist).
+fn normalise(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::Normal(n) => out.push(n),
+            _ => {}
+        }
+    }
+    out
 }
 
 #[cfg(test)]

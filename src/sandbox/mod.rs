@@ -4,7 +4,7 @@
 //!
 //! 1. tie its life to the supervisor (`PR_SET_PDEATHSIG`, then check it is still there);
 //! 2. write the id maps (the caller's uid, or an unprivileged one for root);
-//! 3. set the host name and bring up `lo`;
+//! 3. set the host name, bring up `lo`, open the proxy and DNS sockets and hand them out;
 //! 4. build the filesystem view on an empty tmpfs and `pivot_root` into it (proc before the
 //!    old root goes), report `Ready` so the supervisor removes the staging directory;
 //! 5. `no_new_privs`, drop every capability;
@@ -15,6 +15,7 @@
 //! command could run. Nothing here may unwind.
 
 pub mod caps;
+pub mod egress;
 pub mod idmap;
 pub mod init;
 pub mod landlock;
@@ -35,6 +36,8 @@ use std::path::Path;
 pub struct ChildFds {
     pub report: OwnedFd,
     pub alive: OwnedFd,
+    /// A unix socket to hand the egress listening sockets to the supervisor.
+    pub egress: OwnedFd,
 }
 
 /// Host name inside the sandbox.
@@ -79,6 +82,7 @@ fn setup(plan: &Plan, staging: &Path, fds: &ChildFds) -> Result<(), SetupError> 
     nix::unistd::sethostname(HOSTNAME)
         .map_err(|e| SetupError::errno(Stage::Hostname, e, "sethostname"))?;
     loopback::up()?;
+    egress::open_and_send(fds.egress.as_fd())?;
 
     // 4.
     mounts::build_and_enter(plan, staging)?;

@@ -262,6 +262,23 @@ fn apply(root: &Path, m: &Mount, done: &[&Mount], empty: &Path) -> Result<(), Se
             .map_err(|e| err(Stage::Proc, e, "mount proc at", t))?;
         }
         MountKind::Dev => dev(root, done, t)?,
+        MountKind::File(content) => {
+            let source = root.join(format!("{EMPTY_FILE}-{}", done.len()));
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o444)
+                .open(&source)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, content.as_bytes()))
+                .map_err(|e| SetupError::io(Stage::Mounts, &e, format!("write {}", t.display())))?;
+            let dest = make_file(root, done, t)?;
+            bind(&source, &dest)?;
+            setattr(
+                &dest,
+                MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+                false,
+            )?;
+        }
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! ordinary code), relays signals to it, follows its setup reports, waits, and turns the
 //! outcome into an exit status.
 
+pub mod egress;
 mod signals;
 
 use crate::events::{Action, Event, EventSink, Reason, Verdict};
@@ -10,6 +11,7 @@ use crate::sandbox::report::{parse_all, LandlockStatus, Report, Stage};
 use crate::sandbox::{child_main, ChildFds};
 use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::pipe2;
 use std::io::Read;
@@ -69,17 +71,33 @@ pub fn userns_fix() -> String {
 const CHILD_STACK: usize = 1 << 20;
 
 /// Run the plan in a new sandbox and return the command's exit status.
-pub fn run(plan: &Plan, sink: &EventSink) -> Result<i32, SupervisorError> {
+pub fn run(
+    plan: &Plan,
+    allow: crate::net::allow::AllowList,
+    sink: &EventSink,
+) -> Result<i32, SupervisorError> {
     let staging = tempfile::Builder::new()
         .prefix(".safe-install-root-")
         .tempdir()?;
     let (report_r, report_w) = pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
     let (alive_r, alive_w) = pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
+    let (egress_parent, egress_child) = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(std::io::Error::from)?;
     let child_fds = ChildFds {
         report: report_w,
         alive: alive_r,
+        egress: egress_child,
     };
-    let parent_only = [report_r.as_raw_fd(), alive_w.as_raw_fd()];
+    let parent_only = [
+        report_r.as_raw_fd(),
+        alive_w.as_raw_fd(),
+        egress_parent.as_raw_fd(),
+    ];
     let staging_path = staging.path().to_path_buf();
 
     let mut stack = vec![0u8; CHILD_STACK];
@@ -113,6 +131,13 @@ pub fn run(plan: &Plan, sink: &EventSink) -> Result<i32, SupervisorError> {
         }
     };
     let _relay = signals::relay_to(child)?;
+    // Serve egress before anything inside can need it; if setup failed before the sockets
+    // were sent, the report says why.
+    let _servers = match egress::receive(&egress_parent)? {
+        Some(sockets) => Some(egress::serve(sockets, allow, sink)?),
+        None => None,
+    };
+    drop(egress_parent);
 
     let mut reports = Vec::new();
     let mut staging = Some(staging);

@@ -1,0 +1,154 @@
+//! The supervisor's end of egress: derive the allow-list from the package manager's own
+//! configuration and the policy, receive the sockets the sandbox opened in its network
+//! namespace, and serve the proxy and DNS stub on them.
+
+use crate::events::EventSink;
+use crate::net::allow::{AllowList, Rule, RuleError, RuleSource};
+use crate::net::dns::{spawn_dns, DnsHandle};
+use crate::net::proxy::{spawn_proxy, ProxyConfig, ProxyHandle};
+use crate::plan::Context;
+use crate::pm::npmrc::{self, NpmSources, NpmrcError};
+use crate::pm::Family;
+use crate::policy::Policy;
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+use std::collections::BTreeMap;
+use std::io::IoSliceMut;
+use std::net::{TcpListener, UdpSocket};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EgressError {
+    #[error("reading npm's configuration to find the registry")]
+    Npm(#[from] NpmrcError),
+    #[error("the egress rule `{rule}` from {source_name} is invalid")]
+    Rule {
+        rule: String,
+        source_name: String,
+        #[source]
+        source: RuleError,
+    },
+}
+
+/// The allow-list: registries from the package manager's configuration, then policy entries
+/// (including `--allow-host`).
+pub fn allow_list(policy: &Policy, ctx: &Context) -> Result<AllowList, EgressError> {
+    let mut allow = AllowList::new();
+    if ctx.detected.family == Family::Npm {
+        for rule in npm_rules(ctx)? {
+            allow.push(rule);
+        }
+    }
+    for e in &policy.egress.allow {
+        let source = if e.origin.source == "--allow-host" {
+            RuleSource::AllowHostFlag
+        } else {
+            RuleSource::Policy(e.origin.to_string())
+        };
+        allow
+            .add(&e.value, source)
+            .map_err(|source| EgressError::Rule {
+                rule: e.value.clone(),
+                source_name: e.origin.to_string(),
+                source,
+            })?;
+    }
+    Ok(allow)
+}
+
+fn string_env(ctx: &Context) -> BTreeMap<String, String> {
+    ctx.env
+        .iter()
+        .filter_map(|(k, v)| Some((k.to_str()?.to_string(), v.to_str()?.to_string())))
+        .collect()
+}
+
+fn npm_rules(ctx: &Context) -> Result<Vec<Rule>, EgressError> {
+    let env = string_env(ctx);
+    let located = env.get("PATH").and_then(|p| npmrc::locate_npm(p));
+    let src = NpmSources {
+        project_dir: ctx.project.clone(),
+        home: Some(ctx.home.clone()),
+        env: env.clone(),
+        args: ctx
+            .argv
+            .iter()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        node_prefix: located.as_ref().map(|(_, prefix)| prefix.clone()),
+        npm_package_dir: located.as_ref().map(|(dir, _)| dir.clone()),
+    };
+    let configured = npmrc::discover(&src)?;
+    let npm = crate::pm::which("npm".as_ref(), ctx.var("PATH").map(|p| p.as_os_str()));
+    let (registries, _auth) = configured.finish(|| match &npm {
+        Some(npm) => npmrc::ask_npm_default_registry(npm, &env, &ctx.project),
+        None => Err(NpmrcError::NpmFailed("npm is not on PATH".into())),
+    })?;
+    registries.rules().map_err(|source| EgressError::Rule {
+        rule: registries.default.url.to_string(),
+        source_name: "npm configuration".into(),
+        source,
+    })
+}
+
+/// The sockets the sandbox opened in its network namespace.
+pub struct Sockets {
+    pub proxy: TcpListener,
+    pub dns_udp: UdpSocket,
+    pub dns_tcp: TcpListener,
+}
+
+/// Receive the three sockets; `None` when the sandbox failed before sending them.
+pub fn receive(chan: &OwnedFd) -> std::io::Result<Option<Sockets>> {
+    let mut byte = [0u8; 1];
+    let mut iov = [IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 3]);
+    let msg = loop {
+        match recvmsg::<()>(
+            chan.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => break other.map_err(std::io::Error::from)?,
+        }
+    };
+    let mut fds = Vec::new();
+    for cmsg in msg.cmsgs().map_err(std::io::Error::from)? {
+        if let ControlMessageOwned::ScmRights(received) = cmsg {
+            fds.extend(received);
+        }
+    }
+    if fds.len() != 3 {
+        for fd in fds {
+            // SAFETY: these descriptors were just received and are owned by nobody else.
+            drop(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+        return Ok(None);
+    }
+    // SAFETY: the kernel installed these three descriptors for us with SCM_RIGHTS; each is
+    // wrapped exactly once, in the order the sandbox sent them.
+    let sockets = unsafe {
+        Sockets {
+            proxy: TcpListener::from_raw_fd(fds[0]),
+            dns_udp: UdpSocket::from_raw_fd(fds[1]),
+            dns_tcp: TcpListener::from_raw_fd(fds[2]),
+        }
+    };
+    Ok(Some(sockets))
+}
+
+/// The running egress servers; dropping them stops them.
+pub struct Servers {
+    pub proxy: ProxyHandle,
+    pub dns: DnsHandle,
+}
+
+pub fn serve(sockets: Sockets, allow: AllowList, sink: &EventSink) -> std::io::Result<Servers> {
+    let cfg = Arc::new(ProxyConfig::new(allow));
+    let proxy = spawn_proxy(sockets.proxy, cfg, sink.clone())?;
+    let dns = spawn_dns(sockets.dns_udp, sockets.dns_tcp, sink.clone())?;
+    Ok(Servers { proxy, dns })
+}
