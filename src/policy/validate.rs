@@ -295,8 +295,10 @@ fn name_matcher(cx: &Ctx<'_>, rule: &RawNameRule, key: &str) -> Result<NameMatch
         }
         (None, Some(pattern)) => {
             let text = pattern.get_ref();
+            // Names are not paths: `*` must also match the `/` in npm's
+            // `npm_config_//host/:_authToken`.
             let glob = GlobBuilder::new(&text.to_ascii_lowercase())
-                .literal_separator(true)
+                .literal_separator(false)
                 .build()
                 .map_err(|e| cx.invalid(pattern, format!("{key}.pattern"), e.kind().to_string()))?;
             Ok(NameMatcher::Pattern {
