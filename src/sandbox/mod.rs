@@ -22,6 +22,7 @@ pub mod landlock;
 pub mod loopback;
 pub mod mounts;
 pub mod report;
+mod scrub;
 pub mod seccomp;
 pub mod syscalls;
 
@@ -100,6 +101,19 @@ fn setup(plan: &Plan, staging: &Path, fds: &ChildFds) -> Result<(), SetupError> 
         ));
     }
     caps::drop_all()?;
+
+    // Init is a copy of the supervisor: its memory holds the caller's full environment.
+    // Non-dumpable makes /proc/1/{environ,mem,cmdline} unreadable to the command (same uid,
+    // same Landlock domain), and the copy of the environment block is wiped as well.
+    // SAFETY: integer-only prctl.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        return Err(SetupError::errno(
+            Stage::Capabilities,
+            nix::errno::Errno::last(),
+            "PR_SET_DUMPABLE",
+        ));
+    }
+    scrub::wipe_environment_block();
 
     // 6.
     let (status, abi) = landlock::apply(&plan.landlock)?;
