@@ -88,10 +88,10 @@ pub fn require_npm() {
         "/usr/bin/node",
         "install Node.js 20+ (scripts/setup.sh as root)",
     );
-    let npm = which("npm").unwrap_or_else(|| {
-        panic!("npm is not on {SYSTEM_PATH}. Fix: install npm (scripts/setup.sh as root)")
-    });
-    let _ = npm;
+    assert!(
+        which("npm").is_some(),
+        "npm is not on {SYSTEM_PATH}. Fix: install npm (scripts/setup.sh as root)"
+    );
 }
 
 pub fn require_python_venv() {
