@@ -241,6 +241,21 @@ pub(super) fn build(
         );
     }
     resolver(&mut v);
+    for e in &policy.fs.mask {
+        let path = e.value.resolve(home);
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.file_type().is_symlink() || !v.visible(&path) {
+            continue;
+        }
+        let kind = if meta.is_dir() {
+            MountKind::HideDir
+        } else {
+            MountKind::HideFile
+        };
+        v.push(path, kind, format!("masked: {}", e.reason));
+    }
     for h in hidden {
         let kind = if h.is_dir {
             MountKind::HideDir

@@ -131,6 +131,8 @@ pub struct FsPolicy {
     pub rw: Vec<Entry<PolicyPath>>,
     pub cache: Vec<Entry<CacheDir>>,
     pub hide: Vec<Entry<HideGlob>>,
+    /// Paths in otherwise visible places (system directories) replaced by empty ones.
+    pub mask: Vec<Entry<PolicyPath>>,
     pub skip: Vec<Entry<String>>,
 }
 

@@ -58,6 +58,8 @@ pub struct RawFs {
     #[serde(default)]
     pub hide: Vec<RawHideRule>,
     #[serde(default)]
+    pub mask: Vec<RawPathRule>,
+    #[serde(default)]
     pub skip: Vec<RawSkipRule>,
 }
 

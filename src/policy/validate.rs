@@ -128,6 +128,7 @@ pub(super) fn merge_file(policy: &mut Policy, file: &str, text: &str) -> Result<
     for (list, rules, section) in [
         (&mut policy.fs.ro, &raw.fs.ro, "fs.ro"),
         (&mut policy.fs.rw, &raw.fs.rw, "fs.rw"),
+        (&mut policy.fs.mask, &raw.fs.mask, "fs.mask"),
     ] {
         for (i, rule) in rules.iter().enumerate() {
             let key = format!("{section}[{i}]");
