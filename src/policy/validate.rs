@@ -79,10 +79,15 @@ impl Ctx<'_> {
 pub(super) fn merge_file(policy: &mut Policy, file: &str, text: &str) -> Result<(), PolicyError> {
     let raw: RawPolicy = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| Ctx { file, text }.line(s)).unwrap_or(1);
+        let message = e.message().trim().to_string();
+        let message = match key_at(text, line) {
+            Some(key) if !message.contains(&key) => format!("key `{key}`: {message}"),
+            _ => message,
+        };
         PolicyError::Syntax {
             file: file.to_string(),
             line,
-            message: e.message().trim().to_string(),
+            message,
         }
     })?;
     let cx = Ctx { file, text };
@@ -284,6 +289,28 @@ pub(super) fn merge_overrides(policy: &mut Policy, o: &Overrides) -> Result<(), 
         });
     }
     Ok(())
+}
+
+/// The dotted key written on `line` (1-based), qualified by the table header above it:
+/// `fs.hide.reason` for `reason = 42` under `[[fs.hide]]`.
+fn key_at(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let here = lines.get(line.checked_sub(1)?)?.trim();
+    let (key, _) = here.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    if key.is_empty() || key.starts_with('[') {
+        return None;
+    }
+    let table = lines[..line - 1]
+        .iter()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    Some(match table {
+        Some(t) if !t.is_empty() => format!("{t}.{key}"),
+        _ => key.to_string(),
+    })
 }
 
 fn name_matcher(cx: &Ctx<'_>, rule: &RawNameRule, key: &str) -> Result<NameMatcher, PolicyError> {
