@@ -10,12 +10,18 @@ drifts of the machine (page cache, CPU frequency, another job) over both command
 node_modules). Each command is started directly (no shell), its stdout discarded and its
 stderr kept in a file; a failed run stops everything and shows that stderr.
 
+Wall time is measured with time.perf_counter; CPU time (user + system, of the command
+and every descendant it waited for) from getrusage(RUSAGE_CHILDREN) around each run.
+CPU time hardly moves with the machine's load, so it is the steadier figure on a busy
+machine, while the wall time is what a user waits.
+
 Writes to --out, one per line, `NAME_median_ms=...`, `NAME_min_ms=`, `NAME_max_ms=`,
-`NAME_runs=` (NAME with '-' turned into '_'), for the calling shell script to read.
+`NAME_runs=`, `NAME_cpu_median_ms=` (NAME with '-' turned into '_'), for the calling
+shell script to read.
 """
 
 import argparse
-import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -50,28 +56,33 @@ def run_once(argv, cwd, prepare, errfile):
         subprocess.run(prepare, shell=True, cwd=cwd, check=True)
     errfile.seek(0)
     errfile.truncate()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(argv, cwd=cwd, stdin=subprocess.DEVNULL,
                           stdout=subprocess.DEVNULL, stderr=errfile)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         errfile.seek(0)
         err = errfile.read().decode(errors="replace")
         sys.stderr.write(f"alternate.py: `{' '.join(argv)}` exited with {proc.returncode}; "
                          f"its stderr (last 4000 characters):\n{err[-4000:]}\n")
         sys.exit(1)
-    return elapsed * 1000.0
+    return elapsed * 1000.0, cpu * 1000.0
 
 
 def main():
     args, commands = parse()
     samples = {name: [] for name, _ in commands}
+    cpu = {name: [] for name, _ in commands}
     with tempfile.TemporaryFile() as errfile:
         for i in range(args.warmup + args.runs):
             for name, argv in commands:
-                ms = run_once(argv, args.cwd, args.prepare, errfile)
+                ms, cpu_ms = run_once(argv, args.cwd, args.prepare, errfile)
                 if i >= args.warmup:
                     samples[name].append(ms)
+                    cpu[name].append(cpu_ms)
     lines = []
     for name, _ in commands:
         xs = samples[name]
@@ -79,9 +90,11 @@ def main():
         lines += [f"{key}_median_ms={statistics.median(xs):.3f}",
                   f"{key}_min_ms={min(xs):.3f}",
                   f"{key}_max_ms={max(xs):.3f}",
-                  f"{key}_runs={len(xs)}"]
-        line = (f"  {name:<10} median {statistics.median(xs):9.1f} ms   "
-                f"min {min(xs):9.1f}   max {max(xs):9.1f}   runs {len(xs)}")
+                  f"{key}_runs={len(xs)}",
+                  f"{key}_cpu_median_ms={statistics.median(cpu[name]):.3f}"]
+        line = (f"  {name:<10} wall median {statistics.median(xs):9.1f} ms   "
+                f"min {min(xs):9.1f}   max {max(xs):9.1f}   "
+                f"cpu (user+sys) median {statistics.median(cpu[name]):9.1f} ms   runs {len(xs)}")
         if len(xs) <= 12:
             line += "   all: " + " ".join(f"{x:.1f}" for x in xs)
         print(line, flush=True)
