@@ -220,14 +220,19 @@ impl EvilRun {
             p.check(!ok, || format!("{name}: {detail}"));
         }
         let names = r.env_names();
-        for secret in SECRET_ENV
-            .iter()
-            .chain(PROXY_ENV.iter().map(|(n, _)| n))
-            .chain(&["SI_CANARY"])
-        {
-            p.check(!names.iter().any(|n| n == secret), || {
-                format!("{secret} was passed into the sandbox")
-            });
+        let env: Vec<(String, String)> = r.0["env"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        p.check(!env.is_empty(), || {
+            "the report has no environment dump".into()
+        });
+        for leak in env_leaks(&self.world, &env) {
+            p.push(leak);
         }
         for allowed in ["PATH", "LANG", "TZ", "TERM"] {
             p.check(names.iter().any(|n| n == allowed), || {

@@ -529,14 +529,42 @@ pub const SECRET_ENV: &[&str] = &[
     "CLIENT_SECRET",
 ];
 
-/// Caller proxy settings, which must never pass into the sandbox.
+/// The caller's proxy settings. Their values must never pass into the sandbox (which may
+/// set the same names to its own egress proxy).
 pub const PROXY_ENV: &[(&str, &str)] = &[
-    ("HTTP_PROXY", "http://127.0.0.1:9/"),
-    ("HTTPS_PROXY", "http://127.0.0.1:9/"),
-    ("http_proxy", "http://127.0.0.1:9/"),
-    ("https_proxy", "http://127.0.0.1:9/"),
-    ("NO_PROXY", "registry.example.com"),
+    ("HTTP_PROXY", CALLER_PROXY),
+    ("HTTPS_PROXY", CALLER_PROXY),
+    ("http_proxy", CALLER_PROXY),
+    ("https_proxy", CALLER_PROXY),
+    ("ALL_PROXY", CALLER_PROXY),
+    ("NO_PROXY", CALLER_NO_PROXY),
+    ("no_proxy", CALLER_NO_PROXY),
 ];
+
+/// The caller's proxy (a closed loopback port: nothing is ever sent there).
+pub const CALLER_PROXY: &str = "http://127.0.0.1:9/";
+/// The caller's NO_PROXY value.
+pub const CALLER_NO_PROXY: &str = "si-caller-no-proxy.example.com";
+
+/// Problems with an environment seen inside the sandbox: a secret name or value, or a
+/// value of the caller's proxy settings. One line each; empty when clean.
+pub fn env_leaks(world: &World, env: &[(String, String)]) -> Vec<String> {
+    let mut leaks = Vec::new();
+    for (name, value) in env {
+        if SECRET_ENV.contains(&name.as_str()) || name == "SI_CANARY" {
+            leaks.push(format!("{name} was passed into the sandbox"));
+        }
+        if value.contains("SI-ENV-SECRET") || value.contains(&world.canary) {
+            leaks.push(format!(
+                "{name} holds a secret value of the caller: {value}"
+            ));
+        }
+        if value.contains(CALLER_PROXY) || value.contains(CALLER_NO_PROXY) {
+            leaks.push(format!("{name}={value} is the caller's proxy setting"));
+        }
+    }
+    leaks
+}
 
 /// Writes a file, creating parent directories.
 pub fn write_file(path: &Path, content: &str) {
