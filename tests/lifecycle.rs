@@ -149,3 +149,44 @@ fn sigkill_mid_install_leaves_no_process_temp_dir_or_mount() {
     });
     p.finish(&out.describe());
 }
+
+#[test]
+fn sigkill_during_sandbox_setup_leaves_no_temp_dir_or_mount() {
+    // Kills at several points of the setup (before, during and after the view is built).
+    let _g = exclusive_run_guard();
+    let world = World::new("sigkill-setup");
+    write_file(&world.project.join("package.json"), "{}\n");
+    let tmp_before = foreign_tmp_entries();
+    let mounts_before = host_mounts();
+    let token = format!("si-setup-kill-{}", world.token);
+    for delay_ms in [0u64, 2, 5, 10, 20, 40, 80, 160] {
+        let child = spawn(&mut world.sandboxed_sh(&format!("sleep 30; echo {token}")));
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        send_signal(child.id(), Signal::SIGKILL);
+        wait_output(child, "safe-install sh".into(), Duration::from_secs(10));
+    }
+    let gone = wait_until(Duration::from_secs(5), || {
+        processes_with_cmdline(&token).is_empty()
+    });
+    let survivors = processes_with_cmdline(&token);
+    kill_processes_with_cmdline(&token);
+    let mut p = Problems::new();
+    p.check(gone, || format!("processes survived: {survivors:?}"));
+    let clean = wait_until(Duration::from_secs(2), || {
+        foreign_tmp_entries()
+            .iter()
+            .all(|(k, v)| tmp_before.get(k) == Some(v))
+    });
+    let new_entries: Vec<String> = foreign_tmp_entries()
+        .into_iter()
+        .filter(|(k, v)| tmp_before.get(k) != Some(v))
+        .map(|(k, _)| k)
+        .collect();
+    p.check(clean, || {
+        format!("new entries in the temporary directories after the kills: {new_entries:?}")
+    });
+    p.check(host_mounts() == mounts_before, || {
+        "the host's mount table changed".into()
+    });
+    p.finish("");
+}
