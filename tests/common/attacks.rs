@@ -37,6 +37,8 @@ pub struct EvilRun {
     pub leftover_processes: Vec<(i32, String)>,
     pub log: PathBuf,
     pub venv: Option<PathBuf>,
+    /// The host-side loopback port the script tries to send its loot to.
+    pub tcp_port: u16,
 }
 
 impl EvilRun {
@@ -134,6 +136,7 @@ impl EvilRun {
         }
         EvilRun {
             kind,
+            tcp_port: listeners.tcp_port,
             received: listeners.received(),
             world,
             out,
@@ -379,9 +382,62 @@ impl EvilRun {
         p.check(events.iter().any(|e| e["verdict"] == "blocked"), || {
             "no blocked event although the script attacked".into()
         });
-        p.check(has_event(&events, "env", "blocked", "NPM_TOKEN"), || {
-            "no blocked `env` event names the dropped NPM_TOKEN".into()
-        });
+        // Each blocked attempt is logged (design.md): what the tests expect, by target.
+        for name in SECRET_ENV {
+            let logged = events.iter().any(|e| {
+                e["action"] == "env"
+                    && e["verdict"] == "blocked"
+                    && e["target"] == *name
+                    && e["reason"] == "env-secret"
+            });
+            p.check(logged, || {
+                format!("no blocked `env` event with reason env-secret and target {name}")
+            });
+        }
+        let project = self.world.project.display().to_string();
+        let home = self.world.home.display().to_string();
+        let expected = [
+            (
+                "read",
+                format!("{home}/.ssh/id_rsa"),
+                "the read of ~/.ssh/id_rsa",
+            ),
+            (
+                "read",
+                format!("{project}/.env"),
+                "the read of the hidden .env",
+            ),
+            (
+                "write",
+                format!("{project}/.env"),
+                "the write to the hidden .env",
+            ),
+            (
+                "write",
+                format!("{project}/.git/hooks/pre-commit"),
+                "the write of a git hook",
+            ),
+            (
+                "connect",
+                format!("127.0.0.1:{}", self.tcp_port),
+                "the connection to the host's loopback listener",
+            ),
+        ];
+        for (action, target, what) in expected {
+            p.check(has_event(&events, action, "blocked", &target), || {
+                format!("no blocked `{action}` event for {what} (target containing {target})")
+            });
+        }
+        if self.kind == Kind::Npm {
+            let attributed = events.iter().any(|e| {
+                e["verdict"] == "blocked"
+                    && e["package"] == "si-evil@1.0.0"
+                    && e["script"] == "postinstall"
+            });
+            p.check(attributed, || {
+                "no blocked event is attributed to package si-evil@1.0.0, script postinstall".into()
+            });
+        }
         for (label, haystack) in [
             ("event log", &text),
             ("stderr", &self.out.stderr),
