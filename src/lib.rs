@@ -11,6 +11,7 @@ pub mod diagnose;
 pub mod events;
 pub mod exit;
 pub mod net;
+pub mod observe;
 pub mod plan;
 pub mod pm;
 pub mod policy;

@@ -845,6 +845,23 @@ mod tests {
                         Ok(n) => buf.extend_from_slice(&chunk[..n]),
                     }
                 }
+                // Read the body too when the head announces one.
+                let text = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+                let want = text
+                    .split("\r\n")
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                let head_end = buf
+                    .windows(4)
+                    .position(|w| w == b"\r\n\r\n")
+                    .map_or(buf.len(), |p| p + 4);
+                while buf.len() < head_end + want {
+                    match (&s).read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
                 let _ = tx.send(String::from_utf8_lossy(&buf).into_owned());
                 let _ = (&s).write_all(
                     b"HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\nhello",
@@ -1088,6 +1105,57 @@ mod tests {
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].verdict, Verdict::Allowed);
         assert_eq!(events[0].target, format!("127.0.0.1:{port}"));
+    }
+
+    #[test]
+    fn one_request_per_connection_pipelined_requests_are_dropped() {
+        let (port, heads) = http_server();
+        let fx = start(&[format!("127.0.0.1:{port}")]);
+        let s = connect(&fx);
+        // The second request targets the same upstream but names another Host: it must never
+        // reach the upstream unchecked.
+        (&s).write_all(
+            format!(
+                "GET http://127.0.0.1:{port}/a HTTP/1.1\r\n\r\nGET http://127.0.0.1:{port}/b HTTP/1.1\r\nHost: evil.example\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .expect("write");
+        let answer = read_to_end(&s);
+        assert!(answer.ends_with("hello"), "{answer}");
+        let first = heads
+            .recv_timeout(Duration::from_secs(5))
+            .expect("first request");
+        assert!(first.starts_with("GET /a HTTP/1.1\r\n"), "{first}");
+        assert!(!first.contains("/b"), "{first}");
+        assert!(heads.recv_timeout(Duration::from_millis(300)).is_err());
+    }
+
+    #[test]
+    fn request_bodies_are_forwarded_and_expect_is_answered() {
+        let (port, heads) = http_server();
+        let fx = start(&[format!("127.0.0.1:{port}")]);
+        let s = connect(&fx);
+        (&s).write_all(
+            format!(
+                "POST http://127.0.0.1:{port}/-/npm/v1/security/audits HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .expect("write");
+        assert_eq!(read_head(&s), "HTTP/1.1 100 Continue\r\n\r\n");
+        (&s).write_all(b"{\"a\":\"b\"}xx").expect("write body");
+        let answer = read_to_end(&s);
+        assert!(answer.ends_with("hello"), "{answer}");
+        let seen = heads
+            .recv_timeout(Duration::from_secs(5))
+            .expect("upstream request");
+        assert_eq!(
+            seen,
+            format!(
+                "POST /-/npm/v1/security/audits HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{{\"a\":\"b\"}}xx"
+            )
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use super::report::{SetupError, Stage};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use std::io::IoSlice;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, UdpSocket};
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
 /// Where the HTTP proxy listens inside the sandbox.
 pub const PROXY: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 3128);
@@ -30,21 +30,25 @@ pub fn open_and_send(chan: BorrowedFd<'_>) -> Result<(), SetupError> {
     let dns_tcp =
         TcpListener::bind(SocketAddr::V4(DNS)).map_err(|e| fail("bind the DNS socket (tcp)", e))?;
     let fds = [proxy.as_raw_fd(), dns_udp.as_raw_fd(), dns_tcp.as_raw_fd()];
-    let iov = [IoSlice::new(b"E")];
-    sendmsg::<()>(
-        chan.as_raw_fd(),
-        &iov,
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .map_err(|e| {
+    // Our copies close when this function returns; the supervisor's stay open.
+    send_fds(chan, &fds).map_err(|e| {
         SetupError::errno(
             Stage::Loopback,
             e,
             "hand the egress sockets to the supervisor",
         )
-    })?;
-    // Our copies close here; the supervisor's stay open.
-    Ok(())
+    })
+}
+
+/// Send descriptors to the supervisor in one message (SCM_RIGHTS).
+pub fn send_fds(chan: BorrowedFd<'_>, fds: &[RawFd]) -> nix::Result<()> {
+    let iov = [IoSlice::new(b"F")];
+    sendmsg::<()>(
+        chan.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map(|_| ())
 }

@@ -8,7 +8,8 @@
 //! 4. build the filesystem view on an empty tmpfs and `pivot_root` into it (proc before the
 //!    old root goes), report `Ready` so the supervisor removes the staging directory;
 //! 5. `no_new_privs`, drop every capability;
-//! 6. Landlock (reported), then seccomp;
+//! 6. Landlock (reported), then seccomp: the deny filters and the notify filter, whose
+//!    listener goes to the supervisor;
 //! 7. fork the command into its own session with the scrubbed environment; serve as init.
 //!
 //! Any failure is reported as `SetupFailed { stage, .. }` and the child exits before the
@@ -29,7 +30,7 @@ pub mod syscalls;
 use crate::plan::Plan;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use report::{send, Report, SetupError, Stage};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
 /// Descriptors the child keeps: where to report, and a pipe whose other end only the
@@ -92,6 +93,8 @@ fn setup(plan: &Plan, staging: &Path, fds: &ChildFds) -> Result<(), SetupError> 
     // 5.
     let filters = seccomp::compile(&plan.seccomp_deny)
         .map_err(|e| SetupError::new(Stage::Seccomp, e.to_string()))?;
+    let notify =
+        seccomp::compile_notify().map_err(|e| SetupError::new(Stage::Seccomp, e.to_string()))?;
     // SAFETY: integer-only prctl.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err(SetupError::errno(
@@ -119,5 +122,16 @@ fn setup(plan: &Plan, staging: &Path, fds: &ChildFds) -> Result<(), SetupError> 
     let (status, abi) = landlock::apply(&plan.landlock)?;
     send(fds.report.as_fd(), &Report::Landlock { status, abi });
     seccomp::install(&filters).map_err(|e| SetupError::new(Stage::Seccomp, e.to_string()))?;
+    let listener = seccomp::install_listener(&notify)
+        .map_err(|e| SetupError::io(Stage::Seccomp, &e, "install the notify filter"))?;
+    send(
+        fds.report.as_fd(),
+        &Report::Listener {
+            fd: listener.as_raw_fd(),
+        },
+    );
+    // Init keeps the listener open for the supervisor to copy; the command does not inherit
+    // it (close-on-exec, and init is not ptrace-able).
+    std::mem::forget(listener);
     Ok(())
 }

@@ -72,7 +72,9 @@ fn argument_rules(rules: &mut Rules) -> Result<(), SeccompError> {
     );
 
     // Socket families other than unix, inet, inet6 and netlink-route (glibc's getaddrinfo
-    // asks netlink-route which addresses exist), and raw or packet sockets.
+    // asks netlink-route which addresses exist). Raw and packet sockets are refused by the
+    // notifier filter instead, so that each attempt is logged: an EPERM here would take
+    // precedence over the notification.
     let af = |v: i32| v as u64;
     let mut socket = vec![rule(vec![
         cond(0, Dword, Ne, af(libc::AF_UNIX))?,
@@ -84,14 +86,6 @@ fn argument_rules(rules: &mut Rules) -> Result<(), SeccompError> {
         cond(0, Dword, Eq, af(libc::AF_NETLINK))?,
         cond(2, Dword, Ne, libc::NETLINK_ROUTE as u64)?,
     ])?);
-    for family in [libc::AF_INET, libc::AF_INET6] {
-        for ty in [libc::SOCK_RAW, SOCK_PACKET] {
-            socket.push(rule(vec![
-                cond(0, Dword, Eq, af(family))?,
-                cond(1, Dword, MaskedEq(0xf), ty as u64)?,
-            ])?);
-        }
-    }
     rules.insert(libc::SYS_socket, socket);
     Ok(())
 }
@@ -128,6 +122,73 @@ pub fn compile(deny: &[(String, libc::c_long)]) -> Result<Vec<BpfProgram>, Secco
     Ok(vec![eperm.try_into()?, enosys.try_into()?])
 }
 
+/// The seccompiler action used as a stand-in for SECCOMP_RET_USER_NOTIF, which seccompiler
+/// 0.5 cannot express: compiled as SECCOMP_RET_TRACE | data, then patched.
+const NOTIFY_SENTINEL: u32 = 0x5afe;
+const SECCOMP_RET_TRACE: u32 = 0x7ff0_0000;
+const BPF_RET_K: u16 = 0x06;
+
+/// The filter whose matches the supervisor is notified of: every connect, sends that carry an
+/// address (sendto with a destination, sendmsg and sendmmsg, whose addresses are in memory),
+/// and raw or packet sockets (answered EPERM by the supervisor, after logging).
+pub fn compile_notify() -> Result<BpfProgram, SeccompError> {
+    use SeccompCmpArgLen::{Dword, Qword};
+    use SeccompCmpOp::{Eq, MaskedEq, Ne};
+    let mut rules: Rules = BTreeMap::new();
+    rules.insert(libc::SYS_connect, Vec::new());
+    rules.insert(libc::SYS_sendmsg, Vec::new());
+    rules.insert(libc::SYS_sendmmsg, Vec::new());
+    rules.insert(libc::SYS_sendto, vec![rule(vec![cond(4, Qword, Ne, 0)?])?]);
+    let af = |v: i32| v as u64;
+    let mut socket = vec![rule(vec![cond(0, Dword, Eq, af(libc::AF_PACKET))?])?];
+    for family in [libc::AF_INET, libc::AF_INET6] {
+        for ty in [libc::SOCK_RAW, SOCK_PACKET] {
+            socket.push(rule(vec![
+                cond(0, Dword, Eq, af(family))?,
+                cond(1, Dword, MaskedEq(0xf), ty as u64)?,
+            ])?);
+        }
+    }
+    rules.insert(libc::SYS_socket, socket);
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Trace(NOTIFY_SENTINEL),
+        arch()?,
+    )?;
+    let mut prog: BpfProgram = filter.try_into()?;
+    for insn in prog.iter_mut() {
+        if insn.code == BPF_RET_K && insn.k == SECCOMP_RET_TRACE | NOTIFY_SENTINEL {
+            insn.k = libc::SECCOMP_RET_USER_NOTIF;
+        }
+    }
+    Ok(prog)
+}
+
+/// Install the notify filter and return its listener (no_new_privs must already be set).
+pub fn install_listener(prog: &BpfProgram) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `fprog` points at `prog`, a valid BPF program that outlives the call; the kernel
+    // copies it. With NEW_LISTENER the return value is a new file descriptor we own.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
 /// Install compiled filters on the calling thread (no_new_privs must already be set).
 pub fn install(filters: &[BpfProgram]) -> Result<(), SeccompError> {
     for f in filters {
@@ -156,5 +217,14 @@ mod tests {
         let filters = compile(&deny).expect("compile");
         assert_eq!(filters.len(), 2);
         assert!(filters[0].len() > 50);
+    }
+
+    #[test]
+    fn the_notify_filter_has_no_sentinel_left() {
+        let prog = compile_notify().expect("compile");
+        assert!(prog.iter().any(|i| i.k == libc::SECCOMP_RET_USER_NOTIF));
+        assert!(!prog
+            .iter()
+            .any(|i| i.k == SECCOMP_RET_TRACE | NOTIFY_SENTINEL));
     }
 }

@@ -101,9 +101,25 @@ pub struct Sockets {
 
 /// Receive the three sockets; `None` when the sandbox failed before sending them.
 pub fn receive(chan: &OwnedFd) -> std::io::Result<Option<Sockets>> {
+    let Some(fds) = receive_fds(chan, 3)? else {
+        return Ok(None);
+    };
+    let [proxy, udp, tcp]: [OwnedFd; 3] = match fds.try_into() {
+        Ok(a) => a,
+        Err(_) => return Ok(None),
+    };
+    Ok(Some(Sockets {
+        proxy: TcpListener::from(proxy),
+        dns_udp: UdpSocket::from(udp),
+        dns_tcp: TcpListener::from(tcp),
+    }))
+}
+
+/// Receive exactly `n` descriptors in one message; `None` on EOF or another count.
+pub fn receive_fds(chan: &OwnedFd, n: usize) -> std::io::Result<Option<Vec<OwnedFd>>> {
     let mut byte = [0u8; 1];
     let mut iov = [IoSliceMut::new(&mut byte)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 3]);
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 4]);
     let msg = loop {
         match recvmsg::<()>(
             chan.as_raw_fd(),
@@ -118,26 +134,14 @@ pub fn receive(chan: &OwnedFd) -> std::io::Result<Option<Sockets>> {
     let mut fds = Vec::new();
     for cmsg in msg.cmsgs().map_err(std::io::Error::from)? {
         if let ControlMessageOwned::ScmRights(received) = cmsg {
-            fds.extend(received);
+            for fd in received {
+                // SAFETY: the kernel installed this descriptor for us with SCM_RIGHTS; it is
+                // wrapped exactly once.
+                fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
         }
     }
-    if fds.len() != 3 {
-        for fd in fds {
-            // SAFETY: these descriptors were just received and are owned by nobody else.
-            drop(unsafe { OwnedFd::from_raw_fd(fd) });
-        }
-        return Ok(None);
-    }
-    // SAFETY: the kernel installed these three descriptors for us with SCM_RIGHTS; each is
-    // wrapped exactly once, in the order the sandbox sent them.
-    let sockets = unsafe {
-        Sockets {
-            proxy: TcpListener::from_raw_fd(fds[0]),
-            dns_udp: UdpSocket::from_raw_fd(fds[1]),
-            dns_tcp: TcpListener::from_raw_fd(fds[2]),
-        }
-    };
-    Ok(Some(sockets))
+    Ok((fds.len() == n).then_some(fds))
 }
 
 /// The running egress servers; dropping them stops them.

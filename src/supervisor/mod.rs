@@ -140,6 +140,7 @@ pub fn run(
     drop(egress_parent);
 
     let mut reports = Vec::new();
+    let mut notifier = None;
     let mut staging = Some(staging);
     let mut buf = Vec::new();
     let mut pipe = std::fs::File::from(report_r);
@@ -158,6 +159,9 @@ pub fn run(
                             if let Some(dir) = staging.take() {
                                 let _ = dir.close();
                             }
+                        }
+                        if let Report::Listener { fd } = &r {
+                            notifier = Some(start_notifier(child, *fd, sink)?);
                         }
                         if let Report::Landlock { status, abi } = &r {
                             record_landlock(sink, status, *abi);
@@ -181,6 +185,10 @@ pub fn run(
     };
     drop(alive_w);
     drop(staging);
+    if let Some(handle) = notifier {
+        // The listener hangs up once every sandboxed process is gone.
+        let _ = handle.join();
+    }
 
     for r in reports {
         match r {
@@ -202,6 +210,31 @@ pub fn run(
         }
     }
     Ok(status)
+}
+
+/// Copy the notify listener out of init (pidfd_getfd) and serve it.
+fn start_notifier(
+    child: nix::unistd::Pid,
+    fd: i32,
+    sink: &EventSink,
+) -> Result<std::thread::JoinHandle<()>, SupervisorError> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.as_raw(), 0) };
+    if pidfd < 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    // SAFETY: the kernel just returned this descriptor; we own it.
+    let pidfd = unsafe { std::os::fd::OwnedFd::from_raw_fd(pidfd as i32) };
+    // SAFETY: pidfd_getfd duplicates descriptor `fd` of the process behind `pidfd` into ours;
+    // the supervisor owns the sandbox's user namespace, so it may (ptrace access mode).
+    let listener = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
+    if listener < 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    // SAFETY: a new descriptor returned to us by the kernel.
+    let listener = unsafe { std::os::fd::OwnedFd::from_raw_fd(listener as i32) };
+    Ok(crate::observe::notifier::spawn(listener, sink.clone())?)
 }
 
 fn record_landlock(sink: &EventSink, status: &LandlockStatus, abi: i32) {

@@ -1,0 +1,7 @@
+//! Observation: the supervisor sees what the kernel refuses. The seccomp notifier receives the
+//! sandbox's connect/send/raw-socket calls, logs every attempt that would leave the sandbox,
+//! and answers those early with an errno; the network namespace is what enforces.
+
+pub mod notifier;
+pub mod process;
+pub mod sockaddr;

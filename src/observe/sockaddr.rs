@@ -1,0 +1,90 @@
+//! Socket addresses as read from a sandboxed process's memory, and what the notifier makes of
+//! them.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// A destination named in a connect or send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dest {
+    Inet(SocketAddr),
+    /// A unix socket (path or abstract): inside the view or scoped by Landlock; not logged.
+    Unix,
+    /// Another family (the socket() filter refuses most), or unreadable.
+    Other(u16),
+}
+
+/// Parse a `struct sockaddr` of `len` bytes.
+pub fn parse(bytes: &[u8]) -> Dest {
+    if bytes.len() < 2 {
+        return Dest::Other(0);
+    }
+    let family = u16::from_ne_bytes([bytes[0], bytes[1]]);
+    match family as i32 {
+        libc::AF_INET if bytes.len() >= 8 => {
+            let port = u16::from_be_bytes([bytes[2], bytes[3]]);
+            let ip = Ipv4Addr::new(bytes[4], bytes[5], bytes[6], bytes[7]);
+            Dest::Inet(SocketAddr::new(IpAddr::V4(ip), port))
+        }
+        libc::AF_INET6 if bytes.len() >= 24 => {
+            let port = u16::from_be_bytes([bytes[2], bytes[3]]);
+            let mut octets = [0u8; 16];
+            octets.copy_from_slice(&bytes[8..24]);
+            Dest::Inet(SocketAddr::new(IpAddr::V6(Ipv6Addr::from(octets)), port))
+        }
+        libc::AF_UNIX => Dest::Unix,
+        other => Dest::Other(other as u16),
+    }
+}
+
+/// Whether a destination stays inside the sandbox: its own loopback (the proxy, the DNS stub,
+/// servers a build starts) or a unix socket. Everything else would leave, and the network
+/// namespace has no route for it.
+pub fn stays_inside(dest: &Dest) -> bool {
+    match dest {
+        Dest::Unix => true,
+        Dest::Inet(addr) => match addr.ip() {
+            IpAddr::V4(v4) => v4.is_loopback() || v4.is_unspecified(),
+            IpAddr::V6(v6) => {
+                v6.is_loopback()
+                    || v6.is_unspecified()
+                    || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            }
+        },
+        // AF_UNSPEC disconnects a datagram socket; nothing leaves.
+        Dest::Other(f) => *f as i32 == libc::AF_UNSPEC,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v4(ip: [u8; 4], port: u16) -> Vec<u8> {
+        let mut b = (libc::AF_INET as u16).to_ne_bytes().to_vec();
+        b.extend_from_slice(&port.to_be_bytes());
+        b.extend_from_slice(&ip);
+        b.extend_from_slice(&[0; 8]);
+        b
+    }
+
+    #[test]
+    fn parses_and_classifies() {
+        let proxy = parse(&v4([127, 0, 0, 1], 3128));
+        assert_eq!(proxy, Dest::Inet("127.0.0.1:3128".parse().expect("addr")));
+        assert!(stays_inside(&proxy));
+        let out = parse(&v4([10, 200, 0, 2], 9000));
+        assert!(!stays_inside(&out));
+        let mut v6 = (libc::AF_INET6 as u16).to_ne_bytes().to_vec();
+        v6.extend_from_slice(&443u16.to_be_bytes());
+        v6.extend_from_slice(&[0; 4]);
+        v6.extend_from_slice(&"fd00::2".parse::<Ipv6Addr>().expect("v6").octets());
+        v6.extend_from_slice(&[0; 4]);
+        assert_eq!(
+            parse(&v6),
+            Dest::Inet("[fd00::2]:443".parse().expect("addr"))
+        );
+        assert!(!stays_inside(&parse(&v6)));
+        assert!(stays_inside(&parse(&(libc::AF_UNIX as u16).to_ne_bytes())));
+        assert_eq!(parse(&[1]), Dest::Other(0));
+    }
+}
