@@ -13,8 +13,15 @@ fn allow() -> &'static AllowList {
     static ALLOW: OnceLock<AllowList> = OnceLock::new();
     ALLOW.get_or_init(|| {
         let mut l = AllowList::new();
-        for r in ["registry.example.com:443", "*.cdn.example.net", "127.0.0.1:4873", "[::1]:4873", "localhost"] {
-            l.add(r, RuleSource::AllowHostFlag).expect("fuzz allow rule");
+        for r in [
+            "registry.example.com:443",
+            "*.cdn.example.net",
+            "127.0.0.1:4873",
+            "[::1]:4873",
+            "localhost",
+        ] {
+            l.add(r, RuleSource::AllowHostFlag)
+                .expect("fuzz allow rule");
         }
         l
     })
@@ -27,7 +34,11 @@ fuzz_target!(|data: &[u8]| {
         assert!(!data[..head.head_len].contains(&0));
         // The normal form round-trips: what the proxy logs and dials is what it checked.
         let shown = head.target.host.to_string();
-        assert_eq!(HostKind::parse(&shown).as_ref(), Ok(&head.target.host), "{shown}");
+        assert_eq!(
+            HostKind::parse(&shown).as_ref(),
+            Ok(&head.target.host),
+            "{shown}"
+        );
         if let RequestKind::Forward { upstream_head, .. } = &head.kind {
             assert!(!upstream_head.contains(&0));
             assert!(upstream_head.ends_with(b"Connection: close\r\n\r\n"));
