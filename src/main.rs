@@ -4,13 +4,14 @@
 use anyhow::Context as _;
 use clap::Parser;
 use safe_install::cli::{Cli, Command, SandboxArgs};
-use safe_install::events::{EventLog, Verdict};
+use safe_install::events::{summary, EventLog, Verdict};
 use safe_install::net::allow::AllowList;
 use safe_install::plan::{self, Context, Plan};
 use safe_install::policy::{Overrides, Policy};
 use safe_install::supervisor::egress;
 use safe_install::{diagnose, exit, pm};
 use std::ffi::OsString;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 fn main() {
@@ -184,10 +185,16 @@ fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
         fail(code)(e)
     })?;
     finished.map_err(fail(exit::SETUP_FAILED))?;
-    let blocked = log
-        .events()
+    let counted = log.counted();
+    if !args.quiet {
+        let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        if let Some(text) = summary::render(&counted, log.path().as_deref(), colour) {
+            eprint!("{text}");
+        }
+    }
+    let blocked = counted
         .iter()
-        .filter(|e| e.verdict == Verdict::Blocked)
+        .filter(|(e, _)| e.verdict == Verdict::Blocked)
         .count();
     if args.strict && blocked > 0 && code == 0 {
         return Ok(exit::BLOCKED_STRICT);

@@ -3,6 +3,7 @@
 //! is documented in README.md and must only grow, never change meaning.
 
 mod reason;
+pub mod summary;
 mod writer;
 
 pub use reason::Reason;

@@ -2,7 +2,8 @@
 //! into the human summary at exit. Producers (proxy, DNS stub, notifier threads) hold a
 //! cheap clonable [`EventSink`]; one writer owns the file so lines never interleave.
 
-use super::{Event, Verdict};
+use super::{Action, Event, Reason, Verdict};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -25,10 +26,16 @@ pub enum LogError {
     },
 }
 
+/// What makes two events "the same attempt": a repeat (npm retrying, a resolver asking for A
+/// and AAAA) is counted, not logged again.
+type AttemptKey = (Action, Verdict, String, Option<i32>, Reason);
+
 struct Inner {
     file: Option<(PathBuf, BufWriter<File>)>,
     log_allowed: bool,
     events: Vec<Event>,
+    /// Index into `events` and repeat count of each distinct attempt.
+    seen: HashMap<AttemptKey, (usize, u64)>,
     write_error: Option<LogError>,
 }
 
@@ -64,6 +71,7 @@ impl EventLog {
                 file,
                 log_allowed,
                 events: Vec::new(),
+                seen: HashMap::new(),
                 write_error: None,
             })),
         })
@@ -73,9 +81,19 @@ impl EventLog {
         EventSink { log: self.clone() }
     }
 
-    /// Every event recorded so far.
+    /// Every distinct event recorded so far, in order.
     pub fn events(&self) -> Vec<Event> {
         self.lock().events.clone()
+    }
+
+    /// Every distinct event with how many times it happened.
+    pub fn counted(&self) -> Vec<(Event, u64)> {
+        let inner = self.lock();
+        let mut counts = vec![1u64; inner.events.len()];
+        for (index, count) in inner.seen.values() {
+            counts[*index] = *count;
+        }
+        inner.events.iter().cloned().zip(counts).collect()
     }
 
     /// Flush the file; report the first write error, if any happened.
@@ -104,9 +122,23 @@ impl EventLog {
 }
 
 impl EventSink {
+    /// Record an event; a repeat of an attempt already recorded is only counted.
     pub fn emit(&self, event: Event) {
         tracing::debug!(target: "safe_install::events", ?event, "event");
         let mut inner = self.log.lock();
+        let key = (
+            event.action,
+            event.verdict,
+            event.target.clone(),
+            event.pid.as_ref().map(|p| p.host),
+            event.reason,
+        );
+        if let Some((_, count)) = inner.seen.get_mut(&key) {
+            *count += 1;
+            return;
+        }
+        let index = inner.events.len();
+        inner.seen.insert(key, (index, 1));
         let write = event.verdict != Verdict::Allowed || inner.log_allowed;
         if write {
             let line = serde_json::to_string(&event);
@@ -123,5 +155,35 @@ impl EventSink {
             }
         }
         inner.events.push(event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_are_counted_not_logged_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("log.jsonl");
+        let log = EventLog::open(Some(&path), false).expect("open");
+        let sink = log.sink();
+        let dns = |name: &str| Event::new(Action::Dns, Verdict::Blocked, name, Reason::DnsQuery);
+        sink.emit(dns("exfil.example.com"));
+        sink.emit(dns("exfil.example.com"));
+        sink.emit(dns("other.example.com"));
+        sink.emit(Event::new(
+            Action::Proxy,
+            Verdict::Allowed,
+            "registry.example.com:443",
+            Reason::RegistryRequest,
+        ));
+        log.finish().expect("flush");
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert_eq!(text.lines().count(), 2, "{text}");
+        let counted = log.counted();
+        assert_eq!(counted.len(), 3);
+        assert_eq!(counted[0].1, 2);
+        assert_eq!(counted[1].1, 1);
     }
 }
