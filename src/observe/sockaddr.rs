@@ -50,8 +50,9 @@ pub fn stays_inside(dest: &Dest) -> bool {
                     || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
             }
         },
-        // AF_UNSPEC disconnects a datagram socket; nothing leaves.
-        Dest::Other(f) => *f as i32 == libc::AF_UNSPEC,
+        // AF_UNSPEC disconnects a datagram socket; netlink talks to the kernel (glibc's
+        // getaddrinfo asks it which addresses exist). Nothing leaves either way.
+        Dest::Other(f) => matches!(*f as i32, libc::AF_UNSPEC | libc::AF_NETLINK),
     }
 }
 
@@ -86,5 +87,6 @@ mod tests {
         assert!(!stays_inside(&parse(&v6)));
         assert!(stays_inside(&parse(&(libc::AF_UNIX as u16).to_ne_bytes())));
         assert_eq!(parse(&[1]), Dest::Other(0));
+        assert!(stays_inside(&parse(&(libc::AF_NETLINK as u16).to_ne_bytes())));
     }
 }
