@@ -10,7 +10,10 @@
 //! 2. environment: `PIP_INDEX_URL`, `PIP_EXTRA_INDEX_URL`, `PIP_FIND_LINKS`, `PIP_NO_INDEX`;
 //! 3. the pip argv: `-i/--index-url`, `--extra-index-url`, `-f/--find-links`, `--no-index`
 //!    (`--flag value`, `--flag=value`, `-iURL`), and the same options inside `-r`/`-c` files,
-//!    recursively (relative to the including file), with `${VAR}` expanded.
+//!    recursively (relative to the including file), with `${VAR}` expanded;
+//! 4. direct URL requirements on the command line or in requirements files
+//!    (`name @ https://…`, `https://…/x.whl`, `git+https://…`): pip fetches them whatever the
+//!    index settings, so their hosts are endpoints too, as are remote `-r https://…` files.
 //!
 //! Without a configured `index-url` (and without `--no-index`), pip's own default index and
 //! file host are asked of the target interpreter ([`ask_pip_defaults`]) — never written here.
@@ -92,6 +95,8 @@ pub enum Role {
     FileStorage,
     /// A remote `-r`/`-c` file pip downloads.
     RequirementsFile,
+    /// A direct URL requirement (`name @ https://…`, `https://…/x.whl`, `git+https://…`).
+    DirectUrl,
 }
 
 impl Role {
@@ -102,6 +107,7 @@ impl Role {
             Role::FindLinks => "find-links",
             Role::FileStorage => "file-storage-domain",
             Role::RequirementsFile => "requirement",
+            Role::DirectUrl => "direct URL requirement",
         }
     }
 }
@@ -192,6 +198,8 @@ pub struct PipConfigured {
     pub local_find_links: Vec<LocalLinks>,
     /// `-r https://…` files pip downloads (their own options cannot be known in advance).
     pub remote_requirements: Vec<Endpoint>,
+    /// Direct URL requirements (fetched whatever `--no-index` says).
+    pub direct_urls: Vec<Endpoint>,
     pub no_index: bool,
     /// Config files read.
     pub files: Vec<PathBuf>,
@@ -239,6 +247,7 @@ impl PipConfigured {
         }
         endpoints.extend(self.find_links);
         endpoints.extend(self.remote_requirements);
+        endpoints.extend(self.direct_urls);
         Ok(PipEndpoints {
             endpoints,
             local_find_links: self.local_find_links,
@@ -342,6 +351,7 @@ struct Settings {
     extra: Vec<Raw>,
     find_links: Vec<Raw>,
     remote_requirements: Vec<Raw>,
+    direct_urls: Vec<Raw>,
     no_index: Option<bool>,
 }
 
@@ -426,7 +436,13 @@ pub fn discover(src: &PipSources) -> Result<PipConfigured, PipConfError> {
         .into_iter()
         .map(|r| endpoint(r, Role::RequirementsFile))
         .collect::<Result<Vec<_>, _>>()?;
+    let direct_urls = s
+        .direct_urls
+        .into_iter()
+        .map(|r| endpoint(r, Role::DirectUrl))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(PipConfigured {
+        direct_urls,
         index,
         extra,
         find_links,
@@ -536,6 +552,14 @@ fn parse_options(
             }
         }
         let Some((name, value)) = found else {
+            if tok == "--proxy" {
+                i += 1; // its URL is the proxy, not a requirement
+            } else if let Some(url) = direct_url(tok) {
+                s.direct_urls.push(Raw {
+                    value: url,
+                    origin: origin.clone(),
+                });
+            }
             continue;
         };
         // In a requirements file, a relative find-links path that exists next to the file
@@ -599,9 +623,33 @@ fn read_requirements(
         let tokens: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
         if tokens.first().is_some_and(|t| t.starts_with('-')) {
             parse_options(&tokens, &origin, &dir, src, s, visited, depth)?;
+        } else if let Some(url) = direct_url(&line) {
+            s.direct_urls.push(Raw {
+                value: url,
+                origin: origin.clone(),
+            });
         }
     }
     Ok(())
+}
+
+/// The http(s) URL of a direct requirement: `name[extras] @ URL [; markers]`, a bare URL, or
+/// a VCS URL (`git+https://…`, whose `vcs+` prefix is dropped). `None` for anything else
+/// (names, local paths, `git+ssh`, which cannot go through the proxy anyway).
+pub fn direct_url(requirement: &str) -> Option<String> {
+    let r = requirement.trim();
+    let candidate = match r.split_once('@') {
+        // `name @ url`: the part before `@` is a name (no `:` or `/`), not a URL's userinfo.
+        Some((name, rest)) if !name.contains([':', '/']) => rest.trim_start(),
+        _ => r,
+    };
+    let token = candidate.split([' ', '\t', ';']).next()?;
+    let token = ["git+", "hg+", "svn+", "bzr+"]
+        .iter()
+        .find_map(|p| token.strip_prefix(p))
+        .unwrap_or(token);
+    let url = Url::parse(token).ok()?;
+    (matches!(url.scheme(), "http" | "https") && url.host().is_some()).then(|| token.to_owned())
 }
 
 /// Logical lines of a requirements file: `\`-continuations joined, comments (`#` at the start
@@ -1035,6 +1083,64 @@ mod tests {
         let e = c.finish(never).expect("finish");
         assert!(e.no_index);
         assert_eq!(hosts(&e.endpoints), vec!["https://l.example:443"]);
+    }
+
+    #[test]
+    fn direct_urls() {
+        for (req, want) in [
+            (
+                "pkg @ https://files.example/pkg-1.0.whl",
+                Some("https://files.example/pkg-1.0.whl"),
+            ),
+            (
+                "pkg[extra]@https://files.example/p.tar.gz ; python_version>'3'",
+                Some("https://files.example/p.tar.gz"),
+            ),
+            (
+                "https://files.example/x.whl",
+                Some("https://files.example/x.whl"),
+            ),
+            (
+                "git+https://git.example/org/repo@v1#egg=repo",
+                Some("https://git.example/org/repo@v1#egg=repo"),
+            ),
+            ("git+ssh://git@git.example/org/repo", None),
+            ("requests==2.0", None),
+            ("./local/dir", None),
+            ("pkg @ file:///tmp/x.whl", None),
+        ] {
+            assert_eq!(direct_url(req).as_deref(), want, "{req}");
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        std::fs::write(
+            d.join("r.txt"),
+            "pkg @ https://u:tok@files.example/pkg.whl\nother==1\n",
+        )
+        .expect("write");
+        let s = sources(
+            d,
+            &[],
+            &[
+                "install",
+                "--no-index",
+                "--proxy",
+                "http://proxy.example:3128",
+                "-r",
+                "r.txt",
+                "git+https://git.example/o/r",
+            ],
+        );
+        let e = discover(&s)
+            .expect("discover")
+            .finish(never)
+            .expect("finish");
+        assert_eq!(
+            hosts(&e.endpoints),
+            vec!["https://files.example:443", "https://git.example:443"]
+        );
+        assert!(e.endpoints.iter().all(|e| e.role == Role::DirectUrl));
+        assert!(!format!("{e:?}").contains("tok"));
     }
 
     #[test]
