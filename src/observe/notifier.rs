@@ -5,7 +5,7 @@
 //! leave are logged and answered with an errno at once, as the kernel would have refused them.
 
 use super::process;
-use super::sockaddr::{parse, stays_inside, Dest};
+use super::sockaddr::{listener_inside, parse, stays_inside, Dest};
 use crate::events::{Action, Event, EventSink, Reason, Verdict};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -123,6 +123,19 @@ fn handle(fd: i32, req: &libc::seccomp_notif, sink: &EventSink) -> Answer {
     if !still_valid(fd, req.id) {
         return Answer::Continue;
     }
+    let stream = nr == libc::SYS_connect && socket_type(pid, args[0]) == Some(libc::SOCK_STREAM);
+    if let Some(addr) = dests.iter().find_map(|d| unserved_loopback(pid, d, stream)) {
+        emit(
+            sink,
+            pid,
+            addr.to_string(),
+            Reason::DirectConnect,
+            &format!(
+                "{what} to the sandbox's own loopback where nothing listens: the host's local services (databases, docker, metadata proxies) are out of reach"
+            ),
+        );
+        return Answer::Errno(libc::ECONNREFUSED);
+    }
     let Some(out) = dests.iter().find(|d| !stays_inside(d)) else {
         return Answer::Continue;
     };
@@ -138,6 +151,44 @@ fn handle(fd: i32, req: &libc::seccomp_notif, sink: &EventSink) -> Answer {
     );
     emit(sink, pid, target, Reason::DirectConnect, &detail);
     Answer::Errno(libc::ENETUNREACH)
+}
+
+/// A loopback destination other than the proxy and DNS stub on which nothing inside listens:
+/// an attempt at the host's local services, which the namespace keeps out of reach.
+fn unserved_loopback(pid: i32, dest: &Dest, stream: bool) -> Option<std::net::SocketAddr> {
+    let Dest::Inet(addr) = dest else { return None };
+    if !addr.ip().is_loopback() && !addr.ip().to_canonical().is_loopback() {
+        return None;
+    }
+    let ours = [crate::sandbox::egress::PROXY, crate::sandbox::egress::DNS];
+    if ours.iter().any(|o| o.port() == addr.port()) {
+        return None;
+    }
+    let proto = if stream { "tcp" } else { "udp" };
+    (!listener_inside(pid, proto, addr.port())).then_some(*addr)
+}
+
+/// SO_TYPE of descriptor `fd` in process `pid`, through a copy taken with pidfd_getfd.
+fn socket_type(pid: i32, fd: u64) -> Option<i32> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags; returns a new descriptor or -1.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if pidfd < 0 {
+        return None;
+    }
+    // SAFETY: a descriptor the kernel just returned to us.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+    // SAFETY: duplicates the target's descriptor into ours (the supervisor owns the sandbox's
+    // user namespace); returns a new descriptor or -1.
+    let copy = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd as i32, 0) };
+    if copy < 0 {
+        return None;
+    }
+    // SAFETY: as above.
+    let copy = unsafe { OwnedFd::from_raw_fd(copy as i32) };
+    nix::sys::socket::getsockopt(&copy, nix::sys::socket::sockopt::SockType)
+        .ok()
+        .map(|t| t as i32)
 }
 
 fn emit(sink: &EventSink, pid: i32, target: String, reason: Reason, detail: &str) {

@@ -56,6 +56,31 @@ pub fn stays_inside(dest: &Dest) -> bool {
     }
 }
 
+/// Whether a socket of `proto` (`tcp` or `udp`) listens on `port` of a loopback or wildcard
+/// address in the network namespace of process `pid` (from `/proc/<pid>/net/{proto,proto6}`).
+pub fn listener_inside(pid: i32, proto: &str, port: u16) -> bool {
+    // TCP LISTEN is state 0A; an unconnected bound UDP socket shows as 07 (CLOSE).
+    let state = if proto == "tcp" { "0A" } else { "07" };
+    [proto.to_string(), format!("{proto}6")].iter().any(|file| {
+        std::fs::read_to_string(format!("/proc/{pid}/net/{file}"))
+            .map(|table| table_has_listener(&table, port, state))
+            .unwrap_or(false)
+    })
+}
+
+fn table_has_listener(table: &str, port: u16, state: &str) -> bool {
+    table.lines().skip(1).any(|line| {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        let (Some(local), Some(st)) = (cols.get(1), cols.get(3)) else {
+            return false;
+        };
+        let Some((_, hex_port)) = local.rsplit_once(':') else {
+            return false;
+        };
+        *st == state && u16::from_str_radix(hex_port, 16) == Ok(port)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +91,17 @@ mod tests {
         b.extend_from_slice(&ip);
         b.extend_from_slice(&[0; 8]);
         b
+    }
+
+    #[test]
+    fn finds_listeners_in_proc_net_tables() {
+        let tcp = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:0C38 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 1 1 0 100 0 0 10 0\n   1: 0100007F:1F90 0100007F:9C40 01 00000000:00000000 00:00000000 00000000  1000        0 2 1 0 100 0 0 10 0\n";
+        assert!(table_has_listener(tcp, 3128, "0A"));
+        assert!(
+            !table_has_listener(tcp, 8080, "0A"),
+            "an established socket is no listener"
+        );
+        assert!(!table_has_listener(tcp, 9, "0A"));
     }
 
     #[test]
@@ -87,6 +123,8 @@ mod tests {
         assert!(!stays_inside(&parse(&v6)));
         assert!(stays_inside(&parse(&(libc::AF_UNIX as u16).to_ne_bytes())));
         assert_eq!(parse(&[1]), Dest::Other(0));
-        assert!(stays_inside(&parse(&(libc::AF_NETLINK as u16).to_ne_bytes())));
+        assert!(stays_inside(&parse(
+            &(libc::AF_NETLINK as u16).to_ne_bytes()
+        )));
     }
 }
