@@ -7,7 +7,7 @@ use safe_install::cli::{Cli, Command, SandboxArgs};
 use safe_install::events::{summary, EventLog, Verdict};
 use safe_install::net::allow::AllowList;
 use safe_install::plan::{self, Context, Plan};
-use safe_install::policy::{Overrides, Policy};
+use safe_install::policy::{Entry, Origin, Overrides, Policy, PolicyPath};
 use safe_install::supervisor::egress;
 use safe_install::{diagnose, exit, pm};
 use std::ffi::OsString;
@@ -154,23 +154,34 @@ fn home_dir() -> PathBuf {
     std::fs::canonicalize(&home).unwrap_or(home)
 }
 
-fn build_plan(args: &SandboxArgs, argv: &[OsString]) -> Result<(Plan, AllowList), Failure> {
-    let (policy, ctx) = prepare(args, argv)?;
+/// The policy and context, the plan, and the egress allow-list for `argv`.
+fn build_plan(args: &SandboxArgs, argv: &[OsString]) -> Result<(Policy, Plan, AllowList), Failure> {
+    let (mut policy, ctx) = prepare(args, argv)?;
+    let pm = egress::from_package_manager(&ctx).map_err(fail(exit::INVALID_INPUT))?;
+    // Local package sources the package manager is configured with must be visible.
+    for (path, why) in &pm.local_paths {
+        policy.fs.ro.push(Entry {
+            value: PolicyPath::Absolute(path.clone()),
+            reason: why.clone(),
+            origin: Origin {
+                source: "package manager configuration".into(),
+                line: None,
+            },
+        });
+    }
     let plan = plan::build(&policy, &ctx).map_err(fail(exit::INVALID_INPUT))?;
-    let allow = egress::allow_list(&policy, &ctx).map_err(fail(exit::INVALID_INPUT))?;
-    Ok((plan, allow))
+    let allow = egress::allow_list(&policy, &pm).map_err(fail(exit::INVALID_INPUT))?;
+    Ok((policy, plan, allow))
 }
 
 fn explain(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
-    let (policy, ctx) = prepare(args, argv)?;
-    let plan = plan::build(&policy, &ctx).map_err(fail(exit::INVALID_INPUT))?;
-    let allow = egress::allow_list(&policy, &ctx).map_err(fail(exit::INVALID_INPUT))?;
+    let (policy, plan, allow) = build_plan(args, argv)?;
     print!("{}", diagnose::explain::render(&policy, &plan, &allow));
     Ok(0)
 }
 
 fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
-    let (plan, allow) = build_plan(args, argv)?;
+    let (_, plan, allow) = build_plan(args, argv)?;
     let log = EventLog::open(args.log.as_deref(), args.log_allowed || args.verbose > 0)
         .map_err(fail(exit::INVALID_INPUT))?;
     tracing::info!(

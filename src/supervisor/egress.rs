@@ -8,6 +8,7 @@ use crate::net::dns::{spawn_dns, DnsHandle};
 use crate::net::proxy::{spawn_proxy, ProxyConfig, ProxyHandle};
 use crate::plan::Context;
 use crate::pm::npmrc::{self, NpmSources, NpmrcError};
+use crate::pm::pipconf::{self, PipConfError, PipSources};
 use crate::pm::Family;
 use crate::policy::Policy;
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
@@ -15,12 +16,15 @@ use std::collections::BTreeMap;
 use std::io::IoSliceMut;
 use std::net::{TcpListener, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EgressError {
     #[error("reading npm's configuration to find the registry")]
     Npm(#[from] NpmrcError),
+    #[error("reading pip's configuration to find the index")]
+    Pip(#[from] PipConfError),
     #[error("the egress rule `{rule}` from {source_name} is invalid")]
     Rule {
         rule: String,
@@ -30,14 +34,32 @@ pub enum EgressError {
     },
 }
 
+/// What the package manager's own configuration says about egress: the registry rules, and
+/// local paths it reads packages from (pip's `find-links` directories), which must be visible.
+#[derive(Default)]
+pub struct PmEgress {
+    pub rules: Vec<Rule>,
+    pub local_paths: Vec<(PathBuf, String)>,
+}
+
+/// Read the package manager's configuration the way it would.
+pub fn from_package_manager(ctx: &Context) -> Result<PmEgress, EgressError> {
+    match ctx.detected.family {
+        Family::Npm => Ok(PmEgress {
+            rules: npm_rules(ctx)?,
+            local_paths: Vec::new(),
+        }),
+        Family::Pip => pip_egress(ctx),
+        Family::Generic => Ok(PmEgress::default()),
+    }
+}
+
 /// The allow-list: registries from the package manager's configuration, then policy entries
 /// (including `--allow-host`).
-pub fn allow_list(policy: &Policy, ctx: &Context) -> Result<AllowList, EgressError> {
+pub fn allow_list(policy: &Policy, pm: &PmEgress) -> Result<AllowList, EgressError> {
     let mut allow = AllowList::new();
-    if ctx.detected.family == Family::Npm {
-        for rule in npm_rules(ctx)? {
-            allow.push(rule);
-        }
+    for rule in &pm.rules {
+        allow.push(rule.clone());
     }
     for e in &policy.egress.allow {
         let source = if e.origin.source == "--allow-host" {
@@ -54,6 +76,72 @@ pub fn allow_list(policy: &Policy, ctx: &Context) -> Result<AllowList, EgressErr
             })?;
     }
     Ok(allow)
+}
+
+/// The arguments pip itself sees: after `pip`, `python -m pip` or `uv pip`.
+fn pip_args(argv: &[std::ffi::OsString]) -> Vec<String> {
+    let words: Vec<String> = argv
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let start = words
+        .iter()
+        .position(|w| w == "pip" || w == "-mpip")
+        .map(|i| i + 1)
+        .or_else(|| words.iter().position(|w| w == "-m").map(|i| i + 2))
+        .unwrap_or(1);
+    words.get(start..).unwrap_or_default().to_vec()
+}
+
+/// The interpreter behind the pip command: `python -m pip` names it; a `pip` script names it
+/// in its `#!` line; else the `python3` on PATH.
+fn pip_python(ctx: &Context) -> Option<PathBuf> {
+    let path = ctx.var("PATH").map(|p| p.as_os_str());
+    let program = ctx.argv.first()?;
+    let resolved = crate::pm::which(program, path)?;
+    let name = resolved.file_name()?.to_string_lossy().into_owned();
+    if name.starts_with("python") {
+        return Some(resolved);
+    }
+    let head = std::fs::read(&resolved).ok()?;
+    let first = head.split(|&b| b == b'\n').next()?;
+    let shebang = std::str::from_utf8(first.strip_prefix(b"#!")?).ok()?.trim();
+    let interpreter = shebang.split_whitespace().next()?;
+    if Path::new(interpreter).is_absolute() && !interpreter.ends_with("/env") {
+        return Some(PathBuf::from(interpreter));
+    }
+    crate::pm::which("python3".as_ref(), path)
+}
+
+fn pip_egress(ctx: &Context) -> Result<PmEgress, EgressError> {
+    let env = string_env(ctx);
+    let src = PipSources {
+        env: env.clone(),
+        home: Some(ctx.home.clone()),
+        cwd: ctx.cwd.clone(),
+        args: pip_args(&ctx.argv),
+        root: PathBuf::new(),
+    };
+    let configured = pipconf::discover(&src)?;
+    let python = pip_python(ctx);
+    let endpoints = configured.finish(|| match &python {
+        Some(py) => pipconf::ask_pip_defaults(py, &env),
+        None => Err(PipConfError::AskFailed {
+            python: PathBuf::from("python3"),
+            why: "no Python interpreter found for this pip command; pass --index-url".into(),
+        }),
+    })?;
+    let rules = endpoints.rules().map_err(|source| EgressError::Rule {
+        rule: "pip index".into(),
+        source_name: "pip configuration".into(),
+        source,
+    })?;
+    let local_paths = endpoints
+        .local_find_links
+        .iter()
+        .map(|l| (l.path.clone(), format!("pip find-links from {}", l.origin)))
+        .collect();
+    Ok(PmEgress { rules, local_paths })
 }
 
 fn string_env(ctx: &Context) -> BTreeMap<String, String> {
