@@ -274,17 +274,39 @@ fn ro_and_rw_flags_grant_extra_paths() {
 fn strict_exits_120_when_something_was_blocked() {
     let world = World::new("view-strict");
     let _g = shared_run_guard();
+    // A name lookup is an attempt the sandbox blocks and logs (the DNS stub refuses it).
     let out = run(
         &mut world.sandboxed_sh_with(
             &["--strict"],
-            "cat .env > /dev/null; touch .git/hooks/x 2>/dev/null; exit 0",
+            "getent hosts exfil.example.com >/dev/null; exit 0",
         ),
         RUN_TIMEOUT,
     );
     assert_eq!(
         out.code(),
         120,
-        "--strict must turn blocked attempts (secret env dropped, hidden file read, .git write) into 120\n{}",
+        "--strict must turn a blocked attempt (here a DNS query) into 120\n{}",
+        out.describe()
+    );
+    assert!(
+        out.stderr.contains("exfil.example.com"),
+        "the summary names the blocked target\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn strict_passes_when_nothing_was_blocked() {
+    let world = World::new("view-strict-clean");
+    let _g = shared_run_guard();
+    let out = run(
+        &mut world.sandboxed_sh_with(&["--strict"], "cat package.json >/dev/null; exit 0"),
+        RUN_TIMEOUT,
+    );
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    assert!(
+        !out.stderr.contains("blocked"),
+        "no summary when nothing was blocked\n{}",
         out.describe()
     );
 }
