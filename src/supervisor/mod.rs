@@ -130,6 +130,7 @@ pub fn run(
             })
         }
     };
+    raise_open_file_limit();
     let _relay = signals::relay_to(child)?;
     // Serve egress before anything inside can need it; if setup failed before the sockets
     // were sent, the report says why.
@@ -210,6 +211,18 @@ pub fn run(
         }
     }
     Ok(status)
+}
+
+/// The proxy holds about three descriptors per connection and npm opens dozens at once: lift
+/// the supervisor's soft limit to its hard limit (the sandbox, cloned earlier, keeps the
+/// caller's limits).
+fn raise_open_file_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
 }
 
 /// Copy the notify listener out of init (pidfd_getfd) and serve it.
