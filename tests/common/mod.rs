@@ -1267,3 +1267,4 @@ pub fn append_file(path: &Path, content: &str) {
         .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
     f.write_all(content.as_bytes()).expect("append");
 }
+pub mod netns;

@@ -1,0 +1,530 @@
+//! A "test host" for the egress tests: somewhere an exfiltrating script would send its data
+//! if the sandbox let it, with a listener that records everything it receives.
+//!
+//! - As root: a network namespace of its own (`si-testhost-<pid>-<n>`), joined to the host by
+//!   a veth pair, `10.213.<n>.1/30` + `fd00:213:<n>::1/64` on the host side and
+//!   `10.213.<n>.2/30` + `fd00:213:<n>::2/64` inside, with `tests/fixtures/egress/testhost.py`
+//!   listening on every address inside (TCP and UDP). Without the sandbox these addresses are
+//!   routable from the host (checked when the host starts), so a blocked attempt is a real
+//!   boundary, not a missing route. Everything is deleted when the [`TestHost`] is dropped.
+//! - Not root (the unprivileged pass of scripts/test.sh cannot create network namespaces):
+//!   the same listener on the host's `127.0.0.1`. The sandbox cannot reach it either: its
+//!   loopback is its own, so a connect there meets nothing (the notifier answers
+//!   `ECONNREFUSED` and logs it). IPv6 then targets `fd00:213::2`, an address nothing holds.
+//!
+//! Either way the tests assert that the listener captured no byte after its self-check.
+//!
+//! Also here: a Verdaccio whose `@scope` packages need a token to read (the scoped-registry
+//! test), and small event-log filters.
+
+use std::fs;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpStream, UdpSocket};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::servers::{free_port, http, test_root};
+use super::{fixtures, is_root, require_program, wait_until, write_file, World, SYSTEM_PATH};
+
+/// Where the test host lives.
+#[derive(Debug)]
+pub enum Placement {
+    /// Its own network namespace (root).
+    Netns { name: String, veth: String },
+    /// The host's loopback (unprivileged).
+    Loopback,
+}
+
+/// A listener somewhere an attacker would like to reach; see the module docs.
+pub struct TestHost {
+    pub placement: Placement,
+    /// The IPv4 address attacks target.
+    pub v4: Ipv4Addr,
+    /// The IPv6 address attacks target (a listener holds it only as root).
+    pub v6: Ipv6Addr,
+    pub tcp_port: u16,
+    pub udp_port: u16,
+    state: PathBuf,
+    child: Option<Child>,
+    /// Bytes of the capture file written by the self-check.
+    baseline: usize,
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+fn ip_command() -> PathBuf {
+    for p in ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"] {
+        if Path::new(p).is_file() {
+            return PathBuf::from(p);
+        }
+    }
+    require_program(
+        "/usr/sbin/ip",
+        "apt-get install iproute2 (the egress tests create a network namespace as root)",
+    );
+    unreachable!()
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new(ip_command())
+        .args(args)
+        .env_clear()
+        .env("PATH", SYSTEM_PATH)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("ip {}: {e}", args.join(" ")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+fn ip_output(args: &[&str]) -> String {
+    Command::new(ip_command())
+        .args(args)
+        .env_clear()
+        .env("PATH", SYSTEM_PATH)
+        .stdin(Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// Deletes test-host namespaces left by a test process that no longer exists (a killed run).
+fn remove_stale_namespaces() {
+    for line in ip_output(&["netns", "list"]).lines() {
+        let name = line.split_whitespace().next().unwrap_or("");
+        let Some(rest) = name.strip_prefix("si-testhost-") else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = ip(&["netns", "del", name]);
+        }
+    }
+}
+
+fn spawn_listener(mut cmd: Command, log: &Path) -> Child {
+    let out = fs::File::create(log).expect("create the test host's log");
+    let err = out.try_clone().expect("clone log fd");
+    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2),
+    // which is async-signal-safe; it touches no memory shared with the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+        .unwrap_or_else(|e| panic!("cannot start the test host listener: {e}"))
+}
+
+impl TestHost {
+    /// Starts a test host for `world` (a namespace as root, the host's loopback otherwise),
+    /// proves that its listener receives TCP and UDP sent from the host, and remembers how
+    /// much that self-check wrote.
+    pub fn start(world: &World) -> TestHost {
+        require_program(
+            "/usr/bin/python3",
+            "apt-get install python3 (scripts/setup.sh as root)",
+        );
+        let state = world.root().join("testhost");
+        fs::create_dir_all(&state).expect("mkdir testhost state");
+        let script = fixtures().join("egress/testhost.py");
+        assert!(
+            script.is_file(),
+            "{} is missing: point SAFE_INSTALL_FIXTURES at the repository's tests/fixtures",
+            script.display()
+        );
+        let mut host = if is_root() {
+            Self::start_netns(&state, &script)
+        } else {
+            Self::start_loopback(&state, &script)
+        };
+        host.self_check();
+        host
+    }
+
+    fn start_netns(state: &Path, script: &Path) -> TestHost {
+        remove_stale_namespaces();
+        let pid = std::process::id();
+        let mut last_error = String::new();
+        for _ in 0..250 {
+            let n = (pid
+                .wrapping_mul(7)
+                .wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)))
+                % 250
+                + 1;
+            let subnet = format!("10.213.{n}.0/30");
+            if !ip_output(&["-4", "addr", "show", "to", &subnet])
+                .trim()
+                .is_empty()
+            {
+                continue;
+            }
+            let name = format!("si-testhost-{pid}-{n}");
+            let veth = format!("si-th{n}h");
+            let peer = format!("si-th{n}p");
+            let (v4_host, v4) = (format!("10.213.{n}.1/30"), format!("10.213.{n}.2/30"));
+            let (v6_host, v6) = (format!("fd00:213:{n}::1/64"), format!("fd00:213:{n}::2/64"));
+            let steps: Vec<Vec<&str>> = vec![
+                vec!["netns", "add", &name],
+                vec!["link", "add", &veth, "type", "veth", "peer", "name", &peer],
+                vec!["link", "set", &peer, "netns", &name],
+                vec!["addr", "add", &v4_host, "dev", &veth],
+                vec!["-6", "addr", "add", &v6_host, "dev", &veth, "nodad"],
+                vec!["link", "set", &veth, "up"],
+                vec!["-n", &name, "addr", "add", &v4, "dev", &peer],
+                vec!["-n", &name, "-6", "addr", "add", &v6, "dev", &peer, "nodad"],
+                vec!["-n", &name, "link", "set", &peer, "up"],
+                vec!["-n", &name, "link", "set", "lo", "up"],
+            ];
+            let mut failed = None;
+            for step in &steps {
+                if let Err(e) = ip(step) {
+                    failed = Some(e);
+                    break;
+                }
+            }
+            if let Some(e) = failed {
+                let _ = ip(&["link", "del", &veth]);
+                let _ = ip(&["netns", "del", &name]);
+                last_error = e;
+                continue;
+            }
+            let mut cmd = Command::new(ip_command());
+            cmd.args(["netns", "exec", &name, "/usr/bin/python3"])
+                .arg(script)
+                .arg(state)
+                .arg("::")
+                .env_clear()
+                .env("PATH", SYSTEM_PATH);
+            let child = spawn_listener(cmd, &state.join("listener.log"));
+            let mut host = TestHost {
+                placement: Placement::Netns {
+                    name,
+                    veth: veth.clone(),
+                },
+                v4: Ipv4Addr::new(10, 213, n as u8, 2),
+                v6: format!("fd00:213:{n}::2").parse().expect("v6 literal"),
+                tcp_port: 0,
+                udp_port: 0,
+                state: state.to_path_buf(),
+                child: Some(child),
+                baseline: 0,
+            };
+            host.read_ports();
+            return host;
+        }
+        panic!(
+            "cannot create a test-host network namespace as root (last error: {last_error}). \
+             Fix: the egress tests need `ip netns` and veth support (iproute2, CONFIG_VETH)"
+        );
+    }
+
+    fn start_loopback(state: &Path, script: &Path) -> TestHost {
+        let mut cmd = Command::new("/usr/bin/python3");
+        cmd.arg(script)
+            .arg(state)
+            .arg("127.0.0.1")
+            .env_clear()
+            .env("PATH", SYSTEM_PATH);
+        let child = spawn_listener(cmd, &state.join("listener.log"));
+        let mut host = TestHost {
+            placement: Placement::Loopback,
+            v4: Ipv4Addr::LOCALHOST,
+            v6: "fd00:213::2".parse().expect("v6 literal"),
+            tcp_port: 0,
+            udp_port: 0,
+            state: state.to_path_buf(),
+            child: Some(child),
+            baseline: 0,
+        };
+        host.read_ports();
+        host
+    }
+
+    fn read_ports(&mut self) {
+        let ports = self.state.join("ports.json");
+        let ready = wait_until(Duration::from_secs(10), || ports.is_file());
+        assert!(
+            ready,
+            "the test host listener did not start within 10s; its output:\n{}",
+            fs::read_to_string(self.state.join("listener.log")).unwrap_or_default()
+        );
+        let json: Value =
+            serde_json::from_str(&fs::read_to_string(&ports).expect("read ports.json"))
+                .expect("ports.json is JSON");
+        self.tcp_port = json["tcp"].as_u64().expect("tcp port") as u16;
+        self.udp_port = json["udp"].as_u64().expect("udp port") as u16;
+    }
+
+    /// True when the test host is a network namespace of its own (root).
+    pub fn in_netns(&self) -> bool {
+        matches!(self.placement, Placement::Netns { .. })
+    }
+
+    /// The addresses the self-check sends to from the host (IPv6 only in a namespace).
+    fn reachable_addresses(&self) -> Vec<IpAddr> {
+        let mut addrs = vec![IpAddr::V4(self.v4)];
+        if self.in_netns() {
+            addrs.push(IpAddr::V6(self.v6));
+        }
+        addrs
+    }
+
+    /// From the host, without a sandbox: TCP and UDP reach the listener on every address the
+    /// tests target (so a blocked attempt is the sandbox's doing, not a missing route).
+    fn self_check(&mut self) {
+        let addrs = self.reachable_addresses();
+        let mut expected = 0;
+        for addr in &addrs {
+            let marker = format!("si-selfcheck {addr}");
+            let mut tcp = TcpStream::connect_timeout(
+                &std::net::SocketAddr::new(*addr, self.tcp_port),
+                Duration::from_secs(5),
+            )
+            .unwrap_or_else(|e| {
+                panic!(
+                    "the test host is not reachable from the host at {addr}:{} ({e}); {:?}",
+                    self.tcp_port, self.placement
+                )
+            });
+            std::io::Write::write_all(&mut tcp, marker.as_bytes()).expect("self-check write");
+            drop(tcp);
+            let bind = if addr.is_ipv4() {
+                "0.0.0.0:0"
+            } else {
+                "[::]:0"
+            };
+            let udp = UdpSocket::bind(bind).expect("bind udp");
+            udp.send_to(marker.as_bytes(), (*addr, self.udp_port))
+                .expect("self-check udp send");
+            expected += 2;
+        }
+        let capture = self.state.join("capture");
+        let ok = wait_until(Duration::from_secs(10), || {
+            fs::read_to_string(&capture)
+                .map(|t| t.matches("si-selfcheck").count() >= expected)
+                .unwrap_or(false)
+        });
+        assert!(
+            ok,
+            "the test host listener did not record the self-check (expected {expected} records):\n{}\n--- listener ---\n{}",
+            fs::read_to_string(&capture).unwrap_or_default(),
+            fs::read_to_string(self.state.join("listener.log")).unwrap_or_default()
+        );
+        // Whatever a lagging self-check record adds later would count against the test;
+        // give the listener a moment to settle first.
+        std::thread::sleep(Duration::from_millis(100));
+        self.baseline = fs::read(&capture).map(|b| b.len()).unwrap_or(0);
+    }
+
+    /// Bytes the listener recorded after the self-check (empty when nothing arrived).
+    pub fn captured(&self) -> String {
+        let all = fs::read(self.state.join("capture")).unwrap_or_default();
+        String::from_utf8_lossy(all.get(self.baseline..).unwrap_or_default()).into_owned()
+    }
+
+    /// TCP connections the listener accepted after the self-check.
+    pub fn connections(&self) -> Vec<String> {
+        let text = fs::read_to_string(self.state.join("connections")).unwrap_or_default();
+        let selfcheck = self.reachable_addresses().len();
+        text.lines().skip(selfcheck).map(String::from).collect()
+    }
+
+    /// Fails when the listener received any byte after the self-check.
+    pub fn assert_nothing_received(&self, context: &str) {
+        // Late packets: a datagram in flight lands within milliseconds.
+        std::thread::sleep(Duration::from_millis(200));
+        let got = self.captured();
+        assert!(
+            got.is_empty(),
+            "the test host ({:?}, {} tcp {} udp {}) received data from the sandbox:\n{got}\n\n{context}",
+            self.placement,
+            self.v4,
+            self.tcp_port,
+            self.udp_port
+        );
+    }
+
+    /// Fails when the listener accepted any TCP connection after the self-check.
+    pub fn assert_no_connection(&self, context: &str) {
+        let conns = self.connections();
+        assert!(
+            conns.is_empty(),
+            "the test host accepted connections: {conns:?}\n\n{context}"
+        );
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Placement::Netns { name, veth } = &self.placement {
+            let _ = ip(&["link", "del", veth]);
+            let _ = ip(&["netns", "del", name]);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Event filters
+// ---------------------------------------------------------------------------------------
+
+/// Events with this action, verdict, reason and exactly this target.
+pub fn events_for<'a>(
+    events: &'a [Value],
+    action: &str,
+    verdict: &str,
+    reason: &str,
+    target: &str,
+) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|e| {
+            e["action"] == action
+                && e["verdict"] == verdict
+                && e["reason"] == reason
+                && e["target"] == target
+        })
+        .collect()
+}
+
+/// The log as text, one event per line, for assertion messages.
+pub fn show_events(events: &[Value]) -> String {
+    if events.is_empty() {
+        return "(no events)".into();
+    }
+    events
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+// ---------------------------------------------------------------------------------------
+// A Verdaccio whose scoped packages need a token
+// ---------------------------------------------------------------------------------------
+
+/// A Verdaccio started by [`start_verdaccio_private_scope`]; killed when dropped.
+pub struct PrivateVerdaccio {
+    child: Child,
+    /// `http://127.0.0.1:PORT/`
+    pub url: String,
+    pub port: u16,
+    log: PathBuf,
+}
+
+impl PrivateVerdaccio {
+    /// The server's own output so far, for assertion messages.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for PrivateVerdaccio {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts Verdaccio (no uplinks, temporary storage, on a free loopback port) where packages
+/// of `@scope` can be read only with a token (`access: $authenticated`); others as in
+/// [`super::servers::start_verdaccio`].
+pub fn start_verdaccio_private_scope(dir: &Path, scope: &str) -> PrivateVerdaccio {
+    let bin = test_root().join("verdaccio/node_modules/.bin/verdaccio");
+    assert!(
+        bin.is_file(),
+        "Verdaccio is not installed at {}. Fix: run scripts/setup.sh as root",
+        bin.display()
+    );
+    let port = free_port();
+    let storage = dir.join("storage");
+    fs::create_dir_all(&storage).expect("create verdaccio storage");
+    let config = dir.join("config.yaml");
+    write_file(
+        &config,
+        &format!(
+            "# Written by tests/common/netns.rs: a registry of its own, no uplinks; {scope} is private.\n\
+             storage: {storage}\n\
+             auth:\n  htpasswd:\n    file: {htpasswd}\n    max_users: 100\n\
+             uplinks: {{}}\n\
+             packages:\n  '{scope}/*':\n    access: $authenticated\n    publish: $authenticated\n    unpublish: $authenticated\n  '**':\n    access: $all\n    publish: $authenticated\n    unpublish: $authenticated\n\
+             publish:\n  allow_offline: true\n\
+             web:\n  enable: false\n\
+             log: {{ type: stdout, format: pretty, level: warn }}\n",
+            storage = storage.display(),
+            htpasswd = dir.join("htpasswd").display(),
+        ),
+    );
+    let mut cmd = Command::new(&bin);
+    cmd.env_clear()
+        .env("PATH", SYSTEM_PATH)
+        .env("HOME", dir)
+        .arg("--config")
+        .arg(&config)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .current_dir(dir);
+    let log = dir.join("verdaccio.log");
+    let child = spawn_listener(cmd, &log);
+    let server = PrivateVerdaccio {
+        child,
+        url: format!("http://127.0.0.1:{port}/"),
+        port,
+        log,
+    };
+    let ready = wait_until(
+        Duration::from_secs(60),
+        || matches!(http(port, "GET", "/-/ping", &[], b""), Ok((s, _)) if s < 500),
+    );
+    assert!(
+        ready,
+        "Verdaccio did not answer on 127.0.0.1:{port} within 60s; its output:\n{}",
+        server.log()
+    );
+    server
+}
+
+/// Creates a Verdaccio user on 127.0.0.1:`port` (what `npm adduser` does); returns its token.
+pub fn verdaccio_add_user_at(port: u16, name: &str, password: &str) -> String {
+    let body = serde_json::json!({ "name": name, "password": password, "type": "user" });
+    let body = serde_json::to_vec(&body).expect("json");
+    let (status, resp) = http(
+        port,
+        "PUT",
+        &format!("/-/user/org.couchdb.user:{name}"),
+        &[("Content-Type", "application/json")],
+        &body,
+    )
+    .expect("PUT user to Verdaccio");
+    assert!(
+        status == 201 || status == 200,
+        "Verdaccio refused to create user {name}: HTTP {status}: {}",
+        String::from_utf8_lossy(&resp)
+    );
+    let json: Value = serde_json::from_slice(&resp).expect("Verdaccio answered JSON");
+    json["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token in Verdaccio's answer: {json}"))
+        .to_string()
+}

