@@ -105,17 +105,8 @@ fn setup(plan: &Plan, staging: &Path, fds: &ChildFds) -> Result<(), SetupError> 
     }
     caps::drop_all()?;
 
-    // Init is a copy of the supervisor: its memory holds the caller's full environment.
-    // Non-dumpable makes /proc/1/{environ,mem,cmdline} unreadable to the command (same uid,
-    // same Landlock domain), and the copy of the environment block is wiped as well.
-    // SAFETY: integer-only prctl.
-    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
-        return Err(SetupError::errno(
-            Stage::Capabilities,
-            nix::errno::Errno::last(),
-            "PR_SET_DUMPABLE",
-        ));
-    }
+    // Init is a copy of the supervisor: its memory holds the caller's full environment. The
+    // environment block is wiped here; the rest is made unreadable (non-dumpable) below.
     scrub::wipe_environment_block();
 
     // 6.
@@ -130,8 +121,21 @@ fn setup(plan: &Plan, staging: &Path, fds: &ChildFds) -> Result<(), SetupError> 
             fd: listener.as_raw_fd(),
         },
     );
-    // Init keeps the listener open for the supervisor to copy; the command does not inherit
-    // it (close-on-exec, and init is not ptrace-able).
-    std::mem::forget(listener);
+    // Wait until the supervisor has copied the listener (pidfd_getfd needs init dumpable: its
+    // memory descriptor belongs to the supervisor's user namespace, where an unprivileged
+    // supervisor holds no CAP_SYS_PTRACE). Nothing else runs in the sandbox yet.
+    let mut ack = [0u8; 1];
+    let _ = nix::unistd::read(&fds.alive, &mut ack);
+    drop(listener);
+    // From here on /proc/1/{environ,mem} are unreadable to the command (same uid, same
+    // Landlock domain, but no longer dumpable).
+    // SAFETY: integer-only prctl.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        return Err(SetupError::errno(
+            Stage::Capabilities,
+            nix::errno::Errno::last(),
+            "PR_SET_DUMPABLE",
+        ));
+    }
     Ok(())
 }

@@ -58,9 +58,9 @@ pub enum LandlockStatus {
 pub enum Report {
     /// The view is in place (the supervisor may remove the staging directory).
     Ready,
-    /// The seccomp notify listener is this descriptor in init, which keeps it open; the
-    /// supervisor takes a copy with pidfd_getfd (sending it with sendmsg would itself wait
-    /// for the notifier).
+    /// The seccomp notify listener is this descriptor in init, open until the supervisor
+    /// acknowledges its copy (taken with pidfd_getfd: sending it with sendmsg would itself
+    /// wait for the notifier).
     Listener { fd: i32 },
     /// Landlock was applied with this result.
     Landlock { status: LandlockStatus, abi: i32 },

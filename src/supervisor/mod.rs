@@ -162,7 +162,10 @@ pub fn run(
                             }
                         }
                         if let Report::Listener { fd } = &r {
-                            notifier = Some(start_notifier(child, *fd, sink)?);
+                            let started = start_notifier(child, *fd, sink);
+                            // Init waits for this byte before it goes on, copied or not.
+                            let _ = nix::unistd::write(&alive_w, b"k");
+                            notifier = Some(started?);
                         }
                         if let Report::Landlock { status, abi } = &r {
                             record_landlock(sink, status, *abi);
