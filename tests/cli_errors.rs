@@ -202,3 +202,37 @@ fn invalid_allow_env_name_is_invalid_input() {
     assert!(out.stderr.contains("NOT A NAME"), "{}", out.describe());
     assert_one_paragraph(&out);
 }
+
+/// Where user namespaces are refused (here: inside safe-install itself, whose seccomp filter
+/// refuses `clone(CLONE_NEWUSER)` the way Docker's default profile does), safe-install
+/// refuses to run the command, with exit 122 and one paragraph naming the fix.
+#[test]
+fn no_user_namespaces_is_refused_with_the_fix() {
+    let _g = shared_run_guard();
+    let world = World::new("no-userns");
+    let inner = bin();
+    let bin_dir = inner.parent().expect("binary directory");
+    let out = run(
+        world
+            .safe_install()
+            .arg("--project")
+            .arg(&world.project)
+            .arg("--ro")
+            .arg(bin_dir)
+            .arg(&inner)
+            .args(["sh", "-c", "echo SHOULD-NOT-RUN"]),
+        RUN_TIMEOUT,
+    );
+    assert_eq!(out.code(), 122, "{}", out.describe());
+    assert!(
+        !out.stdout.contains("SHOULD-NOT-RUN"),
+        "the command ran without a sandbox\n{}",
+        out.describe()
+    );
+    assert!(
+        out.stderr.contains("Fix:"),
+        "no fix named\n{}",
+        out.describe()
+    );
+    assert_one_paragraph(&out);
+}
