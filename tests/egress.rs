@@ -368,6 +368,24 @@ fn tls_naming_another_server_than_the_connect_host_is_refused() {
     );
     r.only_blocked("proxy", "sni-mismatch", &authority);
     host.assert_nothing_received(&r.context());
+
+    // Control: the same tunnel with a ClientHello that names the CONNECT host (an IP literal
+    // sends no server name) is relayed, so the refusal above was the server-name check.
+    let matching = if host.in_netns() { "-" } else { "localhost" };
+    let r = probe(&world, &flags, &["sni", &authority, matching]);
+    assert_eq!(r.probe["status"].as_i64(), Some(200), "{}", r.context());
+    assert!(
+        r.blocked_egress().is_empty(),
+        "a ClientHello naming the CONNECT host was refused\n{}",
+        r.context()
+    );
+    let relayed = wait_until(Duration::from_secs(5), || !host.captured().is_empty());
+    assert!(
+        relayed,
+        "the matching ClientHello never reached the allowed test host, so the test cannot tell \
+         a server-name refusal from a broken tunnel\n{}",
+        r.context()
+    );
 }
 
 #[test]
@@ -670,7 +688,7 @@ fn reset_install(world: &World) {
     let _ = fs::remove_dir_all(world.project.join("node_modules"));
 }
 
-fn allowed_registry_events<'a>(r: &'a Run, port: u16) -> Vec<&'a Value> {
+fn allowed_registry_events(r: &Run, port: u16) -> Vec<&Value> {
     events_for(
         &r.events,
         "proxy",
