@@ -25,6 +25,8 @@
 #   BENCH_NPM_NETWORK      offline (default): both runs pass --offline and install from the
 #                          warm cache only; registry: no --offline, npm may talk to the
 #                          local Verdaccio (through safe-install's egress proxy when sandboxed)
+#   BENCH_RUN_TIMEOUT      seconds before one run is killed and its benchmark reported as
+#                          an ERROR (default 300; startup runs get 30)
 #   BENCH_KEEP=1           keep the work directory (printed) instead of deleting it
 #
 # Runs as any user; needs node, npm and python3 (scripts/setup.sh installs them and
@@ -44,6 +46,7 @@ STARTUP_RUNS=${BENCH_STARTUP_RUNS:-30}
 NPM_RUNS=${BENCH_NPM_RUNS:-5}
 NPM_PACKAGES=${BENCH_NPM_PACKAGES:-360}
 NPM_NETWORK=${BENCH_NPM_NETWORK:-offline}
+RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-300}
 
 BENCHES=(startup npm-ci)
 
@@ -159,16 +162,17 @@ bench_startup() {
   mkdir -p "$dir/home" "$dir/project"
   chmod 755 "$dir" "$dir/home" "$dir/project"
   # The sandboxed command must work before it is timed (a failure would be fast).
-  local out
-  if ! out=$(cd "$dir/project" && clean_env "$dir/home" "$BIN" /bin/true 2>&1); then
-    say "safe-install /bin/true failed:"
+  local out rc=0
+  out=$(cd "$dir/project" && clean_env "$dir/home" timeout -k 5 30 "$BIN" /bin/true 2>&1) || rc=$?
+  if ((rc != 0)); then
+    say "safe-install /bin/true failed with exit status $rc$( ((rc == 124 || rc == 137)) && echo ' (killed after 30 s)'):"
     printf '%s\n' "$out" >&2
     record startup - - "sandboxed run fails" "<= 10 ms added" ERROR -
     return 0
   fi
   say "startup: $STARTUP_RUNS alternating runs of /bin/true and safe-install /bin/true (3 warm-up each)"
   (cd "$dir/project" && clean_env "$dir/home" "$PYTHON" "$HERE/alternate.py" --out "$dir/result" \
-    --runs "$STARTUP_RUNS" --warmup 3 -- bare /bin/true ::: sandboxed "$BIN" /bin/true)
+    --runs "$STARTUP_RUNS" --warmup 3 --timeout 30 -- bare /bin/true ::: sandboxed "$BIN" /bin/true)
   local bare sandboxed added ratio cpu_added
   bare=$(value "$dir/result" bare_median_ms)
   sandboxed=$(value "$dir/result" sandboxed_median_ms)
@@ -293,9 +297,10 @@ bench_npm_ci() {
 
   local ci=(npm ci "${npm_flags[@]}" "${offline[@]}")
   # One sandboxed run first, untimed, to report a failure with safe-install's own words.
-  local out
-  if ! out=$(cd "$project" && clean_env "$home" "$BIN" "${ci[@]}" 2>&1); then
-    say "the sandboxed npm ci failed; its output (last 60 lines):"
+  local out rc=0
+  out=$(cd "$project" && clean_env "$home" timeout -k 5 "$RUN_TIMEOUT" "$BIN" "${ci[@]}" 2>&1) || rc=$?
+  if ((rc != 0)); then
+    say "the sandboxed npm ci failed with exit status $rc$( ((rc == 124 || rc == 137)) && echo " (killed after $RUN_TIMEOUT s)"); its output (last 60 lines):"
     printf '%s\n' "$out" | tail -n 60 >&2
     say "to investigate: cd $project && $BIN -v ${ci[*]}   (BENCH_KEEP=1 keeps the directory)"
     record "npm-ci ($NPM_NETWORK)" - - "sandboxed npm ci fails" "<= 1.05x" ERROR -
@@ -305,7 +310,7 @@ bench_npm_ci() {
 
   say "npm-ci: $NPM_RUNS alternating runs of bare and sandboxed: ${ci[*]} (1 warm-up each; rm -rf node_modules before each)"
   (cd "$project" && clean_env "$home" "$PYTHON" "$HERE/alternate.py" --out "$dir/result" \
-    --runs "$NPM_RUNS" --warmup 1 --prepare 'rm -rf node_modules' \
+    --runs "$NPM_RUNS" --warmup 1 --prepare 'rm -rf node_modules' --timeout "$RUN_TIMEOUT" \
     -- bare "${ci[@]}" ::: sandboxed "$BIN" "${ci[@]}")
 
   # The last run was sandboxed: check that it really installed everything and ran the
@@ -386,7 +391,7 @@ main() {
     local rc=$?
     set -e
     if ((rc != 0)); then
-      record "$name" - - "did not run (exit $rc)" - ERROR -
+      record "$name" - - "failed (exit $rc), see above" - ERROR -
     fi
   done
   check_load

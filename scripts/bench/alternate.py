@@ -21,7 +21,9 @@ shell script to read.
 """
 
 import argparse
+import os
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -36,6 +38,8 @@ def parse():
     ap.add_argument("--prepare", default=None)
     ap.add_argument("--cwd", default=None)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--timeout", type=float, default=600.0,
+                    help="seconds before a run is killed and everything stops")
     ap.add_argument("rest", nargs=argparse.REMAINDER)
     args = ap.parse_args()
     rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
@@ -51,15 +55,27 @@ def parse():
     return args, commands
 
 
-def run_once(argv, cwd, prepare, errfile):
+def run_once(argv, cwd, prepare, errfile, timeout):
     if prepare:
         subprocess.run(prepare, shell=True, cwd=cwd, check=True)
     errfile.seek(0)
     errfile.truncate()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(argv, cwd=cwd, stdin=subprocess.DEVNULL,
-                          stdout=subprocess.DEVNULL, stderr=errfile)
+    # A session of its own, so that a run that hangs can be killed with everything it
+    # started (safe-install's sandbox dies with its supervisor by itself).
+    proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=errfile, start_new_session=True)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        errfile.seek(0)
+        err = errfile.read().decode(errors="replace")
+        sys.stderr.write(f"alternate.py: `{' '.join(argv)}` did not finish within {timeout:.0f}s; "
+                         f"killed it. Its stderr (last 4000 characters):\n{err[-4000:]}\n")
+        sys.exit(1)
     elapsed = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -79,7 +95,7 @@ def main():
     with tempfile.TemporaryFile() as errfile:
         for i in range(args.warmup + args.runs):
             for name, argv in commands:
-                ms, cpu_ms = run_once(argv, args.cwd, args.prepare, errfile)
+                ms, cpu_ms = run_once(argv, args.cwd, args.prepare, errfile, args.timeout)
                 if i >= args.warmup:
                     samples[name].append(ms)
                     cpu[name].append(cpu_ms)
