@@ -549,7 +549,7 @@ impl<'a> Conn<'a> {
         };
         (&self.client).write_all(&resp_head)?;
         (&self.client).write_all(&rest)?;
-        io::copy(&mut &upstream, &mut &self.client)?;
+        pump(&upstream, &self.client)?;
         close_gracefully(&self.client);
         Ok(())
     }
@@ -739,6 +739,37 @@ impl Pipe {
             let _ = dst.shutdown(Shutdown::Write);
         }
         Ok(())
+    }
+}
+
+/// Copy one way until end of stream, through a kernel pipe (blocking sockets: their read
+/// timeouts bound a stalled peer).
+fn pump(from: &TcpStream, to: &TcpStream) -> io::Result<()> {
+    let pipe = Pipe::new()?;
+    loop {
+        let n = match splice_once(from.as_raw_fd(), pipe.write_end.as_raw_fd(), SPLICE_CHUNK) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "upstream idle"))
+            }
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        let mut left = n;
+        while left > 0 {
+            match splice_once(pipe.read_end.as_raw_fd(), to.as_raw_fd(), left) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(m) => left -= m,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "client stalled"))
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 

@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Egress proxy benchmarks: safe-install's proxy against a direct connection, same run.
+
+  scripts/bench-proxy.py [--size-mb 200] [--runs 5] [--tunnels 64]
+
+1. throughput: one download of SIZE MB from a local HTTP server on 127.0.0.1, by curl,
+   bare (direct) and inside `safe-install` (through the proxy: absolute-URI forwarding),
+   alternating, median of RUNS each; the ratio proxied/direct (target >= 0.9).
+2. tunnels: TUNNELS concurrent HTTPS downloads (CONNECT tunnels, TLS to a local server
+   with a throw-away certificate) by curl inside one safe-install; every one must succeed,
+   and the supervisor's peak resident memory (VmHWM) is reported (target <= 32 MB).
+
+Only 127.0.0.1 is used. Needs curl and openssl. Prints one line per metric and exits 0
+whatever the numbers (benchmarks report; they do not gate).
+"""
+
+import argparse
+import http.server
+import os
+import shutil
+import socketserver
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.environ.get("SAFE_INSTALL_BIN", os.path.join(ROOT, "target/release/safe-install"))
+CHUNK = 1 << 20
+
+
+class BlobHandler(http.server.BaseHTTPRequestHandler):
+    """GET /<n> answers n MiB of zeros, streamed (no file, no memory growth)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        try:
+            mib = int(self.path.strip("/") or "1")
+        except ValueError:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(mib * CHUNK))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        block = bytes(CHUNK)
+        for _ in range(mib):
+            self.wfile.write(block)
+
+    def log_message(self, *args):
+        pass
+
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+
+def serve(tls_dir=None):
+    server = Server(("127.0.0.1", 0), BlobHandler)
+    if tls_dir:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(tls_dir, "cert.pem"), os.path.join(tls_dir, "key.pem"))
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def curl_speed(url, sandboxed, port, home):
+    """Bytes per second of one curl download; curl's own measure excludes start-up.
+    `home` is the work directory, holding the project and the throw-away HOME."""
+    cmd = ["curl", "-sS", "-o", "/dev/null", "-w", "%{speed_download}", url]
+    if sandboxed:
+        cmd = [BIN, "-q", "--allow-host", f"127.0.0.1:{port}", "--project", os.path.join(home, "project")] + cmd
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env_for(home), timeout=300)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}): {out.stderr.strip()}")
+    return float(out.stdout.strip())
+
+
+def env_for(home):
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env["HOME"] = os.path.join(home, "home")
+    return env
+
+
+def throughput(size_mb, runs, work):
+    server = serve()
+    port = server.server_address[1]
+    url = f"http://127.0.0.1:{port}/{size_mb}"
+    direct, proxied = [], []
+    for _ in range(runs):
+        direct.append(curl_speed(url, False, port, work))
+        proxied.append(curl_speed(url, True, port, work))
+    server.shutdown()
+    d, p = statistics.median(direct), statistics.median(proxied)
+    ratio = p / d
+    mb = 1 << 20
+    print(f"proxy throughput, {size_mb} MiB over loopback: direct {d / mb:.0f} MiB/s, "
+          f"through the proxy {p / mb:.0f} MiB/s (medians of {runs}); "
+          f"ratio {ratio:.2f} (target >= 0.90) {'PASS' if ratio >= 0.9 else 'FAIL'}")
+    return ratio
+
+
+def tunnels(count, work):
+    tls = os.path.join(work, "tls")
+    os.makedirs(tls)
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+         "-keyout", os.path.join(tls, "key.pem"), "-out", os.path.join(tls, "cert.pem")],
+        check=True, capture_output=True)
+    server = serve(tls)
+    port = server.server_address[1]
+    script = (
+        f"for i in $(seq {count}); do "
+        f"curl -sS --cacert {tls}/cert.pem -o /dev/null -w '%{{http_code}}\\n' "
+        f"https://localhost:{port}/4 & done; wait"
+    )
+    cmd = [BIN, "-q", "--allow-host", f"localhost:{port}", "--ro", tls, "--project", os.path.join(work, "project"),
+           "sh", "-c", script]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env_for(work))
+    peak_kb = 0
+    while proc.poll() is None:
+        try:
+            with open(f"/proc/{proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        peak_kb = max(peak_kb, int(line.split()[1]))
+        except OSError:
+            pass
+        time.sleep(0.02)
+    out, err = proc.communicate()
+    server.shutdown()
+    codes = out.split()
+    ok = codes.count("200")
+    peak_mb = peak_kb / 1024
+    good = ok == count and peak_mb <= 32
+    print(f"{count} concurrent CONNECT tunnels (4 MiB each): {ok}/{count} succeeded; "
+          f"supervisor peak RSS {peak_mb:.1f} MB (target: all succeed, <= 32 MB) "
+          f"{'PASS' if good else 'FAIL'}")
+    if ok != count:
+        print(f"  stderr: {err.strip()[:500]}", file=sys.stderr)
+    return good
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size-mb", type=int, default=200)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--tunnels", type=int, default=64)
+    args = ap.parse_args()
+    for tool in ("curl", "openssl"):
+        if not shutil.which(tool):
+            sys.exit(f"bench-proxy: {tool} is missing (apt-get install {tool})")
+    if not os.access(BIN, os.X_OK):
+        sys.exit(f"bench-proxy: {BIN} not found; run `cargo build --release`")
+    work = tempfile.mkdtemp(prefix="si-bench-proxy-")
+    os.chmod(work, 0o755)
+    os.makedirs(os.path.join(work, "home"))
+    os.makedirs(os.path.join(work, "project"))
+    try:
+        throughput(args.size_mb, args.runs, work)
+        tunnels(args.tunnels, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
