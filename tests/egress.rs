@@ -346,8 +346,8 @@ fn proxy_refuses_connect_and_forwarding_to_the_test_host() {
 fn tls_naming_another_server_than_the_connect_host_is_refused() {
     let world = World::new("egress-sni");
     let host = TestHost::start(&world);
-    // An allowed destination that is the test host itself: the proxy dials it before it
-    // sees the ClientHello, so the listener may accept a connection, but no byte may reach it.
+    // An allowed destination that is the test host itself: the proxy checks the ClientHello
+    // before it dials, so a fronting attempt never even connects.
     let authority = if host.in_netns() {
         sock(&host.v4.to_string(), host.tcp_port)
     } else {
@@ -368,6 +368,7 @@ fn tls_naming_another_server_than_the_connect_host_is_refused() {
     );
     r.only_blocked("proxy", "sni-mismatch", &authority);
     host.assert_nothing_received(&r.context());
+    host.assert_no_connection(&r.context());
 
     // Control: the same tunnel with a ClientHello that names the CONNECT host (an IP literal
     // sends no server name) is relayed, so the refusal above was the server-name check.

@@ -279,13 +279,26 @@ fn serve(
     let Some((head, rule)) = conn.check(&buf, head) else {
         return Ok(());
     };
-    let Some(upstream) = conn.dial(&head.target, rule)? else {
-        return Ok(());
-    };
     let rest = &buf[head.head_len..];
     match &head.kind {
-        RequestKind::Connect => conn.tunnel(&head.target, rule, upstream, rest),
-        RequestKind::Forward { .. } => conn.forward(&head, rule, upstream, rest),
+        // The addresses are checked before the 200 (so a refused address still gets a 403
+        // naming the fix), the ClientHello before anything is dialled: a fronting attempt
+        // never reaches the allowed host.
+        RequestKind::Connect => {
+            let Some(addrs) = conn.resolve(&head.target, rule, true)? else {
+                return Ok(());
+            };
+            conn.tunnel(&head.target, rule, &addrs, rest)
+        }
+        RequestKind::Forward { .. } => {
+            let Some(addrs) = conn.resolve(&head.target, rule, true)? else {
+                return Ok(());
+            };
+            let Some(upstream) = conn.connect(&head.target, &addrs, true) else {
+                return Ok(());
+            };
+            conn.forward(&head, rule, upstream, rest)
+        }
     }
 }
 
@@ -375,44 +388,62 @@ impl<'a> Conn<'a> {
         }
     }
 
-    /// Resolve (unless an address), check the addresses, connect to the first that answers.
-    fn dial(&self, target: &Target, rule: &Rule) -> io::Result<Option<TcpStream>> {
+    /// Answer a failure: 502 before a tunnel's 200 (`answer`), else just close.
+    fn fail(&self, answer: bool, why: &str) {
+        if answer {
+            self.bad_gateway(why);
+        } else {
+            let _ = self.client.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Resolve (unless an address) and check the addresses against the rule.
+    fn resolve(
+        &self,
+        target: &Target,
+        rule: &Rule,
+        answer: bool,
+    ) -> io::Result<Option<Vec<SocketAddr>>> {
         let addrs = match &target.host {
             HostKind::Ip(ip) => vec![SocketAddr::new(*ip, target.port)],
             HostKind::Name(name) => match (self.cfg.resolver)(name, target.port) {
                 Ok(a) => a,
                 Err(e) => {
                     tracing::warn!(%target, error = %e, "egress proxy: cannot resolve");
-                    self.bad_gateway(&format!("cannot resolve {target}: {e}"));
+                    self.fail(answer, &format!("cannot resolve {target}: {e}"));
                     return Ok(None);
                 }
             },
         };
-        let addrs = match self
+        match self
             .cfg
             .allow
             .check_resolved(rule, &target.host, target.port, &addrs)
         {
-            Ok(a) => a,
+            Ok(a) => Ok(Some(a)),
             Err(d) => {
                 self.deny(target, &d);
-                return Ok(None);
+                Ok(None)
             }
-        };
+        }
+    }
+
+    /// Connect to the first checked address that answers.
+    fn connect(&self, target: &Target, addrs: &[SocketAddr], answer: bool) -> Option<TcpStream> {
         let mut last = None;
-        for addr in &addrs {
+        for addr in addrs {
             match TcpStream::connect_timeout(addr, self.cfg.connect_timeout) {
                 Ok(s) => {
                     let _ = s.set_nodelay(true);
-                    return Ok(Some(s));
+                    return Some(s);
                 }
                 Err(e) => last = Some(e),
             }
         }
         let why = last.map(|e| e.to_string()).unwrap_or_default();
         tracing::warn!(%target, error = %why, "egress proxy: cannot connect");
-        self.bad_gateway(&format!("cannot connect to {target}: {why}"));
-        Ok(None)
+        self.fail(answer, &format!("cannot connect to {target}: {why}"));
+        None
     }
 
     fn bad_gateway(&self, why: &str) {
@@ -430,12 +461,12 @@ impl<'a> Conn<'a> {
         );
     }
 
-    /// `200`, the ClientHello's SNI check, then a two-way relay.
+    /// `200`, the ClientHello's SNI check, then the upstream connection and a two-way relay.
     fn tunnel(
         &self,
         target: &Target,
         rule: &Rule,
-        upstream: TcpStream,
+        addrs: &[SocketAddr],
         early: &[u8],
     ) -> io::Result<()> {
         (&self.client).write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
@@ -484,6 +515,9 @@ impl<'a> Conn<'a> {
             };
             return self.fronting(target, what);
         }
+        let Some(upstream) = self.connect(target, addrs, false) else {
+            return Ok(());
+        };
         self.allowed(target, rule);
         self.client.set_read_timeout(None)?;
         (&upstream).write_all(&hello)?;
