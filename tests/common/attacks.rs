@@ -451,3 +451,64 @@ pub fn remove_at_exit(dir: &Path) {
     }
     dirs.push(dir.to_path_buf());
 }
+
+/// The boundary tests of one hostile install, one `#[test]` each, sharing a single sandboxed
+/// run of the given kind (`attack_tests!(Kind::Npm)`).
+#[macro_export]
+macro_rules! attack_tests {
+    ($kind:expr) => {
+        static RUN: std::sync::OnceLock<Result<$crate::common::attacks::EvilRun, String>> =
+            std::sync::OnceLock::new();
+
+        fn evil() -> &'static $crate::common::attacks::EvilRun {
+            RUN.get_or_init(|| $crate::common::attacks::EvilRun::capture($kind))
+                .as_ref()
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+
+        #[test]
+        fn install_succeeds_despite_the_attacks() {
+            evil().check_install_succeeded();
+        }
+
+        #[test]
+        fn file_secrets_are_unreadable() {
+            evil().check_file_secrets();
+        }
+
+        #[test]
+        fn secret_environment_never_reaches_scripts() {
+            evil().check_environment();
+        }
+
+        #[test]
+        fn nothing_persists_on_the_host() {
+            evil().check_persistence();
+        }
+
+        #[test]
+        fn hidden_files_cannot_be_tampered_with() {
+            evil().check_hidden_file_tampering();
+        }
+
+        #[test]
+        fn escape_syscalls_fail() {
+            evil().check_escape_syscalls();
+        }
+
+        #[test]
+        fn double_forked_daemon_dies_with_the_sandbox() {
+            evil().check_daemon_died();
+        }
+
+        #[test]
+        fn nothing_leaves_through_loopback_or_unix_sockets() {
+            evil().check_exfiltration();
+        }
+
+        #[test]
+        fn event_log_records_blocks_without_secret_values() {
+            evil().check_event_log();
+        }
+    };
+}
