@@ -5,10 +5,12 @@
 #
 # Each benchmark times the bare command and the sandboxed one in ALTERNATION (bare,
 # sandboxed, bare, sandboxed, ...; scripts/bench/alternate.py), so that drifts of the
-# machine hit both alike, and reports medians and the overhead against a target. The
+# machine hit both alike (hyperfine runs all of one command, then all of the other, so it
+# is not used), and reports medians of wall-clock time and of CPU time (user + system of
+# the whole process tree; steadier on a busy machine) and the overhead against a target. The
 # summary at the end says PASS/FAIL per metric, but the exit status is 0 whatever the
 # numbers: benchmarks report, they do not gate (a benchmark that could not run at all is
-# shown as ERROR, and the script exits 1 only for a usage error).
+# shown as ERROR; the script exits 2 only for a usage error).
 #
 # Benchmarks:
 #   startup  `safe-install /bin/true` vs `/bin/true`: added milliseconds (target <= 10 ms)
@@ -379,7 +381,12 @@ main() {
   trap 'exit 143' TERM
   : >"$WORK/summary"
 
-  say "safe-install $("$BIN" --version 2>/dev/null | awk '{print $2}') ($BIN, commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ', src modified'))"
+  local built=
+  if [[ $BIN == "$ROOT"/* ]]; then
+    built=", tree at commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
+    git -C "$ROOT" diff --quiet HEAD -- src policies 2>/dev/null || built+=" with src/ or policies/ modified"
+  fi
+  say "safe-install $("$BIN" --version 2>/dev/null | awk '{print $2}') ($BIN, built $(date -r "$BIN" '+%F %T' 2>/dev/null || echo '?')$built)"
   say "machine: $(nproc) cores, kernel $(uname -r), node $(node --version 2>/dev/null || echo none), npm $(npm --version 2>/dev/null || echo none), uid $(id -u)"
   check_load
   for name in "${selected[@]}"; do
