@@ -1,7 +1,7 @@
 //! Finding the project's files that must be hidden: a walk of the project that does not enter
 //! directories the package manager owns (node_modules, virtualenvs) or git's.
 
-use crate::policy::FsPolicy;
+use crate::policy::{FsPolicy, HideMatcher};
 use std::path::{Path, PathBuf};
 use walkdir::WalkDir;
 
@@ -18,6 +18,7 @@ pub struct Hidden {
 /// Walk `project` and return what the hide globs match.
 pub fn find(project: &Path, fs: &FsPolicy) -> Vec<Hidden> {
     let mut found = Vec::new();
+    let matcher = HideMatcher::new(&fs.hide);
     let skip = |name: &str| fs.skip.iter().any(|s| s.value == name);
     let mut walk = WalkDir::new(project).follow_links(false).into_iter();
     while let Some(entry) = walk.next() {
@@ -34,7 +35,7 @@ pub fn find(project: &Path, fs: &FsPolicy) -> Vec<Hidden> {
         let Ok(rel) = entry.path().strip_prefix(project) else {
             continue;
         };
-        let Some(rule) = fs.hide.iter().find(|h| h.value.matches(rel)) else {
+        let Some(rule) = matcher.first_match(rel).map(|i| &fs.hide[i]) else {
             continue;
         };
         let (path, is_dir) = if ft.is_symlink() {

@@ -8,7 +8,7 @@ mod validate;
 
 pub use validate::PolicyError;
 
-use globset::GlobMatcher;
+use globset::{Glob, GlobSet, GlobSetBuilder};
 use std::path::{Path, PathBuf};
 
 /// Where an entry came from, for `explain` and error messages.
@@ -37,23 +37,47 @@ pub struct Entry<T> {
 }
 
 /// Matches environment variable names, case-insensitively (npm lower-cases its settings).
+/// A pattern's only wildcard is `*` (any run of characters, `/` included): environment names
+/// need no more, and matching them this way costs nothing at start-up, where compiling a
+/// regular expression per pattern cost milliseconds.
 #[derive(Debug, Clone)]
 pub enum NameMatcher {
     Exact(String),
-    Pattern { text: String, glob: GlobMatcher },
+    Pattern { text: String, lower: String },
 }
 
 impl NameMatcher {
     pub fn matches(&self, name: &str) -> bool {
         match self {
             NameMatcher::Exact(n) => n.eq_ignore_ascii_case(name),
-            NameMatcher::Pattern { glob, .. } => glob.is_match(name.to_ascii_lowercase()),
+            NameMatcher::Pattern { lower, .. } => star_match(lower, &name.to_ascii_lowercase()),
         }
     }
 
     pub fn is_exact(&self, name: &str) -> bool {
         matches!(self, NameMatcher::Exact(n) if n == name)
     }
+}
+
+/// `pattern` (only `*` is special) against all of `text`.
+fn star_match(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        // No `*` at all: the pattern is a literal.
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 impl std::fmt::Display for NameMatcher {
@@ -98,22 +122,63 @@ pub struct CacheDir {
 }
 
 /// A hide rule: a glob matched against the file name, or against the project-relative path
-/// when the pattern contains a `/`.
+/// when the pattern contains a `/`. Parsed (validated) here; compiled once for all rules by
+/// [`HideMatcher`].
 #[derive(Debug, Clone)]
 pub struct HideGlob {
     pub text: String,
-    pub glob: GlobMatcher,
+    pub glob: Glob,
     pub on_path: bool,
 }
 
-impl HideGlob {
-    pub fn matches(&self, rel_path: &Path) -> bool {
-        if self.on_path {
-            self.glob.is_match(rel_path)
-        } else {
-            rel_path
-                .file_name()
-                .is_some_and(|name| self.glob.is_match(Path::new(name)))
+/// Every hide rule compiled into two glob sets (by name, by path): one compilation for the
+/// whole list, and literal, prefix and suffix patterns need no regular expression.
+#[derive(Debug, Clone)]
+pub struct HideMatcher {
+    names: GlobSet,
+    name_rules: Vec<usize>,
+    paths: GlobSet,
+    path_rules: Vec<usize>,
+}
+
+impl HideMatcher {
+    pub fn new(rules: &[Entry<HideGlob>]) -> Self {
+        let mut names = GlobSetBuilder::new();
+        let mut paths = GlobSetBuilder::new();
+        let (mut name_rules, mut path_rules) = (Vec::new(), Vec::new());
+        for (i, rule) in rules.iter().enumerate() {
+            if rule.value.on_path {
+                paths.add(rule.value.glob.clone());
+                path_rules.push(i);
+            } else {
+                names.add(rule.value.glob.clone());
+                name_rules.push(i);
+            }
+        }
+        // Every glob was validated on its own; a set of valid globs always builds.
+        let build = |b: GlobSetBuilder| b.build().unwrap_or_else(|_| GlobSet::empty());
+        HideMatcher {
+            names: build(names),
+            name_rules,
+            paths: build(paths),
+            path_rules,
+        }
+    }
+
+    /// The index (into the rules given to `new`) of the first rule hiding `rel_path`.
+    pub fn first_match(&self, rel_path: &Path) -> Option<usize> {
+        let by_name = rel_path.file_name().and_then(|name| {
+            let hits = self.names.matches(Path::new(name));
+            hits.first().map(|&i| self.name_rules[i])
+        });
+        let by_path = self
+            .paths
+            .matches(rel_path)
+            .first()
+            .map(|&i| self.path_rules[i]);
+        match (by_name, by_path) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 }

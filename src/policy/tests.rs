@@ -80,7 +80,8 @@ fn wrong_type_is_a_syntax_error_with_line() {
 #[test]
 fn hide_globs_match_names_at_any_depth_and_paths_when_they_have_a_slash() {
     let p = builtin();
-    let hides = |rel: &str| p.fs.hide.iter().any(|h| h.value.matches(Path::new(rel)));
+    let matcher = HideMatcher::new(&p.fs.hide);
+    let hides = |rel: &str| matcher.first_match(Path::new(rel)).is_some();
     assert!(hides(".env"));
     assert!(hides("config/.env.production"));
     assert!(hides("packages/app/.env"));
@@ -100,10 +101,9 @@ fn hide_globs_match_names_at_any_depth_and_paths_when_they_have_a_slash() {
         ..Overrides::default()
     })
     .expect("valid");
-    assert!(q.fs.hide[0].value.matches(Path::new("secrets/a.json")));
-    assert!(!q.fs.hide[0]
-        .value
-        .matches(Path::new("other/secrets/a.json")));
+    let m = HideMatcher::new(&q.fs.hide);
+    assert_eq!(m.first_match(Path::new("secrets/a.json")), Some(0));
+    assert_eq!(m.first_match(Path::new("other/secrets/a.json")), None);
 }
 
 #[test]
@@ -138,4 +138,36 @@ fn flags_are_validated() {
         })
         .expect_err("missing path");
     assert!(err.to_string().contains("--rw"));
+}
+
+#[test]
+fn star_patterns_match_like_globs_on_names() {
+    let m = |p: &str, n: &str| {
+        NameMatcher::Pattern {
+            text: p.into(),
+            lower: p.to_ascii_lowercase(),
+        }
+        .matches(n)
+    };
+    assert!(m("*TOKEN*", "NPM_TOKEN"));
+    assert!(m("*TOKEN*", "token"));
+    assert!(m("LC_*", "LC_ALL"));
+    assert!(!m("LC_*", "XLC_ALL"));
+    assert!(m("*_KEY", "STRIPE_KEY"));
+    assert!(!m("*_KEY", "STRIPE_KEYS"));
+    assert!(m("*_KEY_*", "AWS_ACCESS_KEY_ID"));
+    assert!(m("a*b*c", "axxbyyc"));
+    assert!(!m("a*b*c", "axxcyyb"));
+    assert!(m("*ab*ab", "abab"));
+    assert!(!m("*ab*ab", "ab"), "segments may not overlap");
+    assert!(m("PATH", "path"));
+    assert!(!m("PATH", "PATHX"));
+}
+
+#[test]
+fn env_patterns_allow_only_star() {
+    let mut p = Policy::default();
+    let text = "[[env.pass]]\npattern = \"LC_[AB]\"\nreason = \"x\"\n";
+    let msg = p.add_layer("p.toml", text).expect_err("class").to_string();
+    assert!(msg.contains("env.pass[0].pattern"), "{msg}");
 }

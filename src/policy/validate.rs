@@ -38,16 +38,25 @@ pub enum PolicyError {
 
 struct Ctx<'a> {
     file: &'a str,
-    text: &'a str,
+    /// Byte offsets at which each line after the first starts.
+    line_starts: Vec<usize>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    fn new(file: &'a str, text: &str) -> Self {
+        let line_starts = text
+            .bytes()
+            .enumerate()
+            .filter(|(_, b)| *b == b'\n')
+            .map(|(i, _)| i + 1)
+            .collect();
+        Ctx { file, line_starts }
+    }
+
+    /// The 1-based line holding the start of `span`.
     fn line(&self, span: Range<usize>) -> usize {
-        let end = span.start.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
+        self.line_starts
+            .partition_point(|&start| start <= span.start)
             + 1
     }
 
@@ -78,7 +87,7 @@ impl Ctx<'_> {
 
 pub(super) fn merge_file(policy: &mut Policy, file: &str, text: &str) -> Result<(), PolicyError> {
     let raw: RawPolicy = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| Ctx { file, text }.line(s)).unwrap_or(1);
+        let line = e.span().map(|s| Ctx::new(file, text).line(s)).unwrap_or(1);
         let message = e.message().trim().to_string();
         let message = match key_at(text, line) {
             Some(key) if !message.contains(&key) => format!("key `{key}`: {message}"),
@@ -90,7 +99,7 @@ pub(super) fn merge_file(policy: &mut Policy, file: &str, text: &str) -> Result<
             message,
         }
     })?;
-    let cx = Ctx { file, text };
+    let cx = Ctx::new(file, text);
 
     for (i, rule) in raw.env.pass.iter().enumerate() {
         let key = format!("env.pass[{i}]");
@@ -323,15 +332,16 @@ fn name_matcher(cx: &Ctx<'_>, rule: &RawNameRule, key: &str) -> Result<NameMatch
         }
         (None, Some(pattern)) => {
             let text = pattern.get_ref();
-            // Names are not paths: `*` must also match the `/` in npm's
-            // `npm_config_//host/:_authToken`.
-            let glob = GlobBuilder::new(&text.to_ascii_lowercase())
-                .literal_separator(false)
-                .build()
-                .map_err(|e| cx.invalid(pattern, format!("{key}.pattern"), e.kind().to_string()))?;
+            if text.is_empty() || !valid_env_name(&text.replace('*', "X")) {
+                return Err(cx.invalid(
+                    pattern,
+                    format!("{key}.pattern"),
+                    "a pattern is a variable name in which `*` matches any run of characters",
+                ));
+            }
             Ok(NameMatcher::Pattern {
                 text: text.clone(),
-                glob: glob.compile_matcher(),
+                lower: text.to_ascii_lowercase(),
             })
         }
         (Some(name), Some(_)) => Err(cx.invalid(
@@ -400,7 +410,7 @@ fn hide_glob(text: &str) -> Result<HideGlob, String> {
         .map_err(|e| e.kind().to_string())?;
     Ok(HideGlob {
         text: text.to_string(),
-        glob: glob.compile_matcher(),
+        glob,
         on_path: text.contains('/'),
     })
 }
