@@ -16,6 +16,9 @@
 #   startup  `safe-install /bin/true` vs `/bin/true`: added milliseconds (target <= 10 ms)
 #   npm-ci   `npm ci` of a generated project of ~360 packages (~10 with install scripts),
 #            warm cache, node_modules removed before each run (target: ratio <= 1.05)
+#   proxy    one 200 MiB download over loopback through the egress proxy vs direct
+#            (target: throughput ratio >= 0.9), and 64 concurrent CONNECT tunnels
+#            (target: all succeed, supervisor RSS <= 32 MB); scripts/bench/proxy.py
 #
 # Settings (environment):
 #   SAFE_INSTALL_BIN       the binary (default: target/release/safe-install; build it
@@ -50,7 +53,7 @@ NPM_PACKAGES=${BENCH_NPM_PACKAGES:-360}
 NPM_NETWORK=${BENCH_NPM_NETWORK:-offline}
 RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-300}
 
-BENCHES=(startup npm-ci)
+BENCHES=(startup npm-ci proxy)
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -150,6 +153,25 @@ need_binary() {
   if [[ -n $newer ]]; then
     say "warning: $newer is newer than $BIN; rebuild with cargo build --release to measure the current code"
   fi
+}
+
+# ---------------------------------------------------------------------------- proxy
+
+bench_proxy() {
+  need_binary
+  local out=$WORK/proxy.result
+  SAFE_INSTALL_BIN=$BIN "$PYTHON" "$HERE/proxy.py" --size-mb 200 --runs 5 --tunnels 64 --out "$out"
+  local ratio peak ok total
+  ratio=$(value "$out" ratio)
+  peak=$(value "$out" peak_mb)
+  ok=$(value "$out" tunnels_ok)
+  total=$(value "$out" tunnels)
+  record "proxy throughput (200 MiB, median of 5)" "$(value "$out" direct_mibs) MiB/s" \
+    "$(value "$out" proxied_mibs) MiB/s" "x$ratio" ">= 0.90x" "$(verdict "$ratio" '>=' 0.9)" -
+  local tunnels_ok=PASS
+  [[ $ok == "$total" ]] || tunnels_ok=FAIL
+  [[ $(verdict "$peak" '<=' 32) == PASS ]] || tunnels_ok=FAIL
+  record "proxy: $total concurrent tunnels" "-" "$ok/$total ok" "RSS $peak MB" "all ok, <= 32 MB" "$tunnels_ok" -
 }
 
 # ---------------------------------------------------------------------------- startup

@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 
@@ -66,11 +67,22 @@ def run_once(argv, cwd, prepare, errfile, timeout):
     # started (safe-install's sandbox dies with its supervisor by itself).
     proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=errfile, start_new_session=True)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    # A blocking wait, with a timer for the time limit: Popen.wait(timeout=...) polls with
+    # growing sleeps (0.5, 1, 2, 4, 8 ms ...), which would round a 10 ms run up to 16 ms.
+    timed_out = threading.Event()
+
+    def kill():
+        timed_out.set()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    timer = threading.Timer(timeout, kill)
+    timer.start()
+    proc.wait()
+    timer.cancel()
+    if timed_out.is_set():
         errfile.seek(0)
         err = errfile.read().decode(errors="replace")
         sys.stderr.write(f"alternate.py: `{' '.join(argv)}` did not finish within {timeout:.0f}s; "

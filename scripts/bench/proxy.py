@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Egress proxy benchmarks: safe-install's proxy against a direct connection, same run.
 
-  scripts/bench-proxy.py [--size-mb 200] [--runs 5] [--tunnels 64]
+  scripts/bench/proxy.py [--size-mb 200] [--runs 5] [--tunnels 64] [--out FILE]
+
+(scripts/bench.sh proxy runs it and adds its rows to the summary.)
 
 1. throughput: one download of SIZE MB from a local HTTP server on 127.0.0.1, by curl,
    bare (direct) and inside `safe-install` (through the proxy: absolute-URI forwarding),
@@ -27,7 +29,7 @@ import tempfile
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("SAFE_INSTALL_BIN", os.path.join(ROOT, "target/release/safe-install"))
 CHUNK = 1 << 20
 
@@ -103,7 +105,11 @@ def throughput(size_mb, runs, work):
     print(f"proxy throughput, {size_mb} MiB over loopback: direct {d / mb:.0f} MiB/s, "
           f"through the proxy {p / mb:.0f} MiB/s (medians of {runs}); "
           f"ratio {ratio:.2f} (target >= 0.90) {'PASS' if ratio >= 0.9 else 'FAIL'}")
+    RESULTS.update(direct_mibs=f"{d / mb:.0f}", proxied_mibs=f"{p / mb:.0f}", ratio=f"{ratio:.3f}")
     return ratio
+
+
+RESULTS = {}
 
 
 def tunnels(count, work):
@@ -144,6 +150,7 @@ def tunnels(count, work):
     print(f"{count} concurrent CONNECT tunnels (4 MiB each): {ok}/{count} succeeded; "
           f"supervisor peak RSS {peak_mb:.1f} MB (target: all succeed, <= 32 MB) "
           f"{'PASS' if good else 'FAIL'}")
+    RESULTS.update(tunnels_ok=ok, tunnels=count, peak_mb=f"{peak_mb:.1f}")
     if ok != count:
         print(f"  stderr: {err.strip()[:500]}", file=sys.stderr)
     return good
@@ -154,12 +161,13 @@ def main():
     ap.add_argument("--size-mb", type=int, default=200)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--tunnels", type=int, default=64)
+    ap.add_argument("--out", help="also write KEY=VALUE results here")
     args = ap.parse_args()
     for tool in ("curl", "openssl"):
         if not shutil.which(tool):
-            sys.exit(f"bench-proxy: {tool} is missing (apt-get install {tool})")
+            sys.exit(f"bench proxy: {tool} is missing (apt-get install {tool})")
     if not os.access(BIN, os.X_OK):
-        sys.exit(f"bench-proxy: {BIN} not found; run `cargo build --release`")
+        sys.exit(f"bench proxy: {BIN} not found; run `cargo build --release`")
     work = tempfile.mkdtemp(prefix="si-bench-proxy-")
     os.chmod(work, 0o755)
     os.makedirs(os.path.join(work, "home"))
@@ -169,6 +177,10 @@ def main():
         tunnels(args.tunnels, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if args.out:
+        with open(args.out, "w") as f:
+            for k, v in RESULTS.items():
+                f.write(f"{k}={v}\n")
 
 
 if __name__ == "__main__":
