@@ -75,6 +75,33 @@ fn setattr(path: &Path, set: u64, recursive: bool) -> Result<(), SetupError> {
     Ok(())
 }
 
+/// Existing directories the new root may be built on, in the child's own mount namespace.
+const STAGING_CANDIDATES: &[&str] = &["/run", "/dev/shm", "/mnt", "/media", "/srv"];
+
+/// The first candidate that exists and holds none of the plan's bind sources (covering it
+/// would hide them from the binds).
+pub fn staging_in_place(plan: &Plan) -> Option<PathBuf> {
+    let sources: Vec<&Path> = plan
+        .mounts
+        .iter()
+        .filter_map(|m| match &m.kind {
+            MountKind::BindRo(src) | MountKind::BindRw(src) => Some(src.as_path()),
+            _ => None,
+        })
+        .collect();
+    STAGING_CANDIDATES
+        .iter()
+        .map(Path::new)
+        .filter(|dir| {
+            std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir())
+                && !sources
+                    .iter()
+                    .any(|s| s.starts_with(dir) || dir.starts_with(s))
+        })
+        .map(Path::to_path_buf)
+        .next()
+}
+
 /// `root` joined with an absolute sandbox path.
 fn inside(root: &Path, target: &Path) -> PathBuf {
     root.join(target.strip_prefix("/").unwrap_or(target))

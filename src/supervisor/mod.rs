@@ -76,9 +76,18 @@ pub fn run(
     allow: crate::net::allow::AllowList,
     sink: &EventSink,
 ) -> Result<i32, SupervisorError> {
-    let staging = tempfile::Builder::new()
-        .prefix(".safe-install-root-")
-        .tempdir()?;
+    // Where the child builds the new root: an existing directory it may cover in its own
+    // mount namespace (nothing on the host changes, so a SIGKILL at any moment leaves
+    // nothing behind); a temporary directory only when every candidate holds a bind source.
+    let (staging_path, staging) = match crate::sandbox::mounts::staging_in_place(plan) {
+        Some(dir) => (dir, None),
+        None => {
+            let dir = tempfile::Builder::new()
+                .prefix(".safe-install-root-")
+                .tempdir()?;
+            (dir.path().to_path_buf(), Some(dir))
+        }
+    };
     let (report_r, report_w) = pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
     let (alive_r, alive_w) = pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
     let (egress_parent, egress_child) = socketpair(
@@ -98,7 +107,6 @@ pub fn run(
         alive_w.as_raw_fd(),
         egress_parent.as_raw_fd(),
     ];
-    let staging_path = staging.path().to_path_buf();
 
     let mut stack = vec![0u8; CHILD_STACK];
     let flags = CloneFlags::CLONE_NEWUSER
@@ -142,7 +150,7 @@ pub fn run(
 
     let mut reports = Vec::new();
     let mut notifier = None;
-    let mut staging = Some(staging);
+    let mut staging = staging;
     let mut buf = Vec::new();
     let mut pipe = std::fs::File::from(report_r);
     let mut chunk = [0u8; 4096];
