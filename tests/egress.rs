@@ -562,8 +562,8 @@ fn npm_postinstall_exfiltration_over_tcp_udp_and_dns_is_blocked() {
             r.context()
         );
     }
-    // Per-package attribution (`package`/`script`) belongs to the observation layer that is
-    // not there yet (see tests/common/attacks.rs, "issue 4"); the process is named by argv.
+    // Each event names the package and lifecycle script (by process ancestry) and the
+    // process (argv).
     for (port, what) in [(host.tcp_port, "tcp"), (host.udp_port, "udp")] {
         let target = sock(&host.v4.to_string(), port);
         let ev = r.one_blocked("connect", "direct-connect", &target);
@@ -571,8 +571,12 @@ fn npm_postinstall_exfiltration_over_tcp_udp_and_dns_is_blocked() {
             ev["argv"].to_string().contains("exfil.js"),
             "the {what} event does not name the postinstall's process: {ev}"
         );
+        assert_eq!(ev["package"], "si-egress-exfil@1.0.0", "{what}: {ev}");
+        assert_eq!(ev["script"], "postinstall", "{what}: {ev}");
     }
-    r.one_blocked("dns", "dns-query", cfg["dns_name"].as_str().expect("name"));
+    let ev = r.one_blocked("dns", "dns-query", cfg["dns_name"].as_str().expect("name"));
+    assert_eq!(ev["package"], "si-egress-exfil@1.0.0", "dns: {ev}");
+    assert_eq!(ev["script"], "postinstall", "dns: {ev}");
     assert_eq!(
         r.blocked_egress().len(),
         3,
@@ -614,14 +618,26 @@ fn setup_py_exfiltration_over_tcp_udp_and_dns_is_blocked() {
     }
     assert_eq!(report["tcp"]["errno"].as_i64(), Some(direct_errno(&host)));
     assert_eq!(report["udp"]["errno"].as_i64(), Some(direct_errno(&host)));
+    // Attributed by ancestry to the package whose setup.py ran, and the build step.
+    let mut events = Vec::new();
     for port in [host.tcp_port, host.udp_port] {
-        r.one_blocked(
+        events.push(r.one_blocked(
             "connect",
             "direct-connect",
             &sock(&host.v4.to_string(), port),
-        );
+        ));
     }
-    r.one_blocked("dns", "dns-query", cfg["dns_name"].as_str().expect("name"));
+    events.push(r.one_blocked("dns", "dns-query", cfg["dns_name"].as_str().expect("name")));
+    for ev in events {
+        assert!(
+            ev["package"]
+                .as_str()
+                .unwrap_or("")
+                .contains("si-egress-exfil"),
+            "not attributed to the package: {ev}"
+        );
+        assert!(ev["script"].is_string(), "no build step named: {ev}");
+    }
     assert_eq!(
         r.blocked_egress().len(),
         3,

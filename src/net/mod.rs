@@ -58,8 +58,16 @@ pub(crate) struct Emitter {
 }
 
 impl Emitter {
+    /// Record an event; refusals are attributed (the lookup scans /proc, too costly for
+    /// every allowed registry request).
     pub fn emit(&self, peer: SocketAddr, mut event: Event) {
-        if let Some(who) = self.lookup.as_ref().and_then(|l| l(peer)) {
+        let attribute = event.verdict != crate::events::Verdict::Allowed;
+        if let Some(who) = self
+            .lookup
+            .as_ref()
+            .filter(|_| attribute)
+            .and_then(|l| l(peer))
+        {
             who.apply(&mut event);
         }
         self.sink.emit(event);

@@ -2,6 +2,7 @@
 //! sandbox's connect/send/raw-socket calls, logs every attempt that would leave the sandbox,
 //! and answers those early with an errno; the network namespace is what enforces.
 
+pub mod attribution;
 pub mod notifier;
 pub mod process;
 pub mod sockaddr;

@@ -4,11 +4,13 @@
 //! after our read still meets the namespace, which has no route out); destinations that would
 //! leave are logged and answered with an errno at once, as the kernel would have refused them.
 
+use super::attribution::Attributor;
 use super::process;
 use super::sockaddr::{listener_inside, parse, stays_inside, Dest};
 use crate::events::{Action, Event, EventSink, Reason, Verdict};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::Arc;
 
 /// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP`: wake the notifier on the same CPU (lower latency).
 const FD_SYNC_WAKE_UP: u64 = 1;
@@ -27,7 +29,11 @@ pub enum Answer {
 }
 
 /// Serve notifications until every process in the sandbox is gone.
-pub fn spawn(listener: OwnedFd, sink: EventSink) -> std::io::Result<std::thread::JoinHandle<()>> {
+pub fn spawn(
+    listener: OwnedFd,
+    sink: EventSink,
+    who: Arc<Attributor>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
     // SAFETY: the ioctl reads one u64 flag word we pass by reference.
     unsafe {
         libc::ioctl(
@@ -39,10 +45,10 @@ pub fn spawn(listener: OwnedFd, sink: EventSink) -> std::io::Result<std::thread:
     std::thread::Builder::new()
         .name("seccomp-notify".into())
         .stack_size(256 * 1024)
-        .spawn(move || serve(&listener, &sink))
+        .spawn(move || serve(&listener, &sink, &who))
 }
 
-fn serve(listener: &OwnedFd, sink: &EventSink) {
+fn serve(listener: &OwnedFd, sink: &EventSink, who: &Attributor) {
     let fd = listener.as_raw_fd();
     loop {
         let mut pfd = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
@@ -65,7 +71,7 @@ fn serve(listener: &OwnedFd, sink: &EventSink) {
                 _ => return,
             }
         }
-        let answer = handle(fd, &req, sink);
+        let answer = handle(fd, &req, sink, who);
         let (error, flags) = match answer {
             Answer::Continue => (0, libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32),
             Answer::Errno(e) => (-e, 0),
@@ -88,7 +94,7 @@ fn still_valid(fd: i32, id: u64) -> bool {
     unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0 }
 }
 
-fn handle(fd: i32, req: &libc::seccomp_notif, sink: &EventSink) -> Answer {
+fn handle(fd: i32, req: &libc::seccomp_notif, sink: &EventSink, who: &Attributor) -> Answer {
     let pid = req.pid as i32;
     let args = req.data.args;
     let nr = req.data.nr as libc::c_long;
@@ -96,6 +102,7 @@ fn handle(fd: i32, req: &libc::seccomp_notif, sink: &EventSink) -> Answer {
         libc::SYS_socket => {
             emit(
                 sink,
+                who,
                 pid,
                 format!("socket(family {}, type {})", args[0], args[1] & 0xf),
                 Reason::RawSocket,
@@ -127,6 +134,7 @@ fn handle(fd: i32, req: &libc::seccomp_notif, sink: &EventSink) -> Answer {
     if let Some(addr) = dests.iter().find_map(|d| unserved_loopback(pid, d, stream)) {
         emit(
             sink,
+            who,
             pid,
             addr.to_string(),
             Reason::DirectConnect,
@@ -149,7 +157,7 @@ fn handle(fd: i32, req: &libc::seccomp_notif, sink: &EventSink) -> Answer {
         "{what}{} to an address outside the sandbox; its network namespace has no route out (HTTP(S) goes through safe-install's proxy)",
         if fastopen { " with MSG_FASTOPEN" } else { "" }
     );
-    emit(sink, pid, target, Reason::DirectConnect, &detail);
+    emit(sink, who, pid, target, Reason::DirectConnect, &detail);
     Answer::Errno(libc::ENETUNREACH)
 }
 
@@ -191,10 +199,16 @@ fn socket_type(pid: i32, fd: u64) -> Option<i32> {
         .map(|t| t as i32)
 }
 
-fn emit(sink: &EventSink, pid: i32, target: String, reason: Reason, detail: &str) {
+fn emit(
+    sink: &EventSink,
+    who: &Attributor,
+    pid: i32,
+    target: String,
+    reason: Reason,
+    detail: &str,
+) {
     let mut ev = Event::new(Action::Connect, Verdict::Blocked, target, reason).with_detail(detail);
-    ev.pid = Some(process::ids(pid));
-    ev.argv = process::argv(pid);
+    who.of_pid(pid).apply(&mut ev);
     sink.emit(ev);
 }
 

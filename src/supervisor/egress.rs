@@ -4,8 +4,9 @@
 
 use crate::events::EventSink;
 use crate::net::allow::{AllowList, Rule, RuleError, RuleSource};
-use crate::net::dns::{spawn_dns, DnsHandle};
+use crate::net::dns::{spawn_dns_with, DnsHandle};
 use crate::net::proxy::{spawn_proxy, ProxyConfig, ProxyHandle};
+use crate::observe::attribution::Attributor;
 use crate::plan::Context;
 use crate::pm::npmrc::{self, NpmSources, NpmrcError};
 use crate::pm::pipconf::{self, PipConfError, PipSources};
@@ -238,9 +239,24 @@ pub struct Servers {
     pub dns: DnsHandle,
 }
 
-pub fn serve(sockets: Sockets, allow: AllowList, sink: &EventSink) -> std::io::Result<Servers> {
-    let cfg = Arc::new(ProxyConfig::new(allow));
-    let proxy = spawn_proxy(sockets.proxy, cfg, sink.clone())?;
-    let dns = spawn_dns(sockets.dns_udp, sockets.dns_tcp, sink.clone())?;
+pub fn serve(
+    sockets: Sockets,
+    allow: AllowList,
+    sink: &EventSink,
+    who: Arc<Attributor>,
+) -> std::io::Result<Servers> {
+    let tcp_who = Arc::clone(&who);
+    let mut cfg = ProxyConfig::new(allow);
+    cfg.peer_lookup = Some(Arc::new(move |peer| tcp_who.of_peer(peer, false)));
+    let proxy = spawn_proxy(sockets.proxy, Arc::new(cfg), sink.clone())?;
+    // A DNS client may have asked over UDP or TCP; the port tells which socket.
+    let dns_lookup: crate::net::PeerLookup =
+        Arc::new(move |peer| who.of_peer(peer, true).or_else(|| who.of_peer(peer, false)));
+    let dns = spawn_dns_with(
+        sockets.dns_udp,
+        sockets.dns_tcp,
+        sink.clone(),
+        Some(dns_lookup),
+    )?;
     Ok(Servers { proxy, dns })
 }

@@ -142,8 +142,14 @@ pub fn run(
     let _relay = signals::relay_to(child)?;
     // Serve egress before anything inside can need it; if setup failed before the sockets
     // were sent, the report says why.
+    let who = std::sync::Arc::new(crate::observe::attribution::Attributor::new(child.as_raw()));
     let _servers = match egress::receive(&egress_parent)? {
-        Some(sockets) => Some(egress::serve(sockets, allow, sink)?),
+        Some(sockets) => Some(egress::serve(
+            sockets,
+            allow,
+            sink,
+            std::sync::Arc::clone(&who),
+        )?),
         None => None,
     };
     drop(egress_parent);
@@ -170,7 +176,7 @@ pub fn run(
                             }
                         }
                         if let Report::Listener { fd } = &r {
-                            let started = start_notifier(child, *fd, sink);
+                            let started = start_notifier(child, *fd, sink, &who);
                             // Init waits for this byte before it goes on, copied or not.
                             let _ = nix::unistd::write(&alive_w, b"k");
                             notifier = Some(started?);
@@ -241,6 +247,7 @@ fn start_notifier(
     child: nix::unistd::Pid,
     fd: i32,
     sink: &EventSink,
+    who: &std::sync::Arc<crate::observe::attribution::Attributor>,
 ) -> Result<std::thread::JoinHandle<()>, SupervisorError> {
     use std::os::fd::FromRawFd;
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
@@ -258,7 +265,11 @@ fn start_notifier(
     }
     // SAFETY: a new descriptor returned to us by the kernel.
     let listener = unsafe { std::os::fd::OwnedFd::from_raw_fd(listener as i32) };
-    Ok(crate::observe::notifier::spawn(listener, sink.clone())?)
+    Ok(crate::observe::notifier::spawn(
+        listener,
+        sink.clone(),
+        std::sync::Arc::clone(who),
+    )?)
 }
 
 fn record_landlock(sink: &EventSink, status: &LandlockStatus, abi: i32) {

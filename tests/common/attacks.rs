@@ -396,6 +396,16 @@ impl EvilRun {
                 format!("no blocked `{action}` event for {what} (target containing {target})")
             });
         }
+        if self.kind == Kind::Npm {
+            let attributed = events.iter().any(|e| {
+                e["verdict"] == "blocked"
+                    && e["package"] == "si-evil@1.0.0"
+                    && e["script"] == "postinstall"
+            });
+            p.check(attributed, || {
+                "no blocked event is attributed to package si-evil@1.0.0, script postinstall".into()
+            });
+        }
         for (label, haystack) in [
             ("event log", &text),
             ("stderr", &self.out.stderr),

@@ -1,0 +1,309 @@
+//! Who did it: from a process (or a socket of the proxy / DNS stub) to the package and
+//! lifecycle script responsible, by process ancestry rather than by anything the process
+//! itself could set.
+//!
+//! The command safe-install started is the package manager (init's only child). A process
+//! whose ancestry reaches the package manager belongs to the script whose root is the package
+//! manager's direct child: npm spawns each lifecycle script as `sh -c <script>` with
+//! `npm_package_name`, `npm_package_version` and `npm_lifecycle_event` in the environment it
+//! sets at exec; pip runs `setup.py` or the build backend hook with the build directory as
+//! working directory. The root is read once and cached, so a descendant with a forged
+//! environment changes nothing. A process whose ancestry reaches init without passing the
+//! package manager was orphaned by some script (a double fork): never the package manager.
+
+use super::process;
+use crate::net::Attribution;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// What a script root says about itself, read once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Origin {
+    package: Option<String>,
+    script: Option<String>,
+}
+
+pub struct Attributor {
+    /// Host pid of the sandbox's init.
+    init: i32,
+    /// Script roots already read, by host pid.
+    roots: Mutex<HashMap<i32, Origin>>,
+}
+
+const ORPHAN: &str = "(orphaned script process)";
+
+fn parent(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn environ(pid: i32) -> HashMap<String, String> {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .unwrap_or_default()
+        .split(|&b| b == 0)
+        .filter_map(|kv| {
+            let kv = String::from_utf8_lossy(kv);
+            let (k, v) = kv.split_once('=')?;
+            Some((k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+/// npm's variables, else pip's build directory and hook.
+fn read_origin(root: i32) -> Origin {
+    let env = environ(root);
+    if let (Some(name), Some(event)) = (env.get("npm_package_name"), env.get("npm_lifecycle_event"))
+    {
+        let package = match env.get("npm_package_version") {
+            Some(v) => format!("{name}@{v}"),
+            None => name.clone(),
+        };
+        return Origin {
+            package: Some(package),
+            script: Some(event.clone()),
+        };
+    }
+    let argv = process::argv(root).unwrap_or_default();
+    let cwd = std::fs::read_link(format!("/proc/{root}/cwd")).ok();
+    Origin {
+        package: cwd.as_ref().and_then(|d| python_package(d)),
+        script: python_hook(&argv),
+    }
+}
+
+/// `setup.py` (and its command) or the PEP 517 hook pip's in-process helper runs.
+fn python_hook(argv: &[String]) -> Option<String> {
+    let hooks = [
+        "build_wheel",
+        "build_sdist",
+        "prepare_metadata_for_build_wheel",
+        "get_requires_for_build_wheel",
+        "build_editable",
+        "prepare_metadata_for_build_editable",
+        "get_requires_for_build_editable",
+        "get_requires_for_build_sdist",
+    ];
+    if let Some(hook) = argv.iter().find(|a| hooks.contains(&a.as_str())) {
+        return Some(hook.clone());
+    }
+    // `python setup.py install`, or pip's setuptools caller: `python -c "<code that runs
+    // setup.py>" egg_info --egg-base ...`.
+    let at = argv.iter().position(|a| a.contains("setup.py"))?;
+    let command = argv[at + 1..].iter().find(|a| !a.starts_with('-'));
+    Some(match command {
+        Some(c) => format!("setup.py {c}"),
+        None => "setup.py".into(),
+    })
+}
+
+/// `name@version` from the build directory's PKG-INFO, or `name` from its pyproject.toml or
+/// setup.py, or the directory's name.
+fn python_package(dir: &std::path::Path) -> Option<String> {
+    let field = |text: &str, key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+    };
+    for info in
+        [dir.join("PKG-INFO")]
+            .into_iter()
+            .chain(std::fs::read_dir(dir).ok()?.flatten().filter_map(|e| {
+                let p = e.path();
+                p.extension()
+                    .is_some_and(|x| x == "egg-info")
+                    .then(|| p.join("PKG-INFO"))
+            }))
+    {
+        if let Ok(text) = std::fs::read_to_string(&info) {
+            if let (Some(n), Some(v)) = (field(&text, "Name:"), field(&text, "Version:")) {
+                return Some(format!("{n}@{v}"));
+            }
+        }
+    }
+    if let Ok(text) = std::fs::read_to_string(dir.join("pyproject.toml")) {
+        if let Ok(doc) = text.parse::<toml::Table>() {
+            let project = doc.get("project").and_then(|p| p.as_table());
+            if let Some(name) = project.and_then(|p| p.get("name")).and_then(|n| n.as_str()) {
+                let version = project
+                    .and_then(|p| p.get("version"))
+                    .and_then(|v| v.as_str());
+                return Some(match version {
+                    Some(v) => format!("{name}@{v}"),
+                    None => name.to_string(),
+                });
+            }
+        }
+    }
+    dir.join("setup.py")
+        .is_file()
+        .then(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .flatten()
+}
+
+impl Attributor {
+    pub fn new(init_host_pid: i32) -> Self {
+        Attributor {
+            init: init_host_pid,
+            roots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The host pid of the package manager: init's child (the first, if it forked more).
+    fn package_manager(&self) -> Option<i32> {
+        let children =
+            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.init)).ok()?;
+        children
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .min()
+    }
+
+    /// Attribution of host pid `pid`.
+    pub fn of_pid(&self, pid: i32) -> Attribution {
+        let mut who = Attribution {
+            pid: Some(process::ids(pid)),
+            argv: process::argv(pid),
+            ..Attribution::default()
+        };
+        let pm = self.package_manager();
+        if Some(pid) == pm {
+            return who;
+        }
+        // Walk up to the child of the package manager (the script root), or to init.
+        let mut current = pid;
+        for _ in 0..64 {
+            let Some(up) = parent(current) else { break };
+            if Some(up) == pm {
+                let mut roots = self.roots.lock().unwrap_or_else(|e| e.into_inner());
+                let origin = roots.entry(current).or_insert_with(|| read_origin(current));
+                who.package = origin.package.clone();
+                who.script = origin.script.clone();
+                return who;
+            }
+            if up == self.init || up <= 1 {
+                who.script = Some(ORPHAN.into());
+                return who;
+            }
+            current = up;
+        }
+        who
+    }
+
+    /// Attribution of the sandboxed process that owns the socket whose address, as seen
+    /// inside the sandbox, is `peer` (a client of the proxy or DNS stub).
+    pub fn of_peer(&self, peer: SocketAddr, udp: bool) -> Option<Attribution> {
+        let inode = socket_inode(self.init, peer, udp)?;
+        let owner = self
+            .sandbox_pids()
+            .into_iter()
+            .find(|pid| owns_socket(*pid, inode))?;
+        Some(self.of_pid(owner))
+    }
+
+    /// Host pids of the processes in the sandbox's pid namespace.
+    fn sandbox_pids(&self) -> Vec<i32> {
+        let Ok(ns) = std::fs::read_link(format!("/proc/{}/ns/pid", self.init)) else {
+            return Vec::new();
+        };
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        dir.flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| std::fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|n| n == ns))
+            .collect()
+    }
+}
+
+/// The inode of the socket bound to `local` in the sandbox's network namespace, from
+/// `/proc/<init>/net/{tcp,tcp6,udp,udp6}`.
+fn socket_inode(init: i32, local: SocketAddr, udp: bool) -> Option<u64> {
+    let proto = if udp { "udp" } else { "tcp" };
+    let want_port = format!("{:04X}", local.port());
+    for file in [proto.to_string(), format!("{proto}6")] {
+        let Ok(table) = std::fs::read_to_string(format!("/proc/{init}/net/{file}")) else {
+            continue;
+        };
+        for line in table.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let (Some(addr), Some(inode)) = (cols.get(1), cols.get(9)) else {
+                continue;
+            };
+            if addr
+                .rsplit_once(':')
+                .is_some_and(|(_, port)| port == want_port)
+            {
+                if let Ok(inode) = inode.parse() {
+                    if inode != 0 {
+                        return Some(inode);
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+fn owns_socket(pid: i32, inode: u64) -> bool {
+    let want = PathBuf::from(format!("socket:[{inode}]"));
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|fds| {
+            fds.flatten()
+                .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l == want))
+        })
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_hooks_are_named() {
+        let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            python_hook(&argv(&[
+                "python",
+                "_in_process.py",
+                "build_wheel",
+                "/tmp/x"
+            ])),
+            Some("build_wheel".into())
+        );
+        assert_eq!(
+            python_hook(&argv(&["python", "-c", "x", "setup.py", "-q", "install"])),
+            Some("setup.py install".into())
+        );
+        assert_eq!(
+            python_hook(&argv(&[
+                "python",
+                "-c",
+                "exec(compile(open('setup.py')))",
+                "egg_info",
+                "--egg-base",
+                "/tmp/e"
+            ])),
+            Some("setup.py egg_info".into())
+        );
+        assert_eq!(python_hook(&argv(&["node", "x.js"])), None);
+    }
+
+    #[test]
+    fn python_package_from_pkg_info_or_pyproject() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("pyproject.toml"),
+            "[project]\nname = \"demo\"\nversion = \"1.2\"\n",
+        )
+        .expect("write");
+        assert_eq!(python_package(dir.path()), Some("demo@1.2".into()));
+        std::fs::write(
+            dir.path().join("PKG-INFO"),
+            "Metadata-Version: 2.1\nName: demo\nVersion: 1.3\n",
+        )
+        .expect("write");
+        assert_eq!(python_package(dir.path()), Some("demo@1.3".into()));
+    }
+}
