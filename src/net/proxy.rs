@@ -315,7 +315,7 @@ impl<'a> Conn<'a> {
         self.emitter.emit(self.peer, ev);
     }
 
-    /// Refuse: answer `status`, log one blocked event, close gracefully.
+    /// Refuse: log one blocked event, answer `status`, close gracefully.
     fn refuse(&self, status: u16, target: String, reason: Reason, detail: String) {
         let title = match status {
             403 => "Forbidden",
@@ -324,8 +324,11 @@ impl<'a> Conn<'a> {
             501 => "Not Implemented",
             _ => "Bad Request",
         };
-        let _ = (&self.client).write_all(&plain_response(status, title, &detail));
+        // Logged before the answer: the client may exit (and the supervisor finish the log)
+        // as soon as it reads it, and attribution needs the client's socket still open.
+        let body = plain_response(status, title, &detail);
         self.event(Verdict::Blocked, target, reason, detail);
+        let _ = (&self.client).write_all(&body);
         close_gracefully(&self.client);
     }
 
