@@ -28,6 +28,8 @@ struct Origin {
 pub struct Attributor {
     /// Host pid of the sandbox's init.
     init: i32,
+    /// The sandbox's pid namespace (`pid:[inode]`), read while init is still dumpable.
+    pid_ns: Option<PathBuf>,
     /// Script roots already read, by host pid.
     roots: Mutex<HashMap<i32, Origin>>,
 }
@@ -143,9 +145,12 @@ fn python_package(dir: &std::path::Path) -> Option<String> {
 }
 
 impl Attributor {
+    /// Call right after the clone: init turns non-dumpable once set up, and an unprivileged
+    /// supervisor can then no longer read its namespace links.
     pub fn new(init_host_pid: i32) -> Self {
         Attributor {
             init: init_host_pid,
+            pid_ns: std::fs::read_link(format!("/proc/{init_host_pid}/ns/pid")).ok(),
             roots: Mutex::new(HashMap::new()),
         }
     }
@@ -194,7 +199,10 @@ impl Attributor {
     /// Attribution of the sandboxed process that owns the socket whose address, as seen
     /// inside the sandbox, is `peer` (a client of the proxy or DNS stub).
     pub fn of_peer(&self, peer: SocketAddr, udp: bool) -> Option<Attribution> {
-        let inode = socket_inode(self.init, peer, udp)?;
+        // The package manager shares init's network namespace and stays readable.
+        let reader = self.package_manager().unwrap_or(self.init);
+        let inode =
+            socket_inode(reader, peer, udp).or_else(|| socket_inode(self.init, peer, udp))?;
         let owner = self
             .sandbox_pids()
             .into_iter()
@@ -204,7 +212,7 @@ impl Attributor {
 
     /// Host pids of the processes in the sandbox's pid namespace.
     fn sandbox_pids(&self) -> Vec<i32> {
-        let Ok(ns) = std::fs::read_link(format!("/proc/{}/ns/pid", self.init)) else {
+        let Some(ns) = &self.pid_ns else {
             return Vec::new();
         };
         let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -212,18 +220,18 @@ impl Attributor {
         };
         dir.flatten()
             .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-            .filter(|pid| std::fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|n| n == ns))
+            .filter(|pid| std::fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|n| &n == ns))
             .collect()
     }
 }
 
 /// The inode of the socket bound to `local` in the sandbox's network namespace, from
-/// `/proc/<init>/net/{tcp,tcp6,udp,udp6}`.
-fn socket_inode(init: i32, local: SocketAddr, udp: bool) -> Option<u64> {
+/// `/proc/<pid>/net/{tcp,tcp6,udp,udp6}` of a process in it.
+fn socket_inode(pid: i32, local: SocketAddr, udp: bool) -> Option<u64> {
     let proto = if udp { "udp" } else { "tcp" };
     let want_port = format!("{:04X}", local.port());
     for file in [proto.to_string(), format!("{proto}6")] {
-        let Ok(table) = std::fs::read_to_string(format!("/proc/{init}/net/{file}")) else {
+        let Ok(table) = std::fs::read_to_string(format!("/proc/{pid}/net/{file}")) else {
             continue;
         };
         for line in table.lines().skip(1) {
