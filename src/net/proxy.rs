@@ -616,20 +616,9 @@ fn read_response_head(upstream: &TcpStream, client: &TcpStream) -> io::Result<(V
                 out.extend_from_slice(
                     format!("HTTP/1.1 {code} {}\r\n", resp.reason.unwrap_or("")).as_bytes(),
                 );
-                for h in resp.headers.iter() {
-                    let name = h.name.to_ascii_lowercase();
-                    if matches!(
-                        name.as_str(),
-                        "connection" | "keep-alive" | "proxy-connection"
-                    ) {
-                        continue;
-                    }
-                    out.extend_from_slice(h.name.as_bytes());
-                    out.extend_from_slice(b": ");
-                    out.extend_from_slice(h.value);
-                    out.extend_from_slice(b"\r\n");
-                }
-                out.extend_from_slice(b"Connection: close\r\n\r\n");
+                request::end_head_with_close(&mut out, resp.headers, |name| {
+                    matches!(name, "connection" | "keep-alive" | "proxy-connection")
+                });
                 let rest = buf[n..].to_vec();
                 return Ok((out, rest));
             }

@@ -356,9 +356,21 @@ fn upstream_head(
         out.extend_from_slice(target.to_string().as_bytes());
     }
     out.extend_from_slice(b"\r\n");
+    end_head_with_close(&mut out, headers, |lower| {
+        HOP_BY_HOP.contains(&lower) || named.iter().any(|n| n == lower)
+    });
+    out
+}
+
+/// Append `headers` except those `drop` refuses (by lower-case name), then
+/// `Connection: close` and the blank line that ends a head.
+pub fn end_head_with_close(
+    out: &mut Vec<u8>,
+    headers: &[httparse::Header<'_>],
+    drop: impl Fn(&str) -> bool,
+) {
     for h in headers {
-        let lower = h.name.to_ascii_lowercase();
-        if HOP_BY_HOP.contains(&lower.as_str()) || named.contains(&lower) {
+        if drop(&h.name.to_ascii_lowercase()) {
             continue;
         }
         out.extend_from_slice(h.name.as_bytes());
@@ -367,7 +379,6 @@ fn upstream_head(
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"Connection: close\r\n\r\n");
-    out
 }
 
 /// Text from the request made safe for a log line: escaped, at most 256 characters.
