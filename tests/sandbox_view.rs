@@ -310,3 +310,33 @@ fn strict_passes_when_nothing_was_blocked() {
         out.describe()
     );
 }
+
+#[test]
+fn secret_system_files_are_masked() {
+    // A root caller's sandbox keeps root's file ownership outside, so owner-only files in
+    // /etc would be readable without the masks; for everyone they read as empty.
+    let world = World::new("view-masks");
+    let out = sh(
+        &world,
+        "for f in /etc/shadow /etc/gshadow; do test -e $f && printf '%s=%s\\n' $f $(wc -c < $f); done; ls -A /etc/ssh 2>/dev/null | wc -l",
+    );
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    for line in out.stdout.lines().filter(|l| l.contains('=')) {
+        assert!(
+            line.ends_with("=0"),
+            "not masked: {line}\n{}",
+            out.describe()
+        );
+    }
+    assert!(
+        out.stdout.contains("/etc/shadow=0"),
+        "/etc/shadow should exist (masked) in the view\n{}",
+        out.describe()
+    );
+    assert_eq!(
+        out.stdout.lines().last(),
+        Some("0"),
+        "/etc/ssh should be an empty directory\n{}",
+        out.describe()
+    );
+}
