@@ -121,7 +121,7 @@ pub fn report() -> (String, bool) {
         let _ = writeln!(o, "  {stage:<36} {state}");
     }
     let abi = kernel_abi();
-    let pinned = 6;
+    let pinned = crate::sandbox::landlock::ABI_PINNED_VERSION;
     let _ = writeln!(
         o,
         "landlock:          ABI {abi}{}",

@@ -15,6 +15,8 @@ use std::path::Path;
 /// plus abstract-socket and signal scoping (V6). Older kernels get what they support, and the
 /// supervisor reports the gap.
 pub const ABI_PINNED: ABI = ABI::V6;
+/// [`ABI_PINNED`] as the number the kernel reports, for messages.
+pub const ABI_PINNED_VERSION: i32 = 6;
 
 fn fail(e: impl std::fmt::Display) -> SetupError {
     SetupError::new(Stage::Landlock, e.to_string())

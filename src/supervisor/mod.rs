@@ -281,7 +281,7 @@ fn record_landlock(sink: &EventSink, status: &LandlockStatus, abi: i32) {
     sink.emit(
         Event::new(Action::Sandbox, verdict, "landlock", reason).with_detail(format!(
             "kernel Landlock ABI {abi}; safe-install uses ABI {}",
-            6
+            crate::sandbox::landlock::ABI_PINNED_VERSION
         )),
     );
 }
