@@ -27,8 +27,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::servers::{free_port, http, test_root};
-use super::{fixtures, is_root, require_program, wait_until, write_file, World, SYSTEM_PATH};
+use super::servers::http;
+use super::{fixtures, is_root, require_program, wait_until, World, SYSTEM_PATH};
 
 /// Where the test host lives.
 #[derive(Debug)]
@@ -424,85 +424,10 @@ pub fn show_events(events: &[Value]) -> String {
 // A Verdaccio whose scoped packages need a token
 // ---------------------------------------------------------------------------------------
 
-/// A Verdaccio started by [`start_verdaccio_private_scope`]; killed when dropped.
-pub struct PrivateVerdaccio {
-    child: Child,
-    /// `http://127.0.0.1:PORT/`
-    pub url: String,
-    pub port: u16,
-    log: PathBuf,
-}
-
-impl PrivateVerdaccio {
-    /// The server's own output so far, for assertion messages.
-    pub fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for PrivateVerdaccio {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Starts Verdaccio (no uplinks, temporary storage, on a free loopback port) where packages
-/// of `@scope` can be read only with a token (`access: $authenticated`); others as in
-/// [`super::servers::start_verdaccio`].
-pub fn start_verdaccio_private_scope(dir: &Path, scope: &str) -> PrivateVerdaccio {
-    let bin = test_root().join("verdaccio/node_modules/.bin/verdaccio");
-    assert!(
-        bin.is_file(),
-        "Verdaccio is not installed at {}. Fix: run scripts/setup.sh as root",
-        bin.display()
-    );
-    let port = free_port();
-    let storage = dir.join("storage");
-    fs::create_dir_all(&storage).expect("create verdaccio storage");
-    let config = dir.join("config.yaml");
-    write_file(
-        &config,
-        &format!(
-            "# Written by tests/common/netns.rs: a registry of its own, no uplinks; {scope} is private.\n\
-             storage: {storage}\n\
-             auth:\n  htpasswd:\n    file: {htpasswd}\n    max_users: 100\n\
-             uplinks: {{}}\n\
-             packages:\n  '{scope}/*':\n    access: $authenticated\n    publish: $authenticated\n    unpublish: $authenticated\n  '**':\n    access: $all\n    publish: $authenticated\n    unpublish: $authenticated\n\
-             publish:\n  allow_offline: true\n\
-             web:\n  enable: false\n\
-             log: {{ type: stdout, format: pretty, level: warn }}\n",
-            storage = storage.display(),
-            htpasswd = dir.join("htpasswd").display(),
-        ),
-    );
-    let mut cmd = Command::new(&bin);
-    cmd.env_clear()
-        .env("PATH", SYSTEM_PATH)
-        .env("HOME", dir)
-        .arg("--config")
-        .arg(&config)
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .current_dir(dir);
-    let log = dir.join("verdaccio.log");
-    let child = spawn_listener(cmd, &log);
-    let server = PrivateVerdaccio {
-        child,
-        url: format!("http://127.0.0.1:{port}/"),
-        port,
-        log,
-    };
-    let ready = wait_until(
-        Duration::from_secs(60),
-        || matches!(http(port, "GET", "/-/ping", &[], b""), Ok((s, _)) if s < 500),
-    );
-    assert!(
-        ready,
-        "Verdaccio did not answer on 127.0.0.1:{port} within 60s; its output:\n{}",
-        server.log()
-    );
-    server
+/// of `@scope` can be read only with a token; see [`super::servers::start_verdaccio_with`].
+pub fn start_verdaccio_private_scope(dir: &Path, scope: &str) -> super::servers::Server {
+    super::servers::start_verdaccio_with(dir, Some(scope))
 }
 
 /// Creates a Verdaccio user on 127.0.0.1:`port` (what `npm adduser` does); returns its token.

@@ -99,6 +99,12 @@ fn wait_ready(server: &mut Server, path: &str, what: &str) {
 /// Starts Verdaccio with a temporary storage, an htpasswd file, no uplinks (it never
 /// reaches any other registry) and no web UI, on a free loopback port.
 pub fn start_verdaccio(dir: &Path) -> Server {
+    start_verdaccio_with(dir, None)
+}
+
+/// [`start_verdaccio`], where the packages of `private_scope` (`@scope`), if given, can be
+/// read only with a token (`access: $authenticated`).
+pub fn start_verdaccio_with(dir: &Path, private_scope: Option<&str>) -> Server {
     let bin = test_root().join("verdaccio/node_modules/.bin/verdaccio");
     assert!(
         bin.is_file(),
@@ -116,12 +122,17 @@ pub fn start_verdaccio(dir: &Path) -> Server {
              storage: {storage}\n\
              auth:\n  htpasswd:\n    file: {htpasswd}\n    max_users: 100\n\
              uplinks: {{}}\n\
-             packages:\n  '**':\n    access: $all\n    publish: $authenticated\n    unpublish: $authenticated\n\
+             packages:\n{private}  '**':\n    access: $all\n    publish: $authenticated\n    unpublish: $authenticated\n\
              publish:\n  allow_offline: true\n\
              web:\n  enable: false\n\
              log: {{ type: stdout, format: pretty, level: warn }}\n",
             storage = storage.display(),
             htpasswd = dir.join("htpasswd").display(),
+            private = private_scope
+                .map(|scope| format!(
+                    "  '{scope}/*':\n    access: $authenticated\n    publish: $authenticated\n    unpublish: $authenticated\n"
+                ))
+                .unwrap_or_default(),
         ),
     );
     let mut cmd = Command::new(&bin);
