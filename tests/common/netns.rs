@@ -19,7 +19,6 @@
 
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpStream, UdpSocket};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -27,7 +26,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::servers::http;
+use super::servers::{http, spawn_server};
 use super::{fixtures, is_root, require_program, wait_until, World, SYSTEM_PATH};
 
 /// Where the test host lives.
@@ -115,24 +114,6 @@ fn remove_stale_namespaces() {
     }
 }
 
-fn spawn_listener(mut cmd: Command, log: &Path) -> Child {
-    let out = fs::File::create(log).expect("create the test host's log");
-    let err = out.try_clone().expect("clone log fd");
-    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
-    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2),
-    // which is async-signal-safe; it touches no memory shared with the parent.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    cmd.spawn()
-        .unwrap_or_else(|e| panic!("cannot start the test host listener: {e}"))
-}
-
 impl TestHost {
     /// Starts a test host for `world` (a namespace as root, the host's loopback otherwise),
     /// proves that its listener receives TCP and UDP sent from the host, and remembers how
@@ -213,7 +194,7 @@ impl TestHost {
                 .arg("::")
                 .env_clear()
                 .env("PATH", SYSTEM_PATH);
-            let child = spawn_listener(cmd, &state.join("listener.log"));
+            let child = spawn_server(cmd, &state.join("listener.log"));
             let mut host = TestHost {
                 placement: Placement::Netns {
                     name,
@@ -243,7 +224,7 @@ impl TestHost {
             .arg("127.0.0.1")
             .env_clear()
             .env("PATH", SYSTEM_PATH);
-        let child = spawn_listener(cmd, &state.join("listener.log"));
+        let child = spawn_server(cmd, &state.join("listener.log"));
         let mut host = TestHost {
             placement: Placement::Loopback,
             v4: Ipv4Addr::LOCALHOST,

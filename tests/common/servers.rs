@@ -53,7 +53,9 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("local addr").port()
 }
 
-fn spawn_server(mut cmd: Command, log: &Path) -> Child {
+/// Spawn a background server with its output in `log`; it dies with the thread that
+/// spawned it (`PR_SET_PDEATHSIG`).
+pub fn spawn_server(mut cmd: Command, log: &Path) -> Child {
     let out = fs::File::create(log).expect("create server log");
     let err = out.try_clone().expect("clone log fd");
     cmd.stdin(Stdio::null()).stdout(out).stderr(err);
