@@ -77,6 +77,12 @@ pub struct SandboxArgs {
     /// Allow egress to HOST[:PORT] (or *.suffix[:PORT]).
     #[arg(long, value_name = "HOST", global = true)]
     pub allow_host: Vec<String>,
+    /// Pass this variable to the package manager only: lifecycle scripts and build backends never see it.
+    #[arg(long, value_name = "NAME", global = true)]
+    pub secret_env: Vec<String>,
+    /// Network for lifecycle scripts and build backends: `none` (default) or `registry`.
+    #[arg(long, value_name = "MODE", global = true)]
+    pub scripts_network: Option<String>,
     /// Write every event as JSON Lines to FILE.
     #[arg(long, value_name = "FILE", global = true)]
     pub log: Option<PathBuf>,

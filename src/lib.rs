@@ -16,4 +16,5 @@ pub mod plan;
 pub mod pm;
 pub mod policy;
 pub mod sandbox;
+pub mod shim;
 pub mod supervisor;

@@ -15,6 +15,13 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 fn main() {
+    // Inside the sandbox, npm runs lifecycle scripts through this binary (trust level 2).
+    if std::env::args_os()
+        .next()
+        .is_some_and(|a| safe_install::shim::invoked_as_shim(&a))
+    {
+        std::process::exit(safe_install::shim::main());
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -125,6 +132,8 @@ fn prepare(args: &SandboxArgs, argv: &[OsString]) -> Result<(Policy, Context), F
             ro: args.ro.clone(),
             hide: args.hide.clone(),
             allow_host: args.allow_host.clone(),
+            secret_env: args.secret_env.clone(),
+            scripts_network: args.scripts_network.clone(),
         })
         .map_err(fail(exit::INVALID_INPUT))?;
     let ctx = Context {

@@ -48,6 +48,8 @@ reasons! {
     RawSocket => "raw-socket": "Raw and packet sockets are refused.",
     EnvDropped => "env-dropped": "An environment variable that is not on the allow-list was dropped.",
     EnvSecret => "env-secret": "An environment variable whose name looks like a secret was dropped.",
+    OtherProcess => "other-process": "Another process's environment or memory (/proc/<pid>/environ, mem); scripts cannot read the package manager's.",
+    ScriptOffline => "script-offline": "Lifecycle scripts and build backends have no network unless --scripts-network registry or a [[package]] grant allows it.",
 }
 
 impl Serialize for Reason {

@@ -3,6 +3,8 @@
 //! and answers those early with an errno; the network namespace is what enforces.
 
 pub mod attribution;
+pub mod control;
+pub mod files;
 pub mod notifier;
 pub mod process;
 pub mod sockaddr;

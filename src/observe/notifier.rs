@@ -1,15 +1,18 @@
-//! The seccomp user-notification loop. It never turns a denial into an allow on the strength
+//! The seccomp user-notification loop. File calls are only observed (answered CONTINUE: the
+//! kernel's mounts and Landlock decide, and [`files`] explains). For the network it never turns a denial into an allow on the strength
 //! of memory it read: destinations that stay inside the sandbox get CONTINUE (the network
 //! namespace would let those through anyway, and a racing thread that rewrites the address
 //! after our read still meets the namespace, which has no route out); destinations that would
 //! leave are logged and answered with an errno at once, as the kernel would have refused them.
 
 use super::attribution::Attributor;
+use super::files::{self, Access, FileRules, Level};
 use super::process;
 use super::sockaddr::{listener_inside, parse, stays_inside, Dest};
 use crate::events::{Action, Event, EventSink, Reason, Verdict};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP`: wake the notifier on the same CPU (lower latency).
@@ -28,11 +31,30 @@ pub enum Answer {
     Errno(i32),
 }
 
-/// Serve notifications until every process in the sandbox is gone.
+/// What a notifier needs besides its listener.
+pub struct Observer {
+    pub sink: EventSink,
+    pub who: Arc<Attributor>,
+    pub files: Arc<FileRules>,
+    /// The command is not a package manager (its own attempts are judged like a script's).
+    pub generic: bool,
+}
+
+/// Whose filter a listener belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Init's filter: the whole sandbox. `generic`: the command is not a package manager, so
+    /// its own file attempts are judged as a script's would be.
+    Sandbox { generic: bool },
+    /// A lifecycle script's filter, installed by the shim running in `package_dir`.
+    Script { package_dir: Option<PathBuf> },
+}
+
+/// Serve notifications until every process under the filter is gone.
 pub fn spawn(
     listener: OwnedFd,
-    sink: EventSink,
-    who: Arc<Attributor>,
+    observer: Arc<Observer>,
+    scope: Scope,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     // SAFETY: the ioctl reads one u64 flag word we pass by reference.
     unsafe {
@@ -45,10 +67,10 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("seccomp-notify".into())
         .stack_size(256 * 1024)
-        .spawn(move || serve(&listener, &sink, &who))
+        .spawn(move || serve(&listener, &observer, &scope))
 }
 
-fn serve(listener: &OwnedFd, sink: &EventSink, who: &Attributor) {
+fn serve(listener: &OwnedFd, observer: &Observer, scope: &Scope) {
     let fd = listener.as_raw_fd();
     loop {
         let mut pfd = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
@@ -71,7 +93,13 @@ fn serve(listener: &OwnedFd, sink: &EventSink, who: &Attributor) {
                 _ => return,
             }
         }
-        let answer = handle(fd, &req, sink, who);
+        let answer = if file_call(req.data.nr as libc::c_long) {
+            observe_file(fd, &req, observer, scope);
+            // The kernel decides file access (mounts, Landlock); this only explains it.
+            Answer::Continue
+        } else {
+            handle(fd, &req, &observer.sink, &observer.who)
+        };
         let (error, flags) = match answer {
             Answer::Continue => (0, libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32),
             Answer::Errno(e) => (-e, 0),
@@ -84,6 +112,167 @@ fn serve(listener: &OwnedFd, sink: &EventSink, who: &Attributor) {
         };
         // SAFETY: SEND reads one seccomp_notif_resp we own; ENOENT (target gone) is harmless.
         unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_SEND, &resp) };
+    }
+}
+
+fn file_call(nr: libc::c_long) -> bool {
+    crate::sandbox::seccomp::file_syscalls().contains(&nr)
+}
+
+/// `O_WRONLY | O_RDWR | O_CREAT | O_TRUNC`: an open that may write.
+fn opens_for_write(flags: u64) -> bool {
+    let flags = flags as i32;
+    flags & libc::O_ACCMODE != libc::O_RDONLY || flags & (libc::O_CREAT | libc::O_TRUNC) != 0
+}
+
+/// The paths a path syscall names: (dirfd, path pointer, access, follow a final link).
+fn file_operands(nr: libc::c_long, a: &[u64; 6], pid: i32) -> Vec<(i32, u64, Access, bool)> {
+    let cwd = libc::AT_FDCWD;
+    let open_access = |flags: u64| {
+        let follow = flags as i32 & libc::O_NOFOLLOW == 0;
+        let access = if opens_for_write(flags) {
+            Access::Write
+        } else {
+            Access::Read
+        };
+        (access, follow)
+    };
+    #[cfg(target_arch = "x86_64")]
+    match nr {
+        libc::SYS_open => {
+            let (acc, follow) = open_access(a[1]);
+            return vec![(cwd, a[0], acc, follow)];
+        }
+        libc::SYS_creat => return vec![(cwd, a[0], Access::Write, true)],
+        // A hard link to a hidden file would be a way to read it; the new name is a write.
+        libc::SYS_link => {
+            return vec![
+                (cwd, a[0], Access::Read, false),
+                (cwd, a[1], Access::Write, false),
+            ]
+        }
+        libc::SYS_symlink => return vec![(cwd, a[1], Access::Write, false)],
+        libc::SYS_rename => {
+            return vec![
+                (cwd, a[0], Access::Write, false),
+                (cwd, a[1], Access::Write, false),
+            ]
+        }
+        _ => {}
+    }
+    match nr {
+        libc::SYS_openat => {
+            let (acc, follow) = open_access(a[2]);
+            vec![(a[0] as i32, a[1], acc, follow)]
+        }
+        libc::SYS_openat2 => {
+            // struct open_how { u64 flags; u64 mode; u64 resolve; }
+            let flags = process::read_memory(pid, a[2], 8)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_ne_bytes)
+                .unwrap_or(0);
+            let (acc, follow) = open_access(flags);
+            vec![(a[0] as i32, a[1], acc, follow)]
+        }
+        libc::SYS_linkat => vec![
+            (
+                a[0] as i32,
+                a[1],
+                Access::Read,
+                a[4] as i32 & libc::AT_SYMLINK_FOLLOW != 0,
+            ),
+            (a[2] as i32, a[3], Access::Write, false),
+        ],
+        libc::SYS_symlinkat => vec![(a[1] as i32, a[2], Access::Write, false)],
+        libc::SYS_renameat | libc::SYS_renameat2 => vec![
+            (a[0] as i32, a[1], Access::Write, false),
+            (a[2] as i32, a[3], Access::Write, false),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+/// Resolve each path the call names and log what the plan says about it.
+fn observe_file(fd: i32, req: &libc::seccomp_notif, observer: &Observer, scope: &Scope) {
+    let pid = req.pid as i32;
+    let root = PathBuf::from(format!("/proc/{pid}/root"));
+    let inside =
+        |p: &Path| std::fs::symlink_metadata(root.join(p.strip_prefix("/").unwrap_or(p))).is_ok();
+    let on_host = |p: &Path| std::fs::symlink_metadata(p).is_ok();
+    for (dirfd, ptr, access, follow) in
+        file_operands(req.data.nr as libc::c_long, &req.data.args, pid)
+    {
+        let Some(raw) = files::read_c_string(pid, ptr) else {
+            continue;
+        };
+        let base = if raw.first() == Some(&b'/') {
+            PathBuf::from("/")
+        } else {
+            match files::base_dir(pid, dirfd) {
+                Some(b) => b,
+                None => continue,
+            }
+        };
+        if !still_valid(fd, req.id) {
+            return;
+        }
+        let path = files::resolve(&root, &base, &raw, follow);
+        if path.starts_with("/proc") {
+            // The sandbox's own procfs: `self` means the caller, which only it can resolve.
+            let me = process::ids(pid).sandbox;
+            let is_script = !matches!(scope, Scope::Sandbox { generic: false })
+                || observer.who.of_pid(pid).package.is_some();
+            if let Some(finding) = files::judge_proc(&path, me, is_script) {
+                let mut ev = Event::new(
+                    finding.action,
+                    Verdict::Blocked,
+                    finding.target,
+                    finding.reason,
+                )
+                .with_detail(finding.detail);
+                observer.who.of_pid(pid).apply(&mut ev);
+                observer.sink.emit(ev);
+            }
+            continue;
+        }
+        let level = match scope {
+            Scope::Script { package_dir } => Level::Script {
+                package_dir: package_dir.as_deref(),
+            },
+            Scope::Sandbox { generic: true } => Level::Command,
+            // Judged as a script first: most calls are nothing either way, and attribution
+            // (several /proc reads) is paid only for findings.
+            Scope::Sandbox { generic: false } => Level::Script { package_dir: None },
+        };
+        let Some(mut finding) = observer
+            .files
+            .judge(&path, access, level, &inside, &on_host)
+        else {
+            continue;
+        };
+        let who = observer.who.of_pid(pid);
+        if matches!(scope, Scope::Sandbox { generic: false })
+            && who.package.is_none()
+            && who.script.is_none()
+        {
+            match observer
+                .files
+                .judge(&path, access, Level::PackageManager, &inside, &on_host)
+            {
+                Some(f) => finding = f,
+                None => continue,
+            }
+        }
+        let mut ev = Event::new(
+            finding.action,
+            Verdict::Blocked,
+            finding.target,
+            finding.reason,
+        )
+        .with_detail(finding.detail);
+        who.apply(&mut ev);
+        observer.sink.emit(ev);
     }
 }
 

@@ -5,10 +5,12 @@
 
 pub mod env;
 pub mod hidden;
+pub mod trust;
 mod view;
 
 pub use env::{DropReason, EnvPlan};
 pub use hidden::Hidden;
+pub use trust::ScriptPlan;
 pub use view::{Mount, MountKind};
 
 use crate::pm::{self, Detected, Family};
@@ -93,6 +95,11 @@ pub struct Plan {
     pub home: PathBuf,
     pub project: PathBuf,
     pub family: Family,
+    /// Trust level 2 for lifecycle scripts, when the package manager runs them through the
+    /// shim; `None`: the whole command is observed at one level.
+    pub script: Option<ScriptPlan>,
+    /// Credential paths (resolved) and why: opening one is always logged.
+    pub credentials: Vec<(PathBuf, String)>,
     /// Notes for `explain` and `-v`: what was skipped and why.
     pub notes: Vec<String>,
 }
@@ -117,8 +124,36 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
     } else {
         None
     };
-    let hidden = hidden::find(&ctx.project, &policy.fs);
-    let view = view::build(policy, ctx, program.as_deref(), venv.as_deref(), &hidden);
+    let mut hidden = hidden::find(&ctx.project, &policy.fs);
+    let mut view = view::build(policy, ctx, program.as_deref(), venv.as_deref(), &hidden);
+    let program_name = ctx
+        .argv
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let mut trust_env = Vec::new();
+    let script = if ctx.detected.family == Family::Npm && pm::npm::has_script_shell(program_name) {
+        let hook = trust::hook(ctx);
+        for m in hook.mounts {
+            if m.kind == MountKind::HideFile {
+                hidden.push(Hidden {
+                    path: m.target.clone(),
+                    is_dir: false,
+                    rule: ".npmrc (moved to npm's private configuration)".into(),
+                });
+            }
+            view.push(m.target, m.kind, m.why);
+        }
+        trust_env = hook.env;
+        let script = trust::script_plan(policy, ctx, &view.landlock());
+        let config = trust::config_mount(&script);
+        view.push(config.target, config.kind, config.why);
+        view.sort();
+        Some(script)
+    } else {
+        None
+    };
 
     let cwd = if view.visible(&ctx.cwd) {
         ctx.cwd.clone()
@@ -131,6 +166,7 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
         ("PWD", cwd.clone().into_os_string()),
     ];
     fixed.extend(proxy_env());
+    fixed.extend(trust_env);
     let env = env::scrub(&policy.env, &ctx.env, &fixed);
     let seccomp_deny = policy
         .seccomp
@@ -150,6 +186,13 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
         home: ctx.home.clone(),
         project: ctx.project.clone(),
         family: ctx.detected.family,
+        script,
+        credentials: policy
+            .fs
+            .credential
+            .iter()
+            .map(|e| (e.value.resolve(&ctx.home), e.reason.clone()))
+            .collect(),
         notes: view.notes,
     })
 }

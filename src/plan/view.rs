@@ -52,7 +52,7 @@ pub(super) struct View {
 }
 
 impl View {
-    fn push(&mut self, target: PathBuf, kind: MountKind, why: impl Into<String>) {
+    pub(super) fn push(&mut self, target: PathBuf, kind: MountKind, why: impl Into<String>) {
         // A later entry for the same target wins (layers are added lowest first).
         self.mounts.retain(|m| m.target != target);
         self.mounts.push(Mount {
@@ -112,6 +112,11 @@ impl View {
         self.push(real.clone(), MountKind::BindRw(real), why);
     }
 
+    /// Parents before children; stable, so equal depths keep their order.
+    pub(super) fn sort(&mut self) {
+        self.mounts.sort_by_key(|m| m.target.components().count());
+    }
+
     pub fn landlock(&self) -> LandlockPlan {
         let mut ll = LandlockPlan::default();
         for m in &self.mounts {
@@ -123,10 +128,10 @@ impl View {
                     ll.devices.push(m.target.clone());
                     ll.write.push(m.target.join("shm"));
                 }
-                MountKind::Symlink(_)
-                | MountKind::HideFile
-                | MountKind::HideDir
-                | MountKind::File(_) => {}
+                // Made by safe-install, read-only: readable (resolv.conf, the private npm
+                // configuration, which trust level 2 then leaves out).
+                MountKind::File(_) => ll.read.push(m.target.clone()),
+                MountKind::Symlink(_) | MountKind::HideFile | MountKind::HideDir => {}
             }
         }
         ll
@@ -265,8 +270,7 @@ pub(super) fn build(
         v.push(h.path.clone(), kind, format!("hidden by rule {}", h.rule));
     }
 
-    // Parents before children; stable, so equal depths keep their order.
-    v.mounts.sort_by_key(|m| m.target.components().count());
+    v.sort();
     v
 }
 

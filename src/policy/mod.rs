@@ -198,6 +198,9 @@ pub struct FsPolicy {
     pub hide: Vec<Entry<HideGlob>>,
     /// Paths in otherwise visible places (system directories) replaced by empty ones.
     pub mask: Vec<Entry<PolicyPath>>,
+    /// Credential files and directories (mostly of the real home): never in the view, and an
+    /// attempt to open one is logged as `credential-path` even where nothing exists.
+    pub credential: Vec<Entry<PolicyPath>>,
     pub skip: Vec<Entry<String>>,
 }
 
@@ -213,6 +216,68 @@ pub struct EgressPolicy {
     pub allow: Vec<Entry<String>>,
 }
 
+/// Whether lifecycle scripts and build backends may use the network (trust level 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ScriptsNetwork {
+    /// No network at all: the registry itself is an exfiltration channel.
+    #[default]
+    None,
+    /// The package manager's registries (not policy or `--allow-host` hosts).
+    Registry,
+}
+
+impl ScriptsNetwork {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "none" => Some(ScriptsNetwork::None),
+            "registry" => Some(ScriptsNetwork::Registry),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScriptsNetwork::None => "none",
+            ScriptsNetwork::Registry => "registry",
+        }
+    }
+}
+
+/// What one package's scripts may do beyond the trust-level-2 default.
+#[derive(Debug, Clone)]
+pub struct PackageGrant {
+    /// The package name as in package.json / the project name on the index (no version).
+    pub name: String,
+    /// `HOST[:PORT]` rules, as for `[egress] allow`.
+    pub allow_hosts: Vec<String>,
+    pub allow_read: Vec<PolicyPath>,
+    pub allow_write: Vec<PolicyPath>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ScriptsPolicy {
+    pub network: ScriptsNetwork,
+    /// Where the setting came from (`None`: the default).
+    pub network_origin: Option<Origin>,
+    pub packages: Vec<Entry<PackageGrant>>,
+}
+
+impl ScriptsPolicy {
+    /// The grant for package `name` (`name@version` or a bare name), if any; later layers win.
+    pub fn grant(&self, name: &str) -> Option<&Entry<PackageGrant>> {
+        let bare = package_name(name);
+        self.packages.iter().rev().find(|g| g.value.name == bare)
+    }
+}
+
+/// `name` of `name@version` (scoped names keep their leading `@`).
+pub fn package_name(spec: &str) -> &str {
+    match spec.rfind('@') {
+        Some(at) if at > 0 => &spec[..at],
+        _ => spec,
+    }
+}
+
 /// The effective policy: every layer merged and validated.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
@@ -220,6 +285,10 @@ pub struct Policy {
     pub fs: FsPolicy,
     pub seccomp: SeccompPolicy,
     pub egress: EgressPolicy,
+    /// Variables only the package manager (trust level 1) receives; matched names are removed
+    /// before any lifecycle script or build backend starts.
+    pub credentials: Vec<Entry<NameMatcher>>,
+    pub scripts: ScriptsPolicy,
     /// The layers that were loaded, lowest first.
     pub layers: Vec<String>,
 }
@@ -246,6 +315,10 @@ pub struct Overrides {
     pub ro: Vec<PathBuf>,
     pub hide: Vec<String>,
     pub allow_host: Vec<String>,
+    /// `--secret-env NAME`: passed to the package manager, never to its scripts.
+    pub secret_env: Vec<String>,
+    /// `--scripts-network none|registry`.
+    pub scripts_network: Option<String>,
 }
 
 impl Policy {
@@ -272,7 +345,9 @@ impl Policy {
             && o.rw.is_empty()
             && o.ro.is_empty()
             && o.hide.is_empty()
-            && o.allow_host.is_empty())
+            && o.allow_host.is_empty()
+            && o.secret_env.is_empty()
+            && o.scripts_network.is_none())
         {
             self.layers.push("command-line flags".into());
         }

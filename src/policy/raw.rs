@@ -16,6 +16,12 @@ pub struct RawPolicy {
     pub seccomp: RawSeccomp,
     #[serde(default)]
     pub egress: RawEgress,
+    #[serde(default)]
+    pub credentials: RawCredentials,
+    #[serde(default)]
+    pub scripts: RawScripts,
+    #[serde(default, rename = "package")]
+    pub packages: Vec<RawPackage>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -59,6 +65,8 @@ pub struct RawFs {
     pub hide: Vec<RawHideRule>,
     #[serde(default)]
     pub mask: Vec<RawPathRule>,
+    #[serde(default)]
+    pub credential: Vec<RawPathRule>,
     #[serde(default)]
     pub skip: Vec<RawSkipRule>,
 }
@@ -120,4 +128,34 @@ pub struct RawEgress {
 pub struct RawHostRule {
     pub host: Spanned<String>,
     pub reason: Spanned<String>,
+}
+
+/// `[credentials] env = [...]`: variables the package manager may use but its scripts never see.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCredentials {
+    #[serde(default)]
+    pub env: Vec<RawNameRule>,
+}
+
+/// `[scripts] network = "none" | "registry"`, with a reason.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScripts {
+    pub network: Option<Spanned<String>>,
+    pub reason: Option<Spanned<String>>,
+}
+
+/// `[[package]] name = "sharp"`: what one package's scripts may do beyond the default.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawPackage {
+    pub name: Spanned<String>,
+    pub reason: Spanned<String>,
+    #[serde(default)]
+    pub allow_hosts: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub allow_read: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub allow_write: Vec<Spanned<String>>,
 }

@@ -1,7 +1,10 @@
 //! Raw policy text to validated entries. Every error names the file, the line and the key.
 
 use super::raw::{RawNameRule, RawPolicy};
-use super::{CacheDir, Entry, HideGlob, NameMatcher, Origin, Overrides, Policy, PolicyPath};
+use super::{
+    CacheDir, Entry, HideGlob, NameMatcher, Origin, Overrides, PackageGrant, Policy, PolicyPath,
+    ScriptsNetwork,
+};
 use globset::GlobBuilder;
 use std::ops::Range;
 use std::path::{Component, PathBuf};
@@ -143,6 +146,11 @@ pub(super) fn merge_file(policy: &mut Policy, file: &str, text: &str) -> Result<
         (&mut policy.fs.ro, &raw.fs.ro, "fs.ro"),
         (&mut policy.fs.rw, &raw.fs.rw, "fs.rw"),
         (&mut policy.fs.mask, &raw.fs.mask, "fs.mask"),
+        (
+            &mut policy.fs.credential,
+            &raw.fs.credential,
+            "fs.credential",
+        ),
     ] {
         for (i, rule) in rules.iter().enumerate() {
             let key = format!("{section}[{i}]");
@@ -227,7 +235,103 @@ pub(super) fn merge_file(policy: &mut Policy, file: &str, text: &str) -> Result<
             origin: cx.origin(&rule.host),
         });
     }
+    for (i, rule) in raw.credentials.env.iter().enumerate() {
+        let key = format!("credentials.env[{i}]");
+        let value = name_matcher(&cx, rule, &key)?;
+        let reason = cx.reason(&rule.reason, format!("{key}.reason"))?;
+        let origin = cx.origin(&rule.reason);
+        // A credential named exactly must reach the package manager: it passes the scrub.
+        if let NameMatcher::Exact(_) = value {
+            policy.env.pass.push(Entry {
+                value: value.clone(),
+                reason: format!("credential for the package manager only: {reason}"),
+                origin: origin.clone(),
+            });
+        }
+        policy.credentials.push(Entry {
+            value,
+            reason,
+            origin,
+        });
+    }
+    if let Some(network) = &raw.scripts.network {
+        let Some(value) = ScriptsNetwork::parse(network.get_ref()) else {
+            return Err(cx.invalid(
+                network,
+                "scripts.network".into(),
+                "must be \"none\" (scripts get no network) or \"registry\" (the package manager's registries)",
+            ));
+        };
+        let Some(reason) = &raw.scripts.reason else {
+            return Err(cx.invalid(
+                network,
+                "scripts.reason".into(),
+                "a `reason` is required next to `network`",
+            ));
+        };
+        cx.reason(reason, "scripts.reason".into())?;
+        policy.scripts.network = value;
+        policy.scripts.network_origin = Some(cx.origin(network));
+    }
+    for (i, pkg) in raw.packages.iter().enumerate() {
+        let key = format!("package[{i}]");
+        let name = pkg.name.get_ref().trim();
+        if !valid_package_name(name) {
+            return Err(cx.invalid(
+                &pkg.name,
+                format!("{key}.name"),
+                "must be a package name such as \"sharp\" or \"@scope/name\", without a version",
+            ));
+        }
+        let mut grant = PackageGrant {
+            name: name.to_string(),
+            allow_hosts: Vec::new(),
+            allow_read: Vec::new(),
+            allow_write: Vec::new(),
+        };
+        for (j, host) in pkg.allow_hosts.iter().enumerate() {
+            let h = host.get_ref().trim();
+            host_rule(h).map_err(|m| cx.invalid(host, format!("{key}.allow-hosts[{j}]"), m))?;
+            grant.allow_hosts.push(h.to_string());
+        }
+        for (list, paths, field) in [
+            (&mut grant.allow_read, &pkg.allow_read, "allow-read"),
+            (&mut grant.allow_write, &pkg.allow_write, "allow-write"),
+        ] {
+            for (j, path) in paths.iter().enumerate() {
+                let p = policy_path(path.get_ref())
+                    .map_err(|m| cx.invalid(path, format!("{key}.{field}[{j}]"), m))?;
+                list.push(p);
+            }
+        }
+        policy.scripts.packages.push(Entry {
+            value: grant,
+            reason: cx.reason(&pkg.reason, format!("{key}.reason"))?,
+            origin: cx.origin(&pkg.name),
+        });
+    }
     Ok(())
+}
+
+/// npm and Python package names: letters, digits, `-._~`, an optional `@scope/` prefix.
+fn valid_package_name(name: &str) -> bool {
+    let bare = match name.strip_prefix('@') {
+        Some(scoped) => match scoped.split_once('/') {
+            Some((scope, rest)) if !scope.is_empty() => {
+                if !scope.chars().all(package_char) {
+                    return false;
+                }
+                rest
+            }
+            _ => return false,
+        },
+        None => name,
+    };
+    !bare.is_empty() && bare.len() <= 214 && bare.chars().all(package_char)
+}
+
+fn package_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~')
 }
 
 pub(super) fn merge_overrides(policy: &mut Policy, o: &Overrides) -> Result<(), PolicyError> {
@@ -284,6 +388,31 @@ pub(super) fn merge_overrides(policy: &mut Policy, o: &Overrides) -> Result<(), 
             reason: "named on the command line".into(),
             origin: flag_origin("--hide"),
         });
+    }
+    for name in &o.secret_env {
+        if !valid_env_name(name) {
+            return Err(PolicyError::Flag {
+                flag: "--secret-env",
+                value: name.clone(),
+                message: "not a valid variable name (letters, digits and '_'; no '=')".into(),
+            });
+        }
+        let entry = Entry {
+            value: NameMatcher::Exact(name.clone()),
+            reason: "named with --secret-env: for the package manager only".into(),
+            origin: flag_origin("--secret-env"),
+        };
+        policy.env.pass.push(entry.clone());
+        policy.credentials.push(entry);
+    }
+    if let Some(network) = &o.scripts_network {
+        policy.scripts.network =
+            ScriptsNetwork::parse(network).ok_or_else(|| PolicyError::Flag {
+                flag: "--scripts-network",
+                value: network.clone(),
+                message: "must be `none` (scripts get no network) or `registry` (the package manager's registries)".into(),
+            })?;
+        policy.scripts.network_origin = Some(flag_origin("--scripts-network"));
     }
     for h in &o.allow_host {
         host_rule(h).map_err(|message| PolicyError::Flag {

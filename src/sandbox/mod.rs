@@ -8,14 +8,15 @@
 //! 4. build the filesystem view on an empty tmpfs and `pivot_root` into it (proc before the
 //!    old root goes), report `Ready` so the supervisor removes the staging directory;
 //! 5. `no_new_privs`, drop every capability;
-//! 6. Landlock (reported), then seccomp: the deny filters and the notify filter, whose
-//!    listener goes to the supervisor;
+//! 6. Landlock (reported), the control socket for script listeners, then seccomp: the deny
+//!    filters and the notify filter, whose listener goes to the supervisor;
 //! 7. fork the command into its own session with the scrubbed environment; serve as init.
 //!
 //! Any failure is reported as `SetupFailed { stage, .. }` and the child exits before the
 //! command could run. Nothing here may unwind.
 
 pub mod caps;
+pub mod control;
 pub mod egress;
 pub mod idmap;
 pub mod init;
@@ -93,8 +94,13 @@ fn setup(plan: &Plan, staging: &Path, fds: &ChildFds) -> Result<(), SetupError> 
     // 5.
     let filters = seccomp::compile(&plan.seccomp_deny)
         .map_err(|e| SetupError::new(Stage::Seccomp, e.to_string()))?;
-    let notify =
-        seccomp::compile_notify().map_err(|e| SetupError::new(Stage::Seccomp, e.to_string()))?;
+    let notify = match init_observes(plan) {
+        Some(observe) => Some(
+            seccomp::compile_notify(observe)
+                .map_err(|e| SetupError::new(Stage::Seccomp, e.to_string()))?,
+        ),
+        None => None,
+    };
     // SAFETY: integer-only prctl.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err(SetupError::errno(
@@ -112,21 +118,35 @@ fn setup(plan: &Plan, staging: &Path, fds: &ChildFds) -> Result<(), SetupError> 
     // 6.
     let (status, abi) = landlock::apply(&plan.landlock)?;
     send(fds.report.as_fd(), &Report::Landlock { status, abi });
+    // Created after Landlock, so it belongs to the same Landlock domain as the package
+    // manager (abstract sockets are scoped): a script's shim may connect before it adds its
+    // own layer, a script itself (nested domain) never can.
+    let control = match plan.script {
+        Some(_) => Some(control::open()?),
+        None => None,
+    };
     seccomp::install(&filters).map_err(|e| SetupError::new(Stage::Seccomp, e.to_string()))?;
-    let listener = seccomp::install_listener(&notify)
-        .map_err(|e| SetupError::io(Stage::Seccomp, &e, "install the notify filter"))?;
+    let listener = match &notify {
+        Some(prog) => Some(
+            seccomp::install_listener(prog)
+                .map_err(|e| SetupError::io(Stage::Seccomp, &e, "install the notify filter"))?,
+        ),
+        None => None,
+    };
     send(
         fds.report.as_fd(),
-        &Report::Listener {
-            fd: listener.as_raw_fd(),
+        &Report::Handles {
+            listener: listener.as_ref().map(|l| l.as_raw_fd()),
+            control: control.as_ref().map(|c| c.as_raw_fd()),
         },
     );
-    // Wait until the supervisor has copied the listener (pidfd_getfd needs init dumpable: its
+    // Wait until the supervisor has copied them (pidfd_getfd needs init dumpable: its
     // memory descriptor belongs to the supervisor's user namespace, where an unprivileged
     // supervisor holds no CAP_SYS_PTRACE). Nothing else runs in the sandbox yet.
     let mut ack = [0u8; 1];
     let _ = nix::unistd::read(&fds.alive, &mut ack);
     drop(listener);
+    drop(control);
     // From here on /proc/1/{environ,mem} are unreadable to the command (same uid, same
     // Landlock domain, but no longer dumpable).
     // SAFETY: integer-only prctl.
@@ -138,4 +158,17 @@ fn setup(plan: &Plan, staging: &Path, fds: &ChildFds) -> Result<(), SetupError> 
         ));
     }
     Ok(())
+}
+
+/// What init's own notify filter observes: nothing when lifecycle scripts install their own
+/// (trust level 2: one listener per filter chain, and the package manager's bulk file work
+/// stays unobserved); the network only for npm-family tools without a script hook; the
+/// network and file attempts of everything otherwise (pip, whose build backends cannot be
+/// hooked, and any other command).
+fn init_observes(plan: &Plan) -> Option<seccomp::Observe> {
+    match (&plan.script, plan.family) {
+        (Some(_), _) => None,
+        (None, crate::pm::Family::Npm) => Some(seccomp::Observe::Network),
+        (None, _) => Some(seccomp::Observe::NetworkAndFiles),
+    }
 }

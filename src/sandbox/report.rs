@@ -58,10 +58,14 @@ pub enum LandlockStatus {
 pub enum Report {
     /// The view is in place (the supervisor may remove the staging directory).
     Ready,
-    /// The seccomp notify listener is this descriptor in init, open until the supervisor
-    /// acknowledges its copy (taken with pidfd_getfd: sending it with sendmsg would itself
-    /// wait for the notifier).
-    Listener { fd: i32 },
+    /// Descriptors in init for the supervisor to copy (with pidfd_getfd: sending them with
+    /// sendmsg would itself wait for the notifier), open until it acknowledges: the seccomp
+    /// notify listener, when init installed one, and the control socket on which lifecycle
+    /// scripts hand over their own listeners, when scripts run at trust level 2.
+    Handles {
+        listener: Option<i32>,
+        control: Option<i32>,
+    },
     /// Landlock was applied with this result.
     Landlock { status: LandlockStatus, abi: i32 },
     /// Setup failed; nothing of the command ran.

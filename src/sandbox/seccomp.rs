@@ -128,13 +128,52 @@ const NOTIFY_SENTINEL: u32 = 0x5afe;
 const SECCOMP_RET_TRACE: u32 = 0x7ff0_0000;
 const BPF_RET_K: u16 = 0x06;
 
+/// Which syscalls the notify filter sends to the supervisor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observe {
+    /// Connects, sends with an address, raw sockets.
+    Network,
+    /// The same plus the calls that open, create or link paths: for processes whose file
+    /// attempts are worth a notification each (lifecycle scripts, build backends), never the
+    /// package manager's own bulk file work.
+    NetworkAndFiles,
+}
+
+/// The path syscalls observed with [`Observe::NetworkAndFiles`].
+pub fn file_syscalls() -> Vec<libc::c_long> {
+    let mut calls = vec![
+        libc::SYS_openat,
+        libc::SYS_openat2,
+        libc::SYS_linkat,
+        libc::SYS_symlinkat,
+        libc::SYS_renameat,
+        libc::SYS_renameat2,
+    ];
+    // The legacy path calls exist on x86_64 only (newer architectures have just the *at forms).
+    #[cfg(target_arch = "x86_64")]
+    calls.extend([
+        libc::SYS_open,
+        libc::SYS_creat,
+        libc::SYS_link,
+        libc::SYS_symlink,
+        libc::SYS_rename,
+    ]);
+    calls
+}
+
 /// The filter whose matches the supervisor is notified of: every connect, sends that carry an
 /// address (sendto with a destination, sendmsg and sendmmsg, whose addresses are in memory),
-/// and raw or packet sockets (answered EPERM by the supervisor, after logging).
-pub fn compile_notify() -> Result<BpfProgram, SeccompError> {
+/// and raw or packet sockets (answered EPERM by the supervisor, after logging); with
+/// [`Observe::NetworkAndFiles`] also the path calls of [`file_syscalls`].
+pub fn compile_notify(observe: Observe) -> Result<BpfProgram, SeccompError> {
     use SeccompCmpArgLen::{Dword, Qword};
     use SeccompCmpOp::{Eq, MaskedEq, Ne};
     let mut rules: Rules = BTreeMap::new();
+    if observe == Observe::NetworkAndFiles {
+        for nr in file_syscalls() {
+            rules.insert(nr, Vec::new());
+        }
+    }
     rules.insert(libc::SYS_connect, Vec::new());
     rules.insert(libc::SYS_sendmsg, Vec::new());
     rules.insert(libc::SYS_sendmmsg, Vec::new());
@@ -221,7 +260,7 @@ mod tests {
 
     #[test]
     fn the_notify_filter_has_no_sentinel_left() {
-        let prog = compile_notify().expect("compile");
+        let prog = compile_notify(Observe::NetworkAndFiles).expect("compile");
         assert!(prog.iter().any(|i| i.k == libc::SECCOMP_RET_USER_NOTIF));
         assert!(!prog
             .iter()

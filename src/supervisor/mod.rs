@@ -6,6 +6,8 @@ pub mod egress;
 mod signals;
 
 use crate::events::{Action, Event, EventSink, Reason, Verdict};
+use crate::observe::files::FileRules;
+use crate::observe::notifier::{self, Observer, Scope};
 use crate::plan::Plan;
 use crate::sandbox::report::{parse_all, LandlockStatus, Report, Stage};
 use crate::sandbox::{child_main, ChildFds};
@@ -143,6 +145,12 @@ pub fn run(
     // Serve egress before anything inside can need it; if setup failed before the sockets
     // were sent, the report says why.
     let who = std::sync::Arc::new(crate::observe::attribution::Attributor::new(child.as_raw()));
+    let observer = std::sync::Arc::new(Observer {
+        sink: sink.clone(),
+        who: std::sync::Arc::clone(&who),
+        files: std::sync::Arc::new(FileRules::from_plan(plan)),
+        generic: plan.family == crate::pm::Family::Generic,
+    });
     let _servers = match egress::receive(&egress_parent)? {
         Some(sockets) => Some(egress::serve(
             sockets,
@@ -175,11 +183,11 @@ pub fn run(
                                 let _ = dir.close();
                             }
                         }
-                        if let Report::Listener { fd } = &r {
-                            let started = start_notifier(child, *fd, sink, &who);
+                        if let Report::Handles { listener, control } = &r {
+                            let started = start_observers(child, *listener, *control, &observer);
                             // Init waits for this byte before it goes on, copied or not.
                             let _ = nix::unistd::write(&alive_w, b"k");
-                            notifier = Some(started?);
+                            notifier = started?;
                         }
                         if let Report::Landlock { status, abi } = &r {
                             record_landlock(sink, status, *abi);
@@ -242,34 +250,30 @@ fn raise_open_file_limit() {
     }
 }
 
-/// Copy the notify listener out of init (pidfd_getfd) and serve it.
-fn start_notifier(
+/// Copy init's listener and control socket (pidfd_getfd) and serve them.
+fn start_observers(
     child: nix::unistd::Pid,
-    fd: i32,
-    sink: &EventSink,
-    who: &std::sync::Arc<crate::observe::attribution::Attributor>,
-) -> Result<std::thread::JoinHandle<()>, SupervisorError> {
-    use std::os::fd::FromRawFd;
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.as_raw(), 0) };
-    if pidfd < 0 {
-        return Err(std::io::Error::last_os_error().into());
+    listener: Option<i32>,
+    control: Option<i32>,
+    observer: &std::sync::Arc<Observer>,
+) -> Result<Option<std::thread::JoinHandle<()>>, SupervisorError> {
+    use crate::observe::control::copy_fd;
+    if let Some(fd) = control {
+        let control = copy_fd(child.as_raw(), fd)?;
+        crate::observe::control::spawn(control, std::sync::Arc::clone(observer))?;
     }
-    // SAFETY: the kernel just returned this descriptor; we own it.
-    let pidfd = unsafe { std::os::fd::OwnedFd::from_raw_fd(pidfd as i32) };
-    // SAFETY: pidfd_getfd duplicates descriptor `fd` of the process behind `pidfd` into ours;
-    // the supervisor owns the sandbox's user namespace, so it may (ptrace access mode).
-    let listener = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
-    if listener < 0 {
-        return Err(std::io::Error::last_os_error().into());
-    }
-    // SAFETY: a new descriptor returned to us by the kernel.
-    let listener = unsafe { std::os::fd::OwnedFd::from_raw_fd(listener as i32) };
-    Ok(crate::observe::notifier::spawn(
+    let Some(fd) = listener else {
+        return Ok(None);
+    };
+    let listener = copy_fd(child.as_raw(), fd)?;
+    let scope = Scope::Sandbox {
+        generic: observer.generic,
+    };
+    Ok(Some(notifier::spawn(
         listener,
-        sink.clone(),
-        std::sync::Arc::clone(who),
-    )?)
+        std::sync::Arc::clone(observer),
+        scope,
+    )?))
 }
 
 fn record_landlock(sink: &EventSink, status: &LandlockStatus, abi: i32) {

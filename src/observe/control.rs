@@ -1,0 +1,86 @@
+//! The supervisor's side of the control socket: each lifecycle script's shim connects, writes
+//! the number of the seccomp listener it just installed, and waits for one byte. The
+//! supervisor copies the listener out of the shim (pidfd_getfd; the peer's pid comes from
+//! the kernel, `SO_PEERCRED`, not from the message), checks that it is a seccomp listener,
+//! starts a notifier for it, then answers. Scripts themselves cannot connect: they run in a
+//! nested Landlock domain, and abstract sockets are scoped to the domain that created them.
+
+use super::notifier::{self, Observer, Scope};
+use nix::sys::socket::{accept4, getsockopt, sockopt, SockFlag};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Longest message: a descriptor number and a newline.
+const MAX_MESSAGE: usize = 32;
+
+/// Serve the control socket until the process exits (the thread is never joined: once the
+/// sandbox is gone nobody connects again).
+pub fn spawn(control: OwnedFd, observer: Arc<Observer>) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("script-control".into())
+        .stack_size(128 * 1024)
+        .spawn(move || loop {
+            match accept4(control.as_raw_fd(), SockFlag::SOCK_CLOEXEC) {
+                Ok(conn) => {
+                    // SAFETY: accept4 returned a new descriptor that nothing else owns.
+                    let conn = unsafe { OwnedFd::from_raw_fd(conn) };
+                    if let Err(e) = register(&conn, &observer) {
+                        tracing::warn!(error = %e, "a script's listener could not be registered; its attempts are blocked but not logged");
+                    }
+                }
+                Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::ECONNABORTED) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "control socket closed");
+                    return;
+                }
+            }
+        })?;
+    Ok(())
+}
+
+fn register(conn: &OwnedFd, observer: &Arc<Observer>) -> std::io::Result<()> {
+    let cred = getsockopt(conn, sockopt::PeerCredentials)?;
+    let pid = cred.pid();
+    let mut buf = [0u8; MAX_MESSAGE];
+    let n = nix::unistd::read(conn, &mut buf)?;
+    let fd: i32 = std::str::from_utf8(&buf[..n])
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| std::io::Error::other("malformed registration"))?;
+    let listener = copy_fd(pid, fd)?;
+    let kind = std::fs::read_link(format!("/proc/self/fd/{}", listener.as_raw_fd()))?;
+    if kind != std::path::Path::new("anon_inode:seccomp notify") {
+        return Err(std::io::Error::other(format!(
+            "descriptor {fd} of pid {pid} is {}, not a seccomp listener",
+            kind.display()
+        )));
+    }
+    let package_dir: Option<PathBuf> = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
+    notifier::spawn(
+        listener,
+        Arc::clone(observer),
+        Scope::Script { package_dir },
+    )?;
+    nix::unistd::write(conn, b"k")?;
+    Ok(())
+}
+
+/// Copy descriptor `fd` of host pid `pid` into the supervisor.
+pub fn copy_fd(pid: i32, fd: i32) -> std::io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if pidfd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor; we own it.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+    // SAFETY: pidfd_getfd duplicates descriptor `fd` of the process behind `pidfd` into ours;
+    // the supervisor owns the sandbox's user namespace, so it may (ptrace access mode).
+    let copy = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
+    if copy < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a new descriptor returned to us by the kernel.
+    Ok(unsafe { OwnedFd::from_raw_fd(copy as i32) })
+}

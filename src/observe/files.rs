@@ -1,0 +1,389 @@
+//! File attempts: from a notified path syscall to a `read` or `write` event, or nothing.
+//!
+//! The kernel decides (mounts, Landlock); this only explains. A path is resolved the way the
+//! process would see it (relative to its working directory or a directory descriptor, through
+//! symbolic links inside the sandbox's view via `/proc/<pid>/root`), then judged against the
+//! plan: a hidden or masked file, a credential path of the real home, something that exists
+//! on the host but not in the view (another project, the real home), or a write where the
+//! process's trust level may not write. Anything else (the ordinary work of scripts, probes
+//! for files that exist nowhere) is not an event.
+
+use super::process;
+use crate::events::{Action, Reason};
+use crate::plan::{MountKind, Plan};
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+/// Longest path read from a process.
+const PATH_MAX: usize = 4096;
+/// Symbolic links followed before giving up (the kernel's own limit).
+const MAX_LINKS: usize = 40;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// An attempt worth an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub action: Action,
+    pub reason: Reason,
+    pub target: String,
+    pub detail: String,
+}
+
+/// Who is asking: the package manager (level 1), a lifecycle script or build backend
+/// (level 2, with its package directory when known), or a command that is neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level<'a> {
+    PackageManager,
+    Script { package_dir: Option<&'a Path> },
+    Command,
+}
+
+/// What the plan says about paths, for judging attempts.
+#[derive(Debug, Clone, Default)]
+pub struct FileRules {
+    /// Hidden and masked places: (path, is a directory, why).
+    hidden: Vec<(PathBuf, bool, String)>,
+    credentials: Vec<(PathBuf, String)>,
+    /// Where the package manager (or a plain command) may write.
+    writable: Vec<PathBuf>,
+    /// Where scripts may write (`None`: scripts are not a separate level).
+    script_writable: Option<Vec<PathBuf>>,
+}
+
+impl FileRules {
+    pub fn from_plan(plan: &Plan) -> Self {
+        let hidden = plan
+            .mounts
+            .iter()
+            .filter_map(|m| match m.kind {
+                MountKind::HideFile => Some((m.target.clone(), false, m.why.clone())),
+                MountKind::HideDir => Some((m.target.clone(), true, m.why.clone())),
+                _ => None,
+            })
+            .collect();
+        let mut writable = plan.landlock.write.clone();
+        writable.extend(plan.landlock.devices.iter().cloned());
+        let script_writable = plan.script.as_ref().map(|s| {
+            let mut w = s.write.clone();
+            w.extend(s.devices.iter().cloned());
+            w
+        });
+        FileRules {
+            hidden,
+            credentials: plan.credentials.clone(),
+            writable,
+            script_writable,
+        }
+    }
+
+    /// Judge an attempt on `path` (absolute, as resolved inside). `inside` tells whether a
+    /// path exists in the sandbox's view; `on_host` whether it exists outside.
+    pub fn judge(
+        &self,
+        path: &Path,
+        access: Access,
+        level: Level<'_>,
+        inside: &dyn Fn(&Path) -> bool,
+        on_host: &dyn Fn(&Path) -> bool,
+    ) -> Option<Finding> {
+        let action = match access {
+            Access::Read => Action::Read,
+            Access::Write => Action::Write,
+        };
+        let target = path.display().to_string();
+        let finding = |reason: Reason, detail: String| {
+            Some(Finding {
+                action,
+                reason,
+                target: target.clone(),
+                detail,
+            })
+        };
+        if let Some((_, _, why)) = self
+            .hidden
+            .iter()
+            .find(|(p, dir, _)| path == p || (*dir && path.starts_with(p)))
+        {
+            let what = match access {
+                Access::Read => "reads return nothing",
+                Access::Write => "writes fail",
+            };
+            return finding(Reason::HiddenFile, format!("{why}; {what}"));
+        }
+        if let Some((_, why)) = self.credentials.iter().find(|(p, _)| path.starts_with(p)) {
+            if !inside(path) {
+                return finding(
+                    Reason::CredentialPath,
+                    format!("a credential path of the real home ({why}); not in the sandbox"),
+                );
+            }
+        }
+        // Package managers probe many places; only what their scripts do is judged further.
+        if level == Level::PackageManager {
+            return None;
+        }
+        if !inside(path) && on_host(path) {
+            return finding(
+                Reason::OutsideView,
+                "exists outside the sandbox but is not part of its view".into(),
+            );
+        }
+        if access == Access::Write && !self.may_write(path, level) {
+            // Python tries to cache bytecode next to read-only sources and carries on.
+            if path.components().any(|c| c.as_os_str() == "__pycache__") {
+                return None;
+            }
+            let parent_visible = path.parent().is_some_and(inside);
+            if inside(path) || parent_visible {
+                let who = match level {
+                    Level::Script { .. } => "lifecycle scripts and build backends",
+                    _ => "the command",
+                };
+                return finding(
+                    Reason::ReadOnlyPath,
+                    format!("visible but not writable for {who}"),
+                );
+            }
+        }
+        None
+    }
+
+    fn may_write(&self, path: &Path, level: Level<'_>) -> bool {
+        let roots = match (level, &self.script_writable) {
+            (Level::Script { package_dir }, Some(w)) => {
+                if package_dir.is_some_and(|d| path.starts_with(d)) {
+                    return true;
+                }
+                w
+            }
+            _ => &self.writable,
+        };
+        roots.iter().any(|r| path.starts_with(r))
+    }
+}
+
+/// Another process's environment or memory under the sandbox's `/proc` (`me`: the caller's
+/// pid inside): a script's Landlock domain, nested in the package manager's, may not read
+/// the package manager's (ptrace rules). Everything else in `/proc` is the sandbox's own.
+pub fn judge_proc(path: &Path, me: i32, is_script: bool) -> Option<Finding> {
+    let mut parts = path.strip_prefix("/proc").ok()?.components();
+    let pid = parts.next()?.as_os_str().to_str()?;
+    let file = parts.next()?.as_os_str().to_str()?;
+    if !is_script || !matches!(file, "environ" | "mem") {
+        return None;
+    }
+    let n: i32 = match pid {
+        "self" | "thread-self" => return None,
+        p => p.parse().ok()?,
+    };
+    (n != me).then(|| Finding {
+        action: Action::Read,
+        reason: Reason::OtherProcess,
+        target: path.display().to_string(),
+        detail: format!(
+            "another process's {file}: scripts cannot read the package manager's (nested Landlock domain)"
+        ),
+    })
+}
+
+/// A NUL-terminated string from the process's memory, read page by page (a string near the
+/// end of a mapping must not make the read fail).
+pub fn read_c_string(pid: i32, addr: u64) -> Option<Vec<u8>> {
+    if addr == 0 {
+        return None;
+    }
+    const PAGE: u64 = 4096;
+    let mut out = Vec::new();
+    let mut at = addr;
+    while out.len() < PATH_MAX {
+        let len = (PAGE - at % PAGE) as usize;
+        let chunk = process::read_memory(pid, at, len).ok()?;
+        if let Some(end) = chunk.iter().position(|&b| b == 0) {
+            out.extend_from_slice(&chunk[..end]);
+            return Some(out);
+        }
+        out.extend_from_slice(&chunk);
+        at += len as u64;
+    }
+    None
+}
+
+/// The directory a relative path of `pid` starts from: its working directory, or the
+/// directory behind descriptor `dirfd`. Paths are as the process sees them.
+pub fn base_dir(pid: i32, dirfd: i32) -> Option<PathBuf> {
+    let link = if dirfd == libc::AT_FDCWD {
+        format!("/proc/{pid}/cwd")
+    } else {
+        format!("/proc/{pid}/fd/{dirfd}")
+    };
+    let base = std::fs::read_link(link).ok()?;
+    base.is_absolute().then_some(base)
+}
+
+/// `raw` (relative to `base` unless absolute) with `.`/`..` and symbolic links resolved
+/// inside the sandbox's root (`root`, normally `/proc/<pid>/root`). A final component that is a
+/// link is followed when `follow_last` (open without `O_NOFOLLOW`).
+pub fn resolve(root: &Path, base: &Path, raw: &[u8], follow_last: bool) -> PathBuf {
+    let raw = Path::new(OsStr::from_bytes(raw));
+    let start = if raw.is_absolute() {
+        raw.to_path_buf()
+    } else {
+        base.join(raw)
+    };
+    let mut pending: Vec<PathBuf> = components_rev(&start);
+    let mut out = PathBuf::from("/");
+    let mut links = 0;
+    while let Some(part) = pending.pop() {
+        if part.as_os_str() == ".." {
+            out.pop();
+            continue;
+        }
+        let candidate = out.join(&part);
+        let is_last = pending.is_empty();
+        if links < MAX_LINKS && (follow_last || !is_last) {
+            let inside = root.join(candidate.strip_prefix("/").unwrap_or(&candidate));
+            if let Ok(target) = std::fs::read_link(&inside) {
+                links += 1;
+                if target.is_absolute() {
+                    out = PathBuf::from("/");
+                }
+                pending.extend(components_rev(&target));
+                continue;
+            }
+        }
+        out = candidate;
+    }
+    out
+}
+
+/// Normal components of `p`, last first (`.` dropped, `..` kept for the resolver).
+fn components_rev(p: &Path) -> Vec<PathBuf> {
+    let mut parts: Vec<PathBuf> = p
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(PathBuf::from(n)),
+            Component::ParentDir => Some(PathBuf::from("..")),
+            _ => None,
+        })
+        .collect();
+    parts.reverse();
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn rules() -> FileRules {
+        FileRules {
+            hidden: vec![
+                ("/p/.env".into(), false, "hidden by rule .env".into()),
+                ("/etc/ssh".into(), true, "masked".into()),
+            ],
+            credentials: vec![("/home/u/.ssh".into(), "ssh keys".into())],
+            writable: vec!["/p".into(), "/tmp".into()],
+            script_writable: Some(vec!["/p/node_modules".into(), "/tmp".into()]),
+        }
+    }
+
+    fn judge(path: &str, access: Access, level: Level<'_>) -> Option<Reason> {
+        let inside = |p: &Path| p.starts_with("/p") || p.starts_with("/usr") || p == Path::new("/");
+        let on_host = |p: &Path| p.starts_with("/home/u/other");
+        rules()
+            .judge(Path::new(path), access, level, &inside, &on_host)
+            .map(|f| f.reason)
+    }
+
+    #[test]
+    fn judges_by_level() {
+        let script = Level::Script {
+            package_dir: Some(Path::new("/p/node_modules/evil")),
+        };
+        assert_eq!(
+            judge("/p/.env", Access::Read, script),
+            Some(Reason::HiddenFile)
+        );
+        assert_eq!(
+            judge("/p/.env", Access::Read, Level::PackageManager),
+            Some(Reason::HiddenFile)
+        );
+        assert_eq!(
+            judge("/etc/ssh/ssh_host_rsa_key", Access::Read, script),
+            Some(Reason::HiddenFile)
+        );
+        assert_eq!(
+            judge("/home/u/.ssh/id_rsa", Access::Read, script),
+            Some(Reason::CredentialPath)
+        );
+        assert_eq!(
+            judge("/home/u/other/.env", Access::Read, script),
+            Some(Reason::OutsideView)
+        );
+        assert_eq!(
+            judge("/home/u/other/.env", Access::Read, Level::PackageManager),
+            None
+        );
+        assert_eq!(
+            judge("/p/src/index.js", Access::Write, script),
+            Some(Reason::ReadOnlyPath)
+        );
+        assert_eq!(
+            judge("/p/src/index.js", Access::Write, Level::Command),
+            None
+        );
+        assert_eq!(
+            judge("/p/node_modules/evil/build/x", Access::Write, script),
+            None
+        );
+        assert_eq!(
+            judge("/usr/lib/x/__pycache__/y.pyc", Access::Write, script),
+            None
+        );
+        assert_eq!(judge("/nowhere/at/all", Access::Read, script), None);
+    }
+
+    #[test]
+    fn other_processes_environment_and_memory() {
+        let r = |p: &str, me| judge_proc(Path::new(p), me, true).map(|f| f.reason);
+        assert_eq!(r("/proc/2/environ", 7), Some(Reason::OtherProcess));
+        assert_eq!(r("/proc/2/mem", 7), Some(Reason::OtherProcess));
+        assert_eq!(r("/proc/7/environ", 7), None);
+        assert_eq!(r("/proc/self/environ", 7), None);
+        assert_eq!(r("/proc/2/cmdline", 7), None);
+        assert_eq!(r("/proc/meminfo", 7), None);
+        assert_eq!(judge_proc(Path::new("/proc/2/environ"), 7, false), None);
+    }
+
+    #[test]
+    fn resolves_relative_paths_dot_dot_and_links_inside_the_root() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let r = root.path();
+        std::fs::create_dir_all(r.join("p/sub")).expect("mkdir");
+        symlink("/home/u/.ssh/id_rsa", r.join("p/key")).expect("abs link");
+        symlink("../.env", r.join("p/sub/env")).expect("rel link");
+        symlink("sub", r.join("p/dir")).expect("dir link");
+        let base = Path::new("/p/sub");
+        assert_eq!(resolve(r, base, b"../x", true), PathBuf::from("/p/x"));
+        assert_eq!(
+            resolve(r, base, b"/p/key", true),
+            PathBuf::from("/home/u/.ssh/id_rsa")
+        );
+        assert_eq!(resolve(r, base, b"/p/key", false), PathBuf::from("/p/key"));
+        assert_eq!(resolve(r, base, b"env", true), PathBuf::from("/p/.env"));
+        assert_eq!(
+            resolve(r, base, b"/p/dir/env", true),
+            PathBuf::from("/p/.env")
+        );
+        assert_eq!(
+            resolve(r, base, b"/../../p/./x", true),
+            PathBuf::from("/p/x")
+        );
+    }
+}

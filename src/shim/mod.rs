@@ -1,0 +1,143 @@
+//! The script shell: trust level 2. npm runs every lifecycle script as
+//! `<script-shell> -c <script>`; inside the sandbox that shell is this binary (mounted at
+//! [`SHIM`], recognised by its name in `argv[0]`). Before it execs the real shell it
+//!
+//! 1. registers a seccomp listener for the script's process tree with the supervisor, so the
+//!    script's file and network attempts are observed (a nested script is already covered
+//!    by its parent's: the kernel allows one listener per filter chain);
+//! 2. drops every credential from the environment (`--secret-env`, `[credentials]`, npm's
+//!    auth settings);
+//! 3. adds a Landlock layer: no package-manager configuration or credentials, the package
+//!    cache read-only, writes only to the package's own directory, the project's
+//!    `node_modules` and temp. The nested domain also keeps the script from ptracing npm or
+//!    reading its `/proc/<pid>/environ` and `mem`.
+//!
+//! It fails closed: without its configuration or its Landlock layer, the script does not run.
+
+use crate::plan::trust::{ScriptPlan, SHIM, SHIM_CONFIG, SHIM_NAME};
+use crate::sandbox::{control, landlock, seccomp};
+use std::ffi::{CString, OsStr, OsString};
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ShimError {
+    #[error("cannot read its configuration {SHIM_CONFIG}: {0}")]
+    Config(String),
+    #[error("cannot restrict the script (Landlock): {0}")]
+    Landlock(String),
+    #[error("cannot run {shell}: {source}")]
+    Exec {
+        shell: String,
+        #[source]
+        source: nix::errno::Errno,
+    },
+    #[error("an argument or variable contains a NUL byte")]
+    Nul,
+}
+
+/// Whether this process was started as the script shell.
+pub fn invoked_as_shim(argv0: &OsStr) -> bool {
+    Path::new(argv0).file_name() == Some(OsStr::new(SHIM_NAME))
+        && Path::new(argv0) == Path::new(SHIM)
+}
+
+/// Run as the script shell; returns only on failure (the exit status).
+pub fn main() -> i32 {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    match run(&args) {
+        Ok(never) => match never {},
+        Err(e) => {
+            eprintln!("safe-install (script shell): {e}; the script did not run.");
+            126
+        }
+    }
+}
+
+fn run(args: &[OsString]) -> Result<std::convert::Infallible, ShimError> {
+    let text =
+        std::fs::read_to_string(SHIM_CONFIG).map_err(|e| ShimError::Config(e.to_string()))?;
+    let plan: ScriptPlan =
+        serde_json::from_str(&text).map_err(|e| ShimError::Config(e.to_string()))?;
+    let package = package_of_script();
+    let cwd = std::env::current_dir().unwrap_or_else(|_| plan.project.clone());
+
+    register_listener();
+    let env = scrubbed_env(&plan)?;
+    landlock::apply(&plan.landlock(package.as_deref(), &cwd))
+        .map_err(|e| ShimError::Landlock(e.detail))?;
+
+    let shell = CString::new(plan.shell.as_os_str().as_bytes()).map_err(|_| ShimError::Nul)?;
+    let mut argv = vec![shell.clone()];
+    for a in args.iter().skip(1) {
+        argv.push(CString::new(a.as_bytes()).map_err(|_| ShimError::Nul)?);
+    }
+    let err = nix::unistd::execve(&shell, &argv, &env).unwrap_err();
+    Err(ShimError::Exec {
+        shell: plan.shell.display().to_string(),
+        source: err,
+    })
+}
+
+/// `name` from npm's environment for this script (npm, level 1, set it at exec; the script
+/// has not run yet). Used only to pick the package's grants.
+fn package_of_script() -> Option<String> {
+    std::env::var("npm_package_name").ok()
+}
+
+/// Install the observing filter and hand its listener to the supervisor. A failure leaves the
+/// script unobserved but still confined; it is reported on stderr, never fatal.
+fn register_listener() {
+    // Connect first: once the filter is in place, connect() itself would wait for a
+    // listener the supervisor does not have yet.
+    let conn = match control::connect_supervisor() {
+        Ok(c) => c,
+        // A script nested in another script: its Landlock domain may not reach the control
+        // socket, and its parent's listener already observes it.
+        Err(nix::errno::Errno::EPERM) => return,
+        Err(e) => {
+            eprintln!("safe-install (script shell): not observed: control socket: {e}");
+            return;
+        }
+    };
+    let prog = match seccomp::compile_notify(seccomp::Observe::NetworkAndFiles) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("safe-install (script shell): not observed: {e}");
+            return;
+        }
+    };
+    let listener = match seccomp::install_listener(&prog) {
+        Ok(l) => l,
+        // Already observed by an enclosing script's listener.
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => return,
+        Err(e) => {
+            eprintln!("safe-install (script shell): not observed: {e}");
+            return;
+        }
+    };
+    // write/read are not notified; the supervisor copies the descriptor (pidfd_getfd)
+    // before it answers, so the listener must stay open until then.
+    let message = format!("{}\n", listener.as_raw_fd());
+    if nix::unistd::write(&conn, message.as_bytes()).is_ok() {
+        let mut ack = [0u8; 1];
+        let _ = nix::unistd::read(&conn, &mut ack);
+    }
+}
+
+/// The environment minus credentials.
+fn scrubbed_env(plan: &ScriptPlan) -> Result<Vec<CString>, ShimError> {
+    let mut env = Vec::new();
+    for (name, value) in std::env::vars_os() {
+        let keep = name.to_str().is_some_and(|n| !plan.drops(n));
+        if !keep {
+            continue;
+        }
+        let mut kv = name.as_bytes().to_vec();
+        kv.push(b'=');
+        kv.extend_from_slice(value.as_bytes());
+        env.push(CString::new(kv).map_err(|_| ShimError::Nul)?);
+    }
+    Ok(env)
+}
