@@ -190,7 +190,9 @@ fn explain(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
 }
 
 fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
-    let (_, plan, allow) = build_plan(args, argv)?;
+    let (policy, plan, allow) = build_plan(args, argv)?;
+    let scripts =
+        egress::script_egress(&policy, &allow, plan.family).map_err(fail(exit::INVALID_INPUT))?;
     let log = EventLog::open(args.log.as_deref(), args.log_allowed || args.verbose > 0)
         .map_err(fail(exit::INVALID_INPUT))?;
     tracing::info!(
@@ -198,7 +200,7 @@ fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
         hidden = plan.hidden.len(),
         "sandbox plan ready"
     );
-    let result = safe_install::supervisor::run(&plan, allow, &log.sink());
+    let result = safe_install::supervisor::run(&plan, allow, scripts, &log.sink());
     let finished = log.finish();
     let code = result.map_err(|e| {
         let code = e.exit_code();

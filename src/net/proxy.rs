@@ -22,7 +22,7 @@
 //! sockets and a 64 KiB buffer per direction; idle tunnels are closed after `idle_timeout`.
 
 use super::addr::HostKind;
-use super::allow::{AllowList, Decision, Denial, Rule};
+use super::allow::{AllowList, Decision, Denial, Rule, RuleSource};
 use super::request::{self, escape, Evaluation, RequestHead, RequestKind, Target};
 use super::sni::{self, Hello};
 use super::{Emitter, PeerLookup};
@@ -70,6 +70,24 @@ pub struct ProxyConfig {
     pub resolver: Resolver,
     /// Attribution of connections to processes, when available.
     pub peer_lookup: Option<PeerLookup>,
+    /// Trust level 2: what lifecycle scripts and build backends may reach (`None`: requests
+    /// are not told apart by who makes them). Needs `peer_lookup`.
+    pub scripts: Option<ScriptEgress>,
+}
+
+/// The proxy's view of trust level 2. Scripts are offline by default: an allowed registry is
+/// itself an exfiltration channel (publish the loot under the attacker's account), and the
+/// package manager, not its scripts, is what needs it.
+#[derive(Clone, Default)]
+pub struct ScriptEgress {
+    /// Scripts may reach the package manager's registries (`--scripts-network registry`).
+    pub registry: bool,
+    /// Per package name: the global allow-list plus that package's own `allow-hosts`.
+    pub grants: Vec<(String, AllowList)>,
+    /// Scripts alive now (the shims' listeners); while zero every request is the package
+    /// manager's and the attribution scan is skipped. `None`: always attribute (pip, whose
+    /// build backends start without a shim).
+    pub active: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 impl ProxyConfig {
@@ -84,6 +102,7 @@ impl ProxyConfig {
             thread_stack_size: 256 * 1024,
             resolver: system_resolver(),
             peer_lookup: None,
+            scripts: None,
         }
     }
 }
@@ -276,7 +295,7 @@ fn serve(
     let Some((buf, head)) = conn.read_head()? else {
         return Ok(());
     };
-    let Some((head, rule)) = conn.check(&buf, head) else {
+    let Some((head, rule, allow)) = conn.check(&buf, head) else {
         return Ok(());
     };
     let rest = &buf[head.head_len..];
@@ -285,13 +304,13 @@ fn serve(
         // naming the fix), the ClientHello before anything is dialled: a fronting attempt
         // never reaches the allowed host.
         RequestKind::Connect => {
-            let Some(addrs) = conn.resolve(&head.target, rule, true)? else {
+            let Some(addrs) = conn.resolve(allow, &head.target, rule, true)? else {
                 return Ok(());
             };
             conn.tunnel(&head.target, rule, &addrs, rest)
         }
         RequestKind::Forward { .. } => {
-            let Some(addrs) = conn.resolve(&head.target, rule, true)? else {
+            let Some(addrs) = conn.resolve(allow, &head.target, rule, true)? else {
                 return Ok(());
             };
             let Some(upstream) = conn.connect(&head.target, &addrs, true) else {
@@ -364,10 +383,15 @@ impl<'a> Conn<'a> {
         }
     }
 
-    /// The parser's and the allow-list's verdict; refusals are answered here.
-    fn check(&self, buf: &[u8], eval: Evaluation<'a>) -> Option<(RequestHead, &'a Rule)> {
-        match eval {
-            Evaluation::Incomplete => None,
+    /// The parser's and the allow-list's verdict, then trust level 2's; refusals are answered
+    /// here. Also returns the list the rule came from (a package's grant list, or the global one).
+    fn check(
+        &self,
+        buf: &[u8],
+        eval: Evaluation<'a>,
+    ) -> Option<(RequestHead, &'a Rule, &'a AllowList)> {
+        let (head, decision) = match eval {
+            Evaluation::Incomplete => return None,
             Evaluation::Malformed(e) => {
                 self.refuse(
                     e.status(),
@@ -375,20 +399,74 @@ impl<'a> Conn<'a> {
                     Reason::MalformedRequest,
                     e.to_string(),
                 );
+                return None;
+            }
+            Evaluation::Decided { head, decision } => (head, decision),
+        };
+        let cfg: &'a ProxyConfig = self.cfg;
+        let script = self.script_of_peer();
+        let Some((package, script_name)) = script else {
+            return match decision {
+                Decision::Allow(rule) => Some((head, rule, &cfg.allow)),
+                Decision::Deny(d) => {
+                    self.deny(&head.target, &d);
+                    None
+                }
+            };
+        };
+        let scripts = cfg.scripts.as_ref()?;
+        let bare = package.as_deref().map(crate::policy::package_name);
+        if let Some((_, list)) = scripts
+            .grants
+            .iter()
+            .find(|(n, _)| Some(n.as_str()) == bare)
+        {
+            if let Decision::Allow(rule) = list.check(&head.target.host, head.target.port) {
+                return Some((head, rule, list));
+            }
+        }
+        match decision {
+            Decision::Allow(rule)
+                if scripts.registry
+                    && matches!(rule.source, RuleSource::Npm(_) | RuleSource::Pip(_)) =>
+            {
+                Some((head, rule, &cfg.allow))
+            }
+            Decision::Allow(_) => {
+                let who = match (&package, &script_name) {
+                    (Some(p), Some(s)) => format!("{p} ({s})"),
+                    (Some(p), None) => p.clone(),
+                    (None, Some(s)) => s.clone(),
+                    (None, None) => "a script".into(),
+                };
+                let name = bare.unwrap_or("NAME");
+                let detail = format!(
+                    "lifecycle scripts and build backends are offline: {who} may not reach {}. If it must, grant it to this package only: [[package]] name = \"{name}\" allow-hosts = [\"{}\"] reason = \"...\" in .safe-install.toml (or --scripts-network registry for the registries)",
+                    head.target, head.target
+                );
+                self.refuse(403, head.target.to_string(), Reason::ScriptOffline, detail);
                 None
             }
-            Evaluation::Decided {
-                head,
-                decision: Decision::Deny(d),
-            } => {
+            Decision::Deny(d) => {
                 self.deny(&head.target, &d);
                 None
             }
-            Evaluation::Decided {
-                head,
-                decision: Decision::Allow(rule),
-            } => Some((head, rule)),
         }
+    }
+
+    /// `(package, script)` when a lifecycle script or build backend is behind this
+    /// connection; `None` for the package manager, or when scripts are not told apart.
+    fn script_of_peer(&self) -> Option<(Option<String>, Option<String>)> {
+        let scripts = self.cfg.scripts.as_ref()?;
+        if scripts
+            .active
+            .as_ref()
+            .is_some_and(|a| a.load(Ordering::SeqCst) == 0)
+        {
+            return None;
+        }
+        let who = (self.cfg.peer_lookup.as_ref()?)(self.peer)?;
+        (who.package.is_some() || who.script.is_some()).then_some((who.package, who.script))
     }
 
     /// Answer a failure: 502 before a tunnel's 200 (`answer`), else just close.
@@ -403,6 +481,7 @@ impl<'a> Conn<'a> {
     /// Resolve (unless an address) and check the addresses against the rule.
     fn resolve(
         &self,
+        allow: &AllowList,
         target: &Target,
         rule: &Rule,
         answer: bool,
@@ -418,11 +497,7 @@ impl<'a> Conn<'a> {
                 }
             },
         };
-        match self
-            .cfg
-            .allow
-            .check_resolved(rule, &target.host, target.port, &addrs)
-        {
+        match allow.check_resolved(rule, &target.host, target.port, &addrs) {
             Ok(a) => Ok(Some(a)),
             Err(d) => {
                 self.deny(target, &d);

@@ -13,6 +13,7 @@ use crate::events::{Action, Event, EventSink, Reason, Verdict};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP`: wake the notifier on the same CPU (lower latency).
@@ -38,6 +39,8 @@ pub struct Observer {
     pub files: Arc<FileRules>,
     /// The command is not a package manager (its own attempts are judged like a script's).
     pub generic: bool,
+    /// Script listeners being served (the proxy attributes requests only while any is).
+    pub scripts_alive: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Whose filter a listener belongs to.
@@ -64,10 +67,24 @@ pub fn spawn(
             &FD_SYNC_WAKE_UP,
         );
     }
-    std::thread::Builder::new()
+    let script = matches!(scope, Scope::Script { .. });
+    if script {
+        observer.scripts_alive.fetch_add(1, Ordering::SeqCst);
+    }
+    let alive = Arc::clone(&observer.scripts_alive);
+    let spawned = std::thread::Builder::new()
         .name("seccomp-notify".into())
         .stack_size(256 * 1024)
-        .spawn(move || serve(&listener, &observer, &scope))
+        .spawn(move || {
+            serve(&listener, &observer, &scope);
+            if script {
+                observer.scripts_alive.fetch_sub(1, Ordering::SeqCst);
+            }
+        });
+    if spawned.is_err() && script {
+        alive.fetch_sub(1, Ordering::SeqCst);
+    }
+    spawned
 }
 
 fn serve(listener: &OwnedFd, observer: &Observer, scope: &Scope) {

@@ -5,7 +5,7 @@
 use crate::events::EventSink;
 use crate::net::allow::{AllowList, Rule, RuleError, RuleSource};
 use crate::net::dns::{spawn_dns_with, DnsHandle};
-use crate::net::proxy::{spawn_proxy, ProxyConfig, ProxyHandle};
+use crate::net::proxy::{spawn_proxy, ProxyConfig, ProxyHandle, ScriptEgress};
 use crate::observe::attribution::Attributor;
 use crate::plan::Context;
 use crate::pm::npmrc::{self, NpmSources, NpmrcError};
@@ -239,15 +239,51 @@ pub struct Servers {
     pub dns: DnsHandle,
 }
 
+/// Trust level 2 at the proxy: whether scripts may reach the registries, and each package
+/// grant's allow-list (the global list plus its `allow-hosts`). `None` for a command that is
+/// not a package manager (there are no scripts to tell apart).
+pub fn script_egress(
+    policy: &Policy,
+    allow: &AllowList,
+    family: crate::pm::Family,
+) -> Result<Option<ScriptEgress>, EgressError> {
+    if family == crate::pm::Family::Generic {
+        return Ok(None);
+    }
+    let mut grants = Vec::new();
+    for g in &policy.scripts.packages {
+        let mut list = allow.clone();
+        for host in &g.value.allow_hosts {
+            let source = RuleSource::Policy(format!(
+                "{} [[package]] {} allow-hosts",
+                g.origin, g.value.name
+            ));
+            list.add(host, source).map_err(|e| EgressError::Rule {
+                rule: host.clone(),
+                source_name: g.origin.to_string(),
+                source: e,
+            })?;
+        }
+        grants.push((g.value.name.clone(), list));
+    }
+    Ok(Some(ScriptEgress {
+        registry: policy.scripts.network == crate::policy::ScriptsNetwork::Registry,
+        grants,
+        active: None,
+    }))
+}
+
 pub fn serve(
     sockets: Sockets,
     allow: AllowList,
+    scripts: Option<ScriptEgress>,
     sink: &EventSink,
     who: Arc<Attributor>,
 ) -> std::io::Result<Servers> {
     let tcp_who = Arc::clone(&who);
     let mut cfg = ProxyConfig::new(allow);
     cfg.peer_lookup = Some(Arc::new(move |peer| tcp_who.of_peer(peer, false)));
+    cfg.scripts = scripts;
     let proxy = spawn_proxy(sockets.proxy, Arc::new(cfg), sink.clone())?;
     // A DNS client may have asked over UDP or TCP; the port tells which socket.
     let dns_lookup: crate::net::PeerLookup =

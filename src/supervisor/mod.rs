@@ -76,6 +76,7 @@ const CHILD_STACK: usize = 1 << 20;
 pub fn run(
     plan: &Plan,
     allow: crate::net::allow::AllowList,
+    scripts: Option<crate::net::proxy::ScriptEgress>,
     sink: &EventSink,
 ) -> Result<i32, SupervisorError> {
     // Where the child builds the new root: an existing directory it may cover in its own
@@ -150,11 +151,21 @@ pub fn run(
         who: std::sync::Arc::clone(&who),
         files: std::sync::Arc::new(FileRules::from_plan(plan)),
         generic: plan.family == crate::pm::Family::Generic,
+        scripts_alive: std::sync::Arc::default(),
+    });
+    // With the shim, every script registers before it runs: until one has, every proxy
+    // request is the package manager's and needs no attribution.
+    let scripts = scripts.map(|mut s| {
+        if plan.script.is_some() {
+            s.active = Some(std::sync::Arc::clone(&observer.scripts_alive));
+        }
+        s
     });
     let _servers = match egress::receive(&egress_parent)? {
         Some(sockets) => Some(egress::serve(
             sockets,
             allow,
+            scripts,
             sink,
             std::sync::Arc::clone(&who),
         )?),
