@@ -25,7 +25,7 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -652,53 +652,9 @@ fn setup_py_exfiltration_over_tcp_udp_and_dns_is_blocked() {
     host.assert_no_connection(&r.context());
 }
 
-/// `npm pack` of a staged fixture directory into the world's tarball directory.
-fn pack(world: &World, staging: &Path) -> PathBuf {
-    let out = run(
-        world
-            .setup_command("npm")
-            .args(["pack", "--ignore-scripts", "--json", "--pack-destination"])
-            .arg(&world.tarballs)
-            .current_dir(staging),
-        RUN_TIMEOUT,
-    );
-    out.assert_success();
-    let json: Value = serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("npm pack --json printed no JSON ({e}): {}", out.describe()));
-    let file = json[0]["filename"].as_str().expect("npm pack filename");
-    // Scoped packages pack as scope-name-version.tgz.
-    let path = world
-        .tarballs
-        .join(file.trim_start_matches('@').replace('/', "-"));
-    assert!(path.is_file(), "npm pack did not write {}", path.display());
-    path
-}
-
 // ---------------------------------------------------------------------------------------
 // Allowed: the registries npm's and pip's own configuration name
 // ---------------------------------------------------------------------------------------
-
-/// Publishes a packed tarball to a registry on 127.0.0.1:`port` with `token`.
-fn publish(world: &World, tarball: &Path, port: u16, token: &str, registry_log: &str) {
-    write_file(
-        &world.setup_home.join(".npmrc"),
-        &format!("//127.0.0.1:{port}/:_authToken={token}\n"),
-    );
-    let out = run(
-        world
-            .setup_command("npm")
-            .arg("publish")
-            .arg(tarball)
-            .args(["--registry", &format!("http://127.0.0.1:{port}/")]),
-        RUN_TIMEOUT,
-    );
-    assert!(
-        out.status.success(),
-        "{}\n--- registry ---\n{registry_log}",
-        out.describe()
-    );
-    fs::remove_file(world.setup_home.join(".npmrc")).expect("remove the publish token");
-}
 
 /// Removes what a bare install left, so that `npm ci` in the sandbox does the work.
 fn reset_install(world: &World) {

@@ -466,7 +466,10 @@ impl<'a> Conn<'a> {
             return None;
         }
         let who = (self.cfg.peer_lookup.as_ref()?)(self.peer)?;
-        (who.package.is_some() || who.script.is_some()).then_some((who.package, who.script))
+        // A script always has a name (the lifecycle event, the build hook, or "orphaned"); a
+        // package without one is the package manager's own helper (pip installing build
+        // dependencies in the project directory).
+        who.script.is_some().then_some((who.package, who.script))
     }
 
     /// Answer a failure: 502 before a tunnel's 200 (`answer`), else just close.

@@ -54,6 +54,8 @@ pub struct FileRules {
     writable: Vec<PathBuf>,
     /// Where scripts may write (`None`: scripts are not a separate level).
     script_writable: Option<Vec<PathBuf>>,
+    /// What only the package manager may read (its private configuration).
+    script_unreadable: Vec<PathBuf>,
 }
 
 impl FileRules {
@@ -74,11 +76,17 @@ impl FileRules {
             w.extend(s.devices.iter().cloned());
             w
         });
+        let script_unreadable = plan
+            .script
+            .as_ref()
+            .map(|_| vec![PathBuf::from(crate::plan::trust::PRIVATE_DIR)])
+            .unwrap_or_default();
         FileRules {
             hidden,
             credentials: plan.credentials.clone(),
             writable,
             script_writable,
+            script_unreadable,
         }
     }
 
@@ -128,7 +136,18 @@ impl FileRules {
         if level == Level::PackageManager {
             return None;
         }
-        if !inside(path) && on_host(path) {
+        if matches!(level, Level::Script { .. })
+            && self.script_unreadable.iter().any(|p| path.starts_with(p))
+        {
+            return finding(
+                Reason::CredentialPath,
+                "the package manager's private configuration (registry credentials): not readable by scripts".into(),
+            );
+        }
+        // Kernel and device pseudo-files outside the view (/sys: runtimes probe cgroup
+        // limits there) hold no user data; reporting them would be noise.
+        let pseudo = path.starts_with("/sys") || path.starts_with("/dev");
+        if !pseudo && !inside(path) && on_host(path) {
             return finding(
                 Reason::OutsideView,
                 "exists outside the sandbox but is not part of its view".into(),
@@ -290,6 +309,7 @@ mod tests {
             credentials: vec![("/home/u/.ssh".into(), "ssh keys".into())],
             writable: vec!["/p".into(), "/tmp".into()],
             script_writable: Some(vec!["/p/node_modules".into(), "/tmp".into()]),
+            script_unreadable: vec!["/.safe-install/private".into()],
         }
     }
 
@@ -347,6 +367,18 @@ mod tests {
             None
         );
         assert_eq!(judge("/nowhere/at/all", Access::Read, script), None);
+        assert_eq!(
+            judge("/.safe-install/private/npmrc", Access::Read, script),
+            Some(Reason::CredentialPath)
+        );
+        assert_eq!(
+            judge(
+                "/.safe-install/private/npmrc",
+                Access::Read,
+                Level::PackageManager
+            ),
+            None
+        );
     }
 
     #[test]

@@ -1,0 +1,328 @@
+//! Trust levels, end to end with real npm against a real local Verdaccio: the package manager
+//! (level 1) may use the registry token; its lifecycle scripts (level 2, started through
+//! safe-install's script shell) get nothing of it, have no network unless granted, and every
+//! attempt is logged with the package and script that made it.
+
+mod common;
+
+use common::netns::*;
+use common::servers::*;
+use common::*;
+use serde_json::Value;
+use std::fs;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+struct Run {
+    out: Output,
+    events: Vec<Value>,
+    log: PathBuf,
+}
+
+impl Run {
+    fn context(&self) -> String {
+        format!(
+            "{}\n--- event log {} ---\n{}",
+            self.out.describe(),
+            self.log.display(),
+            show_events(&self.events)
+        )
+    }
+
+    /// Blocked events of `action` with `reason` whose target contains `target`, made by
+    /// `package`'s postinstall.
+    fn blocked_by(&self, package: &str, action: &str, reason: &str, target: &str) -> usize {
+        self.events
+            .iter()
+            .filter(|e| {
+                e["verdict"] == "blocked"
+                    && e["action"] == action
+                    && e["reason"] == reason
+                    && e["target"].as_str().unwrap_or("").contains(target)
+                    && e["package"] == package
+                    && e["script"] == "postinstall"
+            })
+            .count()
+    }
+}
+
+fn sandboxed(world: &World, flags: &[&str], env: &[(&str, &str)]) -> Run {
+    let _g = shared_run_guard();
+    let log = world.log_path(&format!("trust-{}", RUNS.fetch_add(1, Ordering::Relaxed)));
+    let mut cmd = world.safe_install();
+    cmd.arg("--log").arg(&log).args(flags).args(NPM_CI);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = run(cmd.current_dir(&world.project), RUN_TIMEOUT);
+    let events = if log.exists() {
+        read_log(&log)
+    } else {
+        Vec::new()
+    };
+    Run { out, events, log }
+}
+
+/// A copy of fixture `dir` renamed to `name`, with `config` written to `config_file`.
+fn stage(world: &World, dir: &str, name: &str, config_file: &str, config: &Value) -> PathBuf {
+    let staging = world.root().join("staging").join(name);
+    copy_dir(&fixtures().join(dir), &staging);
+    let manifest = staging.join("package.json");
+    let mut pkg: Value =
+        serde_json::from_str(&fs::read_to_string(&manifest).expect("fixture manifest"))
+            .expect("fixture manifest is JSON");
+    pkg["name"] = Value::String(name.to_string());
+    write_file(
+        &manifest,
+        &serde_json::to_string_pretty(&pkg).expect("json"),
+    );
+    write_file(
+        &staging.join(config_file),
+        &serde_json::to_string_pretty(config).expect("json"),
+    );
+    staging
+}
+
+/// Lockfile from a bare install without scripts (nothing hostile runs unsandboxed), then an
+/// empty `node_modules` so the sandboxed `npm ci` does the work.
+fn lock(world: &World, env: &[(&str, &str)]) {
+    let mut cmd = world.setup_command("npm");
+    cmd.args(["install", "--ignore-scripts", "--no-audit", "--no-fund"]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run(cmd.current_dir(&world.project), RUN_TIMEOUT).assert_success();
+    let _ = fs::remove_dir_all(world.project.join("node_modules"));
+}
+
+fn thief_report(world: &World, r: &Run) -> Value {
+    let path = world.project.join("node_modules/.si-thief-report.json");
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "the thief's postinstall wrote no report at {} ({e})\n{}",
+            path.display(),
+            r.context()
+        )
+    });
+    serde_json::from_str(&text).expect("thief report is JSON")
+}
+
+/// Does `what` in the report carry `secret` anywhere?
+fn leaks(what: &Value, secret: &str) -> bool {
+    what.to_string().contains(secret)
+}
+
+#[test]
+fn the_registry_token_reaches_npm_but_never_its_scripts() {
+    require_npm();
+    let world = World::new("trust-token");
+    let scope = "@si-private";
+    let server = start_verdaccio_private_scope(&world.root().join("verdaccio"), scope);
+    let token = verdaccio_add_user_at(server.port, "si-tester", "si-tester-password");
+
+    let scoped = world.root().join("staging/npm-scoped");
+    copy_dir(&fixtures().join("egress/npm-scoped"), &scoped);
+    publish(
+        &world,
+        &pack(&world, &scoped),
+        server.port,
+        &token,
+        &server.log(),
+    );
+    let target = serde_json::json!({ "registry": server.url, "port": server.port });
+    let thief = stage(
+        &world,
+        "trust/npm-thief",
+        "si-thief",
+        "thief-target.json",
+        &target,
+    );
+    publish(
+        &world,
+        &pack(&world, &thief),
+        server.port,
+        &token,
+        &server.log(),
+    );
+
+    // The token enters npm's configuration the way CI does it: by reference to a variable.
+    let npmrc = format!(
+        "registry={url}\n{scope}:registry={url}\n//127.0.0.1:{port}/:_authToken=${{SI_REGISTRY_TOKEN}}\n",
+        url = server.url,
+        port = server.port
+    );
+    write_file(&world.project.join(".npmrc"), &npmrc);
+    write_file(
+        &world.project.join("package.json"),
+        "{ \"name\": \"si-trust-consumer\", \"version\": \"1.0.0\", \"private\": true,\n  \"dependencies\": { \"@si-private/scoped-pkg\": \"1.0.0\", \"si-thief\": \"1.0.0\" } }\n",
+    );
+    let env = [("SI_REGISTRY_TOKEN", token.as_str())];
+    lock(&world, &env);
+
+    let r = sandboxed(&world, &["--secret-env", "SI_REGISTRY_TOKEN"], &env);
+    assert!(
+        r.out.status.success()
+            && world
+                .project
+                .join("node_modules/@si-private/scoped-pkg/index.js")
+                .is_file(),
+        "npm ci failed or did not install the token-only package (npm did not get the token)\n{}\n--- verdaccio ---\n{}",
+        r.context(),
+        server.log()
+    );
+    let mut p = Problems::new();
+    let report = thief_report(&world, &r);
+    for what in [
+        "env",
+        "project_npmrc",
+        "home_npmrc",
+        "private_npmrc",
+        "npm_environ",
+        "npm_mem",
+        "npm_cmdline",
+        "config_get",
+    ] {
+        p.check(!leaks(&report[what], &token), || {
+            format!("the script got the token from {what}: {}", report[what])
+        });
+    }
+    p.check(report["env"].get("SI_REGISTRY_TOKEN").is_none(), || {
+        "SI_REGISTRY_TOKEN reached the script's environment".into()
+    });
+    for what in ["private_npmrc", "npm_environ", "npm_mem"] {
+        p.check(report[what]["ok"] == false, || {
+            format!("the script could read {what}: {}", report[what])
+        });
+    }
+    for what in ["registry_get", "registry_put", "registry_connect"] {
+        p.check(report[what]["status"] == 403, || {
+            format!(
+                "the script's {what} to the registry was not refused: {}",
+                report[what]
+            )
+        });
+    }
+    let thief = "si-thief@1.0.0";
+    let checks = [
+        ("read", "hidden-file", "/.npmrc"),
+        ("read", "credential-path", "/.safe-install/private/npmrc"),
+        ("read", "other-process", "/environ"),
+        ("read", "other-process", "/mem"),
+        (
+            "proxy",
+            "script-offline",
+            &format!("127.0.0.1:{}", server.port),
+        ),
+    ];
+    for (action, reason, target) in checks {
+        p.check(r.blocked_by(thief, action, reason, target) >= 1, || {
+            format!("no blocked {action} event [{reason}] on {target} attributed to {thief} (postinstall)")
+        });
+    }
+    let log_text = fs::read_to_string(&r.log).unwrap_or_default();
+    p.check(
+        !log_text.contains(&token) && !r.out.stderr.contains(&token),
+        || "the token appears in the event log or on stderr".into(),
+    );
+    p.finish(&r.context());
+
+    // The same scripts may reach the registries when the user says so.
+    let _ = fs::remove_dir_all(world.project.join("node_modules"));
+    let r = sandboxed(
+        &world,
+        &[
+            "--secret-env",
+            "SI_REGISTRY_TOKEN",
+            "--scripts-network",
+            "registry",
+        ],
+        &env,
+    );
+    let mut p = Problems::new();
+    p.check(r.out.status.success(), || "npm ci failed".into());
+    let report = thief_report(&world, &r);
+    p.check(report["registry_get"]["status"] == 200, || {
+        format!(
+            "with --scripts-network registry the script's GET was not served: {}",
+            report["registry_get"]
+        )
+    });
+    p.check(
+        r.blocked_by(thief, "proxy", "script-offline", "127.0.0.1") == 0,
+        || "script-offline events despite --scripts-network registry".into(),
+    );
+    p.check(!leaks(&report["env"], &token), || {
+        "the token reached the script's environment".into()
+    });
+    p.finish(&r.context());
+}
+
+#[test]
+fn a_package_grant_opens_one_host_to_that_package_only() {
+    require_npm();
+    let world = World::new("trust-grant");
+    let host = TestHost::start(&world);
+    let server = start_verdaccio(&world.root().join("verdaccio"));
+    let token = verdaccio_add_user(&server, "si-tester", "si-tester-password");
+    let target = format!("{}:{}", host.v4, host.tcp_port);
+    let config = serde_json::json!({ "target": target });
+    for name in ["si-grant-a", "si-grant-b"] {
+        let dir = stage(
+            &world,
+            "trust/npm-reach",
+            name,
+            "reach-target.json",
+            &config,
+        );
+        publish(
+            &world,
+            &pack(&world, &dir),
+            server.port,
+            &token,
+            &server.log(),
+        );
+    }
+    write_file(
+        &world.project.join(".npmrc"),
+        &format!("registry={}\n", server.url),
+    );
+    write_file(
+        &world.project.join("package.json"),
+        "{ \"name\": \"si-grant-consumer\", \"version\": \"1.0.0\", \"private\": true,\n  \"dependencies\": { \"si-grant-a\": \"1.0.0\", \"si-grant-b\": \"1.0.0\" } }\n",
+    );
+    write_file(
+        &world.project.join(".safe-install.toml"),
+        &format!(
+            "[[package]]\nname = \"si-grant-a\"\nallow-hosts = [\"{target}\"]\nreason = \"downloads its prebuilt binary from the test host\"\n"
+        ),
+    );
+    lock(&world, &[]);
+    let r = sandboxed(&world, &[], &[]);
+    let mut p = Problems::new();
+    p.check(r.out.status.success(), || "npm ci failed".into());
+    // The host answers nothing (it only records), so the granted GET ends in a time-out; what
+    // counts is what arrived.
+    let captured = host.captured();
+    p.check(captured.contains("si-reach-si-grant-a"), || {
+        format!(
+            "the granted package's request did not reach the test host; it received:\n{captured}"
+        )
+    });
+    p.check(!captured.contains("si-reach-si-grant-b"), || {
+        "the other package's request reached the test host".into()
+    });
+    // An IP-literal target is refused as `ip-literal` (a name as `egress-not-allowed`).
+    let refusals = |package: &str| {
+        r.blocked_by(package, "proxy", "ip-literal", &target)
+            + r.blocked_by(package, "proxy", "egress-not-allowed", &target)
+    };
+    p.check(refusals("si-grant-b@1.0.0") == 1, || {
+        format!("no single blocked proxy event for {target} attributed to si-grant-b")
+    });
+    p.check(refusals("si-grant-a@1.0.0") == 0, || {
+        "the granted package was blocked".into()
+    });
+    p.finish(&r.context());
+}
