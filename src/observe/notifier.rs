@@ -239,7 +239,7 @@ fn observe_file(fd: i32, req: &libc::seccomp_notif, observer: &Observer, scope: 
             // The sandbox's own procfs: `self` means the caller, which only it can resolve.
             let me = process::ids(pid).sandbox;
             let is_script = !matches!(scope, Scope::Sandbox { generic: false })
-                || observer.who.of_pid(pid).package.is_some();
+                || observer.who.of_pid(pid).script.is_some();
             if let Some(finding) = files::judge_proc(&path, me, is_script) {
                 let mut ev = Event::new(
                     finding.action,
@@ -269,10 +269,7 @@ fn observe_file(fd: i32, req: &libc::seccomp_notif, observer: &Observer, scope: 
             continue;
         };
         let who = observer.who.of_pid(pid);
-        if matches!(scope, Scope::Sandbox { generic: false })
-            && who.package.is_none()
-            && who.script.is_none()
-        {
+        if matches!(scope, Scope::Sandbox { generic: false }) && who.script.is_none() {
             match observer
                 .files
                 .judge(&path, access, Level::PackageManager, &inside, &on_host)
