@@ -138,10 +138,22 @@ fn python_package(dir: &std::path::Path) -> Option<String> {
             }
         }
     }
-    dir.join("setup.py")
-        .is_file()
-        .then(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .flatten()
+    // A legacy project names itself in setup.py (`name="x", version="1.0"`); the same text
+    // pip is about to build, read without running it.
+    let setup = std::fs::read_to_string(dir.join("setup.py")).ok()?;
+    let literal = |key: &str| {
+        let at = setup.find(&format!("{key}="))? + key.len() + 1;
+        let rest = setup[at..].trim_start();
+        let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+        let value: String = rest[1..].chars().take_while(|c| *c != quote).collect();
+        (!value.is_empty() && value.len() < 200).then_some(value)
+    };
+    let name =
+        literal("name").or_else(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()))?;
+    Some(match literal("version") {
+        Some(v) => format!("{name}@{v}"),
+        None => name,
+    })
 }
 
 impl Attributor {
@@ -313,5 +325,12 @@ mod tests {
         )
         .expect("write");
         assert_eq!(python_package(dir.path()), Some("demo@1.3".into()));
+        let legacy = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            legacy.path().join("setup.py"),
+            "from setuptools import setup\nsetup(\n    name=\"si-legacy\",\n    version='2.0',\n)\n",
+        )
+        .expect("write");
+        assert_eq!(python_package(legacy.path()), Some("si-legacy@2.0".into()));
     }
 }

@@ -56,6 +56,8 @@ pub struct FileRules {
     script_writable: Option<Vec<PathBuf>>,
     /// What only the package manager may read (its private configuration).
     script_unreadable: Vec<PathBuf>,
+    /// Read-only places inside writable ones (the project's `.git`).
+    read_only: Vec<PathBuf>,
 }
 
 impl FileRules {
@@ -81,12 +83,24 @@ impl FileRules {
             .as_ref()
             .map(|_| vec![PathBuf::from(crate::plan::trust::PRIVATE_DIR)])
             .unwrap_or_default();
+        let read_only = plan
+            .mounts
+            .iter()
+            .filter(|m| matches!(m.kind, MountKind::BindRo(_)))
+            .filter(|m| {
+                writable
+                    .iter()
+                    .any(|w| m.target.starts_with(w) && &m.target != w)
+            })
+            .map(|m| m.target.clone())
+            .collect();
         FileRules {
             hidden,
             credentials: plan.credentials.clone(),
             writable,
             script_writable,
             script_unreadable,
+            read_only,
         }
     }
 
@@ -144,22 +158,14 @@ impl FileRules {
                 "the package manager's private configuration (registry credentials): not readable by scripts".into(),
             );
         }
-        // Kernel and device pseudo-files outside the view (/sys: runtimes probe cgroup
-        // limits there) hold no user data; reporting them would be noise.
-        let pseudo = path.starts_with("/sys") || path.starts_with("/dev");
-        if !pseudo && !inside(path) && on_host(path) {
-            return finding(
-                Reason::OutsideView,
-                "exists outside the sandbox but is not part of its view".into(),
-            );
-        }
+        // A write where the caller may not write: the parent is visible, so the refusal
+        // is the view's (read-only mount or Landlock), whatever exists outside.
         if access == Access::Write && !self.may_write(path, level) {
             // Python tries to cache bytecode next to read-only sources and carries on.
             if path.components().any(|c| c.as_os_str() == "__pycache__") {
                 return None;
             }
-            let parent_visible = path.parent().is_some_and(inside);
-            if inside(path) || parent_visible {
+            if inside(path) || path.parent().is_some_and(inside) {
                 let who = match level {
                     Level::Script { .. } => "lifecycle scripts and build backends",
                     _ => "the command",
@@ -170,10 +176,22 @@ impl FileRules {
                 );
             }
         }
+        // Kernel and device pseudo-files outside the view (/sys: runtimes probe cgroup
+        // limits there) hold no user data; reporting them would be noise.
+        let pseudo = path.starts_with("/sys") || path.starts_with("/dev");
+        if !pseudo && !inside(path) && on_host(path) {
+            return finding(
+                Reason::OutsideView,
+                "exists outside the sandbox but is not part of its view".into(),
+            );
+        }
         None
     }
 
     fn may_write(&self, path: &Path, level: Level<'_>) -> bool {
+        if self.read_only.iter().any(|r| path.starts_with(r)) {
+            return false;
+        }
         let roots = match (level, &self.script_writable) {
             (Level::Script { package_dir }, Some(w)) => {
                 if package_dir.is_some_and(|d| path.starts_with(d)) {
@@ -310,6 +328,7 @@ mod tests {
             writable: vec!["/p".into(), "/tmp".into()],
             script_writable: Some(vec!["/p/node_modules".into(), "/tmp".into()]),
             script_unreadable: vec!["/.safe-install/private".into()],
+            read_only: vec!["/p/.git".into()],
         }
     }
 

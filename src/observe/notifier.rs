@@ -169,6 +169,7 @@ fn file_operands(nr: libc::c_long, a: &[u64; 6], pid: i32) -> Vec<(i32, u64, Acc
             ]
         }
         libc::SYS_symlink => return vec![(cwd, a[1], Access::Write, false)],
+        libc::SYS_unlink | libc::SYS_mkdir => return vec![(cwd, a[0], Access::Write, false)],
         libc::SYS_rename => {
             return vec![
                 (cwd, a[0], Access::Write, false),
@@ -202,6 +203,8 @@ fn file_operands(nr: libc::c_long, a: &[u64; 6], pid: i32) -> Vec<(i32, u64, Acc
             (a[2] as i32, a[3], Access::Write, false),
         ],
         libc::SYS_symlinkat => vec![(a[1] as i32, a[2], Access::Write, false)],
+        libc::SYS_unlinkat | libc::SYS_mkdirat => vec![(a[0] as i32, a[1], Access::Write, false)],
+        libc::SYS_truncate => vec![(cwd, a[0], Access::Write, true)],
         libc::SYS_renameat | libc::SYS_renameat2 => vec![
             (a[0] as i32, a[1], Access::Write, false),
             (a[2] as i32, a[3], Access::Write, false),

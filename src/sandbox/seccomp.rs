@@ -148,6 +148,9 @@ pub fn file_syscalls() -> Vec<libc::c_long> {
         libc::SYS_symlinkat,
         libc::SYS_renameat,
         libc::SYS_renameat2,
+        libc::SYS_unlinkat,
+        libc::SYS_truncate,
+        libc::SYS_mkdirat,
     ];
     // The legacy path calls exist on x86_64 only (newer architectures have just the *at forms).
     #[cfg(target_arch = "x86_64")]
@@ -157,6 +160,8 @@ pub fn file_syscalls() -> Vec<libc::c_long> {
         libc::SYS_link,
         libc::SYS_symlink,
         libc::SYS_rename,
+        libc::SYS_unlink,
+        libc::SYS_mkdir,
     ]);
     calls
 }

@@ -425,6 +425,114 @@ impl EvilRun {
     }
 }
 
+impl EvilRun {
+    /// Every file attack is in the log as a blocked `read` or `write` of the path the script
+    /// asked for, attributed to the package and script that made it (npm: also through a
+    /// grandchild, a relative path after `cd`, openat with a directory descriptor, and a
+    /// symbolic and a hard link the script made).
+    pub fn check_file_events(&self) {
+        let events = read_log(&self.log);
+        let w = &self.world;
+        let home = |rel: &str| w.home.join(rel);
+        let project = |rel: &str| w.project.join(rel);
+        let mut expected: Vec<(&str, PathBuf, &str, Option<&str>)> = vec![
+            ("read", project(".env"), "hidden-file", None),
+            ("read", project(".vault.env"), "hidden-file", None),
+            (
+                "read",
+                project("config/.env.production"),
+                "hidden-file",
+                None,
+            ),
+            ("read", project("packages/app/.env"), "hidden-file", None),
+            ("read", home(".ssh/id_rsa"), "credential-path", None),
+            ("read", home(".aws/credentials"), "credential-path", None),
+            ("read", home(".npmrc"), "credential-path", None),
+            ("read", home(".docker/config.json"), "credential-path", None),
+            ("read", home("other-project/.env"), "outside-view", None),
+            ("read", w.outside.join("secret.txt"), "outside-view", None),
+        ];
+        if self.kind == Kind::Npm {
+            expected.extend([
+                (
+                    "read",
+                    project("certs/server.pem"),
+                    "hidden-file",
+                    Some("cat"),
+                ),
+                (
+                    "read",
+                    project("certs/server.key"),
+                    "hidden-file",
+                    Some("cat"),
+                ),
+                (
+                    "read",
+                    project("deploy/id_rsa"),
+                    "hidden-file",
+                    Some("/usr/bin/python3"),
+                ),
+                (
+                    "read",
+                    home(".kube/config"),
+                    "credential-path",
+                    Some("node"),
+                ),
+                (
+                    "read",
+                    project("deploy/id_ed25519.pub"),
+                    "hidden-file",
+                    Some("node"),
+                ),
+                ("write", project(".env"), "hidden-file", None),
+                (
+                    "write",
+                    project(".git/hooks/pre-commit"),
+                    "read-only-path",
+                    None,
+                ),
+                // The test's home lies below /tmp, which scripts may write inside the sandbox
+                // (a private tmpfs): the real file is out of reach, which is what is logged.
+                ("write", home(".bashrc"), "outside-view", None),
+            ]);
+        }
+        let (package, script): (&str, Option<&str>) = match self.kind {
+            Kind::Npm => ("si-evil@1.0.0", Some("postinstall")),
+            Kind::Pip => ("si-evilpkg", None),
+        };
+        let mut p = Problems::new();
+        for (action, path, reason, argv0) in &expected {
+            let target = path.display().to_string();
+            let found = events.iter().any(|e| {
+                e["verdict"] == "blocked"
+                    && e["action"] == *action
+                    && e["reason"] == *reason
+                    && e["target"] == target.as_str()
+                    && e["package"]
+                        .as_str()
+                        .is_some_and(|p| p.starts_with(package))
+                    && match script {
+                        Some(s) => e["script"] == s,
+                        None => e["script"].is_string(),
+                    }
+                    && argv0.is_none_or(|a| e["argv"][0] == a)
+            });
+            p.check(found, || {
+                format!(
+                    "no blocked {action} event [{reason}] for {target} attributed to {package} ({}){}",
+                    script.unwrap_or("a build hook"),
+                    argv0.map(|a| format!(" made by {a}")).unwrap_or_default()
+                )
+            });
+        }
+        p.finish(&format!(
+            "--- log ---\n{}\n{}",
+            tail(&fs::read_to_string(&self.log).unwrap_or_default(), 8000),
+            self.out.describe()
+        ));
+    }
+}
+
 /// The version of /usr/bin/python3.
 pub fn python_version() -> (u32, u32) {
     let out = Command::new("/usr/bin/python3")
@@ -519,6 +627,11 @@ macro_rules! attack_tests {
         #[test]
         fn event_log_records_blocks_without_secret_values() {
             evil().check_event_log();
+        }
+
+        #[test]
+        fn file_attempts_are_logged_and_attributed() {
+            evil().check_file_events();
         }
     };
 }
