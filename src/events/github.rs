@@ -52,12 +52,16 @@ pub fn escape_property(s: &str) -> String {
     out
 }
 
-/// Escape text for Markdown (GitHub Flavored), safe inside a table cell: ASCII punctuation
-/// gets a backslash (so `|` cannot split the cell, `` ` `` open code, `<` start HTML, `&`
-/// an entity), line breaks and other control characters become visible `\n`-style escapes.
+/// Escape text for Markdown (GitHub Flavored), safe inside a table cell or a list item:
+/// characters that open inline syntax get a backslash (`|` cannot split the cell, `` ` ``
+/// open code, `<` start HTML, `&` an entity, `@` a mention, `#` an issue link, `$` math),
+/// so do those that start a block at the beginning (`-`, `+`, `1.`); line breaks and other
+/// control characters become visible `\n`-style escapes.
 pub fn escape_markdown(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
+    let chars: Vec<char> = s.chars().collect();
+    let mut leading_digits = true;
+    for (i, &c) in chars.iter().enumerate() {
         match c {
             '\n' => out.push_str("\\\\n"),
             '\r' => out.push_str("\\\\r"),
@@ -65,12 +69,22 @@ pub fn escape_markdown(s: &str) -> String {
             c if c.is_control() => {
                 let _ = write!(out, "\\\\u{{{:x}}}", u32::from(c));
             }
-            c if c.is_ascii_punctuation() => {
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '<' | '>' | '#' | '!'
+            | '|' | '~' | '&' | '@' | '$' => {
                 out.push('\\');
                 out.push(c);
             }
+            '-' | '+' if i == 0 => {
+                out.push('\\');
+                out.push(c);
+            }
+            // `1. x` would start an ordered list; `1.2.3.4` would not.
+            '.' if leading_digits && i > 0 && chars.get(i + 1).map_or(true, |n| *n == ' ') => {
+                out.push_str("\\.");
+            }
             c => out.push(c),
         }
+        leading_digits = leading_digits && c.is_ascii_digit();
     }
     out
 }
@@ -268,10 +282,16 @@ mod tests {
     #[test]
     fn markdown_cannot_break_a_table_cell() {
         assert_eq!(escape_markdown("a|b"), "a\\|b");
-        assert_eq!(escape_markdown("`rm -rf`"), "\\`rm \\-rf\\`");
+        assert_eq!(escape_markdown("`rm -rf`"), "\\`rm -rf\\`");
         assert_eq!(escape_markdown("x\ny"), "x\\\\ny");
-        assert_eq!(escape_markdown("<img src=x>"), "\\<img src\\=x\\>");
-        assert_eq!(escape_markdown("&lt;"), "\\&lt\\;");
+        assert_eq!(escape_markdown("<img src=x>"), "\\<img src=x\\>");
+        assert_eq!(escape_markdown("&lt;"), "\\&lt;");
+        assert_eq!(escape_markdown("1. -x"), "1\\. -x");
+        assert_eq!(
+            escape_markdown("- @scope/a #1 $x$"),
+            "\\- \\@scope/a \\#1 \\$x\\$"
+        );
+        assert_eq!(escape_markdown("127.0.0.1:443"), "127.0.0.1:443");
         assert_eq!(escape_markdown("nul\u{0}"), "nul\\\\u{0}");
         assert_eq!(escape_markdown("naïve"), "naïve");
     }

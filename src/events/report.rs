@@ -320,7 +320,7 @@ fn find_line(path: &Path, name: &str) -> Option<u32> {
         _ => return None,
     };
     text.lines()
-        .position(|l| matches(l))
+        .position(matches)
         .and_then(|i| u32::try_from(i + 1).ok())
 }
 

@@ -170,8 +170,8 @@ fn rule_help(reason: Reason) -> String {
         reason,
     );
     match summary::remedy(&probe) {
-        Some(fix) => format!("If the attempt is legitimate, allow it: {fix}. Otherwise the package is misbehaving: remove or pin it."),
-        None => "This cannot be allowed by a flag or policy: safe-install refuses it in every configuration. The package is misbehaving: remove or pin it.".into(),
+        Some(fix) => format!("To allow attempts like this, if they are legitimate: {fix}. Otherwise the package is misbehaving: remove it or pin a version that behaves."),
+        None => "No flag or policy allows this: safe-install refuses it in every configuration. The package is misbehaving: remove it or pin a version that behaves.".into(),
     }
 }
 
@@ -240,7 +240,7 @@ pub fn build(groups: &[Group<'_>], locator: &Locator, strict: bool, exit_code: i
             let reason = g.first.reason;
             let mut text = describe_group(g);
             if let Some(fix) = summary::remedy(g.first) {
-                text.push_str(". To allow it, if it is legitimate: ");
+                text.push_str(" To allow it, if it is legitimate: ");
                 text.push_str(&fix);
             }
             let locations = locator
