@@ -359,7 +359,7 @@ mod tests {
         assert_eq!(rule_name("egress-not-allowed"), "EgressNotAllowed");
         assert!(rule_help(Reason::EgressNotAllowed).contains("--allow-host HOST:PORT"));
         assert!(rule_help(Reason::ReadOnlyPath).contains("--rw PATH"));
-        assert!(rule_help(Reason::RawSocket).contains("cannot be allowed"));
+        assert!(rule_help(Reason::RawSocket).contains("No flag or policy allows this"));
     }
 
     #[test]
