@@ -23,6 +23,16 @@ pub fn remedy(event: &Event) -> Option<String> {
         Reason::HiddenFile => Some("--policy with [[fs.hide]] narrowed, if this file is no secret".into()),
         Reason::CredentialPath | Reason::OutsideView => Some(format!("--ro {target}  (if it holds no secret)")),
         Reason::ReadOnlyPath => Some(format!("--rw {target}")),
+        Reason::ScriptOffline => {
+            let name = event
+                .package
+                .as_deref()
+                .and_then(|p| p.get(1..).and_then(|rest| rest.find('@')).map(|i| &p[..=i]))
+                .unwrap_or("NAME");
+            Some(format!(
+                "[[package]] name = \"{name}\" allow-hosts = [\"{target}\"] in .safe-install.toml (this package only), or --scripts-network registry"
+            ))
+        }
         _ => None,
     }
 }
@@ -183,6 +193,22 @@ mod tests {
             Reason::SandboxFull,
         );
         assert!(render(&[(ok, 1)], None, false).is_none());
+    }
+
+    #[test]
+    fn offline_scripts_are_granted_per_package() {
+        let mut e = Event::new(
+            Action::Proxy,
+            Verdict::Blocked,
+            "registry.example.com:443",
+            Reason::ScriptOffline,
+        );
+        e.package = Some("@scope/pkg@1.2.0".into());
+        let fix = remedy(&e).expect("a remedy");
+        assert!(
+            fix.contains("name = \"@scope/pkg\" allow-hosts = [\"registry.example.com:443\"]"),
+            "{fix}"
+        );
     }
 
     #[test]
