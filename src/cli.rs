@@ -9,6 +9,7 @@ Examples:
   safe-install npm ci
   safe-install pip install -r requirements.txt
   safe-install --log install.jsonl --strict npm ci
+  safe-install --report sarif safe-install.sarif npm ci
   safe-install --allow-env NODE_AUTH_TOKEN npm install
   safe-install explain npm ci          show what the sandbox would let in
   safe-install doctor                  check this machine
@@ -86,6 +87,9 @@ pub struct SandboxArgs {
     /// Write every event as JSON Lines to FILE.
     #[arg(long, value_name = "FILE", global = true)]
     pub log: Option<PathBuf>,
+    /// When the command has finished, also write its blocked attempts as FORMAT (sarif) to FILE; repeatable.
+    #[arg(long, num_args = 2, value_names = ["FORMAT", "FILE"], global = true)]
+    pub report: Vec<OsString>,
     /// Also log allowed events (registry requests).
     #[arg(long, global = true)]
     pub log_allowed: bool,

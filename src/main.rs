@@ -4,7 +4,7 @@
 use anyhow::Context as _;
 use clap::Parser;
 use safe_install::cli::{Cli, Command, SandboxArgs};
-use safe_install::events::{summary, EventLog, Verdict};
+use safe_install::events::{report, summary, EventLog, Verdict};
 use safe_install::net::allow::AllowList;
 use safe_install::plan::{self, Context, Plan};
 use safe_install::policy::{Entry, Origin, Overrides, Policy, PolicyPath};
@@ -193,6 +193,7 @@ fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
     let (policy, plan, allow) = build_plan(args, argv)?;
     let scripts =
         egress::script_egress(&policy, &allow, plan.family).map_err(fail(exit::INVALID_INPUT))?;
+    let reports = report::parse_requests(&args.report).map_err(fail(exit::INVALID_INPUT))?;
     let log = EventLog::open(args.log.as_deref(), args.log_allowed || args.verbose > 0)
         .map_err(fail(exit::INVALID_INPUT))?;
     tracing::info!(
@@ -208,6 +209,10 @@ fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
     })?;
     finished.map_err(fail(exit::SETUP_FAILED))?;
     let counted = log.counted();
+    // Before the human summary: a hostile target must not be able to switch off the
+    // runner's command processing ahead of the annotations.
+    report::publish(&reports, &plan, &counted, args.strict, code)
+        .map_err(fail(exit::INVALID_INPUT))?;
     if !args.quiet {
         let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         if let Some(text) = summary::render(&counted, log.path().as_deref(), colour) {

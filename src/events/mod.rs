@@ -2,7 +2,10 @@
 //! could only enforce in a weaker form. One JSON object per line (`--log FILE`); the schema
 //! is documented in README.md and must only grow, never change meaning.
 
+pub mod github;
 mod reason;
+pub mod report;
+pub mod sarif;
 pub mod summary;
 mod writer;
 
@@ -127,6 +130,94 @@ mod tests {
         assert_eq!(
             line,
             r#"{"ts":"2026-11-22T10:58:22.123Z","action":"read","verdict":"blocked","target":"/home/u/.ssh/id_rsa","pid":{"sandbox":7,"host":4242},"package":"evil@1.0.0","script":"postinstall","argv":null,"reason":"hidden-file"}"#
+        );
+    }
+
+    /// Serialise with a fixed timestamp, for snapshots.
+    fn line(mut ev: Event) -> String {
+        ev.ts = "2026-11-22T10:58:22.123Z".into();
+        serde_json::to_string(&ev).expect("serialise")
+    }
+
+    // Snapshots of the stable schema (README "Event log"): field order ts, action, verdict,
+    // target, pid, package, script, argv, reason, then detail only when present. A change
+    // here is a change to what users' CI scripts parse.
+
+    #[test]
+    fn snapshot_connect_blocked() {
+        let mut ev = Event::new(
+            Action::Connect,
+            Verdict::Blocked,
+            "127.0.0.1:4444",
+            Reason::DirectConnect,
+        )
+        .with_detail("tcp connect refused with ECONNREFUSED");
+        ev.pid = Some(ProcessId {
+            sandbox: 12,
+            host: 90210,
+        });
+        ev.package = Some("@scope/evil@1.0.0".into());
+        ev.script = Some("postinstall".into());
+        ev.argv = Some(vec!["node".into(), "attack.js".into()]);
+        assert_eq!(
+            line(ev),
+            r#"{"ts":"2026-11-22T10:58:22.123Z","action":"connect","verdict":"blocked","target":"127.0.0.1:4444","pid":{"sandbox":12,"host":90210},"package":"@scope/evil@1.0.0","script":"postinstall","argv":["node","attack.js"],"reason":"direct-connect","detail":"tcp connect refused with ECONNREFUSED"}"#
+        );
+    }
+
+    #[test]
+    fn snapshot_dns_blocked_by_the_package_manager() {
+        let ev = Event::new(
+            Action::Dns,
+            Verdict::Blocked,
+            "c2.example.com",
+            Reason::DnsQuery,
+        )
+        .with_detail("answered REFUSED");
+        assert_eq!(
+            line(ev),
+            r#"{"ts":"2026-11-22T10:58:22.123Z","action":"dns","verdict":"blocked","target":"c2.example.com","pid":null,"package":null,"script":null,"argv":null,"reason":"dns-query","detail":"answered REFUSED"}"#
+        );
+    }
+
+    #[test]
+    fn snapshot_read_blocked_with_awkward_characters() {
+        let mut ev = Event::new(
+            Action::Read,
+            Verdict::Blocked,
+            "/proj/a \"b\"\n\\c.env",
+            Reason::HiddenFile,
+        );
+        ev.package = Some("evil@1.0.0".into());
+        ev.script = Some("build_wheel".into());
+        assert_eq!(
+            line(ev),
+            r#"{"ts":"2026-11-22T10:58:22.123Z","action":"read","verdict":"blocked","target":"/proj/a \"b\"\n\\c.env","pid":null,"package":"evil@1.0.0","script":"build_wheel","argv":null,"reason":"hidden-file"}"#
+        );
+    }
+
+    #[test]
+    fn snapshot_sandbox_status() {
+        let full = Event::new(
+            Action::Sandbox,
+            Verdict::Allowed,
+            "landlock",
+            Reason::SandboxFull,
+        )
+        .with_detail("kernel Landlock ABI 6; safe-install uses ABI 6");
+        assert_eq!(
+            line(full),
+            r#"{"ts":"2026-11-22T10:58:22.123Z","action":"sandbox","verdict":"allowed","target":"landlock","pid":null,"package":null,"script":null,"argv":null,"reason":"sandbox-full","detail":"kernel Landlock ABI 6; safe-install uses ABI 6"}"#
+        );
+        let weaker = Event::new(
+            Action::Sandbox,
+            Verdict::Degraded,
+            "landlock",
+            Reason::LandlockPartial,
+        );
+        assert_eq!(
+            line(weaker),
+            r#"{"ts":"2026-11-22T10:58:22.123Z","action":"sandbox","verdict":"degraded","target":"landlock","pid":null,"package":null,"script":null,"argv":null,"reason":"landlock-partial"}"#
         );
     }
 

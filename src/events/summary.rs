@@ -2,7 +2,7 @@
 //! attempt (who, what, where), repeats counted, and what would allow it if it was legitimate.
 //! Silent when nothing was blocked.
 
-use super::{Action, Event, Reason, Verdict};
+use super::{Action, Event, ProcessId, Reason, Verdict};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
@@ -23,8 +23,78 @@ pub fn remedy(event: &Event) -> Option<String> {
         Reason::HiddenFile => Some("--policy with [[fs.hide]] narrowed, if this file is no secret".into()),
         Reason::CredentialPath | Reason::OutsideView => Some(format!("--ro {target}  (if it holds no secret)")),
         Reason::ReadOnlyPath => Some(format!("--rw {target}")),
+        Reason::ScriptOffline => {
+            let name = event
+                .package
+                .as_deref()
+                .and_then(|p| p.get(1..).and_then(|rest| rest.find('@')).map(|i| &p[..=i]))
+                .unwrap_or("NAME");
+            Some(format!(
+                "[[package]] name = \"{name}\" allow-hosts = [\"{target}\"] in .safe-install.toml (this package only), or --scripts-network registry"
+            ))
+        }
         _ => None,
     }
+}
+
+/// Blocked attempts that are "the same" for a reader: same package, action and target.
+/// Pids differ between repeats of one attempt (npm retrying, a script run per package), so
+/// they are collected, not part of the key. The human summary, the GitHub annotations and
+/// the SARIF report all show these groups, in this order (package, action, target).
+#[derive(Debug, Clone)]
+pub struct Group<'a> {
+    /// `name@version` of the acting package, `None` for the package manager itself.
+    pub package: Option<&'a str>,
+    pub action: Action,
+    pub target: &'a str,
+    /// How many times it happened, repeats included.
+    pub count: u64,
+    /// The first event of the group: its script, reason and detail stand for the group.
+    pub first: &'a Event,
+    /// Every distinct event of the group (one per pid).
+    pub events: Vec<&'a Event>,
+}
+
+impl Group<'_> {
+    /// Who acted, for people: the package, or `(package manager)`.
+    pub fn who(&self) -> &str {
+        self.package.unwrap_or("(package manager)")
+    }
+
+    /// The distinct processes that made the attempt, in order of appearance.
+    pub fn pids(&self) -> Vec<&ProcessId> {
+        let mut pids: Vec<&ProcessId> = Vec::new();
+        for p in self.events.iter().filter_map(|e| e.pid.as_ref()) {
+            if !pids.contains(&p) {
+                pids.push(p);
+            }
+        }
+        pids
+    }
+}
+
+/// The blocked events of `events`, grouped (see [`Group`]), sorted by package, action, target.
+pub fn blocked_groups(events: &[(Event, u64)]) -> Vec<Group<'_>> {
+    let mut groups: BTreeMap<(&str, &str, &str), Group<'_>> = BTreeMap::new();
+    for (e, n) in events.iter().filter(|(e, _)| e.verdict == Verdict::Blocked) {
+        let package = e.package.as_deref();
+        let key = (
+            package.unwrap_or("(package manager)"),
+            action_name(e.action),
+            e.target.as_str(),
+        );
+        let g = groups.entry(key).or_insert_with(|| Group {
+            package,
+            action: e.action,
+            target: &e.target,
+            count: 0,
+            first: e,
+            events: Vec::new(),
+        });
+        g.count += n;
+        g.events.push(e);
+    }
+    groups.into_values().collect()
 }
 
 /// Render the summary; `None` when nothing was blocked.
@@ -46,16 +116,7 @@ pub fn render(events: &[(Event, u64)], log_path: Option<&Path>, colour: bool) ->
     } else {
         ("", "", "", "")
     };
-    // Group by (package, action, target): pids differ between repeats of the same attempt.
-    let mut groups: BTreeMap<(String, String, String), (u64, &Event)> = BTreeMap::new();
-    for (e, n) in &blocked {
-        let who = e
-            .package
-            .clone()
-            .unwrap_or_else(|| "(package manager)".into());
-        let key = (who, action_name(e.action).to_string(), e.target.clone());
-        groups.entry(key).or_insert((0, e)).0 += n;
-    }
+    let groups = blocked_groups(events);
     let mut o = String::new();
     for e in &degraded {
         let _ = writeln!(
@@ -66,13 +127,15 @@ pub fn render(events: &[(Event, u64)], log_path: Option<&Path>, colour: bool) ->
         );
     }
     if !groups.is_empty() {
-        let total: u64 = groups.values().map(|(n, _)| n).sum();
+        let total: u64 = groups.iter().map(|g| g.count).sum();
         let _ = writeln!(
             o,
             "{bold}{red}safe-install: blocked {total} attempt{}{reset}",
             if total == 1 { "" } else { "s" }
         );
-        for ((who, action, target), (n, e)) in &groups {
+        for g in &groups {
+            let (who, action, target, n, e) =
+                (g.who(), action_name(g.action), g.target, &g.count, g.first);
             let script = e
                 .script
                 .as_deref()
@@ -104,7 +167,7 @@ pub fn render(events: &[(Event, u64)], log_path: Option<&Path>, colour: bool) ->
     Some(o)
 }
 
-fn action_name(a: Action) -> &'static str {
+pub(crate) fn action_name(a: Action) -> &'static str {
     match a {
         Action::Read => "read",
         Action::Write => "write",
@@ -130,6 +193,22 @@ mod tests {
             Reason::SandboxFull,
         );
         assert!(render(&[(ok, 1)], None, false).is_none());
+    }
+
+    #[test]
+    fn offline_scripts_are_granted_per_package() {
+        let mut e = Event::new(
+            Action::Proxy,
+            Verdict::Blocked,
+            "registry.example.com:443",
+            Reason::ScriptOffline,
+        );
+        e.package = Some("@scope/pkg@1.2.0".into());
+        let fix = remedy(&e).expect("a remedy");
+        assert!(
+            fix.contains("name = \"@scope/pkg\" allow-hosts = [\"registry.example.com:443\"]"),
+            "{fix}"
+        );
     }
 
     #[test]
