@@ -39,6 +39,11 @@ pub enum LearnError {
          `{file}` would be run as the command"
     )]
     FileAsCommand { file: String, rest: String },
+    #[error(
+        "--learn= needs a file name (or write --learn alone for {})",
+        super::DEFAULT_FILE
+    )]
+    EmptyFile,
     #[error("--learn: cannot write the learned policy to {path}")]
     Write {
         path: PathBuf,
@@ -51,7 +56,7 @@ impl LearnError {
     /// The documented exit status for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            LearnError::FileAsCommand { .. } => crate::exit::USAGE,
+            LearnError::FileAsCommand { .. } | LearnError::EmptyFile => crate::exit::USAGE,
             _ => crate::exit::INVALID_INPUT,
         }
     }

@@ -49,6 +49,9 @@ pub fn target(
     argv: &[OsString],
 ) -> Result<PathBuf, LearnError> {
     if let Some(file) = given {
+        if file.as_os_str().is_empty() {
+            return Err(LearnError::EmptyFile);
+        }
         return Ok(file.to_path_buf());
     }
     if let Some(first) = argv
@@ -290,12 +293,17 @@ impl<'a> Scope<'a> {
         }
     }
 
-    /// Whether `path` is, or may be, a secret: a component starting with `.` anywhere, or a
-    /// match of the policy's hide globs (by name anywhere, by project-relative path in the
-    /// project). Conservative on purpose: a learned policy is a grant, and a grant of a
-    /// secret is the one mistake learn mode must not make.
+    /// Whether `path` is, or may be, a secret: a component starting with `.` (below the
+    /// project or the home directory when it lies there, whose own location is the user's
+    /// choice; anywhere otherwise), or a match of the policy's hide globs (by name anywhere,
+    /// by project-relative path in the project). Conservative on purpose: a learned policy is
+    /// a grant, and a grant of a secret is the one mistake learn mode must not make.
     fn is_secret(&self, path: &Path) -> bool {
-        let dotted = path.components().any(|c| match c {
+        let below = path
+            .strip_prefix(self.project)
+            .or_else(|_| path.strip_prefix(self.home))
+            .unwrap_or(path);
+        let dotted = below.components().any(|c| match c {
             Component::Normal(name) => name.as_encoded_bytes().starts_with(b"."),
             _ => false,
         });

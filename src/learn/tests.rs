@@ -385,6 +385,50 @@ fn hostile_targets_cannot_inject_entries() {
 }
 
 #[test]
+fn a_project_below_a_dot_directory_is_not_all_secret() {
+    let policy = base_policy();
+    let (home, project) = (Path::new("/home/u"), Path::new("/home/u/.local/src/proj"));
+    let events = vec![
+        (
+            blocked(
+                Action::Write,
+                "/home/u/.local/src/proj/node_modules/x/out",
+                Reason::ReadOnlyPath,
+                None,
+            ),
+            1,
+        ),
+        (
+            blocked(
+                Action::Read,
+                "/home/u/.local/src/proj/.env.local",
+                Reason::OutsideView,
+                None,
+            ),
+            1,
+        ),
+        (
+            blocked(
+                Action::Read,
+                "/home/u/.local/share/tool/lib.so",
+                Reason::OutsideView,
+                None,
+            ),
+            1,
+        ),
+    ];
+    let l = learn(&events, &Scope::new(&policy, home, project));
+    let granted: Vec<&str> = l.grants.iter().map(|g| g.value.as_str()).collect();
+    assert_eq!(
+        granted,
+        vec!["~/.local/src/proj/node_modules/x/out"],
+        "{l:#?}"
+    );
+    assert!(l.not_learned.iter().all(|n| n.why == NotLearnedWhy::Secret));
+    assert_eq!(l.not_learned.len(), 2);
+}
+
+#[test]
 fn unknown_reasons_are_not_learned() {
     let policy = base_policy();
     let events = vec![(
@@ -414,6 +458,8 @@ fn default_target_and_a_file_name_written_with_a_space() {
         target(Some(Path::new("l.toml")), project, &argv(&["npm", "ci"])).expect("given"),
         Path::new("l.toml")
     );
+    let err = target(Some(Path::new("")), project, &argv(&["npm", "ci"])).expect_err("empty");
+    assert_eq!(err.exit_code(), crate::exit::USAGE);
     let err = target(None, project, &argv(&["l.toml", "npm", "ci"])).expect_err("refused");
     assert_eq!(err.exit_code(), crate::exit::USAGE);
     assert!(err.to_string().contains("--learn=l.toml npm ci"), "{err}");
