@@ -168,17 +168,7 @@ fn depend_on(world: &World, dependency: &str, version: &str) {
             "{{ \"name\": \"si-learn-consumer\", \"version\": \"1.0.0\", \"private\": true,\n  \"dependencies\": {{ \"{dependency}\": \"{version}\" }} }}\n"
         ),
     );
-    run(
-        world.setup_command("npm").args([
-            "install",
-            "--package-lock-only",
-            "--ignore-scripts",
-            "--no-audit",
-            "--no-fund",
-        ]),
-        RUN_TIMEOUT,
-    )
-    .assert_success();
+    write_npm_lockfile(world);
     let _ = fs::remove_dir_all(world.project.join("node_modules"));
 }
 

@@ -28,6 +28,7 @@ mod tests;
 pub use file::{check_target, write, LearnError, Written};
 pub use render::{render, Header};
 
+use crate::events::summary::action_name;
 use crate::events::{now_rfc3339, Action, Event, Reason, Verdict};
 use crate::net::allow::{Rule, RuleSource};
 use crate::policy::{HideMatcher, Policy};
@@ -457,20 +458,6 @@ fn exact_host(target: &str) -> Result<String, NotLearnedWhy> {
             Ok(target.to_string())
         }
         _ => Err(NotLearnedWhy::NotExact),
-    }
-}
-
-/// The action as the event log spells it.
-pub fn action_name(action: Action) -> &'static str {
-    match action {
-        Action::Read => "read",
-        Action::Write => "write",
-        Action::Exec => "exec",
-        Action::Connect => "connect",
-        Action::Dns => "dns",
-        Action::Proxy => "proxy",
-        Action::Env => "env",
-        Action::Sandbox => "sandbox",
     }
 }
 

@@ -7,6 +7,7 @@
 //! Values are quoted by the `toml` crate; comment text has control characters escaped.
 
 use super::{describe_needed_by, Learned};
+use crate::events::summary::action_name;
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -76,7 +77,7 @@ pub fn render(learned: &Learned, header: &Header<'_>) -> String {
         for n in &learned.not_learned {
             line(&format!(
                 "#   {} {} by {}: {}",
-                super::action_name(n.action),
+                action_name(n.action),
                 comment(&n.target),
                 comment(&describe_needed_by(&n.needed_by)),
                 n.why

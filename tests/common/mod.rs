@@ -698,6 +698,12 @@ pub fn write_npm_project(world: &World, deps: &[&Path]) {
         &world.project.join("package.json"),
         &serde_json::to_string_pretty(&manifest).expect("serialize package.json"),
     );
+    write_npm_lockfile(world);
+}
+
+/// The project's package-lock.json, made by a bare `npm install --package-lock-only
+/// --ignore-scripts` (no script runs outside the sandbox).
+pub fn write_npm_lockfile(world: &World) {
     run(
         world.setup_command("npm").args([
             "install",
