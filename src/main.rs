@@ -223,7 +223,7 @@ fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
         }
     }
     if let Some(file) = &learn_to {
-        let note = learn::record(&counted, &policy, &plan.home, &plan.project, argv, file)
+        let note = learn::record(&counted, &policy, &plan, argv, file)
             .map_err(|e| fail(e.exit_code())(e))?;
         if !args.quiet {
             eprint!("{note}");

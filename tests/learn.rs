@@ -182,10 +182,32 @@ fn read_learned(path: &Path, context: &str) -> (toml::Table, String) {
     (table, text)
 }
 
-/// `(table, value, reason)` of every entry in a learned policy.
+/// `(table, value, reason)` of every entry in a learned policy; `[[package]]` values as
+/// `package.NAME.KEY`.
 fn entries(table: &toml::Table) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
     for (section, inner) in table {
+        if section == "package" {
+            for grant in inner.as_array().into_iter().flatten() {
+                let name = grant["name"].as_str().unwrap_or_default();
+                let reason = grant["reason"].as_str().unwrap_or_default();
+                for key in ["allow-hosts", "allow-read", "allow-write"] {
+                    for v in grant
+                        .get(key)
+                        .and_then(|v| v.as_array())
+                        .into_iter()
+                        .flatten()
+                    {
+                        out.push((
+                            format!("package.{name}.{key}"),
+                            v.as_str().unwrap_or_default().to_string(),
+                            reason.to_string(),
+                        ));
+                    }
+                }
+            }
+            continue;
+        }
         let Some(inner) = inner.as_table() else {
             continue;
         };
@@ -208,6 +230,25 @@ fn entries(table: &toml::Table) -> Vec<(String, String, String)> {
         }
     }
     out
+}
+
+/// Never wider than observed: every learned value is the exact target of a blocked event of
+/// the learn run (`~/` standing for the home directory).
+fn assert_only_observed(got: &[(String, String, String)], learn: &Run, world: &World) {
+    for (section, value, _) in got {
+        let target = match value.strip_prefix("~/") {
+            Some(rel) => world.home.join(rel).display().to_string(),
+            None => value.clone(),
+        };
+        assert!(
+            learn
+                .events
+                .iter()
+                .any(|e| e["verdict"] == "blocked" && e["target"] == target.as_str()),
+            "{section} {value} was learned but no blocked event names it\n{}",
+            learn.context()
+        );
+    }
 }
 
 /// What the fixture's postinstall recorded in fetched.json.
@@ -267,13 +308,17 @@ fn learned_policy_passes_strict_until_a_new_version_contacts_another_host() {
         "the header does not name the command\n{text}"
     );
     let got = entries(&table);
-    assert_eq!(
-        got.len(),
-        1,
-        "expected exactly the one host the postinstall needed\n{text}"
-    );
-    let (section, value, reason) = &got[0];
-    assert_eq!(section, "egress.allow", "{text}");
+    assert_only_observed(&got, &learn, &world);
+    // The one network entry: the host the postinstall needed, for its own package only
+    // (not the global allow-list). Other entries are files the runtime read (node reads
+    // its cgroup limits at start-up), each checked above against the log.
+    let network: Vec<&(String, String, String)> = got
+        .iter()
+        .filter(|(section, _, _)| section.starts_with("egress") || section.ends_with("allow-hosts"))
+        .collect();
+    assert_eq!(network.len(), 1, "{text}");
+    let (section, value, reason) = network[0];
+    assert_eq!(section, "package.si-learn-fetch.allow-hosts", "{text}");
     assert_eq!(value, &first.authority(), "{text}");
     assert!(
         reason.contains("si-learn-fetch@1.0.0 (postinstall)") && reason.contains("1 time"),
@@ -284,7 +329,10 @@ fn learned_policy_passes_strict_until_a_new_version_contacts_another_host() {
         "the registry the install used is not listed as already allowed\n{text}"
     );
     assert!(
-        learn.out.stderr.contains("learned 1 entry"),
+        learn.out.stderr.contains(&format!(
+            "+ [[package]] si-learn-fetch allow-hosts {}",
+            first.authority()
+        )),
         "{}",
         learn.context()
     );
@@ -390,12 +438,23 @@ fn secrets_dns_and_direct_connections_are_reported_not_learned() {
     let learn = sandboxed(&world, "learn-peek", &["--learn"], NPM_CI);
     assert_eq!(learn.out.code(), 0, "{}", learn.context());
     let (table, text) = read_learned(&world.project.join(LEARNED), &learn.context());
+    let got = entries(&table);
+    assert_only_observed(&got, &learn, &world);
+    let direct = format!("127.0.0.1:{direct_port}");
+    let forbidden = got.iter().find(|(section, value, _)| {
+        section.starts_with("egress")
+            || section.starts_with("package")
+            || value.contains(".env")
+            || value.contains(".ssh")
+            || value.contains(&dns_name)
+            || value.contains(&direct)
+    });
     assert!(
-        entries(&table).is_empty(),
-        "something was granted that must never be learned\n{text}\n{}",
+        forbidden.is_none(),
+        "granted what must never be learned: {forbidden:?}\n{text}\n{}",
         learn.context()
     );
-    // Every blocked attempt the log holds is listed as not learned, with who made it.
+    // Every blocked attempt the log holds is learned or listed as not learned, with who made it.
     let blocked: Vec<&Value> = learn
         .events
         .iter()
@@ -407,8 +466,22 @@ fn secrets_dns_and_direct_connections_are_reported_not_learned() {
         "the fixture's DNS query and direct connection were not logged\n{}",
         learn.context()
     );
+    let env_file = world.project.join(".env").display().to_string();
+    let ssh_key = world.home.join(".ssh/id_rsa").display().to_string();
+    for secret in [&env_file, &ssh_key] {
+        assert!(
+            blocked
+                .iter()
+                .any(|e| e["action"] == "read" && e["target"] == secret.as_str()),
+            "the fixture's read of {secret} was not logged\n{}",
+            learn.context()
+        );
+    }
     for e in &blocked {
         let target = e["target"].as_str().unwrap_or_default();
+        if got.iter().any(|(_, value, _)| value == target) {
+            continue; // learned (checked against the forbidden list above)
+        }
         let line = text
             .lines()
             .find(|l| l.starts_with("#   ") && l.contains(target))

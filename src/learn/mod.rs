@@ -3,17 +3,23 @@
 //! person to review and later runs to use with `--policy FILE --strict`.
 //!
 //! What is learned, and what never is:
-//! - egress through the proxy to a `host:port` not on the allow-list (`egress-not-allowed`,
-//!   `ip-literal`) becomes `[[egress.allow]] host = "host:port"`, the exact target, never a
-//!   wildcard or a port-less rule;
-//! - a blocked read (or exec) of a path outside the view becomes `[[fs.ro]]`, a blocked write
-//!   `[[fs.rw]]`, the exact path (written `~/...` below the home directory);
+//! - egress through the proxy to a `host:port` the install was refused (`egress-not-allowed`,
+//!   `ip-literal`, `script-offline`): for a lifecycle script, that package's
+//!   `[[package]] allow-hosts`, so no other package gains it; for the package manager itself,
+//!   `[[egress.allow]]`. Always the exact target, never a wildcard or a port-less rule;
+//! - a blocked read (or exec) of a path outside the view becomes `[[fs.ro]]` (the view is
+//!   shared, so only that makes it visible); a script's blocked write where the package
+//!   manager may write becomes that package's `allow-write`, any other blocked write
+//!   `[[fs.rw]]`; the exact path (written `~/...` below the home directory);
+//! - a package's existing `[[package]]` grant is copied into the learned one, since the
+//!   last layer's grant for a package replaces the earlier ones;
 //! - never: hidden and credential files, or any path with a component starting with `.`
 //!   (`.env`, `~/.ssh`, `.git/hooks`, `~/.bashrc`): reported as "not learned: this is a
 //!   secret"; direct connections and DNS queries (no policy entry can allow them: traffic
 //!   leaves only through the proxy, which resolves names itself); names resolving to private
 //!   addresses (naming the address is the reviewer's decision); attack patterns (domain
-//!   fronting, malformed requests, raw sockets); any reason code this module does not know;
+//!   fronting, malformed requests, raw sockets, other processes' memory); a script attempt
+//!   not attributed to a package; any reason code this module does not know;
 //! - environment variables: dropped variables are not events (see README "Design notes"),
 //!   so there is nothing to learn; `explain` lists what is dropped.
 //!
@@ -31,7 +37,8 @@ pub use render::{render, Header};
 use crate::events::summary::action_name;
 use crate::events::{now_rfc3339, Action, Event, Reason, Verdict};
 use crate::net::allow::{Rule, RuleSource};
-use crate::policy::{HideMatcher, Policy};
+use crate::plan::Plan;
+use crate::policy::{package_name, valid_package_name, Entry, HideMatcher, PackageGrant, Policy};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
@@ -76,12 +83,13 @@ pub fn target(
 pub fn record(
     events: &[(Event, u64)],
     policy: &Policy,
-    home: &Path,
-    project: &Path,
+    plan: &Plan,
     argv: &[OsString],
     file: &Path,
 ) -> Result<String, LearnError> {
-    let learned = learn(events, &Scope::new(policy, home, project));
+    let project = plan.project.as_path();
+    let scope = Scope::new(policy, &plan.home, project, &plan.landlock.write);
+    let learned = learn(events, &scope);
     let text = render(
         &learned,
         &Header {
@@ -105,12 +113,11 @@ pub fn record(
         file.display()
     );
     for g in &learned.grants {
-        o.push_str(&format!(
-            "  + [[{}]] {}  ({})\n",
-            g.section.table(),
-            g.value,
-            g.reason()
-        ));
+        let table = match &g.package {
+            Some(p) => format!("[[package]] {p} {}", g.section.key()),
+            None => format!("[[{}]]", g.section.table()),
+        };
+        o.push_str(&format!("  + {table} {}  ({})\n", g.value, g.reason()));
     }
     for n in &learned.not_learned {
         o.push_str(&format!(
@@ -157,6 +164,10 @@ pub enum Section {
     EgressAllow,
     FsRo,
     FsRw,
+    /// `[[package]] allow-hosts`.
+    PackageHosts,
+    /// `[[package]] allow-write`.
+    PackageWrite,
 }
 
 impl Section {
@@ -166,6 +177,7 @@ impl Section {
             Section::EgressAllow => "egress.allow",
             Section::FsRo => "fs.ro",
             Section::FsRw => "fs.rw",
+            Section::PackageHosts | Section::PackageWrite => "package",
         }
     }
 
@@ -174,15 +186,17 @@ impl Section {
         match self {
             Section::EgressAllow => "host",
             Section::FsRo | Section::FsRw => "path",
+            Section::PackageHosts => "allow-hosts",
+            Section::PackageWrite => "allow-write",
         }
     }
 
     /// What the entry lets the install do, for the reason text.
     fn noun(self) -> &'static str {
         match self {
-            Section::EgressAllow => "connections through the proxy",
+            Section::EgressAllow | Section::PackageHosts => "connections through the proxy",
             Section::FsRo => "reading",
-            Section::FsRw => "writing",
+            Section::FsRw | Section::PackageWrite => "writing",
         }
     }
 }
@@ -191,6 +205,8 @@ impl Section {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     pub section: Section,
+    /// The package (bare name) a `[[package]]` entry is for; `None` for the other tables.
+    pub package: Option<String>,
     /// The exact `host:port`, absolute path or `~/` path.
     pub value: String,
     pub needed_by: NeededBy,
@@ -199,11 +215,20 @@ pub struct Grant {
 impl Grant {
     /// The entry's `reason`: who needed it and how many times.
     pub fn reason(&self) -> String {
-        format!(
-            "learned: needed for {} by {}",
-            self.section.noun(),
-            describe_needed_by(&self.needed_by)
-        )
+        match self.section {
+            Section::PackageHosts | Section::PackageWrite => format!(
+                "learned: {} {} needed for {} by {}",
+                self.section.key(),
+                self.value,
+                self.section.noun(),
+                describe_needed_by(&self.needed_by)
+            ),
+            _ => format!(
+                "learned: needed for {} by {}",
+                self.section.noun(),
+                describe_needed_by(&self.needed_by)
+            ),
+        }
     }
 }
 
@@ -222,6 +247,8 @@ pub enum NotLearnedWhy {
     Attack,
     /// The target cannot be written as an exact policy value.
     NotExact,
+    /// A script's attempt that names no package: a package grant is the only narrow entry.
+    Unattributed,
     /// A reason code learn mode has no policy entry for.
     NoEntry(Reason),
 }
@@ -245,6 +272,9 @@ impl fmt::Display for NotLearnedWhy {
             NotLearnedWhy::NotExact => {
                 f.write_str("not learned: the target is not an exact host:port or absolute path")
             }
+            NotLearnedWhy::Unattributed => f.write_str(
+                "not learned: a script attempt attributed to no package, and only a [[package]] grant would be narrow enough",
+            ),
             NotLearnedWhy::NoEntry(r) => write!(f, "not learned: no policy entry allows `{r}`"),
         }
     }
@@ -268,28 +298,42 @@ pub struct Used {
 }
 
 /// Everything one run taught.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Learned {
-    /// Ordered by section, then value.
+    /// Ordered by section, then package, then value.
     pub grants: Vec<Grant>,
+    /// The grants in force for the packages that get a learned `[[package]]` entry: the
+    /// learned entry replaces them (the last layer's grant wins), so it carries them over.
+    pub kept: BTreeMap<String, Entry<PackageGrant>>,
     pub not_learned: Vec<NotLearned>,
     pub used: Vec<Used>,
 }
 
 /// What classifying paths needs to know about the run.
 pub struct Scope<'a> {
+    policy: &'a Policy,
     /// The caller's real home (canonical): paths below it are written `~/...`.
     pub home: &'a Path,
     /// The project (canonical): hide globs on project-relative paths apply below it.
     pub project: &'a Path,
+    /// Where the package manager may write (the plan's Landlock write list): a script's
+    /// refused write there needs only a package grant.
+    level1_write: &'a [PathBuf],
     hide: HideMatcher,
 }
 
 impl<'a> Scope<'a> {
-    pub fn new(policy: &Policy, home: &'a Path, project: &'a Path) -> Self {
+    pub fn new(
+        policy: &'a Policy,
+        home: &'a Path,
+        project: &'a Path,
+        level1_write: &'a [PathBuf],
+    ) -> Self {
         Scope {
+            policy,
             home,
             project,
+            level1_write,
             hide: HideMatcher::new(&policy.fs.hide),
         }
     }
@@ -341,7 +385,7 @@ impl<'a> Scope<'a> {
 /// What this run's events teach: every blocked attempt is either a grant or a
 /// [`NotLearned`]; allowed proxy requests are listed as [`Used`].
 pub fn learn(events: &[(Event, u64)], scope: &Scope<'_>) -> Learned {
-    let mut grants: BTreeMap<(Section, String), NeededBy> = BTreeMap::new();
+    let mut grants: BTreeMap<(Section, Option<String>, String), NeededBy> = BTreeMap::new();
     // Keyed by the action's name: `Action` has no order of its own.
     type RefusedKey = (String, &'static str, NotLearnedWhy);
     let mut refused: BTreeMap<RefusedKey, (Action, NeededBy)> = BTreeMap::new();
@@ -362,12 +406,8 @@ pub fn learn(events: &[(Event, u64)], scope: &Scope<'_>) -> Learned {
             script: event.script.clone(),
         };
         match classify(event, scope) {
-            Ok((section, value)) => {
-                *grants
-                    .entry((section, value))
-                    .or_default()
-                    .entry(who)
-                    .or_default() += count;
+            Ok(key) => {
+                *grants.entry(key).or_default().entry(who).or_default() += count;
             }
             Err(why) => {
                 *refused
@@ -382,26 +422,33 @@ pub fn learn(events: &[(Event, u64)], scope: &Scope<'_>) -> Learned {
     // A path both read and written needs only the read-write entry.
     let written: Vec<String> = grants
         .keys()
-        .filter(|(s, _)| *s == Section::FsRw)
-        .map(|(_, v)| v.clone())
+        .filter(|(s, _, _)| *s == Section::FsRw)
+        .map(|(_, _, v)| v.clone())
         .collect();
     for value in written {
-        if let Some(readers) = grants.remove(&(Section::FsRo, value.clone())) {
-            let writers = grants.entry((Section::FsRw, value)).or_default();
+        if let Some(readers) = grants.remove(&(Section::FsRo, None, value.clone())) {
+            let writers = grants.entry((Section::FsRw, None, value)).or_default();
             for (who, n) in readers {
                 *writers.entry(who).or_default() += n;
             }
         }
     }
+    let kept = grants
+        .keys()
+        .filter_map(|(_, package, _)| package.as_deref())
+        .filter_map(|p| Some((p.to_string(), scope.policy.scripts.grant(p)?.clone())))
+        .collect();
     Learned {
         grants: grants
             .into_iter()
-            .map(|((section, value), needed_by)| Grant {
+            .map(|((section, package, value), needed_by)| Grant {
                 section,
+                package,
                 value,
                 needed_by,
             })
             .collect(),
+        kept,
         not_learned: refused
             .into_iter()
             .map(|((target, _, why), (action, needed_by))| NotLearned {
@@ -422,21 +469,53 @@ pub fn learn(events: &[(Event, u64)], scope: &Scope<'_>) -> Learned {
     }
 }
 
-/// The entry a blocked event would need, or why it gets none.
-fn classify(event: &Event, scope: &Scope<'_>) -> Result<(Section, String), NotLearnedWhy> {
+/// The entry a blocked event would need (section, package for `[[package]]`, value), or why
+/// it gets none.
+fn classify(
+    event: &Event,
+    scope: &Scope<'_>,
+) -> Result<(Section, Option<String>, String), NotLearnedWhy> {
+    let is_script = event.package.is_some() || event.script.is_some();
+    // The package a `[[package]]` grant would name, for an attempt by a script.
+    let package = || {
+        event
+            .package
+            .as_deref()
+            .map(package_name)
+            .filter(|p| valid_package_name(p))
+            .map(String::from)
+            .ok_or(NotLearnedWhy::Unattributed)
+    };
     let section = match (event.action, event.reason) {
         (_, Reason::HiddenFile | Reason::CredentialPath) => return Err(NotLearnedWhy::Secret),
-        (Action::Proxy, Reason::EgressNotAllowed | Reason::IpLiteral) => {
-            return exact_host(&event.target).map(|h| (Section::EgressAllow, h));
+        (Action::Proxy, Reason::EgressNotAllowed | Reason::IpLiteral | Reason::ScriptOffline) => {
+            let host = exact_host(&event.target)?;
+            return match (is_script, event.reason) {
+                (false, Reason::ScriptOffline) => Err(NotLearnedWhy::Unattributed),
+                (false, _) => Ok((Section::EgressAllow, None, host)),
+                (true, _) => Ok((Section::PackageHosts, Some(package()?), host)),
+            };
         }
         (_, Reason::PrivateAddress) => return Err(NotLearnedWhy::PrivateAddress),
         (_, Reason::DirectConnect) => return Err(NotLearnedWhy::DirectConnect),
         (_, Reason::DnsQuery) => return Err(NotLearnedWhy::Dns),
-        (_, Reason::SniMismatch | Reason::MalformedRequest | Reason::RawSocket) => {
-            return Err(NotLearnedWhy::Attack)
-        }
+        (
+            _,
+            Reason::SniMismatch
+            | Reason::MalformedRequest
+            | Reason::RawSocket
+            | Reason::OtherProcess,
+        ) => return Err(NotLearnedWhy::Attack),
         (Action::Read | Action::Exec, Reason::OutsideView) => Section::FsRo,
-        (Action::Write, Reason::OutsideView | Reason::ReadOnlyPath) => Section::FsRw,
+        (Action::Write, Reason::OutsideView) => Section::FsRw,
+        (Action::Write, Reason::ReadOnlyPath) => {
+            let target = Path::new(&event.target);
+            if is_script && scope.level1_write.iter().any(|w| target.starts_with(w)) {
+                Section::PackageWrite
+            } else {
+                Section::FsRw
+            }
+        }
         (_, reason) => return Err(NotLearnedWhy::NoEntry(reason)),
     };
     if scope.is_secret(Path::new(&event.target)) {
@@ -445,7 +524,11 @@ fn classify(event: &Event, scope: &Scope<'_>) -> Result<(Section, String), NotLe
     let value = scope
         .policy_path(&event.target)
         .ok_or(NotLearnedWhy::NotExact)?;
-    Ok((section, value))
+    let package = match section {
+        Section::PackageWrite => Some(package()?),
+        _ => None,
+    };
+    Ok((section, package, value))
 }
 
 /// `host:port` as the proxy logged it, if it is an exact rule with a port (never a wildcard,

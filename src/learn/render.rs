@@ -6,8 +6,10 @@
 //! names and package names may hold newlines meant to break out of a comment and add an entry.
 //! Values are quoted by the `toml` crate; comment text has control characters escaped.
 
-use super::{describe_needed_by, Learned};
+use super::{describe_needed_by, Grant, Learned, Section};
 use crate::events::summary::action_name;
+use crate::policy::{Entry, PackageGrant};
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -100,12 +102,67 @@ pub fn render(learned: &Learned, header: &Header<'_>) -> String {
         line("#");
         line("# Nothing was needed beyond the policy in force.");
     }
-    for g in &learned.grants {
+    for g in learned.grants.iter().filter(|g| g.package.is_none()) {
         line("");
         line(&format!("[[{}]]", g.section.table()));
         line(&format!("{} = {}", g.section.key(), quote(&g.value)));
         line(&format!("reason = {}", quote(&g.reason())));
     }
+    for (name, grants) in packages(learned) {
+        line("");
+        line(package_block(name, &grants, learned.kept.get(name)).trim_end());
+    }
+    o
+}
+
+/// The learned grants for each package, by name.
+fn packages(learned: &Learned) -> BTreeMap<&str, Vec<&Grant>> {
+    let mut by_name: BTreeMap<&str, Vec<&Grant>> = BTreeMap::new();
+    for g in &learned.grants {
+        if let Some(p) = &g.package {
+            by_name.entry(p.as_str()).or_default().push(g);
+        }
+    }
+    by_name
+}
+
+/// One `[[package]]` entry: what was learned for it plus the grant in force, which this entry
+/// replaces (the last layer's grant for a package wins).
+fn package_block(name: &str, grants: &[&Grant], kept: Option<&Entry<PackageGrant>>) -> String {
+    let mut hosts: Vec<String> = Vec::new();
+    let mut read: Vec<String> = Vec::new();
+    let mut write: Vec<String> = Vec::new();
+    let mut reasons: Vec<String> = grants.iter().map(|g| g.reason()).collect();
+    if let Some(k) = kept {
+        hosts.extend(k.value.allow_hosts.iter().cloned());
+        read.extend(k.value.allow_read.iter().map(|p| p.to_string()));
+        write.extend(k.value.allow_write.iter().map(|p| p.to_string()));
+        reasons.push(format!(
+            "kept from {} (this entry replaces it): {}",
+            k.origin, k.reason
+        ));
+    }
+    for g in grants {
+        let list = match g.section {
+            Section::PackageHosts => &mut hosts,
+            _ => &mut write,
+        };
+        if !list.contains(&g.value) {
+            list.push(g.value.clone());
+        }
+    }
+    let mut o = format!("[[package]]\nname = {}\n", quote(name));
+    for (key, list) in [
+        ("allow-hosts", &hosts),
+        ("allow-read", &read),
+        ("allow-write", &write),
+    ] {
+        if !list.is_empty() {
+            let items: Vec<String> = list.iter().map(|v| quote(v)).collect();
+            let _ = writeln!(o, "{key} = [{}]", items.join(", "));
+        }
+    }
+    let _ = writeln!(o, "reason = {}", quote(&reasons.join("; ")));
     o
 }
 

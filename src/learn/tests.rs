@@ -2,6 +2,7 @@ use super::file::backup_path;
 use super::*;
 use crate::events::ProcessId;
 use crate::policy::builtin;
+use std::path::PathBuf;
 
 const HOME: &str = "/home/u";
 const PROJECT: &str = "/home/u/proj";
@@ -30,8 +31,25 @@ fn blocked(action: Action, target: &str, reason: Reason, pkg: Option<&str>) -> E
     ev(action, Verdict::Blocked, target, reason, pkg)
 }
 
+/// Where the package manager may write in these tests.
+fn level1_write() -> Vec<PathBuf> {
+    vec![PathBuf::from(PROJECT), PathBuf::from("/tmp")]
+}
+
+/// The built-in policies plus a project grant for package `b`.
+fn policy_with_grant() -> Policy {
+    let mut p = base_policy();
+    p.add_layer(
+        "/home/u/proj/.safe-install.toml",
+        "[[package]]\nname = \"b\"\nallow-hosts = [\"b.example.com:443\"]\nallow-read = [\"/opt/b-sdk\"]\nreason = \"b's SDK\"\n",
+    )
+    .expect("project policy");
+    p
+}
+
 /// One install's worth of events: some learnable, some never.
 fn sample() -> Vec<(Event, u64)> {
+    let b = Some("b@2.0.0");
     vec![
         (
             blocked(
@@ -47,17 +65,16 @@ fn sample() -> Vec<(Event, u64)> {
                 Action::Proxy,
                 "downloads.example.com:443",
                 Reason::EgressNotAllowed,
-                Some("b@2.0.0"),
+                None,
             ),
             1,
         ),
         (
-            blocked(
-                Action::Read,
-                "/opt/sdk/include/x.h",
-                Reason::OutsideView,
-                Some("b@2.0.0"),
-            ),
+            blocked(Action::Proxy, "127.0.0.1:4873", Reason::ScriptOffline, b),
+            1,
+        ),
+        (
+            blocked(Action::Read, "/opt/sdk/include/x.h", Reason::OutsideView, b),
             3,
         ),
         (
@@ -75,6 +92,24 @@ fn sample() -> Vec<(Event, u64)> {
                 "/home/u/work/out.bin",
                 Reason::OutsideView,
                 Some("a@1.0.0"),
+            ),
+            1,
+        ),
+        (
+            blocked(
+                Action::Write,
+                "/home/u/proj/build/gen.c",
+                Reason::ReadOnlyPath,
+                b,
+            ),
+            1,
+        ),
+        (
+            blocked(
+                Action::Write,
+                "/usr/local/lib/b.so",
+                Reason::ReadOnlyPath,
+                b,
             ),
             1,
         ),
@@ -117,6 +152,15 @@ fn sample() -> Vec<(Event, u64)> {
         ),
         (
             blocked(
+                Action::Read,
+                "/proc/1/environ",
+                Reason::OtherProcess,
+                Some("evil@6.6.6"),
+            ),
+            1,
+        ),
+        (
+            blocked(
                 Action::Connect,
                 "10.0.0.1:443",
                 Reason::DirectConnect,
@@ -152,6 +196,19 @@ fn sample() -> Vec<(Event, u64)> {
             1,
         ),
         (
+            {
+                let mut e = blocked(
+                    Action::Proxy,
+                    "orphan.example.com:443",
+                    Reason::EgressNotAllowed,
+                    None,
+                );
+                e.script = Some("postinstall".into());
+                e
+            },
+            1,
+        ),
+        (
             ev(
                 Action::Proxy,
                 Verdict::Allowed,
@@ -175,10 +232,19 @@ fn sample() -> Vec<(Event, u64)> {
 }
 
 fn learn_sample() -> Learned {
-    let policy = base_policy();
+    let policy = policy_with_grant();
+    let w = level1_write();
     learn(
         &sample(),
-        &Scope::new(&policy, Path::new(HOME), Path::new(PROJECT)),
+        &Scope::new(&policy, Path::new(HOME), Path::new(PROJECT), &w),
+    )
+}
+
+fn learn_with(policy: &Policy, events: &[(Event, u64)], home: &str, project: &str) -> Learned {
+    let w = level1_write();
+    learn(
+        events,
+        &Scope::new(policy, Path::new(home), Path::new(project), &w),
     )
 }
 
@@ -201,27 +267,33 @@ fn rendered(learned: &Learned) -> String {
 #[test]
 fn only_exact_observed_targets_are_granted() {
     let l = learn_sample();
-    let got: Vec<(Section, &str)> = l
+    let got: Vec<(Section, Option<&str>, &str)> = l
         .grants
         .iter()
-        .map(|g| (g.section, g.value.as_str()))
+        .map(|g| (g.section, g.package.as_deref(), g.value.as_str()))
         .collect();
     assert_eq!(
         got,
         vec![
-            (Section::EgressAllow, "127.0.0.1:41000"),
-            (Section::EgressAllow, "downloads.example.com:443"),
-            (Section::FsRo, "/opt/sdk/include/x.h"),
+            // The package manager's own egress: the global allow-list.
+            (Section::EgressAllow, None, "downloads.example.com:443"),
+            (Section::FsRo, None, "/opt/sdk/include/x.h"),
             // Read and written: only the read-write entry, below the home as `~/`.
-            (Section::FsRw, "~/work/out.bin"),
+            (Section::FsRw, None, "/usr/local/lib/b.so"),
+            (Section::FsRw, None, "~/work/out.bin"),
+            // Scripts' egress: their own package only.
+            (Section::PackageHosts, Some("a"), "127.0.0.1:41000"),
+            (Section::PackageHosts, Some("b"), "127.0.0.1:4873"),
+            // A script's write where the package manager may write: its package only.
+            (Section::PackageWrite, Some("b"), "~/proj/build/gen.c"),
         ]
     );
-    let rw = &l.grants[3];
-    assert_eq!(rw.needed_by.values().sum::<u64>(), 2);
+    assert_eq!(l.grants[3].needed_by.values().sum::<u64>(), 2);
     assert_eq!(
-        l.grants[0].reason(),
-        "learned: needed for connections through the proxy by a@1.0.0 (postinstall), 2 times"
+        l.grants[4].reason(),
+        "learned: allow-hosts 127.0.0.1:41000 needed for connections through the proxy by a@1.0.0 (postinstall), 2 times"
     );
+    assert_eq!(l.kept.keys().collect::<Vec<_>>(), vec!["b"]);
 }
 
 #[test]
@@ -242,6 +314,7 @@ fn secrets_and_unallowable_attempts_are_reported_not_granted() {
     );
     // `*.pem` is a hide glob of the base policy: a secret even when logged as outside-view.
     assert_eq!(why("/home/u/proj/config/server.pem"), NotLearnedWhy::Secret);
+    assert_eq!(why("/proc/1/environ"), NotLearnedWhy::Attack);
     assert_eq!(why("10.0.0.1:443"), NotLearnedWhy::DirectConnect);
     assert_eq!(why("data.exfil.example.com"), NotLearnedWhy::Dns);
     assert_eq!(
@@ -249,12 +322,14 @@ fn secrets_and_unallowable_attempts_are_reported_not_granted() {
         NotLearnedWhy::PrivateAddress
     );
     assert_eq!(why("front.example.com:443"), NotLearnedWhy::Attack);
-    assert_eq!(l.not_learned.len(), 8, "{l:#?}");
+    assert_eq!(why("orphan.example.com:443"), NotLearnedWhy::Unattributed);
+    assert_eq!(l.not_learned.len(), 10, "{l:#?}");
     assert!(
         l.grants.iter().all(|g| !g.value.contains(".ssh")
             && !g.value.contains(".env")
             && !g.value.contains(".git")
-            && !g.value.contains(".pem")),
+            && !g.value.contains(".pem")
+            && !g.value.contains("orphan")),
         "{l:#?}"
     );
     assert_eq!(
@@ -283,25 +358,40 @@ fn learned_policy_round_trips_through_the_validator() {
         .collect();
     assert_eq!(
         hosts,
-        vec![
-            (
-                "127.0.0.1:41000",
-                "learned: needed for connections through the proxy by a@1.0.0 (postinstall), 2 times"
-            ),
-            (
-                "downloads.example.com:443",
-                "learned: needed for connections through the proxy by b@2.0.0 (postinstall), 1 time"
-            ),
-        ]
+        vec![(
+            "downloads.example.com:443",
+            "learned: needed for connections through the proxy by the package manager, 1 time"
+        )]
     );
     let ro: Vec<String> = p.fs.ro.iter().map(|e| e.value.to_string()).collect();
     assert_eq!(ro, vec!["/opt/sdk/include/x.h"]);
     let rw: Vec<String> = p.fs.rw.iter().map(|e| e.value.to_string()).collect();
-    assert_eq!(rw, vec!["~/work/out.bin"]);
+    assert_eq!(rw, vec!["/usr/local/lib/b.so", "~/work/out.bin"]);
     assert_eq!(
-        p.fs.rw[0].reason,
+        p.fs.rw[1].reason,
         "learned: needed for writing by the package manager, 1 time; a@1.0.0 (postinstall), 1 time"
     );
+    // One [[package]] per package; b's grant in force is carried over, not lost.
+    let a = p.scripts.grant("a").expect("a's grant");
+    assert_eq!(a.value.allow_hosts, vec!["127.0.0.1:41000"]);
+    assert!(a.value.allow_read.is_empty() && a.value.allow_write.is_empty());
+    let b = p.scripts.grant("b@2.0.0").expect("b's grant");
+    assert_eq!(
+        b.value.allow_hosts,
+        vec!["b.example.com:443", "127.0.0.1:4873"]
+    );
+    let paths =
+        |v: &[crate::policy::PolicyPath]| v.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+    assert_eq!(paths(&b.value.allow_read), vec!["/opt/b-sdk"]);
+    assert_eq!(paths(&b.value.allow_write), vec!["~/proj/build/gen.c"]);
+    assert!(
+        b.reason.contains(
+            "kept from /home/u/proj/.safe-install.toml:2 (this entry replaces it): b's SDK"
+        ),
+        "{}",
+        b.reason
+    );
+    assert_eq!(p.scripts.packages.len(), 2);
     assert!(p.env.pass.is_empty() && p.fs.hide.is_empty() && p.fs.mask.is_empty());
     // The refusals are in the header, for the reviewer.
     assert!(text.contains("read /home/u/proj/.env by evil@6.6.6 (postinstall), 1 time: not learned: this is a secret"), "{text}");
@@ -365,10 +455,7 @@ fn hostile_targets_cannot_inject_entries() {
             1,
         ),
     ];
-    let l = learn(
-        &events,
-        &Scope::new(&policy, Path::new(HOME), Path::new(PROJECT)),
-    );
+    let l = learn_with(&policy, &events, HOME, PROJECT);
     assert!(l.grants.is_empty(), "{l:#?}");
     assert!(l
         .not_learned
@@ -387,7 +474,7 @@ fn hostile_targets_cannot_inject_entries() {
 #[test]
 fn a_project_below_a_dot_directory_is_not_all_secret() {
     let policy = base_policy();
-    let (home, project) = (Path::new("/home/u"), Path::new("/home/u/.local/src/proj"));
+    let (home, project) = ("/home/u", "/home/u/.local/src/proj");
     let events = vec![
         (
             blocked(
@@ -417,7 +504,7 @@ fn a_project_below_a_dot_directory_is_not_all_secret() {
             1,
         ),
     ];
-    let l = learn(&events, &Scope::new(&policy, home, project));
+    let l = learn_with(&policy, &events, home, project);
     let granted: Vec<&str> = l.grants.iter().map(|g| g.value.as_str()).collect();
     assert_eq!(
         granted,
@@ -435,10 +522,7 @@ fn unknown_reasons_are_not_learned() {
         blocked(Action::Env, "NPM_TOKEN", Reason::EnvSecret, None),
         1,
     )];
-    let l = learn(
-        &events,
-        &Scope::new(&policy, Path::new(HOME), Path::new(PROJECT)),
-    );
+    let l = learn_with(&policy, &events, HOME, PROJECT);
     assert!(l.grants.is_empty());
     assert_eq!(
         l.not_learned[0].why,
