@@ -10,6 +10,7 @@ Examples:
   safe-install pip install -r requirements.txt
   safe-install --log install.jsonl --strict npm ci
   safe-install --report sarif safe-install.sarif npm ci
+  safe-install --learn npm ci          write what it needed to .safe-install.learned.toml
   safe-install --allow-env NODE_AUTH_TOKEN npm install
   safe-install explain npm ci          show what the sandbox would let in
   safe-install doctor                  check this machine
@@ -93,6 +94,10 @@ pub struct SandboxArgs {
     /// Also log allowed events (registry requests).
     #[arg(long, global = true)]
     pub log_allowed: bool,
+    /// Record what the install needed beyond the policy into a policy file to review
+    /// (default: .safe-install.learned.toml in the project; another with --learn=FILE).
+    #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true, conflicts_with = "strict", global = true)]
+    pub learn: Option<Option<PathBuf>>,
     /// Exit 120 if anything was blocked, even when the command succeeded.
     #[arg(long, global = true)]
     pub strict: bool,

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod diagnose;
 pub mod events;
 pub mod exit;
+pub mod learn;
 pub mod net;
 pub mod observe;
 pub mod plan;

@@ -9,7 +9,7 @@ use safe_install::net::allow::AllowList;
 use safe_install::plan::{self, Context, Plan};
 use safe_install::policy::{Entry, Origin, Overrides, Policy, PolicyPath};
 use safe_install::supervisor::egress;
-use safe_install::{diagnose, exit, pm};
+use safe_install::{diagnose, exit, learn, pm};
 use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -194,6 +194,14 @@ fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
     let scripts =
         egress::script_egress(&policy, &allow, plan.family).map_err(fail(exit::INVALID_INPUT))?;
     let reports = report::parse_requests(&args.report).map_err(fail(exit::INVALID_INPUT))?;
+    let learn_to = match &args.learn {
+        Some(file) => {
+            let to = learn::target(file.as_deref(), &plan.project, argv)
+                .and_then(|to| learn::check_target(&to).map(|_| to));
+            Some(to.map_err(|e| fail(e.exit_code())(e))?)
+        }
+        None => None,
+    };
     let log = EventLog::open(args.log.as_deref(), args.log_allowed || args.verbose > 0)
         .map_err(fail(exit::INVALID_INPUT))?;
     tracing::info!(
@@ -217,6 +225,13 @@ fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
         let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         if let Some(text) = summary::render(&counted, log.path().as_deref(), colour) {
             eprint!("{text}");
+        }
+    }
+    if let Some(file) = &learn_to {
+        let note = learn::record(&counted, &policy, &plan, argv, file)
+            .map_err(|e| fail(e.exit_code())(e))?;
+        if !args.quiet {
+            eprint!("{note}");
         }
     }
     let blocked = counted

@@ -549,7 +549,7 @@ fn npm_postinstall_exfiltration_over_tcp_udp_and_dns_is_blocked() {
         &staging.join("egress-target.json"),
         &serde_json::to_string_pretty(&cfg).expect("json"),
     );
-    let tarball = pack(&world, &staging);
+    let tarball = pack_npm_dir(&world, &staging);
     write_npm_project(&world, &[&tarball]);
     let r = sandboxed(&world, &[], NPM_CI);
     r.assert_exit(0);
@@ -679,7 +679,7 @@ fn npm_ci_from_a_local_verdaccio_goes_through_the_proxy() {
     let server = start_verdaccio(&world.root().join("verdaccio"));
     let token = verdaccio_add_user(&server, "si-tester", "si-tester-password");
     let tarball = pack_npm_fixture(&world, "benign");
-    publish(&world, &tarball, server.port, &token, &server.log());
+    publish_npm(&world, &tarball, server.port, &token, &server.log());
     fs::remove_file(&tarball).expect("remove the tarball: the registry is the source");
     write_file(
         &world.project.join(".npmrc"),
@@ -796,8 +796,8 @@ fn scoped_registry_with_a_token_in_the_project_npmrc_installs_through_the_proxy(
     let token = verdaccio_add_user_at(server.port, "si-tester", "si-tester-password");
     let staging = world.root().join("staging/npm-scoped");
     copy_dir(&fixtures().join("egress/npm-scoped"), &staging);
-    let tarball = pack(&world, &staging);
-    publish(&world, &tarball, server.port, &token, &server.log());
+    let tarball = pack_npm_dir(&world, &staging);
+    publish_npm(&world, &tarball, server.port, &token, &server.log());
     fs::remove_file(&tarball).expect("remove the tarball: the registry is the source");
     // The registry really wants the token for this scope.
     let (status, _) = http(server.port, "GET", "/@si-private%2fscoped-pkg", &[], b"")

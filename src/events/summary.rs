@@ -167,7 +167,8 @@ pub fn render(events: &[(Event, u64)], log_path: Option<&Path>, colour: bool) ->
     Some(o)
 }
 
-pub(crate) fn action_name(a: Action) -> &'static str {
+/// The action as the event log spells it.
+pub fn action_name(a: Action) -> &'static str {
     match a {
         Action::Read => "read",
         Action::Write => "write",

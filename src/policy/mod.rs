@@ -6,6 +6,7 @@
 mod raw;
 mod validate;
 
+pub(crate) use validate::valid_package_name;
 pub use validate::PolicyError;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};

@@ -314,7 +314,7 @@ pub(super) fn merge_file(policy: &mut Policy, file: &str, text: &str) -> Result<
 }
 
 /// npm and Python package names: letters, digits, `-._~`, an optional `@scope/` prefix.
-fn valid_package_name(name: &str) -> bool {
+pub(crate) fn valid_package_name(name: &str) -> bool {
     let bare = match name.strip_prefix('@') {
         Some(scoped) => match scoped.split_once('/') {
             Some((scope, rest)) if !scope.is_empty() => {

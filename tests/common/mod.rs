@@ -615,23 +615,55 @@ pub fn pack_npm_fixture(world: &World, name: &str) -> PathBuf {
         )
         .expect("copy syscalls.py into the evil package");
     }
+    pack_npm_dir(world, &staging)
+}
+
+/// `npm pack` of a staged package directory into the world's tarball directory; returns
+/// the tarball's path.
+pub fn pack_npm_dir(world: &World, staging: &Path) -> PathBuf {
     let out = run(
         world
             .setup_command("npm")
             .args(["pack", "--ignore-scripts", "--json", "--pack-destination"])
             .arg(&world.tarballs)
-            .current_dir(&staging),
+            .current_dir(staging),
         RUN_TIMEOUT,
     );
     out.assert_success();
     let json: Value = serde_json::from_str(&out.stdout)
         .unwrap_or_else(|e| panic!("npm pack --json printed no JSON ({e}): {}", out.describe()));
-    let filename = json[0]["filename"]
+    let file = json[0]["filename"]
         .as_str()
         .unwrap_or_else(|| panic!("npm pack --json has no filename: {}", out.stdout));
-    let path = world.tarballs.join(filename);
+    // Scoped packages pack as scope-name-version.tgz.
+    let path = world
+        .tarballs
+        .join(file.trim_start_matches('@').replace('/', "-"));
     assert!(path.is_file(), "npm pack did not write {}", path.display());
     path
+}
+
+/// Publishes a packed tarball to a registry on 127.0.0.1:`port` with `token` (the token
+/// lives in the setup home's .npmrc only while publishing).
+pub fn publish_npm(world: &World, tarball: &Path, port: u16, token: &str, registry_log: &str) {
+    write_file(
+        &world.setup_home.join(".npmrc"),
+        &format!("//127.0.0.1:{port}/:_authToken={token}\n"),
+    );
+    let out = run(
+        world
+            .setup_command("npm")
+            .arg("publish")
+            .arg(tarball)
+            .args(["--registry", &format!("http://127.0.0.1:{port}/")]),
+        RUN_TIMEOUT,
+    );
+    assert!(
+        out.status.success(),
+        "{}\n--- registry ---\n{registry_log}",
+        out.describe()
+    );
+    fs::remove_file(world.setup_home.join(".npmrc")).expect("remove the publish token");
 }
 
 /// Writes the project's package.json with `file:` dependencies on the given tarballs
@@ -666,6 +698,12 @@ pub fn write_npm_project(world: &World, deps: &[&Path]) {
         &world.project.join("package.json"),
         &serde_json::to_string_pretty(&manifest).expect("serialize package.json"),
     );
+    write_npm_lockfile(world);
+}
+
+/// The project's package-lock.json, made by a bare `npm install --package-lock-only
+/// --ignore-scripts` (no script runs outside the sandbox).
+pub fn write_npm_lockfile(world: &World) {
     run(
         world.setup_command("npm").args([
             "install",
