@@ -124,9 +124,9 @@ fn the_registry_token_reaches_npm_but_never_its_scripts() {
 
     let scoped = world.root().join("staging/npm-scoped");
     copy_dir(&fixtures().join("egress/npm-scoped"), &scoped);
-    publish(
+    publish_npm(
         &world,
-        &pack(&world, &scoped),
+        &pack_npm_dir(&world, &scoped),
         server.port,
         &token,
         &server.log(),
@@ -139,9 +139,9 @@ fn the_registry_token_reaches_npm_but_never_its_scripts() {
         "thief-target.json",
         &target,
     );
-    publish(
+    publish_npm(
         &world,
-        &pack(&world, &thief),
+        &pack_npm_dir(&world, &thief),
         server.port,
         &token,
         &server.log(),
@@ -276,9 +276,9 @@ fn a_package_grant_opens_one_host_to_that_package_only() {
             "reach-target.json",
             &config,
         );
-        publish(
+        publish_npm(
             &world,
-            &pack(&world, &dir),
+            &pack_npm_dir(&world, &dir),
             server.port,
             &token,
             &server.log(),

@@ -13,8 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{run, write_file, World, RUN_TIMEOUT, SYSTEM_PATH};
-use serde_json::Value;
+use super::{write_file, SYSTEM_PATH};
 
 /// Where `scripts/setup.sh` installs the servers.
 pub fn test_root() -> PathBuf {
@@ -274,48 +273,4 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
         data = &data[(eol + 4 + size).min(data.len())..];
     }
     out
-}
-
-/// `npm pack` of a staged fixture directory into the world's tarball directory.
-pub fn pack(world: &World, staging: &Path) -> PathBuf {
-    let out = run(
-        world
-            .setup_command("npm")
-            .args(["pack", "--ignore-scripts", "--json", "--pack-destination"])
-            .arg(&world.tarballs)
-            .current_dir(staging),
-        RUN_TIMEOUT,
-    );
-    out.assert_success();
-    let json: Value = serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("npm pack --json printed no JSON ({e}): {}", out.describe()));
-    let file = json[0]["filename"].as_str().expect("npm pack filename");
-    // Scoped packages pack as scope-name-version.tgz.
-    let path = world
-        .tarballs
-        .join(file.trim_start_matches('@').replace('/', "-"));
-    assert!(path.is_file(), "npm pack did not write {}", path.display());
-    path
-}
-
-/// Publishes a packed tarball to a registry on 127.0.0.1:`port` with `token`.
-pub fn publish(world: &World, tarball: &Path, port: u16, token: &str, registry_log: &str) {
-    write_file(
-        &world.setup_home.join(".npmrc"),
-        &format!("//127.0.0.1:{port}/:_authToken={token}\n"),
-    );
-    let out = run(
-        world
-            .setup_command("npm")
-            .arg("publish")
-            .arg(tarball)
-            .args(["--registry", &format!("http://127.0.0.1:{port}/")]),
-        RUN_TIMEOUT,
-    );
-    assert!(
-        out.status.success(),
-        "{}\n--- registry ---\n{registry_log}",
-        out.describe()
-    );
-    fs::remove_file(world.setup_home.join(".npmrc")).expect("remove the publish token");
 }
