@@ -89,6 +89,9 @@ pub struct SandboxArgs {
     /// Also log allowed events (registry requests).
     #[arg(long, global = true)]
     pub log_allowed: bool,
+    /// Where user namespaces are unavailable, run with Landlock + seccomp only (weaker: see `doctor`).
+    #[arg(long, global = true)]
+    pub allow_degraded: bool,
     /// Exit 120 if anything was blocked, even when the command succeeded.
     #[arg(long, global = true)]
     pub strict: bool,
