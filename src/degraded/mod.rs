@@ -67,12 +67,12 @@ pub fn weaker(abi: i32, root: bool) -> Vec<String> {
 /// The `degraded` event and its stderr form.
 fn record_degraded(sink: &EventSink, abi: i32, proxy_port: u16) {
     let list = weaker(abi, nix::unistd::geteuid().is_root());
+    // The full list is in the event, which the summary prints at exit; say it up front too,
+    // before the command's own output.
     eprintln!(
-        "safe-install: landlock mode (no namespaces; proxy on 127.0.0.1:{proxy_port}). Weaker than the full sandbox:"
+        "safe-install: landlock mode: no namespaces (proxy on 127.0.0.1:{proxy_port}); {} guarantees are weaker than the full sandbox's, listed in the summary and by `safe-install doctor`",
+        list.len()
     );
-    for item in &list {
-        eprintln!("  - {item}");
-    }
     sink.emit(
         Event::new(
             Action::Sandbox,
