@@ -360,3 +360,77 @@ fn udp_and_direct_tcp_are_refused_and_logged() {
         "{events:?}"
     );
 }
+
+/// A real install from the local Verdaccio succeeds in landlock mode, through the proxy.
+#[test]
+fn npm_ci_from_the_registry_goes_through_the_proxy() {
+    require_npm();
+    let _g = shared_run_guard();
+    let world = World::new("ll-verdaccio");
+    let server = common::servers::start_verdaccio(&world.root().join("verdaccio"));
+    let token = common::servers::verdaccio_add_user(&server, "si-tester", "si-tester-password");
+    let tarball = pack_npm_fixture(&world, "benign");
+    write_file(
+        &world.setup_home.join(".npmrc"),
+        &format!("//127.0.0.1:{}/:_authToken={token}\n", server.port),
+    );
+    run(
+        world
+            .setup_command("npm")
+            .arg("publish")
+            .arg(&tarball)
+            .args(["--registry", &server.url]),
+        RUN_TIMEOUT,
+    )
+    .assert_success();
+    write_file(
+        &world.project.join("package.json"),
+        "{ \"name\": \"si-consumer\", \"version\": \"1.0.0\", \"private\": true, \"dependencies\": { \"si-benign\": \"1.0.0\" } }\n",
+    );
+    write_file(
+        &world.project.join(".npmrc"),
+        &format!("registry={}\n", server.url),
+    );
+    run(
+        world.setup_command("npm").args([
+            "install",
+            "--package-lock-only",
+            "--ignore-scripts",
+            "--no-audit",
+            "--no-fund",
+        ]),
+        RUN_TIMEOUT,
+    )
+    .assert_success();
+    let log = world.log_path("ci");
+    let mut cmd = world.safe_install();
+    cmd.arg("--allow-degraded")
+        .arg("--log-allowed")
+        .arg("--log")
+        .arg(&log)
+        .arg("--project")
+        .arg(&world.project)
+        .args(NPM_CI);
+    let out = run(forced(&mut cmd, DOCKER), RUN_TIMEOUT);
+    assert_eq!(out.code(), 0, "{}\n--- verdaccio ---\n{}", out.describe(), server.log());
+    assert!(
+        world
+            .project
+            .join("node_modules/si-benign/package.json")
+            .is_file(),
+        "{}",
+        out.describe()
+    );
+    let events = read_log(&log);
+    assert!(
+        events.iter().any(|e| e["verdict"] == "allowed"
+            && e["target"]
+                .as_str()
+                .is_some_and(|t| t.contains(&format!("127.0.0.1:{}", server.port)))),
+        "no allowed request to the registry through the proxy: {events:?}"
+    );
+    assert!(
+        !events.iter().any(|e| e["verdict"] == "blocked"),
+        "a benign install had something blocked: {events:?}"
+    );
+}
