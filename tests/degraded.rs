@@ -174,9 +174,8 @@ fn doctor(r: Option<Refuse>) -> Output {
 
 fn check_snapshot(name: &str, out: &Output, code: i32) {
     assert_eq!(out.code(), code, "{}", out.describe());
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/snapshots")
-        .join(format!("{name}.txt"));
+    // Among the fixtures, so SAFE_INSTALL_FIXTURES relocates them for the unprivileged run.
+    let path = fixtures().join("snapshots").join(format!("{name}.txt"));
     let got = normalise(&out.stdout);
     if std::env::var_os("SAFE_INSTALL_UPDATE_SNAPSHOTS").is_some() {
         write_file(&path, &got);
@@ -244,8 +243,16 @@ fn without_the_opt_in_landlock_mode_is_refused_with_the_fixes() {
         );
         assert_eq!(out.code(), 122, "{}", out.describe());
         assert!(!out.stdout.contains("SHOULD-NOT-RUN"), "{}", out.describe());
-        for needle in ["Fix:", "--allow-degraded", "packaging/apparmor/safe-install"] {
-            assert!(out.stderr.contains(needle), "no `{needle}`\n{}", out.describe());
+        for needle in [
+            "Fix:",
+            "--allow-degraded",
+            "packaging/apparmor/safe-install",
+        ] {
+            assert!(
+                out.stderr.contains(needle),
+                "no `{needle}`\n{}",
+                out.describe()
+            );
         }
         one_paragraph(&out);
     }
@@ -281,15 +288,20 @@ fn policy_mode_landlock_opts_in_and_the_degraded_event_is_recorded() {
     let log = world.log_path("mode");
     let out = run(
         forced(
-            &mut world.sandboxed_sh_with(&[
-                "--log".as_ref(),
-                log.as_os_str(),
-            ], "echo RAN; cat .env; echo \"tmp=$TMPDIR\""),
+            &mut world.sandboxed_sh_with(
+                &["--log".as_ref(), log.as_os_str()],
+                "echo RAN; cat .env && echo READ-IT; echo \"tmp=$TMPDIR\"",
+            ),
             APPARMOR_LIKE,
         ),
         RUN_TIMEOUT,
     );
-    assert_eq!(out.code(), 1, "cat .env must fail\n{}", out.describe());
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    assert!(
+        !out.stdout.contains("READ-IT") && out.stderr.contains("Permission denied"),
+        "the hidden .env was readable\n{}",
+        out.describe()
+    );
     assert!(out.stdout.contains("RAN"), "{}", out.describe());
     assert!(!out.stdout.contains("SI-SECRET"), "{}", out.describe());
     assert!(
@@ -303,9 +315,17 @@ fn policy_mode_landlock_opts_in_and_the_degraded_event_is_recorded() {
         .filter(|e| e["verdict"] == "degraded" && e["reason"] == "sandbox-degraded")
         .collect();
     assert_eq!(degraded.len(), 1, "{events:?}");
-    for needle in ["no private /tmp", "no pid isolation", "UDP is refused", "hidden files"] {
+    for needle in [
+        "no private /tmp",
+        "no pid isolation",
+        "UDP is refused",
+        "hidden files",
+    ] {
         assert!(
-            degraded[0]["detail"].as_str().unwrap_or("").contains(needle),
+            degraded[0]["detail"]
+                .as_str()
+                .unwrap_or("")
+                .contains(needle),
             "the degraded event does not list `{needle}`: {}",
             degraded[0]
         );
@@ -317,7 +337,10 @@ fn policy_mode_landlock_opts_in_and_the_degraded_event_is_recorded() {
         .find_map(|l| l.strip_prefix("tmp="))
         .expect("TMPDIR printed");
     assert!(tmp.contains("safe-install-tmp-"), "{}", out.describe());
-    assert!(!Path::new(tmp).exists(), "the private TMPDIR {tmp} was left behind");
+    assert!(
+        !Path::new(tmp).exists(),
+        "the private TMPDIR {tmp} was left behind"
+    );
 }
 
 /// UDP (DNS included) is refused and logged; a direct TCP connect is refused and logged;
@@ -332,17 +355,29 @@ fn udp_and_direct_tcp_are_refused_and_logged() {
         "/usr/bin/python3 - <<'EOF'\nimport socket\ntry:\n    socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n    print('UDP-OPENED')\nexcept OSError as e:\n    print('udp', e.errno)\ntry:\n    socket.create_connection(('127.0.0.1', {}), timeout=3).sendall(b'si-attack')\n    print('TCP-SENT')\nexcept OSError as e:\n    print('tcp', e.errno)\nEOF",
         listeners.tcp_port
     );
-    let flags = ["--allow-degraded".as_ref(), "--log".as_ref(), log.as_os_str()];
+    let flags = [
+        "--allow-degraded".as_ref(),
+        "--log".as_ref(),
+        log.as_os_str(),
+    ];
     let out = run(
         forced(&mut world.sandboxed_sh_with(&flags, &script), DOCKER),
         RUN_TIMEOUT,
     );
     out.assert_success();
-    assert!(out.stdout.contains("udp 1") && out.stdout.contains("tcp 111"), "{}", out.describe());
+    assert!(
+        out.stdout.contains("udp 1") && out.stdout.contains("tcp 111"),
+        "{}",
+        out.describe()
+    );
     assert!(!out.stdout.contains("UDP-OPENED"), "{}", out.describe());
     assert!(!out.stdout.contains("TCP-SENT"), "{}", out.describe());
     std::thread::sleep(std::time::Duration::from_millis(300));
-    assert!(listeners.received().is_empty(), "{:?}", listeners.received());
+    assert!(
+        listeners.received().is_empty(),
+        "{:?}",
+        listeners.received()
+    );
     let events = read_log(&log);
     assert!(
         events
@@ -412,7 +447,13 @@ fn npm_ci_from_the_registry_goes_through_the_proxy() {
         .arg(&world.project)
         .args(NPM_CI);
     let out = run(forced(&mut cmd, DOCKER), RUN_TIMEOUT);
-    assert_eq!(out.code(), 0, "{}\n--- verdaccio ---\n{}", out.describe(), server.log());
+    assert_eq!(
+        out.code(),
+        0,
+        "{}\n--- verdaccio ---\n{}",
+        out.describe(),
+        server.log()
+    );
     assert!(
         world
             .project

@@ -528,8 +528,8 @@ macro_rules! attack_tests {
             RUN.get_or_init(|| {
                 $crate::common::attacks::EvilRun::capture_in($kind, $mode, $configure)
             })
-                .as_ref()
-                .unwrap_or_else(|e| panic!("{e}"))
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{e}"))
         }
 
         #[test]
