@@ -26,7 +26,6 @@ use crate::pm::Family;
 use crate::sandbox::report::{parse_all, Report};
 use crate::supervisor::SupervisorError;
 use nix::fcntl::OFlag;
-use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, pipe2, ForkResult};
 use std::ffi::OsString;
 use std::io::Read;
@@ -268,44 +267,14 @@ pub fn run(
             Err(e) => return Err(e.into()),
         }
     }
-    let status = loop {
-        match waitpid(child, None) {
-            Ok(WaitStatus::Exited(_, code)) => break code,
-            Ok(WaitStatus::Signaled(_, sig, _)) => break 128 + sig as i32,
-            Ok(_) => continue,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(std::io::Error::from(e).into()),
-        }
-    };
+    let status = crate::supervisor::wait_exit_status(child)?;
     drop(alive_w);
     if let Some(done) = notifier_done {
         // The listener hangs up once every process under the filter is gone; a survivor
         // (possible only if the reaper itself was killed) must not hold up the exit.
         let _ = done.recv_timeout(Duration::from_secs(2));
     }
-    for r in reports {
-        match r {
-            Report::SetupFailed {
-                stage,
-                errno,
-                detail,
-            } => {
-                return Err(SupervisorError::Setup {
-                    stage,
-                    errno,
-                    detail,
-                })
-            }
-            Report::ExecFailed { errno, program } => {
-                return Err(if errno == libc::ENOENT {
-                    SupervisorError::NotFound { program }
-                } else {
-                    SupervisorError::NotExecutable { program, errno }
-                });
-            }
-            _ => {}
-        }
-    }
+    crate::supervisor::check_reports(reports)?;
     Ok(status)
 }
 

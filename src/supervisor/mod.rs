@@ -198,22 +198,32 @@ pub fn run(
             Err(e) => return Err(e.into()),
         }
     }
-    let status = loop {
-        match waitpid(child, None) {
-            Ok(WaitStatus::Exited(_, code)) => break code,
-            Ok(WaitStatus::Signaled(_, sig, _)) => break 128 + sig as i32,
-            Ok(_) => continue,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(std::io::Error::from(e).into()),
-        }
-    };
+    let status = wait_exit_status(child)?;
     drop(alive_w);
     drop(staging);
     if let Some(handle) = notifier {
         // The listener hangs up once every sandboxed process is gone.
         let _ = handle.join();
     }
+    check_reports(reports)?;
+    Ok(status)
+}
 
+/// The child's exit status, or 128+N when it died of signal N.
+pub(crate) fn wait_exit_status(child: nix::unistd::Pid) -> Result<i32, SupervisorError> {
+    loop {
+        match waitpid(child, None) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(std::io::Error::from(e).into()),
+        }
+    }
+}
+
+/// The first setup or exec failure the child reported, as the error to exit with.
+pub(crate) fn check_reports(reports: Vec<Report>) -> Result<(), SupervisorError> {
     for r in reports {
         match r {
             Report::SetupFailed {
@@ -233,7 +243,7 @@ pub fn run(
             _ => {}
         }
     }
-    Ok(status)
+    Ok(())
 }
 
 /// The proxy holds about three descriptors per connection and npm opens dozens at once: lift
