@@ -98,6 +98,9 @@ pub struct SandboxArgs {
     /// (default: .safe-install.learned.toml in the project; another with --learn=FILE).
     #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true, conflicts_with = "strict", global = true)]
     pub learn: Option<Option<PathBuf>>,
+    /// Where user namespaces are unavailable, run with Landlock + seccomp only (weaker: see `doctor`).
+    #[arg(long, global = true)]
+    pub allow_degraded: bool,
     /// Exit 120 if anything was blocked, even when the command succeeded.
     #[arg(long, global = true)]
     pub strict: bool,

@@ -8,6 +8,7 @@ use safe_install::events::{report, summary, EventLog, Verdict};
 use safe_install::net::allow::AllowList;
 use safe_install::plan::{self, Context, Plan};
 use safe_install::policy::{Entry, Origin, Overrides, Policy, PolicyPath};
+use safe_install::sandbox::probe;
 use safe_install::supervisor::egress;
 use safe_install::{diagnose, exit, learn, pm};
 use std::ffi::OsString;
@@ -202,6 +203,21 @@ fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
         }
         None => None,
     };
+    // Probed before the event log or any thread exists (the probe forks).
+    let ladder = probe::Ladder::probe();
+    let rung = ladder.rung();
+    let degraded = args.allow_degraded || policy.sandbox.allows_landlock();
+    if rung != probe::Rung::Full && !(rung == probe::Rung::Landlock && degraded) {
+        let why = ladder.why_not_full().unwrap_or_default();
+        let below = ladder
+            .why_not_landlock()
+            .map(|w| format!(", and the landlock mode cannot run either: {w}"))
+            .unwrap_or_default();
+        return Err(fail(exit::UNSUPPORTED)(anyhow::anyhow!(
+            "refusing to run without a sandbox: {why}{below}. {}",
+            probe::fixes(rung == probe::Rung::Landlock)
+        )));
+    }
     let log = EventLog::open(args.log.as_deref(), args.log_allowed || args.verbose > 0)
         .map_err(fail(exit::INVALID_INPUT))?;
     tracing::info!(
@@ -209,7 +225,11 @@ fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
         hidden = plan.hidden.len(),
         "sandbox plan ready"
     );
-    let result = safe_install::supervisor::run(&plan, allow, scripts, &log.sink());
+    let result = if rung == probe::Rung::Full {
+        safe_install::supervisor::run(&plan, allow, scripts, &log.sink())
+    } else {
+        safe_install::degraded::run(&plan, allow, scripts, &log.sink())
+    };
     let finished = log.finish();
     let code = result.map_err(|e| {
         let code = e.exit_code();

@@ -1,75 +1,9 @@
 //! `safe-install doctor`: what this machine offers the sandbox, probed in forked children
-//! (never assumed from version numbers), and which mode would run.
+//! (never assumed from version numbers; the same probe `run` uses), the mode ladder and
+//! which rung this machine gets.
 
-use crate::sandbox::landlock::kernel_abi;
-use nix::sched::{unshare, CloneFlags};
-use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{fork, ForkResult};
+use crate::sandbox::probe::{self, Ladder, Rung, STAGES};
 use std::fmt::Write;
-
-/// The user-namespace setup stages, probed in order (Ubuntu's AppArmor restriction lets
-/// `unshare` succeed and fails the later ones).
-const STAGES: &[&str] = &[
-    "unshare(CLONE_NEWUSER|CLONE_NEWNS)",
-    "setgroups deny",
-    "uid_map",
-    "gid_map",
-    "mount tmpfs",
-];
-
-/// Probe the stages in a forked child; returns how many succeeded and the failing errno.
-pub fn probe_userns() -> (usize, Option<nix::errno::Errno>) {
-    let uid = nix::unistd::getuid().as_raw();
-    let gid = nix::unistd::getgid().as_raw();
-    // SAFETY: doctor runs single-threaded; the child only makes syscalls and exits.
-    match unsafe { fork() } {
-        Ok(ForkResult::Child) => {
-            let code = probe_in_child(uid, gid);
-            // SAFETY: leave the forked child without running the parent's destructors.
-            unsafe { libc::_exit(code) }
-        }
-        Ok(ForkResult::Parent { child }) => match waitpid(child, None) {
-            Ok(WaitStatus::Exited(_, code)) => {
-                let passed = (code & 0x7) as usize;
-                let errno = code >> 3;
-                (
-                    passed,
-                    (errno != 0).then(|| nix::errno::Errno::from_raw(errno)),
-                )
-            }
-            _ => (0, None),
-        },
-        Err(e) => (0, Some(e)),
-    }
-}
-
-fn probe_in_child(uid: u32, gid: u32) -> i32 {
-    let encode = |passed: i32, e: nix::errno::Errno| passed | ((e as i32) << 3);
-    if let Err(e) = unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS) {
-        return encode(0, e);
-    }
-    let writes = [
-        ("/proc/self/setgroups", "deny".to_string()),
-        ("/proc/self/uid_map", format!("{uid} {uid} 1\n")),
-        ("/proc/self/gid_map", format!("{gid} {gid} 1\n")),
-    ];
-    for (i, (path, text)) in writes.iter().enumerate() {
-        if let Err(e) = std::fs::write(path, text) {
-            let errno = nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EPERM));
-            return encode(i as i32 + 1, errno);
-        }
-    }
-    if let Err(e) = nix::mount::mount(
-        Some("tmpfs"),
-        "/tmp",
-        Some("tmpfs"),
-        nix::mount::MsFlags::empty(),
-        None::<&str>,
-    ) {
-        return encode(4, e);
-    }
-    5
-}
 
 fn read(path: &str) -> Option<String> {
     std::fs::read_to_string(path)
@@ -108,8 +42,9 @@ pub fn report() -> (String, bool) {
             let _ = writeln!(o, "sysctl {name}: {v}");
         }
     }
-    let (passed, errno) = probe_userns();
-    let _ = writeln!(o, "user namespaces:");
+    let ladder = Ladder::probe();
+    let (passed, errno) = (ladder.userns.passed, ladder.userns.errno);
+    let _ = writeln!(o, "user namespaces (each stage probed in a forked child):");
     for (i, stage) in STAGES.iter().enumerate() {
         let state = if i < passed {
             "ok".to_string()
@@ -120,13 +55,13 @@ pub fn report() -> (String, bool) {
         };
         let _ = writeln!(o, "  {stage:<36} {state}");
     }
-    let abi = kernel_abi();
+    let abi = ladder.landlock_abi;
     let pinned = crate::sandbox::landlock::ABI_PINNED_VERSION;
     let _ = writeln!(
         o,
         "landlock:          ABI {abi}{}",
         if abi == 0 {
-            " (not available: only the mount view protects files)".to_string()
+            " (not available)".to_string()
         } else if abi < pinned {
             format!(" (safe-install uses ABI {pinned}; features above {abi} are not enforced)")
         } else {
@@ -145,21 +80,61 @@ pub fn report() -> (String, bool) {
     if let Some(v) = tiocsti {
         let _ = writeln!(o, "legacy_tiocsti:    {v} (the sandbox runs in its own session and filters TIOCSTI either way)");
     }
-    let full = passed == STAGES.len();
     let _ = writeln!(o);
-    if full {
-        let _ = writeln!(
-            o,
-            "mode: full (namespaces + mount view + Landlock + seccomp)"
-        );
-    } else {
-        let _ = writeln!(
-            o,
-            "mode: refused: user namespaces are not usable here. {}",
-            crate::supervisor::userns_fix()
-        );
+    o.push_str(&ladder_text(&ladder, nix::unistd::geteuid().is_root()));
+    (o, ladder.rung() == Rung::Full)
+}
+
+/// The mode ladder and this machine's rung (the part of the report that depends only on
+/// the probes, the caller being root, and the fixes that apply).
+pub fn ladder_text(ladder: &Ladder, root: bool) -> String {
+    let mut o = String::new();
+    let rung = ladder.rung();
+    let _ = writeln!(o, "mode ladder (best first):");
+    let full = match ladder.why_not_full() {
+        None => "available".to_string(),
+        Some(why) => format!("unavailable: {why}"),
+    };
+    let landlock = match ladder.why_not_landlock() {
+        None => "available with --allow-degraded or `[sandbox] mode = \"landlock\"`".to_string(),
+        Some(why) => format!("unavailable: {why}"),
+    };
+    let _ = writeln!(
+        o,
+        "  1. full      namespaces + mount view + Landlock + seccomp + proxy: {full}"
+    );
+    let _ = writeln!(
+        o,
+        "  2. landlock  Landlock + seccomp + proxy, no namespaces: {landlock}"
+    );
+    let _ = writeln!(o, "  3. refuse    exit {}", crate::exit::UNSUPPORTED);
+    let _ = writeln!(o);
+    match rung {
+        Rung::Full => {
+            let _ = writeln!(o, "this machine: full");
+        }
+        Rung::Landlock => {
+            let _ = writeln!(
+                o,
+                "this machine: landlock, only when you opt in; without --allow-degraded safe-install refuses (exit {}). {}",
+                crate::exit::UNSUPPORTED,
+                probe::fixes(true)
+            );
+            let _ = writeln!(o, "landlock mode is weaker than the full sandbox:");
+            for w in crate::degraded::weaker(ladder.landlock_abi, root) {
+                let _ = writeln!(o, "  - {w}");
+            }
+        }
+        Rung::None => {
+            let _ = writeln!(
+                o,
+                "this machine: none: safe-install refuses to run (exit {}). {}",
+                crate::exit::UNSUPPORTED,
+                probe::fixes(false)
+            );
+        }
     }
-    (o, full)
+    o
 }
 
 pub fn run() -> i32 {

@@ -50,6 +50,8 @@ reasons! {
     EnvSecret => "env-secret": "An environment variable whose name looks like a secret was dropped.",
     OtherProcess => "other-process": "Another process's environment or memory (/proc/<pid>/environ, mem); scripts cannot read the package manager's.",
     ScriptOffline => "script-offline": "Lifecycle scripts and build backends have no network unless --scripts-network registry or a [[package]] grant allows it.",
+    SandboxDegraded => "sandbox-degraded": "The sandbox runs in landlock mode (no namespaces); the event's detail lists every guarantee that is weaker.",
+    UdpSocket => "udp-socket": "A UDP socket (DNS included) was refused: landlock mode has no network namespace and Landlock does not cover UDP.",
 }
 
 impl Serialize for Reason {

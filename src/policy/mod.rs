@@ -279,6 +279,31 @@ pub fn package_name(spec: &str) -> &str {
     }
 }
 
+/// The sandbox modes a policy accepts (the mode ladder: full, then landlock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Namespaces required; refuse where they are unavailable.
+    #[default]
+    Full,
+    /// Fall back to Landlock + seccomp only where namespaces are unavailable.
+    Landlock,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SandboxPolicy {
+    /// The last layer that set `[sandbox] mode` wins.
+    pub mode: Option<Entry<Mode>>,
+}
+
+impl SandboxPolicy {
+    /// Whether the landlock rung may be used when the full one is unavailable.
+    pub fn allows_landlock(&self) -> bool {
+        self.mode
+            .as_ref()
+            .is_some_and(|m| m.value == Mode::Landlock)
+    }
+}
+
 /// The effective policy: every layer merged and validated.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
@@ -290,6 +315,7 @@ pub struct Policy {
     /// before any lifecycle script or build backend starts.
     pub credentials: Vec<Entry<NameMatcher>>,
     pub scripts: ScriptsPolicy,
+    pub sandbox: SandboxPolicy,
     /// The layers that were loaded, lowest first.
     pub layers: Vec<String>,
 }

@@ -22,6 +22,15 @@ pub struct RawPolicy {
     pub scripts: RawScripts,
     #[serde(default, rename = "package")]
     pub packages: Vec<RawPackage>,
+    pub sandbox: Option<RawSandbox>,
+}
+
+/// `[sandbox] mode = "landlock"`: which modes of the ladder the policy accepts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSandbox {
+    pub mode: Spanned<String>,
+    pub reason: Spanned<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -171,3 +171,36 @@ fn env_patterns_allow_only_star() {
     let msg = p.add_layer("p.toml", text).expect_err("class").to_string();
     assert!(msg.contains("env.pass[0].pattern"), "{msg}");
 }
+
+#[test]
+fn sandbox_mode_is_validated_and_needs_a_reason() {
+    let mut p = Policy::default();
+    assert!(!p.sandbox.allows_landlock());
+    p.add_layer(
+        "ci.toml",
+        "[sandbox]\nmode = \"landlock\"\nreason = \"our CI container has no user namespaces\"\n",
+    )
+    .expect("valid mode");
+    assert!(p.sandbox.allows_landlock());
+    let err = Policy::default()
+        .add_layer("bad.toml", "\n[sandbox]\nmode = \"off\"\nreason = \"x\"\n")
+        .expect_err("unknown mode");
+    let text = err.to_string();
+    assert!(
+        text.contains("bad.toml:3") && text.contains("sandbox.mode"),
+        "{text}"
+    );
+    let err = Policy::default()
+        .add_layer(
+            "bad.toml",
+            "[sandbox]\nmode = \"landlock\"\nreason = \"\"\n",
+        )
+        .expect_err("empty reason");
+    assert!(err.to_string().contains("reason"), "{err}");
+    p.add_layer(
+        "later.toml",
+        "[sandbox]\nmode = \"full\"\nreason = \"this runner has them\"\n",
+    )
+    .expect("valid");
+    assert!(!p.sandbox.allows_landlock());
+}

@@ -2,8 +2,8 @@
 
 use super::raw::{RawNameRule, RawPolicy};
 use super::{
-    CacheDir, Entry, HideGlob, NameMatcher, Origin, Overrides, PackageGrant, Policy, PolicyPath,
-    ScriptsNetwork,
+    CacheDir, Entry, HideGlob, Mode, NameMatcher, Origin, Overrides, PackageGrant, Policy,
+    PolicyPath, ScriptsNetwork,
 };
 use globset::GlobBuilder;
 use std::ops::Range;
@@ -223,6 +223,24 @@ pub(super) fn merge_file(policy: &mut Policy, file: &str, text: &str) -> Result<
             value: name.clone(),
             reason: cx.reason(&rule.reason, format!("{key}.reason"))?,
             origin: cx.origin(&rule.syscall),
+        });
+    }
+    if let Some(sandbox) = &raw.sandbox {
+        let mode = match sandbox.mode.get_ref().as_str() {
+            "full" => Mode::Full,
+            "landlock" => Mode::Landlock,
+            other => {
+                return Err(cx.invalid(
+                    &sandbox.mode,
+                    "sandbox.mode".into(),
+                    format!("unknown mode `{other}`: use \"full\" (namespaces required) or \"landlock\" (fall back to Landlock + seccomp only where user namespaces are unavailable)"),
+                ))
+            }
+        };
+        policy.sandbox.mode = Some(Entry {
+            value: mode,
+            reason: cx.reason(&sandbox.reason, "sandbox.reason".into())?,
+            origin: cx.origin(&sandbox.mode),
         });
     }
     for (i, rule) in raw.egress.allow.iter().enumerate() {

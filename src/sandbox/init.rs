@@ -88,7 +88,7 @@ fn exit(code: i32) -> ! {
 
 /// In the command's process: own session (no controlling terminal, so TIOCSTI has no target),
 /// default signal state, no inherited descriptors, then exec.
-fn exec_command(plan: &Plan, report: BorrowedFd<'_>) -> ! {
+pub(crate) fn exec_command(plan: &Plan, report: BorrowedFd<'_>) -> ! {
     let _ = setsid();
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     // The Rust runtime ignores SIGPIPE; an ignored signal stays ignored across exec, which

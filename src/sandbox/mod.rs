@@ -23,8 +23,9 @@ pub mod init;
 pub mod landlock;
 pub mod loopback;
 pub mod mounts;
+pub mod probe;
 pub mod report;
-mod scrub;
+pub(crate) mod scrub;
 pub mod seccomp;
 pub mod syscalls;
 

@@ -3,7 +3,7 @@
 //! outcome into an exit status.
 
 pub mod egress;
-mod signals;
+pub(crate) mod signals;
 
 use crate::events::{Action, Event, EventSink, Reason, Verdict};
 use crate::observe::files::FileRules;
@@ -52,22 +52,9 @@ impl SupervisorError {
 
 /// The fix to name when user namespaces are refused.
 pub fn userns_fix() -> String {
-    let mut fix = String::from("Fix: ");
-    let read = |p: &str| {
-        std::fs::read_to_string(p)
-            .map(|s| s.trim().to_string())
-            .ok()
-    };
-    if read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1") {
-        fix.push_str("Ubuntu's AppArmor restricts unprivileged user namespaces; install the profile shipped in contrib/apparmor (see README) or run `sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0`.");
-    } else if read("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
-        fix.push_str("run `sudo sysctl kernel.unprivileged_userns_clone=1`.");
-    } else if read("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
-        fix.push_str("run `sudo sysctl user.max_user_namespaces=15000`.");
-    } else {
-        fix.push_str("in a container, allow user namespaces (Docker: `--security-opt seccomp=unconfined --security-opt apparmor=unconfined`, or a seccomp profile that permits clone/unshare with CLONE_NEWUSER); `safe-install doctor` shows what is missing.");
-    }
-    fix
+    crate::sandbox::probe::fixes(
+        crate::sandbox::landlock::kernel_abi() >= crate::sandbox::probe::LANDLOCK_RUNG_MIN_ABI,
+    )
 }
 
 const CHILD_STACK: usize = 1 << 20;
@@ -211,22 +198,32 @@ pub fn run(
             Err(e) => return Err(e.into()),
         }
     }
-    let status = loop {
-        match waitpid(child, None) {
-            Ok(WaitStatus::Exited(_, code)) => break code,
-            Ok(WaitStatus::Signaled(_, sig, _)) => break 128 + sig as i32,
-            Ok(_) => continue,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(std::io::Error::from(e).into()),
-        }
-    };
+    let status = wait_exit_status(child)?;
     drop(alive_w);
     drop(staging);
     if let Some(handle) = notifier {
         // The listener hangs up once every sandboxed process is gone.
         let _ = handle.join();
     }
+    check_reports(reports)?;
+    Ok(status)
+}
 
+/// The child's exit status, or 128+N when it died of signal N.
+pub(crate) fn wait_exit_status(child: nix::unistd::Pid) -> Result<i32, SupervisorError> {
+    loop {
+        match waitpid(child, None) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(std::io::Error::from(e).into()),
+        }
+    }
+}
+
+/// The first setup or exec failure the child reported, as the error to exit with.
+pub(crate) fn check_reports(reports: Vec<Report>) -> Result<(), SupervisorError> {
     for r in reports {
         match r {
             Report::SetupFailed {
@@ -246,13 +243,13 @@ pub fn run(
             _ => {}
         }
     }
-    Ok(status)
+    Ok(())
 }
 
 /// The proxy holds about three descriptors per connection and npm opens dozens at once: lift
 /// the supervisor's soft limit to its hard limit (the sandbox, cloned earlier, keeps the
 /// caller's limits).
-fn raise_open_file_limit() {
+pub(crate) fn raise_open_file_limit() {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
         if soft < hard {
@@ -287,7 +284,7 @@ fn start_observers(
     )?))
 }
 
-fn record_landlock(sink: &EventSink, status: &LandlockStatus, abi: i32) {
+pub(crate) fn record_landlock(sink: &EventSink, status: &LandlockStatus, abi: i32) {
     let (verdict, reason) = match status {
         LandlockStatus::Full => (Verdict::Allowed, Reason::SandboxFull),
         LandlockStatus::Partial => (Verdict::Degraded, Reason::LandlockPartial),

@@ -22,9 +22,22 @@ pub enum Kind {
     Pip,
 }
 
+/// The sandbox mode the install runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Full,
+    /// The landlock rung, forced by running safe-install under a seccomp filter that refuses
+    /// user namespaces the way Docker's default profile does (see tests/degraded.rs).
+    Landlock,
+}
+
+/// Adjusts the safe-install command of a run (extra flags, a seccomp filter).
+pub type Configure = fn(&mut Command);
+
 /// Everything observed around one sandboxed evil install.
 pub struct EvilRun {
     pub kind: Kind,
+    pub mode: Mode,
     pub world: World,
     pub out: Output,
     pub report: Option<AttackReport>,
@@ -44,7 +57,12 @@ pub struct EvilRun {
 impl EvilRun {
     /// Runs the install, catching a setup panic so that every test reports it.
     pub fn capture(kind: Kind) -> Result<EvilRun, String> {
-        catch_unwind(AssertUnwindSafe(|| EvilRun::run(kind))).map_err(|e| {
+        EvilRun::capture_in(kind, Mode::Full, |_| {})
+    }
+
+    /// [`EvilRun::capture`] in `mode`, with `configure` applied to the safe-install command.
+    pub fn capture_in(kind: Kind, mode: Mode, configure: Configure) -> Result<EvilRun, String> {
+        catch_unwind(AssertUnwindSafe(|| EvilRun::run(kind, mode, configure))).map_err(|e| {
             e.downcast_ref::<String>()
                 .cloned()
                 .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
@@ -52,7 +70,7 @@ impl EvilRun {
         })
     }
 
-    fn run(kind: Kind) -> EvilRun {
+    fn run(kind: Kind, mode: Mode, configure: Configure) -> EvilRun {
         let world = World::new(match kind {
             Kind::Npm => "npm-evil",
             Kind::Pip => "pip-evil",
@@ -88,12 +106,19 @@ impl EvilRun {
                 (pip_install_args(&venv, "evilpkg"), Some(venv), vec![target])
             }
         };
+        if mode == Mode::Landlock {
+            // In landlock mode the project root (it holds the hidden .env) accepts no new
+            // entries: the files the fixture writes there must exist beforehand.
+            for name in ["attack-report.json", "daemon-marker"] {
+                write_file(&world.project.join(name), "");
+            }
+        }
         let before = world.snapshot_sensitive_files();
         let _guard = shared_run_guard();
+        let mut cmd = world.safe_install();
+        configure(&mut cmd);
         let out = run(
-            world
-                .safe_install()
-                .arg("--project")
+            cmd.arg("--project")
                 .arg(&world.project)
                 .arg("--log")
                 .arg(&log)
@@ -136,6 +161,7 @@ impl EvilRun {
         }
         EvilRun {
             kind,
+            mode,
             tcp_port: listeners.tcp_port,
             received: listeners.received(),
             world,
@@ -245,9 +271,16 @@ impl EvilRun {
             });
         }
         let visible = r.0["proc_pids_visible"].as_u64().unwrap_or(u64::MAX);
-        p.check(visible < 40, || {
-            format!("the script sees {visible} processes in /proc: host processes are visible (no pid namespace?)")
-        });
+        if self.mode == Mode::Full {
+            p.check(visible < 40, || {
+                format!("the script sees {visible} processes in /proc: host processes are visible (no pid namespace?)")
+            });
+        } else {
+            // Landlock mode has no pid namespace; the degraded event must say so.
+            p.check(self.degraded_lists("no pid isolation"), || {
+                "landlock mode: the degraded event does not list the missing pid isolation".into()
+            });
+        }
         p.finish(&self.context());
     }
 
@@ -327,9 +360,17 @@ impl EvilRun {
             }
         }
         let uid = r.0["uid"].as_u64().unwrap_or(0);
-        p.check(uid != 0, || {
-            "the script runs as uid 0 inside the sandbox".into()
-        });
+        if self.mode == Mode::Full || !is_root() {
+            p.check(uid != 0, || {
+                "the script runs as uid 0 inside the sandbox".into()
+            });
+        } else {
+            // Without a user namespace a root caller's command stays uid 0 (without
+            // capabilities); the degraded event must say so.
+            p.check(self.degraded_lists("runs as root"), || {
+                "landlock mode as root: the degraded event does not list that the command runs as uid 0".into()
+            });
+        }
         p.finish(&self.context());
     }
 
@@ -365,6 +406,16 @@ impl EvilRun {
             format!("the host's listeners received: {:?}", self.received)
         });
         p.finish(&self.context());
+    }
+
+    /// Whether the log has a `sandbox` `degraded` event whose detail contains `needle`.
+    pub fn degraded_lists(&self, needle: &str) -> bool {
+        read_log(&self.log).iter().any(|e| {
+            e["action"] == "sandbox"
+                && e["verdict"] == "degraded"
+                && e["reason"] == "sandbox-degraded"
+                && e["detail"].as_str().is_some_and(|d| d.contains(needle))
+        })
     }
 
     /// The event log is valid JSON Lines with the documented fields, records the dropped
@@ -575,13 +626,18 @@ pub fn remove_at_exit(dir: &Path) {
 #[macro_export]
 macro_rules! attack_tests {
     ($kind:expr) => {
+        $crate::attack_tests!($kind, $crate::common::attacks::Mode::Full, |_| {});
+    };
+    ($kind:expr, $mode:expr, $configure:expr) => {
         static RUN: std::sync::OnceLock<Result<$crate::common::attacks::EvilRun, String>> =
             std::sync::OnceLock::new();
 
         fn evil() -> &'static $crate::common::attacks::EvilRun {
-            RUN.get_or_init(|| $crate::common::attacks::EvilRun::capture($kind))
-                .as_ref()
-                .unwrap_or_else(|e| panic!("{e}"))
+            RUN.get_or_init(|| {
+                $crate::common::attacks::EvilRun::capture_in($kind, $mode, $configure)
+            })
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{e}"))
         }
 
         #[test]

@@ -1,0 +1,324 @@
+//! The landlock rung's notification loop (see [`super::filter`] for what is notified). The
+//! supervisor performs every permitted connect itself: it copies the target's socket with
+//! `pidfd_getfd`, checks the copy's family and type (kernel state, not target memory), and
+//! connects the copy to the proxy address it chose, answering with the result. The address
+//! the target passed is read only to recognise "the proxy" and to log; whatever the target
+//! writes there afterwards, its socket can only ever reach the proxy. CONTINUE is never sent.
+
+use crate::events::{Action, Event, EventSink, Reason, Verdict};
+use crate::observe::attribution::Attributor;
+use crate::observe::process;
+use crate::observe::sockaddr::{parse, Dest};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{getsockopt, sockopt};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
+
+const MAX_SOCKADDR: usize = 128;
+
+/// Name-service sockets glibc tries before reading /etc: refused quietly (the files database
+/// answers), so a benign install logs nothing.
+const QUIET_UNIX: &[&str] = &[
+    "/var/run/nscd/socket",
+    "/run/nscd/socket",
+    "/run/systemd/userdb/",
+];
+
+/// Serve notifications until every sandboxed process is gone.
+pub fn spawn(
+    listener: OwnedFd,
+    proxy: SocketAddrV4,
+    sink: EventSink,
+    who: Arc<Attributor>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("seccomp-connect".into())
+        .stack_size(256 * 1024)
+        .spawn(move || serve(&listener, proxy, &sink, &who))
+}
+
+fn serve(listener: &OwnedFd, proxy: SocketAddrV4, sink: &EventSink, who: &Attributor) {
+    let fd = listener.as_raw_fd();
+    loop {
+        let mut pfd = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut pfd, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return,
+        }
+        let revents = pfd[0].revents().unwrap_or(PollFlags::empty());
+        if revents.contains(PollFlags::POLLHUP) && !revents.contains(PollFlags::POLLIN) {
+            return;
+        }
+        // SAFETY: seccomp_notif is plain data; the kernel requires it zeroed before RECV.
+        let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+        // SAFETY: RECV writes one seccomp_notif into `req`, which we own.
+        if unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_RECV, &mut req) } != 0 {
+            match nix::errno::Errno::last() {
+                nix::errno::Errno::ENOENT | nix::errno::Errno::EINTR => continue,
+                _ => return,
+            }
+        }
+        let (val, error) = match handle(fd, &req, proxy, sink, who) {
+            Ok(v) => (v, 0),
+            Err(e) => (0, -e),
+        };
+        let resp = libc::seccomp_notif_resp {
+            id: req.id,
+            val,
+            error,
+            flags: 0,
+        };
+        // SAFETY: SEND reads one seccomp_notif_resp we own; ENOENT (target gone) is harmless.
+        unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_SEND, &resp) };
+    }
+}
+
+/// The syscall's return value, or the errno to fail it with.
+fn handle(
+    fd: i32,
+    req: &libc::seccomp_notif,
+    proxy: SocketAddrV4,
+    sink: &EventSink,
+    who: &Attributor,
+) -> Result<i64, i32> {
+    let pid = req.pid as i32;
+    let args = req.data.args;
+    match req.data.nr as libc::c_long {
+        libc::SYS_socket | libc::SYS_socketpair => {
+            let (family, ty) = (args[0] as i32, (args[1] & 0xf) as i32);
+            let (target, reason, detail) = match (family, ty) {
+                (libc::AF_INET | libc::AF_INET6, libc::SOCK_DGRAM) => (
+                    "udp socket".to_string(),
+                    Reason::UdpSocket,
+                    "UDP is refused in landlock mode (Landlock does not cover it), DNS included: names are resolved by safe-install's proxy",
+                ),
+                (libc::AF_UNIX, _) => (
+                    "unix datagram socket".to_string(),
+                    Reason::DirectConnect,
+                    "datagram and seqpacket unix sockets can send to any socket path; refused in landlock mode",
+                ),
+                _ => (
+                    format!("socket(family {family}, type {ty})"),
+                    Reason::RawSocket,
+                    "raw and packet sockets are refused",
+                ),
+            };
+            emit(sink, who, pid, target, reason, detail);
+            Err(libc::EPERM)
+        }
+        libc::SYS_sendto | libc::SYS_sendmsg | libc::SYS_sendmmsg => {
+            let target = if req.data.nr as libc::c_long == libc::SYS_sendto {
+                describe(read_dest(pid, args[4], args[5]).as_ref())
+            } else {
+                "tcp fast open".to_string()
+            };
+            emit(
+                sink,
+                who,
+                pid,
+                target,
+                Reason::DirectConnect,
+                "MSG_FASTOPEN connects without connect(2) and would bypass Landlock's TCP rules; refused",
+            );
+            Err(libc::EPERM)
+        }
+        libc::SYS_connect => connect(fd, req, proxy, sink, who),
+        _ => Err(libc::ENOSYS),
+    }
+}
+
+fn connect(
+    fd: i32,
+    req: &libc::seccomp_notif,
+    proxy: SocketAddrV4,
+    sink: &EventSink,
+    who: &Attributor,
+) -> Result<i64, i32> {
+    let pid = req.pid as i32;
+    let args = req.data.args;
+    let dest = read_dest(pid, args[1], args[2]);
+    let socket = copy_socket(fd, req.id, pid, args[0] as i32);
+    let kind = socket
+        .as_ref()
+        .and_then(|s| Some((domain_of(s)?, getsockopt(s, sockopt::SockType).ok()? as i32)));
+    let wants_proxy = matches!(&dest, Some(UnixOrInet::Inet(a)) if is_proxy(a, proxy));
+    match (socket, kind) {
+        (Some(s), Some((family, libc::SOCK_STREAM)))
+            if wants_proxy && (family == libc::AF_INET || family == libc::AF_INET6) =>
+        {
+            // The copy and the target's descriptor share one open socket: connecting ours
+            // connects theirs (non-blocking mode included: EINPROGRESS is passed on).
+            connect_to(&s, family, proxy).map(|_| 0)
+        }
+        _ => {
+            if let Some(UnixOrInet::Unix(path)) = &dest {
+                if QUIET_UNIX.iter().any(|q| path.starts_with(q)) {
+                    return Err(libc::ENOENT);
+                }
+            }
+            let detail = match &dest {
+                Some(UnixOrInet::Unix(_)) => "connect to a unix socket: refused in landlock mode (without a mount namespace the host's sockets, docker's and ssh-agent's included, would be reachable)",
+                _ => "connect bypassing the proxy: refused in landlock mode (HTTP(S) goes through safe-install's proxy)",
+            };
+            emit(
+                sink,
+                who,
+                pid,
+                describe(dest.as_ref()),
+                Reason::DirectConnect,
+                detail,
+            );
+            Err(match dest {
+                Some(UnixOrInet::Inet(_)) => libc::ECONNREFUSED,
+                _ => libc::EACCES,
+            })
+        }
+    }
+}
+
+/// Connect `s` to `proxy` (IPv4, or IPv4-mapped for an IPv6 socket); the errno on failure.
+fn connect_to(s: &OwnedFd, family: i32, proxy: SocketAddrV4) -> Result<(), i32> {
+    let rc = if family == libc::AF_INET {
+        let addr = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: proxy.port().to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(*proxy.ip()).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        // SAFETY: `addr` is a complete sockaddr_in whose size we pass; it outlives the call.
+        unsafe {
+            libc::connect(
+                s.as_raw_fd(),
+                (&addr as *const libc::sockaddr_in).cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
+        }
+    } else {
+        let addr = libc::sockaddr_in6 {
+            sin6_family: libc::AF_INET6 as libc::sa_family_t,
+            sin6_port: proxy.port().to_be(),
+            sin6_flowinfo: 0,
+            sin6_addr: libc::in6_addr {
+                s6_addr: proxy.ip().to_ipv6_mapped().octets(),
+            },
+            sin6_scope_id: 0,
+        };
+        // SAFETY: as above, for a sockaddr_in6.
+        unsafe {
+            libc::connect(
+                s.as_raw_fd(),
+                (&addr as *const libc::sockaddr_in6).cast(),
+                std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+            )
+        }
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(nix::errno::Errno::last() as i32)
+    }
+}
+
+fn is_proxy(addr: &SocketAddr, proxy: SocketAddrV4) -> bool {
+    addr.port() == proxy.port() && addr.ip().to_canonical() == std::net::IpAddr::V4(*proxy.ip())
+}
+
+fn domain_of(s: &OwnedFd) -> Option<i32> {
+    let mut domain: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: SO_DOMAIN writes one c_int into `domain`, whose size we pass.
+    let rc = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_DOMAIN,
+            (&mut domain as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0).then_some(domain)
+}
+
+/// A copy of descriptor `target_fd` of `pid`, checked to belong to the notifying task.
+fn copy_socket(listener: i32, id: u64, pid: i32, target_fd: i32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags; returns a new descriptor or -1.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if pidfd < 0 {
+        return None;
+    }
+    // SAFETY: a descriptor the kernel just returned to us.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+    // The pid may have been reused if the target died: the notification still being valid
+    // after the pidfd was opened proves the pidfd is the target's.
+    // SAFETY: ID_VALID reads one u64 we pass by reference.
+    if unsafe { libc::ioctl(listener, libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &id) } != 0 {
+        return None;
+    }
+    // SAFETY: duplicates the target's descriptor into ours (same uid, the target descends
+    // from us); returns a new descriptor or -1.
+    let copy = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target_fd, 0) };
+    if copy < 0 {
+        return None;
+    }
+    // SAFETY: as above.
+    Some(unsafe { OwnedFd::from_raw_fd(copy as i32) })
+}
+
+enum UnixOrInet {
+    Inet(SocketAddr),
+    Unix(String),
+    Other(u16),
+}
+
+fn read_dest(pid: i32, ptr: u64, len: u64) -> Option<UnixOrInet> {
+    if ptr == 0 || len == 0 {
+        return None;
+    }
+    let len = (len as usize).min(MAX_SOCKADDR);
+    let bytes = process::read_memory(pid, ptr, len).ok()?;
+    Some(match parse(&bytes) {
+        Dest::Inet(a) => UnixOrInet::Inet(a),
+        Dest::Unix => {
+            let path = &bytes[2..];
+            if path.first() == Some(&0) {
+                let name: Vec<u8> = path[1..].iter().copied().take_while(|b| *b != 0).collect();
+                UnixOrInet::Unix(format!("@{}", String::from_utf8_lossy(&name)))
+            } else {
+                let name: Vec<u8> = path.iter().copied().take_while(|b| *b != 0).collect();
+                UnixOrInet::Unix(String::from_utf8_lossy(&name).into_owned())
+            }
+        }
+        Dest::Other(f) => UnixOrInet::Other(f),
+    })
+}
+
+fn describe(dest: Option<&UnixOrInet>) -> String {
+    match dest {
+        Some(UnixOrInet::Inet(a)) => a.to_string(),
+        Some(UnixOrInet::Unix(p)) => format!("unix:{p}"),
+        Some(UnixOrInet::Other(f)) => format!("address family {f}"),
+        None => "unknown address".into(),
+    }
+}
+
+fn emit(
+    sink: &EventSink,
+    who: &Attributor,
+    pid: i32,
+    target: String,
+    reason: Reason,
+    detail: &str,
+) {
+    let mut ev = Event::new(Action::Connect, Verdict::Blocked, target, reason).with_detail(detail);
+    who.of_pid(pid).apply(&mut ev);
+    sink.emit(ev);
+}
+
+/// The proxy's address on the host's loopback.
+pub fn proxy_addr(port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)
+}

@@ -1,0 +1,273 @@
+//! The filesystem view of the landlock rung, by Landlock rules alone: no mount namespace, so
+//! the plan's mounts become rules on the host's own paths.
+//!
+//! Landlock only grants (rules are unions along the path, tied to inodes), so "the project
+//! read-write except `.env` and `.git`" cannot be one rule. A directory that holds a carve-out
+//! (a hidden file, a masked path, a read-only place inside a writable one) gets only the right
+//! to list it; each of its existing entries gets the directory's rights on its own, except the
+//! carve-outs; the directories leading to a carve-out are treated the same way, recursively.
+//! Consequences, listed in the `degraded` event: hidden files are unreadable rather than
+//! empty, and such directories accept no new entries (creating, renaming and removing in them
+//! needs a right that would be inherited by the carve-outs too).
+
+use crate::plan::{MountKind, Plan};
+use std::path::{Path, PathBuf};
+
+/// The rights one rule gives beneath its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Grant {
+    /// Nothing (a hidden or private place); never emitted, only carved out.
+    None,
+    /// List the directory, nothing beneath it.
+    List,
+    /// Read and execute.
+    Read,
+    /// Everything.
+    Write,
+    /// Read, write and ioctl on a device node.
+    Device,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub path: PathBuf,
+    pub grant: Grant,
+}
+
+/// Device nodes usable in the landlock rung (the full sandbox's private /dev has these).
+pub const DEVICES: &[&str] = &[
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+    "/dev/tty",
+];
+
+/// The places the plan shows, with what each may do; `tmp` is the private TMPDIR.
+fn roots(plan: &Plan, tmp: &Path) -> Vec<(PathBuf, Grant)> {
+    let mut roots = Vec::new();
+    for m in &plan.mounts {
+        let grant = match &m.kind {
+            MountKind::BindRo(_) => Grant::Read,
+            MountKind::BindRw(_) => Grant::Write,
+            // The host's /proc, read-only: root's sysctl files are writable by uid 0 even
+            // without capabilities. Other processes' environ and memory need ptrace access,
+            // which Landlock refuses outside the sandbox.
+            MountKind::Proc => Grant::Read,
+            // Private places (home, /tmp) and hidden files: nothing of the host's shows.
+            MountKind::Tmpfs | MountKind::HideFile | MountKind::HideDir => Grant::None,
+            MountKind::Dev => {
+                for d in DEVICES {
+                    roots.push((PathBuf::from(d), Grant::Device));
+                }
+                continue;
+            }
+            // Links exist on the host already; a generated file (resolv.conf) cannot replace
+            // the host's without a mount namespace.
+            MountKind::Symlink(_) | MountKind::File(_) => continue,
+        };
+        roots.push((m.target.clone(), grant));
+    }
+    roots.push((tmp.to_path_buf(), Grant::Write));
+    roots
+}
+
+/// Whether `inner` (beneath a root with `outer`) must be carved out of it: a union of rules
+/// would otherwise give it `outer`'s rights.
+fn carved(outer: Grant, inner: Grant) -> bool {
+    inner < outer
+}
+
+/// The Landlock rules for the plan. Reads directories (the entries around carve-outs).
+pub fn build(plan: &Plan, tmp: &Path) -> Vec<Rule> {
+    let roots = roots(plan, tmp);
+    let mut out = Vec::new();
+    for (path, grant) in &roots {
+        if matches!(grant, Grant::None) {
+            continue;
+        }
+        if *grant == Grant::Device {
+            out.push(Rule {
+                path: path.clone(),
+                grant: *grant,
+            });
+            continue;
+        }
+        let cuts: Vec<&Path> = roots
+            .iter()
+            .filter(|(p, g)| p != path && p.starts_with(path) && carved(*grant, *g))
+            .map(|(p, _)| p.as_path())
+            .collect();
+        emit(path, *grant, &cuts, &mut out);
+    }
+    out
+}
+
+fn emit(dir: &Path, grant: Grant, cuts: &[&Path], out: &mut Vec<Rule>) {
+    let inside: Vec<&Path> = cuts
+        .iter()
+        .copied()
+        .filter(|c| c.starts_with(dir) && *c != dir)
+        .collect();
+    if inside.is_empty() {
+        out.push(Rule {
+            path: dir.to_path_buf(),
+            grant,
+        });
+        return;
+    }
+    out.push(Rule {
+        path: dir.to_path_buf(),
+        grant: Grant::List,
+    });
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    paths.sort();
+    for p in paths {
+        if inside.iter().any(|c| *c == p) {
+            continue;
+        }
+        let Ok(meta) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        // A rule is placed on what a path resolves to: a link in the project pointing at
+        // ~/.ssh must not grant ~/.ssh. Links are followed under the target's own rules.
+        if meta.file_type().is_symlink() {
+            continue;
+        }
+        if inside.iter().any(|c| c.starts_with(&p)) {
+            if meta.is_dir() {
+                emit(&p, grant, &inside, out);
+            }
+        } else {
+            out.push(Rule { path: p, grant });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{build as build_plan, Context};
+    use crate::pm;
+    use crate::policy::{builtin, Policy};
+    use std::ffi::OsString;
+    use std::fs;
+
+    fn fixture() -> (tempfile::TempDir, Context) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = fs::canonicalize(dir.path()).expect("canonical");
+        let home = root.join("home");
+        let project = root.join("work/app");
+        for d in [".ssh", ".npm"] {
+            fs::create_dir_all(home.join(d)).expect("mkdir");
+        }
+        for d in [".git/hooks", "config", "src", "node_modules"] {
+            fs::create_dir_all(project.join(d)).expect("mkdir");
+        }
+        fs::write(project.join("package.json"), "{}").expect("write");
+        fs::write(project.join(".env"), "SECRET=1").expect("write");
+        fs::write(project.join("config/.env.production"), "SECRET=1").expect("write");
+        fs::write(project.join("config/app.json"), "{}").expect("write");
+        std::os::unix::fs::symlink(home.join(".ssh"), project.join("keys")).expect("symlink");
+        let argv: Vec<OsString> = vec!["npm".into(), "ci".into()];
+        let ctx = Context {
+            detected: pm::detect(&argv),
+            argv,
+            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            cwd: project.clone(),
+            home,
+            project,
+            uid: 1234,
+            gid: 1234,
+        };
+        (dir, ctx)
+    }
+
+    fn rules(ctx: &Context) -> Vec<Rule> {
+        let mut p = Policy::default();
+        p.add_layer("base", builtin::BASE.1).expect("base");
+        p.add_layer("npm", builtin::NPM.1).expect("npm");
+        let plan = build_plan(&p, ctx).expect("plan");
+        build(&plan, Path::new("/tmp/private-tmp"))
+    }
+
+    fn grant_of(rules: &[Rule], p: &Path) -> Option<Grant> {
+        rules.iter().find(|r| r.path == p).map(|r| r.grant)
+    }
+
+    /// What a union of Landlock rules gives `p`: the best grant of any rule on it or an
+    /// ancestor (List applies to the directory itself only in effect: it carries no file
+    /// rights).
+    fn effective(rules: &[Rule], p: &Path) -> Grant {
+        rules
+            .iter()
+            .filter(|r| p.starts_with(&r.path))
+            .map(|r| r.grant)
+            .max()
+            .unwrap_or(Grant::None)
+    }
+
+    #[test]
+    fn hidden_files_get_no_rule_and_their_siblings_do() {
+        let (_d, ctx) = fixture();
+        let r = rules(&ctx);
+        let project = &ctx.project;
+        assert_eq!(grant_of(&r, project), Some(Grant::List));
+        assert_eq!(effective(&r, &project.join(".env")), Grant::List);
+        assert_eq!(
+            effective(&r, &project.join("config/.env.production")),
+            Grant::List
+        );
+        assert_eq!(
+            effective(&r, &project.join("config/app.json")),
+            Grant::Write
+        );
+        assert_eq!(effective(&r, &project.join("package.json")), Grant::Write);
+        assert_eq!(
+            effective(&r, &project.join("node_modules/x/index.js")),
+            Grant::Write
+        );
+        assert_eq!(effective(&r, &project.join("src")), Grant::Write);
+    }
+
+    #[test]
+    fn git_is_read_only_and_links_grant_nothing() {
+        let (_d, ctx) = fixture();
+        let r = rules(&ctx);
+        assert_eq!(
+            effective(&r, &ctx.project.join(".git/hooks/pre-commit")),
+            Grant::Read
+        );
+        assert!(r.iter().all(|x| x.path != ctx.project.join("keys")));
+        assert_eq!(effective(&r, &ctx.home.join(".ssh/id_rsa")), Grant::None);
+    }
+
+    #[test]
+    fn home_is_closed_except_the_cache_and_tmp_is_private() {
+        let (_d, ctx) = fixture();
+        let r = rules(&ctx);
+        assert_eq!(effective(&r, &ctx.home.join(".bashrc")), Grant::None);
+        assert_eq!(effective(&r, &ctx.home.join(".npm/_cacache")), Grant::Write);
+        assert_eq!(effective(&r, Path::new("/tmp/other")), Grant::None);
+        assert_eq!(effective(&r, Path::new("/tmp/private-tmp/x")), Grant::Write);
+        assert_eq!(effective(&r, Path::new("/proc/1/status")), Grant::Read);
+        assert_eq!(effective(&r, Path::new("/usr/bin/env")), Grant::Read);
+    }
+
+    #[test]
+    fn masked_system_files_are_carved_out_of_etc() {
+        let (_d, ctx) = fixture();
+        let r = rules(&ctx);
+        if Path::new("/etc/shadow").exists() {
+            assert_eq!(grant_of(&r, Path::new("/etc")), Some(Grant::List));
+            assert_eq!(effective(&r, Path::new("/etc/shadow")), Grant::List);
+        }
+        if Path::new("/etc/passwd").exists() {
+            assert_eq!(effective(&r, Path::new("/etc/passwd")), Grant::Read);
+        }
+    }
+}
