@@ -54,7 +54,7 @@ NPM_PACKAGES=${BENCH_NPM_PACKAGES:-360}
 NPM_NETWORK=${BENCH_NPM_NETWORK:-offline}
 RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-300}
 
-BENCHES=(startup npm-ci proxy)
+BENCHES=(startup npm-ci notify proxy)
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -363,6 +363,34 @@ bench_npm_ci() {
 # ---------------------------------------------------------------------------- main
 
 # Wall-clock ratios mean little on a machine busy with other work: say so.
+# ---------------------------------------------------------------------------- notify
+
+# Notifications per second: a lifecycle script (run by `npm run`, so through the script shell
+# and its seccomp listener) opens one file N times; every open is a notification the
+# supervisor receives, judges and answers. Bare, the same script without safe-install.
+bench_notify() {
+  need_binary
+  command -v npm >/dev/null || die "npm is missing (apt-get install npm, or Node.js with npm)"
+  local dir=$WORK/notify n=20000
+  mkdir -p "$dir/home" "$dir/project"
+  chmod 755 "$dir" "$dir/home" "$dir/project"
+  cp "$HERE/opens.py" "$dir/opens.py"
+  printf '{ "name": "si-bench-notify", "version": "1.0.0", "private": true,\n  "scripts": { "opens": "%s %s %d" } }\n' \
+    "$PYTHON" "$dir/opens.py" "$n" >"$dir/project/package.json"
+  local bare=() sandboxed=() i out
+  for i in 1 2 3 4 5; do
+    out=$(cd "$dir/project" && clean_env "$dir/home" npm run -s opens 2>&1) || die "bare npm run failed: $out"
+    bare+=("$(sed -n 's/^OPENS_PER_SECOND=//p' <<<"$out")")
+    out=$(cd "$dir/project" && clean_env "$dir/home" "$BIN" -q npm run -s opens 2>&1) || die "sandboxed npm run failed: $out"
+    sandboxed+=("$(sed -n 's/^OPENS_PER_SECOND=//p' <<<"$out")")
+  done
+  local b s
+  b=$(printf '%s\n' "${bare[@]}" | sort -n | sed -n 3p)
+  s=$(printf '%s\n' "${sandboxed[@]}" | sort -n | sed -n 3p)
+  printf '  notify: %d opens by a lifecycle script, median of 5: bare %s/s, observed %s/s (= notifications per second the supervisor handles, one client)\n' "$n" "$b" "$s"
+  record "notifications/s (script opens, median of 5)" "$b/s" "$s/s" "x$(calc "$b / $s" %.0f) per open" "reported" "INFO" -
+}
+
 check_load() {
   local load
   load=$(cut -d' ' -f1 /proc/loadavg)

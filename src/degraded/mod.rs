@@ -46,6 +46,7 @@ pub fn weaker(abi: i32, root: bool) -> Vec<String> {
         "the home directory is not replaced: it is unreadable except the package manager's cache and toolchains, so writes to it fail instead of landing in a throwaway home".to_string(),
         "no private network: the proxy listens on the host's loopback, reachable by other local processes during the install; UDP is refused entirely (DNS included: /etc/resolv.conf cannot point at the logging stub without a mount namespace)".to_string(),
         "processes left behind are killed through the process tree (subreaper); if safe-install itself is killed with SIGKILL they may survive".to_string(),
+        "file attempts are refused by Landlock but not observed: no read or write events name what a script tried (the full sandbox logs each one)".to_string(),
         "lifecycle scripts run at the package manager's trust level (no script shell: it needs a seccomp listener of its own and mounted files), so they can read npm's configuration, registry credentials included; the proxy still applies the scripts' network policy by attribution".to_string(),
     ];
     if abi < 4 {

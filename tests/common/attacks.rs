@@ -482,6 +482,19 @@ impl EvilRun {
     /// grandchild, a relative path after `cd`, openat with a directory descriptor, and a
     /// symbolic and a hard link the script made).
     pub fn check_file_events(&self) {
+        if self.mode == Mode::Landlock {
+            // Landlock mode has no listener of its own for file calls; it must say so.
+            let mut p = Problems::new();
+            p.check(
+                self.degraded_lists("file attempts are refused by Landlock but not observed"),
+                || {
+                    "landlock mode: the degraded event does not list the missing file observation"
+                        .into()
+                },
+            );
+            p.finish(&self.context());
+            return;
+        }
         let events = read_log(&self.log);
         let w = &self.world;
         let home = |rel: &str| w.home.join(rel);
