@@ -203,11 +203,21 @@ fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
         }
         None => None,
     };
-    // Probed before the event log or any thread exists (the probe forks).
-    let ladder = probe::Ladder::probe();
-    let rung = ladder.rung();
+    // Probed before the event log or any thread exists (the probe forks), and only when
+    // landlock mode may be chosen: otherwise the full sandbox is tried directly, and a host
+    // that refuses it gets the refusal with its fix from the supervisor (no probe costs
+    // start-up time on every run).
     let degraded = args.allow_degraded || policy.sandbox.allows_landlock();
-    if rung != probe::Rung::Full && !(rung == probe::Rung::Landlock && degraded) {
+    let (ladder, rung) = if degraded {
+        let ladder = probe::Ladder::probe();
+        let rung = ladder.rung();
+        (Some(ladder), rung)
+    } else {
+        (None, probe::Rung::Full)
+    };
+    if let Some(ladder) =
+        ladder.filter(|_| rung != probe::Rung::Full && rung != probe::Rung::Landlock)
+    {
         let why = ladder.why_not_full().unwrap_or_default();
         let below = ladder
             .why_not_landlock()

@@ -302,7 +302,8 @@ pub(crate) fn record_landlock(sink: &EventSink, status: &LandlockStatus, abi: i3
 fn classify_setup_failure(stage: Stage, errno: Option<i32>, detail: String) -> SupervisorError {
     let denied = matches!(errno, Some(libc::EPERM) | Some(libc::EACCES));
     match stage {
-        Stage::IdMap | Stage::Loopback | Stage::Hostname if denied => SupervisorError::Unsupported {
+        // Ubuntu 24.04's AppArmor lets the namespaces be created and refuses mounts in them.
+        Stage::IdMap | Stage::Loopback | Stage::Hostname | Stage::Mounts if denied => SupervisorError::Unsupported {
             detail: format!("{}: {detail}", stage.describe()),
             fix: userns_fix(),
         },
