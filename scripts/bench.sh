@@ -374,9 +374,9 @@ bench_notify() {
   local dir=$WORK/notify n=20000
   mkdir -p "$dir/home" "$dir/project"
   chmod 755 "$dir" "$dir/home" "$dir/project"
-  cp "$HERE/opens.py" "$dir/opens.py"
+  cp "$HERE/opens.py" "$dir/project/opens.py"
   printf '{ "name": "si-bench-notify", "version": "1.0.0", "private": true,\n  "scripts": { "opens": "%s %s %d" } }\n' \
-    "$PYTHON" "$dir/opens.py" "$n" >"$dir/project/package.json"
+    "$PYTHON" "$dir/project/opens.py" "$n" >"$dir/project/package.json"
   local bare=() sandboxed=() i out
   for i in 1 2 3 4 5; do
     out=$(cd "$dir/project" && clean_env "$dir/home" npm run -s opens 2>&1) || die "bare npm run failed: $out"
