@@ -25,7 +25,6 @@
 mod common;
 
 use std::fs;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -45,22 +44,18 @@ static RUNS: AtomicUsize = AtomicUsize::new(0);
 
 /// One sandboxed run: its output, its event log and (for probes) the probe's JSON.
 struct Run {
-    out: Output,
-    events: Vec<Value>,
-    log: PathBuf,
+    run: LoggedRun,
     probe: Value,
 }
 
-impl Run {
-    fn context(&self) -> String {
-        format!(
-            "{}\n--- event log {} ---\n{}",
-            self.out.describe(),
-            self.log.display(),
-            show_events(&self.events)
-        )
+impl std::ops::Deref for Run {
+    type Target = LoggedRun;
+    fn deref(&self) -> &LoggedRun {
+        &self.run
     }
+}
 
+impl Run {
     /// Blocked egress events (connect, dns, proxy): what this file is about. Other blocked
     /// events (dropped environment variables and the like) are other tests' business.
     fn blocked_egress(&self) -> Vec<&Value> {
@@ -128,18 +123,8 @@ fn sandboxed(world: &World, flags: &[String], command: &[&str]) -> Run {
         .arg("--project")
         .arg(&world.project)
         .args(command);
-    let out = run(&mut cmd, RUN_TIMEOUT);
-    let events = read_log(&log);
-    let problems = check_event_schema(&events);
-    assert!(
-        problems.is_empty(),
-        "event log schema: {problems:?}\n{}",
-        out.describe()
-    );
     Run {
-        out,
-        events,
-        log,
+        run: LoggedRun::read(run(&mut cmd, RUN_TIMEOUT), log),
         probe: Value::Null,
     }
 }

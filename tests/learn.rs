@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use common::netns::{events_for, show_events};
+use common::netns::{events_for, LoggedRun};
 use common::servers::*;
 use common::*;
 
@@ -91,23 +91,7 @@ fn answer(mut stream: TcpStream) -> Option<String> {
     Some(line)
 }
 
-/// One sandboxed run and its event log.
-struct Run {
-    out: Output,
-    events: Vec<Value>,
-    log: PathBuf,
-}
-
-impl Run {
-    fn context(&self) -> String {
-        format!(
-            "{}\n--- event log {} ---\n{}",
-            self.out.describe(),
-            self.log.display(),
-            show_events(&self.events)
-        )
-    }
-}
+type Run = LoggedRun;
 
 /// `safe-install --log LOG FLAGS... --project P COMMAND...`.
 fn sandboxed(world: &World, name: &str, flags: &[&str], command: &[&str]) -> Run {
@@ -124,14 +108,7 @@ fn sandboxed(world: &World, name: &str, flags: &[&str], command: &[&str]) -> Run
             .args(command),
         RUN_TIMEOUT,
     );
-    let events = read_log(&log);
-    let problems = check_event_schema(&events);
-    assert!(
-        problems.is_empty(),
-        "event log schema: {problems:?}\n{}",
-        out.describe()
-    );
-    Run { out, events, log }
+    LoggedRun::read(out, log)
 }
 
 /// Stages `tests/fixtures/learn/<fixture>` as `version`, with `target` as its

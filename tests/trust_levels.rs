@@ -15,22 +15,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 static RUNS: AtomicUsize = AtomicUsize::new(0);
 
-struct Run {
-    out: Output,
-    events: Vec<Value>,
-    log: PathBuf,
+struct Run(LoggedRun);
+
+impl std::ops::Deref for Run {
+    type Target = LoggedRun;
+    fn deref(&self) -> &LoggedRun {
+        &self.0
+    }
 }
 
 impl Run {
-    fn context(&self) -> String {
-        format!(
-            "{}\n--- event log {} ---\n{}",
-            self.out.describe(),
-            self.log.display(),
-            show_events(&self.events)
-        )
-    }
-
     /// Blocked events of `action` with `reason` whose target contains `target`, made by
     /// `package`'s postinstall.
     fn blocked_by(&self, package: &str, action: &str, reason: &str, target: &str) -> usize {
@@ -56,13 +50,10 @@ fn sandboxed(world: &World, flags: &[&str], env: &[(&str, &str)]) -> Run {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = run(cmd.current_dir(&world.project), RUN_TIMEOUT);
-    let events = if log.exists() {
-        read_log(&log)
-    } else {
-        Vec::new()
-    };
-    Run { out, events, log }
+    Run(LoggedRun::read(
+        run(cmd.current_dir(&world.project), RUN_TIMEOUT),
+        log,
+    ))
 }
 
 /// A copy of fixture `dir` renamed to `name`, with `config` written to `config_file`.

@@ -23,12 +23,11 @@ pub mod rules;
 use crate::events::{Action, Event, EventSink, Reason, Verdict};
 use crate::plan::Plan;
 use crate::pm::Family;
-use crate::sandbox::report::{parse_all, Report};
+use crate::sandbox::report::Report;
 use crate::supervisor::SupervisorError;
 use nix::fcntl::OFlag;
 use nix::unistd::{fork, pipe2, ForkResult};
 use std::ffi::OsString;
-use std::io::Read;
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
@@ -218,56 +217,38 @@ pub fn run(
     });
     let _proxy = crate::net::proxy::spawn_proxy(proxy, Arc::new(cfg), sink.clone())?;
 
-    let mut reports = Vec::new();
     let mut notifier_done = None;
-    let mut buf = Vec::new();
-    let mut pipe = std::fs::File::from(report_r);
-    let mut chunk = [0u8; 4096];
-    loop {
-        match pipe.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => {
-                buf.extend_from_slice(&chunk[..n]);
-                let Some(end) = buf.iter().rposition(|&b| b == b'\n') else {
-                    continue;
-                };
-                let lines: Vec<u8> = buf.drain(..=end).collect();
-                for r in parse_all(&lines) {
-                    match &r {
-                        Report::Handles {
-                            listener: Some(fd), ..
-                        } => {
-                            let started = copy_listener(child.as_raw(), *fd).and_then(|l| {
-                                let (tx, rx) = std::sync::mpsc::channel::<()>();
-                                let who = Arc::clone(&who);
-                                let sink = sink.clone();
-                                notifier::spawn(l, proxy_addr, sink, who)
-                                    .map(|h| {
-                                        std::thread::spawn(move || {
-                                            let _ = h.join();
-                                            let _ = tx.send(());
-                                        });
-                                        rx
-                                    })
-                                    .map_err(SupervisorError::from)
+    let reports = crate::sandbox::report::follow(report_r, |r| -> Result<(), SupervisorError> {
+        match r {
+            Report::Handles {
+                listener: Some(fd), ..
+            } => {
+                let started = copy_listener(child.as_raw(), *fd).and_then(|l| {
+                    let (tx, rx) = std::sync::mpsc::channel::<()>();
+                    let who = Arc::clone(&who);
+                    let sink = sink.clone();
+                    notifier::spawn(l, proxy_addr, sink, who)
+                        .map(|h| {
+                            std::thread::spawn(move || {
+                                let _ = h.join();
+                                let _ = tx.send(());
                             });
-                            // The child waits for this byte before it goes on.
-                            let _ = nix::unistd::write(&alive_w, b"k");
-                            notifier_done = Some(started?);
-                        }
-                        Report::Landlock { status, abi } => {
-                            crate::supervisor::record_landlock(sink, status, *abi);
-                            record_degraded(sink, *abi, port);
-                        }
-                        _ => {}
-                    }
-                    reports.push(r);
-                }
+                            rx
+                        })
+                        .map_err(SupervisorError::from)
+                });
+                // The child waits for this byte before it goes on.
+                let _ = nix::unistd::write(&alive_w, b"k");
+                notifier_done = Some(started?);
             }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
+            Report::Landlock { status, abi } => {
+                crate::supervisor::record_landlock(sink, status, *abi);
+                record_degraded(sink, *abi, port);
+            }
+            _ => {}
         }
-    }
+        Ok(())
+    })?;
     let status = crate::supervisor::wait_exit_status(child)?;
     drop(alive_w);
     if let Some(done) = notifier_done {

@@ -7,12 +7,12 @@
 
 use crate::events::{Action, Event, EventSink, Reason, Verdict};
 use crate::observe::attribution::Attributor;
+use crate::observe::notifier::Answer;
 use crate::observe::process;
 use crate::observe::sockaddr::{parse, Dest};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{getsockopt, sockopt};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 
 const MAX_SOCKADDR: usize = 128;
@@ -39,40 +39,12 @@ pub fn spawn(
 }
 
 fn serve(listener: &OwnedFd, proxy: SocketAddrV4, sink: &EventSink, who: &Attributor) {
-    let fd = listener.as_raw_fd();
-    loop {
-        let mut pfd = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut pfd, PollTimeout::NONE) {
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => return,
+    crate::observe::notifier::serve_loop(listener, |fd, req| {
+        match handle(fd, req, proxy, sink, who) {
+            Ok(v) => Answer::Value(v),
+            Err(e) => Answer::Errno(e),
         }
-        let revents = pfd[0].revents().unwrap_or(PollFlags::empty());
-        if revents.contains(PollFlags::POLLHUP) && !revents.contains(PollFlags::POLLIN) {
-            return;
-        }
-        // SAFETY: seccomp_notif is plain data; the kernel requires it zeroed before RECV.
-        let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
-        // SAFETY: RECV writes one seccomp_notif into `req`, which we own.
-        if unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_RECV, &mut req) } != 0 {
-            match nix::errno::Errno::last() {
-                nix::errno::Errno::ENOENT | nix::errno::Errno::EINTR => continue,
-                _ => return,
-            }
-        }
-        let (val, error) = match handle(fd, &req, proxy, sink, who) {
-            Ok(v) => (v, 0),
-            Err(e) => (0, -e),
-        };
-        let resp = libc::seccomp_notif_resp {
-            id: req.id,
-            val,
-            error,
-            flags: 0,
-        };
-        // SAFETY: SEND reads one seccomp_notif_resp we own; ENOENT (target gone) is harmless.
-        unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_SEND, &resp) };
-    }
+    });
 }
 
 /// The syscall's return value, or the errno to fail it with.

@@ -30,6 +30,8 @@ const MAX_MMSG: usize = 64;
 pub enum Answer {
     Continue,
     Errno(i32),
+    /// Succeed with this return value (the supervisor did the work itself).
+    Value(i64),
 }
 
 /// What a notifier needs besides its listener.
@@ -88,6 +90,20 @@ pub fn spawn(
 }
 
 fn serve(listener: &OwnedFd, observer: &Observer, scope: &Scope) {
+    serve_loop(listener, |fd, req| {
+        if file_call(req.data.nr as libc::c_long) {
+            observe_file(fd, req, observer, scope);
+            // The kernel decides file access (mounts, Landlock); this only explains it.
+            Answer::Continue
+        } else {
+            handle(fd, req, &observer.sink, &observer.who)
+        }
+    });
+}
+
+/// Receive notifications until every process under the listener's filter is gone (the
+/// listener hangs up), answering each with `answer(listener fd, notification)`.
+pub fn serve_loop(listener: &OwnedFd, mut answer: impl FnMut(i32, &libc::seccomp_notif) -> Answer) {
     let fd = listener.as_raw_fd();
     loop {
         let mut pfd = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
@@ -110,20 +126,14 @@ fn serve(listener: &OwnedFd, observer: &Observer, scope: &Scope) {
                 _ => return,
             }
         }
-        let answer = if file_call(req.data.nr as libc::c_long) {
-            observe_file(fd, &req, observer, scope);
-            // The kernel decides file access (mounts, Landlock); this only explains it.
-            Answer::Continue
-        } else {
-            handle(fd, &req, &observer.sink, &observer.who)
-        };
-        let (error, flags) = match answer {
-            Answer::Continue => (0, libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32),
-            Answer::Errno(e) => (-e, 0),
+        let (val, error, flags) = match answer(fd, &req) {
+            Answer::Continue => (0, 0, libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32),
+            Answer::Errno(e) => (0, -e, 0),
+            Answer::Value(v) => (v, 0, 0),
         };
         let resp = libc::seccomp_notif_resp {
             id: req.id,
-            val: 0,
+            val,
             error,
             flags,
         };
@@ -244,15 +254,7 @@ fn observe_file(fd: i32, req: &libc::seccomp_notif, observer: &Observer, scope: 
             let is_script = !matches!(scope, Scope::Sandbox { generic: false })
                 || observer.who.of_pid(pid).script.is_some();
             if let Some(finding) = files::judge_proc(&path, me, is_script) {
-                let mut ev = Event::new(
-                    finding.action,
-                    Verdict::Blocked,
-                    finding.target,
-                    finding.reason,
-                )
-                .with_detail(finding.detail);
-                observer.who.of_pid(pid).apply(&mut ev);
-                observer.sink.emit(ev);
+                emit_finding(observer, finding, observer.who.of_pid(pid));
             }
             continue;
         }
@@ -281,16 +283,20 @@ fn observe_file(fd: i32, req: &libc::seccomp_notif, observer: &Observer, scope: 
                 None => continue,
             }
         }
-        let mut ev = Event::new(
-            finding.action,
-            Verdict::Blocked,
-            finding.target,
-            finding.reason,
-        )
-        .with_detail(finding.detail);
-        who.apply(&mut ev);
-        observer.sink.emit(ev);
+        emit_finding(observer, finding, who);
     }
+}
+
+fn emit_finding(observer: &Observer, finding: files::Finding, who: crate::net::Attribution) {
+    let mut ev = Event::new(
+        finding.action,
+        Verdict::Blocked,
+        finding.target,
+        finding.reason,
+    )
+    .with_detail(finding.detail);
+    who.apply(&mut ev);
+    observer.sink.emit(ev);
 }
 
 /// Whether the notification is still the one we read memory for (the target may have died

@@ -16,14 +16,18 @@ fn address() -> nix::Result<UnixAddr> {
     UnixAddr::new_abstract(CONTROL_SOCKET.as_bytes())
 }
 
-/// Init: listen on the control socket.
-pub fn listen_socket() -> nix::Result<OwnedFd> {
-    let fd = socket(
+fn seqpacket() -> nix::Result<OwnedFd> {
+    socket(
         AddressFamily::Unix,
         SockType::SeqPacket,
         SockFlag::SOCK_CLOEXEC,
         None,
-    )?;
+    )
+}
+
+/// Init: listen on the control socket.
+pub fn listen_socket() -> nix::Result<OwnedFd> {
+    let fd = seqpacket()?;
     bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &address()?)?;
     nix::sys::socket::listen(&fd, Backlog::new(64)?)?;
     Ok(fd)
@@ -37,12 +41,7 @@ pub fn open() -> Result<OwnedFd, SetupError> {
 
 /// The shim: connect to the supervisor.
 pub fn connect_supervisor() -> nix::Result<OwnedFd> {
-    let fd = socket(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
+    let fd = seqpacket()?;
     connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &address()?)?;
     Ok(fd)
 }

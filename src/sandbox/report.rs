@@ -99,6 +99,37 @@ pub fn parse_all(bytes: &[u8]) -> Vec<Report> {
         .collect()
 }
 
+/// Follow the child's reports as they arrive (line-delimited JSON) until the pipe closes,
+/// handing each to `each` (which may stop the run with an error); returns them all.
+pub fn follow<E: From<std::io::Error>>(
+    pipe: std::os::fd::OwnedFd,
+    mut each: impl FnMut(&Report) -> Result<(), E>,
+) -> Result<Vec<Report>, E> {
+    use std::io::Read;
+    let mut reports = Vec::new();
+    let mut buf = Vec::new();
+    let mut pipe = std::fs::File::from(pipe);
+    let mut chunk = [0u8; 4096];
+    loop {
+        match pipe.read(&mut chunk) {
+            Ok(0) => return Ok(reports),
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                let Some(end) = buf.iter().rposition(|&b| b == b'\n') else {
+                    continue;
+                };
+                let lines: Vec<u8> = buf.drain(..=end).collect();
+                for r in parse_all(&lines) {
+                    each(&r)?;
+                    reports.push(r);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// A setup failure inside the sandbox.
 #[derive(Debug, Clone)]
 pub struct SetupError {

@@ -9,14 +9,13 @@ use crate::events::{Action, Event, EventSink, Reason, Verdict};
 use crate::observe::files::FileRules;
 use crate::observe::notifier::{self, Observer, Scope};
 use crate::plan::Plan;
-use crate::sandbox::report::{parse_all, LandlockStatus, Report, Stage};
+use crate::sandbox::report::{LandlockStatus, Report, Stage};
 use crate::sandbox::{child_main, ChildFds};
 use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::pipe2;
-use std::io::Read;
 use std::os::fd::AsRawFd;
 
 #[derive(Debug, thiserror::Error)]
@@ -160,44 +159,28 @@ pub fn run(
     };
     drop(egress_parent);
 
-    let mut reports = Vec::new();
     let mut notifier = None;
     let mut staging = staging;
-    let mut buf = Vec::new();
-    let mut pipe = std::fs::File::from(report_r);
-    let mut chunk = [0u8; 4096];
-    loop {
-        match pipe.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => {
-                buf.extend_from_slice(&chunk[..n]);
-                if let Some(end) = buf.iter().rposition(|&b| b == b'\n') {
-                    let lines: Vec<u8> = buf.drain(..=end).collect();
-                    for r in parse_all(&lines) {
-                        if r == Report::Ready {
-                            // The view is built; the staging directory is no longer a mount
-                            // point anywhere. Remove it now so a later SIGKILL leaves nothing.
-                            if let Some(dir) = staging.take() {
-                                let _ = dir.close();
-                            }
-                        }
-                        if let Report::Handles { listener, control } = &r {
-                            let started = start_observers(child, *listener, *control, &observer);
-                            // Init waits for this byte before it goes on, copied or not.
-                            let _ = nix::unistd::write(&alive_w, b"k");
-                            notifier = started?;
-                        }
-                        if let Report::Landlock { status, abi } = &r {
-                            record_landlock(sink, status, *abi);
-                        }
-                        reports.push(r);
-                    }
+    let reports = crate::sandbox::report::follow(report_r, |r| -> Result<(), SupervisorError> {
+        match r {
+            Report::Ready => {
+                // The view is built; the staging directory is no longer a mount point
+                // anywhere. Remove it now so a later SIGKILL leaves nothing.
+                if let Some(dir) = staging.take() {
+                    let _ = dir.close();
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
+            Report::Handles { listener, control } => {
+                let started = start_observers(child, *listener, *control, &observer);
+                // Init waits for this byte before it goes on, copied or not.
+                let _ = nix::unistd::write(&alive_w, b"k");
+                notifier = started?;
+            }
+            Report::Landlock { status, abi } => record_landlock(sink, status, *abi),
+            _ => {}
         }
-    }
+        Ok(())
+    })?;
     let status = wait_exit_status(child)?;
     drop(alive_w);
     drop(staging);

@@ -389,6 +389,42 @@ pub fn events_for<'a>(
         .collect()
 }
 
+/// One sandboxed run: its output and its event log.
+pub struct LoggedRun {
+    pub out: super::Output,
+    pub events: Vec<Value>,
+    pub log: PathBuf,
+}
+
+impl LoggedRun {
+    /// The run's output and its event log (empty when none was written), which must follow
+    /// the documented schema.
+    pub fn read(out: super::Output, log: PathBuf) -> LoggedRun {
+        let events = if log.exists() {
+            super::read_log(&log)
+        } else {
+            Vec::new()
+        };
+        let problems = super::check_event_schema(&events);
+        assert!(
+            problems.is_empty(),
+            "event log schema: {problems:?}\n{}",
+            out.describe()
+        );
+        LoggedRun { out, events, log }
+    }
+
+    /// Output and log, for assertion messages.
+    pub fn context(&self) -> String {
+        format!(
+            "{}\n--- event log {} ---\n{}",
+            self.out.describe(),
+            self.log.display(),
+            show_events(&self.events)
+        )
+    }
+}
+
 /// The log as text, one event per line, for assertion messages.
 pub fn show_events(events: &[Value]) -> String {
     if events.is_empty() {
