@@ -43,6 +43,8 @@ fn benign_npm_install_matches_a_bare_install() {
         run(
             sandboxed
                 .safe_install()
+                // A benign install makes no noise: nothing blocked, so --strict exits 0.
+                .arg("--strict")
                 .arg("--project")
                 .arg(&sandboxed.project)
                 .args(NPM_CI),
@@ -97,6 +99,7 @@ fn benign_pip_install_matches_a_bare_install() {
         run(
             sandboxed
                 .safe_install()
+                .arg("--strict")
                 .arg("--project")
                 .arg(&sandboxed.project)
                 .args(&args),
