@@ -15,7 +15,7 @@ Examples:
   safe-install explain npm ci          show what the sandbox would let in
   safe-install doctor                  check this machine
   safe-install demo                    watch it stop a malicious postinstall
-  alias npm='safe-install npm'
+  eval \"$(safe-install shell-init bash)\"  route npm, pip, ... through it (~/.bashrc)
 
 Exit status: the command's own, or 128+N if it died of signal N; otherwise
   120 --strict and something was blocked   122 sandbox unsupported on this host
@@ -54,6 +54,13 @@ pub enum Command {
     },
     /// Build a throwaway project with a malicious package and install it in the sandbox.
     Demo,
+    /// Print shell functions that run npm, npx, pnpm, yarn, pip, pip3 and uv through safe-install.
+    #[command(name = "shell-init")]
+    ShellInit {
+        /// The shell whose syntax to print.
+        #[arg(value_enum)]
+        shell: crate::diagnose::shell_init::Shell,
+    },
     /// Any other word is the command to run in the sandbox (`npm ci`, `pip install ...`).
     #[command(external_subcommand)]
     Run(Vec<OsString>),

@@ -38,6 +38,10 @@ fn main() {
         Command::Demo => {
             report(diagnose::demo::run(&cli.sandbox).map_err(fail(exit::INVALID_INPUT)))
         }
+        Command::ShellInit { shell } => {
+            print!("{}", diagnose::shell_init::render(*shell));
+            0
+        }
         Command::Run(argv) => report(run(&cli.sandbox, argv)),
     };
     std::process::exit(code);

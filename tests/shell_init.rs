@@ -1,0 +1,235 @@
+//! `safe-install shell-init`: the printed functions, sourced by the real bash, zsh and fish,
+//! make `npm` (and the other tools) a function that runs the real tool inside the sandbox
+//! exactly once, with no recursion, while `command npm` runs it directly. An unknown shell
+//! is a usage error naming the valid ones.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+const TOOLS: &[&str] = &["npm", "npx", "pnpm", "yarn", "pip", "pip3", "uv"];
+
+/// A directory holding a fake tool for every wrapped name and safe-install itself. Each
+/// fake prints one line: its name, its arguments, whether it saw the caller's planted
+/// `NPM_TOKEN` (the sandbox drops it), and its pid namespace (the sandbox has its own).
+fn fake_bin(world: &World) -> PathBuf {
+    let dir = world.root().join("bin");
+    fs::create_dir_all(&dir).expect("create the fake bin directory");
+    for tool in TOOLS {
+        let path = dir.join(tool);
+        write_file(
+            &path,
+            &format!(
+                "#!/bin/sh\necho \"real-{tool} args=[$*] token=${{NPM_TOKEN:-absent}} pidns=$(readlink /proc/self/ns/pid)\"\n"
+            ),
+        );
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod fake tool");
+    }
+    symlink(bin(), dir.join("safe-install")).expect("link safe-install into the fake bin");
+    write_file(
+        &world.project.join("package.json"),
+        "{ \"name\": \"si-shell-init\", \"version\": \"1.0.0\", \"private\": true }\n",
+    );
+    dir
+}
+
+fn shell_init(world: &World, shell: &str) -> Output {
+    run(
+        world.safe_install().args(["shell-init", shell]),
+        RUN_TIMEOUT,
+    )
+}
+
+/// Runs `script` in `shell` with the fake bin first on PATH and the world's environment.
+fn in_shell(world: &World, shell: &str, args: &[&str], script: &str) -> Output {
+    let bin_dir = fake_bin(world);
+    let mut cmd = world.command(shell);
+    cmd.args(args)
+        .arg(script)
+        .env("PATH", format!("{}:{SYSTEM_PATH}", bin_dir.display()))
+        // A registry in the configuration, so safe-install does not ask the (fake) npm for
+        // its default; nothing connects to it.
+        .env("npm_config_registry", "http://127.0.0.1:9/");
+    run(&mut cmd, RUN_TIMEOUT)
+}
+
+fn own_pid_namespace() -> String {
+    fs::read_link("/proc/self/ns/pid")
+        .expect("read this test's pid namespace")
+        .display()
+        .to_string()
+}
+
+/// Checks the output of a script that printed `type` for each tool, then ran `npm install x`
+/// through the function and `command npm direct`.
+fn check_wrapped_and_bypassed(world: &World, out: &Output, function_word: &str) {
+    let mut problems = Problems::new();
+    problems.check(out.code() == 0, || {
+        format!("the shell exited {}", out.code())
+    });
+    for tool in TOOLS {
+        problems.check(
+            out.stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("{tool} is {function_word}"))),
+            || format!("`type {tool}` does not say it is {function_word}"),
+        );
+    }
+    let token = world.env_secret("NPM_TOKEN");
+    let host_ns = own_pid_namespace();
+    let wrapped: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("real-npm args=[install x]"))
+        .collect();
+    problems.check(wrapped.len() == 1, || {
+        format!(
+            "the wrapped `npm install x` ran the real npm {} times (want once)",
+            wrapped.len()
+        )
+    });
+    if let Some(line) = wrapped.first() {
+        problems.check(line.contains("token=absent"), || {
+            format!(
+                "the wrapped npm saw the caller's NPM_TOKEN, so it ran outside the sandbox: {line}"
+            )
+        });
+        problems.check(!line.contains(&host_ns), || {
+            format!("the wrapped npm ran in the caller's pid namespace: {line}")
+        });
+    }
+    let direct: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("real-npm args=[direct]"))
+        .collect();
+    problems.check(direct.len() == 1, || {
+        format!(
+            "`command npm direct` ran the real npm {} times (want once)",
+            direct.len()
+        )
+    });
+    if let Some(line) = direct.first() {
+        problems.check(line.contains(&format!("token={token}")), || {
+            format!("`command npm` did not bypass the sandbox (the caller's NPM_TOKEN is missing): {line}")
+        });
+        problems.check(line.contains(&host_ns), || {
+            format!("`command npm` ran in another pid namespace: {line}")
+        });
+    }
+    problems.finish(&out.describe());
+}
+
+#[test]
+fn bash_functions_run_the_tool_in_the_sandbox_and_command_bypasses() {
+    let _guard = shared_run_guard();
+    require_program("/bin/bash", "apt-get install bash");
+    let world = World::new("shell-init-bash");
+    let init = shell_init(&world, "bash");
+    assert_eq!(init.code(), 0, "{}", init.describe());
+    let script_path = world.root().join("init.bash");
+    write_file(&script_path, &init.stdout);
+    // An alias of the same name, as a user of `alias npm='safe-install npm'` has, and the
+    // script sourced twice, as nested shells and re-read rc files do.
+    let script = format!(
+        "set -eu\nshopt -s expand_aliases\nalias npm='echo from-the-alias'\n\
+         . {s}\n. {s}\n\
+         for t in {tools}; do type \"$t\" | head -n1; done\n\
+         cd {project}\nnpm install x\ncommand npm direct\n",
+        s = script_path.display(),
+        tools = TOOLS.join(" "),
+        project = world.project.display(),
+    );
+    let out = in_shell(
+        &world,
+        "/bin/bash",
+        &["--noprofile", "--norc", "-c"],
+        &script,
+    );
+    check_wrapped_and_bypassed(&world, &out, "a function");
+}
+
+#[test]
+fn zsh_functions_run_the_tool_in_the_sandbox_and_command_bypasses() {
+    let _guard = shared_run_guard();
+    require_program(
+        "/usr/bin/zsh",
+        "apt-get install zsh (scripts/setup.sh as root)",
+    );
+    let world = World::new("shell-init-zsh");
+    let init = shell_init(&world, "zsh");
+    assert_eq!(init.code(), 0, "{}", init.describe());
+    let script_path = world.root().join("init.zsh");
+    write_file(&script_path, &init.stdout);
+    let script = format!(
+        "set -eu\nalias npm='echo from-the-alias'\n. {s}\n. {s}\n\
+         for t in {tools}; do type \"$t\"; done\n\
+         cd {project}\nnpm install x\ncommand npm direct\n",
+        s = script_path.display(),
+        tools = TOOLS.join(" "),
+        project = world.project.display(),
+    );
+    let out = in_shell(&world, "/usr/bin/zsh", &["-f", "-c"], &script);
+    check_wrapped_and_bypassed(&world, &out, "a shell function");
+}
+
+#[test]
+fn fish_functions_run_the_tool_in_the_sandbox_and_command_bypasses() {
+    let _guard = shared_run_guard();
+    require_program(
+        "/usr/bin/fish",
+        "apt-get install fish (scripts/setup.sh as root)",
+    );
+    let world = World::new("shell-init-fish");
+    let init = shell_init(&world, "fish");
+    assert_eq!(init.code(), 0, "{}", init.describe());
+    let script_path = world.root().join("init.fish");
+    write_file(&script_path, &init.stdout);
+    // fish keeps its configuration and history under XDG directories of the home.
+    let script = format!(
+        "source {s}; or exit 1\nsource {s}; or exit 1\n\
+         for t in {tools}; type $t | head -n1; end\n\
+         cd {project}; or exit 1\nnpm install x; or exit 1\ncommand npm direct; or exit 1\n",
+        s = script_path.display(),
+        tools = TOOLS.join(" "),
+        project = world.project.display(),
+    );
+    let out = in_shell(&world, "/usr/bin/fish", &["--no-config", "-c"], &script);
+    check_wrapped_and_bypassed(&world, &out, "a function");
+}
+
+#[test]
+fn an_unknown_shell_is_a_usage_error_naming_the_valid_ones() {
+    let world = World::new("shell-init-unknown");
+    let out = shell_init(&world, "tcsh");
+    assert_eq!(out.code(), 125, "{}", out.describe());
+    for shell in ["bash", "zsh", "fish"] {
+        assert!(
+            out.stderr.contains(shell),
+            "the error does not name {shell}\n{}",
+            out.describe()
+        );
+    }
+    assert!(out.stdout.is_empty(), "{}", out.describe());
+}
+
+/// The printed script names no path of this machine: the same text works in any rc file.
+#[test]
+fn the_script_calls_safe_install_by_name() {
+    let world = World::new("shell-init-portable");
+    for shell in ["bash", "zsh", "fish"] {
+        let out = shell_init(&world, shell);
+        assert_eq!(out.code(), 0, "{}", out.describe());
+        let bin = bin();
+        let dir = bin.parent().unwrap_or(Path::new("/"));
+        assert!(
+            !out.stdout.contains(&dir.display().to_string()),
+            "{shell}: the script names the binary's directory\n{}",
+            out.stdout
+        );
+        assert!(out.stdout.starts_with("# safe-install shell integration"));
+    }
+}
