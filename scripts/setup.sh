@@ -7,7 +7,11 @@
 #
 # What it provides:
 #   - apt packages: iproute2, procps, util-linux, python3-venv, python3-pip, build-essential,
-#     git, nodejs/npm (only when node or npm is absent)
+#     git, nodejs/npm (only when node or npm is absent), zsh and fish (shell-init tests),
+#     python3-yaml (the GitHub Action's YAML check)
+#   - an AppArmor 4 parser (the system's when it is 4 or later, else Debian's next release's
+#     apparmor and C library unpacked into a private prefix), to check the AppArmor profile's
+#     syntax; nothing is loaded into the kernel
 #   - Verdaccio (pinned) in a world-readable prefix, for local npm registry tests
 #   - pypiserver (pinned) in a world-readable virtualenv, for local PEP 503 index tests
 #   - a SARIF validator: python jsonschema (pinned, with its format checkers) in a
@@ -27,6 +31,9 @@ SARIF_SCHEMA=$SARIF_VALIDATOR/sarif-schema-2.1.0.json
 # sha256 of sarif-schema-2.1.0.json, OASIS errata01 (byte-identical to oasis-tcs/sarif-spec
 # Schemata/sarif-schema-2.1.0.json).
 SARIF_SCHEMA_SHA256=c3b4bb2d6093897483348925aaa73af03b3e3f4bd4ca38cef26dcb4212a2682e
+APPARMOR_PREFIX=$TEST_ROOT/apparmor4
+# Debian's first release with an AppArmor 4 parser (the `userns,` rule and abi/4.0).
+APPARMOR_SUITE=trixie
 SYSTEM_PYTHON=/usr/bin/python3
 
 say() { printf 'setup.sh: %s\n' "$*" >&2; }
@@ -41,6 +48,8 @@ declare -A NEED_CMD=(
   [cc]=build-essential
   [make]=build-essential
   [git]=git
+  [zsh]=zsh
+  [fish]=fish
 )
 
 missing_apt=()
@@ -53,8 +62,9 @@ fi
 if [[ -x $SYSTEM_PYTHON ]]; then
   "$SYSTEM_PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 || missing_apt+=(python3-venv)
   "$SYSTEM_PYTHON" -m pip --version >/dev/null 2>&1 || missing_apt+=(python3-pip)
+  "$SYSTEM_PYTHON" -c 'import yaml' >/dev/null 2>&1 || missing_apt+=(python3-yaml)
 else
-  missing_apt+=(python3-venv python3-pip)
+  missing_apt+=(python3-venv python3-pip python3-yaml)
 fi
 command -v node >/dev/null 2>&1 || missing_apt+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing_apt+=(npm)
@@ -81,18 +91,67 @@ sarif_validator_ok() {
     [[ $(sha256sum "$SARIF_SCHEMA" | cut -d' ' -f1) == "$SARIF_SCHEMA_SHA256" ]]
 }
 
+# The wrapper the tests run: `$APPARMOR_PREFIX/apparmor_parser`, version 4 or later.
+apparmor_ok() {
+  [[ -x $APPARMOR_PREFIX/apparmor_parser ]] &&
+    "$APPARMOR_PREFIX/apparmor_parser" --version 2>/dev/null | grep -Eq 'version ([4-9]|[1-9][0-9])\.'
+}
+
 if [[ $(id -u) -ne 0 ]]; then
   problems=()
   ((${#missing_apt[@]})) && problems+=("missing Debian packages: ${missing_apt[*]}")
   verdaccio_ok || problems+=("Verdaccio $VERDACCIO_VERSION is not installed in $VERDACCIO_PREFIX")
   pypiserver_ok || problems+=("pypiserver $PYPISERVER_VERSION is not installed in $PYPISERVER_VENV")
   sarif_validator_ok || problems+=("the SARIF validator (jsonschema $JSONSCHEMA_VERSION and the SARIF 2.1.0 schema) is not installed in $SARIF_VALIDATOR")
+  apparmor_ok || problems+=("no AppArmor 4 parser at $APPARMOR_PREFIX/apparmor_parser")
   if ((${#problems[@]})); then
     for p in "${problems[@]}"; do say "$p"; done
     say "fix: run as root: sudo $(cd "$(dirname "$0")" && pwd)/setup.sh"
     exit 1
   fi
-  say "all test prerequisites are present"
+  if ! apparmor_ok; then
+  rm -rf "$APPARMOR_PREFIX"
+  install -d -m 0755 "$APPARMOR_PREFIX"
+  system_parser=$(command -v apparmor_parser || true)
+  if [[ -n $system_parser ]] && "$system_parser" --version 2>/dev/null | grep -Eq 'version ([4-9]|[1-9][0-9])\.'; then
+    say "using the system's AppArmor parser $system_parser"
+    printf '#!/bin/sh\nexec %q "$@"\n' "$system_parser" >"$APPARMOR_PREFIX/apparmor_parser"
+  else
+    # This release's parser predates the `userns,` rule. Debian's next release has one, built
+    # against a newer C library: unpack both packages into the prefix (nothing is installed
+    # system-wide) and run the parser with that library's own loader. The archive is the one
+    # this machine's apt already uses, with a private package list.
+    mirror=$(
+      cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null |
+        awk '$1 == "URIs:" { print $2 } $1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /:\/\//) { print $i; break } }' |
+        grep -E '/debian/?$' | head -n1 || true
+    )
+    [[ -n $mirror ]] || { say "no Debian archive in /etc/apt sources to fetch the AppArmor 4 parser from"; exit 1; }
+    say "unpacking apparmor and libc6 from Debian $APPARMOR_SUITE into $APPARMOR_PREFIX"
+    apt_dir=$(mktemp -d)
+    mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/dl"
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $APPARMOR_SUITE main" >"$apt_dir/sources.list"
+    apt_opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+      -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o APT::Sandbox::User=root)
+    apt-get "${apt_opts[@]}" update -qq
+    (cd "$apt_dir/dl" && apt-get "${apt_opts[@]}" download -qq apparmor libc6)
+    for deb in "$apt_dir"/dl/*.deb; do dpkg-deb -x "$deb" "$APPARMOR_PREFIX/root"; done
+    rm -rf "$apt_dir"
+    loader=$(find "$APPARMOR_PREFIX/root/usr/lib" -maxdepth 2 -name 'ld-linux*.so.*' | head -n1)
+    [[ -n $loader ]] || { say "the unpacked libc6 has no dynamic loader"; exit 1; }
+    libdir=$(dirname "$loader")
+    r=$APPARMOR_PREFIX/root
+    # Its own includes (abi/4.0, tunables) and policy feature set, not the system's.
+    printf '#!/bin/sh\n# AppArmor 4 parser from Debian %s, with its own C library and includes.\nexec %q --library-path %q %q --config-file /dev/null --base %q --policy-features %q "$@"\n' \
+      "$APPARMOR_SUITE" "$loader" "$libdir" "$r/usr/sbin/apparmor_parser" \
+      "$r/etc/apparmor.d" "$r/usr/share/apparmor-features/features" >"$APPARMOR_PREFIX/apparmor_parser"
+  fi
+  chmod 0755 "$APPARMOR_PREFIX/apparmor_parser"
+  chmod -R a+rX "$APPARMOR_PREFIX"
+  apparmor_ok || { say "$APPARMOR_PREFIX/apparmor_parser is not an AppArmor 4 parser"; exit 1; }
+fi
+
+say "all test prerequisites are present"
   exit 0
 fi
 
@@ -155,6 +214,48 @@ if ! sarif_validator_ok; then
   cp "$shipped" "$SARIF_SCHEMA"
   chmod -R a+rX "$SARIF_VALIDATOR"
   sarif_validator_ok || { say "the SARIF validator install in $SARIF_VALIDATOR is incomplete"; exit 1; }
+fi
+
+if ! apparmor_ok; then
+  rm -rf "$APPARMOR_PREFIX"
+  install -d -m 0755 "$APPARMOR_PREFIX"
+  system_parser=$(command -v apparmor_parser || true)
+  if [[ -n $system_parser ]] && "$system_parser" --version 2>/dev/null | grep -Eq 'version ([4-9]|[1-9][0-9])\.'; then
+    say "using the system's AppArmor parser $system_parser"
+    printf '#!/bin/sh\nexec %q "$@"\n' "$system_parser" >"$APPARMOR_PREFIX/apparmor_parser"
+  else
+    # This release's parser predates the `userns,` rule. Debian's next release has one, built
+    # against a newer C library: unpack both packages into the prefix (nothing is installed
+    # system-wide) and run the parser with that library's own loader. The archive is the one
+    # this machine's apt already uses, with a private package list.
+    mirror=$(
+      cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null |
+        awk '$1 == "URIs:" { print $2 } $1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /:\/\//) { print $i; break } }' |
+        grep -E '/debian/?$' | head -n1 || true
+    )
+    [[ -n $mirror ]] || { say "no Debian archive in /etc/apt sources to fetch the AppArmor 4 parser from"; exit 1; }
+    say "unpacking apparmor and libc6 from Debian $APPARMOR_SUITE into $APPARMOR_PREFIX"
+    apt_dir=$(mktemp -d)
+    mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/dl"
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $APPARMOR_SUITE main" >"$apt_dir/sources.list"
+    apt_opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+      -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o APT::Sandbox::User=root)
+    apt-get "${apt_opts[@]}" update -qq
+    (cd "$apt_dir/dl" && apt-get "${apt_opts[@]}" download -qq apparmor libc6)
+    for deb in "$apt_dir"/dl/*.deb; do dpkg-deb -x "$deb" "$APPARMOR_PREFIX/root"; done
+    rm -rf "$apt_dir"
+    loader=$(find "$APPARMOR_PREFIX/root/usr/lib" -maxdepth 2 -name 'ld-linux*.so.*' | head -n1)
+    [[ -n $loader ]] || { say "the unpacked libc6 has no dynamic loader"; exit 1; }
+    libdir=$(dirname "$loader")
+    r=$APPARMOR_PREFIX/root
+    # Its own includes (abi/4.0, tunables) and policy feature set, not the system's.
+    printf '#!/bin/sh\n# AppArmor 4 parser from Debian %s, with its own C library and includes.\nexec %q --library-path %q %q --config-file /dev/null --base %q --policy-features %q "$@"\n' \
+      "$APPARMOR_SUITE" "$loader" "$libdir" "$r/usr/sbin/apparmor_parser" \
+      "$r/etc/apparmor.d" "$r/usr/share/apparmor-features/features" >"$APPARMOR_PREFIX/apparmor_parser"
+  fi
+  chmod 0755 "$APPARMOR_PREFIX/apparmor_parser"
+  chmod -R a+rX "$APPARMOR_PREFIX"
+  apparmor_ok || { say "$APPARMOR_PREFIX/apparmor_parser is not an AppArmor 4 parser"; exit 1; }
 fi
 
 say "all test prerequisites are present"

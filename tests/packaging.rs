@@ -1,0 +1,273 @@
+//! The files shipped beside the binary. The AppArmor profile is checked by a real AppArmor 4
+//! parser (`scripts/setup.sh` provides one; nothing is loaded into the kernel). `action.yml`
+//! is real YAML of a composite action that declares every input it uses and uses every
+//! input it declares, hands inputs to its scripts only through the environment (no
+//! `${{ }}` spliced into a script), pins every action it calls by commit, and names only
+//! files that exist.
+//!
+//! The files are embedded at compile time: the tests also run as an unprivileged user who
+//! may not be able to read the checkout, and a file that action.yml needs but the
+//! repository lacks fails the build.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+const PROFILE: &str = include_str!("../packaging/apparmor/safe-install");
+const ACTION: &str = include_str!("../action.yml");
+
+/// The repository files `action.yml` uses from its own checkout.
+const ACTION_FILES: &[(&str, &[u8])] = &[
+    (
+        "packaging/apparmor/safe-install",
+        include_bytes!("../packaging/apparmor/safe-install"),
+    ),
+    // `cargo install --locked --path "$GITHUB_ACTION_PATH"` builds the checkout.
+    ("Cargo.toml", include_bytes!("../Cargo.toml")),
+    ("Cargo.lock", include_bytes!("../Cargo.lock")),
+    ("src/main.rs", include_bytes!("../src/main.rs")),
+];
+
+/// The profile line that names the binary, which action.yml rewrites for the real path.
+const PROFILE_LINE: &str = "profile safe-install /usr/local/bin/safe-install ";
+
+fn apparmor_parser() -> PathBuf {
+    let root = std::env::var_os("SAFE_INSTALL_TEST_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/opt/safe-install-test"));
+    let parser = root.join("apparmor4/apparmor_parser");
+    assert!(
+        parser.is_file(),
+        "{} is missing: the AppArmor profile test needs an AppArmor 4 parser (the `userns` rule). Fix: run scripts/setup.sh as root",
+        parser.display()
+    );
+    parser
+}
+
+/// `apparmor_parser -Q -K` (compile, never load, no cache) on `profile`.
+fn parse_profile(name: &str, profile: &str) -> Output {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("{TEMP_PREFIX}apparmor-"))
+        .tempdir()
+        .expect("create a temporary directory");
+    let file = dir.path().join(name);
+    write_file(&file, profile);
+    let mut cmd = Command::new(apparmor_parser());
+    cmd.args(["--skip-kernel-load", "--skip-cache", "--quiet"])
+        .arg(&file)
+        .env_clear()
+        .env("PATH", SYSTEM_PATH);
+    run(&mut cmd, RUN_TIMEOUT)
+}
+
+#[test]
+fn the_apparmor_profile_grants_userns_to_the_installed_path_and_parses() {
+    for needle in [
+        "abi <abi/4.0>,",
+        PROFILE_LINE,
+        "flags=(unconfined)",
+        "  userns,",
+        "apparmor_parser -r /etc/apparmor.d/safe-install",
+    ] {
+        assert!(PROFILE.contains(needle), "the profile lacks `{needle}`");
+    }
+    let out = parse_profile("safe-install", PROFILE);
+    assert_eq!(
+        out.code(),
+        0,
+        "AppArmor 4 rejects packaging/apparmor/safe-install\n{}",
+        out.describe()
+    );
+    // The rewrite action.yml does for a binary elsewhere (here, cargo's default root).
+    let moved = PROFILE.replace(
+        PROFILE_LINE,
+        "profile safe-install /home/runner/.cargo/bin/safe-install ",
+    );
+    let out = parse_profile("safe-install-moved", &moved);
+    assert_eq!(out.code(), 0, "{}", out.describe());
+}
+
+/// The parser really checks: the same profile with a misspelt rule is refused.
+#[test]
+fn the_apparmor_parser_refuses_a_misspelt_rule() {
+    let bad = PROFILE.replace("  userns,", "  usernz,");
+    assert_ne!(bad, PROFILE);
+    let out = parse_profile("safe-install-bad", &bad);
+    assert_ne!(
+        out.code(),
+        0,
+        "the parser accepted `usernz,`, so it checks nothing\n{}",
+        out.describe()
+    );
+}
+
+/// action.yml as JSON, parsed by PyYAML (a YAML 1.1 loader, as GitHub's is YAML-based).
+fn action() -> Value {
+    require_program(
+        "/usr/bin/python3",
+        "apt-get install python3 python3-yaml (scripts/setup.sh as root)",
+    );
+    let mut child = Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            "import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)",
+        ])
+        .env_clear()
+        .env("PATH", SYSTEM_PATH)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run /usr/bin/python3");
+    child
+        .stdin
+        .take()
+        .expect("python's stdin")
+        .write_all(ACTION.as_bytes())
+        .expect("write action.yml to python");
+    let out = child.wait_with_output().expect("wait for python");
+    assert!(
+        out.status.success(),
+        "action.yml is not valid YAML, or PyYAML is missing (fix: apt-get install python3-yaml, or scripts/setup.sh as root):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("python printed JSON")
+}
+
+/// Names following `prefix` in `text` (`inputs.` -> `command`, `upload-log`, ...).
+fn names_after(text: &str, prefix: &str) -> BTreeSet<String> {
+    text.match_indices(prefix)
+        .map(|(at, _)| {
+            text[at + prefix.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .collect::<String>()
+        })
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
+fn steps(action: &Value) -> &Vec<Value> {
+    action["runs"]["steps"]
+        .as_array()
+        .expect("runs.steps is a list")
+}
+
+#[test]
+fn action_yml_is_a_composite_action_with_declared_inputs_and_safe_scripts() {
+    let action = action();
+    let mut problems = Problems::new();
+    problems.check(action["runs"]["using"] == "composite", || {
+        format!("runs.using is {}, not composite", action["runs"]["using"])
+    });
+    for key in ["name", "description"] {
+        problems.check(action[key].is_string(), || format!("no top-level {key}"));
+    }
+    let declared: BTreeSet<String> = action["inputs"]
+        .as_object()
+        .expect("inputs is a mapping")
+        .keys()
+        .cloned()
+        .collect();
+    let used = names_after(ACTION, "inputs.");
+    for name in used.difference(&declared) {
+        problems.push(format!("inputs.{name} is used but not declared"));
+    }
+    for name in declared.difference(&used) {
+        problems.push(format!("input {name} is declared but never used"));
+    }
+    for (name, input) in action["inputs"].as_object().expect("inputs") {
+        problems.check(input["description"].is_string(), || {
+            format!("input {name} has no description")
+        });
+    }
+    problems.check(action["inputs"]["strict"]["default"] == "true", || {
+        "input strict does not default to 'true'".into()
+    });
+    problems.check(action["inputs"]["command"]["required"] == true, || {
+        "input command is not required".into()
+    });
+    let ids: BTreeSet<String> = steps(&action)
+        .iter()
+        .filter_map(|s| s["id"].as_str().map(str::to_string))
+        .collect();
+    for id in names_after(ACTION, "steps.") {
+        problems.check(ids.contains(&id), || format!("steps.{id} names no step"));
+    }
+    for (i, step) in steps(&action).iter().enumerate() {
+        let name = step["name"].as_str().unwrap_or("(unnamed)");
+        if let Some(script) = step["run"].as_str() {
+            problems.check(step["shell"].is_string(), || {
+                format!(
+                    "step {i} ({name}) has `run` but no `shell` (required in composite actions)"
+                )
+            });
+            // An expression in a script is spliced into its text before the shell parses
+            // it: an input with quotes or `$(...)` would run as code.
+            problems.check(!script.contains("${{"), || {
+                format!(
+                    "step {i} ({name}) splices an expression into its script; pass it through env"
+                )
+            });
+        }
+        if let Some(uses) = step["uses"].as_str() {
+            let pinned = uses.split_once('@').is_some_and(|(_, rev)| {
+                rev.len() == 40 && rev.chars().all(|c| c.is_ascii_hexdigit())
+            });
+            problems.check(pinned, || {
+                format!("step {i} ({name}) uses {uses}, not pinned to a 40-hex commit")
+            });
+        }
+    }
+    // `--report sarif FILE` is how the sarif input reaches safe-install.
+    problems.check(ACTION.contains("--report sarif \"$SI_SARIF\""), || {
+        "the sarif input is not passed as --report sarif FILE".into()
+    });
+    problems.check(ACTION.contains(&format!("s#^{PROFILE_LINE}#")), || {
+        format!("action.yml does not rewrite the profile line `{PROFILE_LINE}`")
+    });
+    problems.check(ACTION.contains("flags+=(--strict)"), || {
+        "strict does not add --strict".into()
+    });
+    problems.finish(ACTION);
+}
+
+#[test]
+fn every_file_action_yml_uses_from_its_checkout_exists() {
+    let mut referenced: BTreeSet<String> = BTreeSet::new();
+    for prefix in ["$GITHUB_ACTION_PATH/", "github.action_path }}/"] {
+        for path in ACTION.match_indices(prefix).map(|(at, _)| {
+            ACTION[at + prefix.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || "-_./".contains(*c))
+                .collect::<String>()
+        }) {
+            referenced.insert(path);
+        }
+    }
+    if ACTION.contains("--path \"$GITHUB_ACTION_PATH\"") {
+        for f in ["Cargo.toml", "Cargo.lock", "src/main.rs"] {
+            referenced.insert(f.to_string());
+        }
+    }
+    let embedded: BTreeSet<String> = ACTION_FILES
+        .iter()
+        .map(|(p, bytes)| {
+            assert!(!bytes.is_empty(), "{p} is empty");
+            p.to_string()
+        })
+        .collect();
+    assert!(
+        referenced.contains("packaging/apparmor/safe-install"),
+        "action.yml no longer loads the AppArmor profile: {referenced:?}"
+    );
+    assert_eq!(
+        referenced, embedded,
+        "action.yml's files from its checkout differ from the ones this test embeds (ACTION_FILES): add each new one there, so that a missing file fails the build"
+    );
+}
