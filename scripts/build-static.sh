@@ -47,8 +47,13 @@ fi
 if [[ $variant == musl ]]; then
   target=$musl
   say "building for $target (musl, statically linked)"
-  cargo build --release --locked --target "$target"
-else
+  if ! cargo build --release --locked --target "$target" 2>"${TMPDIR:-/tmp}/build-static-musl.err"; then
+    grep -E '^(error|warning: unused)' -A3 "${TMPDIR:-/tmp}/build-static-musl.err" | head -n 20 >&2
+    say "THE MUSL BUILD FAILED (full output: ${TMPDIR:-/tmp}/build-static-musl.err); building glibc statically instead"
+    variant=
+  fi
+fi
+if [[ $variant != musl ]]; then
   variant=glibc-static-pie
   target=$gnu
   [[ -f /usr/lib/$arch-linux-gnu/libc.a || -f /usr/lib64/libc.a ]] ||

@@ -86,7 +86,14 @@ hard = [p for p in changed if p not in loose]
 if not a and not b:
     print("both empty")
 elif not (only_a or only_b or hard):
-    print("same" if not loose else f"same except {len(loose)} rebuilt file(s) ({', '.join(loose[:3])}{'...' if len(loose) > 3 else ''})")
+    if not loose:
+        print("same")
+    else:
+        groups = {}
+        for p in loose:
+            v = next(v for v in volatile if fnmatch.fnmatch(p, v))
+            groups[v] = groups.get(v, 0) + 1
+        print("same except rebuilt files: " + ", ".join(f"{n} {v.lstrip('*/')}" for v, n in sorted(groups.items())))
 else:
     parts = []
     if only_a: parts.append(f"{len(only_a)} only bare ({', '.join(only_a[:3])})")
@@ -137,6 +144,9 @@ attempt() {
 
 npm_case() {
   local name=$1 spec=$2 kind=${3:-dependency}
+  # `npm ci`, except where npm's own lockfile handling breaks it (both bare and sandboxed).
+  local verb=ci
+  [[ -n ${NPM_VERB[$name]:-} ]] && verb=${NPM_VERB[$name]}
   local dir=$work/$name
   rm -rf "$dir"
   mkdir -p "$dir/project"
@@ -152,21 +162,23 @@ npm_case() {
   # Husky needs a git repository; every project gets one, as real projects have.
   git -C "$p" init -q
   say "$name: resolving $spec"
-  if [[ $(attempt "$dir/lock.txt" bash -c 'cd "$1" && npm install --package-lock-only --ignore-scripts' _ "$p") != ok ]]; then
+  # A full install, not --package-lock-only: that mode leaves other platforms' optional
+  # dependencies (@swc/core-darwin-arm64, ...) out of the lockfile, which `npm ci` refuses.
+  if [[ $(attempt "$dir/lock.txt" bash -c 'cd "$1" && npm install --ignore-scripts && rm -rf node_modules' _ "$p") != ok ]]; then
     printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "lockfile failed" "-" "-" "-" "$(tail -n1 "$dir/lock.txt")" >>"$results"
     return
   fi
-  say "$name: bare npm ci"
+  say "$name: bare npm $verb"
   local bare
-  bare=$(attempt "$dir/bare.txt" bash -c 'cd "$1" && npm ci' _ "$p")
+  bare=$(attempt "$dir/bare.txt" bash -c 'cd "$1" && npm "$2"' _ "$p" "$verb")
   manifest "$p/node_modules" "$dir/bare.json"
   local bare_hooks
   bare_hooks=$(git -C "$p" config core.hooksPath || echo unset)
   rm -rf "$p/node_modules"
   git -C "$p" config --unset core.hooksPath || true
-  say "$name: npm ci through safe-install"
+  say "$name: npm $verb through safe-install"
   local boxed
-  boxed=$(attempt "$dir/sandboxed.txt" bash -c 'cd "$1" && exec "$2" --log "$3" npm ci' _ "$p" "$SAFE_INSTALL_BIN" "$dir/events.jsonl")
+  boxed=$(attempt "$dir/sandboxed.txt" bash -c 'cd "$1" && exec "$2" --log "$3" npm "$4"' _ "$p" "$SAFE_INSTALL_BIN" "$dir/events.jsonl" "$verb")
   manifest "$p/node_modules" "$dir/sandboxed.json"
   local boxed_hooks
   boxed_hooks=$(git -C "$p" config core.hooksPath || echo unset)
@@ -213,10 +225,14 @@ declare -A NPM=(
   [swc-core]=@swc/core@latest
   [sharp]=sharp@latest
   [bcrypt]=bcrypt@latest
-  [better-sqlite3]=better-sqlite3@latest
+  # 12 and later need Node 22; 11 is what Node 20 projects use (prebuild-install, then node-gyp).
+  [better-sqlite3]=better-sqlite3@^11
   [core-js]=core-js@latest
   [puppeteer]=puppeteer@latest
 )
+# npm 11 writes a lockfile without the other platforms' optional @swc/core-* packages and
+# then refuses it in `npm ci` ("Missing: @swc/core-darwin-arm64@ from lock file"), bare too.
+declare -A NPM_VERB=([swc-core]=install)
 ORDER=(esbuild swc-core sharp bcrypt better-sqlite3 core-js husky puppeteer simplejson)
 wanted=("$@")
 ((${#wanted[@]})) || wanted=("${ORDER[@]}")

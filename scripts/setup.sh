@@ -109,49 +109,7 @@ if [[ $(id -u) -ne 0 ]]; then
     say "fix: run as root: sudo $(cd "$(dirname "$0")" && pwd)/setup.sh"
     exit 1
   fi
-  if ! apparmor_ok; then
-  rm -rf "$APPARMOR_PREFIX"
-  install -d -m 0755 "$APPARMOR_PREFIX"
-  system_parser=$(command -v apparmor_parser || true)
-  if [[ -n $system_parser ]] && "$system_parser" --version 2>/dev/null | grep -Eq 'version ([4-9]|[1-9][0-9])\.'; then
-    say "using the system's AppArmor parser $system_parser"
-    printf '#!/bin/sh\nexec %q "$@"\n' "$system_parser" >"$APPARMOR_PREFIX/apparmor_parser"
-  else
-    # This release's parser predates the `userns,` rule. Debian's next release has one, built
-    # against a newer C library: unpack both packages into the prefix (nothing is installed
-    # system-wide) and run the parser with that library's own loader. The archive is the one
-    # this machine's apt already uses, with a private package list.
-    mirror=$(
-      cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null |
-        awk '$1 == "URIs:" { print $2 } $1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /:\/\//) { print $i; break } }' |
-        grep -E '/debian/?$' | head -n1 || true
-    )
-    [[ -n $mirror ]] || { say "no Debian archive in /etc/apt sources to fetch the AppArmor 4 parser from"; exit 1; }
-    say "unpacking apparmor and libc6 from Debian $APPARMOR_SUITE into $APPARMOR_PREFIX"
-    apt_dir=$(mktemp -d)
-    mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/dl"
-    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $APPARMOR_SUITE main" >"$apt_dir/sources.list"
-    apt_opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
-      -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o APT::Sandbox::User=root)
-    apt-get "${apt_opts[@]}" update -qq
-    (cd "$apt_dir/dl" && apt-get "${apt_opts[@]}" download -qq apparmor libc6)
-    for deb in "$apt_dir"/dl/*.deb; do dpkg-deb -x "$deb" "$APPARMOR_PREFIX/root"; done
-    rm -rf "$apt_dir"
-    loader=$(find "$APPARMOR_PREFIX/root/usr/lib" -maxdepth 2 -name 'ld-linux*.so.*' | head -n1)
-    [[ -n $loader ]] || { say "the unpacked libc6 has no dynamic loader"; exit 1; }
-    libdir=$(dirname "$loader")
-    r=$APPARMOR_PREFIX/root
-    # Its own includes (abi/4.0, tunables) and policy feature set, not the system's.
-    printf '#!/bin/sh\n# AppArmor 4 parser from Debian %s, with its own C library and includes.\nexec %q --library-path %q %q --config-file /dev/null --base %q --policy-features %q "$@"\n' \
-      "$APPARMOR_SUITE" "$loader" "$libdir" "$r/usr/sbin/apparmor_parser" \
-      "$r/etc/apparmor.d" "$r/usr/share/apparmor-features/features" >"$APPARMOR_PREFIX/apparmor_parser"
-  fi
-  chmod 0755 "$APPARMOR_PREFIX/apparmor_parser"
-  chmod -R a+rX "$APPARMOR_PREFIX"
-  apparmor_ok || { say "$APPARMOR_PREFIX/apparmor_parser is not an AppArmor 4 parser"; exit 1; }
-fi
-
-say "all test prerequisites are present"
+  say "all test prerequisites are present"
   exit 0
 fi
 
