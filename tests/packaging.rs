@@ -3,7 +3,8 @@
 //! is real YAML of a composite action that declares every input it uses and uses every
 //! input it declares, hands inputs to its scripts only through the environment (no
 //! `${{ }}` spliced into a script), pins every action it calls by commit, and names only
-//! files that exist.
+//! files that exist; its bash steps also run for real under a stand-in for the runner
+//! (`run_action`), installing a given binary and running a command in the sandbox.
 //!
 //! The files are embedded at compile time: the tests also run as an unprivileged user who
 //! may not be able to read the checkout, and a file that action.yml needs but the
@@ -269,5 +270,191 @@ fn every_file_action_yml_uses_from_its_checkout_exists() {
     assert_eq!(
         referenced, embedded,
         "action.yml's files from its checkout differ from the ones this test embeds (ACTION_FILES): add each new one there, so that a missing file fails the build"
+    );
+}
+
+/// A stand-in for the runner: runs action.yml's `run` steps in order the way GitHub runs a
+/// composite action's bash steps (`bash --noprofile --norc -eo pipefail FILE`), with the
+/// step's `env` and `working-directory` expressions filled in from `inputs` (declared
+/// defaults for the rest), earlier steps' outputs and a few `github` values. Returns each
+/// step's id (or name) and output; `uses` steps are skipped (they need GitHub).
+fn run_action(world: &World, inputs: &[(&str, &str)]) -> Vec<(String, Output)> {
+    let action = action();
+    let action_path = world.root().join("action");
+    for (path, bytes) in ACTION_FILES {
+        let file = action_path.join(path);
+        std::fs::create_dir_all(file.parent().expect("a parent")).expect("create action dir");
+        std::fs::write(&file, bytes).expect("write an action file");
+    }
+    let runner_temp = world.root().join("runner-temp");
+    std::fs::create_dir_all(&runner_temp).expect("create RUNNER_TEMP");
+    let github_path = world.root().join("github-path");
+    write_file(&github_path, "");
+    let mut values: std::collections::BTreeMap<String, String> = Default::default();
+    for (name, input) in action["inputs"].as_object().expect("inputs") {
+        let default = input["default"].as_str().unwrap_or_default();
+        values.insert(format!("inputs.{name}"), default.to_string());
+    }
+    for (name, value) in inputs {
+        values.insert(format!("inputs.{name}"), value.to_string());
+    }
+    values.insert("github.server_url".into(), "https://git.example.com".into());
+    values.insert(
+        "github.action_repository".into(),
+        "example-org/safe-install".into(),
+    );
+    let fill = |text: &str, values: &std::collections::BTreeMap<String, String>| {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(at) = rest.find("${{") {
+            out.push_str(&rest[..at]);
+            let end = rest[at..].find("}}").expect("an expression ends") + at;
+            let key = rest[at + 3..end].trim();
+            let value = values.get(key).unwrap_or_else(|| {
+                panic!("the stand-in runner has no value for `{key}`: add it to run_action")
+            });
+            out.push_str(value);
+            rest = &rest[end + 2..];
+        }
+        out.push_str(rest);
+        out
+    };
+    let mut done = Vec::new();
+    for (i, step) in steps(&action).iter().enumerate() {
+        let Some(script) = step["run"].as_str() else {
+            continue;
+        };
+        assert_eq!(step["shell"], "bash", "step {i} is not a bash step");
+        let id = step["id"].as_str().map(str::to_string);
+        let label = id.clone().unwrap_or_else(|| format!("step {i}"));
+        let script_file = world.root().join(format!("step-{i}.sh"));
+        write_file(&script_file, script);
+        let output_file = world.root().join(format!("step-{i}.out"));
+        write_file(&output_file, "");
+        let extra_path = std::fs::read_to_string(&github_path).expect("read GITHUB_PATH");
+        let path: Vec<&str> = extra_path
+            .lines()
+            .rev()
+            .chain(std::iter::once(SYSTEM_PATH))
+            .collect();
+        let dir = match step["working-directory"].as_str() {
+            Some(d) => world.project.join(fill(d, &values)),
+            None => world.project.clone(),
+        };
+        let mut cmd = world.command("/bin/bash");
+        cmd.args(["--noprofile", "--norc", "-eo", "pipefail"])
+            .arg(&script_file)
+            .current_dir(dir)
+            .env("PATH", path.join(":"))
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_ACTION_PATH", &action_path)
+            .env("GITHUB_OUTPUT", &output_file)
+            .env("GITHUB_PATH", &github_path)
+            .env("GITHUB_JOB", "install")
+            .env("GITHUB_RUN_ATTEMPT", "1")
+            .env("RUNNER_TEMP", &runner_temp);
+        for (name, value) in step["env"].as_object().into_iter().flatten() {
+            cmd.env(
+                name,
+                fill(value.as_str().expect("env values are strings"), &values),
+            );
+        }
+        let out = run(&mut cmd, RUN_TIMEOUT);
+        if let Some(id) = &id {
+            let written = std::fs::read_to_string(&output_file).expect("read GITHUB_OUTPUT");
+            for line in written.lines() {
+                if let Some((k, v)) = line.split_once('=') {
+                    values.insert(format!("steps.{id}.outputs.{k}"), v.to_string());
+                }
+            }
+        }
+        let failed = out.code() != 0;
+        done.push((label, out));
+        if failed {
+            break;
+        }
+    }
+    done
+}
+
+fn step<'a>(done: &'a [(String, Output)], label: &str) -> &'a Output {
+    &done
+        .iter()
+        .find(|(l, _)| l == label)
+        .unwrap_or_else(|| {
+            panic!(
+                "step {label} did not run: {:?}",
+                done.iter().map(|(l, _)| l).collect::<Vec<_>>()
+            )
+        })
+        .1
+}
+
+/// The action's scripts, run for real: the given binary is installed, the AppArmor step
+/// leaves a host without the restriction alone, and the command (split like a shell line)
+/// runs in the sandbox with --strict and --log, so a DNS lookup fails the step with 120
+/// and lands in the log, and `strict: false` lets it pass.
+#[test]
+fn the_action_scripts_run_the_command_in_the_sandbox_with_strict_and_a_log() {
+    let _guard = shared_run_guard();
+    let knob = "/proc/sys/kernel/apparmor_restrict_unprivileged_userns";
+    let restricted = std::fs::read_to_string(knob).is_ok_and(|v| v.trim() == "1");
+    assert!(
+        !restricted,
+        "{knob} is 1 here: this test would load a real AppArmor profile. Fix: run the suite where user namespaces are unrestricted (docs/ci.md)"
+    );
+    let bin = bin();
+    let bin = bin.to_str().expect("a UTF-8 binary path");
+    let command = "sh -c 'getent hosts blocked.example.com; exit 0'";
+    for (strict, want) in [("true", 120), ("false", 0)] {
+        let world = World::new(&format!("action-strict-{strict}"));
+        let done = run_action(
+            &world,
+            &[("binary", bin), ("command", command), ("strict", strict)],
+        );
+        let install = step(&done, "install");
+        assert_eq!(install.code(), 0, "{}", install.describe());
+        assert!(
+            install.stdout.contains("safe-install "),
+            "{}",
+            install.describe()
+        );
+        let apparmor = step(&done, "step 1");
+        assert_eq!(apparmor.code(), 0, "{}", apparmor.describe());
+        assert!(
+            apparmor.stdout.contains("nothing to do"),
+            "{}",
+            apparmor.describe()
+        );
+        let ran = step(&done, "run");
+        assert_eq!(ran.code(), want, "strict={strict}\n{}", ran.describe());
+        let outputs = std::fs::read_to_string(world.root().join("step-2.out"))
+            .expect("the run step's outputs");
+        assert!(
+            outputs.contains(&format!("exit-code={want}")),
+            "outputs: {outputs}"
+        );
+        let log = outputs
+            .lines()
+            .find_map(|l| l.strip_prefix("log="))
+            .expect("the run step names its log");
+        assert!(log.starts_with('/'), "the log path is not absolute: {log}");
+        let events = read_log(std::path::Path::new(log));
+        assert!(
+            has_event(&events, "dns", "blocked", "blocked.example.com"),
+            "the log lacks the blocked lookup: {events:?}"
+        );
+    }
+    let world = World::new("action-strict-bad");
+    let done = run_action(
+        &world,
+        &[("binary", bin), ("command", command), ("strict", "yes")],
+    );
+    let ran = step(&done, "run");
+    assert_eq!(ran.code(), 1, "{}", ran.describe());
+    assert!(
+        ran.stdout.contains("input 'strict' must be true or false"),
+        "{}",
+        ran.describe()
     );
 }

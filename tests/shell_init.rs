@@ -43,12 +43,11 @@ fn shell_init(world: &World, shell: &str) -> Output {
     )
 }
 
-/// Runs `script` in `shell` with the fake bin first on PATH and the world's environment.
-fn in_shell(world: &World, shell: &str, args: &[&str], script: &str) -> Output {
+/// Runs `shell ARGS...` with the fake bin first on PATH and the world's environment.
+fn in_shell(world: &World, shell: &str, args: &[&str]) -> Output {
     let bin_dir = fake_bin(world);
     let mut cmd = world.command(shell);
     cmd.args(args)
-        .arg(script)
         .env("PATH", format!("{}:{SYSTEM_PATH}", bin_dir.display()))
         // A registry in the configuration, so safe-install does not ask the (fake) npm for
         // its default; nothing connects to it.
@@ -80,125 +79,114 @@ fn check_wrapped_and_bypassed(world: &World, out: &Output, function_word: &str) 
     }
     let token = world.env_secret("NPM_TOKEN");
     let host_ns = own_pid_namespace();
-    let wrapped: Vec<&str> = out
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("real-npm args=[install x]"))
-        .collect();
-    problems.check(wrapped.len() == 1, || {
-        format!(
-            "the wrapped `npm install x` ran the real npm {} times (want once)",
-            wrapped.len()
-        )
-    });
-    if let Some(line) = wrapped.first() {
-        problems.check(line.contains("token=absent"), || {
-            format!(
-                "the wrapped npm saw the caller's NPM_TOKEN, so it ran outside the sandbox: {line}"
-            )
+    // (what ran, the line it printed, whether it was meant to be inside the sandbox)
+    for (what, prefix, inside) in [
+        (
+            "the wrapped `npm install x`",
+            "real-npm args=[install x]",
+            true,
+        ),
+        ("`command npm direct`", "real-npm args=[direct]", false),
+    ] {
+        let runs: Vec<&str> = out
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .collect();
+        problems.check(runs.len() == 1, || {
+            format!("{what} ran the real npm {} times (want once)", runs.len())
         });
-        problems.check(!line.contains(&host_ns), || {
-            format!("the wrapped npm ran in the caller's pid namespace: {line}")
-        });
-    }
-    let direct: Vec<&str> = out
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("real-npm args=[direct]"))
-        .collect();
-    problems.check(direct.len() == 1, || {
-        format!(
-            "`command npm direct` ran the real npm {} times (want once)",
-            direct.len()
-        )
-    });
-    if let Some(line) = direct.first() {
-        problems.check(line.contains(&format!("token={token}")), || {
-            format!("`command npm` did not bypass the sandbox (the caller's NPM_TOKEN is missing): {line}")
-        });
-        problems.check(line.contains(&host_ns), || {
-            format!("`command npm` ran in another pid namespace: {line}")
-        });
+        let Some(line) = runs.first() else { continue };
+        let saw_token = line.contains(&format!("token={token}"));
+        let in_host_ns = line.contains(&host_ns);
+        if inside {
+            problems.check(!saw_token && !in_host_ns, || {
+                format!("{what} ran outside the sandbox (the caller's NPM_TOKEN or pid namespace): {line}")
+            });
+        } else {
+            problems.check(saw_token && in_host_ns, || {
+                format!("{what} did not bypass the sandbox: {line}")
+            });
+        }
     }
     problems.finish(&out.describe());
 }
 
+/// One shell's run: its program and flags, and a script that sources the printed functions
+/// (twice, as nested shells and re-read rc files do), prints `type` for each tool, then runs
+/// `npm install x` through the function and `command npm direct` around it. `{init}`,
+/// `{tools}` and `{project}` are filled in.
+struct ShellCase {
+    shell: &'static str,
+    program: &'static str,
+    args: &'static [&'static str],
+    script: &'static str,
+    /// How `type` describes a function in this shell.
+    function_word: &'static str,
+}
+
+fn check_shell(case: &ShellCase) {
+    let _guard = shared_run_guard();
+    require_program(
+        case.program,
+        &format!("apt-get install {} (scripts/setup.sh as root)", case.shell),
+    );
+    let world = World::new(&format!("shell-init-{}", case.shell));
+    let init = shell_init(&world, case.shell);
+    assert_eq!(init.code(), 0, "{}", init.describe());
+    let init_path = world.root().join(format!("init.{}", case.shell));
+    write_file(&init_path, &init.stdout);
+    let script = case
+        .script
+        .replace("{init}", &init_path.display().to_string())
+        .replace("{tools}", &TOOLS.join(" "))
+        .replace("{project}", &world.project.display().to_string());
+    let mut args = case.args.to_vec();
+    args.push(&script);
+    let out = in_shell(&world, case.program, &args);
+    check_wrapped_and_bypassed(&world, &out, case.function_word);
+}
+
 #[test]
 fn bash_functions_run_the_tool_in_the_sandbox_and_command_bypasses() {
-    let _guard = shared_run_guard();
-    require_program("/bin/bash", "apt-get install bash");
-    let world = World::new("shell-init-bash");
-    let init = shell_init(&world, "bash");
-    assert_eq!(init.code(), 0, "{}", init.describe());
-    let script_path = world.root().join("init.bash");
-    write_file(&script_path, &init.stdout);
-    // An alias of the same name, as a user of `alias npm='safe-install npm'` has, and the
-    // script sourced twice, as nested shells and re-read rc files do.
-    let script = format!(
-        "set -eu\nshopt -s expand_aliases\nalias npm='echo from-the-alias'\n\
-         . {s}\n. {s}\n\
-         for t in {tools}; do type \"$t\" | head -n1; done\n\
-         cd {project}\nnpm install x\ncommand npm direct\n",
-        s = script_path.display(),
-        tools = TOOLS.join(" "),
-        project = world.project.display(),
-    );
-    let out = in_shell(
-        &world,
-        "/bin/bash",
-        &["--noprofile", "--norc", "-c"],
-        &script,
-    );
-    check_wrapped_and_bypassed(&world, &out, "a function");
+    // With an alias of the same name defined first, as users of `alias npm='safe-install
+    // npm'` have, and `set -eu`, which an rc file must survive.
+    check_shell(&ShellCase {
+        shell: "bash",
+        program: "/bin/bash",
+        args: &["--noprofile", "--norc", "-c"],
+        script: "set -eu\nshopt -s expand_aliases\nalias npm='echo from-the-alias'\n\
+                 . {init}\n. {init}\nfor t in {tools}; do type \"$t\" | head -n1; done\n\
+                 cd {project}\nnpm install x\ncommand npm direct\n",
+        function_word: "a function",
+    });
 }
 
 #[test]
 fn zsh_functions_run_the_tool_in_the_sandbox_and_command_bypasses() {
-    let _guard = shared_run_guard();
-    require_program(
-        "/usr/bin/zsh",
-        "apt-get install zsh (scripts/setup.sh as root)",
-    );
-    let world = World::new("shell-init-zsh");
-    let init = shell_init(&world, "zsh");
-    assert_eq!(init.code(), 0, "{}", init.describe());
-    let script_path = world.root().join("init.zsh");
-    write_file(&script_path, &init.stdout);
-    let script = format!(
-        "set -eu\nalias npm='echo from-the-alias'\n. {s}\n. {s}\n\
-         for t in {tools}; do type \"$t\"; done\n\
-         cd {project}\nnpm install x\ncommand npm direct\n",
-        s = script_path.display(),
-        tools = TOOLS.join(" "),
-        project = world.project.display(),
-    );
-    let out = in_shell(&world, "/usr/bin/zsh", &["-f", "-c"], &script);
-    check_wrapped_and_bypassed(&world, &out, "a shell function");
+    check_shell(&ShellCase {
+        shell: "zsh",
+        program: "/usr/bin/zsh",
+        args: &["-f", "-c"],
+        script: "set -eu\nalias npm='echo from-the-alias'\n. {init}\n. {init}\n\
+                 for t in {tools}; do type \"$t\"; done\n\
+                 cd {project}\nnpm install x\ncommand npm direct\n",
+        function_word: "a shell function",
+    });
 }
 
 #[test]
 fn fish_functions_run_the_tool_in_the_sandbox_and_command_bypasses() {
-    let _guard = shared_run_guard();
-    require_program(
-        "/usr/bin/fish",
-        "apt-get install fish (scripts/setup.sh as root)",
-    );
-    let world = World::new("shell-init-fish");
-    let init = shell_init(&world, "fish");
-    assert_eq!(init.code(), 0, "{}", init.describe());
-    let script_path = world.root().join("init.fish");
-    write_file(&script_path, &init.stdout);
-    // fish keeps its configuration and history under XDG directories of the home.
-    let script = format!(
-        "source {s}; or exit 1\nsource {s}; or exit 1\n\
-         for t in {tools}; type $t | head -n1; end\n\
-         cd {project}; or exit 1\nnpm install x; or exit 1\ncommand npm direct; or exit 1\n",
-        s = script_path.display(),
-        tools = TOOLS.join(" "),
-        project = world.project.display(),
-    );
-    let out = in_shell(&world, "/usr/bin/fish", &["--no-config", "-c"], &script);
-    check_wrapped_and_bypassed(&world, &out, "a function");
+    check_shell(&ShellCase {
+        shell: "fish",
+        program: "/usr/bin/fish",
+        args: &["--no-config", "-c"],
+        script: "source {init}; or exit 1\nsource {init}; or exit 1\n\
+                 for t in {tools}; type $t | head -n1; end\n\
+                 cd {project}; or exit 1\nnpm install x; or exit 1\n\
+                 command npm direct; or exit 1\n",
+        function_word: "a function",
+    });
 }
 
 #[test]
