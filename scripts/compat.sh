@@ -9,8 +9,8 @@
 #     SHA-256. Files that differ between any two builds (locally compiled objects, which
 #     embed temporary build paths; .pyc timestamps; RECORD, which hashes them) are compared by
 #     path only, and the table says when that happened;
-#   - blocked events in safe-install's --log, and the blocked hosts (for a failure, the line
-#     that explains it).
+#   - blocked events in safe-install's --log, and the first distinct ones (for a failure, the
+#     line that explains it: a host, or a path the script may not write).
 # Prints a Markdown table on stdout; the details stay in the work directory it names.
 #
 # Usage: scripts/compat.sh [PACKAGE...]      (default: all)
@@ -103,7 +103,7 @@ else:
 PY
 }
 
-# "N" blocked events and "host list" from a JSON Lines log.
+# "N" blocked events and the first distinct ones (action, target, reason, who) from a log.
 log_summary() {
   python3 - "$1" <<'PY'
 import json, sys
@@ -120,12 +120,11 @@ for line in lines:
     if e.get("verdict") != "blocked":
         continue
     blocked += 1
-    if e.get("action") in ("proxy", "connect", "dns"):
-        who = " ".join(x for x in (e.get("package"), e.get("script")) if x)
-        h = f"{e['action']} {e.get('target')} [{e.get('reason')}]" + (f" by {who}" if who else "")
-        if h not in hosts:
-            hosts.append(h)
-print(f"{blocked}\t{'; '.join(hosts[:3]) or '-'}")
+    who = " ".join(x for x in (e.get("package"), e.get("script")) if x)
+    h = f"{e['action']} {e.get('target')} [{e.get('reason')}]" + (f" by {who}" if who else "")
+    if h not in hosts:
+        hosts.append(h)
+print(f"{blocked}\t{'; '.join(hosts[:4]) or '-'}")
 PY
 }
 
@@ -248,7 +247,7 @@ for name in "${wanted[@]}"; do
   esac
 done
 
-printf '| package | bare | safe-install | installed tree | blocked events | blocked hosts / notes |\n'
+printf '| package | bare | safe-install | installed tree | blocked events | blocked (distinct, first 4) / notes |\n'
 printf '| --- | --- | --- | --- | --- | --- |\n'
 while IFS=$'\t' read -r name bare boxed tree blocked hosts; do
   printf '| %s | %s | %s | %s | %s | %s |\n' "$name" "$bare" "$boxed" "$tree" "$blocked" "${hosts//|/\\|}"
