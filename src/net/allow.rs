@@ -268,7 +268,7 @@ impl Denial {
 /// The hint naming both ways to allow `target` (`host:port`).
 pub fn allow_hint(target: &str) -> String {
     format!(
-        "to allow it, add --allow-host {target} or [egress] allow = [\"{target}\"] to the policy"
+        "to allow it, add --allow-host {target}, or to a policy: [[egress.allow]] host = \"{target}\" reason = \"...\""
     )
 }
 
@@ -508,7 +508,8 @@ mod tests {
             d.hint
         );
         assert!(
-            d.hint.contains("[egress] allow = [\"evil.example:443\"]"),
+            d.hint
+                .contains("[[egress.allow]] host = \"evil.example:443\""),
             "{}",
             d.hint
         );

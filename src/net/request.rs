@@ -180,7 +180,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<RequestHead>, RequestError> {
 
     if method == "CONNECT" {
         let target = parse_authority(raw_target, None)?;
-        check_host_header(host_headers.first().copied(), &target)?;
+        check_connect_host(host_headers.first().copied(), &target)?;
         if has_te || content_length.is_some_and(|n| n > 0) {
             return Err(RequestError::ConnectBody);
         }
@@ -321,6 +321,32 @@ fn check_host_header(value: Option<&[u8]>, target: &Target) -> Result<(), Reques
         return Err(mismatch());
     }
     Ok(())
+}
+
+/// CONNECT's `Host` names the target, or the proxy itself: Node's HTTP agents (and with them
+/// `tunnel-agent`, prebuild-install) send the proxy's address. Only the request target is
+/// dialled, and the tunnel's ClientHello must name it, so a Host naming the proxy smuggles
+/// nothing; any other name is refused as before.
+fn check_connect_host(value: Option<&[u8]>, target: &Target) -> Result<(), RequestError> {
+    let Err(mismatch) = check_host_header(value, target) else {
+        return Ok(());
+    };
+    let proxy = crate::sandbox::egress::PROXY;
+    let names_proxy = value
+        .map(String::from_utf8_lossy)
+        .and_then(|text| parse_authority(&text, Some(0)).ok())
+        .is_some_and(|host| {
+            let ours = match &host.host {
+                HostKind::Ip(ip) => *ip == std::net::IpAddr::V4(*proxy.ip()),
+                HostKind::Name(name) => name == "localhost",
+            };
+            ours && host.port == proxy.port()
+        });
+    if names_proxy {
+        Ok(())
+    } else {
+        Err(mismatch)
+    }
 }
 
 /// The head sent upstream: origin-form, `Host` from the target, end-to-end headers in their
@@ -591,6 +617,23 @@ mod tests {
         );
         assert!(matches!(
             parse_head(b"CONNECT a.example:443 HTTP/1.1\r\nHost: b.example:443\r\n\r\n"),
+            Err(RequestError::HostMismatch { .. })
+        ));
+        // Node's agents name the proxy itself in CONNECT's Host; that smuggles nothing.
+        for host in ["127.0.0.1:3128", "localhost:3128"] {
+            let req = format!("CONNECT a.example:443 HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            assert!(
+                matches!(parse_head(req.as_bytes()), Ok(Some(_))),
+                "CONNECT with Host {host} refused"
+            );
+        }
+        assert!(matches!(
+            parse_head(b"CONNECT a.example:443 HTTP/1.1\r\nHost: 127.0.0.1:3129\r\n\r\n"),
+            Err(RequestError::HostMismatch { .. })
+        ));
+        // Absolute-form forwarding keeps the strict rule.
+        assert!(matches!(
+            parse_head(b"GET http://a.example/x HTTP/1.1\r\nHost: 127.0.0.1:3128\r\n\r\n"),
             Err(RequestError::HostMismatch { .. })
         ));
     }

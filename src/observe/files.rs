@@ -176,6 +176,11 @@ impl FileRules {
                 );
             }
         }
+        // A write the caller may make lands in the sandbox (a private /tmp, the throwaway
+        // home), whatever the host holds at the same path.
+        if access == Access::Write && self.may_write(path, level) {
+            return None;
+        }
         // Kernel and device pseudo-files outside the view (/sys: runtimes probe cgroup
         // limits there) hold no user data; reporting them would be noise.
         let pseudo = path.starts_with("/sys") || path.starts_with("/dev");
@@ -386,6 +391,18 @@ mod tests {
             None
         );
         assert_eq!(judge("/nowhere/at/all", Access::Read, script), None);
+        // A private /tmp: the host's file of the same name is not what was written.
+        let tmp_on_host = |p: &Path| p.starts_with("/tmp");
+        assert_eq!(
+            rules().judge(
+                Path::new("/tmp/core-js-banners"),
+                Access::Write,
+                script,
+                &|p: &Path| p == Path::new("/tmp"),
+                &tmp_on_host
+            ),
+            None
+        );
         assert_eq!(
             judge("/.safe-install/private/npmrc", Access::Read, script),
             Some(Reason::CredentialPath)

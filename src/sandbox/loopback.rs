@@ -6,6 +6,8 @@ use super::report::{SetupError, Stage};
 use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
 use std::os::fd::AsRawFd;
 
+// The request constants' type differs between libcs (glibc c_ulong, musl c_int).
+#[allow(clippy::unnecessary_cast)]
 pub fn up() -> Result<(), SetupError> {
     let sock = socket(
         AddressFamily::Inet,
@@ -22,7 +24,12 @@ pub fn up() -> Result<(), SetupError> {
     // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write only the ifreq we pass, which lives for
     // the duration of each call; the flags member of the union is the one these calls use.
     unsafe {
-        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) != 0 {
+        if libc::ioctl(
+            sock.as_raw_fd(),
+            libc::SIOCGIFFLAGS as libc::Ioctl,
+            &mut req,
+        ) != 0
+        {
             return Err(SetupError::errno(
                 Stage::Loopback,
                 nix::errno::Errno::last(),
@@ -30,7 +37,7 @@ pub fn up() -> Result<(), SetupError> {
             ));
         }
         req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
-        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) != 0 {
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS as libc::Ioctl, &req) != 0 {
             return Err(SetupError::errno(
                 Stage::Loopback,
                 nix::errno::Errno::last(),

@@ -40,6 +40,8 @@ fn rule(conds: Vec<SeccompCondition>) -> Result<SeccompRule, SeccompError> {
 }
 
 /// The argument-checked EPERM rules.
+// The ioctl constants' type differs between libcs (glibc c_ulong, musl c_int).
+#[allow(clippy::unnecessary_cast)]
 fn argument_rules(rules: &mut Rules) -> Result<(), SeccompError> {
     use SeccompCmpArgLen::{Dword, Qword};
     use SeccompCmpOp::{Eq, MaskedEq, Ne};
@@ -66,8 +68,8 @@ fn argument_rules(rules: &mut Rules) -> Result<(), SeccompError> {
     rules.insert(
         libc::SYS_ioctl,
         vec![
-            rule(vec![cond(1, Dword, Eq, libc::TIOCSTI)?])?,
-            rule(vec![cond(1, Dword, Eq, libc::TIOCLINUX)?])?,
+            rule(vec![cond(1, Dword, Eq, libc::TIOCSTI as u64)?])?,
+            rule(vec![cond(1, Dword, Eq, libc::TIOCLINUX as u64)?])?,
         ],
     );
 
