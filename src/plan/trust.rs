@@ -379,7 +379,10 @@ pub fn python_mounts(interpreters: &[PathBuf]) -> (Vec<Mount>, Vec<Interpreter>)
         mounts.push(Mount {
             target: real.clone(),
             kind: MountKind::BindRo(path.clone()),
-            why: format!("the real interpreter {}, started by safe-install's python shim", path.display()),
+            why: format!(
+                "the real interpreter {}, started by safe-install's python shim",
+                path.display()
+            ),
         });
         mounts.push(Mount {
             target: path.clone(),
@@ -556,5 +559,73 @@ mod tests {
         let other = p.landlock(Some("left-pad@1.0.0"), Path::new("/elsewhere"));
         assert!(!other.write.contains(&PathBuf::from("/elsewhere")));
         assert!(!other.read.contains(&PathBuf::from("/opt/vips")));
+    }
+
+    fn pip_ctx(home: &Path, env: Vec<(OsString, OsString)>) -> Context {
+        let argv: Vec<OsString> = vec!["pip".into(), "install".into()];
+        Context {
+            detected: crate::pm::detect(&argv),
+            argv,
+            env,
+            cwd: home.join("p"),
+            home: home.to_path_buf(),
+            project: home.join("p"),
+            uid: 1,
+            gid: 1,
+        }
+    }
+
+    #[test]
+    fn pip_credentials_in_files_move_to_the_private_configuration() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = dir.path();
+        std::fs::create_dir_all(home.join(".config/pip")).expect("mkdir");
+        std::fs::create_dir_all(home.join("venv")).expect("mkdir");
+        std::fs::write(home.join(".netrc"), "machine h login u password p\n").expect("write");
+        std::fs::write(
+            home.join(".config/pip/pip.conf"),
+            "[global]\nindex-url = http://u:p@h/simple\ntimeout = 5\n",
+        )
+        .expect("write");
+        std::fs::write(home.join("venv/pip.conf"), "[global]\ntimeout = 9\n").expect("write");
+        let venv = home.join("venv").into_os_string();
+        let hook = pip_private_config(&pip_ctx(home, vec![("VIRTUAL_ENV".into(), venv)]));
+        let file = |t: &str| {
+            hook.mounts.iter().find_map(|m| match &m.kind {
+                MountKind::File(text) if m.target == Path::new(t) => Some(text.clone()),
+                _ => None,
+            })
+        };
+        assert!(file(PRIVATE_NETRC).is_some_and(|t| t.contains("password p")));
+        let conf = file(PRIVATE_PIP_CONF).expect("merged pip.conf");
+        assert!(conf.contains("index-url = http://u:p@h/simple"));
+        assert!(
+            conf.contains("timeout = 9"),
+            "the site file wins over the user file: {conf}"
+        );
+        assert!(hook
+            .mounts
+            .iter()
+            .any(|m| m.kind == MountKind::HideFile && m.target.ends_with("venv/pip.conf")));
+        let names: Vec<_> = hook.env.iter().map(|(k, _)| *k).collect();
+        assert_eq!(names, ["NETRC", "PIP_CONFIG_FILE"]);
+        let none = pip_private_config(&pip_ctx(
+            home,
+            vec![
+                ("PIP_CONFIG_FILE".into(), "/dev/null".into()),
+                ("NETRC".into(), "/nope".into()),
+            ],
+        ));
+        assert!(none.mounts.is_empty() && none.env.is_empty());
+    }
+
+    #[test]
+    fn userinfo_urls_are_credentials() {
+        assert!(carries_userinfo("http://u:p@127.0.0.1/simple"));
+        assert!(carries_userinfo(
+            "https://a.example.com https://t@registry.example.com/x"
+        ));
+        assert!(!carries_userinfo("https://registry.example.com/simple"));
+        assert!(!carries_userinfo("user@host"));
     }
 }
