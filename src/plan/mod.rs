@@ -158,7 +158,14 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
         None
     };
     let python = if ctx.detected.family == Family::Pip && program_name != "uv" {
-        let (python, env) = pip_hook(policy, ctx, program.as_deref(), venv.as_deref(), &mut view, &mut hidden);
+        let (python, env) = pip_hook(
+            policy,
+            ctx,
+            program.as_deref(),
+            venv.as_deref(),
+            &mut view,
+            &mut hidden,
+        );
         trust_env.extend(env);
         python
     } else {

@@ -130,10 +130,7 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, PythonShimError> {
 }
 
 /// The environment of a build backend: no credentials.
-pub fn level2_env(
-    plan: &PythonPlan,
-    vars: Vec<(OsString, OsString)>,
-) -> Vec<(OsString, OsString)> {
+pub fn level2_env(plan: &PythonPlan, vars: Vec<(OsString, OsString)>) -> Vec<(OsString, OsString)> {
     vars.into_iter()
         .filter(|(k, v)| {
             let Some(name) = k.to_str() else {
@@ -239,7 +236,12 @@ mod tests {
             "/v/lib/python3.11/site-packages/pip/__pip-runner__.py",
             "install",
         ]);
-        let hook = os(&["/v/bin/python", "/v/.../_in_process.py", "build_wheel", "/tmp/x"]);
+        let hook = os(&[
+            "/v/bin/python",
+            "/v/.../_in_process.py",
+            "build_wheel",
+            "/tmp/x",
+        ]);
         let setup = os(&["/v/bin/python", "-c", "exec(setup.py)", "egg_info"]);
         assert_eq!(level(1, &hook), Level::PackageManager);
         assert_eq!(level(7, &runner), Level::PackageManager);
