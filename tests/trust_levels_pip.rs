@@ -11,26 +11,21 @@ use common::servers::*;
 use common::*;
 use serde_json::Value;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const USER: &str = "si-index-user";
 
-struct Run {
-    out: Output,
-    events: Vec<Value>,
-    log: PathBuf,
+/// A run whose blocked events can be asked by package.
+struct Run(LoggedRun);
+
+impl std::ops::Deref for Run {
+    type Target = LoggedRun;
+    fn deref(&self) -> &LoggedRun {
+        &self.0
+    }
 }
 
 impl Run {
-    fn context(&self) -> String {
-        format!(
-            "{}\n--- event log {} ---\n{}",
-            self.out.describe(),
-            self.log.display(),
-            show_events(&self.events)
-        )
-    }
-
     /// Blocked events of `action` with `reason` whose target contains `target`, made by a
     /// build step of `package`.
     fn blocked_by(&self, package: &str, action: &str, reason: &str, target: &str) -> usize {
@@ -127,12 +122,7 @@ fn index_credentials_reach_pip_and_its_build_dependencies_but_never_a_build_back
         .args(["install", "--no-cache-dir", "si-pip-thief", "si-pip-legacy"])
         .env("PIP_INDEX_URL", &index);
     let out = run(cmd.current_dir(&world.project), RUN_TIMEOUT);
-    let events = if log.exists() {
-        read_log(&log)
-    } else {
-        Vec::new()
-    };
-    let r = Run { out, events, log };
+    let r = Run(LoggedRun::read(out, log));
     assert!(
         r.out.status.success()
             && installed(&venv, "si_pip_thief")
