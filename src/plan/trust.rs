@@ -236,6 +236,290 @@ fn private_npmrc(ctx: &Context, project_npmrc: &Path) -> (Option<String>, bool) 
     (Some(text), hides)
 }
 
+// ---- pip: build backends at trust level 2 ----------------------------------------------
+//
+// pip has no script shell: it starts every build step as a subprocess of `sys.executable`
+// (pyproject_hooks' `_in_process.py`, the legacy `python -c <setup.py shim> egg_info`, and
+// its own `python <pip>/__pip-runner__.py install …` for build dependencies). So the sandbox
+// puts safe-install's binary where the interpreter file is, keeps the real one at a private
+// path, and decides per process (see `shim::python`).
+
+/// The python shim's configuration, as JSON.
+pub const PYTHON_CONFIG: &str = "/.safe-install/python.json";
+/// The real interpreters, `/.safe-install/python-real/<n>`.
+pub const PYTHON_REAL_DIR: &str = "/.safe-install/python-real";
+/// pip's configuration (the caller's user and site files, credentials included), level 1 only.
+pub const PRIVATE_PIP_CONF: &str = "/.safe-install/private/pip.conf";
+/// The caller's `~/.netrc` (or `$NETRC`), for pip only.
+pub const PRIVATE_NETRC: &str = "/.safe-install/private/netrc";
+/// Set by the python shim in a level-2 interpreter's environment: its descendants are inside
+/// its Landlock domain already, so another layer is not added (forging or removing it gains
+/// nothing: Landlock layers are inherited and cannot be left).
+pub const LEVEL2_MARKER: &str = "SAFE_INSTALL_TRUST_LEVEL";
+
+/// pip's own spellings of credentials, dropped from a build backend's environment whatever
+/// their value (values that are URLs with userinfo are dropped whatever their name).
+const PIP_CREDENTIALS: &[&str] = &[
+    "PIP_PASSWORD",
+    "PIP_CLIENT_CERT",
+    "PIP_CONFIG_FILE",
+    "PIP_KEYRING_PROVIDER",
+    "NETRC",
+    "TWINE_*",
+];
+
+/// One interpreter file the shim stands in for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interpreter {
+    /// Where pip finds it (canonical; safe-install's binary is mounted here).
+    pub path: PathBuf,
+    /// The real interpreter, bound read-only at a private path.
+    pub real: PathBuf,
+}
+
+/// What the python shim needs: which interpreter it stands in for, and level 2.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PythonPlan {
+    pub interpreters: Vec<Interpreter>,
+    /// Level 2 for build backends (`shell` unused; `project`: a build directory inside it,
+    /// an in-tree build of a local path, is writable).
+    pub level2: ScriptPlan,
+}
+
+impl PythonPlan {
+    /// The real interpreter for the file this process was started as.
+    pub fn real_for(&self, exe: &Path) -> Option<&Path> {
+        self.interpreters
+            .iter()
+            .find(|i| i.path == exe)
+            .map(|i| i.real.as_path())
+    }
+}
+
+/// Whether a variable's value holds a URL with a user name or password.
+pub fn carries_userinfo(value: &str) -> bool {
+    value.split_whitespace().any(|tok| {
+        url::Url::parse(tok)
+            .is_ok_and(|u| u.has_host() && (!u.username().is_empty() || u.password().is_some()))
+    })
+}
+
+/// The interpreter files pip runs as: the command itself when it is `python*`, the
+/// interpreter of the pip script's shebang, and the target venv's `bin/python*`; each
+/// canonical, deduplicated.
+pub fn pip_interpreters(
+    program: Option<&Path>,
+    venv: Option<&Path>,
+    path_var: Option<&std::ffi::OsStr>,
+) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = Vec::new();
+    if let Some(prog) = program {
+        let is_python = prog
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("python"));
+        if is_python {
+            found.push(prog.to_path_buf());
+        } else if let Some(interp) = shebang(prog, path_var) {
+            found.push(interp);
+        }
+    }
+    if let Some(bin) = venv.map(|v| v.join("bin")) {
+        if let Ok(dir) = std::fs::read_dir(&bin) {
+            let mut names: Vec<PathBuf> = dir
+                .flatten()
+                .filter(|e| {
+                    e.file_name().to_str().is_some_and(|n| {
+                        n.strip_prefix("python").is_some_and(|rest| {
+                            rest.chars().all(|c| c.is_ascii_digit() || c == '.')
+                        })
+                    })
+                })
+                .map(|e| e.path())
+                .collect();
+            names.sort();
+            found.extend(names);
+        }
+    }
+    let mut real: Vec<PathBuf> = found
+        .iter()
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .filter(|p| p.is_file())
+        .collect();
+    real.sort();
+    real.dedup();
+    real
+}
+
+/// `#!/path/python` or `#!/usr/bin/env python3` → the interpreter's path.
+fn shebang(script: &Path, path_var: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
+    use std::io::Read;
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(script).ok()?.read(&mut head).ok()?;
+    let text = std::str::from_utf8(&head[..n]).ok()?;
+    let line = text.strip_prefix("#!")?.lines().next()?;
+    let mut words = line.split_whitespace();
+    let interp = PathBuf::from(words.next()?);
+    if interp.file_name().is_some_and(|n| n == "env") {
+        let name = words.find(|w| !w.starts_with('-'))?;
+        return crate::pm::which(std::ffi::OsStr::new(name), path_var);
+    }
+    interp.is_absolute().then_some(interp)
+}
+
+/// The mounts for pip's interpreters: safe-install over each, the real one at a private path.
+pub fn python_mounts(interpreters: &[PathBuf]) -> (Vec<Mount>, Vec<Interpreter>) {
+    let Ok(exe) = std::env::current_exe().and_then(std::fs::canonicalize) else {
+        return (Vec::new(), Vec::new());
+    };
+    let mut mounts = Vec::new();
+    let mut list = Vec::new();
+    for (i, path) in interpreters.iter().enumerate() {
+        let real = Path::new(PYTHON_REAL_DIR).join(i.to_string());
+        mounts.push(Mount {
+            target: real.clone(),
+            kind: MountKind::BindRo(path.clone()),
+            why: format!(
+                "the real interpreter {}, started by safe-install's python shim",
+                path.display()
+            ),
+        });
+        mounts.push(Mount {
+            target: path.clone(),
+            kind: MountKind::BindRo(exe.clone()),
+            why: "safe-install as pip's interpreter: build backends run at trust level 2".into(),
+        });
+        list.push(Interpreter {
+            path: path.clone(),
+            real,
+        });
+    }
+    (mounts, list)
+}
+
+/// pip's user configuration and `~/.netrc`, moved where only level 1 reads them, and the
+/// variables that point pip there.
+pub fn pip_private_config(ctx: &Context) -> Hook {
+    let mut mounts = Vec::new();
+    let mut env: Vec<(&'static str, OsString)> = Vec::new();
+    let read = |p: &Path| {
+        std::fs::metadata(p)
+            .ok()
+            .filter(|m| m.is_file())
+            .and_then(|_| std::fs::read_to_string(p).ok())
+    };
+    let netrc = ctx
+        .var("NETRC")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| ctx.home.join(".netrc"));
+    if let Some(text) = read(&netrc) {
+        mounts.push(Mount {
+            target: PRIVATE_NETRC.into(),
+            kind: MountKind::File(text),
+            why: "the caller's .netrc (index credentials), for pip only".into(),
+        });
+        env.push(("NETRC", PRIVATE_NETRC.into()));
+    }
+    // pip's own order (see pm::pipconf): user files, then the site file, then PIP_CONFIG_FILE.
+    // The global files stay where they are (visible, system-wide); the merged file is given
+    // as PIP_CONFIG_FILE, which pip reads last.
+    let env_file = ctx.var("PIP_CONFIG_FILE").map(PathBuf::from);
+    if env_file.as_deref() == Some(Path::new("/dev/null")) {
+        return Hook { mounts, env };
+    }
+    let mut files = Vec::new();
+    if !env_file.as_ref().is_some_and(|p| p.exists()) {
+        files.push(ctx.home.join(".pip/pip.conf"));
+        let xdg = ctx
+            .var("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .unwrap_or_else(|| ctx.home.join(".config"));
+        files.push(xdg.join("pip/pip.conf"));
+    }
+    let mut visible = Vec::new();
+    if let Some(venv) = ctx.var("VIRTUAL_ENV") {
+        visible.push(Path::new(venv).join("pip.conf"));
+    }
+    visible.extend(env_file);
+    files.extend(visible.iter().cloned());
+    let mut merged: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> =
+        Default::default();
+    let mut any = false;
+    for f in &files {
+        if let Some(text) = read(f) {
+            any = true;
+            for (section, keys) in crate::pm::pipconf::parse_pip_conf(&text) {
+                merged.entry(section).or_default().extend(keys);
+            }
+        }
+    }
+    if any {
+        let mut text = String::from("# written by safe-install for pip only (trust level 1)\n");
+        for (section, keys) in merged {
+            text.push_str(&format!("[{section}]\n"));
+            for (k, v) in keys {
+                text.push_str(&format!("{k} = {}\n", v.replace('\n', "\n    ")));
+            }
+        }
+        mounts.push(Mount {
+            target: PRIVATE_PIP_CONF.into(),
+            kind: MountKind::File(text),
+            why: "pip's user and site configuration (index credentials), for pip only".into(),
+        });
+        env.push(("PIP_CONFIG_FILE", PRIVATE_PIP_CONF.into()));
+        // The site file (in the venv) and a PIP_CONFIG_FILE may lie inside the view: covered,
+        // their content now lives in the private copy.
+        for f in visible.into_iter().filter(|f| f.is_file()) {
+            mounts.push(Mount {
+                target: std::fs::canonicalize(&f).unwrap_or(f),
+                kind: MountKind::HideFile,
+                why: "moved to pip's private configuration: build backends must not read index credentials".into(),
+            });
+        }
+    }
+    Hook { mounts, env }
+}
+
+/// Level 2 for pip's build backends, from level 1's Landlock rules: what scripts get, the
+/// target venv writable instead of `node_modules` (a legacy `setup.py install` writes there),
+/// pip's credential variables dropped.
+pub fn python_plan(
+    policy: &Policy,
+    ctx: &Context,
+    level1: &LandlockPlan,
+    venv: Option<&Path>,
+    interpreters: Vec<Interpreter>,
+) -> PythonPlan {
+    let mut level2 = script_plan(policy, ctx, level1);
+    let node_modules = ctx.project.join("node_modules");
+    level2.write.retain(|w| *w != node_modules);
+    level2.write.extend(venv.map(Path::to_path_buf));
+    level2.read.retain(|r| *r != Path::new(SHIM_CONFIG));
+    level2.read.push(PathBuf::from(PYTHON_CONFIG));
+    level2.drop_env = PIP_CREDENTIALS.iter().map(|s| s.to_string()).collect();
+    level2
+        .drop_env
+        .extend(policy.credentials.iter().map(|e| e.value.to_string()));
+    // Package names come from the build directory, which the attacker wrote: no per-package
+    // grants for build backends.
+    level2.packages.clear();
+    level2.shell = PathBuf::new();
+    PythonPlan {
+        interpreters,
+        level2,
+    }
+}
+
+/// The python shim's configuration file.
+pub fn python_config_mount(plan: &PythonPlan) -> Mount {
+    Mount {
+        target: PYTHON_CONFIG.into(),
+        kind: MountKind::File(serde_json::to_string_pretty(plan).unwrap_or_default()),
+        why: "which interpreters pip runs as, and what its build backends may do".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,5 +559,73 @@ mod tests {
         let other = p.landlock(Some("left-pad@1.0.0"), Path::new("/elsewhere"));
         assert!(!other.write.contains(&PathBuf::from("/elsewhere")));
         assert!(!other.read.contains(&PathBuf::from("/opt/vips")));
+    }
+
+    fn pip_ctx(home: &Path, env: Vec<(OsString, OsString)>) -> Context {
+        let argv: Vec<OsString> = vec!["pip".into(), "install".into()];
+        Context {
+            detected: crate::pm::detect(&argv),
+            argv,
+            env,
+            cwd: home.join("p"),
+            home: home.to_path_buf(),
+            project: home.join("p"),
+            uid: 1,
+            gid: 1,
+        }
+    }
+
+    #[test]
+    fn pip_credentials_in_files_move_to_the_private_configuration() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = dir.path();
+        std::fs::create_dir_all(home.join(".config/pip")).expect("mkdir");
+        std::fs::create_dir_all(home.join("venv")).expect("mkdir");
+        std::fs::write(home.join(".netrc"), "machine h login u password p\n").expect("write");
+        std::fs::write(
+            home.join(".config/pip/pip.conf"),
+            "[global]\nindex-url = http://u:p@h/simple\ntimeout = 5\n",
+        )
+        .expect("write");
+        std::fs::write(home.join("venv/pip.conf"), "[global]\ntimeout = 9\n").expect("write");
+        let venv = home.join("venv").into_os_string();
+        let hook = pip_private_config(&pip_ctx(home, vec![("VIRTUAL_ENV".into(), venv)]));
+        let file = |t: &str| {
+            hook.mounts.iter().find_map(|m| match &m.kind {
+                MountKind::File(text) if m.target == Path::new(t) => Some(text.clone()),
+                _ => None,
+            })
+        };
+        assert!(file(PRIVATE_NETRC).is_some_and(|t| t.contains("password p")));
+        let conf = file(PRIVATE_PIP_CONF).expect("merged pip.conf");
+        assert!(conf.contains("index-url = http://u:p@h/simple"));
+        assert!(
+            conf.contains("timeout = 9"),
+            "the site file wins over the user file: {conf}"
+        );
+        assert!(hook
+            .mounts
+            .iter()
+            .any(|m| m.kind == MountKind::HideFile && m.target.ends_with("venv/pip.conf")));
+        let names: Vec<_> = hook.env.iter().map(|(k, _)| *k).collect();
+        assert_eq!(names, ["NETRC", "PIP_CONFIG_FILE"]);
+        let none = pip_private_config(&pip_ctx(
+            home,
+            vec![
+                ("PIP_CONFIG_FILE".into(), "/dev/null".into()),
+                ("NETRC".into(), "/nope".into()),
+            ],
+        ));
+        assert!(none.mounts.is_empty() && none.env.is_empty());
+    }
+
+    #[test]
+    fn userinfo_urls_are_credentials() {
+        assert!(carries_userinfo("http://u:p@127.0.0.1/simple"));
+        assert!(carries_userinfo(
+            "https://a.example.com https://t@registry.example.com/x"
+        ));
+        assert!(!carries_userinfo("https://registry.example.com/simple"));
+        assert!(!carries_userinfo("user@host"));
     }
 }

@@ -14,6 +14,8 @@
 //!
 //! It fails closed: without its configuration or its Landlock layer, the script does not run.
 
+pub mod python;
+
 use crate::plan::trust::{ScriptPlan, SHIM, SHIM_CONFIG, SHIM_NAME};
 use crate::sandbox::{control, landlock, seccomp};
 use std::ffi::{CString, OsStr, OsString};

@@ -186,6 +186,34 @@ pub fn verdaccio_add_user(server: &Server, name: &str, password: &str) -> String
 
 /// Starts pypiserver serving `packages` (read on every request) on a free loopback port.
 pub fn start_pypiserver(dir: &Path, packages: &Path) -> Server {
+    start_pypiserver_with(dir, packages, None)
+}
+
+/// [`start_pypiserver`] where listing, downloading and uploading need `user`:`password`
+/// (an htpasswd file made with passlib from pypiserver's own environment).
+pub fn start_pypiserver_auth(dir: &Path, packages: &Path, user: &str, password: &str) -> Server {
+    let htpasswd = dir.join("htpasswd");
+    let python = test_root().join("pypiserver/bin/python");
+    let status = Command::new(&python)
+        .env_clear()
+        .env("PATH", SYSTEM_PATH)
+        .args([
+            "-c",
+            "import sys; from passlib.apache import HtpasswdFile as H; h = H(sys.argv[1], new=True); h.set_password(sys.argv[2], sys.argv[3]); h.save()",
+        ])
+        .arg(&htpasswd)
+        .args([user, password])
+        .status()
+        .expect("run pypiserver's python");
+    assert!(
+        status.success(),
+        "cannot write an htpasswd file with passlib in {}. Fix: run scripts/setup.sh as root",
+        python.display()
+    );
+    start_pypiserver_with(dir, packages, Some(&htpasswd))
+}
+
+fn start_pypiserver_with(dir: &Path, packages: &Path, htpasswd: Option<&Path>) -> Server {
     let bin = test_root().join("pypiserver/bin/pypi-server");
     assert!(
         bin.is_file(),
@@ -199,10 +227,16 @@ pub fn start_pypiserver(dir: &Path, packages: &Path) -> Server {
         .env("HOME", dir)
         .args(["run", "--interface", "127.0.0.1", "--port"])
         .arg(port.to_string())
+        .args(["--backend", "simple-dir"]);
+    match htpasswd {
+        // Unknown names are answered 404, never redirected elsewhere.
+        Some(file) => cmd
+            .args(["--disable-fallback", "-a", "download,list,update", "-P"])
+            .arg(file),
         // No authentication for anything: tests copy packages into the directory.
-        .args(["-a", ".", "-P", ".", "--backend", "simple-dir"])
-        .arg(packages)
-        .current_dir(dir);
+        None => cmd.args(["-a", ".", "-P", "."]),
+    };
+    cmd.arg(packages).current_dir(dir);
     let log = dir.join("pypiserver.log");
     let child = spawn_server(cmd, &log);
     let mut server = Server {

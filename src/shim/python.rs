@@ -1,0 +1,313 @@
+//! The python shim: trust level 2 for pip's build backends. pip has no script shell; it starts
+//! every build step as a subprocess of `sys.executable`. Inside the sandbox the interpreter
+//! file pip runs as is this binary (mounted over it; the real interpreter is bound at a
+//! private path), recognised by the file it was started as (`/proc/self/exe`). Per process:
+//!
+//! - **level 1**, the real interpreter unchanged: the command itself (its parent is the
+//!   sandbox's init), and pip's own runner that installs build dependencies
+//!   (`python …/pip/__pip-runner__.py install …`), which needs the index and its
+//!   credentials. pip hands the runner its index URLs as arguments, and a command line is
+//!   readable by every process of the sandbox; so URLs carrying credentials move from the
+//!   runner's arguments into its environment (pip reads `PIP_INDEX_URL`,
+//!   `PIP_EXTRA_INDEX_URL`, `PIP_FIND_LINKS` the same way), which a nested Landlock domain
+//!   cannot read;
+//! - **level 2**, every other python pip starts (`_in_process.py` hooks, `setup.py`): the
+//!   credentials leave the environment (`--secret-env`, `[credentials]`, pip's credential
+//!   variables and any value that is a URL with userinfo) and a nested Landlock layer is
+//!   added (no pip private configuration, writes only to temp, the target venv, a build
+//!   directory inside the project and `[fs] rw`). The nested domain also cannot ptrace pip
+//!   or read its `/proc/<pid>/environ` and `mem`.
+//!
+//! `argv[0]` is kept: Python derives `sys.executable` and the venv (`pyvenv.cfg` next to it)
+//! from it, not from the file it was loaded from. No listener is registered: init's
+//! observes pip's whole tree (one listener per filter chain). A level-1 decision never grants
+//! anything: a process inside a level-2 domain stays there whatever it execs.
+//!
+//! It fails closed: without its configuration or its Landlock layer, nothing runs.
+
+use crate::plan::trust::{carries_userinfo, PythonPlan, LEVEL2_MARKER, PYTHON_CONFIG};
+use crate::sandbox::landlock;
+use std::ffi::{CString, OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PythonShimError {
+    #[error("cannot read its configuration {PYTHON_CONFIG}: {0}")]
+    Config(String),
+    #[error("{0} is not an interpreter it stands in for")]
+    Unknown(PathBuf),
+    #[error("cannot restrict the build backend (Landlock): {0}")]
+    Landlock(String),
+    #[error("cannot run {python}: {source}")]
+    Exec {
+        python: String,
+        #[source]
+        source: nix::errno::Errno,
+    },
+    #[error("an argument or variable contains a NUL byte")]
+    Nul,
+}
+
+/// Whether this process was started as an interpreter the sandbox hooked: the file it runs
+/// from is named `python*` (safe-install itself never is).
+pub fn invoked_as_python(exe: Option<&Path>) -> bool {
+    exe.and_then(Path::file_name)
+        .and_then(OsStr::to_str)
+        .is_some_and(|n| n.starts_with("python"))
+}
+
+/// Run as the interpreter; returns only on failure (the exit status).
+pub fn main() -> i32 {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    match run(&args) {
+        Ok(never) => match never {},
+        Err(e) => {
+            eprintln!("safe-install (python shim): {e}; python did not run.");
+            126
+        }
+    }
+}
+
+/// Which level a python process starts at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// The package manager: the command itself, or pip's build-dependency runner.
+    PackageManager,
+    /// A build backend (or anything else pip starts).
+    Script,
+}
+
+/// Decide from the parent's pid (inside the sandbox) and the arguments.
+pub fn level(parent: i32, args: &[OsString]) -> Level {
+    if parent == 1 || is_pip_runner(args) {
+        Level::PackageManager
+    } else {
+        Level::Script
+    }
+}
+
+/// `python <site-packages>/pip/__pip-runner__.py …` (pip 22.3+), or the pip directory itself
+/// (older pips run `python <site-packages>/pip install …`).
+fn is_pip_runner(args: &[OsString]) -> bool {
+    let Some(script) = args.get(1).map(Path::new) else {
+        return false;
+    };
+    let name = script.file_name();
+    let parent = script.parent().and_then(Path::file_name);
+    (name == Some(OsStr::new("__pip-runner__.py")) && parent == Some(OsStr::new("pip")))
+        || (name == Some(OsStr::new("pip")) && script.join("__main__.py").is_file())
+}
+
+fn run(args: &[OsString]) -> Result<std::convert::Infallible, PythonShimError> {
+    let text = std::fs::read_to_string(PYTHON_CONFIG)
+        .map_err(|e| PythonShimError::Config(e.to_string()))?;
+    let plan: PythonPlan =
+        serde_json::from_str(&text).map_err(|e| PythonShimError::Config(e.to_string()))?;
+    let exe = std::env::current_exe().map_err(|e| PythonShimError::Config(e.to_string()))?;
+    let real = plan
+        .real_for(&exe)
+        .ok_or_else(|| PythonShimError::Unknown(exe.clone()))?
+        .to_path_buf();
+    let vars: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    let (argv, env) = match level(nix::unistd::getppid().as_raw(), args) {
+        Level::PackageManager => runner_credentials_to_env(args, vars),
+        Level::Script => {
+            let already = vars
+                .iter()
+                .any(|(k, v)| k == LEVEL2_MARKER && v == OsStr::new("2"));
+            let mut env = level2_env(&plan, vars);
+            if !already {
+                let cwd = std::env::current_dir().unwrap_or_else(|_| plan.level2.project.clone());
+                landlock::apply(&plan.level2.landlock(None, &cwd))
+                    .map_err(|e| PythonShimError::Landlock(e.detail))?;
+                env.push((LEVEL2_MARKER.into(), "2".into()));
+            }
+            (args.to_vec(), env)
+        }
+    };
+    exec(&real, &argv, &env)
+}
+
+/// The environment of a build backend: no credentials.
+pub fn level2_env(plan: &PythonPlan, vars: Vec<(OsString, OsString)>) -> Vec<(OsString, OsString)> {
+    vars.into_iter()
+        .filter(|(k, v)| {
+            let Some(name) = k.to_str() else {
+                return false;
+            };
+            name != LEVEL2_MARKER
+                && !plan.level2.drops(name)
+                && !v.to_str().is_some_and(carries_userinfo)
+                && v.to_str().is_some()
+        })
+        .collect()
+}
+
+/// pip's runner gets `-i URL`, `--extra-index-url URL`, `--find-links URL` from pip. Those
+/// carrying credentials move into the environment: pip's store option (`-i`) from the
+/// environment is what the command line would have said, and its append options add the
+/// command line's values to the environment's.
+pub fn runner_credentials_to_env(
+    args: &[OsString],
+    mut vars: Vec<(OsString, OsString)>,
+) -> (Vec<OsString>, Vec<(OsString, OsString)>) {
+    if !is_pip_runner(args) {
+        return (args.to_vec(), vars);
+    }
+    let options: [(&[&str], &str); 3] = [
+        (&["-i", "--index-url"], "PIP_INDEX_URL"),
+        (&["--extra-index-url"], "PIP_EXTRA_INDEX_URL"),
+        (&["-f", "--find-links"], "PIP_FIND_LINKS"),
+    ];
+    let mut moved: Vec<(&str, Vec<String>)> = Vec::new();
+    let mut out = Vec::with_capacity(args.len());
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if a == "--" {
+            out.extend(args[i..].iter().cloned());
+            break;
+        }
+        let value = args.get(i + 1).and_then(|v| v.to_str());
+        let option = options
+            .iter()
+            .find(|(names, _)| names.iter().any(|n| a == *n));
+        match (option, value) {
+            (Some((_, var)), Some(v)) if carries_userinfo(v) => {
+                match moved.iter_mut().find(|(n, _)| n == var) {
+                    Some((_, list)) => list.push(v.to_string()),
+                    None => moved.push((var, vec![v.to_string()])),
+                }
+                i += 2;
+            }
+            _ => {
+                out.push(a.clone());
+                i += 1;
+            }
+        }
+    }
+    for (var, values) in moved {
+        vars.retain(|(k, _)| k != var);
+        vars.push((var.into(), values.join(" ").into()));
+    }
+    (out, vars)
+}
+
+fn exec(
+    real: &Path,
+    args: &[OsString],
+    env: &[(OsString, OsString)],
+) -> Result<std::convert::Infallible, PythonShimError> {
+    let path = CString::new(real.as_os_str().as_bytes()).map_err(|_| PythonShimError::Nul)?;
+    let argv = args
+        .iter()
+        .map(|a| CString::new(a.as_bytes()).map_err(|_| PythonShimError::Nul))
+        .collect::<Result<Vec<_>, _>>()?;
+    let envp = env
+        .iter()
+        .map(|(k, v)| {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            CString::new(kv).map_err(|_| PythonShimError::Nul)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let err = nix::unistd::execve(&path, &argv, &envp).unwrap_err();
+    Err(PythonShimError::Exec {
+        python: real.display().to_string(),
+        source: err,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::ScriptPlan;
+
+    fn os(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn the_command_and_the_runner_are_level_1_everything_else_level_2() {
+        let runner = os(&[
+            "/v/bin/python",
+            "/v/lib/python3.11/site-packages/pip/__pip-runner__.py",
+            "install",
+        ]);
+        let hook = os(&[
+            "/v/bin/python",
+            "/v/.../_in_process.py",
+            "build_wheel",
+            "/tmp/x",
+        ]);
+        let setup = os(&["/v/bin/python", "-c", "exec(setup.py)", "egg_info"]);
+        assert_eq!(level(1, &hook), Level::PackageManager);
+        assert_eq!(level(7, &runner), Level::PackageManager);
+        assert_eq!(level(7, &hook), Level::Script);
+        assert_eq!(level(7, &setup), Level::Script);
+        let fake = os(&["/v/bin/python", "/tmp/evil/__pip-runner__.py"]);
+        assert_eq!(level(7, &fake), Level::Script);
+    }
+
+    #[test]
+    fn runner_index_credentials_move_to_the_environment() {
+        let args = os(&[
+            "/v/bin/python",
+            "/v/lib/pip/__pip-runner__.py",
+            "install",
+            "-i",
+            "http://u:p@127.0.0.1:1/simple",
+            "--extra-index-url",
+            "http://127.0.0.1:2/simple",
+            "--extra-index-url",
+            "http://t@127.0.0.1:3/simple",
+            "--",
+            "setuptools",
+        ]);
+        let vars = vec![(
+            OsString::from("PIP_EXTRA_INDEX_URL"),
+            OsString::from("http://old"),
+        )];
+        let (argv, env) = runner_credentials_to_env(&args, vars);
+        assert!(argv.iter().all(|a| !a.to_string_lossy().contains('@')));
+        assert!(argv.contains(&OsString::from("http://127.0.0.1:2/simple")));
+        assert_eq!(argv.last(), Some(&OsString::from("setuptools")));
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        assert_eq!(
+            get("PIP_INDEX_URL"),
+            Some("http://u:p@127.0.0.1:1/simple".into())
+        );
+        assert_eq!(
+            get("PIP_EXTRA_INDEX_URL"),
+            Some("http://t@127.0.0.1:3/simple".into())
+        );
+    }
+
+    #[test]
+    fn build_backends_lose_credentials() {
+        let plan = PythonPlan {
+            interpreters: vec![],
+            level2: ScriptPlan {
+                drop_env: vec!["MY_TOKEN".into(), "PIP_PASSWORD".into()],
+                ..ScriptPlan::default()
+            },
+        };
+        let vars = [
+            ("PATH", "/usr/bin"),
+            ("MY_TOKEN", "x"),
+            ("PIP_PASSWORD", "x"),
+            ("PIP_INDEX_URL", "http://u:p@127.0.0.1/simple"),
+            ("OTHER", "see https://user@registry.example.com/x"),
+            ("PIP_DEFAULT_TIMEOUT", "60"),
+            (LEVEL2_MARKER, "1"),
+        ]
+        .iter()
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+        .collect();
+        let env = level2_env(&plan, vars);
+        let names: Vec<_> = env.iter().map(|(k, _)| k.to_string_lossy()).collect();
+        assert_eq!(names, ["PATH", "PIP_DEFAULT_TIMEOUT"]);
+    }
+}

@@ -1,0 +1,195 @@
+//! Trust levels for pip, end to end with real pip against a real local pypiserver that needs
+//! credentials: pip (level 1) authenticates, its build-dependency runner too (build
+//! isolation), while its build backends (level 2: a legacy `setup.py` and an in-tree PEP 517
+//! backend, both hostile) get nothing of the credentials, no index, and every attempt is
+//! logged with the package and hook that made it.
+
+mod common;
+
+use common::netns::*;
+use common::servers::*;
+use common::*;
+use serde_json::Value;
+use std::fs;
+use std::path::Path;
+
+const USER: &str = "si-index-user";
+
+/// A run whose blocked events can be asked by package.
+struct Run(LoggedRun);
+
+impl std::ops::Deref for Run {
+    type Target = LoggedRun;
+    fn deref(&self) -> &LoggedRun {
+        &self.0
+    }
+}
+
+impl Run {
+    /// Blocked events of `action` with `reason` whose target contains `target`, made by a
+    /// build step of `package`.
+    fn blocked_by(&self, package: &str, action: &str, reason: &str, target: &str) -> usize {
+        self.events
+            .iter()
+            .filter(|e| {
+                e["verdict"] == "blocked"
+                    && e["action"] == action
+                    && e["reason"] == reason
+                    && e["target"].as_str().unwrap_or("").contains(target)
+                    && e["package"] == package
+                    && e["script"].is_string()
+            })
+            .count()
+    }
+}
+
+/// The thieves' sdists (one with an in-tree PEP 517 backend needing setuptools, one legacy
+/// `setup.py`) and the setuptools wheel, in the index's directory.
+fn stage_index(world: &World, packages: &Path, index: &str) {
+    fs::create_dir_all(packages).expect("mkdir packages");
+    let wheel = fs::read_dir("/usr/share/python-wheels")
+        .ok()
+        .and_then(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("setuptools-")))
+        })
+        .expect("no setuptools wheel in /usr/share/python-wheels. Fix: apt-get install python3-setuptools-whl (scripts/setup.sh as root)");
+    fs::copy(&wheel, packages.join(wheel.file_name().expect("name"))).expect("copy the wheel");
+    for (name, kind) in [("si-pip-thief", "pyproject"), ("si-pip-legacy", "legacy")] {
+        run(
+            world
+                .setup_command("/usr/bin/python3")
+                .arg(fixtures().join("trust/pip-thief/make_sdist.py"))
+                .arg(packages)
+                .args([name, index, kind]),
+            RUN_TIMEOUT,
+        )
+        .assert_success();
+    }
+}
+
+fn reports(venv: &Path, name: &str) -> Vec<Value> {
+    fs::read_dir(venv)
+        .expect("read the venv")
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("{name}-report-"))
+        })
+        .map(|e| {
+            serde_json::from_str(&fs::read_to_string(e.path()).expect("report"))
+                .expect("the thief's report is JSON")
+        })
+        .collect()
+}
+
+fn installed(venv: &Path, module: &str) -> bool {
+    fs::read_dir(site_packages(venv))
+        .expect("site-packages")
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with(module))
+}
+
+#[test]
+fn index_credentials_reach_pip_and_its_build_dependencies_but_never_a_build_backend() {
+    let world = World::new("trust-pip");
+    let venv = make_venv(&world);
+    let password = format!("si-index-pass-{}", world.token);
+    let packages = world.root().join("packages");
+    // The index URL the thieves try (without credentials) is only known once the server
+    // runs; the sdists are made after it starts (pypiserver reads the directory per request).
+    fs::create_dir_all(&packages).expect("mkdir packages");
+    let server = start_pypiserver_auth(world.root(), &packages, USER, &password);
+    stage_index(&world, &packages, &server.url);
+    let (status, _) =
+        http(server.port, "GET", "/simple/si-pip-thief/", &[], b"").expect("ask pypiserver");
+    assert_eq!(
+        status, 401,
+        "the index must refuse requests without credentials"
+    );
+
+    let index = format!("http://{USER}:{password}@127.0.0.1:{}/simple/", server.port);
+    let _g = shared_run_guard();
+    let log = world.log_path("trust-pip");
+    let pip = venv.join("bin/pip");
+    let mut cmd = world.safe_install();
+    cmd.arg("--log")
+        .arg(&log)
+        .args(["--secret-env", "PIP_INDEX_URL"])
+        .arg(&pip)
+        .args(["install", "--no-cache-dir", "si-pip-thief", "si-pip-legacy"])
+        .env("PIP_INDEX_URL", &index);
+    let out = run(cmd.current_dir(&world.project), RUN_TIMEOUT);
+    let r = Run(LoggedRun::read(out, log));
+    assert!(
+        r.out.status.success()
+            && installed(&venv, "si_pip_thief")
+            && installed(&venv, "si_pip_legacy"),
+        "pip install failed (pip or its build-dependency runner did not authenticate)\n{}\n--- pypiserver ---\n{}",
+        r.context(),
+        server.log()
+    );
+
+    let mut p = Problems::new();
+    for (name, hooks) in [("si-pip-thief", 2), ("si-pip-legacy", 2)] {
+        let got = reports(&venv, name);
+        p.check(got.len() >= hooks, || {
+            format!(
+                "{name}: expected reports from at least {hooks} build steps, found {}",
+                got.len()
+            )
+        });
+        for report in &got {
+            let step = report["argv"].to_string();
+            p.check(!report.to_string().contains(&password), || {
+                format!("{name} ({step}) got the password somewhere: {report}")
+            });
+            p.check(report["env"].get("PIP_INDEX_URL").is_none(), || {
+                format!("PIP_INDEX_URL reached {name} ({step})")
+            });
+            p.check(
+                report["executable"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with(&venv.display().to_string()))
+                    && report["prefix"] == venv.display().to_string(),
+                || {
+                    format!(
+                        "{name} ({step}) did not run as the venv's python: executable {} prefix {}",
+                        report["executable"], report["prefix"]
+                    )
+                },
+            );
+            for what in ["pip_environ", "pip_mem"] {
+                p.check(report[what]["ok"] == false, || {
+                    format!("{name} ({step}) could read {what}: {}", report[what])
+                });
+            }
+            p.check(report["index_get"]["status"] == 403, || {
+                format!(
+                    "{name} ({step}): its request to the index was not refused: {}",
+                    report["index_get"]
+                )
+            });
+        }
+        let package = format!("{name}@1.0.0");
+        let target = format!("127.0.0.1:{}", server.port);
+        for (action, reason, target) in [
+            ("read", "other-process", "/environ"),
+            ("read", "other-process", "/mem"),
+            ("read", "credential-path", ".netrc"),
+            ("proxy", "script-offline", target.as_str()),
+        ] {
+            p.check(r.blocked_by(&package, action, reason, target) >= 1, || {
+                format!("no blocked {action} event [{reason}] on {target} attributed to {package}")
+            });
+        }
+    }
+    let log_text = fs::read_to_string(&r.log).unwrap_or_default();
+    p.check(
+        !log_text.contains(&password) && !r.out.stderr.contains(&password),
+        || "the password appears in the event log or on stderr".into(),
+    );
+    p.finish(&r.context());
+}
