@@ -127,6 +127,9 @@ if ((${#missing_apt[@]})); then
 fi
 
 install -d -m 0755 "$TEST_ROOT"
+# A place outside every directory the sandbox shows by default, writable by every test user
+# (sticky, like /tmp): per-package read grants are tested there (tests/trust_levels.rs).
+install -d -m 1777 /srv/safe-install-test
 
 if ! verdaccio_ok; then
   say "installing Verdaccio $VERDACCIO_VERSION into $VERDACCIO_PREFIX"

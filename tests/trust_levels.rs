@@ -15,6 +15,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 static RUNS: AtomicUsize = AtomicUsize::new(0);
 
+/// Created by scripts/setup.sh: outside the sandbox's default view, writable by all.
+const GRANTS_DIR: &str = "/srv/safe-install-test";
+
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
 struct Run(LoggedRun);
 
 impl std::ops::Deref for Run {
@@ -258,7 +269,22 @@ fn a_package_grant_opens_one_host_to_that_package_only() {
     let server = start_verdaccio(&world.root().join("verdaccio"));
     let token = verdaccio_add_user(&server, "si-tester", "si-tester-password");
     let target = format!("{}:{}", host.v4, host.tcp_port);
-    let config = serde_json::json!({ "target": target });
+    // A directory outside everything the sandbox shows by default (the test world lies in
+    // /tmp, which every script may read inside), granted to one package for reading.
+    let grants = std::path::Path::new(GRANTS_DIR);
+    assert!(
+        grants.is_dir(),
+        "{GRANTS_DIR} is missing. Fix: run scripts/setup.sh as root"
+    );
+    let granted_dir = tempfile::Builder::new()
+        .prefix("grant-")
+        .tempdir_in(grants)
+        .expect("a directory in the grants place");
+    let granted_dir = granted_dir.path().to_path_buf();
+    let _cleanup = RemoveOnDrop(granted_dir.clone());
+    write_file(&granted_dir.join("data.txt"), "SI-GRANTED-DATA");
+    let read_path = granted_dir.join("data.txt");
+    let config = serde_json::json!({ "target": target, "read_path": read_path });
     for name in ["si-grant-a", "si-grant-b"] {
         let dir = stage(
             &world,
@@ -286,7 +312,8 @@ fn a_package_grant_opens_one_host_to_that_package_only() {
     write_file(
         &world.project.join(".safe-install.toml"),
         &format!(
-            "[[package]]\nname = \"si-grant-a\"\nallow-hosts = [\"{target}\"]\nreason = \"downloads its prebuilt binary from the test host\"\n"
+            "[[package]]\nname = \"si-grant-a\"\nallow-hosts = [\"{target}\"]\nallow-read = [\"{}\"]\nreason = \"downloads its prebuilt binary from the test host\"\n",
+            granted_dir.display()
         ),
     );
     lock(&world, &[]);
@@ -315,5 +342,31 @@ fn a_package_grant_opens_one_host_to_that_package_only() {
     p.check(refusals("si-grant-a@1.0.0") == 0, || {
         "the granted package was blocked".into()
     });
+    let read_by = |name: &str| {
+        let path = world
+            .project
+            .join(format!("node_modules/.si-reach-{name}.json"));
+        let report: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap_or_default())
+            .unwrap_or_default();
+        report["read"].as_str().unwrap_or("").to_string()
+    };
+    p.check(read_by("si-grant-a") == "SI-GRANTED-DATA", || {
+        format!(
+            "the granted package could not read its allow-read file: {}",
+            read_by("si-grant-a")
+        )
+    });
+    p.check(!read_by("si-grant-b").contains("SI-GRANTED-DATA"), || {
+        "the other package read the file granted to si-grant-a".into()
+    });
+    p.check(
+        r.blocked_by(
+            "si-grant-b@1.0.0",
+            "read",
+            "outside-view",
+            &read_path.display().to_string(),
+        ) == 1,
+        || "no blocked read event for the granted file attributed to si-grant-b".into(),
+    );
     p.finish(&r.context());
 }

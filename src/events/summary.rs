@@ -21,20 +21,38 @@ pub fn remedy(event: &Event) -> Option<String> {
             "nothing: direct connections never leave; HTTP(S) clients must use the proxy in HTTPS_PROXY".into(),
         ),
         Reason::HiddenFile => Some("--policy with [[fs.hide]] narrowed, if this file is no secret".into()),
-        Reason::CredentialPath | Reason::OutsideView => Some(format!("--ro {target}  (if it holds no secret)")),
-        Reason::ReadOnlyPath => Some(format!("--rw {target}")),
+        Reason::CredentialPath => Some(
+            "nothing: credentials never enter the sandbox; registry credentials reach the package manager only (.npmrc, pip.conf, netrc, --secret-env)".into(),
+        ),
+        Reason::OutsideView => Some(match script_package(event) {
+            Some(name) => format!(
+                "[[package]] name = \"{name}\" allow-read = [\"{target}\"] (this package only), if it holds no secret"
+            ),
+            None => format!("--ro {target}  (if it holds no secret)"),
+        }),
+        Reason::ReadOnlyPath if target.contains("/.git/") || target.ends_with("/.git") => Some(
+            "nothing: .git is read-only so that no hook or configuration can be planted".into(),
+        ),
+        Reason::ReadOnlyPath => Some(match script_package(event) {
+            Some(name) => format!(
+                "[[package]] name = \"{name}\" allow-write = [\"{target}\"] (this package only)"
+            ),
+            None => format!("--rw {target}"),
+        }),
         Reason::ScriptOffline => {
-            let name = event
-                .package
-                .as_deref()
-                .and_then(|p| p.get(1..).and_then(|rest| rest.find('@')).map(|i| &p[..=i]))
-                .unwrap_or("NAME");
+            let name = script_package(event).unwrap_or("NAME");
             Some(format!(
                 "[[package]] name = \"{name}\" allow-hosts = [\"{target}\"] in .safe-install.toml (this package only), or --scripts-network registry"
             ))
         }
         _ => None,
     }
+}
+
+/// The bare package name of a script's event (`None` for the package manager's own).
+fn script_package(event: &Event) -> Option<&str> {
+    event.script.as_ref()?;
+    event.package.as_deref().map(crate::policy::package_name)
 }
 
 /// Blocked attempts that are "the same" for a reader: same package, action and target.
@@ -205,11 +223,26 @@ mod tests {
             Reason::ScriptOffline,
         );
         e.package = Some("@scope/pkg@1.2.0".into());
+        e.script = Some("postinstall".into());
         let fix = remedy(&e).expect("a remedy");
         assert!(
             fix.contains("name = \"@scope/pkg\" allow-hosts = [\"registry.example.com:443\"]"),
             "{fix}"
         );
+        // A script's write or read is granted to its package; credentials and .git never.
+        e.action = Action::Write;
+        e.reason = Reason::ReadOnlyPath;
+        e.target = "/home/u/.cache/pkg".into();
+        let fix = remedy(&e).expect("a remedy");
+        assert!(
+            fix.contains("allow-write = [\"/home/u/.cache/pkg\"]"),
+            "{fix}"
+        );
+        e.target = "/p/.git/hooks/pre-commit".into();
+        assert!(remedy(&e).expect("a remedy").starts_with("nothing"));
+        e.reason = Reason::CredentialPath;
+        e.target = "/home/u/.ssh/id_rsa".into();
+        assert!(remedy(&e).expect("a remedy").starts_with("nothing"));
     }
 
     #[test]

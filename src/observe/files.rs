@@ -40,7 +40,11 @@ pub struct Finding {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level<'a> {
     PackageManager,
-    Script { package_dir: Option<&'a Path> },
+    Script {
+        package_dir: Option<&'a Path>,
+        /// The bare package name, when the script's shim registered it.
+        package: Option<&'a str>,
+    },
     Command,
 }
 
@@ -58,6 +62,8 @@ pub struct FileRules {
     script_unreadable: Vec<PathBuf>,
     /// Read-only places inside writable ones (the project's `.git`).
     read_only: Vec<PathBuf>,
+    /// Places granted to one package's scripts: (package name, path).
+    granted: Vec<(String, PathBuf)>,
 }
 
 impl FileRules {
@@ -94,6 +100,21 @@ impl FileRules {
             })
             .map(|m| m.target.clone())
             .collect();
+        let granted = plan
+            .script
+            .as_ref()
+            .map(|s| {
+                s.packages
+                    .iter()
+                    .flat_map(|g| {
+                        g.read
+                            .iter()
+                            .chain(&g.write)
+                            .map(|p| (g.name.clone(), p.clone()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         FileRules {
             hidden,
             credentials: plan.credentials.clone(),
@@ -101,6 +122,7 @@ impl FileRules {
             script_writable,
             script_unreadable,
             read_only,
+            granted,
         }
     }
 
@@ -150,6 +172,18 @@ impl FileRules {
         if level == Level::PackageManager {
             return None;
         }
+        if let Level::Script { package, .. } = level {
+            if let Some((owner, _)) = self
+                .granted
+                .iter()
+                .find(|(owner, p)| path.starts_with(p) && Some(owner.as_str()) != package)
+            {
+                return finding(
+                    Reason::OutsideView,
+                    format!("granted to package {owner} only"),
+                );
+            }
+        }
         if matches!(level, Level::Script { .. })
             && self.script_unreadable.iter().any(|p| path.starts_with(p))
         {
@@ -198,7 +232,7 @@ impl FileRules {
             return false;
         }
         let roots = match (level, &self.script_writable) {
-            (Level::Script { package_dir }, Some(w)) => {
+            (Level::Script { package_dir, .. }, Some(w)) => {
                 if package_dir.is_some_and(|d| path.starts_with(d)) {
                     return true;
                 }
@@ -334,6 +368,7 @@ mod tests {
             script_writable: Some(vec!["/p/node_modules".into(), "/tmp".into()]),
             script_unreadable: vec!["/.safe-install/private".into()],
             read_only: vec!["/p/.git".into()],
+            granted: vec![("sharp".into(), "/opt/vips".into())],
         }
     }
 
@@ -349,6 +384,7 @@ mod tests {
     fn judges_by_level() {
         let script = Level::Script {
             package_dir: Some(Path::new("/p/node_modules/evil")),
+            package: Some("evil"),
         };
         assert_eq!(
             judge("/p/.env", Access::Read, script),
@@ -391,6 +427,15 @@ mod tests {
             None
         );
         assert_eq!(judge("/nowhere/at/all", Access::Read, script), None);
+        assert_eq!(
+            judge("/opt/vips/lib.so", Access::Read, script),
+            Some(Reason::OutsideView)
+        );
+        let sharp = Level::Script {
+            package_dir: None,
+            package: Some("sharp"),
+        };
+        assert_eq!(judge("/opt/vips/lib.so", Access::Read, sharp), None);
         // A private /tmp: the host's file of the same name is not what was written.
         let tmp_on_host = |p: &Path| p.starts_with("/tmp");
         assert_eq!(

@@ -149,6 +149,21 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
             view.push(m.target, m.kind, m.why);
         }
         trust_env = hook.env;
+        // What one package is granted must be in the view; the level-2 layer then gives it to
+        // that package's scripts only.
+        for g in &policy.scripts.packages {
+            let why = format!("granted to package {}: {}", g.value.name, g.reason);
+            for p in &g.value.allow_read {
+                view.add_ro(&p.resolve(&ctx.home), &why);
+            }
+            for p in &g.value.allow_write {
+                let p = p.resolve(&ctx.home);
+                if p.exists() {
+                    view.add_rw(&p, &why);
+                }
+            }
+        }
+        view.sort();
         let script = trust::script_plan(policy, ctx, &view.landlock());
         let config = trust::config_mount(&script);
         view.push(config.target, config.kind, config.why);

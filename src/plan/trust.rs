@@ -151,14 +151,22 @@ pub fn config_mount(script: &ScriptPlan) -> Mount {
 /// Trust level 2 from level 1's Landlock rules.
 pub fn script_plan(policy: &Policy, ctx: &Context, level1: &LandlockPlan) -> ScriptPlan {
     let private = Path::new(PRIVATE_DIR);
-    let mut read: Vec<PathBuf> = level1
-        .read
+    // Places granted to one package are in level 1's rules (the view shows them); every
+    // other package's layer leaves them out.
+    let granted: Vec<PathBuf> = policy
+        .scripts
+        .packages
         .iter()
-        .filter(|p| !p.starts_with(private))
-        .cloned()
+        .flat_map(|g| g.value.allow_read.iter().chain(&g.value.allow_write))
+        .map(|p| {
+            let p = p.resolve(&ctx.home);
+            std::fs::canonicalize(&p).unwrap_or(p)
+        })
         .collect();
+    let general = |p: &&PathBuf| !p.starts_with(private) && !granted.contains(p);
+    let mut read: Vec<PathBuf> = level1.read.iter().filter(general).cloned().collect();
     // Level 1's writable places stay readable (the project, the caches, the home tmpfs).
-    read.extend(level1.write.iter().cloned());
+    read.extend(level1.write.iter().filter(general).cloned());
     read.push(PathBuf::from(SHIM_CONFIG));
     read.sort();
     read.dedup();

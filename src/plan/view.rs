@@ -76,7 +76,7 @@ impl View {
     }
 
     /// Add a read-only host path unless an identical read-only view of it already exists.
-    fn add_ro(&mut self, path: &Path, why: &str) {
+    pub(super) fn add_ro(&mut self, path: &Path, why: &str) {
         let Ok(meta) = std::fs::symlink_metadata(path) else {
             return;
         };
@@ -107,7 +107,7 @@ impl View {
         );
     }
 
-    fn add_rw(&mut self, path: &Path, why: &str) {
+    pub(super) fn add_rw(&mut self, path: &Path, why: &str) {
         let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         self.push(real.clone(), MountKind::BindRw(real), why);
     }
