@@ -60,3 +60,36 @@ fn doctor_reports_a_working_sandbox_on_the_test_host() {
     );
     assert!(!out.stdout.trim().is_empty() || !out.stderr.trim().is_empty());
 }
+
+#[test]
+fn explain_shows_what_npm_scripts_get() {
+    require_npm();
+    let world = World::new("explain-npm");
+    write_file(&world.project.join("package.json"), "{}\n");
+    write_file(
+        &world.project.join(".safe-install.toml"),
+        "[[package]]\nname = \"sharp\"\nallow-hosts = [\"downloads.example.com:443\"]\nreason = \"prebuilt binary\"\n",
+    );
+    let out = run(
+        world
+            .safe_install()
+            .args(["--secret-env", "NPM_TOKEN", "explain", "--project"])
+            .arg(&world.project)
+            .args(["npm", "ci"]),
+        RUN_TIMEOUT,
+    );
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    for needle in [
+        "lifecycle scripts and build backends (trust level 2):",
+        "network: none",
+        "/.safe-install/script-shell",
+        "NPM_TOKEN",
+        "grant sharp: hosts [downloads.example.com:443]",
+    ] {
+        assert!(
+            out.stdout.contains(needle),
+            "explain lacks {needle:?}\n{}",
+            out.describe()
+        );
+    }
+}

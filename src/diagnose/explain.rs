@@ -112,6 +112,8 @@ pub fn render(policy: &Policy, plan: &Plan, allow: &AllowList) -> String {
         let _ = writeln!(o, "  allow {rule}  # {}", rule.source);
     }
 
+    scripts(&mut o, policy, plan);
+
     let names: Vec<&str> = plan.seccomp_deny.iter().map(|(n, _)| n.as_str()).collect();
     let _ = writeln!(o, "\nsystem calls refused ({}):", names.len());
     let _ = writeln!(o, "  {}", names.join(" "));
@@ -123,4 +125,70 @@ pub fn render(policy: &Policy, plan: &Plan, allow: &AllowList) -> String {
         let _ = writeln!(o, "\nnote: {n}");
     }
     o
+}
+
+/// Trust level 2: what lifecycle scripts get.
+fn scripts(o: &mut String, policy: &Policy, plan: &Plan) {
+    let _ = writeln!(o, "\nlifecycle scripts and build backends (trust level 2):");
+    let network = match policy.scripts.network {
+        crate::policy::ScriptsNetwork::None => {
+            "none (--scripts-network registry lets them reach the registries)"
+        }
+        crate::policy::ScriptsNetwork::Registry => "the package manager's registries",
+    };
+    let _ = writeln!(o, "  network: {network}");
+    match &plan.script {
+        Some(script) => {
+            let _ = writeln!(
+                o,
+                "  run through {}: credentials removed, a nested Landlock layer",
+                crate::plan::trust::SHIM
+            );
+            let paths = |v: &[std::path::PathBuf]| {
+                v.iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let _ = writeln!(
+                o,
+                "  write: their package's directory, {}",
+                paths(&script.write)
+            );
+            let _ = writeln!(o, "  variables removed: {}", script.drop_env.join(" "));
+        }
+        None if plan.python.is_some() => {
+            let _ = writeln!(
+                o,
+                "  pip's build steps (setup.py, PEP 517 hooks) start through safe-install mounted over the interpreter: credentials removed, a nested Landlock layer"
+            );
+        }
+        None => {
+            let _ = writeln!(
+                o,
+                "  this command has no script hook: its scripts share the command's filesystem view and environment (network as above, by process ancestry)"
+            );
+        }
+    }
+    for g in &policy.scripts.packages {
+        let _ = writeln!(
+            o,
+            "  grant {}: hosts [{}] read [{}] write [{}]  # {}",
+            g.value.name,
+            g.value.allow_hosts.join(", "),
+            g.value
+                .allow_read
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            g.value
+                .allow_write
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            g.reason
+        );
+    }
 }
