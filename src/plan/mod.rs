@@ -157,8 +157,13 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
                 view.add_ro(&p.resolve(&ctx.home), &why);
             }
             for p in &g.value.allow_write {
+                // Created when missing, as a cache is: the grant names a place the package
+                // writes to (a download cache), which need not exist before its first run.
                 let p = p.resolve(&ctx.home);
-                if p.exists() {
+                if !p.exists() {
+                    let _ = std::fs::create_dir_all(&p);
+                }
+                if p.is_dir() {
                     view.add_rw(&p, &why);
                 }
             }
