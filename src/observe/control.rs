@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 /// Longest message: a descriptor number and a newline.
 const MAX_MESSAGE: usize = 32;
+/// How long a connected shim may take to name its listener.
+const REGISTER_TIMEOUT_SECS: i64 = 5;
 
 /// Serve the control socket until the process exits (the thread is never joined: once the
 /// sandbox is gone nobody connects again).
@@ -40,6 +42,12 @@ pub fn spawn(control: OwnedFd, observer: Arc<Observer>) -> std::io::Result<()> {
 }
 
 fn register(conn: &OwnedFd, observer: &Arc<Observer>) -> std::io::Result<()> {
+    // A peer that connects and says nothing must not hold up the scripts after it.
+    nix::sys::socket::setsockopt(
+        conn,
+        sockopt::ReceiveTimeout,
+        &nix::sys::time::TimeVal::new(REGISTER_TIMEOUT_SECS, 0),
+    )?;
     let cred = getsockopt(conn, sockopt::PeerCredentials)?;
     let pid = cred.pid();
     let mut buf = [0u8; MAX_MESSAGE];
