@@ -26,32 +26,7 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-struct Run(LoggedRun);
-
-impl std::ops::Deref for Run {
-    type Target = LoggedRun;
-    fn deref(&self) -> &LoggedRun {
-        &self.0
-    }
-}
-
-impl Run {
-    /// Blocked events of `action` with `reason` whose target contains `target`, made by
-    /// `package`'s postinstall.
-    fn blocked_by(&self, package: &str, action: &str, reason: &str, target: &str) -> usize {
-        self.events
-            .iter()
-            .filter(|e| {
-                e["verdict"] == "blocked"
-                    && e["action"] == action
-                    && e["reason"] == reason
-                    && e["target"].as_str().unwrap_or("").contains(target)
-                    && e["package"] == package
-                    && e["script"] == "postinstall"
-            })
-            .count()
-    }
-}
+type Run = LoggedRun;
 
 fn sandboxed(world: &World, flags: &[&str], env: &[(&str, &str)]) -> Run {
     let _g = shared_run_guard();
@@ -61,10 +36,7 @@ fn sandboxed(world: &World, flags: &[&str], env: &[(&str, &str)]) -> Run {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    Run(LoggedRun::read(
-        run(cmd.current_dir(&world.project), RUN_TIMEOUT),
-        log,
-    ))
+    LoggedRun::read(run(cmd.current_dir(&world.project), RUN_TIMEOUT), log)
 }
 
 /// A copy of fixture `dir` renamed to `name`, with `config` written to `config_file`.
@@ -219,7 +191,7 @@ fn the_registry_token_reaches_npm_but_never_its_scripts() {
         ),
     ];
     for (action, reason, target) in checks {
-        p.check(r.blocked_by(thief, action, reason, target) >= 1, || {
+        p.check(r.blocked_by(thief, Some("postinstall"), action, reason, target) >= 1, || {
             format!("no blocked {action} event [{reason}] on {target} attributed to {thief} (postinstall)")
         });
     }
@@ -252,7 +224,13 @@ fn the_registry_token_reaches_npm_but_never_its_scripts() {
         )
     });
     p.check(
-        r.blocked_by(thief, "proxy", "script-offline", "127.0.0.1") == 0,
+        r.blocked_by(
+            thief,
+            Some("postinstall"),
+            "proxy",
+            "script-offline",
+            "127.0.0.1",
+        ) == 0,
         || "script-offline events despite --scripts-network registry".into(),
     );
     p.check(!leaks(&report["env"], &token), || {
@@ -333,8 +311,14 @@ fn a_package_grant_opens_one_host_to_that_package_only() {
     });
     // An IP-literal target is refused as `ip-literal` (a name as `egress-not-allowed`).
     let refusals = |package: &str| {
-        r.blocked_by(package, "proxy", "ip-literal", &target)
-            + r.blocked_by(package, "proxy", "egress-not-allowed", &target)
+        r.blocked_by(package, Some("postinstall"), "proxy", "ip-literal", &target)
+            + r.blocked_by(
+                package,
+                Some("postinstall"),
+                "proxy",
+                "egress-not-allowed",
+                &target,
+            )
     };
     p.check(refusals("si-grant-b@1.0.0") == 1, || {
         format!("no single blocked proxy event for {target} attributed to si-grant-b")
@@ -362,6 +346,7 @@ fn a_package_grant_opens_one_host_to_that_package_only() {
     p.check(
         r.blocked_by(
             "si-grant-b@1.0.0",
+            Some("postinstall"),
             "read",
             "outside-view",
             &read_path.display().to_string(),

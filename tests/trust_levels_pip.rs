@@ -15,34 +15,6 @@ use std::path::Path;
 
 const USER: &str = "si-index-user";
 
-/// A run whose blocked events can be asked by package.
-struct Run(LoggedRun);
-
-impl std::ops::Deref for Run {
-    type Target = LoggedRun;
-    fn deref(&self) -> &LoggedRun {
-        &self.0
-    }
-}
-
-impl Run {
-    /// Blocked events of `action` with `reason` whose target contains `target`, made by a
-    /// build step of `package`.
-    fn blocked_by(&self, package: &str, action: &str, reason: &str, target: &str) -> usize {
-        self.events
-            .iter()
-            .filter(|e| {
-                e["verdict"] == "blocked"
-                    && e["action"] == action
-                    && e["reason"] == reason
-                    && e["target"].as_str().unwrap_or("").contains(target)
-                    && e["package"] == package
-                    && e["script"].is_string()
-            })
-            .count()
-    }
-}
-
 /// The thieves' sdists (one with an in-tree PEP 517 backend needing setuptools, one legacy
 /// `setup.py`) and the setuptools wheel, in the index's directory.
 fn stage_index(world: &World, packages: &Path, index: &str) {
@@ -122,7 +94,7 @@ fn index_credentials_reach_pip_and_its_build_dependencies_but_never_a_build_back
         .args(["install", "--no-cache-dir", "si-pip-thief", "si-pip-legacy"])
         .env("PIP_INDEX_URL", &index);
     let out = run(cmd.current_dir(&world.project), RUN_TIMEOUT);
-    let r = Run(LoggedRun::read(out, log));
+    let r = LoggedRun::read(out, log);
     assert!(
         r.out.status.success()
             && installed(&venv, "si_pip_thief")
@@ -181,9 +153,14 @@ fn index_credentials_reach_pip_and_its_build_dependencies_but_never_a_build_back
             ("read", "credential-path", ".netrc"),
             ("proxy", "script-offline", target.as_str()),
         ] {
-            p.check(r.blocked_by(&package, action, reason, target) >= 1, || {
-                format!("no blocked {action} event [{reason}] on {target} attributed to {package}")
-            });
+            p.check(
+                r.blocked_by(&package, None, action, reason, target) >= 1,
+                || {
+                    format!(
+                        "no blocked {action} event [{reason}] on {target} attributed to {package}"
+                    )
+                },
+            );
         }
     }
     let log_text = fs::read_to_string(&r.log).unwrap_or_default();

@@ -414,6 +414,32 @@ impl LoggedRun {
         LoggedRun { out, events, log }
     }
 
+    /// Blocked events of `action` with `reason` whose target contains `target`, made by a
+    /// script of `package`: that lifecycle event, or any named script or build step (`None`).
+    pub fn blocked_by(
+        &self,
+        package: &str,
+        script: Option<&str>,
+        action: &str,
+        reason: &str,
+        target: &str,
+    ) -> usize {
+        self.events
+            .iter()
+            .filter(|e| {
+                e["verdict"] == "blocked"
+                    && e["action"] == action
+                    && e["reason"] == reason
+                    && e["target"].as_str().unwrap_or("").contains(target)
+                    && e["package"] == package
+                    && match script {
+                        Some(s) => e["script"] == s,
+                        None => e["script"].is_string(),
+                    }
+            })
+            .count()
+    }
+
     /// Output and log, for assertion messages.
     pub fn context(&self) -> String {
         format!(
