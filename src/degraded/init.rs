@@ -166,18 +166,7 @@ fn serve(setup: &Setup<'_>) -> ! {
             let _ = kill(Pid::from_raw(-child.as_raw()), sig);
             continue;
         }
-        let mut status = None;
-        loop {
-            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) if pid == child => status = Some(code),
-                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => {
-                    status = Some(128 + sig as i32)
-                }
-                Ok(WaitStatus::StillAlive) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
-        if let Some(code) = status {
+        if let Some(code) = crate::sandbox::init::reap(child) {
             kill_descendants(child);
             exit(code);
         }

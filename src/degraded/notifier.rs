@@ -5,9 +5,9 @@
 //! the target passed is read only to recognise "the proxy" and to log; whatever the target
 //! writes there afterwards, its socket can only ever reach the proxy. CONTINUE is never sent.
 
-use crate::events::{Action, Event, EventSink, Reason, Verdict};
+use crate::events::{EventSink, Reason};
 use crate::observe::attribution::Attributor;
-use crate::observe::notifier::Answer;
+use crate::observe::notifier::{emit, Answer};
 use crate::observe::process;
 use crate::observe::sockaddr::{parse, Dest};
 use nix::sys::socket::{getsockopt, sockopt};
@@ -275,19 +275,6 @@ fn describe(dest: Option<&UnixOrInet>) -> String {
         Some(UnixOrInet::Other(f)) => format!("address family {f}"),
         None => "unknown address".into(),
     }
-}
-
-fn emit(
-    sink: &EventSink,
-    who: &Attributor,
-    pid: i32,
-    target: String,
-    reason: Reason,
-    detail: &str,
-) {
-    let mut ev = Event::new(Action::Connect, Verdict::Blocked, target, reason).with_detail(detail);
-    who.of_pid(pid).apply(&mut ev);
-    sink.emit(ev);
 }
 
 /// The proxy's address on the host's loopback.

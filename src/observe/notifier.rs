@@ -422,7 +422,8 @@ fn socket_type(pid: i32, fd: u64) -> Option<i32> {
         .map(|t| t as i32)
 }
 
-fn emit(
+/// Log a blocked connect of `pid`, attributed.
+pub fn emit(
     sink: &EventSink,
     who: &Attributor,
     pid: i32,

@@ -61,15 +61,8 @@ pub fn run(plan: &Plan, report: BorrowedFd<'_>) -> ! {
             let _ = kill(Pid::from_raw(-child.as_raw()), sig);
             continue;
         }
-        loop {
-            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) if pid == child => status = Some(code),
-                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => {
-                    status = Some(128 + sig as i32)
-                }
-                Ok(WaitStatus::StillAlive) | Err(_) => break,
-                Ok(_) => {}
-            }
+        if let Some(code) = reap(child) {
+            status = Some(code);
         }
         if let Some(code) = status {
             // Whatever the command left behind dies with it.
@@ -181,4 +174,20 @@ fn candidates(program: &OsStr, path_var: Option<&OsStr>) -> Vec<PathBuf> {
             }
         })
         .collect()
+}
+
+/// Reap every child that has exited (an init's duty: orphans are reparented to it); the exit
+/// status of `child` (128 + N for signal N) if it was among them.
+pub(crate) fn reap(child: Pid) -> Option<i32> {
+    let mut status = None;
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == child => status = Some(code),
+            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => {
+                status = Some(128 + sig as i32)
+            }
+            Ok(WaitStatus::StillAlive) | Err(_) => return status,
+            Ok(_) => {}
+        }
+    }
 }
