@@ -140,6 +140,11 @@ impl FileRules {
             Access::Read => Action::Read,
             Access::Write => Action::Write,
         };
+        // The package manager is trusted code (its own configuration files are covered or
+        // moved on purpose, and it reads them); what its scripts do is what is judged.
+        if level == Level::PackageManager {
+            return None;
+        }
         let target = path.display().to_string();
         let finding = |reason: Reason, detail: String| {
             Some(Finding {
@@ -167,10 +172,6 @@ impl FileRules {
                     format!("a credential path of the real home ({why}); not in the sandbox"),
                 );
             }
-        }
-        // Package managers probe many places; only what their scripts do is judged further.
-        if level == Level::PackageManager {
-            return None;
         }
         if let Level::Script { package, .. } = level {
             if let Some((owner, _)) = self
@@ -390,10 +391,7 @@ mod tests {
             judge("/p/.env", Access::Read, script),
             Some(Reason::HiddenFile)
         );
-        assert_eq!(
-            judge("/p/.env", Access::Read, Level::PackageManager),
-            Some(Reason::HiddenFile)
-        );
+        assert_eq!(judge("/p/.env", Access::Read, Level::PackageManager), None);
         assert_eq!(
             judge("/etc/ssh/ssh_host_rsa_key", Access::Read, script),
             Some(Reason::HiddenFile)

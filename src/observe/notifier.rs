@@ -278,21 +278,16 @@ fn observe_file(fd: i32, req: &libc::seccomp_notif, observer: &Observer, scope: 
                 package: None,
             },
         };
-        let Some(mut finding) = observer
+        let Some(finding) = observer
             .files
             .judge(&path, access, level, &inside, &on_host)
         else {
             continue;
         };
         let who = observer.who.of_pid(pid);
+        // The package manager itself is not judged (see `FileRules::judge`).
         if matches!(scope, Scope::Sandbox { generic: false }) && who.script.is_none() {
-            match observer
-                .files
-                .judge(&path, access, Level::PackageManager, &inside, &on_host)
-            {
-                Some(f) => finding = f,
-                None => continue,
-            }
+            continue;
         }
         emit_finding(observer, finding, who);
     }
