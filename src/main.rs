@@ -188,7 +188,20 @@ fn build_plan(args: &SandboxArgs, argv: &[OsString]) -> Result<(Policy, Plan, Al
             },
         });
     }
-    let plan = plan::build(&policy, &ctx).map_err(fail(exit::INVALID_INPUT))?;
+    // A grant pinned to a lockfile integrity applies only to that exact package version.
+    let locked = if ctx.detected.family == pm::Family::Npm {
+        pm::npm::locked_integrities(&ctx.project)
+    } else {
+        Default::default()
+    };
+    let unpinned = policy
+        .scripts
+        .keep_pinned(&|name| locked.get(name).cloned().unwrap_or_default());
+    let mut plan = plan::build(&policy, &ctx).map_err(fail(exit::INVALID_INPUT))?;
+    for note in unpinned {
+        tracing::warn!("{note}");
+        plan.notes.push(note);
+    }
     let allow = egress::allow_list(&policy, &pm).map_err(fail(exit::INVALID_INPUT))?;
     Ok((policy, plan, allow))
 }

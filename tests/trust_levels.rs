@@ -287,14 +287,26 @@ fn a_package_grant_opens_one_host_to_that_package_only() {
         &world.project.join("package.json"),
         "{ \"name\": \"si-grant-consumer\", \"version\": \"1.0.0\", \"private\": true,\n  \"dependencies\": { \"si-grant-a\": \"1.0.0\", \"si-grant-b\": \"1.0.0\" } }\n",
     );
-    write_file(
-        &world.project.join(".safe-install.toml"),
-        &format!(
-            "[[package]]\nname = \"si-grant-a\"\nallow-hosts = [\"{target}\"]\nallow-read = [\"{}\"]\nreason = \"downloads its prebuilt binary from the test host\"\n",
-            granted_dir.display()
-        ),
-    );
     lock(&world, &[]);
+    // si-grant-a's grant is pinned to the version the lockfile holds; si-grant-b has the same
+    // grant pinned to another version's integrity, which must not apply.
+    let lockfile: Value = serde_json::from_str(
+        &fs::read_to_string(world.project.join("package-lock.json")).expect("lockfile"),
+    )
+    .expect("lockfile is JSON");
+    let integrity = lockfile["packages"]["node_modules/si-grant-a"]["integrity"]
+        .as_str()
+        .expect("si-grant-a's integrity in the lockfile")
+        .to_string();
+    let other_version = format!("sha512-{}==", "A".repeat(86));
+    let mut policy = String::new();
+    for (name, pin) in [("si-grant-a", &integrity), ("si-grant-b", &other_version)] {
+        policy.push_str(&format!(
+            "[[package]]\nname = \"{name}\"\nallow-hosts = [\"{target}\"]\nallow-read = [\"{}\"]\nintegrity = \"{pin}\"\nreason = \"downloads its prebuilt binary from the test host\"\n\n",
+            granted_dir.display()
+        ));
+    }
+    write_file(&world.project.join(".safe-install.toml"), &policy);
     let r = sandboxed(&world, &[], &[]);
     let mut p = Problems::new();
     p.check(r.out.status.success(), || "npm ci failed".into());
@@ -323,6 +335,10 @@ fn a_package_grant_opens_one_host_to_that_package_only() {
     p.check(refusals("si-grant-b@1.0.0") == 1, || {
         format!("no single blocked proxy event for {target} attributed to si-grant-b")
     });
+    p.check(
+        r.out.stderr.contains("the grant for package si-grant-b"),
+        || "no warning that si-grant-b's grant (pinned to another version) is not applied".into(),
+    );
     p.check(refusals("si-grant-a@1.0.0") == 0, || {
         "the granted package was blocked".into()
     });

@@ -253,6 +253,8 @@ pub struct PackageGrant {
     pub allow_hosts: Vec<String>,
     pub allow_read: Vec<PolicyPath>,
     pub allow_write: Vec<PolicyPath>,
+    /// The lockfile integrity the grant is pinned to, if any.
+    pub integrity: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -264,6 +266,30 @@ pub struct ScriptsPolicy {
 }
 
 impl ScriptsPolicy {
+    /// Drop the grants pinned to an integrity the lockfile does not hold for that package
+    /// (`locked`: the integrities the lockfile records for a package name). Returns a note
+    /// for each grant dropped.
+    pub fn keep_pinned(&mut self, locked: &dyn Fn(&str) -> Vec<String>) -> Vec<String> {
+        let mut notes = Vec::new();
+        self.packages.retain(|g| {
+            let Some(pin) = &g.value.integrity else {
+                return true;
+            };
+            let found = locked(&g.value.name);
+            if found.iter().any(|i| i == pin) {
+                return true;
+            }
+            notes.push(format!(
+                "the grant for package {} ({}) is not applied: it is pinned to integrity {pin}, and the lockfile holds {}",
+                g.value.name,
+                g.origin,
+                if found.is_empty() { "no entry for it".to_string() } else { found.join(", ") }
+            ));
+            false
+        });
+        notes
+    }
+
     /// The grant for package `name` (`name@version` or a bare name), if any; later layers win.
     pub fn grant(&self, name: &str) -> Option<&Entry<PackageGrant>> {
         let bare = package_name(name);

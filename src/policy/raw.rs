@@ -167,4 +167,7 @@ pub struct RawPackage {
     pub allow_read: Vec<Spanned<String>>,
     #[serde(default)]
     pub allow_write: Vec<Spanned<String>>,
+    /// The lockfile's `integrity` of the version granted (`sha512-…`): another version does
+    /// not inherit the grant.
+    pub integrity: Option<Spanned<String>>,
 }

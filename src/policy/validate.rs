@@ -301,11 +301,27 @@ pub(super) fn merge_file(policy: &mut Policy, file: &str, text: &str) -> Result<
                 "must be a package name such as \"sharp\" or \"@scope/name\", without a version",
             ));
         }
+        let integrity = match &pkg.integrity {
+            Some(i) => {
+                let text = i.get_ref().trim();
+                let known = ["sha512-", "sha384-", "sha256-", "sha1-"];
+                if !known.iter().any(|p| text.starts_with(p)) || text.len() < 12 {
+                    return Err(cx.invalid(
+                        i,
+                        format!("{key}.integrity"),
+                        "must be a lockfile integrity such as \"sha512-…\" (package-lock.json, `integrity` of the package's entry)",
+                    ));
+                }
+                Some(text.to_string())
+            }
+            None => None,
+        };
         let mut grant = PackageGrant {
             name: name.to_string(),
             allow_hosts: Vec::new(),
             allow_read: Vec::new(),
             allow_write: Vec::new(),
+            integrity,
         };
         for (j, host) in pkg.allow_hosts.iter().enumerate() {
             let h = host.get_ref().trim();
