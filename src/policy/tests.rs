@@ -209,22 +209,38 @@ fn sandbox_mode_is_validated_and_needs_a_reason() {
 fn trust_level_tables_are_validated() {
     let mut p = Policy::default();
     let text = "[scripts]\nnetwork = \"registry\"\nreason = \"our scripts publish docs\"\n\n[credentials]\nenv = [{ name = \"NPM_TOKEN\", reason = \"CI token\" }]\n\n[[package]]\nname = \"@scope/sharp\"\nallow-hosts = [\"downloads.example.com:443\"]\nintegrity = \"sha512-AAAAAAAAAAAAAAAA\"\nreason = \"prebuilt binary\"\n";
-    p.add_layer("ok.toml", text).expect("valid trust-level tables");
+    p.add_layer("ok.toml", text)
+        .expect("valid trust-level tables");
     assert_eq!(p.scripts.network, crate::policy::ScriptsNetwork::Registry);
     assert!(p.scripts.grant("@scope/sharp@1.0.0").is_some());
     assert!(p.env.pass.iter().any(|e| e.value.is_exact("NPM_TOKEN")));
     for (bad, key) in [
-        ("[scripts]\nnetwork = \"all\"\nreason = \"x\"\n", "scripts.network"),
+        (
+            "[scripts]\nnetwork = \"all\"\nreason = \"x\"\n",
+            "scripts.network",
+        ),
         ("[scripts]\nnetwork = \"none\"\n", "scripts.reason"),
-        ("[[package]]\nname = \"sharp@1.0\"\nreason = \"x\"\n", "package[0].name"),
-        ("[[package]]\nname = \"sharp\"\nintegrity = \"md5-x\"\nreason = \"x\"\n", "package[0].integrity"),
-        ("[[package]]\nname = \"sharp\"\nallow-hosts = [\"a b\"]\nreason = \"x\"\n", "package[0].allow-hosts[0]"),
+        (
+            "[[package]]\nname = \"sharp@1.0\"\nreason = \"x\"\n",
+            "package[0].name",
+        ),
+        (
+            "[[package]]\nname = \"sharp\"\nintegrity = \"md5-x\"\nreason = \"x\"\n",
+            "package[0].integrity",
+        ),
+        (
+            "[[package]]\nname = \"sharp\"\nallow-hosts = [\"a b\"]\nreason = \"x\"\n",
+            "package[0].allow-hosts[0]",
+        ),
     ] {
         let msg = Policy::default()
             .add_layer("bad.toml", bad)
             .expect_err(bad)
             .to_string();
-        assert!(msg.contains("bad.toml:") && msg.contains(key), "{bad:?}: {msg}");
+        assert!(
+            msg.contains("bad.toml:") && msg.contains(key),
+            "{bad:?}: {msg}"
+        );
     }
     // A pinned grant survives only with the integrity the lockfile holds.
     let notes = p.scripts.keep_pinned(&|_| vec!["sha512-BBBB".into()]);
