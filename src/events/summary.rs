@@ -33,6 +33,9 @@ pub fn remedy(event: &Event) -> Option<String> {
         Reason::ReadOnlyPath if target.contains("/.git/") || target.ends_with("/.git") => Some(
             "nothing: .git is read-only so that no hook or configuration can be planted".into(),
         ),
+        Reason::ReadOnlyPath if is_shell_startup(target) => Some(
+            "nothing: shell start-up files are where an install would persist".into(),
+        ),
         Reason::ReadOnlyPath => Some(match script_package(event) {
             Some(name) => format!(
                 "[[package]] name = \"{name}\" allow-write = [\"{target}\"] (this package only)"
@@ -47,6 +50,21 @@ pub fn remedy(event: &Event) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// `~/.bashrc` and friends: a write there is persistence, never a need.
+fn is_shell_startup(target: &str) -> bool {
+    const FILES: [&str; 8] = [
+        ".bashrc",
+        ".bash_profile",
+        ".bash_login",
+        ".profile",
+        ".zshrc",
+        ".zprofile",
+        ".zshenv",
+        ".config/fish/config.fish",
+    ];
+    FILES.iter().any(|f| target.ends_with(&format!("/{f}")))
 }
 
 /// The bare package name of a script's event (`None` for the package manager's own).
@@ -239,6 +257,8 @@ mod tests {
             "{fix}"
         );
         e.target = "/p/.git/hooks/pre-commit".into();
+        assert!(remedy(&e).expect("a remedy").starts_with("nothing"));
+        e.target = "/home/u/.bashrc".into();
         assert!(remedy(&e).expect("a remedy").starts_with("nothing"));
         e.reason = Reason::CredentialPath;
         e.target = "/home/u/.ssh/id_rsa".into();
