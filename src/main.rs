@@ -189,7 +189,13 @@ fn build_plan(args: &SandboxArgs, argv: &[OsString]) -> Result<(Policy, Plan, Al
         });
     }
     // A grant pinned to a lockfile integrity applies only to that exact package version.
-    let locked = if ctx.detected.family == pm::Family::Npm {
+    // Parsed only when a grant is pinned: a large lockfile costs start-up time otherwise.
+    let pinned = policy
+        .scripts
+        .packages
+        .iter()
+        .any(|g| g.value.integrity.is_some());
+    let locked = if pinned && ctx.detected.family == pm::Family::Npm {
         pm::npm::locked_integrities(&ctx.project)
     } else {
         Default::default()

@@ -236,3 +236,24 @@ fn no_user_namespaces_is_refused_with_the_fix() {
     );
     assert_one_paragraph(&out);
 }
+
+/// The script shell fails closed: without its configuration (here: started outside any
+/// sandbox) the script does not run.
+#[test]
+fn script_shell_without_its_configuration_runs_nothing() {
+    use std::os::unix::process::CommandExt;
+    let world = World::new("shim-closed");
+    let marker = world.root().join("ran");
+    let mut cmd = std::process::Command::new(bin());
+    cmd.arg0("/.safe-install/script-shell")
+        .arg("-c")
+        .arg(format!("touch {}", marker.display()));
+    let out = run(&mut cmd, RUN_TIMEOUT);
+    assert_eq!(out.code(), 126, "{}", out.describe());
+    assert!(
+        out.stderr.contains("the script did not run"),
+        "{}",
+        out.describe()
+    );
+    assert!(!marker.exists(), "the script ran without its sandbox layer");
+}

@@ -405,19 +405,7 @@ fn npm_ci_from_the_registry_goes_through_the_proxy() {
     let server = common::servers::start_verdaccio(&world.root().join("verdaccio"));
     let token = common::servers::verdaccio_add_user(&server, "si-tester", "si-tester-password");
     let tarball = pack_npm_fixture(&world, "benign");
-    write_file(
-        &world.setup_home.join(".npmrc"),
-        &format!("//127.0.0.1:{}/:_authToken={token}\n", server.port),
-    );
-    run(
-        world
-            .setup_command("npm")
-            .arg("publish")
-            .arg(&tarball)
-            .args(["--registry", &server.url]),
-        RUN_TIMEOUT,
-    )
-    .assert_success();
+    publish_npm(&world, &tarball, server.port, &token, &server.log());
     write_file(
         &world.project.join("package.json"),
         "{ \"name\": \"si-consumer\", \"version\": \"1.0.0\", \"private\": true, \"dependencies\": { \"si-benign\": \"1.0.0\" } }\n",
@@ -426,17 +414,7 @@ fn npm_ci_from_the_registry_goes_through_the_proxy() {
         &world.project.join(".npmrc"),
         &format!("registry={}\n", server.url),
     );
-    run(
-        world.setup_command("npm").args([
-            "install",
-            "--package-lock-only",
-            "--ignore-scripts",
-            "--no-audit",
-            "--no-fund",
-        ]),
-        RUN_TIMEOUT,
-    )
-    .assert_success();
+    write_npm_lockfile(&world);
     let log = world.log_path("ci");
     let mut cmd = world.safe_install();
     cmd.arg("--allow-degraded")

@@ -656,6 +656,49 @@ fn allowed_registry_events(r: &Run, port: u16) -> Vec<&Value> {
     )
 }
 
+/// A bare `npm install` (its lockfile must point at the local registry), then `npm ci`
+/// through safe-install: it succeeds, installs `installed` (a path below `node_modules`), logs
+/// allowed registry requests through the proxy and blocks nothing.
+fn npm_ci_through_the_proxy(world: &World, server: &Server, installed: &str) -> Run {
+    run(
+        world
+            .setup_command("npm")
+            .args(["install", "--no-audit", "--no-fund"]),
+        RUN_TIMEOUT,
+    )
+    .assert_success();
+    let lock = fs::read_to_string(world.project.join("package-lock.json")).expect("lockfile");
+    assert!(
+        lock.contains(&format!("127.0.0.1:{}", server.port)),
+        "the lockfile does not point at the local registry:\n{lock}"
+    );
+    reset_install(world);
+    let r = sandboxed(world, &["--log-allowed".to_string()], NPM_CI);
+    assert!(
+        r.out.status.success(),
+        "{}\n--- verdaccio ---\n{}",
+        r.context(),
+        server.log()
+    );
+    assert!(
+        world.project.join("node_modules").join(installed).is_file(),
+        "{installed} was not installed (or its postinstall did not run)\n{}",
+        r.context()
+    );
+    assert!(
+        !allowed_registry_events(&r, server.port).is_empty(),
+        "no proxy/allowed/registry-request event for 127.0.0.1:{}\n{}",
+        server.port,
+        r.context()
+    );
+    assert!(
+        r.blocked_egress().is_empty(),
+        "an install from the configured registry was blocked somewhere\n{}",
+        r.context()
+    );
+    r
+}
+
 #[test]
 fn npm_ci_from_a_local_verdaccio_goes_through_the_proxy() {
     require_npm();
@@ -674,45 +717,7 @@ fn npm_ci_from_a_local_verdaccio_goes_through_the_proxy() {
         &world.project.join("package.json"),
         "{ \"name\": \"si-egress-consumer\", \"version\": \"1.0.0\", \"private\": true,\n  \"dependencies\": { \"si-benign\": \"1.0.0\" } }\n",
     );
-    run(
-        world
-            .setup_command("npm")
-            .args(["install", "--no-audit", "--no-fund"]),
-        RUN_TIMEOUT,
-    )
-    .assert_success();
-    let lock = fs::read_to_string(world.project.join("package-lock.json")).expect("lockfile");
-    assert!(
-        lock.contains(&format!("127.0.0.1:{}", server.port)),
-        "the lockfile does not point at the local registry:\n{lock}"
-    );
-    reset_install(&world);
-    let r = sandboxed(&world, &["--log-allowed".to_string()], NPM_CI);
-    assert!(
-        r.out.status.success(),
-        "{}\n--- verdaccio ---\n{}",
-        r.context(),
-        server.log()
-    );
-    assert!(
-        world
-            .project
-            .join("node_modules/si-benign/build/artefact.txt")
-            .is_file(),
-        "si-benign was not installed (or its postinstall did not run)\n{}",
-        r.context()
-    );
-    assert!(
-        !allowed_registry_events(&r, server.port).is_empty(),
-        "no proxy/allowed/registry-request event for 127.0.0.1:{}\n{}",
-        server.port,
-        r.context()
-    );
-    assert!(
-        r.blocked_egress().is_empty(),
-        "a clean install from the configured registry was blocked somewhere\n{}",
-        r.context()
-    );
+    let r = npm_ci_through_the_proxy(&world, &server, "si-benign/build/artefact.txt");
     host.assert_nothing_received(&r.context());
 }
 
@@ -778,7 +783,7 @@ fn scoped_registry_with_a_token_in_the_project_npmrc_installs_through_the_proxy(
     let host = TestHost::start(&world);
     let scope = "@si-private";
     let server = start_verdaccio_private_scope(&world.root().join("verdaccio"), scope);
-    let token = verdaccio_add_user_at(server.port, "si-tester", "si-tester-password");
+    let token = verdaccio_add_user(&server, "si-tester", "si-tester-password");
     let staging = world.root().join("staging/npm-scoped");
     copy_dir(&fixtures().join("egress/npm-scoped"), &staging);
     let tarball = pack_npm_dir(&world, &staging);
@@ -803,40 +808,7 @@ fn scoped_registry_with_a_token_in_the_project_npmrc_installs_through_the_proxy(
         &world.project.join("package.json"),
         "{ \"name\": \"si-egress-scoped-consumer\", \"version\": \"1.0.0\", \"private\": true,\n  \"dependencies\": { \"@si-private/scoped-pkg\": \"1.0.0\" } }\n",
     );
-    run(
-        world
-            .setup_command("npm")
-            .args(["install", "--no-audit", "--no-fund"]),
-        RUN_TIMEOUT,
-    )
-    .assert_success();
-    reset_install(&world);
-    let r = sandboxed(&world, &["--log-allowed".to_string()], NPM_CI);
-    assert!(
-        r.out.status.success(),
-        "{}\n--- verdaccio ---\n{}",
-        r.context(),
-        server.log()
-    );
-    assert!(
-        world
-            .project
-            .join("node_modules/@si-private/scoped-pkg/index.js")
-            .is_file(),
-        "the scoped package was not installed\n{}",
-        r.context()
-    );
-    assert!(
-        !allowed_registry_events(&r, server.port).is_empty(),
-        "no proxy/allowed/registry-request event for 127.0.0.1:{}\n{}",
-        server.port,
-        r.context()
-    );
-    assert!(
-        r.blocked_egress().is_empty(),
-        "the scoped install was blocked somewhere\n{}",
-        r.context()
-    );
+    let r = npm_ci_through_the_proxy(&world, &server, "@si-private/scoped-pkg/index.js");
     let log_text = fs::read_to_string(&r.log).unwrap_or_default();
     assert!(
         !log_text.contains(&token) && !r.out.stderr.contains(&token),

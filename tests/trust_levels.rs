@@ -94,7 +94,7 @@ fn the_registry_token_reaches_npm_but_never_its_scripts() {
     let world = World::new("trust-token");
     let scope = "@si-private";
     let server = start_verdaccio_private_scope(&world.root().join("verdaccio"), scope);
-    let token = verdaccio_add_user_at(server.port, "si-tester", "si-tester-password");
+    let token = verdaccio_add_user(&server, "si-tester", "si-tester-password");
 
     let scoped = world.root().join("staging/npm-scoped");
     copy_dir(&fixtures().join("egress/npm-scoped"), &scoped);

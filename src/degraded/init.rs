@@ -15,7 +15,6 @@
 use super::rules::Rule;
 use crate::plan::Plan;
 use crate::sandbox::report::{send, LandlockStatus, Report, SetupError, Stage};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
@@ -64,22 +63,7 @@ fn prctl(
 
 fn restrict(setup: &Setup<'_>) -> Result<(), SetupError> {
     // 1.
-    prctl(
-        Stage::ParentDeath,
-        "PR_SET_PDEATHSIG",
-        libc::PR_SET_PDEATHSIG,
-        libc::SIGKILL as libc::c_ulong,
-    )?;
-    let mut pfd = [PollFd::new(setup.alive.as_fd(), PollFlags::POLLIN)];
-    if poll(&mut pfd, PollTimeout::ZERO)
-        .map_err(|e| SetupError::errno(Stage::ParentDeath, e, "poll"))?
-        > 0
-    {
-        return Err(SetupError::new(
-            Stage::ParentDeath,
-            "the supervisor is gone",
-        ));
-    }
+    crate::sandbox::die_with_supervisor(setup.alive.as_fd())?;
     // 2.
     prctl(
         Stage::Fork,

@@ -246,20 +246,21 @@ impl FileRules {
 }
 
 /// Another process's environment or memory under the sandbox's `/proc` (`me`: the caller's
-/// pid inside): a script's Landlock domain, nested in the package manager's, may not read
-/// the package manager's (ptrace rules). Everything else in `/proc` is the sandbox's own.
-pub fn judge_proc(path: &Path, me: i32, is_script: bool) -> Option<Finding> {
+/// pid inside, looked up only when needed): a script's Landlock domain, nested in the package
+/// manager's, may not read the package manager's (ptrace rules). Everything else in `/proc`
+/// is the sandbox's own. Whether the caller is a script is the caller's to decide.
+pub fn judge_proc(path: &Path, me: impl FnOnce() -> i32) -> Option<Finding> {
     let mut parts = path.strip_prefix("/proc").ok()?.components();
     let pid = parts.next()?.as_os_str().to_str()?;
     let file = parts.next()?.as_os_str().to_str()?;
-    if !is_script || !matches!(file, "environ" | "mem") {
+    if !matches!(file, "environ" | "mem") {
         return None;
     }
     let n: i32 = match pid {
         "self" | "thread-self" => return None,
         p => p.parse().ok()?,
     };
-    (n != me).then(|| Finding {
+    (n != me()).then(|| Finding {
         action: Action::Read,
         reason: Reason::OtherProcess,
         target: path.display().to_string(),
@@ -462,14 +463,13 @@ mod tests {
 
     #[test]
     fn other_processes_environment_and_memory() {
-        let r = |p: &str, me| judge_proc(Path::new(p), me, true).map(|f| f.reason);
+        let r = |p: &str, me| judge_proc(Path::new(p), || me).map(|f| f.reason);
         assert_eq!(r("/proc/2/environ", 7), Some(Reason::OtherProcess));
         assert_eq!(r("/proc/2/mem", 7), Some(Reason::OtherProcess));
         assert_eq!(r("/proc/7/environ", 7), None);
         assert_eq!(r("/proc/self/environ", 7), None);
         assert_eq!(r("/proc/2/cmdline", 7), None);
         assert_eq!(r("/proc/meminfo", 7), None);
-        assert_eq!(judge_proc(Path::new("/proc/2/environ"), 7, false), None);
     }
 
     #[test]

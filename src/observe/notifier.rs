@@ -147,7 +147,7 @@ pub fn serve_loop(listener: &OwnedFd, mut answer: impl FnMut(i32, &libc::seccomp
 }
 
 fn file_call(nr: libc::c_long) -> bool {
-    crate::sandbox::seccomp::file_syscalls().contains(&nr)
+    crate::sandbox::seccomp::FILE_SYSCALLS.contains(&nr)
 }
 
 /// `O_WRONLY | O_RDWR | O_CREAT | O_TRUNC`: an open that may write.
@@ -254,12 +254,16 @@ fn observe_file(fd: i32, req: &libc::seccomp_notif, observer: &Observer, scope: 
         let path = files::resolve(&root, &base, &raw, follow);
         if path.starts_with("/proc") {
             // The sandbox's own procfs: `self` means the caller, which only it can resolve.
-            let me = process::ids(pid).sandbox;
-            let is_script = !matches!(scope, Scope::Sandbox { generic: false })
-                || observer.who.of_pid(pid).script.is_some();
-            if let Some(finding) = files::judge_proc(&path, me, is_script) {
-                emit_finding(observer, finding, observer.who.of_pid(pid));
+            // Attribution (several /proc reads) is paid only for a finding.
+            let Some(finding) = files::judge_proc(&path, || process::ids(pid).sandbox) else {
+                continue;
+            };
+            let who = observer.who.of_pid(pid);
+            // The package manager itself is not judged (see `FileRules::judge`).
+            if matches!(scope, Scope::Sandbox { generic: false }) && who.script.is_none() {
+                continue;
             }
+            emit_finding(observer, finding, who);
             continue;
         }
         let level = match scope {

@@ -61,25 +61,8 @@ pub fn child_main(plan: &Plan, staging: &Path, fds: &ChildFds) -> ! {
 }
 
 fn setup(plan: &Plan, staging: &Path, fds: &ChildFds) -> Result<(), SetupError> {
-    // 1. Die with the supervisor, even if it already died before this line.
-    // SAFETY: integer-only prctl.
-    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } != 0 {
-        return Err(SetupError::errno(
-            Stage::ParentDeath,
-            nix::errno::Errno::last(),
-            "PR_SET_PDEATHSIG",
-        ));
-    }
-    let mut pfd = [PollFd::new(fds.alive.as_fd(), PollFlags::POLLIN)];
-    if poll(&mut pfd, PollTimeout::ZERO)
-        .map_err(|e| SetupError::errno(Stage::ParentDeath, e, "poll"))?
-        > 0
-    {
-        return Err(SetupError::new(
-            Stage::ParentDeath,
-            "the supervisor is gone",
-        ));
-    }
+    // 1.
+    die_with_supervisor(fds.alive.as_fd())?;
 
     // 2-3.
     idmap::write(&plan.ids)?;
@@ -172,4 +155,29 @@ fn init_observes(plan: &Plan) -> Option<seccomp::Observe> {
         (None, crate::pm::Family::Npm) => Some(seccomp::Observe::Network),
         (None, _) => Some(seccomp::Observe::NetworkAndFiles),
     }
+}
+
+/// Die with the supervisor (`PR_SET_PDEATHSIG`), even if it already died before the call:
+/// `alive` is a pipe whose other end only the supervisor holds, readable (hung up) once it is
+/// gone. The first step of both modes' setup.
+pub(crate) fn die_with_supervisor(alive: std::os::fd::BorrowedFd<'_>) -> Result<(), SetupError> {
+    // SAFETY: integer-only prctl.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } != 0 {
+        return Err(SetupError::errno(
+            Stage::ParentDeath,
+            nix::errno::Errno::last(),
+            "PR_SET_PDEATHSIG",
+        ));
+    }
+    let mut pfd = [PollFd::new(alive, PollFlags::POLLIN)];
+    if poll(&mut pfd, PollTimeout::ZERO)
+        .map_err(|e| SetupError::errno(Stage::ParentDeath, e, "poll"))?
+        > 0
+    {
+        return Err(SetupError::new(
+            Stage::ParentDeath,
+            "the supervisor is gone",
+        ));
+    }
+    Ok(())
 }

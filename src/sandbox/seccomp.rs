@@ -141,43 +141,51 @@ pub enum Observe {
     NetworkAndFiles,
 }
 
+/// The path syscalls observed with [`Observe::NetworkAndFiles`]. The legacy path calls exist
+/// on x86_64 only (newer architectures have just the `*at` forms).
+#[cfg(target_arch = "x86_64")]
+pub const FILE_SYSCALLS: &[libc::c_long] = &[
+    libc::SYS_openat,
+    libc::SYS_openat2,
+    libc::SYS_linkat,
+    libc::SYS_symlinkat,
+    libc::SYS_renameat,
+    libc::SYS_renameat2,
+    libc::SYS_unlinkat,
+    libc::SYS_truncate,
+    libc::SYS_mkdirat,
+    libc::SYS_open,
+    libc::SYS_creat,
+    libc::SYS_link,
+    libc::SYS_symlink,
+    libc::SYS_rename,
+    libc::SYS_unlink,
+    libc::SYS_mkdir,
+];
 /// The path syscalls observed with [`Observe::NetworkAndFiles`].
-pub fn file_syscalls() -> Vec<libc::c_long> {
-    let mut calls = vec![
-        libc::SYS_openat,
-        libc::SYS_openat2,
-        libc::SYS_linkat,
-        libc::SYS_symlinkat,
-        libc::SYS_renameat,
-        libc::SYS_renameat2,
-        libc::SYS_unlinkat,
-        libc::SYS_truncate,
-        libc::SYS_mkdirat,
-    ];
-    // The legacy path calls exist on x86_64 only (newer architectures have just the *at forms).
-    #[cfg(target_arch = "x86_64")]
-    calls.extend([
-        libc::SYS_open,
-        libc::SYS_creat,
-        libc::SYS_link,
-        libc::SYS_symlink,
-        libc::SYS_rename,
-        libc::SYS_unlink,
-        libc::SYS_mkdir,
-    ]);
-    calls
-}
+#[cfg(not(target_arch = "x86_64"))]
+pub const FILE_SYSCALLS: &[libc::c_long] = &[
+    libc::SYS_openat,
+    libc::SYS_openat2,
+    libc::SYS_linkat,
+    libc::SYS_symlinkat,
+    libc::SYS_renameat,
+    libc::SYS_renameat2,
+    libc::SYS_unlinkat,
+    libc::SYS_truncate,
+    libc::SYS_mkdirat,
+];
 
 /// The filter whose matches the supervisor is notified of: every connect, sends that carry an
 /// address (sendto with a destination, sendmsg and sendmmsg, whose addresses are in memory),
 /// and raw or packet sockets (answered EPERM by the supervisor, after logging); with
-/// [`Observe::NetworkAndFiles`] also the path calls of [`file_syscalls`].
+/// [`Observe::NetworkAndFiles`] also the path calls of [`FILE_SYSCALLS`].
 pub fn compile_notify(observe: Observe) -> Result<BpfProgram, SeccompError> {
     use SeccompCmpArgLen::{Dword, Qword};
     use SeccompCmpOp::{Eq, MaskedEq, Ne};
     let mut rules: Rules = BTreeMap::new();
     if observe == Observe::NetworkAndFiles {
-        for nr in file_syscalls() {
+        for &nr in FILE_SYSCALLS {
             rules.insert(nr, Vec::new());
         }
     }

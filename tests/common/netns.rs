@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::servers::{http, spawn_server};
+use super::servers::spawn_server;
 use super::{fixtures, is_root, require_program, wait_until, World, SYSTEM_PATH};
 
 /// Where the test host lives.
@@ -195,21 +195,16 @@ impl TestHost {
                 .env_clear()
                 .env("PATH", SYSTEM_PATH);
             let child = spawn_server(cmd, &state.join("listener.log"));
-            let mut host = TestHost {
-                placement: Placement::Netns {
+            return TestHost::started(
+                Placement::Netns {
                     name,
                     veth: veth.clone(),
                 },
-                v4: Ipv4Addr::new(10, 213, n as u8, 2),
-                v6: format!("fd00:213:{n}::2").parse().expect("v6 literal"),
-                tcp_port: 0,
-                udp_port: 0,
-                state: state.to_path_buf(),
-                child: Some(child),
-                baseline: 0,
-            };
-            host.read_ports();
-            return host;
+                Ipv4Addr::new(10, 213, n as u8, 2),
+                format!("fd00:213:{n}::2").parse().expect("v6 literal"),
+                state,
+                child,
+            );
         }
         panic!(
             "cannot create a test-host network namespace as root (last error: {last_error}). \
@@ -225,10 +220,27 @@ impl TestHost {
             .env_clear()
             .env("PATH", SYSTEM_PATH);
         let child = spawn_server(cmd, &state.join("listener.log"));
+        TestHost::started(
+            Placement::Loopback,
+            Ipv4Addr::LOCALHOST,
+            "fd00:213::2".parse().expect("v6 literal"),
+            state,
+            child,
+        )
+    }
+
+    /// A host whose listener `child` runs with its state in `state`, once its ports are known.
+    fn started(
+        placement: Placement,
+        v4: Ipv4Addr,
+        v6: Ipv6Addr,
+        state: &Path,
+        child: std::process::Child,
+    ) -> TestHost {
         let mut host = TestHost {
-            placement: Placement::Loopback,
-            v4: Ipv4Addr::LOCALHOST,
-            v6: "fd00:213::2".parse().expect("v6 literal"),
+            placement,
+            v4,
+            v6,
             tcp_port: 0,
             udp_port: 0,
             state: state.to_path_buf(),
@@ -471,28 +483,4 @@ pub fn show_events(events: &[Value]) -> String {
 /// of `@scope` can be read only with a token; see [`super::servers::start_verdaccio_with`].
 pub fn start_verdaccio_private_scope(dir: &Path, scope: &str) -> super::servers::Server {
     super::servers::start_verdaccio_with(dir, Some(scope))
-}
-
-/// Creates a Verdaccio user on 127.0.0.1:`port` (what `npm adduser` does); returns its token.
-pub fn verdaccio_add_user_at(port: u16, name: &str, password: &str) -> String {
-    let body = serde_json::json!({ "name": name, "password": password, "type": "user" });
-    let body = serde_json::to_vec(&body).expect("json");
-    let (status, resp) = http(
-        port,
-        "PUT",
-        &format!("/-/user/org.couchdb.user:{name}"),
-        &[("Content-Type", "application/json")],
-        &body,
-    )
-    .expect("PUT user to Verdaccio");
-    assert!(
-        status == 201 || status == 200,
-        "Verdaccio refused to create user {name}: HTTP {status}: {}",
-        String::from_utf8_lossy(&resp)
-    );
-    let json: Value = serde_json::from_slice(&resp).expect("Verdaccio answered JSON");
-    json["token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no token in Verdaccio's answer: {json}"))
-        .to_string()
 }
