@@ -25,6 +25,7 @@ pub fn open_and_send(chan: BorrowedFd<'_>) -> Result<(), SetupError> {
         |what: &str, e: std::io::Error| SetupError::io(Stage::Loopback, &e, what.to_string());
     let proxy =
         TcpListener::bind(SocketAddr::V4(PROXY)).map_err(|e| fail("bind the proxy socket", e))?;
+    unpaced(&proxy);
     let dns_udp =
         UdpSocket::bind(SocketAddr::V4(DNS)).map_err(|e| fail("bind the DNS socket (udp)", e))?;
     let dns_tcp =
@@ -40,6 +41,31 @@ pub fn open_and_send(chan: BorrowedFd<'_>) -> Result<(), SetupError> {
     })
 }
 
+/// The congestion control of the hop between clients inside and the proxy (accepted sockets
+/// inherit the listener's). That hop never leaves this namespace's `lo`, so a pacing
+/// algorithm such as BBR (a common host default, inherited by new namespaces) only adds
+/// timer work: the pacing timers fire on whichever CPU is busy, and halved the proxy's
+/// throughput in `scripts/bench.sh proxy`. Reno does not pace, and is always allowed
+/// (`net.ipv4.tcp_allowed_congestion_control`). A refusal keeps the default: slower, not
+/// broken.
+pub fn unpaced(listener: &TcpListener) {
+    const RENO: &[u8] = b"reno";
+    // SAFETY: the option value is a byte string that outlives the call, and its length is
+    // passed with it; the descriptor is open (borrowed from `listener`).
+    let rc = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_CONGESTION,
+            RENO.as_ptr().cast(),
+            RENO.len() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "proxy listener keeps the default congestion control");
+    }
+}
+
 /// Send descriptors to the supervisor in one message (SCM_RIGHTS).
 pub fn send_fds(chan: BorrowedFd<'_>, fds: &[RawFd]) -> nix::Result<()> {
     let iov = [IoSlice::new(b"F")];
@@ -51,4 +77,33 @@ pub fn send_fds(chan: BorrowedFd<'_>, fds: &[RawFd]) -> nix::Result<()> {
         None,
     )
     .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_proxy_hop_does_not_pace() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        unpaced(&listener);
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        let mut name = [0u8; 16];
+        let mut len = name.len() as libc::socklen_t;
+        // SAFETY: `name` and `len` describe a writable buffer that outlives the call.
+        let rc = unsafe {
+            libc::getsockopt(
+                accepted.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_CONGESTION,
+                name.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+        let name = std::str::from_utf8(&name[..len as usize]).unwrap();
+        assert_eq!(name.trim_end_matches('\0'), "reno");
+        drop(client);
+    }
 }
