@@ -44,8 +44,9 @@ pub fn open_and_send(chan: BorrowedFd<'_>) -> Result<(), SetupError> {
 /// The congestion control of the hop between clients inside and the proxy (accepted sockets
 /// inherit the listener's). That hop never leaves this namespace's `lo`, so a pacing
 /// algorithm such as BBR (a common host default, inherited by new namespaces) only adds
-/// timer work: the pacing timers fire on whichever CPU is busy, and halved the proxy's
-/// throughput in `scripts/bench.sh proxy`. Reno does not pace, and is always allowed
+/// timer work: the sends wait for pacing timers, whose softirq work is charged to whatever
+/// task is running when they fire; it halved the proxy's throughput in
+/// `scripts/bench.sh proxy`. Reno does not pace, and is always allowed
 /// (`net.ipv4.tcp_allowed_congestion_control`). A refusal keeps the default: slower, not
 /// broken.
 pub fn unpaced(listener: &TcpListener) {
