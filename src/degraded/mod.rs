@@ -150,6 +150,9 @@ pub fn run(
     sink: &EventSink,
 ) -> Result<i32, SupervisorError> {
     let proxy = TcpListener::bind("127.0.0.1:0")?;
+    // Clients reach this listener over the host's loopback: a hop that, like the sandbox's,
+    // never leaves the machine, so it gains nothing from pacing either.
+    crate::sandbox::egress::unpaced(&proxy);
     let port = proxy.local_addr()?.port();
     let proxy_addr = notifier::proxy_addr(port);
     let tmp = tempfile::Builder::new()

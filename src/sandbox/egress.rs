@@ -42,7 +42,8 @@ pub fn open_and_send(chan: BorrowedFd<'_>) -> Result<(), SetupError> {
 }
 
 /// The congestion control of the hop between clients inside and the proxy (accepted sockets
-/// inherit the listener's). That hop never leaves this namespace's `lo`, so a pacing
+/// inherit the listener's). That hop never leaves loopback (this namespace's `lo`, or the
+/// host's in landlock mode), so a pacing
 /// algorithm such as BBR (a common host default, inherited by new namespaces) only adds
 /// timer work: the sends wait for pacing timers, whose softirq work is charged to whatever
 /// task is running when they fire; it halved the proxy's throughput in

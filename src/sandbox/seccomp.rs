@@ -141,30 +141,8 @@ pub enum Observe {
     NetworkAndFiles,
 }
 
-/// The path syscalls observed with [`Observe::NetworkAndFiles`]. The legacy path calls exist
-/// on x86_64 only (newer architectures have just the `*at` forms).
-#[cfg(target_arch = "x86_64")]
-pub const FILE_SYSCALLS: &[libc::c_long] = &[
-    libc::SYS_openat,
-    libc::SYS_openat2,
-    libc::SYS_linkat,
-    libc::SYS_symlinkat,
-    libc::SYS_renameat,
-    libc::SYS_renameat2,
-    libc::SYS_unlinkat,
-    libc::SYS_truncate,
-    libc::SYS_mkdirat,
-    libc::SYS_open,
-    libc::SYS_creat,
-    libc::SYS_link,
-    libc::SYS_symlink,
-    libc::SYS_rename,
-    libc::SYS_unlink,
-    libc::SYS_mkdir,
-];
-/// The path syscalls observed with [`Observe::NetworkAndFiles`].
-#[cfg(not(target_arch = "x86_64"))]
-pub const FILE_SYSCALLS: &[libc::c_long] = &[
+/// The path syscalls observed with [`Observe::NetworkAndFiles`], on every architecture.
+const AT_FILE_SYSCALLS: &[libc::c_long] = &[
     libc::SYS_openat,
     libc::SYS_openat2,
     libc::SYS_linkat,
@@ -176,16 +154,39 @@ pub const FILE_SYSCALLS: &[libc::c_long] = &[
     libc::SYS_mkdirat,
 ];
 
+/// The legacy path calls, which exist on x86_64 only (newer architectures have just the
+/// `*at` forms).
+#[cfg(target_arch = "x86_64")]
+const LEGACY_FILE_SYSCALLS: &[libc::c_long] = &[
+    libc::SYS_open,
+    libc::SYS_creat,
+    libc::SYS_link,
+    libc::SYS_symlink,
+    libc::SYS_rename,
+    libc::SYS_unlink,
+    libc::SYS_mkdir,
+];
+#[cfg(not(target_arch = "x86_64"))]
+const LEGACY_FILE_SYSCALLS: &[libc::c_long] = &[];
+
+/// Every path syscall observed with [`Observe::NetworkAndFiles`].
+pub fn file_syscalls() -> impl Iterator<Item = libc::c_long> {
+    AT_FILE_SYSCALLS
+        .iter()
+        .chain(LEGACY_FILE_SYSCALLS)
+        .copied()
+}
+
 /// The filter whose matches the supervisor is notified of: every connect, sends that carry an
 /// address (sendto with a destination, sendmsg and sendmmsg, whose addresses are in memory),
 /// and raw or packet sockets (answered EPERM by the supervisor, after logging); with
-/// [`Observe::NetworkAndFiles`] also the path calls of [`FILE_SYSCALLS`].
+/// [`Observe::NetworkAndFiles`] also the path calls of [`file_syscalls`].
 pub fn compile_notify(observe: Observe) -> Result<BpfProgram, SeccompError> {
     use SeccompCmpArgLen::{Dword, Qword};
     use SeccompCmpOp::{Eq, MaskedEq, Ne};
     let mut rules: Rules = BTreeMap::new();
     if observe == Observe::NetworkAndFiles {
-        for &nr in FILE_SYSCALLS {
+        for nr in file_syscalls() {
             rules.insert(nr, Vec::new());
         }
     }
