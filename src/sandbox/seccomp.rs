@@ -171,10 +171,7 @@ const LEGACY_FILE_SYSCALLS: &[libc::c_long] = &[];
 
 /// Every path syscall observed with [`Observe::NetworkAndFiles`].
 pub fn file_syscalls() -> impl Iterator<Item = libc::c_long> {
-    AT_FILE_SYSCALLS
-        .iter()
-        .chain(LEGACY_FILE_SYSCALLS)
-        .copied()
+    AT_FILE_SYSCALLS.iter().chain(LEGACY_FILE_SYSCALLS).copied()
 }
 
 /// The filter whose matches the supervisor is notified of: every connect, sends that carry an
