@@ -151,47 +151,25 @@ fn emit(dir: &Path, grant: Grant, cuts: &[&Path], out: &mut Vec<Rule>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::fixture::{npm_ci, npm_policy, Project};
     use crate::plan::{build as build_plan, Context};
-    use crate::pm;
-    use crate::policy::{builtin, Policy};
-    use std::ffi::OsString;
     use std::fs;
 
+    /// A CI-style workspace beside the home, with ordinary directories and files next to
+    /// the hidden ones and a symlink out to `~/.ssh`.
     fn fixture() -> (tempfile::TempDir, Context) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = fs::canonicalize(dir.path()).expect("canonical");
-        let home = root.join("home");
-        let project = root.join("work/app");
-        for d in [".ssh", ".npm"] {
-            fs::create_dir_all(home.join(d)).expect("mkdir");
+        let (dir, ctx) = npm_ci(Project::BesideHome);
+        for d in ["src", "node_modules"] {
+            fs::create_dir_all(ctx.project.join(d)).expect("mkdir");
         }
-        for d in [".git/hooks", "config", "src", "node_modules"] {
-            fs::create_dir_all(project.join(d)).expect("mkdir");
-        }
-        fs::write(project.join("package.json"), "{}").expect("write");
-        fs::write(project.join(".env"), "SECRET=1").expect("write");
-        fs::write(project.join("config/.env.production"), "SECRET=1").expect("write");
-        fs::write(project.join("config/app.json"), "{}").expect("write");
-        std::os::unix::fs::symlink(home.join(".ssh"), project.join("keys")).expect("symlink");
-        let argv: Vec<OsString> = vec!["npm".into(), "ci".into()];
-        let ctx = Context {
-            detected: pm::detect(&argv),
-            argv,
-            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
-            cwd: project.clone(),
-            home,
-            project,
-            uid: 1234,
-            gid: 1234,
-        };
+        fs::write(ctx.project.join("config/app.json"), "{}").expect("write");
+        std::os::unix::fs::symlink(ctx.home.join(".ssh"), ctx.project.join("keys"))
+            .expect("symlink");
         (dir, ctx)
     }
 
     fn rules(ctx: &Context) -> Vec<Rule> {
-        let mut p = Policy::default();
-        p.add_layer("base", builtin::BASE.1).expect("base");
-        p.add_layer("npm", builtin::NPM.1).expect("npm");
-        let plan = build_plan(&p, ctx).expect("plan");
+        let plan = build_plan(&npm_policy(), ctx).expect("plan");
         build(&plan, Path::new("/tmp/private-tmp"))
     }
 

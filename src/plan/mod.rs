@@ -4,6 +4,8 @@
 //! executes it.
 
 pub mod env;
+#[cfg(test)]
+pub mod fixture;
 pub mod hidden;
 pub mod trust;
 mod view;

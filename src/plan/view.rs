@@ -331,42 +331,11 @@ fn normalise(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{build as build_plan, Context};
-    use crate::pm;
-    use crate::policy::{builtin, Policy};
-    use std::ffi::OsString;
-    use std::fs;
+    use crate::plan::build as build_plan;
+    use crate::plan::fixture::{npm_ci, npm_policy, Project};
 
-    fn fixture() -> (tempfile::TempDir, Context) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = fs::canonicalize(dir.path()).expect("canonical");
-        let home = root.join("home");
-        let project = home.join("work/app");
-        for d in [".ssh", ".npm", "work/app/.git/hooks", "work/app/config"] {
-            fs::create_dir_all(home.join(d)).expect("mkdir");
-        }
-        fs::write(project.join("package.json"), "{}").expect("write");
-        fs::write(project.join(".env"), "SECRET=1").expect("write");
-        fs::write(project.join("config/.env.production"), "SECRET=1").expect("write");
-        let argv: Vec<OsString> = vec!["npm".into(), "ci".into()];
-        let ctx = Context {
-            detected: pm::detect(&argv),
-            argv,
-            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
-            cwd: project.clone(),
-            home,
-            project,
-            uid: 1234,
-            gid: 1234,
-        };
-        (dir, ctx)
-    }
-
-    fn npm_policy() -> Policy {
-        let mut p = Policy::default();
-        p.add_layer("base", builtin::BASE.1).expect("base");
-        p.add_layer("npm", builtin::NPM.1).expect("npm");
-        p
+    fn fixture() -> (tempfile::TempDir, crate::plan::Context) {
+        npm_ci(Project::InHome)
     }
 
     #[test]
