@@ -17,6 +17,18 @@ use std::sync::Arc;
 
 const MAX_SOCKADDR: usize = 128;
 
+/// What the refusals' events say (`detail`).
+const UDP_REFUSED: &str =
+    "UDP is refused in landlock mode (Landlock does not cover it), DNS included: names are resolved by safe-install's proxy";
+const UNIX_DATAGRAM_REFUSED: &str =
+    "datagram and seqpacket unix sockets can send to any socket path; refused in landlock mode";
+const FASTOPEN_REFUSED: &str =
+    "MSG_FASTOPEN connects without connect(2) and would bypass Landlock's TCP rules; refused";
+const UNIX_CONNECT_REFUSED: &str =
+    "connect to a unix socket: refused in landlock mode (without a mount namespace the host's sockets, docker's and ssh-agent's included, would be reachable)";
+const BYPASS_REFUSED: &str =
+    "connect bypassing the proxy: refused in landlock mode (HTTP(S) goes through safe-install's proxy)";
+
 /// Name-service sockets glibc tries before reading /etc: refused quietly (the files database
 /// answers), so a benign install logs nothing.
 const QUIET_UNIX: &[&str] = &[
@@ -35,117 +47,117 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("seccomp-connect".into())
         .stack_size(256 * 1024)
-        .spawn(move || serve(&listener, proxy, &sink, &who))
-}
-
-fn serve(listener: &OwnedFd, proxy: SocketAddrV4, sink: &EventSink, who: &Attributor) {
-    crate::observe::notifier::serve_loop(listener, |fd, req| {
-        match handle(fd, req, proxy, sink, who) {
-            Ok(v) => Answer::Value(v),
-            Err(e) => Answer::Errno(e),
-        }
-    });
-}
-
-/// The syscall's return value, or the errno to fail it with.
-fn handle(
-    fd: i32,
-    req: &libc::seccomp_notif,
-    proxy: SocketAddrV4,
-    sink: &EventSink,
-    who: &Attributor,
-) -> Result<i64, i32> {
-    let pid = req.pid as i32;
-    let args = req.data.args;
-    match req.data.nr as libc::c_long {
-        libc::SYS_socket | libc::SYS_socketpair => {
-            let (family, ty) = (args[0] as i32, (args[1] & 0xf) as i32);
-            let (target, reason, detail) = match (family, ty) {
-                (libc::AF_INET | libc::AF_INET6, libc::SOCK_DGRAM) => (
-                    "udp socket".to_string(),
-                    Reason::UdpSocket,
-                    "UDP is refused in landlock mode (Landlock does not cover it), DNS included: names are resolved by safe-install's proxy",
-                ),
-                (libc::AF_UNIX, _) => (
-                    "unix datagram socket".to_string(),
-                    Reason::DirectConnect,
-                    "datagram and seqpacket unix sockets can send to any socket path; refused in landlock mode",
-                ),
-                _ => (
-                    format!("socket(family {family}, type {ty})"),
-                    Reason::RawSocket,
-                    "raw and packet sockets are refused",
-                ),
+        .spawn(move || {
+            let notifier = Notifier {
+                proxy,
+                sink: &sink,
+                who: &who,
             };
-            emit(sink, who, pid, target, reason, detail);
-            Err(libc::EPERM)
-        }
-        libc::SYS_sendto | libc::SYS_sendmsg | libc::SYS_sendmmsg => {
-            let target = if req.data.nr as libc::c_long == libc::SYS_sendto {
-                describe(read_dest(pid, args[4], args[5]).as_ref())
-            } else {
-                "tcp fast open".to_string()
-            };
-            emit(
-                sink,
-                who,
-                pid,
-                target,
-                Reason::DirectConnect,
-                "MSG_FASTOPEN connects without connect(2) and would bypass Landlock's TCP rules; refused",
-            );
-            Err(libc::EPERM)
-        }
-        libc::SYS_connect => connect(fd, req, proxy, sink, who),
-        _ => Err(libc::ENOSYS),
-    }
-}
-
-fn connect(
-    fd: i32,
-    req: &libc::seccomp_notif,
-    proxy: SocketAddrV4,
-    sink: &EventSink,
-    who: &Attributor,
-) -> Result<i64, i32> {
-    let pid = req.pid as i32;
-    let args = req.data.args;
-    let dest = read_dest(pid, args[1], args[2]);
-    let socket = copy_socket(fd, req.id, pid, args[0] as i32);
-    let kind = socket
-        .as_ref()
-        .and_then(|s| Some((domain_of(s)?, getsockopt(s, sockopt::SockType).ok()? as i32)));
-    let wants_proxy = matches!(&dest, Some(UnixOrInet::Inet(a)) if is_proxy(a, proxy));
-    match (socket, kind) {
-        (Some(s), Some((family, libc::SOCK_STREAM)))
-            if wants_proxy && (family == libc::AF_INET || family == libc::AF_INET6) =>
-        {
-            // The copy and the target's descriptor share one open socket: connecting ours
-            // connects theirs (non-blocking mode included: EINPROGRESS is passed on).
-            connect_to(&s, family, proxy).map(|_| 0)
-        }
-        _ => {
-            if let Some(UnixOrInet::Unix(path)) = &dest {
-                if QUIET_UNIX.iter().any(|q| path.starts_with(q)) {
-                    return Err(libc::ENOENT);
+            crate::observe::notifier::serve_loop(&listener, |fd, req| {
+                match notifier.handle(fd, req) {
+                    Ok(v) => Answer::Value(v),
+                    Err(e) => Answer::Errno(e),
                 }
+            });
+        })
+}
+
+/// What every answer needs: the one address connects may reach, and where refusals go.
+struct Notifier<'a> {
+    proxy: SocketAddrV4,
+    sink: &'a EventSink,
+    who: &'a Attributor,
+}
+
+impl Notifier<'_> {
+    /// The syscall's return value, or the errno to fail it with.
+    fn handle(&self, fd: i32, req: &libc::seccomp_notif) -> Result<i64, i32> {
+        let (sink, who) = (self.sink, self.who);
+        let pid = req.pid as i32;
+        let args = req.data.args;
+        match req.data.nr as libc::c_long {
+            libc::SYS_socket | libc::SYS_socketpair => {
+                let (family, ty) = (args[0] as i32, (args[1] & 0xf) as i32);
+                let (target, reason, detail) = match (family, ty) {
+                    (libc::AF_INET | libc::AF_INET6, libc::SOCK_DGRAM) => {
+                        ("udp socket".to_string(), Reason::UdpSocket, UDP_REFUSED)
+                    }
+                    (libc::AF_UNIX, _) => (
+                        "unix datagram socket".to_string(),
+                        Reason::DirectConnect,
+                        UNIX_DATAGRAM_REFUSED,
+                    ),
+                    _ => (
+                        format!("socket(family {family}, type {ty})"),
+                        Reason::RawSocket,
+                        "raw and packet sockets are refused",
+                    ),
+                };
+                emit(sink, who, pid, target, reason, detail);
+                Err(libc::EPERM)
             }
-            let detail = match &dest {
-                Some(UnixOrInet::Unix(_)) => "connect to a unix socket: refused in landlock mode (without a mount namespace the host's sockets, docker's and ssh-agent's included, would be reachable)",
-                _ => "connect bypassing the proxy: refused in landlock mode (HTTP(S) goes through safe-install's proxy)",
-            };
-            emit(
-                sink,
-                who,
-                pid,
-                describe(dest.as_ref()),
-                Reason::DirectConnect,
-                detail,
-            );
-            Err(match dest {
-                Some(UnixOrInet::Inet(_)) => libc::ECONNREFUSED,
-                _ => libc::EACCES,
-            })
+            libc::SYS_sendto | libc::SYS_sendmsg | libc::SYS_sendmmsg => {
+                let target = if req.data.nr as libc::c_long == libc::SYS_sendto {
+                    describe(read_dest(pid, args[4], args[5]).as_ref())
+                } else {
+                    "tcp fast open".to_string()
+                };
+                emit(
+                    sink,
+                    who,
+                    pid,
+                    target,
+                    Reason::DirectConnect,
+                    FASTOPEN_REFUSED,
+                );
+                Err(libc::EPERM)
+            }
+            libc::SYS_connect => self.connect(fd, req),
+            _ => Err(libc::ENOSYS),
+        }
+    }
+
+    fn connect(&self, fd: i32, req: &libc::seccomp_notif) -> Result<i64, i32> {
+        let (proxy, sink, who) = (self.proxy, self.sink, self.who);
+        let pid = req.pid as i32;
+        let args = req.data.args;
+        let dest = read_dest(pid, args[1], args[2]);
+        let socket = copy_socket(fd, req.id, pid, args[0] as i32);
+        let kind = socket
+            .as_ref()
+            .and_then(|s| Some((domain_of(s)?, getsockopt(s, sockopt::SockType).ok()? as i32)));
+        let wants_proxy = matches!(&dest, Some(UnixOrInet::Inet(a)) if is_proxy(a, proxy));
+        match (socket, kind) {
+            (Some(s), Some((family, libc::SOCK_STREAM)))
+                if wants_proxy && (family == libc::AF_INET || family == libc::AF_INET6) =>
+            {
+                // The copy and the target's descriptor share one open socket: connecting ours
+                // connects theirs (non-blocking mode included: EINPROGRESS is passed on).
+                connect_to(&s, family, proxy).map(|_| 0)
+            }
+            _ => {
+                if let Some(UnixOrInet::Unix(path)) = &dest {
+                    if QUIET_UNIX.iter().any(|q| path.starts_with(q)) {
+                        return Err(libc::ENOENT);
+                    }
+                }
+                let detail = match &dest {
+                    Some(UnixOrInet::Unix(_)) => UNIX_CONNECT_REFUSED,
+                    _ => BYPASS_REFUSED,
+                };
+                emit(
+                    sink,
+                    who,
+                    pid,
+                    describe(dest.as_ref()),
+                    Reason::DirectConnect,
+                    detail,
+                );
+                Err(match dest {
+                    Some(UnixOrInet::Inet(_)) => libc::ECONNREFUSED,
+                    _ => libc::EACCES,
+                })
+            }
         }
     }
 }
