@@ -355,6 +355,19 @@ struct Settings {
     no_index: Option<bool>,
 }
 
+impl Settings {
+    /// Record `requirement`'s URL when it is a direct URL requirement (see [`direct_url`]):
+    /// pip fetches it whatever the index settings, from the command line or a requirements file.
+    fn note_direct_url(&mut self, requirement: &str, origin: &PipOrigin) {
+        if let Some(url) = direct_url(requirement) {
+            self.direct_urls.push(Raw {
+                value: url,
+                origin: origin.clone(),
+            });
+        }
+    }
+}
+
 /// Read config files, environment and argv (with requirements files).
 pub fn discover(src: &PipSources) -> Result<PipConfigured, PipConfError> {
     let mut files_read = Vec::new();
@@ -554,11 +567,8 @@ fn parse_options(
         let Some((name, value)) = found else {
             if tok == "--proxy" {
                 i += 1; // its URL is the proxy, not a requirement
-            } else if let Some(url) = direct_url(tok) {
-                s.direct_urls.push(Raw {
-                    value: url,
-                    origin: origin.clone(),
-                });
+            } else {
+                s.note_direct_url(tok, origin);
             }
             continue;
         };
@@ -623,11 +633,8 @@ fn read_requirements(
         let tokens: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
         if tokens.first().is_some_and(|t| t.starts_with('-')) {
             parse_options(&tokens, &origin, &dir, src, s, visited, depth)?;
-        } else if let Some(url) = direct_url(&line) {
-            s.direct_urls.push(Raw {
-                value: url,
-                origin: origin.clone(),
-            });
+        } else {
+            s.note_direct_url(&line, &origin);
         }
     }
     Ok(())
