@@ -5,6 +5,8 @@ pub mod npm;
 pub mod npmrc;
 pub mod pip;
 pub mod pipconf;
+#[cfg(test)]
+mod test_fixtures;
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};

@@ -550,13 +550,7 @@ pub fn ask_npm_default_registry(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn env_of(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::pm::test_fixtures::{env_of, rules_as_written, write_files};
 
     #[test]
     fn ini_like_npm() {
@@ -764,14 +758,8 @@ mod tests {
             })
             .expect("finish");
         assert_eq!(regs.default.origin, Origin::NpmDefault);
-        let rules: Vec<String> = regs
-            .rules()
-            .expect("rules")
-            .iter()
-            .map(|r| r.to_string())
-            .collect();
         assert_eq!(
-            rules,
+            rules_as_written(&regs.rules().expect("rules")),
             vec![
                 "registry.example.com:443",
                 "npm.corp.example:443",
@@ -795,13 +783,16 @@ mod tests {
     fn userconfig_and_prefix_move_the_files() {
         let mut m = machine("", "registry=https://ignored-user.example/", "", "");
         let root = m._dir.path().to_path_buf();
-        std::fs::write(root.join("alt-npmrc"), "prefix=~/global\n").expect("write");
-        std::fs::create_dir_all(root.join("home/global/etc")).expect("mkdir");
-        std::fs::write(
-            root.join("home/global/etc/npmrc"),
-            "registry=https://prefixed-global.example/\n",
-        )
-        .expect("write");
+        write_files(
+            &root,
+            &[
+                ("alt-npmrc", "prefix=~/global\n"),
+                (
+                    "home/global/etc/npmrc",
+                    "registry=https://prefixed-global.example/\n",
+                ),
+            ],
+        );
         m.src.env = env_of(&[(
             "npm_config_userconfig",
             root.join("alt-npmrc").to_str().unwrap_or_default(),

@@ -823,13 +823,7 @@ fn parse_defaults(stdout: &str) -> Option<PipDefaults> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn env_of(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::pm::test_fixtures::{env_of, rules_as_written, write_files};
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
@@ -861,8 +855,24 @@ mod tests {
         }
     }
 
+    /// A fresh directory holding `files` (relative path, text).
+    fn dir_with_files(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_files(dir.path(), files);
+        dir
+    }
+
     fn never() -> Result<PipDefaults, PipConfError> {
         panic!("asked pip although an index is configured")
+    }
+
+    /// Discover and finish where pip's defaults must not be asked for (an index is set, or
+    /// `--no-index`).
+    fn endpoints_without_asking(s: &PipSources) -> PipEndpoints {
+        discover(s)
+            .expect("discover")
+            .finish(never)
+            .expect("finish")
     }
 
     #[test]
@@ -885,13 +895,11 @@ mod tests {
 
     #[test]
     fn files_env_and_argv_in_pip_order() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let d = dir.path();
-        std::fs::write(
-            d.join("pip.conf"),
+        let dir = dir_with_files(&[(
+            "pip.conf",
             "[global]\nindex-url = https://user:tok3n@conf.example/simple\nextra-index-url = https://x1.example/simple https://x2.example:8443/simple\n[install]\nfind-links = https://links.example/wheels ./wheels file:///opt/wheels\n",
-        )
-        .expect("write");
+        )]);
+        let d = dir.path();
         let conf = d.join("pip.conf");
         let conf = conf.to_str().unwrap_or_default();
         let c = discover(&sources(d, &[("PIP_CONFIG_FILE", conf)], &["install", "x"]))
@@ -950,31 +958,26 @@ mod tests {
         );
         let e = c.finish(never).expect("finish");
         assert_eq!(e.endpoints.len(), 6);
-        let rules: Vec<String> = e
-            .rules()
-            .expect("rules")
-            .iter()
-            .map(|r| r.to_string())
-            .collect();
-        assert_eq!(rules[0], "127.0.0.1:9090");
+        assert_eq!(
+            rules_as_written(&e.rules().expect("rules"))[0],
+            "127.0.0.1:9090"
+        );
     }
 
     #[test]
     fn install_section_beats_global_across_files() {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let dir = dir_with_files(&[
+            (
+                "venv/pip.conf",
+                "[install]\nindex-url = https://site-install.example/simple\n",
+            ),
+            (
+                "env.conf",
+                "[global]\nindex-url = https://env-global.example/simple\n",
+            ),
+        ]);
         let d = dir.path();
         let venv = d.join("venv");
-        std::fs::create_dir_all(&venv).expect("mkdir");
-        std::fs::write(
-            venv.join("pip.conf"),
-            "[install]\nindex-url = https://site-install.example/simple\n",
-        )
-        .expect("write");
-        std::fs::write(
-            d.join("env.conf"),
-            "[global]\nindex-url = https://env-global.example/simple\n",
-        )
-        .expect("write");
         let s = sources(
             d,
             &[
@@ -995,25 +998,23 @@ mod tests {
 
     #[test]
     fn requirements_files_recursively() {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let dir = dir_with_files(&[
+            (
+                "requirements.txt",
+                "# top\n--index-url https://${IDX_HOST}/simple  # comment\nrequests==2.0\n-r sub/more.txt\n",
+            ),
+            (
+                "sub/more.txt",
+                "--extra-index-url=https://extra.example/simple\n-f \\\n  ../links\n-r ../requirements.txt\n-c constraints.txt\n",
+            ),
+            (
+                "sub/constraints.txt",
+                "--find-links https://c.example/\nfoo<2\n",
+            ),
+        ]);
         let d = dir.path();
-        std::fs::create_dir_all(d.join("sub")).expect("mkdir");
+        // `-f ../links` in sub/more.txt is taken relative to that file only when it exists.
         std::fs::create_dir_all(d.join("links")).expect("mkdir");
-        std::fs::write(
-            d.join("requirements.txt"),
-            "# top\n--index-url https://${IDX_HOST}/simple  # comment\nrequests==2.0\n-r sub/more.txt\n",
-        )
-        .expect("write");
-        std::fs::write(
-            d.join("sub/more.txt"),
-            "--extra-index-url=https://extra.example/simple\n-f \\\n  ../links\n-r ../requirements.txt\n-c constraints.txt\n",
-        )
-        .expect("write");
-        std::fs::write(
-            d.join("sub/constraints.txt"),
-            "--find-links https://c.example/\nfoo<2\n",
-        )
-        .expect("write");
         let s = sources(
             d,
             &[("IDX_HOST", "idx.example")],
@@ -1045,10 +1046,7 @@ mod tests {
                 "https://i.example/",
             ],
         );
-        let e = discover(&s)
-            .expect("discover")
-            .finish(never)
-            .expect("finish");
+        let e = endpoints_without_asking(&s);
         assert_eq!(
             hosts(&e.endpoints),
             vec!["https://i.example:443", "https://reqs.example:443"]
@@ -1081,13 +1079,11 @@ mod tests {
         );
         assert_eq!(e.endpoints[1].role, Role::FileStorage);
         // --no-index: no index, not even the default; find-links still count.
-        let c = discover(&sources(
+        let e = endpoints_without_asking(&sources(
             dir.path(),
             &[],
             &["install", "--no-index", "-f", "https://l.example/"],
-        ))
-        .expect("discover");
-        let e = c.finish(never).expect("finish");
+        ));
         assert!(e.no_index);
         assert_eq!(hosts(&e.endpoints), vec!["https://l.example:443"]);
     }
@@ -1118,13 +1114,11 @@ mod tests {
         ] {
             assert_eq!(direct_url(req).as_deref(), want, "{req}");
         }
-        let dir = tempfile::tempdir().expect("tempdir");
-        let d = dir.path();
-        std::fs::write(
-            d.join("r.txt"),
+        let dir = dir_with_files(&[(
+            "r.txt",
             "pkg @ https://u:tok@files.example/pkg.whl\nother==1\n",
-        )
-        .expect("write");
+        )]);
+        let d = dir.path();
         let s = sources(
             d,
             &[],
@@ -1138,10 +1132,7 @@ mod tests {
                 "git+https://git.example/o/r",
             ],
         );
-        let e = discover(&s)
-            .expect("discover")
-            .finish(never)
-            .expect("finish");
+        let e = endpoints_without_asking(&s);
         assert_eq!(
             hosts(&e.endpoints),
             vec!["https://files.example:443", "https://git.example:443"]
