@@ -25,6 +25,8 @@
 mod common;
 
 use std::fs;
+use std::ops::RangeInclusive;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -95,6 +97,26 @@ impl Run {
         matching[0]
     }
 
+    /// The attempt was stopped inside the sandbox: its blocked event is the run's only
+    /// blocked egress event, and the test host neither received a byte nor accepted a
+    /// connection. Returns the event.
+    fn assert_stopped(&self, host: &TestHost, action: &str, reason: &str, target: &str) -> &Value {
+        let ev = self.only_blocked(action, reason, target);
+        assert_host_untouched(host, self);
+        ev
+    }
+
+    /// The probe's attempt (`what`, for the messages) failed with `errno`.
+    fn assert_probe_failed(&self, what: &str, errno: i64) {
+        assert!(!probe_ok(self), "{what} succeeded\n{}", self.context());
+        assert_eq!(
+            self.probe["errno"].as_i64(),
+            Some(errno),
+            "{what}: wrong errno\n{}",
+            self.context()
+        );
+    }
+
     fn assert_exit(&self, code: i32) {
         assert_eq!(
             self.out.code(),
@@ -149,6 +171,12 @@ fn probe_ok(r: &Run) -> bool {
     r.probe["ok"].as_bool().unwrap_or(true)
 }
 
+/// The test host received no byte and accepted no connection (by the time `r` ended).
+fn assert_host_untouched(host: &TestHost, r: &Run) {
+    host.assert_nothing_received(&r.context());
+    host.assert_no_connection(&r.context());
+}
+
 /// The errno a direct attempt at the test host gets: the namespace has no route to an
 /// outside address; the sandbox's own loopback has no listener.
 fn direct_errno(host: &TestHost) -> i64 {
@@ -198,20 +226,12 @@ fn direct_tcp_connect_to_the_test_host_fails_and_is_logged() {
         &[],
         &["tcp", &host.v4.to_string(), &host.tcp_port.to_string()],
     );
-    assert!(!probe_ok(&r), "the connect succeeded\n{}", r.context());
-    assert_eq!(
-        r.probe["errno"].as_i64(),
-        Some(direct_errno(&host)),
-        "{}",
-        r.context()
-    );
-    let ev = r.only_blocked("connect", "direct-connect", &target);
+    r.assert_probe_failed("the connect", direct_errno(&host));
+    let ev = r.assert_stopped(&host, "connect", "direct-connect", &target);
     assert!(
         ev["argv"].to_string().contains("probe.py"),
         "the event does not name the process: {ev}"
     );
-    host.assert_nothing_received(&r.context());
-    host.assert_no_connection(&r.context());
 }
 
 #[test]
@@ -225,15 +245,8 @@ fn udp_sendto_and_sendmsg_to_the_test_host_fail_and_are_logged() {
             &[],
             &[how, &host.v4.to_string(), &host.udp_port.to_string()],
         );
-        assert!(!probe_ok(&r), "{how} succeeded\n{}", r.context());
-        assert_eq!(
-            r.probe["errno"].as_i64(),
-            Some(direct_errno(&host)),
-            "{how}: {}",
-            r.context()
-        );
-        r.only_blocked("connect", "direct-connect", &target);
-        host.assert_nothing_received(&r.context());
+        r.assert_probe_failed(how, direct_errno(&host));
+        r.assert_stopped(&host, "connect", "direct-connect", &target);
     }
 }
 
@@ -244,17 +257,9 @@ fn ipv6_to_a_unique_local_address_fails_and_is_logged() {
     let v6 = host.v6.to_string();
     for (kind, port) in [("tcp", host.tcp_port), ("sendto", host.udp_port)] {
         let r = probe(&world, &[], &[kind, &v6, &port.to_string()]);
-        assert!(!probe_ok(&r), "{kind} over IPv6 succeeded\n{}", r.context());
-        assert_eq!(
-            r.probe["errno"].as_i64(),
-            Some(ENETUNREACH),
-            "{kind}: {}",
-            r.context()
-        );
-        r.only_blocked("connect", "direct-connect", &sock(&v6, port));
-        host.assert_nothing_received(&r.context());
+        r.assert_probe_failed(&format!("{kind} over IPv6"), ENETUNREACH);
+        r.assert_stopped(&host, "connect", "direct-connect", &sock(&v6, port));
     }
-    host.assert_no_connection("after the IPv6 attempts");
 }
 
 #[test]
@@ -262,8 +267,7 @@ fn raw_socket_is_refused_with_eperm_and_logged() {
     let world = World::new("egress-raw");
     let host = TestHost::start(&world);
     let r = probe(&world, &[], &["raw"]);
-    assert!(!probe_ok(&r), "a raw socket was created\n{}", r.context());
-    assert_eq!(r.probe["errno"].as_i64(), Some(EPERM), "{}", r.context());
+    r.assert_probe_failed("creating a raw socket", EPERM);
     let blocked = r.blocked_egress();
     let raw: Vec<&Value> = blocked
         .iter()
@@ -287,6 +291,27 @@ fn raw_socket_is_refused_with_eperm_and_logged() {
 // ---------------------------------------------------------------------------------------
 // The proxy
 // ---------------------------------------------------------------------------------------
+
+/// From inside the sandbox, `request` sent as raw bytes to the proxy is refused with an
+/// HTTP status in `expected`, logged as the run's only blocked egress event (`reason`,
+/// `target`), and the test host sees nothing of it.
+fn assert_proxy_refuses(
+    world: &World,
+    host: &TestHost,
+    request: &str,
+    expected: RangeInclusive<i64>,
+    reason: &str,
+    target: &str,
+) {
+    let r = probe(world, &[], &["proxy-raw", &hex(request.as_bytes())]);
+    let status = r.probe["status"].as_i64();
+    assert!(
+        status.is_some_and(|s| expected.contains(&s)),
+        "{request:?} was answered with status {status:?}, not refused with {expected:?}\n{}",
+        r.context()
+    );
+    r.assert_stopped(host, "proxy", reason, target);
+}
 
 #[test]
 fn proxy_refuses_connect_and_forwarding_to_the_test_host() {
@@ -314,16 +339,7 @@ fn proxy_refuses_connect_and_forwarding_to_the_test_host() {
         ),
     ];
     for (request, reason, target) in cases {
-        let r = probe(&world, &[], &["proxy-raw", &hex(request.as_bytes())]);
-        assert_eq!(
-            r.probe["status"].as_i64(),
-            Some(403),
-            "{request:?}\n{}",
-            r.context()
-        );
-        r.only_blocked("proxy", reason, &target);
-        host.assert_nothing_received(&r.context());
-        host.assert_no_connection(&r.context());
+        assert_proxy_refuses(&world, &host, &request, 403..=403, reason, &target);
     }
 }
 
@@ -351,9 +367,7 @@ fn tls_naming_another_server_than_the_connect_host_is_refused() {
         "the TLS handshake with a mismatching server name went through\n{}",
         r.context()
     );
-    r.only_blocked("proxy", "sni-mismatch", &authority);
-    host.assert_nothing_received(&r.context());
-    host.assert_no_connection(&r.context());
+    r.assert_stopped(&host, "proxy", "sni-mismatch", &authority);
 
     // Control: the same tunnel with a ClientHello that names the CONNECT host (an IP literal
     // sends no server name) is relayed, so the refusal above was the server-name check.
@@ -401,16 +415,14 @@ fn nul_and_crlf_injected_requests_are_refused_as_malformed() {
         ),
     ];
     for (request, target) in cases {
-        let r = probe(&world, &[], &["proxy-raw", &hex(request.as_bytes())]);
-        let status = r.probe["status"].as_i64().unwrap_or(0);
-        assert!(
-            (400..500).contains(&status),
-            "{request:?} was not refused with a 4xx\n{}",
-            r.context()
+        assert_proxy_refuses(
+            &world,
+            &host,
+            &request,
+            400..=499,
+            "malformed-request",
+            &target,
         );
-        r.only_blocked("proxy", "malformed-request", &target);
-        host.assert_nothing_received(&r.context());
-        host.assert_no_connection(&r.context());
     }
 }
 
@@ -429,16 +441,7 @@ fn ip_literals_in_decimal_and_hex_are_refused() {
     ];
     for (authority, target) in cases {
         let request = format!("GET http://{authority}/ HTTP/1.1\r\nHost: {authority}\r\n\r\n");
-        let r = probe(&world, &[], &["proxy-raw", &hex(request.as_bytes())]);
-        assert_eq!(
-            r.probe["status"].as_i64(),
-            Some(403),
-            "http://{authority}/ was not refused\n{}",
-            r.context()
-        );
-        r.only_blocked("proxy", "ip-literal", &target);
-        host.assert_nothing_received(&r.context());
-        host.assert_no_connection(&r.context());
+        assert_proxy_refuses(&world, &host, &request, 403..=403, "ip-literal", &target);
     }
 }
 
@@ -469,8 +472,7 @@ fn dns_queries_carrying_data_are_refused_at_once_and_logged() {
             r.out.elapsed.as_secs_f64(),
             r.context()
         );
-        r.only_blocked("dns", "dns-query", &name);
-        host.assert_nothing_received(&r.context());
+        r.assert_stopped(&host, "dns", "dns-query", &name);
     }
 }
 
@@ -491,8 +493,7 @@ fn dns_over_https_to_a_host_not_allowed_is_refused() {
         "curl's CONNECT was not answered 403\n{}",
         r.context()
     );
-    r.only_blocked("proxy", "egress-not-allowed", "doh.example.com:443");
-    host.assert_nothing_received(&r.context());
+    r.assert_stopped(&host, "proxy", "egress-not-allowed", "doh.example.com:443");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -508,6 +509,81 @@ fn egress_target(world: &World, host: &TestHost, channel: &str) -> Value {
         "token": world.token,
         "project": world.project,
     })
+}
+
+/// Copies the exfiltration fixture `tests/fixtures/egress/FIXTURE` to `dest`, with an
+/// `egress-target.json` that aims it at the test host; returns that target.
+fn stage_exfil_fixture(
+    world: &World,
+    host: &TestHost,
+    fixture: &str,
+    dest: &Path,
+    channel: &str,
+) -> Value {
+    copy_dir(&fixtures().join("egress").join(fixture), dest);
+    let cfg = egress_target(world, host, channel);
+    write_file(
+        &dest.join("egress-target.json"),
+        &serde_json::to_string_pretty(&cfg).expect("json"),
+    );
+    cfg
+}
+
+/// The blocked events of an exfiltration fixture's three attempts.
+struct ExfilEvents<'r> {
+    tcp: &'r Value,
+    udp: &'r Value,
+    dns: &'r Value,
+}
+
+impl<'r> ExfilEvents<'r> {
+    fn all(&self) -> [(&'static str, &'r Value); 3] {
+        [("tcp", self.tcp), ("udp", self.udp), ("dns", self.dns)]
+    }
+}
+
+/// An exfiltration fixture's three attempts (TCP and UDP to the test host, a DNS query for
+/// `cfg`'s name) all failed by its own `report`, the lookup was answered at once, each
+/// attempt is one blocked event (returned), no other egress was blocked and the test host
+/// saw nothing.
+fn assert_exfil_stopped<'r>(
+    r: &'r Run,
+    host: &TestHost,
+    report: &Value,
+    cfg: &Value,
+) -> ExfilEvents<'r> {
+    for channel in ["tcp", "udp", "dns"] {
+        assert_eq!(
+            report[channel]["ok"],
+            false,
+            "{channel} got out: {report}\n{}",
+            r.context()
+        );
+    }
+    assert!(
+        report["dns"]["elapsed"].as_f64().unwrap_or(99.0) < 1.0,
+        "the lookup waited for a timeout: {report}"
+    );
+    let connect = |port| {
+        r.one_blocked(
+            "connect",
+            "direct-connect",
+            &sock(&host.v4.to_string(), port),
+        )
+    };
+    let events = ExfilEvents {
+        tcp: connect(host.tcp_port),
+        udp: connect(host.udp_port),
+        dns: r.one_blocked("dns", "dns-query", cfg["dns_name"].as_str().expect("name")),
+    };
+    assert_eq!(
+        r.blocked_egress().len(),
+        3,
+        "other blocked egress events than the three attempts\n{}",
+        r.context()
+    );
+    assert_host_untouched(host, r);
+    events
 }
 
 fn read_report(world: &World, name: &str, r: &Run) -> Value {
@@ -528,52 +604,25 @@ fn npm_postinstall_exfiltration_over_tcp_udp_and_dns_is_blocked() {
     let world = World::new("egress-npm");
     let host = TestHost::start(&world);
     let staging = world.root().join("staging/npm-exfil");
-    copy_dir(&fixtures().join("egress/npm-exfil"), &staging);
-    let cfg = egress_target(&world, &host, "npm");
-    write_file(
-        &staging.join("egress-target.json"),
-        &serde_json::to_string_pretty(&cfg).expect("json"),
-    );
+    let cfg = stage_exfil_fixture(&world, &host, "npm-exfil", &staging, "npm");
     let tarball = pack_npm_dir(&world, &staging);
     write_npm_project(&world, &[&tarball]);
     let r = sandboxed(&world, &[], NPM_CI);
     r.assert_exit(0);
     let report = read_report(&world, "egress-report-npm.json", &r);
-    for channel in ["tcp", "udp", "dns"] {
-        assert_eq!(
-            report[channel]["ok"],
-            false,
-            "{channel} got out: {report}\n{}",
-            r.context()
-        );
-    }
-    // Each event names the package and lifecycle script (by process ancestry) and the
-    // process (argv).
-    for (port, what) in [(host.tcp_port, "tcp"), (host.udp_port, "udp")] {
-        let target = sock(&host.v4.to_string(), port);
-        let ev = r.one_blocked("connect", "direct-connect", &target);
+    let events = assert_exfil_stopped(&r, &host, &report, &cfg);
+    // Each event names the package and lifecycle script (by process ancestry); the
+    // connects also name the process (argv).
+    for (what, ev) in [("tcp", events.tcp), ("udp", events.udp)] {
         assert!(
             ev["argv"].to_string().contains("exfil.js"),
             "the {what} event does not name the postinstall's process: {ev}"
         );
+    }
+    for (what, ev) in events.all() {
         assert_eq!(ev["package"], "si-egress-exfil@1.0.0", "{what}: {ev}");
         assert_eq!(ev["script"], "postinstall", "{what}: {ev}");
     }
-    let ev = r.one_blocked("dns", "dns-query", cfg["dns_name"].as_str().expect("name"));
-    assert_eq!(ev["package"], "si-egress-exfil@1.0.0", "dns: {ev}");
-    assert_eq!(ev["script"], "postinstall", "dns: {ev}");
-    assert_eq!(
-        r.blocked_egress().len(),
-        3,
-        "other blocked egress events than the three attempts\n{}",
-        r.context()
-    );
-    assert!(
-        report["dns"]["elapsed"].as_f64().unwrap_or(99.0) < 1.0,
-        "the lookup waited for a timeout: {report}"
-    );
-    host.assert_nothing_received(&r.context());
-    host.assert_no_connection(&r.context());
 }
 
 #[test]
@@ -582,59 +631,29 @@ fn setup_py_exfiltration_over_tcp_udp_and_dns_is_blocked() {
     let host = TestHost::start(&world);
     let venv = make_venv(&world);
     let dest = world.project.join("vendor/si-egress-exfil");
-    copy_dir(&fixtures().join("egress/pip-exfil"), &dest);
-    let cfg = egress_target(&world, &host, "pip");
-    write_file(
-        &dest.join("egress-target.json"),
-        &serde_json::to_string_pretty(&cfg).expect("json"),
-    );
+    let cfg = stage_exfil_fixture(&world, &host, "pip-exfil", &dest, "pip");
     let args = pip_install_args(&venv, "si-egress-exfil");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let r = sandboxed(&world, &[], &args);
     r.assert_exit(0);
     let report = read_report(&world, "egress-report-pip.json", &r);
-    for channel in ["tcp", "udp", "dns"] {
-        assert_eq!(
-            report[channel]["ok"],
-            false,
-            "{channel} got out: {report}\n{}",
-            r.context()
-        );
-    }
+    let events = assert_exfil_stopped(&r, &host, &report, &cfg);
     assert_eq!(report["tcp"]["errno"].as_i64(), Some(direct_errno(&host)));
     assert_eq!(report["udp"]["errno"].as_i64(), Some(direct_errno(&host)));
     // Attributed by ancestry to the package whose setup.py ran, and the build step.
-    let mut events = Vec::new();
-    for port in [host.tcp_port, host.udp_port] {
-        events.push(r.one_blocked(
-            "connect",
-            "direct-connect",
-            &sock(&host.v4.to_string(), port),
-        ));
-    }
-    events.push(r.one_blocked("dns", "dns-query", cfg["dns_name"].as_str().expect("name")));
-    for ev in events {
+    for (what, ev) in events.all() {
         assert!(
             ev["package"]
                 .as_str()
                 .unwrap_or("")
                 .contains("si-egress-exfil"),
-            "not attributed to the package: {ev}"
+            "{what}: not attributed to the package: {ev}"
         );
-        assert!(ev["script"].is_string(), "no build step named: {ev}");
+        assert!(
+            ev["script"].is_string(),
+            "{what}: no build step named: {ev}"
+        );
     }
-    assert_eq!(
-        r.blocked_egress().len(),
-        3,
-        "other blocked egress events than the three attempts\n{}",
-        r.context()
-    );
-    assert!(
-        report["dns"]["elapsed"].as_f64().unwrap_or(99.0) < 1.0,
-        "the lookup waited for a timeout: {report}"
-    );
-    host.assert_nothing_received(&r.context());
-    host.assert_no_connection(&r.context());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -656,6 +675,38 @@ fn allowed_registry_events(r: &Run, port: u16) -> Vec<&Value> {
     )
 }
 
+/// A `--log-allowed` install from the local `registry` (a name for the messages)
+/// succeeded, its requests went through the proxy (logged as allowed registry requests to
+/// `server`) and nothing was blocked.
+fn assert_installed_through_the_proxy(r: &Run, server: &Server, registry: &str) {
+    assert!(
+        r.out.status.success(),
+        "{}\n--- {registry} ---\n{}",
+        r.context(),
+        server.log()
+    );
+    assert!(
+        !allowed_registry_events(r, server.port).is_empty(),
+        "no proxy/allowed/registry-request event for 127.0.0.1:{}\n{}",
+        server.port,
+        r.context()
+    );
+    assert!(
+        r.blocked_egress().is_empty(),
+        "an install from the local {registry} was blocked somewhere\n{}",
+        r.context()
+    );
+}
+
+/// Publishes `tarball` to `server` as a new user, then deletes it, so that the registry is
+/// the only source; returns the user's token.
+fn publish_then_delete(world: &World, server: &Server, tarball: &Path) -> String {
+    let token = verdaccio_add_user(server, "si-tester", "si-tester-password");
+    publish_npm_to(world, tarball, server, &token);
+    fs::remove_file(tarball).expect("remove the tarball: the registry is the source");
+    token
+}
+
 /// A bare `npm install` (its lockfile must point at the local registry), then `npm ci`
 /// through safe-install: it succeeds, installs `installed` (a path below `node_modules`), logs
 /// allowed registry requests through the proxy and blocks nothing.
@@ -674,26 +725,10 @@ fn npm_ci_through_the_proxy(world: &World, server: &Server, installed: &str) -> 
     );
     reset_install(world);
     let r = sandboxed(world, &["--log-allowed".to_string()], NPM_CI);
-    assert!(
-        r.out.status.success(),
-        "{}\n--- verdaccio ---\n{}",
-        r.context(),
-        server.log()
-    );
+    assert_installed_through_the_proxy(&r, server, "verdaccio");
     assert!(
         world.project.join("node_modules").join(installed).is_file(),
         "{installed} was not installed (or its postinstall did not run)\n{}",
-        r.context()
-    );
-    assert!(
-        !allowed_registry_events(&r, server.port).is_empty(),
-        "no proxy/allowed/registry-request event for 127.0.0.1:{}\n{}",
-        server.port,
-        r.context()
-    );
-    assert!(
-        r.blocked_egress().is_empty(),
-        "an install from the configured registry was blocked somewhere\n{}",
         r.context()
     );
     r
@@ -705,10 +740,8 @@ fn npm_ci_from_a_local_verdaccio_goes_through_the_proxy() {
     let world = World::new("egress-verdaccio");
     let host = TestHost::start(&world);
     let server = start_verdaccio(&world.root().join("verdaccio"));
-    let token = verdaccio_add_user(&server, "si-tester", "si-tester-password");
     let tarball = pack_npm_fixture(&world, "benign");
-    publish_npm(&world, &tarball, server.port, &token, &server.log());
-    fs::remove_file(&tarball).expect("remove the tarball: the registry is the source");
+    publish_then_delete(&world, &server, &tarball);
     write_file(
         &world.project.join(".npmrc"),
         &format!("registry={}\n", server.url),
@@ -727,16 +760,7 @@ fn pip_install_from_a_local_pypiserver_goes_through_the_proxy() {
     let host = TestHost::start(&world);
     let venv = make_venv(&world);
     let packages = world.root().join("packages");
-    fs::create_dir_all(&packages).expect("mkdir packages");
-    run(
-        world
-            .setup_command("/usr/bin/python3")
-            .arg(fixtures().join("pip/make_wheel.py"))
-            .arg(&packages)
-            .args(["si-wheel", "1.0.0"]),
-        RUN_TIMEOUT,
-    )
-    .assert_success();
+    make_wheel(&world, &packages, "si-wheel", "1.0.0");
     let server = start_pypiserver(world.root(), &packages);
     let pip = venv.join("bin/pip").display().to_string();
     let r = sandboxed(
@@ -751,28 +775,12 @@ fn pip_install_from_a_local_pypiserver_goes_through_the_proxy() {
             "si-wheel==1.0.0",
         ],
     );
-    assert!(
-        r.out.status.success(),
-        "{}\n--- pypiserver ---\n{}",
-        r.context(),
-        server.log()
-    );
+    assert_installed_through_the_proxy(&r, &server, "pypiserver");
     let installed = fs::read_dir(site_packages(&venv))
         .expect("site-packages")
         .filter_map(Result::ok)
         .any(|e| e.file_name().to_string_lossy().starts_with("si_wheel"));
     assert!(installed, "si-wheel is not in the venv\n{}", r.context());
-    assert!(
-        !allowed_registry_events(&r, server.port).is_empty(),
-        "no proxy/allowed/registry-request event for 127.0.0.1:{}\n{}",
-        server.port,
-        r.context()
-    );
-    assert!(
-        r.blocked_egress().is_empty(),
-        "a clean install from the configured index was blocked somewhere\n{}",
-        r.context()
-    );
     host.assert_nothing_received(&r.context());
 }
 
@@ -783,12 +791,10 @@ fn scoped_registry_with_a_token_in_the_project_npmrc_installs_through_the_proxy(
     let host = TestHost::start(&world);
     let scope = "@si-private";
     let server = start_verdaccio_private_scope(&world.root().join("verdaccio"), scope);
-    let token = verdaccio_add_user(&server, "si-tester", "si-tester-password");
     let staging = world.root().join("staging/npm-scoped");
     copy_dir(&fixtures().join("egress/npm-scoped"), &staging);
     let tarball = pack_npm_dir(&world, &staging);
-    publish_npm(&world, &tarball, server.port, &token, &server.log());
-    fs::remove_file(&tarball).expect("remove the tarball: the registry is the source");
+    let token = publish_then_delete(&world, &server, &tarball);
     // The registry really wants the token for this scope.
     let (status, _) = http(server.port, "GET", "/@si-private%2fscoped-pkg", &[], b"")
         .expect("GET the package without a token");

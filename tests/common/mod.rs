@@ -644,8 +644,24 @@ pub fn pack_npm_dir(world: &World, staging: &Path) -> PathBuf {
 }
 
 /// Publishes a packed tarball to a registry on 127.0.0.1:`port` with `token` (the token
-/// lives in the setup home's .npmrc only while publishing).
+/// lives in the setup home's .npmrc only while publishing). `registry_log` is shown on
+/// failure; [`publish_npm_to`] shows the server's log as it is after the failed publish.
 pub fn publish_npm(world: &World, tarball: &Path, port: u16, token: &str, registry_log: &str) {
+    publish_npm_showing(world, tarball, port, token, || registry_log.to_string());
+}
+
+/// [`publish_npm`] to a local `server`; a failure shows the server's log, read then.
+pub fn publish_npm_to(world: &World, tarball: &Path, server: &servers::Server, token: &str) {
+    publish_npm_showing(world, tarball, server.port, token, || server.log());
+}
+
+fn publish_npm_showing(
+    world: &World,
+    tarball: &Path,
+    port: u16,
+    token: &str,
+    registry_log: impl FnOnce() -> String,
+) {
     write_file(
         &world.setup_home.join(".npmrc"),
         &format!("//127.0.0.1:{port}/:_authToken={token}\n"),
@@ -660,8 +676,9 @@ pub fn publish_npm(world: &World, tarball: &Path, port: u16, token: &str, regist
     );
     assert!(
         out.status.success(),
-        "{}\n--- registry ---\n{registry_log}",
-        out.describe()
+        "{}\n--- registry ---\n{}",
+        out.describe(),
+        registry_log()
     );
     fs::remove_file(world.setup_home.join(".npmrc")).expect("remove the publish token");
 }
@@ -811,6 +828,21 @@ pub fn site_packages(venv: &Path) -> PathBuf {
         .find(|e| e.file_name().to_string_lossy().starts_with("python"))
         .expect("venv lib has a pythonX.Y dir");
     entry.path().join("site-packages")
+}
+
+/// Builds the wheel `name`-`version` into `dir` (created if missing) with
+/// `tests/fixtures/pip/make_wheel.py`, bare, for a local index to serve.
+pub fn make_wheel(world: &World, dir: &Path, name: &str, version: &str) {
+    fs::create_dir_all(dir).expect("mkdir for the wheel");
+    run(
+        world
+            .setup_command("/usr/bin/python3")
+            .arg(fixtures().join("pip/make_wheel.py"))
+            .arg(dir)
+            .args([name, version]),
+        RUN_TIMEOUT,
+    )
+    .assert_success();
 }
 
 // ---------------------------------------------------------------------------------------
