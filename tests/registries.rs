@@ -5,9 +5,23 @@
 mod common;
 
 use std::fs;
+use std::process::Command;
 
 use common::servers::*;
 use common::*;
+
+/// Runs a bare client command against the local `server` (`registry` names it in the
+/// message); it must succeed, else the failure shows its output and the server's log.
+fn run_against(cmd: &mut Command, server: &Server, registry: &str) -> Output {
+    let out = run(cmd, RUN_TIMEOUT);
+    assert!(
+        out.status.success(),
+        "{}\n--- {registry} ---\n{}",
+        out.describe(),
+        server.log()
+    );
+    out
+}
 
 #[test]
 fn verdaccio_starts_accepts_a_publish_and_serves_the_package() {
@@ -16,25 +30,8 @@ fn verdaccio_starts_accepts_a_publish_and_serves_the_package() {
     let server = start_verdaccio(&world.root().join("verdaccio"));
     let token = verdaccio_add_user(&server, "si-tester", "si-tester-password");
     let tarball = pack_npm_fixture(&world, "benign");
-    let registry_key = format!("//127.0.0.1:{}/", server.port);
-    write_file(
-        &world.setup_home.join(".npmrc"),
-        &format!("{registry_key}:_authToken={token}\n"),
-    );
-    let out = run(
-        world
-            .setup_command("npm")
-            .arg("publish")
-            .arg(&tarball)
-            .args(["--registry", &server.url]),
-        RUN_TIMEOUT,
-    );
-    assert!(
-        out.status.success(),
-        "{}\n--- verdaccio ---\n{}",
-        out.describe(),
-        server.log()
-    );
+    // The harness's own publish, which the other tests rely on.
+    publish_npm_to(&world, &tarball, &server, &token);
 
     // A fresh project installs it from the registry (bare; no credentials needed to read).
     let consumer = World::new("verdaccio-consumer");
@@ -42,7 +39,7 @@ fn verdaccio_starts_accepts_a_publish_and_serves_the_package() {
         &consumer.project.join("package.json"),
         "{ \"name\": \"si-consumer\", \"version\": \"1.0.0\", \"private\": true }\n",
     );
-    let out = run(
+    run_against(
         consumer.setup_command("npm").args([
             "install",
             "si-benign@1.0.0",
@@ -51,13 +48,8 @@ fn verdaccio_starts_accepts_a_publish_and_serves_the_package() {
             "--registry",
             &server.url,
         ]),
-        RUN_TIMEOUT,
-    );
-    assert!(
-        out.status.success(),
-        "{}\n--- verdaccio ---\n{}",
-        out.describe(),
-        server.log()
+        &server,
+        "verdaccio",
     );
     let artefact = consumer
         .project
@@ -78,16 +70,7 @@ fn pypiserver_starts_and_serves_a_wheel() {
     require_python_venv();
     let world = World::new("pypiserver");
     let packages = world.root().join("packages");
-    fs::create_dir_all(&packages).expect("mkdir packages");
-    let out = run(
-        world
-            .setup_command("/usr/bin/python3")
-            .arg(fixtures().join("pip/make_wheel.py"))
-            .arg(&packages)
-            .args(["si-wheel", "1.0.0"]),
-        RUN_TIMEOUT,
-    );
-    out.assert_success();
+    make_wheel(&world, &packages, "si-wheel", "1.0.0");
     let server = start_pypiserver(world.root(), &packages);
     let (status, body) =
         http(server.port, "GET", "/simple/si-wheel/", &[], b"").expect("GET index");
@@ -98,7 +81,7 @@ fn pypiserver_starts_and_serves_a_wheel() {
         server.log()
     );
     let dest = world.root().join("downloaded");
-    let out = run(
+    let out = run_against(
         world
             .setup_command("/usr/bin/python3")
             .args([
@@ -114,13 +97,8 @@ fn pypiserver_starts_and_serves_a_wheel() {
             .arg(&dest)
             .arg("si-wheel==1.0.0")
             .env("PIP_CONFIG_FILE", "/dev/null"),
-        RUN_TIMEOUT,
-    );
-    assert!(
-        out.status.success(),
-        "{}\n--- pypiserver ---\n{}",
-        out.describe(),
-        server.log()
+        &server,
+        "pypiserver",
     );
     assert!(
         dest.join("si_wheel-1.0.0-py3-none-any.whl").is_file(),
