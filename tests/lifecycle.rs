@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -83,6 +84,56 @@ fn sigterm_reaches_the_command() {
     signal_is_forwarded(Signal::SIGTERM, "TERM", 43);
 }
 
+/// The host's temporary directories and mount table before safe-install is killed.
+struct HostBefore {
+    tmp: BTreeMap<String, u64>,
+    mounts: Vec<String>,
+}
+
+impl HostBefore {
+    fn snapshot() -> HostBefore {
+        HostBefore {
+            tmp: foreign_tmp_entries(),
+            mounts: host_mounts(),
+        }
+    }
+
+    /// After safe-install was killed: no process whose command line holds `token`
+    /// survives (any survivor is killed now), no new entry in the temporary directories,
+    /// no new mount.
+    fn check_nothing_left(&self, token: &str, p: &mut Problems) {
+        let gone = wait_until(Duration::from_secs(5), || {
+            processes_with_cmdline(token).is_empty()
+        });
+        let survivors = processes_with_cmdline(token);
+        kill_processes_with_cmdline(token);
+        p.check(gone, || {
+            format!("sandboxed processes survived SIGKILL of safe-install: {survivors:?}")
+        });
+        let clean = wait_until(Duration::from_secs(2), || {
+            foreign_tmp_entries()
+                .iter()
+                .all(|(k, v)| self.tmp.get(k) == Some(v))
+        });
+        let new_entries: Vec<String> = foreign_tmp_entries()
+            .into_iter()
+            .filter(|(k, v)| self.tmp.get(k) != Some(v))
+            .map(|(k, _)| k)
+            .collect();
+        p.check(clean, || {
+            format!("new entries in the temporary directories after the kill: {new_entries:?}")
+        });
+        let mounts_after = host_mounts();
+        p.check(mounts_after == self.mounts, || {
+            let added: Vec<&String> = mounts_after
+                .iter()
+                .filter(|m| !self.mounts.contains(m))
+                .collect();
+            format!("the host's mount table changed: new mount points {added:?}")
+        });
+    }
+}
+
 #[test]
 fn sigkill_mid_install_leaves_no_process_temp_dir_or_mount() {
     // Alone: the /tmp comparison must see only this run's leftovers.
@@ -91,8 +142,7 @@ fn sigkill_mid_install_leaves_no_process_temp_dir_or_mount() {
     let tarball = pack_npm_fixture(&world, "slow");
     write_npm_project(&world, &[&tarball]);
     let token = world.project.display().to_string();
-    let tmp_before = foreign_tmp_entries();
-    let mounts_before = host_mounts();
+    let before = HostBefore::snapshot();
 
     let child = spawn(
         world
@@ -114,39 +164,11 @@ fn sigkill_mid_install_leaves_no_process_temp_dir_or_mount() {
     let out = wait_output(child, "safe-install npm ci".into(), Duration::from_secs(10));
     assert_eq!(out.code(), 128 + 9, "{}", out.describe());
 
-    let gone = wait_until(Duration::from_secs(5), || {
-        processes_with_cmdline(&token).is_empty()
-    });
-    let survivors = processes_with_cmdline(&token);
-    kill_processes_with_cmdline(&token);
     let mut p = Problems::new();
     p.check(!inside.is_empty(), || {
         "sanity: no process of the install was visible before the kill".into()
     });
-    p.check(gone, || {
-        format!("sandboxed processes survived SIGKILL of safe-install: {survivors:?}")
-    });
-    let leaked_tmp = wait_until(Duration::from_secs(2), || {
-        foreign_tmp_entries()
-            .iter()
-            .all(|(k, v)| tmp_before.get(k) == Some(v))
-    });
-    let new_entries: Vec<String> = foreign_tmp_entries()
-        .into_iter()
-        .filter(|(k, v)| tmp_before.get(k) != Some(v))
-        .map(|(k, _)| k)
-        .collect();
-    p.check(leaked_tmp, || {
-        format!("new entries in the temporary directories after the kill: {new_entries:?}")
-    });
-    let mounts_after = host_mounts();
-    p.check(mounts_after == mounts_before, || {
-        let added: Vec<&String> = mounts_after
-            .iter()
-            .filter(|m| !mounts_before.contains(m))
-            .collect();
-        format!("the host's mount table changed: new mount points {added:?}")
-    });
+    before.check_nothing_left(&token, &mut p);
     p.finish(&out.describe());
 }
 
@@ -156,8 +178,7 @@ fn sigkill_during_sandbox_setup_leaves_no_temp_dir_or_mount() {
     let _g = exclusive_run_guard();
     let world = World::new("sigkill-setup");
     write_file(&world.project.join("package.json"), "{}\n");
-    let tmp_before = foreign_tmp_entries();
-    let mounts_before = host_mounts();
+    let before = HostBefore::snapshot();
     let token = format!("si-setup-kill-{}", world.token);
     for delay_ms in [0u64, 2, 5, 10, 20, 40, 80, 160] {
         let child = spawn(&mut world.sandboxed_sh(&format!("sleep 30; echo {token}")));
@@ -165,28 +186,7 @@ fn sigkill_during_sandbox_setup_leaves_no_temp_dir_or_mount() {
         send_signal(child.id(), Signal::SIGKILL);
         wait_output(child, "safe-install sh".into(), Duration::from_secs(10));
     }
-    let gone = wait_until(Duration::from_secs(5), || {
-        processes_with_cmdline(&token).is_empty()
-    });
-    let survivors = processes_with_cmdline(&token);
-    kill_processes_with_cmdline(&token);
     let mut p = Problems::new();
-    p.check(gone, || format!("processes survived: {survivors:?}"));
-    let clean = wait_until(Duration::from_secs(2), || {
-        foreign_tmp_entries()
-            .iter()
-            .all(|(k, v)| tmp_before.get(k) == Some(v))
-    });
-    let new_entries: Vec<String> = foreign_tmp_entries()
-        .into_iter()
-        .filter(|(k, v)| tmp_before.get(k) != Some(v))
-        .map(|(k, _)| k)
-        .collect();
-    p.check(clean, || {
-        format!("new entries in the temporary directories after the kills: {new_entries:?}")
-    });
-    p.check(host_mounts() == mounts_before, || {
-        "the host's mount table changed".into()
-    });
+    before.check_nothing_left(&token, &mut p);
     p.finish("");
 }
