@@ -11,6 +11,7 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::path::Path;
 
 use common::*;
@@ -23,6 +24,36 @@ fn ignore_in_site_packages(rel: &Path) -> bool {
                 .parent()
                 .and_then(|p| p.extension())
                 .is_some_and(|e| e == "dist-info"))
+}
+
+/// `safe-install --strict --project P COMMAND...` in `world`: a benign install makes no
+/// noise, nothing is blocked, so it must exit 0.
+fn strict_install<S: AsRef<OsStr>>(world: &World, command: &[S]) -> Output {
+    let out = {
+        let _g = shared_run_guard();
+        run(
+            world
+                .safe_install()
+                .arg("--strict")
+                .arg("--project")
+                .arg(&world.project)
+                .args(command),
+            RUN_TIMEOUT,
+        )
+    };
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    out
+}
+
+/// The sandboxed install's tree (`got`) is the bare one's (`want`), entry for entry.
+fn assert_same_tree(what: &str, want: &Tree, got: &Tree, out: &Output) {
+    let diffs = diff_trees(want, got);
+    assert!(
+        diffs.is_empty(),
+        "{what} differs:\n  {}\n{}",
+        diffs.join("\n  "),
+        out.describe()
+    );
 }
 
 #[test]
@@ -38,20 +69,7 @@ fn benign_npm_install_matches_a_bare_install() {
     );
 
     run(bare.command("npm").args(&NPM_CI[1..]), RUN_TIMEOUT).assert_success();
-    let out = {
-        let _g = shared_run_guard();
-        run(
-            sandboxed
-                .safe_install()
-                // A benign install makes no noise: nothing blocked, so --strict exits 0.
-                .arg("--strict")
-                .arg("--project")
-                .arg(&sandboxed.project)
-                .args(NPM_CI),
-            RUN_TIMEOUT,
-        )
-    };
-    assert_eq!(out.code(), 0, "{}", out.describe());
+    let out = strict_install(&sandboxed, NPM_CI);
     let artefact = sandboxed
         .project
         .join("node_modules/si-benign/build/artefact.txt");
@@ -66,13 +84,7 @@ fn benign_npm_install_matches_a_bare_install() {
         sandboxed.root(),
         &|_| false,
     );
-    let diffs = diff_trees(&want, &got);
-    assert!(
-        diffs.is_empty(),
-        "node_modules differs:\n  {}\n{}",
-        diffs.join("\n  "),
-        out.describe()
-    );
+    assert_same_tree("node_modules", &want, &got, &out);
     assert_eq!(
         std::fs::read(bare.project.join("package-lock.json")).ok(),
         std::fs::read(sandboxed.project.join("package-lock.json")).ok(),
@@ -94,19 +106,7 @@ fn benign_pip_install_matches_a_bare_install() {
     let args = pip_install_args(&venvs[0], "benignpkg");
     run(bare.command(&args[0]).args(&args[1..]), RUN_TIMEOUT).assert_success();
     let args = pip_install_args(&venvs[1], "benignpkg");
-    let out = {
-        let _g = shared_run_guard();
-        run(
-            sandboxed
-                .safe_install()
-                .arg("--strict")
-                .arg("--project")
-                .arg(&sandboxed.project)
-                .args(&args),
-            RUN_TIMEOUT,
-        )
-    };
-    assert_eq!(out.code(), 0, "{}", out.describe());
+    let out = strict_install(&sandboxed, &args);
     let want = snapshot_tree(
         &site_packages(&venvs[0]),
         bare.root(),
@@ -121,11 +121,5 @@ fn benign_pip_install_matches_a_bare_install() {
         want.keys().any(|p| p.ends_with("benignpkg/_generated.py")),
         "the bare install lacks the module setup.py generates"
     );
-    let diffs = diff_trees(&want, &got);
-    assert!(
-        diffs.is_empty(),
-        "site-packages differs:\n  {}\n{}",
-        diffs.join("\n  "),
-        out.describe()
-    );
+    assert_same_tree("site-packages", &want, &got, &out);
 }
