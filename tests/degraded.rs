@@ -405,7 +405,7 @@ fn npm_ci_from_the_registry_goes_through_the_proxy() {
     let server = common::servers::start_verdaccio(&world.root().join("verdaccio"));
     let token = common::servers::verdaccio_add_user(&server, "si-tester", "si-tester-password");
     let tarball = pack_npm_fixture(&world, "benign");
-    publish_npm(&world, &tarball, server.port, &token, &server.log());
+    publish_npm(&world, &tarball, &server, &token);
     write_file(
         &world.project.join("package.json"),
         "{ \"name\": \"si-consumer\", \"version\": \"1.0.0\", \"private\": true, \"dependencies\": { \"si-benign\": \"1.0.0\" } }\n",

@@ -702,7 +702,7 @@ fn assert_installed_through_the_proxy(r: &Run, server: &Server, registry: &str) 
 /// the only source; returns the user's token.
 fn publish_then_delete(world: &World, server: &Server, tarball: &Path) -> String {
     let token = verdaccio_add_user(server, "si-tester", "si-tester-password");
-    publish_npm_to(world, tarball, server, &token);
+    publish_npm(world, tarball, server, &token);
     fs::remove_file(tarball).expect("remove the tarball: the registry is the source");
     token
 }

@@ -253,7 +253,7 @@ fn learned_policy_passes_strict_until_a_new_version_contacts_another_host() {
         "1.0.0",
         &serde_json::json!({ "urls": [first.url("si-learn-1.0.0")] }),
     );
-    publish_npm(&world, &v1, server.port, &token, &server.log());
+    publish_npm(&world, &v1, &server, &token);
     write_file(
         &world.project.join(".npmrc"),
         &format!("registry={}\n", server.url),
@@ -350,7 +350,7 @@ fn learned_policy_passes_strict_until_a_new_version_contacts_another_host() {
         "1.1.0",
         &serde_json::json!({ "urls": [first.url("si-learn-1.1.0"), second.url("si-learn-1.1.0")] }),
     );
-    publish_npm(&world, &v2, server.port, &token, &server.log());
+    publish_npm(&world, &v2, &server, &token);
     depend_on(&world, "si-learn-fetch", "1.1.0");
     let changed = sandboxed(
         &world,
@@ -405,7 +405,7 @@ fn secrets_dns_and_direct_connections_are_reported_not_learned() {
         "1.0.0",
         &serde_json::json!({ "dns_name": dns_name, "direct_port": direct_port }),
     );
-    publish_npm(&world, &tarball, server.port, &token, &server.log());
+    publish_npm(&world, &tarball, &server, &token);
     write_file(
         &world.project.join(".npmrc"),
         &format!("registry={}\n", server.url),

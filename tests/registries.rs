@@ -31,7 +31,7 @@ fn verdaccio_starts_accepts_a_publish_and_serves_the_package() {
     let token = verdaccio_add_user(&server, "si-tester", "si-tester-password");
     let tarball = pack_npm_fixture(&world, "benign");
     // The harness's own publish, which the other tests rely on.
-    publish_npm_to(&world, &tarball, &server, &token);
+    publish_npm(&world, &tarball, &server, &token);
 
     // A fresh project installs it from the registry (bare; no credentials needed to read).
     let consumer = World::new("verdaccio-consumer");

@@ -98,13 +98,7 @@ fn the_registry_token_reaches_npm_but_never_its_scripts() {
 
     let scoped = world.root().join("staging/npm-scoped");
     copy_dir(&fixtures().join("egress/npm-scoped"), &scoped);
-    publish_npm(
-        &world,
-        &pack_npm_dir(&world, &scoped),
-        server.port,
-        &token,
-        &server.log(),
-    );
+    publish_npm(&world, &pack_npm_dir(&world, &scoped), &server, &token);
     let target = serde_json::json!({ "registry": server.url, "port": server.port });
     let thief = stage(
         &world,
@@ -113,13 +107,7 @@ fn the_registry_token_reaches_npm_but_never_its_scripts() {
         "thief-target.json",
         &target,
     );
-    publish_npm(
-        &world,
-        &pack_npm_dir(&world, &thief),
-        server.port,
-        &token,
-        &server.log(),
-    );
+    publish_npm(&world, &pack_npm_dir(&world, &thief), &server, &token);
 
     // The token enters npm's configuration the way CI does it: by reference to a variable.
     let npmrc = format!(
@@ -271,13 +259,7 @@ fn a_package_grant_opens_one_host_to_that_package_only() {
             "reach-target.json",
             &config,
         );
-        publish_npm(
-            &world,
-            &pack_npm_dir(&world, &dir),
-            server.port,
-            &token,
-            &server.log(),
-        );
+        publish_npm(&world, &pack_npm_dir(&world, &dir), &server, &token);
     }
     write_file(
         &world.project.join(".npmrc"),

@@ -643,25 +643,11 @@ pub fn pack_npm_dir(world: &World, staging: &Path) -> PathBuf {
     path
 }
 
-/// Publishes a packed tarball to a registry on 127.0.0.1:`port` with `token` (the token
-/// lives in the setup home's .npmrc only while publishing). `registry_log` is shown on
-/// failure; [`publish_npm_to`] shows the server's log as it is after the failed publish.
-pub fn publish_npm(world: &World, tarball: &Path, port: u16, token: &str, registry_log: &str) {
-    publish_npm_showing(world, tarball, port, token, || registry_log.to_string());
-}
-
-/// [`publish_npm`] to a local `server`; a failure shows the server's log, read then.
-pub fn publish_npm_to(world: &World, tarball: &Path, server: &servers::Server, token: &str) {
-    publish_npm_showing(world, tarball, server.port, token, || server.log());
-}
-
-fn publish_npm_showing(
-    world: &World,
-    tarball: &Path,
-    port: u16,
-    token: &str,
-    registry_log: impl FnOnce() -> String,
-) {
+/// Publishes a packed tarball to the local registry `server` with `token` (the token lives
+/// in the setup home's .npmrc only while publishing). A failure shows the server's log as it
+/// is after the failed publish.
+pub fn publish_npm(world: &World, tarball: &Path, server: &servers::Server, token: &str) {
+    let port = server.port;
     write_file(
         &world.setup_home.join(".npmrc"),
         &format!("//127.0.0.1:{port}/:_authToken={token}\n"),
@@ -678,7 +664,7 @@ fn publish_npm_showing(
         out.status.success(),
         "{}\n--- registry ---\n{}",
         out.describe(),
-        registry_log()
+        server.log()
     );
     fs::remove_file(world.setup_home.join(".npmrc")).expect("remove the publish token");
 }
