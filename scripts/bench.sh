@@ -17,8 +17,9 @@
 #   npm-ci   `npm ci` of a generated project of ~360 packages (~10 with install scripts),
 #            warm cache, node_modules removed before each run (target: ratio <= 1.05)
 #   proxy    one 200 MiB download over loopback through the egress proxy vs direct
-#            (target: throughput ratio >= 0.9), and 64 concurrent CONNECT tunnels
-#            (target: all succeed, supervisor RSS <= 32 MB); scripts/bench/proxy.py
+#            (target: throughput ratio >= 0.9), the CPU each kind of download costs per
+#            GiB (explains the ratio), and 64 concurrent CONNECT tunnels (target: all
+#            succeed, supervisor RSS <= 32 MB); scripts/bench/proxy.py
 #
 # Settings (environment):
 #   SAFE_INSTALL_BIN       the binary (default: target/release/safe-install; build it
@@ -171,6 +172,9 @@ bench_proxy() {
   total=$(value "$out" tunnels)
   record "proxy throughput (200 MiB, median of ${BENCH_PROXY_RUNS:-11})" "$(value "$out" direct_mibs) MiB/s" \
     "$(value "$out" proxied_mibs) MiB/s" "x$ratio" ">= 0.90x" "$(verdict "$ratio" '>=' 0.9)" -
+  record "proxy CPU per GiB (2000 MiB, median of 5)" "$(value "$out" cpu_direct) s" "$(value "$out" cpu_proxied) s" \
+    "$(value "$out" busy_direct) vs $(value "$out" busy_proxied) cores busy" \
+    "explains the ratio" "reach $(value "$out" ceiling_full) at full CPU" -
   local tunnels_ok=PASS
   [[ $ok == "$total" ]] || tunnels_ok=FAIL
   [[ $(verdict "$peak" '<=' 32) == PASS ]] || tunnels_ok=FAIL

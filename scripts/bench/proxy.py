@@ -1,14 +1,22 @@
 #!/usr/bin/env python3
 """Egress proxy benchmarks: safe-install's proxy against a direct connection, same run.
 
-  scripts/bench/proxy.py [--size-mb 200] [--runs 5] [--tunnels 64] [--out FILE]
+  scripts/bench/proxy.py [--size-mb 200] [--runs 5] [--cpu-mb 2000] [--cpu-runs 5]
+                         [--tunnels 64] [--out FILE]
 
 (scripts/bench.sh proxy runs it and adds its rows to the summary.)
 
 1. throughput: one download of SIZE MB from a local HTTP server on 127.0.0.1, by curl,
    bare (direct) and inside `safe-install` (through the proxy: absolute-URI forwarding),
    alternating, median of RUNS each; the ratio proxied/direct (target >= 0.9).
-2. tunnels: TUNNELS concurrent HTTPS downloads (CONNECT tunnels, TLS to a local server
+2. CPU: CPU_MB downloads (longer, so start-up weighs little), direct and proxied,
+   alternating, median of CPU_RUNS each: the CPU time of the server's sending thread plus
+   that of everything the bench started (curl; proxied, also all of safe-install:
+   supervisor, relay, sandbox start-up) per GiB, and how many cores that kept busy during
+   curl's transfer. Throughput is cores busy / CPU per byte, so it prints what a proxied
+   download could reach with every core busy, and with as many busy as direct. It explains
+   the throughput ratio; it is not a target.
+3. tunnels: TUNNELS concurrent HTTPS downloads (CONNECT tunnels, TLS to a local server
    with a throw-away certificate) by curl inside one safe-install; every one must succeed,
    and the supervisor's peak resident memory (VmHWM) is reported (target <= 32 MB).
 
@@ -19,6 +27,8 @@ whatever the numbers (benchmarks report; they do not gate).
 import argparse
 import http.server
 import os
+import queue
+import resource
 import shutil
 import socketserver
 import ssl
@@ -50,8 +60,10 @@ class BlobHandler(http.server.BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         self.end_headers()
         block = bytes(CHUNK)
+        start = time.thread_time()
         for _ in range(mib):
             self.wfile.write(block)
+        self.server.sender_cpu.put(time.thread_time() - start)
 
     def log_message(self, *args):
         pass
@@ -60,6 +72,11 @@ class BlobHandler(http.server.BaseHTTPRequestHandler):
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     request_queue_size = 256
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # CPU seconds each download cost its sending thread, in order.
+        self.sender_cpu = queue.Queue()
 
 
 def serve(tls_dir=None):
@@ -112,6 +129,53 @@ def throughput(size_mb, runs, work):
 RESULTS = {}
 
 
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def cpu_run(server, sandboxed, home, size_mb):
+    """(CPU seconds, curl's transfer seconds) of one download: the server thread's CPU plus
+    the bench's children's (curl, and safe-install with all it ran when sandboxed)."""
+    port = server.server_address[1]
+    url = f"http://127.0.0.1:{port}/{size_mb}"
+    cmd = ["curl", "-sS", "-o", "/dev/null", "-w", "%{time_total}", url]
+    if sandboxed:
+        cmd = [BIN, "-q", "--allow-host", f"127.0.0.1:{port}", "--project", os.path.join(home, "project")] + cmd
+    before = children_cpu()
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env_for(home), timeout=300)
+    children = children_cpu() - before
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}): {out.stderr.strip()}")
+    sender = server.sender_cpu.get(timeout=30)
+    return sender + children, float(out.stdout.strip())
+
+
+def cpu_cost(size_mb, runs, work):
+    server = serve()
+    gib = size_mb / 1024
+    per = {False: [], True: []}
+    for _ in range(runs):
+        for sandboxed in (False, True):
+            cpu, seconds = cpu_run(server, sandboxed, work, size_mb)
+            per[sandboxed].append((cpu / gib, cpu / seconds))
+    server.shutdown()
+    (cd, bd), (cp, bp) = ((statistics.median(c for c, _ in per[k]),
+                           statistics.median(b for _, b in per[k])) for k in (False, True))
+    cores = os.cpu_count() or 1
+    # Throughput is cores busy / CPU per byte: what the proxied run could reach with every
+    # core busy, and with as many busy as the direct run managed.
+    full, alike = (cd / cp) * (cores / bd), cd / cp
+    print(f"CPU per GiB ({size_mb} MiB downloads; the server's sending thread, curl and, proxied, "
+          f"all of safe-install; medians of {runs}): direct {cd:.3f} s ({bd:.2f} of {cores} cores "
+          f"busy), through the proxy {cp:.3f} s (+{(cp / cd - 1) * 100:.0f}%, {bp:.2f} busy). "
+          f"So proxied can reach {full:.2f} of direct with every core busy, {alike:.2f} with as "
+          f"many busy as direct")
+    RESULTS.update(cpu_direct=f"{cd:.3f}", cpu_proxied=f"{cp:.3f}", busy_direct=f"{bd:.2f}",
+                   busy_proxied=f"{bp:.2f}", cores=cores, ceiling_full=f"{full:.3f}",
+                   ceiling_alike=f"{alike:.3f}")
+
+
 def tunnels(count, work):
     tls = os.path.join(work, "tls")
     os.makedirs(tls)
@@ -160,6 +224,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size-mb", type=int, default=200)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--cpu-mb", type=int, default=2000)
+    ap.add_argument("--cpu-runs", type=int, default=5)
     ap.add_argument("--tunnels", type=int, default=64)
     ap.add_argument("--out", help="also write KEY=VALUE results here")
     args = ap.parse_args()
@@ -174,6 +240,7 @@ def main():
     os.makedirs(os.path.join(work, "project"))
     try:
         throughput(args.size_mb, args.runs, work)
+        cpu_cost(args.cpu_mb, args.cpu_runs, work)
         tunnels(args.tunnels, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
