@@ -151,7 +151,7 @@ fn emit(dir: &Path, grant: Grant, cuts: &[&Path], out: &mut Vec<Rule>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::fixture::{npm_ci, npm_policy, Project};
+    use crate::plan::test_fixtures::{npm_ci, npm_policy, Project};
     use crate::plan::{build as build_plan, Context};
     use std::fs;
 

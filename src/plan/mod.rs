@@ -4,9 +4,9 @@
 //! executes it.
 
 pub mod env;
-#[cfg(test)]
-pub mod fixture;
 pub mod hidden;
+#[cfg(test)]
+pub mod test_fixtures;
 pub mod trust;
 mod view;
 

@@ -332,7 +332,7 @@ fn normalise(path: &Path) -> PathBuf {
 mod tests {
     use super::*;
     use crate::plan::build as build_plan;
-    use crate::plan::fixture::{npm_ci, npm_policy, Project};
+    use crate::plan::test_fixtures::{npm_ci, npm_policy, Project};
 
     fn fixture() -> (tempfile::TempDir, crate::plan::Context) {
         npm_ci(Project::InHome)
