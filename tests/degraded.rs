@@ -410,10 +410,7 @@ fn npm_ci_from_the_registry_goes_through_the_proxy() {
         &world.project.join("package.json"),
         "{ \"name\": \"si-consumer\", \"version\": \"1.0.0\", \"private\": true, \"dependencies\": { \"si-benign\": \"1.0.0\" } }\n",
     );
-    write_file(
-        &world.project.join(".npmrc"),
-        &format!("registry={}\n", server.url),
-    );
+    use_npm_registry(&world, &server);
     write_npm_lockfile(&world);
     let log = world.log_path("ci");
     let mut cmd = world.safe_install();

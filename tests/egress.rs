@@ -742,10 +742,7 @@ fn npm_ci_from_a_local_verdaccio_goes_through_the_proxy() {
     let server = start_verdaccio(&world.root().join("verdaccio"));
     let tarball = pack_npm_fixture(&world, "benign");
     publish_then_delete(&world, &server, &tarball);
-    write_file(
-        &world.project.join(".npmrc"),
-        &format!("registry={}\n", server.url),
-    );
+    use_npm_registry(&world, &server);
     write_file(
         &world.project.join("package.json"),
         "{ \"name\": \"si-egress-consumer\", \"version\": \"1.0.0\", \"private\": true,\n  \"dependencies\": { \"si-benign\": \"1.0.0\" } }\n",

@@ -115,23 +115,13 @@ fn sandboxed(world: &World, name: &str, flags: &[&str], command: &[&str]) -> Run
 /// learn-target.json, and packs it.
 fn pack_fixture(world: &World, fixture: &str, version: &str, target: &Value) -> PathBuf {
     require_npm();
-    let staging = world
-        .root()
-        .join("staging")
-        .join(format!("{fixture}-{version}"));
-    copy_dir(&fixtures().join("learn").join(fixture), &staging);
-    let manifest_path = staging.join("package.json");
-    let mut manifest: Value =
-        serde_json::from_str(&fs::read_to_string(&manifest_path).expect("read package.json"))
-            .expect("package.json is JSON");
-    manifest["version"] = Value::String(version.into());
-    write_file(
-        &manifest_path,
-        &serde_json::to_string_pretty(&manifest).expect("serialise package.json"),
-    );
-    write_file(
-        &staging.join("learn-target.json"),
-        &serde_json::to_string_pretty(target).expect("serialise learn-target.json"),
+    let staging = stage_npm_fixture(
+        world,
+        &format!("learn/{fixture}"),
+        &format!("{fixture}-{version}"),
+        |pkg| pkg["version"] = Value::String(version.into()),
+        "learn-target.json",
+        target,
     );
     pack_npm_dir(world, &staging)
 }
@@ -254,10 +244,7 @@ fn learned_policy_passes_strict_until_a_new_version_contacts_another_host() {
         &serde_json::json!({ "urls": [first.url("si-learn-1.0.0")] }),
     );
     publish_npm(&world, &v1, &server, &token);
-    write_file(
-        &world.project.join(".npmrc"),
-        &format!("registry={}\n", server.url),
-    );
+    use_npm_registry(&world, &server);
     depend_on(&world, "si-learn-fetch", "1.0.0");
     let learned_path = world.project.join(LEARNED);
 
@@ -406,10 +393,7 @@ fn secrets_dns_and_direct_connections_are_reported_not_learned() {
         &serde_json::json!({ "dns_name": dns_name, "direct_port": direct_port }),
     );
     publish_npm(&world, &tarball, &server, &token);
-    write_file(
-        &world.project.join(".npmrc"),
-        &format!("registry={}\n", server.url),
-    );
+    use_npm_registry(&world, &server);
     depend_on(&world, "si-learn-peek", "1.0.0");
 
     let learn = sandboxed(&world, "learn-peek", &["--learn"], NPM_CI);

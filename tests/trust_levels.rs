@@ -41,22 +41,8 @@ fn sandboxed(world: &World, flags: &[&str], env: &[(&str, &str)]) -> Run {
 
 /// A copy of fixture `dir` renamed to `name`, with `config` written to `config_file`.
 fn stage(world: &World, dir: &str, name: &str, config_file: &str, config: &Value) -> PathBuf {
-    let staging = world.root().join("staging").join(name);
-    copy_dir(&fixtures().join(dir), &staging);
-    let manifest = staging.join("package.json");
-    let mut pkg: Value =
-        serde_json::from_str(&fs::read_to_string(&manifest).expect("fixture manifest"))
-            .expect("fixture manifest is JSON");
-    pkg["name"] = Value::String(name.to_string());
-    write_file(
-        &manifest,
-        &serde_json::to_string_pretty(&pkg).expect("json"),
-    );
-    write_file(
-        &staging.join(config_file),
-        &serde_json::to_string_pretty(config).expect("json"),
-    );
-    staging
+    let rename = |pkg: &mut Value| pkg["name"] = Value::String(name.to_string());
+    stage_npm_fixture(world, dir, name, rename, config_file, config)
 }
 
 /// Lockfile from a bare install without scripts (nothing hostile runs unsandboxed), then an
@@ -261,10 +247,7 @@ fn a_package_grant_opens_one_host_to_that_package_only() {
         );
         publish_npm(&world, &pack_npm_dir(&world, &dir), &server, &token);
     }
-    write_file(
-        &world.project.join(".npmrc"),
-        &format!("registry={}\n", server.url),
-    );
+    use_npm_registry(&world, &server);
     write_file(
         &world.project.join("package.json"),
         "{ \"name\": \"si-grant-consumer\", \"version\": \"1.0.0\", \"private\": true,\n  \"dependencies\": { \"si-grant-a\": \"1.0.0\", \"si-grant-b\": \"1.0.0\" } }\n",

@@ -618,6 +618,44 @@ pub fn pack_npm_fixture(world: &World, name: &str) -> PathBuf {
     pack_npm_dir(world, &staging)
 }
 
+/// A copy of the fixture directory `tests/fixtures/<fixture>` at `staging/<as_name>`, its
+/// package.json changed by `edit` (a name or version), with `config` written beside it as
+/// `config_file` (what its scripts read). Returns the staged directory.
+pub fn stage_npm_fixture(
+    world: &World,
+    fixture: &str,
+    as_name: &str,
+    edit: impl FnOnce(&mut Value),
+    config_file: &str,
+    config: &Value,
+) -> PathBuf {
+    let staging = world.root().join("staging").join(as_name);
+    copy_dir(&fixtures().join(fixture), &staging);
+    let manifest = staging.join("package.json");
+    let mut pkg: Value = serde_json::from_str(
+        &fs::read_to_string(&manifest).expect("read the fixture's package.json"),
+    )
+    .expect("the fixture's package.json is JSON");
+    edit(&mut pkg);
+    write_file(
+        &manifest,
+        &serde_json::to_string_pretty(&pkg).expect("serialise package.json"),
+    );
+    write_file(
+        &staging.join(config_file),
+        &serde_json::to_string_pretty(config).expect("serialise the fixture's configuration"),
+    );
+    staging
+}
+
+/// Points the project's npm at the local registry `server` (project `.npmrc`).
+pub fn use_npm_registry(world: &World, server: &servers::Server) {
+    write_file(
+        &world.project.join(".npmrc"),
+        &format!("registry={}\n", server.url),
+    );
+}
+
 /// `npm pack` of a staged package directory into the world's tarball directory; returns
 /// the tarball's path.
 pub fn pack_npm_dir(world: &World, staging: &Path) -> PathBuf {
