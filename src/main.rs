@@ -4,7 +4,7 @@
 use anyhow::Context as _;
 use clap::Parser;
 use safe_install::cli::{Cli, Command, SandboxArgs};
-use safe_install::events::{report, summary, EventLog, Verdict};
+use safe_install::events::{report, summary, Action, Event, EventLog, Reason, Verdict};
 use safe_install::net::allow::AllowList;
 use safe_install::plan::{self, Context, Plan};
 use safe_install::policy::{Entry, Origin, Overrides, Policy, PolicyPath};
@@ -146,7 +146,16 @@ fn prepare(args: &SandboxArgs, argv: &[OsString]) -> Result<(Policy, Context), F
             scripts_network: args.scripts_network.clone(),
         })
         .map_err(fail(exit::INVALID_INPUT))?;
+    // Decided by looking at files only: nothing from PATH runs on the host.
+    let resolved = pm::resolve::resolve(
+        argv.first().map(OsString::as_os_str).unwrap_or_default(),
+        std::env::var_os("PATH").as_deref(),
+        &project,
+        detected.family != pm::Family::Generic,
+    )
+    .map_err(fail(exit::INVALID_INPUT))?;
     let ctx = Context {
+        resolved,
         argv: argv.to_vec(),
         env: std::env::vars_os().collect(),
         cwd,
@@ -212,6 +221,29 @@ fn build_plan(args: &SandboxArgs, argv: &[OsString]) -> Result<(Policy, Plan, Al
     Ok((policy, plan, allow))
 }
 
+/// A planted package-manager executable is an attack, not only bad input: it gets its event in
+/// the log (when one was asked for) as well as the error message.
+fn log_refusal(args: &SandboxArgs, failure: &Failure) {
+    let Some(pm::resolve::ResolveError::PackageWritable { found, why, .. }) =
+        failure.error.downcast_ref::<pm::resolve::ResolveError>()
+    else {
+        return;
+    };
+    let Ok(log) = EventLog::open(args.log.as_deref(), false) else {
+        return;
+    };
+    let mut event = Event::new(
+        Action::Exec,
+        Verdict::Blocked,
+        found.display().to_string(),
+        Reason::PlantedExecutable,
+    )
+    .with_detail(format!("not run: it lies {why}"));
+    event.argv = Some(vec![found.display().to_string()]);
+    log.sink().emit(event);
+    let _ = log.finish();
+}
+
 fn explain(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
     let (policy, plan, allow) = build_plan(args, argv)?;
     print!("{}", diagnose::explain::render(&policy, &plan, &allow));
@@ -219,7 +251,7 @@ fn explain(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
 }
 
 fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
-    let (policy, plan, allow) = build_plan(args, argv)?;
+    let (policy, plan, allow) = build_plan(args, argv).inspect_err(|f| log_refusal(args, f))?;
     let scripts =
         egress::script_egress(&policy, &allow, plan.family).map_err(fail(exit::INVALID_INPUT))?;
     let reports = report::parse_requests(&args.report).map_err(fail(exit::INVALID_INPUT))?;

@@ -52,6 +52,7 @@ reasons! {
     ScriptOffline => "script-offline": "Lifecycle scripts and build backends have no network unless --scripts-network registry or a [[package]] grant allows it.",
     SandboxDegraded => "sandbox-degraded": "The sandbox runs in landlock mode (no namespaces); the event's detail lists every guarantee that is weaker.",
     UdpSocket => "udp-socket": "A UDP socket (DNS included) was refused: landlock mode has no network namespace and Landlock does not cover UDP.",
+    PlantedExecutable => "planted-executable": "The package manager named on the command line resolves to a file where package code can write (node_modules, the project); nothing ran.",
 }
 
 impl Serialize for Reason {

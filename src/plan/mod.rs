@@ -34,11 +34,20 @@ pub struct Context {
     pub uid: u32,
     pub gid: u32,
     pub detected: Detected,
+    /// The executable and the `PATH` it runs with (`pm::resolve`).
+    pub resolved: pm::resolve::Resolved,
 }
 
 impl Context {
     pub fn var(&self, name: &str) -> Option<&OsString> {
         self.env.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    /// The `PATH` the command runs with inside, which is also where safe-install looks for a
+    /// tool's files on the host: for a package manager, without the directories package code
+    /// can write.
+    pub fn trusted_path(&self) -> Option<&std::ffi::OsStr> {
+        self.resolved.path.as_deref()
     }
 }
 
@@ -86,6 +95,10 @@ pub struct LandlockPlan {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub argv: Vec<OsString>,
+    /// The package manager's executable, resolved on the host without running anything
+    /// (`pm::resolve`): the sandbox executes exactly this file, never the result of a new
+    /// `PATH` search. `None` for other commands, which are searched for inside as execvp does.
+    pub program: Option<PathBuf>,
     pub cwd: PathBuf,
     pub env: EnvPlan,
     pub mounts: Vec<Mount>,
@@ -120,10 +133,7 @@ pub enum PlanError {
 pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
     check_project(ctx)?;
     let ids = IdMap::for_caller(ctx.uid, ctx.gid);
-    let program = pm::which(
-        ctx.argv.first().map(|a| a.as_os_str()).unwrap_or_default(),
-        ctx.var("PATH").map(|p| p.as_os_str()),
-    );
+    let program = ctx.resolved.program.clone();
     let venv = if ctx.detected.family == Family::Pip {
         pm::pip::target_venv(program.as_deref(), ctx.var("VIRTUAL_ENV").map(Path::new))
     } else {
@@ -206,6 +216,18 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
     ];
     fixed.extend(proxy_env());
     fixed.extend(trust_env);
+    let is_pm = ctx.detected.family != Family::Generic;
+    if is_pm {
+        if let Some(path) = &ctx.resolved.path {
+            fixed.push(("PATH", path.clone()));
+        }
+        for (dir, why) in &ctx.resolved.dropped {
+            view.notes.push(format!(
+                "PATH entry {} left out inside: it lies {why}",
+                dir.display()
+            ));
+        }
+    }
     let env = env::scrub(&policy.env, &ctx.env, &fixed);
     let seccomp_deny = policy
         .seccomp
@@ -215,6 +237,7 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
         .collect();
     Ok(Plan {
         argv: ctx.argv.clone(),
+        program: if is_pm { program } else { None },
         cwd,
         env,
         landlock: view.landlock(),
@@ -247,7 +270,7 @@ fn pip_hook(
     view: &mut view::View,
     hidden: &mut Vec<Hidden>,
 ) -> (Option<PythonPlan>, Vec<(&'static str, OsString)>) {
-    let found = trust::pip_interpreters(program, venv, ctx.var("PATH").map(|p| p.as_os_str()));
+    let found = trust::pip_interpreters(program, venv, ctx.trusted_path());
     let (shown, unseen): (Vec<PathBuf>, Vec<PathBuf>) =
         found.into_iter().partition(|p| view.visible(p));
     for p in unseen {

@@ -38,6 +38,7 @@ pub fn npm_ci(project: Project) -> (tempfile::TempDir, Context) {
     fs::write(project.join("config/.env.production"), "SECRET=1").expect("write");
     let argv: Vec<OsString> = vec!["npm".into(), "ci".into()];
     let ctx = Context {
+        resolved: Default::default(),
         detected: pm::detect(&argv),
         argv,
         env: vec![("PATH".into(), "/usr/bin:/bin".into())],

@@ -572,6 +572,7 @@ mod tests {
     fn pip_ctx(home: &Path, env: Vec<(OsString, OsString)>) -> Context {
         let argv: Vec<OsString> = vec!["pip".into(), "install".into()];
         Context {
+            resolved: Default::default(),
             detected: crate::pm::detect(&argv),
             argv,
             env,

@@ -5,6 +5,7 @@ pub mod npm;
 pub mod npmrc;
 pub mod pip;
 pub mod pipconf;
+pub mod resolve;
 #[cfg(test)]
 mod test_fixtures;
 

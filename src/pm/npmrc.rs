@@ -11,8 +11,9 @@
 //!    `npm_config_prefix`, a `prefix` set in the files above, or node's install prefix;
 //! 6. npm's builtin config `<npm package dir>/npmrc`.
 //!
-//! When none of them sets `registry`, npm's own default is asked of npm
-//! ([`ask_npm_default_registry`], `npm config get registry`) — never written here.
+//! When none of them sets `registry`, npm's own default is read as text from npm's source
+//! ([`npm_default_from_source`], its `registry` config definition) — never written here, and
+//! never by running npm on the host.
 //!
 //! Files are ini as npm's `ini` package reads them: `;`/`#` comments (also inline, unless
 //! escaped), optional quotes, keys under a `[section]` ignored, `${VAR}` (error when unset)
@@ -48,14 +49,11 @@ pub enum NpmrcError {
         key: String,
         value: String,
     },
-    #[error("cannot run `{npm} config get registry`")]
-    Spawn {
-        npm: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("`npm config get registry` failed: {0}")]
-    NpmFailed(String),
+    #[error(
+        "no registry is configured, and npm's default cannot be read from npm's own source \
+         ({0}). Fix: set `registry=URL` in the project's .npmrc (or pass --registry URL)"
+    )]
+    DefaultUnknown(String),
 }
 
 /// Where a setting came from.
@@ -67,7 +65,7 @@ pub enum Origin {
         kind: FileKind,
         path: PathBuf,
     },
-    /// `npm config get registry` (npm's own default).
+    /// npm's own default, read from its source.
     NpmDefault,
 }
 
@@ -94,7 +92,7 @@ impl fmt::Display for Origin {
                 };
                 write!(f, "{kind} config {}", path.display())
             }
-            Origin::NpmDefault => f.write_str("npm's default (npm config get registry)"),
+            Origin::NpmDefault => f.write_str("npm's default (its registry config definition)"),
         }
     }
 }
@@ -517,34 +515,61 @@ pub fn locate_npm(path: &str) -> Option<(PathBuf, PathBuf)> {
     Some((package_dir, prefix))
 }
 
-/// npm's default registry, asked of npm itself: `npm config get registry` run with exactly
-/// the caller's environment `env` in `cwd`. Only for when no config sets one.
-pub fn ask_npm_default_registry(
-    npm: &Path,
-    env: &BTreeMap<String, String>,
-    cwd: &Path,
-) -> Result<Url, NpmrcError> {
-    let out = std::process::Command::new(npm)
-        .args(["config", "get", "registry"])
-        .env_clear()
-        .envs(env)
-        .current_dir(cwd)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|source| NpmrcError::Spawn {
-            npm: npm.to_path_buf(),
-            source,
-        })?;
-    if !out.status.success() {
-        return Err(NpmrcError::NpmFailed(format!("exit status {}", out.status)));
+/// npm's default registry, read as text from the `registry` definition in npm's own source
+/// below `package_dir` (npm 9 and later: `@npmcli/config`'s `definitions.js`; npm 7 and 8:
+/// `lib/utils/config/definitions.js`): `registry: new Definition('registry', { default:
+/// '<url>', …`. Nothing is executed: on the host, `npm` may be whatever a `PATH` entry names.
+pub fn npm_default_from_source(package_dir: Option<&Path>) -> Result<Url, NpmrcError> {
+    const DEFINITIONS: [&str; 2] = [
+        "node_modules/@npmcli/config/lib/definitions/definitions.js",
+        "lib/utils/config/definitions.js",
+    ];
+    let Some(dir) = package_dir else {
+        return Err(NpmrcError::DefaultUnknown(
+            "no npm installation found on PATH".into(),
+        ));
+    };
+    for rel in DEFINITIONS {
+        let file = dir.join(rel);
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(NpmrcError::Read { path: file, source }),
+        };
+        let Some(value) = registry_default(&text) else {
+            return Err(NpmrcError::DefaultUnknown(format!(
+                "{} defines no registry default in the form npm uses",
+                file.display()
+            )));
+        };
+        return registry_url("registry", value.to_owned(), Origin::NpmDefault).map(|r| r.url);
     }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("");
-    registry_url("registry", line.to_owned(), Origin::NpmDefault).map(|r| r.url)
+    Err(NpmrcError::DefaultUnknown(format!(
+        "none of {} below {}",
+        DEFINITIONS.join(", "),
+        dir.display()
+    )))
+}
+
+/// The `default:` string of the `registry` definition, within the few lines after its start.
+fn registry_default(text: &str) -> Option<&str> {
+    let mut lines = text.lines();
+    lines.find(|l| {
+        let l = l.trim_start();
+        l.starts_with("registry: new Definition('registry'") || l.starts_with("define('registry'")
+    })?;
+    let line = lines
+        .take(8)
+        .map(str::trim_start)
+        .find(|l| l.starts_with("default:"))?;
+    let rest = line.strip_prefix("default:")?.trim_start();
+    let quote = rest
+        .chars()
+        .next()
+        .filter(|c| matches!(c, '\'' | '"' | '`'))?;
+    let body = &rest[1..];
+    let value = &body[..body.find(quote)?];
+    (!value.contains(['\\', '$'])).then_some(value)
 }
 
 #[cfg(test)]
@@ -751,11 +776,16 @@ mod tests {
         );
 
         // npm's default is asked for only when nothing set it.
+        let npm = tempfile::tempdir().expect("tempdir");
+        write_files(
+            npm.path(),
+            &[(
+                "node_modules/@npmcli/config/lib/definitions/definitions.js",
+                "  registry: new Definition('registry', {\n    default: 'https://registry.example.com/',\n    type: url,\n",
+            )],
+        );
         let (regs, _) = c
-            .finish(|| {
-                Url::parse("https://registry.example.com/")
-                    .map_err(|_| NpmrcError::NpmFailed("x".into()))
-            })
+            .finish(|| npm_default_from_source(Some(npm.path())))
             .expect("finish");
         assert_eq!(regs.default.origin, Origin::NpmDefault);
         assert_eq!(
@@ -767,6 +797,43 @@ mod tests {
                 "other.example:443"
             ]
         );
+    }
+
+    #[test]
+    fn npm_source_is_read_as_checked_data() {
+        let def = |body: &str| {
+            format!("const x = 1\n  registry: new Definition('registry', {{\n{body}\n    type: url,\n  }}),\n")
+        };
+        assert_eq!(
+            registry_default(&def("    default: 'https://registry.example.com/',")),
+            Some("https://registry.example.com/")
+        );
+        assert_eq!(
+            registry_default("define('registry', {\n  default: \"http://127.0.0.1:4873/\",\n"),
+            Some("http://127.0.0.1:4873/")
+        );
+        for bad in [
+            def("    default: `https://${host}/`,"),
+            def("    default: someVariable,"),
+            "  'registry-x': new Definition('registry-x', {\n    default: 'https://x.example/',\n"
+                .into(),
+            String::new(),
+        ] {
+            assert_eq!(registry_default(&bad), None, "{bad}");
+        }
+        // A definition that is not an http(s) URL is an error, not an allow rule.
+        let npm = tempfile::tempdir().expect("tempdir");
+        write_files(
+            npm.path(),
+            &[(
+                "lib/utils/config/definitions.js",
+                &def("    default: 'file:///etc/',"),
+            )],
+        );
+        assert!(npm_default_from_source(Some(npm.path())).is_err());
+        let empty = tempfile::tempdir().expect("tempdir");
+        let err = npm_default_from_source(Some(empty.path())).expect_err("no source");
+        assert!(err.to_string().contains("Fix: set `registry=URL`"), "{err}");
     }
 
     #[test]

@@ -131,7 +131,11 @@ pub(crate) fn exec_command(plan: &Plan, report: BorrowedFd<'_>) -> ! {
         .find(|(k, _)| k == "PATH")
         .map(|(_, v)| v.clone());
     let mut last = libc::ENOENT;
-    for candidate in candidates(&program, path_var.as_deref()) {
+    let candidates = match &plan.program {
+        Some(resolved) => vec![resolved.clone()],
+        None => candidates(&program, path_var.as_deref()),
+    };
+    for candidate in candidates {
         let Ok(c) = CString::new(candidate.as_os_str().as_bytes()) else {
             continue;
         };

@@ -95,23 +95,14 @@ fn pip_args(argv: &[std::ffi::OsString]) -> Vec<String> {
 }
 
 /// The interpreter behind the pip command: `python -m pip` names it; a `pip` script names it
-/// in its `#!` line; else the `python3` on PATH.
+/// in its `#!` line; else the `python3` on the trusted PATH. Found by reading files only.
 fn pip_python(ctx: &Context) -> Option<PathBuf> {
-    let path = ctx.var("PATH").map(|p| p.as_os_str());
-    let program = ctx.argv.first()?;
-    let resolved = crate::pm::which(program, path)?;
-    let name = resolved.file_name()?.to_string_lossy().into_owned();
-    if name.starts_with("python") {
-        return Some(resolved);
-    }
-    let head = std::fs::read(&resolved).ok()?;
-    let first = head.split(|&b| b == b'\n').next()?;
-    let shebang = std::str::from_utf8(first.strip_prefix(b"#!")?).ok()?.trim();
-    let interpreter = shebang.split_whitespace().next()?;
-    if Path::new(interpreter).is_absolute() && !interpreter.ends_with("/env") {
-        return Some(PathBuf::from(interpreter));
-    }
-    crate::pm::which("python3".as_ref(), path)
+    let program = ctx.resolved.program.as_deref();
+    let venv = crate::pm::pip::target_venv(program, ctx.var("VIRTUAL_ENV").map(Path::new));
+    crate::plan::trust::pip_interpreters(program, venv.as_deref(), ctx.trusted_path())
+        .into_iter()
+        .next()
+        .or_else(|| crate::pm::which("python3".as_ref(), ctx.trusted_path()))
 }
 
 fn pip_egress(ctx: &Context) -> Result<PmEgress, EgressError> {
@@ -126,11 +117,8 @@ fn pip_egress(ctx: &Context) -> Result<PmEgress, EgressError> {
     let configured = pipconf::discover(&src)?;
     let python = pip_python(ctx);
     let endpoints = configured.finish(|| match &python {
-        Some(py) => pipconf::ask_pip_defaults(py, &env),
-        None => Err(PipConfError::AskFailed {
-            python: PathBuf::from("python3"),
-            why: "no Python interpreter found for this pip command; pass --index-url".into(),
-        }),
+        Some(py) => pipconf::pip_defaults_from_source(py, &ctx.home),
+        None => Err(PipConfError::NoInterpreter),
     })?;
     let rules = endpoints.rules().map_err(|source| EgressError::Rule {
         rule: "pip index".into(),
@@ -154,7 +142,10 @@ fn string_env(ctx: &Context) -> BTreeMap<String, String> {
 
 fn npm_rules(ctx: &Context) -> Result<Vec<Rule>, EgressError> {
     let env = string_env(ctx);
-    let located = env.get("PATH").and_then(|p| npmrc::locate_npm(p));
+    let located = ctx
+        .trusted_path()
+        .and_then(|p| p.to_str())
+        .and_then(npmrc::locate_npm);
     let src = NpmSources {
         project_dir: ctx.project.clone(),
         home: Some(ctx.home.clone()),
@@ -169,10 +160,8 @@ fn npm_rules(ctx: &Context) -> Result<Vec<Rule>, EgressError> {
         npm_package_dir: located.as_ref().map(|(dir, _)| dir.clone()),
     };
     let configured = npmrc::discover(&src)?;
-    let npm = crate::pm::which("npm".as_ref(), ctx.var("PATH").map(|p| p.as_os_str()));
-    let (registries, _auth) = configured.finish(|| match &npm {
-        Some(npm) => npmrc::ask_npm_default_registry(npm, &env, &ctx.project),
-        None => Err(NpmrcError::NpmFailed("npm is not on PATH".into())),
+    let (registries, _auth) = configured.finish(|| {
+        npmrc::npm_default_from_source(located.as_ref().map(|(dir, _)| dir.as_path()))
     })?;
     registries.rules().map_err(|source| EgressError::Rule {
         rule: registries.default.url.to_string(),

@@ -857,16 +857,30 @@ pub fn site_packages(venv: &Path) -> PathBuf {
 /// Builds the wheel `name`-`version` into `dir` (created if missing) with
 /// `tests/fixtures/pip/make_wheel.py`, bare, for a local index to serve.
 pub fn make_wheel(world: &World, dir: &Path, name: &str, version: &str) {
+    make_wheel_with_pth(world, dir, name, version, None);
+}
+
+/// [`make_wheel`], and with `pth` a `<name>.pth` of that one line (code every later Python
+/// start in the environment runs). Returns the wheel's path.
+pub fn make_wheel_with_pth(
+    world: &World,
+    dir: &Path,
+    name: &str,
+    version: &str,
+    pth: Option<&str>,
+) -> PathBuf {
     fs::create_dir_all(dir).expect("mkdir for the wheel");
-    run(
+    let out = run(
         world
             .setup_command("/usr/bin/python3")
             .arg(fixtures().join("pip/make_wheel.py"))
             .arg(dir)
-            .args([name, version]),
+            .args([name, version])
+            .args(pth),
         RUN_TIMEOUT,
-    )
-    .assert_success();
+    );
+    out.assert_success();
+    PathBuf::from(out.stdout.trim())
 }
 
 // ---------------------------------------------------------------------------------------
