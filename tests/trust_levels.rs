@@ -174,6 +174,7 @@ fn the_registry_token_reaches_npm_but_never_its_scripts() {
         !log_text.contains(&token) && !r.out.stderr.contains(&token),
         || "the token appears in the event log or on stderr".into(),
     );
+    level1_port_closed(&mut p, &report, &r, &server, true);
     p.finish(&r.context());
 
     // The same scripts may reach the registries when the user says so.
@@ -210,7 +211,88 @@ fn the_registry_token_reaches_npm_but_never_its_scripts() {
     p.check(!leaks(&report["env"], &token), || {
         "the token reached the script's environment".into()
     });
+    level1_port_closed(&mut p, &report, &r, &server, false);
     p.finish(&r.context());
+}
+
+/// The package manager's proxy port (127.0.0.1:3128) is closed to scripts by their Landlock
+/// domain: from the script itself, 70 processes deep, and fire-and-forget, each attempt fails
+/// and is logged, and the registry never sees the loot. `offline`: scripts have no network
+/// (then the deep request through the scripts' own port is refused and logged too).
+fn level1_port_closed(p: &mut Problems, report: &Value, r: &Run, server: &Server, offline: bool) {
+    const UNATTRIBUTED: &str = "(unattributed script process)";
+    p.check(report["pm_port_put"]["code"] == "EACCES", || {
+        format!(
+            "the script's PUT through the package manager's port was not refused by the kernel: {}",
+            report["pm_port_put"]
+        )
+    });
+    p.check(report["deep"]["pm_port"]["code"] == "EACCES", || {
+        format!(
+            "the PUT 70 processes deep through the package manager's port was not refused by the kernel: {}",
+            report["deep"]
+        )
+    });
+    p.check(
+        r.blocked_by(
+            "si-thief@1.0.0",
+            Some("postinstall"),
+            "connect",
+            "script-offline",
+            "127.0.0.1:3128",
+        ) >= 1,
+        || "no blocked connect to 127.0.0.1:3128 attributed to si-thief@1.0.0 (postinstall)".into(),
+    );
+    let unattributed = |action: &str, target: &str| {
+        r.events.iter().any(|e| {
+            e["verdict"] == "blocked"
+                && e["action"] == action
+                && e["reason"] == "script-offline"
+                && e["script"] == UNATTRIBUTED
+                && e["package"].is_null()
+                && e["target"].as_str().unwrap_or("").contains(target)
+        })
+    };
+    p.check(unattributed("connect", "127.0.0.1:3128"), || {
+        "the deep process's connect to 127.0.0.1:3128 is not logged as an unattributed script"
+            .into()
+    });
+    let registry_log = server.log();
+    // The log names the paths it served (npm's own GET of the thief), or the checks below
+    // would prove nothing.
+    p.check(registry_log.contains("/si-thief"), || {
+        format!("the registry's log names no request paths:\n{registry_log}")
+    });
+    for loot in ["si-stash-pm-port", "si-stash-fire-3128"] {
+        p.check(!registry_log.contains(loot), || {
+            format!("the registry received {loot}:\n{registry_log}")
+        });
+    }
+    if offline {
+        p.check(report["deep"]["script_port"]["status"] == 403, || {
+            format!(
+                "the PUT 70 processes deep through the scripts' port was not refused: {}",
+                report["deep"]
+            )
+        });
+        for loot in ["si-stash-deep", "si-stash-fire-3129"] {
+            p.check(!registry_log.contains(loot), || {
+                format!("the registry received {loot}:\n{registry_log}")
+            });
+        }
+        let target = format!("127.0.0.1:{}", server.port);
+        p.check(
+            r.events.iter().any(|e| {
+                e["verdict"] == "blocked"
+                    && e["action"] == "proxy"
+                    && e["reason"] == "script-offline"
+                    && e["script"].is_string()
+                    && e["target"].as_str().unwrap_or("").contains(&target)
+                    && e["argv"].to_string().contains("deep-put.js")
+            }),
+            || "the deep PUT through the scripts' port is not logged as a script's".into(),
+        );
+    }
 }
 
 #[test]

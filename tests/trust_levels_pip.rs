@@ -28,7 +28,11 @@ fn stage_index(world: &World, packages: &Path, index: &str) {
         })
         .expect("no setuptools wheel in /usr/share/python-wheels. Fix: apt-get install python3-setuptools-whl (scripts/setup.sh as root)");
     fs::copy(&wheel, packages.join(wheel.file_name().expect("name"))).expect("copy the wheel");
-    for (name, kind) in [("si-pip-thief", "pyproject"), ("si-pip-legacy", "legacy")] {
+    for (name, kind) in [
+        ("si-pip-thief", "pyproject"),
+        ("si-pip-legacy", "legacy"),
+        ("si-pip-outer", "outer"),
+    ] {
         run(
             world
                 .setup_command("/usr/bin/python3")
@@ -91,21 +95,38 @@ fn index_credentials_reach_pip_and_its_build_dependencies_but_never_a_build_back
         .arg(&log)
         .args(["--secret-env", "PIP_INDEX_URL"])
         .arg(&pip)
-        .args(["install", "--no-cache-dir", "si-pip-thief", "si-pip-legacy"])
+        .args([
+            "install",
+            "--no-cache-dir",
+            "si-pip-thief",
+            "si-pip-legacy",
+            "si-pip-outer",
+        ])
         .env("PIP_INDEX_URL", &index);
     let out = run(cmd.current_dir(&world.project), RUN_TIMEOUT);
     let r = LoggedRun::read(out, log);
     assert!(
         r.out.status.success()
             && installed(&venv, "si_pip_thief")
-            && installed(&venv, "si_pip_legacy"),
+            && installed(&venv, "si_pip_legacy")
+            && installed(&venv, "si_pip_outer"),
         "pip install failed (pip or its build-dependency runner did not authenticate)\n{}\n--- pypiserver ---\n{}",
         r.context(),
         server.log()
     );
 
     let mut p = Problems::new();
-    for (name, hooks) in [("si-pip-thief", 2), ("si-pip-legacy", 2)] {
+    // si-pip-legacy is built twice: for the venv, and by pip's build-dependency runner for
+    // si-pip-outer's build environment.
+    let legacy = reports(&venv, "si-pip-legacy");
+    p.check(legacy.iter().any(|r| r["under_runner"] == true), || {
+        format!("no si-pip-legacy build ran below pip's build-dependency runner: {legacy:?}")
+    });
+    for (name, hooks) in [
+        ("si-pip-thief", 2),
+        ("si-pip-legacy", 3),
+        ("si-pip-outer", 2),
+    ] {
         let got = reports(&venv, name);
         p.check(got.len() >= hooks, || {
             format!(
@@ -144,6 +165,14 @@ fn index_credentials_reach_pip_and_its_build_dependencies_but_never_a_build_back
                     report["index_get"]
                 )
             });
+            // The package manager's proxy port is closed to build backends by the kernel,
+            // below the build-dependency runner too.
+            p.check(report["pm_port_put"]["errno"] == libc::EACCES, || {
+                format!(
+                    "{name} ({step}, under the runner: {}): its PUT through the package manager's port was not refused by the kernel: {}",
+                    report["under_runner"], report["pm_port_put"]
+                )
+            });
         }
         let package = format!("{name}@1.0.0");
         let target = format!("127.0.0.1:{}", server.port);
@@ -152,6 +181,7 @@ fn index_credentials_reach_pip_and_its_build_dependencies_but_never_a_build_back
             ("read", "other-process", "/mem"),
             ("read", "credential-path", ".netrc"),
             ("proxy", "script-offline", target.as_str()),
+            ("connect", "script-offline", "127.0.0.1:3128"),
         ] {
             p.check(
                 r.blocked_by(&package, None, action, reason, target) >= 1,

@@ -68,6 +68,11 @@ pub fn report() -> (String, bool) {
             format!(" (safe-install uses ABI {pinned}: fully enforced)")
         }
     );
+    let _ = writeln!(
+        o,
+        "scripts' egress:   in the full sandbox, {}",
+        crate::diagnose::explain::level2_egress(abi)
+    );
     let seccomp = read("/proc/self/status")
         .and_then(|s| {
             s.lines()

@@ -127,6 +127,22 @@ pub fn render(policy: &Policy, plan: &Plan, allow: &AllowList) -> String {
     o
 }
 
+/// How trust level 2 is kept off the package manager's proxy port, on a kernel with Landlock
+/// ABI `abi` (`doctor` and `explain`).
+pub fn level2_egress(abi: i32) -> String {
+    let need = crate::sandbox::landlock::ABI_NET;
+    let port = crate::sandbox::egress::SCRIPT_PROXY;
+    if abi >= need {
+        format!(
+            "scripts and build backends connect only to their own proxy port {port} and the DNS stub; the package manager's port is closed to them by Landlock TCP rules (ABI {need}+: enforced by the kernel)"
+        )
+    } else {
+        format!(
+            "NOT enforced by the kernel: Landlock TCP rules need ABI {need} (Linux 6.7), this kernel has {abi}; the proxy tells scripts apart by process attribution and treats any process it cannot place as a script"
+        )
+    }
+}
+
 /// Trust level 2: what lifecycle scripts get.
 fn scripts(o: &mut String, policy: &Policy, plan: &Plan) {
     let _ = writeln!(o, "\nlifecycle scripts and build backends (trust level 2):");
@@ -137,6 +153,13 @@ fn scripts(o: &mut String, policy: &Policy, plan: &Plan) {
         crate::policy::ScriptsNetwork::Registry => "the package manager's registries",
     };
     let _ = writeln!(o, "  network: {network}");
+    if plan.script.is_some() || plan.python.is_some() {
+        let _ = writeln!(
+            o,
+            "  egress path: {}",
+            level2_egress(crate::sandbox::landlock::kernel_abi())
+        );
+    }
     match &plan.script {
         Some(script) => {
             let _ = writeln!(

@@ -42,6 +42,11 @@ pub fn remedy(event: &Event) -> Option<String> {
             ),
             None => format!("--rw {target}"),
         }),
+        // A connect from level 2 to a local port other than its own proxy: no policy opens
+        // the package manager's port (or another local server) to a script.
+        Reason::ScriptOffline if event.action == Action::Connect => Some(
+            "nothing: scripts and build backends reach the network only through their own proxy (HTTPS_PROXY inside); for a host one needs: [[package]] allow-hosts".into(),
+        ),
         Reason::ScriptOffline => {
             let name = script_package(event).unwrap_or("NAME");
             Some(format!(

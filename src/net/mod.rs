@@ -72,4 +72,23 @@ impl Emitter {
         }
         self.sink.emit(event);
     }
+
+    /// [`Emitter::emit`] for a request a script made by construction (the scripts' proxy
+    /// port) or by the fail-closed rule: where attribution finds no script, the event says
+    /// so rather than naming the package manager.
+    pub fn emit_as_script(&self, peer: SocketAddr, mut event: Event) {
+        let who = self.lookup.as_ref().and_then(|l| l(peer));
+        match who {
+            Some(who) if who.script.is_some() => who.apply(&mut event),
+            other => {
+                if let Some(who) = other {
+                    event.pid = who.pid;
+                    event.argv = who.argv;
+                }
+                event.package = None;
+                event.script = Some(crate::observe::attribution::UNATTRIBUTED.into());
+            }
+        }
+        self.sink.emit(event);
+    }
 }

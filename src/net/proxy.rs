@@ -73,6 +73,21 @@ pub struct ProxyConfig {
     /// Trust level 2: what lifecycle scripts and build backends may reach (`None`: requests
     /// are not told apart by who makes them). Needs `peer_lookup`.
     pub scripts: Option<ScriptEgress>,
+    /// Which trust level reaches this listener.
+    pub clients: Clients,
+}
+
+/// Which trust level reaches a proxy listener, as the kernel decides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clients {
+    /// The package manager's port. `scripts_kept_out`: level 2's nested Landlock domain
+    /// cannot connect to it (Landlock TCP rules, ABI 4), so a client is the package manager
+    /// unless attribution positively names a script. Without that (an older kernel, landlock
+    /// mode), a client attribution cannot place is a script: fail closed.
+    PackageManager { scripts_kept_out: bool },
+    /// The scripts' port: every client is a lifecycle script or build backend, whatever
+    /// attribution finds (it only names which one, for the log and the package's grants).
+    Scripts,
 }
 
 /// The proxy's view of trust level 2. Scripts are offline by default: an allowed registry is
@@ -103,6 +118,9 @@ impl ProxyConfig {
             resolver: system_resolver(),
             peer_lookup: None,
             scripts: None,
+            clients: Clients::PackageManager {
+                scripts_kept_out: false,
+            },
         }
     }
 }
@@ -331,7 +349,12 @@ struct Conn<'a> {
 impl<'a> Conn<'a> {
     fn event(&self, verdict: Verdict, target: String, reason: Reason, detail: String) {
         let ev = Event::new(Action::Proxy, verdict, target, reason).with_detail(detail);
-        self.emitter.emit(self.peer, ev);
+        let script = self.cfg.clients == Clients::Scripts || reason == Reason::ScriptOffline;
+        if script {
+            self.emitter.emit_as_script(self.peer, ev);
+        } else {
+            self.emitter.emit(self.peer, ev);
+        }
     }
 
     /// Refuse: log one blocked event, answer `status`, close gracefully.
@@ -458,18 +481,54 @@ impl<'a> Conn<'a> {
     /// connection; `None` for the package manager, or when scripts are not told apart.
     fn script_of_peer(&self) -> Option<(Option<String>, Option<String>)> {
         let scripts = self.cfg.scripts.as_ref()?;
-        if scripts
-            .active
-            .as_ref()
-            .is_some_and(|a| a.load(Ordering::SeqCst) == 0)
-        {
-            return None;
+        let unattributed = || {
+            (
+                None,
+                Some(crate::observe::attribution::UNATTRIBUTED.to_string()),
+            )
+        };
+        let lookup = || self.cfg.peer_lookup.as_ref().and_then(|l| l(self.peer));
+        match self.cfg.clients {
+            Clients::Scripts => Some(match lookup() {
+                Some(who) => match who.script {
+                    Some(s) => (who.package, Some(s)),
+                    None => unattributed(),
+                },
+                None => unattributed(),
+            }),
+            Clients::PackageManager { scripts_kept_out } => {
+                // With the shim, every script registers before it runs: while none is alive,
+                // every request is the package manager's.
+                if scripts
+                    .active
+                    .as_ref()
+                    .is_some_and(|a| a.load(Ordering::SeqCst) == 0)
+                {
+                    return None;
+                }
+                match lookup() {
+                    // A script always has a name (the lifecycle event, the build hook,
+                    // "orphaned"); a package without one is the package manager's own
+                    // helper (pip installing build dependencies).
+                    Some(who) => match who.script {
+                        Some(s)
+                            if scripts_kept_out
+                                && s == crate::observe::attribution::UNATTRIBUTED =>
+                        {
+                            // The kernel keeps level 2 off this port; a process attribution
+                            // cannot place (npm's git, its helpers) is level 1.
+                            None
+                        }
+                        Some(s) => Some((who.package, Some(s))),
+                        None => None,
+                    },
+                    None if scripts_kept_out => None,
+                    // Fire-and-forget (the socket closed before the lookup), ownerless:
+                    // nothing proves it was the package manager.
+                    None => Some(unattributed()),
+                }
+            }
         }
-        let who = (self.cfg.peer_lookup.as_ref()?)(self.peer)?;
-        // A script always has a name (the lifecycle event, the build hook, or "orphaned"); a
-        // package without one is the package manager's own helper (pip installing build
-        // dependencies in the project directory).
-        who.script.is_some().then_some((who.package, who.script))
     }
 
     /// Answer a failure: 502 before a tunnel's 200 (`answer`), else just close.
@@ -962,6 +1021,11 @@ mod tests {
 
     /// A proxy on 127.0.0.1:0 allowing `rules`; every name resolves to 127.0.0.1.
     fn start(rules: &[String]) -> Fixture {
+        start_with(rules, |_| {})
+    }
+
+    /// [`start`], with `tweak` applied to the configuration first.
+    fn start_with(rules: &[String], tweak: impl FnOnce(&mut ProxyConfig)) -> Fixture {
         let mut allow = AllowList::new();
         for r in rules {
             allow
@@ -973,6 +1037,7 @@ mod tests {
         cfg.idle_timeout = Duration::from_secs(10);
         cfg.resolver =
             Arc::new(|_: &str, port: u16| Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))]));
+        tweak(&mut cfg);
         let log = EventLog::open(None, true).expect("in-memory log");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let proxy = spawn_proxy(listener, Arc::new(cfg), log.sink()).expect("spawn proxy");
@@ -1243,6 +1308,56 @@ mod tests {
         big.extend_from_slice(&[b'a'; 20 * 1024]);
         let _ = (&s).write_all(&big);
         assert!(read_to_end(&s).starts_with("HTTP/1.1 431"));
+    }
+
+    /// The trust level a client gets on each kind of listener when attribution finds nothing
+    /// (a socket closed before the lookup, a process too deep to place).
+    #[test]
+    fn who_is_a_script_is_decided_by_the_port_and_fails_closed() {
+        let cases = [
+            (Clients::Scripts, true),
+            (
+                Clients::PackageManager {
+                    scripts_kept_out: false,
+                },
+                true,
+            ),
+            (
+                Clients::PackageManager {
+                    scripts_kept_out: true,
+                },
+                false,
+            ),
+        ];
+        for (clients, refused) in cases {
+            let (port, _heads) = http_server();
+            let fx = start_with(&[format!("127.0.0.1:{port}")], |cfg| {
+                cfg.clients = clients;
+                cfg.scripts = Some(ScriptEgress::default());
+                cfg.peer_lookup = Some(Arc::new(|_| None));
+            });
+            let s = connect(&fx);
+            (&s).write_all(
+                format!("PUT http://127.0.0.1:{port}/loot HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\n\r\n")
+                    .as_bytes(),
+            )
+            .expect("write");
+            let answer = read_to_end(&s);
+            let events = fx.events();
+            if refused {
+                assert!(answer.starts_with("HTTP/1.1 403"), "{clients:?}: {answer}");
+                assert_eq!(events.len(), 1, "{clients:?}");
+                assert_eq!(events[0].reason, Reason::ScriptOffline, "{clients:?}");
+                assert_eq!(
+                    events[0].script.as_deref(),
+                    Some(crate::observe::attribution::UNATTRIBUTED),
+                    "{clients:?}"
+                );
+                assert_eq!(events[0].package, None, "{clients:?}");
+            } else {
+                assert!(answer.contains("200 OK"), "{clients:?}: {answer}");
+            }
+        }
     }
 
     #[test]

@@ -35,6 +35,11 @@ pub struct Attributor {
 }
 
 const ORPHAN: &str = "(orphaned script process)";
+/// The script name of a process attribution could not place: a script, for every decision.
+pub const UNATTRIBUTED: &str = "(unattributed script process)";
+/// How far up the process tree attribution walks before it gives up (answering
+/// [`UNATTRIBUTED`]).
+pub const MAX_DEPTH: usize = 64;
 
 fn parent(pid: i32) -> Option<i32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -192,24 +197,57 @@ impl Attributor {
         if Some(pid) == pm {
             return who;
         }
-        // Walk up to the child of the package manager (the script root), or to init.
+        // Walk up to the child of the package manager (the script root), or to init,
+        // remembering the way (nearest first).
+        let mut chain = vec![pid];
         let mut current = pid;
-        for _ in 0..64 {
+        for _ in 0..MAX_DEPTH {
             let Some(up) = parent(current) else { break };
             if Some(up) == pm {
-                let mut roots = self.roots.lock().unwrap_or_else(|e| e.into_inner());
-                let origin = roots.entry(current).or_insert_with(|| read_origin(current));
-                who.package = origin.package.clone();
-                who.script = origin.script.clone();
+                let origin = self.origin_below(&chain);
+                who.package = origin.package;
+                who.script = origin.script;
                 return who;
             }
             if up == self.init || up <= 1 {
                 who.script = Some(ORPHAN.into());
                 return who;
             }
+            chain.push(up);
             current = up;
         }
+        // Too deep, or the process vanished on the way: a script, unattributed.
+        who.script = Some(UNATTRIBUTED.into());
         who
+    }
+
+    /// The origin of a process whose ancestry `chain` (nearest first) ends at the package
+    /// manager's direct child. That child is the script root when it names a script; a helper
+    /// of the package manager (no script) is level 1 itself, and below it the topmost process
+    /// that names a script is the root, or else the process is an unattributed script.
+    fn origin_below(&self, chain: &[i32]) -> Origin {
+        let mut roots = self.roots.lock().unwrap_or_else(|e| e.into_inner());
+        let mut origin_of = |pid: i32| roots.entry(pid).or_insert_with(|| read_origin(pid)).clone();
+        let Some((&top, below)) = chain.split_last() else {
+            return Origin {
+                package: None,
+                script: Some(UNATTRIBUTED.into()),
+            };
+        };
+        let root = origin_of(top);
+        if root.script.is_some() || below.is_empty() {
+            return root;
+        }
+        for &pid in below.iter().rev() {
+            let o = origin_of(pid);
+            if o.script.is_some() {
+                return o;
+            }
+        }
+        Origin {
+            package: root.package,
+            script: Some(UNATTRIBUTED.into()),
+        }
     }
 
     /// Attribution of the sandboxed process that owns the socket whose address, as seen

@@ -43,6 +43,9 @@ pub struct Observer {
     pub generic: bool,
     /// Script listeners being served (the proxy attributes requests only while any is).
     pub scripts_alive: Arc<std::sync::atomic::AtomicUsize>,
+    /// Build backends run at level 2 under init's listener (pip's python shim), so a connect
+    /// seen there may be level 2's: attribution tells, for the log.
+    pub level2_under_init: bool,
 }
 
 /// Whose filter a listener belongs to.
@@ -100,7 +103,7 @@ fn serve(listener: &OwnedFd, observer: &Observer, scope: &Scope) {
             // The kernel decides file access (mounts, Landlock); this only explains it.
             Answer::Continue
         } else {
-            handle(fd, req, &observer.sink, &observer.who)
+            handle(fd, req, observer, scope)
         }
     });
 }
@@ -316,7 +319,8 @@ fn still_valid(fd: i32, id: u64) -> bool {
     unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0 }
 }
 
-fn handle(fd: i32, req: &libc::seccomp_notif, sink: &EventSink, who: &Attributor) -> Answer {
+fn handle(fd: i32, req: &libc::seccomp_notif, observer: &Observer, scope: &Scope) -> Answer {
+    let (sink, who) = (&observer.sink, observer.who.as_ref());
     let pid = req.pid as i32;
     let args = req.data.args;
     let nr = req.data.nr as libc::c_long;
@@ -366,6 +370,33 @@ fn handle(fd: i32, req: &libc::seccomp_notif, sink: &EventSink, who: &Attributor
         );
         return Answer::Errno(libc::ECONNREFUSED);
     }
+    // A port something inside listens on (the package manager's proxy, a server of its own)
+    // but level 2 may not connect to.
+    if stream {
+        if let Some(addr) = dests.iter().find_map(closed_to_level2) {
+            let level2 = match scope {
+                Scope::Script { .. } => true,
+                Scope::Sandbox { .. } => {
+                    observer.level2_under_init && who.of_pid(pid).script.is_some()
+                }
+            };
+            if level2 {
+                emit(
+                    sink,
+                    who,
+                    pid,
+                    addr.to_string(),
+                    Reason::ScriptOffline,
+                    &format!(
+                        "lifecycle scripts and build backends may connect only to their own proxy port ({}) and the DNS stub; the package manager's proxy and any other local port are closed to them by their Landlock domain",
+                        crate::sandbox::egress::SCRIPT_PROXY
+                    ),
+                );
+                // What Landlock answers too.
+                return Answer::Errno(libc::EACCES);
+            }
+        }
+    }
     let Some(out) = dests.iter().find(|d| !stays_inside(d)) else {
         return Answer::Continue;
     };
@@ -383,6 +414,18 @@ fn handle(fd: i32, req: &libc::seccomp_notif, sink: &EventSink, who: &Attributor
     Answer::Errno(libc::ENETUNREACH)
 }
 
+/// A loopback TCP destination level 2 may not connect to: anything but the scripts' proxy port
+/// and the DNS stub (the ports its Landlock domain allows).
+fn closed_to_level2(dest: &Dest) -> Option<std::net::SocketAddr> {
+    let Dest::Inet(addr) = dest else { return None };
+    let loopback = addr.ip().is_loopback() || addr.ip().to_canonical().is_loopback();
+    let allowed = [
+        crate::sandbox::egress::SCRIPT_PROXY.port(),
+        crate::sandbox::egress::DNS.port(),
+    ];
+    (loopback && !allowed.contains(&addr.port())).then_some(*addr)
+}
+
 /// A loopback destination other than the proxy and DNS stub on which nothing inside listens:
 /// an attempt at the host's local services, which the namespace keeps out of reach.
 fn unserved_loopback(pid: i32, dest: &Dest, stream: bool) -> Option<std::net::SocketAddr> {
@@ -390,7 +433,11 @@ fn unserved_loopback(pid: i32, dest: &Dest, stream: bool) -> Option<std::net::So
     if !addr.ip().is_loopback() && !addr.ip().to_canonical().is_loopback() {
         return None;
     }
-    let ours = [crate::sandbox::egress::PROXY, crate::sandbox::egress::DNS];
+    let ours = [
+        crate::sandbox::egress::PROXY,
+        crate::sandbox::egress::SCRIPT_PROXY,
+        crate::sandbox::egress::DNS,
+    ];
     if ours.iter().any(|o| o.port() == addr.port()) {
         return None;
     }

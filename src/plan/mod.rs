@@ -89,6 +89,10 @@ pub struct LandlockPlan {
     pub write: Vec<PathBuf>,
     /// Device files: read, write, ioctl.
     pub devices: Vec<PathBuf>,
+    /// TCP connect: `None` leaves it unhandled (the network namespace decides); `Some(ports)`
+    /// allows connecting to these ports only (Landlock ABI 4; trust level 2's own proxy port
+    /// and the DNS stub).
+    pub connect_tcp: Option<Vec<u16>>,
 }
 
 /// The complete sandbox plan.

@@ -46,6 +46,10 @@ pub struct ScriptPlan {
     pub drop_env: Vec<String>,
     /// Per-package extra paths.
     pub packages: Vec<PackagePaths>,
+    /// The only TCP ports a script may connect to: its own proxy port and the DNS stub. The
+    /// package manager's proxy port is not among them, so level 2 cannot reach level 1's
+    /// egress path (or its credentials' way out) at all.
+    pub connect_tcp: Vec<u16>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +66,7 @@ impl ScriptPlan {
             read: self.read.clone(),
             write: self.write.clone(),
             devices: self.devices.clone(),
+            connect_tcp: Some(self.connect_tcp.clone()),
         };
         if package_dir.starts_with(&self.project) {
             ll.write.push(package_dir.to_path_buf());
@@ -88,6 +93,29 @@ impl ScriptPlan {
             }
         })
     }
+}
+
+/// A variable's value as level 2 gets it: the package manager's proxy URL becomes the scripts'
+/// one (the only proxy port a script's Landlock domain may connect to), wherever it appears
+/// (`HTTPS_PROXY`, `npm_config_proxy`, `PIP_PROXY`, a URL with a trailing slash).
+pub fn level2_value(value: &std::ffi::OsStr) -> OsString {
+    let level1 = crate::sandbox::egress::proxy_url();
+    let Some(v) = value.to_str().filter(|v| v.contains(&level1)) else {
+        return value.to_os_string();
+    };
+    let level2 = crate::sandbox::egress::script_proxy_url();
+    let mut out = String::with_capacity(v.len());
+    let mut rest = v;
+    while let Some(at) = rest.find(&level1) {
+        let after = &rest[at + level1.len()..];
+        // The whole port, not the start of a longer one (`:31280`).
+        let whole = !after.starts_with(|c: char| c.is_ascii_digit());
+        out.push_str(&rest[..at]);
+        out.push_str(if whole { &level2 } else { &level1 });
+        rest = after;
+    }
+    out.push_str(rest);
+    out.into()
 }
 
 /// Credentials npm may receive through its environment, whatever the policy says: its
@@ -205,6 +233,10 @@ pub fn script_plan(policy: &Policy, ctx: &Context, level1: &LandlockPlan) -> Scr
         })
         .collect();
     ScriptPlan {
+        connect_tcp: vec![
+            crate::sandbox::egress::SCRIPT_PROXY.port(),
+            crate::sandbox::egress::DNS.port(),
+        ],
         shell: PathBuf::from("/bin/sh"),
         read,
         write,
@@ -545,7 +577,25 @@ mod tests {
                 read: vec!["/opt/vips".into()],
                 write: vec![],
             }],
+            connect_tcp: vec![3129, 53],
         }
+    }
+
+    #[test]
+    fn level2_gets_its_own_proxy_port_only() {
+        let ll = plan().landlock(
+            Some("left-pad@1.0.0"),
+            Path::new("/p/node_modules/left-pad"),
+        );
+        assert_eq!(ll.connect_tcp, Some(vec![3129, 53]));
+        assert_eq!(
+            level2_value(std::ffi::OsStr::new("http://127.0.0.1:3128/")),
+            OsString::from("http://127.0.0.1:3129/")
+        );
+        assert_eq!(
+            level2_value(std::ffi::OsStr::new("http://127.0.0.1:31280")),
+            OsString::from("http://127.0.0.1:31280")
+        );
     }
 
     #[test]

@@ -9,8 +9,13 @@ use std::io::IoSlice;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, UdpSocket};
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
-/// Where the HTTP proxy listens inside the sandbox.
+/// Where the HTTP proxy listens inside the sandbox, for the package manager (trust level 1).
 pub const PROXY: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 3128);
+/// Where the proxy listens for lifecycle scripts and build backends (trust level 2). Their
+/// nested Landlock domain may connect to this port and the DNS stub's only (TCP rules, ABI 4),
+/// so which port a request arrives on says which level made it: the kernel decides, not
+/// process-tree attribution.
+pub const SCRIPT_PROXY: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 3129);
 /// Where the DNS stub listens inside the sandbox (UDP and TCP).
 pub const DNS: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 53);
 
@@ -19,7 +24,13 @@ pub fn proxy_url() -> String {
     format!("http://{PROXY}")
 }
 
-/// Bind the three sockets and send them (proxy TCP, DNS UDP, DNS TCP, in that order).
+/// The proxy URL lifecycle scripts and build backends are given.
+pub fn script_proxy_url() -> String {
+    format!("http://{SCRIPT_PROXY}")
+}
+
+/// Bind the four sockets and send them (proxy TCP, DNS UDP, DNS TCP, script proxy TCP, in
+/// that order).
 pub fn open_and_send(chan: BorrowedFd<'_>) -> Result<(), SetupError> {
     let fail =
         |what: &str, e: std::io::Error| SetupError::io(Stage::Loopback, &e, what.to_string());
@@ -30,7 +41,15 @@ pub fn open_and_send(chan: BorrowedFd<'_>) -> Result<(), SetupError> {
         UdpSocket::bind(SocketAddr::V4(DNS)).map_err(|e| fail("bind the DNS socket (udp)", e))?;
     let dns_tcp =
         TcpListener::bind(SocketAddr::V4(DNS)).map_err(|e| fail("bind the DNS socket (tcp)", e))?;
-    let fds = [proxy.as_raw_fd(), dns_udp.as_raw_fd(), dns_tcp.as_raw_fd()];
+    let script_proxy = TcpListener::bind(SocketAddr::V4(SCRIPT_PROXY))
+        .map_err(|e| fail("bind the scripts' proxy socket", e))?;
+    unpaced(&script_proxy);
+    let fds = [
+        proxy.as_raw_fd(),
+        dns_udp.as_raw_fd(),
+        dns_tcp.as_raw_fd(),
+        script_proxy.as_raw_fd(),
+    ];
     // Our copies close when this function returns; the supervisor's stay open.
     send_fds(chan, &fds).map_err(|e| {
         SetupError::errno(

@@ -6,8 +6,8 @@
 use super::report::{LandlockStatus, SetupError, Stage};
 use crate::plan::LandlockPlan;
 use landlock::{
-    Access, AccessFs, BitFlags, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr,
-    RulesetStatus, Scope, ABI,
+    Access, AccessFs, AccessNet, BitFlags, NetPort, PathBeneath, PathFd, Ruleset, RulesetAttr,
+    RulesetCreatedAttr, RulesetStatus, Scope, ABI,
 };
 use std::path::Path;
 
@@ -17,6 +17,9 @@ use std::path::Path;
 pub const ABI_PINNED: ABI = ABI::V6;
 /// [`ABI_PINNED`] as the number the kernel reports, for messages.
 pub const ABI_PINNED_VERSION: i32 = 6;
+/// The first ABI with TCP rules (`LANDLOCK_ACCESS_NET_CONNECT_TCP`, Linux 6.7): what keeps
+/// trust level 2 off the package manager's proxy port.
+pub const ABI_NET: i32 = 4;
 
 fn fail(e: impl std::fmt::Display) -> SetupError {
     SetupError::new(Stage::Landlock, e.to_string())
@@ -29,13 +32,29 @@ pub fn apply(rules: &LandlockPlan) -> Result<(LandlockStatus, i32), SetupError> 
     let read = AccessFs::from_read(abi);
     let device = AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::IoctlDev | AccessFs::ReadDir;
 
-    let mut ruleset = Ruleset::default()
-        .handle_access(all)
-        .map_err(fail)?
+    let mut ruleset = Ruleset::default().handle_access(all).map_err(fail)?;
+    // TCP connect is handled only where the plan limits it (trust level 2); on a kernel
+    // without TCP rules this part is dropped (best effort), and the proxy, told so by the
+    // supervisor (`egress::scripts_kept_out`), falls back to failing-closed attribution.
+    if rules.connect_tcp.is_some() && kernel_abi() >= ABI_NET {
+        ruleset = ruleset.handle_access(AccessNet::ConnectTcp).map_err(fail)?;
+    }
+    let mut ruleset = ruleset
         .scope(Scope::AbstractUnixSocket | Scope::Signal)
         .map_err(fail)?
         .create()
         .map_err(fail)?;
+    if let Some(ports) = rules
+        .connect_tcp
+        .as_ref()
+        .filter(|_| kernel_abi() >= ABI_NET)
+    {
+        for port in ports {
+            ruleset = ruleset
+                .add_rule(NetPort::new(*port, AccessNet::ConnectTcp))
+                .map_err(fail)?;
+        }
+    }
     ruleset = ruleset
         .add_rule(PathBeneath::new(
             PathFd::new("/").map_err(fail)?,

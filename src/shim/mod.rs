@@ -128,7 +128,7 @@ fn register_listener() {
     }
 }
 
-/// The environment minus credentials.
+/// The environment minus credentials, with the scripts' proxy port for the package manager's.
 fn scrubbed_env(plan: &ScriptPlan) -> Result<Vec<CString>, ShimError> {
     let mut env = Vec::new();
     for (name, value) in std::env::vars_os() {
@@ -136,6 +136,7 @@ fn scrubbed_env(plan: &ScriptPlan) -> Result<Vec<CString>, ShimError> {
         if !keep {
             continue;
         }
+        let value = crate::plan::trust::level2_value(&value);
         let mut kv = name.as_bytes().to_vec();
         kv.push(b'=');
         kv.extend_from_slice(value.as_bytes());

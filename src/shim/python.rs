@@ -129,7 +129,8 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, PythonShimError> {
     exec(&real, &argv, &env)
 }
 
-/// The environment of a build backend: no credentials.
+/// The environment of a build backend: no credentials, and the scripts' proxy port for the
+/// package manager's.
 pub fn level2_env(plan: &PythonPlan, vars: Vec<(OsString, OsString)>) -> Vec<(OsString, OsString)> {
     vars.into_iter()
         .filter(|(k, v)| {
@@ -140,6 +141,10 @@ pub fn level2_env(plan: &PythonPlan, vars: Vec<(OsString, OsString)>) -> Vec<(Os
                 && !plan.level2.drops(name)
                 && !v.to_str().is_some_and(carries_userinfo)
                 && v.to_str().is_some()
+        })
+        .map(|(k, v)| {
+            let v = crate::plan::trust::level2_value(&v);
+            (k, v)
         })
         .collect()
 }

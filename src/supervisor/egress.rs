@@ -5,7 +5,7 @@
 use crate::events::EventSink;
 use crate::net::allow::{AllowList, Rule, RuleError, RuleSource};
 use crate::net::dns::{spawn_dns_with, DnsHandle};
-use crate::net::proxy::{spawn_proxy, ProxyConfig, ProxyHandle, ScriptEgress};
+use crate::net::proxy::{spawn_proxy, Clients, ProxyConfig, ProxyHandle, ScriptEgress};
 use crate::observe::attribution::Attributor;
 use crate::plan::Context;
 use crate::pm::npmrc::{self, NpmSources, NpmrcError};
@@ -172,17 +172,20 @@ fn npm_rules(ctx: &Context) -> Result<Vec<Rule>, EgressError> {
 
 /// The sockets the sandbox opened in its network namespace.
 pub struct Sockets {
+    /// The package manager's proxy port (level 1).
     pub proxy: TcpListener,
     pub dns_udp: UdpSocket,
     pub dns_tcp: TcpListener,
+    /// The scripts' proxy port (level 2); `None` in landlock mode, which has no second port.
+    pub script_proxy: Option<TcpListener>,
 }
 
-/// Receive the three sockets; `None` when the sandbox failed before sending them.
+/// Receive the four sockets; `None` when the sandbox failed before sending them.
 pub fn receive(chan: &OwnedFd) -> std::io::Result<Option<Sockets>> {
-    let Some(fds) = receive_fds(chan, 3)? else {
+    let Some(fds) = receive_fds(chan, 4)? else {
         return Ok(None);
     };
-    let [proxy, udp, tcp]: [OwnedFd; 3] = match fds.try_into() {
+    let [proxy, udp, tcp, scripts]: [OwnedFd; 4] = match fds.try_into() {
         Ok(a) => a,
         Err(_) => return Ok(None),
     };
@@ -190,6 +193,7 @@ pub fn receive(chan: &OwnedFd) -> std::io::Result<Option<Sockets>> {
         proxy: TcpListener::from(proxy),
         dns_udp: UdpSocket::from(udp),
         dns_tcp: TcpListener::from(tcp),
+        script_proxy: Some(TcpListener::from(scripts)),
     }))
 }
 
@@ -225,6 +229,7 @@ pub fn receive_fds(chan: &OwnedFd, n: usize) -> std::io::Result<Option<Vec<Owned
 /// The running egress servers; dropping them stops them.
 pub struct Servers {
     pub proxy: ProxyHandle,
+    pub script_proxy: Option<ProxyHandle>,
     pub dns: DnsHandle,
 }
 
@@ -262,18 +267,37 @@ pub fn script_egress(
     }))
 }
 
+/// Serve the proxy (both ports) and the DNS stub. `scripts_kept_out`: level 2's Landlock
+/// domain cannot reach the package manager's port (see [`scripts_kept_out`]).
 pub fn serve(
     sockets: Sockets,
     allow: AllowList,
     scripts: Option<ScriptEgress>,
+    scripts_kept_out: bool,
     sink: &EventSink,
     who: Arc<Attributor>,
 ) -> std::io::Result<Servers> {
     let tcp_who = Arc::clone(&who);
+    let lookup: crate::net::PeerLookup = Arc::new(move |peer| tcp_who.of_peer(peer, false));
     let mut cfg = ProxyConfig::new(allow);
-    cfg.peer_lookup = Some(Arc::new(move |peer| tcp_who.of_peer(peer, false)));
+    cfg.peer_lookup = Some(Arc::clone(&lookup));
     cfg.scripts = scripts;
+    cfg.clients = Clients::PackageManager { scripts_kept_out };
+    // The scripts' port is served only when there are scripts to tell apart; otherwise its
+    // socket closes here and a connect is refused.
+    let script_cfg = match (&cfg.scripts, sockets.script_proxy) {
+        (Some(_), Some(listener)) => {
+            let mut c = cfg.clone();
+            c.clients = Clients::Scripts;
+            Some((listener, c))
+        }
+        _ => None,
+    };
     let proxy = spawn_proxy(sockets.proxy, Arc::new(cfg), sink.clone())?;
+    let script_proxy = match script_cfg {
+        Some((listener, c)) => Some(spawn_proxy(listener, Arc::new(c), sink.clone())?),
+        None => None,
+    };
     // A DNS client may have asked over UDP or TCP; the port tells which socket.
     let dns_lookup: crate::net::PeerLookup =
         Arc::new(move |peer| who.of_peer(peer, true).or_else(|| who.of_peer(peer, false)));
@@ -283,5 +307,17 @@ pub fn serve(
         sink.clone(),
         Some(dns_lookup),
     )?;
-    Ok(Servers { proxy, dns })
+    Ok(Servers {
+        proxy,
+        script_proxy,
+        dns,
+    })
+}
+
+/// Whether level 2 is kept off the package manager's proxy port by the kernel: the shims'
+/// nested Landlock domains handle TCP connect (Landlock ABI 4, Linux 6.7) and allow only the
+/// scripts' port and the DNS stub. Without it the proxy falls back to attribution, failing
+/// closed.
+pub fn scripts_kept_out() -> bool {
+    crate::sandbox::landlock::kernel_abi() >= crate::sandbox::landlock::ABI_NET
 }

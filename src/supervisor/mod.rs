@@ -138,6 +138,7 @@ pub fn run(
         files: std::sync::Arc::new(FileRules::from_plan(plan)),
         generic: plan.family == crate::pm::Family::Generic,
         scripts_alive: std::sync::Arc::default(),
+        level2_under_init: plan.python.is_some(),
     });
     // With the shim, every script registers before it runs: until one has, every proxy
     // request is the package manager's and needs no attribution.
@@ -152,6 +153,7 @@ pub fn run(
             sockets,
             allow,
             scripts,
+            egress::scripts_kept_out(),
             sink,
             std::sync::Arc::clone(&who),
         )?),

@@ -127,7 +127,7 @@ pub fn start_verdaccio_with(dir: &Path, private_scope: Option<&str>) -> Server {
              packages:\n{private}  '**':\n    access: $all\n    publish: $authenticated\n    unpublish: $authenticated\n\
              publish:\n  allow_offline: true\n\
              web:\n  enable: false\n\
-             log: {{ type: stdout, format: pretty, level: warn }}\n",
+             log: {{ type: stdout, format: pretty, level: http }}\n",
             storage = storage.display(),
             htpasswd = dir.join("htpasswd").display(),
             private = private_scope
