@@ -39,9 +39,7 @@ pub fn scrub(
                 .push((name.to_string_lossy().into_owned(), DropReason::Malformed));
             continue;
         };
-        if fixed.iter().any(|(n, _)| *n == name_str)
-            || policy.set.iter().any(|e| e.value.0 == name_str)
-        {
+        if overridden(name_str, fixed) || policy.set.iter().any(|e| e.value.0 == name_str) {
             continue;
         }
         match decide(policy, name_str, value) {
@@ -58,6 +56,21 @@ pub fn scrub(
     }
     plan.dropped.sort_by(|a, b| a.0.cmp(&b.0));
     plan
+}
+
+/// Whether safe-install sets this variable itself: the same name, or another spelling of the
+/// same npm setting (`NPM_CONFIG_GIT` for `npm_config_git`). npm reads every spelling and the
+/// last one it meets wins, so the caller's must not pass beside safe-install's.
+fn overridden(name: &str, fixed: &[(&str, OsString)]) -> bool {
+    if fixed.iter().any(|(n, _)| *n == name) {
+        return true;
+    }
+    let Some(key) = crate::pm::npmrc::env_key(name) else {
+        return false;
+    };
+    fixed
+        .iter()
+        .any(|(n, _)| crate::pm::npmrc::env_key(n).as_deref() == Some(key.as_str()))
 }
 
 fn decide(policy: &EnvPolicy, name: &str, value: &OsStr) -> Result<(), DropReason> {
