@@ -236,4 +236,30 @@ mod tests {
         assert!(!url_has_credentials("https://registry.example.com/a@b"));
         assert!(!url_has_credentials("user@example.com"));
     }
+
+    #[test]
+    fn other_spellings_of_a_setting_safe_install_pins_do_not_pass() {
+        let caller = env(&[
+            ("NPM_CONFIG_GIT", "./evil.sh"),
+            ("npm_config_script-shell", "/bin/sh"),
+            ("npm_config_registry", "http://127.0.0.1:1/"),
+        ]);
+        let fixed = [
+            ("npm_config_git", OsString::from("/usr/bin/git")),
+            ("npm_config_script_shell", OsString::from("/shim")),
+        ];
+        let plan = scrub(&policy(&[]).env, &caller, &fixed);
+        let npm: Vec<String> = passed(&plan)
+            .into_iter()
+            .filter(|n| n.to_ascii_lowercase().starts_with("npm_config_"))
+            .collect();
+        assert_eq!(
+            npm,
+            [
+                "npm_config_registry",
+                "npm_config_git",
+                "npm_config_script_shell"
+            ]
+        );
+    }
 }

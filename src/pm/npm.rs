@@ -404,4 +404,157 @@ mod tests {
         assert_eq!(got["inner"], ["sha512-DDD"]);
         assert!(!got.contains_key("app"));
     }
+
+    fn pins_in(
+        dir: &Path,
+        files: &[(&str, &str)],
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Result<Vec<Pin>, PinError> {
+        use std::os::unix::fs::PermissionsExt;
+        let project = dir.join("project");
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&project).expect("mkdir");
+        std::fs::create_dir_all(&bin).expect("mkdir");
+        for name in ["git", "vi", "code"] {
+            std::fs::write(bin.join(name), "#!/bin/sh\n").expect("write");
+            std::fs::set_permissions(bin.join(name), std::fs::Permissions::from_mode(0o755))
+                .expect("chmod");
+        }
+        for (rel, text) in files {
+            std::fs::write(dir.join(rel), text).expect("write");
+        }
+        let src = NpmSources {
+            project_dir: project.clone(),
+            home: Some(dir.to_path_buf()),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            node_prefix: None,
+            npm_package_dir: None,
+        };
+        program_pins(
+            &src,
+            &PinContext {
+                trusted_path: Some(bin.as_os_str()),
+                project: &project,
+                home: dir,
+            },
+        )
+    }
+
+    fn value<'a>(pins: &'a [Pin], key: &str) -> &'a str {
+        pins.iter()
+            .find(|p| p.key == key)
+            .map(|p| p.value.as_str())
+            .unwrap_or_else(|| panic!("no pin for {key}"))
+    }
+
+    #[test]
+    fn every_program_setting_is_pinned_to_an_absolute_path_or_a_value_that_starts_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = std::fs::canonicalize(dir.path()).expect("canonical");
+        let pins = pins_in(&root, &[], &[("EDITOR", "code --wait")], &["ci"]).expect("pins");
+        let bin = root.join("bin");
+        assert_eq!(value(&pins, "git"), bin.join("git").display().to_string());
+        assert_eq!(
+            value(&pins, "editor"),
+            format!("{} --wait", bin.join("code").display())
+        );
+        assert_eq!(value(&pins, "shell"), "/.safe-install/not-found/bash");
+        assert_eq!(
+            value(&pins, "node-gyp"),
+            "/.safe-install/not-found/node-gyp"
+        );
+        assert_eq!(value(&pins, "node-options").trim(), "");
+        assert!(
+            !value(&pins, "node-options").is_empty(),
+            "npm skips empty variables"
+        );
+        assert_eq!(value(&pins, "browser"), "false");
+        assert_eq!(value(&pins, "viewer"), "browser");
+        // The script shell is the trust hook's; every other setting has a pin and a variable.
+        assert!(pins.iter().all(|p| p.key != "script-shell"));
+        for setting in PROGRAM_SETTINGS.iter().filter(|s| s.key != "script-shell") {
+            assert!(pins
+                .iter()
+                .any(|p| p.key == setting.key && p.env == setting.env));
+            assert_eq!(
+                super::super::npmrc::env_key(setting.env).as_deref(),
+                Some(setting.key)
+            );
+        }
+    }
+
+    #[test]
+    fn the_callers_own_configuration_is_kept_when_nothing_could_have_planted_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = std::fs::canonicalize(dir.path()).expect("canonical");
+        let pins = pins_in(
+            &root,
+            &[(
+                ".npmrc",
+                "git=/opt/git/bin/git\nnode-options=--max-old-space-size=4096\n",
+            )],
+            &[],
+            &["ci"],
+        )
+        .expect("pins");
+        assert_eq!(value(&pins, "git"), "/opt/git/bin/git");
+        assert_eq!(value(&pins, "node-options"), "--max-old-space-size=4096");
+    }
+
+    #[test]
+    fn a_program_package_code_could_have_planted_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = std::fs::canonicalize(dir.path()).expect("canonical");
+        for npmrc in [
+            "git=./evil.sh\n",
+            "git=node_modules/.bin/git\n",
+            "node-gyp=${SI_DIR}/x.js\n",
+        ] {
+            let err = pins_in(
+                &root,
+                &[("project/.npmrc", npmrc)],
+                &[("SI_DIR", ".")],
+                &["ci"],
+            )
+            .expect_err(npmrc);
+            assert!(matches!(err, PinError::Untrusted { .. }), "{npmrc}: {err}");
+            assert!(err.to_string().contains("Fix:"), "{err}");
+        }
+        std::fs::remove_file(root.join("project/.npmrc")).expect("remove");
+        let inside = root.join("project/tools/git");
+        let err = pins_in(
+            &root,
+            &[],
+            &[("npm_config_git", &inside.display().to_string())],
+            &["ci"],
+        )
+        .expect_err("a git inside the project");
+        assert!(
+            err.to_string().contains(&inside.display().to_string()),
+            "{err}"
+        );
+        let err = pins_in(&root, &[], &[], &["ci", "--script-shell=/bin/bash"])
+            .expect_err("the command line beats the pin");
+        assert!(
+            matches!(
+                err,
+                PinError::CommandLine {
+                    key: "script-shell",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // A default from the environment that cannot be trusted is not used, and not fatal.
+        let pins = pins_in(&root, &[], &[("EDITOR", "./editor")], &["ci"]).expect("pins");
+        assert_eq!(
+            value(&pins, "editor"),
+            root.join("bin/vi").display().to_string()
+        );
+    }
 }
