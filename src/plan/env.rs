@@ -39,9 +39,7 @@ pub fn scrub(
                 .push((name.to_string_lossy().into_owned(), DropReason::Malformed));
             continue;
         };
-        if fixed.iter().any(|(n, _)| *n == name_str)
-            || policy.set.iter().any(|e| e.value.0 == name_str)
-        {
+        if overridden(name_str, fixed) || policy.set.iter().any(|e| e.value.0 == name_str) {
             continue;
         }
         match decide(policy, name_str, value) {
@@ -58,6 +56,21 @@ pub fn scrub(
     }
     plan.dropped.sort_by(|a, b| a.0.cmp(&b.0));
     plan
+}
+
+/// Whether safe-install sets this variable itself: the same name, or another spelling of the
+/// same npm setting (`NPM_CONFIG_GIT` for `npm_config_git`). npm reads every spelling and the
+/// last one it meets wins, so the caller's must not pass beside safe-install's.
+fn overridden(name: &str, fixed: &[(&str, OsString)]) -> bool {
+    if fixed.iter().any(|(n, _)| *n == name) {
+        return true;
+    }
+    let Some(key) = crate::pm::npmrc::env_key(name) else {
+        return false;
+    };
+    fixed
+        .iter()
+        .any(|(n, _)| crate::pm::npmrc::env_key(n).as_deref() == Some(key.as_str()))
 }
 
 fn decide(policy: &EnvPolicy, name: &str, value: &OsStr) -> Result<(), DropReason> {
@@ -222,5 +235,31 @@ mod tests {
         assert!(url_has_credentials("https://tok@registry.example.com/"));
         assert!(!url_has_credentials("https://registry.example.com/a@b"));
         assert!(!url_has_credentials("user@example.com"));
+    }
+
+    #[test]
+    fn other_spellings_of_a_setting_safe_install_pins_do_not_pass() {
+        let caller = env(&[
+            ("NPM_CONFIG_GIT", "./evil.sh"),
+            ("npm_config_script-shell", "/bin/sh"),
+            ("npm_config_registry", "http://127.0.0.1:1/"),
+        ]);
+        let fixed = [
+            ("npm_config_git", OsString::from("/usr/bin/git")),
+            ("npm_config_script_shell", OsString::from("/shim")),
+        ];
+        let plan = scrub(&policy(&[]).env, &caller, &fixed);
+        let npm: Vec<String> = passed(&plan)
+            .into_iter()
+            .filter(|n| n.to_ascii_lowercase().starts_with("npm_config_"))
+            .collect();
+        assert_eq!(
+            npm,
+            [
+                "npm_config_registry",
+                "npm_config_git",
+                "npm_config_script_shell"
+            ]
+        );
     }
 }

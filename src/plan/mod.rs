@@ -131,6 +131,8 @@ pub struct Plan {
 pub enum PlanError {
     #[error("the project directory {0} is {1}; run safe-install from the project directory or pass --project DIR")]
     UnsafeProject(PathBuf, &'static str),
+    #[error(transparent)]
+    NpmProgram(#[from] pm::npm::PinError),
 }
 
 /// Build the plan.
@@ -165,6 +167,20 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
             view.push(m.target, m.kind, m.why);
         }
         trust_env = hook.env;
+        // Settings that name a program, pinned for npm and every npm it starts (the nested
+        // `npm install` that prepares a git dependency reads that dependency's own .npmrc).
+        let pins = pm::npm::program_pins(
+            &npm_sources(ctx),
+            &pm::npm::PinContext {
+                trusted_path: ctx.trusted_path(),
+                project: &ctx.project,
+                home: &ctx.home,
+            },
+        )?;
+        for pin in pins {
+            view.notes.push(pin.note);
+            trust_env.push((pin.env, pin.value.into()));
+        }
         // What one package is granted must be in the view; the level-2 layer then gives it to
         // that package's scripts only.
         for g in &policy.scripts.packages {
@@ -262,6 +278,33 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
             .collect(),
         notes: view.notes,
     })
+}
+
+/// What npm's configuration is read from, for the command in `ctx`: the project, the home, the
+/// caller's environment and npm arguments, and the npm installation found on the trusted
+/// `PATH` (its builtin config, node's prefix for the global one).
+pub fn npm_sources(ctx: &Context) -> pm::npmrc::NpmSources {
+    let located = ctx
+        .trusted_path()
+        .and_then(|p| p.to_str())
+        .and_then(pm::npmrc::locate_npm);
+    pm::npmrc::NpmSources {
+        project_dir: ctx.project.clone(),
+        home: Some(ctx.home.clone()),
+        env: ctx
+            .env
+            .iter()
+            .filter_map(|(k, v)| Some((k.to_str()?.to_string(), v.to_str()?.to_string())))
+            .collect(),
+        args: ctx
+            .argv
+            .iter()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        node_prefix: located.as_ref().map(|(_, prefix)| prefix.clone()),
+        npm_package_dir: located.map(|(dir, _)| dir),
+    }
 }
 
 /// pip: credentials moved to a level-1-only configuration, safe-install mounted over the

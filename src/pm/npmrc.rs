@@ -312,8 +312,15 @@ impl NpmConfigured {
 /// One layer of settings: (key, raw value, origin), highest precedence first.
 type Layer = Vec<(String, String, Origin)>;
 
-/// Read the config layers and pick `registry` and `@scope:registry` by precedence.
-pub fn discover(src: &NpmSources) -> Result<NpmConfigured, NpmrcError> {
+/// The configuration as npm layers it, highest precedence first, with the files read and the
+/// auth entries found (values never kept).
+struct Layers {
+    layers: Vec<Layer>,
+    files: Vec<PathBuf>,
+    auth: Vec<AuthEntry>,
+}
+
+fn read_layers(src: &NpmSources) -> Result<Layers, NpmrcError> {
     let env_lookup = |name: &str| src.env.get(name).cloned();
     let mut layers: Vec<Layer> = vec![cli_layer(&src.args), env_layer(&src.env)];
     let mut files = Vec::new();
@@ -371,6 +378,39 @@ pub fn discover(src: &NpmSources) -> Result<NpmConfigured, NpmrcError> {
     if let Some(dir) = &src.npm_package_dir {
         read(FileKind::Builtin, dir.join("npmrc"), &mut layers)?;
     }
+    Ok(Layers {
+        layers,
+        files,
+        auth,
+    })
+}
+
+/// What the caller's configuration (command line, environment, project, user, global and
+/// builtin files, by npm's precedence) sets for each of `keys`, expanded, with where it was
+/// set. Keys nothing sets are absent.
+pub fn settings(
+    src: &NpmSources,
+    keys: &[&str],
+) -> Result<BTreeMap<String, (String, Origin)>, NpmrcError> {
+    let env_lookup = |name: &str| src.env.get(name).cloned();
+    let Layers { layers, .. } = read_layers(src)?;
+    let mut out = BTreeMap::new();
+    for key in keys {
+        if let Some(found) = setting(&layers, key, &env_lookup)? {
+            out.insert((*key).to_owned(), found);
+        }
+    }
+    Ok(out)
+}
+
+/// Read the config layers and pick `registry` and `@scope:registry` by precedence.
+pub fn discover(src: &NpmSources) -> Result<NpmConfigured, NpmrcError> {
+    let env_lookup = |name: &str| src.env.get(name).cloned();
+    let Layers {
+        layers,
+        files,
+        mut auth,
+    } = read_layers(src)?;
 
     let default = match setting(&layers, "registry", &env_lookup)? {
         Some((value, origin)) => Some(registry_url("registry", value, origin)?),
@@ -465,6 +505,7 @@ fn cli_layer(args: &[String]) -> Layer {
         if key == "registry"
             || key.ends_with(":registry")
             || matches!(key.as_str(), "userconfig" | "globalconfig" | "prefix")
+            || super::npm::PROGRAM_SETTINGS.iter().any(|p| p.key == key)
         {
             layer.push((key, value, Origin::CommandLine));
         }
@@ -473,17 +514,33 @@ fn cli_layer(args: &[String]) -> Layer {
     layer
 }
 
+/// The npm setting an environment variable sets, as `@npmcli/config` reads it: a name starting
+/// with `npm_config_` in any case, the rest lower-cased with `_` (but a leading one) as `-`
+/// (`NPM_CONFIG_SCRIPT_SHELL` → `script-shell`). Nerf-darted keys (`//host/:…`) keep their case.
+pub fn env_key(name: &str) -> Option<String> {
+    let rest = name
+        .get(..11)
+        .filter(|p| p.eq_ignore_ascii_case("npm_config_"))
+        .and_then(|_| name.get(11..))
+        .filter(|r| !r.is_empty())?;
+    if rest.starts_with("//") {
+        return Some(rest.to_owned());
+    }
+    Some(
+        rest.char_indices()
+            .map(|(i, c)| if i > 0 && c == '_' { '-' } else { c })
+            .collect::<String>()
+            .to_lowercase(),
+    )
+}
+
 fn env_layer(env: &BTreeMap<String, String>) -> Layer {
     let mut layer = Layer::new();
     for (name, value) in env {
-        if value.is_empty() || name.len() <= 11 || !name[..11].eq_ignore_ascii_case("npm_config_") {
+        // npm skips empty values (an empty variable sets nothing).
+        let Some(key) = env_key(name).filter(|_| !value.is_empty()) else {
             continue;
-        }
-        let key: String = name[11..]
-            .char_indices()
-            .map(|(i, c)| if i > 0 && c == '_' { '-' } else { c })
-            .collect::<String>()
-            .to_lowercase();
+        };
         layer.push((key, value.clone(), Origin::Env(name.clone())));
     }
     layer

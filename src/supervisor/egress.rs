@@ -8,7 +8,7 @@ use crate::net::dns::{spawn_dns_with, DnsHandle};
 use crate::net::proxy::{spawn_proxy, Clients, ProxyConfig, ProxyHandle, ScriptEgress};
 use crate::observe::attribution::Attributor;
 use crate::plan::Context;
-use crate::pm::npmrc::{self, NpmSources, NpmrcError};
+use crate::pm::npmrc::{self, NpmrcError};
 use crate::pm::pipconf::{self, PipConfError, PipSources};
 use crate::pm::Family;
 use crate::policy::Policy;
@@ -141,28 +141,10 @@ fn string_env(ctx: &Context) -> BTreeMap<String, String> {
 }
 
 fn npm_rules(ctx: &Context) -> Result<Vec<Rule>, EgressError> {
-    let env = string_env(ctx);
-    let located = ctx
-        .trusted_path()
-        .and_then(|p| p.to_str())
-        .and_then(npmrc::locate_npm);
-    let src = NpmSources {
-        project_dir: ctx.project.clone(),
-        home: Some(ctx.home.clone()),
-        env: env.clone(),
-        args: ctx
-            .argv
-            .iter()
-            .skip(1)
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect(),
-        node_prefix: located.as_ref().map(|(_, prefix)| prefix.clone()),
-        npm_package_dir: located.as_ref().map(|(dir, _)| dir.clone()),
-    };
+    let src = crate::plan::npm_sources(ctx);
     let configured = npmrc::discover(&src)?;
-    let (registries, _auth) = configured.finish(|| {
-        npmrc::npm_default_from_source(located.as_ref().map(|(dir, _)| dir.as_path()))
-    })?;
+    let (registries, _auth) =
+        configured.finish(|| npmrc::npm_default_from_source(src.npm_package_dir.as_deref()))?;
     registries.rules().map_err(|source| EgressError::Rule {
         rule: registries.default.url.to_string(),
         source_name: "npm configuration".into(),
