@@ -133,9 +133,12 @@ struct PipWorld {
 /// entitlement URL with a token in its path.
 fn pip_world(name: &str) -> PipWorld {
     let world = World::new(name);
-    let venv = make_venv(&world);
     let ci = plant_ci_credentials(&world);
-    let reports = Path::new(GRANTS_DIR).join(format!("item45-{}", world.token));
+    // Outside /tmp: the world lives there, and level 2's rule for its private /tmp also
+    // covers whatever is mounted beneath it (issue 12 item 7, handled separately); here the
+    // venv stands where a user's would.
+    let outside_tmp = Path::new(GRANTS_DIR).join(format!("item45-{}", world.token));
+    let reports = outside_tmp.join("reports");
     fs::create_dir_all(&reports).unwrap_or_else(|e| {
         panic!(
             "create {} ({e}). Fix: scripts/setup.sh as root",
@@ -143,7 +146,18 @@ fn pip_world(name: &str) -> PipWorld {
         )
     });
     use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(&reports, fs::Permissions::from_mode(0o777)).expect("chmod reports");
+    for d in [&outside_tmp, &reports] {
+        fs::set_permissions(d, fs::Permissions::from_mode(0o777)).expect("chmod");
+    }
+    let venv = outside_tmp.join("venv");
+    run(
+        world
+            .setup_command("/usr/bin/python3")
+            .args(["-m", "venv"])
+            .arg(&venv),
+        RUN_TIMEOUT,
+    )
+    .assert_success();
     let packages = world.root().join("packages");
     fs::create_dir_all(&packages).expect("mkdir packages");
     let server = start_pypiserver(world.root(), &packages);
@@ -182,7 +196,7 @@ fn pip_world(name: &str) -> PipWorld {
         .assert_success();
     }
     PipWorld {
-        _reports_guard: RemoveOnDrop(reports.clone()),
+        _reports_guard: RemoveOnDrop(outside_tmp),
         world,
         venv,
         server,
