@@ -64,6 +64,12 @@ pub struct FileRules {
     read_only: Vec<PathBuf>,
     /// Places granted to one package's scripts: (package name, path).
     granted: Vec<(String, PathBuf)>,
+    /// pip's legacy `setup.py install` step may also write these (the venv's `lib`,
+    /// `include`, `bin`; see `PythonPlan::legacy_install_write`).
+    legacy_install_write: Vec<PathBuf>,
+    /// pip: the project, inside which a build backend's working directory (an in-tree build
+    /// of a local path) is writable for it.
+    pip_project: Option<PathBuf>,
 }
 
 impl FileRules {
@@ -79,16 +85,30 @@ impl FileRules {
             .collect();
         let mut writable = plan.landlock.write.clone();
         writable.extend(plan.landlock.devices.iter().cloned());
-        let script_writable = plan.script.as_ref().map(|s| {
+        // npm's scripts, else pip's build backends: level 2's own rules, so that a write
+        // level 1 could make but level 2 cannot is logged.
+        let level2 = plan
+            .script
+            .as_ref()
+            .or_else(|| plan.python.as_ref().map(|p| &p.level2));
+        let script_writable = level2.map(|s| {
             let mut w = s.write.clone();
             w.extend(s.devices.iter().cloned());
             w
         });
-        let script_unreadable = plan
-            .script
-            .as_ref()
+        let script_unreadable = level2
             .map(|_| vec![PathBuf::from(crate::plan::trust::PRIVATE_DIR)])
             .unwrap_or_default();
+        let legacy_install_write = plan
+            .python
+            .as_ref()
+            .map(|p| p.legacy_install_write.clone())
+            .unwrap_or_default();
+        let pip_project = plan
+            .script
+            .is_none()
+            .then(|| plan.python.as_ref().map(|p| p.level2.project.clone()))
+            .flatten();
         let read_only = plan
             .mounts
             .iter()
@@ -123,7 +143,36 @@ impl FileRules {
             script_unreadable,
             read_only,
             granted,
+            legacy_install_write,
+            pip_project,
         }
+    }
+
+    /// Whether a `read-only-path` finding for a pip build backend is a write its Landlock
+    /// layer allowed after all: beneath its working directory inside the project (an
+    /// in-tree build; `cwd` of the caller), or, for pip's legacy `setup.py install` step
+    /// (`script` as attributed), the venv's `lib`, `include`, `bin`. These depend on the
+    /// process, which `judge` does not know; they only ever remove a finding.
+    pub fn pip_build_may_write(
+        &self,
+        path: &Path,
+        script: Option<&str>,
+        cwd: Option<&Path>,
+    ) -> bool {
+        let Some(project) = &self.pip_project else {
+            return false;
+        };
+        if self.read_only.iter().any(|r| path.starts_with(r)) {
+            return false;
+        }
+        if cwd.is_some_and(|c| c.starts_with(project) && path.starts_with(c)) {
+            return true;
+        }
+        script == Some("setup.py install")
+            && self
+                .legacy_install_write
+                .iter()
+                .any(|w| path.starts_with(w))
     }
 
     /// Judge an attempt on `path` (absolute, as resolved inside). `inside` tells whether a
@@ -371,7 +420,27 @@ mod tests {
             script_unreadable: vec!["/.safe-install/private".into()],
             read_only: vec!["/p/.git".into()],
             granted: vec![("sharp".into(), "/opt/vips".into())],
+            legacy_install_write: vec![],
+            pip_project: None,
         }
+    }
+
+    #[test]
+    fn pip_build_backends_write_their_build_dir_and_legacy_installs_the_venv() {
+        let r = FileRules {
+            legacy_install_write: vec!["/v/lib".into()],
+            pip_project: Some("/p".into()),
+            ..rules()
+        };
+        let cwd = Some(Path::new("/p/vendor/x"));
+        let site = Path::new("/v/lib/python3.11/site-packages/x.pth");
+        assert!(r.pip_build_may_write(Path::new("/p/vendor/x/build/a"), None, cwd));
+        assert!(!r.pip_build_may_write(Path::new("/p/src/a"), None, cwd));
+        assert!(!r.pip_build_may_write(site, Some("build_wheel"), cwd));
+        assert!(r.pip_build_may_write(site, Some("setup.py install"), None));
+        assert!(!r.pip_build_may_write(Path::new("/v/pip.conf"), Some("setup.py install"), None));
+        assert!(!r.pip_build_may_write(Path::new("/p/.git/hooks/x"), None, Some(Path::new("/p"))));
+        assert!(!rules().pip_build_may_write(Path::new("/p/vendor/x/a"), None, cwd));
     }
 
     fn judge(path: &str, access: Access, level: Level<'_>) -> Option<Reason> {

@@ -296,6 +296,15 @@ fn observe_file(fd: i32, req: &libc::seccomp_notif, observer: &Observer, scope: 
         if matches!(scope, Scope::Sandbox { generic: false }) && who.script.is_none() {
             continue;
         }
+        if finding.reason == crate::events::Reason::ReadOnlyPath
+            && observer.files.pip_build_may_write(
+                &path,
+                who.script.as_deref(),
+                files::base_dir(pid, libc::AT_FDCWD).as_deref(),
+            )
+        {
+            continue;
+        }
         emit_finding(observer, finding, who);
     }
 }

@@ -4,6 +4,7 @@
 //! executes it.
 
 pub mod env;
+pub mod gitconfig;
 pub mod hidden;
 #[cfg(test)]
 pub mod test_fixtures;

@@ -26,6 +26,9 @@ pub const SHIM_CONFIG: &str = "/.safe-install/script-shell.json";
 pub const PRIVATE_DIR: &str = "/.safe-install/private";
 /// npm's user configuration inside: the caller's `~/.npmrc` and the project's `.npmrc`.
 pub const PRIVATE_NPMRC: &str = "/.safe-install/private/npmrc";
+/// npm's global configuration inside (`$PREFIX/etc/npmrc` or `globalconfig`): it may hold
+/// registry tokens too, so it is moved where only level 1 reads it.
+pub const PRIVATE_GLOBAL_NPMRC: &str = "/.safe-install/private/global-npmrc";
 /// The abstract unix socket on which the supervisor receives script listeners.
 pub const CONTROL_SOCKET: &str = "safe-install/control";
 
@@ -126,6 +129,24 @@ const NPM_CONFIG_CREDENTIALS: &[&str] = &[
     "npm_config_*token*",
     "npm_config_*password*",
     "npm_config_userconfig",
+    "npm_config_globalconfig",
+];
+
+/// Index and registry URLs: a token may sit in the path (entitlement URLs of the form
+/// `https://dl.registry.example.com/<token>/org/repo/…`), where no URL parser can tell it from
+/// a directory. Level 2 needs none of them (it has no registry egress of its own), so they are
+/// dropped whatever their value. Matched case-insensitively.
+const INDEX_URL_VARIABLES: &[&str] = &[
+    "npm_config_registry",
+    "npm_config_*:registry",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_FIND_LINKS",
+    "UV_INDEX",
+    "UV_INDEX_URL",
+    "UV_DEFAULT_INDEX",
+    "UV_EXTRA_INDEX_URL",
+    "UV_FIND_LINKS",
 ];
 
 /// The mounts and environment that install trust level 2 for a package manager that runs
@@ -164,7 +185,47 @@ pub fn hook(ctx: &Context) -> Hook {
                 .into(),
         });
     }
+    if let Some((path, text)) = global_npmrc(ctx) {
+        mounts.push(Mount {
+            target: PRIVATE_GLOBAL_NPMRC.into(),
+            kind: MountKind::File(text),
+            why: "npm's global configuration (may hold registry tokens), for npm only".into(),
+        });
+        env.push(("npm_config_globalconfig", PRIVATE_GLOBAL_NPMRC.into()));
+        mounts.push(Mount {
+            target: path,
+            kind: MountKind::HideFile,
+            why: "moved to npm's private configuration: scripts must not read registry tokens"
+                .into(),
+        });
+    }
     Hook { mounts, env }
+}
+
+/// npm's global configuration file and its text: `npm_config_globalconfig`, else
+/// `$PREFIX/etc/npmrc` with the prefix from `npm_config_prefix` or node's install prefix (as
+/// `pm::npmrc` finds it). Only a regular file counts; the path returned is canonical, where
+/// the view shows it.
+fn global_npmrc(ctx: &Context) -> Option<(PathBuf, String)> {
+    let env = |name: &str| {
+        ctx.var(name)
+            .or_else(|| ctx.var(&name.to_ascii_uppercase()))
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    let path = env("npm_config_globalconfig").or_else(|| {
+        let prefix = env("npm_config_prefix").or_else(|| {
+            ctx.trusted_path()
+                .and_then(|p| p.to_str())
+                .and_then(crate::pm::npmrc::locate_npm)
+                .map(|(_, prefix)| prefix)
+        })?;
+        Some(prefix.join("etc/npmrc"))
+    })?;
+    let real = std::fs::canonicalize(&path).ok()?;
+    std::fs::metadata(&real).ok().filter(|m| m.is_file())?;
+    let text = std::fs::read_to_string(&real).ok()?;
+    Some((real, text))
 }
 
 /// The shim's configuration file.
@@ -211,6 +272,7 @@ pub fn script_plan(policy: &Policy, ctx: &Context, level1: &LandlockPlan) -> Scr
         .iter()
         .map(|s| s.to_string())
         .collect();
+    drop_env.extend(INDEX_URL_VARIABLES.iter().map(|s| s.to_string()));
     drop_env.extend(policy.credentials.iter().map(|e| e.value.to_string()));
     let packages = policy
         .scripts
@@ -322,8 +384,14 @@ pub struct Interpreter {
 pub struct PythonPlan {
     pub interpreters: Vec<Interpreter>,
     /// Level 2 for build backends (`shell` unused; `project`: a build directory inside it,
-    /// an in-tree build of a local path, is writable).
+    /// an in-tree build of a local path, is writable). The target venv is not writable:
+    /// what pip installs there comes from the wheel the backend built, installed by pip.
     pub level2: ScriptPlan,
+    /// What a legacy `setup.py install` (pip before 23.1 without the `wheel` package, which
+    /// installs by running the sdist's own code) may write besides: the venv's `lib`,
+    /// `include` and `bin`, never the venv root (its `pip.conf`, `pyvenv.cfg`).
+    #[serde(default)]
+    pub legacy_install_write: Vec<PathBuf>,
 }
 
 impl PythonPlan {
@@ -460,14 +528,28 @@ pub fn pip_private_config(ctx: &Context) -> Hook {
         });
         env.push(("NETRC", PRIVATE_NETRC.into()));
     }
-    // pip's own order (see pm::pipconf): user files, then the site file, then PIP_CONFIG_FILE.
-    // The global files stay where they are (visible, system-wide); the merged file is given
-    // as PIP_CONFIG_FILE, which pip reads last.
+    // pip's own order (see pm::pipconf): global files, user files, then the site file, then
+    // PIP_CONFIG_FILE. The merged file is given as PIP_CONFIG_FILE, which pip reads last.
     let env_file = ctx.var("PIP_CONFIG_FILE").map(PathBuf::from);
     if env_file.as_deref() == Some(Path::new("/dev/null")) {
         return Hook { mounts, env };
     }
+    // pip's global files first (lowest precedence): `<each XDG_CONFIG_DIRS>/pip/pip.conf`,
+    // then `/etc/pip.conf`. They are system-wide and visible, and may hold an index token.
     let mut files = Vec::new();
+    let xdg_dirs = ctx
+        .var("XDG_CONFIG_DIRS")
+        .and_then(|v| v.to_str())
+        .filter(|v| !v.is_empty())
+        .unwrap_or("/etc/xdg");
+    let mut global: Vec<PathBuf> = xdg_dirs
+        .split(':')
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .map(|p| p.join("pip/pip.conf"))
+        .collect();
+    global.push(PathBuf::from("/etc/pip.conf"));
+    files.extend(global.iter().cloned());
     if !env_file.as_ref().is_some_and(|p| p.exists()) {
         files.push(ctx.home.join(".pip/pip.conf"));
         let xdg = ctx
@@ -477,7 +559,7 @@ pub fn pip_private_config(ctx: &Context) -> Hook {
             .unwrap_or_else(|| ctx.home.join(".config"));
         files.push(xdg.join("pip/pip.conf"));
     }
-    let mut visible = Vec::new();
+    let mut visible = global;
     if let Some(venv) = ctx.var("VIRTUAL_ENV") {
         visible.push(Path::new(venv).join("pip.conf"));
     }
@@ -505,11 +587,12 @@ pub fn pip_private_config(ctx: &Context) -> Hook {
         mounts.push(Mount {
             target: PRIVATE_PIP_CONF.into(),
             kind: MountKind::File(text),
-            why: "pip's user and site configuration (index credentials), for pip only".into(),
+            why: "pip's global, user and site configuration (index credentials), for pip only"
+                .into(),
         });
         env.push(("PIP_CONFIG_FILE", PRIVATE_PIP_CONF.into()));
-        // The site file (in the venv) and a PIP_CONFIG_FILE may lie inside the view: covered,
-        // their content now lives in the private copy.
+        // The global files, the site file (in the venv) and a PIP_CONFIG_FILE may lie inside
+        // the view: covered, their content now lives in the private copy.
         for f in visible.into_iter().filter(|f| f.is_file()) {
             mounts.push(Mount {
                 target: std::fs::canonicalize(&f).unwrap_or(f),
@@ -534,10 +617,24 @@ pub fn python_plan(
     let mut level2 = script_plan(policy, ctx, level1);
     let node_modules = ctx.project.join("node_modules");
     level2.write.retain(|w| *w != node_modules);
-    level2.write.extend(venv.map(Path::to_path_buf));
+    // Not the venv: a build backend writes its wheel into pip's temp directory and pip
+    // (level 1) installs it. A `.pth` file, a `pip.conf` or a console script written there
+    // directly would run at level 1 in the next run, with nothing recording it.
+    let legacy_install_write = venv
+        .map(|v| {
+            ["lib", "lib64", "include", "bin"]
+                .iter()
+                .map(|d| v.join(d))
+                .filter(|d| std::fs::symlink_metadata(d).is_ok_and(|m| m.is_dir()))
+                .collect()
+        })
+        .unwrap_or_default();
     level2.read.retain(|r| *r != Path::new(SHIM_CONFIG));
     level2.read.push(PathBuf::from(PYTHON_CONFIG));
     level2.drop_env = PIP_CREDENTIALS.iter().map(|s| s.to_string()).collect();
+    level2
+        .drop_env
+        .extend(INDEX_URL_VARIABLES.iter().map(|s| s.to_string()));
     level2
         .drop_env
         .extend(policy.credentials.iter().map(|e| e.value.to_string()));
@@ -548,6 +645,7 @@ pub fn python_plan(
     PythonPlan {
         interpreters,
         level2,
+        legacy_install_write,
     }
 }
 

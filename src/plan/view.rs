@@ -244,6 +244,31 @@ pub(super) fn build(
             MountKind::BindRo(git),
             "git metadata: hooks must not be planted",
         );
+        // CI checkouts keep a credential in the repository's configuration (see
+        // `plan::gitconfig`): everyone inside sees it without.
+        for name in ["config", "config.worktree"] {
+            let file = ctx.project.join(".git").join(name);
+            if !std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file()) {
+                continue;
+            }
+            match std::fs::read_to_string(&file) {
+                Ok(text) => {
+                    if let Some(clean) = super::gitconfig::sanitize(&text) {
+                        v.push(
+                            file,
+                            MountKind::File(clean),
+                            "git configuration without its credentials (extraheader, URL user names and passwords, includes, credential helpers)",
+                        );
+                    }
+                }
+                // Unreadable as text: shown as nothing rather than as it is.
+                Err(_) => v.push(
+                    file,
+                    MountKind::HideFile,
+                    "git configuration that could not be read to remove credentials",
+                ),
+            }
+        }
     }
     resolver(&mut v);
     for e in &policy.fs.mask {
@@ -260,6 +285,24 @@ pub(super) fn build(
             MountKind::HideFile
         };
         v.push(path, kind, format!("masked: {}", e.reason));
+    }
+    // The CI runner's temporary directory holds the checkout's credential (actions/checkout
+    // v6 keeps `git-credentials-*.config` there). It is outside the view unless the project
+    // or a grant contains it; then it is covered.
+    if let Some(temp) = ctx
+        .var("RUNNER_TEMP")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .and_then(|p| std::fs::canonicalize(p).ok())
+        .filter(|p| p.is_dir())
+    {
+        if v.visible(&temp) {
+            v.push(
+                temp,
+                MountKind::HideDir,
+                "the CI runner's temporary directory (RUNNER_TEMP): checkout credentials",
+            );
+        }
     }
     for h in hidden {
         let kind = if h.is_dir {

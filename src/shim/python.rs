@@ -119,14 +119,32 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, PythonShimError> {
             let mut env = level2_env(&plan, vars);
             if !already {
                 let cwd = std::env::current_dir().unwrap_or_else(|_| plan.level2.project.clone());
-                landlock::apply(&plan.level2.landlock(None, &cwd))
-                    .map_err(|e| PythonShimError::Landlock(e.detail))?;
+                let mut rules = plan.level2.landlock(None, &cwd);
+                if is_legacy_install(args) {
+                    rules
+                        .write
+                        .extend(plan.legacy_install_write.iter().cloned());
+                }
+                landlock::apply(&rules).map_err(|e| PythonShimError::Landlock(e.detail))?;
                 env.push((LEVEL2_MARKER.into(), "2".into()));
             }
             (args.to_vec(), env)
         }
     };
     exec(&real, &argv, &env)
+}
+
+/// pip's legacy install step (pip before 23.1, when the `wheel` package is missing):
+/// `python -c <setuptools shim> install --record FILE --single-version-externally-managed …`.
+/// It installs by running the sdist's code, so it alone may write the venv's `lib`,
+/// `include` and `bin` (see `PythonPlan::legacy_install_write`). The arguments are pip's
+/// (level 1 started this process; no package code has run in it yet).
+pub fn is_legacy_install(args: &[OsString]) -> bool {
+    let has = |flag: &str| args.iter().any(|a| a == flag);
+    args.get(1).is_some_and(|a| a == "-u" || a == "-c")
+        && has("install")
+        && has("--record")
+        && has("--single-version-externally-managed")
 }
 
 /// The environment of a build backend: no credentials, and the scripts' proxy port for the
@@ -149,8 +167,9 @@ pub fn level2_env(plan: &PythonPlan, vars: Vec<(OsString, OsString)>) -> Vec<(Os
         .collect()
 }
 
-/// pip's runner gets `-i URL`, `--extra-index-url URL`, `--find-links URL` from pip. Those
-/// carrying credentials move into the environment: pip's store option (`-i`) from the
+/// pip's runner gets `-i URL`, `--extra-index-url URL`, `--find-links URL` from pip. Every
+/// remote URL moves into the environment (a token may be a user name, a password or a path
+/// segment of an entitlement URL, which no parser can tell from a directory): pip's store option (`-i`) from the
 /// environment is what the command line would have said, and its append options add the
 /// command line's values to the environment's.
 pub fn runner_credentials_to_env(
@@ -179,7 +198,7 @@ pub fn runner_credentials_to_env(
             .iter()
             .find(|(names, _)| names.iter().any(|n| a == *n));
         match (option, value) {
-            (Some((_, var)), Some(v)) if carries_userinfo(v) => {
+            (Some((_, var)), Some(v)) if is_remote_url(v) => {
                 match moved.iter_mut().find(|(n, _)| n == var) {
                     Some((_, list)) => list.push(v.to_string()),
                     None => moved.push((var, vec![v.to_string()])),
@@ -197,6 +216,11 @@ pub fn runner_credentials_to_env(
         vars.push((var.into(), values.join(" ").into()));
     }
     (out, vars)
+}
+
+/// An `http(s)` URL (or any URL with a host), as opposed to a local `--find-links` path.
+fn is_remote_url(value: &str) -> bool {
+    url::Url::parse(value).is_ok_and(|u| u.has_host())
 }
 
 fn exec(
@@ -276,8 +300,7 @@ mod tests {
             OsString::from("http://old"),
         )];
         let (argv, env) = runner_credentials_to_env(&args, vars);
-        assert!(argv.iter().all(|a| !a.to_string_lossy().contains('@')));
-        assert!(argv.contains(&OsString::from("http://127.0.0.1:2/simple")));
+        assert!(argv.iter().all(|a| !a.to_string_lossy().contains("http")));
         assert_eq!(argv.last(), Some(&OsString::from("setuptools")));
         let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         assert_eq!(
@@ -286,13 +309,51 @@ mod tests {
         );
         assert_eq!(
             get("PIP_EXTRA_INDEX_URL"),
-            Some("http://t@127.0.0.1:3/simple".into())
+            Some("http://127.0.0.1:2/simple http://t@127.0.0.1:3/simple".into())
         );
+        // A local --find-links directory stays an argument.
+        let local = os(&[
+            "/v/bin/python",
+            "/v/lib/pip/__pip-runner__.py",
+            "install",
+            "--find-links",
+            "/p/wheels",
+        ]);
+        let (argv, _) = runner_credentials_to_env(&local, Vec::new());
+        assert_eq!(argv, local);
+    }
+
+    #[test]
+    fn only_pips_legacy_install_step_is_a_legacy_install() {
+        let install = os(&[
+            "/v/bin/python",
+            "-u",
+            "-c",
+            "exec(shim)",
+            "install",
+            "--record",
+            "/tmp/pip-record-x/install-record.txt",
+            "--single-version-externally-managed",
+            "--compile",
+        ]);
+        assert!(is_legacy_install(&install));
+        let egg_info = os(&["/v/bin/python", "-c", "exec(shim)", "egg_info"]);
+        assert!(!is_legacy_install(&egg_info));
+        let script = os(&[
+            "/v/bin/python",
+            "evil.py",
+            "install",
+            "--record",
+            "x",
+            "--single-version-externally-managed",
+        ]);
+        assert!(!is_legacy_install(&script));
     }
 
     #[test]
     fn build_backends_lose_credentials() {
         let plan = PythonPlan {
+            legacy_install_write: vec![],
             interpreters: vec![],
             level2: ScriptPlan {
                 drop_env: vec!["MY_TOKEN".into(), "PIP_PASSWORD".into()],
