@@ -82,6 +82,38 @@ fn non_executable_command_is_126() {
     assert_one_paragraph(&out);
 }
 
+/// An executable without `#!` is a shell script, as execvp and every shell run it (pnpm's
+/// launcher before its native binary is in place is one): found on PATH as a package
+/// manager's name, and named by its path.
+#[test]
+fn an_entry_point_without_shebang_runs_with_sh() {
+    let _g = shared_run_guard();
+    let world = World::new("no-shebang");
+    write_file(&world.project.join("package.json"), "{}\n");
+    let tools = world.root().join("tools");
+    let launcher = tools.join("pnpm");
+    write_file(&launcher, "echo \"launched with $# args: $1\"\n");
+    std::fs::set_permissions(&launcher, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    for by_path in [false, true] {
+        let mut cmd = world.safe_install();
+        cmd.env("PATH", format!("{}:{SYSTEM_PATH}", tools.display()))
+            .arg("--project")
+            .arg(&world.project);
+        if by_path {
+            cmd.arg(&launcher);
+        } else {
+            cmd.arg("pnpm");
+        }
+        let out = run(cmd.arg("--version"), RUN_TIMEOUT);
+        assert_eq!(out.code(), 0, "{}", out.describe());
+        assert!(
+            out.stdout.contains("launched with 1 args: --version"),
+            "{}",
+            out.describe()
+        );
+    }
+}
+
 /// Runs `safe-install --policy FILE sh -c true` with a policy file holding `policy`.
 fn run_with_policy(name: &str, policy: &str) -> (World, std::path::PathBuf, Output) {
     let world = World::new(name);

@@ -140,6 +140,16 @@ pub(crate) fn exec_command(plan: &Plan, report: BorrowedFd<'_>) -> ! {
             continue;
         };
         let Err(e) = execve(&c, &args, &env);
+        if e == nix::errno::Errno::ENOEXEC {
+            // Like execvp and every shell: a file the kernel cannot execute (an entry point
+            // without `#!`, such as pnpm's launcher before its native binary is in place) is
+            // a shell script, run by /bin/sh.
+            let mut sh_args = vec![c"/bin/sh".to_owned(), c.clone()];
+            sh_args.extend(args.iter().skip(1).cloned());
+            let Err(e) = execve(c"/bin/sh", &sh_args, &env);
+            last = e as i32;
+            continue;
+        }
         // Like execvp: EACCES is remembered but the search goes on.
         if e != nix::errno::Errno::ENOENT && e != nix::errno::Errno::ENOTDIR {
             last = e as i32;
