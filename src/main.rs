@@ -147,13 +147,25 @@ fn prepare(args: &SandboxArgs, argv: &[OsString]) -> Result<(Policy, Context), F
         })
         .map_err(fail(exit::INVALID_INPUT))?;
     // Decided by looking at files only: nothing from PATH runs on the host.
-    let resolved = pm::resolve::resolve(
+    let mut resolved = pm::resolve::resolve(
         argv.first().map(OsString::as_os_str).unwrap_or_default(),
         std::env::var_os("PATH").as_deref(),
         &project,
         detected.family != pm::Family::Generic,
     )
     .map_err(fail(exit::INVALID_INPUT))?;
+    // A pyenv shim is a bash script that picks the real pip: follow it the same way, by
+    // reading pyenv's files, so the interpreter pip runs as can be found and hooked.
+    if detected.family == pm::Family::Pip {
+        let pyenv_version = std::env::var("PYENV_VERSION").ok();
+        if let Some(real) = resolved
+            .program
+            .as_deref()
+            .and_then(|p| pm::pip::pyenv_target(p, pyenv_version.as_deref(), &cwd))
+        {
+            resolved.program = Some(real);
+        }
+    }
     let ctx = Context {
         resolved,
         argv: argv.to_vec(),

@@ -114,6 +114,48 @@ fn an_entry_point_without_shebang_runs_with_sh() {
     }
 }
 
+/// A pip whose Python interpreter safe-install cannot find (a shell-script wrapper) would run
+/// its build backends with pip's powers: refused, naming the fix, and nothing runs.
+#[test]
+fn a_pip_without_a_python_to_hook_is_refused() {
+    let _g = shared_run_guard();
+    let world = World::new("pip-unhooked");
+    let tools = world.root().join("tools");
+    let marker = world.project.join("wrapper-ran");
+    let pip = tools.join("pip");
+    write_file(
+        &pip,
+        &format!(
+            "#!/bin/sh\ntouch '{}'\nexec /usr/bin/python3 -m pip \"$@\"\n",
+            marker.display()
+        ),
+    );
+    std::fs::set_permissions(&pip, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = run(
+        world
+            .safe_install()
+            .env("PATH", format!("{}:{SYSTEM_PATH}", tools.display()))
+            .args(["--project"])
+            .arg(&world.project)
+            .args([
+                "pip",
+                "install",
+                "--index-url",
+                "http://127.0.0.1:9/simple/",
+                "x",
+            ]),
+        RUN_TIMEOUT,
+    );
+    assert_eq!(out.code(), 123, "{}", out.describe());
+    assert!(
+        out.stderr.contains("trust level 2") && out.stderr.contains("Fix:"),
+        "{}",
+        out.describe()
+    );
+    assert!(!marker.exists(), "the wrapper ran");
+    assert_one_paragraph(&out);
+}
+
 /// Runs `safe-install --policy FILE sh -c true` with a policy file holding `policy`.
 fn run_with_policy(name: &str, policy: &str) -> (World, std::path::PathBuf, Output) {
     let world = World::new(name);

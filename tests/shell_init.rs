@@ -1,7 +1,8 @@
 //! `safe-install shell-init`: the printed functions, sourced by the real bash, zsh and fish,
-//! make `npm` (and the other tools) a function that runs the real tool inside the sandbox
-//! exactly once, with no recursion, while `command npm` runs it directly. An unknown shell
-//! is a usage error naming the valid ones.
+//! make `npm` (and the other tools) a function that runs an install inside the sandbox
+//! exactly once, with no recursion, and the project's own commands (`npm start`, `npm test`,
+//! `pip list`, `npx` of an installed binary) as they are, while `command npm` always runs it
+//! directly. An unknown shell is a usage error naming the valid ones.
 
 mod common;
 
@@ -10,7 +11,25 @@ use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-const TOOLS: &[&str] = &["npm", "npx", "pnpm", "yarn", "pip", "pip3", "uv"];
+const TOOLS: &[&str] = &[
+    "npm", "npx", "pnpm", "pnpx", "pnx", "yarn", "pip", "pip3", "uv", "uvx",
+];
+
+/// What each script runs after sourcing the functions, in order: (the command, the line its
+/// fake tool prints, whether it must run inside the sandbox).
+const RUNS: &[(&str, &str, bool)] = &[
+    ("npm install x", "real-npm args=[install x]", true),
+    ("npm ci", "real-npm args=[ci]", true),
+    ("npm start", "real-npm args=[start]", false),
+    ("npm test", "real-npm args=[test]", false),
+    ("pip install x", "real-pip args=[install x]", true),
+    ("pip list", "real-pip args=[list]", false),
+    ("npx si-local", "real-npx args=[si-local]", false),
+    ("npx si-remote", "real-npx args=[si-remote]", true),
+    ("yarn", "real-yarn args=[]", true),
+    ("yarn dev", "real-yarn args=[dev]", false),
+    ("command npm direct", "real-npm args=[direct]", false),
+];
 
 /// A directory holding a fake tool for every wrapped name and safe-install itself. Each
 /// fake prints one line: its name, its arguments, whether it saw the caller's planted
@@ -20,18 +39,29 @@ fn fake_bin(world: &World) -> PathBuf {
     fs::create_dir_all(&dir).expect("create the fake bin directory");
     for tool in TOOLS {
         let path = dir.join(tool);
-        write_file(
-            &path,
-            &format!(
+        // pip's fakes are Python, as a real pip is: safe-install refuses a pip whose
+        // interpreter it cannot find (its build backends could not be kept at level 2).
+        let text = if tool.starts_with("pip") {
+            format!(
+                "#!/usr/bin/python3\nimport os, sys\nprint(\"real-{tool} args=[%s] token=%s pidns=%s\" % (\" \".join(sys.argv[1:]), os.environ.get(\"NPM_TOKEN\", \"absent\"), os.readlink(\"/proc/self/ns/pid\")))\n"
+            )
+        } else {
+            format!(
                 "#!/bin/sh\necho \"real-{tool} args=[$*] token=${{NPM_TOKEN:-absent}} pidns=$(readlink /proc/self/ns/pid)\"\n"
-            ),
-        );
+            )
+        };
+        write_file(&path, &text);
         fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod fake tool");
     }
     symlink(bin(), dir.join("safe-install")).expect("link safe-install into the fake bin");
     write_file(
         &world.project.join("package.json"),
         "{ \"name\": \"si-shell-init\", \"version\": \"1.0.0\", \"private\": true }\n",
+    );
+    // A binary the project installed: `npx si-local` runs it as it is.
+    write_file(
+        &world.project.join("node_modules/.bin/si-local"),
+        "#!/bin/sh\necho si-local\n",
     );
     dir
 }
@@ -62,8 +92,7 @@ fn own_pid_namespace() -> String {
         .to_string()
 }
 
-/// Checks the output of a script that printed `type` for each tool, then ran `npm install x`
-/// through the function and `command npm direct`.
+/// Checks the output of a script that printed `type` for each tool, then ran [`RUNS`].
 fn check_wrapped_and_bypassed(world: &World, out: &Output, function_word: &str) {
     let mut problems = Problems::new();
     problems.check(out.code() == 0, || {
@@ -79,33 +108,28 @@ fn check_wrapped_and_bypassed(world: &World, out: &Output, function_word: &str) 
     }
     let token = world.env_secret("NPM_TOKEN");
     let host_ns = own_pid_namespace();
-    // (what ran, the line it printed, whether it was meant to be inside the sandbox)
-    for (what, prefix, inside) in [
-        (
-            "the wrapped `npm install x`",
-            "real-npm args=[install x]",
-            true,
-        ),
-        ("`command npm direct`", "real-npm args=[direct]", false),
-    ] {
+    for (what, prefix, inside) in RUNS {
         let runs: Vec<&str> = out
             .stdout
             .lines()
-            .filter(|l| l.starts_with(prefix))
+            .filter(|l| l.starts_with(&format!("{prefix} ")))
             .collect();
         problems.check(runs.len() == 1, || {
-            format!("{what} ran the real npm {} times (want once)", runs.len())
+            format!(
+                "`{what}` ran the real tool {} times (want once)",
+                runs.len()
+            )
         });
         let Some(line) = runs.first() else { continue };
         let saw_token = line.contains(&format!("token={token}"));
         let in_host_ns = line.contains(&host_ns);
-        if inside {
+        if *inside {
             problems.check(!saw_token && !in_host_ns, || {
-                format!("{what} ran outside the sandbox (the caller's NPM_TOKEN or pid namespace): {line}")
+                format!("`{what}` ran outside the sandbox (the caller's NPM_TOKEN or pid namespace): {line}")
             });
         } else {
             problems.check(saw_token && in_host_ns, || {
-                format!("{what} did not bypass the sandbox: {line}")
+                format!("`{what}` did not run as it is: {line}")
             });
         }
     }
@@ -114,7 +138,7 @@ fn check_wrapped_and_bypassed(world: &World, out: &Output, function_word: &str) 
 
 /// One shell's run: its program and flags, and a script that sources the printed functions
 /// (twice, as nested shells and re-read rc files do), prints `type` for each tool, then runs
-/// `npm install x` through the function and `command npm direct` around it. `{init}`,
+/// [`RUNS`] (`{runs}`, one per line, or joined by `; or exit 1` for fish). `{init}`,
 /// `{tools}` and `{project}` are filled in.
 struct ShellCase {
     shell: &'static str,
@@ -136,8 +160,16 @@ fn check_shell(case: &ShellCase) {
     assert_eq!(init.code(), 0, "{}", init.describe());
     let init_path = world.root().join(format!("init.{}", case.shell));
     write_file(&init_path, &init.stdout);
+    let separator = if case.shell == "fish" {
+        "; or exit 1\n"
+    } else {
+        "\n"
+    };
+    let runs: Vec<&str> = RUNS.iter().map(|(cmd, _, _)| *cmd).collect();
+    let runs = format!("{}{separator}", runs.join(separator));
     let script = case
         .script
+        .replace("{runs}", &runs)
         .replace("{init}", &init_path.display().to_string())
         .replace("{tools}", &TOOLS.join(" "))
         .replace("{project}", &world.project.display().to_string());
@@ -157,7 +189,7 @@ fn bash_functions_run_the_tool_in_the_sandbox_and_command_bypasses() {
         args: &["--noprofile", "--norc", "-c"],
         script: "set -eu\nshopt -s expand_aliases\nalias npm='echo from-the-alias'\n\
                  . {init}\n. {init}\nfor t in {tools}; do type \"$t\" | head -n1; done\n\
-                 cd {project}\nnpm install x\ncommand npm direct\n",
+                 cd {project}\n{runs}",
         function_word: "a function",
     });
 }
@@ -170,7 +202,7 @@ fn zsh_functions_run_the_tool_in_the_sandbox_and_command_bypasses() {
         args: &["-f", "-c"],
         script: "set -eu\nalias npm='echo from-the-alias'\n. {init}\n. {init}\n\
                  for t in {tools}; do type \"$t\"; done\n\
-                 cd {project}\nnpm install x\ncommand npm direct\n",
+                 cd {project}\n{runs}",
         function_word: "a shell function",
     });
 }
@@ -183,8 +215,7 @@ fn fish_functions_run_the_tool_in_the_sandbox_and_command_bypasses() {
         args: &["--no-config", "-c"],
         script: "source {init}; or exit 1\nsource {init}; or exit 1\n\
                  for t in {tools}; type $t | head -n1; end\n\
-                 cd {project}; or exit 1\nnpm install x; or exit 1\n\
-                 command npm direct; or exit 1\n",
+                 cd {project}; or exit 1\n{runs}",
         function_word: "a function",
     });
 }

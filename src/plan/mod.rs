@@ -134,6 +134,14 @@ pub enum PlanError {
     UnsafeProject(PathBuf, &'static str),
     #[error(transparent)]
     NpmProgram(#[from] pm::npm::PinError),
+    #[error(
+        "cannot find the Python interpreter {program} runs as, so its build backends could not be \
+         kept at trust level 2 (no network of the package manager's, no credentials); refusing \
+         rather than running them with pip's powers. Fix: run pip through a real interpreter or \
+         virtualenv by its path (`/path/to/venv/bin/pip …`, `/usr/bin/python3 -m pip …`, or \
+         `$(pyenv which python) -m pip …` for a pyenv shim)"
+    )]
+    PipUnhooked { program: String },
 }
 
 /// Build the plan.
@@ -219,6 +227,14 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
             &mut view,
             &mut hidden,
         );
+        if python.is_none() {
+            return Err(PlanError::PipUnhooked {
+                program: program
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| program_name.to_string()),
+            });
+        }
         trust_env.extend(env);
         python
     } else {

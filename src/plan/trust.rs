@@ -459,8 +459,18 @@ pub fn pip_interpreters(
     real
 }
 
-/// `#!/path/python` or `#!/usr/bin/env python3` → the interpreter's path.
+/// `#!/path/python` or `#!/usr/bin/env python3` → the interpreter's path. Only a Python
+/// interpreter counts: safe-install is mounted over what this returns, and a shell script's
+/// `/bin/sh` (a wrapper, a pyenv shim) is no Python to stand in for.
 fn shebang(script: &Path, path_var: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
+    let interp = shebang_interpreter(script, path_var)?;
+    let name = interp.file_name()?.to_str()?;
+    name.strip_prefix("python")
+        .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit() || c == '.'))
+        .then_some(interp)
+}
+
+fn shebang_interpreter(script: &Path, path_var: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
     use std::io::Read;
     let mut head = [0u8; 256];
     let n = std::fs::File::open(script).ok()?.read(&mut head).ok()?;

@@ -102,7 +102,11 @@ fn pip_python(ctx: &Context) -> Option<PathBuf> {
     crate::plan::trust::pip_interpreters(program, venv.as_deref(), ctx.trusted_path())
         .into_iter()
         .next()
-        .or_else(|| crate::pm::which("python3".as_ref(), ctx.trusted_path()))
+        .or_else(|| {
+            let python3 = crate::pm::which("python3".as_ref(), ctx.trusted_path())?;
+            let pyenv_version = ctx.var("PYENV_VERSION").and_then(|v| v.to_str());
+            Some(crate::pm::pip::pyenv_target(&python3, pyenv_version, &ctx.cwd).unwrap_or(python3))
+        })
 }
 
 fn pip_egress(ctx: &Context) -> Result<PmEgress, EgressError> {
