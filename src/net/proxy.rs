@@ -25,7 +25,7 @@ use super::addr::HostKind;
 use super::allow::{AllowList, Decision, Denial, Rule, RuleSource};
 use super::request::{self, escape, Evaluation, RequestHead, RequestKind, Target};
 use super::sni::{self, Hello};
-use super::{Emitter, PeerLookup};
+use super::{Attribution, Emitter, PeerLookup};
 use crate::events::{Action, Event, EventSink, Reason, Verdict};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::collections::HashMap;
@@ -82,8 +82,11 @@ pub struct ProxyConfig {
 pub struct ScriptEgress {
     /// Scripts may reach the package manager's registries (`--scripts-network registry`).
     pub registry: bool,
-    /// Per package name: the global allow-list plus that package's own `allow-hosts`.
-    pub grants: Vec<(String, AllowList)>,
+    /// Per package directory (the lockfile entry a grant applies to; see
+    /// `policy::ScriptsPolicy::bind_to_lockfile`): the global allow-list plus that package's
+    /// own `allow-hosts`. Matched against the directory the script's shim registered from,
+    /// never against a name the package gives itself.
+    pub grants: Vec<(std::path::PathBuf, AllowList)>,
     /// Scripts alive now (the shims' listeners); while zero every request is the package
     /// manager's and the attribution scan is skipped. `None`: always attribute (pip, whose
     /// build backends start without a shim).
@@ -404,8 +407,7 @@ impl<'a> Conn<'a> {
             Evaluation::Decided { head, decision } => (head, decision),
         };
         let cfg: &'a ProxyConfig = self.cfg;
-        let script = self.script_of_peer();
-        let Some((package, script_name)) = script else {
+        let Some(who) = self.script_of_peer() else {
             return match decision {
                 Decision::Allow(rule) => Some((head, rule, &cfg.allow)),
                 Decision::Deny(d) => {
@@ -414,12 +416,13 @@ impl<'a> Conn<'a> {
                 }
             };
         };
+        let (package, script_name) = (who.package, who.script);
         let scripts = cfg.scripts.as_ref()?;
         let bare = package.as_deref().map(crate::policy::package_name);
         if let Some((_, list)) = scripts
             .grants
             .iter()
-            .find(|(n, _)| Some(n.as_str()) == bare)
+            .find(|(dir, _)| who.package_dir.as_deref() == Some(dir.as_path()))
         {
             if let Decision::Allow(rule) = list.check(&head.target.host, head.target.port) {
                 return Some((head, rule, list));
@@ -454,9 +457,9 @@ impl<'a> Conn<'a> {
         }
     }
 
-    /// `(package, script)` when a lifecycle script or build backend is behind this
-    /// connection; `None` for the package manager, or when scripts are not told apart.
-    fn script_of_peer(&self) -> Option<(Option<String>, Option<String>)> {
+    /// Who, when a lifecycle script or build backend is behind this connection; `None` for
+    /// the package manager, or when scripts are not told apart.
+    fn script_of_peer(&self) -> Option<Attribution> {
         let scripts = self.cfg.scripts.as_ref()?;
         if scripts
             .active
@@ -469,7 +472,7 @@ impl<'a> Conn<'a> {
         // A script always has a name (the lifecycle event, the build hook, or "orphaned"); a
         // package without one is the package manager's own helper (pip installing build
         // dependencies in the project directory).
-        who.script.is_some().then_some((who.package, who.script))
+        who.script.is_some().then_some(who)
     }
 
     /// Answer a failure: 502 before a tunnel's 200 (`answer`), else just close.

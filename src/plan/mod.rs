@@ -120,6 +120,9 @@ pub struct Plan {
     pub credentials: Vec<(PathBuf, String)>,
     /// Notes for `explain` and `-v`: what was skipped and why.
     pub notes: Vec<String>,
+    /// Installed packages by directory (absolute) → `name@version`, from the project's
+    /// lockfile as it was before the install: how scripts are attributed in the log.
+    pub lockfile: Vec<(PathBuf, String)>,
 }
 
 /// Errors in the caller's setup that make a safe plan impossible.
@@ -257,6 +260,7 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
             .map(|e| (e.value.resolve(&ctx.home), e.reason.clone()))
             .collect(),
         notes: view.notes,
+        lockfile: Vec::new(),
     })
 }
 

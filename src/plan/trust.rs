@@ -48,26 +48,39 @@ pub struct ScriptPlan {
     pub packages: Vec<PackagePaths>,
 }
 
+/// One `[[package]]` grant's paths and the package directories it applies to (the lockfile
+/// entries that are that package; see `policy::ScriptsPolicy::bind_to_lockfile`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackagePaths {
+    /// For messages only: never matched against anything a package says about itself.
     pub name: String,
+    /// The package directories whose scripts get the grant.
+    pub dirs: Vec<PathBuf>,
     pub read: Vec<PathBuf>,
     pub write: Vec<PathBuf>,
 }
 
 impl ScriptPlan {
-    /// The Landlock layer for a script of `package` running in `package_dir`.
-    pub fn landlock(&self, package: Option<&str>, package_dir: &Path) -> LandlockPlan {
+    /// The Landlock layer for a script that npm started in `package_dir` (its working
+    /// directory before the script ran; `None` when unknown: no package directory, no grant).
+    /// Grants go by that directory, the lockfile's identity of the package.
+    pub fn landlock(&self, package_dir: Option<&Path>) -> LandlockPlan {
         let mut ll = LandlockPlan {
             read: self.read.clone(),
             write: self.write.clone(),
             devices: self.devices.clone(),
         };
-        if package_dir.starts_with(&self.project) {
-            ll.write.push(package_dir.to_path_buf());
+        let Some(dir) = package_dir else {
+            return ll;
+        };
+        if dir.starts_with(&self.project) {
+            ll.write.push(dir.to_path_buf());
         }
-        let bare = package.map(crate::policy::package_name);
-        if let Some(grant) = self.packages.iter().find(|p| Some(p.name.as_str()) == bare) {
+        for grant in self
+            .packages
+            .iter()
+            .filter(|p| p.dirs.iter().any(|d| d == dir))
+        {
             ll.read.extend(grant.read.iter().cloned());
             ll.write.extend(grant.write.iter().cloned());
         }
@@ -190,6 +203,7 @@ pub fn script_plan(policy: &Policy, ctx: &Context, level1: &LandlockPlan) -> Scr
         .iter()
         .map(|g| PackagePaths {
             name: g.value.name.clone(),
+            dirs: g.value.installed.clone(),
             read: g
                 .value
                 .allow_read
@@ -542,6 +556,7 @@ mod tests {
             drop_env: vec!["NPM_TOKEN".into(), "npm_config_//*".into()],
             packages: vec![PackagePaths {
                 name: "@scope/sharp".into(),
+                dirs: vec!["/p/node_modules/@scope/sharp".into()],
                 read: vec!["/opt/vips".into()],
                 write: vec![],
             }],
@@ -559,14 +574,20 @@ mod tests {
     }
 
     #[test]
-    fn package_dir_writable_only_inside_the_project_and_grants_per_package() {
+    fn package_dir_writable_only_inside_the_project_and_grants_per_package_dir() {
         let p = plan();
-        let ll = p.landlock(Some("@scope/sharp@1.0.0"), Path::new("/p/node_modules/x"));
-        assert!(ll.write.contains(&PathBuf::from("/p/node_modules/x")));
+        let sharp = Path::new("/p/node_modules/@scope/sharp");
+        let ll = p.landlock(Some(sharp));
+        assert!(ll.write.contains(&sharp.to_path_buf()));
         assert!(ll.read.contains(&PathBuf::from("/opt/vips")));
-        let other = p.landlock(Some("left-pad@1.0.0"), Path::new("/elsewhere"));
-        assert!(!other.write.contains(&PathBuf::from("/elsewhere")));
+        // Another directory gets no grant, whatever its package calls itself.
+        let other = p.landlock(Some(Path::new("/p/node_modules/x")));
+        assert!(other.write.contains(&PathBuf::from("/p/node_modules/x")));
         assert!(!other.read.contains(&PathBuf::from("/opt/vips")));
+        let outside = p.landlock(Some(Path::new("/elsewhere")));
+        assert!(!outside.write.contains(&PathBuf::from("/elsewhere")));
+        // Unknown: no package directory, no grant.
+        assert_eq!(p.landlock(None).write, p.write);
     }
 
     fn pip_ctx(home: &Path, env: Vec<(OsString, OsString)>) -> Context {
