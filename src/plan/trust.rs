@@ -26,6 +26,12 @@ pub const SHIM_CONFIG: &str = "/.safe-install/script-shell.json";
 pub const PRIVATE_DIR: &str = "/.safe-install/private";
 /// npm's user configuration inside: the caller's `~/.npmrc` and the project's `.npmrc`.
 pub const PRIVATE_NPMRC: &str = "/.safe-install/private/npmrc";
+/// Temp for lifecycle scripts and build backends (and `TMPDIR` for the whole sandbox when a
+/// temp root holds the project, the home or a cache): a tmpfs of its own that lies above
+/// nothing else, so a Landlock rule on it gives exactly it.
+pub const SCRIPT_TMP: &str = "/.safe-install/tmp";
+/// Temp roots level 2 may write as a whole when nothing level 1 writes lies beneath them.
+pub const TEMP_ROOTS: &[&str] = &["/tmp", "/var/tmp", "/dev/shm"];
 /// The abstract unix socket on which the supervisor receives script listeners.
 pub const CONTROL_SOCKET: &str = "safe-install/control";
 
@@ -161,6 +167,23 @@ pub fn config_mount(script: &ScriptPlan) -> Mount {
     }
 }
 
+/// The temp roots under which level 1 writes somewhere else as well (a project, a home, a
+/// cache or virtualenv under `/tmp`, `/var/tmp` or `/dev/shm`: bound at its own path beneath
+/// the sandbox's private temp). Landlock rules are hierarchical: a rule on such a root would
+/// give level 2 all of that, so level 2 gets [`SCRIPT_TMP`] instead.
+pub fn shared_temp_roots(level1: &LandlockPlan) -> Vec<PathBuf> {
+    TEMP_ROOTS
+        .iter()
+        .map(PathBuf::from)
+        .filter(|root| {
+            level1
+                .write
+                .iter()
+                .any(|w| w != root && w.starts_with(root))
+        })
+        .collect()
+}
+
 /// Trust level 2 from level 1's Landlock rules.
 pub fn script_plan(policy: &Policy, ctx: &Context, level1: &LandlockPlan) -> ScriptPlan {
     let private = Path::new(PRIVATE_DIR);
@@ -183,9 +206,14 @@ pub fn script_plan(policy: &Policy, ctx: &Context, level1: &LandlockPlan) -> Scr
     read.push(PathBuf::from(SHIM_CONFIG));
     read.sort();
     read.dedup();
-    let mut write: Vec<PathBuf> = ["/tmp", "/var/tmp", "/dev/shm", "/proc"]
+    // Temp roots as a whole only where they hold nothing else level 1 writes; its own temp
+    // always (when the view has it).
+    let shared = shared_temp_roots(level1);
+    let mut write: Vec<PathBuf> = TEMP_ROOTS
         .iter()
+        .chain(&["/proc", SCRIPT_TMP])
         .map(PathBuf::from)
+        .filter(|p| !shared.contains(p))
         .filter(|p| level1.write.iter().any(|w| p.starts_with(w)))
         .collect();
     write.push(ctx.project.join("node_modules"));
@@ -647,6 +675,62 @@ mod tests {
             ],
         ));
         assert!(none.mounts.is_empty() && none.env.is_empty());
+    }
+
+    #[test]
+    fn a_temp_root_holding_the_project_or_a_cache_is_not_level_2s() {
+        let level1 = |extra: &[&str]| LandlockPlan {
+            read: vec!["/usr".into()],
+            write: ["/tmp", "/var/tmp", "/dev/shm", "/proc", SCRIPT_TMP]
+                .iter()
+                .chain(extra)
+                .map(PathBuf::from)
+                .collect(),
+            devices: vec![],
+        };
+        // Elsewhere: the temp roots stay writable for scripts.
+        let home = level1(&["/home/u/p", "/home/u"]);
+        assert!(shared_temp_roots(&home).is_empty());
+        // Under each temp root: that root is withheld, the others and SCRIPT_TMP are not.
+        for (root, project) in [
+            ("/tmp", "/tmp/w/p"),
+            ("/var/tmp", "/var/tmp/p"),
+            ("/dev/shm", "/dev/shm/x/p"),
+        ] {
+            let ll = level1(&[project, "/home/u"]);
+            assert_eq!(shared_temp_roots(&ll), [PathBuf::from(root)]);
+            let dir = tempfile::tempdir().expect("tempdir");
+            let ctx = Context {
+                resolved: Default::default(),
+                detected: crate::pm::detect(&["npm".into(), "ci".into()]),
+                argv: vec!["npm".into(), "ci".into()],
+                env: vec![],
+                cwd: project.into(),
+                home: dir.path().to_path_buf(),
+                project: project.into(),
+                uid: 1,
+                gid: 1,
+            };
+            let plan = script_plan(&Policy::default(), &ctx, &ll);
+            assert!(
+                !plan.write.contains(&PathBuf::from(root)),
+                "{root}: {plan:?}"
+            );
+            assert!(plan.write.contains(&PathBuf::from(SCRIPT_TMP)));
+            for other in TEMP_ROOTS.iter().filter(|r| **r != root) {
+                assert!(plan.write.contains(&PathBuf::from(other)), "{other}");
+            }
+            // Nothing level 2 may write lies above the project (only its node_modules).
+            let p = Path::new(project);
+            assert!(
+                !plan.write.iter().any(|w| p.starts_with(w)),
+                "{root}: {:?}",
+                plan.write
+            );
+        }
+        // A cache (the home) under /tmp, the project elsewhere: /tmp is withheld too.
+        let cache = level1(&["/home/u/p", "/tmp/home/.npm"]);
+        assert_eq!(shared_temp_roots(&cache), [PathBuf::from("/tmp")]);
     }
 
     #[test]
