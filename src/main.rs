@@ -209,26 +209,55 @@ fn build_plan(args: &SandboxArgs, argv: &[OsString]) -> Result<(Policy, Plan, Al
             },
         });
     }
-    // A grant pinned to a lockfile integrity applies only to that exact package version.
-    // Parsed only when a grant is pinned: a large lockfile costs start-up time otherwise.
-    let pinned = policy
-        .scripts
-        .packages
-        .iter()
-        .any(|g| g.value.integrity.is_some());
-    let locked = if pinned && ctx.detected.family == pm::Family::Npm {
-        pm::npm::locked_integrities(&ctx.project)
+    // A grant applies to the packages the lockfile says are that package (its place in the
+    // tree, a registry tarball of that name, the pinned integrity), never to the name a
+    // package gives itself. Read before anything runs.
+    let entries = if ctx.detected.family == pm::Family::Npm {
+        pm::npm::lock_entries(&ctx.project)
     } else {
-        Default::default()
+        Vec::new()
     };
-    let unpinned = policy
-        .scripts
-        .keep_pinned(&|name| locked.get(name).cloned().unwrap_or_default());
+    let from_registry = |u: &url::Url| {
+        let (Some(host), Some(port)) = (u.host_str(), u.port_or_known_default()) else {
+            return false;
+        };
+        let Ok(host) = safe_install::net::addr::HostKind::parse(host) else {
+            return false;
+        };
+        pm.rules.iter().any(|r| {
+            matches!(r.source, safe_install::net::allow::RuleSource::Npm(_))
+                && r.matches(&host, port)
+        })
+    };
+    let unbound = match ctx.detected.family {
+        pm::Family::Npm => policy
+            .scripts
+            .bind_to_lockfile(&ctx.project, &entries, &from_registry),
+        pm::Family::Pip if !policy.scripts.packages.is_empty() => {
+            let notes = policy
+                .scripts
+                .packages
+                .iter()
+                .map(|g| format!(
+                    "the grant for package {} ({}) is not applied: under pip no lockfile says which installed package a build is, and the name a build directory gives itself is the attacker's to choose",
+                    g.value.name, g.origin
+                ))
+                .collect();
+            policy.scripts.packages.clear();
+            notes
+        }
+        _ => Vec::new(),
+    };
     let mut plan = plan::build(&policy, &ctx).map_err(fail(exit::INVALID_INPUT))?;
-    for note in unpinned {
+    for note in unbound {
         tracing::warn!("{note}");
         plan.notes.push(note);
     }
+    plan.lockfile = entries
+        .iter()
+        .filter(|e| !e.link)
+        .filter_map(|e| Some((ctx.project.join(&e.path), e.identity()?)))
+        .collect();
     let allow = egress::allow_list(&policy, &pm).map_err(fail(exit::INVALID_INPUT))?;
     Ok((policy, plan, allow))
 }

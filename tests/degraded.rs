@@ -450,3 +450,117 @@ fn npm_ci_from_the_registry_goes_through_the_proxy() {
         "a benign install had something blocked: {events:?}"
     );
 }
+
+/// A non-loopback IPv4 address of this machine (the route to a documentation address; no
+/// packet is sent). An "outside" client reaches a socket bound to 0.0.0.0 through it.
+fn outside_address() -> std::net::Ipv4Addr {
+    let probe = std::net::UdpSocket::bind("0.0.0.0:0").expect("a UDP socket");
+    let addr = probe
+        .connect("192.0.2.1:9")
+        .and_then(|_| probe.local_addr())
+        .map(|a| a.ip());
+    match addr {
+        Ok(std::net::IpAddr::V4(v4)) if !v4.is_loopback() && !v4.is_unspecified() => v4,
+        other => panic!(
+            "this test needs a non-loopback IPv4 address on this machine (a route to 192.0.2.1); got {other:?}"
+        ),
+    }
+}
+
+/// Item 7 of issue 12: in landlock mode a postinstall that calls listen() without bind() (the
+/// kernel auto-binds 0.0.0.0:<ephemeral>, no bind() for Landlock to refuse) gets no inbound
+/// socket on a non-loopback address, and the attempt is logged with its package and script.
+#[test]
+fn landlock_mode_refuses_a_listening_socket_reachable_from_outside() {
+    require_npm();
+    let _g = shared_run_guard();
+    let world = World::new("ll-listen");
+    let outside = outside_address();
+    // The door exists: listen() on an unbound socket binds the wildcard address (no bind()).
+    // SAFETY: plain socket calls on a descriptor this test owns and closes.
+    let auto = unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let ok = libc::listen(fd, 1) == 0;
+        let mut addr: libc::sockaddr_in = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let named =
+            libc::getsockname(fd, &mut addr as *mut _ as *mut libc::sockaddr, &mut len) == 0;
+        libc::close(fd);
+        ok && named && addr.sin_addr.s_addr == 0 && addr.sin_port != 0
+    };
+    assert!(
+        auto,
+        "listen() without bind() did not auto-bind 0.0.0.0 on this kernel"
+    );
+    let server = common::servers::start_verdaccio(&world.root().join("verdaccio"));
+    let token = common::servers::verdaccio_add_user(&server, "si-tester", "si-tester-password");
+    let staging = world.root().join("staging/npm-listener");
+    copy_dir(&fixtures().join("trust/npm-listener"), &staging);
+    publish_npm(&world, &pack_npm_dir(&world, &staging), &server, &token);
+    write_file(
+        &world.project.join("package.json"),
+        "{ \"name\": \"si-consumer\", \"version\": \"1.0.0\", \"private\": true, \"dependencies\": { \"si-listener\": \"1.0.0\" } }\n",
+    );
+    use_npm_registry(&world, &server);
+    write_npm_lockfile(&world);
+    let secret = "SI-LISTEN-SECRET-4f1c";
+    let log = world.log_path("listen");
+    let mut cmd = world.safe_install();
+    cmd.env("SI_LISTEN_SECRET", secret)
+        .arg("--allow-degraded")
+        .args(["--allow-env", "SI_LISTEN_SECRET"])
+        .arg("--log")
+        .arg(&log)
+        .arg("--project")
+        .arg(&world.project)
+        .args(NPM_CI);
+    let child = spawn(forced(&mut cmd, DOCKER));
+    // Connect from outside while the script waits for a client.
+    let report_path = world.project.join("node_modules/.si-listen.json");
+    let mut served = String::new();
+    let reported = wait_until(std::time::Duration::from_secs(90), || report_path.is_file());
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap_or_default())
+            .unwrap_or_default();
+    if let Some(port) = report["port"].as_u64() {
+        use std::io::Read;
+        let addr = std::net::SocketAddr::from((outside, port as u16));
+        if let Ok(mut conn) =
+            std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5))
+        {
+            let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+            let _ = conn.read_to_string(&mut served);
+        }
+    }
+    let out = wait_output(child, "safe-install npm ci (listener)".into(), RUN_TIMEOUT);
+    assert!(
+        reported,
+        "the listener's postinstall wrote no report\n{}",
+        out.describe()
+    );
+    assert!(
+        !served.contains(secret),
+        "a connection from outside ({outside}) was served the secret: the script listened on {}\n{}",
+        report["address"],
+        out.describe()
+    );
+    assert!(
+        report["listen"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("error")),
+        "listen() without bind() succeeded: {report}\n{}",
+        out.describe()
+    );
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    let events = read_log(&log);
+    assert!(
+        events.iter().any(|e| e["verdict"] == "blocked"
+            && e["action"] == "connect"
+            && e["reason"] == "inbound-socket"
+            && e["package"] == "si-listener@1.0.0"
+            && e["script"] == "postinstall"
+            && e["target"].as_str().is_some_and(|t| t.contains("0.0.0.0"))),
+        "no blocked inbound-socket event on 0.0.0.0 attributed to si-listener@1.0.0 (postinstall): {events:?}"
+    );
+}

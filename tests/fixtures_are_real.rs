@@ -73,7 +73,7 @@ fn check_bare_report(world: &World, report: &AttackReport, listeners: &Listeners
     problems.check(detail.contains(&world.secret(".env")), || {
         format!("read_dotenv did not return the planted secret: {detail}")
     });
-    let marker = world.project.join("daemon-marker");
+    let marker = attack_report_dir(world, report.0["runner"] == "npm").join("daemon-marker");
     problems.check(
         wait_until(Duration::from_secs(10), || marker.exists()),
         || "the double-forked daemon never touched its marker".to_string(),

@@ -418,3 +418,262 @@ fn a_package_grant_opens_one_host_to_that_package_only() {
     );
     p.finish(&r.context());
 }
+
+/// Serves `file` to every HTTP request on a loopback port (a tarball host of the attacker's);
+/// the thread lives as long as the test process.
+fn serve_file(file: &std::path::Path) -> u16 {
+    use std::io::{Read, Write};
+    let body = fs::read(file).expect("read the file to serve");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let port = listener.local_addr().expect("local address").port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && head.len() < 65536 {
+                match conn.read(&mut byte) {
+                    Ok(1) => head.push(byte[0]),
+                    _ => break,
+                }
+            }
+            let _ = conn.write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+            let _ = conn.write_all(&body);
+        }
+    });
+    port
+}
+
+/// Item 6 of issue 12: a tarball-URL dependency whose own package.json says it is the granted
+/// package gets nothing of the grant, even with the grant pinned by integrity (the real
+/// package, at that integrity, is in the same tree). Grants follow the lockfile's entry.
+#[test]
+fn a_grant_follows_the_lockfile_entry_not_the_name_a_package_gives_itself() {
+    require_npm();
+    let world = World::new("trust-impostor");
+    let host = TestHost::start(&world);
+    let server = start_verdaccio(&world.root().join("verdaccio"));
+    let token = verdaccio_add_user(&server, "si-tester", "si-tester-password");
+    let target = format!("{}:{}", host.v4, host.tcp_port);
+    let grants = std::path::Path::new(GRANTS_DIR);
+    assert!(
+        grants.is_dir(),
+        "{GRANTS_DIR} is missing. Fix: run scripts/setup.sh as root"
+    );
+    let granted_dir = tempfile::Builder::new()
+        .prefix("grant-")
+        .tempdir_in(grants)
+        .expect("a directory in the grants place");
+    let granted_dir = granted_dir.path().to_path_buf();
+    let _cleanup = RemoveOnDrop(granted_dir.clone());
+    write_file(&granted_dir.join("data.txt"), "SI-GRANTED-DATA");
+    let read_path = granted_dir.join("data.txt");
+    let config = |label: &str| {
+        serde_json::json!({
+            "target": target,
+            "read_path": read_path,
+            "write_path": granted_dir.join(format!("written-by-{label}")),
+            "label": label,
+        })
+    };
+    // The real package, from the registry.
+    let real = stage(
+        &world,
+        "trust/npm-reach",
+        "si-grant-a",
+        "reach-target.json",
+        &config("real"),
+    );
+    publish_npm(&world, &pack_npm_dir(&world, &real), &server, &token);
+    // The impostor: the same name in its own package.json, another version, served as a
+    // tarball URL from a host of the attacker's.
+    let impostor = stage_npm_fixture(
+        &world,
+        "trust/npm-reach",
+        "impostor",
+        |pkg| {
+            pkg["name"] = Value::String("si-grant-a".into());
+            pkg["version"] = Value::String("6.6.6".into());
+        },
+        "reach-target.json",
+        &config("impostor"),
+    );
+    let tarball = pack_npm_dir(&world, &impostor);
+    let tarball_port = serve_file(&tarball);
+    use_npm_registry(&world, &server);
+    write_file(
+        &world.project.join("package.json"),
+        &format!(
+            "{{ \"name\": \"si-impostor-consumer\", \"version\": \"1.0.0\", \"private\": true,\n  \"dependencies\": {{ \"si-grant-a\": \"1.0.0\", \"si-impostor\": \"http://127.0.0.1:{tarball_port}/si-impostor.tgz\" }} }}\n"
+        ),
+    );
+    lock(&world, &[]);
+    let lockfile: Value = serde_json::from_str(
+        &fs::read_to_string(world.project.join("package-lock.json")).expect("lockfile"),
+    )
+    .expect("lockfile is JSON");
+    let integrity = lockfile["packages"]["node_modules/si-grant-a"]["integrity"]
+        .as_str()
+        .expect("si-grant-a's integrity in the lockfile")
+        .to_string();
+    assert!(
+        lockfile["packages"]["node_modules/si-impostor"].is_object(),
+        "the impostor is not in the lockfile at node_modules/si-impostor: {lockfile}"
+    );
+    write_file(
+        &world.project.join(".safe-install.toml"),
+        &format!(
+            "[[egress.allow]]\nhost = \"127.0.0.1:{tarball_port}\"\nreason = \"the tarball-URL dependency (npm fetches it)\"\n\n[[package]]\nname = \"si-grant-a\"\nallow-hosts = [\"{target}\"]\nallow-read = [\"{dir}\"]\nallow-write = [\"{dir}\"]\nintegrity = \"{integrity}\"\nreason = \"downloads its prebuilt binary from the test host\"\n",
+            dir = granted_dir.display()
+        ),
+    );
+    let r = sandboxed(&world, &[], &[]);
+    let mut p = Problems::new();
+    p.check(r.out.status.success(), || "npm ci failed".into());
+    let report = |label: &str| -> Value {
+        let path = world
+            .project
+            .join(format!("node_modules/.si-reach-{label}.json"));
+        serde_json::from_str(&fs::read_to_string(&path).unwrap_or_default()).unwrap_or_default()
+    };
+    let (real, fake) = (report("real"), report("impostor"));
+    p.check(fake.is_object(), || {
+        "the impostor's postinstall wrote no report (did it run?)".into()
+    });
+    let captured = host.captured();
+    p.check(captured.contains("si-reach-real"), || {
+        format!("the granted package's request did not reach the test host; it got:\n{captured}")
+    });
+    p.check(!captured.contains("si-reach-impostor"), || {
+        format!("the impostor's request reached the granted host:\n{captured}")
+    });
+    p.check(
+        real["write"] == "ok" && real["read"] == "SI-GRANTED-DATA",
+        || format!("the granted package lost its allow-read/allow-write: {real}"),
+    );
+    p.check(
+        !fake["read"]
+            .as_str()
+            .unwrap_or("")
+            .contains("SI-GRANTED-DATA"),
+        || format!("the impostor read the granted file: {fake}"),
+    );
+    p.check(
+        fake["write"] != "ok" && !granted_dir.join("written-by-impostor").exists(),
+        || format!("the impostor wrote into the granted directory: {fake}"),
+    );
+    // Attributed by the lockfile's entry (node_modules/si-impostor at 6.6.6), not by the name
+    // the package gives itself.
+    let who = "si-impostor@6.6.6";
+    let proxy = r.blocked_by(who, Some("postinstall"), "proxy", "ip-literal", &target)
+        + r.blocked_by(who, Some("postinstall"), "proxy", "script-offline", &target)
+        + r.blocked_by(
+            who,
+            Some("postinstall"),
+            "proxy",
+            "egress-not-allowed",
+            &target,
+        );
+    p.check(proxy == 1, || {
+        format!("no single blocked proxy event for {target} attributed to {who} (postinstall)")
+    });
+    p.check(
+        r.blocked_by(
+            who,
+            Some("postinstall"),
+            "read",
+            "outside-view",
+            &read_path.display().to_string(),
+        ) == 1,
+        || format!("no blocked read of the granted file attributed to {who}"),
+    );
+    p.check(r.out.stderr.contains("node_modules/si-impostor"), || {
+        "stderr does not say that the grant is not applied to node_modules/si-impostor".into()
+    });
+    p.finish(&r.context());
+}
+
+/// Item 7 of issue 12: a project (and npm's cache) under /tmp gets the same protection as
+/// anywhere else: level 2 writes its package, `node_modules` and its own temp only. The
+/// test worlds live under $TMPDIR (normally /tmp), which is exactly that case.
+#[test]
+fn a_project_under_tmp_is_as_protected_as_anywhere() {
+    require_npm();
+    let world = World::new("trust-tmp");
+    let temp_roots = ["/tmp", "/var/tmp", "/dev/shm"];
+    let real_project = fs::canonicalize(&world.project).expect("canonical project");
+    assert!(
+        temp_roots.iter().any(|t| real_project.starts_with(t)),
+        "this test needs the test world under /tmp, /var/tmp or /dev/shm; it is at {} (unset TMPDIR)",
+        real_project.display()
+    );
+    let server = start_verdaccio(&world.root().join("verdaccio"));
+    let token = verdaccio_add_user(&server, "si-tester", "si-tester-password");
+    let planter = pack_npm_dir(&world, &{
+        let dir = world.root().join("staging/npm-planter");
+        copy_dir(&fixtures().join("trust/npm-planter"), &dir);
+        dir
+    });
+    publish_npm(&world, &planter, &server, &token);
+    use_npm_registry(&world, &server);
+    write_file(
+        &world.project.join("package.json"),
+        "{ \"name\": \"si-tmp-consumer\", \"version\": \"1.0.0\", \"private\": true,\n  \"dependencies\": { \"si-planter\": \"1.0.0\" } }\n",
+    );
+    lock(&world, &[]);
+    let package_json = fs::read_to_string(world.project.join("package.json")).expect("read");
+    let r = sandboxed(&world, &[], &[]);
+    let mut p = Problems::new();
+    p.check(r.out.status.success(), || "npm ci failed".into());
+    let path = world.project.join("node_modules/.si-planter.json");
+    let report: Value =
+        serde_json::from_str(&fs::read_to_string(&path).unwrap_or_default()).unwrap_or_default();
+    p.check(report.is_object(), || {
+        "the planter's postinstall wrote no report (did it run?)".into()
+    });
+    for what in ["project_root", "workflow", "package_json", "cache"] {
+        p.check(
+            report[what]
+                .as_str()
+                .is_some_and(|s| s.starts_with("error")),
+            || format!("the script could write {what}: {report}"),
+        );
+    }
+    let cache = report["cache_path"].as_str().unwrap_or("").to_string();
+    p.check(temp_roots.iter().any(|t| cache.starts_with(t)), || {
+        format!("npm's cache ({cache}) is not under a temp root: the test proves less than it says")
+    });
+    p.check(!world.project.join("si-planted.txt").exists(), || {
+        "si-planted.txt was created in the project root on the host".into()
+    });
+    p.check(
+        !world
+            .project
+            .join(".github/workflows/si-planted.yml")
+            .exists(),
+        || "a workflow was planted on the host".into(),
+    );
+    p.check(
+        fs::read_to_string(world.project.join("package.json")).ok() == Some(package_json),
+        || "the root package.json was changed on the host".into(),
+    );
+    let who = "si-planter@1.0.0";
+    let project_root = world.project.join("si-planted.txt");
+    for target in [
+        project_root.display().to_string(),
+        world.project.join("package.json").display().to_string(),
+        format!("{cache}/si-planted"),
+    ] {
+        p.check(
+            r.blocked_by(who, Some("postinstall"), "write", "read-only-path", &target) >= 1,
+            || format!("no blocked write event [read-only-path] on {target} attributed to {who} (postinstall)"),
+        );
+    }
+    p.finish(&r.context());
+}

@@ -9,7 +9,13 @@
 //! - `socket`/`socketpair` of any type but stream for inet, inet6 and unix (UDP, so DNS too,
 //!   raw, datagram unix sockets, which could send to any path), and packet sockets: refused;
 //! - `sendto`/`sendmsg`/`sendmmsg` with `MSG_FASTOPEN`, which connects without `connect` and
-//!   bypasses Landlock's TCP rules: refused.
+//!   bypasses Landlock's TCP rules: refused;
+//! - `listen`: the supervisor listens on its copy of the socket itself when the socket is a
+//!   unix one or an inet one bound to a loopback address, and refuses otherwise. `listen()` on
+//!   an unbound inet socket binds it to the wildcard address with no `bind()` call (the
+//!   kernel's autobind, `inet_autobind`/`inet_csk_get_port`), which Landlock's
+//!   `LANDLOCK_ACCESS_NET_BIND_TCP` (a `bind()` hook) never sees; and below ABI 4 `bind()`
+//!   itself is not covered.
 //!
 //! The deny list of the full sandbox (`sandbox::seccomp::compile`) is installed as well.
 
@@ -75,6 +81,7 @@ fn fastopen(flags_arg: u8) -> Result<Vec<SeccompRule>, FilterError> {
 pub fn compile() -> Result<BpfProgram, FilterError> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     rules.insert(libc::SYS_connect, Vec::new());
+    rules.insert(libc::SYS_listen, Vec::new());
     let mut socket = Vec::new();
     for family in [libc::AF_INET, libc::AF_INET6, libc::AF_UNIX] {
         socket.extend(non_stream(family)?);

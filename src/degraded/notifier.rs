@@ -26,6 +26,8 @@ const FASTOPEN_REFUSED: &str =
     "MSG_FASTOPEN connects without connect(2) and would bypass Landlock's TCP rules; refused";
 const UNIX_CONNECT_REFUSED: &str =
     "connect to a unix socket: refused in landlock mode (without a mount namespace the host's sockets, docker's and ssh-agent's included, would be reachable)";
+const INBOUND_REFUSED: &str =
+    "listen() on a socket not bound to a loopback address: refused in landlock mode (no network namespace: it would accept connections from outside; an unbound socket would be bound to the wildcard address by the kernel, without a bind() for Landlock to check)";
 const BYPASS_REFUSED: &str =
     "connect bypassing the proxy: refused in landlock mode (HTTP(S) goes through safe-install's proxy)";
 
@@ -113,7 +115,49 @@ impl Notifier<'_> {
                 Err(libc::EPERM)
             }
             libc::SYS_connect => self.connect(fd, req),
+            libc::SYS_listen => self.listen(fd, req),
             _ => Err(libc::ENOSYS),
+        }
+    }
+
+    /// listen(): performed by the supervisor on its copy of the socket (one open socket: the
+    /// target's descriptor listens too) when it may listen, refused otherwise. The decision
+    /// rests on the copy's kernel state: a bound socket cannot be bound again, so its address
+    /// cannot change between the check and the listen.
+    fn listen(&self, fd: i32, req: &libc::seccomp_notif) -> Result<i64, i32> {
+        let pid = req.pid as i32;
+        let args = req.data.args;
+        let Some(socket) = copy_socket(fd, req.id, pid, args[0] as i32) else {
+            return Err(libc::EBADF);
+        };
+        let Some(family) = domain_of(&socket) else {
+            // Not a socket: what listen() itself says.
+            return Err(libc::ENOTSOCK);
+        };
+        let bound = local_addr(&socket);
+        if !may_listen(family, bound) {
+            let target = match bound {
+                Some(a) if a.port() != 0 => a.to_string(),
+                Some(a) => format!("{}:<auto>", a.ip()),
+                None => "unknown address".into(),
+            };
+            emit(
+                self.sink,
+                self.who,
+                pid,
+                target,
+                Reason::InboundSocket,
+                INBOUND_REFUSED,
+            );
+            return Err(libc::EACCES);
+        }
+        // The backlog is an int; the kernel clamps it (somaxconn).
+        let backlog = args[1] as i32;
+        // SAFETY: listen on a descriptor we own, with a plain integer.
+        if unsafe { libc::listen(socket.as_raw_fd(), backlog) } == 0 {
+            Ok(0)
+        } else {
+            Err(nix::errno::Errno::last() as i32)
         }
     }
 
@@ -207,6 +251,49 @@ fn connect_to(s: &OwnedFd, family: i32, proxy: SocketAddrV4) -> Result<(), i32> 
     }
 }
 
+/// The inet address `s` is bound to (`0.0.0.0:0` when unbound), from the kernel.
+fn local_addr(s: &OwnedFd) -> Option<SocketAddr> {
+    // SAFETY: an all-zero sockaddr_storage is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: getsockname writes at most `len` bytes into `storage`, whose size we pass.
+    let rc = unsafe {
+        libc::getsockname(
+            s.as_raw_fd(),
+            (&mut storage as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: `storage` is a plain byte buffer of its own size; `len` bytes were written.
+    let bytes = unsafe {
+        std::slice::from_raw_parts(
+            (&storage as *const libc::sockaddr_storage).cast::<u8>(),
+            (len as usize).min(std::mem::size_of::<libc::sockaddr_storage>()),
+        )
+    };
+    match parse(bytes) {
+        Dest::Inet(a) => Some(a),
+        _ => None,
+    }
+}
+
+/// Whether a socket of `family`, bound to `bound` (`None`: not an inet address), may listen:
+/// unix sockets (Landlock scopes abstract ones from ABI 6; by path they need a bind, which
+/// the filesystem rules cover), inet ones only when bound to a loopback address and a port
+/// (unbound means the wildcard address once the kernel autobinds). Anything else: no.
+fn may_listen(family: i32, bound: Option<SocketAddr>) -> bool {
+    match family {
+        libc::AF_UNIX => true,
+        libc::AF_INET | libc::AF_INET6 => {
+            bound.is_some_and(|a| a.port() != 0 && a.ip().to_canonical().is_loopback())
+        }
+        _ => false,
+    }
+}
+
 fn is_proxy(addr: &SocketAddr, proxy: SocketAddrV4) -> bool {
     addr.port() == proxy.port() && addr.ip().to_canonical() == std::net::IpAddr::V4(*proxy.ip())
 }
@@ -292,4 +379,28 @@ fn describe(dest: Option<&UnixOrInet>) -> String {
 /// The proxy's address on the host's loopback.
 pub fn proxy_addr(port: u16) -> SocketAddrV4 {
     SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_or_unix_sockets_may_listen() {
+        let addr = |s: &str| Some(s.parse::<SocketAddr>().expect("address"));
+        assert!(may_listen(libc::AF_UNIX, None));
+        assert!(may_listen(libc::AF_INET, addr("127.0.0.1:8080")));
+        assert!(may_listen(libc::AF_INET, addr("127.3.0.1:8080")));
+        assert!(may_listen(libc::AF_INET6, addr("[::1]:8080")));
+        assert!(may_listen(libc::AF_INET6, addr("[::ffff:127.0.0.1]:8080")));
+        // Unbound: the kernel would bind the wildcard address.
+        assert!(!may_listen(libc::AF_INET, addr("0.0.0.0:0")));
+        assert!(!may_listen(libc::AF_INET6, addr("[::]:0")));
+        assert!(!may_listen(libc::AF_INET, addr("127.0.0.1:0")));
+        assert!(!may_listen(libc::AF_INET, addr("0.0.0.0:8080")));
+        assert!(!may_listen(libc::AF_INET, addr("192.0.2.7:8080")));
+        assert!(!may_listen(libc::AF_INET6, addr("[2001:db8::1]:8080")));
+        assert!(!may_listen(libc::AF_INET, None));
+        assert!(!may_listen(libc::AF_PACKET, None));
+    }
 }

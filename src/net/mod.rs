@@ -34,6 +34,10 @@ pub struct Attribution {
     /// The lifecycle script or build hook.
     pub script: Option<String>,
     pub argv: Option<Vec<String>>,
+    /// The script's package directory, read by the supervisor when the script's shim
+    /// registered (before any of the script ran); `None` when it did not. Per-package grants
+    /// are keyed on it, never on a name.
+    pub package_dir: Option<std::path::PathBuf>,
 }
 
 impl Attribution {

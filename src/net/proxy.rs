@@ -25,7 +25,7 @@ use super::addr::HostKind;
 use super::allow::{AllowList, Decision, Denial, Rule, RuleSource};
 use super::request::{self, escape, Evaluation, RequestHead, RequestKind, Target};
 use super::sni::{self, Hello};
-use super::{Emitter, PeerLookup};
+use super::{Attribution, Emitter, PeerLookup};
 use crate::events::{Action, Event, EventSink, Reason, Verdict};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::collections::HashMap;
@@ -97,8 +97,11 @@ pub enum Clients {
 pub struct ScriptEgress {
     /// Scripts may reach the package manager's registries (`--scripts-network registry`).
     pub registry: bool,
-    /// Per package name: the global allow-list plus that package's own `allow-hosts`.
-    pub grants: Vec<(String, AllowList)>,
+    /// Per package directory (the lockfile entry a grant applies to; see
+    /// `policy::ScriptsPolicy::bind_to_lockfile`): the global allow-list plus that package's
+    /// own `allow-hosts`. Matched against the directory the script's shim registered from,
+    /// never against a name the package gives itself.
+    pub grants: Vec<(std::path::PathBuf, AllowList)>,
     /// Scripts alive now (the shims' listeners); while zero every request is the package
     /// manager's and the attribution scan is skipped. `None`: always attribute (pip, whose
     /// build backends start without a shim).
@@ -427,8 +430,7 @@ impl<'a> Conn<'a> {
             Evaluation::Decided { head, decision } => (head, decision),
         };
         let cfg: &'a ProxyConfig = self.cfg;
-        let script = self.script_of_peer();
-        let Some((package, script_name)) = script else {
+        let Some(who) = self.script_of_peer() else {
             return match decision {
                 Decision::Allow(rule) => Some((head, rule, &cfg.allow)),
                 Decision::Deny(d) => {
@@ -437,12 +439,13 @@ impl<'a> Conn<'a> {
                 }
             };
         };
+        let (package, script_name) = (who.package, who.script);
         let scripts = cfg.scripts.as_ref()?;
         let bare = package.as_deref().map(crate::policy::package_name);
         if let Some((_, list)) = scripts
             .grants
             .iter()
-            .find(|(n, _)| Some(n.as_str()) == bare)
+            .find(|(dir, _)| who.package_dir.as_deref() == Some(dir.as_path()))
         {
             if let Decision::Allow(rule) = list.check(&head.target.host, head.target.port) {
                 return Some((head, rule, list));
@@ -477,24 +480,22 @@ impl<'a> Conn<'a> {
         }
     }
 
-    /// `(package, script)` when a lifecycle script or build backend is behind this
-    /// connection; `None` for the package manager, or when scripts are not told apart.
-    fn script_of_peer(&self) -> Option<(Option<String>, Option<String>)> {
+    /// Who, when a lifecycle script or build backend is behind this connection; `None` for
+    /// the package manager, or when scripts are not told apart.
+    fn script_of_peer(&self) -> Option<Attribution> {
         let scripts = self.cfg.scripts.as_ref()?;
-        let unattributed = || {
-            (
-                None,
-                Some(crate::observe::attribution::UNATTRIBUTED.to_string()),
-            )
+        let unattributed = |who: Option<Attribution>| {
+            let mut who = who.unwrap_or_default();
+            who.package = None;
+            who.package_dir = None;
+            who.script = Some(crate::observe::attribution::UNATTRIBUTED.to_string());
+            who
         };
         let lookup = || self.cfg.peer_lookup.as_ref().and_then(|l| l(self.peer));
         match self.cfg.clients {
             Clients::Scripts => Some(match lookup() {
-                Some(who) => match who.script {
-                    Some(s) => (who.package, Some(s)),
-                    None => unattributed(),
-                },
-                None => unattributed(),
+                Some(who) if who.script.is_some() => who,
+                other => unattributed(other),
             }),
             Clients::PackageManager { scripts_kept_out } => {
                 // With the shim, every script registers before it runs: while none is alive,
@@ -510,22 +511,17 @@ impl<'a> Conn<'a> {
                     // A script always has a name (the lifecycle event, the build hook,
                     // "orphaned"); a package without one is the package manager's own
                     // helper (pip installing build dependencies).
-                    Some(who) => match who.script {
-                        Some(s)
-                            if scripts_kept_out
-                                && s == crate::observe::attribution::UNATTRIBUTED =>
-                        {
-                            // The kernel keeps level 2 off this port; a process attribution
-                            // cannot place (npm's git, its helpers) is level 1.
-                            None
-                        }
-                        Some(s) => Some((who.package, Some(s))),
+                    Some(who) => match who.script.as_deref() {
+                        // The kernel keeps level 2 off this port; a process attribution
+                        // cannot place (npm's git, its helpers) is level 1.
+                        Some(crate::observe::attribution::UNATTRIBUTED) if scripts_kept_out => None,
+                        Some(_) => Some(who),
                         None => None,
                     },
                     None if scripts_kept_out => None,
                     // Fire-and-forget (the socket closed before the lookup), ownerless:
                     // nothing proves it was the package manager.
-                    None => Some(unattributed()),
+                    None => Some(unattributed(None)),
                 }
             }
         }

@@ -19,10 +19,21 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 /// What a script root says about itself, read once.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Origin {
     package: Option<String>,
     script: Option<String>,
+    /// Only from a registration ([`Attributor::register_script`]).
+    package_dir: Option<PathBuf>,
+    /// The registered process's start time: a later process with the same pid is not it.
+    started: Option<u64>,
+}
+
+/// Start time of host pid `pid` (field 22 of `/proc/<pid>/stat`), in clock ticks since boot.
+fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split_whitespace().nth(19)?.parse().ok()
 }
 
 pub struct Attributor {
@@ -32,6 +43,8 @@ pub struct Attributor {
     pid_ns: Option<PathBuf>,
     /// Script roots already read, by host pid.
     roots: Mutex<HashMap<i32, Origin>>,
+    /// Installed packages by directory → `name@version`, from the lockfile before the install.
+    lockfile: HashMap<PathBuf, String>,
 }
 
 const ORPHAN: &str = "(orphaned script process)";
@@ -71,6 +84,8 @@ fn read_origin(root: i32) -> Origin {
         return Origin {
             package: Some(package),
             script: Some(event.clone()),
+            package_dir: None,
+            started: None,
         };
     }
     let argv = process::argv(root).unwrap_or_default();
@@ -80,6 +95,8 @@ fn read_origin(root: i32) -> Origin {
     Origin {
         package: python_package(&cwd),
         script: python_hook(&argv),
+        package_dir: None,
+        started: None,
     }
 }
 
@@ -173,7 +190,31 @@ impl Attributor {
             init: init_host_pid,
             pid_ns: std::fs::read_link(format!("/proc/{init_host_pid}/ns/pid")).ok(),
             roots: Mutex::new(HashMap::new()),
+            lockfile: HashMap::new(),
         }
+    }
+
+    /// Name scripts by the lockfile: package directory → `name@version`.
+    pub fn with_lockfile(mut self, installed: &[(PathBuf, String)]) -> Self {
+        self.lockfile = installed.iter().cloned().collect();
+        self
+    }
+
+    /// A lifecycle script's shim (host pid `pid`, npm's child, the script root) registered
+    /// before running anything of the script; `package_dir` is its working directory as npm
+    /// set it. Its origin is recorded now, while the environment is still npm's: the package
+    /// is the lockfile's entry for that directory (the name the package gives itself only
+    /// when the lockfile has none), and the directory keys its grants.
+    pub fn register_script(&self, pid: i32, package_dir: Option<PathBuf>) {
+        let mut origin = read_origin(pid);
+        if let Some(locked) = package_dir.as_ref().and_then(|d| self.lockfile.get(d)) {
+            origin.package = Some(locked.clone());
+        }
+        origin.package_dir = package_dir;
+        origin.started = start_time(pid);
+        // A pid reused by a new script replaces the old entry.
+        let mut roots = self.roots.lock().unwrap_or_else(|e| e.into_inner());
+        roots.insert(pid, origin);
     }
 
     /// The host pid of the package manager: init's child (the first, if it forked more).
@@ -207,6 +248,7 @@ impl Attributor {
                 let origin = self.origin_below(&chain);
                 who.package = origin.package;
                 who.script = origin.script;
+                who.package_dir = origin.package_dir;
                 return who;
             }
             if up == self.init || up <= 1 {
@@ -227,11 +269,20 @@ impl Attributor {
     /// that names a script is the root, or else the process is an unattributed script.
     fn origin_below(&self, chain: &[i32]) -> Origin {
         let mut roots = self.roots.lock().unwrap_or_else(|e| e.into_inner());
-        let mut origin_of = |pid: i32| roots.entry(pid).or_insert_with(|| read_origin(pid)).clone();
+        let mut origin_of = |pid: i32| {
+            // A registration of an earlier process with the same pid is not this one.
+            let stale = roots
+                .get(&pid)
+                .is_some_and(|o| o.started.is_some() && o.started != start_time(pid));
+            if stale {
+                roots.remove(&pid);
+            }
+            roots.entry(pid).or_insert_with(|| read_origin(pid)).clone()
+        };
         let Some((&top, below)) = chain.split_last() else {
             return Origin {
-                package: None,
                 script: Some(UNATTRIBUTED.into()),
+                ..Origin::default()
             };
         };
         let root = origin_of(top);
@@ -247,6 +298,7 @@ impl Attributor {
         Origin {
             package: root.package,
             script: Some(UNATTRIBUTED.into()),
+            ..Origin::default()
         }
     }
 

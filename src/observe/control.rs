@@ -65,22 +65,14 @@ fn register(conn: &OwnedFd, observer: &Arc<Observer>) -> std::io::Result<()> {
         )));
     }
     // The shim has not exec'd the script yet: its working directory and environment are
-    // still what npm (level 1) gave it.
+    // still what npm (level 1) gave it. The directory is the package's place in the install
+    // tree: its identity (the lockfile's entry there) and the key of its grants.
     let package_dir: Option<PathBuf> = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
-    let package = std::fs::read(format!("/proc/{pid}/environ"))
-        .ok()
-        .and_then(|env| {
-            env.split(|&b| b == 0)
-                .find_map(|kv| kv.strip_prefix(b"npm_package_name=").map(|v| v.to_vec()))
-        })
-        .and_then(|v| String::from_utf8(v).ok());
+    observer.who.register_script(pid, package_dir.clone());
     notifier::spawn(
         listener,
         Arc::clone(observer),
-        Scope::Script {
-            package_dir,
-            package,
-        },
+        Scope::Script { package_dir },
     )?;
     nix::unistd::write(conn, b"k")?;
     Ok(())

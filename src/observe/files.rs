@@ -41,9 +41,9 @@ pub struct Finding {
 pub enum Level<'a> {
     PackageManager,
     Script {
+        /// Where npm started the script (read from its shim before it ran): its package's
+        /// place in the install tree, which grants are keyed on.
         package_dir: Option<&'a Path>,
-        /// The bare package name, when the script's shim registered it.
-        package: Option<&'a str>,
     },
     Command,
 }
@@ -62,8 +62,8 @@ pub struct FileRules {
     script_unreadable: Vec<PathBuf>,
     /// Read-only places inside writable ones (the project's `.git`).
     read_only: Vec<PathBuf>,
-    /// Places granted to one package's scripts: (package name, path).
-    granted: Vec<(String, PathBuf)>,
+    /// Places granted to one package's scripts: (package name, its package directories, path).
+    granted: Vec<(String, Vec<PathBuf>, PathBuf)>,
     /// pip's legacy `setup.py install` step may also write these (the venv's `lib`,
     /// `include`, `bin`; see `PythonPlan::legacy_install_write`).
     legacy_install_write: Vec<PathBuf>,
@@ -130,7 +130,7 @@ impl FileRules {
                         g.read
                             .iter()
                             .chain(&g.write)
-                            .map(|p| (g.name.clone(), p.clone()))
+                            .map(|p| (g.name.clone(), g.dirs.clone(), p.clone()))
                     })
                     .collect()
             })
@@ -222,12 +222,10 @@ impl FileRules {
                 );
             }
         }
-        if let Level::Script { package, .. } = level {
-            if let Some((owner, _)) = self
-                .granted
-                .iter()
-                .find(|(owner, p)| path.starts_with(p) && Some(owner.as_str()) != package)
-            {
+        if let Level::Script { package_dir } = level {
+            if let Some((owner, _, _)) = self.granted.iter().find(|(_, dirs, p)| {
+                path.starts_with(p) && !dirs.iter().any(|d| Some(d.as_path()) == package_dir)
+            }) {
                 return finding(
                     Reason::OutsideView,
                     format!("granted to package {owner} only"),
@@ -419,7 +417,11 @@ mod tests {
             script_writable: Some(vec!["/p/node_modules".into(), "/tmp".into()]),
             script_unreadable: vec!["/.safe-install/private".into()],
             read_only: vec!["/p/.git".into()],
-            granted: vec![("sharp".into(), "/opt/vips".into())],
+            granted: vec![(
+                "sharp".into(),
+                vec!["/p/node_modules/sharp".into()],
+                "/opt/vips".into(),
+            )],
             legacy_install_write: vec![],
             pip_project: None,
         }
@@ -455,7 +457,6 @@ mod tests {
     fn judges_by_level() {
         let script = Level::Script {
             package_dir: Some(Path::new("/p/node_modules/evil")),
-            package: Some("evil"),
         };
         assert_eq!(
             judge("/p/.env", Access::Read, script),
@@ -500,8 +501,7 @@ mod tests {
             Some(Reason::OutsideView)
         );
         let sharp = Level::Script {
-            package_dir: None,
-            package: Some("sharp"),
+            package_dir: Some(Path::new("/p/node_modules/sharp")),
         };
         assert_eq!(judge("/opt/vips/lib.so", Access::Read, sharp), None);
         // A private /tmp: the host's file of the same name is not what was written.

@@ -55,11 +55,7 @@ pub enum Scope {
     /// its own file attempts are judged as a script's would be.
     Sandbox { generic: bool },
     /// A lifecycle script's filter, installed by the shim running in `package_dir`.
-    Script {
-        package_dir: Option<PathBuf>,
-        /// The bare package name npm gave the script (read from the shim at registration).
-        package: Option<String>,
-    },
+    Script { package_dir: Option<PathBuf> },
 }
 
 /// Serve notifications until every process under the filter is gone.
@@ -270,20 +266,13 @@ fn observe_file(fd: i32, req: &libc::seccomp_notif, observer: &Observer, scope: 
             continue;
         }
         let level = match scope {
-            Scope::Script {
-                package_dir,
-                package,
-            } => Level::Script {
+            Scope::Script { package_dir } => Level::Script {
                 package_dir: package_dir.as_deref(),
-                package: package.as_deref(),
             },
             Scope::Sandbox { generic: true } => Level::Command,
             // Judged as a script first: most calls are nothing either way, and attribution
             // (several /proc reads) is paid only for findings.
-            Scope::Sandbox { generic: false } => Level::Script {
-                package_dir: None,
-                package: None,
-            },
+            Scope::Sandbox { generic: false } => Level::Script { package_dir: None },
         };
         let Some(finding) = observer
             .files

@@ -125,6 +125,9 @@ pub struct Plan {
     pub credentials: Vec<(PathBuf, String)>,
     /// Notes for `explain` and `-v`: what was skipped and why.
     pub notes: Vec<String>,
+    /// Installed packages by directory (absolute) → `name@version`, from the project's
+    /// lockfile as it was before the install: how scripts are attributed in the log.
+    pub lockfile: Vec<(PathBuf, String)>,
 }
 
 /// Errors in the caller's setup that make a safe plan impossible.
@@ -156,6 +159,13 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
     };
     let mut hidden = hidden::find(&ctx.project, &policy.fs);
     let mut view = view::build(policy, ctx, program.as_deref(), venv.as_deref(), &hidden);
+    if ctx.detected.family != Family::Generic {
+        view.push(
+            trust::SCRIPT_TMP.into(),
+            MountKind::Tmpfs,
+            "temp of its own for lifecycle scripts and build backends (TMPDIR when a temp root holds the project, the home or a cache)",
+        );
+    }
     let program_name = ctx
         .argv
         .first()
@@ -246,9 +256,31 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
     } else {
         ctx.project.clone()
     };
+    // Where /tmp (or /var/tmp, /dev/shm) holds the project, the home or a cache, level 2 may
+    // not write it as a whole (Landlock rules are hierarchical): every process's temp is then
+    // the sandbox's own temp directory, which level 2 may write.
+    let shared = if ctx.detected.family == Family::Generic {
+        Vec::new()
+    } else {
+        trust::shared_temp_roots(&view.landlock())
+    };
+    let tmpdir = if shared.is_empty() {
+        "/tmp"
+    } else {
+        view.notes.push(format!(
+            "lifecycle scripts and build backends may not write {} as a whole: the project, the home or a cache lies beneath it. TMPDIR is {} (writable by them); a script that hard-codes /tmp paths fails there",
+            shared
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            trust::SCRIPT_TMP
+        ));
+        trust::SCRIPT_TMP
+    };
     let mut fixed: Vec<(&str, OsString)> = vec![
         ("HOME", ctx.home.clone().into_os_string()),
-        ("TMPDIR", "/tmp".into()),
+        ("TMPDIR", tmpdir.into()),
         ("PWD", cwd.clone().into_os_string()),
     ];
     fixed.extend(proxy_env());
@@ -294,6 +326,7 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
             .map(|e| (e.value.resolve(&ctx.home), e.reason.clone()))
             .collect(),
         notes: view.notes,
+        lockfile: Vec::new(),
     })
 }
 

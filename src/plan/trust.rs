@@ -29,6 +29,12 @@ pub const PRIVATE_NPMRC: &str = "/.safe-install/private/npmrc";
 /// npm's global configuration inside (`$PREFIX/etc/npmrc` or `globalconfig`): it may hold
 /// registry tokens too, so it is moved where only level 1 reads it.
 pub const PRIVATE_GLOBAL_NPMRC: &str = "/.safe-install/private/global-npmrc";
+/// Temp for lifecycle scripts and build backends (and `TMPDIR` for the whole sandbox when a
+/// temp root holds the project, the home or a cache): a tmpfs of its own that lies above
+/// nothing else, so a Landlock rule on it gives exactly it.
+pub const SCRIPT_TMP: &str = "/.safe-install/tmp";
+/// Temp roots level 2 may write as a whole when nothing level 1 writes lies beneath them.
+pub const TEMP_ROOTS: &[&str] = &["/tmp", "/var/tmp", "/dev/shm"];
 /// The abstract unix socket on which the supervisor receives script listeners.
 pub const CONTROL_SOCKET: &str = "safe-install/control";
 
@@ -55,27 +61,40 @@ pub struct ScriptPlan {
     pub connect_tcp: Vec<u16>,
 }
 
+/// One `[[package]]` grant's paths and the package directories it applies to (the lockfile
+/// entries that are that package; see `policy::ScriptsPolicy::bind_to_lockfile`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackagePaths {
+    /// For messages only: never matched against anything a package says about itself.
     pub name: String,
+    /// The package directories whose scripts get the grant.
+    pub dirs: Vec<PathBuf>,
     pub read: Vec<PathBuf>,
     pub write: Vec<PathBuf>,
 }
 
 impl ScriptPlan {
-    /// The Landlock layer for a script of `package` running in `package_dir`.
-    pub fn landlock(&self, package: Option<&str>, package_dir: &Path) -> LandlockPlan {
+    /// The Landlock layer for a script that npm started in `package_dir` (its working
+    /// directory before the script ran; `None` when unknown: no package directory, no grant).
+    /// Grants go by that directory, the lockfile's identity of the package.
+    pub fn landlock(&self, package_dir: Option<&Path>) -> LandlockPlan {
         let mut ll = LandlockPlan {
             read: self.read.clone(),
             write: self.write.clone(),
             devices: self.devices.clone(),
             connect_tcp: Some(self.connect_tcp.clone()),
         };
-        if package_dir.starts_with(&self.project) {
-            ll.write.push(package_dir.to_path_buf());
+        let Some(dir) = package_dir else {
+            return ll;
+        };
+        if dir.starts_with(&self.project) {
+            ll.write.push(dir.to_path_buf());
         }
-        let bare = package.map(crate::policy::package_name);
-        if let Some(grant) = self.packages.iter().find(|p| Some(p.name.as_str()) == bare) {
+        for grant in self
+            .packages
+            .iter()
+            .filter(|p| p.dirs.iter().any(|d| d == dir))
+        {
             ll.read.extend(grant.read.iter().cloned());
             ll.write.extend(grant.write.iter().cloned());
         }
@@ -237,6 +256,23 @@ pub fn config_mount(script: &ScriptPlan) -> Mount {
     }
 }
 
+/// The temp roots under which level 1 writes somewhere else as well (a project, a home, a
+/// cache or virtualenv under `/tmp`, `/var/tmp` or `/dev/shm`: bound at its own path beneath
+/// the sandbox's private temp). Landlock rules are hierarchical: a rule on such a root would
+/// give level 2 all of that, so level 2 gets [`SCRIPT_TMP`] instead.
+pub fn shared_temp_roots(level1: &LandlockPlan) -> Vec<PathBuf> {
+    TEMP_ROOTS
+        .iter()
+        .map(PathBuf::from)
+        .filter(|root| {
+            level1
+                .write
+                .iter()
+                .any(|w| w != root && w.starts_with(root))
+        })
+        .collect()
+}
+
 /// Trust level 2 from level 1's Landlock rules.
 pub fn script_plan(policy: &Policy, ctx: &Context, level1: &LandlockPlan) -> ScriptPlan {
     let private = Path::new(PRIVATE_DIR);
@@ -259,9 +295,14 @@ pub fn script_plan(policy: &Policy, ctx: &Context, level1: &LandlockPlan) -> Scr
     read.push(PathBuf::from(SHIM_CONFIG));
     read.sort();
     read.dedup();
-    let mut write: Vec<PathBuf> = ["/tmp", "/var/tmp", "/dev/shm", "/proc"]
+    // Temp roots as a whole only where they hold nothing else level 1 writes; its own temp
+    // always (when the view has it).
+    let shared = shared_temp_roots(level1);
+    let mut write: Vec<PathBuf> = TEMP_ROOTS
         .iter()
+        .chain(&["/proc", SCRIPT_TMP])
         .map(PathBuf::from)
+        .filter(|p| !shared.contains(p))
         .filter(|p| level1.write.iter().any(|w| p.starts_with(w)))
         .collect();
     write.push(ctx.project.join("node_modules"));
@@ -280,6 +321,7 @@ pub fn script_plan(policy: &Policy, ctx: &Context, level1: &LandlockPlan) -> Scr
         .iter()
         .map(|g| PackagePaths {
             name: g.value.name.clone(),
+            dirs: g.value.installed.clone(),
             read: g
                 .value
                 .allow_read
@@ -682,6 +724,7 @@ mod tests {
             drop_env: vec!["NPM_TOKEN".into(), "npm_config_//*".into()],
             packages: vec![PackagePaths {
                 name: "@scope/sharp".into(),
+                dirs: vec!["/p/node_modules/@scope/sharp".into()],
                 read: vec!["/opt/vips".into()],
                 write: vec![],
             }],
@@ -691,10 +734,7 @@ mod tests {
 
     #[test]
     fn level2_gets_its_own_proxy_port_only() {
-        let ll = plan().landlock(
-            Some("left-pad@1.0.0"),
-            Path::new("/p/node_modules/left-pad"),
-        );
+        let ll = plan().landlock(Some(Path::new("/p/node_modules/left-pad")));
         assert_eq!(ll.connect_tcp, Some(vec![3129, 53]));
         assert_eq!(
             level2_value(std::ffi::OsStr::new("http://127.0.0.1:3128/")),
@@ -717,14 +757,20 @@ mod tests {
     }
 
     #[test]
-    fn package_dir_writable_only_inside_the_project_and_grants_per_package() {
+    fn package_dir_writable_only_inside_the_project_and_grants_per_package_dir() {
         let p = plan();
-        let ll = p.landlock(Some("@scope/sharp@1.0.0"), Path::new("/p/node_modules/x"));
-        assert!(ll.write.contains(&PathBuf::from("/p/node_modules/x")));
+        let sharp = Path::new("/p/node_modules/@scope/sharp");
+        let ll = p.landlock(Some(sharp));
+        assert!(ll.write.contains(&sharp.to_path_buf()));
         assert!(ll.read.contains(&PathBuf::from("/opt/vips")));
-        let other = p.landlock(Some("left-pad@1.0.0"), Path::new("/elsewhere"));
-        assert!(!other.write.contains(&PathBuf::from("/elsewhere")));
+        // Another directory gets no grant, whatever its package calls itself.
+        let other = p.landlock(Some(Path::new("/p/node_modules/x")));
+        assert!(other.write.contains(&PathBuf::from("/p/node_modules/x")));
         assert!(!other.read.contains(&PathBuf::from("/opt/vips")));
+        let outside = p.landlock(Some(Path::new("/elsewhere")));
+        assert!(!outside.write.contains(&PathBuf::from("/elsewhere")));
+        // Unknown: no package directory, no grant.
+        assert_eq!(p.landlock(None).write, p.write);
     }
 
     fn pip_ctx(home: &Path, env: Vec<(OsString, OsString)>) -> Context {
@@ -784,6 +830,63 @@ mod tests {
             ],
         ));
         assert!(none.mounts.is_empty() && none.env.is_empty());
+    }
+
+    #[test]
+    fn a_temp_root_holding_the_project_or_a_cache_is_not_level_2s() {
+        let level1 = |extra: &[&str]| LandlockPlan {
+            read: vec!["/usr".into()],
+            write: ["/tmp", "/var/tmp", "/dev/shm", "/proc", SCRIPT_TMP]
+                .iter()
+                .chain(extra)
+                .map(PathBuf::from)
+                .collect(),
+            devices: vec![],
+            connect_tcp: None,
+        };
+        // Elsewhere: the temp roots stay writable for scripts.
+        let home = level1(&["/home/u/p", "/home/u"]);
+        assert!(shared_temp_roots(&home).is_empty());
+        // Under each temp root: that root is withheld, the others and SCRIPT_TMP are not.
+        for (root, project) in [
+            ("/tmp", "/tmp/w/p"),
+            ("/var/tmp", "/var/tmp/p"),
+            ("/dev/shm", "/dev/shm/x/p"),
+        ] {
+            let ll = level1(&[project, "/home/u"]);
+            assert_eq!(shared_temp_roots(&ll), [PathBuf::from(root)]);
+            let dir = tempfile::tempdir().expect("tempdir");
+            let ctx = Context {
+                resolved: Default::default(),
+                detected: crate::pm::detect(&["npm".into(), "ci".into()]),
+                argv: vec!["npm".into(), "ci".into()],
+                env: vec![],
+                cwd: project.into(),
+                home: dir.path().to_path_buf(),
+                project: project.into(),
+                uid: 1,
+                gid: 1,
+            };
+            let plan = script_plan(&Policy::default(), &ctx, &ll);
+            assert!(
+                !plan.write.contains(&PathBuf::from(root)),
+                "{root}: {plan:?}"
+            );
+            assert!(plan.write.contains(&PathBuf::from(SCRIPT_TMP)));
+            for other in TEMP_ROOTS.iter().filter(|r| **r != root) {
+                assert!(plan.write.contains(&PathBuf::from(other)), "{other}");
+            }
+            // Nothing level 2 may write lies above the project (only its node_modules).
+            let p = Path::new(project);
+            assert!(
+                !plan.write.iter().any(|w| p.starts_with(w)),
+                "{root}: {:?}",
+                plan.write
+            );
+        }
+        // A cache (the home) under /tmp, the project elsewhere: /tmp is withheld too.
+        let cache = level1(&["/home/u/p", "/tmp/home/.npm"]);
+        assert_eq!(shared_temp_roots(&cache), [PathBuf::from("/tmp")]);
     }
 
     #[test]

@@ -255,6 +255,10 @@ pub struct PackageGrant {
     pub allow_write: Vec<PolicyPath>,
     /// The lockfile integrity the grant is pinned to, if any.
     pub integrity: Option<String>,
+    /// Where it applies: the package directories (absolute) of the lockfile entries that are
+    /// this package ([`ScriptsPolicy::bind_to_lockfile`]). A script gets the grant only when
+    /// npm started it in one of them; the name a package gives itself counts for nothing.
+    pub installed: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -266,26 +270,44 @@ pub struct ScriptsPolicy {
 }
 
 impl ScriptsPolicy {
-    /// Drop the grants pinned to an integrity the lockfile does not hold for that package
-    /// (`locked`: the integrities the lockfile records for a package name). Returns a note
-    /// for each grant dropped.
-    pub fn keep_pinned(&mut self, locked: &dyn Fn(&str) -> Vec<String>) -> Vec<String> {
+    /// Bind each grant to the lockfile entries that are its package (see
+    /// [`crate::pm::npm::grant_match`]: installed name, recorded name, a registry tarball of
+    /// that name, the pin) and drop the grants that apply nowhere. Returns a note for every
+    /// grant dropped and every entry that claims a grant's name without getting it.
+    pub fn bind_to_lockfile(
+        &mut self,
+        project: &Path,
+        entries: &[crate::pm::npm::LockEntry],
+        from_registry: &dyn Fn(&url::Url) -> bool,
+    ) -> Vec<String> {
+        use crate::pm::npm::{grant_match, GrantMatch};
         let mut notes = Vec::new();
-        self.packages.retain(|g| {
-            let Some(pin) = &g.value.integrity else {
-                return true;
-            };
-            let found = locked(&g.value.name);
-            if found.iter().any(|i| i == pin) {
-                return true;
+        self.packages.retain_mut(|g| {
+            let grant = &mut g.value;
+            grant.installed.clear();
+            for e in entries {
+                match grant_match(e, &grant.name, grant.integrity.as_deref(), from_registry) {
+                    GrantMatch::Applies => grant.installed.push(project.join(&e.path)),
+                    GrantMatch::Unrelated => {}
+                    GrantMatch::Refused(why) => notes.push(format!(
+                        "the grant for package {} ({}) is not applied to {}: {why}",
+                        grant.name, g.origin, e.path
+                    )),
+                }
             }
-            notes.push(format!(
-                "the grant for package {} ({}) is not applied: it is pinned to integrity {pin}, and the lockfile holds {}",
-                g.value.name,
-                g.origin,
-                if found.is_empty() { "no entry for it".to_string() } else { found.join(", ") }
-            ));
-            false
+            if grant.installed.is_empty() {
+                notes.push(format!(
+                    "the grant for package {} ({}) is not applied: the lockfile (package-lock.json or npm-shrinkwrap.json, as it was before the install) holds no entry that is this package{}",
+                    grant.name,
+                    g.origin,
+                    grant
+                        .integrity
+                        .as_deref()
+                        .map(|i| format!(" at integrity {i}"))
+                        .unwrap_or_default()
+                ));
+            }
+            !grant.installed.is_empty()
         });
         notes
     }

@@ -322,6 +322,7 @@ pub(super) fn merge_file(policy: &mut Policy, file: &str, text: &str) -> Result<
             allow_read: Vec::new(),
             allow_write: Vec::new(),
             integrity,
+            installed: Vec::new(),
         };
         for (j, host) in pkg.allow_hosts.iter().enumerate() {
             let h = host.get_ref().trim();

@@ -220,7 +220,10 @@ fn apply(root: &Path, m: &Mount, done: &[&Mount], empty: &Path) -> Result<(), Se
     match &m.kind {
         MountKind::Tmpfs => {
             let dest = make_dir(root, done, t)?;
-            let mode = if t == Path::new("/tmp") || t == Path::new("/var/tmp") {
+            let mode = if t == Path::new("/tmp")
+                || t == Path::new("/var/tmp")
+                || t == Path::new(crate::plan::trust::SCRIPT_TMP)
+            {
                 "mode=1777"
             } else {
                 "mode=0700"

@@ -62,12 +62,13 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, ShimError> {
         std::fs::read_to_string(SHIM_CONFIG).map_err(|e| ShimError::Config(e.to_string()))?;
     let plan: ScriptPlan =
         serde_json::from_str(&text).map_err(|e| ShimError::Config(e.to_string()))?;
-    let package = package_of_script();
-    let cwd = std::env::current_dir().unwrap_or_else(|_| plan.project.clone());
+    // npm (level 1) chose this directory and nothing of the package has run yet: it is the
+    // package's place in the install tree, which its grants are keyed on. Unknown: nothing.
+    let package_dir = std::env::current_dir().ok();
 
     register_listener();
     let env = scrubbed_env(&plan)?;
-    landlock::apply(&plan.landlock(package.as_deref(), &cwd))
+    landlock::apply(&plan.landlock(package_dir.as_deref()))
         .map_err(|e| ShimError::Landlock(e.detail))?;
 
     let shell = CString::new(plan.shell.as_os_str().as_bytes()).map_err(|_| ShimError::Nul)?;
@@ -80,12 +81,6 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, ShimError> {
         shell: plan.shell.display().to_string(),
         source: err,
     })
-}
-
-/// `name` from npm's environment for this script (npm, level 1, set it at exec; the script
-/// has not run yet). Used only to pick the package's grants.
-fn package_of_script() -> Option<String> {
-    std::env::var("npm_package_name").ok()
 }
 
 /// Install the observing filter and hand its listener to the supervisor. A failure leaves the

@@ -118,8 +118,9 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, PythonShimError> {
                 .any(|(k, v)| k == LEVEL2_MARKER && v == OsStr::new("2"));
             let mut env = level2_env(&plan, vars);
             if !already {
-                let cwd = std::env::current_dir().unwrap_or_else(|_| plan.level2.project.clone());
-                let mut rules = plan.level2.landlock(None, &cwd);
+                // Unknown working directory: no build directory to write (fail closed).
+                let cwd = std::env::current_dir().ok();
+                let mut rules = plan.level2.landlock(cwd.as_deref());
                 if is_legacy_install(args) {
                     rules
                         .write

@@ -220,7 +220,8 @@ pub struct Servers {
 }
 
 /// Trust level 2 at the proxy: whether scripts may reach the registries, and each package
-/// grant's allow-list (the global list plus its `allow-hosts`). `None` for a command that is
+/// grant's allow-list (the global list plus its `allow-hosts`), keyed by the package
+/// directories the lockfile says are that package (`PackageGrant::installed`). `None` for a command that is
 /// not a package manager (there are no scripts to tell apart).
 pub fn script_egress(
     policy: &Policy,
@@ -244,7 +245,9 @@ pub fn script_egress(
                 source: e,
             })?;
         }
-        grants.push((g.value.name.clone(), list));
+        for dir in &g.value.installed {
+            grants.push((dir.clone(), list.clone()));
+        }
     }
     Ok(Some(ScriptEgress {
         registry: policy.scripts.network == crate::policy::ScriptsNetwork::Registry,

@@ -131,7 +131,9 @@ pub fn run(
     let _relay = signals::relay_to(child)?;
     // Serve egress before anything inside can need it; if setup failed before the sockets
     // were sent, the report says why.
-    let who = std::sync::Arc::new(crate::observe::attribution::Attributor::new(child.as_raw()));
+    let who = std::sync::Arc::new(
+        crate::observe::attribution::Attributor::new(child.as_raw()).with_lockfile(&plan.lockfile),
+    );
     let observer = std::sync::Arc::new(Observer {
         sink: sink.clone(),
         who: std::sync::Arc::clone(&who),

@@ -106,13 +106,8 @@ impl EvilRun {
                 (pip_install_args(&venv, "evilpkg"), Some(venv), vec![target])
             }
         };
-        if mode == Mode::Landlock {
-            // In landlock mode the project root (it holds the hidden .env) accepts no new
-            // entries: the files the fixture writes there must exist beforehand.
-            for name in ["attack-report.json", "daemon-marker"] {
-                write_file(&world.project.join(name), "");
-            }
-        }
+        // The fixture writes its report and daemon marker where level 2 may write (the
+        // project's node_modules, the venv), which accept new entries in landlock mode too.
         let before = world.snapshot_sensitive_files();
         let _guard = shared_run_guard();
         let mut cmd = world.safe_install();
@@ -126,13 +121,14 @@ impl EvilRun {
             RUN_TIMEOUT,
         );
         let ended = Instant::now();
-        let report = fs::read_to_string(world.project.join("attack-report.json"))
+        let report_dir = attack_report_dir(&world, kind == Kind::Npm);
+        let report = fs::read_to_string(report_dir.join("attack-report.json"))
             .ok()
             .and_then(|t| serde_json::from_str::<Value>(&t).ok())
             .map(AttackReport);
         // The daemon touches its marker every second for 8 s from its start (during the
         // install). If it survived, the marker changes within 2.5 s of the exit.
-        let marker = world.project.join("daemon-marker");
+        let marker = report_dir.join("daemon-marker");
         let mtime = || fs::metadata(&marker).and_then(|m| m.modified()).ok();
         let at_exit = mtime();
         std::thread::sleep(Duration::from_millis(2500).saturating_sub(ended.elapsed()));

@@ -762,7 +762,19 @@ pub fn write_npm_lockfile(world: &World) {
 /// The arguments of an offline `npm ci`.
 pub const NPM_CI: &[&str] = &["npm", "ci", "--no-audit", "--no-fund"];
 
-/// Writes the attack configuration the evil fixtures read (see attack.js) to `dir`.
+/// Where the evil fixtures write their report and daemon marker: a place trust level 2 may
+/// write (the project root is not one): the project's `node_modules` for npm, the target
+/// venv (`<root>/venv`, see [`make_venv`]) for pip.
+pub fn attack_report_dir(world: &World, npm: bool) -> PathBuf {
+    if npm {
+        world.project.join("node_modules")
+    } else {
+        world.root().join("venv")
+    }
+}
+
+/// Writes the attack configuration the evil fixtures read (see attack.js) to `dir` (the
+/// project for npm, the sdist for pip).
 pub fn write_attack_config(
     world: &World,
     dir: &Path,
@@ -776,6 +788,7 @@ pub fn write_attack_config(
         "abstract_socket": listeners.abstract_name,
         "outside_file": world.outside.join("secret.txt"),
         "global_package": global_package_name(world),
+        "report_dir": attack_report_dir(world, dir == world.project),
     });
     if let Some(dir) = global_dir {
         config["global_dir"] = Value::String(dir.display().to_string());
@@ -989,9 +1002,15 @@ fn summarize(e: &Entry) -> String {
 pub struct AttackReport(pub Value);
 
 impl AttackReport {
-    /// Reads `<project>/attack-report.json`, failing with the run's output if absent.
+    /// Reads `attack-report.json` from [`attack_report_dir`] (npm's, else pip's), failing
+    /// with the run's output if absent.
     pub fn read(world: &World, run: &Output) -> AttackReport {
-        let path = world.project.join("attack-report.json");
+        let npm = attack_report_dir(world, true).join("attack-report.json");
+        let path = if npm.exists() {
+            npm
+        } else {
+            attack_report_dir(world, false).join("attack-report.json")
+        };
         let text = fs::read_to_string(&path).unwrap_or_else(|e| {
             panic!(
                 "the attack fixture wrote no report at {} ({e}): its script did not run or could not write into the project.\n{}",
