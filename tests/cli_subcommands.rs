@@ -70,6 +70,16 @@ fn explain_shows_what_npm_scripts_get() {
         &world.project.join(".safe-install.toml"),
         "[[package]]\nname = \"sharp\"\nallow-hosts = [\"downloads.example.com:443\"]\nreason = \"prebuilt binary\"\n",
     );
+    // A grant binds to the lockfile's entry for the package, resolved from a configured
+    // registry.
+    write_file(
+        &world.project.join(".npmrc"),
+        "registry=https://registry.example.com/\n",
+    );
+    write_file(
+        &world.project.join("package-lock.json"),
+        "{ \"lockfileVersion\": 3, \"packages\": { \"\": { \"name\": \"app\" },\n  \"node_modules/sharp\": { \"version\": \"1.0.0\", \"resolved\": \"https://registry.example.com/sharp/-/sharp-1.0.0.tgz\", \"integrity\": \"sha512-AAAA\" } } }\n",
+    );
     let out = run(
         world
             .safe_install()

@@ -508,7 +508,21 @@ fn egress_target(world: &World, host: &TestHost, channel: &str) -> Value {
         "dns_name": exfil_name(world, channel),
         "token": world.token,
         "project": world.project,
+        "reports": reports_dir(world),
     })
+}
+
+/// Where the fixtures write what they saw: a directory outside the project granted with
+/// `--rw` (package code may not write the project outside its own package directory).
+fn reports_dir(world: &World) -> std::path::PathBuf {
+    let dir = world.root().join("reports");
+    fs::create_dir_all(&dir).expect("mkdir reports");
+    dir
+}
+
+/// The flags that grant [`reports_dir`].
+fn reports_flags(world: &World) -> Vec<String> {
+    vec!["--rw".into(), reports_dir(world).display().to_string()]
 }
 
 /// Copies the exfiltration fixture `tests/fixtures/egress/FIXTURE` to `dest`, with an
@@ -587,7 +601,7 @@ fn assert_exfil_stopped<'r>(
 }
 
 fn read_report(world: &World, name: &str, r: &Run) -> Value {
-    let path = world.project.join(name);
+    let path = reports_dir(world).join(name);
     let text = fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
             "the fixture wrote no report at {} ({e}): its script did not run\n{}",
@@ -607,7 +621,7 @@ fn npm_postinstall_exfiltration_over_tcp_udp_and_dns_is_blocked() {
     let cfg = stage_exfil_fixture(&world, &host, "npm-exfil", &staging, "npm");
     let tarball = pack_npm_dir(&world, &staging);
     write_npm_project(&world, &[&tarball]);
-    let r = sandboxed(&world, &[], NPM_CI);
+    let r = sandboxed(&world, &reports_flags(&world), NPM_CI);
     r.assert_exit(0);
     let report = read_report(&world, "egress-report-npm.json", &r);
     let events = assert_exfil_stopped(&r, &host, &report, &cfg);
@@ -634,7 +648,7 @@ fn setup_py_exfiltration_over_tcp_udp_and_dns_is_blocked() {
     let cfg = stage_exfil_fixture(&world, &host, "pip-exfil", &dest, "pip");
     let args = pip_install_args(&venv, "si-egress-exfil");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let r = sandboxed(&world, &[], &args);
+    let r = sandboxed(&world, &reports_flags(&world), &args);
     r.assert_exit(0);
     let report = read_report(&world, "egress-report-pip.json", &r);
     let events = assert_exfil_stopped(&r, &host, &report, &cfg);

@@ -152,7 +152,7 @@ fn sigkill_mid_install_leaves_no_process_temp_dir_or_mount() {
             .args(NPM_CI),
     );
     let pid = child.id();
-    let started = world.project.join("slow-started");
+    let started = world.project.join("node_modules/si-slow/slow-started");
     let ok = wait_until(RUN_TIMEOUT, || started.exists());
     if !ok {
         send_signal(pid, Signal::SIGKILL);

@@ -38,16 +38,25 @@ fn stage_index(world: &World, packages: &Path, index: &str) {
                 .setup_command("/usr/bin/python3")
                 .arg(fixtures().join("trust/pip-thief/make_sdist.py"))
                 .arg(packages)
-                .args([name, index, kind]),
+                .args([name, index, kind])
+                .arg(reports_dir(world)),
             RUN_TIMEOUT,
         )
         .assert_success();
     }
 }
 
-fn reports(venv: &Path, name: &str) -> Vec<Value> {
-    fs::read_dir(venv)
-        .expect("read the venv")
+/// Where the thieves write what they got: outside the project and the venv (which build
+/// backends may not write), granted to the run with `--rw`.
+fn reports_dir(world: &World) -> std::path::PathBuf {
+    let dir = world.root().join("reports");
+    fs::create_dir_all(&dir).expect("mkdir reports");
+    dir
+}
+
+fn reports(dir: &Path, name: &str) -> Vec<Value> {
+    fs::read_dir(dir)
+        .expect("read the reports directory")
         .flatten()
         .filter(|e| {
             e.file_name()
@@ -93,6 +102,8 @@ fn index_credentials_reach_pip_and_its_build_dependencies_but_never_a_build_back
     let mut cmd = world.safe_install();
     cmd.arg("--log")
         .arg(&log)
+        .arg("--rw")
+        .arg(reports_dir(&world))
         .args(["--secret-env", "PIP_INDEX_URL"])
         .arg(&pip)
         .args([
@@ -118,7 +129,7 @@ fn index_credentials_reach_pip_and_its_build_dependencies_but_never_a_build_back
     let mut p = Problems::new();
     // si-pip-legacy is built twice: for the venv, and by pip's build-dependency runner for
     // si-pip-outer's build environment.
-    let legacy = reports(&venv, "si-pip-legacy");
+    let legacy = reports(&reports_dir(&world), "si-pip-legacy");
     p.check(legacy.iter().any(|r| r["under_runner"] == true), || {
         format!("no si-pip-legacy build ran below pip's build-dependency runner: {legacy:?}")
     });
@@ -127,7 +138,7 @@ fn index_credentials_reach_pip_and_its_build_dependencies_but_never_a_build_back
         ("si-pip-legacy", 3),
         ("si-pip-outer", 2),
     ] {
-        let got = reports(&venv, name);
+        let got = reports(&reports_dir(&world), name);
         p.check(got.len() >= hooks, || {
             format!(
                 "{name}: expected reports from at least {hooks} build steps, found {}",

@@ -106,14 +106,15 @@ impl EvilRun {
                 (pip_install_args(&venv, "evilpkg"), Some(venv), vec![target])
             }
         };
-        // The fixture writes its report and daemon marker where level 2 may write (the
-        // project's node_modules, the venv), which accept new entries in landlock mode too.
+        // The fixture writes its report and daemon marker into a directory granted with
+        // `--rw` (in landlock mode too).
         let before = world.snapshot_sensitive_files();
         let _guard = shared_run_guard();
         let mut cmd = world.safe_install();
         configure(&mut cmd);
         let out = run(
-            cmd.arg("--project")
+            cmd.args(attack_report_flags(&world))
+                .arg("--project")
                 .arg(&world.project)
                 .arg("--log")
                 .arg(&log)

@@ -762,15 +762,23 @@ pub fn write_npm_lockfile(world: &World) {
 /// The arguments of an offline `npm ci`.
 pub const NPM_CI: &[&str] = &["npm", "ci", "--no-audit", "--no-fund"];
 
-/// Where the evil fixtures write their report and daemon marker: a place trust level 2 may
-/// write (the project root is not one): the project's `node_modules` for npm, the target
-/// venv (`<root>/venv`, see [`make_venv`]) for pip.
+/// Where the evil fixtures write their report and daemon marker: `<root>/reports`, outside
+/// the project and the venv (package code may write neither), granted to the run with
+/// [`attack_report_flags`]. `npm` is kept for the callers' readability: both use it.
 pub fn attack_report_dir(world: &World, npm: bool) -> PathBuf {
-    if npm {
-        world.project.join("node_modules")
-    } else {
-        world.root().join("venv")
-    }
+    let _ = npm;
+    let dir = world.root().join("reports");
+    fs::create_dir_all(&dir).expect("mkdir the attack report directory");
+    dir
+}
+
+/// `--rw <reports>`: the one place outside its package the evil fixture may write, for its
+/// report (the test's own instrument, not something the sandbox grants by default).
+pub fn attack_report_flags(world: &World) -> [std::ffi::OsString; 2] {
+    [
+        "--rw".into(),
+        attack_report_dir(world, true).into_os_string(),
+    ]
 }
 
 /// Writes the attack configuration the evil fixtures read (see attack.js) to `dir` (the
