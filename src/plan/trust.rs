@@ -51,6 +51,12 @@ pub struct ScriptPlan {
     /// The project root: a script whose package directory lies outside it gets no write
     /// access there.
     pub project: PathBuf,
+    /// Where npm clones git dependencies to prepare them (`<cache>/_cacache/tmp`, one fresh
+    /// directory per clone): a script running in a directory directly beneath one of these
+    /// is that dependency's `prepare`, and may write its own clone (npm packs the result),
+    /// nothing else there.
+    #[serde(default)]
+    pub clone_roots: Vec<PathBuf>,
     /// Names (`*` patterns allowed, case-insensitive) removed from the environment.
     pub drop_env: Vec<String>,
     /// Per-package extra paths.
@@ -87,7 +93,10 @@ impl ScriptPlan {
         let Some(dir) = package_dir else {
             return ll;
         };
-        if dir.starts_with(&self.project) {
+        let own_clone = dir
+            .parent()
+            .is_some_and(|up| self.clone_roots.iter().any(|r| r == up));
+        if dir.starts_with(&self.project) || own_clone {
             ll.write.push(dir.to_path_buf());
         }
         for grant in self
@@ -346,6 +355,10 @@ pub fn script_plan(policy: &Policy, ctx: &Context, level1: &LandlockPlan) -> Scr
         write,
         devices: level1.devices.clone(),
         project: ctx.project.clone(),
+        clone_roots: super::view::cache_dirs(policy, ctx)
+            .into_iter()
+            .map(|c| c.join("_cacache/tmp"))
+            .collect(),
         drop_env,
         packages,
     }
@@ -721,6 +734,7 @@ mod tests {
             write: vec!["/tmp".into(), "/p/node_modules".into()],
             devices: vec![],
             project: "/p".into(),
+            clone_roots: vec!["/home/u/.npm/_cacache/tmp".into()],
             drop_env: vec!["NPM_TOKEN".into(), "npm_config_//*".into()],
             packages: vec![PackagePaths {
                 name: "@scope/sharp".into(),
@@ -729,6 +743,25 @@ mod tests {
                 write: vec![],
             }],
             connect_tcp: vec![3129, 53],
+        }
+    }
+
+    #[test]
+    fn a_git_dependencys_prepare_writes_its_own_clone_only() {
+        let p = plan();
+        let clone = Path::new("/home/u/.npm/_cacache/tmp/git-cloneAbc");
+        assert!(p.landlock(Some(clone)).write.contains(&clone.to_path_buf()));
+        for elsewhere in [
+            "/home/u/.npm/_cacache/tmp",
+            "/home/u/.npm/_cacache/tmp/a/b",
+            "/home/u/.npm",
+        ] {
+            let ll = p.landlock(Some(Path::new(elsewhere)));
+            assert!(
+                !ll.write.iter().any(|w| w.starts_with("/home/u")),
+                "{elsewhere}: {:?}",
+                ll.write
+            );
         }
     }
 

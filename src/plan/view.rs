@@ -176,15 +176,13 @@ pub(super) fn build(
 
     // The package manager's caches: read-write so warm-cache installs stay fast. The first one
     // listed is created if missing (the package manager would create it anyway).
-    for (i, e) in policy.fs.cache.iter().enumerate() {
-        let dir = e
-            .value
-            .env
-            .as_ref()
-            .and_then(|name| ctx.var(name))
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-            .unwrap_or_else(|| e.value.path.resolve(home));
+    for (i, (e, dir)) in policy
+        .fs
+        .cache
+        .iter()
+        .zip(cache_dirs(policy, ctx))
+        .enumerate()
+    {
         if i == 0 && !dir.exists() {
             if let Err(err) = std::fs::create_dir_all(&dir) {
                 v.notes
@@ -369,6 +367,25 @@ fn normalise(path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+/// Where each `[[fs.cache]]` entry points for this caller: its variable when set to an
+/// absolute path, else its path.
+pub(super) fn cache_dirs(policy: &Policy, ctx: &Context) -> Vec<PathBuf> {
+    policy
+        .fs
+        .cache
+        .iter()
+        .map(|e| {
+            e.value
+                .env
+                .as_ref()
+                .and_then(|name| ctx.var(name))
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+                .unwrap_or_else(|| e.value.path.resolve(&ctx.home))
+        })
+        .collect()
 }
 
 #[cfg(test)]
