@@ -53,6 +53,10 @@ reasons! {
     SandboxDegraded => "sandbox-degraded": "The sandbox runs in landlock mode (no namespaces); the event's detail lists every guarantee that is weaker.",
     UdpSocket => "udp-socket": "A UDP socket (DNS included) was refused: landlock mode has no network namespace and Landlock does not cover UDP.",
     PlantedExecutable => "planted-executable": "The package manager named on the command line resolves to a file where package code can write (node_modules, the project); nothing ran.",
+    UnixSocket => "unix-socket": "A unix socket by path or abstract name that nothing inside the sandbox serves: the host's (ssh-agent, docker, dbus) are out of reach.",
+    TerminalInjection => "terminal-injection": "TIOCSTI or TIOCLINUX: typing into a terminal, refused.",
+    ControllingTerminal => "controlling-terminal": "/dev/tty, the terminal of whoever runs the install: nothing inside has one, and opening it is refused.",
+    DaemonKilled => "daemon-killed": "A process still running when the command ended (a daemon left behind) was killed with the sandbox.",
 }
 
 impl Serialize for Reason {
