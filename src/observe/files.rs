@@ -64,6 +64,9 @@ pub struct FileRules {
     read_only: Vec<PathBuf>,
     /// Places granted to one package's scripts: (package name, path).
     granted: Vec<(String, PathBuf)>,
+    /// The `allow-write` part of those grants: the package's scripts may write there (their
+    /// Landlock layer says so), so such a write is no finding.
+    granted_write: Vec<(String, PathBuf)>,
     /// pip's legacy `setup.py install` step may also write these (the venv's `lib`,
     /// `include`, `bin`; see `PythonPlan::legacy_install_write`).
     legacy_install_write: Vec<PathBuf>,
@@ -135,6 +138,16 @@ impl FileRules {
                     .collect()
             })
             .unwrap_or_default();
+        let granted_write = plan
+            .script
+            .as_ref()
+            .map(|s| {
+                s.packages
+                    .iter()
+                    .flat_map(|g| g.write.iter().map(|p| (g.name.clone(), p.clone())))
+                    .collect()
+            })
+            .unwrap_or_default();
         FileRules {
             hidden,
             credentials: plan.credentials.clone(),
@@ -143,6 +156,7 @@ impl FileRules {
             script_unreadable,
             read_only,
             granted,
+            granted_write,
             legacy_install_write,
             pip_project,
         }
@@ -282,8 +296,22 @@ impl FileRules {
             return false;
         }
         let roots = match (level, &self.script_writable) {
-            (Level::Script { package_dir, .. }, Some(w)) => {
+            (
+                Level::Script {
+                    package_dir,
+                    package,
+                },
+                Some(w),
+            ) => {
                 if package_dir.is_some_and(|d| path.starts_with(d)) {
+                    return true;
+                }
+                // The package's own `allow-write` grant: its shim's Landlock layer allows it.
+                if self
+                    .granted_write
+                    .iter()
+                    .any(|(owner, p)| Some(owner.as_str()) == package && path.starts_with(p))
+                {
                     return true;
                 }
                 w
@@ -419,7 +447,11 @@ mod tests {
             script_writable: Some(vec!["/p/node_modules".into(), "/tmp".into()]),
             script_unreadable: vec!["/.safe-install/private".into()],
             read_only: vec!["/p/.git".into()],
-            granted: vec![("sharp".into(), "/opt/vips".into())],
+            granted: vec![
+                ("sharp".into(), "/opt/vips".into()),
+                ("sharp".into(), "/p/cache".into()),
+            ],
+            granted_write: vec![("sharp".into(), "/p/cache".into())],
             legacy_install_write: vec![],
             pip_project: None,
         }
@@ -449,6 +481,26 @@ mod tests {
         rules()
             .judge(Path::new(path), access, level, &inside, &on_host)
             .map(|f| f.reason)
+    }
+
+    #[test]
+    fn a_write_the_package_is_granted_is_no_finding() {
+        let level = |package| Level::Script {
+            package_dir: None,
+            package,
+        };
+        assert_eq!(
+            judge("/p/cache/x.bin", Access::Write, level(Some("sharp"))),
+            None
+        );
+        assert_eq!(
+            judge("/p/cache/x.bin", Access::Write, level(Some("evil"))),
+            Some(Reason::OutsideView)
+        );
+        assert_eq!(
+            judge("/p/src/x.js", Access::Write, level(Some("sharp"))),
+            Some(Reason::ReadOnlyPath)
+        );
     }
 
     #[test]
