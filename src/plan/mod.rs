@@ -134,6 +134,8 @@ pub enum PlanError {
     UnsafeProject(PathBuf, &'static str),
     #[error(transparent)]
     NpmProgram(#[from] pm::npm::PinError),
+    #[error(transparent)]
+    HiddenLink(#[from] hidden::HiddenError),
 }
 
 /// Build the plan.
@@ -146,7 +148,7 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
     } else {
         None
     };
-    let mut hidden = hidden::find(&ctx.project, &policy.fs);
+    let mut hidden = hidden::find(&ctx.project, &policy.fs)?;
     let mut view = view::build(policy, ctx, program.as_deref(), venv.as_deref(), &hidden);
     let program_name = ctx
         .argv
