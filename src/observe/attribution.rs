@@ -264,6 +264,18 @@ impl Attributor {
         Some(self.of_pid(owner))
     }
 
+    /// Host pids of the processes in the sandbox other than init, lowest first: once the
+    /// command has exited, what it left behind.
+    pub fn leftovers(&self) -> Vec<i32> {
+        let mut pids: Vec<i32> = self
+            .sandbox_pids()
+            .into_iter()
+            .filter(|p| *p != self.init)
+            .collect();
+        pids.sort_unstable();
+        pids
+    }
+
     /// Host pids of the processes in the sandbox's pid namespace.
     fn sandbox_pids(&self) -> Vec<i32> {
         let Some(ns) = &self.pid_ns else {

@@ -67,19 +67,26 @@ fn register(conn: &OwnedFd, observer: &Arc<Observer>) -> std::io::Result<()> {
     // The shim has not exec'd the script yet: its working directory and environment are
     // still what npm (level 1) gave it.
     let package_dir: Option<PathBuf> = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
-    let package = std::fs::read(format!("/proc/{pid}/environ"))
-        .ok()
-        .and_then(|env| {
-            env.split(|&b| b == 0)
-                .find_map(|kv| kv.strip_prefix(b"npm_package_name=").map(|v| v.to_vec()))
-        })
-        .and_then(|v| String::from_utf8(v).ok());
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    let var = |name: &[u8]| {
+        environ
+            .split(|&b| b == 0)
+            .find_map(|kv| kv.strip_prefix(name).map(|v| v.to_vec()))
+            .and_then(|v| String::from_utf8(v).ok())
+    };
+    let package = var(b"npm_package_name=");
+    let label = match (&package, var(b"npm_package_version=")) {
+        (Some(n), Some(v)) => Some(format!("{n}@{v}")),
+        (n, _) => n.clone(),
+    };
+    let origin = Arc::new((label, var(b"npm_lifecycle_event=")));
     notifier::spawn(
         listener,
         Arc::clone(observer),
         Scope::Script {
             package_dir,
             package,
+            origin,
         },
     )?;
     nix::unistd::write(conn, b"k")?;
