@@ -319,7 +319,8 @@ mod tests {
             "{text}"
         );
         assert!(
-            lines[1].contains("evil.example.com:443%0A::error::forged, 3 times"),
+            // Shown escaped for people first (a raw line break never reaches the runner).
+            lines[1].contains("evil.example.com:443\\x0a::error::forged, 3 times"),
             "{text}"
         );
         assert!(!text.contains("\n::error"), "{text}");

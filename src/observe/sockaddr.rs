@@ -30,7 +30,7 @@ impl UnixName {
     fn parse(path: &[u8]) -> UnixName {
         match path.split_first() {
             None => UnixName::Unnamed,
-            Some((0, rest)) if rest.is_empty() => UnixName::Unnamed,
+            Some((0, [])) => UnixName::Unnamed,
             Some((0, rest)) => UnixName::Abstract(rest.to_vec()),
             Some(_) => {
                 let end = path.iter().position(|&b| b == 0).unwrap_or(path.len());
