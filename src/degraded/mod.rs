@@ -178,7 +178,11 @@ pub fn run(
         errno: None,
         detail: e.to_string(),
     };
-    let deny = crate::sandbox::seccomp::compile(&plan.seccomp_deny).map_err(|e| setup_error(&e))?;
+    let deny = crate::sandbox::seccomp::compile(
+        &plan.seccomp_deny,
+        crate::sandbox::seccomp::TtyIoctls::Refuse,
+    )
+    .map_err(|e| setup_error(&e))?;
     let notify = filter::compile().map_err(|e| setup_error(&e))?;
     let (report_r, report_w) = pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
     let (alive_r, alive_w) = pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;

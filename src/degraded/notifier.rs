@@ -353,7 +353,7 @@ fn read_dest(pid: i32, ptr: u64, len: u64) -> Option<UnixOrInet> {
     let bytes = process::read_memory(pid, ptr, len).ok()?;
     Some(match parse(&bytes) {
         Dest::Inet(a) => UnixOrInet::Inet(a),
-        Dest::Unix => {
+        Dest::Unix(_) => {
             let path = &bytes[2..];
             if path.first() == Some(&0) {
                 let name: Vec<u8> = path[1..].iter().copied().take_while(|b| *b != 0).collect();

@@ -61,7 +61,7 @@ pub fn escape_markdown(s: &str) -> String {
             '\n' => out.push_str("\\\\n"),
             '\r' => out.push_str("\\\\r"),
             '\t' => out.push_str("\\\\t"),
-            c if c.is_control() => {
+            c if c.is_control() || summary::is_bidi_control(c) => {
                 let _ = write!(out, "\\\\u{{{:x}}}", u32::from(c));
             }
             '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '<' | '>' | '#' | '!'
@@ -98,18 +98,19 @@ pub fn describe_group(g: &Group<'_>) -> String {
         .first
         .script
         .as_deref()
-        .map(|s| format!(" ({s})"))
+        .map(|s| format!(" ({})", summary::neutralise(s)))
         .unwrap_or_default();
     let times = if g.count == 1 {
         String::from("once")
     } else {
         format!("{} times", g.count)
     };
+    // The runner's log shows ANSI sequences: escaped like the human summary.
     format!(
         "{}{script} tried to {} {}, {times}: blocked [{}] {}",
-        g.who(),
+        summary::neutralise(g.who()),
         summary::action_name(g.action),
-        shorten(g.target, MAX_TARGET_CHARS),
+        summary::neutralise(&shorten(g.target, MAX_TARGET_CHARS)),
         g.first.reason,
         g.first.reason.describe()
     )
@@ -138,13 +139,13 @@ pub fn annotations(groups: &[Group<'_>], locator: &Locator, strict: bool) -> Str
             escape_property(&format!(
                 "safe-install blocked {} by {}",
                 summary::action_name(g.action),
-                g.who()
+                summary::neutralise(g.who())
             ))
         ));
         let mut message = describe_group(g);
         if let Some(fix) = summary::remedy(g.first) {
             message.push_str("\nTo allow it, if it is legitimate: ");
-            message.push_str(&fix);
+            message.push_str(&summary::neutralise(&fix));
         }
         let _ = writeln!(
             out,
@@ -318,7 +319,8 @@ mod tests {
             "{text}"
         );
         assert!(
-            lines[1].contains("evil.example.com:443%0A::error::forged, 3 times"),
+            // Shown escaped for people first (a raw line break never reaches the runner).
+            lines[1].contains("evil.example.com:443\\x0a::error::forged, 3 times"),
             "{text}"
         );
         assert!(!text.contains("\n::error"), "{text}");

@@ -54,6 +54,10 @@ reasons! {
     UdpSocket => "udp-socket": "A UDP socket (DNS included) was refused: landlock mode has no network namespace and Landlock does not cover UDP.",
     PlantedExecutable => "planted-executable": "The package manager named on the command line resolves to a file where package code can write (node_modules, the project); nothing ran.",
     InboundSocket => "inbound-socket": "A listening socket on a non-loopback address (or an unbound one, which the kernel would bind to the wildcard address) was refused in landlock mode: it would accept connections from outside.",
+    UnixSocket => "unix-socket": "A unix socket by path or abstract name that nothing inside the sandbox serves: the host's (ssh-agent, docker, dbus) are out of reach.",
+    TerminalInjection => "terminal-injection": "TIOCSTI or TIOCLINUX: typing into a terminal, refused.",
+    ControllingTerminal => "controlling-terminal": "/dev/tty, the terminal of whoever runs the install: nothing inside has one, and opening it is refused.",
+    DaemonKilled => "daemon-killed": "A process still running when the command ended (a daemon left behind) was killed with the sandbox.",
 }
 
 impl Serialize for Reason {

@@ -3,9 +3,48 @@
 //! Silent when nothing was blocked.
 
 use super::{Action, Event, ProcessId, Reason, Verdict};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
+
+/// Text from the sandbox (targets, names, command lines) made safe to show to people: a
+/// script chooses the paths it opens and its own command line, and raw, they could erase
+/// the summary's lines, print a forged all-clear, retitle the terminal or set the clipboard
+/// (OSC 52), or reorder what is read (Unicode bidi overrides). Every C0 and C1 control
+/// character, ESC and DEL included, becomes a visible `\xNN`, every bidi control a visible
+/// `\u{NNNN}`; everything else is shown as is. The JSON log keeps the exact text.
+pub fn neutralise(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(needs_escape) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        let n = u32::from(c);
+        if c.is_control() {
+            let _ = write!(out, "\\x{n:02x}");
+        } else if needs_escape(c) {
+            let _ = write!(out, "\\u{{{n:04x}}}");
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// C0, DEL, C1, and the Unicode controls that change the display order of text.
+fn needs_escape(c: char) -> bool {
+    c.is_control() || is_bidi_control(c)
+}
+
+/// The bidi marks, embeddings, overrides and isolates (Unicode TR 9), which make a
+/// terminal or a web page show characters in another order than they are.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x061c | 0x200e | 0x200f | 0x202a..=0x202e | 0x2066..=0x2069
+    )
+}
 
 /// The flag or policy line that would allow an attempt, if there is one.
 pub fn remedy(event: &Event) -> Option<String> {
@@ -163,7 +202,7 @@ pub fn render(events: &[(Event, u64)], log_path: Option<&Path>, colour: bool) ->
         let _ = writeln!(
             o,
             "{yellow}safe-install: weaker than usual:{reset} {} ({})",
-            e.detail.as_deref().unwrap_or(e.target.as_str()),
+            neutralise(e.detail.as_deref().unwrap_or(e.target.as_str())),
             e.reason
         );
     }
@@ -175,12 +214,17 @@ pub fn render(events: &[(Event, u64)], log_path: Option<&Path>, colour: bool) ->
             if total == 1 { "" } else { "s" }
         );
         for g in &groups {
-            let (who, action, target, n, e) =
-                (g.who(), action_name(g.action), g.target, &g.count, g.first);
+            let (who, action, target, n, e) = (
+                neutralise(g.who()),
+                action_name(g.action),
+                neutralise(g.target),
+                &g.count,
+                g.first,
+            );
             let script = e
                 .script
                 .as_deref()
-                .map(|s| format!(" ({s})"))
+                .map(|s| format!(" ({})", neutralise(s)))
                 .unwrap_or_default();
             let times = if *n > 1 {
                 format!(" ×{n}")
@@ -193,13 +237,13 @@ pub fn render(events: &[(Event, u64)], log_path: Option<&Path>, colour: bool) ->
                 e.reason
             );
             if let Some(fix) = remedy(e) {
-                let _ = writeln!(o, "      to allow: {fix}");
+                let _ = writeln!(o, "      to allow: {}", neutralise(&fix));
             }
         }
     }
     match log_path {
         Some(p) => {
-            let _ = writeln!(o, "  event log: {}", p.display());
+            let _ = writeln!(o, "  event log: {}", neutralise(&p.display().to_string()));
         }
         None => {
             let _ = writeln!(o, "  details: run again with --log FILE");
@@ -225,6 +269,47 @@ pub fn action_name(a: Action) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_sequences_and_bidi_overrides_are_shown_escaped() {
+        assert_eq!(neutralise("/p/plain.txt"), "/p/plain.txt");
+        assert_eq!(neutralise("naïve 日本"), "naïve 日本");
+        assert_eq!(
+            neutralise("a\x1b[2K\x1b]52;c;eA==\x07b"),
+            "a\\x1b[2K\\x1b]52;c;eA==\\x07b"
+        );
+        assert_eq!(
+            neutralise("\r\n\t\0\x7f\u{9b}"),
+            "\\x0d\\x0a\\x09\\x00\\x7f\\x9b"
+        );
+        assert_eq!(neutralise("x\u{202e}txt.exe"), "x\\u{202e}txt.exe");
+        assert_eq!(neutralise("\u{2066}\u{200f}"), "\\u{2066}\\u{200f}");
+    }
+
+    #[test]
+    fn hostile_targets_reach_the_terminal_escaped() {
+        let mut e = Event::new(
+            Action::Read,
+            Verdict::Blocked,
+            "/h/.ssh/\x1b[1A\x1b[2Kall clear\x1b]52;c;eA==\x07\u{202e}",
+            Reason::CredentialPath,
+        );
+        e.package = Some("evil\x1b[8m@1.0.0".into());
+        e.script = Some("post\x1binstall".into());
+        let text = render(&[(e, 1)], None, false).expect("summary");
+        assert!(
+            !text.contains('\x1b') && !text.contains('\x07') && !text.contains('\u{202e}'),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("\\x1b[1A\\x1b[2Kall clear\\x1b]52;c;eA==\\x07\\u{202e}"),
+            "{text}"
+        );
+        assert!(
+            text.contains("evil\\x1b[8m@1.0.0 (post\\x1binstall)"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn quiet_when_nothing_was_blocked() {

@@ -217,6 +217,15 @@ impl Attributor {
         roots.insert(pid, origin);
     }
 
+    /// `(name@version, lifecycle event)` recorded by [`Attributor::register_script`] for
+    /// `pid`.
+    pub fn registered(&self, pid: i32) -> Option<(Option<String>, Option<String>)> {
+        let roots = self.roots.lock().unwrap_or_else(|e| e.into_inner());
+        roots
+            .get(&pid)
+            .map(|o| (o.package.clone(), o.script.clone()))
+    }
+
     /// The host pid of the package manager: init's child (the first, if it forked more).
     fn package_manager(&self) -> Option<i32> {
         let children =
@@ -314,6 +323,18 @@ impl Attributor {
             .into_iter()
             .find(|pid| owns_socket(*pid, inode))?;
         Some(self.of_pid(owner))
+    }
+
+    /// Host pids of the processes in the sandbox other than init, lowest first: once the
+    /// command has exited, what it left behind.
+    pub fn leftovers(&self) -> Vec<i32> {
+        let mut pids: Vec<i32> = self
+            .sandbox_pids()
+            .into_iter()
+            .filter(|p| *p != self.init)
+            .collect();
+        pids.sort_unstable();
+        pids
     }
 
     /// Host pids of the processes in the sandbox's pid namespace.

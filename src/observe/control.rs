@@ -69,10 +69,16 @@ fn register(conn: &OwnedFd, observer: &Arc<Observer>) -> std::io::Result<()> {
     // tree: its identity (the lockfile's entry there) and the key of its grants.
     let package_dir: Option<PathBuf> = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
     observer.who.register_script(pid, package_dir.clone());
+    // Who it is for the log of what it leaves behind (a daemon): the registration's
+    // `name@version` (the lockfile's identity for that directory) and lifecycle event.
+    let origin = Arc::new(observer.who.registered(pid).unwrap_or((None, None)));
     notifier::spawn(
         listener,
         Arc::clone(observer),
-        Scope::Script { package_dir },
+        Scope::Script {
+            package_dir,
+            origin,
+        },
     )?;
     nix::unistd::write(conn, b"k")?;
     Ok(())

@@ -64,6 +64,9 @@ pub struct FileRules {
     read_only: Vec<PathBuf>,
     /// Places granted to one package's scripts: (package name, its package directories, path).
     granted: Vec<(String, Vec<PathBuf>, PathBuf)>,
+    /// The `allow-write` part of those grants: that package's scripts may write there (their
+    /// Landlock layer says so), so such a write is no finding.
+    granted_write: Vec<(Vec<PathBuf>, PathBuf)>,
     /// pip's legacy `setup.py install` step may also write these (the venv's `lib`,
     /// `include`, `bin`; see `PythonPlan::legacy_install_write`).
     legacy_install_write: Vec<PathBuf>,
@@ -135,6 +138,16 @@ impl FileRules {
                     .collect()
             })
             .unwrap_or_default();
+        let granted_write = plan
+            .script
+            .as_ref()
+            .map(|s| {
+                s.packages
+                    .iter()
+                    .flat_map(|g| g.write.iter().map(|p| (g.dirs.clone(), p.clone())))
+                    .collect()
+            })
+            .unwrap_or_default();
         FileRules {
             hidden,
             credentials: plan.credentials.clone(),
@@ -143,6 +156,7 @@ impl FileRules {
             script_unreadable,
             read_only,
             granted,
+            granted_write,
             legacy_install_write,
             pip_project,
         }
@@ -280,8 +294,15 @@ impl FileRules {
             return false;
         }
         let roots = match (level, &self.script_writable) {
-            (Level::Script { package_dir, .. }, Some(w)) => {
+            (Level::Script { package_dir }, Some(w)) => {
                 if package_dir.is_some_and(|d| path.starts_with(d)) {
+                    return true;
+                }
+                // The package's own `allow-write` grant (bound to its lockfile entry's
+                // directory): its shim's Landlock layer allows it.
+                if self.granted_write.iter().any(|(dirs, p)| {
+                    path.starts_with(p) && dirs.iter().any(|d| Some(d.as_path()) == package_dir)
+                }) {
                     return true;
                 }
                 w
@@ -417,11 +438,19 @@ mod tests {
             script_writable: Some(vec!["/p/node_modules".into(), "/tmp".into()]),
             script_unreadable: vec!["/.safe-install/private".into()],
             read_only: vec!["/p/.git".into()],
-            granted: vec![(
-                "sharp".into(),
-                vec!["/p/node_modules/sharp".into()],
-                "/opt/vips".into(),
-            )],
+            granted: vec![
+                (
+                    "sharp".into(),
+                    vec!["/p/node_modules/sharp".into()],
+                    "/opt/vips".into(),
+                ),
+                (
+                    "sharp".into(),
+                    vec!["/p/node_modules/sharp".into()],
+                    "/p/cache".into(),
+                ),
+            ],
+            granted_write: vec![(vec!["/p/node_modules/sharp".into()], "/p/cache".into())],
             legacy_install_write: vec![],
             pip_project: None,
         }
@@ -451,6 +480,27 @@ mod tests {
         rules()
             .judge(Path::new(path), access, level, &inside, &on_host)
             .map(|f| f.reason)
+    }
+
+    #[test]
+    fn a_write_the_package_is_granted_is_no_finding() {
+        let level = |dir: &'static str| Level::Script {
+            package_dir: Some(Path::new(dir)),
+        };
+        let sharp = "/p/node_modules/sharp";
+        assert_eq!(judge("/p/cache/x.bin", Access::Write, level(sharp)), None);
+        assert_eq!(
+            judge(
+                "/p/cache/x.bin",
+                Access::Write,
+                level("/p/node_modules/evil")
+            ),
+            Some(Reason::OutsideView)
+        );
+        assert_eq!(
+            judge("/p/src/x.js", Access::Write, level(sharp)),
+            Some(Reason::ReadOnlyPath)
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use super::attribution::Attributor;
 use super::files::{self, Access, FileRules, Level};
 use super::process;
-use super::sockaddr::{listener_inside, parse, stays_inside, Dest};
+use super::sockaddr::{abstract_served, listener_inside, parse, stays_inside, Dest, UnixName};
 use crate::events::{Action, Event, EventSink, Reason, Verdict};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -46,6 +46,27 @@ pub struct Observer {
     /// Build backends run at level 2 under init's listener (pip's python shim), so a connect
     /// seen there may be level 2's: attribution tells, for the log.
     pub level2_under_init: bool,
+    /// Host pid → the script (`name@version`, lifecycle event) whose listener last saw it:
+    /// a process can leave its script's tree (double fork) but never its filter, so this
+    /// names who started a daemon that ancestry can only call orphaned.
+    pub seen: std::sync::Mutex<std::collections::HashMap<i32, ScriptOrigin>>,
+}
+
+/// Who a script is, as its registration recorded it: `name@version` (the lockfile's identity
+/// for its directory, else what npm gave it) and lifecycle event.
+pub type ScriptOrigin = Arc<(Option<String>, Option<String>)>;
+
+impl Observer {
+    fn remember(&self, pid: i32, origin: &ScriptOrigin) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.insert(pid, Arc::clone(origin));
+    }
+
+    /// The package and script whose listener last saw host pid `pid`.
+    pub fn remembered(&self, pid: i32) -> Option<(Option<String>, Option<String>)> {
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get(&pid).map(|o| (o.0.clone(), o.1.clone()))
+    }
 }
 
 /// Whose filter a listener belongs to.
@@ -55,7 +76,11 @@ pub enum Scope {
     /// its own file attempts are judged as a script's would be.
     Sandbox { generic: bool },
     /// A lifecycle script's filter, installed by the shim running in `package_dir`.
-    Script { package_dir: Option<PathBuf> },
+    Script {
+        package_dir: Option<PathBuf>,
+        /// `name@version` and the lifecycle event, from the script's registration.
+        origin: ScriptOrigin,
+    },
 }
 
 /// Serve notifications until every process under the filter is gone.
@@ -94,10 +119,13 @@ pub fn spawn(
 
 fn serve(listener: &OwnedFd, observer: &Observer, scope: &Scope) {
     serve_loop(listener, |fd, req| {
+        if let Scope::Script { origin, .. } = scope {
+            observer.remember(req.pid as i32, origin);
+        }
         if file_call(req.data.nr as libc::c_long) {
-            observe_file(fd, req, observer, scope);
-            // The kernel decides file access (mounts, Landlock); this only explains it.
-            Answer::Continue
+            // The kernel decides file access (mounts, Landlock); this only explains it, and
+            // answers early only where the kernel would refuse too (see `observe_file`).
+            observe_file(fd, req, observer, scope)
         } else {
             handle(fd, req, observer, scope)
         }
@@ -226,8 +254,16 @@ fn file_operands(nr: libc::c_long, a: &[u64; 6], pid: i32) -> Vec<(i32, u64, Acc
     }
 }
 
-/// Resolve each path the call names and log what the plan says about it.
-fn observe_file(fd: i32, req: &libc::seccomp_notif, observer: &Observer, scope: &Scope) {
+/// The terminal of the process's session. Nothing inside has one (the command runs in its
+/// own session), so the kernel answers ENXIO; a script that made a pty of its own its
+/// controlling terminal gets the same answer, so that the log tells the truth.
+const CONTROLLING_TERMINAL: &str = "/dev/tty";
+
+/// Resolve each path the call names and log what the plan says about it. The answer is
+/// CONTINUE, except for `/dev/tty` (refused with ENXIO, as the kernel refuses it to a
+/// process without a controlling terminal): refusing on the strength of memory read is
+/// safe, allowing never is.
+fn observe_file(fd: i32, req: &libc::seccomp_notif, observer: &Observer, scope: &Scope) -> Answer {
     let pid = req.pid as i32;
     let root = PathBuf::from(format!("/proc/{pid}/root"));
     let inside =
@@ -248,9 +284,27 @@ fn observe_file(fd: i32, req: &libc::seccomp_notif, observer: &Observer, scope: 
             }
         };
         if !still_valid(fd, req.id) {
-            return;
+            return Answer::Continue;
         }
         let path = files::resolve(&root, &base, &raw, follow);
+        if path == Path::new(CONTROLLING_TERMINAL) {
+            let who = observer.who.of_pid(pid);
+            // The package manager itself is not judged (see `FileRules::judge`).
+            if matches!(scope, Scope::Sandbox { generic: false }) && who.script.is_none() {
+                continue;
+            }
+            let finding = files::Finding {
+                action: match access {
+                    Access::Read => Action::Read,
+                    Access::Write => Action::Write,
+                },
+                reason: Reason::ControllingTerminal,
+                target: CONTROLLING_TERMINAL.into(),
+                detail: "the terminal of whoever runs the install; the sandbox runs in its own session without one, and opening it is refused (ENXIO)".into(),
+            };
+            emit_finding(observer, finding, who);
+            return Answer::Errno(libc::ENXIO);
+        }
         if path.starts_with("/proc") {
             // The sandbox's own procfs: `self` means the caller, which only it can resolve.
             // Attribution (several /proc reads) is paid only for a finding.
@@ -266,7 +320,7 @@ fn observe_file(fd: i32, req: &libc::seccomp_notif, observer: &Observer, scope: 
             continue;
         }
         let level = match scope {
-            Scope::Script { package_dir } => Level::Script {
+            Scope::Script { package_dir, .. } => Level::Script {
                 package_dir: package_dir.as_deref(),
             },
             Scope::Sandbox { generic: true } => Level::Command,
@@ -296,6 +350,7 @@ fn observe_file(fd: i32, req: &libc::seccomp_notif, observer: &Observer, scope: 
         }
         emit_finding(observer, finding, who);
     }
+    Answer::Continue
 }
 
 fn emit_finding(observer: &Observer, finding: files::Finding, who: crate::net::Attribution) {
@@ -331,6 +386,28 @@ fn handle(fd: i32, req: &libc::seccomp_notif, observer: &Observer, scope: &Scope
                 format!("socket(family {}, type {})", args[0], args[1] & 0xf),
                 Reason::RawSocket,
                 "raw and packet sockets are refused",
+            );
+            return Answer::Errno(libc::EPERM);
+        }
+        // Only TIOCSTI and TIOCLINUX reach here (the filter compares the request): refused
+        // from the registers alone, whatever the descriptor is.
+        libc::SYS_ioctl => {
+            let name = if args[1] as u32 == libc::TIOCLINUX as u32 {
+                "TIOCLINUX"
+            } else {
+                "TIOCSTI"
+            };
+            emit_action(
+                sink,
+                who,
+                pid,
+                Action::Write,
+                name.to_string(),
+                Reason::TerminalInjection,
+                &format!(
+                    "ioctl {name} on descriptor {}: typing into a terminal is refused (EPERM)",
+                    args[0] as i32
+                ),
             );
             return Answer::Errno(libc::EPERM);
         }
@@ -395,13 +472,26 @@ fn handle(fd: i32, req: &libc::seccomp_notif, observer: &Observer, scope: &Scope
             }
         }
     }
+    if let Some((target, errno)) = dests.iter().find_map(|d| unix_out_of_reach(pid, d)) {
+        emit(
+            sink,
+            who,
+            pid,
+            target,
+            Reason::UnixSocket,
+            &format!(
+                "{what} to a unix socket nothing inside the sandbox serves: the host's (ssh-agent, docker, dbus, X11) are not in its view or its network namespace"
+            ),
+        );
+        return Answer::Errno(errno);
+    }
     let Some(out) = dests.iter().find(|d| !stays_inside(d)) else {
         return Answer::Continue;
     };
     let target = match out {
         Dest::Inet(addr) => addr.to_string(),
         Dest::Other(family) => format!("address family {family}"),
-        Dest::Unix => String::from("unix socket"),
+        Dest::Unix(name) => name.display(),
     };
     let fastopen = nr == libc::SYS_sendto && args[3] & libc::MSG_FASTOPEN as u64 != 0;
     let detail = format!(
@@ -410,6 +500,34 @@ fn handle(fd: i32, req: &libc::seccomp_notif, observer: &Observer, scope: &Scope
     );
     emit(sink, who, pid, target, Reason::DirectConnect, &detail);
     Answer::Errno(libc::ENETUNREACH)
+}
+
+/// A unix socket address that leads nowhere inside the sandbox, with the errno the kernel
+/// answers for it: an abstract name no socket in the sandbox's network namespace is bound
+/// to (ECONNREFUSED), or a path that exists on the host but not in the view (ENOENT).
+/// Paths that exist nowhere are runtimes probing (glibc's nscd socket): not events.
+fn unix_out_of_reach(pid: i32, dest: &Dest) -> Option<(String, i32)> {
+    let Dest::Unix(name) = dest else { return None };
+    match name {
+        UnixName::Abstract(n) => {
+            (!abstract_served(pid, n)).then(|| (name.display(), libc::ECONNREFUSED))
+        }
+        UnixName::Path(raw) => {
+            let root = PathBuf::from(format!("/proc/{pid}/root"));
+            let base = if raw.first() == Some(&b'/') {
+                PathBuf::from("/")
+            } else {
+                files::base_dir(pid, libc::AT_FDCWD)?
+            };
+            let path = files::resolve(&root, &base, raw, true);
+            let inside =
+                std::fs::symlink_metadata(root.join(path.strip_prefix("/").unwrap_or(&path)))
+                    .is_ok();
+            let on_host = std::fs::symlink_metadata(&path).is_ok();
+            (!inside && on_host).then(|| (path.display().to_string(), libc::ENOENT))
+        }
+        UnixName::Unnamed => None,
+    }
 }
 
 /// A loopback TCP destination level 2 may not connect to: anything but the scripts' proxy port
@@ -475,7 +593,20 @@ pub fn emit(
     reason: Reason,
     detail: &str,
 ) {
-    let mut ev = Event::new(Action::Connect, Verdict::Blocked, target, reason).with_detail(detail);
+    emit_action(sink, who, pid, Action::Connect, target, reason, detail);
+}
+
+/// Log a blocked attempt of `pid`, attributed.
+fn emit_action(
+    sink: &EventSink,
+    who: &Attributor,
+    pid: i32,
+    action: Action,
+    target: String,
+    reason: Reason,
+    detail: &str,
+) {
+    let mut ev = Event::new(action, Verdict::Blocked, target, reason).with_detail(detail);
     who.of_pid(pid).apply(&mut ev);
     sink.emit(ev);
 }

@@ -7,10 +7,67 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dest {
     Inet(SocketAddr),
-    /// A unix socket (path or abstract): inside the view or scoped by Landlock; not logged.
-    Unix,
+    /// A unix socket: the namespace and the view decide where it leads (see
+    /// [`UnixName`]); the notifier logs names nothing inside serves.
+    Unix(UnixName),
     /// Another family (the socket() filter refuses most), or unreadable.
     Other(u16),
+}
+
+/// The name in a `sockaddr_un`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnixName {
+    /// A filesystem path (relative to the caller's working directory when not absolute).
+    Path(Vec<u8>),
+    /// An abstract name (after the leading NUL, every byte counts): scoped to the network
+    /// namespace, so the host's (dbus, X11, containerd) are not reachable from inside.
+    Abstract(Vec<u8>),
+    /// An unnamed address (autobind, or no name at all).
+    Unnamed,
+}
+
+impl UnixName {
+    fn parse(path: &[u8]) -> UnixName {
+        match path.split_first() {
+            None => UnixName::Unnamed,
+            Some((0, [])) => UnixName::Unnamed,
+            Some((0, rest)) => UnixName::Abstract(rest.to_vec()),
+            Some(_) => {
+                let end = path.iter().position(|&b| b == 0).unwrap_or(path.len());
+                UnixName::Path(path[..end].to_vec())
+            }
+        }
+    }
+
+    /// How the event log names it: the path, or `@name` for an abstract one (as
+    /// `/proc/net/unix` shows it).
+    pub fn display(&self) -> String {
+        match self {
+            UnixName::Path(p) => String::from_utf8_lossy(p).into_owned(),
+            UnixName::Abstract(n) => format!("@{}", String::from_utf8_lossy(n)),
+            UnixName::Unnamed => String::from("(unnamed unix socket)"),
+        }
+    }
+}
+
+/// Whether a socket bound to the abstract `name` exists in the network namespace of
+/// process `pid` (`/proc/<pid>/net/unix`, which shows it as `@name`, NUL bytes as `@`).
+pub fn abstract_served(pid: i32, name: &[u8]) -> bool {
+    let Ok(table) = std::fs::read(format!("/proc/{pid}/net/unix")) else {
+        // Cannot tell: say served, so that nothing is refused on a guess (the namespace
+        // still keeps the host's sockets out of reach).
+        return true;
+    };
+    abstract_in_table(&table, name)
+}
+
+fn abstract_in_table(table: &[u8], name: &[u8]) -> bool {
+    let mut want = b" @".to_vec();
+    want.extend(name.iter().map(|&b| if b == 0 { b'@' } else { b }));
+    table
+        .split(|&b| b == b'\n')
+        .skip(1)
+        .any(|line| line.ends_with(&want))
 }
 
 /// Parse a `struct sockaddr` of `len` bytes.
@@ -31,7 +88,7 @@ pub fn parse(bytes: &[u8]) -> Dest {
             octets.copy_from_slice(&bytes[8..24]);
             Dest::Inet(SocketAddr::new(IpAddr::V6(Ipv6Addr::from(octets)), port))
         }
-        libc::AF_UNIX => Dest::Unix,
+        libc::AF_UNIX => Dest::Unix(UnixName::parse(&bytes[2..])),
         other => Dest::Other(other as u16),
     }
 }
@@ -41,7 +98,7 @@ pub fn parse(bytes: &[u8]) -> Dest {
 /// namespace has no route for it.
 pub fn stays_inside(dest: &Dest) -> bool {
     match dest {
-        Dest::Unix => true,
+        Dest::Unix(_) => true,
         Dest::Inet(addr) => match addr.ip() {
             IpAddr::V4(v4) => v4.is_loopback() || v4.is_unspecified(),
             IpAddr::V6(v6) => {
@@ -122,6 +179,24 @@ mod tests {
         );
         assert!(!stays_inside(&parse(&v6)));
         assert!(stays_inside(&parse(&(libc::AF_UNIX as u16).to_ne_bytes())));
+        let mut path = (libc::AF_UNIX as u16).to_ne_bytes().to_vec();
+        path.extend_from_slice(b"/run/docker.sock\0\0junk");
+        assert_eq!(
+            parse(&path),
+            Dest::Unix(UnixName::Path(b"/run/docker.sock".to_vec()))
+        );
+        let mut abs = (libc::AF_UNIX as u16).to_ne_bytes().to_vec();
+        abs.extend_from_slice(b"\0dbus\0x");
+        let Dest::Unix(name) = parse(&abs) else {
+            panic!("not unix")
+        };
+        assert_eq!(name, UnixName::Abstract(b"dbus\0x".to_vec()));
+        assert_eq!(name.display(), "@dbus\0x");
+        let table = b"Num       RefCount Protocol Flags    Type St Inode Path\n0000: 00000002 00000000 00010000 0005 01 1234 @si-control\n0000: 00000002 00000000 00010000 0001 01 99 @dbus@x\n";
+        assert!(abstract_in_table(table, b"si-control"));
+        assert!(abstract_in_table(table, b"dbus\0x"));
+        assert!(!abstract_in_table(table, b"dbus"));
+        assert!(!abstract_in_table(table, b"control"));
         assert_eq!(parse(&[1]), Dest::Other(0));
         assert!(stays_inside(&parse(
             &(libc::AF_NETLINK as u16).to_ne_bytes()

@@ -145,6 +145,8 @@ pub enum PlanError {
          `$(pyenv which python) -m pip …` for a pyenv shim)"
     )]
     PipUnhooked { program: String },
+    #[error(transparent)]
+    HiddenLink(#[from] hidden::HiddenError),
 }
 
 /// Build the plan.
@@ -157,7 +159,7 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
     } else {
         None
     };
-    let mut hidden = hidden::find(&ctx.project, &policy.fs);
+    let mut hidden = hidden::find(&ctx.project, &policy.fs)?;
     let mut view = view::build(policy, ctx, program.as_deref(), venv.as_deref(), &hidden);
     if ctx.detected.family != Family::Generic {
         view.push(

@@ -1,6 +1,8 @@
 //! The sandbox's pid 1: starts the command in its own session, forwards the signals the
 //! supervisor relays, reaps orphans, and when the command exits kills everything left (a
-//! double-forked daemon included) and exits with the command's status.
+//! double-forked daemon included) and exits with the command's status. What is left is
+//! first stopped and shown to the supervisor, which logs each process with its attribution
+//! (`daemon-killed`): once killed, nothing would say who started it.
 
 use super::report::{send, Report, SetupError, Stage};
 use crate::plan::Plan;
@@ -32,8 +34,12 @@ fn watched() -> SigSet {
     set
 }
 
+/// How long init waits for the supervisor to log the processes left over; then they are
+/// killed anyway (the supervisor being slow or gone must not keep them alive).
+const LEFTOVERS_TIMEOUT_MS: u16 = 5000;
+
 /// Start the command and serve as init until it exits. Never returns.
-pub fn run(plan: &Plan, report: BorrowedFd<'_>) -> ! {
+pub fn run(plan: &Plan, report: BorrowedFd<'_>, leftovers: BorrowedFd<'_>) -> ! {
     let set = watched();
     if let Err(e) = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None) {
         SetupError::errno(Stage::Fork, e, "block signals").report(report);
@@ -65,12 +71,41 @@ pub fn run(plan: &Plan, report: BorrowedFd<'_>) -> ! {
             status = Some(code);
         }
         if let Some(code) = status {
-            // Whatever the command left behind dies with it.
+            // Whatever the command left behind dies with it, after the supervisor has seen it.
+            if others_alive() {
+                show_leftovers(leftovers);
+            }
             let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
             while waitpid(Pid::from_raw(-1), None).is_ok() {}
             exit(code);
         }
     }
+}
+
+/// Whether a process other than init is in the sandbox's pid namespace (its own `/proc`).
+fn others_alive() -> bool {
+    std::fs::read_dir("/proc").is_ok_and(|d| {
+        d.flatten().any(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i32>().ok())
+                .is_some_and(|pid| pid > 1)
+        })
+    })
+}
+
+/// Stop every other process (SIGSTOP cannot be caught: none can fork or exit meanwhile), ask
+/// the supervisor to log them, and wait for its answer or the time-out.
+fn show_leftovers(channel: BorrowedFd<'_>) {
+    let _ = kill(Pid::from_raw(-1), Signal::SIGSTOP);
+    if nix::unistd::write(channel, b"?").is_err() {
+        return;
+    }
+    let mut pfd = [nix::poll::PollFd::new(
+        channel,
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let _ = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(LEFTOVERS_TIMEOUT_MS));
 }
 
 fn exit(code: i32) -> ! {

@@ -42,6 +42,9 @@ pub struct ChildFds {
     pub alive: OwnedFd,
     /// A unix socket to hand the egress listening sockets to the supervisor.
     pub egress: OwnedFd,
+    /// A unix socket on which init, once the command has exited, tells the supervisor that
+    /// processes are left (stopped) and waits until they are logged (see `init::run`).
+    pub leftovers: OwnedFd,
 }
 
 /// Host name inside the sandbox.
@@ -52,7 +55,7 @@ pub fn child_main(plan: &Plan, staging: &Path, fds: &ChildFds) -> ! {
     let outcome =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| setup(plan, staging, fds)));
     match outcome {
-        Ok(Ok(())) => init::run(plan, fds.report.as_fd()),
+        Ok(Ok(())) => init::run(plan, fds.report.as_fd(), fds.leftovers.as_fd()),
         Ok(Err(e)) => e.report(&fds.report),
         Err(_) => SetupError::new(Stage::Mounts, "panic during setup").report(&fds.report),
     }
@@ -76,7 +79,7 @@ fn setup(plan: &Plan, staging: &Path, fds: &ChildFds) -> Result<(), SetupError> 
     send(fds.report.as_fd(), &Report::Ready);
 
     // 5.
-    let filters = seccomp::compile(&plan.seccomp_deny)
+    let filters = seccomp::compile(&plan.seccomp_deny, seccomp::TtyIoctls::Notified)
         .map_err(|e| SetupError::new(Stage::Seccomp, e.to_string()))?;
     let notify = match init_observes(plan) {
         Some(observe) => Some(

@@ -39,10 +39,36 @@ fn rule(conds: Vec<SeccompCondition>) -> Result<SeccompRule, SeccompError> {
     Ok(SeccompRule::new(conds)?)
 }
 
-/// The argument-checked EPERM rules.
+/// Who refuses TIOCSTI/TIOCLINUX (typing into a terminal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TtyIoctls {
+    /// This filter, with EPERM: no trace (landlock mode, whose notifier does not log them).
+    Refuse,
+    /// The notify filter ([`compile_notify`]): the supervisor logs the attempt and answers
+    /// EPERM without running it. An ERRNO rule here would take precedence over the
+    /// notification (the kernel runs every filter and keeps the strictest action), and the
+    /// attempt would leave no event. A process under no listener (npm itself when its
+    /// scripts have their own) meets the kernel's own rule: it has no controlling terminal
+    /// (own session), and TIOCSTI into another session's terminal needs CAP_SYS_ADMIN of
+    /// the host; if the supervisor is gone, its listener is closed and the call fails.
+    Notified,
+}
+
+/// The ioctl rules for TIOCSTI and TIOCLINUX. The request is compared as 32 bits: the
+/// kernel ignores the upper half, so a 64-bit compare is bypassed with TIOCSTI | 1 << 32.
 // The ioctl constants' type differs between libcs (glibc c_ulong, musl c_int).
 #[allow(clippy::unnecessary_cast)]
-fn argument_rules(rules: &mut Rules) -> Result<(), SeccompError> {
+fn tty_ioctl_rules() -> Result<Vec<SeccompRule>, SeccompError> {
+    use SeccompCmpArgLen::Dword;
+    use SeccompCmpOp::Eq;
+    Ok(vec![
+        rule(vec![cond(1, Dword, Eq, libc::TIOCSTI as u64)?])?,
+        rule(vec![cond(1, Dword, Eq, libc::TIOCLINUX as u64)?])?,
+    ])
+}
+
+/// The argument-checked EPERM rules.
+fn argument_rules(rules: &mut Rules, tty: TtyIoctls) -> Result<(), SeccompError> {
     use SeccompCmpArgLen::{Dword, Qword};
     use SeccompCmpOp::{Eq, MaskedEq, Ne};
 
@@ -63,15 +89,10 @@ fn argument_rules(rules: &mut Rules) -> Result<(), SeccompError> {
     }
     rules.insert(libc::SYS_clone, clone);
 
-    // Typing into the user's terminal. The request is compared as 32 bits: the kernel ignores
-    // the upper half, so a 64-bit compare is bypassed with TIOCSTI | 1 << 32.
-    rules.insert(
-        libc::SYS_ioctl,
-        vec![
-            rule(vec![cond(1, Dword, Eq, libc::TIOCSTI as u64)?])?,
-            rule(vec![cond(1, Dword, Eq, libc::TIOCLINUX as u64)?])?,
-        ],
-    );
+    // Typing into the user's terminal.
+    if tty == TtyIoctls::Refuse {
+        rules.insert(libc::SYS_ioctl, tty_ioctl_rules()?);
+    }
 
     // Socket families other than unix, inet, inet6 and netlink-route (glibc's getaddrinfo
     // asks netlink-route which addresses exist). Raw and packet sockets are refused by the
@@ -99,10 +120,13 @@ fn arch() -> Result<TargetArch, SeccompError> {
 }
 
 /// Compile the filters: `deny` (whole syscalls, EPERM) plus the argument rules.
-pub fn compile(deny: &[(String, libc::c_long)]) -> Result<Vec<BpfProgram>, SeccompError> {
+pub fn compile(
+    deny: &[(String, libc::c_long)],
+    tty: TtyIoctls,
+) -> Result<Vec<BpfProgram>, SeccompError> {
     let arch = arch()?;
     let mut eperm: Rules = BTreeMap::new();
-    argument_rules(&mut eperm)?;
+    argument_rules(&mut eperm, tty)?;
     for (_, nr) in deny {
         // A whole-syscall deny overrides any argument rule for the same call.
         eperm.insert(*nr, Vec::new());
@@ -191,6 +215,8 @@ pub fn compile_notify(observe: Observe) -> Result<BpfProgram, SeccompError> {
     rules.insert(libc::SYS_sendmsg, Vec::new());
     rules.insert(libc::SYS_sendmmsg, Vec::new());
     rules.insert(libc::SYS_sendto, vec![rule(vec![cond(4, Qword, Ne, 0)?])?]);
+    // Refused by the supervisor after logging (see `TtyIoctls::Notified`).
+    rules.insert(libc::SYS_ioctl, tty_ioctl_rules()?);
     let af = |v: i32| v as u64;
     let mut socket = vec![rule(vec![cond(0, Dword, Eq, af(libc::AF_PACKET))?])?];
     for family in [libc::AF_INET, libc::AF_INET6] {
@@ -266,9 +292,11 @@ mod tests {
                 crate::sandbox::syscalls::number(&e.value).map(|n| (e.value.clone(), n))
             })
             .collect();
-        let filters = compile(&deny).expect("compile");
+        let filters = compile(&deny, TtyIoctls::Refuse).expect("compile");
         assert_eq!(filters.len(), 2);
         assert!(filters[0].len() > 50);
+        let notified = compile(&deny, TtyIoctls::Notified).expect("compile");
+        assert!(notified[0].len() < filters[0].len());
     }
 
     #[test]

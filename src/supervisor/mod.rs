@@ -3,6 +3,7 @@
 //! outcome into an exit status.
 
 pub mod egress;
+mod leftovers;
 pub(crate) mod signals;
 
 use crate::events::{Action, Event, EventSink, Reason, Verdict};
@@ -86,15 +87,24 @@ pub fn run(
         SockFlag::SOCK_CLOEXEC,
     )
     .map_err(std::io::Error::from)?;
+    let (leftovers_parent, leftovers_child) = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(std::io::Error::from)?;
     let child_fds = ChildFds {
         report: report_w,
         alive: alive_r,
         egress: egress_child,
+        leftovers: leftovers_child,
     };
     let parent_only = [
         report_r.as_raw_fd(),
         alive_w.as_raw_fd(),
         egress_parent.as_raw_fd(),
+        leftovers_parent.as_raw_fd(),
     ];
 
     let mut stack = vec![0u8; CHILD_STACK];
@@ -141,6 +151,7 @@ pub fn run(
         generic: plan.family == crate::pm::Family::Generic,
         scripts_alive: std::sync::Arc::default(),
         level2_under_init: plan.python.is_some(),
+        seen: std::sync::Mutex::default(),
     });
     // With the shim, every script registers before it runs: until one has, every proxy
     // request is the package manager's and needs no attribution.
@@ -162,6 +173,7 @@ pub fn run(
         None => None,
     };
     drop(egress_parent);
+    leftovers::spawn(leftovers_parent, std::sync::Arc::clone(&observer))?;
 
     let mut notifier = None;
     let mut staging = staging;
