@@ -234,7 +234,7 @@ fn noisy_run(world: World, mode: &str, flags: &[&str], extra: Value) -> NoisyRun
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or(Value::Null);
-    let report = fs::read_to_string(world.project.join("attempt-report.json"))
+    let report = fs::read_to_string(world.project.join("node_modules/si-noisy/attempt-report.json"))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or(Value::Null);
@@ -306,7 +306,7 @@ fn contained_attempts_fail_and_are_logged_with_attribution_in_every_report() {
     });
     let r = noisy_run(world, "attempts", &[], extra);
     // The daemon touches its marker every second for 8 s: it must not after the run.
-    let marker = r.world.project.join("daemon-marker");
+    let marker = r.world.project.join("node_modules/si-noisy/daemon-marker");
     let mtime = || fs::metadata(&marker).and_then(|m| m.modified()).ok();
     let at_exit = mtime();
     std::thread::sleep(Duration::from_millis(2500));

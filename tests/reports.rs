@@ -127,6 +127,8 @@ fn ci_run(world: World, strict: bool, args: &[&str]) -> CiRun {
     cmd.env("GITHUB_ACTIONS", "true")
         .env("GITHUB_STEP_SUMMARY", &summary_path)
         .env("GITHUB_WORKSPACE", world.root())
+        // Where the evil fixture writes its report (a benign install ignores it).
+        .args(attack_report_flags(&world))
         .arg("--project")
         .arg(&world.project)
         .arg("--log")

@@ -72,8 +72,8 @@ pub enum GrantMatch {
 
 /// Whether the grant for `name` (pinned to `pin`, if any) applies to `entry`. Fail closed:
 /// the installed name, the entry's recorded name, a registry tarball of that name (its
-/// `resolved` URL on a host `from_registry` accepts, under `/<name>/-/`) and the pin must
-/// all agree.
+/// `resolved` URL on a host `from_registry` accepts, under `/<name>/-/`) or a tarball the
+/// project vendors (`file:` a relative path), and the pin must all agree.
 pub fn grant_match(
     entry: &LockEntry,
     name: &str,
@@ -110,9 +110,19 @@ pub fn grant_match(
                 || path.contains(&segment(&name.replacen('/', "%2f", 1)))
                 || path.contains(&segment(&name.replacen('/', "%2F", 1))))
     });
-    if !registry_tarball {
+    // A tarball the project itself vendors (`"sharp": "file:vendor/sharp.tgz"` in the
+    // user's package.json): the user mapped the name to that file, as a registry maps it to
+    // its tarball. Only a relative path inside the project, never one inside an install tree.
+    let vendored = resolved.strip_prefix("file:").is_some_and(|p| {
+        let p = std::path::Path::new(p);
+        p.is_relative()
+            && !p.components().any(|c| {
+                matches!(c, std::path::Component::ParentDir) || c.as_os_str() == "node_modules"
+            })
+    });
+    if !registry_tarball && !vendored {
         return GrantMatch::Refused(format!(
-            "it was resolved from {resolved}, not a tarball of {name} from npm's registries"
+            "it was resolved from {resolved}, not a tarball of {name} from npm's registries or the project's own files"
         ));
     }
     if let Some(pin) = pin {
@@ -592,6 +602,30 @@ mod tests {
             grant_match(&scoped, "@img/sharp", None, &registry),
             GrantMatch::Applies
         );
+        // A tarball the project vendors, under the granted name.
+        let vendored = entry("node_modules/sharp", "file:vendor/sharp-1.0.0.tgz");
+        assert_eq!(
+            grant_match(&vendored, "sharp", Some("sha512-AAA"), &registry),
+            GrantMatch::Applies
+        );
+        for elsewhere in [
+            "file:../other/sharp.tgz",
+            "file:/tmp/sharp.tgz",
+            "file:node_modules/x/sharp.tgz",
+        ] {
+            assert!(
+                matches!(
+                    grant_match(
+                        &entry("node_modules/sharp", elsewhere),
+                        "sharp",
+                        None,
+                        &registry
+                    ),
+                    GrantMatch::Refused(_)
+                ),
+                "{elsewhere}"
+            );
+        }
     }
 
     #[test]
