@@ -66,7 +66,8 @@ fn register(conn: &OwnedFd, observer: &Arc<Observer>) -> std::io::Result<()> {
     }
     // The shim has not exec'd the script yet: its working directory and environment are
     // still what npm (level 1) gave it.
-    let package_dir: Option<PathBuf> = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
+    let cwd: Option<PathBuf> = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
+    let own = observer.files.script_own(cwd.as_deref());
     let package = std::fs::read(format!("/proc/{pid}/environ"))
         .ok()
         .and_then(|env| {
@@ -77,10 +78,7 @@ fn register(conn: &OwnedFd, observer: &Arc<Observer>) -> std::io::Result<()> {
     notifier::spawn(
         listener,
         Arc::clone(observer),
-        Scope::Script {
-            package_dir,
-            package,
-        },
+        Scope::Script { own, package },
     )?;
     nix::unistd::write(conn, b"k")?;
     Ok(())

@@ -36,12 +36,14 @@ pub struct Finding {
 }
 
 /// Who is asking: the package manager (level 1), a lifecycle script or build backend
-/// (level 2, with its package directory when known), or a command that is neither.
+/// (level 2, with the directories it may write as its own, when known), or a command that is
+/// neither.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level<'a> {
     PackageManager,
     Script {
-        package_dir: Option<&'a Path>,
+        /// Its own directories (`plan::trust::own_writable` of where it was started).
+        own: &'a [PathBuf],
         /// The bare package name, when the script's shim registered it.
         package: Option<&'a str>,
     },
@@ -70,6 +72,8 @@ pub struct FileRules {
     /// pip: the project, inside which a build backend's working directory (an in-tree build
     /// of a local path) is writable for it.
     pip_project: Option<PathBuf>,
+    /// npm: the project and how a script's own directory follows from where it runs.
+    own_dir: Option<(crate::plan::trust::OwnDir, PathBuf)>,
 }
 
 impl FileRules {
@@ -135,7 +139,9 @@ impl FileRules {
                     .collect()
             })
             .unwrap_or_default();
+        let own_dir = plan.script.as_ref().map(|s| (s.own_dir, s.project.clone()));
         FileRules {
+            own_dir,
             hidden,
             credentials: plan.credentials.clone(),
             writable,
@@ -145,6 +151,16 @@ impl FileRules {
             granted,
             legacy_install_write,
             pip_project,
+        }
+    }
+
+    /// The directories a script started in `cwd` writes as its own (what its shim granted).
+    pub fn script_own(&self, cwd: Option<&Path>) -> Vec<PathBuf> {
+        match (&self.own_dir, cwd) {
+            (Some((kind, project)), Some(cwd)) => {
+                crate::plan::trust::own_writable(*kind, project, cwd)
+            }
+            _ => Vec::new(),
         }
     }
 
@@ -282,8 +298,8 @@ impl FileRules {
             return false;
         }
         let roots = match (level, &self.script_writable) {
-            (Level::Script { package_dir, .. }, Some(w)) => {
-                if package_dir.is_some_and(|d| path.starts_with(d)) {
+            (Level::Script { own, .. }, Some(w)) => {
+                if own.iter().any(|d| path.starts_with(d)) {
                     return true;
                 }
                 w
@@ -422,6 +438,7 @@ mod tests {
             granted: vec![("sharp".into(), "/opt/vips".into())],
             legacy_install_write: vec![],
             pip_project: None,
+            own_dir: None,
         }
     }
 
@@ -453,8 +470,9 @@ mod tests {
 
     #[test]
     fn judges_by_level() {
+        let own = [PathBuf::from("/p/node_modules/evil")];
         let script = Level::Script {
-            package_dir: Some(Path::new("/p/node_modules/evil")),
+            own: &own,
             package: Some("evil"),
         };
         assert_eq!(
@@ -500,7 +518,7 @@ mod tests {
             Some(Reason::OutsideView)
         );
         let sharp = Level::Script {
-            package_dir: None,
+            own: &[],
             package: Some("sharp"),
         };
         assert_eq!(judge("/opt/vips/lib.so", Access::Read, sharp), None);

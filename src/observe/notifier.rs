@@ -54,9 +54,10 @@ pub enum Scope {
     /// Init's filter: the whole sandbox. `generic`: the command is not a package manager, so
     /// its own file attempts are judged as a script's would be.
     Sandbox { generic: bool },
-    /// A lifecycle script's filter, installed by the shim running in `package_dir`.
+    /// A lifecycle script's filter, installed by its shim.
     Script {
-        package_dir: Option<PathBuf>,
+        /// The directories it writes as its own (from where npm started it).
+        own: Vec<PathBuf>,
         /// The bare package name npm gave the script (read from the shim at registration).
         package: Option<String>,
     },
@@ -270,18 +271,15 @@ fn observe_file(fd: i32, req: &libc::seccomp_notif, observer: &Observer, scope: 
             continue;
         }
         let level = match scope {
-            Scope::Script {
-                package_dir,
-                package,
-            } => Level::Script {
-                package_dir: package_dir.as_deref(),
+            Scope::Script { own, package } => Level::Script {
+                own,
                 package: package.as_deref(),
             },
             Scope::Sandbox { generic: true } => Level::Command,
             // Judged as a script first: most calls are nothing either way, and attribution
             // (several /proc reads) is paid only for findings.
             Scope::Sandbox { generic: false } => Level::Script {
-                package_dir: None,
+                own: &[],
                 package: None,
             },
         };

@@ -8,8 +8,8 @@
 //! 2. drops every credential from the environment (`--secret-env`, `[credentials]`, npm's
 //!    auth settings);
 //! 3. adds a Landlock layer: no package-manager configuration or credentials, the package
-//!    cache read-only, writes only to the package's own directory, the project's
-//!    `node_modules` and temp. The nested domain also keeps the script from ptracing npm or
+//!    cache read-only, writes only to the package's own folder in the install tree (the
+//!    project's own scripts: the install tree), temp, `[fs] rw` and the package's grants. The nested domain also keeps the script from ptracing npm or
 //!    reading its `/proc/<pid>/environ` and `mem`.
 //!
 //! It fails closed: without its configuration or its Landlock layer, the script does not run.
@@ -66,6 +66,7 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, ShimError> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| plan.project.clone());
 
     register_listener();
+    create_granted_dirs(&plan, package.as_deref());
     let env = scrubbed_env(&plan)?;
     landlock::apply(&plan.landlock(package.as_deref(), &cwd))
         .map_err(|e| ShimError::Landlock(e.detail))?;
@@ -80,6 +81,23 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, ShimError> {
         shell: plan.shell.display().to_string(),
         source: err,
     })
+}
+
+/// A package's write grant inside the install tree that does not exist yet
+/// (`node_modules/.prisma` before the first generate) is created now, while the shim is still
+/// in npm's Landlock domain: a Landlock rule needs an existing directory, and without one the
+/// grant would give nothing. Only granted paths inside the project's install tree, only for
+/// this package; a failure leaves the grant ineffective, never wider.
+fn create_granted_dirs(plan: &ScriptPlan, package: Option<&str>) {
+    let Some(grant) = plan.grant(package) else {
+        return;
+    };
+    let tree = plan.project.join("node_modules");
+    for dir in grant.write.iter().filter(|w| w.starts_with(&tree)) {
+        if std::fs::symlink_metadata(dir).is_err() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+    }
 }
 
 /// `name` from npm's environment for this script (npm, level 1, set it at exec; the script
