@@ -444,3 +444,131 @@ fn a_generator_writes_node_modules_prisma_with_a_grant_only() {
     });
     p.finish(&r.context());
 }
+
+// ---------------------------------------------------------------------------------------
+// What the install leaves behind
+// ---------------------------------------------------------------------------------------
+
+fn found<'a>(r: &'a LoggedRun, reason: &str, target_end: &str) -> Vec<&'a Value> {
+    r.events
+        .iter()
+        .filter(|e| {
+            e["verdict"] == "found"
+                && e["reason"] == reason
+                && e["target"]
+                    .as_str()
+                    .is_some_and(|t| t.ends_with(target_end))
+        })
+        .collect()
+}
+
+/// A grant lets the writer through to `.bin` and `.vscode` (as a careless policy would): the
+/// end-of-run check names what it left, with the package, and `--strict` fails.
+#[test]
+fn what_a_grant_let_through_is_reported_at_the_end() {
+    let w = writer_world("i14-left");
+    let p = &w.world.project;
+    let policy = w.world.root().join("careless.toml");
+    write_file(
+        &policy,
+        &format!(
+            "[[package]]\nname = \"si-writer\"\nallow-write = [\"{}\"]\nreason = \"a careless grant\"\n",
+            p.join("node_modules/.bin").display()
+        ),
+    );
+    let vscode = p.join(".vscode").display().to_string();
+    let policy = policy.display().to_string();
+    let r = sandboxed(
+        &w.world,
+        "left",
+        &["--strict", "--policy", &policy, "--rw", &vscode],
+        NPM_CI,
+    );
+    let mut pr = Problems::new();
+    pr.check(r.out.status.code() == Some(120), || {
+        format!("--strict must fail on what was planted: {:?}", r.out.status)
+    });
+    for target in ["/node_modules/.bin/si-victim", "/.vscode/tasks.json"] {
+        let hits = found(&r, "planted", target);
+        pr.check(
+            hits.iter()
+                .any(|e| e["package"] == "si-writer@1.0.0" && e["script"] == "postinstall"),
+            || format!("no `planted` finding for …{target} attributed to si-writer@1.0.0 postinstall: {hits:?}"),
+        );
+    }
+    pr.check(r.out.stderr.contains("left"), || {
+        "the summary does not say what the install left".into()
+    });
+    pr.finish(&r.context());
+}
+
+/// Wheels installed by pip (level 1, from local wheels): a `.pth` with an import line is
+/// information (`pth-installed`, with the package) unless a policy allows its package; a
+/// wheel's `sitecustomize.py` is `planted`; `--strict` fails on the latter only.
+#[test]
+fn pth_and_sitecustomize_from_wheels_are_reported_at_the_end() {
+    require_python_venv();
+    let world = World::new_in("i14-pth", Path::new(OUTSIDE_TMP));
+    let venv = world.root().join("venv");
+    run(
+        world
+            .setup_command("/usr/bin/python3")
+            .args(["-m", "venv"])
+            .arg(&venv),
+        RUN_TIMEOUT,
+    )
+    .assert_success();
+    let wheels = world.project.join("wheels");
+    make_wheel_with_pth(&world, &wheels, "si-pth", "1.0.0", Some("import os"));
+    make_wheel_with_pth(&world, &wheels, "si-pth-ok", "1.0.0", Some("import sys"));
+    fs::create_dir_all(&wheels).expect("mkdir");
+    run(
+        world
+            .setup_command("/usr/bin/python3")
+            .arg(fixtures().join("pip/make_wheel.py"))
+            .arg(&wheels)
+            .args(["si-sitecustom", "1.0.0", "import os", "sitecustomize.py"]),
+        RUN_TIMEOUT,
+    )
+    .assert_success();
+    let policy = world.root().join("pth.toml");
+    write_file(
+        &policy,
+        "[[pth.allow]]\npackage = \"si-pth-ok\"\nreason = \"a known .pth\"\n",
+    );
+    let policy = policy.display().to_string();
+    let pip = venv.join("bin/pip").display().to_string();
+    let wheels_s = wheels.display().to_string();
+    let r = sandboxed(
+        &world,
+        "pth",
+        &["--strict", "--policy", &policy],
+        &[
+            &pip,
+            "install",
+            "--no-index",
+            "--find-links",
+            &wheels_s,
+            "si-pth",
+            "si-pth-ok",
+            "si-sitecustom",
+        ],
+    );
+    let mut pr = Problems::new();
+    pr.check(r.out.status.code() == Some(120), || {
+        format!("--strict must fail on sitecustomize.py: {:?}", r.out.status)
+    });
+    let pth = found(&r, "pth-installed", "/si_pth.pth");
+    pr.check(
+        pth.len() == 1 && pth[0]["package"] == "si_pth@1.0.0",
+        || format!("no pth-installed finding for si_pth.pth with its package: {pth:?}"),
+    );
+    pr.check(
+        found(&r, "pth-installed", "/si_pth_ok.pth").is_empty(),
+        || "the allowed package's .pth was reported".into(),
+    );
+    pr.check(found(&r, "planted", "/sitecustomize.py").len() == 1, || {
+        "no planted finding for sitecustomize.py".into()
+    });
+    pr.finish(&r.context());
+}

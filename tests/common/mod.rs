@@ -1158,7 +1158,7 @@ pub fn check_event_schema(events: &[Value]) -> Vec<String> {
             problems.push(format!("event {} has action {:?}", i + 1, e["action"]));
         }
         let verdict = e["verdict"].as_str().unwrap_or("");
-        if !["blocked", "allowed", "degraded"].contains(&verdict) {
+        if !["blocked", "allowed", "degraded", "found"].contains(&verdict) {
             problems.push(format!("event {} has verdict {:?}", i + 1, e["verdict"]));
         }
     }
