@@ -53,6 +53,8 @@ reasons! {
     SandboxDegraded => "sandbox-degraded": "The sandbox runs in landlock mode (no namespaces); the event's detail lists every guarantee that is weaker.",
     UdpSocket => "udp-socket": "A UDP socket (DNS included) was refused: landlock mode has no network namespace and Landlock does not cover UDP.",
     PlantedExecutable => "planted-executable": "The package manager named on the command line resolves to a file where package code can write (node_modules, the project); nothing ran.",
+    Planted => "planted": "Found at the end of the run: package code left something that runs later (a .pth with an import line, sitecustomize/usercustomize, a .bin or console-script entry that is not its package's, a file written outside its own folder and the install tree).",
+    PthInstalled => "pth-installed": "The package manager installed a .pth file with an import line from a wheel: it runs at every later start of that Python.",
 }
 
 impl Serialize for Reason {

@@ -74,6 +74,11 @@ pub struct FileRules {
     pip_project: Option<PathBuf>,
     /// npm: the project and how a script's own directory follows from where it runs.
     own_dir: Option<(crate::plan::trust::OwnDir, PathBuf)>,
+    /// Host directories bound read-write: what is written beneath them outlives the sandbox.
+    persistent: Vec<PathBuf>,
+    /// npm: the project's install tree, whose contents are judged by the package manager's
+    /// own rules (and whose `.bin` by the end-of-run check).
+    install_tree: Option<PathBuf>,
 }
 
 impl FileRules {
@@ -140,8 +145,17 @@ impl FileRules {
             })
             .unwrap_or_default();
         let own_dir = plan.script.as_ref().map(|s| (s.own_dir, s.project.clone()));
+        let persistent = plan
+            .mounts
+            .iter()
+            .filter(|m| matches!(m.kind, MountKind::BindRw(_)))
+            .map(|m| m.target.clone())
+            .collect();
+        let install_tree = plan.script.as_ref().map(|s| s.project.join("node_modules"));
         FileRules {
             own_dir,
+            persistent,
+            install_tree,
             hidden,
             credentials: plan.credentials.clone(),
             writable,
@@ -152,6 +166,33 @@ impl FileRules {
             legacy_install_write,
             pip_project,
         }
+    }
+
+    /// Whether a script's write the kernel lets through leaves something behind that the
+    /// end-of-run check must name: it outlives the sandbox (beneath a read-write host
+    /// directory), lies outside the script's own folders, and outside the install tree except
+    /// its `.bin`. Only a grant or `[fs] rw` makes such a write possible.
+    pub fn left_behind(&self, path: &Path, access: Access, level: Level<'_>) -> bool {
+        let Level::Script { own, .. } = level else {
+            return false;
+        };
+        if access != Access::Write || own.iter().any(|d| path.starts_with(d)) {
+            return false;
+        }
+        let in_tree = self
+            .install_tree
+            .as_ref()
+            .is_some_and(|t| path.starts_with(t) && !path.starts_with(t.join(".bin")));
+        !in_tree
+            && self.persistent.iter().any(|p| path.starts_with(p))
+            && self.may_write(path, level)
+    }
+
+    /// Whether `path` lies in the install tree's `.bin`.
+    pub fn in_bin(&self, path: &Path) -> bool {
+        self.install_tree
+            .as_ref()
+            .is_some_and(|t| path.starts_with(t.join(".bin")))
     }
 
     /// The directories a script started in `cwd` writes as its own (what its shim granted).
@@ -439,6 +480,8 @@ mod tests {
             legacy_install_write: vec![],
             pip_project: None,
             own_dir: None,
+            persistent: vec!["/p".into()],
+            install_tree: Some("/p/node_modules".into()),
         }
     }
 
@@ -546,6 +589,33 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn writes_that_outlive_the_sandbox_outside_the_scripts_folder_are_left_behind() {
+        let r = FileRules {
+            script_writable: Some(vec!["/tmp".into(), "/p/.vscode".into()]),
+            ..rules()
+        };
+        let own = [PathBuf::from("/p/node_modules/evil")];
+        let script = Level::Script {
+            own: &own,
+            package: Some("evil"),
+        };
+        let left = |p: &str| r.left_behind(Path::new(p), Access::Write, script);
+        assert!(left("/p/.vscode/tasks.json"));
+        assert!(!left("/p/node_modules/evil/build/a.node"));
+        assert!(!left("/tmp/x"));
+        assert!(
+            !left("/p/src/index.js"),
+            "refused, so logged as blocked instead"
+        );
+        assert!(!r.left_behind(Path::new("/p/.vscode/tasks.json"), Access::Read, script));
+        assert!(!r.left_behind(
+            Path::new("/p/.vscode/tasks.json"),
+            Access::Write,
+            Level::PackageManager
+        ));
     }
 
     #[test]

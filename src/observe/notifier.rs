@@ -46,6 +46,9 @@ pub struct Observer {
     /// Build backends run at level 2 under init's listener (pip's python shim), so a connect
     /// seen there may be level 2's: attribution tells, for the log.
     pub level2_under_init: bool,
+    /// Scripts' writes that outlive the sandbox outside their own folder, for the end-of-run
+    /// check (`planted`).
+    pub planted: Arc<super::planted::Observed>,
 }
 
 /// Whose filter a listener belongs to.
@@ -283,10 +286,29 @@ fn observe_file(fd: i32, req: &libc::seccomp_notif, observer: &Observer, scope: 
                 package: None,
             },
         };
+        // A script's write into `.bin`, allowed or not, names who to attribute an entry the
+        // end-of-run check finds there (a grant's write is not in level 2's general rules).
+        if matches!(scope, Scope::Script { .. })
+            && access == Access::Write
+            && observer.files.in_bin(&path)
+        {
+            observer
+                .planted
+                .record(path.clone(), || observer.who.of_pid(pid));
+        }
         let Some(finding) = observer
             .files
             .judge(&path, access, level, &inside, &on_host)
         else {
+            // Let through by a grant or `--rw`: remembered (attribution paid only here) for
+            // the end-of-run check, which reports it if it is still there.
+            if matches!(scope, Scope::Script { .. })
+                && observer.files.left_behind(&path, access, level)
+            {
+                observer
+                    .planted
+                    .record(path.clone(), || observer.who.of_pid(pid));
+            }
             continue;
         };
         let who = observer.who.of_pid(pid);

@@ -479,6 +479,9 @@ pub struct PythonPlan {
     /// `include` and `bin`, never the venv root (its `pip.conf`, `pyvenv.cfg`).
     #[serde(default)]
     pub legacy_install_write: Vec<PathBuf>,
+    /// The target venv (canonical), whose start-up files the end-of-run check compares.
+    #[serde(default)]
+    pub venv: Option<PathBuf>,
 }
 
 impl PythonPlan {
@@ -732,6 +735,7 @@ pub fn python_plan(
         interpreters,
         level2,
         legacy_install_write,
+        venv: venv.map(|v| std::fs::canonicalize(v).unwrap_or_else(|_| v.to_path_buf())),
     }
 }
 
