@@ -336,11 +336,18 @@ fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
         hidden = plan.hidden.len(),
         "sandbox plan ready"
     );
+    // What the end-of-run check compares with: a few names and sizes, taken before anything
+    // inside runs.
+    let before = safe_install::observe::planted::Before::take(&plan);
+    let planted = std::sync::Arc::new(safe_install::observe::planted::Observed::default());
     let result = if rung == probe::Rung::Full {
-        safe_install::supervisor::run(&plan, allow, scripts, &log.sink())
+        safe_install::supervisor::run(&plan, allow, scripts, &log.sink(), &planted)
     } else {
         safe_install::degraded::run(&plan, allow, scripts, &log.sink())
     };
+    if result.is_ok() {
+        safe_install::observe::planted::finish(&plan, &policy, before, &planted, &log.sink());
+    }
     let finished = log.finish();
     let code = result.map_err(|e| {
         let code = e.exit_code();
@@ -365,9 +372,14 @@ fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
             eprint!("{note}");
         }
     }
+    // Blocked attempts, and what the end-of-run check found planted (`pth-installed` is
+    // information).
     let blocked = counted
         .iter()
-        .filter(|(e, _)| e.verdict == Verdict::Blocked)
+        .filter(|(e, _)| {
+            e.verdict == Verdict::Blocked
+                || (e.verdict == Verdict::Found && e.reason == Reason::Planted)
+        })
         .count();
     if args.strict && blocked > 0 && code == 0 {
         return Ok(exit::BLOCKED_STRICT);

@@ -35,6 +35,9 @@ pub enum Verdict {
     Blocked,
     Allowed,
     Degraded,
+    /// Nothing was refused: the end-of-run check found something the install left behind
+    /// that runs later (`planted`, `pth-installed`). Always logged.
+    Found,
 }
 
 /// The process an event is about, in the sandbox's pid namespace and on the host.

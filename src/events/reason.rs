@@ -58,6 +58,8 @@ reasons! {
     TerminalInjection => "terminal-injection": "TIOCSTI or TIOCLINUX: typing into a terminal, refused.",
     ControllingTerminal => "controlling-terminal": "/dev/tty, the terminal of whoever runs the install: nothing inside has one, and opening it is refused.",
     DaemonKilled => "daemon-killed": "A process still running when the command ended (a daemon left behind) was killed with the sandbox.",
+    Planted => "planted": "Found at the end of the run: package code left something that runs later (a .pth with an import line, sitecustomize/usercustomize, a .bin or console-script entry that is not its package's, a file written outside its own folder and the install tree).",
+    PthInstalled => "pth-installed": "The package manager installed a .pth file with an import line from a wheel: it runs at every later start of that Python.",
 }
 
 impl Serialize for Reason {

@@ -1,6 +1,6 @@
 //! The human summary printed on stderr when the command ends: one line per distinct blocked
-//! attempt (who, what, where), repeats counted, and what would allow it if it was legitimate.
-//! Silent when nothing was blocked.
+//! attempt (who, what, where), repeats counted, and what would allow it if it was legitimate;
+//! what the end-of-run check found left behind. Silent when there is nothing to say.
 
 use super::{Action, Event, ProcessId, Reason, Verdict};
 use std::borrow::Cow;
@@ -75,6 +75,13 @@ pub fn remedy(event: &Event) -> Option<String> {
         Reason::ReadOnlyPath if is_shell_startup(target) => Some(
             "nothing: shell start-up files are where an install would persist".into(),
         ),
+        // Another package's files, `.bin`, the tree's metadata: never a need of a script
+        // (the project's own scripts already write the whole install tree).
+        Reason::ReadOnlyPath
+            if target.contains("/node_modules/") && !target.contains("/node_modules/.prisma") =>
+        {
+            Some("nothing: package code writes only its own folder of the install tree (another package's files, node_modules/.bin and .package-lock.json are npm's)".into())
+        }
         Reason::ReadOnlyPath => Some(match script_package(event) {
             Some(name) => format!(
                 "[[package]] name = \"{name}\" allow-write = [\"{target}\"] (this package only)"
@@ -188,7 +195,12 @@ pub fn render(events: &[(Event, u64)], log_path: Option<&Path>, colour: bool) ->
         .map(|(e, _)| e)
         .filter(|e| e.verdict == Verdict::Degraded)
         .collect();
-    if blocked.is_empty() && degraded.is_empty() {
+    let found: Vec<&Event> = events
+        .iter()
+        .map(|(e, _)| e)
+        .filter(|e| e.verdict == Verdict::Found)
+        .collect();
+    if blocked.is_empty() && degraded.is_empty() && found.is_empty() {
         return None;
     }
     let (bold, red, yellow, reset) = if colour {
@@ -205,6 +217,27 @@ pub fn render(events: &[(Event, u64)], log_path: Option<&Path>, colour: bool) ->
             neutralise(e.detail.as_deref().unwrap_or(e.target.as_str())),
             e.reason
         );
+    }
+    if !found.is_empty() {
+        let _ = writeln!(
+            o,
+            "{bold}{yellow}safe-install: the install left {} thing{} that run{} later:{reset}",
+            found.len(),
+            if found.len() == 1 { "" } else { "s" },
+            if found.len() == 1 { "s" } else { "" }
+        );
+        for e in &found {
+            let who = e.package.as_deref().unwrap_or("(package manager)");
+            let script = e
+                .script
+                .as_deref()
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default();
+            let _ = writeln!(o, "  {who}{script}: {}  [{}]", e.target, e.reason);
+            if let Some(d) = &e.detail {
+                let _ = writeln!(o, "      {d}");
+            }
+        }
     }
     if !groups.is_empty() {
         let total: u64 = groups.iter().map(|g| g.count).sum();

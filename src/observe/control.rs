@@ -66,8 +66,10 @@ fn register(conn: &OwnedFd, observer: &Arc<Observer>) -> std::io::Result<()> {
     }
     // The shim has not exec'd the script yet: its working directory and environment are
     // still what npm (level 1) gave it. The directory is the package's place in the install
-    // tree: its identity (the lockfile's entry there) and the key of its grants.
+    // tree: its identity (the lockfile's entry there), the key of its grants, and what it
+    // may write as its own.
     let package_dir: Option<PathBuf> = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
+    let own = observer.files.script_own(package_dir.as_deref());
     observer.who.register_script(pid, package_dir.clone());
     // Who it is for the log of what it leaves behind (a daemon): the registration's
     // `name@version` (the lockfile's identity for that directory) and lifecycle event.
@@ -77,6 +79,7 @@ fn register(conn: &OwnedFd, observer: &Arc<Observer>) -> std::io::Result<()> {
         Arc::clone(observer),
         Scope::Script {
             package_dir,
+            own,
             origin,
         },
     )?;

@@ -36,7 +36,8 @@ pub struct Finding {
 }
 
 /// Who is asking: the package manager (level 1), a lifecycle script or build backend
-/// (level 2, with its package directory when known), or a command that is neither.
+/// (level 2, with the directories it may write as its own, when known), or a command that is
+/// neither.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level<'a> {
     PackageManager,
@@ -44,6 +45,8 @@ pub enum Level<'a> {
         /// Where npm started the script (read from its shim before it ran): its package's
         /// place in the install tree, which grants are keyed on.
         package_dir: Option<&'a Path>,
+        /// Its own directories (`plan::trust::own_dirs` of where it was started).
+        own: &'a [PathBuf],
     },
     Command,
 }
@@ -73,6 +76,13 @@ pub struct FileRules {
     /// pip: the project, inside which a build backend's working directory (an in-tree build
     /// of a local path) is writable for it.
     pip_project: Option<PathBuf>,
+    /// npm: the project and how a script's own directory follows from where it runs.
+    own_dir: Option<(crate::plan::trust::OwnDir, PathBuf, Vec<PathBuf>)>,
+    /// Host directories bound read-write: what is written beneath them outlives the sandbox.
+    persistent: Vec<PathBuf>,
+    /// npm: the project's install tree, whose contents are judged by the package manager's
+    /// own rules (and whose `.bin` by the end-of-run check).
+    install_tree: Option<PathBuf>,
 }
 
 impl FileRules {
@@ -148,7 +158,21 @@ impl FileRules {
                     .collect()
             })
             .unwrap_or_default();
+        let own_dir = plan
+            .script
+            .as_ref()
+            .map(|s| (s.own_dir, s.project.clone(), s.clone_roots.clone()));
+        let persistent = plan
+            .mounts
+            .iter()
+            .filter(|m| matches!(m.kind, MountKind::BindRw(_)))
+            .map(|m| m.target.clone())
+            .collect();
+        let install_tree = plan.script.as_ref().map(|s| s.project.join("node_modules"));
         FileRules {
+            own_dir,
+            persistent,
+            install_tree,
             hidden,
             credentials: plan.credentials.clone(),
             writable,
@@ -159,6 +183,43 @@ impl FileRules {
             granted_write,
             legacy_install_write,
             pip_project,
+        }
+    }
+
+    /// Whether a script's write the kernel lets through leaves something behind that the
+    /// end-of-run check must name: it outlives the sandbox (beneath a read-write host
+    /// directory), lies outside the script's own folders, and outside the install tree except
+    /// its `.bin`. Only a grant or `[fs] rw` makes such a write possible.
+    pub fn left_behind(&self, path: &Path, access: Access, level: Level<'_>) -> bool {
+        let Level::Script { own, .. } = level else {
+            return false;
+        };
+        if access != Access::Write || own.iter().any(|d| path.starts_with(d)) {
+            return false;
+        }
+        let in_tree = self
+            .install_tree
+            .as_ref()
+            .is_some_and(|t| path.starts_with(t) && !path.starts_with(t.join(".bin")));
+        !in_tree
+            && self.persistent.iter().any(|p| path.starts_with(p))
+            && self.may_write(path, level)
+    }
+
+    /// Whether `path` lies in the install tree's `.bin`.
+    pub fn in_bin(&self, path: &Path) -> bool {
+        self.install_tree
+            .as_ref()
+            .is_some_and(|t| path.starts_with(t.join(".bin")))
+    }
+
+    /// The directories a script started in `cwd` writes as its own (what its shim granted).
+    pub fn script_own(&self, cwd: Option<&Path>) -> Vec<PathBuf> {
+        match (&self.own_dir, cwd) {
+            (Some((kind, project, clones)), Some(cwd)) => {
+                crate::plan::trust::own_dirs(*kind, project, clones, cwd)
+            }
+            _ => Vec::new(),
         }
     }
 
@@ -236,7 +297,7 @@ impl FileRules {
                 );
             }
         }
-        if let Level::Script { package_dir } = level {
+        if let Level::Script { package_dir, .. } = level {
             if let Some((owner, _, _)) = self.granted.iter().find(|(_, dirs, p)| {
                 path.starts_with(p) && !dirs.iter().any(|d| Some(d.as_path()) == package_dir)
             }) {
@@ -294,8 +355,8 @@ impl FileRules {
             return false;
         }
         let roots = match (level, &self.script_writable) {
-            (Level::Script { package_dir }, Some(w)) => {
-                if package_dir.is_some_and(|d| path.starts_with(d)) {
+            (Level::Script { package_dir, own }, Some(w)) => {
+                if own.iter().any(|d| path.starts_with(d)) {
                     return true;
                 }
                 // The package's own `allow-write` grant (bound to its lockfile entry's
@@ -453,6 +514,9 @@ mod tests {
             granted_write: vec![(vec!["/p/node_modules/sharp".into()], "/p/cache".into())],
             legacy_install_write: vec![],
             pip_project: None,
+            own_dir: None,
+            persistent: vec!["/p".into()],
+            install_tree: Some("/p/node_modules".into()),
         }
     }
 
@@ -486,6 +550,7 @@ mod tests {
     fn a_write_the_package_is_granted_is_no_finding() {
         let level = |dir: &'static str| Level::Script {
             package_dir: Some(Path::new(dir)),
+            own: &[],
         };
         let sharp = "/p/node_modules/sharp";
         assert_eq!(judge("/p/cache/x.bin", Access::Write, level(sharp)), None);
@@ -505,8 +570,10 @@ mod tests {
 
     #[test]
     fn judges_by_level() {
+        let own = [PathBuf::from("/p/node_modules/evil")];
         let script = Level::Script {
             package_dir: Some(Path::new("/p/node_modules/evil")),
+            own: &own,
         };
         assert_eq!(
             judge("/p/.env", Access::Read, script),
@@ -552,6 +619,7 @@ mod tests {
         );
         let sharp = Level::Script {
             package_dir: Some(Path::new("/p/node_modules/sharp")),
+            own: &[],
         };
         assert_eq!(judge("/opt/vips/lib.so", Access::Read, sharp), None);
         // A private /tmp: the host's file of the same name is not what was written.
@@ -578,6 +646,33 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn writes_that_outlive_the_sandbox_outside_the_scripts_folder_are_left_behind() {
+        let r = FileRules {
+            script_writable: Some(vec!["/tmp".into(), "/p/.vscode".into()]),
+            ..rules()
+        };
+        let own = [PathBuf::from("/p/node_modules/evil")];
+        let script = Level::Script {
+            package_dir: Some(Path::new("/p/node_modules/evil")),
+            own: &own,
+        };
+        let left = |p: &str| r.left_behind(Path::new(p), Access::Write, script);
+        assert!(left("/p/.vscode/tasks.json"));
+        assert!(!left("/p/node_modules/evil/build/a.node"));
+        assert!(!left("/tmp/x"));
+        assert!(
+            !left("/p/src/index.js"),
+            "refused, so logged as blocked instead"
+        );
+        assert!(!r.left_behind(Path::new("/p/.vscode/tasks.json"), Access::Read, script));
+        assert!(!r.left_behind(
+            Path::new("/p/.vscode/tasks.json"),
+            Access::Write,
+            Level::PackageManager
+        ));
     }
 
     #[test]

@@ -6,5 +6,6 @@ pub mod attribution;
 pub mod control;
 pub mod files;
 pub mod notifier;
+pub mod planted;
 pub mod process;
 pub mod sockaddr;

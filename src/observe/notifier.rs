@@ -50,6 +50,9 @@ pub struct Observer {
     /// a process can leave its script's tree (double fork) but never its filter, so this
     /// names who started a daemon that ancestry can only call orphaned.
     pub seen: std::sync::Mutex<std::collections::HashMap<i32, ScriptOrigin>>,
+    /// Scripts' writes that outlive the sandbox outside their own folder, for the end-of-run
+    /// check (`planted`).
+    pub planted: Arc<super::planted::Observed>,
 }
 
 /// Who a script is, as its registration recorded it: `name@version` (the lockfile's identity
@@ -75,9 +78,11 @@ pub enum Scope {
     /// Init's filter: the whole sandbox. `generic`: the command is not a package manager, so
     /// its own file attempts are judged as a script's would be.
     Sandbox { generic: bool },
-    /// A lifecycle script's filter, installed by the shim running in `package_dir`.
+    /// A lifecycle script's filter, installed by its shim.
     Script {
         package_dir: Option<PathBuf>,
+        /// The directories it writes as its own (from where npm started it).
+        own: Vec<PathBuf>,
         /// `name@version` and the lifecycle event, from the script's registration.
         origin: ScriptOrigin,
     },
@@ -320,18 +325,43 @@ fn observe_file(fd: i32, req: &libc::seccomp_notif, observer: &Observer, scope: 
             continue;
         }
         let level = match scope {
-            Scope::Script { package_dir, .. } => Level::Script {
+            Scope::Script {
+                package_dir, own, ..
+            } => Level::Script {
                 package_dir: package_dir.as_deref(),
+                own,
             },
             Scope::Sandbox { generic: true } => Level::Command,
             // Judged as a script first: most calls are nothing either way, and attribution
             // (several /proc reads) is paid only for findings.
-            Scope::Sandbox { generic: false } => Level::Script { package_dir: None },
+            Scope::Sandbox { generic: false } => Level::Script {
+                package_dir: None,
+                own: &[],
+            },
         };
+        // A script's write into `.bin`, allowed or not, names who to attribute an entry the
+        // end-of-run check finds there (a grant's write is not in level 2's general rules).
+        if matches!(scope, Scope::Script { .. })
+            && access == Access::Write
+            && observer.files.in_bin(&path)
+        {
+            observer
+                .planted
+                .record(path.clone(), || observer.who.of_pid(pid));
+        }
         let Some(finding) = observer
             .files
             .judge(&path, access, level, &inside, &on_host)
         else {
+            // Let through by a grant or `--rw`: remembered (attribution paid only here) for
+            // the end-of-run check, which reports it if it is still there.
+            if matches!(scope, Scope::Script { .. })
+                && observer.files.left_behind(&path, access, level)
+            {
+                observer
+                    .planted
+                    .record(path.clone(), || observer.who.of_pid(pid));
+            }
             continue;
         };
         let who = observer.who.of_pid(pid);

@@ -213,6 +213,12 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
                 // Created when missing, as a cache is: the grant names a place the package
                 // writes to (a download cache), which need not exist before its first run.
                 let p = p.resolve(&ctx.home);
+                // Inside the install tree (a generator's `node_modules/.prisma`) the view
+                // shows it already; a mount point there would make `npm ci`'s removal of
+                // `node_modules` fail (EBUSY). The script's shim creates it when missing.
+                if p.starts_with(ctx.project.join("node_modules")) {
+                    continue;
+                }
                 if !p.exists() {
                     let _ = std::fs::create_dir_all(&p);
                 }

@@ -45,7 +45,8 @@ pub struct ScriptPlan {
     pub shell: PathBuf,
     /// Read and execute beneath these (level 1's readable places minus the private ones).
     pub read: Vec<PathBuf>,
-    /// Full access beneath these; the script's own package directory is added at run time.
+    /// Full access beneath these (temp, `[fs] rw`); the script's own directory is added at run
+    /// time (see [`OwnDir`]).
     pub write: Vec<PathBuf>,
     pub devices: Vec<PathBuf>,
     /// The project root: a script whose package directory lies outside it gets no write
@@ -65,6 +66,99 @@ pub struct ScriptPlan {
     /// package manager's proxy port is not among them, so level 2 cannot reach level 1's
     /// egress path (or its credentials' way out) at all.
     pub connect_tcp: Vec<u16>,
+    /// How the script's own directory follows from the directory it runs in.
+    #[serde(default)]
+    pub own_dir: OwnDir,
+}
+
+/// Which directory a level-2 process may write besides temp and grants, found from the
+/// working directory the package manager (level 1) started it in, before any package code ran.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OwnDir {
+    /// pip: a build backend's working directory when it lies inside the project (an in-tree
+    /// build of a local path); pip's own build directories live in its private temp.
+    #[default]
+    WorkingDirectory,
+    /// npm: a dependency's script writes its own folder of an install tree
+    /// (`node_modules/<name>`, `node_modules/@scope/<name>`, nested ones alike), never another
+    /// package, `.bin` or the tree's metadata. The project's own scripts (the root's, a
+    /// workspace's: the user's code) write the install tree, and a workspace its own folder.
+    InstallTree,
+}
+
+/// The directories a level-2 process started in `cwd` may write, besides temp and grants.
+/// Pure: the shim (Landlock) and the supervisor (the log) decide with the same function.
+pub fn own_writable(kind: OwnDir, project: &Path, cwd: &Path) -> Vec<PathBuf> {
+    let Ok(rel) = cwd.strip_prefix(project) else {
+        // Outside the project (a git dependency's clone in temp): nothing of the project.
+        return Vec::new();
+    };
+    match kind {
+        OwnDir::WorkingDirectory => vec![cwd.to_path_buf()],
+        OwnDir::InstallTree => {
+            let parts: Vec<&std::ffi::OsStr> = rel.iter().collect();
+            match parts.iter().position(|p| *p == "node_modules") {
+                // The project's own scripts: the user's code (`patch-package` changes other
+                // packages' files on purpose), not the rest of the project.
+                None if parts.is_empty() => vec![project.join("node_modules")],
+                // A workspace: its own folder (its build output) and the install tree.
+                None => vec![cwd.to_path_buf(), project.join("node_modules")],
+                Some(at) if is_package_path(&parts[at..]) => vec![cwd.to_path_buf()],
+                // `node_modules` itself, `.bin`, a directory inside a package: npm starts
+                // no script there; nothing to write.
+                Some(_) => Vec::new(),
+            }
+        }
+    }
+}
+
+/// [`own_writable`], and a git dependency's own clone: npm prepares a git dependency in a
+/// fresh directory directly beneath one of `clone_roots` (`<cache>/_cacache/tmp`), and its
+/// `prepare` may write that clone (npm packs the result), nothing else there.
+pub fn own_dirs(kind: OwnDir, project: &Path, clone_roots: &[PathBuf], cwd: &Path) -> Vec<PathBuf> {
+    let own_clone = cwd
+        .parent()
+        .is_some_and(|up| clone_roots.iter().any(|r| r == up));
+    if own_clone {
+        return vec![cwd.to_path_buf()];
+    }
+    own_writable(kind, project, cwd)
+}
+
+/// `node_modules/<name>` or `node_modules/@scope/<name>`, repeated for nested trees
+/// (`node_modules/a/node_modules/@s/b`), ending with a package folder. Names starting with
+/// `.` (`.bin`, `.package-lock.json`, `.prisma`) are the tree's, not a package's.
+fn is_package_path(parts: &[&std::ffi::OsStr]) -> bool {
+    let name = |p: &std::ffi::OsStr| {
+        p.to_str()
+            .is_some_and(|n| !n.is_empty() && !n.starts_with('.') && n != "node_modules")
+    };
+    let mut i = 0;
+    while i < parts.len() {
+        if parts[i] != "node_modules" {
+            return false;
+        }
+        let Some(first) = parts.get(i + 1).copied() else {
+            return false;
+        };
+        let scoped = first
+            .to_str()
+            .is_some_and(|n| n.starts_with('@') && n.len() > 1);
+        let (last, next) = if scoped {
+            match parts.get(i + 2).copied() {
+                Some(n) => (n, i + 3),
+                None => return false,
+            }
+        } else {
+            (first, i + 2)
+        };
+        if !name(last) {
+            return false;
+        }
+        i = next;
+    }
+    true
 }
 
 /// One `[[package]]` grant's paths and the package directories it applies to (the lockfile
@@ -93,21 +187,25 @@ impl ScriptPlan {
         let Some(dir) = package_dir else {
             return ll;
         };
-        let own_clone = dir
-            .parent()
-            .is_some_and(|up| self.clone_roots.iter().any(|r| r == up));
-        if dir.starts_with(&self.project) || own_clone {
-            ll.write.push(dir.to_path_buf());
-        }
-        for grant in self
-            .packages
-            .iter()
-            .filter(|p| p.dirs.iter().any(|d| d == dir))
-        {
+        ll.write.extend(own_dirs(
+            self.own_dir,
+            &self.project,
+            &self.clone_roots,
+            dir,
+        ));
+        for grant in self.grants(dir) {
             ll.read.extend(grant.read.iter().cloned());
             ll.write.extend(grant.write.iter().cloned());
         }
         ll
+    }
+
+    /// The `[[package]]` grants of a script running in `package_dir` (bound to the lockfile
+    /// entries installed there, never to a name).
+    pub fn grants<'p>(&'p self, package_dir: &'p Path) -> impl Iterator<Item = &'p PackagePaths> {
+        self.packages
+            .iter()
+            .filter(move |p| p.dirs.iter().any(|d| d == package_dir))
     }
 
     /// Whether `name` is a credential the script must not inherit.
@@ -314,7 +412,8 @@ pub fn script_plan(policy: &Policy, ctx: &Context, level1: &LandlockPlan) -> Scr
         .filter(|p| !shared.contains(p))
         .filter(|p| level1.write.iter().any(|w| p.starts_with(w)))
         .collect();
-    write.push(ctx.project.join("node_modules"));
+    // Not the project's `node_modules`: each script gets its own package folder at run time
+    // (`own_writable`), so no script rewrites another package, `.bin` or the tree's metadata.
     for e in &policy.fs.rw {
         write.push(e.value.resolve(&ctx.home));
     }
@@ -361,6 +460,7 @@ pub fn script_plan(policy: &Policy, ctx: &Context, level1: &LandlockPlan) -> Scr
             .collect(),
         drop_env,
         packages,
+        own_dir: OwnDir::InstallTree,
     }
 }
 
@@ -447,6 +547,9 @@ pub struct PythonPlan {
     /// `include` and `bin`, never the venv root (its `pip.conf`, `pyvenv.cfg`).
     #[serde(default)]
     pub legacy_install_write: Vec<PathBuf>,
+    /// The target venv (canonical), whose start-up files the end-of-run check compares.
+    #[serde(default)]
+    pub venv: Option<PathBuf>,
 }
 
 impl PythonPlan {
@@ -680,8 +783,7 @@ pub fn python_plan(
     interpreters: Vec<Interpreter>,
 ) -> PythonPlan {
     let mut level2 = script_plan(policy, ctx, level1);
-    let node_modules = ctx.project.join("node_modules");
-    level2.write.retain(|w| *w != node_modules);
+    level2.own_dir = OwnDir::WorkingDirectory;
     // Not the venv: a build backend writes its wheel into pip's temp directory and pip
     // (level 1) installs it. A `.pth` file, a `pip.conf` or a console script written there
     // directly would run at level 1 in the next run, with nothing recording it.
@@ -711,6 +813,7 @@ pub fn python_plan(
         interpreters,
         level2,
         legacy_install_write,
+        venv: venv.map(|v| std::fs::canonicalize(v).unwrap_or_else(|_| v.to_path_buf())),
     }
 }
 
@@ -731,10 +834,11 @@ mod tests {
         ScriptPlan {
             shell: "/bin/sh".into(),
             read: vec!["/usr".into()],
-            write: vec!["/tmp".into(), "/p/node_modules".into()],
+            write: vec!["/tmp".into()],
             devices: vec![],
             project: "/p".into(),
             clone_roots: vec!["/home/u/.npm/_cacache/tmp".into()],
+            own_dir: OwnDir::InstallTree,
             drop_env: vec!["NPM_TOKEN".into(), "npm_config_//*".into()],
             packages: vec![PackagePaths {
                 name: "@scope/sharp".into(),
@@ -790,11 +894,58 @@ mod tests {
     }
 
     #[test]
+    fn a_dependency_writes_its_own_folder_only() {
+        let own = |cwd: &str| own_writable(OwnDir::InstallTree, Path::new("/p"), Path::new(cwd));
+        let p = |s: &str| vec![PathBuf::from(s)];
+        assert_eq!(own("/p/node_modules/a"), p("/p/node_modules/a"));
+        assert_eq!(own("/p/node_modules/@s/a"), p("/p/node_modules/@s/a"));
+        assert_eq!(
+            own("/p/node_modules/a/node_modules/@s/b"),
+            p("/p/node_modules/a/node_modules/@s/b")
+        );
+        // The tree's own places and paths that are no package folder: nothing.
+        for cwd in [
+            "/p/node_modules",
+            "/p/node_modules/.bin",
+            "/p/node_modules/.prisma",
+            "/p/node_modules/@s",
+            "/p/node_modules/a/lib",
+            "/p/node_modules/a/node_modules",
+            "/p/node_modules/a/node_modules/.bin",
+            "/elsewhere/node_modules/a",
+            "/pother/node_modules/a",
+        ] {
+            assert_eq!(own(cwd), Vec::<PathBuf>::new(), "{cwd}");
+        }
+        // The project's own scripts write the install tree; a workspace also its folder.
+        assert_eq!(own("/p"), p("/p/node_modules"));
+        assert_eq!(
+            own("/p/packages/app"),
+            vec![
+                PathBuf::from("/p/packages/app"),
+                PathBuf::from("/p/node_modules")
+            ]
+        );
+        // pip: a build backend's working directory inside the project.
+        let pip =
+            |cwd: &str| own_writable(OwnDir::WorkingDirectory, Path::new("/p"), Path::new(cwd));
+        assert_eq!(pip("/p/vendor/x"), p("/p/vendor/x"));
+        assert_eq!(pip("/tmp/pip-build-x"), Vec::<PathBuf>::new());
+        // The layer itself: no `node_modules` as a whole, ever.
+        let ll = plan().landlock(Some(Path::new("/p/node_modules/left-pad")));
+        assert!(!ll.write.contains(&PathBuf::from("/p/node_modules")));
+        assert!(ll
+            .write
+            .contains(&PathBuf::from("/p/node_modules/left-pad")));
+    }
+
+    #[test]
     fn package_dir_writable_only_inside_the_project_and_grants_per_package_dir() {
         let p = plan();
         let sharp = Path::new("/p/node_modules/@scope/sharp");
         let ll = p.landlock(Some(sharp));
         assert!(ll.write.contains(&sharp.to_path_buf()));
+        assert!(!ll.write.contains(&PathBuf::from("/p/node_modules")));
         assert!(ll.read.contains(&PathBuf::from("/opt/vips")));
         // Another directory gets no grant, whatever its package calls itself.
         let other = p.landlock(Some(Path::new("/p/node_modules/x")));

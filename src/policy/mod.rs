@@ -364,6 +364,9 @@ pub struct Policy {
     pub credentials: Vec<Entry<NameMatcher>>,
     pub scripts: ScriptsPolicy,
     pub sandbox: SandboxPolicy,
+    /// Python packages whose wheels' `.pth` files are expected (normalised project names,
+    /// `setuptools`): the end-of-run check reports no `pth-installed` for them.
+    pub pth_allow: Vec<Entry<String>>,
     /// The layers that were loaded, lowest first.
     pub layers: Vec<String>,
 }

@@ -22,6 +22,8 @@ pub struct RawPolicy {
     pub scripts: RawScripts,
     #[serde(default, rename = "package")]
     pub packages: Vec<RawPackage>,
+    #[serde(default)]
+    pub pth: RawPth,
     pub sandbox: Option<RawSandbox>,
 }
 
@@ -170,4 +172,20 @@ pub struct RawPackage {
     /// The lockfile's `integrity` of the version granted (`sha512-…`): another version does
     /// not inherit the grant.
     pub integrity: Option<Spanned<String>>,
+}
+
+/// `[[pth.allow]] package = "setuptools"`: `.pth` files a wheel of this package installs are
+/// known and expected (no `pth-installed` finding at the end of the run).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPth {
+    #[serde(default)]
+    pub allow: Vec<RawPthAllow>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPthAllow {
+    pub package: Spanned<String>,
+    pub reason: Spanned<String>,
 }

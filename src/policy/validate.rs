@@ -253,6 +253,22 @@ pub(super) fn merge_file(policy: &mut Policy, file: &str, text: &str) -> Result<
             origin: cx.origin(&rule.host),
         });
     }
+    for (i, rule) in raw.pth.allow.iter().enumerate() {
+        let key = format!("pth.allow[{i}]");
+        let name = rule.package.get_ref().trim();
+        if !valid_package_name(name) || name.starts_with('@') {
+            return Err(cx.invalid(
+                &rule.package,
+                format!("{key}.package"),
+                "must be a Python project name such as \"setuptools\", without a version",
+            ));
+        }
+        policy.pth_allow.push(Entry {
+            value: crate::observe::planted::normalise_dist(name),
+            reason: cx.reason(&rule.reason, format!("{key}.reason"))?,
+            origin: cx.origin(&rule.package),
+        });
+    }
     for (i, rule) in raw.credentials.env.iter().enumerate() {
         let key = format!("credentials.env[{i}]");
         let value = name_matcher(&cx, rule, &key)?;

@@ -8,8 +8,8 @@
 //! 2. drops every credential from the environment (`--secret-env`, `[credentials]`, npm's
 //!    auth settings);
 //! 3. adds a Landlock layer: no package-manager configuration or credentials, the package
-//!    cache read-only, writes only to the package's own directory, the project's
-//!    `node_modules` and temp. The nested domain also keeps the script from ptracing npm or
+//!    cache read-only, writes only to the package's own folder in the install tree (the
+//!    project's own scripts: the install tree), temp, `[fs] rw` and the package's grants. The nested domain also keeps the script from ptracing npm or
 //!    reading its `/proc/<pid>/environ` and `mem`.
 //!
 //! It fails closed: without its configuration or its Landlock layer, the script does not run.
@@ -67,6 +67,7 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, ShimError> {
     let package_dir = std::env::current_dir().ok();
 
     register_listener();
+    create_granted_dirs(&plan, package_dir.as_deref());
     let env = scrubbed_env(&plan)?;
     landlock::apply(&plan.landlock(package_dir.as_deref()))
         .map_err(|e| ShimError::Landlock(e.detail))?;
@@ -81,6 +82,26 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, ShimError> {
         shell: plan.shell.display().to_string(),
         source: err,
     })
+}
+
+/// A package's write grant inside the install tree that does not exist yet
+/// (`node_modules/.prisma` before the first generate) is created now, while the shim is still
+/// in npm's Landlock domain: a Landlock rule needs an existing directory, and without one the
+/// grant would give nothing. Only granted paths inside the project's install tree, only for
+/// the grants bound to this package directory; a failure leaves the grant ineffective, never
+/// wider.
+fn create_granted_dirs(plan: &ScriptPlan, package_dir: Option<&Path>) {
+    let Some(dir) = package_dir else {
+        return;
+    };
+    let tree = plan.project.join("node_modules");
+    for grant in plan.grants(dir) {
+        for w in grant.write.iter().filter(|w| w.starts_with(&tree)) {
+            if std::fs::symlink_metadata(w).is_err() {
+                let _ = std::fs::create_dir_all(w);
+            }
+        }
+    }
 }
 
 /// Install the observing filter and hand its listener to the supervisor. A failure leaves the

@@ -354,6 +354,7 @@ mod tests {
     #[test]
     fn build_backends_lose_credentials() {
         let plan = PythonPlan {
+            venv: None,
             legacy_install_write: vec![],
             interpreters: vec![],
             level2: ScriptPlan {

@@ -65,6 +65,7 @@ pub fn run(
     allow: crate::net::allow::AllowList,
     scripts: Option<crate::net::proxy::ScriptEgress>,
     sink: &EventSink,
+    planted: &std::sync::Arc<crate::observe::planted::Observed>,
 ) -> Result<i32, SupervisorError> {
     // Where the child builds the new root: an existing directory it may cover in its own
     // mount namespace (nothing on the host changes, so a SIGKILL at any moment leaves
@@ -152,6 +153,7 @@ pub fn run(
         scripts_alive: std::sync::Arc::default(),
         level2_under_init: plan.python.is_some(),
         seen: std::sync::Mutex::default(),
+        planted: std::sync::Arc::clone(planted),
     });
     // With the shim, every script registers before it runs: until one has, every proxy
     // request is the package manager's and needs no attribution.

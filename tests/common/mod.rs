@@ -329,6 +329,25 @@ impl World {
             .prefix(&format!("{TEMP_PREFIX}{name}-"))
             .tempdir()
             .expect("create the test's temporary directory");
+        World::in_dir(dir)
+    }
+
+    /// A new world beneath `base` instead of the temporary directory: where a user's project
+    /// would be, away from the sandbox's private `/tmp` and the rules that cover it.
+    pub fn new_in(name: &str, base: &Path) -> World {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{TEMP_PREFIX}{name}-"))
+            .tempdir_in(base)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "create a world in {} ({e}). Fix: scripts/setup.sh as root creates it",
+                    base.display()
+                )
+            });
+        World::in_dir(dir)
+    }
+
+    fn in_dir(dir: tempfile::TempDir) -> World {
         // Readable and traversable by the sandbox's mapped user, whoever the caller is.
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod temp dir");
         let root = dir.path().to_path_buf();
@@ -1166,7 +1185,7 @@ pub fn check_event_schema(events: &[Value]) -> Vec<String> {
             problems.push(format!("event {} has action {:?}", i + 1, e["action"]));
         }
         let verdict = e["verdict"].as_str().unwrap_or("");
-        if !["blocked", "allowed", "degraded"].contains(&verdict) {
+        if !["blocked", "allowed", "degraded", "found"].contains(&verdict) {
             problems.push(format!("event {} has verdict {:?}", i + 1, e["verdict"]));
         }
     }
