@@ -16,5 +16,7 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "demo.sh: cargo is missing; install Rust (rustup) or: sudo apt-get install -y cargo" >&2
   exit 1
 fi
-cargo build --release --quiet
+# Not --quiet: the first build takes minutes, and a silent terminal looks like a hang.
+echo "demo.sh: building safe-install (release; the first build takes a few minutes, later ones seconds)..." >&2
+cargo build --release --locked
 exec target/release/safe-install demo

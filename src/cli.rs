@@ -16,6 +16,8 @@ Examples:
   safe-install doctor                  check this machine
   safe-install demo                    watch it stop a malicious postinstall
   eval \"$(safe-install shell-init bash)\"  route npm, pip, ... through it (~/.bashrc)
+  safe-install completions bash        tab completion (bash, zsh, fish, ...)
+  safe-install man | man -l -          the manual page
 
 Exit status: the command's own, or 128+N if it died of signal N; otherwise
   120 --strict and something was blocked   122 sandbox unsupported on this host
@@ -61,6 +63,14 @@ pub enum Command {
         #[arg(value_enum)]
         shell: crate::diagnose::shell_init::Shell,
     },
+    /// Print shell completions for safe-install (`safe-install completions bash > /etc/bash_completion.d/safe-install`).
+    Completions {
+        /// The shell whose completion script to print.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page in roff (`safe-install man | man -l -`, or save it as safe-install.1).
+    Man,
     /// Any other word is the command to run in the sandbox (`npm ci`, `pip install ...`).
     #[command(external_subcommand)]
     Run(Vec<OsString>),

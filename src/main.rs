@@ -2,7 +2,7 @@
 //! The only place `anyhow` lives.
 
 use anyhow::Context as _;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use safe_install::cli::{Cli, Command, SandboxArgs};
 use safe_install::events::{report, summary, Action, Event, EventLog, Reason, Verdict};
 use safe_install::net::allow::AllowList;
@@ -46,6 +46,24 @@ fn main() {
         Command::ShellInit { shell } => {
             print!("{}", diagnose::shell_init::render(*shell));
             0
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "safe-install",
+                &mut std::io::stdout(),
+            );
+            0
+        }
+        Command::Man => {
+            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("safe-install: cannot write the manual page: {e}");
+                    1
+                }
+            }
         }
         Command::Run(argv) => report(run(&cli.sandbox, argv)),
     };

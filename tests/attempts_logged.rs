@@ -234,10 +234,14 @@ fn noisy_run(world: World, mode: &str, flags: &[&str], extra: Value) -> NoisyRun
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or(Value::Null);
-    let report = fs::read_to_string(world.project.join("node_modules/si-noisy/attempt-report.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(Value::Null);
+    let report = fs::read_to_string(
+        world
+            .project
+            .join("node_modules/si-noisy/attempt-report.json"),
+    )
+    .ok()
+    .and_then(|t| serde_json::from_str(&t).ok())
+    .unwrap_or(Value::Null);
     NoisyRun {
         world,
         out,

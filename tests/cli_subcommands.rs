@@ -103,3 +103,32 @@ fn explain_shows_what_npm_scripts_get() {
         );
     }
 }
+
+#[test]
+fn completions_for_bash_zsh_and_fish_and_a_man_page() {
+    let world = World::new("completions");
+    for (shell, needle) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef safe-install"),
+        ("fish", "complete -c safe-install"),
+    ] {
+        let out = run(
+            world.safe_install().args(["completions", shell]),
+            RUN_TIMEOUT,
+        );
+        assert_eq!(out.code(), 0, "{}", out.describe());
+        assert!(
+            out.stdout.contains(needle) && out.stdout.contains("allow-host"),
+            "{shell}: {}",
+            out.describe()
+        );
+    }
+    let out = run(world.safe_install().arg("man"), RUN_TIMEOUT);
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    assert!(
+        out.stdout.starts_with(".ie") || out.stdout.contains(".TH safe-install"),
+        "{}",
+        out.describe()
+    );
+    assert!(out.stdout.contains("allow\\-host"), "{}", out.describe());
+}

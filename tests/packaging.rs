@@ -279,6 +279,23 @@ fn every_file_action_yml_uses_from_its_checkout_exists() {
 /// defaults for the rest), earlier steps' outputs and a few `github` values. Returns each
 /// step's id (or name) and output; `uses` steps are skipped (they need GitHub).
 fn run_action(world: &World, inputs: &[(&str, &str)]) -> Vec<(String, Output)> {
+    run_action_job(world, inputs, "job", None)
+}
+
+/// The commit the stand-in runner says the action was pinned to (`github.action_ref`).
+const PINNED: &str = "0123456789abcdef0123456789abcdef01234567";
+
+/// [`run_action`] as one job of a workflow: its own `RUNNER_TEMP` (named after `job`), the
+/// world's one cache store shared by every job (`actions/cache/restore` and `save` emulated:
+/// a directory per key under `actions-cache/`, restored and saved under the step's `if`), and
+/// `extra_path` first on `PATH` (a stand-in toolchain). Each step's outputs are in
+/// `<job>-<label>.out` under the world's root.
+fn run_action_job(
+    world: &World,
+    inputs: &[(&str, &str)],
+    job: &str,
+    extra_path: Option<&std::path::Path>,
+) -> Vec<(String, Output)> {
     let action = action();
     let action_path = world.root().join("action");
     for (path, bytes) in ACTION_FILES {
@@ -286,9 +303,10 @@ fn run_action(world: &World, inputs: &[(&str, &str)]) -> Vec<(String, Output)> {
         std::fs::create_dir_all(file.parent().expect("a parent")).expect("create action dir");
         std::fs::write(&file, bytes).expect("write an action file");
     }
-    let runner_temp = world.root().join("runner-temp");
+    let runner_temp = world.root().join(format!("{job}-runner-temp"));
+    let store = world.root().join("actions-cache");
     std::fs::create_dir_all(&runner_temp).expect("create RUNNER_TEMP");
-    let github_path = world.root().join("github-path");
+    let github_path = world.root().join(format!("{job}-github-path"));
     write_file(&github_path, "");
     let mut values: std::collections::BTreeMap<String, String> = Default::default();
     for (name, input) in action["inputs"].as_object().expect("inputs") {
@@ -299,6 +317,7 @@ fn run_action(world: &World, inputs: &[(&str, &str)]) -> Vec<(String, Output)> {
         values.insert(format!("inputs.{name}"), value.to_string());
     }
     values.insert("github.server_url".into(), "https://git.example.com".into());
+    values.insert("github.action_ref".into(), PINNED.into());
     values.insert(
         "github.action_repository".into(),
         "example-org/safe-install".into(),
@@ -310,9 +329,14 @@ fn run_action(world: &World, inputs: &[(&str, &str)]) -> Vec<(String, Output)> {
             out.push_str(&rest[..at]);
             let end = rest[at..].find("}}").expect("an expression ends") + at;
             let key = rest[at + 3..end].trim();
-            let value = values.get(key).unwrap_or_else(|| {
-                panic!("the stand-in runner has no value for `{key}`: add it to run_action")
-            });
+            // A step output never written (or a skipped step's) is empty, as on GitHub.
+            let value = match values.get(key) {
+                Some(v) => v.as_str(),
+                None if key.starts_with("steps.") && key.contains(".outputs.") => "",
+                None => {
+                    panic!("the stand-in runner has no value for `{key}`: add it to run_action")
+                }
+            };
             out.push_str(value);
             rest = &rest[end + 2..];
         }
@@ -321,20 +345,29 @@ fn run_action(world: &World, inputs: &[(&str, &str)]) -> Vec<(String, Output)> {
     };
     let mut done = Vec::new();
     for (i, step) in steps(&action).iter().enumerate() {
+        if let Some(uses) = step["uses"].as_str() {
+            if let Some(hit) = emulate_cache(step, uses, &values, &store, &fill) {
+                let id = step["id"].as_str().expect("the restore step has an id");
+                values.insert(format!("steps.{id}.outputs.cache-hit"), hit.to_string());
+            }
+            continue;
+        }
         let Some(script) = step["run"].as_str() else {
             continue;
         };
         assert_eq!(step["shell"], "bash", "step {i} is not a bash step");
         let id = step["id"].as_str().map(str::to_string);
         let label = id.clone().unwrap_or_else(|| format!("step {i}"));
-        let script_file = world.root().join(format!("step-{i}.sh"));
+        let script_file = world.root().join(format!("{job}-step-{i}.sh"));
         write_file(&script_file, script);
-        let output_file = world.root().join(format!("step-{i}.out"));
+        let output_file = world.root().join(format!("{job}-{label}.out"));
         write_file(&output_file, "");
-        let extra_path = std::fs::read_to_string(&github_path).expect("read GITHUB_PATH");
-        let path: Vec<&str> = extra_path
-            .lines()
-            .rev()
+        let extra_path_text = std::fs::read_to_string(&github_path).expect("read GITHUB_PATH");
+        let tools = extra_path.map(|p| p.display().to_string());
+        let path: Vec<&str> = tools
+            .as_deref()
+            .into_iter()
+            .chain(extra_path_lines(&extra_path_text))
             .chain(std::iter::once(SYSTEM_PATH))
             .collect();
         let dir = match step["working-directory"].as_str() {
@@ -377,6 +410,62 @@ fn run_action(world: &World, inputs: &[(&str, &str)]) -> Vec<(String, Output)> {
     done
 }
 
+/// `GITHUB_PATH`'s entries, the last added first (as the runner prepends them).
+fn extra_path_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().rev()
+}
+
+/// `actions/cache/restore` and `save` for the stand-in runner: a directory per key in
+/// `store`. Only the conditions action.yml uses are understood; any other `if` fails.
+/// Returns the restore's `cache-hit` (`None` for a save, a skipped step or another action).
+fn emulate_cache(
+    step: &Value,
+    uses: &str,
+    values: &std::collections::BTreeMap<String, String>,
+    store: &std::path::Path,
+    fill: &dyn Fn(&str, &std::collections::BTreeMap<String, String>) -> String,
+) -> Option<bool> {
+    let get = |k: &str| values.get(k).map(String::as_str).unwrap_or_default();
+    let condition = step["if"].as_str().unwrap_or_default();
+    let wanted = match uses.split_once('@').map(|(a, _)| a) {
+        Some("actions/cache/restore") => {
+            assert_eq!(condition, "${{ steps.key.outputs.cache == 'true' }}");
+            get("steps.key.outputs.cache") == "true"
+        }
+        Some("actions/cache/save") => {
+            assert_eq!(
+                condition,
+                "${{ steps.key.outputs.cache == 'true' && steps.install.outputs.built == 'true' }}"
+            );
+            get("steps.key.outputs.cache") == "true" && get("steps.install.outputs.built") == "true"
+        }
+        // Other actions (the artefact upload) need GitHub.
+        _ => return None,
+    };
+    if !wanted {
+        return None;
+    }
+    let path = std::path::PathBuf::from(fill(
+        step["with"]["path"].as_str().expect("with.path"),
+        values,
+    ));
+    let key = fill(step["with"]["key"].as_str().expect("with.key"), values);
+    assert!(!key.is_empty() && !key.contains('/'), "cache key {key:?}");
+    let entry = store.join(&key);
+    if uses.starts_with("actions/cache/restore@") {
+        let hit = entry.is_dir();
+        if hit {
+            copy_dir(&entry, &path);
+        }
+        return Some(hit);
+    }
+    // Like the real cache, an existing key is never overwritten.
+    if !entry.exists() {
+        copy_dir(&path, &entry);
+    }
+    None
+}
+
 fn step<'a>(done: &'a [(String, Output)], label: &str) -> &'a Output {
     &done
         .iter()
@@ -412,7 +501,7 @@ fn the_action_scripts_run_the_command_in_the_sandbox_with_strict_and_a_log() {
             &world,
             &[("binary", bin), ("command", command), ("strict", strict)],
         );
-        for (label, says) in [("install", "safe-install "), ("step 1", "nothing to do")] {
+        for (label, says) in [("install", "safe-install "), ("step 4", "nothing to do")] {
             let out = step(&done, label);
             assert!(
                 out.code() == 0 && out.stdout.contains(says),
@@ -422,7 +511,7 @@ fn the_action_scripts_run_the_command_in_the_sandbox_with_strict_and_a_log() {
         }
         let ran = step(&done, "run");
         assert_eq!(ran.code(), want, "strict={strict}\n{}", ran.describe());
-        let outputs = std::fs::read_to_string(world.root().join("step-2.out"))
+        let outputs = std::fs::read_to_string(world.root().join("job-run.out"))
             .expect("the run step's outputs");
         assert!(
             outputs.contains(&format!("exit-code={want}")),
@@ -451,4 +540,99 @@ fn the_action_scripts_run_the_command_in_the_sandbox_with_strict_and_a_log() {
         "{}",
         ran.describe()
     );
+}
+
+/// A stand-in Rust toolchain: `rustc -vV` names a host and version; `cargo install --root R`
+/// "builds" by copying the real safe-install binary to R/bin and logs each build to
+/// `builds.log` in `dir`.
+fn fake_toolchain(dir: &std::path::Path, version: &str) {
+    std::fs::create_dir_all(dir).expect("mkdir toolchain");
+    let rustc = format!(
+        "#!/bin/sh\necho 'rustc {version} (stand-in)'\necho 'host: x86_64-unknown-linux-gnu'\n"
+    );
+    let cargo = format!(
+        "#!/bin/sh\nset -e\nwhile [ \"$1\" != --root ]; do shift; done\nmkdir -p \"$2/bin\"\ncp '{bin}' \"$2/bin/safe-install\"\necho built >>'{log}'\n",
+        bin = bin().display(),
+        log = dir.join("builds.log").display()
+    );
+    for (name, text) in [("rustc", rustc), ("cargo", cargo)] {
+        let f = dir.join(name);
+        write_file(&f, &text);
+        std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+    }
+}
+
+fn builds(dir: &std::path::Path) -> usize {
+    std::fs::read_to_string(dir.join("builds.log"))
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+/// Only the first job of a commit compiles: it saves the binary with its sha256 and key, the
+/// next job restores and checks it and compiles nothing; an altered cached binary is never
+/// run (rebuilt instead, with a warning); another toolchain is another key.
+#[test]
+fn the_action_compiles_once_per_commit_and_later_jobs_use_the_checked_cached_binary() {
+    let _guard = shared_run_guard();
+    let knob = "/proc/sys/kernel/apparmor_restrict_unprivileged_userns";
+    let restricted = std::fs::read_to_string(knob).is_ok_and(|v| v.trim() == "1");
+    assert!(
+        !restricted,
+        "{knob} is 1 here: this test would load a real AppArmor profile. Fix: run the suite where user namespaces are unrestricted (docs/ci.md)"
+    );
+    let world = World::new("action-cache");
+    let tools = world.root().join("toolchain");
+    fake_toolchain(&tools, "1.85.0");
+    let inputs = [("command", "true")];
+    let job = |name: &str| {
+        let done = run_action_job(&world, &inputs, name, Some(&tools));
+        let install = step(&done, "install");
+        assert_eq!(install.code(), 0, "{name}: {}", install.describe());
+        assert_eq!(step(&done, "run").code(), 0, "{name}");
+        let key = std::fs::read_to_string(world.root().join(format!("{name}-key.out")))
+            .expect("the key step's outputs");
+        (install.stdout.clone(), install.describe(), key)
+    };
+
+    // 1. The first job compiles and saves: binary, sha256 and key.
+    let (_, first, key_out) = job("first");
+    assert_eq!(builds(&tools), 1, "{first}");
+    assert!(
+        key_out.contains(&format!(
+            "key=safe-install-v1-{PINNED}-x86_64-unknown-linux-gnu-"
+        )),
+        "{key_out}"
+    );
+    let entries: Vec<_> = std::fs::read_dir(world.root().join("actions-cache"))
+        .expect("the cache was saved")
+        .flatten()
+        .collect();
+    assert_eq!(entries.len(), 1);
+    let entry = entries[0].path();
+    for f in ["safe-install", "safe-install.sha256", "key"] {
+        assert!(entry.join(f).is_file(), "the cache entry lacks {f}");
+    }
+
+    // 2. The next job restores it, checks it, compiles nothing.
+    let (stdout, second, _) = job("second");
+    assert_eq!(builds(&tools), 1, "the second job compiled\n{second}");
+    assert!(stdout.contains("sha256 checked"), "{second}");
+
+    // 3. An altered cached binary is never run: rebuilt, with a warning.
+    let mut altered = std::fs::read(entry.join("safe-install")).expect("read cached binary");
+    altered.extend_from_slice(b"tampered");
+    std::fs::write(entry.join("safe-install"), altered).expect("alter the cached binary");
+    let (stdout, third, _) = job("third");
+    assert_eq!(builds(&tools), 2, "{third}");
+    assert!(
+        stdout.contains("does not match its recorded key or sha256"),
+        "{third}"
+    );
+
+    // 4. Another toolchain is another key: compiled again.
+    fake_toolchain(&tools, "1.86.0");
+    let (_, _, key4) = job("fourth");
+    assert_ne!(key4, key_out);
+    assert_eq!(builds(&tools), 3);
 }

@@ -46,28 +46,54 @@ pub fn is_bidi_control(c: char) -> bool {
     )
 }
 
-/// The flag or policy line that would allow an attempt, if there is one.
+/// What would allow an attempt, if anything does: either flags to add to the command line
+/// (one line), or a policy snippet (a first line saying where it goes, then complete TOML
+/// with its `reason`), each exactly what makes the next run pass when pasted as printed; or a
+/// sentence starting with "nothing" when no flag or policy allows it. Targets and package
+/// names come from the sandbox, so TOML values are quoted by the `toml` crate.
 pub fn remedy(event: &Event) -> Option<String> {
     let target = &event.target;
+    let package = script_package(event);
     match event.reason {
-        Reason::EgressNotAllowed | Reason::PrivateAddress | Reason::IpLiteral => Some(format!(
-            "--allow-host {target}  (policy: [[egress.allow]] host = \"{target}\")"
-        )),
-        Reason::DnsQuery => Some(format!(
-            "names resolve through the proxy; if {target} is a registry: --allow-host {target}"
-        )),
+        // A script's egress goes through its own proxy port, which only its package's grant
+        // opens; `--allow-host` is the package manager's allow-list and never applies to it.
+        Reason::EgressNotAllowed | Reason::IpLiteral | Reason::ScriptOffline
+            if !(event.reason == Reason::ScriptOffline && event.action == Action::Connect) =>
+        {
+            Some(match package {
+                Some(name) => package_grant(name, "allow-hosts", target, "connects to"),
+                None if event.reason == Reason::ScriptOffline => format!(
+                    "nothing narrower: the script is attributed to no package; --scripts-network registry lets every script reach the registries only, never {target}"
+                ),
+                None => format!("--allow-host {target}"),
+            })
+        }
+        Reason::PrivateAddress => Some(
+            "nothing automatic: the name resolves to a loopback or private address; name that address:port yourself (--allow-host ADDRESS:PORT, the event's detail gives it) if it is meant".into(),
+        ),
+        Reason::DnsQuery => Some(
+            "nothing: DNS is never answered inside; HTTP(S) clients resolve names through the proxy in HTTPS_PROXY".into(),
+        ),
         Reason::DirectConnect => Some(
             "nothing: direct connections never leave; HTTP(S) clients must use the proxy in HTTPS_PROXY".into(),
         ),
-        Reason::HiddenFile => Some("--policy with [[fs.hide]] narrowed, if this file is no secret".into()),
+        Reason::HiddenFile => Some(
+            "nothing: files matching a hide rule stay hidden (see `safe-install explain`); a file that is no secret needs a name no hide rule matches".into(),
+        ),
         Reason::CredentialPath => Some(
             "nothing: credentials never enter the sandbox; registry credentials reach the package manager only (.npmrc, pip.conf, netrc, --secret-env)".into(),
         ),
-        Reason::OutsideView => Some(match script_package(event) {
-            Some(name) => format!(
-                "[[package]] name = \"{name}\" allow-read = [\"{target}\"] (this package only), if it holds no secret"
-            ),
-            None => format!("--ro {target}  (if it holds no secret)"),
+        // A write outside the view needs the place writable; grants name directories.
+        Reason::OutsideView if event.action == Action::Write => {
+            let dir = write_grant_dir(target);
+            Some(match package {
+                Some(name) => package_grant(name, "allow-write", dir, "writes"),
+                None => format!("--rw {dir}"),
+            })
+        }
+        Reason::OutsideView => Some(match package {
+            Some(name) => package_grant(name, "allow-read", target, "reads"),
+            None => format!("--ro {target}"),
         }),
         Reason::ReadOnlyPath if target.contains("/.git/") || target.ends_with("/.git") => Some(
             "nothing: .git is read-only so that no hook or configuration can be planted".into(),
@@ -82,24 +108,56 @@ pub fn remedy(event: &Event) -> Option<String> {
         {
             Some("nothing: package code writes only its own folder of the install tree (another package's files, node_modules/.bin and .package-lock.json are npm's)".into())
         }
-        Reason::ReadOnlyPath => Some(match script_package(event) {
-            Some(name) => format!(
-                "[[package]] name = \"{name}\" allow-write = [\"{target}\"] (this package only)"
-            ),
-            None => format!("--rw {target}"),
-        }),
+        Reason::ReadOnlyPath => {
+            let dir = write_grant_dir(target);
+            Some(match package {
+                Some(name) => package_grant(name, "allow-write", dir, "writes"),
+                None => format!("--rw {dir}"),
+            })
+        }
         // A connect from level 2 to a local port other than its own proxy: no policy opens
         // the package manager's port (or another local server) to a script.
-        Reason::ScriptOffline if event.action == Action::Connect => Some(
+        Reason::ScriptOffline => Some(
             "nothing: scripts and build backends reach the network only through their own proxy (HTTPS_PROXY inside); for a host one needs: [[package]] allow-hosts".into(),
         ),
-        Reason::ScriptOffline => {
-            let name = script_package(event).unwrap_or("NAME");
-            Some(format!(
-                "[[package]] name = \"{name}\" allow-hosts = [\"{target}\"] in .safe-install.toml (this package only), or --scripts-network registry"
-            ))
-        }
         _ => None,
+    }
+}
+
+/// The first line of every policy-snippet remedy: where the TOML below it goes.
+pub const POLICY_SNIPPET: &str =
+    "add to .safe-install.toml in the project (or a file you pass with --policy):";
+
+/// A complete `[[package]]` entry granting `value` under `key` to package `name`.
+fn package_grant(name: &str, key: &str, value: &str, verb: &str) -> String {
+    let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+    format!(
+        "{POLICY_SNIPPET}\n[[package]]\nname = {}\n{key} = [{}]\nreason = {}",
+        quote(name),
+        quote(value),
+        quote(&format!(
+            "{name} {verb} {value} during install (review: is this expected?)"
+        ))
+    )
+}
+
+/// The directory a write grant should name for a refused write of `target`: the target
+/// itself when it looks like a directory (a `mkdir` of a cache or build directory, the first
+/// missing one of a `mkdir -p`), else its parent: a file name (`out.bin`, a temp name such
+/// as `.tmp-3f9a2c` or `x.json.1234`) changes between runs, and a grant creates the
+/// directory it names, so it must never name a file.
+pub fn write_grant_dir(target: &str) -> &str {
+    let path = Path::new(target);
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return target;
+    };
+    // A dot after the first character (an extension, a numbered temp suffix), or a run of
+    // digits as temp names have; a leading dot alone is a directory (`.prisma`, `.cache`).
+    let looks_like_file = name.get(1..).is_some_and(|rest| rest.contains('.'))
+        || name.chars().filter(char::is_ascii_digit).count() >= 4;
+    match path.parent().and_then(|p| p.to_str()) {
+        Some(parent) if looks_like_file && parent != "/" && !parent.is_empty() => parent,
+        _ => target,
     }
 }
 
@@ -270,7 +328,14 @@ pub fn render(events: &[(Event, u64)], log_path: Option<&Path>, colour: bool) ->
                 e.reason
             );
             if let Some(fix) = remedy(e) {
-                let _ = writeln!(o, "      to allow: {}", neutralise(&fix));
+                // Escaped for people (see `neutralise`); a policy snippet's TOML indented
+                // under the line saying where it goes.
+                let mut lines = fix.lines();
+                let first = lines.next().unwrap_or_default();
+                let _ = writeln!(o, "      to allow: {}", neutralise(first));
+                for l in lines {
+                    let _ = writeln!(o, "        {}", neutralise(l));
+                }
             }
         }
     }
@@ -355,8 +420,23 @@ mod tests {
         assert!(render(&[(ok, 1)], None, false).is_none());
     }
 
+    /// The TOML part of a policy-snippet remedy, as a user would paste it.
+    fn snippet(fix: &str) -> &str {
+        fix.strip_prefix(POLICY_SNIPPET)
+            .map(|t| t.trim_start_matches('\n'))
+            .unwrap_or_else(|| panic!("not a policy snippet: {fix}"))
+    }
+
+    /// Pasting a snippet into a policy file validates (the `reason` is there).
+    fn validates(fix: &str) -> crate::policy::Policy {
+        let mut p = crate::policy::Policy::default();
+        p.add_layer(".safe-install.toml", snippet(fix))
+            .unwrap_or_else(|e| panic!("the hint does not validate: {e}\n{fix}"));
+        p
+    }
+
     #[test]
-    fn offline_scripts_are_granted_per_package() {
+    fn scripts_are_granted_per_package_with_a_complete_entry() {
         let mut e = Event::new(
             Action::Proxy,
             Verdict::Blocked,
@@ -366,19 +446,35 @@ mod tests {
         e.package = Some("@scope/pkg@1.2.0".into());
         e.script = Some("postinstall".into());
         let fix = remedy(&e).expect("a remedy");
-        assert!(
-            fix.contains("name = \"@scope/pkg\" allow-hosts = [\"registry.example.com:443\"]"),
-            "{fix}"
+        let p = validates(&fix);
+        let g = p.scripts.grant("@scope/pkg").expect("the grant");
+        assert_eq!(g.value.allow_hosts, vec!["registry.example.com:443"]);
+        // With network but a host no rule names: still the package's grant, never
+        // --allow-host (which the script's proxy port does not read).
+        for reason in [Reason::EgressNotAllowed, Reason::IpLiteral] {
+            e.reason = reason;
+            let fix = remedy(&e).expect("a remedy");
+            assert!(!fix.contains("--allow-host"), "{fix}");
+            validates(&fix);
+        }
+        // The package manager's own egress is a flag.
+        e.package = None;
+        e.script = None;
+        e.reason = Reason::EgressNotAllowed;
+        assert_eq!(
+            remedy(&e).as_deref(),
+            Some("--allow-host registry.example.com:443")
         );
         // A script's write or read is granted to its package; credentials and .git never.
+        e.package = Some("@scope/pkg@1.2.0".into());
+        e.script = Some("postinstall".into());
         e.action = Action::Write;
         e.reason = Reason::ReadOnlyPath;
         e.target = "/home/u/.cache/pkg".into();
         let fix = remedy(&e).expect("a remedy");
-        assert!(
-            fix.contains("allow-write = [\"/home/u/.cache/pkg\"]"),
-            "{fix}"
-        );
+        let p = validates(&fix);
+        let g = p.scripts.grant("@scope/pkg").expect("the grant");
+        assert_eq!(g.value.allow_write.len(), 1, "{fix}");
         e.target = "/p/.git/hooks/pre-commit".into();
         assert!(remedy(&e).expect("a remedy").starts_with("nothing"));
         e.target = "/home/u/.bashrc".into();
@@ -386,6 +482,52 @@ mod tests {
         e.reason = Reason::CredentialPath;
         e.target = "/home/u/.ssh/id_rsa".into();
         assert!(remedy(&e).expect("a remedy").starts_with("nothing"));
+        // Hidden files: no narrowing exists, so none is suggested.
+        e.reason = Reason::HiddenFile;
+        e.target = "/p/.env".into();
+        let fix = remedy(&e).expect("a remedy");
+        assert!(
+            fix.starts_with("nothing") && !fix.contains("[[fs.hide]]"),
+            "{fix}"
+        );
+        // DNS is never answered, whatever --allow-host says.
+        e.reason = Reason::DnsQuery;
+        assert!(remedy(&e).expect("a remedy").starts_with("nothing"));
+    }
+
+    #[test]
+    fn names_from_the_sandbox_cannot_break_out_of_the_snippet() {
+        let mut e = Event::new(
+            Action::Read,
+            Verdict::Blocked,
+            "/opt/x\"]\n[[fs.rw]]\npath = \"/",
+            Reason::OutsideView,
+        );
+        e.package = Some("evil@1.0.0".into());
+        e.script = Some("postinstall".into());
+        let p = validates(&remedy(&e).expect("a remedy"));
+        assert!(p.fs.rw.is_empty());
+    }
+
+    #[test]
+    fn writes_are_granted_a_directory_never_a_file_name() {
+        assert_eq!(write_grant_dir("/home/u/.cache/swc"), "/home/u/.cache/swc");
+        assert_eq!(
+            write_grant_dir("/p/node_modules/.prisma"),
+            "/p/node_modules/.prisma"
+        );
+        assert_eq!(write_grant_dir("/srv/out/core.wasm"), "/srv/out");
+        assert_eq!(write_grant_dir("/srv/out/x.json.3121"), "/srv/out");
+        assert_eq!(write_grant_dir("/srv/out/tmp-48213-aa"), "/srv/out");
+        let mut e = Event::new(
+            Action::Write,
+            Verdict::Blocked,
+            "/srv/out/.npm-4821.tmp",
+            Reason::ReadOnlyPath,
+        );
+        assert_eq!(remedy(&e).as_deref(), Some("--rw /srv/out"));
+        e.target = "/srv/data".into();
+        assert_eq!(remedy(&e).as_deref(), Some("--rw /srv/data"));
     }
 
     #[test]
@@ -410,7 +552,8 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("--allow-host exfil.example.com:443"),
+            text.contains("      to allow: add to .safe-install.toml")
+                && text.contains("\n        [[package]]\n        name = \"evil\"\n        allow-hosts = [\"exfil.example.com:443\"]\n        reason = "),
             "{text}"
         );
         assert!(text.contains("/tmp/log.jsonl"), "{text}");

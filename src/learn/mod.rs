@@ -14,8 +14,9 @@
 //! - a package's existing `[[package]]` grant is copied into the learned one, since the
 //!   last layer's grant for a package replaces the earlier ones;
 //! - never: hidden and credential files, or any path with a component starting with `.`
-//!   (`.env`, `~/.ssh`, `.git/hooks`, `~/.bashrc`): reported as "not learned: this is a
-//!   secret"; direct connections and DNS queries (no policy entry can allow them: traffic
+//!   (`.env`, `~/.ssh`, `.git/hooks`, `~/.bashrc`; `~/.cache/NAME` is the one exception, a
+//!   cache directory, though never `~/.cache` as a whole): reported as "not learned: this
+//!   is a secret"; direct connections and DNS queries (no policy entry can allow them: traffic
 //!   leaves only through the proxy, which resolves names itself); names resolving to private
 //!   addresses (naming the address is the reviewer's decision); attack patterns (domain
 //!   fronting, malformed requests, raw sockets, other processes' memory); a script attempt
@@ -348,6 +349,19 @@ impl<'a> Scope<'a> {
             .strip_prefix(self.project)
             .or_else(|_| path.strip_prefix(self.home))
             .unwrap_or(path);
+        // `~/.cache` (the XDG cache directory) holds downloads and build output, not
+        // secrets: a package's own directory below it may be learned (`~/.cache/swc`), but
+        // never `~/.cache` itself, which holds every tool's cache, and never a dotted name
+        // deeper down.
+        let below = match path.strip_prefix(self.home.join(".cache")) {
+            Ok(rel) if !path.starts_with(self.project) => {
+                if rel.as_os_str().is_empty() {
+                    return true;
+                }
+                rel
+            }
+            _ => below,
+        };
         let dotted = below.components().any(|c| match c {
             Component::Normal(name) => name.as_encoded_bytes().starts_with(b"."),
             _ => false,
@@ -421,17 +435,30 @@ pub fn learn(events: &[(Event, u64)], scope: &Scope<'_>) -> Learned {
             }
         }
     }
-    // A path both read and written needs only the read-write entry.
+    // A path both read and written needs only the read-write entry (writes are granted a
+    // directory, which covers reads of what is below it).
     let written: Vec<String> = grants
         .keys()
         .filter(|(s, _, _)| *s == Section::FsRw)
         .map(|(_, _, v)| v.clone())
         .collect();
     for value in written {
-        if let Some(readers) = grants.remove(&(Section::FsRo, None, value.clone())) {
-            let writers = grants.entry((Section::FsRw, None, value)).or_default();
-            for (who, n) in readers {
-                *writers.entry(who).or_default() += n;
+        // Reads of the written directory itself or of anything below it.
+        let read: Vec<_> = grants
+            .keys()
+            .filter(|(s, _, v)| {
+                *s == Section::FsRo && Path::new(v.as_str()).starts_with(value.as_str())
+            })
+            .cloned()
+            .collect();
+        for key in read {
+            if let Some(readers) = grants.remove(&key) {
+                let writers = grants
+                    .entry((Section::FsRw, None, value.clone()))
+                    .or_default();
+                for (who, n) in readers {
+                    *writers.entry(who).or_default() += n;
+                }
             }
         }
     }
@@ -520,12 +547,18 @@ fn classify(
         }
         (_, reason) => return Err(NotLearnedWhy::NoEntry(reason)),
     };
-    if scope.is_secret(Path::new(&event.target)) {
+    // A write is granted the directory it needs, never a file name that changes between
+    // runs (the summary's hint says the same; see `write_grant_dir`).
+    let target = match section {
+        Section::FsRw | Section::PackageWrite => {
+            crate::events::summary::write_grant_dir(&event.target)
+        }
+        _ => event.target.as_str(),
+    };
+    if scope.is_secret(Path::new(&event.target)) || scope.is_secret(Path::new(target)) {
         return Err(NotLearnedWhy::Secret);
     }
-    let value = scope
-        .policy_path(&event.target)
-        .ok_or(NotLearnedWhy::NotExact)?;
+    let value = scope.policy_path(target).ok_or(NotLearnedWhy::NotExact)?;
     let package = match section {
         Section::PackageWrite => Some(package()?),
         _ => None,

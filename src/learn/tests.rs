@@ -279,13 +279,14 @@ fn only_exact_observed_targets_are_granted() {
             (Section::EgressAllow, None, "downloads.example.com:443"),
             (Section::FsRo, None, "/opt/sdk/include/x.h"),
             // Read and written: only the read-write entry, below the home as `~/`.
-            (Section::FsRw, None, "/usr/local/lib/b.so"),
-            (Section::FsRw, None, "~/work/out.bin"),
+            // Writes get the directory, never a file name (which may change between runs).
+            (Section::FsRw, None, "/usr/local/lib"),
+            (Section::FsRw, None, "~/work"),
             // Scripts' egress: their own package only.
             (Section::PackageHosts, Some("a"), "127.0.0.1:41000"),
             (Section::PackageHosts, Some("b"), "127.0.0.1:4873"),
             // A script's write where the package manager may write: its package only.
-            (Section::PackageWrite, Some("b"), "~/proj/build/gen.c"),
+            (Section::PackageWrite, Some("b"), "~/proj/build"),
         ]
     );
     assert_eq!(l.grants[3].needed_by.values().sum::<u64>(), 2);
@@ -366,7 +367,7 @@ fn learned_policy_round_trips_through_the_validator() {
     let ro: Vec<String> = p.fs.ro.iter().map(|e| e.value.to_string()).collect();
     assert_eq!(ro, vec!["/opt/sdk/include/x.h"]);
     let rw: Vec<String> = p.fs.rw.iter().map(|e| e.value.to_string()).collect();
-    assert_eq!(rw, vec!["/usr/local/lib/b.so", "~/work/out.bin"]);
+    assert_eq!(rw, vec!["/usr/local/lib", "~/work"]);
     assert_eq!(
         p.fs.rw[1].reason,
         "learned: needed for writing by the package manager, 1 time; a@1.0.0 (postinstall), 1 time"
@@ -383,7 +384,7 @@ fn learned_policy_round_trips_through_the_validator() {
     let paths =
         |v: &[crate::policy::PolicyPath]| v.iter().map(|p| p.to_string()).collect::<Vec<_>>();
     assert_eq!(paths(&b.value.allow_read), vec!["/opt/b-sdk"]);
-    assert_eq!(paths(&b.value.allow_write), vec!["~/proj/build/gen.c"]);
+    assert_eq!(paths(&b.value.allow_write), vec!["~/proj/build"]);
     assert!(
         b.reason.contains(
             "kept from /home/u/proj/.safe-install.toml:2 (this entry replaces it): b's SDK"
@@ -609,4 +610,34 @@ fn writing_never_loses_a_users_file() {
         .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_cache_directory_is_learned_but_not_the_whole_cache_or_dotted_names_in_it() {
+    let policy = base_policy();
+    let swc = Some("@swc/core@1.7.0");
+    let write = |target: &str| (blocked(Action::Write, target, Reason::ReadOnlyPath, swc), 1);
+    let events = vec![
+        write("/home/u/.cache/swc"),
+        write("/home/u/.cache"),
+        write("/home/u/.cache/swc/.token"),
+    ];
+    // The home tmpfs is where the package manager may write.
+    let w = vec![PathBuf::from(HOME)];
+    let l = learn(
+        &events,
+        &Scope::new(&policy, Path::new(HOME), Path::new(PROJECT), &w),
+    );
+    let granted: Vec<(Section, Option<&str>, &str)> = l
+        .grants
+        .iter()
+        .map(|g| (g.section, g.package.as_deref(), g.value.as_str()))
+        .collect();
+    assert_eq!(
+        granted,
+        vec![(Section::PackageWrite, Some("@swc/core"), "~/.cache/swc")],
+        "{l:#?}"
+    );
+    assert_eq!(l.not_learned.len(), 2, "{l:#?}");
+    assert!(l.not_learned.iter().all(|n| n.why == NotLearnedWhy::Secret));
 }

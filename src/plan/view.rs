@@ -159,6 +159,14 @@ pub(super) fn build(
         MountKind::Tmpfs,
         "private home: the real one is invisible",
     );
+    // The XDG cache directory exists, as it does in any home: a script creating its own cache
+    // (`mkdir -p ~/.cache/NAME`) is then refused at `~/.cache/NAME`, which is what a grant
+    // (learned or hinted) names, not at `~/.cache`, which holds every tool's cache.
+    v.push(
+        home.join(".cache"),
+        MountKind::Tmpfs,
+        "private ~/.cache: empty but for the caches bound below it",
+    );
     v.push(
         "/proc".into(),
         MountKind::Proc,
