@@ -188,8 +188,11 @@ impl FileRules {
 
     /// Whether a script's write the kernel lets through leaves something behind that the
     /// end-of-run check must name: it outlives the sandbox (beneath a read-write host
-    /// directory), lies outside the script's own folders, and outside the install tree except
-    /// its `.bin`. Only a grant or `[fs] rw` makes such a write possible.
+    /// directory), lies outside the script's own folders and outside the install tree except
+    /// its `.bin`, and lands where something runs it later ([`runs_later`]). Only a grant or
+    /// `[fs] rw` makes such a write possible, and either is the user's consent to write
+    /// there (a download cache): what no grant makes harmless is code planted where an
+    /// editor, CI, git, a shell or the next install will run it.
     pub fn left_behind(&self, path: &Path, access: Access, level: Level<'_>) -> bool {
         let Level::Script { own, .. } = level else {
             return false;
@@ -202,6 +205,7 @@ impl FileRules {
             .as_ref()
             .is_some_and(|t| path.starts_with(t) && !path.starts_with(t.join(".bin")));
         !in_tree
+            && runs_later(path)
             && self.persistent.iter().any(|p| path.starts_with(p))
             && self.may_write(path, level)
     }
@@ -372,6 +376,54 @@ impl FileRules {
         };
         roots.iter().any(|r| path.starts_with(r))
     }
+}
+
+/// Places whose contents run later, outside any sandbox, with whatever that run holds: each
+/// a documented way in of the 2025-2026 worms (design.md, threat 6).
+fn runs_later(path: &Path) -> bool {
+    // Directories: CI workflows, editor and agent tasks, git hooks and their managers, npm
+    // binaries on PATH.
+    const DIRS: &[&str] = &[
+        ".github",
+        ".gitlab",
+        ".circleci",
+        ".vscode",
+        ".idea",
+        ".claude",
+        ".cursor",
+        ".husky",
+        ".git",
+        ".bin",
+    ];
+    // Files: direnv, shell start-up, the package managers' own configuration (names a
+    // program, a registry), the build and task files a developer runs, Python start-up hooks.
+    const FILES: &[&str] = &[
+        ".envrc",
+        ".bashrc",
+        ".bash_profile",
+        ".profile",
+        ".zshrc",
+        ".zprofile",
+        ".zshenv",
+        "config.fish",
+        ".npmrc",
+        ".yarnrc",
+        ".yarnrc.yml",
+        ".pnpmfile.cjs",
+        "pip.conf",
+        "package.json",
+        "Makefile",
+        "justfile",
+        "Taskfile.yml",
+        ".pre-commit-config.yaml",
+        "sitecustomize.py",
+        "usercustomize.py",
+    ];
+    let named = |set: &[&str], c: &std::ffi::OsStr| c.to_str().is_some_and(|c| set.contains(&c));
+    path.parent()
+        .is_some_and(|d| d.components().any(|c| named(DIRS, c.as_os_str())))
+        || path.file_name().is_some_and(|n| named(FILES, n))
+        || path.extension().is_some_and(|e| e == "pth")
 }
 
 /// Another process's environment or memory under the sandbox's `/proc` (`me`: the caller's
@@ -651,7 +703,11 @@ mod tests {
     #[test]
     fn writes_that_outlive_the_sandbox_outside_the_scripts_folder_are_left_behind() {
         let r = FileRules {
-            script_writable: Some(vec!["/tmp".into(), "/p/.vscode".into()]),
+            script_writable: Some(vec![
+                "/tmp".into(),
+                "/p/.vscode".into(),
+                "/p/cache".into(),
+            ]),
             ..rules()
         };
         let own = [PathBuf::from("/p/node_modules/evil")];
@@ -661,6 +717,9 @@ mod tests {
         };
         let left = |p: &str| r.left_behind(Path::new(p), Access::Write, script);
         assert!(left("/p/.vscode/tasks.json"));
+        // A write the user allowed where nothing runs it later (a download cache): consent.
+        assert!(!left("/p/cache/prebuilt.bin"));
+        assert!(left("/p/cache/evil.pth"));
         assert!(!left("/p/node_modules/evil/build/a.node"));
         assert!(!left("/tmp/x"));
         assert!(
