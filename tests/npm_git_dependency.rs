@@ -64,6 +64,7 @@ fn repository(s: &Setup, name: &str, as_name: &str, edit: impl FnOnce(&mut Value
     let base = fixtures().join("trust/npm-gitdep");
     let config = serde_json::json!({
         "project": world.project,
+        "reports": attack_report_dir(world, true),
         "registry": s.server.url,
         "registry_token": s.token,
         "secrets": secrets(s),
@@ -136,7 +137,7 @@ const INSTALL: &[&str] = &["install", "--no-audit", "--no-fund"];
 
 /// One line of the payload's report per run.
 fn report(world: &World) -> Vec<Value> {
-    let path = world.project.join("node_modules/.si-gitdep-report.jsonl");
+    let path = attack_report_dir(world, true).join("si-gitdep-report.jsonl");
     fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
@@ -222,7 +223,11 @@ impl Sandboxed {
         let out = {
             let _g = shared_run_guard();
             let mut cmd = world.safe_install();
-            cmd.arg("--log").arg(&log).arg("npm").args(INSTALL);
+            cmd.arg("--log")
+                .arg(&log)
+                .args(attack_report_flags(world))
+                .arg("npm")
+                .args(INSTALL);
             run(&mut cmd, RUN_TIMEOUT)
         };
         Sandboxed {

@@ -703,11 +703,7 @@ mod tests {
     #[test]
     fn writes_that_outlive_the_sandbox_outside_the_scripts_folder_are_left_behind() {
         let r = FileRules {
-            script_writable: Some(vec![
-                "/tmp".into(),
-                "/p/.vscode".into(),
-                "/p/cache".into(),
-            ]),
+            script_writable: Some(vec!["/tmp".into(), "/p/.vscode".into(), "/p/cache".into()]),
             ..rules()
         };
         let own = [PathBuf::from("/p/node_modules/evil")];
