@@ -58,7 +58,7 @@ fn lock(world: &World, env: &[(&str, &str)]) {
 }
 
 fn thief_report(world: &World, r: &Run) -> Value {
-    let path = world.project.join("node_modules/.si-thief-report.json");
+    let path = package_report(world, ".si-thief-report.json");
     let text = fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
             "the thief's postinstall wrote no report at {} ({e})\n{}",
@@ -390,9 +390,7 @@ fn a_package_grant_opens_one_host_to_that_package_only() {
         "the granted package was blocked".into()
     });
     let read_by = |name: &str| {
-        let path = world
-            .project
-            .join(format!("node_modules/.si-reach-{name}.json"));
+        let path = package_report(&world, &format!(".si-reach-{name}.json"));
         let report: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap_or_default())
             .unwrap_or_default();
         report["read"].as_str().unwrap_or("").to_string()
@@ -537,9 +535,7 @@ fn a_grant_follows_the_lockfile_entry_not_the_name_a_package_gives_itself() {
     let mut p = Problems::new();
     p.check(r.out.status.success(), || "npm ci failed".into());
     let report = |label: &str| -> Value {
-        let path = world
-            .project
-            .join(format!("node_modules/.si-reach-{label}.json"));
+        let path = package_report(&world, &format!(".si-reach-{label}.json"));
         serde_json::from_str(&fs::read_to_string(&path).unwrap_or_default()).unwrap_or_default()
     };
     let (real, fake) = (report("real"), report("impostor"));
@@ -631,7 +627,7 @@ fn a_project_under_tmp_is_as_protected_as_anywhere() {
     let r = sandboxed(&world, &[], &[]);
     let mut p = Problems::new();
     p.check(r.out.status.success(), || "npm ci failed".into());
-    let path = world.project.join("node_modules/.si-planter.json");
+    let path = package_report(&world, ".si-planter.json");
     let report: Value =
         serde_json::from_str(&fs::read_to_string(&path).unwrap_or_default()).unwrap_or_default();
     p.check(report.is_object(), || {

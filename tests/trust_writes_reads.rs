@@ -578,8 +578,7 @@ impl NpmWorld {
     }
 
     fn report(&self) -> Option<Value> {
-        let text = fs::read_to_string(self.world.project.join("node_modules/.si-peek-report.json"))
-            .ok()?;
+        let text = fs::read_to_string(package_report(&self.world, ".si-peek-report.json")).ok()?;
         serde_json::from_str(&text).ok()
     }
 }

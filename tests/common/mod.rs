@@ -791,6 +791,19 @@ pub fn attack_report_dir(world: &World, npm: bool) -> PathBuf {
     dir
 }
 
+/// The report a fixture's script wrote into its own package folder (the one place of the
+/// project a script may write): the first file named `name` in a package folder of the
+/// project's install tree (scoped and nested ones included).
+pub fn package_report(world: &World, name: &str) -> PathBuf {
+    walkdir::WalkDir::new(world.project.join("node_modules"))
+        .max_depth(4)
+        .into_iter()
+        .flatten()
+        .find(|e| e.file_name() == name)
+        .map(|e| e.path().to_path_buf())
+        .unwrap_or_else(|| world.project.join("node_modules").join(name))
+}
+
 /// `--rw <reports>`: the one place outside its package the evil fixture may write, for its
 /// report (the test's own instrument, not something the sandbox grants by default).
 pub fn attack_report_flags(world: &World) -> [std::ffi::OsString; 2] {
