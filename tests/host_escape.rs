@@ -28,17 +28,7 @@ fn pth_marker(world: &World) -> PathBuf {
 
 /// A virtualenv inside the project (`.venv`, as most projects keep it), made bare.
 fn project_venv(world: &World) -> PathBuf {
-    require_python_venv();
-    let venv = world.project.join(".venv");
-    run(
-        world
-            .setup_command("/usr/bin/python3")
-            .args(["-m", "venv"])
-            .arg(&venv),
-        RUN_TIMEOUT,
-    )
-    .assert_success();
-    venv
+    make_venv_at(world, &world.project.join(".venv"))
 }
 
 /// The caller's environment with the virtualenv activated (`. .venv/bin/activate`).

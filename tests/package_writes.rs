@@ -509,15 +509,7 @@ fn what_a_grant_let_through_is_reported_at_the_end() {
 fn pth_and_sitecustomize_from_wheels_are_reported_at_the_end() {
     require_python_venv();
     let world = World::new_in("i14-pth", Path::new(OUTSIDE_TMP));
-    let venv = world.root().join("venv");
-    run(
-        world
-            .setup_command("/usr/bin/python3")
-            .args(["-m", "venv"])
-            .arg(&venv),
-        RUN_TIMEOUT,
-    )
-    .assert_success();
+    let venv = make_venv(&world);
     let wheels = world.project.join("wheels");
     make_wheel_with_pth(&world, &wheels, "si-pth", "1.0.0", Some("import os"));
     make_wheel_with_pth(&world, &wheels, "si-pth-ok", "1.0.0", Some("import sys"));

@@ -149,15 +149,7 @@ fn pip_world(name: &str) -> PipWorld {
     for d in [&outside_tmp, &reports] {
         fs::set_permissions(d, fs::Permissions::from_mode(0o777)).expect("chmod");
     }
-    let venv = outside_tmp.join("venv");
-    run(
-        world
-            .setup_command("/usr/bin/python3")
-            .args(["-m", "venv"])
-            .arg(&venv),
-        RUN_TIMEOUT,
-    )
-    .assert_success();
+    let venv = make_venv_at(&world, &outside_tmp.join("venv"));
     let packages = world.root().join("packages");
     fs::create_dir_all(&packages).expect("mkdir packages");
     let server = start_pypiserver(world.root(), &packages);

@@ -850,8 +850,14 @@ pub fn global_package_name(world: &World) -> String {
 
 /// Creates a virtualenv at `<root>/venv` with `/usr/bin/python3 -m venv` and returns it.
 pub fn make_venv(world: &World) -> PathBuf {
+    make_venv_at(world, &world.root().join("venv"))
+}
+
+/// Creates a virtualenv at `venv` with `/usr/bin/python3 -m venv` (bare, as the harness's own
+/// setup) and returns it.
+pub fn make_venv_at(world: &World, venv: &Path) -> PathBuf {
     require_python_venv();
-    let venv = world.root().join("venv");
+    let venv = venv.to_path_buf();
     run(
         world
             .setup_command("/usr/bin/python3")
