@@ -10,12 +10,11 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use serde_json::Value;
 
-use common::servers::test_root;
+use common::reports::validate_sarif;
 use common::*;
 
 /// What the step summary file held before safe-install ran (an earlier step's section).
@@ -218,52 +217,6 @@ fn table_rows(appended: &str) -> Vec<String> {
         .skip(1)
         .map(unescape_markdown)
         .collect()
-}
-
-/// Validates `file` against the OASIS SARIF 2.1.0 schema; `Err` holds the validator's
-/// complaints. Fails the test when the validator or the schema is not installed.
-fn validate_sarif(file: &Path) -> Result<(), String> {
-    let dir = test_root().join("sarif-validator");
-    let python = dir.join("bin/python");
-    let schema = dir.join("sarif-schema-2.1.0.json");
-    assert!(
-        python.is_file() && schema.is_file(),
-        "the SARIF validator is not installed ({} and {} are needed). Fix: run scripts/setup.sh as root",
-        python.display(),
-        schema.display()
-    );
-    const VALIDATE: &str = r#"
-import json, sys
-import jsonschema
-schema = json.load(open(sys.argv[1]))
-doc = json.load(open(sys.argv[2]))
-cls = jsonschema.validators.validator_for(schema)
-cls.check_schema(schema)
-assert schema.get("id", "").endswith("/sarif-schema-2.1.0.json"), schema.get("id")
-validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
-errors = sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
-for e in errors:
-    print("/".join(map(str, e.absolute_path)) or "(root)", "->", e.message)
-sys.exit(1 if errors else 0)
-"#;
-    let out = Command::new(&python)
-        .arg("-c")
-        .arg(VALIDATE)
-        .arg(&schema)
-        .arg(file)
-        .env_clear()
-        .env("PATH", SYSTEM_PATH)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
-    match out.status.code() {
-        Some(0) => Ok(()),
-        Some(1) => Err(String::from_utf8_lossy(&out.stdout).into_owned()),
-        _ => panic!(
-            "the SARIF validator itself failed (fix: scripts/setup.sh as root):\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    }
 }
 
 /// Checks the annotations against the groups: one per group (up to GitHub's limit), the
