@@ -12,6 +12,7 @@
 mod common;
 
 use common::netns::*;
+use common::reports::*;
 use common::*;
 use serde_json::Value;
 use std::fs;
@@ -90,6 +91,11 @@ struct Writer {
 /// A project depending on `si-victim` (a main file and a `.bin` entry) and `si-writer`
 /// (whose postinstall tries every write target), with the files a real project has.
 fn writer_world(name: &str) -> Writer {
+    writer_world_with(name, serde_json::json!({}))
+}
+
+/// [`writer_world`], with `extra` added to the writer's target configuration.
+fn writer_world_with(name: &str, extra: Value) -> Writer {
     let world = world(name);
     let mark = format!("si-planted-{}", world.token);
     plant_project_files(&world);
@@ -100,7 +106,13 @@ fn writer_world(name: &str) -> Writer {
         "si-writer",
         |_| {},
         "writer-target.json",
-        &serde_json::json!({ "project": world.project, "mark": mark }),
+        &{
+            let mut target = serde_json::json!({ "project": world.project, "mark": mark });
+            if let (Some(t), Some(e)) = (target.as_object_mut(), extra.as_object()) {
+                t.extend(e.clone());
+            }
+            target
+        },
     );
     let writer = pack_npm_dir(&world, &staged);
     write_npm_project(&world, &[&victim, &writer]);
@@ -571,4 +583,165 @@ fn pth_and_sitecustomize_from_wheels_are_reported_at_the_end() {
         "no planted finding for sitecustomize.py".into()
     });
     pr.finish(&r.context());
+}
+
+/// The `.bin` grant and `--rw .vscode` of [`what_a_grant_let_through_is_reported_at_the_end`],
+/// run as a GitHub Actions step with `--report sarif`: what the install left reaches the
+/// annotations (`::error` with `--strict`), the step summary and a schema-valid SARIF log,
+/// attributed like a blocked attempt; a planted file named to rewrite the terminal is
+/// exact in the JSON log and escaped in the summary, the annotations and the step summary.
+#[test]
+fn what_is_left_behind_shows_in_every_report() {
+    let w = writer_world_with(
+        "i14-left-ci",
+        serde_json::json!({ "hostile_name": HOSTILE }),
+    );
+    let world = &w.world;
+    let p = &world.project;
+    let policy = world.root().join("careless.toml");
+    write_file(
+        &policy,
+        &format!(
+            "[[package]]\nname = \"si-writer\"\nallow-write = [\"{}\"]\nreason = \"a careless grant\"\n",
+            p.join("node_modules/.bin").display()
+        ),
+    );
+    let step_summary_path = world.root().join("step-summary.md");
+    let sarif_path = world.root().join("left.sarif");
+    let log = world.log_path("left-ci");
+    let mut cmd = world.safe_install();
+    cmd.env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &step_summary_path)
+        .env("GITHUB_WORKSPACE", world.root())
+        .arg("--log")
+        .arg(&log)
+        .args(["--report", "sarif"])
+        .arg(&sarif_path)
+        .arg("--strict")
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--rw")
+        .arg(p.join(".vscode"))
+        .args(NPM_CI);
+    let r = {
+        let _g = shared_run_guard();
+        LoggedRun::read(run(cmd.current_dir(p), RUN_TIMEOUT), log)
+    };
+    let step_summary = fs::read_to_string(&step_summary_path).unwrap_or_default();
+    let sarif: Value = fs::read_to_string(&sarif_path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    let annotations: Vec<&str> = r
+        .out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("::"))
+        .collect();
+    let left = r
+        .out
+        .stderr
+        .find("safe-install: the install left")
+        .map_or("", |at| &r.out.stderr[at..]);
+    let ctx = format!(
+        "{}\n--- step summary ---\n{step_summary}\n--- sarif ---\n{sarif:#}",
+        r.context()
+    );
+    let mut pr = Problems::new();
+    pr.check(r.out.status.code() == Some(120), || {
+        format!("--strict must fail on what was planted: {:?}", r.out.status)
+    });
+    let hostile = p.join(".vscode").join(HOSTILE).display().to_string();
+    for target in [
+        p.join("node_modules/.bin/si-victim").display().to_string(),
+        p.join(".vscode/tasks.json").display().to_string(),
+        hostile.clone(),
+    ] {
+        // The JSON log: exact, attributed.
+        pr.check(
+            r.events.iter().any(|e| {
+                e["verdict"] == "found"
+                    && e["reason"] == "planted"
+                    && e["target"] == target.as_str()
+                    && e["package"] == "si-writer@1.0.0"
+                    && e["script"] == "postinstall"
+            }),
+            || format!("no exact `planted` event for {target:?} attributed to si-writer@1.0.0"),
+        );
+        let tail = escaped(&target[p.display().to_string().len()..]);
+        pr.check(
+            left.lines()
+                .any(|l| l.contains("si-writer@1.0.0 (postinstall)") && l.contains(&tail)),
+            || format!("no summary line for {tail}"),
+        );
+        pr.check(
+            annotations.iter().any(|l| {
+                l.starts_with("::error ")
+                    && l.contains("si-writer@1.0.0")
+                    && l.contains("[planted]")
+                    && l.contains(&tail)
+            }),
+            || format!("no ::error annotation for planted {tail}"),
+        );
+        // Markdown-escaped: the file's last two names are plain; the hostile one's text is.
+        let plain = if target == hostile {
+            "all clear".to_string()
+        } else {
+            target
+                .rsplitn(3, '/')
+                .take(2)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("/")
+        };
+        pr.check(
+            step_summary.lines().any(|l| {
+                l.starts_with("| si-writer") && l.contains("planted") && l.contains(&plain)
+            }),
+            || format!("no step-summary row for planted …{plain}"),
+        );
+        let results = sarif["runs"][0]["results"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        pr.check(
+            results.iter().any(|res| {
+                res["ruleId"] == "planted"
+                    && res["level"] == "error"
+                    && res["properties"]["target"] == target.as_str()
+                    && res["properties"]["package"] == "si-writer@1.0.0"
+                    && res["properties"]["script"] == "postinstall"
+            }),
+            || format!("no SARIF `planted` error result for {target:?}"),
+        );
+    }
+    let rules = sarif["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    pr.check(rules.iter().any(|r| r["id"] == "planted"), || {
+        "no SARIF rule `planted`".into()
+    });
+    match validate_sarif(&sarif_path) {
+        Ok(()) => {}
+        Err(errors) => pr.push(format!("not valid SARIF 2.1.0: {errors}")),
+    }
+    // Escaped wherever people read it.
+    pr.check(left.contains(&escaped(&hostile)), || {
+        format!("the summary does not show {:?} escaped", escaped(&hostile))
+    });
+    for (what, text) in [
+        ("summary", left.to_string()),
+        ("annotations", annotations.join("\n")),
+        ("step summary", step_summary.clone()),
+    ] {
+        if let Some(c) = text.chars().find(|c| RAW_CONTROLS.contains(c)) {
+            pr.push(format!(
+                "the {what} contains the raw control character {c:?}"
+            ));
+        }
+    }
+    pr.finish(&ctx);
 }
