@@ -31,6 +31,8 @@ struct Group {
     target: String,
     package: Option<String>,
     reason: String,
+    /// Found by the end-of-run check (verdict `found`), not blocked.
+    found: bool,
 }
 
 /// A finished `safe-install` run under a simulated GitHub Actions environment.
@@ -57,9 +59,17 @@ impl CiRun {
     }
 
     /// The blocked groups of the event log, sorted as the reports sort them.
+    /// The groups every report shows: what the install left behind (verdict `found`)
+    /// first, then the blocked attempts, each sorted by who, action, target.
     fn groups(&self) -> Vec<Group> {
+        let mut groups = self.groups_of("found");
+        groups.extend(self.groups_of("blocked"));
+        groups
+    }
+
+    fn groups_of(&self, verdict: &str) -> Vec<Group> {
         let mut groups: BTreeMap<(String, String, String), Group> = BTreeMap::new();
-        for e in self.events.iter().filter(|e| e["verdict"] == "blocked") {
+        for e in self.events.iter().filter(|e| e["verdict"] == verdict) {
             let package = e["package"].as_str().map(str::to_string);
             let who = package
                 .clone()
@@ -74,6 +84,7 @@ impl CiRun {
                     target,
                     package,
                     reason: e["reason"].as_str().unwrap_or_default().to_string(),
+                    found: verdict == "found",
                 });
         }
         groups.into_values().collect()
@@ -213,8 +224,7 @@ fn unescape_markdown(s: &str) -> String {
 fn table_rows(appended: &str) -> Vec<String> {
     appended
         .lines()
-        .filter(|l| l.starts_with("| ") && !l.starts_with("| ---"))
-        .skip(1)
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| ---") && !l.starts_with("| package |"))
         .map(unescape_markdown)
         .collect()
 }
@@ -247,10 +257,15 @@ fn check_annotations(run: &CiRun, groups: &[Group], level: &str) {
     };
     for g in shown {
         let found = annotations.iter().find(|(_, props, message)| {
+            let (what, title) = if g.found {
+                (String::from(" left "), "found")
+            } else {
+                (format!(" {} ", g.action), g.action.as_str())
+            };
             message.contains(&g.who)
-                && message.contains(&format!(" {} ", g.action))
+                && message.contains(&what)
                 && message.contains(&g.target)
-                && props.get("title").is_some_and(|t| t.contains(&g.action))
+                && props.get("title").is_some_and(|t| t.contains(title))
         });
         let Some((_, props, _)) = found else {
             p.push(format!("no annotation for {g:?}"));
@@ -293,10 +308,18 @@ fn check_step_summary(run: &CiRun, groups: &[Group]) {
         p.check(
             rows.iter().any(|r| {
                 let cells: Vec<&str> = r.split(" | ").collect();
-                r.contains(&g.who)
-                    && cells.get(2) == Some(&g.action.as_str())
-                    && cells.get(3) == Some(&g.target.as_str())
-                    && r.contains(&format!("[{}]", g.reason))
+                // What the install left behind has its own table: package, script, target,
+                // finding, what it is.
+                let (target, reason) = if g.found {
+                    (cells.get(2), cells.get(3) == Some(&g.reason.as_str()))
+                } else {
+                    (
+                        cells.get(3),
+                        cells.get(2) == Some(&g.action.as_str())
+                            && r.contains(&format!("[{}]", g.reason)),
+                    )
+                };
+                r.contains(&g.who) && target == Some(&g.target.as_str()) && reason
             }),
             || format!("no table row for {g:?}"),
         );
