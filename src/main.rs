@@ -392,13 +392,7 @@ fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
     }
     // Blocked attempts, and what the end-of-run check found planted (`pth-installed` is
     // information).
-    let blocked = counted
-        .iter()
-        .filter(|(e, _)| {
-            e.verdict == Verdict::Blocked
-                || (e.verdict == Verdict::Found && e.reason == Reason::Planted)
-        })
-        .count();
+    let blocked = counted.iter().filter(|(e, _)| e.fails_strict()).count();
     if args.strict && blocked > 0 && code == 0 {
         return Ok(exit::BLOCKED_STRICT);
     }

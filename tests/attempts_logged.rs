@@ -21,14 +21,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use common::servers::test_root;
+use common::reports::*;
 use common::*;
 
 const PACKAGE: &str = "si-noisy@1.0.0";
-
-/// The hostile text attempts.js puts in a path and a command line.
-const HOSTILE: &str =
-    "\x1b[2K\x1b[1A\x1b[32msafe-install: all clear\x1b]52;c;ZXZpbA==\x07\u{202e}exe.txt";
 
 /// A unix socket listener at a path outside the sandbox's view (where the host's ssh-agent,
 /// docker or dbus sockets live), recording whatever connects.
@@ -175,23 +171,6 @@ impl NoisyRun {
     }
 }
 
-/// How the human reports must show `s`: every control character, DEL and bidi override
-/// written out (`\x1b`, `\u{202e}`), everything else as is.
-fn escaped(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        let n = c as u32;
-        if n < 0x20 || (0x7f..=0x9f).contains(&n) {
-            out.push_str(&format!("\\x{n:02x}"));
-        } else if matches!(n, 0x200e | 0x200f | 0x202a..=0x202e | 0x2066..=0x2069) {
-            out.push_str(&format!("\\u{{{n:04x}}}"));
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Runs `npm ci` of a project depending on the noisy fixture, as a GitHub Actions step
 /// with `--report sarif`, the attempt configuration `config` (plus the world's paths) in
 /// the project, and `flags` before the command.
@@ -250,47 +229,6 @@ fn noisy_run(world: World, mode: &str, flags: &[&str], extra: Value) -> NoisyRun
         sarif,
         sarif_path,
         report,
-    }
-}
-
-/// Validates a SARIF file against the OASIS 2.1.0 schema (as tests/reports.rs does).
-fn validate_sarif(file: &Path) -> Result<(), String> {
-    let dir = test_root().join("sarif-validator");
-    let python = dir.join("bin/python");
-    let schema = dir.join("sarif-schema-2.1.0.json");
-    assert!(
-        python.is_file() && schema.is_file(),
-        "the SARIF validator is not installed ({}). Fix: run scripts/setup.sh as root",
-        python.display()
-    );
-    const VALIDATE: &str = r#"
-import json, sys
-import jsonschema
-schema = json.load(open(sys.argv[1]))
-doc = json.load(open(sys.argv[2]))
-cls = jsonschema.validators.validator_for(schema)
-validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
-errors = list(validator.iter_errors(doc))
-for e in errors:
-    print("/".join(map(str, e.absolute_path)) or "(root)", "->", e.message)
-sys.exit(1 if errors else 0)
-"#;
-    let out = std::process::Command::new(&python)
-        .arg("-c")
-        .arg(VALIDATE)
-        .arg(&schema)
-        .arg(file)
-        .env_clear()
-        .env("PATH", SYSTEM_PATH)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
-    match out.status.code() {
-        Some(0) => Ok(()),
-        _ => Err(format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )),
     }
 }
 
@@ -426,7 +364,7 @@ fn hostile_names_are_escaped_for_people_and_exact_in_the_log() {
         || "no event with the hostile argv, exactly".into(),
     );
     // Everything for people shows it escaped, visibly.
-    let forbidden = ['\x1b', '\x07', '\u{202e}', '\u{9b}'];
+    let forbidden = RAW_CONTROLS;
     let summary = r.summary();
     p.check(summary.contains(&escaped(&target)), || {
         format!(

@@ -12,6 +12,7 @@
 mod common;
 
 use common::netns::*;
+use common::reports::*;
 use common::*;
 use serde_json::Value;
 use std::fs;
@@ -72,6 +73,72 @@ fn sandboxed(world: &World, name: &str, flags: &[&str], args: &[&str]) -> Logged
     LoggedRun::read(run(cmd.current_dir(&world.project), RUN_TIMEOUT), log)
 }
 
+/// A sandboxed run as a GitHub Actions step with `--report sarif`, and what it reported.
+struct CiRun {
+    r: LoggedRun,
+    step_summary: String,
+    sarif: Value,
+    sarif_path: PathBuf,
+}
+
+impl CiRun {
+    /// The workflow commands (annotations) on stderr.
+    fn annotations(&self) -> Vec<&str> {
+        self.r
+            .out
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("::"))
+            .collect()
+    }
+
+    /// The SARIF results with this rule.
+    fn results(&self, rule: &str) -> Vec<Value> {
+        self.sarif["runs"][0]["results"]
+            .as_array()
+            .map(|r| r.iter().filter(|r| r["ruleId"] == rule).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn context(&self) -> String {
+        format!(
+            "{}\n--- step summary ---\n{}\n--- sarif ---\n{:#}",
+            self.r.context(),
+            self.step_summary,
+            self.sarif
+        )
+    }
+}
+
+fn sandboxed_ci(world: &World, name: &str, flags: &[&str], args: &[&str]) -> CiRun {
+    let step_summary_path = world.root().join(format!("{name}-step-summary.md"));
+    let sarif_path = world.root().join(format!("{name}.sarif"));
+    let log = world.log_path(name);
+    let mut cmd = world.safe_install();
+    cmd.env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &step_summary_path)
+        .env("GITHUB_WORKSPACE", world.root())
+        .arg("--log")
+        .arg(&log)
+        .args(["--report", "sarif"])
+        .arg(&sarif_path)
+        .args(flags)
+        .args(args);
+    let r = {
+        let _g = shared_run_guard();
+        LoggedRun::read(run(cmd.current_dir(&world.project), RUN_TIMEOUT), log)
+    };
+    CiRun {
+        r,
+        step_summary: fs::read_to_string(&step_summary_path).unwrap_or_default(),
+        sarif: fs::read_to_string(&sarif_path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null),
+        sarif_path,
+    }
+}
+
 fn bare(world: &World, args: &[&str]) -> Output {
     let mut cmd = world.setup_command("npm");
     cmd.args(args).env("HOME", &world.home);
@@ -90,6 +157,11 @@ struct Writer {
 /// A project depending on `si-victim` (a main file and a `.bin` entry) and `si-writer`
 /// (whose postinstall tries every write target), with the files a real project has.
 fn writer_world(name: &str) -> Writer {
+    writer_world_with(name, serde_json::json!({}))
+}
+
+/// [`writer_world`], with `extra` added to the writer's target configuration.
+fn writer_world_with(name: &str, extra: Value) -> Writer {
     let world = world(name);
     let mark = format!("si-planted-{}", world.token);
     plant_project_files(&world);
@@ -100,7 +172,13 @@ fn writer_world(name: &str) -> Writer {
         "si-writer",
         |_| {},
         "writer-target.json",
-        &serde_json::json!({ "project": world.project, "mark": mark }),
+        &{
+            let mut target = serde_json::json!({ "project": world.project, "mark": mark });
+            if let (Some(t), Some(e)) = (target.as_object_mut(), extra.as_object()) {
+                t.extend(e.clone());
+            }
+            target
+        },
     );
     let writer = pack_npm_dir(&world, &staged);
     write_npm_project(&world, &[&victim, &writer]);
@@ -504,7 +582,9 @@ fn what_a_grant_let_through_is_reported_at_the_end() {
 
 /// Wheels installed by pip (level 1, from local wheels): a `.pth` with an import line is
 /// information (`pth-installed`, with the package) unless a policy allows its package; a
-/// wheel's `sitecustomize.py` is `planted`; `--strict` fails on the latter only.
+/// wheel's `sitecustomize.py` is `planted`; `--strict` fails on the latter only. Run as a
+/// GitHub Actions step with `--report sarif`: the `.pth` is a `::notice` and a SARIF `note`,
+/// `sitecustomize.py` an `::error` and an `error`, both in the step summary.
 #[test]
 fn pth_and_sitecustomize_from_wheels_are_reported_at_the_end() {
     require_python_venv();
@@ -531,7 +611,7 @@ fn pth_and_sitecustomize_from_wheels_are_reported_at_the_end() {
     let policy = policy.display().to_string();
     let pip = venv.join("bin/pip").display().to_string();
     let wheels_s = wheels.display().to_string();
-    let r = sandboxed(
+    let ci = sandboxed_ci(
         &world,
         "pth",
         &["--strict", "--policy", &policy],
@@ -546,21 +626,198 @@ fn pth_and_sitecustomize_from_wheels_are_reported_at_the_end() {
             "si-sitecustom",
         ],
     );
+    let r = &ci.r;
     let mut pr = Problems::new();
     pr.check(r.out.status.code() == Some(120), || {
         format!("--strict must fail on sitecustomize.py: {:?}", r.out.status)
     });
-    let pth = found(&r, "pth-installed", "/si_pth.pth");
+    let pth = found(r, "pth-installed", "/si_pth.pth");
     pr.check(
         pth.len() == 1 && pth[0]["package"] == "si_pth@1.0.0",
         || format!("no pth-installed finding for si_pth.pth with its package: {pth:?}"),
     );
     pr.check(
-        found(&r, "pth-installed", "/si_pth_ok.pth").is_empty(),
+        found(r, "pth-installed", "/si_pth_ok.pth").is_empty(),
         || "the allowed package's .pth was reported".into(),
     );
-    pr.check(found(&r, "planted", "/sitecustomize.py").len() == 1, || {
+    pr.check(found(r, "planted", "/sitecustomize.py").len() == 1, || {
         "no planted finding for sitecustomize.py".into()
     });
-    pr.finish(&r.context());
+    // Every report, at its severity.
+    let annotations = ci.annotations();
+    for (command, reason, file) in [
+        ("::notice ", "[pth-installed]", "si_pth.pth"),
+        ("::error ", "[planted]", "sitecustomize.py"),
+    ] {
+        pr.check(
+            annotations
+                .iter()
+                .any(|l| l.starts_with(command) && l.contains(reason) && l.contains(file)),
+            || format!("no {command}annotation {reason} for {file}"),
+        );
+        pr.check(
+            ci.step_summary.lines().any(|l| {
+                l.starts_with("| ")
+                    && l.contains(&reason[1..reason.len() - 1])
+                    && l.contains(&file.replace('_', "\\_"))
+            }),
+            || format!("no step-summary row {reason} for {file}"),
+        );
+    }
+    pr.check(!annotations.iter().any(|l| l.contains("si_pth_ok")), || {
+        "the allowed package's .pth was annotated".into()
+    });
+    let levels = |rule: &str| -> Vec<String> {
+        ci.results(rule)
+            .iter()
+            .map(|r| r["level"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    pr.check(levels("pth-installed") == ["note"], || {
+        format!(
+            "pth-installed SARIF results: {:?} (want one note)",
+            levels("pth-installed")
+        )
+    });
+    pr.check(levels("planted") == ["error"], || {
+        format!(
+            "planted SARIF results: {:?} (want one error)",
+            levels("planted")
+        )
+    });
+    if let Err(errors) = validate_sarif(&ci.sarif_path) {
+        pr.push(format!("not valid SARIF 2.1.0: {errors}"));
+    }
+    pr.finish(&ci.context());
+}
+
+/// The `.bin` grant and `--rw .vscode` of [`what_a_grant_let_through_is_reported_at_the_end`],
+/// run as a GitHub Actions step with `--report sarif`: what the install left reaches the
+/// annotations (`::error` with `--strict`), the step summary and a schema-valid SARIF log,
+/// attributed like a blocked attempt; a planted file named to rewrite the terminal is
+/// exact in the JSON log and escaped in the summary, the annotations and the step summary.
+#[test]
+fn what_is_left_behind_shows_in_every_report() {
+    let w = writer_world_with(
+        "i14-left-ci",
+        serde_json::json!({ "hostile_name": HOSTILE }),
+    );
+    let world = &w.world;
+    let p = &world.project;
+    let policy = world.root().join("careless.toml");
+    write_file(
+        &policy,
+        &format!(
+            "[[package]]\nname = \"si-writer\"\nallow-write = [\"{}\"]\nreason = \"a careless grant\"\n",
+            p.join("node_modules/.bin").display()
+        ),
+    );
+    let vscode = p.join(".vscode").display().to_string();
+    let policy = policy.display().to_string();
+    let ci = sandboxed_ci(
+        world,
+        "left-ci",
+        &["--strict", "--policy", &policy, "--rw", &vscode],
+        NPM_CI,
+    );
+    let (r, step_summary) = (&ci.r, &ci.step_summary);
+    let annotations = ci.annotations();
+    let left = r
+        .out
+        .stderr
+        .find("safe-install: the install left")
+        .map_or("", |at| &r.out.stderr[at..]);
+    let ctx = ci.context();
+    let mut pr = Problems::new();
+    pr.check(r.out.status.code() == Some(120), || {
+        format!("--strict must fail on what was planted: {:?}", r.out.status)
+    });
+    let hostile = p.join(".vscode").join(HOSTILE).display().to_string();
+    for target in [
+        p.join("node_modules/.bin/si-victim").display().to_string(),
+        p.join(".vscode/tasks.json").display().to_string(),
+        hostile.clone(),
+    ] {
+        // The JSON log: exact, attributed.
+        pr.check(
+            r.events.iter().any(|e| {
+                e["verdict"] == "found"
+                    && e["reason"] == "planted"
+                    && e["target"] == target.as_str()
+                    && e["package"] == "si-writer@1.0.0"
+                    && e["script"] == "postinstall"
+            }),
+            || format!("no exact `planted` event for {target:?} attributed to si-writer@1.0.0"),
+        );
+        let tail = escaped(&target[p.display().to_string().len()..]);
+        pr.check(
+            left.lines()
+                .any(|l| l.contains("si-writer@1.0.0 (postinstall)") && l.contains(&tail)),
+            || format!("no summary line for {tail}"),
+        );
+        pr.check(
+            annotations.iter().any(|l| {
+                l.starts_with("::error ")
+                    && l.contains("si-writer@1.0.0")
+                    && l.contains("[planted]")
+                    && l.contains(&tail)
+            }),
+            || format!("no ::error annotation for planted {tail}"),
+        );
+        // Markdown-escaped: the file's last two names are plain; the hostile one's text is.
+        let plain = if target == hostile {
+            "all clear".to_string()
+        } else {
+            target
+                .rsplitn(3, '/')
+                .take(2)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("/")
+        };
+        pr.check(
+            step_summary.lines().any(|l| {
+                l.starts_with("| si-writer") && l.contains("planted") && l.contains(&plain)
+            }),
+            || format!("no step-summary row for planted …{plain}"),
+        );
+        pr.check(
+            ci.results("planted").iter().any(|res| {
+                res["level"] == "error"
+                    && res["properties"]["target"] == target.as_str()
+                    && res["properties"]["package"] == "si-writer@1.0.0"
+                    && res["properties"]["script"] == "postinstall"
+            }),
+            || format!("no SARIF `planted` error result for {target:?}"),
+        );
+    }
+    let rules = ci.sarif["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    pr.check(rules.iter().any(|r| r["id"] == "planted"), || {
+        "no SARIF rule `planted`".into()
+    });
+    match validate_sarif(&ci.sarif_path) {
+        Ok(()) => {}
+        Err(errors) => pr.push(format!("not valid SARIF 2.1.0: {errors}")),
+    }
+    // Escaped wherever people read it.
+    pr.check(left.contains(&escaped(&hostile)), || {
+        format!("the summary does not show {:?} escaped", escaped(&hostile))
+    });
+    for (what, text) in [
+        ("summary", left.to_string()),
+        ("annotations", annotations.join("\n")),
+        ("step summary", step_summary.clone()),
+    ] {
+        if let Some(c) = text.chars().find(|c| RAW_CONTROLS.contains(c)) {
+            pr.push(format!(
+                "the {what} contains the raw control character {c:?}"
+            ));
+        }
+    }
+    pr.finish(&ctx);
 }

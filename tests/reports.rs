@@ -10,12 +10,11 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use serde_json::Value;
 
-use common::servers::test_root;
+use common::reports::validate_sarif;
 use common::*;
 
 /// What the step summary file held before safe-install ran (an earlier step's section).
@@ -32,6 +31,8 @@ struct Group {
     target: String,
     package: Option<String>,
     reason: String,
+    /// Found by the end-of-run check (verdict `found`), not blocked.
+    found: bool,
 }
 
 /// A finished `safe-install` run under a simulated GitHub Actions environment.
@@ -58,9 +59,17 @@ impl CiRun {
     }
 
     /// The blocked groups of the event log, sorted as the reports sort them.
+    /// The groups every report shows: what the install left behind (verdict `found`)
+    /// first, then the blocked attempts, each sorted by who, action, target.
     fn groups(&self) -> Vec<Group> {
+        let mut groups = self.groups_of("found");
+        groups.extend(self.groups_of("blocked"));
+        groups
+    }
+
+    fn groups_of(&self, verdict: &str) -> Vec<Group> {
         let mut groups: BTreeMap<(String, String, String), Group> = BTreeMap::new();
-        for e in self.events.iter().filter(|e| e["verdict"] == "blocked") {
+        for e in self.events.iter().filter(|e| e["verdict"] == verdict) {
             let package = e["package"].as_str().map(str::to_string);
             let who = package
                 .clone()
@@ -75,6 +84,7 @@ impl CiRun {
                     target,
                     package,
                     reason: e["reason"].as_str().unwrap_or_default().to_string(),
+                    found: verdict == "found",
                 });
         }
         groups.into_values().collect()
@@ -214,56 +224,9 @@ fn unescape_markdown(s: &str) -> String {
 fn table_rows(appended: &str) -> Vec<String> {
     appended
         .lines()
-        .filter(|l| l.starts_with("| ") && !l.starts_with("| ---"))
-        .skip(1)
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| ---") && !l.starts_with("| package |"))
         .map(unescape_markdown)
         .collect()
-}
-
-/// Validates `file` against the OASIS SARIF 2.1.0 schema; `Err` holds the validator's
-/// complaints. Fails the test when the validator or the schema is not installed.
-fn validate_sarif(file: &Path) -> Result<(), String> {
-    let dir = test_root().join("sarif-validator");
-    let python = dir.join("bin/python");
-    let schema = dir.join("sarif-schema-2.1.0.json");
-    assert!(
-        python.is_file() && schema.is_file(),
-        "the SARIF validator is not installed ({} and {} are needed). Fix: run scripts/setup.sh as root",
-        python.display(),
-        schema.display()
-    );
-    const VALIDATE: &str = r#"
-import json, sys
-import jsonschema
-schema = json.load(open(sys.argv[1]))
-doc = json.load(open(sys.argv[2]))
-cls = jsonschema.validators.validator_for(schema)
-cls.check_schema(schema)
-assert schema.get("id", "").endswith("/sarif-schema-2.1.0.json"), schema.get("id")
-validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
-errors = sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
-for e in errors:
-    print("/".join(map(str, e.absolute_path)) or "(root)", "->", e.message)
-sys.exit(1 if errors else 0)
-"#;
-    let out = Command::new(&python)
-        .arg("-c")
-        .arg(VALIDATE)
-        .arg(&schema)
-        .arg(file)
-        .env_clear()
-        .env("PATH", SYSTEM_PATH)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
-    match out.status.code() {
-        Some(0) => Ok(()),
-        Some(1) => Err(String::from_utf8_lossy(&out.stdout).into_owned()),
-        _ => panic!(
-            "the SARIF validator itself failed (fix: scripts/setup.sh as root):\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    }
 }
 
 /// Checks the annotations against the groups: one per group (up to GitHub's limit), the
@@ -294,10 +257,15 @@ fn check_annotations(run: &CiRun, groups: &[Group], level: &str) {
     };
     for g in shown {
         let found = annotations.iter().find(|(_, props, message)| {
+            let (what, title) = if g.found {
+                (String::from(" left "), "found")
+            } else {
+                (format!(" {} ", g.action), g.action.as_str())
+            };
             message.contains(&g.who)
-                && message.contains(&format!(" {} ", g.action))
+                && message.contains(&what)
                 && message.contains(&g.target)
-                && props.get("title").is_some_and(|t| t.contains(&g.action))
+                && props.get("title").is_some_and(|t| t.contains(title))
         });
         let Some((_, props, _)) = found else {
             p.push(format!("no annotation for {g:?}"));
@@ -340,10 +308,18 @@ fn check_step_summary(run: &CiRun, groups: &[Group]) {
         p.check(
             rows.iter().any(|r| {
                 let cells: Vec<&str> = r.split(" | ").collect();
-                r.contains(&g.who)
-                    && cells.get(2) == Some(&g.action.as_str())
-                    && cells.get(3) == Some(&g.target.as_str())
-                    && r.contains(&format!("[{}]", g.reason))
+                // What the install left behind has its own table: package, script, target,
+                // finding, what it is.
+                let (target, reason) = if g.found {
+                    (cells.get(2), cells.get(3) == Some(&g.reason.as_str()))
+                } else {
+                    (
+                        cells.get(3),
+                        cells.get(2) == Some(&g.action.as_str())
+                            && r.contains(&format!("[{}]", g.reason)),
+                    )
+                };
+                r.contains(&g.who) && target == Some(&g.target.as_str()) && reason
             }),
             || format!("no table row for {g:?}"),
         );

@@ -1,5 +1,6 @@
-//! GitHub Actions reports of blocked attempts: one workflow-command annotation per group
-//! (`::warning` / `::error`), and a Markdown section appended to `$GITHUB_STEP_SUMMARY`.
+//! GitHub Actions reports of blocked attempts and of what the install left behind: one
+//! workflow-command annotation per group (`::warning` / `::error`, `::notice` for what never
+//! fails `--strict`), and a Markdown section appended to `$GITHUB_STEP_SUMMARY`.
 //!
 //! Every string here may come from the installed code (a path it opened, a name it looked
 //! up), so it is escaped for where it lands: workflow-command data and properties with the
@@ -13,7 +14,7 @@
 
 use super::report::Locator;
 use super::summary::{self, Group};
-use super::{Event, Verdict};
+use super::{Event, Severity, Verdict};
 use std::fmt::Write as _;
 
 /// Annotations GitHub shows per step and kind (warning, error); more are dropped silently.
@@ -92,7 +93,8 @@ fn shorten(s: &str, max: usize) -> String {
     }
 }
 
-/// One sentence naming who did what, where, how often, and why it was refused.
+/// One sentence naming who did what, where, how often, and why it was refused; for what
+/// the end-of-run check found, who left what, why it matters and the check's detail.
 pub fn describe_group(g: &Group<'_>) -> String {
     let script = g
         .first
@@ -100,32 +102,69 @@ pub fn describe_group(g: &Group<'_>) -> String {
         .as_deref()
         .map(|s| format!(" ({})", summary::neutralise(s)))
         .unwrap_or_default();
+    // The runner's log shows ANSI sequences: escaped like the human summary.
+    let who = summary::neutralise(g.who());
+    let target = summary::neutralise(&shorten(g.target, MAX_TARGET_CHARS)).into_owned();
+    let reason = g.first.reason;
+    if g.first.verdict == Verdict::Found {
+        let detail = g
+            .first
+            .detail
+            .as_deref()
+            .map(|d| format!(" {}.", summary::neutralise(d).trim_end_matches('.')))
+            .unwrap_or_default();
+        return format!(
+            "{who}{script} left {target} behind: found [{reason}] {}{detail}",
+            reason.describe()
+        );
+    }
     let times = if g.count == 1 {
         String::from("once")
     } else {
         format!("{} times", g.count)
     };
-    // The runner's log shows ANSI sequences: escaped like the human summary.
     format!(
-        "{}{script} tried to {} {}, {times}: blocked [{}] {}",
-        summary::neutralise(g.who()),
+        "{who}{script} tried to {} {target}, {times}: blocked [{reason}] {}",
         summary::action_name(g.action),
-        summary::neutralise(&shorten(g.target, MAX_TARGET_CHARS)),
-        g.first.reason,
-        g.first.reason.describe()
+        reason.describe()
     )
 }
 
-/// The workflow commands for the blocked groups, one line each (empty when nothing was
-/// blocked). Past [`ANNOTATIONS_PER_STEP`], the last line says how many more there are.
+/// The annotation title of a group: what happened, by whom.
+fn title(g: &Group<'_>) -> String {
+    let who = summary::neutralise(g.who());
+    if g.first.verdict == Verdict::Found {
+        format!("safe-install found {} left by {who}", g.first.reason)
+    } else {
+        format!(
+            "safe-install blocked {} by {who}",
+            summary::action_name(g.action)
+        )
+    }
+}
+
+/// The workflow commands for the groups (blocked attempts and findings), one line each
+/// (empty when there are none): `::error` / `::warning` for what fails `--strict` (with it
+/// / without it), `::notice` for information. GitHub shows [`ANNOTATIONS_PER_STEP`] of a
+/// kind: past that, the last line of the kind says how many more there are.
 pub fn annotations(groups: &[Group<'_>], locator: &Locator, strict: bool) -> String {
-    let command = if strict { "error" } else { "warning" };
+    let mut out = String::new();
+    for severity in [Severity::Error, Severity::Warning, Severity::Note] {
+        let kind: Vec<&Group<'_>> = groups
+            .iter()
+            .filter(|g| g.first.severity(strict) == severity)
+            .collect();
+        annotations_of_kind(&mut out, severity.workflow_command(), &kind, locator);
+    }
+    out
+}
+
+fn annotations_of_kind(out: &mut String, command: &str, groups: &[&Group<'_>], locator: &Locator) {
     let shown = if groups.len() > ANNOTATIONS_PER_STEP {
         ANNOTATIONS_PER_STEP - 1
     } else {
         groups.len()
     };
-    let mut out = String::new();
     for g in &groups[..shown] {
         let mut props = Vec::new();
         if let Some(loc) = locator.locate(g) {
@@ -134,14 +173,7 @@ pub fn annotations(groups: &[Group<'_>], locator: &Locator, strict: bool) -> Str
                 props.push(format!("line={line}"));
             }
         }
-        props.push(format!(
-            "title={}",
-            escape_property(&format!(
-                "safe-install blocked {} by {}",
-                summary::action_name(g.action),
-                summary::neutralise(g.who())
-            ))
-        ));
+        props.push(format!("title={}", escape_property(&title(g))));
         let mut message = describe_group(g);
         if let Some(fix) = summary::remedy(g.first) {
             message.push_str("\nTo allow it, if it is legitimate: ");
@@ -157,21 +189,32 @@ pub fn annotations(groups: &[Group<'_>], locator: &Locator, strict: bool) -> Str
     if shown < groups.len() {
         let rest = &groups[shown..];
         let attempts: u64 = rest.iter().map(|g| g.count).sum();
+        let (title, what) = if rest.iter().all(|g| g.first.verdict == Verdict::Blocked) {
+            (
+                "safe-install blocked more",
+                format!("groups of blocked attempts ({attempts} attempts)"),
+            )
+        } else {
+            (
+                "safe-install found more",
+                format!("groups of blocked attempts and things the install left behind ({attempts} in all)"),
+            )
+        };
         let _ = writeln!(
             out,
             "::{command} title={}::{}",
-            escape_property("safe-install blocked more"),
+            escape_property(title),
             escape_data(&format!(
-                "{} more groups of blocked attempts ({attempts} attempts): see the job's step summary or the event log (--log FILE).",
+                "{} more {what}: see the job's step summary or the event log (--log FILE).",
                 rest.len()
             ))
         );
     }
-    out
 }
 
 /// The Markdown section for `$GITHUB_STEP_SUMMARY`: a heading naming the command, a
-/// one-line verdict, the table of blocked groups, and what ran weaker than usual.
+/// one-line verdict, the table of blocked groups, the table of what the install left
+/// behind, and what ran weaker than usual.
 /// Written also when nothing was blocked, so a reader can tell "ran, nothing blocked" from
 /// "did not run".
 pub fn step_summary(
@@ -181,13 +224,15 @@ pub fn step_summary(
     strict: bool,
 ) -> String {
     let groups = summary::blocked_groups(events);
+    let found = summary::found_groups(events);
     let mut o = String::new();
     let _ = writeln!(o, "### safe-install: {}\n", escape_markdown(command));
     let total: u64 = groups.iter().map(|g| g.count).sum();
     if groups.is_empty() {
         let _ = writeln!(
             o,
-            "✅ No blocked attempts: nothing the install ran tried to reach a secret, a host or a path outside the sandbox."
+            "{}No blocked attempts: nothing the install ran tried to reach a secret, a host or a path outside the sandbox.",
+            if found.is_empty() { "✅ " } else { "" }
         );
     } else {
         let consequence = if strict {
@@ -211,13 +256,7 @@ pub fn step_summary(
             let script = g.first.script.as_deref().unwrap_or("");
             let fix = summary::remedy(g.first)
                 .unwrap_or_else(|| format!("cannot be allowed ({})", g.first.reason.describe()));
-            let place = locator
-                .locate(g)
-                .map(|l| match l.line {
-                    Some(line) => format!(" (from {}:{line})", l.relative),
-                    None => format!(" (from {})", l.relative),
-                })
-                .unwrap_or_default();
+            let place = place(locator, g);
             let _ = writeln!(
                 o,
                 "| {}{} | {} | {} | {} | {} | {} |",
@@ -230,6 +269,9 @@ pub fn step_summary(
                 escape_markdown(&format!("{fix} [{}]", g.first.reason)),
             );
         }
+    }
+    if !found.is_empty() {
+        left_behind(&mut o, &found, locator, strict);
     }
     let degraded: Vec<&Event> = events
         .iter()
@@ -249,6 +291,55 @@ pub fn step_summary(
     }
     o.push('\n');
     o
+}
+
+/// The step summary's table of what the end-of-run check found, with what it means for the
+/// step and what to do about each finding (the check's detail says it).
+fn left_behind(o: &mut String, found: &[Group<'_>], locator: &Locator, strict: bool) {
+    let failing = found.iter().filter(|g| g.first.fails_strict()).count();
+    let consequence = match (failing, strict) {
+        (0, _) => "information only: none of it fails `--strict`",
+        (_, true) => "the step fails (`--strict`)",
+        (_, false) => "add `--strict` to fail the step on what was planted",
+    };
+    let _ = writeln!(
+        o,
+        "\n⚠️ **The install left {} thing{} that run{} later**: {consequence}.\n",
+        found.len(),
+        if found.len() == 1 { "" } else { "s" },
+        if found.len() == 1 { "s" } else { "" }
+    );
+    let _ = writeln!(o, "| package | script | target | finding | what it is |");
+    let _ = writeln!(o, "| --- | --- | --- | --- | --- |");
+    for g in found {
+        let script = g.first.script.as_deref().unwrap_or("");
+        let what = g
+            .first
+            .detail
+            .as_deref()
+            .unwrap_or_else(|| g.first.reason.describe());
+        let _ = writeln!(
+            o,
+            "| {}{} | {} | {} | {} | {} |",
+            escape_markdown(g.who()),
+            escape_markdown(&place(locator, g)),
+            escape_markdown(script),
+            escape_markdown(&shorten(g.target, MAX_TARGET_CHARS)),
+            g.first.reason,
+            escape_markdown(what),
+        );
+    }
+}
+
+/// ` (from FILE:LINE)`: the project file that brought the group's package in, if any.
+fn place(locator: &Locator, g: &Group<'_>) -> String {
+    locator
+        .locate(g)
+        .map(|l| match l.line {
+            Some(line) => format!(" (from {}:{line})", l.relative),
+            None => format!(" (from {})", l.relative),
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -328,6 +419,112 @@ mod tests {
         assert!(
             strict.lines().all(|l| l.starts_with("::error ")),
             "{strict}"
+        );
+    }
+
+    fn found(package: &str, target: &str, reason: Reason) -> Event {
+        let mut e = Event::new(Action::Write, Verdict::Found, target, reason)
+            .with_detail("it stays after the install");
+        e.package = Some(package.into());
+        e
+    }
+
+    #[test]
+    fn what_was_left_behind_is_annotated_by_severity_and_first() {
+        let mut planted = found(
+            "evil@1.0.0",
+            "/p/.vscode/\x1b[2Kall clear\n::error::forged",
+            Reason::Planted,
+        );
+        planted.script = Some("postinstall".into());
+        let mut events: Vec<(Event, u64)> = (0..10)
+            .map(|i| {
+                (
+                    blocked(
+                        "evil@1.0.0",
+                        &format!("10.0.0.{i}:1"),
+                        Reason::DirectConnect,
+                    ),
+                    1,
+                )
+            })
+            .collect();
+        events.push((planted, 1));
+        events.push((
+            found(
+                "si_pth@1.0.0",
+                "/v/site-packages/si_pth.pth",
+                Reason::PthInstalled,
+            ),
+            1,
+        ));
+        let groups = summary::reported_groups(&events);
+        let text = annotations(&groups, &Locator::none(), false);
+        let lines: Vec<&str> = text.lines().collect();
+        // Ten warnings (the planted file first, eight blocked, one line for the rest), one
+        // notice.
+        assert_eq!(lines.len(), 11, "{text}");
+        assert!(
+            lines[0].starts_with("::warning title=safe-install found planted left by evil@1.0.0::evil@1.0.0 (postinstall) left /p/.vscode/\\x1b[2Kall clear\\x0a::error::forged behind: found [planted]"),
+            "{text}"
+        );
+        assert!(lines[0].contains("it stays after the install"), "{text}");
+        assert!(
+            lines[9].contains("2 more groups of blocked attempts (2 attempts)"),
+            "{text}"
+        );
+        assert!(
+            lines[10].starts_with(
+                "::notice title=safe-install found pth-installed left by si_pth@1.0.0::"
+            ) && lines[10].contains("[pth-installed]"),
+            "{text}"
+        );
+        assert!(
+            !text.contains('\x1b') && !text.contains("\n::error"),
+            "{text}"
+        );
+        let strict = annotations(&groups, &Locator::none(), true);
+        assert_eq!(
+            strict.lines().filter(|l| l.starts_with("::error ")).count(),
+            10,
+            "{strict}"
+        );
+        assert_eq!(
+            strict
+                .lines()
+                .filter(|l| l.starts_with("::notice "))
+                .count(),
+            1,
+            "{strict}"
+        );
+    }
+
+    #[test]
+    fn step_summary_lists_what_was_left_behind() {
+        let mut planted = found("evil@1.0.0", "/p/.vscode/a|b\x1b[2K", Reason::Planted);
+        planted.script = Some("postinstall".into());
+        let events = vec![(planted, 1)];
+        let md = step_summary(&events, "npm ci", &Locator::none(), true);
+        assert!(
+            md.contains("No blocked attempts") && !md.contains('✅'),
+            "{md}"
+        );
+        assert!(
+            md.contains("The install left 1 thing that runs later**: the step fails (`--strict`)"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| evil\\@1.0.0 | postinstall | /p/.vscode/a\\|b\\\\u{1b}\\[2K | planted | it stays after the install |"),
+            "{md}"
+        );
+        let pth = vec![(
+            found("si_pth@1.0.0", "/v/si_pth.pth", Reason::PthInstalled),
+            1,
+        )];
+        let md = step_summary(&pth, "pip install x", &Locator::none(), true);
+        assert!(
+            md.contains("information only: none of it fails `--strict`"),
+            "{md}"
         );
     }
 

@@ -98,6 +98,51 @@ impl Event {
         self.detail = Some(detail.into());
         self
     }
+
+    /// Whether `--strict` fails on this event: a blocked attempt, or something the install
+    /// planted (`pth-installed` is information).
+    pub fn fails_strict(&self) -> bool {
+        self.verdict == Verdict::Blocked
+            || (self.verdict == Verdict::Found && self.reason == Reason::Planted)
+    }
+
+    /// How loudly the reports for machines show this event: what fails `--strict` is an
+    /// error with it and a warning without; a finding that never fails it is a note.
+    pub fn severity(&self, strict: bool) -> Severity {
+        match (self.fails_strict(), strict) {
+            (true, true) => Severity::Error,
+            (true, false) => Severity::Warning,
+            (false, _) => Severity::Note,
+        }
+    }
+}
+
+/// How loudly a report shows an event (see [`Event::severity`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+    Note,
+}
+
+impl Severity {
+    /// The GitHub workflow command (`::error`, `::warning`, `::notice`).
+    pub fn workflow_command(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Note => "notice",
+        }
+    }
+
+    /// The SARIF `level`.
+    pub fn sarif_level(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Note => "note",
+        }
+    }
 }
 
 /// The current time as RFC 3339 UTC with milliseconds (`2026-11-22T10:58:22.123Z`).

@@ -1,8 +1,9 @@
 //! Reports for machines, written once the command has finished: GitHub workflow
 //! annotations and the step summary (when run in GitHub Actions), and `--report FORMAT FILE`
-//! files (SARIF). All of them show the same groups as the human summary
-//! ([`summary::blocked_groups`]) and tie each group to the project file that brought the
-//! package in (the lockfile or requirements file), when there is one.
+//! files (SARIF). All of them show the same groups as the human summary: blocked attempts
+//! and what the end-of-run check found left behind ([`summary::reported_groups`]), and tie
+//! each group to the project file that brought the package in (the lockfile or
+//! requirements file), when there is one.
 
 use super::summary::{self, Group};
 use super::{github, sarif, Event};
@@ -141,7 +142,7 @@ pub struct Located {
     pub line: Option<u32>,
 }
 
-/// Ties blocked groups to the project files that pulled the acting package in.
+/// Ties groups to the project files that pulled the acting package in.
 #[derive(Debug, Clone)]
 pub struct Locator {
     base: PathBuf,
@@ -375,7 +376,7 @@ pub fn publish_with(
     strict: bool,
     exit_code: i32,
 ) -> Result<(), ReportError> {
-    let groups = summary::blocked_groups(events);
+    let groups = summary::reported_groups(events);
     if ci.github_actions && !groups.is_empty() {
         eprint!("{}", github::annotations(&groups, locator, strict));
     }

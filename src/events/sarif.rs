@@ -1,6 +1,7 @@
-//! `--report sarif FILE`: the blocked groups as a SARIF 2.1.0 log (OASIS), the format code
-//! scanning services ingest. One run; one rule per reason code that occurs, with the remedy
-//! as help; one result per group, located at the project file that brought the package in.
+//! `--report sarif FILE`: the blocked groups and what the install left behind as a SARIF
+//! 2.1.0 log (OASIS), the format code scanning services ingest. One run; one rule per
+//! reason code that occurs, with the remedy as help; one result per group, located at the
+//! project file that brought the package in.
 //!
 //! Serde structs rather than hand-built JSON, so escaping is serde_json's and a field name
 //! typo is a compile error. The file is replaced atomically (temporary file in the same
@@ -10,7 +11,7 @@
 use super::github::describe_group;
 use super::report::{Locator, ReportError};
 use super::summary::{self, Group};
-use super::{Event, ProcessId, Reason, Verdict};
+use super::{Event, ProcessId, Reason, Severity, Verdict};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -153,8 +154,14 @@ fn rule_name(code: &str) -> String {
 }
 
 /// How to allow attempts of this kind, in general terms: the human summary's remedy for a
-/// placeholder target, so the two never disagree.
+/// placeholder target, so the two never disagree. For what the end-of-run check finds,
+/// what to do about it.
 fn rule_help(reason: Reason) -> String {
+    match reason {
+        Reason::Planted => return "Review what the package left: it runs later, outside any sandbox (the next CI step, the editor, the next Python start). Remove it, and the grant or --rw that let it through, unless you expect it; --strict fails on it. If a package keeps doing this, remove it or pin a version that behaves.".into(),
+        Reason::PthInstalled => return "Review the wheel's .pth file: its import line runs at every later start of that Python. A known one is allowed by name in .safe-install.toml: [[pth.allow]] with package = \"NAME\" and a reason. It never fails --strict.".into(),
+        _ => {}
+    }
     let placeholder = match reason {
         Reason::HiddenFile
         | Reason::CredentialPath
@@ -193,9 +200,16 @@ fn fingerprint(g: &Group<'_>) -> String {
     format!("{h:016x}")
 }
 
-/// The SARIF log for the blocked groups of a run.
+/// The SARIF log for the groups of a run ([`summary::reported_groups`]).
 pub fn build(groups: &[Group<'_>], locator: &Locator, strict: bool, exit_code: i32) -> Log {
-    let level = if strict { "error" } else { "warning" };
+    // Every group of a reason has the same severity: it follows the verdict and the reason.
+    let level = |r: Reason| {
+        groups
+            .iter()
+            .find(|g| g.first.reason == r)
+            .map_or(Severity::Warning, |g| g.first.severity(strict))
+            .sarif_level()
+    };
     let mut reasons: Vec<Reason> = groups.iter().map(|g| g.first.reason).collect();
     reasons.sort();
     reasons.dedup();
@@ -208,16 +222,23 @@ pub fn build(groups: &[Group<'_>], locator: &Locator, strict: bool, exit_code: i
                 text: r.describe().into(),
             },
             full_description: Text {
-                text: format!(
-                    "{} safe-install blocked the attempt and logged it with reason `{}` (--log FILE has every field).",
-                    r.describe(),
-                    r.code()
-                ),
+                text: match r {
+                    Reason::Planted | Reason::PthInstalled => format!(
+                        "{} safe-install's end-of-run check found it and logged it with reason `{}` and verdict `found` (--log FILE has every field).",
+                        r.describe(),
+                        r.code()
+                    ),
+                    _ => format!(
+                        "{} safe-install blocked the attempt and logged it with reason `{}` (--log FILE has every field).",
+                        r.describe(),
+                        r.code()
+                    ),
+                },
             },
             help: Text {
                 text: rule_help(r),
             },
-            default_configuration: Configuration { level },
+            default_configuration: Configuration { level: level(r) },
             properties: RuleProperties {
                 tags: ["security", "supply-chain"],
             },
@@ -263,7 +284,7 @@ pub fn build(groups: &[Group<'_>], locator: &Locator, strict: bool, exit_code: i
             SarifResult {
                 rule_id: reason.code(),
                 rule_index: reasons.iter().position(|r| *r == reason).unwrap_or(0),
-                level,
+                level: g.first.severity(strict).sarif_level(),
                 message: Text { text },
                 locations,
                 partial_fingerprints: BTreeMap::from([(FINGERPRINT, fingerprint(g))]),
@@ -409,6 +430,61 @@ mod tests {
         let index = first["ruleIndex"].as_u64().expect("index") as usize;
         assert_eq!(rules[index]["id"], first["ruleId"]);
         assert!(first.get("locations").is_none(), "no file, no location");
+    }
+
+    #[test]
+    fn findings_are_results_with_their_own_rules_and_levels() {
+        let mut planted = Event::new(
+            Action::Write,
+            Verdict::Found,
+            "/p/node_modules/.bin/x",
+            Reason::Planted,
+        );
+        planted.package = Some("evil@1.0.0".into());
+        planted.script = Some("postinstall".into());
+        let mut pth = Event::new(
+            Action::Write,
+            Verdict::Found,
+            "/v/si_pth.pth",
+            Reason::PthInstalled,
+        );
+        pth.package = Some("si_pth@1.0.0".into());
+        let mut blocked = planted.clone();
+        blocked.verdict = Verdict::Blocked;
+        blocked.reason = Reason::ReadOnlyPath;
+        let events = vec![(planted, 1), (pth, 1), (blocked, 1)];
+        let groups = summary::reported_groups(&events);
+        for (strict, planted_level) in [(false, "warning"), (true, "error")] {
+            let log =
+                serde_json::to_value(build(&groups, &Locator::none(), strict, 0)).expect("json");
+            let run = &log["runs"][0];
+            let rules = run["tool"]["driver"]["rules"].as_array().expect("rules");
+            let results = run["results"].as_array().expect("results");
+            assert_eq!((rules.len(), results.len()), (3, 3), "{log:#}");
+            let level_of = |id: &str| {
+                let r = results.iter().find(|r| r["ruleId"] == id).expect(id);
+                let rule = &rules[r["ruleIndex"].as_u64().expect("index") as usize];
+                assert_eq!(rule["id"], id);
+                assert_eq!(rule["defaultConfiguration"]["level"], r["level"]);
+                r["level"].as_str().unwrap_or_default().to_string()
+            };
+            assert_eq!(level_of("planted"), planted_level);
+            assert_eq!(level_of("read-only-path"), planted_level);
+            assert_eq!(level_of("pth-installed"), "note");
+            let planted = results
+                .iter()
+                .find(|r| r["ruleId"] == "planted")
+                .expect("planted");
+            assert_eq!(planted["properties"]["package"], "evil@1.0.0");
+            assert_eq!(planted["properties"]["script"], "postinstall");
+            assert!(
+                planted["message"]["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("left /p/node_modules/.bin/x behind")),
+                "{planted:#}"
+            );
+        }
+        assert!(rule_help(Reason::PthInstalled).contains("[[pth.allow]]"));
     }
 
     #[test]

@@ -182,7 +182,8 @@ fn script_package(event: &Event) -> Option<&str> {
     event.package.as_deref().map(crate::policy::package_name)
 }
 
-/// Blocked attempts that are "the same" for a reader: same package, action and target.
+/// Blocked attempts that are "the same" for a reader: same package, action and target
+/// (findings of the end-of-run check also the same reason: [`found_groups`]).
 /// Pids differ between repeats of one attempt (npm retrying, a script run per package), so
 /// they are collected, not part of the key. The human summary, the GitHub annotations and
 /// the SARIF report all show these groups, in this order (package, action, target).
@@ -220,13 +221,42 @@ impl Group<'_> {
 
 /// The blocked events of `events`, grouped (see [`Group`]), sorted by package, action, target.
 pub fn blocked_groups(events: &[(Event, u64)]) -> Vec<Group<'_>> {
-    let mut groups: BTreeMap<(&str, &str, &str), Group<'_>> = BTreeMap::new();
-    for (e, n) in events.iter().filter(|(e, _)| e.verdict == Verdict::Blocked) {
+    groups_of(events, Verdict::Blocked)
+}
+
+/// What the end-of-run check found (verdict `found`: `planted`, `pth-installed`), grouped
+/// like blocked attempts (one finding per path, in practice), sorted the same way.
+pub fn found_groups(events: &[(Event, u64)]) -> Vec<Group<'_>> {
+    groups_of(events, Verdict::Found)
+}
+
+/// Everything the reports for machines show, one entry per group: what the install left
+/// behind first (it stays and runs later, while the blocked attempts were stopped; GitHub
+/// shows only ten annotations of a kind), then the blocked attempts. The annotations and
+/// SARIF use this.
+pub fn reported_groups(events: &[(Event, u64)]) -> Vec<Group<'_>> {
+    let mut groups = found_groups(events);
+    groups.extend(blocked_groups(events));
+    groups
+}
+
+/// The events of one verdict, grouped by package, action, target (and reason, so two
+/// findings of one path stay two).
+fn groups_of(events: &[(Event, u64)], verdict: Verdict) -> Vec<Group<'_>> {
+    let mut groups: BTreeMap<(&str, &str, &str, &str), Group<'_>> = BTreeMap::new();
+    for (e, n) in events.iter().filter(|(e, _)| e.verdict == verdict) {
         let package = e.package.as_deref();
+        // Blocked attempts of one target are one group whatever rule refused each.
+        let reason = if verdict == Verdict::Found {
+            e.reason.code()
+        } else {
+            ""
+        };
         let key = (
             package.unwrap_or("(package manager)"),
             action_name(e.action),
             e.target.as_str(),
+            reason,
         );
         let g = groups.entry(key).or_insert_with(|| Group {
             package,
@@ -284,16 +314,23 @@ pub fn render(events: &[(Event, u64)], log_path: Option<&Path>, colour: bool) ->
             if found.len() == 1 { "" } else { "s" },
             if found.len() == 1 { "s" } else { "" }
         );
+        // Paths, names and details come from what package code wrote: escaped as the
+        // blocked lines are (see `neutralise`).
         for e in &found {
-            let who = e.package.as_deref().unwrap_or("(package manager)");
+            let who = neutralise(e.package.as_deref().unwrap_or("(package manager)"));
             let script = e
                 .script
                 .as_deref()
-                .map(|s| format!(" ({s})"))
+                .map(|s| format!(" ({})", neutralise(s)))
                 .unwrap_or_default();
-            let _ = writeln!(o, "  {who}{script}: {}  [{}]", e.target, e.reason);
+            let _ = writeln!(
+                o,
+                "  {who}{script}: {}  [{}]",
+                neutralise(&e.target),
+                e.reason
+            );
             if let Some(d) = &e.detail {
-                let _ = writeln!(o, "      {d}");
+                let _ = writeln!(o, "      {}", neutralise(d));
             }
         }
     }
@@ -407,6 +444,31 @@ mod tests {
             text.contains("evil\\x1b[8m@1.0.0 (post\\x1binstall)"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn what_was_left_behind_reaches_the_terminal_escaped() {
+        let mut e = Event::new(
+            Action::Write,
+            Verdict::Found,
+            "/p/.vscode/\x1b[2K\x1b[1Aall clear\x1b]52;c;eA==\x07\u{202e}",
+            Reason::Planted,
+        )
+        .with_detail("points to ../x/\x1b[8mevil.js");
+        e.package = Some("evil\x1b[8m@1.0.0".into());
+        e.script = Some("post\x1binstall".into());
+        let text = render(&[(e, 1)], None, false).expect("summary");
+        assert!(
+            !text.contains('\x1b') && !text.contains('\x07') && !text.contains('\u{202e}'),
+            "{text:?}"
+        );
+        assert!(
+            text.contains(
+                "evil\\x1b[8m@1.0.0 (post\\x1binstall): /p/.vscode/\\x1b[2K\\x1b[1Aall clear\\x1b]52;c;eA==\\x07\\u{202e}  [planted]"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("../x/\\x1b[8mevil.js"), "{text}");
     }
 
     #[test]

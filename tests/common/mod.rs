@@ -16,6 +16,7 @@
 #![allow(dead_code)]
 
 pub mod attacks;
+pub mod reports;
 pub mod servers;
 
 use std::collections::BTreeMap;
