@@ -23,7 +23,7 @@ const OUTSIDE_TMP: &str = "/srv/safe-install-test";
 /// What husky 9's `prepare` does, in sh.
 const HUSKY: &str = r#"set -e
 git config core.hooksPath .husky/_
-mkdir -p .husky/_
+test -d .husky/_ || mkdir .husky/_
 printf '*\n' > .husky/_/.gitignore
 printf '#!/usr/bin/env sh\necho husky-hook\n' > .husky/_/h
 printf '#!/usr/bin/env sh\n. "${0%%/*}/h"\n' > .husky/_/pre-commit
@@ -97,13 +97,17 @@ fn the_projects_prepare_installs_husky_hooks() {
         format!("core.hooksPath is not in the real .git/config:\n{after}")
     });
     // Nothing else changed: the old text is still there, line for line.
-    p.check(before.lines().all(|l| after.lines().any(|a| a == l)), || {
-        format!("other lines changed:\n--- before\n{before}--- after\n{after}")
-    });
     p.check(
-        events_with(&r, "allowed", "git-config-applied", "core.hooksPath") >= 1,
+        before.lines().all(|l| after.lines().any(|a| a == l)),
+        || format!("other lines changed:\n--- before\n{before}--- after\n{after}"),
+    );
+    p.check(
+        events_with(&r, "found", "git-config-applied", "core.hooksPath") >= 1,
         || "the applied change is not logged".into(),
     );
+    p.check(!r.events.iter().any(|e| e["verdict"] == "blocked"), || {
+        "a blocked event in a husky run".into()
+    });
     p.check(stderr.contains("core.hooksPath"), || {
         "stderr does not say that core.hooksPath was set".into()
     });
@@ -158,7 +162,7 @@ fn hooks_path_into_git_or_node_modules_is_refused() {
     );
     refused(
         "i15-nm",
-        "mkdir -p node_modules/h && git config core.hooksPath node_modules/h\n",
+        "git config core.hooksPath node_modules/h\n",
         "core.hooksPath",
     );
     refused(
