@@ -75,6 +75,7 @@ fn events_with(r: &LoggedRun, verdict: &str, reason: &str, target: &str) -> usiz
             e["verdict"] == verdict
                 && e["reason"] == reason
                 && e["target"].as_str().unwrap_or("").contains(target)
+                && e["package"] == "si-fixture-project@1.0.0"
         })
         .count()
 }

@@ -35,6 +35,9 @@ pub struct Scratch {
     dir: tempfile::TempDir,
     base: String,
     project: PathBuf,
+    /// The root project as `name@version` (its lockfile entry, else its `package.json`, read
+    /// as data): whose scripts the change is.
+    who: Option<String>,
 }
 
 /// Give the root project's scripts a writable copy of `.git/config` (full mode, npm with the
@@ -74,11 +77,29 @@ pub fn attach(plan: &mut Plan) -> Option<Scratch> {
     for m in plan.mounts.iter_mut().filter(|m| m.target == config.target) {
         m.kind = config.kind.clone();
     }
+    let who = plan
+        .lockfile
+        .iter()
+        .find(|(d, _)| d == &plan.project)
+        .map(|(_, w)| w.clone())
+        .or_else(|| root_package(&plan.project));
     Some(Scratch {
         dir,
         base,
         project: plan.project.clone(),
+        who,
     })
+}
+
+/// `name@version` from the project's `package.json`, read as data.
+fn root_package(project: &Path) -> Option<String> {
+    let text = read_regular(&project.join("package.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Some(format!(
+        "{}@{}",
+        printable(v["name"].as_str()?),
+        printable(v["version"].as_str().unwrap_or("0.0.0"))
+    ))
 }
 
 /// One key the scripts added, changed or removed.
@@ -311,6 +332,7 @@ pub fn with_hooks_path(text: &str, value: &str) -> String {
 /// After the run: carry over the one change the root project's scripts may make, or refuse
 /// and say so. Never silent.
 pub fn finish(scratch: Scratch, sink: &EventSink) {
+    let who = scratch.who.as_deref();
     let real = scratch.project.join(".git/config");
     let target = |key: &str| format!("{} [{key}]", real.display());
     let new = match read_regular(&scratch.dir.path().join("config")) {
@@ -318,6 +340,7 @@ pub fn finish(scratch: Scratch, sink: &EventSink) {
         Err(e) => {
             warn_refused(
                 sink,
+                who,
                 &target("(the scratch copy)"),
                 &format!("the scratch copy of .git/config was replaced or is unreadable ({e})"),
             );
@@ -331,13 +354,19 @@ pub fn finish(scratch: Scratch, sink: &EventSink) {
                 eprintln!(
                     "safe-install: set core.hooksPath = {value} in .git/config, as the project's own scripts asked (git runs the hooks in {value} at your next commit)."
                 );
-                sink.emit(
-                    Event::new(Action::Write, Verdict::Found, target("core.hooksPath"), Reason::GitConfigApplied)
-                        .with_detail(format!("core.hooksPath = {value}")),
-                );
+                let mut ev = Event::new(
+                    Action::Write,
+                    Verdict::Found,
+                    target("core.hooksPath"),
+                    Reason::GitConfigApplied,
+                )
+                .with_detail(format!("core.hooksPath = {value}"));
+                ev.package = who.map(str::to_string);
+                sink.emit(ev);
             }
             Err(e) => warn_refused(
                 sink,
+                who,
                 &target("core.hooksPath"),
                 &format!("core.hooksPath = {value} could not be written ({e}); not applied. Fix: git config core.hooksPath {value}"),
             ),
@@ -349,13 +378,22 @@ pub fn finish(scratch: Scratch, sink: &EventSink) {
                     (Some(v), false) => format!("set {} = {}", c.key, printable(v)),
                     (None, false) => format!("set {}", c.key),
                 };
-                let fix = if c.key.eq_ignore_ascii_case("core.hookspath") {
+                let valid = c
+                    .value
+                    .as_deref()
+                    .filter(|_| !c.removed && c.key.eq_ignore_ascii_case("core.hookspath"))
+                    .and_then(|v| hooks_path(v, &scratch.project).ok());
+                let fix = if let Some(v) = valid {
+                    // Validated: plain characters, safe to paste.
+                    format!("Fix: remove the other changes from the project's scripts, or set it yourself: git config core.hooksPath {v}")
+                } else if c.key.eq_ignore_ascii_case("core.hookspath") {
                     "Fix: point it at a directory inside the project that exists after the install (husky: `git config core.hooksPath .husky/_`), or run the command yourself if you mean it".to_string()
                 } else {
                     "Fix: remove it from the project's scripts; if you do want it, set it yourself with `git config`".to_string()
                 };
                 warn_refused(
                     sink,
+                    who,
                     &target(&c.key),
                     &format!("the project's own scripts {what} in git's configuration; not applied: {why}. {fix}"),
                 );
@@ -364,17 +402,17 @@ pub fn finish(scratch: Scratch, sink: &EventSink) {
     }
 }
 
-fn warn_refused(sink: &EventSink, target: &str, text: &str) {
+fn warn_refused(sink: &EventSink, who: Option<&str>, target: &str, text: &str) {
     eprintln!("safe-install: warning: {text}");
-    sink.emit(
-        Event::new(
-            Action::Write,
-            Verdict::Blocked,
-            target,
-            Reason::GitConfigRefused,
-        )
-        .with_detail(text.to_string()),
-    );
+    let mut ev = Event::new(
+        Action::Write,
+        Verdict::Blocked,
+        target,
+        Reason::GitConfigRefused,
+    )
+    .with_detail(text.to_string());
+    ev.package = who.map(str::to_string);
+    sink.emit(ev);
 }
 
 /// A regular file (no symbolic link followed), at most [`MAX_CONFIG`] bytes, as UTF-8.
