@@ -310,7 +310,7 @@ fn explain(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
 }
 
 fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
-    let (policy, plan, allow) = build_plan(args, argv).inspect_err(|f| log_refusal(args, f))?;
+    let (policy, mut plan, allow) = build_plan(args, argv).inspect_err(|f| log_refusal(args, f))?;
     let scripts =
         egress::script_egress(&policy, &allow, plan.family).map_err(fail(exit::INVALID_INPUT))?;
     let reports = report::parse_requests(&args.report).map_err(fail(exit::INVALID_INPUT))?;
@@ -358,6 +358,13 @@ fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
     // inside runs.
     let before = safe_install::observe::planted::Before::take(&plan);
     let planted = std::sync::Arc::new(safe_install::observe::planted::Observed::default());
+    // The root project's own scripts get a writable copy of .git/config (husky's
+    // `core.hooksPath`); in full mode only, where the view is a mount namespace.
+    let git_scratch = if rung == probe::Rung::Full {
+        safe_install::supervisor::githooks::attach(&mut plan)
+    } else {
+        None
+    };
     let result = if rung == probe::Rung::Full {
         safe_install::supervisor::run(&plan, allow, scripts, &log.sink(), &planted)
     } else {
@@ -365,6 +372,9 @@ fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
     };
     if result.is_ok() {
         safe_install::observe::planted::finish(&plan, &policy, before, &planted, &log.sink());
+        if let Some(scratch) = git_scratch {
+            safe_install::supervisor::githooks::finish(scratch, &log.sink());
+        }
     }
     let finished = log.finish();
     let code = result.map_err(|e| {

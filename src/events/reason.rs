@@ -60,6 +60,8 @@ reasons! {
     DaemonKilled => "daemon-killed": "A process still running when the command ended (a daemon left behind) was killed with the sandbox.",
     Planted => "planted": "Found at the end of the run: package code left something that runs later (a .pth with an import line, sitecustomize/usercustomize, a .bin or console-script entry that is not its package's, a file written outside its own folder and the install tree).",
     PthInstalled => "pth-installed": "The package manager installed a .pth file with an import line from a wheel: it runs at every later start of that Python.",
+    GitConfigApplied => "git-config-applied": "Found at the end of the run: the root project's own scripts set core.hooksPath to a directory inside the project, and safe-install wrote it to .git/config (husky).",
+    GitConfigRefused => "git-config-refused": "The root project's own scripts changed git's configuration in a way safe-install does not carry over to .git/config (any key but core.hooksPath, or a hooks path outside the project, in .git or node_modules); the real file is unchanged.",
 }
 
 impl Serialize for Reason {

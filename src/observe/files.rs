@@ -78,6 +78,9 @@ pub struct FileRules {
     pip_project: Option<PathBuf>,
     /// npm: the project and how a script's own directory follows from where it runs.
     own_dir: Option<(crate::plan::trust::OwnDir, PathBuf, Vec<PathBuf>)>,
+    /// npm: what the root project's own scripts also write (the scratch copy of
+    /// `.git/config`, husky's `.husky/_`; `ScriptPlan::root_project_extra`).
+    root_extra: Vec<PathBuf>,
     /// Host directories bound read-write: what is written beneath them outlives the sandbox.
     persistent: Vec<PathBuf>,
     /// npm: the project's install tree, whose contents are judged by the package manager's
@@ -162,6 +165,11 @@ impl FileRules {
             .script
             .as_ref()
             .map(|s| (s.own_dir, s.project.clone(), s.clone_roots.clone()));
+        let root_extra = plan
+            .script
+            .as_ref()
+            .map(|s| s.root_project_extra())
+            .unwrap_or_default();
         let persistent = plan
             .mounts
             .iter()
@@ -171,6 +179,7 @@ impl FileRules {
         let install_tree = plan.script.as_ref().map(|s| s.project.join("node_modules"));
         FileRules {
             own_dir,
+            root_extra,
             persistent,
             install_tree,
             hidden,
@@ -221,7 +230,11 @@ impl FileRules {
     pub fn script_own(&self, cwd: Option<&Path>) -> Vec<PathBuf> {
         match (&self.own_dir, cwd) {
             (Some((kind, project, clones)), Some(cwd)) => {
-                crate::plan::trust::own_dirs(*kind, project, clones, cwd)
+                let mut own = crate::plan::trust::own_dirs(*kind, project, clones, cwd);
+                if *kind == crate::plan::trust::OwnDir::InstallTree && cwd == project {
+                    own.extend(self.root_extra.iter().cloned());
+                }
+                own
             }
             _ => Vec::new(),
         }
@@ -567,6 +580,7 @@ mod tests {
             legacy_install_write: vec![],
             pip_project: None,
             own_dir: None,
+            root_extra: Vec::new(),
             persistent: vec!["/p".into()],
             install_tree: Some("/p/node_modules".into()),
         }

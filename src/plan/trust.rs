@@ -69,6 +69,14 @@ pub struct ScriptPlan {
     /// How the script's own directory follows from the directory it runs in.
     #[serde(default)]
     pub own_dir: OwnDir,
+    /// The scratch copy of `.git/config` the root project's own scripts get as `GIT_CONFIG`
+    /// (its directory writable by them only); see `supervisor::githooks`.
+    #[serde(default)]
+    pub git_config: Option<PathBuf>,
+    /// Hook directories inside the project the root project's own scripts may write
+    /// (husky's `.husky/_`), created by the shim when missing.
+    #[serde(default)]
+    pub hooks_dirs: Vec<PathBuf>,
 }
 
 /// Which directory a level-2 process may write besides temp and grants, found from the
@@ -193,11 +201,37 @@ impl ScriptPlan {
             &self.clone_roots,
             dir,
         ));
+        if self.is_root_project(dir) {
+            // A real directory only: a symbolic link planted there would carry the rule
+            // elsewhere.
+            ll.write.extend(
+                self.root_project_extra()
+                    .into_iter()
+                    .filter(|d| std::fs::symlink_metadata(d).is_ok_and(|m| m.is_dir())),
+            );
+        }
         for grant in self.grants(dir) {
             ll.read.extend(grant.read.iter().cloned());
             ll.write.extend(grant.write.iter().cloned());
         }
         ll
+    }
+
+    /// Whether a script npm started in `package_dir` is the root project's own (npm, the
+    /// install tree: the user's code, not a dependency's).
+    pub fn is_root_project(&self, package_dir: &Path) -> bool {
+        self.own_dir == OwnDir::InstallTree && package_dir == self.project
+    }
+
+    /// What the root project's own scripts write besides the install tree: the directory of
+    /// the scratch `.git/config` and the hooks directories (husky's `.husky/_`).
+    pub fn root_project_extra(&self) -> Vec<PathBuf> {
+        self.git_config
+            .iter()
+            .filter_map(|c| c.parent())
+            .map(Path::to_path_buf)
+            .chain(self.hooks_dirs.iter().cloned())
+            .collect()
     }
 
     /// The `[[package]]` grants of a script running in `package_dir` (bound to the lockfile
@@ -461,6 +495,8 @@ pub fn script_plan(policy: &Policy, ctx: &Context, level1: &LandlockPlan) -> Scr
         drop_env,
         packages,
         own_dir: OwnDir::InstallTree,
+        git_config: None,
+        hooks_dirs: Vec::new(),
     }
 }
 
@@ -847,7 +883,31 @@ mod tests {
                 write: vec![],
             }],
             connect_tcp: vec![3129, 53],
+            git_config: None,
+            hooks_dirs: vec![],
         }
+    }
+
+    #[test]
+    fn only_the_root_projects_scripts_write_the_git_scratch_and_hooks() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let (git, hooks) = (t.path().join("git"), t.path().join("p/.husky/_"));
+        std::fs::create_dir_all(&git).expect("mkdir");
+        std::fs::create_dir_all(&hooks).expect("mkdir");
+        let mut p = plan();
+        p.project = t.path().join("p");
+        p.git_config = Some(git.join("config"));
+        p.hooks_dirs = vec![hooks.clone()];
+        let root = p.landlock(Some(&p.project.clone())).write;
+        assert!(root.contains(&git) && root.contains(&hooks), "{root:?}");
+        let dep = p.project.join("node_modules/x");
+        let dep = p.landlock(Some(&dep)).write;
+        assert!(!dep.contains(&git) && !dep.contains(&hooks), "{dep:?}");
+        // A symbolic link where the hooks directory should be gives nothing.
+        std::fs::remove_dir(&hooks).expect("rmdir");
+        std::os::unix::fs::symlink(&git, &hooks).expect("symlink");
+        let root = p.landlock(Some(&p.project.clone())).write;
+        assert!(!root.contains(&hooks), "{root:?}");
     }
 
     #[test]

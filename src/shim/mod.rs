@@ -66,9 +66,16 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, ShimError> {
     // package's place in the install tree, which its grants are keyed on. Unknown: nothing.
     let package_dir = std::env::current_dir().ok();
 
+    let root = package_dir
+        .as_deref()
+        .is_some_and(|d| plan.is_root_project(d));
+    if root {
+        // Before the listener: npm's level may create it, and the judge would not know.
+        create_hooks_dirs(&plan);
+    }
     register_listener();
     create_granted_dirs(&plan, package_dir.as_deref());
-    let env = scrubbed_env(&plan)?;
+    let env = scrubbed_env(&plan, root)?;
     landlock::apply(&plan.landlock(package_dir.as_deref()))
         .map_err(|e| ShimError::Landlock(e.detail))?;
 
@@ -100,6 +107,21 @@ fn create_granted_dirs(plan: &ScriptPlan, package_dir: Option<&Path>) {
             if std::fs::symlink_metadata(w).is_err() {
                 let _ = std::fs::create_dir_all(w);
             }
+        }
+    }
+}
+
+/// The root project's own scripts (husky) write their hooks directory; a Landlock rule needs
+/// it to exist. Created only beneath an existing, real directory of the project (`.husky`),
+/// while the shim is still in npm's domain.
+fn create_hooks_dirs(plan: &ScriptPlan) {
+    for d in &plan.hooks_dirs {
+        let parent_ok = d
+            .parent()
+            .and_then(|p| std::fs::symlink_metadata(p).ok())
+            .is_some_and(|m| m.is_dir());
+        if parent_ok && std::fs::symlink_metadata(d).is_err() {
+            let _ = std::fs::create_dir(d);
         }
     }
 }
@@ -145,10 +167,19 @@ fn register_listener() {
 }
 
 /// The environment minus credentials, with the scripts' proxy port for the package manager's.
-fn scrubbed_env(plan: &ScriptPlan) -> Result<Vec<CString>, ShimError> {
+/// The root project's own scripts get `GIT_CONFIG`, the scratch copy of `.git/config` that
+/// `git config` writes (see `supervisor::githooks`); every other script loses it.
+fn scrubbed_env(plan: &ScriptPlan, root: bool) -> Result<Vec<CString>, ShimError> {
     let mut env = Vec::new();
+    if let Some(config) = plan.git_config.as_ref().filter(|_| root) {
+        let mut kv = b"GIT_CONFIG=".to_vec();
+        kv.extend_from_slice(config.as_os_str().as_bytes());
+        env.push(CString::new(kv).map_err(|_| ShimError::Nul)?);
+    }
     for (name, value) in std::env::vars_os() {
-        let keep = name.to_str().is_some_and(|n| !plan.drops(n));
+        let keep = name
+            .to_str()
+            .is_some_and(|n| !plan.drops(n) && n != "GIT_CONFIG");
         if !keep {
             continue;
         }

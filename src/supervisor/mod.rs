@@ -3,6 +3,7 @@
 //! outcome into an exit status.
 
 pub mod egress;
+pub mod githooks;
 mod leftovers;
 pub(crate) mod signals;
 
