@@ -30,6 +30,25 @@ pub const INSIDE_CONFIG: &str = "/.safe-install/git/config";
 /// Larger than any real `.git/config`; a larger copy is not read.
 const MAX_CONFIG: u64 = 1 << 20;
 
+/// Whether the project's own `package.json` (read as data) has a lifecycle script npm runs
+/// during an install.
+fn root_runs_install_scripts(project: &std::path::Path) -> bool {
+    const INSTALL_TIME: &[&str] = &[
+        "preinstall",
+        "install",
+        "postinstall",
+        "preprepare",
+        "prepare",
+        "postprepare",
+        "prepublish",
+    ];
+    std::fs::read_to_string(project.join("package.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.get("scripts").and_then(|s| s.as_object()).cloned())
+        .is_some_and(|scripts| INSTALL_TIME.iter().any(|k| scripts.contains_key(*k)))
+}
+
 /// The scratch copy for one run; removed when dropped.
 pub struct Scratch {
     dir: tempfile::TempDir,
@@ -43,6 +62,11 @@ pub struct Scratch {
 /// Give the root project's scripts a writable copy of `.git/config` (full mode, npm with the
 /// script shell, a project whose `.git` is a directory holding a regular `config`).
 pub fn attach(plan: &mut Plan) -> Option<Scratch> {
+    // Only when the root project has a script npm runs at install time: the scratch copy lives
+    // in the host's temp until the run ends, and a run killed with SIGKILL cannot remove it.
+    if !root_runs_install_scripts(&plan.project) {
+        return None;
+    }
     let script = plan.script.as_mut()?;
     let git = plan.project.join(".git");
     let is_dir = std::fs::symlink_metadata(&git).is_ok_and(|m| m.is_dir());
