@@ -53,6 +53,7 @@ reasons! {
     SandboxDegraded => "sandbox-degraded": "The sandbox runs in landlock mode (no namespaces); the event's detail lists every guarantee that is weaker.",
     UdpSocket => "udp-socket": "A UDP socket (DNS included) was refused: landlock mode has no network namespace and Landlock does not cover UDP.",
     PlantedExecutable => "planted-executable": "The package manager named on the command line resolves to a file where package code can write (node_modules, the project); nothing ran.",
+    CredentialMisuse => "credential-misuse": "A registry credential's placeholder was sent somewhere its credential does not belong (another host, port, scheme or registry path, or by a lifecycle script); the request was refused and never forwarded.",
     InboundSocket => "inbound-socket": "A listening socket on a non-loopback address (or an unbound one, which the kernel would bind to the wildcard address) was refused in landlock mode: it would accept connections from outside.",
 }
 

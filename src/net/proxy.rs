@@ -75,6 +75,9 @@ pub struct ProxyConfig {
     pub scripts: Option<ScriptEgress>,
     /// Which trust level reaches this listener.
     pub clients: Clients,
+    /// The run's registry credentials: placeholders inside, real values put back here for
+    /// the package manager's requests to the origin each belongs to (see `crate::creds`).
+    pub vault: Arc<crate::creds::Vault>,
 }
 
 /// Which trust level reaches a proxy listener, as the kernel decides it.
@@ -124,6 +127,7 @@ impl ProxyConfig {
             clients: Clients::PackageManager {
                 scripts_kept_out: false,
             },
+            vault: Arc::new(crate::creds::Vault::default()),
         }
     }
 }
@@ -316,10 +320,26 @@ fn serve(
     let Some((buf, head)) = conn.read_head()? else {
         return Ok(());
     };
-    let Some((head, rule, allow)) = conn.check(&buf, head) else {
+    let Some((head, rule, allow, script)) = conn.check(&buf, head) else {
         return Ok(());
     };
     let rest = &buf[head.head_len..];
+    // A placeholder in a CONNECT head (`Proxy-Authorization`) goes to no origin.
+    if matches!(head.kind, RequestKind::Connect) {
+        if let Some(cred) = cfg.vault.carries_placeholder(&buf[..head.head_len]) {
+            let detail = format!(
+                "the placeholder for {} was sent in a CONNECT request to {}; it is never forwarded",
+                cred.source, head.target
+            );
+            conn.refuse(
+                403,
+                head.target.to_string(),
+                Reason::CredentialMisuse,
+                detail,
+            );
+            return Ok(());
+        }
+    }
     match &head.kind {
         // The addresses are checked before the 200 (so a refused address still gets a 403
         // naming the fix), the ClientHello before anything is dialled: a fronting attempt
@@ -334,10 +354,15 @@ fn serve(
             let Some(addrs) = conn.resolve(allow, &head.target, rule, true)? else {
                 return Ok(());
             };
+            // Placeholders are decided before anything is dialled: a misuse never reaches
+            // the host it was sent to.
+            let Some(sealed) = conn.unseal(&head, crate::creds::Scheme::Http, !script) else {
+                return Ok(());
+            };
             let Some(upstream) = conn.connect(&head.target, &addrs, true) else {
                 return Ok(());
             };
-            conn.forward(&head, rule, upstream, rest)
+            conn.forward(&head, sealed, rule, upstream, rest)
         }
     }
 }
@@ -415,7 +440,7 @@ impl<'a> Conn<'a> {
         &self,
         buf: &[u8],
         eval: Evaluation<'a>,
-    ) -> Option<(RequestHead, &'a Rule, &'a AllowList)> {
+    ) -> Option<(RequestHead, &'a Rule, &'a AllowList, bool)> {
         let (head, decision) = match eval {
             Evaluation::Incomplete => return None,
             Evaluation::Malformed(e) => {
@@ -432,7 +457,7 @@ impl<'a> Conn<'a> {
         let cfg: &'a ProxyConfig = self.cfg;
         let Some(who) = self.script_of_peer() else {
             return match decision {
-                Decision::Allow(rule) => Some((head, rule, &cfg.allow)),
+                Decision::Allow(rule) => Some((head, rule, &cfg.allow, false)),
                 Decision::Deny(d) => {
                     self.deny(&head.target, &d);
                     None
@@ -448,7 +473,7 @@ impl<'a> Conn<'a> {
             .find(|(dir, _)| who.package_dir.as_deref() == Some(dir.as_path()))
         {
             if let Decision::Allow(rule) = list.check(&head.target.host, head.target.port) {
-                return Some((head, rule, list));
+                return Some((head, rule, list, true));
             }
         }
         match decision {
@@ -456,7 +481,7 @@ impl<'a> Conn<'a> {
                 if scripts.registry
                     && matches!(rule.source, RuleSource::Npm(_) | RuleSource::Pip(_)) =>
             {
-                Some((head, rule, &cfg.allow))
+                Some((head, rule, &cfg.allow, true))
             }
             Decision::Allow(_) => {
                 let who = match (&package, &script_name) {
@@ -671,17 +696,53 @@ impl<'a> Conn<'a> {
         Ok(())
     }
 
+    /// The upstream head with placeholders replaced by real values (the package manager's
+    /// request to the credential's own origin), or refused as `credential-misuse` (`None`).
+    fn unseal(
+        &self,
+        head: &RequestHead,
+        scheme: crate::creds::Scheme,
+        level1: bool,
+    ) -> Option<Sealed> {
+        let RequestKind::Forward { upstream_head, .. } = &head.kind else {
+            return None;
+        };
+        let host = head.target.host.to_string();
+        let host = host.trim_matches(['[', ']']);
+        match self
+            .cfg
+            .vault
+            .rewrite_request(scheme, host, head.target.port, upstream_head, level1)
+        {
+            Ok(r) => Some(Sealed {
+                head: r.head,
+                masked: r.substituted > 0,
+            }),
+            Err(misuse) => {
+                let detail = format!("{misuse}; refused, nothing was forwarded");
+                self.refuse(
+                    403,
+                    head.target.to_string(),
+                    Reason::CredentialMisuse,
+                    detail,
+                );
+                None
+            }
+        }
+    }
+
     /// One absolute-form request: head and body upstream, response head rewritten, body
-    /// relayed until the upstream closes.
+    /// relayed until the upstream closes (through the masker when a real credential was
+    /// sent, so an echo of it never comes back in).
     fn forward(
         &self,
         head: &RequestHead,
+        sealed: Sealed,
         rule: &Rule,
         upstream: TcpStream,
         early: &[u8],
     ) -> io::Result<()> {
         let RequestKind::Forward {
-            upstream_head,
             content_length,
             expect_continue,
             ..
@@ -698,7 +759,7 @@ impl<'a> Conn<'a> {
         if *expect_continue {
             (&self.client).write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
         }
-        (&upstream).write_all(upstream_head)?;
+        (&upstream).write_all(&sealed.head)?;
         // The body: what came with the head, then the rest from the client. Anything after
         // it (a pipelined request) is never forwarded.
         let early_len = early
@@ -717,12 +778,48 @@ impl<'a> Conn<'a> {
                 return Ok(());
             }
         };
-        (&self.client).write_all(&resp_head)?;
-        (&self.client).write_all(&rest)?;
-        pump(&upstream, &self.client)?;
+        if sealed.masked {
+            let mut masker = self.cfg.vault.masker();
+            let mut resp_head = resp_head;
+            masker.mask_all(&mut resp_head);
+            (&self.client).write_all(&resp_head)?;
+            (&self.client).write_all(&masker.push(&rest))?;
+            copy_masked(&upstream, &self.client, &mut masker)?;
+        } else {
+            (&self.client).write_all(&resp_head)?;
+            (&self.client).write_all(&rest)?;
+            pump(&upstream, &self.client)?;
+        }
         close_gracefully(&self.client);
         Ok(())
     }
+}
+
+/// A request head ready for the upstream.
+struct Sealed {
+    head: Vec<u8>,
+    /// A real credential went out: the response passes through the masker.
+    masked: bool,
+}
+
+/// Copy one way until end of stream, real credentials masked (same length, so the framing
+/// the upstream chose stays right).
+fn copy_masked(
+    from: &TcpStream,
+    to: &TcpStream,
+    masker: &mut crate::creds::Masker,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match (&*from).read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        (&*to).write_all(&masker.push(&buf[..n]))?;
+    }
+    (&*to).write_all(&masker.finish())
 }
 
 /// Read the upstream's response head (forwarding interim 1xx responses), rewritten with

@@ -63,6 +63,7 @@ pub fn run(
     plan: &Plan,
     allow: crate::net::allow::AllowList,
     scripts: Option<crate::net::proxy::ScriptEgress>,
+    vault: std::sync::Arc<crate::creds::Vault>,
     sink: &EventSink,
 ) -> Result<i32, SupervisorError> {
     // Where the child builds the new root: an existing directory it may cover in its own
@@ -155,6 +156,7 @@ pub fn run(
             sockets,
             allow,
             scripts,
+            vault,
             egress::scripts_kept_out(),
             sink,
             std::sync::Arc::clone(&who),
