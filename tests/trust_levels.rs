@@ -678,35 +678,6 @@ fn a_project_under_tmp_is_as_protected_as_anywhere() {
     p.finish(&r.context());
 }
 
-/// A loopback HTTP server that answers 200 to everything and records each request head: the
-/// "other host" a stolen placeholder is sent to.
-fn recording_server() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use std::io::{Read, Write};
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-    let port = listener.local_addr().expect("local address").port();
-    let record = std::sync::Arc::clone(&seen);
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && head.len() < 65536 {
-                match conn.read(&mut byte) {
-                    Ok(1) => head.push(byte[0]),
-                    _ => break,
-                }
-            }
-            if let Ok(mut s) = record.lock() {
-                s.push(String::from_utf8_lossy(&head).into_owned());
-            }
-            let _ = conn
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-        }
-    });
-    (port, seen)
-}
-
 /// Issue 13: no process inside holds the real registry token. The token sits literally in
 /// the project's `.npmrc` and in a `--secret-env` variable; code running inside npm itself
 /// (loaded with `NODE_OPTIONS=--require`, trust level 1) searches its environment, the
@@ -746,7 +717,7 @@ fn no_process_inside_holds_the_real_token() {
     );
     lock(&world, &[]);
 
-    let (other_port, other_seen) = recording_server();
+    let (other_port, other_seen) = recording_server("127.0.0.1");
     let insider = world.project.join("si-insider");
     copy_dir(&fixtures().join("trust/insider"), &insider);
     let half = token.len() / 2;

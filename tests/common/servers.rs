@@ -308,3 +308,32 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// A loopback HTTP server on `ip` (`127.0.0.1`, `127.0.0.2`, …) that answers 200 to
+/// everything and records each request head: the "other host" a stolen placeholder is sent to.
+pub fn recording_server(ip: &str) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let listener = std::net::TcpListener::bind((ip, 0)).expect("bind a loopback port");
+    let port = listener.local_addr().expect("local address").port();
+    let record = std::sync::Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && head.len() < 65536 {
+                match conn.read(&mut byte) {
+                    Ok(1) => head.push(byte[0]),
+                    _ => break,
+                }
+            }
+            if let Ok(mut s) = record.lock() {
+                s.push(String::from_utf8_lossy(&head).into_owned());
+            }
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+    });
+    (port, seen)
+}
