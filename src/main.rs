@@ -274,6 +274,9 @@ fn build_plan(args: &SandboxArgs, argv: &[OsString]) -> Result<Built, Failure> {
         safe_install::creds::HTTPS_INTERCEPTION,
     )
     .map_err(fail(exit::SETUP_FAILED))?;
+    let mut vault = vault;
+    safe_install::creds::seal::trust_inside(&mut plan, &mut vault)
+        .map_err(fail(exit::SETUP_FAILED))?;
     Ok((policy, plan, allow, std::sync::Arc::new(vault)))
 }
 

@@ -9,6 +9,7 @@
 //! no I/O, unit-tested below.
 
 pub mod seal;
+pub mod tls;
 
 use base64::Engine as _;
 use std::fmt;
@@ -16,7 +17,7 @@ use std::fmt;
 /// Whether the proxy terminates TLS for HTTPS origins that carry a credential. Without it a
 /// credential bound only to HTTPS keeps its real value inside (the client must send it
 /// through a tunnel the proxy cannot see into), and `explain` says so.
-pub const HTTPS_INTERCEPTION: bool = false;
+pub const HTTPS_INTERCEPTION: bool = true;
 
 /// Every placeholder starts with this, so a reader of a file or a log knows what it is.
 pub const PLACEHOLDER_PREFIX: &str = "si-placeholder-";
@@ -181,10 +182,12 @@ pub struct Rewritten {
     pub substituted: usize,
 }
 
-/// Every credential of the run.
+/// Every credential of the run, and the run's interception CA when an HTTPS origin carries
+/// one.
 #[derive(Debug, Clone, Default)]
 pub struct Vault {
     creds: Vec<Credential>,
+    tls: Option<std::sync::Arc<tls::Interceptor>>,
 }
 
 /// A fresh placeholder: the prefix and 128 random bits in hex (ASCII letters, digits and `-`
@@ -202,6 +205,15 @@ pub fn new_placeholder() -> Result<String, getrandom::Error> {
 impl Vault {
     pub fn push(&mut self, cred: Credential) {
         self.creds.push(cred);
+    }
+
+    pub fn set_tls(&mut self, tls: std::sync::Arc<tls::Interceptor>) {
+        self.tls = Some(tls);
+    }
+
+    /// The interceptor, when some HTTPS origin carries a credential.
+    pub fn tls(&self) -> Option<&std::sync::Arc<tls::Interceptor>> {
+        self.tls.as_ref()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -751,3 +751,159 @@ mod tests {
         assert_eq!(references("a${X}b${Y?}"), ["X", "Y"]);
     }
 }
+
+/// The interception CA's certificate inside (public; the key stays in the supervisor).
+pub const CA_CERT: &str = "/.safe-install/ca.pem";
+/// The CA bundle a client whose own CA setting replaces its roots is pointed at: what it
+/// trusted before (the user's CA file, or the system's bundle) plus the run's CA.
+pub const CA_BUNDLE: &str = "/.safe-install/ca-bundle.pem";
+/// The system bundle, for pip when the user configured no CA of its own.
+const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    #[error(transparent)]
+    Tls(#[from] super::tls::TlsError),
+    #[error("reading the CA file {path} the package manager is configured with")]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// When an HTTPS origin carries a credential: the run's CA, trusted inside through the
+/// client's own settings, and the upstream verified as the client itself would (its
+/// configured CA file, else the system roots). npm: `NODE_EXTRA_CA_CERTS` (added to node's
+/// roots), or with a `cafile` of the user's, `npm_config_cafile` pointing at that file plus
+/// the run's CA. pip: `PIP_CERT`, `REQUESTS_CA_BUNDLE` and `SSL_CERT_FILE` at the user's `cert`
+/// (or the system bundle) plus the run's CA.
+pub fn trust_inside(plan: &mut Plan, vault: &mut Vault) -> Result<(), TrustError> {
+    if vault.https_origins().is_empty() {
+        return Ok(());
+    }
+    let var = |plan: &Plan, names: &[&str]| {
+        plan.env.pass.iter().rev().find_map(|(k, v)| {
+            let k = k.to_str()?;
+            names
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(k))
+                .then(|| std::path::PathBuf::from(v))
+        })
+    };
+    let file_text = |plan: &Plan, target: &str| {
+        plan.mounts.iter().find_map(|m| match &m.kind {
+            MountKind::File(t) if m.target == std::path::Path::new(target) => Some(t.clone()),
+            _ => None,
+        })
+    };
+    let family = plan.family;
+    let mut env: Vec<(&str, String)> = Vec::new();
+    let user_ca = match family {
+        crate::pm::Family::Pip => var(plan, &["PIP_CERT"]).or_else(|| {
+            let text = file_text(plan, PRIVATE_PIP_CONF)?;
+            let conf = crate::pm::pipconf::parse_pip_conf(&text);
+            ["install", "global"]
+                .iter()
+                .find_map(|s| conf.get(*s).and_then(|k| k.get("cert")).cloned())
+                .map(std::path::PathBuf::from)
+        }),
+        _ => var(plan, &["npm_config_cafile"]).or_else(|| {
+            // Global first: the user's and the project's settings win (the last one counts).
+            [PRIVATE_GLOBAL_NPMRC, PRIVATE_NPMRC]
+                .iter()
+                .filter_map(|f| file_text(plan, f))
+                .flat_map(|t| npmrc_pairs(&t))
+                .filter(|(k, _)| k == "cafile")
+                .map(|(_, v)| std::path::PathBuf::from(v))
+                .next_back()
+        }),
+    };
+    let user_ca = user_ca.filter(|p| p.is_absolute());
+    // CA files node adds to its roots (a corporate proxy's CA): kept, with the run's CA added.
+    let node_extra = match family {
+        crate::pm::Family::Pip => None,
+        _ => var(plan, &["NODE_EXTRA_CA_CERTS"]).filter(|p| p.is_absolute() && p.is_file()),
+    };
+    let roots = match &user_ca {
+        Some(p) => super::tls::Roots {
+            system: false,
+            files: vec![p.clone()],
+        },
+        None => super::tls::Roots {
+            system: true,
+            files: node_extra.iter().cloned().collect(),
+        },
+    };
+    let tls = std::sync::Arc::new(super::tls::Interceptor::new(roots)?);
+    let ca = tls.ca_pem().to_string();
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).map_err(|source| TrustError::Read {
+            path: p.to_path_buf(),
+            source,
+        })
+    };
+    let mut files = vec![(CA_CERT, ca.clone())];
+    match (family, &user_ca, &node_extra) {
+        (crate::pm::Family::Pip, _, _) => {
+            let base = match &user_ca {
+                Some(p) => read(p)?,
+                None => read(std::path::Path::new(SYSTEM_BUNDLE))?,
+            };
+            files.push((CA_BUNDLE, format!("{base}\n{ca}")));
+            for name in ["PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"] {
+                env.push((name, CA_BUNDLE.to_string()));
+            }
+        }
+        (_, Some(p), _) => {
+            files.push((CA_BUNDLE, format!("{}\n{ca}", read(p)?)));
+            env.push(("npm_config_cafile", CA_BUNDLE.to_string()));
+        }
+        (_, None, Some(extra)) => {
+            files.push((CA_BUNDLE, format!("{}\n{ca}", read(extra)?)));
+            env.push(("NODE_EXTRA_CA_CERTS", CA_BUNDLE.to_string()));
+        }
+        (_, None, None) => env.push(("NODE_EXTRA_CA_CERTS", CA_CERT.to_string())),
+    }
+    for (target, text) in files {
+        plan.mounts.push(crate::plan::Mount {
+            target: target.into(),
+            kind: MountKind::File(text),
+            why: "the run's interception CA (certificate only), trusted inside this sandbox".into(),
+        });
+        plan.landlock.read.push(target.into());
+        if let Some(s) = plan.script.as_mut() {
+            s.read.push(target.into());
+        }
+        if let Some(p) = plan.python.as_mut() {
+            p.level2.read.push(target.into());
+        }
+    }
+    // The level-2 plans were written into the view before these files existed.
+    if let Some(s) = &plan.script {
+        let m = crate::plan::trust::config_mount(s);
+        replace_file(plan, m);
+    }
+    if let Some(p) = &plan.python {
+        let m = crate::plan::trust::python_config_mount(p);
+        replace_file(plan, m);
+    }
+    for (name, value) in env {
+        plan.env
+            .pass
+            .retain(|(k, _)| !k.to_str().is_some_and(|k| k.eq_ignore_ascii_case(name)));
+        plan.env.pass.push((name.into(), value.into()));
+    }
+    plan.notes.push(format!(
+        "HTTPS registries that carry a credential are intercepted with a CA made for this run (its key never leaves safe-install); the upstream is verified against {}",
+        tls.roots()
+    ));
+    vault.set_tls(tls);
+    Ok(())
+}
+
+fn replace_file(plan: &mut Plan, m: crate::plan::Mount) {
+    if let Some(old) = plan.mounts.iter_mut().find(|o| o.target == m.target) {
+        *old = m;
+    }
+}

@@ -348,6 +348,16 @@ fn serve(
             let Some(addrs) = conn.resolve(allow, &head.target, rule, true)? else {
                 return Ok(());
             };
+            // The package manager's tunnel to an HTTPS origin that carries a credential is
+            // terminated here (the placeholders inside must be seen); every other tunnel
+            // stays opaque.
+            let host = head.target.host.to_string();
+            let host = host.trim_matches(['[', ']']);
+            if let Some(tls) = cfg.vault.tls().filter(|_| !script) {
+                if cfg.vault.intercepts(host, head.target.port) {
+                    return conn.intercept(&head.target, rule, &addrs, rest, tls);
+                }
+            }
             conn.tunnel(&head.target, rule, &addrs, rest)
         }
         RequestKind::Forward { .. } => {
@@ -630,6 +640,109 @@ impl<'a> Conn<'a> {
         addrs: &[SocketAddr],
         early: &[u8],
     ) -> io::Result<()> {
+        let Some(hello) = self.client_hello(target, early)? else {
+            return Ok(());
+        };
+        let Some(upstream) = self.connect(target, addrs, false) else {
+            return Ok(());
+        };
+        self.allowed(target, rule);
+        self.client.set_read_timeout(None)?;
+        (&upstream).write_all(&hello)?;
+        relay(&self.client, &upstream, self.cfg.idle_timeout)
+    }
+
+    /// A credential-bearing HTTPS origin: `200`, the same SNI check, then TLS terminated with
+    /// the run's CA (a leaf for this host only), the upstream re-encrypted and verified, and
+    /// each request in between unsealed (`net::intercept`).
+    fn intercept(
+        &self,
+        target: &Target,
+        rule: &Rule,
+        addrs: &[SocketAddr],
+        early: &[u8],
+        tls: &crate::creds::tls::Interceptor,
+    ) -> io::Result<()> {
+        use super::intercept::{self, Buffered, Ended};
+        let Some(hello) = self.client_hello(target, early)? else {
+            return Ok(());
+        };
+        let Some(upstream) = self.connect(target, addrs, false) else {
+            return Ok(());
+        };
+        let host = target.host.to_string();
+        let host = host.trim_matches(['[', ']']).to_string();
+        let idle = Some(self.cfg.idle_timeout);
+        for s in [&self.client, &upstream] {
+            s.set_read_timeout(idle)?;
+            s.set_write_timeout(idle)?;
+        }
+        let as_io = |e: crate::creds::tls::TlsError| io::Error::other(e.to_string());
+        let server = rustls::ServerConnection::new(tls.server_config(&host).map_err(as_io)?)
+            .map_err(io::Error::other)?;
+        let client_io = Replay {
+            early: io::Cursor::new(hello),
+            stream: self.client.try_clone()?,
+        };
+        let mut client = Buffered::new(rustls::StreamOwned::new(server, client_io));
+        let mut up = rustls::StreamOwned::new(tls.client(&host).map_err(as_io)?, upstream);
+        // The upstream handshake first: a certificate that does not verify is answered as
+        // a 502 naming the reason, inside the client's TLS session.
+        while up.conn.is_handshaking() {
+            if let Err(e) = up.conn.complete_io(&mut up.sock) {
+                let why = format!("TLS to {target} failed: {e}");
+                tracing::warn!("egress proxy: {why}");
+                let body = plain_response(502, "Bad Gateway", &why);
+                let _ = client.inner.write_all(&body);
+                let _ = client.inner.flush();
+                self.event(
+                    Verdict::Blocked,
+                    target.to_string(),
+                    Reason::UpstreamTls,
+                    why,
+                );
+                return Ok(());
+            }
+        }
+        let detail = format!(
+            "rule {rule} from {}; TLS terminated by the proxy (the host carries a credential)",
+            rule.source
+        );
+        self.event(
+            Verdict::Allowed,
+            target.to_string(),
+            rule.source.reason(),
+            detail,
+        );
+        let mut up = Buffered::new(up);
+        let origin = intercept::Origin {
+            host: &host,
+            port: target.port,
+            vault: &self.cfg.vault,
+        };
+        match intercept::serve(&mut client, &mut up, &origin)? {
+            Ended::Done => {}
+            Ended::Misuse(m) => self.event(
+                Verdict::Blocked,
+                target.to_string(),
+                Reason::CredentialMisuse,
+                format!("{m}; refused, nothing was forwarded"),
+            ),
+            Ended::Refused(why) => self.event(
+                Verdict::Blocked,
+                target.to_string(),
+                Reason::MalformedRequest,
+                why,
+            ),
+        }
+        client.inner.conn.send_close_notify();
+        let _ = client.inner.flush();
+        Ok(())
+    }
+
+    /// Answer `200` and read the ClientHello; its SNI must equal the CONNECT host. The bytes
+    /// read, or `None` when refused or gone.
+    fn client_hello(&self, target: &Target, early: &[u8]) -> io::Result<Option<Vec<u8>>> {
         (&self.client).write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
         let deadline = Instant::now() + self.cfg.head_timeout;
         let mut hello = early.to_vec();
@@ -644,20 +757,21 @@ impl<'a> Conn<'a> {
                     } else {
                         "the TLS ClientHello cannot be parsed"
                     };
-                    return self.fronting(target, what.into());
+                    self.fronting(target, what.into())?;
+                    return Ok(None);
                 }
             }
             let Some(left) = deadline
                 .checked_duration_since(Instant::now())
                 .filter(|d| !d.is_zero())
             else {
-                return Ok(());
+                return Ok(None);
             };
             self.client.set_read_timeout(Some(left))?;
             match (&self.client).read(&mut chunk) {
-                Ok(0) => return Ok(()),
+                Ok(0) => return Ok(None),
                 Ok(n) => hello.extend_from_slice(&chunk[..n]),
-                Err(e) if is_timeout(&e) => return Ok(()),
+                Err(e) if is_timeout(&e) => return Ok(None),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
@@ -674,15 +788,10 @@ impl<'a> Conn<'a> {
                     target.host
                 ),
             };
-            return self.fronting(target, what);
+            self.fronting(target, what)?;
+            return Ok(None);
         }
-        let Some(upstream) = self.connect(target, addrs, false) else {
-            return Ok(());
-        };
-        self.allowed(target, rule);
-        self.client.set_read_timeout(None)?;
-        (&upstream).write_all(&hello)?;
-        relay(&self.client, &upstream, self.cfg.idle_timeout)
+        Ok(Some(hello))
     }
 
     fn fronting(&self, target: &Target, what: String) -> io::Result<()> {
@@ -792,6 +901,33 @@ impl<'a> Conn<'a> {
         }
         close_gracefully(&self.client);
         Ok(())
+    }
+}
+
+/// The client's socket with the bytes already read (the ClientHello) put back in front, for
+/// the TLS server session.
+struct Replay {
+    early: io::Cursor<Vec<u8>>,
+    stream: TcpStream,
+}
+
+impl Read for Replay {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.early.read(buf)?;
+        if n > 0 {
+            return Ok(n);
+        }
+        (&self.stream).read(buf)
+    }
+}
+
+impl Write for Replay {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&self.stream).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        (&self.stream).flush()
     }
 }
 
