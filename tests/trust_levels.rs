@@ -859,3 +859,145 @@ fn no_process_inside_holds_the_real_token() {
         tail(&vlog, 4000)
     ));
 }
+
+/// Issue 13 over HTTPS: the registry serves TLS with a CA of the test's own, which the user
+/// configured as npm's `cafile`. The proxy terminates TLS for that host only (a CA made for
+/// the run, trusted inside through npm's own `cafile`), puts the real token back, and
+/// re-encrypts to the registry verifying it against the user's CA. Code inside npm finds
+/// only the placeholder (environment, files, memory) and no private key anywhere in the
+/// sandbox's view; the placeholder sent elsewhere is refused; Verdaccio authenticated the
+/// real token.
+#[test]
+fn an_https_registry_gets_the_real_token_only_through_the_proxy() {
+    require_npm();
+    let world = World::new("trust-https");
+    let scope = "@si-private";
+    let dir = world.root().join("verdaccio");
+    let (token, port) = {
+        // Users and packages over plain HTTP first (the harness's own client), then the
+        // same storage served over HTTPS.
+        let plain = start_verdaccio_private_scope(&dir, scope);
+        let token = verdaccio_add_user(&plain, "si-tester", "si-tester-password");
+        let scoped = world.root().join("staging/npm-scoped");
+        copy_dir(&fixtures().join("egress/npm-scoped"), &scoped);
+        publish_npm(&world, &pack_npm_dir(&world, &scoped), &plain, &token);
+        (token, plain.port)
+    };
+    let _ = port;
+    let ca = test_ca(&world.root().join("ca"));
+    let server = start_verdaccio_full(&dir, Some(scope), Some(&ca));
+    let npmrc = format!(
+        "registry={url}\n{scope}:registry={url}\n//127.0.0.1:{port}/:_authToken=${{SI_REGISTRY_TOKEN}}\ncafile={ca}\n",
+        url = server.url,
+        port = server.port,
+        ca = ca.ca.display(),
+    );
+    write_file(&world.project.join(".npmrc"), &npmrc);
+    write_file(
+        &world.project.join("package.json"),
+        "{ \"name\": \"si-trust-https\", \"version\": \"1.0.0\", \"private\": true,\n  \"dependencies\": { \"@si-private/scoped-pkg\": \"1.0.0\" } }\n",
+    );
+    lock(&world, &[("SI_REGISTRY_TOKEN", token.as_str())]);
+
+    let (other_port, other_seen) = recording_server("127.0.0.1");
+    let insider = world.project.join("si-insider");
+    copy_dir(&fixtures().join("trust/insider"), &insider);
+    let half = token.len() / 2;
+    let needle = serde_json::json!({
+        "a": &token[..half],
+        "b": &token[half..],
+        "other": format!("http://127.0.0.1:{other_port}/loot"),
+    });
+    write_file(&insider.join("needle.json"), &needle.to_string());
+    let require = format!("--require {}", insider.join("insider.js").display());
+    let allow_other = format!("127.0.0.1:{other_port}");
+    let env = [
+        ("SI_REGISTRY_TOKEN", token.as_str()),
+        ("NODE_OPTIONS", require.as_str()),
+    ];
+    let r = sandboxed(
+        &world,
+        &[
+            "--secret-env",
+            "SI_REGISTRY_TOKEN",
+            "--allow-host",
+            &allow_other,
+            "--log-allowed",
+        ],
+        &env,
+    );
+    assert!(
+        r.out.status.success()
+            && world
+                .project
+                .join("node_modules/@si-private/scoped-pkg/index.js")
+                .is_file(),
+        "npm ci over HTTPS failed or did not install the token-only package\n{}\n--- verdaccio ---\n{}",
+        r.context(),
+        server.log()
+    );
+    let report_path = insider.join("insider-report.json");
+    let text = fs::read_to_string(&report_path)
+        .unwrap_or_else(|e| panic!("the insider wrote no report ({e})\n{}", r.context()));
+    let report: Value = serde_json::from_str(&text).expect("insider report is JSON");
+    let mut p = Problems::new();
+    for what in [
+        "env_real",
+        "files_real",
+        "environ_real",
+        "mem_real",
+        "files_private_key",
+    ] {
+        p.check(
+            report[what].as_array().is_some_and(|a| a.is_empty()),
+            || format!("found inside the sandbox ({what}): {}", report[what]),
+        );
+    }
+    p.check(
+        report["self_mem_real"] == false && report["self_mem_placeholder"] == true,
+        || format!("npm's own memory: {report}"),
+    );
+    p.check(report["child_scan"]["mem"]["real"] == false, || {
+        format!(
+            "a level-1 process read the token from npm's memory: {}",
+            report["child_scan"]
+        )
+    });
+    p.check(report["misuse"]["status"] == 403, || {
+        format!(
+            "the placeholder sent elsewhere was not refused: {}",
+            report["misuse"]
+        )
+    });
+    let loot = other_seen.lock().map(|s| s.clone()).unwrap_or_default();
+    p.check(loot.is_empty(), || {
+        format!("the other host received: {loot:?}")
+    });
+    let target = format!("127.0.0.1:{}", server.port);
+    p.check(
+        r.events.iter().any(|e| {
+            e["verdict"] == "allowed"
+                && e["target"] == target.as_str()
+                && e["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("TLS terminated"))
+        }),
+        || format!("no allowed, intercepted CONNECT to {target}"),
+    );
+    let vlog = server.log();
+    p.check(
+        vlog.lines()
+            .any(|l| l.contains("si-tester") && l.contains("scoped-pkg") && l.contains("200")),
+        || format!("Verdaccio logged no authenticated request for the scoped package:\n{vlog}"),
+    );
+    let log_text = fs::read_to_string(&r.log).unwrap_or_default();
+    p.check(
+        !log_text.contains(&token) && !r.out.stderr.contains(&token),
+        || "the token appears in the event log or on stderr".into(),
+    );
+    p.finish(&format!(
+        "{}\n--- verdaccio ---\n{}",
+        r.context(),
+        tail(&vlog, 4000)
+    ));
+}

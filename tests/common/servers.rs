@@ -73,6 +73,29 @@ pub fn spawn_server(mut cmd: Command, log: &Path) -> Child {
         .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", cmd.get_program()))
 }
 
+/// For a server that speaks TLS: until its port accepts connections.
+fn wait_listening(server: &mut Server, what: &str) {
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!(
+                "{what} exited with {status} before serving; its output:\n{}",
+                server.log()
+            );
+        }
+        if std::net::TcpStream::connect(("127.0.0.1", server.port)).is_ok() {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{what} did not listen on 127.0.0.1:{} within 60s; its output:\n{}",
+            server.port,
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn wait_ready(server: &mut Server, path: &str, what: &str) {
     let start = Instant::now();
     loop {
@@ -107,6 +130,55 @@ pub fn start_verdaccio(dir: &Path) -> Server {
 /// [`start_verdaccio`], where the packages of `private_scope` (`@scope`), if given, can be
 /// read only with a token (`access: $authenticated`).
 pub fn start_verdaccio_with(dir: &Path, private_scope: Option<&str>) -> Server {
+    start_verdaccio_full(dir, private_scope, None)
+}
+
+/// A test certificate authority and a certificate for `127.0.0.1` signed by it, as PEM files
+/// in `dir`: what a user's private registry over HTTPS looks like (the user configures the CA
+/// as npm's `cafile` or pip's `cert`).
+pub struct TestCa {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+pub fn test_ca(dir: &Path) -> TestCa {
+    fs::create_dir_all(dir).expect("mkdir ca");
+    let ca_key = rcgen::KeyPair::generate().expect("CA key");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "safe-install test registry CA");
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca = params.self_signed(&ca_key).expect("CA");
+    let key = rcgen::KeyPair::generate().expect("leaf key");
+    let mut leaf =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .expect("leaf params");
+    leaf.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = leaf.signed_by(&key, &ca, &ca_key).expect("leaf");
+    let out = TestCa {
+        ca: dir.join("test-ca.pem"),
+        cert: dir.join("registry-cert.pem"),
+        key: dir.join("registry-key.pem"),
+    };
+    write_file(&out.ca, &ca.pem());
+    write_file(&out.cert, &cert.pem());
+    write_file(&out.key, &key.serialize_pem());
+    out
+}
+
+/// [`start_verdaccio_with`], served over HTTPS with `tls`'s certificate when given (Verdaccio
+/// terminates TLS itself). Reuses `dir`'s storage and users when it holds them already.
+pub fn start_verdaccio_full(
+    dir: &Path,
+    private_scope: Option<&str>,
+    tls: Option<&TestCa>,
+) -> Server {
     let bin = test_root().join("verdaccio/node_modules/.bin/verdaccio");
     assert!(
         bin.is_file(),
@@ -127,7 +199,14 @@ pub fn start_verdaccio_with(dir: &Path, private_scope: Option<&str>) -> Server {
              packages:\n{private}  '**':\n    access: $all\n    publish: $authenticated\n    unpublish: $authenticated\n\
              publish:\n  allow_offline: true\n\
              web:\n  enable: false\n\
-             log: {{ type: stdout, format: pretty, level: http }}\n",
+             log: {{ type: stdout, format: pretty, level: http }}\n{https}",
+            https = tls
+                .map(|t| format!(
+                    "https:\n  key: {}\n  cert: {}\n",
+                    t.key.display(),
+                    t.cert.display()
+                ))
+                .unwrap_or_default(),
             storage = storage.display(),
             htpasswd = dir.join("htpasswd").display(),
             private = private_scope
@@ -144,18 +223,30 @@ pub fn start_verdaccio_with(dir: &Path, private_scope: Option<&str>) -> Server {
         .arg("--config")
         .arg(&config)
         .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
+        .arg(match tls {
+            Some(_) => format!("https://127.0.0.1:{port}"),
+            None => format!("127.0.0.1:{port}"),
+        })
         .current_dir(dir);
-    let log = dir.join("verdaccio.log");
+    let log = dir.join(if tls.is_some() {
+        "verdaccio-https.log"
+    } else {
+        "verdaccio.log"
+    });
     let child = spawn_server(cmd, &log);
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let mut server = Server {
         child,
-        url: format!("http://127.0.0.1:{port}/"),
+        url: format!("{scheme}://127.0.0.1:{port}/"),
         port,
         dir: storage,
         log,
     };
-    wait_ready(&mut server, "/-/ping", "Verdaccio");
+    if tls.is_some() {
+        wait_listening(&mut server, "Verdaccio");
+    } else {
+        wait_ready(&mut server, "/-/ping", "Verdaccio");
+    }
     server
 }
 
