@@ -428,3 +428,82 @@ pub fn recording_server(ip: &str) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<S
     });
     (port, seen)
 }
+
+/// A TLS terminator with `ca`'s registry certificate in front of a plain server on
+/// `backend` (pypiserver serves no TLS itself): returns the port it listens on. One thread
+/// per connection, relaying both ways; it lives as long as the test process.
+pub fn tls_front(backend: u16, ca: &TestCa) -> u16 {
+    use rustls::pki_types::pem::PemObject;
+    let certs: Vec<rustls::pki_types::CertificateDer<'static>> =
+        rustls::pki_types::CertificateDer::pem_file_iter(&ca.cert)
+            .expect("read the registry certificate")
+            .collect::<Result<_, _>>()
+            .expect("parse the registry certificate");
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(&ca.key).expect("read the key");
+    #[allow(deprecated)]
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = std::sync::Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("TLS server config"),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the TLS front");
+    let port = listener.local_addr().expect("local address").port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(tcp) = conn else { continue };
+            let config = std::sync::Arc::clone(&config);
+            std::thread::spawn(move || {
+                let Ok(up) = TcpStream::connect(("127.0.0.1", backend)) else {
+                    return;
+                };
+                let Ok(server) = rustls::ServerConnection::new(config) else {
+                    return;
+                };
+                // One thread, both directions: short read timeouts take turns.
+                let tick = Some(Duration::from_millis(5));
+                let _ = tcp.set_read_timeout(tick);
+                let _ = up.set_read_timeout(tick);
+                let mut tls = rustls::StreamOwned::new(server, tcp);
+                let mut up = up;
+                let mut buf = vec![0u8; 64 * 1024];
+                let idle = |e: &std::io::Error| {
+                    matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    )
+                };
+                loop {
+                    match tls.read(&mut buf) {
+                        Ok(0) => return,
+                        Ok(n) => {
+                            if up.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) if idle(&e) => {}
+                        Err(_) => return,
+                    }
+                    match up.read(&mut buf) {
+                        Ok(0) => {
+                            tls.conn.send_close_notify();
+                            let _ = tls.flush();
+                            return;
+                        }
+                        Ok(n) => {
+                            if tls.write_all(&buf[..n]).and_then(|_| tls.flush()).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) if idle(&e) => {}
+                        Err(_) => return,
+                    }
+                }
+            });
+        }
+    });
+    port
+}
