@@ -15,6 +15,9 @@ use std::time::Duration;
 
 const SYSTEM_BIN: &[&str] = &["/usr/local/bin", "/usr/bin", "/bin"];
 
+/// How a client is started against a port, trusting a CA file.
+type Client = fn(&Path, &Path, u16) -> Command;
+
 /// One line per check, and whether all passed.
 pub fn check() -> (Vec<String>, bool) {
     let mut lines = Vec::new();
@@ -45,7 +48,7 @@ pub fn check() -> (Vec<String>, bool) {
             false,
         );
     }
-    let clients: [(&str, &str, fn(&Path, &Path, u16) -> Command); 2] = [
+    let clients: [(&str, &str, Client); 2] = [
         ("npm (node, NODE_EXTRA_CA_CERTS)", "node", node),
         ("pip (python3 ssl, CA file)", "python3", python),
     ];
@@ -103,7 +106,7 @@ fn handshake(
     tls: &Interceptor,
     exe: &Path,
     ca: &Path,
-    command: fn(&Path, &Path, u16) -> Command,
+    command: Client,
 ) -> Result<(), String> {
     let config = tls
         .server_config("registry.example.com")
