@@ -379,7 +379,10 @@ impl Vault {
         let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         for c in &self.creds {
             let real = c.real.expose().as_bytes().to_vec();
-            if real.is_empty() {
+            // A value this short turns up by chance in any tarball, and masking it there
+            // would corrupt the download (npm and pip then refuse it on its hash): short
+            // passwords are left as they are (README, "Limits").
+            if real.len() < MIN_MASKED {
                 continue;
             }
             let mask: Vec<u8> = c
@@ -403,6 +406,9 @@ impl Vault {
         }
     }
 }
+
+/// The shortest real value the masker replaces in responses.
+pub const MIN_MASKED: usize = 8;
 
 /// Replaces real values in a byte stream that arrives in pieces: the last `keep` bytes of each
 /// piece wait for the next, so a value split across reads is still found.
@@ -503,7 +509,7 @@ mod tests {
             source: "index-url".into(),
             origins: vec![origin(Scheme::Https, "registry.example.com", 443, "/")],
             carrier: Carrier::Basic,
-            real: Secret::new("s3cret".into()),
+            real: Secret::new("s3cret-pass".into()),
             placeholder: "si-placeholder-bbbb".into(),
         });
         v
@@ -566,7 +572,7 @@ mod tests {
                 true,
             )
             .expect("inside");
-        let want = base64::engine::general_purpose::STANDARD.encode("user:s3cret");
+        let want = base64::engine::general_purpose::STANDARD.encode("user:s3cret-pass");
         let text = String::from_utf8(r.head).expect("utf8");
         assert!(
             text.contains(&format!("authorization: Basic {want}\r\n")),
@@ -603,7 +609,7 @@ mod tests {
     fn masker_hides_real_values_across_pieces_keeping_lengths() {
         let v = vault();
         let mut m = v.masker();
-        let body = b"{\"error\":\"bad token npm_REALTOKEN for s3cret\"}";
+        let body = b"{\"error\":\"bad token npm_REALTOKEN for s3cret-pass\"}";
         let mut out = Vec::new();
         for piece in body.chunks(3) {
             out.extend(m.push(piece));
@@ -616,6 +622,22 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("si-placehold"), "{text}");
+    }
+
+    #[test]
+    fn short_values_are_not_masked() {
+        let mut v = Vault::default();
+        v.push(Credential {
+            source: "netrc".into(),
+            origins: vec![],
+            carrier: Carrier::Basic,
+            real: Secret::new("pw".into()),
+            placeholder: "si-placeholder-cccc".into(),
+        });
+        let mut m = v.masker();
+        let mut out = m.push(b"a pw in a tarball");
+        out.extend(m.finish());
+        assert_eq!(out, b"a pw in a tarball");
     }
 
     #[test]

@@ -249,3 +249,43 @@ fn scripts(o: &mut String, policy: &Policy, plan: &Plan) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::creds::{Carrier, Credential, Origin, Scheme, Secret, Vault};
+
+    #[test]
+    fn credentials_show_binding_and_carrier_never_a_value() {
+        let mut v = Vault::default();
+        v.push(Credential {
+            source: "//registry.example.com/npm/:_authToken in npm's configuration".into(),
+            origins: vec![Origin {
+                scheme: Scheme::Https,
+                host: "registry.example.com".into(),
+                port: Some(443),
+                path: "/npm/".into(),
+            }],
+            carrier: Carrier::Bearer,
+            real: Secret::new("npm_REALVALUE".into()),
+            placeholder: "si-placeholder-abcd".into(),
+        });
+        v.push(Credential {
+            source: "$UNUSED_TOKEN".into(),
+            origins: vec![],
+            carrier: Carrier::Variable,
+            real: Secret::new("unused-real".into()),
+            placeholder: "si-placeholder-ef01".into(),
+        });
+        let mut o = String::new();
+        super::credentials(&mut o, &v);
+        assert!(
+            o.contains("bound to: https://registry.example.com:443/npm/"),
+            "{o}"
+        );
+        assert!(o.contains("Authorization: Bearer"), "{o}");
+        assert!(o.contains("no host: refused wherever it is sent"), "{o}");
+        for secret in ["npm_REALVALUE", "unused-real", "si-placeholder-"] {
+            assert!(!o.contains(secret), "{o}");
+        }
+    }
+}

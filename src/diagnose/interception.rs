@@ -102,12 +102,7 @@ fn python(exe: &Path, ca: &Path, port: u16) -> Command {
 
 /// Serve one TLS connection with a leaf of the run's CA for `registry.example.com` (a name
 /// that is never resolved: the client connects to the address) and run the client.
-fn handshake(
-    tls: &Interceptor,
-    exe: &Path,
-    ca: &Path,
-    command: Client,
-) -> Result<(), String> {
+fn handshake(tls: &Interceptor, exe: &Path, ca: &Path, command: Client) -> Result<(), String> {
     let config = tls
         .server_config("registry.example.com")
         .map_err(|e| e.to_string())?;

@@ -456,7 +456,7 @@ mod tests {
         let got = String::from_utf8(client.inner.output).expect("utf8");
         assert!(!got.contains("REALTOKEN"), "{got}");
         assert!(
-            got.contains("Content-Length: 14\r\n\r\nyou: si-placeho"),
+            got.contains("Content-Length: 14\r\n\r\nyou: si-placeh"),
             "{got}"
         );
         assert!(got.ends_with("2\r\nok\r\n0\r\n\r\n"), "{got}");

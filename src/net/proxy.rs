@@ -369,6 +369,28 @@ fn serve(
             let Some(sealed) = conn.unseal(&head, crate::creds::Scheme::Http, !script) else {
                 return Ok(());
             };
+            // A placeholder in a header that is not forwarded (`Proxy-Authorization`) goes
+            // to no origin either.
+            if let RequestKind::Forward { upstream_head, .. } = &head.kind {
+                let raw = &buf[..head.head_len];
+                if let Some(cred) = cfg
+                    .vault
+                    .carries_placeholder(raw)
+                    .filter(|_| cfg.vault.carries_placeholder(upstream_head).is_none())
+                {
+                    let detail = format!(
+                        "the placeholder for {} was sent in a header for the proxy; it is never forwarded",
+                        cred.source
+                    );
+                    conn.refuse(
+                        403,
+                        head.target.to_string(),
+                        Reason::CredentialMisuse,
+                        detail,
+                    );
+                    return Ok(());
+                }
+            }
             let Some(upstream) = conn.connect(&head.target, &addrs, true) else {
                 return Ok(());
             };
@@ -1617,6 +1639,79 @@ mod tests {
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].verdict, Verdict::Allowed);
         assert_eq!(events[0].target, format!("127.0.0.1:{port}"));
+    }
+
+    fn vault_for(port: u16) -> Arc<crate::creds::Vault> {
+        let mut v = crate::creds::Vault::default();
+        v.push(crate::creds::Credential {
+            source: "//127.0.0.1/:_authToken".into(),
+            origins: vec![crate::creds::Origin {
+                scheme: crate::creds::Scheme::Http,
+                host: "127.0.0.1".into(),
+                port: Some(port),
+                path: "/".into(),
+            }],
+            carrier: crate::creds::Carrier::Bearer,
+            real: crate::creds::Secret::new("npm_REALTOKEN_123".into()),
+            placeholder: "si-placeholder-0123456789abcdef".into(),
+        });
+        Arc::new(v)
+    }
+
+    #[test]
+    fn placeholders_become_real_only_for_their_origin() {
+        let (port, heads) = http_server();
+        let (other, other_heads) = http_server();
+        let vault = vault_for(port);
+        let fx = start_with(
+            &[format!("127.0.0.1:{port}"), format!("127.0.0.1:{other}")],
+            |c| c.vault = vault,
+        );
+        let ask = |p: u16, extra: &str| {
+            let s = connect(&fx);
+            (&s).write_all(
+                format!(
+                    "GET http://127.0.0.1:{p}/pkg HTTP/1.1\r\nHost: 127.0.0.1:{p}\r\n{extra}\r\n"
+                )
+                .as_bytes(),
+            )
+            .expect("write");
+            read_to_end(&s)
+        };
+        let answer = ask(
+            port,
+            "Authorization: Bearer si-placeholder-0123456789abcdef\r\n",
+        );
+        assert!(answer.ends_with("hello"), "{answer}");
+        let seen = heads
+            .recv_timeout(Duration::from_secs(5))
+            .expect("upstream");
+        assert!(seen.contains("Bearer npm_REALTOKEN_123\r\n"), "{seen}");
+        // Elsewhere, or in a header for the proxy: refused, logged, nothing forwarded.
+        for (p, extra) in [
+            (
+                other,
+                "Authorization: Bearer si-placeholder-0123456789abcdef\r\n",
+            ),
+            (
+                port,
+                "Proxy-Authorization: Bearer si-placeholder-0123456789abcdef\r\n",
+            ),
+        ] {
+            let answer = ask(p, extra);
+            assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+            assert!(!answer.contains("npm_REALTOKEN_123"), "{answer}");
+        }
+        assert!(other_heads
+            .recv_timeout(Duration::from_millis(300))
+            .is_err());
+        assert!(heads.recv_timeout(Duration::from_millis(300)).is_err());
+        let misuse = fx
+            .events()
+            .iter()
+            .filter(|e| e.reason == Reason::CredentialMisuse && e.verdict == Verdict::Blocked)
+            .count();
+        assert_eq!(misuse, 2);
     }
 
     #[test]
