@@ -16,6 +16,11 @@
 #   startup  `safe-install /bin/true` vs `/bin/true`: added milliseconds (target <= 10 ms)
 #   npm-ci   `npm ci` of a generated project of ~360 packages (~10 with install scripts),
 #            warm cache, node_modules removed before each run (target: ratio <= 1.05)
+#   npm-ci-auth      the same `npm ci` against a Verdaccio that serves nothing without a
+#            token, online (the proxy puts the real token into every request; the sandbox
+#            holds a placeholder): `--secret-env` with `${VAR}` in the project's .npmrc
+#   npm-ci-auth-tls  the same over HTTPS (Verdaccio with a CA of the benchmark's own, npm's
+#            `cafile`): the proxy terminates TLS for the registry and re-encrypts
 #   proxy    one 200 MiB download over loopback through the egress proxy vs direct
 #            (target: throughput ratio >= 0.9), the CPU each kind of download costs per
 #            GiB (explains the ratio), and 64 concurrent CONNECT tunnels (target: all
@@ -57,7 +62,7 @@ NPM_PACKAGES=${BENCH_NPM_PACKAGES:-360}
 NPM_NETWORK=${BENCH_NPM_NETWORK:-offline}
 RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-300}
 
-BENCHES=(startup npm-ci notify proxy)
+BENCHES=(startup npm-ci npm-ci-auth npm-ci-auth-tls notify proxy)
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -239,7 +244,7 @@ auth:
 uplinks: {}
 packages:
   '**':
-    access: \$all
+    access: ${VERDACCIO_ACCESS:-\$all}
     publish: \$authenticated
     unpublish: \$authenticated
 publish:
@@ -257,8 +262,15 @@ web:
 log: { type: stdout, format: pretty, level: warn }
 YAML
   VERDACCIO_URL=http://127.0.0.1:$port/
+  local listen=127.0.0.1:$port
+  if [[ -n ${VERDACCIO_TLS:-} ]]; then
+    printf 'https:\n  key: %s\n  cert: %s\n' "$VERDACCIO_TLS/key.pem" "$VERDACCIO_TLS/cert.pem" \
+      >>"$dir/config.yaml"
+    VERDACCIO_URL=https://127.0.0.1:$port/
+    listen=https://$listen
+  fi
   start_server "$dir/verdaccio.log" env -i -C "$dir" PATH="$SYSTEM_PATH" HOME="$dir" \
-    "$bin" --config "$dir/config.yaml" --listen "127.0.0.1:$port"
+    "$bin" --config "$dir/config.yaml" --listen "$listen"
   VERDACCIO_PID=$SERVER_PID
   local i
   for ((i = 0; i < 600; i++)); do
@@ -266,8 +278,10 @@ YAML
       cat "$dir/verdaccio.log" >&2
       die "Verdaccio exited before serving (its log is above)"
     fi
-    if "$PYTHON" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
-      "${VERDACCIO_URL}-/ping" 2>/dev/null; then
+    if "$PYTHON" -c 'import ssl, sys, urllib.request
+ctx = ssl.create_default_context(cafile=sys.argv[2]) if sys.argv[2] else None
+urllib.request.urlopen(sys.argv[1], timeout=2, context=ctx)' \
+      "${VERDACCIO_URL}-/ping" "${VERDACCIO_TLS:+$VERDACCIO_TLS/ca.pem}" 2>/dev/null; then
       return 0
     fi
     sleep 0.1
@@ -365,6 +379,92 @@ bench_npm_ci() {
   record "npm-ci ($NPM_NETWORK, $installed pkgs, median of $NPM_RUNS)" "$(calc "$bare" %.0f) ms" \
     "$(calc "$sandboxed" %.0f) ms" "x$ratio" "<= 1.05x" "$(verdict "$ratio" '<=' 1.05)" "x$cpu_ratio"
 }
+
+# A CA of the benchmark's own and a certificate for 127.0.0.1 signed by it, in DIR
+# (ca.pem, cert.pem, key.pem): what a private registry over HTTPS looks like to its users.
+make_ca() {
+  local dir=$1
+  mkdir -p "$dir"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout "$dir/ca.key" -out "$dir/ca.pem" -subj "/CN=safe-install bench CA" -days 2 \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,digitalSignature \
+    2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$dir/key.pem" \
+    -out "$dir/req.csr" -subj "/CN=127.0.0.1" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$dir/ext"
+  openssl x509 -req -in "$dir/req.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+    -out "$dir/cert.pem" -days 2 -extfile "$dir/ext" 2>/dev/null
+}
+
+# `npm ci` of the generated project from a registry that serves nothing without a token,
+# cold cache (every packument and tarball goes through the proxy, which puts the real token
+# into each request; the sandbox holds a placeholder), bare vs sandboxed. TLS=1: over HTTPS
+# with the benchmark's CA as npm's `cafile` (the proxy terminates TLS and re-encrypts).
+npm_ci_credentialed() {
+  local tls=$1 name=$2
+  need_binary
+  command -v node >/dev/null && command -v npm >/dev/null ||
+    die "node and npm are needed. Fix: run scripts/setup.sh as root"
+  local dir=$WORK/$name
+  local home=$dir/home project=$dir/project cache=$dir/cache
+  mkdir -p "$dir/verdaccio" "$home" "$project"
+  chmod 755 "$dir" "$home" "$project"
+  VERDACCIO_ACCESS='$authenticated' start_verdaccio "$dir/verdaccio"
+  say "$name: Verdaccio on $VERDACCIO_URL (token required); publishing $NPM_PACKAGES generated packages"
+  node "$HERE/npm-fixture.js" --registry "$VERDACCIO_URL" --project "$project" \
+    --packages "$NPM_PACKAGES" --token-out "$dir/token" | sed 's/^/  /'
+  if ((tls)); then
+    stop_server "$VERDACCIO_PID"
+    command -v openssl >/dev/null || die "openssl is needed for $name"
+    make_ca "$dir/ca"
+    VERDACCIO_ACCESS='$authenticated' VERDACCIO_TLS=$dir/ca start_verdaccio "$dir/verdaccio"
+    say "$name: the same storage served over HTTPS on $VERDACCIO_URL"
+  fi
+  local token port
+  token=$(cat "$dir/token")
+  port=${VERDACCIO_URL##*:}
+  port=${port%/}
+  {
+    printf 'registry=%s\n' "$VERDACCIO_URL"
+    printf '//127.0.0.1:%s/:_authToken=${BENCH_NPM_TOKEN}\n' "$port"
+    ((tls)) && printf 'cafile=%s\n' "$dir/ca/ca.pem"
+  } >"$project/.npmrc"
+  local npm_flags=(--no-audit --no-fund --cache "$cache")
+  quietly "$dir/warm-up.log" clean_env "$home" BENCH_NPM_TOKEN="$token" npm install \
+    --package-lock-only --ignore-scripts "${npm_flags[@]}"
+  local ci=(npm ci "${npm_flags[@]}")
+  local out rc=0
+  rm -rf "$cache"
+  out=$(cd "$project" && clean_env "$home" BENCH_NPM_TOKEN="$token" timeout -k 5 "$RUN_TIMEOUT" \
+    "$BIN" --secret-env BENCH_NPM_TOKEN "${ci[@]}" 2>&1) || rc=$?
+  if ((rc != 0)); then
+    say "the sandboxed npm ci failed with exit status $rc; its output (last 60 lines):"
+    printf '%s\n' "$out" | tail -n 60 >&2
+    record "$name" - - "sandboxed npm ci fails" "<= 1.05x" ERROR -
+    stop_server "$VERDACCIO_PID"
+    return 0
+  fi
+  local installed
+  installed=$(installed_packages "$project")
+  say "$name: $NPM_RUNS alternating runs of bare and sandboxed: ${ci[*]} (cold cache, online; rm -rf node_modules and the cache before each)"
+  (cd "$project" && clean_env "$home" BENCH_NPM_TOKEN="$token" "$PYTHON" "$HERE/alternate.py" \
+    --out "$dir/result" --runs "$NPM_RUNS" --warmup 1 \
+    --prepare "rm -rf node_modules $cache" --timeout "$RUN_TIMEOUT" \
+    -- bare "${ci[@]}" ::: sandboxed "$BIN" --secret-env BENCH_NPM_TOKEN "${ci[@]}")
+  stop_server "$VERDACCIO_PID"
+  local bare sandboxed ratio cpu_ratio
+  bare=$(value "$dir/result" bare_median_ms)
+  sandboxed=$(value "$dir/result" sandboxed_median_ms)
+  ratio=$(calc "$sandboxed / $bare" %.3f)
+  cpu_ratio=$(calc "$(value "$dir/result" sandboxed_cpu_median_ms) / $(value "$dir/result" bare_cpu_median_ms)" %.3f)
+  printf '  %s: bare %.0f ms, sandboxed %.0f ms, ratio %s; CPU time ratio %s\n' \
+    "$name" "$bare" "$sandboxed" "$ratio" "$cpu_ratio"
+  record "$name ($installed pkgs, cold cache, median of $NPM_RUNS)" "$(calc "$bare" %.0f) ms" \
+    "$(calc "$sandboxed" %.0f) ms" "x$ratio" "<= 1.05x" "$(verdict "$ratio" '<=' 1.05)" "x$cpu_ratio"
+}
+
+bench_npm_ci_auth() { npm_ci_credentialed 0 npm-ci-auth; }
+bench_npm_ci_auth_tls() { npm_ci_credentialed 1 npm-ci-auth-tls; }
 
 # ---------------------------------------------------------------------------- main
 

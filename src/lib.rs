@@ -7,6 +7,7 @@
 //! `events` (the user-facing log).
 
 pub mod cli;
+pub mod creds;
 pub mod degraded;
 pub mod diagnose;
 pub mod events;

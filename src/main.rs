@@ -213,7 +213,16 @@ fn home_dir() -> PathBuf {
 }
 
 /// The policy and context, the plan, and the egress allow-list for `argv`.
-fn build_plan(args: &SandboxArgs, argv: &[OsString]) -> Result<(Policy, Plan, AllowList), Failure> {
+/// The plan, sealed (every registry credential a placeholder; the real values in the vault),
+/// and what egress needs.
+type Built = (
+    Policy,
+    Plan,
+    AllowList,
+    std::sync::Arc<safe_install::creds::Vault>,
+);
+
+fn build_plan(args: &SandboxArgs, argv: &[OsString]) -> Result<Built, Failure> {
     let (mut policy, ctx) = prepare(args, argv)?;
     let pm = egress::from_package_manager(&ctx).map_err(fail(exit::INVALID_INPUT))?;
     // Local package sources the package manager is configured with must be visible.
@@ -277,7 +286,16 @@ fn build_plan(args: &SandboxArgs, argv: &[OsString]) -> Result<(Policy, Plan, Al
         .filter_map(|e| Some((ctx.project.join(&e.path), e.identity()?)))
         .collect();
     let allow = egress::allow_list(&policy, &pm).map_err(fail(exit::INVALID_INPUT))?;
-    Ok((policy, plan, allow))
+    let vault = safe_install::creds::seal::seal_plan(
+        &mut plan,
+        &policy,
+        safe_install::creds::HTTPS_INTERCEPTION,
+    )
+    .map_err(fail(exit::SETUP_FAILED))?;
+    let mut vault = vault;
+    safe_install::creds::seal::trust_inside(&mut plan, &mut vault)
+        .map_err(fail(exit::SETUP_FAILED))?;
+    Ok((policy, plan, allow, std::sync::Arc::new(vault)))
 }
 
 /// A planted package-manager executable is an attack, not only bad input: it gets its event in
@@ -304,13 +322,17 @@ fn log_refusal(args: &SandboxArgs, failure: &Failure) {
 }
 
 fn explain(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
-    let (policy, plan, allow) = build_plan(args, argv)?;
-    print!("{}", diagnose::explain::render(&policy, &plan, &allow));
+    let (policy, plan, allow, vault) = build_plan(args, argv)?;
+    print!(
+        "{}",
+        diagnose::explain::render(&policy, &plan, &allow, &vault)
+    );
     Ok(0)
 }
 
 fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
-    let (policy, mut plan, allow) = build_plan(args, argv).inspect_err(|f| log_refusal(args, f))?;
+    let (policy, mut plan, allow, vault) =
+        build_plan(args, argv).inspect_err(|f| log_refusal(args, f))?;
     let scripts =
         egress::script_egress(&policy, &allow, plan.family).map_err(fail(exit::INVALID_INPUT))?;
     let reports = report::parse_requests(&args.report).map_err(fail(exit::INVALID_INPUT))?;
@@ -366,9 +388,9 @@ fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
         None
     };
     let result = if rung == probe::Rung::Full {
-        safe_install::supervisor::run(&plan, allow, scripts, &log.sink(), &planted)
+        safe_install::supervisor::run(&plan, allow, scripts, vault, &log.sink(), &planted)
     } else {
-        safe_install::degraded::run(&plan, allow, scripts, &log.sink())
+        safe_install::degraded::run(&plan, allow, scripts, vault, &log.sink())
     };
     if result.is_ok() {
         safe_install::observe::planted::finish(&plan, &policy, before, &planted, &log.sink());

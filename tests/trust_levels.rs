@@ -673,3 +673,327 @@ fn a_project_under_tmp_is_as_protected_as_anywhere() {
     }
     p.finish(&r.context());
 }
+
+/// Issue 13: no process inside holds the real registry token. The token sits literally in
+/// the project's `.npmrc` and in a `--secret-env` variable; code running inside npm itself
+/// (loaded with `NODE_OPTIONS=--require`, trust level 1) searches its environment, the
+/// sandbox's files, every process's environ and memory and its own memory and finds only the
+/// placeholder; the placeholder it sends to another allowed host is refused and logged as
+/// `credential-misuse`, and that host never sees it; the registry saw the real token (the
+/// token-only package installed, Verdaccio logged the user); the lifecycle script finds
+/// nothing either.
+#[test]
+fn no_process_inside_holds_the_real_token() {
+    require_npm();
+    let world = World::new("trust-placeholder");
+    let scope = "@si-private";
+    let server = start_verdaccio_private_scope(&world.root().join("verdaccio"), scope);
+    let token = verdaccio_add_user(&server, "si-tester", "si-tester-password");
+    let scoped = world.root().join("staging/npm-scoped");
+    copy_dir(&fixtures().join("egress/npm-scoped"), &scoped);
+    publish_npm(&world, &pack_npm_dir(&world, &scoped), &server, &token);
+    let target = serde_json::json!({ "registry": server.url, "port": server.port });
+    let thief = stage(
+        &world,
+        "trust/npm-thief",
+        "si-thief",
+        "thief-target.json",
+        &target,
+    );
+    publish_npm(&world, &pack_npm_dir(&world, &thief), &server, &token);
+    let npmrc = format!(
+        "registry={url}\n{scope}:registry={url}\n//127.0.0.1:{port}/:_authToken={token}\n",
+        url = server.url,
+        port = server.port
+    );
+    write_file(&world.project.join(".npmrc"), &npmrc);
+    write_file(
+        &world.project.join("package.json"),
+        "{ \"name\": \"si-trust-consumer\", \"version\": \"1.0.0\", \"private\": true,\n  \"dependencies\": { \"@si-private/scoped-pkg\": \"1.0.0\", \"si-thief\": \"1.0.0\" } }\n",
+    );
+    lock(&world, &[]);
+
+    let (other_port, other_seen) = recording_server("127.0.0.1");
+    let insider = world.project.join("si-insider");
+    copy_dir(&fixtures().join("trust/insider"), &insider);
+    let half = token.len() / 2;
+    let needle = serde_json::json!({
+        "a": &token[..half],
+        "b": &token[half..],
+        "other": format!("http://127.0.0.1:{other_port}/loot"),
+    });
+    write_file(&insider.join("needle.json"), &needle.to_string());
+    let require = format!("--require {}", insider.join("insider.js").display());
+    let allow_other = format!("127.0.0.1:{other_port}");
+    let env = [
+        ("SI_REGISTRY_TOKEN", token.as_str()),
+        ("NODE_OPTIONS", require.as_str()),
+    ];
+    let r = sandboxed(
+        &world,
+        &[
+            "--secret-env",
+            "SI_REGISTRY_TOKEN",
+            "--allow-host",
+            &allow_other,
+        ],
+        &env,
+    );
+    assert!(
+        r.out.status.success()
+            && world
+                .project
+                .join("node_modules/@si-private/scoped-pkg/index.js")
+                .is_file(),
+        "npm ci failed or did not install the token-only package (the real token did not reach the registry)\n{}\n--- verdaccio ---\n{}",
+        r.context(),
+        server.log()
+    );
+    let report_path = insider.join("insider-report.json");
+    let text = fs::read_to_string(&report_path).unwrap_or_else(|e| {
+        panic!(
+            "the insider wrote no report at {} ({e}): it did not run inside npm\n{}",
+            report_path.display(),
+            r.context()
+        )
+    });
+    let report: Value = serde_json::from_str(&text).expect("insider report is JSON");
+    let mut p = Problems::new();
+    p.check(
+        report["env_placeholders"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|v| v == "SI_REGISTRY_TOKEN")),
+        || format!("SI_REGISTRY_TOKEN inside npm is not a placeholder: {report}"),
+    );
+    for what in ["env_real", "files_real", "environ_real", "mem_real"] {
+        p.check(
+            report[what].as_array().is_some_and(|a| a.is_empty()),
+            || {
+                format!(
+                    "the real token was found inside the sandbox ({what}): {}",
+                    report[what]
+                )
+            },
+        );
+    }
+    p.check(
+        report["files_placeholder"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|f| f == "/.safe-install/private/npmrc")),
+        || {
+            format!(
+                "npm's private npmrc holds no placeholder: {}",
+                report["files_placeholder"]
+            )
+        },
+    );
+    // The search really read memory: npm's own heap (where the placeholder is) and other
+    // processes'.
+    p.check(
+        report["self_mem_real"] == false
+            && report["self_mem_placeholder"] == true
+            && report["self_mem_read"].as_u64().unwrap_or(0) > 10 << 20,
+        || {
+            format!(
+                "npm's own memory: real {} placeholder {} bytes read {}",
+                report["self_mem_real"], report["self_mem_placeholder"], report["self_mem_read"]
+            )
+        },
+    );
+    // Another process at level 1 (a child npm started without the script shell) reads npm's
+    // environ and memory: allowed at level 1, and nothing real is there.
+    let child = &report["child_scan"];
+    p.check(
+        child["mem"]["read"].as_u64().unwrap_or(0) > 10 << 20
+            && child["mem"]["real"] == false
+            && child["mem"]["placeholder"] == true
+            && child["environ_real"] == false,
+        || format!("a level-1 process reading npm's memory and environ: {child}"),
+    );
+    p.check(report["misuse"]["status"] == 403, || {
+        format!(
+            "the placeholder sent to another host was not refused: {}",
+            report["misuse"]
+        )
+    });
+    let loot = other_seen.lock().map(|s| s.clone()).unwrap_or_default();
+    p.check(loot.is_empty(), || {
+        format!("the other host received requests: {loot:?}")
+    });
+    let misuse = r
+        .events
+        .iter()
+        .filter(|e| {
+            e["reason"] == "credential-misuse"
+                && e["verdict"] == "blocked"
+                && e["target"] == allow_other.as_str()
+        })
+        .count();
+    p.check(misuse >= 1, || {
+        format!("no blocked credential-misuse event for {allow_other}")
+    });
+    // The script (level 2) finds nothing either.
+    let thief_report = thief_report(&world, &r);
+    p.check(!leaks(&thief_report, &token), || {
+        format!("the script found the token: {thief_report}")
+    });
+    // Verdaccio names the user it authenticated with the real token.
+    let vlog = server.log();
+    p.check(
+        vlog.lines()
+            .any(|l| l.contains("si-tester") && l.contains("scoped-pkg") && l.contains("200")),
+        || format!("Verdaccio logged no authenticated request for the scoped package:\n{vlog}"),
+    );
+    let log_text = fs::read_to_string(&r.log).unwrap_or_default();
+    p.check(
+        !log_text.contains(&token) && !r.out.stderr.contains(&token),
+        || "the token appears in the event log or on stderr".into(),
+    );
+    p.finish(&format!(
+        "{}\n--- verdaccio ---\n{}",
+        r.context(),
+        tail(&vlog, 4000)
+    ));
+}
+
+/// Issue 13 over HTTPS: the registry serves TLS with a CA of the test's own, which the user
+/// configured as npm's `cafile`. The proxy terminates TLS for that host only (a CA made for
+/// the run, trusted inside through npm's own `cafile`), puts the real token back, and
+/// re-encrypts to the registry verifying it against the user's CA. Code inside npm finds
+/// only the placeholder (environment, files, memory) and no private key anywhere in the
+/// sandbox's view; the placeholder sent elsewhere is refused; Verdaccio authenticated the
+/// real token.
+#[test]
+fn an_https_registry_gets_the_real_token_only_through_the_proxy() {
+    require_npm();
+    let world = World::new("trust-https");
+    let scope = "@si-private";
+    let dir = world.root().join("verdaccio");
+    let (token, port) = {
+        // Users and packages over plain HTTP first (the harness's own client), then the
+        // same storage served over HTTPS.
+        let plain = start_verdaccio_private_scope(&dir, scope);
+        let token = verdaccio_add_user(&plain, "si-tester", "si-tester-password");
+        let scoped = world.root().join("staging/npm-scoped");
+        copy_dir(&fixtures().join("egress/npm-scoped"), &scoped);
+        publish_npm(&world, &pack_npm_dir(&world, &scoped), &plain, &token);
+        (token, plain.port)
+    };
+    let _ = port;
+    let ca = test_ca(&world.root().join("ca"));
+    let server = start_verdaccio_full(&dir, Some(scope), Some(&ca));
+    let npmrc = format!(
+        "registry={url}\n{scope}:registry={url}\n//127.0.0.1:{port}/:_authToken=${{SI_REGISTRY_TOKEN}}\ncafile={ca}\n",
+        url = server.url,
+        port = server.port,
+        ca = ca.ca.display(),
+    );
+    write_file(&world.project.join(".npmrc"), &npmrc);
+    write_file(
+        &world.project.join("package.json"),
+        "{ \"name\": \"si-trust-https\", \"version\": \"1.0.0\", \"private\": true,\n  \"dependencies\": { \"@si-private/scoped-pkg\": \"1.0.0\" } }\n",
+    );
+    lock(&world, &[("SI_REGISTRY_TOKEN", token.as_str())]);
+
+    let (other_port, other_seen) = recording_server("127.0.0.1");
+    let insider = world.project.join("si-insider");
+    copy_dir(&fixtures().join("trust/insider"), &insider);
+    let half = token.len() / 2;
+    let needle = serde_json::json!({
+        "a": &token[..half],
+        "b": &token[half..],
+        "other": format!("http://127.0.0.1:{other_port}/loot"),
+    });
+    write_file(&insider.join("needle.json"), &needle.to_string());
+    let require = format!("--require {}", insider.join("insider.js").display());
+    let allow_other = format!("127.0.0.1:{other_port}");
+    let env = [
+        ("SI_REGISTRY_TOKEN", token.as_str()),
+        ("NODE_OPTIONS", require.as_str()),
+    ];
+    let r = sandboxed(
+        &world,
+        &[
+            "--secret-env",
+            "SI_REGISTRY_TOKEN",
+            "--allow-host",
+            &allow_other,
+            "--log-allowed",
+        ],
+        &env,
+    );
+    assert!(
+        r.out.status.success()
+            && world
+                .project
+                .join("node_modules/@si-private/scoped-pkg/index.js")
+                .is_file(),
+        "npm ci over HTTPS failed or did not install the token-only package\n{}\n--- verdaccio ---\n{}",
+        r.context(),
+        server.log()
+    );
+    let report_path = insider.join("insider-report.json");
+    let text = fs::read_to_string(&report_path)
+        .unwrap_or_else(|e| panic!("the insider wrote no report ({e})\n{}", r.context()));
+    let report: Value = serde_json::from_str(&text).expect("insider report is JSON");
+    let mut p = Problems::new();
+    for what in [
+        "env_real",
+        "files_real",
+        "environ_real",
+        "mem_real",
+        "files_private_key",
+    ] {
+        p.check(
+            report[what].as_array().is_some_and(|a| a.is_empty()),
+            || format!("found inside the sandbox ({what}): {}", report[what]),
+        );
+    }
+    p.check(
+        report["self_mem_real"] == false && report["self_mem_placeholder"] == true,
+        || format!("npm's own memory: {report}"),
+    );
+    p.check(report["child_scan"]["mem"]["real"] == false, || {
+        format!(
+            "a level-1 process read the token from npm's memory: {}",
+            report["child_scan"]
+        )
+    });
+    p.check(report["misuse"]["status"] == 403, || {
+        format!(
+            "the placeholder sent elsewhere was not refused: {}",
+            report["misuse"]
+        )
+    });
+    let loot = other_seen.lock().map(|s| s.clone()).unwrap_or_default();
+    p.check(loot.is_empty(), || {
+        format!("the other host received: {loot:?}")
+    });
+    let target = format!("127.0.0.1:{}", server.port);
+    p.check(
+        r.events.iter().any(|e| {
+            e["verdict"] == "allowed"
+                && e["target"] == target.as_str()
+                && e["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("TLS terminated"))
+        }),
+        || format!("no allowed, intercepted CONNECT to {target}"),
+    );
+    let vlog = server.log();
+    p.check(
+        vlog.lines()
+            .any(|l| l.contains("si-tester") && l.contains("scoped-pkg") && l.contains("200")),
+        || format!("Verdaccio logged no authenticated request for the scoped package:\n{vlog}"),
+    );
+    let log_text = fs::read_to_string(&r.log).unwrap_or_default();
+    p.check(
+        !log_text.contains(&token) && !r.out.stderr.contains(&token),
+        || "the token appears in the event log or on stderr".into(),
+    );
+    p.finish(&format!(
+        "{}\n--- verdaccio ---\n{}",
+        r.context(),
+        tail(&vlog, 4000)
+    ));
+}

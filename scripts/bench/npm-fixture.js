@@ -346,6 +346,8 @@ async function main() {
     return { manifest, tgz, unpacked, nfiles: Object.keys(files).length };
   }));
   const token = await addUser(args.registry);
+  // The credentialed benchmarks install with this user's token.
+  if (args['token-out']) fs.writeFileSync(args['token-out'], token, { mode: 0o600 });
   let next = 0;
   const worker = async () => {
     while (next < jobs.length) {

@@ -147,6 +147,7 @@ pub fn run(
     plan: &Plan,
     allow: crate::net::allow::AllowList,
     scripts: Option<crate::net::proxy::ScriptEgress>,
+    vault: Arc<crate::creds::Vault>,
     sink: &EventSink,
 ) -> Result<i32, SupervisorError> {
     let proxy = TcpListener::bind("127.0.0.1:0")?;
@@ -216,6 +217,7 @@ pub fn run(
     let who = Arc::new(crate::observe::attribution::Attributor::new(child.as_raw()));
     let lookup_who = Arc::clone(&who);
     let mut cfg = crate::net::proxy::ProxyConfig::new(allow);
+    cfg.vault = vault;
     cfg.peer_lookup = Some(Arc::new(move |peer| lookup_who.of_peer(peer, false)));
     // No shim registers scripts here: every request is attributed (`active` stays None).
     cfg.scripts = scripts.map(|mut s| {

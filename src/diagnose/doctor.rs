@@ -85,6 +85,14 @@ pub fn report() -> (String, bool) {
     if let Some(v) = tiocsti {
         let _ = writeln!(o, "legacy_tiocsti:    {v} (the sandbox runs in its own session and filters TIOCSTI either way)");
     }
+    let _ = writeln!(
+        o,
+        "TLS interception (registries that carry a credential, issue 13):"
+    );
+    let (lines, _) = crate::diagnose::interception::check();
+    for l in lines {
+        let _ = writeln!(o, "  {l}");
+    }
     let _ = writeln!(o);
     o.push_str(&ladder_text(&ladder, nix::unistd::geteuid().is_root()));
     (o, ladder.rung() == Rung::Full)

@@ -6,7 +6,12 @@ use crate::plan::{DropReason, MountKind, Plan};
 use crate::policy::Policy;
 use std::fmt::Write;
 
-pub fn render(policy: &Policy, plan: &Plan, allow: &AllowList) -> String {
+pub fn render(
+    policy: &Policy,
+    plan: &Plan,
+    allow: &AllowList,
+    vault: &crate::creds::Vault,
+) -> String {
     let mut o = String::new();
     let cmd: Vec<String> = plan
         .argv
@@ -112,6 +117,7 @@ pub fn render(policy: &Policy, plan: &Plan, allow: &AllowList) -> String {
         let _ = writeln!(o, "  allow {rule}  # {}", rule.source);
     }
 
+    credentials(&mut o, vault);
     scripts(&mut o, policy, plan);
 
     let names: Vec<&str> = plan.seccomp_deny.iter().map(|(n, _)| n.as_str()).collect();
@@ -125,6 +131,34 @@ pub fn render(policy: &Policy, plan: &Plan, allow: &AllowList) -> String {
         let _ = writeln!(o, "\nnote: {n}");
     }
     o
+}
+
+/// Per credential: where it came from, the origins it is bound to, how the client carries it.
+/// Never a value, real or placeholder.
+fn credentials(o: &mut String, vault: &crate::creds::Vault) {
+    let _ = writeln!(
+        o,
+        "\nregistry credentials (a random placeholder inside; the proxy adds the real value on the way out):"
+    );
+    if vault.is_empty() {
+        let _ = writeln!(o, "  none");
+    }
+    for c in vault.credentials() {
+        let bound = if c.origins.is_empty() {
+            "no host: refused wherever it is sent".to_string()
+        } else {
+            c.origins
+                .iter()
+                .map(|o| o.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            o,
+            "  {}\n    bound to: {bound}\n    carried as: {}",
+            c.source, c.carrier
+        );
+    }
 }
 
 /// How trust level 2 is kept off the package manager's proxy port, on a kernel with Landlock
@@ -213,5 +247,45 @@ fn scripts(o: &mut String, policy: &Policy, plan: &Plan) {
                 .join(", "),
             g.reason
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::creds::{Carrier, Credential, Origin, Scheme, Secret, Vault};
+
+    #[test]
+    fn credentials_show_binding_and_carrier_never_a_value() {
+        let mut v = Vault::default();
+        v.push(Credential {
+            source: "//registry.example.com/npm/:_authToken in npm's configuration".into(),
+            origins: vec![Origin {
+                scheme: Scheme::Https,
+                host: "registry.example.com".into(),
+                port: Some(443),
+                path: "/npm/".into(),
+            }],
+            carrier: Carrier::Bearer,
+            real: Secret::new("npm_REALVALUE".into()),
+            placeholder: "si-placeholder-abcd".into(),
+        });
+        v.push(Credential {
+            source: "$UNUSED_TOKEN".into(),
+            origins: vec![],
+            carrier: Carrier::Variable,
+            real: Secret::new("unused-real".into()),
+            placeholder: "si-placeholder-ef01".into(),
+        });
+        let mut o = String::new();
+        super::credentials(&mut o, &v);
+        assert!(
+            o.contains("bound to: https://registry.example.com:443/npm/"),
+            "{o}"
+        );
+        assert!(o.contains("Authorization: Bearer"), "{o}");
+        assert!(o.contains("no host: refused wherever it is sent"), "{o}");
+        for secret in ["npm_REALVALUE", "unused-real", "si-placeholder-"] {
+            assert!(!o.contains(secret), "{o}");
+        }
     }
 }

@@ -5,4 +5,5 @@
 pub mod demo;
 pub mod doctor;
 pub mod explain;
+pub mod interception;
 pub mod shell_init;

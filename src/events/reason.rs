@@ -53,6 +53,8 @@ reasons! {
     SandboxDegraded => "sandbox-degraded": "The sandbox runs in landlock mode (no namespaces); the event's detail lists every guarantee that is weaker.",
     UdpSocket => "udp-socket": "A UDP socket (DNS included) was refused: landlock mode has no network namespace and Landlock does not cover UDP.",
     PlantedExecutable => "planted-executable": "The package manager named on the command line resolves to a file where package code can write (node_modules, the project); nothing ran.",
+    CredentialMisuse => "credential-misuse": "A registry credential's placeholder was sent somewhere its credential does not belong (another host, port, scheme or registry path, or by a lifecycle script); the request was refused and never forwarded.",
+    UpstreamTls => "upstream-tls": "The TLS connection to a registry whose requests carry a credential failed (its certificate does not verify against the system roots or the configured CA); nothing was sent.",
     InboundSocket => "inbound-socket": "A listening socket on a non-loopback address (or an unbound one, which the kernel would bind to the wildcard address) was refused in landlock mode: it would accept connections from outside.",
     UnixSocket => "unix-socket": "A unix socket by path or abstract name that nothing inside the sandbox serves: the host's (ssh-agent, docker, dbus) are out of reach.",
     TerminalInjection => "terminal-injection": "TIOCSTI or TIOCLINUX: typing into a terminal, refused.",

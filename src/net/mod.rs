@@ -16,6 +16,7 @@
 pub mod addr;
 pub mod allow;
 pub mod dns;
+pub mod intercept;
 pub mod proxy;
 pub mod request;
 pub mod sni;

@@ -75,6 +75,9 @@ pub struct ProxyConfig {
     pub scripts: Option<ScriptEgress>,
     /// Which trust level reaches this listener.
     pub clients: Clients,
+    /// The run's registry credentials: placeholders inside, real values put back here for
+    /// the package manager's requests to the origin each belongs to (see `crate::creds`).
+    pub vault: Arc<crate::creds::Vault>,
 }
 
 /// Which trust level reaches a proxy listener, as the kernel decides it.
@@ -124,6 +127,7 @@ impl ProxyConfig {
             clients: Clients::PackageManager {
                 scripts_kept_out: false,
             },
+            vault: Arc::new(crate::creds::Vault::default()),
         }
     }
 }
@@ -316,10 +320,26 @@ fn serve(
     let Some((buf, head)) = conn.read_head()? else {
         return Ok(());
     };
-    let Some((head, rule, allow)) = conn.check(&buf, head) else {
+    let Some((head, rule, allow, script)) = conn.check(&buf, head) else {
         return Ok(());
     };
     let rest = &buf[head.head_len..];
+    // A placeholder in a CONNECT head (`Proxy-Authorization`) goes to no origin.
+    if matches!(head.kind, RequestKind::Connect) {
+        if let Some(cred) = cfg.vault.carries_placeholder(&buf[..head.head_len]) {
+            let detail = format!(
+                "the placeholder for {} was sent in a CONNECT request to {}; it is never forwarded",
+                cred.source, head.target
+            );
+            conn.refuse(
+                403,
+                head.target.to_string(),
+                Reason::CredentialMisuse,
+                detail,
+            );
+            return Ok(());
+        }
+    }
     match &head.kind {
         // The addresses are checked before the 200 (so a refused address still gets a 403
         // naming the fix), the ClientHello before anything is dialled: a fronting attempt
@@ -328,16 +348,53 @@ fn serve(
             let Some(addrs) = conn.resolve(allow, &head.target, rule, true)? else {
                 return Ok(());
             };
+            // The package manager's tunnel to an HTTPS origin that carries a credential is
+            // terminated here (the placeholders inside must be seen); every other tunnel
+            // stays opaque.
+            let host = head.target.host.to_string();
+            let host = host.trim_matches(['[', ']']);
+            if let Some(tls) = cfg.vault.tls().filter(|_| !script) {
+                if cfg.vault.intercepts(host, head.target.port) {
+                    return conn.intercept(&head.target, rule, &addrs, rest, tls);
+                }
+            }
             conn.tunnel(&head.target, rule, &addrs, rest)
         }
         RequestKind::Forward { .. } => {
             let Some(addrs) = conn.resolve(allow, &head.target, rule, true)? else {
                 return Ok(());
             };
+            // Placeholders are decided before anything is dialled: a misuse never reaches
+            // the host it was sent to.
+            let Some(sealed) = conn.unseal(&head, crate::creds::Scheme::Http, !script) else {
+                return Ok(());
+            };
+            // A placeholder in a header that is not forwarded (`Proxy-Authorization`) goes
+            // to no origin either.
+            if let RequestKind::Forward { upstream_head, .. } = &head.kind {
+                let raw = &buf[..head.head_len];
+                if let Some(cred) = cfg
+                    .vault
+                    .carries_placeholder(raw)
+                    .filter(|_| cfg.vault.carries_placeholder(upstream_head).is_none())
+                {
+                    let detail = format!(
+                        "the placeholder for {} was sent in a header for the proxy; it is never forwarded",
+                        cred.source
+                    );
+                    conn.refuse(
+                        403,
+                        head.target.to_string(),
+                        Reason::CredentialMisuse,
+                        detail,
+                    );
+                    return Ok(());
+                }
+            }
             let Some(upstream) = conn.connect(&head.target, &addrs, true) else {
                 return Ok(());
             };
-            conn.forward(&head, rule, upstream, rest)
+            conn.forward(&head, sealed, rule, upstream, rest)
         }
     }
 }
@@ -415,7 +472,7 @@ impl<'a> Conn<'a> {
         &self,
         buf: &[u8],
         eval: Evaluation<'a>,
-    ) -> Option<(RequestHead, &'a Rule, &'a AllowList)> {
+    ) -> Option<(RequestHead, &'a Rule, &'a AllowList, bool)> {
         let (head, decision) = match eval {
             Evaluation::Incomplete => return None,
             Evaluation::Malformed(e) => {
@@ -432,7 +489,7 @@ impl<'a> Conn<'a> {
         let cfg: &'a ProxyConfig = self.cfg;
         let Some(who) = self.script_of_peer() else {
             return match decision {
-                Decision::Allow(rule) => Some((head, rule, &cfg.allow)),
+                Decision::Allow(rule) => Some((head, rule, &cfg.allow, false)),
                 Decision::Deny(d) => {
                     self.deny(&head.target, &d);
                     None
@@ -448,7 +505,7 @@ impl<'a> Conn<'a> {
             .find(|(dir, _)| who.package_dir.as_deref() == Some(dir.as_path()))
         {
             if let Decision::Allow(rule) = list.check(&head.target.host, head.target.port) {
-                return Some((head, rule, list));
+                return Some((head, rule, list, true));
             }
         }
         match decision {
@@ -456,7 +513,7 @@ impl<'a> Conn<'a> {
                 if scripts.registry
                     && matches!(rule.source, RuleSource::Npm(_) | RuleSource::Pip(_)) =>
             {
-                Some((head, rule, &cfg.allow))
+                Some((head, rule, &cfg.allow, true))
             }
             Decision::Allow(_) => {
                 let who = match (&package, &script_name) {
@@ -605,6 +662,109 @@ impl<'a> Conn<'a> {
         addrs: &[SocketAddr],
         early: &[u8],
     ) -> io::Result<()> {
+        let Some(hello) = self.client_hello(target, early)? else {
+            return Ok(());
+        };
+        let Some(upstream) = self.connect(target, addrs, false) else {
+            return Ok(());
+        };
+        self.allowed(target, rule);
+        self.client.set_read_timeout(None)?;
+        (&upstream).write_all(&hello)?;
+        relay(&self.client, &upstream, self.cfg.idle_timeout)
+    }
+
+    /// A credential-bearing HTTPS origin: `200`, the same SNI check, then TLS terminated with
+    /// the run's CA (a leaf for this host only), the upstream re-encrypted and verified, and
+    /// each request in between unsealed (`net::intercept`).
+    fn intercept(
+        &self,
+        target: &Target,
+        rule: &Rule,
+        addrs: &[SocketAddr],
+        early: &[u8],
+        tls: &crate::creds::tls::Interceptor,
+    ) -> io::Result<()> {
+        use super::intercept::{self, Buffered, Ended};
+        let Some(hello) = self.client_hello(target, early)? else {
+            return Ok(());
+        };
+        let Some(upstream) = self.connect(target, addrs, false) else {
+            return Ok(());
+        };
+        let host = target.host.to_string();
+        let host = host.trim_matches(['[', ']']).to_string();
+        let idle = Some(self.cfg.idle_timeout);
+        for s in [&self.client, &upstream] {
+            s.set_read_timeout(idle)?;
+            s.set_write_timeout(idle)?;
+        }
+        let as_io = |e: crate::creds::tls::TlsError| io::Error::other(e.to_string());
+        let server = rustls::ServerConnection::new(tls.server_config(&host).map_err(as_io)?)
+            .map_err(io::Error::other)?;
+        let client_io = Replay {
+            early: io::Cursor::new(hello),
+            stream: self.client.try_clone()?,
+        };
+        let mut client = Buffered::new(rustls::StreamOwned::new(server, client_io));
+        let mut up = rustls::StreamOwned::new(tls.client(&host).map_err(as_io)?, upstream);
+        // The upstream handshake first: a certificate that does not verify is answered as
+        // a 502 naming the reason, inside the client's TLS session.
+        while up.conn.is_handshaking() {
+            if let Err(e) = up.conn.complete_io(&mut up.sock) {
+                let why = format!("TLS to {target} failed: {e}");
+                tracing::warn!("egress proxy: {why}");
+                let body = plain_response(502, "Bad Gateway", &why);
+                let _ = client.inner.write_all(&body);
+                let _ = client.inner.flush();
+                self.event(
+                    Verdict::Blocked,
+                    target.to_string(),
+                    Reason::UpstreamTls,
+                    why,
+                );
+                return Ok(());
+            }
+        }
+        let detail = format!(
+            "rule {rule} from {}; TLS terminated by the proxy (the host carries a credential)",
+            rule.source
+        );
+        self.event(
+            Verdict::Allowed,
+            target.to_string(),
+            rule.source.reason(),
+            detail,
+        );
+        let mut up = Buffered::new(up);
+        let origin = intercept::Origin {
+            host: &host,
+            port: target.port,
+            vault: &self.cfg.vault,
+        };
+        match intercept::serve(&mut client, &mut up, &origin)? {
+            Ended::Done => {}
+            Ended::Misuse(m) => self.event(
+                Verdict::Blocked,
+                target.to_string(),
+                Reason::CredentialMisuse,
+                format!("{m}; refused, nothing was forwarded"),
+            ),
+            Ended::Refused(why) => self.event(
+                Verdict::Blocked,
+                target.to_string(),
+                Reason::MalformedRequest,
+                why,
+            ),
+        }
+        client.inner.conn.send_close_notify();
+        let _ = client.inner.flush();
+        Ok(())
+    }
+
+    /// Answer `200` and read the ClientHello; its SNI must equal the CONNECT host. The bytes
+    /// read, or `None` when refused or gone.
+    fn client_hello(&self, target: &Target, early: &[u8]) -> io::Result<Option<Vec<u8>>> {
         (&self.client).write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
         let deadline = Instant::now() + self.cfg.head_timeout;
         let mut hello = early.to_vec();
@@ -619,20 +779,21 @@ impl<'a> Conn<'a> {
                     } else {
                         "the TLS ClientHello cannot be parsed"
                     };
-                    return self.fronting(target, what.into());
+                    self.fronting(target, what.into())?;
+                    return Ok(None);
                 }
             }
             let Some(left) = deadline
                 .checked_duration_since(Instant::now())
                 .filter(|d| !d.is_zero())
             else {
-                return Ok(());
+                return Ok(None);
             };
             self.client.set_read_timeout(Some(left))?;
             match (&self.client).read(&mut chunk) {
-                Ok(0) => return Ok(()),
+                Ok(0) => return Ok(None),
                 Ok(n) => hello.extend_from_slice(&chunk[..n]),
-                Err(e) if is_timeout(&e) => return Ok(()),
+                Err(e) if is_timeout(&e) => return Ok(None),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
@@ -649,15 +810,10 @@ impl<'a> Conn<'a> {
                     target.host
                 ),
             };
-            return self.fronting(target, what);
+            self.fronting(target, what)?;
+            return Ok(None);
         }
-        let Some(upstream) = self.connect(target, addrs, false) else {
-            return Ok(());
-        };
-        self.allowed(target, rule);
-        self.client.set_read_timeout(None)?;
-        (&upstream).write_all(&hello)?;
-        relay(&self.client, &upstream, self.cfg.idle_timeout)
+        Ok(Some(hello))
     }
 
     fn fronting(&self, target: &Target, what: String) -> io::Result<()> {
@@ -671,17 +827,53 @@ impl<'a> Conn<'a> {
         Ok(())
     }
 
+    /// The upstream head with placeholders replaced by real values (the package manager's
+    /// request to the credential's own origin), or refused as `credential-misuse` (`None`).
+    fn unseal(
+        &self,
+        head: &RequestHead,
+        scheme: crate::creds::Scheme,
+        level1: bool,
+    ) -> Option<Sealed> {
+        let RequestKind::Forward { upstream_head, .. } = &head.kind else {
+            return None;
+        };
+        let host = head.target.host.to_string();
+        let host = host.trim_matches(['[', ']']);
+        match self
+            .cfg
+            .vault
+            .rewrite_request(scheme, host, head.target.port, upstream_head, level1)
+        {
+            Ok(r) => Some(Sealed {
+                head: r.head,
+                masked: r.substituted > 0,
+            }),
+            Err(misuse) => {
+                let detail = format!("{misuse}; refused, nothing was forwarded");
+                self.refuse(
+                    403,
+                    head.target.to_string(),
+                    Reason::CredentialMisuse,
+                    detail,
+                );
+                None
+            }
+        }
+    }
+
     /// One absolute-form request: head and body upstream, response head rewritten, body
-    /// relayed until the upstream closes.
+    /// relayed until the upstream closes (through the masker when a real credential was
+    /// sent, so an echo of it never comes back in).
     fn forward(
         &self,
         head: &RequestHead,
+        sealed: Sealed,
         rule: &Rule,
         upstream: TcpStream,
         early: &[u8],
     ) -> io::Result<()> {
         let RequestKind::Forward {
-            upstream_head,
             content_length,
             expect_continue,
             ..
@@ -698,7 +890,7 @@ impl<'a> Conn<'a> {
         if *expect_continue {
             (&self.client).write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
         }
-        (&upstream).write_all(upstream_head)?;
+        (&upstream).write_all(&sealed.head)?;
         // The body: what came with the head, then the rest from the client. Anything after
         // it (a pipelined request) is never forwarded.
         let early_len = early
@@ -717,12 +909,75 @@ impl<'a> Conn<'a> {
                 return Ok(());
             }
         };
-        (&self.client).write_all(&resp_head)?;
-        (&self.client).write_all(&rest)?;
-        pump(&upstream, &self.client)?;
+        if sealed.masked {
+            let mut masker = self.cfg.vault.masker();
+            let mut resp_head = resp_head;
+            masker.mask_all(&mut resp_head);
+            (&self.client).write_all(&resp_head)?;
+            (&self.client).write_all(&masker.push(&rest))?;
+            copy_masked(&upstream, &self.client, &mut masker)?;
+        } else {
+            (&self.client).write_all(&resp_head)?;
+            (&self.client).write_all(&rest)?;
+            pump(&upstream, &self.client)?;
+        }
         close_gracefully(&self.client);
         Ok(())
     }
+}
+
+/// The client's socket with the bytes already read (the ClientHello) put back in front, for
+/// the TLS server session.
+struct Replay {
+    early: io::Cursor<Vec<u8>>,
+    stream: TcpStream,
+}
+
+impl Read for Replay {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.early.read(buf)?;
+        if n > 0 {
+            return Ok(n);
+        }
+        (&self.stream).read(buf)
+    }
+}
+
+impl Write for Replay {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&self.stream).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        (&self.stream).flush()
+    }
+}
+
+/// A request head ready for the upstream.
+struct Sealed {
+    head: Vec<u8>,
+    /// A real credential went out: the response passes through the masker.
+    masked: bool,
+}
+
+/// Copy one way until end of stream, real credentials masked (same length, so the framing
+/// the upstream chose stays right).
+fn copy_masked(
+    from: &TcpStream,
+    to: &TcpStream,
+    masker: &mut crate::creds::Masker,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match (&*from).read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        (&*to).write_all(&masker.push(&buf[..n]))?;
+    }
+    (&*to).write_all(&masker.finish())
 }
 
 /// Read the upstream's response head (forwarding interim 1xx responses), rewritten with
@@ -1384,6 +1639,79 @@ mod tests {
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].verdict, Verdict::Allowed);
         assert_eq!(events[0].target, format!("127.0.0.1:{port}"));
+    }
+
+    fn vault_for(port: u16) -> Arc<crate::creds::Vault> {
+        let mut v = crate::creds::Vault::default();
+        v.push(crate::creds::Credential {
+            source: "//127.0.0.1/:_authToken".into(),
+            origins: vec![crate::creds::Origin {
+                scheme: crate::creds::Scheme::Http,
+                host: "127.0.0.1".into(),
+                port: Some(port),
+                path: "/".into(),
+            }],
+            carrier: crate::creds::Carrier::Bearer,
+            real: crate::creds::Secret::new("npm_REALTOKEN_123".into()),
+            placeholder: "si-placeholder-0123456789abcdef".into(),
+        });
+        Arc::new(v)
+    }
+
+    #[test]
+    fn placeholders_become_real_only_for_their_origin() {
+        let (port, heads) = http_server();
+        let (other, other_heads) = http_server();
+        let vault = vault_for(port);
+        let fx = start_with(
+            &[format!("127.0.0.1:{port}"), format!("127.0.0.1:{other}")],
+            |c| c.vault = vault,
+        );
+        let ask = |p: u16, extra: &str| {
+            let s = connect(&fx);
+            (&s).write_all(
+                format!(
+                    "GET http://127.0.0.1:{p}/pkg HTTP/1.1\r\nHost: 127.0.0.1:{p}\r\n{extra}\r\n"
+                )
+                .as_bytes(),
+            )
+            .expect("write");
+            read_to_end(&s)
+        };
+        let answer = ask(
+            port,
+            "Authorization: Bearer si-placeholder-0123456789abcdef\r\n",
+        );
+        assert!(answer.ends_with("hello"), "{answer}");
+        let seen = heads
+            .recv_timeout(Duration::from_secs(5))
+            .expect("upstream");
+        assert!(seen.contains("Bearer npm_REALTOKEN_123\r\n"), "{seen}");
+        // Elsewhere, or in a header for the proxy: refused, logged, nothing forwarded.
+        for (p, extra) in [
+            (
+                other,
+                "Authorization: Bearer si-placeholder-0123456789abcdef\r\n",
+            ),
+            (
+                port,
+                "Proxy-Authorization: Bearer si-placeholder-0123456789abcdef\r\n",
+            ),
+        ] {
+            let answer = ask(p, extra);
+            assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+            assert!(!answer.contains("npm_REALTOKEN_123"), "{answer}");
+        }
+        assert!(other_heads
+            .recv_timeout(Duration::from_millis(300))
+            .is_err());
+        assert!(heads.recv_timeout(Duration::from_millis(300)).is_err());
+        let misuse = fx
+            .events()
+            .iter()
+            .filter(|e| e.reason == Reason::CredentialMisuse && e.verdict == Verdict::Blocked)
+            .count();
+        assert_eq!(misuse, 2);
     }
 
     #[test]

@@ -763,12 +763,17 @@ pub fn pip_private_config(ctx: &Context) -> Hook {
             .unwrap_or_else(|| ctx.home.join(".config"));
         files.push(xdg.join("pip/pip.conf"));
     }
-    let mut visible = global;
+    // The site file and PIP_CONFIG_FILE come last (highest precedence); the global files,
+    // read first above, are hidden with them but must not be read again here, or their
+    // values would beat the user's.
+    let mut later = Vec::new();
     if let Some(venv) = ctx.var("VIRTUAL_ENV") {
-        visible.push(Path::new(venv).join("pip.conf"));
+        later.push(Path::new(venv).join("pip.conf"));
     }
-    visible.extend(env_file);
-    files.extend(visible.iter().cloned());
+    later.extend(env_file);
+    files.extend(later.iter().cloned());
+    let mut visible = global;
+    visible.extend(later);
     let mut merged: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> =
         Default::default();
     let mut any = false;
@@ -1074,6 +1079,34 @@ mod tests {
             ],
         ));
         assert!(none.mounts.is_empty() && none.env.is_empty());
+    }
+
+    #[test]
+    fn the_users_pip_conf_beats_the_global_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = dir.path();
+        let xdg = home.join("xdg");
+        std::fs::create_dir_all(xdg.join("pip")).expect("mkdir");
+        std::fs::create_dir_all(home.join(".config/pip")).expect("mkdir");
+        std::fs::write(xdg.join("pip/pip.conf"), "[global]\ncert = /global.pem\n").expect("write");
+        std::fs::write(
+            home.join(".config/pip/pip.conf"),
+            "[global]\ncert = /user.pem\n",
+        )
+        .expect("write");
+        let hook = pip_private_config(&pip_ctx(
+            home,
+            vec![("XDG_CONFIG_DIRS".into(), xdg.into_os_string())],
+        ));
+        let conf = hook
+            .mounts
+            .iter()
+            .find_map(|m| match &m.kind {
+                MountKind::File(t) if m.target == Path::new(PRIVATE_PIP_CONF) => Some(t.clone()),
+                _ => None,
+            })
+            .expect("merged pip.conf");
+        assert!(conf.contains("cert = /user.pem"), "{conf}");
     }
 
     #[test]

@@ -262,6 +262,7 @@ pub fn serve(
     sockets: Sockets,
     allow: AllowList,
     scripts: Option<ScriptEgress>,
+    vault: Arc<crate::creds::Vault>,
     scripts_kept_out: bool,
     sink: &EventSink,
     who: Arc<Attributor>,
@@ -269,6 +270,7 @@ pub fn serve(
     let tcp_who = Arc::clone(&who);
     let lookup: crate::net::PeerLookup = Arc::new(move |peer| tcp_who.of_peer(peer, false));
     let mut cfg = ProxyConfig::new(allow);
+    cfg.vault = vault;
     cfg.peer_lookup = Some(Arc::clone(&lookup));
     cfg.scripts = scripts;
     cfg.clients = Clients::PackageManager { scripts_kept_out };

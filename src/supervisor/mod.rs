@@ -65,6 +65,7 @@ pub fn run(
     plan: &Plan,
     allow: crate::net::allow::AllowList,
     scripts: Option<crate::net::proxy::ScriptEgress>,
+    vault: std::sync::Arc<crate::creds::Vault>,
     sink: &EventSink,
     planted: &std::sync::Arc<crate::observe::planted::Observed>,
 ) -> Result<i32, SupervisorError> {
@@ -169,6 +170,7 @@ pub fn run(
             sockets,
             allow,
             scripts,
+            vault,
             egress::scripts_kept_out(),
             sink,
             std::sync::Arc::clone(&who),

@@ -73,6 +73,29 @@ pub fn spawn_server(mut cmd: Command, log: &Path) -> Child {
         .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", cmd.get_program()))
 }
 
+/// For a server that speaks TLS: until its port accepts connections.
+fn wait_listening(server: &mut Server, what: &str) {
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!(
+                "{what} exited with {status} before serving; its output:\n{}",
+                server.log()
+            );
+        }
+        if std::net::TcpStream::connect(("127.0.0.1", server.port)).is_ok() {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{what} did not listen on 127.0.0.1:{} within 60s; its output:\n{}",
+            server.port,
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn wait_ready(server: &mut Server, path: &str, what: &str) {
     let start = Instant::now();
     loop {
@@ -107,6 +130,55 @@ pub fn start_verdaccio(dir: &Path) -> Server {
 /// [`start_verdaccio`], where the packages of `private_scope` (`@scope`), if given, can be
 /// read only with a token (`access: $authenticated`).
 pub fn start_verdaccio_with(dir: &Path, private_scope: Option<&str>) -> Server {
+    start_verdaccio_full(dir, private_scope, None)
+}
+
+/// A test certificate authority and a certificate for `127.0.0.1` signed by it, as PEM files
+/// in `dir`: what a user's private registry over HTTPS looks like (the user configures the CA
+/// as npm's `cafile` or pip's `cert`).
+pub struct TestCa {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+pub fn test_ca(dir: &Path) -> TestCa {
+    fs::create_dir_all(dir).expect("mkdir ca");
+    let ca_key = rcgen::KeyPair::generate().expect("CA key");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "safe-install test registry CA");
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca = params.self_signed(&ca_key).expect("CA");
+    let key = rcgen::KeyPair::generate().expect("leaf key");
+    let mut leaf =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .expect("leaf params");
+    leaf.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = leaf.signed_by(&key, &ca, &ca_key).expect("leaf");
+    let out = TestCa {
+        ca: dir.join("test-ca.pem"),
+        cert: dir.join("registry-cert.pem"),
+        key: dir.join("registry-key.pem"),
+    };
+    write_file(&out.ca, &ca.pem());
+    write_file(&out.cert, &cert.pem());
+    write_file(&out.key, &key.serialize_pem());
+    out
+}
+
+/// [`start_verdaccio_with`], served over HTTPS with `tls`'s certificate when given (Verdaccio
+/// terminates TLS itself). Reuses `dir`'s storage and users when it holds them already.
+pub fn start_verdaccio_full(
+    dir: &Path,
+    private_scope: Option<&str>,
+    tls: Option<&TestCa>,
+) -> Server {
     let bin = test_root().join("verdaccio/node_modules/.bin/verdaccio");
     assert!(
         bin.is_file(),
@@ -127,7 +199,14 @@ pub fn start_verdaccio_with(dir: &Path, private_scope: Option<&str>) -> Server {
              packages:\n{private}  '**':\n    access: $all\n    publish: $authenticated\n    unpublish: $authenticated\n\
              publish:\n  allow_offline: true\n\
              web:\n  enable: false\n\
-             log: {{ type: stdout, format: pretty, level: http }}\n",
+             log: {{ type: stdout, format: pretty, level: http }}\n{https}",
+            https = tls
+                .map(|t| format!(
+                    "https:\n  key: {}\n  cert: {}\n",
+                    t.key.display(),
+                    t.cert.display()
+                ))
+                .unwrap_or_default(),
             storage = storage.display(),
             htpasswd = dir.join("htpasswd").display(),
             private = private_scope
@@ -144,18 +223,30 @@ pub fn start_verdaccio_with(dir: &Path, private_scope: Option<&str>) -> Server {
         .arg("--config")
         .arg(&config)
         .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
+        .arg(match tls {
+            Some(_) => format!("https://127.0.0.1:{port}"),
+            None => format!("127.0.0.1:{port}"),
+        })
         .current_dir(dir);
-    let log = dir.join("verdaccio.log");
+    let log = dir.join(if tls.is_some() {
+        "verdaccio-https.log"
+    } else {
+        "verdaccio.log"
+    });
     let child = spawn_server(cmd, &log);
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let mut server = Server {
         child,
-        url: format!("http://127.0.0.1:{port}/"),
+        url: format!("{scheme}://127.0.0.1:{port}/"),
         port,
         dir: storage,
         log,
     };
-    wait_ready(&mut server, "/-/ping", "Verdaccio");
+    if tls.is_some() {
+        wait_listening(&mut server, "Verdaccio");
+    } else {
+        wait_ready(&mut server, "/-/ping", "Verdaccio");
+    }
     server
 }
 
@@ -307,4 +398,112 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
         data = &data[(eol + 4 + size).min(data.len())..];
     }
     out
+}
+
+/// A loopback HTTP server on `ip` (`127.0.0.1`, `127.0.0.2`, …) that answers 200 to
+/// everything and records each request head: the "other host" a stolen placeholder is sent to.
+pub fn recording_server(ip: &str) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let listener = std::net::TcpListener::bind((ip, 0)).expect("bind a loopback port");
+    let port = listener.local_addr().expect("local address").port();
+    let record = std::sync::Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && head.len() < 65536 {
+                match conn.read(&mut byte) {
+                    Ok(1) => head.push(byte[0]),
+                    _ => break,
+                }
+            }
+            if let Ok(mut s) = record.lock() {
+                s.push(String::from_utf8_lossy(&head).into_owned());
+            }
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+    });
+    (port, seen)
+}
+
+/// A TLS terminator with `ca`'s registry certificate in front of a plain server on
+/// `backend` (pypiserver serves no TLS itself): returns the port it listens on. One thread
+/// per connection, relaying both ways; it lives as long as the test process.
+pub fn tls_front(backend: u16, ca: &TestCa) -> u16 {
+    use rustls::pki_types::pem::PemObject;
+    let certs: Vec<rustls::pki_types::CertificateDer<'static>> =
+        rustls::pki_types::CertificateDer::pem_file_iter(&ca.cert)
+            .expect("read the registry certificate")
+            .collect::<Result<_, _>>()
+            .expect("parse the registry certificate");
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(&ca.key).expect("read the key");
+    #[allow(deprecated)]
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = std::sync::Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("TLS server config"),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the TLS front");
+    let port = listener.local_addr().expect("local address").port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(tcp) = conn else { continue };
+            let config = std::sync::Arc::clone(&config);
+            std::thread::spawn(move || {
+                let Ok(up) = TcpStream::connect(("127.0.0.1", backend)) else {
+                    return;
+                };
+                let Ok(server) = rustls::ServerConnection::new(config) else {
+                    return;
+                };
+                // One thread, both directions: short read timeouts take turns.
+                let tick = Some(Duration::from_millis(5));
+                let _ = tcp.set_read_timeout(tick);
+                let _ = up.set_read_timeout(tick);
+                let mut tls = rustls::StreamOwned::new(server, tcp);
+                let mut up = up;
+                let mut buf = vec![0u8; 64 * 1024];
+                let idle = |e: &std::io::Error| {
+                    matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    )
+                };
+                loop {
+                    match tls.read(&mut buf) {
+                        Ok(0) => return,
+                        Ok(n) => {
+                            if up.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) if idle(&e) => {}
+                        Err(_) => return,
+                    }
+                    match up.read(&mut buf) {
+                        Ok(0) => {
+                            tls.conn.send_close_notify();
+                            let _ = tls.flush();
+                            return;
+                        }
+                        Ok(n) => {
+                            if tls.write_all(&buf[..n]).and_then(|_| tls.flush()).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) if idle(&e) => {}
+                        Err(_) => return,
+                    }
+                }
+            });
+        }
+    });
+    port
 }
