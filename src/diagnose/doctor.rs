@@ -87,7 +87,7 @@ pub fn report() -> (String, bool) {
     }
     let _ = writeln!(
         o,
-        "TLS interception (registries that carry a credential, issue 13):"
+        "TLS interception (for registries that carry a credential):"
     );
     let (lines, _) = crate::diagnose::interception::check();
     for l in lines {
