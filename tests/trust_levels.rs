@@ -69,6 +69,40 @@ fn thief_report(world: &World, r: &Run) -> Value {
     serde_json::from_str(&text).expect("thief report is JSON")
 }
 
+/// A Verdaccio whose `@si-private` scope needs a token, holding `@si-private/scoped-pkg` and
+/// the thief, and a project depending on both whose `.npmrc` authenticates with
+/// `auth(real token)` (the token itself, or a `${VAR}` reference to it). Returns the server
+/// and the real token.
+fn token_project(world: &World, auth: impl FnOnce(&str) -> String) -> (Server, String) {
+    let scope = "@si-private";
+    let server = start_verdaccio_private_scope(&world.root().join("verdaccio"), scope);
+    let token = verdaccio_add_user(&server, "si-tester", "si-tester-password");
+    let scoped = world.root().join("staging/npm-scoped");
+    copy_dir(&fixtures().join("egress/npm-scoped"), &scoped);
+    publish_npm(world, &pack_npm_dir(world, &scoped), &server, &token);
+    let target = serde_json::json!({ "registry": server.url, "port": server.port });
+    let thief = stage(
+        world,
+        "trust/npm-thief",
+        "si-thief",
+        "thief-target.json",
+        &target,
+    );
+    publish_npm(world, &pack_npm_dir(world, &thief), &server, &token);
+    let npmrc = format!(
+        "registry={url}\n{scope}:registry={url}\n//127.0.0.1:{port}/:_authToken={auth}\n",
+        url = server.url,
+        port = server.port,
+        auth = auth(&token),
+    );
+    write_file(&world.project.join(".npmrc"), &npmrc);
+    write_file(
+        &world.project.join("package.json"),
+        "{ \"name\": \"si-trust-consumer\", \"version\": \"1.0.0\", \"private\": true,\n  \"dependencies\": { \"@si-private/scoped-pkg\": \"1.0.0\", \"si-thief\": \"1.0.0\" } }\n",
+    );
+    (server, token)
+}
+
 /// Does `what` in the report carry `secret` anywhere?
 fn leaks(what: &Value, secret: &str) -> bool {
     what.to_string().contains(secret)
@@ -78,34 +112,8 @@ fn leaks(what: &Value, secret: &str) -> bool {
 fn the_registry_token_reaches_npm_but_never_its_scripts() {
     require_npm();
     let world = World::new("trust-token");
-    let scope = "@si-private";
-    let server = start_verdaccio_private_scope(&world.root().join("verdaccio"), scope);
-    let token = verdaccio_add_user(&server, "si-tester", "si-tester-password");
-
-    let scoped = world.root().join("staging/npm-scoped");
-    copy_dir(&fixtures().join("egress/npm-scoped"), &scoped);
-    publish_npm(&world, &pack_npm_dir(&world, &scoped), &server, &token);
-    let target = serde_json::json!({ "registry": server.url, "port": server.port });
-    let thief = stage(
-        &world,
-        "trust/npm-thief",
-        "si-thief",
-        "thief-target.json",
-        &target,
-    );
-    publish_npm(&world, &pack_npm_dir(&world, &thief), &server, &token);
-
     // The token enters npm's configuration the way CI does it: by reference to a variable.
-    let npmrc = format!(
-        "registry={url}\n{scope}:registry={url}\n//127.0.0.1:{port}/:_authToken=${{SI_REGISTRY_TOKEN}}\n",
-        url = server.url,
-        port = server.port
-    );
-    write_file(&world.project.join(".npmrc"), &npmrc);
-    write_file(
-        &world.project.join("package.json"),
-        "{ \"name\": \"si-trust-consumer\", \"version\": \"1.0.0\", \"private\": true,\n  \"dependencies\": { \"@si-private/scoped-pkg\": \"1.0.0\", \"si-thief\": \"1.0.0\" } }\n",
-    );
+    let (server, token) = token_project(&world, |_| "${SI_REGISTRY_TOKEN}".into());
     let env = [("SI_REGISTRY_TOKEN", token.as_str())];
     lock(&world, &env);
 
@@ -686,31 +694,7 @@ fn a_project_under_tmp_is_as_protected_as_anywhere() {
 fn no_process_inside_holds_the_real_token() {
     require_npm();
     let world = World::new("trust-placeholder");
-    let scope = "@si-private";
-    let server = start_verdaccio_private_scope(&world.root().join("verdaccio"), scope);
-    let token = verdaccio_add_user(&server, "si-tester", "si-tester-password");
-    let scoped = world.root().join("staging/npm-scoped");
-    copy_dir(&fixtures().join("egress/npm-scoped"), &scoped);
-    publish_npm(&world, &pack_npm_dir(&world, &scoped), &server, &token);
-    let target = serde_json::json!({ "registry": server.url, "port": server.port });
-    let thief = stage(
-        &world,
-        "trust/npm-thief",
-        "si-thief",
-        "thief-target.json",
-        &target,
-    );
-    publish_npm(&world, &pack_npm_dir(&world, &thief), &server, &token);
-    let npmrc = format!(
-        "registry={url}\n{scope}:registry={url}\n//127.0.0.1:{port}/:_authToken={token}\n",
-        url = server.url,
-        port = server.port
-    );
-    write_file(&world.project.join(".npmrc"), &npmrc);
-    write_file(
-        &world.project.join("package.json"),
-        "{ \"name\": \"si-trust-consumer\", \"version\": \"1.0.0\", \"private\": true,\n  \"dependencies\": { \"@si-private/scoped-pkg\": \"1.0.0\", \"si-thief\": \"1.0.0\" } }\n",
-    );
+    let (server, token) = token_project(&world, |token| token.to_string());
     lock(&world, &[]);
 
     let (other_port, other_seen) = recording_server("127.0.0.1");
