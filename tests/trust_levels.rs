@@ -103,6 +103,26 @@ fn token_project(world: &World, auth: impl FnOnce(&str) -> String) -> (Server, S
     (server, token)
 }
 
+/// Code that runs inside npm itself (`NODE_OPTIONS=--require`, returned first): it looks for
+/// `token`, handed to it in two halves so its own memory never holds it whole, and sends what
+/// it finds to the recording server on `other_port` (allowed with the `--allow-host` value
+/// returned second).
+fn stage_insider(world: &World, token: &str, other_port: u16) -> (String, String) {
+    let insider = world.project.join("si-insider");
+    copy_dir(&fixtures().join("trust/insider"), &insider);
+    let half = token.len() / 2;
+    let needle = serde_json::json!({
+        "a": &token[..half],
+        "b": &token[half..],
+        "other": format!("http://127.0.0.1:{other_port}/loot"),
+    });
+    write_file(&insider.join("needle.json"), &needle.to_string());
+    (
+        format!("--require {}", insider.join("insider.js").display()),
+        format!("127.0.0.1:{other_port}"),
+    )
+}
+
 /// Does `what` in the report carry `secret` anywhere?
 fn leaks(what: &Value, secret: &str) -> bool {
     what.to_string().contains(secret)
@@ -698,17 +718,7 @@ fn no_process_inside_holds_the_real_token() {
     lock(&world, &[]);
 
     let (other_port, other_seen) = recording_server("127.0.0.1");
-    let insider = world.project.join("si-insider");
-    copy_dir(&fixtures().join("trust/insider"), &insider);
-    let half = token.len() / 2;
-    let needle = serde_json::json!({
-        "a": &token[..half],
-        "b": &token[half..],
-        "other": format!("http://127.0.0.1:{other_port}/loot"),
-    });
-    write_file(&insider.join("needle.json"), &needle.to_string());
-    let require = format!("--require {}", insider.join("insider.js").display());
-    let allow_other = format!("127.0.0.1:{other_port}");
+    let (require, allow_other) = stage_insider(&world, &token, other_port);
     let env = [
         ("SI_REGISTRY_TOKEN", token.as_str()),
         ("NODE_OPTIONS", require.as_str()),
@@ -733,7 +743,7 @@ fn no_process_inside_holds_the_real_token() {
         r.context(),
         server.log()
     );
-    let report_path = insider.join("insider-report.json");
+    let report_path = world.project.join("si-insider/insider-report.json");
     let text = fs::read_to_string(&report_path).unwrap_or_else(|e| {
         panic!(
             "the insider wrote no report at {} ({e}): it did not run inside npm\n{}",
@@ -880,17 +890,7 @@ fn an_https_registry_gets_the_real_token_only_through_the_proxy() {
     lock(&world, &[("SI_REGISTRY_TOKEN", token.as_str())]);
 
     let (other_port, other_seen) = recording_server("127.0.0.1");
-    let insider = world.project.join("si-insider");
-    copy_dir(&fixtures().join("trust/insider"), &insider);
-    let half = token.len() / 2;
-    let needle = serde_json::json!({
-        "a": &token[..half],
-        "b": &token[half..],
-        "other": format!("http://127.0.0.1:{other_port}/loot"),
-    });
-    write_file(&insider.join("needle.json"), &needle.to_string());
-    let require = format!("--require {}", insider.join("insider.js").display());
-    let allow_other = format!("127.0.0.1:{other_port}");
+    let (require, allow_other) = stage_insider(&world, &token, other_port);
     let env = [
         ("SI_REGISTRY_TOKEN", token.as_str()),
         ("NODE_OPTIONS", require.as_str()),
@@ -916,7 +916,7 @@ fn an_https_registry_gets_the_real_token_only_through_the_proxy() {
         r.context(),
         server.log()
     );
-    let report_path = insider.join("insider-report.json");
+    let report_path = world.project.join("si-insider/insider-report.json");
     let text = fs::read_to_string(&report_path)
         .unwrap_or_else(|e| panic!("the insider wrote no report ({e})\n{}", r.context()));
     let report: Value = serde_json::from_str(&text).expect("insider report is JSON");
