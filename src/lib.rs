@@ -18,6 +18,7 @@ pub mod observe;
 pub mod plan;
 pub mod pm;
 pub mod policy;
+pub mod reports;
 pub mod sandbox;
 pub mod shim;
 pub mod supervisor;

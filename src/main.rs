@@ -4,7 +4,8 @@
 use anyhow::Context as _;
 use clap::{CommandFactory, Parser};
 use safe_install::cli::{Cli, Command, SandboxArgs};
-use safe_install::events::{report, summary, Action, Event, EventLog, Reason, Verdict};
+use safe_install::events::{Action, Event, EventLog, Reason, Verdict};
+use safe_install::reports::{publish, summary};
 use safe_install::net::allow::AllowList;
 use safe_install::plan::{self, Context, Plan};
 use safe_install::policy::{Entry, Origin, Overrides, Policy, PolicyPath};
@@ -335,7 +336,7 @@ fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
         build_plan(args, argv).inspect_err(|f| log_refusal(args, f))?;
     let scripts =
         egress::script_egress(&policy, &allow, plan.family).map_err(fail(exit::INVALID_INPUT))?;
-    let reports = report::parse_requests(&args.report).map_err(fail(exit::INVALID_INPUT))?;
+    let reports = publish::parse_requests(&args.report).map_err(fail(exit::INVALID_INPUT))?;
     let learn_to = match &args.learn {
         Some(file) => {
             let to = learn::target(file.as_deref(), &plan.project, argv)
@@ -407,7 +408,7 @@ fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
     let counted = log.counted();
     // Before the human summary: a hostile target must not be able to switch off the
     // runner's command processing ahead of the annotations.
-    report::publish(&reports, &plan, &counted, args.strict, code)
+    publish::publish(&reports, &plan, &counted, args.strict, code)
         .map_err(fail(exit::INVALID_INPUT))?;
     if !args.quiet {
         let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();

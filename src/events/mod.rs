@@ -2,11 +2,7 @@
 //! could only enforce in a weaker form. One JSON object per line (`--log FILE`); the schema
 //! is documented in README.md and must only grow, never change meaning.
 
-pub mod github;
 mod reason;
-pub mod report;
-pub mod sarif;
-pub mod summary;
 mod writer;
 
 pub use reason::Reason;

@@ -35,7 +35,7 @@ mod tests;
 pub use file::{check_target, write, LearnError, Written};
 pub use render::{render, Header};
 
-use crate::events::summary::action_name;
+use crate::reports::summary::action_name;
 use crate::events::{now_rfc3339, Action, Event, Reason, Verdict};
 use crate::net::allow::{Rule, RuleSource};
 use crate::plan::Plan;
@@ -551,7 +551,7 @@ fn classify(
     // runs (the summary's hint says the same; see `write_grant_dir`).
     let target = match section {
         Section::FsRw | Section::PackageWrite => {
-            crate::events::summary::write_grant_dir(&event.target)
+            crate::reports::summary::write_grant_dir(&event.target)
         }
         _ => event.target.as_str(),
     };

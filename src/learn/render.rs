@@ -7,7 +7,7 @@
 //! Values are quoted by the `toml` crate; comment text has control characters escaped.
 
 use super::{describe_needed_by, Grant, Learned, Section};
-use crate::events::summary::action_name;
+use crate::reports::summary::action_name;
 use crate::policy::{Entry, PackageGrant};
 use std::collections::BTreeMap;
 use std::ffi::OsString;

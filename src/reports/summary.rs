@@ -2,7 +2,7 @@
 //! attempt (who, what, where), repeats counted, and what would allow it if it was legitimate;
 //! what the end-of-run check found left behind. Silent when there is nothing to say.
 
-use super::{Action, Event, ProcessId, Reason, Verdict};
+use crate::events::{Action, Event, ProcessId, Reason, Verdict};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write;

@@ -12,9 +12,9 @@
 //! actions/toolkit `packages/core/src/command.ts`): data `%`→`%25`, CR→`%0D`, LF→`%0A`;
 //! properties also `:`→`%3A`, `,`→`%2C`.
 
-use super::report::Locator;
+use super::publish::Locator;
 use super::summary::{self, Group};
-use super::{Event, Severity, Verdict};
+use crate::events::{Event, Severity, Verdict};
 use std::fmt::Write as _;
 
 /// Annotations GitHub shows per step and kind (warning, error); more are dropped silently.

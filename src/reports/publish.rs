@@ -6,7 +6,8 @@
 //! requirements file), when there is one.
 
 use super::summary::{self, Group};
-use super::{github, sarif, Event};
+use super::{github, sarif};
+use crate::events::Event;
 use crate::plan::Plan;
 use crate::pm::Family;
 use std::ffi::{OsStr, OsString};

@@ -9,9 +9,9 @@
 //! upload step to choke on.
 
 use super::github::describe_group;
-use super::report::{Locator, ReportError};
+use super::publish::{Locator, ReportError};
 use super::summary::{self, Group};
-use super::{Event, ProcessId, Reason, Severity, Verdict};
+use crate::events::{Event, ProcessId, Reason, Severity, Verdict};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -171,7 +171,7 @@ fn rule_help(reason: Reason) -> String {
         _ => "HOST:PORT",
     };
     let probe = Event::new(
-        super::Action::Connect,
+        crate::events::Action::Connect,
         Verdict::Blocked,
         placeholder,
         reason,
