@@ -20,5 +20,6 @@ pub mod pm;
 pub mod policy;
 pub mod reports;
 pub mod sandbox;
+pub mod session;
 pub mod shim;
 pub mod supervisor;

@@ -6,7 +6,7 @@ mod reason;
 mod writer;
 
 pub use reason::Reason;
-pub use writer::{EventLog, EventSink};
+pub use writer::{EventLog, EventSink, LogError};
 
 use serde::Serialize;
 

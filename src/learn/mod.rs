@@ -35,11 +35,11 @@ mod tests;
 pub use file::{check_target, write, LearnError, Written};
 pub use render::{render, Header};
 
-use crate::reports::summary::action_name;
 use crate::events::{now_rfc3339, Action, Event, Reason, Verdict};
 use crate::net::allow::{Rule, RuleSource};
 use crate::plan::Plan;
 use crate::policy::{package_name, valid_package_name, Entry, HideMatcher, PackageGrant, Policy};
+use crate::reports::summary::action_name;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;

@@ -7,8 +7,8 @@
 //! Values are quoted by the `toml` crate; comment text has control characters escaped.
 
 use super::{describe_needed_by, Grant, Learned, Section};
-use crate::reports::summary::action_name;
 use crate::policy::{Entry, PackageGrant};
+use crate::reports::summary::action_name;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt::Write as _;

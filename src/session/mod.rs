@@ -1,0 +1,329 @@
+//! One command's session, from the command line to the exit status: gather the context
+//! (project, policy layers, the package manager resolved by looking at files), build the
+//! plan, seal its credentials, perform the plan's host-side preparations, start the
+//! supervisor in the mode the host allows, run the end-of-run checks, and publish what was
+//! logged. `explain` stops after the plan and changes nothing on disk.
+//!
+//! `main` only parses arguments and turns a [`SessionError`] into its exit status.
+
+mod error;
+
+pub use error::SessionError;
+
+use crate::cli::SandboxArgs;
+use crate::events::{Action, Event, EventLog, Reason, Verdict};
+use crate::net::allow::AllowList;
+use crate::plan::{self, Context, Plan};
+use crate::policy::{Entry, Origin, Overrides, Policy, PolicyPath};
+use crate::reports::{publish, summary};
+use crate::sandbox::probe;
+use crate::supervisor::egress;
+use crate::{diagnose, exit, learn, pm};
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Everything needed to build a plan for `argv`.
+fn prepare(args: &SandboxArgs, argv: &[OsString]) -> Result<(Policy, Context), SessionError> {
+    let detected = pm::detect(argv);
+    let cwd = std::env::current_dir()
+        .and_then(std::fs::canonicalize)
+        .map_err(SessionError::Cwd)?;
+    let project = match &args.project {
+        Some(p) => std::fs::canonicalize(p).map_err(|source| SessionError::ProjectMissing {
+            path: p.clone(),
+            source,
+        })?,
+        None => pm::find_project(&cwd, detected.family),
+    };
+    if !project.is_dir() {
+        return Err(SessionError::ProjectNotDir(project));
+    }
+    let home = home_dir();
+    let mut policy = Policy::default();
+    let layers = [
+        crate::policy::builtin::BASE,
+        detected.family.builtin_policy(),
+    ];
+    for (name, text) in layers {
+        policy.add_layer(&format!("built-in {name}"), text)?;
+    }
+    let project_policy = project.join(".safe-install.toml");
+    if project_policy.is_file() {
+        policy.add_file(&project_policy)?;
+    }
+    for file in &args.policy {
+        policy.add_file(file)?;
+    }
+    policy.add_overrides(&Overrides {
+        allow_env: args.allow_env.clone(),
+        rw: args.rw.clone(),
+        ro: args.ro.clone(),
+        hide: args.hide.clone(),
+        allow_host: args.allow_host.clone(),
+        secret_env: args.secret_env.clone(),
+        scripts_network: args.scripts_network.clone(),
+    })?;
+    // Decided by looking at files only: nothing from PATH runs on the host.
+    let mut resolved = pm::resolve::resolve(
+        argv.first().map(OsString::as_os_str).unwrap_or_default(),
+        std::env::var_os("PATH").as_deref(),
+        &project,
+        detected.family != pm::Family::Generic,
+    )?;
+    // A pyenv shim is a bash script that picks the real pip: follow it the same way, by
+    // reading pyenv's files, so the interpreter pip runs as can be found and hooked.
+    if detected.family == pm::Family::Pip {
+        let pyenv_version = std::env::var("PYENV_VERSION").ok();
+        if let Some(real) = resolved
+            .program
+            .as_deref()
+            .and_then(|p| pm::pip::pyenv_target(p, pyenv_version.as_deref(), &cwd))
+        {
+            resolved.program = Some(real);
+        }
+    }
+    let ctx = Context {
+        resolved,
+        argv: argv.to_vec(),
+        env: std::env::vars_os().collect(),
+        cwd,
+        home,
+        project,
+        uid: nix::unistd::getuid().as_raw(),
+        gid: nix::unistd::getgid().as_raw(),
+        detected,
+    };
+    Ok((policy, ctx))
+}
+
+fn home_dir() -> PathBuf {
+    let from_env = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    let home = from_env.or_else(|| {
+        nix::unistd::User::from_uid(nix::unistd::getuid())
+            .ok()
+            .flatten()
+            .map(|u| u.dir)
+    });
+    let home = home.unwrap_or_else(|| PathBuf::from("/nonexistent"));
+    std::fs::canonicalize(&home).unwrap_or(home)
+}
+
+/// The policy, the plan sealed (every registry credential a placeholder; the real values in
+/// the vault), and the egress allow-list for `argv`.
+struct Built {
+    policy: Policy,
+    plan: Plan,
+    allow: AllowList,
+    vault: Arc<crate::creds::Vault>,
+}
+
+fn build_plan(args: &SandboxArgs, argv: &[OsString]) -> Result<Built, SessionError> {
+    let (mut policy, ctx) = prepare(args, argv)?;
+    let pm = egress::from_package_manager(&ctx)?;
+    // Local package sources the package manager is configured with must be visible.
+    for (path, why) in &pm.local_paths {
+        policy.fs.ro.push(Entry {
+            value: PolicyPath::Absolute(path.clone()),
+            reason: why.clone(),
+            origin: Origin {
+                source: "package manager configuration".into(),
+                line: None,
+            },
+        });
+    }
+    // A grant applies to the packages the lockfile says are that package (its place in the
+    // tree, a registry tarball of that name, the pinned integrity), never to the name a
+    // package gives itself. Read before anything runs.
+    let entries = if ctx.detected.family == pm::Family::Npm {
+        pm::npm::lock_entries(&ctx.project)
+    } else {
+        Vec::new()
+    };
+    let from_registry = |u: &url::Url| {
+        let (Some(host), Some(port)) = (u.host_str(), u.port_or_known_default()) else {
+            return false;
+        };
+        let Ok(host) = crate::net::addr::HostKind::parse(host) else {
+            return false;
+        };
+        pm.rules.iter().any(|r| {
+            matches!(r.source, crate::net::allow::RuleSource::Npm(_)) && r.matches(&host, port)
+        })
+    };
+    let unbound = match ctx.detected.family {
+        pm::Family::Npm => policy
+            .scripts
+            .bind_to_lockfile(&ctx.project, &entries, &from_registry),
+        pm::Family::Pip if !policy.scripts.packages.is_empty() => {
+            let notes = policy
+                .scripts
+                .packages
+                .iter()
+                .map(|g| format!(
+                    "the grant for package {} ({}) is not applied: under pip no lockfile says which installed package a build is, and the name a build directory gives itself is the attacker's to choose",
+                    g.value.name, g.origin
+                ))
+                .collect();
+            policy.scripts.packages.clear();
+            notes
+        }
+        _ => Vec::new(),
+    };
+    let mut plan = plan::build(&policy, &ctx)?;
+    for note in unbound {
+        tracing::warn!("{note}");
+        plan.notes.push(note);
+    }
+    plan.lockfile = entries
+        .iter()
+        .filter(|e| !e.link)
+        .filter_map(|e| Some((ctx.project.join(&e.path), e.identity()?)))
+        .collect();
+    let allow = egress::allow_list(&policy, &pm)?;
+    let mut vault =
+        crate::creds::seal::seal_plan(&mut plan, &policy, crate::creds::HTTPS_INTERCEPTION)?;
+    crate::creds::seal::trust_inside(&mut plan, &mut vault)?;
+    Ok(Built {
+        policy,
+        plan,
+        allow,
+        vault: Arc::new(vault),
+    })
+}
+
+/// A planted package-manager executable is an attack, not only bad input: it gets its event in
+/// the log (when one was asked for) as well as the error message.
+fn log_refusal(args: &SandboxArgs, error: &SessionError) {
+    let SessionError::Resolve(pm::resolve::ResolveError::PackageWritable { found, why, .. }) =
+        error
+    else {
+        return;
+    };
+    let Ok(log) = EventLog::open(args.log.as_deref(), false) else {
+        return;
+    };
+    let mut event = Event::new(
+        Action::Exec,
+        Verdict::Blocked,
+        found.display().to_string(),
+        Reason::PlantedExecutable,
+    )
+    .with_detail(format!("not run: it lies {why}"));
+    event.argv = Some(vec![found.display().to_string()]);
+    log.sink().emit(event);
+    let _ = log.finish();
+}
+
+/// `safe-install explain CMD`: the plan as text. Reads files only: nothing runs, nothing is
+/// created.
+pub fn explain(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, SessionError> {
+    let built = build_plan(args, argv)?;
+    print!(
+        "{}",
+        diagnose::explain::render(&built.policy, &built.plan, &built.allow, &built.vault)
+    );
+    Ok(0)
+}
+
+/// `safe-install CMD`: run it sandboxed and return the exit status to leave with.
+pub fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, SessionError> {
+    let Built {
+        policy,
+        mut plan,
+        allow,
+        vault,
+    } = build_plan(args, argv).inspect_err(|e| log_refusal(args, e))?;
+    let scripts = egress::script_egress(&policy, &allow, plan.family)?;
+    let reports = publish::parse_requests(&args.report)?;
+    let learn_to = match &args.learn {
+        Some(file) => {
+            let to = learn::target(file.as_deref(), &plan.project, argv)?;
+            learn::check_target(&to)?;
+            Some(to)
+        }
+        None => None,
+    };
+    // Probed before the event log or any thread exists (the probe forks), and only when
+    // landlock mode may be chosen: otherwise the full sandbox is tried directly, and a host
+    // that refuses it gets the refusal with its fix from the supervisor (no probe costs
+    // start-up time on every run).
+    let degraded = args.allow_degraded || policy.sandbox.allows_landlock();
+    let (ladder, rung) = if degraded {
+        let ladder = probe::Ladder::probe();
+        let rung = ladder.rung();
+        (Some(ladder), rung)
+    } else {
+        (None, probe::Rung::Full)
+    };
+    if let Some(ladder) =
+        ladder.filter(|_| rung != probe::Rung::Full && rung != probe::Rung::Landlock)
+    {
+        return Err(SessionError::NoSandbox {
+            why: ladder.why_not_full().unwrap_or_default(),
+            below: ladder
+                .why_not_landlock()
+                .map(|w| format!(", and the landlock mode cannot run either: {w}"))
+                .unwrap_or_default(),
+            fixes: probe::fixes(rung == probe::Rung::Landlock),
+        });
+    }
+    let log = EventLog::open(args.log.as_deref(), args.log_allowed || args.verbose > 0)
+        .map_err(SessionError::OpenLog)?;
+    tracing::info!(
+        mounts = plan.mounts.len(),
+        hidden = plan.hidden.len(),
+        "sandbox plan ready"
+    );
+    // What the end-of-run check compares with: a few names and sizes, taken before anything
+    // inside runs.
+    let before = crate::observe::planted::Before::take(&plan);
+    let planted = Arc::new(crate::observe::planted::Observed::default());
+    // The root project's own scripts get a writable copy of .git/config (husky's
+    // `core.hooksPath`); in full mode only, where the view is a mount namespace.
+    let git_scratch = if rung == probe::Rung::Full {
+        crate::supervisor::githooks::attach(&mut plan)
+    } else {
+        None
+    };
+    let result = if rung == probe::Rung::Full {
+        crate::supervisor::run(&plan, allow, scripts, vault, &log.sink(), &planted)
+    } else {
+        crate::degraded::run(&plan, allow, scripts, vault, &log.sink())
+    };
+    if result.is_ok() {
+        crate::observe::planted::finish(&plan, &policy, before, &planted, &log.sink());
+        if let Some(scratch) = git_scratch {
+            crate::supervisor::githooks::finish(scratch, &log.sink());
+        }
+    }
+    let finished = log.finish();
+    let code = result?;
+    finished.map_err(SessionError::FinishLog)?;
+    let counted = log.counted();
+    // Before the human summary: a hostile target must not be able to switch off the
+    // runner's command processing ahead of the annotations.
+    publish::publish(&reports, &plan, &counted, args.strict, code)?;
+    if !args.quiet {
+        let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        if let Some(text) = summary::render(&counted, log.path().as_deref(), colour) {
+            eprint!("{text}");
+        }
+    }
+    if let Some(file) = &learn_to {
+        let note = learn::record(&counted, &policy, &plan, argv, file)?;
+        if !args.quiet {
+            eprint!("{note}");
+        }
+    }
+    // Blocked attempts, and what the end-of-run check found planted (`pth-installed` is
+    // information).
+    let blocked = counted.iter().filter(|(e, _)| e.fails_strict()).count();
+    if args.strict && blocked > 0 && code == 0 {
+        return Ok(exit::BLOCKED_STRICT);
+    }
+    Ok(code)
+}
