@@ -60,6 +60,17 @@ pub fn render(
             m.why
         );
     }
+    for action in &plan.before_run {
+        match action {
+            crate::plan::HostAction::CreateDir { path, .. } => {
+                let _ = writeln!(
+                    o,
+                    "  (missing now: {} is created before the run, as the caller)",
+                    path.display()
+                );
+            }
+        }
+    }
 
     let _ = writeln!(o, "\nhidden files (replaced by empty read-only files):");
     if plan.hidden.is_empty() {

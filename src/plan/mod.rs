@@ -128,6 +128,41 @@ pub struct Plan {
     /// Installed packages by directory (absolute) → `name@version`, from the project's
     /// lockfile as it was before the install: how scripts are attributed in the log.
     pub lockfile: Vec<(PathBuf, String)>,
+    /// What the host needs before the child starts, which planning itself never does
+    /// (`explain` reads files only): performed by [`Plan::prepare_host`].
+    pub before_run: Vec<HostAction>,
+}
+
+/// A change on the host the run needs before the child starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostAction {
+    /// A directory the view shows read-write that does not exist yet (a cache, a granted
+    /// download folder), created as the caller.
+    CreateDir { path: PathBuf, why: String },
+}
+
+impl Plan {
+    /// Perform [`Plan::before_run`]. What cannot be done leaves its mount out of the view
+    /// (the child would fail to mount a missing directory) with a note, as a missing
+    /// optional directory always has.
+    pub fn prepare_host(&mut self) {
+        for action in std::mem::take(&mut self.before_run) {
+            match action {
+                HostAction::CreateDir { path, .. } => {
+                    if let Err(err) = std::fs::create_dir_all(&path) {
+                        let note = format!("cannot create {}: {err}", path.display());
+                        tracing::warn!("{note}");
+                        self.notes.push(note);
+                        self.mounts.retain(|m| m.target != path);
+                        self.landlock.write.retain(|p| p != &path);
+                        if let Some(script) = &mut self.script {
+                            script.write.retain(|p| p != &path);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Errors in the caller's setup that make a safe plan impossible.
@@ -210,8 +245,9 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
                 view.add_ro(&p.resolve(&ctx.home), &why);
             }
             for p in &g.value.allow_write {
-                // Created when missing, as a cache is: the grant names a place the package
-                // writes to (a download cache), which need not exist before its first run.
+                // Created before the run when missing, as a cache is: the grant names a place
+                // the package writes to (a download cache), which need not exist before its
+                // first run.
                 let p = p.resolve(&ctx.home);
                 // Inside the install tree (a generator's `node_modules/.prisma`) the view
                 // shows it already; a mount point there would make `npm ci`'s removal of
@@ -219,12 +255,7 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
                 if p.starts_with(ctx.project.join("node_modules")) {
                     continue;
                 }
-                if !p.exists() {
-                    let _ = std::fs::create_dir_all(&p);
-                }
-                if p.is_dir() {
-                    view.add_rw(&p, &why);
-                }
+                view.add_rw_created(&p, &why);
             }
         }
         view.sort();
@@ -335,6 +366,7 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
             .collect(),
         notes: view.notes,
         lockfile: Vec::new(),
+        before_run: view.creates,
     })
 }
 

@@ -49,6 +49,9 @@ impl Mount {
 pub(super) struct View {
     pub mounts: Vec<Mount>,
     pub notes: Vec<String>,
+    /// Directories the view shows read-write that do not exist yet: created by the
+    /// supervisor before the run ([`super::HostAction`]), never while planning.
+    pub creates: Vec<super::HostAction>,
 }
 
 impl View {
@@ -112,6 +115,22 @@ impl View {
         self.push(real.clone(), MountKind::BindRw(real), why);
     }
 
+    /// Show `path` read-write, creating it before the run when it is missing (a cache or a
+    /// granted download folder, which the tool would create on first use anyway). Planning
+    /// only records the creation: `explain` changes nothing on disk.
+    pub(super) fn add_rw_created(&mut self, path: &Path, why: &str) {
+        if path.is_dir() {
+            self.add_rw(path, why);
+        } else if !path.exists() {
+            let real = real_to_be(path);
+            self.creates.push(super::HostAction::CreateDir {
+                path: real.clone(),
+                why: why.to_string(),
+            });
+            self.push(real.clone(), MountKind::BindRw(real), why);
+        }
+    }
+
     /// Parents before children; stable, so equal depths keep their order.
     pub(super) fn sort(&mut self) {
         self.mounts.sort_by_key(|m| m.target.components().count());
@@ -148,6 +167,7 @@ pub(super) fn build(
     let mut v = View {
         mounts: Vec::new(),
         notes: Vec::new(),
+        creates: Vec::new(),
     };
     let home = &ctx.home;
 
@@ -183,7 +203,7 @@ pub(super) fn build(
     }
 
     // The package manager's caches: read-write so warm-cache installs stay fast. The first one
-    // listed is created if missing (the package manager would create it anyway).
+    // listed is created before the run if missing (the package manager would create it anyway).
     for (i, (e, dir)) in policy
         .fs
         .cache
@@ -191,13 +211,9 @@ pub(super) fn build(
         .zip(cache_dirs(policy, ctx))
         .enumerate()
     {
-        if i == 0 && !dir.exists() {
-            if let Err(err) = std::fs::create_dir_all(&dir) {
-                v.notes
-                    .push(format!("cannot create cache {}: {err}", dir.display()));
-            }
-        }
-        if dir.is_dir() {
+        if i == 0 {
+            v.add_rw_created(&dir, &e.reason);
+        } else if dir.is_dir() {
             v.add_rw(&dir, &e.reason);
         }
     }
@@ -379,6 +395,25 @@ fn normalise(path: &Path) -> PathBuf {
 
 /// Where each `[[fs.cache]]` entry points for this caller: its variable when set to an
 /// absolute path, else its path.
+/// Where a missing `path` will really be once created: its deepest existing ancestor
+/// resolved (a home whose `.cache` is a link elsewhere), the missing rest appended.
+fn real_to_be(path: &Path) -> PathBuf {
+    let mut missing = Vec::new();
+    let mut at = path;
+    while !at.exists() {
+        match (at.parent(), at.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name.to_os_string());
+                at = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+    let mut real = std::fs::canonicalize(at).unwrap_or_else(|_| at.to_path_buf());
+    real.extend(missing.iter().rev());
+    real
+}
+
 pub(super) fn cache_dirs(policy: &Policy, ctx: &Context) -> Vec<PathBuf> {
     policy
         .fs
@@ -404,6 +439,46 @@ mod tests {
 
     fn fixture() -> (tempfile::TempDir, crate::plan::Context) {
         npm_ci(Project::InHome)
+    }
+
+    #[test]
+    fn planning_creates_nothing_a_missing_cache_is_created_before_the_run() {
+        let (_dir, ctx) = fixture();
+        let cache = ctx.home.join(".npm");
+        std::fs::remove_dir(&cache).expect("rmdir");
+        let mut plan = build_plan(&npm_policy(), &ctx).expect("plan");
+        assert!(!cache.exists(), "building the plan must not touch the disk");
+        assert_eq!(
+            plan.before_run,
+            vec![crate::plan::HostAction::CreateDir {
+                path: cache.clone(),
+                why: plan
+                    .mounts
+                    .iter()
+                    .find(|m| m.target == cache)
+                    .expect("the cache is in the view before it exists")
+                    .why
+                    .clone(),
+            }]
+        );
+        plan.prepare_host();
+        assert!(cache.is_dir());
+        assert!(plan.before_run.is_empty());
+    }
+
+    #[test]
+    fn a_cache_that_cannot_be_created_leaves_the_view() {
+        let (_dir, ctx) = fixture();
+        let cache = ctx.home.join(".npm");
+        std::fs::remove_dir(&cache).expect("rmdir");
+        let mut plan = build_plan(&npm_policy(), &ctx).expect("plan");
+        // A file where the cache's parent should be: creation fails whoever runs the test.
+        std::fs::remove_dir_all(&ctx.home).expect("rm home");
+        std::fs::write(&ctx.home, "not a directory").expect("file");
+        plan.prepare_host();
+        assert!(!plan.mounts.iter().any(|m| m.target == cache));
+        assert!(!plan.landlock.write.contains(&cache));
+        assert!(plan.notes.iter().any(|n| n.contains("cannot create")));
     }
 
     #[test]

@@ -278,6 +278,9 @@ pub fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, SessionError> {
         hidden = plan.hidden.len(),
         "sandbox plan ready"
     );
+    // The host-side half of the plan (caches and granted folders the view shows that do not
+    // exist yet), done now that the run is going ahead.
+    plan.prepare_host();
     // What the end-of-run check compares with: a few names and sizes, taken before anything
     // inside runs.
     let before = crate::observe::planted::Before::take(&plan);
