@@ -52,6 +52,8 @@ declare -A NEED_CMD=(
   [git]=git
   [zsh]=zsh
   [fish]=fish
+  # test.sh lints every shell script of the repository.
+  [shellcheck]=shellcheck
 )
 
 missing_apt=()

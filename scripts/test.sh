@@ -2,8 +2,9 @@
 # The project's test command (README: "How to test"); CI runs it through .ci/run.
 #
 #   1. scripts/setup.sh: installs the prerequisites as root, only checks them otherwise;
-#   2. cargo fmt --check, cargo clippy --all-targets -D warnings, cargo build, cargo test,
-#      as the caller;
+#   2. the rust-version check, shellcheck of every shell script, cargo fmt --check,
+#      cargo clippy --all-targets -D warnings (which also denies code newer than
+#      rust-version), cargo build, cargo test, as the caller;
 #   3. when the caller is root: the same unit and integration test executables again as
 #      the unprivileged user `si-tester` (created if missing), from a fresh world-readable
 #      copy, since real users are not root and root hides permission bugs.
@@ -42,6 +43,21 @@ record() {
 
 stage "setup (scripts/setup.sh)"
 scripts/setup.sh
+
+stage "rust-version tells the truth (scripts/check-msrv.sh)"
+record "check-msrv" scripts/check-msrv.sh
+
+stage "shellcheck (every shell script in the repository)"
+mapfile -t shell_scripts < <(
+  git ls-files -z | while IFS= read -r -d '' f; do
+    [[ -f $f ]] || continue
+    case $f in
+    *.sh) printf '%s\n' "$f" ;;
+    *) head -c 64 "$f" 2>/dev/null | head -n1 | grep -Eq '^#!.*\b(ba|da)?sh\b' && printf '%s\n' "$f" ;;
+    esac
+  done
+)
+record "shellcheck" shellcheck -S warning "${shell_scripts[@]}"
 
 stage "cargo fmt --check"
 record "cargo fmt --check" cargo fmt --all -- --check

@@ -253,7 +253,7 @@ impl Vault {
         self.creds.iter().flat_map(|c| &c.origins).any(|o| {
             o.scheme == Scheme::Https
                 && o.host.eq_ignore_ascii_case(host)
-                && o.port.map_or(true, |p| p == port)
+                && o.port.is_none_or(|p| p == port)
         })
     }
 

@@ -1,6 +1,15 @@
-//! Observation: the supervisor sees what the kernel refuses. The seccomp notifier receives the
-//! sandbox's connect/send/raw-socket calls, logs every attempt that would leave the sandbox,
-//! and answers those early with an errno; the network namespace is what enforces.
+//! Observation: how the supervisor learns what happened inside, so that every attempt the
+//! kernel refuses (or a grant allows) becomes an event naming who tried it. The kernel
+//! enforces (mounts, namespaces, Landlock, seccomp); nothing here turns a denial into an
+//! allow.
+//!
+//! - [`notifier`]: the seccomp user-notification loop (file, network, socket and terminal
+//!   calls of the package manager and of each script's nested filter via [`control`]);
+//! - [`files`], [`sockaddr`], [`process`]: what a notified call was about, read from the
+//!   process;
+//! - [`attribution`]: which package and lifecycle script a process belongs to, failing
+//!   closed;
+//! - [`planted`]: the end-of-run check of what the install left behind to run later.
 
 pub mod attribution;
 pub mod control;

@@ -1,7 +1,9 @@
 //! From policy and context to a complete, inspectable plan of the sandbox: the mounts that
-//! make the filesystem view, the Landlock rules, the syscalls to deny, the environment. Pure
-//! apart from reading the filesystem to see what exists; `explain` prints it, the sandbox
-//! executes it.
+//! make the filesystem view, the Landlock rules of both trust levels, the syscalls to deny,
+//! the environment, the level-2 hooks (script shell, python shim). It reads the filesystem to
+//! see what exists and never changes it: what the host needs before the run (a missing cache)
+//! is a [`HostAction`] the session performs. `explain` prints the plan, the sandbox executes
+//! it.
 
 pub mod env;
 pub mod gitconfig;

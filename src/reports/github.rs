@@ -75,7 +75,7 @@ pub fn escape_markdown(s: &str) -> String {
                 out.push(c);
             }
             // `1. x` would start an ordered list; `1.2.3.4` would not.
-            '.' if leading_digits && i > 0 && chars.get(i + 1).map_or(true, |n| *n == ' ') => {
+            '.' if leading_digits && i > 0 && chars.get(i + 1).is_none_or(|n| *n == ' ') => {
                 out.push_str("\\.");
             }
             c => out.push(c),

@@ -573,7 +573,7 @@ impl EvilRun {
                         Some(s) => e["script"] == s,
                         None => e["script"].is_string(),
                     }
-                    && argv0.map_or(true, |a| e["argv"][0] == a)
+                    && argv0.is_none_or(|a| e["argv"][0] == a)
             });
             p.check(found, || {
                 format!(
