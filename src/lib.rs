@@ -14,18 +14,18 @@
 //! (`explain`, `doctor`, `demo`, `shell-init`), `session` (one command from start to exit).
 
 pub mod cli;
-pub mod creds;
+pub(crate) mod creds;
 pub mod degraded;
 pub mod diagnose;
-pub mod events;
+pub(crate) mod events;
 pub mod exit;
-pub mod learn;
-pub mod net;
-pub mod observe;
-pub mod plan;
-pub mod pm;
-pub mod policy;
-pub mod reports;
+pub(crate) mod learn;
+pub(crate) mod net;
+pub(crate) mod observe;
+pub(crate) mod plan;
+pub(crate) mod pm;
+pub(crate) mod policy;
+pub(crate) mod reports;
 pub mod sandbox;
 pub mod session;
 pub mod shim;

@@ -82,6 +82,7 @@ impl EventLog {
     }
 
     /// Every distinct event recorded so far, in order.
+    #[cfg(test)]
     pub fn events(&self) -> Vec<Event> {
         self.lock().events.clone()
     }

@@ -115,6 +115,7 @@ impl Drop for DnsHandle {
 }
 
 /// Serve the stub on `udp` and `tcp` (both already bound; `tcp` listening).
+#[cfg(test)]
 pub fn spawn_dns(udp: UdpSocket, tcp: TcpListener, sink: EventSink) -> io::Result<DnsHandle> {
     spawn_dns_with(udp, tcp, sink, None)
 }

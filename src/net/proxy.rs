@@ -771,7 +771,7 @@ impl<'a> Conn<'a> {
         let mut chunk = [0u8; 4096];
         let sni = loop {
             match sni::parse_client_hello(&hello) {
-                Hello::ClientHello { sni } => break sni,
+                Hello::Complete { sni } => break sni,
                 Hello::Incomplete => {}
                 verdict => {
                     let what = if verdict == Hello::NotTls {

@@ -25,7 +25,7 @@ pub enum Hello {
     /// A TLS handshake that cannot be parsed, is too large, or names several servers.
     Malformed,
     /// A whole ClientHello and its `host_name` server name, if any (raw, not normalised).
-    ClientHello { sni: Option<String> },
+    Complete { sni: Option<String> },
 }
 
 /// Read the ClientHello at the start of `buf`.
@@ -83,7 +83,7 @@ fn server_name(body: &[u8]) -> Hello {
         return Hello::Malformed;
     };
     let Some(ext) = hello.ext else {
-        return Hello::ClientHello { sni: None };
+        return Hello::Complete { sni: None };
     };
     let Ok((_, extensions)) = parse_tls_extensions(ext) else {
         return Hello::Malformed;
@@ -93,7 +93,7 @@ fn server_name(body: &[u8]) -> Hello {
         _ => None,
     });
     let Some(list) = names.next() else {
-        return Hello::ClientHello { sni: None };
+        return Hello::Complete { sni: None };
     };
     if names.next().is_some() {
         return Hello::Malformed;
@@ -108,7 +108,7 @@ fn server_name(body: &[u8]) -> Hello {
         },
         (Some(_), Some(_)) => return Hello::Malformed,
     };
-    Hello::ClientHello { sni }
+    Hello::Complete { sni }
 }
 
 /// Does the SNI agree with the CONNECT host? A name must be present and equal to the host
@@ -172,13 +172,13 @@ mod tests {
         let hello = client_hello(Some("registry.example.com"), 16384);
         assert_eq!(
             parse_client_hello(&hello),
-            Hello::ClientHello {
+            Hello::Complete {
                 sni: Some("registry.example.com".into())
             }
         );
         assert_eq!(
             parse_client_hello(&client_hello(None, 16384)),
-            Hello::ClientHello { sni: None }
+            Hello::Complete { sni: None }
         );
     }
 
@@ -195,7 +195,7 @@ mod tests {
         }
         assert_eq!(
             parse_client_hello(&hello),
-            Hello::ClientHello {
+            Hello::Complete {
                 sni: Some("registry.example.com".into())
             }
         );

@@ -14,8 +14,6 @@ use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-/// Everything safe-install adds to the view lives below this directory.
-pub const SHIM_DIR: &str = "/.safe-install";
 /// The script shell: the safe-install binary, recognised by this file name in `argv[0]`.
 pub const SHIM: &str = "/.safe-install/script-shell";
 /// The file name the binary answers to as the script shell.

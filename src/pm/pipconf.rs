@@ -140,6 +140,7 @@ pub struct Endpoint {
     pub origin: PipOrigin,
 }
 
+#[cfg(test)]
 impl Endpoint {
     pub fn scheme(&self) -> &str {
         self.url.scheme()
