@@ -16,6 +16,7 @@
 use super::{new_placeholder, Carrier, Credential, Origin, Scheme, Secret, Vault};
 use crate::plan::trust::{PRIVATE_GLOBAL_NPMRC, PRIVATE_NETRC, PRIVATE_NPMRC, PRIVATE_PIP_CONF};
 use crate::plan::{MountKind, Plan};
+use crate::pm::CaTrust;
 use crate::policy::Policy;
 use base64::Engine as _;
 use std::ffi::OsString;
@@ -397,7 +398,7 @@ impl Sealer {
         default_registry: Option<&str>,
     ) -> Result<Option<String>, SealError> {
         let source = format!("${name}");
-        if let Some(key) = crate::pm::npmrc::env_key(name) {
+        if let Some(key) = crate::pm::npm::config::env_key(name) {
             if let Some(sealed) = self.npm_setting(&key, value, &source, default_registry)? {
                 return Ok(Some(sealed));
             }
@@ -468,7 +469,7 @@ pub fn seal_plan(plan: &mut Plan, policy: &Policy, https: bool) -> Result<Vault,
         let (Some(k), Some(v)) = (k.to_str(), v.to_str()) else {
             continue;
         };
-        if crate::pm::npmrc::env_key(k)
+        if crate::pm::npm::config::env_key(k)
             .is_some_and(|key| key == "registry" || key.ends_with(":registry"))
         {
             sealer.add_registry(v);
@@ -797,18 +798,18 @@ pub fn trust_inside(plan: &mut Plan, vault: &mut Vault) -> Result<(), TrustError
             _ => None,
         })
     };
-    let family = plan.family;
+    let trust = plan.manager.ca_trust();
     let mut env: Vec<(&str, String)> = Vec::new();
-    let user_ca = match family {
-        crate::pm::Family::Pip => var(plan, &["PIP_CERT"]).or_else(|| {
+    let user_ca = match trust {
+        CaTrust::Python => var(plan, &["PIP_CERT"]).or_else(|| {
             let text = file_text(plan, PRIVATE_PIP_CONF)?;
-            let conf = crate::pm::pipconf::parse_pip_conf(&text);
+            let conf = crate::pm::pip::config::parse_pip_conf(&text);
             ["install", "global"]
                 .iter()
                 .find_map(|s| conf.get(*s).and_then(|k| k.get("cert")).cloned())
                 .map(std::path::PathBuf::from)
         }),
-        _ => var(plan, &["npm_config_cafile"]).or_else(|| {
+        CaTrust::Node => var(plan, &["npm_config_cafile"]).or_else(|| {
             // Global first: the user's and the project's settings win (the last one counts).
             [PRIVATE_GLOBAL_NPMRC, PRIVATE_NPMRC]
                 .iter()
@@ -821,9 +822,11 @@ pub fn trust_inside(plan: &mut Plan, vault: &mut Vault) -> Result<(), TrustError
     };
     let user_ca = user_ca.filter(|p| p.is_absolute());
     // CA files node adds to its roots (a corporate proxy's CA): kept, with the run's CA added.
-    let node_extra = match family {
-        crate::pm::Family::Pip => None,
-        _ => var(plan, &["NODE_EXTRA_CA_CERTS"]).filter(|p| p.is_absolute() && p.is_file()),
+    let node_extra = match trust {
+        CaTrust::Python => None,
+        CaTrust::Node => {
+            var(plan, &["NODE_EXTRA_CA_CERTS"]).filter(|p| p.is_absolute() && p.is_file())
+        }
     };
     let roots = match &user_ca {
         Some(p) => super::tls::Roots {
@@ -844,8 +847,8 @@ pub fn trust_inside(plan: &mut Plan, vault: &mut Vault) -> Result<(), TrustError
         })
     };
     let mut files = vec![(CA_CERT, ca.clone())];
-    match (family, &user_ca, &node_extra) {
-        (crate::pm::Family::Pip, _, _) => {
+    match (trust, &user_ca, &node_extra) {
+        (CaTrust::Python, _, _) => {
             let base = match &user_ca {
                 Some(p) => read(p)?,
                 None => read(std::path::Path::new(SYSTEM_BUNDLE))?,

@@ -65,12 +65,12 @@ fn overridden(name: &str, fixed: &[(&str, OsString)]) -> bool {
     if fixed.iter().any(|(n, _)| *n == name) {
         return true;
     }
-    let Some(key) = crate::pm::npmrc::env_key(name) else {
+    let Some(key) = crate::pm::npm::config::env_key(name) else {
         return false;
     };
     fixed
         .iter()
-        .any(|(n, _)| crate::pm::npmrc::env_key(n).as_deref() == Some(key.as_str()))
+        .any(|(n, _)| crate::pm::npm::config::env_key(n).as_deref() == Some(key.as_str()))
 }
 
 fn decide(policy: &EnvPolicy, name: &str, value: &OsStr) -> Result<(), DropReason> {

@@ -18,41 +18,11 @@ pub use hidden::Hidden;
 pub use trust::{PythonPlan, ScriptPlan};
 pub use view::{Mount, MountKind};
 
-use crate::pm::{self, Detected, Family};
+pub use crate::pm::Context;
+use crate::pm::{self, Family};
 use crate::policy::Policy;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-
-/// Everything about the caller the plan depends on.
-#[derive(Debug, Clone)]
-pub struct Context {
-    pub argv: Vec<OsString>,
-    pub env: Vec<(OsString, OsString)>,
-    /// Canonical current directory.
-    pub cwd: PathBuf,
-    /// Canonical real home directory.
-    pub home: PathBuf,
-    /// Canonical project directory.
-    pub project: PathBuf,
-    pub uid: u32,
-    pub gid: u32,
-    pub detected: Detected,
-    /// The executable and the `PATH` it runs with (`pm::resolve`).
-    pub resolved: pm::resolve::Resolved,
-}
-
-impl Context {
-    pub fn var(&self, name: &str) -> Option<&OsString> {
-        self.env.iter().find(|(k, _)| k == name).map(|(_, v)| v)
-    }
-
-    /// The `PATH` the command runs with inside, which is also where safe-install looks for a
-    /// tool's files on the host: for a package manager, without the directories package code
-    /// can write.
-    pub fn trusted_path(&self) -> Option<&std::ffi::OsStr> {
-        self.resolved.path.as_deref()
-    }
-}
 
 /// User and group ids inside the sandbox and the ids they map to outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +87,8 @@ pub struct Plan {
     pub home: PathBuf,
     pub project: PathBuf,
     pub family: Family,
+    /// What safe-install knows about the package manager the command runs.
+    pub manager: &'static dyn pm::PackageManager,
     /// Trust level 2 for lifecycle scripts, when the package manager runs them through the
     /// shim; `None`: the whole command is observed at one level.
     pub script: Option<ScriptPlan>,
@@ -191,106 +163,58 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
     check_project(ctx)?;
     let ids = IdMap::for_caller(ctx.uid, ctx.gid);
     let program = ctx.resolved.program.clone();
-    let venv = if ctx.detected.family == Family::Pip {
-        pm::pip::target_venv(program.as_deref(), ctx.var("VIRTUAL_ENV").map(Path::new))
-    } else {
-        None
-    };
+    let manager = ctx.detected.manager;
+    let is_pm = manager.is_package_manager();
+    let venv = manager.install_target(ctx);
     let mut hidden = hidden::find(&ctx.project, &policy.fs)?;
     let mut view = view::build(policy, ctx, program.as_deref(), venv.as_deref(), &hidden);
-    if ctx.detected.family != Family::Generic {
+    if is_pm {
         view.push(
             trust::SCRIPT_TMP.into(),
             MountKind::Tmpfs,
             "temp of its own for lifecycle scripts and build backends (TMPDIR when a temp root holds the project, the home or a cache)",
         );
     }
-    let program_name = ctx
-        .argv
-        .first()
-        .and_then(|a| Path::new(a).file_name())
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
     let mut trust_env = Vec::new();
-    let script = if ctx.detected.family == Family::Npm && pm::npm::has_script_shell(program_name) {
-        let hook = trust::hook(ctx);
-        for m in hook.mounts {
-            if m.kind == MountKind::HideFile {
-                hidden.push(Hidden {
-                    path: m.target.clone(),
-                    is_dir: false,
-                    rule: ".npmrc (moved to npm's private configuration)".into(),
+    let mut script = None;
+    let mut python = None;
+    match manager.level2(ctx) {
+        pm::Level2::ScriptShell => {
+            let (plan, env) = script_shell_hook(policy, ctx, &mut view, &mut hidden)?;
+            script = Some(plan);
+            trust_env = env;
+        }
+        pm::Level2::PythonShim => {
+            let (found, env) = pip_hook(
+                policy,
+                ctx,
+                program.as_deref(),
+                venv.as_deref(),
+                &mut view,
+                &mut hidden,
+            );
+            if found.is_none() {
+                return Err(PlanError::PipUnhooked {
+                    program: match program.as_deref() {
+                        Some(p) => p.display().to_string(),
+                        None => ctx
+                            .argv
+                            .first()
+                            .and_then(|a| Path::new(a).file_name())
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default(),
+                    },
                 });
             }
-            view.push(m.target, m.kind, m.why);
+            python = found;
+            trust_env = env;
         }
-        trust_env = hook.env;
-        // Settings that name a program, pinned for npm and every npm it starts (the nested
-        // `npm install` that prepares a git dependency reads that dependency's own .npmrc).
-        let pins = pm::npm::program_pins(
-            &npm_sources(ctx),
-            &pm::npm::PinContext {
-                trusted_path: ctx.trusted_path(),
-                project: &ctx.project,
-                home: &ctx.home,
-            },
-        )?;
-        for pin in pins {
-            view.notes.push(pin.note);
-            trust_env.push((pin.env, pin.value.into()));
-        }
-        // What one package is granted must be in the view; the level-2 layer then gives it to
-        // that package's scripts only.
-        for g in &policy.scripts.packages {
-            let why = format!("granted to package {}: {}", g.value.name, g.reason);
-            for p in &g.value.allow_read {
-                view.add_ro(&p.resolve(&ctx.home), &why);
-            }
-            for p in &g.value.allow_write {
-                // Created before the run when missing, as a cache is: the grant names a place
-                // the package writes to (a download cache), which need not exist before its
-                // first run.
-                let p = p.resolve(&ctx.home);
-                // Inside the install tree (a generator's `node_modules/.prisma`) the view
-                // shows it already; a mount point there would make `npm ci`'s removal of
-                // `node_modules` fail (EBUSY). The script's shim creates it when missing.
-                if p.starts_with(ctx.project.join("node_modules")) {
-                    continue;
-                }
-                view.add_rw_created(&p, &why);
+        pm::Level2::Unhooked(why) => {
+            if is_pm {
+                view.notes.push(why.to_string());
             }
         }
-        view.sort();
-        let script = trust::script_plan(policy, ctx, &view.landlock());
-        let config = trust::config_mount(&script);
-        view.push(config.target, config.kind, config.why);
-        view.sort();
-        Some(script)
-    } else {
-        None
-    };
-    let python = if ctx.detected.family == Family::Pip && program_name != "uv" {
-        let (python, env) = pip_hook(
-            policy,
-            ctx,
-            program.as_deref(),
-            venv.as_deref(),
-            &mut view,
-            &mut hidden,
-        );
-        if python.is_none() {
-            return Err(PlanError::PipUnhooked {
-                program: program
-                    .as_deref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|| program_name.to_string()),
-            });
-        }
-        trust_env.extend(env);
-        python
-    } else {
-        None
-    };
+    }
 
     let cwd = if view.visible(&ctx.cwd) {
         ctx.cwd.clone()
@@ -300,10 +224,10 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
     // Where /tmp (or /var/tmp, /dev/shm) holds the project, the home or a cache, level 2 may
     // not write it as a whole (Landlock rules are hierarchical): every process's temp is then
     // the sandbox's own temp directory, which level 2 may write.
-    let shared = if ctx.detected.family == Family::Generic {
-        Vec::new()
-    } else {
+    let shared = if is_pm {
         trust::shared_temp_roots(&view.landlock())
+    } else {
+        Vec::new()
     };
     let tmpdir = if shared.is_empty() {
         "/tmp"
@@ -326,7 +250,6 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
     ];
     fixed.extend(proxy_env());
     fixed.extend(trust_env);
-    let is_pm = ctx.detected.family != Family::Generic;
     if is_pm {
         if let Some(path) = &ctx.resolved.path {
             fixed.push(("PATH", path.clone()));
@@ -357,7 +280,8 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
         ids,
         home: ctx.home.clone(),
         project: ctx.project.clone(),
-        family: ctx.detected.family,
+        family: ctx.detected.family(),
+        manager: ctx.detected.manager,
         script,
         python,
         credentials: policy
@@ -372,31 +296,62 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
     })
 }
 
-/// What npm's configuration is read from, for the command in `ctx`: the project, the home, the
-/// caller's environment and npm arguments, and the npm installation found on the trusted
-/// `PATH` (its builtin config, node's prefix for the global one).
-pub fn npm_sources(ctx: &Context) -> pm::npmrc::NpmSources {
-    let located = ctx
-        .trusted_path()
-        .and_then(|p| p.to_str())
-        .and_then(pm::npmrc::locate_npm);
-    pm::npmrc::NpmSources {
-        project_dir: ctx.project.clone(),
-        home: Some(ctx.home.clone()),
-        env: ctx
-            .env
-            .iter()
-            .filter_map(|(k, v)| Some((k.to_str()?.to_string(), v.to_str()?.to_string())))
-            .collect(),
-        args: ctx
-            .argv
-            .iter()
-            .skip(1)
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect(),
-        node_prefix: located.as_ref().map(|(_, prefix)| prefix.clone()),
-        npm_package_dir: located.map(|(dir, _)| dir),
+/// Variables a level-2 hook sets for the package manager: `(name, value)`.
+type HookEnv = Vec<(&'static str, OsString)>;
+
+/// Lifecycle scripts through the tool's `script-shell`: the tool's configuration moved to a
+/// private file only level 1 reads, its program settings pinned, what each package is granted
+/// shown in the view, and the level-2 plan the shim applies.
+fn script_shell_hook(
+    policy: &Policy,
+    ctx: &Context,
+    view: &mut view::View,
+    hidden: &mut Vec<Hidden>,
+) -> Result<(ScriptPlan, HookEnv), PlanError> {
+    let hook = trust::hook(ctx);
+    for m in hook.mounts {
+        if m.kind == MountKind::HideFile {
+            hidden.push(Hidden {
+                path: m.target.clone(),
+                is_dir: false,
+                rule: ".npmrc (moved to npm's private configuration)".into(),
+            });
+        }
+        view.push(m.target, m.kind, m.why);
     }
+    let mut trust_env = hook.env;
+    // Settings that name a program, pinned for the tool and every copy of it it starts (the
+    // nested `npm install` that prepares a git dependency reads that dependency's own .npmrc).
+    for pin in ctx.detected.manager.program_pins(ctx)? {
+        view.notes.push(pin.note);
+        trust_env.push((pin.env, pin.value.into()));
+    }
+    // What one package is granted must be in the view; the level-2 layer then gives it to
+    // that package's scripts only.
+    for g in &policy.scripts.packages {
+        let why = format!("granted to package {}: {}", g.value.name, g.reason);
+        for p in &g.value.allow_read {
+            view.add_ro(&p.resolve(&ctx.home), &why);
+        }
+        for p in &g.value.allow_write {
+            // Created before the run when missing, as a cache is: the grant names a place the
+            // package writes to (a download cache), which need not exist before its first run.
+            let p = p.resolve(&ctx.home);
+            // Inside the install tree (a generator's `node_modules/.prisma`) the view shows it
+            // already; a mount point there would make `npm ci`'s removal of `node_modules`
+            // fail (EBUSY). The script's shim creates it when missing.
+            if p.starts_with(ctx.project.join("node_modules")) {
+                continue;
+            }
+            view.add_rw_created(&p, &why);
+        }
+    }
+    view.sort();
+    let script = trust::script_plan(policy, ctx, &view.landlock());
+    let config = trust::config_mount(&script);
+    view.push(config.target, config.kind, config.why);
+    view.sort();
+    Ok((script, trust_env))
 }
 
 /// pip: credentials moved to a level-1-only configuration, safe-install mounted over the
@@ -409,7 +364,7 @@ fn pip_hook(
     view: &mut view::View,
     hidden: &mut Vec<Hidden>,
 ) -> (Option<PythonPlan>, Vec<(&'static str, OsString)>) {
-    let found = trust::pip_interpreters(program, venv, ctx.trusted_path());
+    let found = pm::pip::interpreters(program, venv, ctx.trusted_path());
     let (shown, unseen): (Vec<PathBuf>, Vec<PathBuf>) =
         found.into_iter().partition(|p| view.visible(p));
     for p in unseen {

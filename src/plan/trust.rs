@@ -362,7 +362,7 @@ pub fn hook(ctx: &Context) -> Hook {
 
 /// npm's global configuration file and its text: `npm_config_globalconfig`, else
 /// `$PREFIX/etc/npmrc` with the prefix from `npm_config_prefix` or node's install prefix (as
-/// `pm::npmrc` finds it). Only a regular file counts; the path returned is canonical, where
+/// `pm::npm::config` finds it). Only a regular file counts; the path returned is canonical, where
 /// the view shows it.
 fn global_npmrc(ctx: &Context) -> Option<(PathBuf, String)> {
     let env = |name: &str| {
@@ -375,7 +375,7 @@ fn global_npmrc(ctx: &Context) -> Option<(PathBuf, String)> {
         let prefix = env("npm_config_prefix").or_else(|| {
             ctx.trusted_path()
                 .and_then(|p| p.to_str())
-                .and_then(crate::pm::npmrc::locate_npm)
+                .and_then(crate::pm::npm::config::locate_npm)
                 .map(|(_, prefix)| prefix)
         })?;
         Some(prefix.join("etc/npmrc"))
@@ -604,79 +604,6 @@ pub fn carries_userinfo(value: &str) -> bool {
     })
 }
 
-/// The interpreter files pip runs as: the command itself when it is `python*`, the
-/// interpreter of the pip script's shebang, and the target venv's `bin/python*`; each
-/// canonical, deduplicated.
-pub fn pip_interpreters(
-    program: Option<&Path>,
-    venv: Option<&Path>,
-    path_var: Option<&std::ffi::OsStr>,
-) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = Vec::new();
-    if let Some(prog) = program {
-        let is_python = prog
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with("python"));
-        if is_python {
-            found.push(prog.to_path_buf());
-        } else if let Some(interp) = shebang(prog, path_var) {
-            found.push(interp);
-        }
-    }
-    if let Some(bin) = venv.map(|v| v.join("bin")) {
-        if let Ok(dir) = std::fs::read_dir(&bin) {
-            let mut names: Vec<PathBuf> = dir
-                .flatten()
-                .filter(|e| {
-                    e.file_name().to_str().is_some_and(|n| {
-                        n.strip_prefix("python").is_some_and(|rest| {
-                            rest.chars().all(|c| c.is_ascii_digit() || c == '.')
-                        })
-                    })
-                })
-                .map(|e| e.path())
-                .collect();
-            names.sort();
-            found.extend(names);
-        }
-    }
-    let mut real: Vec<PathBuf> = found
-        .iter()
-        .filter_map(|p| std::fs::canonicalize(p).ok())
-        .filter(|p| p.is_file())
-        .collect();
-    real.sort();
-    real.dedup();
-    real
-}
-
-/// `#!/path/python` or `#!/usr/bin/env python3` → the interpreter's path. Only a Python
-/// interpreter counts: safe-install is mounted over what this returns, and a shell script's
-/// `/bin/sh` (a wrapper, a pyenv shim) is no Python to stand in for.
-fn shebang(script: &Path, path_var: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
-    let interp = shebang_interpreter(script, path_var)?;
-    let name = interp.file_name()?.to_str()?;
-    name.strip_prefix("python")
-        .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit() || c == '.'))
-        .then_some(interp)
-}
-
-fn shebang_interpreter(script: &Path, path_var: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
-    use std::io::Read;
-    let mut head = [0u8; 256];
-    let n = std::fs::File::open(script).ok()?.read(&mut head).ok()?;
-    let text = std::str::from_utf8(&head[..n]).ok()?;
-    let line = text.strip_prefix("#!")?.lines().next()?;
-    let mut words = line.split_whitespace();
-    let interp = PathBuf::from(words.next()?);
-    if interp.file_name().is_some_and(|n| n == "env") {
-        let name = words.find(|w| !w.starts_with('-'))?;
-        return crate::pm::which(std::ffi::OsStr::new(name), path_var);
-    }
-    interp.is_absolute().then_some(interp)
-}
-
 /// The mounts for pip's interpreters: safe-install over each, the real one at a private path.
 pub fn python_mounts(interpreters: &[PathBuf]) -> (Vec<Mount>, Vec<Interpreter>) {
     let Ok(exe) = std::env::current_exe().and_then(std::fs::canonicalize) else {
@@ -730,7 +657,7 @@ pub fn pip_private_config(ctx: &Context) -> Hook {
         });
         env.push(("NETRC", PRIVATE_NETRC.into()));
     }
-    // pip's own order (see pm::pipconf): global files, user files, then the site file, then
+    // pip's own order (see pm::pip::config): global files, user files, then the site file, then
     // PIP_CONFIG_FILE. The merged file is given as PIP_CONFIG_FILE, which pip reads last.
     let env_file = ctx.var("PIP_CONFIG_FILE").map(PathBuf::from);
     if env_file.as_deref() == Some(Path::new("/dev/null")) {
@@ -778,7 +705,7 @@ pub fn pip_private_config(ctx: &Context) -> Hook {
     for f in &files {
         if let Some(text) = read(f) {
             any = true;
-            for (section, keys) in crate::pm::pipconf::parse_pip_conf(&text) {
+            for (section, keys) in crate::pm::pip::config::parse_pip_conf(&text) {
                 merged.entry(section).or_default().extend(keys);
             }
         }

@@ -1,16 +1,176 @@
-//! Package managers: how to recognise one from the command line, which built-in policy applies,
-//! which manifest marks a project, and where its toolchain and target environment live.
+//! What safe-install knows about each package manager, behind one set of methods
+//! ([`PackageManager`]): how to recognise it, its built-in policy, the registries its own
+//! configuration names (read as data, never by running it on the host), how its package code
+//! is put at trust level 2, which lockfile entries grants bind to, where its install target
+//! is, and which project files tie a finding to a line. The plan, the session, the
+//! supervisor and the reports ask through these methods and never branch on the tool: adding
+//! a package manager is one new folder here.
 
+mod context;
+pub mod generic;
 pub mod npm;
-pub mod npmrc;
 pub mod pip;
-pub mod pipconf;
 pub mod resolve;
 #[cfg(test)]
 mod test_fixtures;
 
+pub use context::Context;
+
+use crate::net::allow::{Rule, RuleError};
+use crate::policy::ScriptsPolicy;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
+
+/// One package manager's knowledge. Implementations are unit structs with a `static`
+/// instance; [`detect`] picks one from the command line.
+pub trait PackageManager: Sync + std::fmt::Debug {
+    /// The family it belongs to (the log's and `explain`'s name for it).
+    fn family(&self) -> Family;
+
+    /// Whether the command installs packages at all: `false` only for commands safe-install
+    /// does not know, which get the base policy, no level 2 and no registries.
+    fn is_package_manager(&self) -> bool {
+        true
+    }
+
+    /// The built-in policy layer: `(name, TOML text)`.
+    fn builtin_policy(&self) -> (&'static str, &'static str);
+
+    /// Files whose presence marks a project root.
+    fn manifests(&self) -> &'static [&'static str];
+
+    /// The real program behind a version manager's shim (pyenv), found by reading files:
+    /// `None` when `program` is not such a shim.
+    fn follow_shim(
+        &self,
+        _program: &Path,
+        _env: &[(OsString, OsString)],
+        _cwd: &Path,
+    ) -> Option<PathBuf> {
+        None
+    }
+
+    /// The environment it installs into when that is not the project (pip's virtualenv).
+    fn install_target(&self, _ctx: &Context) -> Option<PathBuf> {
+        None
+    }
+
+    /// The registries its configuration names, and local package sources that must be
+    /// visible, read the way the tool resolves them.
+    fn registries(&self, ctx: &Context) -> Result<Registries, ConfigError>;
+
+    /// Bind the policy's per-package grants to what the lockfile says each package is;
+    /// grants that cannot be bound are dropped with a note.
+    fn bind_grants(
+        &self,
+        _scripts: &mut ScriptsPolicy,
+        _ctx: &Context,
+        _from_registry: &dyn Fn(&url::Url) -> bool,
+    ) -> Bound {
+        Bound::default()
+    }
+
+    /// How its package code (lifecycle scripts, build backends) is put at trust level 2.
+    fn level2(&self, ctx: &Context) -> Level2;
+
+    /// Its settings that name programs, pinned so that trust level 1 runs no package code.
+    fn program_pins(&self, _ctx: &Context) -> Result<Vec<npm::Pin>, npm::PinError> {
+        Ok(Vec::new())
+    }
+
+    /// The lockfile (or requirements file) and manifest a finding is tied to.
+    fn project_files(&self, _project: &Path, _cwd: &Path, _argv: &[OsString]) -> ProjectFiles {
+        ProjectFiles::default()
+    }
+
+    /// How its clients are told to trust an extra certificate authority (the run's
+    /// interception CA).
+    fn ca_trust(&self) -> CaTrust;
+
+    /// What the first notify filter (the package manager's level) observes when no level-2
+    /// hook installs filters of its own.
+    fn level1_observes(&self) -> Level1Observes {
+        Level1Observes::NetworkAndFiles
+    }
+}
+
+/// How package code gets trust level 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level2 {
+    /// The tool runs each lifecycle script through a shell its configuration names
+    /// (`script-shell`): safe-install's shim is that shell and starts each script in a nested,
+    /// stricter domain.
+    ScriptShell,
+    /// The tool runs build backends with the interpreter it runs as: safe-install stands in
+    /// for that interpreter and starts backends at level 2.
+    PythonShim,
+    /// No hook this tool offers: its package code runs at the package manager's level, which
+    /// `explain` and the run say.
+    Unhooked(&'static str),
+}
+
+/// What a non-hooked package manager's own level observes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level1Observes {
+    /// Network attempts only: the tool's bulk file work would cost too much to observe.
+    Network,
+    /// Network and file attempts.
+    NetworkAndFiles,
+}
+
+/// The registries a package manager's configuration names.
+#[derive(Debug, Default)]
+pub struct Registries {
+    pub rules: Vec<Rule>,
+    /// Local package sources (pip's `find-links` directories) and why they are shown.
+    pub local_paths: Vec<(PathBuf, String)>,
+}
+
+/// Grants bound to the lockfile.
+#[derive(Debug, Default)]
+pub struct Bound {
+    /// Installed packages by directory (absolute) → `name@version`, from the lockfile as it
+    /// was before the install: how scripts are attributed in the log.
+    pub lockfile: Vec<(PathBuf, String)>,
+    /// Grants not applied, and why.
+    pub notes: Vec<String>,
+}
+
+/// The project files a finding can point at.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ProjectFiles {
+    /// What pins the packages: a lockfile, pip's requirements file.
+    pub lock: Option<PathBuf>,
+    /// What declares the project: package.json, pyproject.toml, ...
+    pub manifest: Option<PathBuf>,
+}
+
+/// How a tool's clients trust an extra certificate authority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaTrust {
+    /// Node.js clients: npm's `cafile` when the user set one (replaced by it plus ours), else
+    /// `NODE_EXTRA_CA_CERTS`.
+    Node,
+    /// Python clients: one bundle (the user's `cert` or the system's, plus ours) named by
+    /// `PIP_CERT`, `REQUESTS_CA_BUNDLE` and `SSL_CERT_FILE`.
+    Python,
+}
+
+/// Reading a package manager's configuration failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading npm's configuration to find the registry")]
+    Npm(#[from] npm::config::NpmrcError),
+    #[error("reading pip's configuration to find the index")]
+    Pip(#[from] pip::config::PipConfError),
+    #[error("the egress rule `{rule}` from {source_name} is invalid")]
+    Rule {
+        rule: String,
+        source_name: String,
+        #[source]
+        source: RuleError,
+    },
+}
 
 /// The family of package manager a command belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,53 +191,32 @@ impl Family {
             Family::Generic => "generic",
         }
     }
-
-    /// The built-in policy file for this family.
-    pub fn builtin_policy(self) -> (&'static str, &'static str) {
-        match self {
-            Family::Npm => crate::policy::builtin::NPM,
-            Family::Pip => crate::policy::builtin::PIP,
-            Family::Generic => crate::policy::builtin::GENERIC,
-        }
-    }
-
-    /// Files whose presence marks a project root.
-    pub fn manifests(self) -> &'static [&'static str] {
-        match self {
-            Family::Npm => npm::MANIFESTS,
-            Family::Pip => pip::MANIFESTS,
-            Family::Generic => &[],
-        }
-    }
 }
 
 /// What safe-install recognised in the command line.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct Detected {
-    pub family: Family,
-    /// The tool's name as recognised (`npm`, `pnpm`, `pip`, `python3 -m pip`, `uv`).
-    pub tool: String,
+    pub manager: &'static dyn PackageManager,
+}
+
+impl Detected {
+    pub fn family(&self) -> Family {
+        self.manager.family()
+    }
 }
 
 /// Recognise the package manager from the command line.
 pub fn detect(argv: &[OsString]) -> Detected {
     let program = argv.first().map(|a| base_name(a)).unwrap_or_default();
-    if npm::is_npm_tool(&program) {
-        return Detected {
-            family: Family::Npm,
-            tool: program,
-        };
-    }
-    if let Some(tool) = pip::recognise(&program, argv.get(1..).unwrap_or_default()) {
-        return Detected {
-            family: Family::Pip,
-            tool,
-        };
-    }
-    Detected {
-        family: Family::Generic,
-        tool: program,
-    }
+    let args = argv.get(1..).unwrap_or_default();
+    let manager: &'static dyn PackageManager = if npm::recognise(&program) {
+        &npm::NPM
+    } else if pip::recognise(&program, args) {
+        &pip::PIP
+    } else {
+        &generic::GENERIC
+    };
+    Detected { manager }
 }
 
 fn base_name(arg: &OsStr) -> String {
@@ -108,8 +247,8 @@ fn is_executable(p: &Path) -> bool {
 
 /// The project root: walk up from `start` to the nearest directory holding one of the
 /// manifests; `start` itself when none does.
-pub fn find_project(start: &Path, family: Family) -> PathBuf {
-    let manifests = family.manifests();
+pub fn find_project(start: &Path, manager: &dyn PackageManager) -> PathBuf {
+    let manifests = manager.manifests();
     if !manifests.is_empty() {
         for dir in start.ancestors() {
             if manifests.iter().any(|m| dir.join(m).exists()) {
@@ -146,7 +285,7 @@ mod tests {
             (&["python3", "setup.py", "install"][..], Family::Generic),
             (&["/bin/true"][..], Family::Generic),
         ] {
-            assert_eq!(detect(&argv(cmd)).family, family, "{cmd:?}");
+            assert_eq!(detect(&argv(cmd)).family(), family, "{cmd:?}");
         }
     }
 
@@ -157,7 +296,7 @@ mod tests {
         std::fs::write(root.join("package.json"), "{}").expect("write");
         let sub = root.join("src/deep");
         std::fs::create_dir_all(&sub).expect("mkdir");
-        assert_eq!(find_project(&sub, Family::Npm), root);
-        assert_eq!(find_project(&sub, Family::Generic), sub);
+        assert_eq!(find_project(&sub, &npm::NPM), root);
+        assert_eq!(find_project(&sub, &generic::GENERIC), sub);
     }
 }

@@ -9,7 +9,7 @@ use super::summary::{self, Group};
 use super::{github, sarif};
 use crate::events::Event;
 use crate::plan::Plan;
-use crate::pm::Family;
+use crate::pm::{PackageManager, ProjectFiles};
 use std::ffi::{OsStr, OsString};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -171,42 +171,23 @@ impl Locator {
     /// inside it (GitHub resolves annotation paths from the repository root), else to the
     /// project.
     pub fn for_plan(plan: &Plan, workspace: Option<&Path>) -> Locator {
-        Locator::new(&plan.project, &plan.cwd, &plan.argv, plan.family, workspace)
+        Locator::new(
+            &plan.project,
+            &plan.cwd,
+            &plan.argv,
+            plan.manager,
+            workspace,
+        )
     }
 
     pub fn new(
         project: &Path,
         cwd: &Path,
         argv: &[OsString],
-        family: Family,
+        manager: &dyn PackageManager,
         workspace: Option<&Path>,
     ) -> Locator {
-        let first = |names: &[&str]| names.iter().map(|n| project.join(n)).find(|p| p.is_file());
-        let (lock, manifest) = match family {
-            Family::Npm => (
-                // npm prefers a shrinkwrap over the package lock when both exist.
-                first(&[
-                    "npm-shrinkwrap.json",
-                    "package-lock.json",
-                    "yarn.lock",
-                    "pnpm-lock.yaml",
-                ]),
-                first(&["package.json"]),
-            ),
-            Family::Pip => (
-                requirements_file(argv)
-                    .map(|r| cwd.join(r))
-                    .filter(|p| p.is_file())
-                    .or_else(|| first(&["requirements.txt"])),
-                first(&[
-                    "pyproject.toml",
-                    "setup.py",
-                    "setup.cfg",
-                    "requirements.txt",
-                ]),
-            ),
-            Family::Generic => (None, None),
-        };
+        let ProjectFiles { lock, manifest } = manager.project_files(project, cwd, argv);
         let base = match workspace {
             Some(w) if project.starts_with(w) => w.to_path_buf(),
             _ => project.to_path_buf(),
@@ -241,24 +222,6 @@ impl Locator {
             line,
         })
     }
-}
-
-/// The first `-r FILE` / `--requirement FILE` of a pip command line.
-fn requirements_file(argv: &[OsString]) -> Option<PathBuf> {
-    let mut args = argv.iter().map(|a| a.as_os_str());
-    while let Some(arg) = args.next() {
-        let s = arg.to_string_lossy();
-        if s == "-r" || s == "--requirement" {
-            return args.next().map(PathBuf::from);
-        }
-        if let Some(v) = s.strip_prefix("--requirement=") {
-            return Some(PathBuf::from(v));
-        }
-        if let Some(v) = s.strip_prefix("-r").filter(|v| !v.is_empty()) {
-            return Some(PathBuf::from(v));
-        }
-    }
-    None
 }
 
 /// `name` of `name@version` (npm scopes keep their leading `@`).
@@ -469,9 +432,15 @@ mod tests {
             &["pip", "install", "-rreq.txt"][..],
             &["pip", "install", "--requirement=req.txt"][..],
         ] {
-            assert_eq!(requirements_file(&os(argv)), Some(PathBuf::from("req.txt")));
+            assert_eq!(
+                crate::pm::pip::requirements_file(&os(argv)),
+                Some(PathBuf::from("req.txt"))
+            );
         }
-        assert_eq!(requirements_file(&os(&["pip", "install", "x"])), None);
+        assert_eq!(
+            crate::pm::pip::requirements_file(&os(&["pip", "install", "x"])),
+            None
+        );
     }
 
     #[test]
@@ -493,7 +462,7 @@ mod tests {
             &project,
             &project,
             &os(&["npm", "ci"]),
-            Family::Npm,
+            &crate::pm::npm::NPM,
             Some(dir.path()),
         );
         let mut e = Event::new(
@@ -529,7 +498,7 @@ mod tests {
             &project,
             &project,
             &os(&["npm", "ci"]),
-            Family::Npm,
+            &crate::pm::npm::NPM,
             Some(Path::new("/nonexistent")),
         );
         assert_eq!(

@@ -27,6 +27,7 @@ use std::sync::Arc;
 /// Everything needed to build a plan for `argv`.
 fn prepare(args: &SandboxArgs, argv: &[OsString]) -> Result<(Policy, Context), SessionError> {
     let detected = pm::detect(argv);
+    let manager = detected.manager;
     let cwd = std::env::current_dir()
         .and_then(std::fs::canonicalize)
         .map_err(SessionError::Cwd)?;
@@ -35,17 +36,14 @@ fn prepare(args: &SandboxArgs, argv: &[OsString]) -> Result<(Policy, Context), S
             path: p.clone(),
             source,
         })?,
-        None => pm::find_project(&cwd, detected.family),
+        None => pm::find_project(&cwd, manager),
     };
     if !project.is_dir() {
         return Err(SessionError::ProjectNotDir(project));
     }
     let home = home_dir();
     let mut policy = Policy::default();
-    let layers = [
-        crate::policy::builtin::BASE,
-        detected.family.builtin_policy(),
-    ];
+    let layers = [crate::policy::builtin::BASE, manager.builtin_policy()];
     for (name, text) in layers {
         policy.add_layer(&format!("built-in {name}"), text)?;
     }
@@ -70,24 +68,22 @@ fn prepare(args: &SandboxArgs, argv: &[OsString]) -> Result<(Policy, Context), S
         argv.first().map(OsString::as_os_str).unwrap_or_default(),
         std::env::var_os("PATH").as_deref(),
         &project,
-        detected.family != pm::Family::Generic,
+        manager.is_package_manager(),
     )?;
-    // A pyenv shim is a bash script that picks the real pip: follow it the same way, by
-    // reading pyenv's files, so the interpreter pip runs as can be found and hooked.
-    if detected.family == pm::Family::Pip {
-        let pyenv_version = std::env::var("PYENV_VERSION").ok();
-        if let Some(real) = resolved
-            .program
-            .as_deref()
-            .and_then(|p| pm::pip::pyenv_target(p, pyenv_version.as_deref(), &cwd))
-        {
-            resolved.program = Some(real);
-        }
+    let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    // A version manager's shim (pyenv's bash script that picks the real pip) is followed by
+    // reading its files, so the interpreter the tool runs as can be found and hooked.
+    if let Some(real) = resolved
+        .program
+        .as_deref()
+        .and_then(|p| manager.follow_shim(p, &env, &cwd))
+    {
+        resolved.program = Some(real);
     }
     let ctx = Context {
         resolved,
         argv: argv.to_vec(),
-        env: std::env::vars_os().collect(),
+        env,
         cwd,
         home,
         project,
@@ -123,9 +119,12 @@ struct Built {
 
 fn build_plan(args: &SandboxArgs, argv: &[OsString]) -> Result<Built, SessionError> {
     let (mut policy, ctx) = prepare(args, argv)?;
-    let pm = egress::from_package_manager(&ctx)?;
+    let manager = ctx.detected.manager;
+    let registries = manager
+        .registries(&ctx)
+        .map_err(egress::EgressError::from)?;
     // Local package sources the package manager is configured with must be visible.
-    for (path, why) in &pm.local_paths {
+    for (path, why) in &registries.local_paths {
         policy.fs.ro.push(Entry {
             value: PolicyPath::Absolute(path.clone()),
             reason: why.clone(),
@@ -135,14 +134,7 @@ fn build_plan(args: &SandboxArgs, argv: &[OsString]) -> Result<Built, SessionErr
             },
         });
     }
-    // A grant applies to the packages the lockfile says are that package (its place in the
-    // tree, a registry tarball of that name, the pinned integrity), never to the name a
-    // package gives itself. Read before anything runs.
-    let entries = if ctx.detected.family == pm::Family::Npm {
-        pm::npm::lock_entries(&ctx.project)
-    } else {
-        Vec::new()
-    };
+    // A grant is bound to what the lockfile says a package is, read before anything runs.
     let from_registry = |u: &url::Url| {
         let (Some(host), Some(port)) = (u.host_str(), u.port_or_known_default()) else {
             return false;
@@ -150,40 +142,16 @@ fn build_plan(args: &SandboxArgs, argv: &[OsString]) -> Result<Built, SessionErr
         let Ok(host) = crate::net::addr::HostKind::parse(host) else {
             return false;
         };
-        pm.rules.iter().any(|r| {
-            matches!(r.source, crate::net::allow::RuleSource::Npm(_)) && r.matches(&host, port)
-        })
+        registries.rules.iter().any(|r| r.matches(&host, port))
     };
-    let unbound = match ctx.detected.family {
-        pm::Family::Npm => policy
-            .scripts
-            .bind_to_lockfile(&ctx.project, &entries, &from_registry),
-        pm::Family::Pip if !policy.scripts.packages.is_empty() => {
-            let notes = policy
-                .scripts
-                .packages
-                .iter()
-                .map(|g| format!(
-                    "the grant for package {} ({}) is not applied: under pip no lockfile says which installed package a build is, and the name a build directory gives itself is the attacker's to choose",
-                    g.value.name, g.origin
-                ))
-                .collect();
-            policy.scripts.packages.clear();
-            notes
-        }
-        _ => Vec::new(),
-    };
+    let bound = manager.bind_grants(&mut policy.scripts, &ctx, &from_registry);
     let mut plan = plan::build(&policy, &ctx)?;
-    for note in unbound {
+    for note in bound.notes {
         tracing::warn!("{note}");
         plan.notes.push(note);
     }
-    plan.lockfile = entries
-        .iter()
-        .filter(|e| !e.link)
-        .filter_map(|e| Some((ctx.project.join(&e.path), e.identity()?)))
-        .collect();
-    let allow = egress::allow_list(&policy, &pm)?;
+    plan.lockfile = bound.lockfile;
+    let allow = egress::allow_list(&policy, &registries)?;
     let mut vault =
         crate::creds::seal::seal_plan(&mut plan, &policy, crate::creds::HTTPS_INTERCEPTION)?;
     crate::creds::seal::trust_inside(&mut plan, &mut vault)?;
@@ -237,7 +205,7 @@ pub fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, SessionError> {
         allow,
         vault,
     } = build_plan(args, argv).inspect_err(|e| log_refusal(args, e))?;
-    let scripts = egress::script_egress(&policy, &allow, plan.family)?;
+    let scripts = egress::script_egress(&policy, &allow, plan.manager)?;
     let reports = publish::parse_requests(&args.report)?;
     let learn_to = match &args.learn {
         Some(file) => {

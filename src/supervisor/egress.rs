@@ -3,29 +3,22 @@
 //! namespace, and serve the proxy and DNS stub on them.
 
 use crate::events::EventSink;
-use crate::net::allow::{AllowList, Rule, RuleError, RuleSource};
+use crate::net::allow::{AllowList, RuleError, RuleSource};
 use crate::net::dns::{spawn_dns_with, DnsHandle};
 use crate::net::proxy::{spawn_proxy, Clients, ProxyConfig, ProxyHandle, ScriptEgress};
 use crate::observe::attribution::Attributor;
-use crate::plan::Context;
-use crate::pm::npmrc::{self, NpmrcError};
-use crate::pm::pipconf::{self, PipConfError, PipSources};
-use crate::pm::Family;
+use crate::pm::Registries;
 use crate::policy::Policy;
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-use std::collections::BTreeMap;
 use std::io::IoSliceMut;
 use std::net::{TcpListener, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EgressError {
-    #[error("reading npm's configuration to find the registry")]
-    Npm(#[from] NpmrcError),
-    #[error("reading pip's configuration to find the index")]
-    Pip(#[from] PipConfError),
+    #[error(transparent)]
+    Config(#[from] crate::pm::ConfigError),
     #[error("the egress rule `{rule}` from {source_name} is invalid")]
     Rule {
         rule: String,
@@ -35,29 +28,9 @@ pub enum EgressError {
     },
 }
 
-/// What the package manager's own configuration says about egress: the registry rules, and
-/// local paths it reads packages from (pip's `find-links` directories), which must be visible.
-#[derive(Default)]
-pub struct PmEgress {
-    pub rules: Vec<Rule>,
-    pub local_paths: Vec<(PathBuf, String)>,
-}
-
-/// Read the package manager's configuration the way it would.
-pub fn from_package_manager(ctx: &Context) -> Result<PmEgress, EgressError> {
-    match ctx.detected.family {
-        Family::Npm => Ok(PmEgress {
-            rules: npm_rules(ctx)?,
-            local_paths: Vec::new(),
-        }),
-        Family::Pip => pip_egress(ctx),
-        Family::Generic => Ok(PmEgress::default()),
-    }
-}
-
 /// The allow-list: registries from the package manager's configuration, then policy entries
 /// (including `--allow-host`).
-pub fn allow_list(policy: &Policy, pm: &PmEgress) -> Result<AllowList, EgressError> {
+pub fn allow_list(policy: &Policy, pm: &Registries) -> Result<AllowList, EgressError> {
     let mut allow = AllowList::new();
     for rule in &pm.rules {
         allow.push(rule.clone());
@@ -77,83 +50,6 @@ pub fn allow_list(policy: &Policy, pm: &PmEgress) -> Result<AllowList, EgressErr
             })?;
     }
     Ok(allow)
-}
-
-/// The arguments pip itself sees: after `pip`, `python -m pip` or `uv pip`.
-fn pip_args(argv: &[std::ffi::OsString]) -> Vec<String> {
-    let words: Vec<String> = argv
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let start = words
-        .iter()
-        .position(|w| w == "pip" || w == "-mpip")
-        .map(|i| i + 1)
-        .or_else(|| words.iter().position(|w| w == "-m").map(|i| i + 2))
-        .unwrap_or(1);
-    words.get(start..).unwrap_or_default().to_vec()
-}
-
-/// The interpreter behind the pip command: `python -m pip` names it; a `pip` script names it
-/// in its `#!` line; else the `python3` on the trusted PATH. Found by reading files only.
-fn pip_python(ctx: &Context) -> Option<PathBuf> {
-    let program = ctx.resolved.program.as_deref();
-    let venv = crate::pm::pip::target_venv(program, ctx.var("VIRTUAL_ENV").map(Path::new));
-    crate::plan::trust::pip_interpreters(program, venv.as_deref(), ctx.trusted_path())
-        .into_iter()
-        .next()
-        .or_else(|| {
-            let python3 = crate::pm::which("python3".as_ref(), ctx.trusted_path())?;
-            let pyenv_version = ctx.var("PYENV_VERSION").and_then(|v| v.to_str());
-            Some(crate::pm::pip::pyenv_target(&python3, pyenv_version, &ctx.cwd).unwrap_or(python3))
-        })
-}
-
-fn pip_egress(ctx: &Context) -> Result<PmEgress, EgressError> {
-    let env = string_env(ctx);
-    let src = PipSources {
-        env: env.clone(),
-        home: Some(ctx.home.clone()),
-        cwd: ctx.cwd.clone(),
-        args: pip_args(&ctx.argv),
-        root: PathBuf::new(),
-    };
-    let configured = pipconf::discover(&src)?;
-    let python = pip_python(ctx);
-    let endpoints = configured.finish(|| match &python {
-        Some(py) => pipconf::pip_defaults_from_source(py, &ctx.home),
-        None => Err(PipConfError::NoInterpreter),
-    })?;
-    let rules = endpoints.rules().map_err(|source| EgressError::Rule {
-        rule: "pip index".into(),
-        source_name: "pip configuration".into(),
-        source,
-    })?;
-    let local_paths = endpoints
-        .local_find_links
-        .iter()
-        .map(|l| (l.path.clone(), format!("pip find-links from {}", l.origin)))
-        .collect();
-    Ok(PmEgress { rules, local_paths })
-}
-
-fn string_env(ctx: &Context) -> BTreeMap<String, String> {
-    ctx.env
-        .iter()
-        .filter_map(|(k, v)| Some((k.to_str()?.to_string(), v.to_str()?.to_string())))
-        .collect()
-}
-
-fn npm_rules(ctx: &Context) -> Result<Vec<Rule>, EgressError> {
-    let src = crate::plan::npm_sources(ctx);
-    let configured = npmrc::discover(&src)?;
-    let (registries, _auth) =
-        configured.finish(|| npmrc::npm_default_from_source(src.npm_package_dir.as_deref()))?;
-    registries.rules().map_err(|source| EgressError::Rule {
-        rule: registries.default.url.to_string(),
-        source_name: "npm configuration".into(),
-        source,
-    })
 }
 
 /// The sockets the sandbox opened in its network namespace.
@@ -226,9 +122,9 @@ pub struct Servers {
 pub fn script_egress(
     policy: &Policy,
     allow: &AllowList,
-    family: crate::pm::Family,
+    manager: &dyn crate::pm::PackageManager,
 ) -> Result<Option<ScriptEgress>, EgressError> {
-    if family == crate::pm::Family::Generic {
+    if !manager.is_package_manager() {
         return Ok(None);
     }
     let mut grants = Vec::new();

@@ -1,201 +1,9 @@
-//! npm and its relatives (npx, pnpm, yarn): recognition, project manifest, and the npm
-//! settings that name programs, pinned for every npm process of the install.
+//! npm settings that name programs, pinned for every npm process of the install (trust
+//! level 1 runs no package code).
 
-use super::npmrc::{NpmSources, NpmrcError, Origin};
+use super::config::{NpmSources, NpmrcError, Origin};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-
-/// Files that mark a Node.js project root.
-pub const MANIFESTS: &[&str] = &["package.json"];
-
-/// Program names of the npm family.
-pub fn is_npm_tool(program: &str) -> bool {
-    matches!(
-        program,
-        "npm" | "npx" | "pnpm" | "pnpx" | "yarn" | "yarnpkg" | "corepack"
-    )
-}
-
-/// Whether `program` runs lifecycle scripts through npm's `script-shell` setting (read from
-/// `npm_config_script_shell`), which is how scripts get trust level 2. Yarn 2+ runs scripts
-/// in its own shell and classic yarn has no such setting: for those the whole command is
-/// observed at one level.
-pub fn has_script_shell(program: &str) -> bool {
-    matches!(program, "npm" | "npx" | "pnpm" | "pnpx")
-}
-
-/// One installed package as the project's lockfile records it: its place in the install tree
-/// and where npm got it. This, not the `name` a package writes in its own `package.json`, is
-/// what a package is (the name in `package.json` is chosen by whoever made the tarball).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct LockEntry {
-    /// The install path relative to the project, `node_modules/a/node_modules/@s/b`.
-    pub path: String,
-    /// The entry's own `name` field: npm writes it when the package's `package.json` names it
-    /// otherwise than its place in the tree (an alias, or a tarball that names itself).
-    pub declared_name: Option<String>,
-    pub version: Option<String>,
-    pub resolved: Option<String>,
-    pub integrity: Option<String>,
-    /// A symbolic link to a directory elsewhere (a workspace or `file:` directory).
-    pub link: bool,
-}
-
-impl LockEntry {
-    /// The name the dependency tree installs it under: the path after its last
-    /// `node_modules/` (`@scope/name` for a scoped package); `None` outside `node_modules`.
-    pub fn installed_name(&self) -> Option<&str> {
-        let (_, name) = self.path.rsplit_once("node_modules/")?;
-        (!name.is_empty()).then_some(name)
-    }
-
-    /// `name@version` for the event log, from the lockfile alone.
-    pub fn identity(&self) -> Option<String> {
-        let name = self.installed_name()?;
-        Some(match &self.version {
-            Some(v) => format!("{name}@{v}"),
-            None => name.to_string(),
-        })
-    }
-}
-
-/// Why a lockfile entry does or does not get a `[[package]]` grant.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GrantMatch {
-    /// The entry is the granted package.
-    Applies,
-    /// The entry has nothing to do with the grant's name.
-    Unrelated,
-    /// The entry claims the grant's name somewhere but is not the granted package: why.
-    Refused(String),
-}
-
-/// Whether the grant for `name` (pinned to `pin`, if any) applies to `entry`. Fail closed:
-/// the installed name, the entry's recorded name, a registry tarball of that name (its
-/// `resolved` URL on a host `from_registry` accepts, under `/<name>/-/`) or a tarball the
-/// project vendors (`file:` a relative path), and the pin must all agree.
-pub fn grant_match(
-    entry: &LockEntry,
-    name: &str,
-    pin: Option<&str>,
-    from_registry: &dyn Fn(&url::Url) -> bool,
-) -> GrantMatch {
-    let installed = entry.installed_name();
-    let declared = entry.declared_name.as_deref();
-    if installed != Some(name) && declared != Some(name) {
-        return GrantMatch::Unrelated;
-    }
-    if installed != Some(name) {
-        return GrantMatch::Refused(format!(
-            "it calls itself {name}, but the lockfile installs it as {}",
-            installed.unwrap_or(entry.path.as_str())
-        ));
-    }
-    if let Some(d) = declared.filter(|d| *d != name) {
-        return GrantMatch::Refused(format!(
-            "the lockfile records it as {d} (an alias, or a package that names itself otherwise)"
-        ));
-    }
-    if entry.link {
-        return GrantMatch::Refused("it is a link to a directory, not an installed package".into());
-    }
-    let Some(resolved) = entry.resolved.as_deref() else {
-        return GrantMatch::Refused("the lockfile records no resolved URL for it".into());
-    };
-    let registry_tarball = url::Url::parse(resolved).is_ok_and(|u| {
-        let segment = |n: &str| format!("/{n}/-/");
-        let path = u.path();
-        from_registry(&u)
-            && (path.contains(&segment(name))
-                || path.contains(&segment(&name.replacen('/', "%2f", 1)))
-                || path.contains(&segment(&name.replacen('/', "%2F", 1))))
-    });
-    // A tarball the project itself vendors (`"sharp": "file:vendor/sharp.tgz"` in the
-    // user's package.json): the user mapped the name to that file, as a registry maps it to
-    // its tarball. Only a relative path inside the project, never one inside an install tree.
-    let vendored = resolved.strip_prefix("file:").is_some_and(|p| {
-        let p = std::path::Path::new(p);
-        p.is_relative()
-            && !p.components().any(|c| {
-                matches!(c, std::path::Component::ParentDir) || c.as_os_str() == "node_modules"
-            })
-    });
-    if !registry_tarball && !vendored {
-        return GrantMatch::Refused(format!(
-            "it was resolved from {resolved}, not a tarball of {name} from npm's registries or the project's own files"
-        ));
-    }
-    if let Some(pin) = pin {
-        if entry.integrity.as_deref() != Some(pin) {
-            return GrantMatch::Refused(format!(
-                "the grant is pinned to integrity {pin}, and the lockfile holds {}",
-                entry.integrity.as_deref().unwrap_or("none")
-            ));
-        }
-    }
-    GrantMatch::Applies
-}
-
-/// The installed packages the project's lockfile (`npm-shrinkwrap.json`, else
-/// `package-lock.json`) records, read before anything runs (scripts could rewrite it later;
-/// `node_modules/.package-lock.json` is never read: scripts may write there). Lockfile
-/// versions 2 and 3 (`packages`, keyed by install path) and 1 (nested `dependencies`, whose
-/// nesting is the install path).
-pub fn lock_entries(project: &Path) -> Vec<LockEntry> {
-    let text = ["npm-shrinkwrap.json", "package-lock.json"]
-        .iter()
-        .find_map(|f| std::fs::read_to_string(project.join(f)).ok());
-    let Some(lock) = text.and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()) else {
-        return Vec::new();
-    };
-    let field =
-        |e: &serde_json::Value, k: &str| e.get(k).and_then(|v| v.as_str()).map(String::from);
-    let mut out = Vec::new();
-    if let Some(packages) = lock.get("packages").and_then(|p| p.as_object()) {
-        for (path, entry) in packages {
-            if path.is_empty() {
-                continue;
-            }
-            out.push(LockEntry {
-                path: path.clone(),
-                declared_name: field(entry, "name"),
-                version: field(entry, "version"),
-                resolved: field(entry, "resolved"),
-                integrity: field(entry, "integrity"),
-                link: entry.get("link").and_then(|l| l.as_bool()) == Some(true),
-            });
-        }
-        return out;
-    }
-    fn v1(prefix: &str, deps: &serde_json::Value, out: &mut Vec<LockEntry>) {
-        let Some(deps) = deps.as_object() else { return };
-        for (name, entry) in deps {
-            let path = format!("{prefix}node_modules/{name}");
-            let field = |k: &str| entry.get(k).and_then(|v| v.as_str()).map(String::from);
-            // v1 writes an alias's target into `version` as `npm:name@x`.
-            let version = field("version");
-            let declared_name = version
-                .as_deref()
-                .and_then(|v| v.strip_prefix("npm:"))
-                .map(|v| crate::policy::package_name(v).to_string());
-            out.push(LockEntry {
-                path: path.clone(),
-                declared_name,
-                version,
-                resolved: field("resolved"),
-                integrity: field("integrity"),
-                link: false,
-            });
-            if let Some(nested) = entry.get("dependencies") {
-                v1(&format!("{path}/"), nested, out);
-            }
-        }
-    }
-    if let Some(deps) = lock.get("dependencies") {
-        v1("", deps, &mut out);
-    }
-    out
-}
 
 // ---- settings that name programs ------------------------------------------------------
 //
@@ -366,7 +174,7 @@ pub struct PinContext<'a> {
 /// it runs in, or a file in the project) is refused rather than pinned.
 pub fn program_pins(src: &NpmSources, cx: &PinContext<'_>) -> Result<Vec<Pin>, PinError> {
     let keys: Vec<&str> = PROGRAM_SETTINGS.iter().map(|p| p.key).collect();
-    let configured = super::npmrc::settings(src, &keys)?;
+    let configured = super::config::settings(src, &keys)?;
     let mut pins = Vec::new();
     for setting in PROGRAM_SETTINGS {
         let own = configured.get(setting.key);
@@ -476,7 +284,7 @@ fn command(value: &str, with_args: bool, cx: &PinContext<'_>) -> Result<String, 
     let path = if program.contains('/') || program.starts_with('~') {
         file(program, cx)?
     } else {
-        match super::which(OsStr::new(program), cx.trusted_path) {
+        match crate::pm::which(OsStr::new(program), cx.trusted_path) {
             Some(found) => {
                 checked(&found, cx)?;
                 found.display().to_string()
@@ -509,7 +317,7 @@ fn file(value: &str, cx: &PinContext<'_>) -> Result<String, &'static str> {
 }
 
 fn checked(path: &Path, cx: &PinContext<'_>) -> Result<(), &'static str> {
-    match super::resolve::package_writable(path, cx.project) {
+    match crate::pm::resolve::package_writable(path, cx.project) {
         Some(why) => Err(why),
         None => Ok(()),
     }
@@ -518,174 +326,6 @@ fn checked(path: &Path, cx: &PinContext<'_>) -> Result<(), &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn registry(u: &url::Url) -> bool {
-        u.host_str() == Some("registry.example.com")
-    }
-
-    #[test]
-    fn entries_from_every_lockfile_shape() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(
-            dir.path().join("package-lock.json"),
-            r#"{ "lockfileVersion": 3, "packages": {
-                 "": { "name": "app" },
-                 "node_modules/sharp": { "version": "1.0.0", "integrity": "sha512-AAA" },
-                 "node_modules/x/node_modules/@scope/sharp": { "integrity": "sha512-BBB" },
-                 "node_modules/w": { "resolved": "packages/w", "link": true } } }"#,
-        )
-        .expect("write");
-        let got = lock_entries(dir.path());
-        // The order of a JSON object is not part of the lockfile's meaning.
-        let mut names: Vec<_> = got.iter().map(|e| e.installed_name()).collect();
-        names.sort();
-        assert_eq!(names, [Some("@scope/sharp"), Some("sharp"), Some("w")]);
-        let by_name = |n: &str| {
-            got.iter()
-                .find(|e| e.installed_name() == Some(n))
-                .expect("entry")
-        };
-        assert_eq!(by_name("sharp").identity().as_deref(), Some("sharp@1.0.0"));
-        assert!(by_name("w").link);
-        std::fs::write(
-            dir.path().join("package-lock.json"),
-            r#"{ "lockfileVersion": 1, "dependencies": { "old": { "version": "1.0.0",
-                 "integrity": "sha1-CCC", "dependencies": { "inner": { "version": "npm:evil@2.0.0" } } } } }"#,
-        )
-        .expect("write");
-        let got = lock_entries(dir.path());
-        assert_eq!(got[0].path, "node_modules/old");
-        assert_eq!(got[1].path, "node_modules/old/node_modules/inner");
-        assert_eq!(got[1].declared_name.as_deref(), Some("evil"));
-    }
-
-    fn entry(path: &str, resolved: &str) -> LockEntry {
-        LockEntry {
-            path: path.into(),
-            version: Some("1.0.0".into()),
-            resolved: Some(resolved.into()),
-            integrity: Some("sha512-AAA".into()),
-            ..LockEntry::default()
-        }
-    }
-
-    #[test]
-    fn a_grant_applies_to_the_registry_tarball_at_that_path_only() {
-        let tarball = "https://registry.example.com/sharp/-/sharp-1.0.0.tgz";
-        let real = entry("node_modules/sharp", tarball);
-        assert_eq!(
-            grant_match(&real, "sharp", None, &registry),
-            GrantMatch::Applies
-        );
-        assert_eq!(
-            grant_match(&real, "sharp", Some("sha512-AAA"), &registry),
-            GrantMatch::Applies
-        );
-        assert!(matches!(
-            grant_match(&real, "sharp", Some("sha512-OTHER"), &registry),
-            GrantMatch::Refused(_)
-        ));
-        assert_eq!(
-            grant_match(&real, "left-pad", None, &registry),
-            GrantMatch::Unrelated
-        );
-        let nested = entry("node_modules/a/node_modules/sharp", tarball);
-        assert_eq!(
-            grant_match(&nested, "sharp", None, &registry),
-            GrantMatch::Applies
-        );
-        let scoped = entry(
-            "node_modules/@img/sharp",
-            "https://registry.example.com/@img/sharp/-/sharp-1.0.0.tgz",
-        );
-        assert_eq!(
-            grant_match(&scoped, "@img/sharp", None, &registry),
-            GrantMatch::Applies
-        );
-        // A tarball the project vendors, under the granted name.
-        let vendored = entry("node_modules/sharp", "file:vendor/sharp-1.0.0.tgz");
-        assert_eq!(
-            grant_match(&vendored, "sharp", Some("sha512-AAA"), &registry),
-            GrantMatch::Applies
-        );
-        for elsewhere in [
-            "file:../other/sharp.tgz",
-            "file:/tmp/sharp.tgz",
-            "file:node_modules/x/sharp.tgz",
-        ] {
-            assert!(
-                matches!(
-                    grant_match(
-                        &entry("node_modules/sharp", elsewhere),
-                        "sharp",
-                        None,
-                        &registry
-                    ),
-                    GrantMatch::Refused(_)
-                ),
-                "{elsewhere}"
-            );
-        }
-    }
-
-    #[test]
-    fn names_a_package_gives_itself_get_nothing() {
-        // A tarball-URL dependency whose package.json says "sharp" (npm records the name).
-        let impostor = LockEntry {
-            declared_name: Some("sharp".into()),
-            ..entry("node_modules/foo", "https://attacker.example.com/foo.tgz")
-        };
-        assert!(matches!(
-            grant_match(&impostor, "sharp", Some("sha512-AAA"), &registry),
-            GrantMatch::Refused(_)
-        ));
-        // The same, installed under the granted name by a dependency that asked for it so.
-        let at_path = entry(
-            "node_modules/sharp",
-            "https://attacker.example.com/sharp/-/sharp-1.0.0.tgz",
-        );
-        assert!(matches!(
-            grant_match(&at_path, "sharp", None, &registry),
-            GrantMatch::Refused(_)
-        ));
-        // An alias: `"sharp": "npm:evil@1"` installs evil at node_modules/sharp.
-        let alias = LockEntry {
-            declared_name: Some("evil".into()),
-            ..entry(
-                "node_modules/sharp",
-                "https://registry.example.com/evil/-/evil-1.0.0.tgz",
-            )
-        };
-        assert!(matches!(
-            grant_match(&alias, "sharp", None, &registry),
-            GrantMatch::Refused(_)
-        ));
-        // A registry tarball of another package placed at the granted path.
-        let other = entry(
-            "node_modules/sharp",
-            "https://registry.example.com/evil/-/evil-1.0.0.tgz",
-        );
-        assert!(matches!(
-            grant_match(&other, "sharp", None, &registry),
-            GrantMatch::Refused(_)
-        ));
-        let no_resolved = LockEntry {
-            resolved: None,
-            ..entry("node_modules/sharp", "")
-        };
-        assert!(matches!(
-            grant_match(&no_resolved, "sharp", None, &registry),
-            GrantMatch::Refused(_)
-        ));
-        let link = LockEntry {
-            link: true,
-            ..entry("node_modules/sharp", "packages/sharp")
-        };
-        assert!(matches!(
-            grant_match(&link, "sharp", None, &registry),
-            GrantMatch::Refused(_)
-        ));
-    }
 
     fn pins_in(
         dir: &Path,
@@ -764,7 +404,7 @@ mod tests {
                 .iter()
                 .any(|p| p.key == setting.key && p.env == setting.env));
             assert_eq!(
-                super::super::npmrc::env_key(setting.env).as_deref(),
+                super::super::config::env_key(setting.env).as_deref(),
                 Some(setting.key)
             );
         }

@@ -505,7 +505,7 @@ fn cli_layer(args: &[String]) -> Layer {
         if key == "registry"
             || key.ends_with(":registry")
             || matches!(key.as_str(), "userconfig" | "globalconfig" | "prefix")
-            || super::npm::PROGRAM_SETTINGS.iter().any(|p| p.key == key)
+            || super::pins::PROGRAM_SETTINGS.iter().any(|p| p.key == key)
         {
             layer.push((key, value, Origin::CommandLine));
         }

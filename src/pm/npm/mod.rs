@@ -1,0 +1,171 @@
+//! npm and its relatives (npx, pnpm, yarn): recognition, the registries in npm's
+//! configuration ([`config`]), lockfile identities that grants bind to ([`lock`]), the
+//! settings that name programs, pinned for every npm process of the install ([`pins`]), and
+//! lifecycle scripts at trust level 2 through npm's `script-shell`.
+
+pub mod config;
+pub mod lock;
+pub mod pins;
+
+pub use lock::{grant_match, lock_entries, GrantMatch, LockEntry};
+pub use pins::{program_pins, Pin, PinContext, PinError};
+
+use super::{
+    Bound, CaTrust, ConfigError, Context, Family, Level1Observes, Level2, PackageManager,
+    ProjectFiles, Registries,
+};
+use crate::policy::ScriptsPolicy;
+use std::ffi::OsString;
+use std::path::Path;
+
+/// Files that mark a Node.js project root.
+pub const MANIFESTS: &[&str] = &["package.json"];
+
+/// Program names of the npm family.
+pub fn recognise(program: &str) -> bool {
+    matches!(
+        program,
+        "npm" | "npx" | "pnpm" | "pnpx" | "yarn" | "yarnpkg" | "corepack"
+    )
+}
+
+/// Whether `program` runs lifecycle scripts through npm's `script-shell` setting (read from
+/// `npm_config_script_shell`), which is how scripts get trust level 2. Yarn 2+ runs scripts
+/// in its own shell and classic yarn has no such setting: for those the whole command is
+/// observed at one level.
+pub fn has_script_shell(program: &str) -> bool {
+    matches!(program, "npm" | "npx" | "pnpm" | "pnpx")
+}
+
+/// What npm's configuration is read from, for the command in `ctx`: the project, the home, the
+/// caller's environment and npm arguments, and the npm installation found on the trusted
+/// `PATH` (its builtin config, node's prefix for the global one).
+pub fn sources(ctx: &Context) -> config::NpmSources {
+    let located = ctx
+        .trusted_path()
+        .and_then(|p| p.to_str())
+        .and_then(config::locate_npm);
+    config::NpmSources {
+        project_dir: ctx.project.clone(),
+        home: Some(ctx.home.clone()),
+        env: ctx
+            .env
+            .iter()
+            .filter_map(|(k, v)| Some((k.to_str()?.to_string(), v.to_str()?.to_string())))
+            .collect(),
+        args: ctx
+            .argv
+            .iter()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        node_prefix: located.as_ref().map(|(_, prefix)| prefix.clone()),
+        npm_package_dir: located.map(|(dir, _)| dir),
+    }
+}
+
+/// npm, npx, pnpm and yarn, as one package manager until each gets its own folder.
+#[derive(Debug)]
+pub struct Npm;
+
+pub static NPM: Npm = Npm;
+
+fn program_name(ctx: &Context) -> &str {
+    ctx.argv
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+}
+
+impl PackageManager for Npm {
+    fn family(&self) -> Family {
+        Family::Npm
+    }
+
+    fn builtin_policy(&self) -> (&'static str, &'static str) {
+        crate::policy::builtin::NPM
+    }
+
+    fn manifests(&self) -> &'static [&'static str] {
+        MANIFESTS
+    }
+
+    fn registries(&self, ctx: &Context) -> Result<Registries, ConfigError> {
+        let src = sources(ctx);
+        let configured = config::discover(&src)?;
+        let (registries, _auth) = configured
+            .finish(|| config::npm_default_from_source(src.npm_package_dir.as_deref()))?;
+        let rules = registries.rules().map_err(|source| ConfigError::Rule {
+            rule: registries.default.url.to_string(),
+            source_name: "npm configuration".into(),
+            source,
+        })?;
+        Ok(Registries {
+            rules,
+            local_paths: Vec::new(),
+        })
+    }
+
+    /// A grant applies to the packages the lockfile says are that package (its place in the
+    /// tree, a registry tarball of that name, the pinned integrity), never to the name a
+    /// package gives itself. Read before anything runs.
+    fn bind_grants(
+        &self,
+        scripts: &mut ScriptsPolicy,
+        ctx: &Context,
+        from_registry: &dyn Fn(&url::Url) -> bool,
+    ) -> Bound {
+        let entries = lock_entries(&ctx.project);
+        let notes = scripts.bind_to_lockfile(&ctx.project, &entries, from_registry);
+        let lockfile = entries
+            .iter()
+            .filter(|e| !e.link)
+            .filter_map(|e| Some((ctx.project.join(&e.path), e.identity()?)))
+            .collect();
+        Bound { lockfile, notes }
+    }
+
+    fn level2(&self, ctx: &Context) -> Level2 {
+        if has_script_shell(program_name(ctx)) {
+            Level2::ScriptShell
+        } else {
+            Level2::Unhooked(
+                "yarn runs lifecycle scripts in its own shell, with no setting to run them through another program: they run at the package manager's level",
+            )
+        }
+    }
+
+    fn program_pins(&self, ctx: &Context) -> Result<Vec<Pin>, PinError> {
+        program_pins(
+            &sources(ctx),
+            &PinContext {
+                trusted_path: ctx.trusted_path(),
+                project: &ctx.project,
+                home: &ctx.home,
+            },
+        )
+    }
+
+    fn project_files(&self, project: &Path, _cwd: &Path, _argv: &[OsString]) -> ProjectFiles {
+        let first = |names: &[&str]| names.iter().map(|n| project.join(n)).find(|p| p.is_file());
+        ProjectFiles {
+            // npm prefers a shrinkwrap over the package lock when both exist.
+            lock: first(&[
+                "npm-shrinkwrap.json",
+                "package-lock.json",
+                "yarn.lock",
+                "pnpm-lock.yaml",
+            ]),
+            manifest: first(MANIFESTS),
+        }
+    }
+
+    fn ca_trust(&self) -> CaTrust {
+        CaTrust::Node
+    }
+
+    fn level1_observes(&self) -> Level1Observes {
+        Level1Observes::Network
+    }
+}

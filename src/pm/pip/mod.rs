@@ -1,0 +1,420 @@
+//! pip (`pip`, `pip3.11`, `python -m pip`) and uv: recognition, the indexes in pip's
+//! configuration ([`config`]), the Python environment an install writes to, the interpreter
+//! pip runs as (safe-install stands in for it so that build backends start at trust
+//! level 2).
+
+pub mod config;
+
+use super::{
+    Bound, CaTrust, ConfigError, Context, Family, Level2, PackageManager, ProjectFiles, Registries,
+};
+use crate::policy::ScriptsPolicy;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// Files that mark a Python project root.
+pub const MANIFESTS: &[&str] = &[
+    "pyproject.toml",
+    "setup.py",
+    "setup.cfg",
+    "requirements.txt",
+];
+
+/// Whether this command line runs a pip-family tool: `pip`, `pip3.11`, `uv`, or
+/// `python… -m pip` (interpreter options before `-m` allowed).
+pub fn recognise(program: &str, args: &[OsString]) -> bool {
+    if is_versioned(program, "pip") || program == "uv" {
+        return true;
+    }
+    if is_versioned(program, "python") {
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            if arg == "-m" {
+                return it.next().is_some_and(|m| m == "pip");
+            }
+            if arg.to_string_lossy().starts_with("-m") {
+                return arg == "-mpip";
+            }
+            if !arg.to_string_lossy().starts_with('-') {
+                return false;
+            }
+        }
+    }
+    false
+}
+
+fn is_versioned(program: &str, base: &str) -> bool {
+    program
+        .strip_prefix(base)
+        .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit() || c == '.'))
+}
+
+/// The virtualenv an install targets: `VIRTUAL_ENV`, else the environment holding the
+/// resolved program (`<venv>/bin/pip`, `<venv>/bin/python`).
+pub fn target_venv(program: Option<&Path>, virtual_env: Option<&Path>) -> Option<PathBuf> {
+    if let Some(v) = virtual_env {
+        if v.join("pyvenv.cfg").is_file() {
+            return Some(v.to_path_buf());
+        }
+    }
+    let bin_dir = program?.parent()?;
+    let env = bin_dir.parent()?;
+    env.join("pyvenv.cfg").is_file().then(|| env.to_path_buf())
+}
+
+/// The program a pyenv shim (`<root>/shims/<name>`, a bash script that runs `pyenv exec`)
+/// would run, found the way pyenv picks a version, by reading files only: `PYENV_VERSION`
+/// (its first entry), else the nearest `.python-version` from `cwd` up, else
+/// `<root>/version`; the version's `bin/<name>`. `None` when `program` is not a shim or the
+/// version is `system` or not installed (the caller then refuses rather than guess).
+pub fn pyenv_target(program: &Path, pyenv_version: Option<&str>, cwd: &Path) -> Option<PathBuf> {
+    let name = program.file_name()?;
+    let shims = program
+        .parent()
+        .filter(|d| d.file_name().is_some_and(|n| n == "shims"))?;
+    let root = shims.parent()?;
+    let versions = root.join("versions");
+    if !versions.is_dir() {
+        return None;
+    }
+    let first_word = |text: &str| {
+        text.lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with('#'))
+            .and_then(|l| l.split([':', ' ']).next())
+            .map(str::to_owned)
+    };
+    let version = pyenv_version
+        .and_then(first_word)
+        .or_else(|| {
+            cwd.ancestors().find_map(|d| {
+                std::fs::read_to_string(d.join(".python-version"))
+                    .ok()
+                    .and_then(|t| first_word(&t))
+            })
+        })
+        .or_else(|| {
+            std::fs::read_to_string(root.join("version"))
+                .ok()
+                .and_then(|t| first_word(&t))
+        })?;
+    // A version is a directory name: no separators, no `..`.
+    if version == "system" || version.contains('/') || version.starts_with('.') {
+        return None;
+    }
+    let target = versions.join(&version).join("bin").join(name);
+    target.is_file().then_some(target)
+}
+
+/// The interpreter files pip runs as: the command itself when it is `python*`, the
+/// interpreter of the pip script's shebang, and the target venv's `bin/python*`; each
+/// canonical, deduplicated.
+pub fn interpreters(
+    program: Option<&Path>,
+    venv: Option<&Path>,
+    path_var: Option<&std::ffi::OsStr>,
+) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = Vec::new();
+    if let Some(prog) = program {
+        let is_python = prog
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("python"));
+        if is_python {
+            found.push(prog.to_path_buf());
+        } else if let Some(interp) = shebang(prog, path_var) {
+            found.push(interp);
+        }
+    }
+    if let Some(bin) = venv.map(|v| v.join("bin")) {
+        if let Ok(dir) = std::fs::read_dir(&bin) {
+            let mut names: Vec<PathBuf> = dir
+                .flatten()
+                .filter(|e| {
+                    e.file_name().to_str().is_some_and(|n| {
+                        n.strip_prefix("python").is_some_and(|rest| {
+                            rest.chars().all(|c| c.is_ascii_digit() || c == '.')
+                        })
+                    })
+                })
+                .map(|e| e.path())
+                .collect();
+            names.sort();
+            found.extend(names);
+        }
+    }
+    let mut real: Vec<PathBuf> = found
+        .iter()
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .filter(|p| p.is_file())
+        .collect();
+    real.sort();
+    real.dedup();
+    real
+}
+
+/// `#!/path/python` or `#!/usr/bin/env python3` → the interpreter's path. Only a Python
+/// interpreter counts: safe-install is mounted over what this returns, and a shell script's
+/// `/bin/sh` (a wrapper, a pyenv shim) is no Python to stand in for.
+fn shebang(script: &Path, path_var: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
+    let interp = shebang_interpreter(script, path_var)?;
+    let name = interp.file_name()?.to_str()?;
+    name.strip_prefix("python")
+        .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit() || c == '.'))
+        .then_some(interp)
+}
+
+fn shebang_interpreter(script: &Path, path_var: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
+    use std::io::Read;
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(script).ok()?.read(&mut head).ok()?;
+    let text = std::str::from_utf8(&head[..n]).ok()?;
+    let line = text.strip_prefix("#!")?.lines().next()?;
+    let mut words = line.split_whitespace();
+    let interp = PathBuf::from(words.next()?);
+    if interp.file_name().is_some_and(|n| n == "env") {
+        let name = words.find(|w| !w.starts_with('-'))?;
+        return crate::pm::which(std::ffi::OsStr::new(name), path_var);
+    }
+    interp.is_absolute().then_some(interp)
+}
+
+/// pip, `python -m pip` and `uv pip`, as one package manager until uv gets its own folder.
+#[derive(Debug)]
+pub struct Pip;
+
+pub static PIP: Pip = Pip;
+
+fn program_name(ctx: &Context) -> &str {
+    ctx.argv
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+}
+
+impl PackageManager for Pip {
+    fn family(&self) -> Family {
+        Family::Pip
+    }
+
+    fn builtin_policy(&self) -> (&'static str, &'static str) {
+        crate::policy::builtin::PIP
+    }
+
+    fn manifests(&self) -> &'static [&'static str] {
+        MANIFESTS
+    }
+
+    /// A pyenv shim is a bash script that picks the real pip: follow it by reading pyenv's
+    /// files, so the interpreter pip runs as can be found and hooked.
+    fn follow_shim(
+        &self,
+        program: &Path,
+        env: &[(OsString, OsString)],
+        cwd: &Path,
+    ) -> Option<PathBuf> {
+        let pyenv_version = env
+            .iter()
+            .find(|(k, _)| k == "PYENV_VERSION")
+            .and_then(|(_, v)| v.to_str());
+        pyenv_target(program, pyenv_version, cwd)
+    }
+
+    fn install_target(&self, ctx: &Context) -> Option<PathBuf> {
+        target_venv(
+            ctx.resolved.program.as_deref(),
+            ctx.var("VIRTUAL_ENV").map(Path::new),
+        )
+    }
+
+    fn registries(&self, ctx: &Context) -> Result<Registries, ConfigError> {
+        let src = config::PipSources {
+            env: string_env(ctx),
+            home: Some(ctx.home.clone()),
+            cwd: ctx.cwd.clone(),
+            args: pip_args(&ctx.argv),
+            root: PathBuf::new(),
+        };
+        let configured = config::discover(&src)?;
+        let python = interpreter(ctx);
+        let endpoints = configured.finish(|| match &python {
+            Some(py) => config::pip_defaults_from_source(py, &ctx.home),
+            None => Err(config::PipConfError::NoInterpreter),
+        })?;
+        let rules = endpoints.rules().map_err(|source| ConfigError::Rule {
+            rule: "pip index".into(),
+            source_name: "pip configuration".into(),
+            source,
+        })?;
+        let local_paths = endpoints
+            .local_find_links
+            .iter()
+            .map(|l| (l.path.clone(), format!("pip find-links from {}", l.origin)))
+            .collect();
+        Ok(Registries { rules, local_paths })
+    }
+
+    /// Under pip no lockfile says which installed package a build is, and the name a build
+    /// directory gives itself is the attacker's to choose: no grant applies.
+    fn bind_grants(
+        &self,
+        scripts: &mut ScriptsPolicy,
+        _ctx: &Context,
+        _from_registry: &dyn Fn(&url::Url) -> bool,
+    ) -> Bound {
+        let notes = scripts
+            .packages
+            .iter()
+            .map(|g| format!(
+                "the grant for package {} ({}) is not applied: under pip no lockfile says which installed package a build is, and the name a build directory gives itself is the attacker's to choose",
+                g.value.name, g.origin
+            ))
+            .collect();
+        scripts.packages.clear();
+        Bound {
+            lockfile: Vec::new(),
+            notes,
+        }
+    }
+
+    fn level2(&self, ctx: &Context) -> Level2 {
+        if program_name(ctx) == "uv" {
+            Level2::Unhooked(
+                "uv builds with its own frontend, not through the interpreter it runs as: build backends run at the package manager's level",
+            )
+        } else {
+            Level2::PythonShim
+        }
+    }
+
+    fn project_files(&self, project: &Path, cwd: &Path, argv: &[OsString]) -> ProjectFiles {
+        let first = |names: &[&str]| names.iter().map(|n| project.join(n)).find(|p| p.is_file());
+        ProjectFiles {
+            lock: requirements_file(argv)
+                .map(|r| cwd.join(r))
+                .filter(|p| p.is_file())
+                .or_else(|| first(&["requirements.txt"])),
+            manifest: first(MANIFESTS),
+        }
+    }
+
+    fn ca_trust(&self) -> CaTrust {
+        CaTrust::Python
+    }
+}
+
+/// The first `-r FILE` / `--requirement FILE` of a pip command line.
+pub fn requirements_file(argv: &[OsString]) -> Option<PathBuf> {
+    let mut args = argv.iter().map(|a| a.as_os_str());
+    while let Some(arg) = args.next() {
+        let s = arg.to_string_lossy();
+        if s == "-r" || s == "--requirement" {
+            return args.next().map(PathBuf::from);
+        }
+        if let Some(v) = s.strip_prefix("--requirement=") {
+            return Some(PathBuf::from(v));
+        }
+        if let Some(v) = s.strip_prefix("-r").filter(|v| !v.is_empty()) {
+            return Some(PathBuf::from(v));
+        }
+    }
+    None
+}
+
+/// The arguments pip itself sees: after `pip`, `python -m pip` or `uv pip`.
+fn pip_args(argv: &[std::ffi::OsString]) -> Vec<String> {
+    let words: Vec<String> = argv
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let start = words
+        .iter()
+        .position(|w| w == "pip" || w == "-mpip")
+        .map(|i| i + 1)
+        .or_else(|| words.iter().position(|w| w == "-m").map(|i| i + 2))
+        .unwrap_or(1);
+    words.get(start..).unwrap_or_default().to_vec()
+}
+
+/// The interpreter behind the pip command: `python -m pip` names it; a `pip` script names it
+/// in its `#!` line; else the `python3` on the trusted PATH. Found by reading files only.
+fn interpreter(ctx: &Context) -> Option<PathBuf> {
+    let program = ctx.resolved.program.as_deref();
+    let venv = target_venv(program, ctx.var("VIRTUAL_ENV").map(Path::new));
+    interpreters(program, venv.as_deref(), ctx.trusted_path())
+        .into_iter()
+        .next()
+        .or_else(|| {
+            let python3 = crate::pm::which("python3".as_ref(), ctx.trusted_path())?;
+            let pyenv_version = ctx.var("PYENV_VERSION").and_then(|v| v.to_str());
+            Some(pyenv_target(&python3, pyenv_version, &ctx.cwd).unwrap_or(python3))
+        })
+}
+
+fn string_env(ctx: &Context) -> std::collections::BTreeMap<String, String> {
+    ctx.env
+        .iter()
+        .filter_map(|(k, v)| Some((k.to_str()?.to_string(), v.to_str()?.to_string())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pyenv_shim_is_followed_by_reading_pyenvs_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("pyenv");
+        let shim = root.join("shims/pip");
+        for f in [
+            &shim,
+            &root.join("versions/3.11.7/bin/pip"),
+            &root.join("versions/3.12.1/bin/pip"),
+        ] {
+            std::fs::create_dir_all(f.parent().expect("parent")).expect("mkdir");
+            std::fs::write(f, "#!/usr/bin/env bash\n").expect("write");
+        }
+        std::fs::write(root.join("version"), "3.11.7\n").expect("write");
+        let project = dir.path().join("project/sub");
+        std::fs::create_dir_all(&project).expect("mkdir");
+        let v = |p: &str| root.join(format!("versions/{p}/bin/pip"));
+        assert_eq!(pyenv_target(&shim, None, &project), Some(v("3.11.7")));
+        std::fs::write(
+            dir.path().join("project/.python-version"),
+            "# pinned\n3.12.1\n",
+        )
+        .expect("write");
+        assert_eq!(pyenv_target(&shim, None, &project), Some(v("3.12.1")));
+        assert_eq!(
+            pyenv_target(&shim, Some("3.11.7:3.12.1"), &project),
+            Some(v("3.11.7"))
+        );
+        for refused in ["system", "3.9.0", "../../etc", ".hidden"] {
+            assert_eq!(
+                pyenv_target(&shim, Some(refused), &project),
+                None,
+                "{refused}"
+            );
+        }
+        assert_eq!(
+            pyenv_target(&root.join("versions/3.11.7/bin/pip"), None, &project),
+            None
+        );
+    }
+
+    #[test]
+    fn finds_the_venv_from_the_program_path() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let venv = dir.path().join("venv");
+        std::fs::create_dir_all(venv.join("bin")).expect("mkdir");
+        std::fs::write(venv.join("pyvenv.cfg"), "home = /usr/bin\n").expect("write");
+        assert_eq!(
+            target_venv(Some(&venv.join("bin/pip")), None),
+            Some(venv.clone())
+        );
+        assert_eq!(target_venv(Some(Path::new("/usr/bin/pip")), None), None);
+        assert_eq!(target_venv(None, Some(&venv)), Some(venv));
+    }
+}
