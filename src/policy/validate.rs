@@ -303,7 +303,7 @@ fn merge_pth(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(), P
             ));
         }
         policy.pth_allow.push(Entry {
-            value: crate::observe::planted::normalise_dist(name),
+            value: super::normalise_dist(name),
             reason: cx.reason(&rule.reason, format!("{key}.reason"))?,
             origin: cx.origin(&rule.package),
         });
