@@ -4,7 +4,11 @@
 //! The module tree follows the sandbox's concerns: `policy` (what is allowed, as data),
 //! `pm` (what each package manager needs), `sandbox` (the child's ordered setup),
 //! `supervisor` (the parent that spawns, serves and waits), `net` (egress proxy and DNS stub),
-//! `events` (the user-facing log).
+//! `events` (the user-facing log), `sys` (the thin syscall layer: the only module with
+//! `unsafe`).
+
+#![deny(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod cli;
 pub mod creds;
@@ -21,3 +25,5 @@ pub mod policy;
 pub mod sandbox;
 pub mod shim;
 pub mod supervisor;
+#[allow(unsafe_code)]
+pub mod sys;

@@ -17,7 +17,7 @@ use crate::plan::Plan;
 use crate::sandbox::report::{send, LandlockStatus, Report, SetupError, Stage};
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{fork, ForkResult, Pid};
+use nix::unistd::{ForkResult, Pid};
 use seccompiler::BpfProgram;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
@@ -44,45 +44,23 @@ pub fn child_main(setup: &Setup<'_>) -> ! {
 }
 
 fn exit(code: i32) -> ! {
-    // SAFETY: _exit ends the forked child without unwinding or running atexit handlers.
-    unsafe { libc::_exit(code) }
-}
-
-fn prctl(
-    stage: Stage,
-    what: &str,
-    option: libc::c_int,
-    arg: libc::c_ulong,
-) -> Result<(), SetupError> {
-    // SAFETY: integer-only prctl.
-    if unsafe { libc::prctl(option, arg, 0, 0, 0) } != 0 {
-        return Err(SetupError::errno(stage, nix::errno::Errno::last(), what));
-    }
-    Ok(())
+    crate::sys::process::exit_now(code)
 }
 
 fn restrict(setup: &Setup<'_>) -> Result<(), SetupError> {
     // 1.
     crate::sandbox::die_with_supervisor(setup.alive.as_fd())?;
     // 2.
-    prctl(
-        Stage::Fork,
-        "PR_SET_CHILD_SUBREAPER",
-        libc::PR_SET_CHILD_SUBREAPER,
-        1,
-    )?;
+    crate::sys::prctl::set_child_subreaper()
+        .map_err(|e| SetupError::errno(Stage::Fork, e, "PR_SET_CHILD_SUBREAPER"))?;
     // 3.
-    prctl(
-        Stage::NoNewPrivs,
-        "PR_SET_NO_NEW_PRIVS",
-        libc::PR_SET_NO_NEW_PRIVS,
-        1,
-    )?;
+    crate::sys::prctl::set_no_new_privs()
+        .map_err(|e| SetupError::errno(Stage::NoNewPrivs, e, "PR_SET_NO_NEW_PRIVS"))?;
     if nix::unistd::geteuid().is_root() {
         crate::sandbox::caps::drop_all()?;
     }
     // 4.
-    crate::sandbox::scrub::wipe_environment_block();
+    crate::sys::mem::wipe_environment_block();
     // 5.
     let status = super::landlock::apply(setup.rules)?;
     let abi = crate::sandbox::landlock::kernel_abi();
@@ -109,12 +87,8 @@ fn restrict(setup: &Setup<'_>) -> Result<(), SetupError> {
     let _ = nix::unistd::read(&setup.alive, &mut ack);
     drop(listener);
     // The command may not read this process's memory (a copy of the supervisor's).
-    prctl(
-        Stage::Capabilities,
-        "PR_SET_DUMPABLE",
-        libc::PR_SET_DUMPABLE,
-        0,
-    )
+    crate::sys::prctl::set_dumpable(false)
+        .map_err(|e| SetupError::errno(Stage::Capabilities, e, "PR_SET_DUMPABLE"))
 }
 
 /// 7. Start the command and reap until it exits. Never returns.
@@ -128,21 +102,21 @@ fn serve(setup: &Setup<'_>) -> ! {
         SetupError::errno(Stage::Fork, e, "block signals").report(&setup.report);
         exit(crate::exit::SETUP_FAILED);
     }
-    // SAFETY: this process is single-threaded (forked from the supervisor before it started
-    // any thread), so the child may run ordinary code before exec.
-    let child = match unsafe { fork() } {
+    // This process is single-threaded (forked from the supervisor before it started any
+    // thread).
+    let child = match crate::sys::process::fork() {
         Ok(ForkResult::Child) => {
             crate::sandbox::init::exec_command(setup.plan, setup.report.as_fd())
         }
         Ok(ForkResult::Parent { child }) => child,
         Err(e) => {
-            SetupError::errno(Stage::Fork, e, "fork").report(&setup.report);
+            SetupError::io(Stage::Fork, &e.into(), "fork").report(&setup.report);
             exit(crate::exit::SETUP_FAILED);
         }
     };
-    // The supervisor sees EOF on the report pipe once the command has been executed.
-    // SAFETY: closing our own descriptor; nothing here uses it afterwards.
-    unsafe { libc::close(setup.report.as_raw_fd()) };
+    // The supervisor sees EOF on the report pipe once the command has been executed; nothing
+    // here uses it afterwards.
+    crate::sys::fd::close_before_exit(setup.report.as_fd());
     loop {
         let Ok(sig) = set.wait() else { continue };
         if sig != Signal::SIGCHLD {

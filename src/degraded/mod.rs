@@ -26,10 +26,10 @@ use crate::pm::Family;
 use crate::sandbox::report::Report;
 use crate::supervisor::SupervisorError;
 use nix::fcntl::OFlag;
-use nix::unistd::{fork, pipe2, ForkResult};
+use nix::unistd::{pipe2, ForkResult};
 use std::ffi::OsString;
 use std::net::TcpListener;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -188,16 +188,14 @@ pub fn run(
     let (report_r, report_w) = pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
     let (alive_r, alive_w) = pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
 
-    // SAFETY: no thread has been started yet (callers guarantee it, as for the full
-    // sandbox's clone), so the child, a copy of this single-threaded process, may run
-    // ordinary code.
-    let child = match unsafe { fork() }.map_err(std::io::Error::from)? {
+    // No thread has been started yet (callers guarantee it, as for the full sandbox's
+    // clone; `fork` checks it).
+    let child = match crate::sys::process::fork().map_err(std::io::Error::from)? {
         ForkResult::Child => {
             drop(report_r);
             drop(alive_w);
             // The proxy's listening socket is the supervisor's alone.
-            // SAFETY: closing our copy of a descriptor only the parent uses.
-            unsafe { libc::close(proxy.as_raw_fd()) };
+            crate::sys::fd::close_inherited(proxy.as_raw_fd());
             let setup = init::Setup {
                 plan: &plan,
                 rules: &rules,
@@ -232,7 +230,7 @@ pub fn run(
             Report::Handles {
                 listener: Some(fd), ..
             } => {
-                let started = copy_listener(child.as_raw(), *fd).and_then(|l| {
+                let started = copy_listener(child, *fd).and_then(|l| {
                     let (tx, rx) = std::sync::mpsc::channel::<()>();
                     let who = Arc::clone(&who);
                     let sink = sink.clone();
@@ -271,21 +269,11 @@ pub fn run(
 
 /// Copy the notify listener out of the child (pidfd_getfd): sending it over a socket would
 /// itself be a notified syscall in the child.
-fn copy_listener(child: i32, fd: i32) -> Result<OwnedFd, SupervisorError> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child, 0) };
-    if pidfd < 0 {
-        return Err(std::io::Error::last_os_error().into());
-    }
-    // SAFETY: the kernel just returned this descriptor; we own it.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
-    // SAFETY: duplicates descriptor `fd` of our (still dumpable) child into this process.
-    let listener = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
-    if listener < 0 {
-        return Err(std::io::Error::last_os_error().into());
-    }
-    // SAFETY: a new descriptor returned to us by the kernel.
-    Ok(unsafe { OwnedFd::from_raw_fd(listener as i32) })
+fn copy_listener(
+    child: nix::unistd::Pid,
+    fd: i32,
+) -> Result<crate::sys::seccomp::Listener, SupervisorError> {
+    Ok(crate::sys::fd::copy_fd(child, fd)?.into())
 }
 
 #[cfg(test)]

@@ -98,20 +98,5 @@ fn fit(p: &Path, access: BitFlags<AccessFs>, abi: ABI) -> Option<BitFlags<Access
 
 /// The Landlock ABI version the running kernel offers (0 when it has none).
 pub fn kernel_abi() -> i32 {
-    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
-    // SAFETY: with a NULL attribute pointer, size 0 and the VERSION flag, the call only
-    // returns the ABI version or an error; it creates no file descriptor.
-    let v = unsafe {
-        libc::syscall(
-            libc::SYS_landlock_create_ruleset,
-            std::ptr::null::<libc::c_void>(),
-            0usize,
-            LANDLOCK_CREATE_RULESET_VERSION,
-        )
-    };
-    if v < 0 {
-        0
-    } else {
-        v as i32
-    }
+    crate::sys::landlock::abi_version()
 }

@@ -25,7 +25,6 @@ pub mod loopback;
 pub mod mounts;
 pub mod probe;
 pub mod report;
-pub(crate) mod scrub;
 pub mod seccomp;
 pub mod syscalls;
 
@@ -59,8 +58,7 @@ pub fn child_main(plan: &Plan, staging: &Path, fds: &ChildFds) -> ! {
         Ok(Err(e)) => e.report(&fds.report),
         Err(_) => SetupError::new(Stage::Mounts, "panic during setup").report(&fds.report),
     }
-    // SAFETY: leaving the child without unwinding or running the parent's atexit handlers.
-    unsafe { libc::_exit(crate::exit::SETUP_FAILED) }
+    crate::sys::process::exit_now(crate::exit::SETUP_FAILED)
 }
 
 fn setup(plan: &Plan, staging: &Path, fds: &ChildFds) -> Result<(), SetupError> {
@@ -88,19 +86,13 @@ fn setup(plan: &Plan, staging: &Path, fds: &ChildFds) -> Result<(), SetupError> 
         ),
         None => None,
     };
-    // SAFETY: integer-only prctl.
-    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-        return Err(SetupError::errno(
-            Stage::NoNewPrivs,
-            nix::errno::Errno::last(),
-            "PR_SET_NO_NEW_PRIVS",
-        ));
-    }
+    crate::sys::prctl::set_no_new_privs()
+        .map_err(|e| SetupError::errno(Stage::NoNewPrivs, e, "PR_SET_NO_NEW_PRIVS"))?;
     caps::drop_all()?;
 
     // Init is a copy of the supervisor: its memory holds the caller's full environment. The
     // environment block is wiped here; the rest is made unreadable (non-dumpable) below.
-    scrub::wipe_environment_block();
+    crate::sys::mem::wipe_environment_block();
 
     // 6.
     let (status, abi) = landlock::apply(&plan.landlock)?;
@@ -136,15 +128,8 @@ fn setup(plan: &Plan, staging: &Path, fds: &ChildFds) -> Result<(), SetupError> 
     drop(control);
     // From here on /proc/1/{environ,mem} are unreadable to the command (same uid, same
     // Landlock domain, but no longer dumpable).
-    // SAFETY: integer-only prctl.
-    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
-        return Err(SetupError::errno(
-            Stage::Capabilities,
-            nix::errno::Errno::last(),
-            "PR_SET_DUMPABLE",
-        ));
-    }
-    Ok(())
+    crate::sys::prctl::set_dumpable(false)
+        .map_err(|e| SetupError::errno(Stage::Capabilities, e, "PR_SET_DUMPABLE"))
 }
 
 /// What init's own notify filter observes: nothing when lifecycle scripts install their own
@@ -164,14 +149,8 @@ fn init_observes(plan: &Plan) -> Option<seccomp::Observe> {
 /// `alive` is a pipe whose other end only the supervisor holds, readable (hung up) once it is
 /// gone. The first step of both modes' setup.
 pub(crate) fn die_with_supervisor(alive: std::os::fd::BorrowedFd<'_>) -> Result<(), SetupError> {
-    // SAFETY: integer-only prctl.
-    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } != 0 {
-        return Err(SetupError::errno(
-            Stage::ParentDeath,
-            nix::errno::Errno::last(),
-            "PR_SET_PDEATHSIG",
-        ));
-    }
+    crate::sys::prctl::set_parent_death_signal(nix::sys::signal::Signal::SIGKILL)
+        .map_err(|e| SetupError::errno(Stage::ParentDeath, e, "PR_SET_PDEATHSIG"))?;
     let mut pfd = [PollFd::new(alive, PollFlags::POLLIN)];
     if poll(&mut pfd, PollTimeout::ZERO)
         .map_err(|e| SetupError::errno(Stage::ParentDeath, e, "poll"))?

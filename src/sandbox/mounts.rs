@@ -20,16 +20,6 @@ const MOUNT_ATTR_RDONLY: u64 = 0x1;
 const MOUNT_ATTR_NOSUID: u64 = 0x2;
 const MOUNT_ATTR_NODEV: u64 = 0x4;
 const MOUNT_ATTR_NOEXEC: u64 = 0x8;
-const AT_RECURSIVE: libc::c_uint = 0x8000;
-
-/// `struct mount_attr` of <linux/mount.h>.
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
 
 /// The device nodes bound from the host.
 const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
@@ -44,35 +34,8 @@ fn err(stage: Stage, e: nix::errno::Errno, what: &str, path: &Path) -> SetupErro
 fn setattr(path: &Path, set: u64, recursive: bool) -> Result<(), SetupError> {
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
         .map_err(|_| SetupError::new(Stage::Mounts, "path with NUL byte"))?;
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    let flags =
-        libc::AT_SYMLINK_NOFOLLOW as libc::c_uint | if recursive { AT_RECURSIVE } else { 0 };
-    // SAFETY: `c` is a valid NUL-terminated path and `attr` a properly sized mount_attr that
-    // outlives the call; the kernel only reads it.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            flags,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if rc != 0 {
-        return Err(err(
-            Stage::Mounts,
-            nix::errno::Errno::last(),
-            "mount_setattr",
-            path,
-        ));
-    }
-    Ok(())
+    crate::sys::mount::set_attributes(&c, set, recursive)
+        .map_err(|e| err(Stage::Mounts, e, "mount_setattr", path))
 }
 
 /// Existing directories the new root may be built on, in the child's own mount namespace.

@@ -244,27 +244,8 @@ pub fn compile_notify(observe: Observe) -> Result<BpfProgram, SeccompError> {
 }
 
 /// Install the notify filter and return its listener (no_new_privs must already be set).
-pub fn install_listener(prog: &BpfProgram) -> std::io::Result<std::os::fd::OwnedFd> {
-    use std::os::fd::FromRawFd;
-    let fprog = libc::sock_fprog {
-        len: prog.len() as u16,
-        filter: prog.as_ptr() as *mut libc::sock_filter,
-    };
-    // SAFETY: `fprog` points at `prog`, a valid BPF program that outlives the call; the kernel
-    // copies it. With NEW_LISTENER the return value is a new file descriptor we own.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER,
-            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
-            &fprog as *const libc::sock_fprog,
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
-    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+pub fn install_listener(prog: &BpfProgram) -> std::io::Result<crate::sys::seccomp::Listener> {
+    crate::sys::seccomp::install_listener(prog)
 }
 
 /// Install compiled filters on the calling thread (no_new_privs must already be set).

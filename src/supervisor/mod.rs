@@ -120,25 +120,24 @@ pub fn run(
         | CloneFlags::CLONE_NEWCGROUP;
     let callback = Box::new(|| -> isize {
         for fd in parent_only {
-            // SAFETY: closing the child's copies of descriptors only the supervisor uses.
-            unsafe { libc::close(fd) };
+            // The child's copies of descriptors only the supervisor uses.
+            crate::sys::fd::close_inherited(fd);
         }
         child_main(plan, &staging_path, &child_fds)
     });
-    // SAFETY: the supervisor has not started any thread yet (callers guarantee `run` happens
-    // before threads exist), so the child, a copy of this single-threaded process on its own
-    // stack, may allocate and run ordinary code. The stack outlives the call in the parent and
-    // is a private copy in the child.
-    let child = unsafe { nix::sched::clone(callback, &mut stack, flags, Some(libc::SIGCHLD)) };
+    // The supervisor has not started any thread yet (callers guarantee `run` happens before
+    // threads exist; `clone` checks it).
+    let child = crate::sys::process::clone(callback, &mut stack, flags);
     drop(child_fds);
     let child = match child {
         Ok(pid) => pid,
-        Err(e) => {
+        Err(crate::sys::process::SpawnError::Sys(e)) => {
             return Err(SupervisorError::Unsupported {
                 detail: format!("clone with new namespaces failed: {}", e.desc()),
                 fix: userns_fix(),
             })
         }
+        Err(e) => return Err(std::io::Error::from(e).into()),
     };
     raise_open_file_limit();
     let _relay = signals::relay_to(child)?;
@@ -269,15 +268,15 @@ fn start_observers(
     control: Option<i32>,
     observer: &std::sync::Arc<Observer>,
 ) -> Result<Option<std::thread::JoinHandle<()>>, SupervisorError> {
-    use crate::observe::control::copy_fd;
+    use crate::sys::fd::copy_fd;
     if let Some(fd) = control {
-        let control = copy_fd(child.as_raw(), fd)?;
+        let control = copy_fd(child, fd)?;
         crate::observe::control::spawn(control, std::sync::Arc::clone(observer))?;
     }
     let Some(fd) = listener else {
         return Ok(None);
     };
-    let listener = copy_fd(child.as_raw(), fd)?;
+    let listener = copy_fd(child, fd)?.into();
     let scope = Scope::Sandbox {
         generic: observer.generic,
     };
