@@ -12,7 +12,6 @@
 
 pub mod cli;
 pub mod creds;
-pub mod degraded;
 pub mod diagnose;
 pub mod events;
 pub mod exit;

@@ -222,8 +222,14 @@ type Built = (
     std::sync::Arc<safe_install::creds::Vault>,
 );
 
-fn build_plan(args: &SandboxArgs, argv: &[OsString]) -> Result<Built, Failure> {
+/// `mode` chooses the sandbox once the policy is known (it may allow landlock mode).
+fn build_plan(
+    args: &SandboxArgs,
+    argv: &[OsString],
+    mode: impl FnOnce(&Policy) -> Result<plan::Mode, Failure>,
+) -> Result<Built, Failure> {
     let (mut policy, ctx) = prepare(args, argv)?;
+    let mode = mode(&policy)?;
     let pm = egress::from_package_manager(&ctx).map_err(fail(exit::INVALID_INPUT))?;
     // Local package sources the package manager is configured with must be visible.
     for (path, why) in &pm.local_paths {
@@ -275,7 +281,7 @@ fn build_plan(args: &SandboxArgs, argv: &[OsString]) -> Result<Built, Failure> {
         }
         _ => Vec::new(),
     };
-    let mut plan = plan::build(&policy, &ctx).map_err(fail(exit::INVALID_INPUT))?;
+    let mut plan = plan::build(&policy, &ctx, &mode).map_err(fail(exit::INVALID_INPUT))?;
     for note in unbound {
         tracing::warn!("{note}");
         plan.notes.push(note);
@@ -295,6 +301,7 @@ fn build_plan(args: &SandboxArgs, argv: &[OsString]) -> Result<Built, Failure> {
     let mut vault = vault;
     safe_install::creds::seal::trust_inside(&mut plan, &mut vault)
         .map_err(fail(exit::SETUP_FAILED))?;
+    plan::mode::place_generated_files(&mut plan, &mode);
     Ok((policy, plan, allow, std::sync::Arc::new(vault)))
 }
 
@@ -321,18 +328,78 @@ fn log_refusal(args: &SandboxArgs, failure: &Failure) {
     let _ = log.finish();
 }
 
+/// The sandbox this run gets: the full one, or landlock mode where the policy or
+/// `--allow-degraded` allows it and user namespaces are unusable (`None` then: the host
+/// offers neither, and the error says why). Probed before the event log or any thread exists
+/// (the probe forks), and only when landlock mode may be chosen: otherwise the full sandbox
+/// is tried directly, and a host that refuses it gets the refusal with its fix from the
+/// supervisor (no probe costs start-up time on every run).
+fn choose_start(
+    args: &SandboxArgs,
+    policy: &Policy,
+) -> Result<safe_install::supervisor::Start, Failure> {
+    use safe_install::supervisor::{landlock_mode::Host, Start};
+    if !(args.allow_degraded || policy.sandbox.allows_landlock()) {
+        return Ok(Start::Full);
+    }
+    let ladder = probe::Ladder::probe();
+    match ladder.rung() {
+        probe::Rung::Full => Ok(Start::Full),
+        probe::Rung::Landlock => Ok(Start::Landlock(
+            Host::new().map_err(fail(exit::SETUP_FAILED))?,
+        )),
+        rung => {
+            let why = ladder.why_not_full().unwrap_or_default();
+            let below = ladder
+                .why_not_landlock()
+                .map(|w| format!(", and the landlock mode cannot run either: {w}"))
+                .unwrap_or_default();
+            Err(fail(exit::UNSUPPORTED)(anyhow::anyhow!(
+                "refusing to run without a sandbox: {why}{below}. {}",
+                probe::fixes(rung == probe::Rung::Landlock)
+            )))
+        }
+    }
+}
+
+/// The plan's mode for `start`.
+fn mode_of(start: &safe_install::supervisor::Start) -> plan::Mode {
+    match start {
+        safe_install::supervisor::Start::Full => plan::Mode::Full,
+        safe_install::supervisor::Start::Landlock(host) => plan::Mode::Landlock(host.places()),
+    }
+}
+
 fn explain(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
-    let (policy, plan, allow, vault) = build_plan(args, argv)?;
+    // The plan of the sandbox `run` would start (landlock mode's host places are made, and
+    // removed on return, so that the plan shows them); the full sandbox's where `run` would
+    // refuse to start any.
+    let mut start = None;
+    let (policy, plan, allow, vault) = build_plan(args, argv, |policy| {
+        let chosen = choose_start(args, policy).unwrap_or(safe_install::supervisor::Start::Full);
+        let mode = mode_of(&chosen);
+        start = Some(chosen);
+        Ok(mode)
+    })?;
     print!(
         "{}",
         diagnose::explain::render(&policy, &plan, &allow, &vault)
     );
+    drop(start);
     Ok(0)
 }
 
 fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
-    let (policy, mut plan, allow, vault) =
-        build_plan(args, argv).inspect_err(|f| log_refusal(args, f))?;
+    let mut start = None;
+    let (policy, mut plan, allow, vault) = build_plan(args, argv, |policy| {
+        let chosen = choose_start(args, policy)?;
+        let mode = mode_of(&chosen);
+        start = Some(chosen);
+        Ok(mode)
+    })
+    .inspect_err(|f| log_refusal(args, f))?;
+    let start = start.unwrap_or(safe_install::supervisor::Start::Full);
+    let full = matches!(start, safe_install::supervisor::Start::Full);
     let scripts =
         egress::script_egress(&policy, &allow, plan.family).map_err(fail(exit::INVALID_INPUT))?;
     let reports = report::parse_requests(&args.report).map_err(fail(exit::INVALID_INPUT))?;
@@ -344,31 +411,6 @@ fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
         }
         None => None,
     };
-    // Probed before the event log or any thread exists (the probe forks), and only when
-    // landlock mode may be chosen: otherwise the full sandbox is tried directly, and a host
-    // that refuses it gets the refusal with its fix from the supervisor (no probe costs
-    // start-up time on every run).
-    let degraded = args.allow_degraded || policy.sandbox.allows_landlock();
-    let (ladder, rung) = if degraded {
-        let ladder = probe::Ladder::probe();
-        let rung = ladder.rung();
-        (Some(ladder), rung)
-    } else {
-        (None, probe::Rung::Full)
-    };
-    if let Some(ladder) =
-        ladder.filter(|_| rung != probe::Rung::Full && rung != probe::Rung::Landlock)
-    {
-        let why = ladder.why_not_full().unwrap_or_default();
-        let below = ladder
-            .why_not_landlock()
-            .map(|w| format!(", and the landlock mode cannot run either: {w}"))
-            .unwrap_or_default();
-        return Err(fail(exit::UNSUPPORTED)(anyhow::anyhow!(
-            "refusing to run without a sandbox: {why}{below}. {}",
-            probe::fixes(rung == probe::Rung::Landlock)
-        )));
-    }
     let log = EventLog::open(args.log.as_deref(), args.log_allowed || args.verbose > 0)
         .map_err(fail(exit::INVALID_INPUT))?;
     tracing::info!(
@@ -382,16 +424,13 @@ fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, Failure> {
     let planted = std::sync::Arc::new(safe_install::observe::planted::Observed::default());
     // The root project's own scripts get a writable copy of .git/config (husky's
     // `core.hooksPath`); in full mode only, where the view is a mount namespace.
-    let git_scratch = if rung == probe::Rung::Full {
+    let git_scratch = if full {
         safe_install::supervisor::githooks::attach(&mut plan)
     } else {
         None
     };
-    let result = if rung == probe::Rung::Full {
-        safe_install::supervisor::run(&plan, allow, scripts, vault, &log.sink(), &planted)
-    } else {
-        safe_install::degraded::run(&plan, allow, scripts, vault, &log.sink())
-    };
+    let result =
+        safe_install::supervisor::run(&plan, start, allow, scripts, vault, &log.sink(), &planted);
     if result.is_ok() {
         safe_install::observe::planted::finish(&plan, &policy, before, &planted, &log.sink());
         if let Some(scratch) = git_scratch {

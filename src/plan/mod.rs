@@ -6,6 +6,7 @@
 pub mod env;
 pub mod gitconfig;
 pub mod hidden;
+pub mod mode;
 #[cfg(test)]
 pub mod test_fixtures;
 pub mod trust;
@@ -13,6 +14,7 @@ mod view;
 
 pub use env::{DropReason, EnvPlan};
 pub use hidden::Hidden;
+pub use mode::{HostPlaces, Mode};
 pub use trust::{PythonPlan, ScriptPlan};
 pub use view::{Mount, MountKind};
 
@@ -149,8 +151,17 @@ pub enum PlanError {
     HiddenLink(#[from] hidden::HiddenError),
 }
 
-/// Build the plan.
-pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
+/// Build the plan for `mode`.
+pub fn build(policy: &Policy, ctx: &Context, mode: &Mode) -> Result<Plan, PlanError> {
+    let mut plan = build_full(policy, ctx)?;
+    if let Mode::Landlock(host) = mode {
+        mode::for_landlock(&mut plan, host);
+    }
+    Ok(plan)
+}
+
+/// The full sandbox's plan.
+fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
     check_project(ctx)?;
     let ids = IdMap::for_caller(ctx.uid, ctx.gid);
     let program = ctx.resolved.program.clone();

@@ -409,7 +409,7 @@ mod tests {
     #[test]
     fn home_is_private_with_only_the_cache_and_project() {
         let (_dir, ctx) = fixture();
-        let plan = build_plan(&npm_policy(), &ctx).expect("plan");
+        let plan = build_plan(&npm_policy(), &ctx, &crate::plan::Mode::Full).expect("plan");
         let find = |p: &Path| plan.mounts.iter().find(|m| m.target == p).map(|m| &m.kind);
         assert_eq!(find(&ctx.home), Some(&MountKind::Tmpfs));
         assert!(matches!(
@@ -440,7 +440,7 @@ mod tests {
     #[test]
     fn mounts_are_ordered_parents_first() {
         let (_dir, ctx) = fixture();
-        let plan = build_plan(&npm_policy(), &ctx).expect("plan");
+        let plan = build_plan(&npm_policy(), &ctx, &crate::plan::Mode::Full).expect("plan");
         for (i, m) in plan.mounts.iter().enumerate() {
             for later in &plan.mounts[i + 1..] {
                 assert!(
@@ -456,7 +456,7 @@ mod tests {
     #[test]
     fn landlock_splits_read_and_write() {
         let (_dir, ctx) = fixture();
-        let plan = build_plan(&npm_policy(), &ctx).expect("plan");
+        let plan = build_plan(&npm_policy(), &ctx, &crate::plan::Mode::Full).expect("plan");
         assert!(plan.landlock.write.contains(&ctx.project));
         assert!(plan.landlock.read.contains(&PathBuf::from("/usr")));
         assert!(!plan.landlock.write.contains(&PathBuf::from("/usr")));
@@ -467,7 +467,7 @@ mod tests {
     fn refuses_home_as_project() {
         let (_dir, mut ctx) = fixture();
         ctx.project = ctx.home.clone();
-        let err = build_plan(&npm_policy(), &ctx).expect_err("home");
+        let err = build_plan(&npm_policy(), &ctx, &crate::plan::Mode::Full).expect_err("home");
         assert!(err.to_string().contains("--project"));
     }
 }

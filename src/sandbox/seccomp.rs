@@ -1,9 +1,12 @@
-//! The seccomp deny list. Whole syscalls come from the policy (`[[seccomp.deny]]`); the
-//! argument-checked rules are mechanism and live here, each with its reason.
+//! The seccomp filters, for both modes: the deny list ([`compile`]) and the notify filter
+//! ([`compile_notify`]) whose listener the supervisor serves. Whole syscalls to deny come
+//! from the policy (`[[seccomp.deny]]`); the argument-checked rules are mechanism and live
+//! here, each with its reason.
 //!
-//! Two filters are installed because seccompiler gives one filter one errno: EPERM for what
-//! is refused, ENOSYS for `clone3` (its flags are in memory a filter cannot read, so it must
-//! look unimplemented: glibc then falls back to `clone`, whose flags the EPERM filter checks).
+//! Two deny filters are installed because seccompiler gives one filter one errno: EPERM for
+//! what is refused, ENOSYS for `clone3` (its flags are in memory a filter cannot read, so it
+//! must look unimplemented: glibc then falls back to `clone`, whose flags the EPERM filter
+//! checks).
 
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
@@ -84,7 +87,7 @@ fn argument_rules(rules: &mut Rules, tty: TtyIoctls) -> Result<(), SeccompError>
     ];
     let mut clone = Vec::new();
     for flag in ns_flags {
-        let flag = flag as u64;
+        let flag = af(flag);
         clone.push(rule(vec![cond(0, Qword, MaskedEq(flag), flag)?])?);
     }
     rules.insert(libc::SYS_clone, clone);
@@ -98,7 +101,6 @@ fn argument_rules(rules: &mut Rules, tty: TtyIoctls) -> Result<(), SeccompError>
     // asks netlink-route which addresses exist). Raw and packet sockets are refused by the
     // notifier filter instead, so that each attempt is logged: an EPERM here would take
     // precedence over the notification.
-    let af = |v: i32| v as u64;
     let mut socket = vec![rule(vec![
         cond(0, Dword, Ne, af(libc::AF_UNIX))?,
         cond(0, Dword, Ne, af(libc::AF_INET))?,
@@ -107,7 +109,7 @@ fn argument_rules(rules: &mut Rules, tty: TtyIoctls) -> Result<(), SeccompError>
     ])?];
     socket.push(rule(vec![
         cond(0, Dword, Eq, af(libc::AF_NETLINK))?,
-        cond(2, Dword, Ne, libc::NETLINK_ROUTE as u64)?,
+        cond(2, Dword, Ne, af(libc::NETLINK_ROUTE))?,
     ])?);
     rules.insert(libc::SYS_socket, socket);
     Ok(())
@@ -134,7 +136,7 @@ pub fn compile(
     let eperm = SeccompFilter::new(
         eperm,
         SeccompAction::Allow,
-        SeccompAction::Errno(libc::EPERM as u32),
+        SeccompAction::Errno(libc::EPERM.unsigned_abs()),
         arch,
     )?;
     let mut enosys: Rules = BTreeMap::new();
@@ -142,7 +144,7 @@ pub fn compile(
     let enosys = SeccompFilter::new(
         enosys,
         SeccompAction::Allow,
-        SeccompAction::Errno(libc::ENOSYS as u32),
+        SeccompAction::Errno(libc::ENOSYS.unsigned_abs()),
         arch,
     )?;
     Ok(vec![eperm.try_into()?, enosys.try_into()?])
@@ -163,6 +165,26 @@ pub enum Observe {
     /// attempts are worth a notification each (lifecycle scripts, build backends), never the
     /// package manager's own bulk file work.
     NetworkAndFiles,
+    /// Landlock mode: the calls the supervisor answers itself (`observe::connect`). Every
+    /// decision rests on register arguments or on kernel objects the supervisor holds, never
+    /// on memory the target could change afterwards, and no notification is ever answered
+    /// with CONTINUE:
+    ///
+    /// - `connect`: the supervisor connects the target's socket (a copy taken with
+    ///   `pidfd_getfd`) to the proxy itself, or refuses; Landlock refuses direct TCP connects
+    ///   anyway (no port is allowed to the sandbox);
+    /// - `socket`/`socketpair` of any type but stream for inet, inet6 and unix (UDP, so DNS
+    ///   too, raw, datagram unix sockets, which could send to any path), and packet sockets:
+    ///   refused;
+    /// - `sendto`/`sendmsg`/`sendmmsg` with `MSG_FASTOPEN`, which connects without `connect`
+    ///   and bypasses Landlock's TCP rules: refused;
+    /// - `listen`: the supervisor listens on its copy of the socket itself when the socket is
+    ///   a unix one or an inet one bound to a loopback address, and refuses otherwise.
+    ///   `listen()` on an unbound inet socket binds it to the wildcard address with no
+    ///   `bind()` call (the kernel's autobind, `inet_autobind`/`inet_csk_get_port`), which
+    ///   Landlock's `LANDLOCK_ACCESS_NET_BIND_TCP` (a `bind()` hook) never sees; and below
+    ///   ABI 4 `bind()` itself is not covered.
+    ConnectOnBehalf,
 }
 
 /// The path syscalls observed with [`Observe::NetworkAndFiles`], on every architecture.
@@ -198,15 +220,25 @@ pub fn file_syscalls() -> impl Iterator<Item = libc::c_long> {
     AT_FILE_SYSCALLS.iter().chain(LEGACY_FILE_SYSCALLS).copied()
 }
 
-/// The filter whose matches the supervisor is notified of: every connect, sends that carry an
-/// address (sendto with a destination, sendmsg and sendmmsg, whose addresses are in memory),
-/// and raw or packet sockets (answered EPERM by the supervisor, after logging); with
-/// [`Observe::NetworkAndFiles`] also the path calls of [`file_syscalls`].
+/// The filter whose matches the supervisor is notified of; see [`Observe`] for what each
+/// observes.
 pub fn compile_notify(observe: Observe) -> Result<BpfProgram, SeccompError> {
+    let rules = match observe {
+        Observe::Network => observed_rules(false)?,
+        Observe::NetworkAndFiles => observed_rules(true)?,
+        Observe::ConnectOnBehalf => on_behalf_rules()?,
+    };
+    notify_program(rules)
+}
+
+/// Full mode: every connect, sends that carry an address (sendto with a destination, sendmsg
+/// and sendmmsg, whose addresses are in memory), and raw or packet sockets (answered EPERM by
+/// the supervisor, after logging); with `files` also the path calls of [`file_syscalls`].
+fn observed_rules(files: bool) -> Result<Rules, SeccompError> {
     use SeccompCmpArgLen::{Dword, Qword};
     use SeccompCmpOp::{Eq, MaskedEq, Ne};
     let mut rules: Rules = BTreeMap::new();
-    if observe == Observe::NetworkAndFiles {
+    if files {
         for nr in file_syscalls() {
             rules.insert(nr, Vec::new());
         }
@@ -217,17 +249,82 @@ pub fn compile_notify(observe: Observe) -> Result<BpfProgram, SeccompError> {
     rules.insert(libc::SYS_sendto, vec![rule(vec![cond(4, Qword, Ne, 0)?])?]);
     // Refused by the supervisor after logging (see `TtyIoctls::Notified`).
     rules.insert(libc::SYS_ioctl, tty_ioctl_rules()?);
-    let af = |v: i32| v as u64;
     let mut socket = vec![rule(vec![cond(0, Dword, Eq, af(libc::AF_PACKET))?])?];
     for family in [libc::AF_INET, libc::AF_INET6] {
         for ty in [libc::SOCK_RAW, SOCK_PACKET] {
             socket.push(rule(vec![
                 cond(0, Dword, Eq, af(family))?,
-                cond(1, Dword, MaskedEq(0xf), ty as u64)?,
+                cond(1, Dword, MaskedEq(TYPE_MASK), af(ty))?,
             ])?);
         }
     }
     rules.insert(libc::SYS_socket, socket);
+    Ok(rules)
+}
+
+/// Socket types live in the low 4 bits of `type` (the rest are SOCK_NONBLOCK/SOCK_CLOEXEC).
+const TYPE_MASK: u64 = 0xf;
+
+/// A small non-negative constant (family, type, flag) as a filter operand.
+fn af(v: i32) -> u64 {
+    u64::from(v.unsigned_abs())
+}
+
+/// Rules matching `family` with any socket type but SOCK_STREAM (seccompiler has no masked
+/// not-equal, so each type is listed).
+fn non_stream(family: i32) -> Result<Vec<SeccompRule>, SeccompError> {
+    use SeccompCmpArgLen::Dword;
+    use SeccompCmpOp::{Eq, MaskedEq};
+    let mut rules = Vec::new();
+    for ty in 0..=TYPE_MASK {
+        if ty == af(libc::SOCK_STREAM) {
+            continue;
+        }
+        rules.push(rule(vec![
+            cond(0, Dword, Eq, af(family))?,
+            cond(1, Dword, MaskedEq(TYPE_MASK), ty)?,
+        ])?);
+    }
+    Ok(rules)
+}
+
+fn fastopen(flags_arg: u8) -> Result<Vec<SeccompRule>, SeccompError> {
+    let f = af(libc::MSG_FASTOPEN);
+    Ok(vec![rule(vec![cond(
+        flags_arg,
+        SeccompCmpArgLen::Dword,
+        SeccompCmpOp::MaskedEq(f),
+        f,
+    )?])?])
+}
+
+/// Landlock mode (see [`Observe::ConnectOnBehalf`]).
+fn on_behalf_rules() -> Result<Rules, SeccompError> {
+    let mut rules: Rules = BTreeMap::new();
+    rules.insert(libc::SYS_connect, Vec::new());
+    rules.insert(libc::SYS_listen, Vec::new());
+    let mut socket = Vec::new();
+    for family in [libc::AF_INET, libc::AF_INET6, libc::AF_UNIX] {
+        socket.extend(non_stream(family)?);
+    }
+    socket.push(rule(vec![cond(
+        0,
+        SeccompCmpArgLen::Dword,
+        SeccompCmpOp::Eq,
+        af(libc::AF_PACKET),
+    )?])?);
+    rules.insert(libc::SYS_socket, socket);
+    rules.insert(libc::SYS_socketpair, non_stream(libc::AF_UNIX)?);
+    rules.insert(libc::SYS_sendto, fastopen(3)?);
+    rules.insert(libc::SYS_sendmsg, fastopen(2)?);
+    rules.insert(libc::SYS_sendmmsg, fastopen(3)?);
+    Ok(rules)
+}
+
+/// Compile `rules` into a filter that returns SECCOMP_RET_USER_NOTIF for every match.
+/// seccompiler 0.5 cannot express that action: the filter is compiled with
+/// SECCOMP_RET_TRACE | [`NOTIFY_SENTINEL`], then each such return is patched.
+fn notify_program(rules: Rules) -> Result<BpfProgram, SeccompError> {
     let filter = SeccompFilter::new(
         rules,
         SeccompAction::Allow,
@@ -281,11 +378,17 @@ mod tests {
     }
 
     #[test]
-    fn the_notify_filter_has_no_sentinel_left() {
-        let prog = compile_notify(Observe::NetworkAndFiles).expect("compile");
-        assert!(prog.iter().any(|i| i.k == libc::SECCOMP_RET_USER_NOTIF));
-        assert!(!prog
-            .iter()
-            .any(|i| i.k == SECCOMP_RET_TRACE | NOTIFY_SENTINEL));
+    fn the_notify_filters_have_no_sentinel_left() {
+        for observe in [
+            Observe::Network,
+            Observe::NetworkAndFiles,
+            Observe::ConnectOnBehalf,
+        ] {
+            let prog = compile_notify(observe).expect("compile");
+            assert!(prog.iter().any(|i| i.k == libc::SECCOMP_RET_USER_NOTIF));
+            assert!(!prog
+                .iter()
+                .any(|i| i.k == SECCOMP_RET_TRACE | NOTIFY_SENTINEL));
+        }
     }
 }

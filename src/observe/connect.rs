@@ -1,9 +1,10 @@
-//! The landlock rung's notification loop (see [`super::filter`] for what is notified). The
-//! supervisor performs every permitted connect itself: it copies the target's socket with
-//! `pidfd_getfd`, checks the copy's family and type (kernel state, not target memory), and
-//! connects the copy to the proxy address it chose, answering with the result. The address
-//! the target passed is read only to recognise "the proxy" and to log; whatever the target
-//! writes there afterwards, its socket can only ever reach the proxy. CONTINUE is never sent.
+//! Landlock mode's notification loop: connect on the sandbox's behalf (what is notified:
+//! `sandbox::seccomp::Observe::ConnectOnBehalf`). The supervisor performs every permitted
+//! connect itself: it copies the target's socket with `pidfd_getfd`, checks the copy's family
+//! and type (kernel state, not target memory), and connects the copy to the proxy address it
+//! chose, answering with the result. The address the target passed is read only to recognise
+//! "the proxy" and to log; whatever the target writes there afterwards, its socket can only
+//! ever reach the proxy. CONTINUE is never sent.
 
 use crate::events::{EventSink, Reason};
 use crate::observe::attribution::Attributor;
@@ -11,7 +12,7 @@ use crate::observe::notifier::{emit, Answer, Listener, Notification};
 use crate::observe::process;
 use crate::observe::sockaddr::{parse, Dest};
 use nix::sys::socket::{getsockopt, sockopt};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 
@@ -296,11 +297,6 @@ fn describe(dest: Option<&UnixOrInet>) -> String {
         Some(UnixOrInet::Other(f)) => format!("address family {f}"),
         None => "unknown address".into(),
     }
-}
-
-/// The proxy's address on the host's loopback.
-pub fn proxy_addr(port: u16) -> SocketAddrV4 {
-    SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! The forked child of the landlock rung: no namespaces, so it restricts itself in place and
-//! then serves as the command's reaper.
+//! Landlock mode's child pipeline: a forked child with no namespaces, so it restricts itself
+//! in place and then serves as the command's reaper.
 //!
 //! 1. tie its life to the supervisor (`PR_SET_PDEATHSIG`, then check it is still there);
 //! 2. become a child subreaper, so double-forked daemons stay its descendants;
@@ -12,8 +12,9 @@
 //! 7. start the command in its own session with the scrubbed environment; wait for it; kill
 //!    its process group and every remaining descendant; exit with its status.
 
-use super::rules::Rule;
+use super::die_with_supervisor;
 use crate::plan::Plan;
+use crate::sandbox::landlock::Layer;
 use crate::sandbox::report::{send, LandlockStatus, Report, SetupError, Stage};
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -24,7 +25,8 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 /// What the child needs, all prepared before the fork.
 pub struct Setup<'a> {
     pub plan: &'a Plan,
-    pub rules: &'a [Rule],
+    /// The plan's view as Landlock rules on the host's paths.
+    pub layer: &'a Layer,
     pub deny: &'a [BpfProgram],
     pub notify: &'a BpfProgram,
     pub report: OwnedFd,
@@ -49,7 +51,7 @@ fn exit(code: i32) -> ! {
 
 fn restrict(setup: &Setup<'_>) -> Result<(), SetupError> {
     // 1.
-    crate::sandbox::die_with_supervisor(setup.alive.as_fd())?;
+    die_with_supervisor(setup.alive.as_fd())?;
     // 2.
     crate::sys::prctl::set_child_subreaper()
         .map_err(|e| SetupError::errno(Stage::Fork, e, "PR_SET_CHILD_SUBREAPER"))?;
@@ -62,8 +64,8 @@ fn restrict(setup: &Setup<'_>) -> Result<(), SetupError> {
     // 4.
     crate::sys::mem::wipe_environment_block();
     // 5.
-    let status = super::landlock::apply(setup.rules)?;
-    let abi = crate::sandbox::landlock::kernel_abi();
+    let (status, abi) = crate::sandbox::landlock::apply_layer(setup.layer)
+        .map_err(|e| SetupError::new(Stage::Landlock, e.to_string()))?;
     if status == LandlockStatus::NotEnforced {
         return Err(SetupError::new(
             Stage::Landlock,
