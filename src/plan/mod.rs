@@ -101,6 +101,8 @@ pub struct LandlockPlan {
 /// The complete sandbox plan.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// The sandbox it is for.
+    pub mode: Mode,
     pub argv: Vec<OsString>,
     /// The package manager's executable, resolved on the host without running anything
     /// (`pm::resolve`): the sandbox executes exactly this file, never the result of a new
@@ -324,6 +326,7 @@ fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
         .filter_map(|e| crate::sandbox::syscalls::number(&e.value).map(|nr| (e.value.clone(), nr)))
         .collect();
     Ok(Plan {
+        mode: Mode::Full,
         argv: ctx.argv.clone(),
         program: if is_pm { program } else { None },
         cwd,

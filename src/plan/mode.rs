@@ -50,6 +50,7 @@ pub struct HostPlaces {
 /// each script's own, and the kernel allows one per filter chain, landlock mode's being the
 /// reaper's, and files mounted at fixed paths).
 pub(super) fn for_landlock(plan: &mut Plan, host: &HostPlaces) {
+    plan.mode = Mode::Landlock(host.clone());
     let inside = crate::sandbox::egress::proxy_url();
     let url = OsString::from(format!("http://{}", host.proxy));
     for (k, v) in plan.env.pass.iter_mut() {
@@ -63,6 +64,10 @@ pub(super) fn for_landlock(plan: &mut Plan, host: &HostPlaces) {
     plan.env
         .pass
         .retain(|(_, v)| v.as_os_str() != OsStr::new(trust::SHIM));
+    // The full sandbox's note on its scripts' own temp directory: here TMPDIR is the private
+    // host directory above.
+    let script_tmp = format!("TMPDIR is {}", trust::SCRIPT_TMP);
+    plan.notes.retain(|n| !n.contains(&script_tmp));
 }
 
 /// The last step of building a plan for landlock mode, once every generated file is in it
