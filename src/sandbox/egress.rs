@@ -33,7 +33,7 @@ pub fn script_proxy_url() -> String {
 /// that order).
 pub fn open_and_send(chan: BorrowedFd<'_>) -> Result<(), SetupError> {
     let fail =
-        |what: &str, e: std::io::Error| SetupError::io(Stage::Loopback, &e, what.to_string());
+        |what: &str, e: std::io::Error| SetupError::io(Stage::EgressSockets, &e, what.to_string());
     let proxy =
         TcpListener::bind(SocketAddr::V4(PROXY)).map_err(|e| fail("bind the proxy socket", e))?;
     unpaced(&proxy);
@@ -53,7 +53,7 @@ pub fn open_and_send(chan: BorrowedFd<'_>) -> Result<(), SetupError> {
     // Our copies close when this function returns; the supervisor's stay open.
     send_fds(chan, &fds).map_err(|e| {
         SetupError::errno(
-            Stage::Loopback,
+            Stage::EgressSockets,
             e,
             "hand the egress sockets to the supervisor",
         )

@@ -42,7 +42,7 @@ const LEFTOVERS_TIMEOUT_MS: u16 = 5000;
 pub fn run(plan: &Plan, report: BorrowedFd<'_>, leftovers: BorrowedFd<'_>) -> ! {
     let set = watched();
     if let Err(e) = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None) {
-        SetupError::errno(Stage::Fork, e, "block signals").report(report);
+        SetupError::errno(Stage::Signals, e, "block signals").report(report);
         exit(crate::exit::SETUP_FAILED);
     }
     // Init is single-threaded (the supervisor cloned it before starting any thread).

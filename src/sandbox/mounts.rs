@@ -71,7 +71,9 @@ fn inside(root: &Path, target: &Path) -> PathBuf {
 }
 
 /// Build the view under `root` (an existing empty directory) and pivot into it.
-pub fn build_and_enter(plan: &Plan, root: &Path) -> Result<(), SetupError> {
+/// Build the planned view on an empty tmpfs at `root` (its /proc mount fails as
+/// [`Stage::Proc`], every other step as [`Stage::Mounts`]).
+pub fn build(plan: &Plan, root: &Path) -> Result<(), SetupError> {
     // Nothing we mount may propagate back to the host.
     mount(
         None::<&str>,
@@ -108,8 +110,11 @@ pub fn build_and_enter(plan: &Plan, root: &Path) -> Result<(), SetupError> {
         root,
         MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
         false,
-    )?;
+    )
+}
 
+/// Switch to the view built at `root` (`pivot_root`) and detach the host's tree.
+pub fn enter(root: &Path) -> Result<(), SetupError> {
     std::env::set_current_dir(root)
         .map_err(|e| SetupError::io(Stage::PivotRoot, &e, "chdir to the new root"))?;
     nix::unistd::pivot_root(".", ".").map_err(|e| err(Stage::PivotRoot, e, "pivot_root", root))?;

@@ -391,4 +391,159 @@ mod tests {
                 .any(|i| i.k == SECCOMP_RET_TRACE | NOTIFY_SENTINEL));
         }
     }
+
+    // In-child tests: the filters are installed in a forked child (`sys::process::in_child`),
+    // which then makes the refused calls and checks the errno; unprivileged, like the
+    // sandbox itself (no_new_privs first).
+
+    fn errno_of<T>(r: nix::Result<T>) -> Option<nix::errno::Errno> {
+        r.err()
+    }
+
+    fn expect(
+        what: &str,
+        got: Option<nix::errno::Errno>,
+        want: Option<nix::errno::Errno>,
+    ) -> Result<(), String> {
+        if got == want {
+            Ok(())
+        } else {
+            Err(format!("{what}: {got:?}, expected {want:?}"))
+        }
+    }
+
+    #[test]
+    fn in_a_child_the_deny_filters_refuse_with_eperm() {
+        use nix::errno::Errno;
+        use nix::sys::socket::{socket, AddressFamily, SockFlag, SockProtocol, SockType};
+        crate::sys::process::in_child(|| {
+            let deny = vec![("getcwd".to_string(), libc::SYS_getcwd)];
+            let filters = compile(&deny, TtyIoctls::Refuse).map_err(|e| e.to_string())?;
+            crate::sys::prctl::set_no_new_privs().map_err(|e| e.to_string())?;
+            install(&filters).map_err(|e| e.to_string())?;
+            // A whole syscall from the policy.
+            let cwd = std::env::current_dir().err().and_then(|e| e.raw_os_error());
+            if cwd != Some(libc::EPERM) {
+                return Err(format!("getcwd: {cwd:?}, expected EPERM"));
+            }
+            // Socket families: unix, inet and netlink-route pass; the rest are refused.
+            let sock = |f, t, p: Option<SockProtocol>| socket(f, t, SockFlag::SOCK_CLOEXEC, p);
+            expect(
+                "unix",
+                errno_of(sock(AddressFamily::Unix, SockType::Stream, None)),
+                None,
+            )?;
+            expect(
+                "inet",
+                errno_of(sock(AddressFamily::Inet, SockType::Stream, None)),
+                None,
+            )?;
+            expect(
+                "netlink route",
+                errno_of(sock(
+                    AddressFamily::Netlink,
+                    SockType::Raw,
+                    Some(SockProtocol::NetlinkRoute),
+                )),
+                None,
+            )?;
+            expect(
+                "netlink audit",
+                errno_of(sock(
+                    AddressFamily::Netlink,
+                    SockType::Raw,
+                    Some(SockProtocol::NetlinkAudit),
+                )),
+                Some(Errno::EPERM),
+            )?;
+            expect(
+                "AF_ALG",
+                errno_of(sock(AddressFamily::Alg, SockType::SeqPacket, None)),
+                Some(Errno::EPERM),
+            )?;
+            // TIOCSTI is refused before the kernel looks at the descriptor (ENOTTY otherwise).
+            let file = std::fs::File::open("/dev/null").map_err(|e| e.to_string())?;
+            use std::os::fd::AsFd;
+            expect(
+                "TIOCSTI",
+                errno_of(crate::sys::tty::inject_byte(file.as_fd(), b'x')),
+                Some(Errno::EPERM),
+            )
+        })
+        .expect("in the child");
+    }
+
+    #[test]
+    fn in_a_child_a_notified_tiocsti_is_left_to_the_notify_filter() {
+        use nix::errno::Errno;
+        use std::os::fd::AsFd;
+        crate::sys::process::in_child(|| {
+            let filters = compile(&[], TtyIoctls::Notified).map_err(|e| e.to_string())?;
+            crate::sys::prctl::set_no_new_privs().map_err(|e| e.to_string())?;
+            install(&filters).map_err(|e| e.to_string())?;
+            // Without the notify filter nothing refuses it here: the kernel's own answer.
+            let file = std::fs::File::open("/dev/null").map_err(|e| e.to_string())?;
+            expect(
+                "TIOCSTI",
+                errno_of(crate::sys::tty::inject_byte(file.as_fd(), b'x')),
+                Some(Errno::ENOTTY),
+            )
+        })
+        .expect("in the child");
+    }
+
+    #[test]
+    fn in_a_child_landlock_modes_notify_filter_sends_udp_to_the_supervisor() {
+        use crate::sys::seccomp::{Answer, Received};
+        use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+        use nix::unistd::ForkResult;
+        // The child plays the supervisor: it installs the filter, forks the "sandboxed"
+        // process (which inherits it) and answers its notifications.
+        crate::sys::process::in_child(|| {
+            let prog = compile_notify(Observe::ConnectOnBehalf).map_err(|e| e.to_string())?;
+            crate::sys::prctl::set_no_new_privs().map_err(|e| e.to_string())?;
+            let listener = install_listener(&prog).map_err(|e| e.to_string())?;
+            match crate::sys::process::fork_in_test().map_err(|e| e.to_string())? {
+                ForkResult::Child => {
+                    let stream = socket(
+                        AddressFamily::Inet,
+                        SockType::Stream,
+                        SockFlag::empty(),
+                        None,
+                    );
+                    let udp = socket(
+                        AddressFamily::Inet,
+                        SockType::Datagram,
+                        SockFlag::empty(),
+                        None,
+                    );
+                    let ok = stream.is_ok() && udp.err() == Some(nix::errno::Errno::EPERM);
+                    crate::sys::process::exit_now(i32::from(!ok))
+                }
+                ForkResult::Parent { child } => {
+                    // A filter that notifies nothing must fail the test, not hang it.
+                    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+                    use std::os::fd::AsFd;
+                    let mut pfd = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+                    if poll(&mut pfd, PollTimeout::from(5000u16)).map_err(|e| e.to_string())? == 0 {
+                        let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+                        return Err("no notification within 5 s".into());
+                    }
+                    let seen = match listener.receive().map_err(|e| e.to_string())? {
+                        Received::Notification(n) => n,
+                        Received::Gone => return Err("no notification".into()),
+                    };
+                    listener.answer(seen.id, Answer::Errno(libc::EPERM));
+                    if seen.nr != libc::SYS_socket || seen.int_arg(0) != libc::AF_INET {
+                        return Err(format!("notified of {seen:?}"));
+                    }
+                    match nix::sys::wait::waitpid(child, None) {
+                        Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok(()),
+                        other => Err(format!("the sandboxed process: {other:?}")),
+                    }
+                }
+            }
+        })
+        .expect("in the child");
+    }
 }

@@ -87,7 +87,7 @@ pub fn start(plan: &Plan, host: Host) -> Result<Child, SupervisorError> {
     }
     let layer = crate::sandbox::landlock::host_view::layer(plan, &places.tmp);
     let setup_error = |e: &dyn std::fmt::Display| SupervisorError::Setup {
-        stage: Stage::Seccomp,
+        stage: Stage::SeccompCompile,
         errno: None,
         detail: e.to_string(),
     };

@@ -217,7 +217,7 @@ fn classify_setup_failure(stage: Stage, errno: Option<i32>, detail: String) -> S
     let denied = matches!(errno, Some(libc::EPERM) | Some(libc::EACCES));
     match stage {
         // Ubuntu 24.04's AppArmor lets the namespaces be created and refuses mounts in them.
-        Stage::IdMap | Stage::Loopback | Stage::Hostname | Stage::Mounts if denied => SupervisorError::Unsupported {
+        Stage::IdMap | Stage::Loopback | Stage::EgressSockets | Stage::Hostname | Stage::Mounts if denied => SupervisorError::Unsupported {
             detail: format!("{}: {detail}", stage.describe()),
             fix: userns_fix(),
         },

@@ -14,7 +14,8 @@
 //! - [`process`] — `fork`, `clone` into new namespaces, `_exit`, signal dispositions;
 //! - [`mem`] — wiping memory (secrets, the inherited environment block);
 //! - [`mount`] — `mount_setattr`;
-//! - [`landlock`] — the kernel's Landlock ABI version.
+//! - [`landlock`] — the kernel's Landlock ABI version;
+//! - [`tty`] — terminal ioctls (for tests of the filter that refuses them).
 
 pub mod caps;
 pub mod fd;
@@ -25,6 +26,7 @@ pub mod net;
 pub mod prctl;
 pub mod process;
 pub mod seccomp;
+pub mod tty;
 
 /// The errno of the last failed call, as an `io::Error`.
 fn last_error() -> std::io::Error {

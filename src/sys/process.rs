@@ -99,3 +99,38 @@ pub fn default_sigpipe() {
     // SAFETY: restoring the default disposition installs no handler code.
     let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }
+
+/// Run `check` in a forked child (a unit test's way to apply Landlock or seccomp to a
+/// process without restricting the test harness) and return its verdict: the child's
+/// error message travels back over a pipe, and a child that dies or panics fails too.
+#[cfg(test)]
+pub fn in_child(check: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let (r, w) = nix::unistd::pipe().map_err(|e| e.to_string())?;
+    match fork_in_test().map_err(|e| e.to_string())? {
+        ForkResult::Child => {
+            drop(r);
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
+            let message = match outcome {
+                Ok(Ok(())) => String::new(),
+                Ok(Err(e)) => e,
+                Err(_) => "the check panicked".to_string(),
+            };
+            let mut w = std::fs::File::from(w);
+            let _ = w.write_all(message.as_bytes());
+            drop(w);
+            exit_now(i32::from(!message.is_empty()))
+        }
+        ForkResult::Parent { child } => {
+            drop(w);
+            let mut message = String::new();
+            let _ = std::fs::File::from(r).read_to_string(&mut message);
+            let status = nix::sys::wait::waitpid(child, None).map_err(|e| e.to_string())?;
+            match (status, message.is_empty()) {
+                (nix::sys::wait::WaitStatus::Exited(_, 0), true) => Ok(()),
+                (_, false) => Err(message),
+                (other, true) => Err(format!("the child ended with {other:?}")),
+            }
+        }
+    }
+}

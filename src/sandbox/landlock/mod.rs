@@ -196,3 +196,148 @@ pub fn apply_layer(layer: &Layer) -> Result<(LandlockStatus, i32), LandlockError
 pub fn kernel_abi() -> i32 {
     crate::sys::landlock::abi_version()
 }
+
+#[cfg(test)]
+mod tests {
+    //! In-child tests: each layer is applied in a forked child (`sys::process::in_child`),
+    //! which then attempts what the layer refuses and checks the errno. Landlock needs no
+    //! privilege, only no_new_privs.
+    use super::*;
+    use std::io::ErrorKind;
+    use std::path::Path;
+
+    fn restrict(layer: &Layer) -> Result<i32, String> {
+        crate::sys::prctl::set_no_new_privs().map_err(|e| e.to_string())?;
+        let (status, abi) = apply_layer(layer).map_err(|e| e.to_string())?;
+        if status == LandlockStatus::NotEnforced {
+            return Err(format!("Landlock not enforced (kernel ABI {abi})"));
+        }
+        Ok(abi)
+    }
+
+    fn denied(what: &str, r: std::io::Result<impl Sized>) -> Result<(), String> {
+        match r {
+            Err(e) if e.raw_os_error() == Some(libc::EACCES) => Ok(()),
+            Err(e) => Err(format!("{what}: {e}, expected EACCES")),
+            Ok(_) => Err(format!("{what}: allowed, expected EACCES")),
+        }
+    }
+
+    fn allowed(what: &str, r: std::io::Result<impl Sized>) -> Result<(), String> {
+        r.map(drop).map_err(|e| format!("{what}: {e}"))
+    }
+
+    #[test]
+    fn in_a_child_a_planned_layer_gives_read_write_and_nothing_else() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (rw, ro, other) = (
+            dir.path().join("rw"),
+            dir.path().join("ro"),
+            dir.path().join("other"),
+        );
+        for d in [&rw, &ro, &other] {
+            std::fs::create_dir(d).expect("mkdir");
+            std::fs::write(d.join("f"), "x").expect("write");
+        }
+        let plan = LandlockPlan {
+            read: vec![ro.clone()],
+            write: vec![rw.clone()],
+            devices: vec![PathBuf::from("/dev/null")],
+            connect_tcp: None,
+        };
+        crate::sys::process::in_child(|| {
+            restrict(&Layer::from_plan(&plan))?;
+            allowed("read in rw", std::fs::read(rw.join("f")))?;
+            allowed("write in rw", std::fs::write(rw.join("g"), "y"))?;
+            allowed("read in ro", std::fs::read(ro.join("f")))?;
+            denied("write in ro", std::fs::write(ro.join("g"), "y"))?;
+            denied("read elsewhere", std::fs::read(other.join("f")))?;
+            allowed("write a device", std::fs::write("/dev/null", "y"))?;
+            // The root is listable, nothing beneath it readable.
+            allowed("list /", std::fs::read_dir("/"))?;
+            match std::fs::read(Path::new("/etc/hostname")) {
+                Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+                r => denied("read /etc", r),
+            }
+        })
+        .expect("in the child");
+    }
+
+    #[test]
+    fn in_a_child_tcp_rules_allow_only_the_listed_ports() {
+        let open = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let (open_port, closed_port) = (
+            open.local_addr().expect("addr").port(),
+            closed.local_addr().expect("addr").port(),
+        );
+        let connect = |port| std::net::TcpStream::connect(("127.0.0.1", port));
+        crate::sys::process::in_child(|| {
+            let abi = restrict(&Layer {
+                rules: Vec::new(),
+                tcp: Tcp::ConnectOnly(vec![open_port]),
+            })?;
+            allowed("connect to the listed port", connect(open_port))?;
+            if abi >= ABI_NET {
+                denied("connect to another port", connect(closed_port))
+            } else {
+                // Below ABI 4 the TCP part is dropped (the supervisor reports it).
+                allowed("connect without TCP rules", connect(closed_port))
+            }
+        })
+        .expect("in the child");
+        crate::sys::process::in_child(|| {
+            let abi = restrict(&Layer {
+                rules: Vec::new(),
+                tcp: Tcp::Closed,
+            })?;
+            if abi >= ABI_NET {
+                denied("connect in landlock mode", connect(open_port))?;
+                denied(
+                    "bind in landlock mode",
+                    std::net::TcpListener::bind("127.0.0.1:0"),
+                )
+            } else {
+                allowed("connect without TCP rules", connect(open_port))
+            }
+        })
+        .expect("in the child");
+    }
+
+    #[test]
+    fn in_a_child_landlock_modes_host_view_carves_out_hidden_files() {
+        use crate::plan::test_fixtures::{npm_ci, npm_policy, Project};
+        let (_dir, ctx) = npm_ci(Project::BesideHome);
+        std::fs::create_dir_all(ctx.project.join("node_modules")).expect("mkdir");
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let host = crate::plan::HostPlaces {
+            proxy: "127.0.0.1:40000".parse().expect("address"),
+            tmp: tmp.path().to_path_buf(),
+            config: tmp.path().join("config"),
+        };
+        let plan = crate::plan::build(&npm_policy(), &ctx, &crate::plan::Mode::Landlock(host))
+            .expect("plan");
+        let layer = host_view::layer(&plan, tmp.path());
+        let project = ctx.project.clone();
+        crate::sys::process::in_child(|| {
+            restrict(&layer)?;
+            denied("read .env", std::fs::read(project.join(".env")))?;
+            allowed(
+                "read package.json",
+                std::fs::read(project.join("package.json")),
+            )?;
+            allowed(
+                "write in node_modules",
+                std::fs::write(project.join("node_modules/x"), "y"),
+            )?;
+            // The project root holds carve-outs: it accepts no new entries.
+            denied(
+                "create in the root",
+                std::fs::write(project.join("new"), "y"),
+            )?;
+            allowed("write TMPDIR", std::fs::write(tmp.path().join("t"), "y"))?;
+            denied("list ~/.ssh", std::fs::read_dir(ctx.home.join(".ssh")))
+        })
+        .expect("in the child");
+    }
+}

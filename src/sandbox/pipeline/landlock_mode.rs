@@ -1,21 +1,28 @@
 //! Landlock mode's child pipeline: a forked child with no namespaces, so it restricts itself
-//! in place and then serves as the command's reaper.
+//! in place and then serves as the command's reaper. Its steps, in order ([`STEPS`]; each its
+//! own function and its own [`Stage`]):
 //!
-//! 1. tie its life to the supervisor (`PR_SET_PDEATHSIG`, then check it is still there);
-//! 2. become a child subreaper, so double-forked daemons stay its descendants;
-//! 3. `no_new_privs`; a root caller drops every capability (nothing else can take root's
+//! 1. `parent-death`: tie its life to the supervisor (`PR_SET_PDEATHSIG`, then check it is
+//!    still there);
+//! 2. `subreaper`: become a child subreaper, so double-forked daemons stay its descendants;
+//! 3. `no-new-privs`;
+//! 4. `capabilities`: a root caller drops every capability (nothing else can take root's
 //!    power away without a user namespace);
-//! 4. wipe the inherited environment block (this process is a copy of the supervisor);
-//! 5. Landlock (reported; refused when not enforced: it is the only filesystem wall here);
-//! 6. seccomp: the full sandbox's deny filters, then the notify filter, whose listener the
-//!    supervisor copies; then turn non-dumpable;
-//! 7. start the command in its own session with the scrubbed environment; wait for it; kill
-//!    its process group and every remaining descendant; exit with its status.
+//! 5. `wipe-environment`: this process is a copy of the supervisor;
+//! 6. `landlock` (reported; refused when not enforced: it is the only filesystem wall here);
+//! 7. `seccomp`: the full sandbox's deny filters, then the notify filter (both compiled by
+//!    the supervisor before the fork);
+//! 8. `handover`: the listener to the supervisor, which copies it;
+//! 9. `non-dumpable`;
+//! 10. `signals`, `fork`, `exec`: block the signals it relays, start the command in its own
+//!     session with the scrubbed environment; wait for it; kill its process group and every
+//!     remaining descendant; exit with its status.
 
-use super::die_with_supervisor;
+use super::{die_with_supervisor, no_new_privs, non_dumpable, wipe_environment};
 use crate::plan::Plan;
 use crate::sandbox::landlock::Layer;
-use crate::sandbox::report::{send, LandlockStatus, Report, SetupError, Stage};
+use crate::sandbox::report::{send, LandlockStatus, Report, SetupError, Stage, Steps};
+use crate::sys::seccomp::Listener;
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
@@ -34,13 +41,31 @@ pub struct Setup<'a> {
     pub alive: OwnedFd,
 }
 
+/// The steps, in order.
+pub const STEPS: &[Stage] = &[
+    Stage::ParentDeath,
+    Stage::Subreaper,
+    Stage::NoNewPrivs,
+    Stage::Capabilities,
+    Stage::WipeEnvironment,
+    Stage::Landlock,
+    Stage::Seccomp,
+    Stage::Handover,
+    Stage::NonDumpable,
+    Stage::Signals,
+    Stage::Fork,
+    Stage::Exec,
+];
+
 /// The body of the forked child. Never returns.
 pub fn child_main(setup: &Setup<'_>) -> ! {
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| restrict(setup)));
+    let steps = Steps::new(STEPS);
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| restrict(&steps, setup)));
     match outcome {
         Ok(Ok(())) => serve(setup),
         Ok(Err(e)) => e.report(&setup.report),
-        Err(_) => SetupError::new(Stage::Landlock, "panic during setup").report(&setup.report),
+        Err(_) => steps.panicked().report(&setup.report),
     }
     exit(crate::exit::SETUP_FAILED)
 }
@@ -49,21 +74,37 @@ fn exit(code: i32) -> ! {
     crate::sys::process::exit_now(code)
 }
 
-fn restrict(setup: &Setup<'_>) -> Result<(), SetupError> {
-    // 1.
-    die_with_supervisor(setup.alive.as_fd())?;
-    // 2.
+fn restrict(steps: &Steps, setup: &Setup<'_>) -> Result<(), SetupError> {
+    steps.run(Stage::ParentDeath, || {
+        die_with_supervisor(setup.alive.as_fd())
+    })?;
+    steps.run(Stage::Subreaper, subreaper)?;
+    steps.run(Stage::NoNewPrivs, no_new_privs)?;
+    steps.run(Stage::Capabilities, drop_root_capabilities)?;
+    steps.run(Stage::WipeEnvironment, wipe_environment)?;
+    steps.run(Stage::Landlock, || apply_landlock(setup))?;
+    let listener = steps.run(Stage::Seccomp, || install_filters(setup))?;
+    steps.run(Stage::Handover, || hand_over(setup, &listener))?;
+    drop(listener);
+    // The command may not read this process's memory (a copy of the supervisor's).
+    steps.run(Stage::NonDumpable, non_dumpable)
+}
+
+fn subreaper() -> Result<(), SetupError> {
     crate::sys::prctl::set_child_subreaper()
-        .map_err(|e| SetupError::errno(Stage::Fork, e, "PR_SET_CHILD_SUBREAPER"))?;
-    // 3.
-    crate::sys::prctl::set_no_new_privs()
-        .map_err(|e| SetupError::errno(Stage::NoNewPrivs, e, "PR_SET_NO_NEW_PRIVS"))?;
+        .map_err(|e| SetupError::errno(Stage::Subreaper, e, "PR_SET_CHILD_SUBREAPER"))
+}
+
+/// Without a user namespace root keeps root's capabilities unless they are dropped; any
+/// other caller has none.
+fn drop_root_capabilities() -> Result<(), SetupError> {
     if nix::unistd::geteuid().is_root() {
         crate::sandbox::caps::drop_all()?;
     }
-    // 4.
-    crate::sys::mem::wipe_environment_block();
-    // 5.
+    Ok(())
+}
+
+fn apply_landlock(setup: &Setup<'_>) -> Result<(), SetupError> {
     let (status, abi) = crate::sandbox::landlock::apply_layer(setup.layer)
         .map_err(|e| SetupError::new(Stage::Landlock, e.to_string()))?;
     if status == LandlockStatus::NotEnforced {
@@ -73,11 +114,19 @@ fn restrict(setup: &Setup<'_>) -> Result<(), SetupError> {
         ));
     }
     send(setup.report.as_fd(), &Report::Landlock { status, abi });
-    // 6.
+    Ok(())
+}
+
+fn install_filters(setup: &Setup<'_>) -> Result<Listener, SetupError> {
     crate::sandbox::seccomp::install(setup.deny)
         .map_err(|e| SetupError::new(Stage::Seccomp, e.to_string()))?;
-    let listener = crate::sandbox::seccomp::install_listener(setup.notify)
-        .map_err(|e| SetupError::io(Stage::Seccomp, &e, "install the notify filter"))?;
+    crate::sandbox::seccomp::install_listener(setup.notify)
+        .map_err(|e| SetupError::io(Stage::Seccomp, &e, "install the notify filter"))
+}
+
+/// Report the listener and wait until the supervisor has copied it (one byte, or hang-up
+/// when it is gone).
+fn hand_over(setup: &Setup<'_>, listener: &Listener) -> Result<(), SetupError> {
     send(
         setup.report.as_fd(),
         &Report::Handles {
@@ -87,13 +136,10 @@ fn restrict(setup: &Setup<'_>) -> Result<(), SetupError> {
     );
     let mut ack = [0u8; 1];
     let _ = nix::unistd::read(&setup.alive, &mut ack);
-    drop(listener);
-    // The command may not read this process's memory (a copy of the supervisor's).
-    crate::sys::prctl::set_dumpable(false)
-        .map_err(|e| SetupError::errno(Stage::Capabilities, e, "PR_SET_DUMPABLE"))
+    Ok(())
 }
 
-/// 7. Start the command and reap until it exits. Never returns.
+/// `signals`, `fork`, `exec`: start the command and reap until it exits. Never returns.
 fn serve(setup: &Setup<'_>) -> ! {
     let mut set = SigSet::empty();
     for s in crate::sandbox::init::FORWARDED {
@@ -101,7 +147,7 @@ fn serve(setup: &Setup<'_>) -> ! {
     }
     set.add(Signal::SIGCHLD);
     if let Err(e) = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None) {
-        SetupError::errno(Stage::Fork, e, "block signals").report(&setup.report);
+        SetupError::errno(Stage::Signals, e, "block signals").report(&setup.report);
         exit(crate::exit::SETUP_FAILED);
     }
     // This process is single-threaded (forked from the supervisor before it started any
