@@ -1,6 +1,8 @@
 //! safe-install: parse the command line, start diagnostics, run, map errors to exit codes.
 //! The only place `anyhow` lives.
 
+#![deny(unsafe_code)]
+
 use anyhow::Context as _;
 use clap::{CommandFactory, Parser};
 use safe_install::cli::{Cli, Command, SandboxArgs};

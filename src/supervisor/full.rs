@@ -3,7 +3,7 @@
 //! child running `sandbox::pipeline::full`. Then serving it: the egress sockets it hands
 //! out, the seccomp listener and control socket it reports, the processes it leaves.
 
-use super::{egress, leftovers, userns_fix, SupervisorError};
+use super::{egress, leftovers, userns_fix, Pipes, SupervisorError};
 use crate::events::EventSink;
 use crate::observe::files::FileRules;
 use crate::observe::notifier::{self, Observer, Scope};
@@ -21,8 +21,6 @@ const CHILD_STACK: usize = 1 << 20;
 /// The cloned sandbox, seen from the supervisor.
 pub struct Child {
     pub(super) pid: Pid,
-    pub(super) reports: Option<OwnedFd>,
-    pub(super) alive: Option<OwnedFd>,
     egress: OwnedFd,
     leftovers: Option<OwnedFd>,
     /// Where the child built its root, when that is a temporary directory of ours.
@@ -43,7 +41,7 @@ fn unix_pair() -> Result<(OwnedFd, OwnedFd), SupervisorError> {
 }
 
 /// Clone the sandbox.
-pub fn start(plan: &Plan) -> Result<Child, SupervisorError> {
+pub(crate) fn start(plan: &Plan) -> Result<(Child, Pipes), SupervisorError> {
     // Where the child builds the new root: an existing directory it may cover in its own
     // mount namespace (nothing on the host changes, so a SIGKILL at any moment leaves
     // nothing behind); a temporary directory only when every candidate holds a bind source.
@@ -102,17 +100,20 @@ pub fn start(plan: &Plan) -> Result<Child, SupervisorError> {
         }
         Err(e) => return Err(std::io::Error::from(e).into()),
     };
-    Ok(Child {
+    let pipes = Pipes {
+        reports: report_r,
+        alive: alive_w,
+    };
+    let child = Child {
         pid,
-        reports: Some(report_r),
-        alive: Some(alive_w),
         egress: egress_parent,
         leftovers: Some(leftovers_parent),
         staging,
         observer: None,
         servers: None,
         notifier: None,
-    })
+    };
+    Ok((child, pipes))
 }
 
 impl Child {

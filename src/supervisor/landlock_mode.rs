@@ -3,7 +3,7 @@
 //! plan's view as Landlock rules and a notify filter whose listener the supervisor serves
 //! with `observe::connect` (every permitted connect is made on the sandbox's behalf).
 
-use super::SupervisorError;
+use super::{Pipes, SupervisorError};
 use crate::events::{Action, Event, EventSink, Reason, Verdict};
 use crate::plan::{HostPlaces, Plan};
 use crate::pm::Family;
@@ -13,7 +13,7 @@ use crate::sandbox::seccomp;
 use nix::fcntl::OFlag;
 use nix::unistd::{pipe2, ForkResult, Pid};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,8 +62,6 @@ impl Host {
 /// The forked child, seen from the supervisor.
 pub struct Child {
     pub(super) pid: Pid,
-    pub(super) reports: Option<OwnedFd>,
-    pub(super) alive: Option<OwnedFd>,
     host: Host,
     who: Arc<crate::observe::attribution::Attributor>,
     proxy: Option<crate::net::proxy::ProxyHandle>,
@@ -72,7 +70,7 @@ pub struct Child {
 
 /// Prepare the host side (the generated files, npm's install tree, the rules and filters)
 /// and fork the child.
-pub fn start(plan: &Plan, host: Host) -> Result<Child, SupervisorError> {
+pub(crate) fn start(plan: &Plan, host: Host) -> Result<(Child, Pipes), SupervisorError> {
     let places = host.places();
     for (path, text) in crate::plan::mode::host_files(plan, &places) {
         std::fs::write(path, text)?;
@@ -122,15 +120,18 @@ pub fn start(plan: &Plan, host: Host) -> Result<Child, SupervisorError> {
     };
     drop(report_w);
     drop(alive_r);
-    Ok(Child {
+    let pipes = Pipes {
+        reports: report_r,
+        alive: alive_w,
+    };
+    let child = Child {
         pid,
-        reports: Some(report_r),
-        alive: Some(alive_w),
         host,
         who: Arc::new(crate::observe::attribution::Attributor::new(pid.as_raw())),
         proxy: None,
         notifier_done: None,
-    })
+    };
+    Ok((child, pipes))
 }
 
 impl Child {

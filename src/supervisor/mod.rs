@@ -78,14 +78,16 @@ impl Child {
             Child::Landlock(c) => c.pid,
         }
     }
+}
 
-    /// The report pipe's read end and the alive pipe's write end, taken once.
-    fn pipes(&mut self) -> (Option<OwnedFd>, Option<OwnedFd>) {
-        match self {
-            Child::Full(c) => (c.reports.take(), c.alive.take()),
-            Child::Landlock(c) => (c.reports.take(), c.alive.take()),
-        }
-    }
+/// The supervisor's ends of the pipes every child is started with.
+pub(crate) struct Pipes {
+    /// Where the child's setup reports arrive (`sandbox::report`); EOF once the command was
+    /// executed.
+    reports: OwnedFd,
+    /// Only the supervisor holds this end: the child sees a hang-up when the supervisor is
+    /// gone, and one byte once its handles were copied.
+    alive: OwnedFd,
 }
 
 /// Run the plan in a new sandbox started as `start` says and return the command's exit
@@ -99,9 +101,15 @@ pub fn run(
     sink: &EventSink,
     planted: &Arc<crate::observe::planted::Observed>,
 ) -> Result<i32, SupervisorError> {
-    let mut child = match start {
-        Start::Full => Child::Full(full::start(plan)?),
-        Start::Landlock(host) => Child::Landlock(landlock_mode::start(plan, host)?),
+    let (mut child, Pipes { reports, alive }) = match start {
+        Start::Full => {
+            let (child, pipes) = full::start(plan)?;
+            (Child::Full(child), pipes)
+        }
+        Start::Landlock(host) => {
+            let (child, pipes) = landlock_mode::start(plan, host)?;
+            (Child::Landlock(child), pipes)
+        }
     };
     let pid = child.pid();
     raise_open_file_limit();
@@ -110,9 +118,6 @@ pub fn run(
         Child::Full(c) => c.serve(plan, allow, scripts, vault, sink, planted)?,
         Child::Landlock(c) => c.serve(allow, scripts, vault, sink)?,
     }
-    let (Some(reports), Some(alive)) = child.pipes() else {
-        return Err(std::io::Error::other("the child's pipes were taken twice").into());
-    };
     let reports = crate::sandbox::report::follow(reports, |r| -> Result<(), SupervisorError> {
         match r {
             Report::Ready => {
