@@ -50,6 +50,12 @@ pub trait PackageManager: Sync + std::fmt::Debug {
         None
     }
 
+    /// The directory of the project it installs packages into (npm's `node_modules`), when
+    /// it has one.
+    fn install_tree(&self, _project: &Path) -> Option<PathBuf> {
+        None
+    }
+
     /// The environment it installs into when that is not the project (pip's virtualenv).
     fn install_target(&self, _ctx: &Context) -> Option<PathBuf> {
         None

@@ -91,6 +91,10 @@ impl PackageManager for Npm {
         MANIFESTS
     }
 
+    fn install_tree(&self, project: &Path) -> Option<std::path::PathBuf> {
+        Some(project.join("node_modules"))
+    }
+
     fn registries(&self, ctx: &Context) -> Result<Registries, ConfigError> {
         let src = sources(ctx);
         let configured = config::discover(&src)?;
