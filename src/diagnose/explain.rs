@@ -1,8 +1,8 @@
 //! `safe-install explain <COMMAND>`: the effective policy for a command, as a person reads
 //! it. Environment variables appear by name only, never with values.
 
-use crate::net::allow::AllowList;
 use crate::plan::{DropReason, MountKind, Plan};
+use crate::policy::allow::AllowList;
 use crate::policy::Policy;
 use std::fmt::Write;
 
@@ -146,7 +146,7 @@ pub fn render(
             let _ = writeln!(
                 o,
                 "  own network namespace with only loopback; HTTP(S) through safe-install's proxy at {}, DNS to its stub (every name logged, none answered)",
-                crate::sandbox::egress::PROXY
+                crate::plan::addresses::PROXY
             );
         }
         Some(host) => {
@@ -212,7 +212,7 @@ fn credentials(o: &mut String, vault: &crate::creds::Vault) {
 /// ABI `abi` (`doctor` and `explain`).
 pub fn level2_egress(abi: i32) -> String {
     let need = crate::sandbox::landlock::ABI_NET;
-    let port = crate::sandbox::egress::SCRIPT_PROXY;
+    let port = crate::plan::addresses::SCRIPT_PROXY;
     if abi >= need {
         format!(
             "scripts and build backends connect only to their own proxy port {port} and the DNS stub; the package manager's port is closed to them by Landlock TCP rules (ABI {need}+: enforced by the kernel)"

@@ -21,12 +21,12 @@
 //! stacks, heap buffers). A tunnel is relayed by its one thread with `poll(2)` over both
 //! sockets and a 64 KiB buffer per direction; idle tunnels are closed after `idle_timeout`.
 
-use super::addr::HostKind;
-use super::allow::{AllowList, Decision, Denial, Rule, RuleSource};
 use super::request::{self, escape, Evaluation, RequestHead, RequestKind, Target};
 use super::sni::{self, Hello};
 use super::{Attribution, Emitter, PeerLookup};
 use crate::events::{Action, Event, EventSink, Reason, Verdict};
+use crate::policy::addr::HostKind;
+use crate::policy::allow::{AllowList, Decision, Denial, Rule, RuleSource};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -545,7 +545,7 @@ impl<'a> Conn<'a> {
             let mut who = who.unwrap_or_default();
             who.package = None;
             who.package_dir = None;
-            who.script = Some(crate::observe::attribution::UNATTRIBUTED.to_string());
+            who.script = Some(crate::events::UNATTRIBUTED.to_string());
             who
         };
         let lookup = || self.cfg.peer_lookup.as_ref().and_then(|l| l(self.peer));
@@ -571,7 +571,7 @@ impl<'a> Conn<'a> {
                     Some(who) => match who.script.as_deref() {
                         // The kernel keeps level 2 off this port; a process attribution
                         // cannot place (npm's git, its helpers) is level 1.
-                        Some(crate::observe::attribution::UNATTRIBUTED) if scripts_kept_out => None,
+                        Some(crate::events::UNATTRIBUTED) if scripts_kept_out => None,
                         Some(_) => Some(who),
                         None => None,
                     },
@@ -1236,8 +1236,8 @@ fn relay(client: &TcpStream, upstream: &TcpStream, idle: Duration) -> io::Result
 mod tests {
     use super::*;
     use crate::events::EventLog;
-    use crate::net::allow::RuleSource;
     use crate::net::sni::client_hello;
+    use crate::policy::allow::RuleSource;
     use std::sync::Barrier;
 
     struct Fixture {
@@ -1594,7 +1594,7 @@ mod tests {
                 assert_eq!(events[0].reason, Reason::ScriptOffline, "{clients:?}");
                 assert_eq!(
                     events[0].script.as_deref(),
-                    Some(crate::observe::attribution::UNATTRIBUTED),
+                    Some(crate::events::UNATTRIBUTED),
                     "{clients:?}"
                 );
                 assert_eq!(events[0].package, None, "{clients:?}");

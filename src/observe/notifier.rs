@@ -461,7 +461,7 @@ fn handle(listener: &Listener, req: &Notification, observer: &Observer, scope: &
                     Reason::ScriptOffline,
                     &format!(
                         "lifecycle scripts and build backends may connect only to their own proxy port ({}) and the DNS stub; the package manager's proxy and any other local port are closed to them by their Landlock domain",
-                        crate::sandbox::egress::SCRIPT_PROXY
+                        crate::plan::addresses::SCRIPT_PROXY
                     ),
                 );
                 // What Landlock answers too.
@@ -534,8 +534,8 @@ fn closed_to_level2(dest: &Dest) -> Option<std::net::SocketAddr> {
     let Dest::Inet(addr) = dest else { return None };
     let loopback = addr.ip().is_loopback() || addr.ip().to_canonical().is_loopback();
     let allowed = [
-        crate::sandbox::egress::SCRIPT_PROXY.port(),
-        crate::sandbox::egress::DNS.port(),
+        crate::plan::addresses::SCRIPT_PROXY.port(),
+        crate::plan::addresses::DNS.port(),
     ];
     (loopback && !allowed.contains(&addr.port())).then_some(*addr)
 }
@@ -548,9 +548,9 @@ fn unserved_loopback(pid: i32, dest: &Dest, stream: bool) -> Option<std::net::So
         return None;
     }
     let ours = [
-        crate::sandbox::egress::PROXY,
-        crate::sandbox::egress::SCRIPT_PROXY,
-        crate::sandbox::egress::DNS,
+        crate::plan::addresses::PROXY,
+        crate::plan::addresses::SCRIPT_PROXY,
+        crate::plan::addresses::DNS,
     ];
     if ours.iter().any(|o| o.port() == addr.port()) {
         return None;

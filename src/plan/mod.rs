@@ -5,6 +5,7 @@
 //! is a [`HostAction`] the session performs. `explain` prints the plan, the sandbox executes
 //! it.
 
+pub mod addresses;
 pub mod env;
 pub mod gitconfig;
 pub mod hidden;
@@ -278,7 +279,7 @@ fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
         .seccomp
         .deny
         .iter()
-        .filter_map(|e| crate::sandbox::syscalls::number(&e.value).map(|nr| (e.value.clone(), nr)))
+        .filter_map(|e| crate::sys::syscalls::number(&e.value).map(|nr| (e.value.clone(), nr)))
         .collect();
     Ok(Plan {
         mode: Mode::Full,
@@ -416,7 +417,7 @@ fn pip_hook(
 /// Every client inside is pointed at the supervisor's proxy; nothing bypasses it for "local"
 /// names, since inside, local is the sandbox itself.
 fn proxy_env() -> Vec<(&'static str, OsString)> {
-    let url = OsString::from(crate::sandbox::egress::proxy_url());
+    let url = OsString::from(crate::plan::addresses::proxy_url());
     let mut env: Vec<(&'static str, OsString)> = [
         "HTTP_PROXY",
         "HTTPS_PROXY",

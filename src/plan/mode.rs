@@ -51,7 +51,7 @@ pub struct HostPlaces {
 /// reaper's, and files mounted at fixed paths).
 pub(super) fn for_landlock(plan: &mut Plan, host: &HostPlaces) {
     plan.mode = Mode::Landlock(host.clone());
-    let inside = crate::sandbox::egress::proxy_url();
+    let inside = crate::plan::addresses::proxy_url();
     let url = OsString::from(format!("http://{}", host.proxy));
     for (k, v) in plan.env.pass.iter_mut() {
         if k == "TMPDIR" {

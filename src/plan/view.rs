@@ -345,7 +345,7 @@ pub(super) fn build(
 fn resolver(v: &mut View) {
     let content = format!(
         "# written by safe-install: names are resolved by its proxy, never inside\nnameserver {}\noptions timeout:1 attempts:1\n",
-        crate::sandbox::egress::DNS.ip()
+        crate::plan::addresses::DNS.ip()
     );
     let mut target = PathBuf::from("/etc/resolv.conf");
     for _ in 0..8 {

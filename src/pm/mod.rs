@@ -16,7 +16,7 @@ mod test_fixtures;
 
 pub use context::Context;
 
-use crate::net::allow::{Rule, RuleError};
+use crate::policy::allow::{Rule, RuleError};
 use crate::policy::ScriptsPolicy;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};

@@ -3,6 +3,8 @@
 //! `--policy FILE`... < command-line flags. Later layers only add entries. Files are parsed
 //! into `raw` serde types, then validated into the types below, which cannot be invalid.
 
+pub mod addr;
+pub mod allow;
 mod raw;
 mod validate;
 

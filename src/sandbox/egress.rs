@@ -4,30 +4,11 @@
 //! dials out itself; nothing inside ever holds a socket that can leave.
 
 use super::report::{SetupError, Stage};
+pub use crate::plan::addresses::{proxy_url, script_proxy_url, DNS, PROXY, SCRIPT_PROXY};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use std::io::IoSlice;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, UdpSocket};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
-
-/// Where the HTTP proxy listens inside the sandbox, for the package manager (trust level 1).
-pub const PROXY: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 3128);
-/// Where the proxy listens for lifecycle scripts and build backends (trust level 2). Their
-/// nested Landlock domain may connect to this port and the DNS stub's only (TCP rules, ABI 4),
-/// so which port a request arrives on says which level made it: the kernel decides, not
-/// process-tree attribution.
-pub const SCRIPT_PROXY: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 3129);
-/// Where the DNS stub listens inside the sandbox (UDP and TCP).
-pub const DNS: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 53);
-
-/// The proxy URL clients inside are given.
-pub fn proxy_url() -> String {
-    format!("http://{PROXY}")
-}
-
-/// The proxy URL lifecycle scripts and build backends are given.
-pub fn script_proxy_url() -> String {
-    format!("http://{SCRIPT_PROXY}")
-}
 
 /// Bind the four sockets and send them (proxy TCP, DNS UDP, DNS TCP, script proxy TCP, in
 /// that order).

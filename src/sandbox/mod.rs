@@ -18,7 +18,6 @@ pub mod pipeline;
 pub mod probe;
 pub mod report;
 pub mod seccomp;
-pub mod syscalls;
 
 /// Host name inside the sandbox.
 pub const HOSTNAME: &str = "safe-install";

@@ -366,9 +366,7 @@ mod tests {
             .seccomp
             .deny
             .iter()
-            .filter_map(|e| {
-                crate::sandbox::syscalls::number(&e.value).map(|n| (e.value.clone(), n))
-            })
+            .filter_map(|e| crate::sys::syscalls::number(&e.value).map(|n| (e.value.clone(), n)))
             .collect();
         let filters = compile(&deny, TtyIoctls::Refuse).expect("compile");
         assert_eq!(filters.len(), 2);

@@ -12,8 +12,8 @@ pub use error::SessionError;
 
 use crate::cli::SandboxArgs;
 use crate::events::{Action, Event, EventLog, Reason, Verdict};
-use crate::net::allow::AllowList;
 use crate::plan::{self, Context, Plan};
+use crate::policy::allow::AllowList;
 use crate::policy::{Entry, Origin, Overrides, Policy, PolicyPath};
 use crate::reports::{publish, summary};
 use crate::sandbox::probe;
@@ -146,7 +146,7 @@ fn build_plan(
         let (Some(host), Some(port)) = (u.host_str(), u.port_or_known_default()) else {
             return false;
         };
-        let Ok(host) = crate::net::addr::HostKind::parse(host) else {
+        let Ok(host) = crate::policy::addr::HostKind::parse(host) else {
             return false;
         };
         registries.rules.iter().any(|r| r.matches(&host, port))

@@ -3,11 +3,11 @@
 //! namespace, and serve the proxy and DNS stub on them.
 
 use crate::events::EventSink;
-use crate::net::allow::{AllowList, RuleError, RuleSource};
 use crate::net::dns::{spawn_dns_with, DnsHandle};
 use crate::net::proxy::{spawn_proxy, Clients, ProxyConfig, ProxyHandle, ScriptEgress};
 use crate::observe::attribution::Attributor;
 use crate::pm::Registries;
+use crate::policy::allow::{AllowList, RuleError, RuleSource};
 use crate::policy::Policy;
 use std::net::{TcpListener, UdpSocket};
 use std::os::fd::{AsFd, OwnedFd};

@@ -122,7 +122,7 @@ impl Child {
     pub(super) fn serve(
         &mut self,
         plan: &Plan,
-        allow: crate::net::allow::AllowList,
+        allow: crate::policy::allow::AllowList,
         scripts: Option<crate::net::proxy::ScriptEgress>,
         vault: Arc<crate::creds::Vault>,
         sink: &EventSink,

@@ -137,7 +137,7 @@ impl Child {
     /// is attributed (`active` stays None).
     pub(super) fn serve(
         &mut self,
-        allow: crate::net::allow::AllowList,
+        allow: crate::policy::allow::AllowList,
         scripts: Option<crate::net::proxy::ScriptEgress>,
         vault: Arc<crate::creds::Vault>,
         sink: &EventSink,

@@ -95,7 +95,7 @@ pub(crate) struct Pipes {
 pub fn run(
     plan: &Plan,
     start: Start,
-    allow: crate::net::allow::AllowList,
+    allow: crate::policy::allow::AllowList,
     scripts: Option<crate::net::proxy::ScriptEgress>,
     vault: Arc<crate::creds::Vault>,
     sink: &EventSink,

@@ -26,6 +26,7 @@ pub mod net;
 pub mod prctl;
 pub mod process;
 pub mod seccomp;
+pub mod syscalls;
 pub mod tty;
 
 /// The errno of the last failed call, as an `io::Error`.
