@@ -3,9 +3,10 @@
 its own layer or a lower one. The layer order and the few allowed exceptions are read from
 the fenced `layers` block of docs/architecture.md, so the document is what is enforced.
 
-Prints every upward import (file, line, from -> to) that is not a listed exception, and
-exits non-zero when there is one, or when an exception listed is no longer needed (the list
-must stay true). Test modules (`#[cfg(test)] mod tests`) are left out: tests may reach up.
+Prints every upward import (file, line, from -> to) that is not a listed exception and
+every import cycle between modules (two modules of one layer may use each other only
+through a third, lower one), and exits non-zero when there is one, or when an exception
+listed is no longer needed (the list must stay true). Test modules (`#[cfg(test)] mod tests`) are left out: tests may reach up.
 """
 import pathlib
 import re
@@ -36,10 +37,25 @@ def read_rules():
     return layers, allowed
 
 
+def cycles(edges):
+    """Each elementary cycle of the module graph once, by its smallest module first."""
+    found = set()
+    def walk(start, node, path):
+        for nxt in sorted(edges.get(node, ())):
+            if nxt == start:
+                found.add(tuple(path))
+            elif nxt not in path and nxt > start:
+                walk(start, nxt, path + [nxt])
+    for start in sorted(edges):
+        walk(start, start, [start])
+    return [list(c) for c in sorted(found)]
+
+
 def main():
     layers, allowed = read_rules()
     used_exceptions = set()
     problems = []
+    edges = {}
     for f in sorted(SRC.rglob("*.rs")):
         rel = f.relative_to(SRC)
         top = rel.parts[0].removesuffix(".rs")
@@ -59,11 +75,14 @@ def main():
                 to = m.group(1)
                 if to == top or to not in layers:
                     continue
+                edges.setdefault(top, set()).add(to)
                 if layers[to] > layers[top]:
                     if (top, to) in allowed:
                         used_exceptions.add((top, to))
                         continue
                     problems.append(f"{rel}:{lineno}: {top} (layer {layers[top]}) uses {to} (layer {layers[to]})")
+    for cycle in cycles(edges):
+        problems.append("import cycle: " + " -> ".join(cycle + [cycle[0]]))
     for a, b in sorted(allowed - used_exceptions):
         problems.append(f"{DOC.name}: exception `allow {a} -> {b}` is no longer needed; remove it")
     for p in problems:
