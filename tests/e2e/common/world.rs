@@ -63,7 +63,7 @@ pub struct World {
     /// The shared side of the leak checks' lock ([`shared_run_guard`]) while the world's
     /// test may change the host: from its creation until it is dropped or
     /// [`World::release_run_guard`].
-    run_guard: Option<RunGuard>,
+    run_guard: Option<RunGuard<'static>>,
 }
 
 impl World {
