@@ -224,7 +224,7 @@ bench_startup() {
 
 # ---------------------------------------------------------------------------- npm ci
 
-# Starts Verdaccio like tests/common/servers.rs does: its own storage, htpasswd auth,
+# Starts Verdaccio like tests/e2e/common/servers.rs does: its own storage, htpasswd auth,
 # no uplinks (it never reaches another registry), no web UI, a free loopback port.
 # Sets VERDACCIO_PID and VERDACCIO_URL.
 start_verdaccio() {

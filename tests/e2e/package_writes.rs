@@ -1,0 +1,821 @@
+//! Issue 14, "Writes by package code", end to end through real npm (file: tarball
+//! dependencies) as the caller: a dependency's lifecycle script writes its own folder of the
+//! install tree and private temp, nothing else. Each attack is refused, logged with package
+//! and script, and leaves the host's file as it was; a wiper loses nothing outside its own
+//! folder; the project's own scripts (the user's code) write the install tree; a
+//! Prisma-style generator writes `node_modules/.prisma` with a grant. Each has its negative
+//! control: bare npm, the same attack succeeds.
+//!
+//! The worlds live in /srv/safe-install-test, not in /tmp: level 2 may write its private
+//! /tmp, and a project mounted beneath /tmp would be covered by that rule (issue 12 item 7).
+
+use crate::common::netns::*;
+use crate::common::reports::*;
+use crate::common::*;
+use serde_json::Value;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Created by scripts/setup.sh: outside /tmp, writable by every test user.
+const OUTSIDE_TMP: &str = "/srv/safe-install-test";
+
+fn world(name: &str) -> World {
+    require_npm();
+    World::new_in(name, Path::new(OUTSIDE_TMP))
+}
+
+/// A fixture package without configuration, packed into the world's tarballs.
+fn pack_plain(world: &World, fixture: &str, as_name: &str) -> PathBuf {
+    let staging = world.root().join("staging").join(as_name);
+    copy_dir(&fixtures().join(fixture), &staging);
+    pack_npm_dir(world, &staging)
+}
+
+/// The files a project has that run later, outside any sandbox.
+fn plant_project_files(world: &World) {
+    for (rel, text) in [
+        (".github/workflows/ci.yml", "on: push\njobs: {}\n"),
+        (
+            ".vscode/tasks.json",
+            "{ \"version\": \"2.0.0\", \"tasks\": [] }\n",
+        ),
+        (".claude/settings.json", "{}\n"),
+        (".envrc", "export SI_ENVRC=1\n"),
+        ("src/index.js", "module.exports = 1;\n"),
+    ] {
+        write_file(&world.project.join(rel), text);
+    }
+}
+
+/// Every file of the project and the home except `skip` (relative to the project), for
+/// before/after comparisons. npm's own logs are npm's (level 1) and change with every run.
+fn snapshot(world: &World, skip: &[&str]) -> (Tree, Tree) {
+    let project = snapshot_tree(&world.project, world.root(), &|rel: &Path| {
+        skip.iter().any(|s| rel == Path::new(s))
+    });
+    let home = snapshot_tree(&world.home, world.root(), &|rel: &Path| {
+        rel == Path::new(".npm/_logs")
+    });
+    (project, home)
+}
+
+fn report_of(path: &Path) -> Option<Value> {
+    serde_json::from_str(&fs::read_to_string(path).ok()?).ok()
+}
+
+fn sandboxed(world: &World, name: &str, flags: &[&str], args: &[&str]) -> LoggedRun {
+    let _g = shared_run_guard();
+    let log = world.log_path(name);
+    let mut cmd = world.safe_install();
+    cmd.arg("--log").arg(&log).args(flags).args(args);
+    LoggedRun::read(run(cmd.current_dir(&world.project), RUN_TIMEOUT), log)
+}
+
+/// A sandboxed run as a GitHub Actions step with `--report sarif`, and what it reported.
+struct CiRun {
+    r: LoggedRun,
+    step_summary: String,
+    sarif: Value,
+    sarif_path: PathBuf,
+}
+
+impl CiRun {
+    /// The workflow commands (annotations) on stderr.
+    fn annotations(&self) -> Vec<&str> {
+        self.r
+            .out
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("::"))
+            .collect()
+    }
+
+    /// The SARIF results with this rule.
+    fn results(&self, rule: &str) -> Vec<Value> {
+        self.sarif["runs"][0]["results"]
+            .as_array()
+            .map(|r| r.iter().filter(|r| r["ruleId"] == rule).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn context(&self) -> String {
+        format!(
+            "{}\n--- step summary ---\n{}\n--- sarif ---\n{:#}",
+            self.r.context(),
+            self.step_summary,
+            self.sarif
+        )
+    }
+}
+
+fn sandboxed_ci(world: &World, name: &str, flags: &[&str], args: &[&str]) -> CiRun {
+    let step_summary_path = world.root().join(format!("{name}-step-summary.md"));
+    let sarif_path = world.root().join(format!("{name}.sarif"));
+    let log = world.log_path(name);
+    let mut cmd = world.safe_install();
+    cmd.env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &step_summary_path)
+        .env("GITHUB_WORKSPACE", world.root())
+        .arg("--log")
+        .arg(&log)
+        .args(["--report", "sarif"])
+        .arg(&sarif_path)
+        .args(flags)
+        .args(args);
+    let r = {
+        let _g = shared_run_guard();
+        LoggedRun::read(run(cmd.current_dir(&world.project), RUN_TIMEOUT), log)
+    };
+    CiRun {
+        r,
+        step_summary: fs::read_to_string(&step_summary_path).unwrap_or_default(),
+        sarif: fs::read_to_string(&sarif_path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null),
+        sarif_path,
+    }
+}
+
+fn bare(world: &World, args: &[&str]) -> Output {
+    let mut cmd = world.setup_command("npm");
+    cmd.args(args).env("HOME", &world.home);
+    run(cmd.current_dir(&world.project), RUN_TIMEOUT)
+}
+
+// ---------------------------------------------------------------------------------------
+// A postinstall that plants code where it runs later
+// ---------------------------------------------------------------------------------------
+
+struct Writer {
+    world: World,
+    mark: String,
+}
+
+/// A project depending on `si-victim` (a main file and a `.bin` entry) and `si-writer`
+/// (whose postinstall tries every write target), with the files a real project has.
+fn writer_world(name: &str) -> Writer {
+    writer_world_with(name, serde_json::json!({}))
+}
+
+/// [`writer_world`], with `extra` added to the writer's target configuration.
+fn writer_world_with(name: &str, extra: Value) -> Writer {
+    let world = world(name);
+    let mark = format!("si-planted-{}", world.token);
+    plant_project_files(&world);
+    let victim = pack_plain(&world, "trust/npm-victim", "si-victim");
+    let staged = stage_npm_fixture(
+        &world,
+        "trust/npm-writer",
+        "si-writer",
+        |_| {},
+        "writer-target.json",
+        &{
+            let mut target = serde_json::json!({ "project": world.project, "mark": mark });
+            if let (Some(t), Some(e)) = (target.as_object_mut(), extra.as_object()) {
+                t.extend(e.clone());
+            }
+            target
+        },
+    );
+    let writer = pack_npm_dir(&world, &staged);
+    write_npm_project(&world, &[&victim, &writer]);
+    Writer { world, mark }
+}
+
+impl Writer {
+    fn report(&self) -> Option<Value> {
+        report_of(
+            &self
+                .world
+                .project
+                .join("node_modules/si-writer/writer-report.json"),
+        )
+    }
+
+    /// Attack name, the file it changes on the host (relative to the world's root), whether
+    /// the host shows the mark there after a successful attack.
+    fn planted(&self) -> Vec<(&'static str, String)> {
+        let p = &self.world.project;
+        let mut found = Vec::new();
+        let read = |rel: &str| fs::read_to_string(p.join(rel)).unwrap_or_default();
+        for (attack, rel) in [
+            ("workflow", ".github/workflows/x.yml"),
+            ("package_json", "package.json"),
+            ("vscode", ".vscode/tasks.json"),
+            ("claude", ".claude/settings.json"),
+            ("envrc", ".envrc"),
+            ("other_package", "node_modules/si-victim/index.js"),
+            ("bin_through_link", "node_modules/si-victim/cli.js"),
+        ] {
+            if read(rel).contains(&self.mark) {
+                found.push((attack, rel.to_string()));
+            }
+        }
+        let bin = fs::read_link(p.join("node_modules/.bin/si-victim")).unwrap_or_default();
+        if bin != Path::new("../si-victim/cli.js") {
+            found.push((
+                "bin_replace",
+                format!(".bin/si-victim -> {}", bin.display()),
+            ));
+        }
+        // npm rewrites `.package-lock.json` after the scripts: the report and the log tell.
+        if self.world.home.join(".npm/_cacache/planted").exists() {
+            found.push(("npm_cache", "~/.npm/_cacache/planted".into()));
+        }
+        found
+    }
+}
+
+/// The attacks and the reason code the refusal is logged with (the target's tail).
+const WRITER_ATTACKS: &[(&str, &str, &str)] = &[
+    ("workflow", "read-only-path", "/.github/workflows/x.yml"),
+    ("package_json", "read-only-path", "/package.json"),
+    ("vscode", "read-only-path", "/.vscode/tasks.json"),
+    ("claude", "read-only-path", "/.claude/settings.json"),
+    ("envrc", "hidden-file", "/.envrc"),
+    (
+        "other_package",
+        "read-only-path",
+        "/node_modules/si-victim/index.js",
+    ),
+    (
+        "bin_through_link",
+        "read-only-path",
+        "/node_modules/si-victim/cli.js",
+    ),
+    (
+        "bin_replace",
+        "read-only-path",
+        "/node_modules/.bin/si-victim",
+    ),
+    (
+        "package_lock",
+        "read-only-path",
+        "/node_modules/.package-lock.json",
+    ),
+    ("npm_cache", "read-only-path", "/_cacache/planted"),
+];
+
+#[test]
+fn a_dependency_writes_only_its_own_folder_and_temp() {
+    let w = writer_world("i14-writer");
+    let r = sandboxed(&w.world, "writer", &[], NPM_CI);
+    assert!(r.out.status.success(), "npm ci failed\n{}", r.context());
+    let report = w
+        .report()
+        .unwrap_or_else(|| panic!("the postinstall wrote no report\n{}", r.context()));
+    let mut p = Problems::new();
+    for (attack, reason, target) in WRITER_ATTACKS {
+        p.check(report[attack]["ok"] == false, || {
+            format!("{attack} succeeded inside: {}", report[attack])
+        });
+        p.check(
+            r.blocked_by("si-writer@1.0.0", Some("postinstall"), "write", reason, target) >= 1,
+            || format!("no blocked write of …{target} ({reason}) attributed to si-writer@1.0.0 postinstall"),
+        );
+    }
+    for (attack, what) in w.planted() {
+        p.check(false, || format!("{attack}: the host shows it: {what}"));
+    }
+    for own in ["own_build_output", "temp"] {
+        p.check(report[own]["ok"] == true, || {
+            format!(
+                "{own} must keep working (native builds, temp files): {}",
+                report[own]
+            )
+        });
+    }
+    p.check(
+        w.world
+            .project
+            .join("node_modules/si-writer/build/Release/addon.node")
+            .is_file(),
+        || "the package's own build output is missing".into(),
+    );
+    p.finish(&r.context());
+}
+
+/// Negative control: bare, every attack lands.
+#[test]
+fn bare_npm_the_writer_plants_everything() {
+    let w = writer_world("i14-writer-bare");
+    bare(&w.world, &NPM_CI[1..]).assert_success();
+    let report = w.report().expect("bare: the postinstall wrote no report");
+    let planted: Vec<&str> = w.planted().iter().map(|(a, _)| *a).collect();
+    for (attack, _, _) in WRITER_ATTACKS {
+        let on_host = planted.contains(attack) || *attack == "package_lock";
+        assert!(
+            report[attack]["ok"] == true && on_host,
+            "bare: {attack} did not land (the fixture is broken): {} / host: {planted:?}",
+            report[attack]
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A wiper
+// ---------------------------------------------------------------------------------------
+
+/// Installed without scripts (bare npm runs no package code with --ignore-scripts), so the
+/// tree is complete before the wiper's postinstall runs in `npm rebuild`.
+fn wiper_world(name: &str) -> World {
+    let world = world(name);
+    plant_project_files(&world);
+    let victim = pack_plain(&world, "trust/npm-victim", "si-victim");
+    let staged = stage_npm_fixture(
+        &world,
+        "trust/npm-wiper",
+        "si-wiper",
+        |_| {},
+        "wiper-target.json",
+        &serde_json::json!({ "project": world.project, "home": world.home }),
+    );
+    let wiper = pack_npm_dir(&world, &staged);
+    write_npm_project(&world, &[&victim, &wiper]);
+    bare(
+        &world,
+        &["ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+    )
+    .assert_success();
+    world
+}
+
+const WIPER_DIR: &str = "node_modules/si-wiper";
+
+#[test]
+fn a_wiper_loses_nothing_outside_its_own_folder() {
+    let world = wiper_world("i14-wiper");
+    let before = snapshot(&world, &[WIPER_DIR]);
+    let r = sandboxed(&world, "wiper", &[], &["npm", "rebuild"]);
+    assert!(
+        r.out.status.success(),
+        "npm rebuild failed\n{}",
+        r.context()
+    );
+    let counts = report_of(&world.project.join(WIPER_DIR).join("wiper-report.json"))
+        .unwrap_or_else(|| panic!("the wiper wrote no report\n{}", r.context()));
+    let after = snapshot(&world, &[WIPER_DIR]);
+    let mut p = Problems::new();
+    p.check(counts["deleted"].as_u64().unwrap_or(0) > 0, || {
+        format!("the wiper deleted nothing, not even its own files: {counts}")
+    });
+    for d in diff_trees(&before.0, &after.0) {
+        p.check(false, || format!("project: {d}"));
+    }
+    for d in diff_trees(&before.1, &after.1) {
+        p.check(false, || format!("home: {d}"));
+    }
+    p.check(
+        r.blocked_by(
+            "si-wiper@1.0.0",
+            Some("postinstall"),
+            "write",
+            "read-only-path",
+            "/package.json",
+        ) >= 1
+            && r.blocked_by(
+                "si-wiper@1.0.0",
+                Some("postinstall"),
+                "write",
+                "read-only-path",
+                "/node_modules/si-victim/",
+            ) >= 1,
+        || "the wiper's refused deletions are not logged with its name".into(),
+    );
+    p.finish(&r.context());
+}
+
+/// Negative control: bare, the wiper empties the project.
+#[test]
+fn bare_npm_the_wiper_wipes_the_project() {
+    let world = wiper_world("i14-wiper-bare");
+    bare(&world, &["rebuild"]).assert_success();
+    for rel in [
+        ".github/workflows/ci.yml",
+        "src/index.js",
+        "node_modules/si-victim/index.js",
+    ] {
+        assert!(
+            !world.project.join(rel).exists(),
+            "bare: the wiper left {rel} (the fixture is broken)"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The project's own scripts, and a generator with a grant
+// ---------------------------------------------------------------------------------------
+
+/// The root project's postinstall (the user's code, as `patch-package` is): it patches a
+/// dependency's file, which it may, and tries a workflow, which it may not.
+const ROOT_SCRIPT: &str = r#"
+const fs = require("fs"), path = require("path");
+const out = {};
+const at = (n, f) => { try { f(); out[n] = true; } catch (e) { out[n] = String(e.code); } };
+at("patch_dependency", () => fs.appendFileSync("node_modules/si-victim/index.js", "// patched\n"));
+at("workflow", () => fs.writeFileSync(".github/workflows/root.yml", "on: push\n"));
+at("source", () => fs.appendFileSync("src/index.js", "// changed\n"));
+fs.writeFileSync(path.join("node_modules", ".si-root-report.json"), JSON.stringify(out));
+"#;
+
+#[test]
+fn the_projects_own_scripts_write_the_install_tree_only() {
+    let world = world("i14-root");
+    plant_project_files(&world);
+    write_file(&world.project.join("scripts/patch.js"), ROOT_SCRIPT);
+    let victim = pack_plain(&world, "trust/npm-victim", "si-victim");
+    write_npm_project(&world, &[&victim]);
+    let manifest = world.project.join("package.json");
+    let mut pkg: Value =
+        serde_json::from_str(&fs::read_to_string(&manifest).expect("read")).expect("json");
+    pkg["scripts"] = serde_json::json!({ "postinstall": "node scripts/patch.js" });
+    write_file(
+        &manifest,
+        &serde_json::to_string_pretty(&pkg).expect("json"),
+    );
+    let r = sandboxed(&world, "root", &[], NPM_CI);
+    assert!(r.out.status.success(), "npm ci failed\n{}", r.context());
+    let out = report_of(&world.project.join("node_modules/.si-root-report.json"))
+        .unwrap_or_else(|| panic!("the root postinstall wrote no report\n{}", r.context()));
+    let mut p = Problems::new();
+    p.check(out["patch_dependency"] == true, || {
+        format!("the project's postinstall could not patch a dependency: {out}")
+    });
+    for refused in ["workflow", "source"] {
+        p.check(out[refused] != true, || {
+            format!("the project's postinstall wrote {refused}: {out}")
+        });
+    }
+    p.check(
+        !world.project.join(".github/workflows/root.yml").exists(),
+        || "root.yml exists on the host".into(),
+    );
+    p.check(
+        r.blocked_by(
+            "si-fixture-project@1.0.0",
+            Some("postinstall"),
+            "write",
+            "read-only-path",
+            "/.github/workflows/root.yml",
+        ) >= 1,
+        || "the refused workflow is not logged with the project's name".into(),
+    );
+    p.finish(&r.context());
+}
+
+/// A Prisma-style generator: its postinstall writes `node_modules/.prisma/client`.
+fn generator_world(name: &str) -> World {
+    let world = world(name);
+    let staging = world.root().join("staging/si-gen");
+    write_file(
+        &staging.join("package.json"),
+        r#"{ "name": "si-gen", "version": "1.0.0", "scripts": { "postinstall": "node gen.js" } }"#,
+    );
+    write_file(
+        &staging.join("gen.js"),
+        r#"const fs = require("fs"), path = require("path");
+const out = path.join(process.env.INIT_CWD, "node_modules/.prisma/client");
+fs.mkdirSync(out, { recursive: true });
+fs.writeFileSync(path.join(out, "index.js"), "module.exports = 'generated';\n");
+"#,
+    );
+    let tarball = pack_npm_dir(&world, &staging);
+    write_npm_project(&world, &[&tarball]);
+    world
+}
+
+#[test]
+fn a_generator_writes_node_modules_prisma_with_a_grant_only() {
+    let world = generator_world("i14-gen");
+    let generated = world.project.join("node_modules/.prisma/client/index.js");
+    let r = sandboxed(&world, "gen-refused", &[], NPM_CI);
+    let mut p = Problems::new();
+    p.check(!generated.exists(), || "generated without a grant".into());
+    p.check(
+        r.blocked_by(
+            "si-gen@1.0.0",
+            Some("postinstall"),
+            "write",
+            "read-only-path",
+            "/node_modules/.prisma",
+        ) >= 1,
+        || "the refused generate is not logged".into(),
+    );
+    let policy = world.root().join("grant.toml");
+    write_file(
+        &policy,
+        &format!(
+            "[[package]]\nname = \"si-gen\"\nallow-write = [\"{}\"]\nreason = \"generates its client into node_modules/.prisma\"\n",
+            world.project.join("node_modules/.prisma").display()
+        ),
+    );
+    let policy = policy.display().to_string();
+    let r2 = sandboxed(&world, "gen-granted", &["--policy", &policy], NPM_CI);
+    p.check(r2.out.status.success(), || {
+        format!("npm ci with the grant failed\n{}", r2.context())
+    });
+    p.check(generated.is_file(), || {
+        "not generated with the grant".into()
+    });
+    p.finish(&r.context());
+}
+
+// ---------------------------------------------------------------------------------------
+// What the install leaves behind
+// ---------------------------------------------------------------------------------------
+
+fn found<'a>(r: &'a LoggedRun, reason: &str, target_end: &str) -> Vec<&'a Value> {
+    r.events
+        .iter()
+        .filter(|e| {
+            e["verdict"] == "found"
+                && e["reason"] == reason
+                && e["target"]
+                    .as_str()
+                    .is_some_and(|t| t.ends_with(target_end))
+        })
+        .collect()
+}
+
+/// A grant lets the writer through to `.bin` and `.vscode` (as a careless policy would): the
+/// end-of-run check names what it left, with the package, and `--strict` fails.
+#[test]
+fn what_a_grant_let_through_is_reported_at_the_end() {
+    let w = writer_world("i14-left");
+    let p = &w.world.project;
+    let policy = w.world.root().join("careless.toml");
+    write_file(
+        &policy,
+        &format!(
+            "[[package]]\nname = \"si-writer\"\nallow-write = [\"{}\"]\nreason = \"a careless grant\"\n",
+            p.join("node_modules/.bin").display()
+        ),
+    );
+    let vscode = p.join(".vscode").display().to_string();
+    let policy = policy.display().to_string();
+    let r = sandboxed(
+        &w.world,
+        "left",
+        &["--strict", "--policy", &policy, "--rw", &vscode],
+        NPM_CI,
+    );
+    let mut pr = Problems::new();
+    pr.check(r.out.status.code() == Some(120), || {
+        format!("--strict must fail on what was planted: {:?}", r.out.status)
+    });
+    for target in ["/node_modules/.bin/si-victim", "/.vscode/tasks.json"] {
+        let hits = found(&r, "planted", target);
+        pr.check(
+            hits.iter()
+                .any(|e| e["package"] == "si-writer@1.0.0" && e["script"] == "postinstall"),
+            || format!("no `planted` finding for …{target} attributed to si-writer@1.0.0 postinstall: {hits:?}"),
+        );
+    }
+    pr.check(r.out.stderr.contains("left"), || {
+        "the summary does not say what the install left".into()
+    });
+    pr.finish(&r.context());
+}
+
+/// Wheels installed by pip (level 1, from local wheels): a `.pth` with an import line is
+/// information (`pth-installed`, with the package) unless a policy allows its package; a
+/// wheel's `sitecustomize.py` is `planted`; `--strict` fails on the latter only. Run as a
+/// GitHub Actions step with `--report sarif`: the `.pth` is a `::notice` and a SARIF `note`,
+/// `sitecustomize.py` an `::error` and an `error`, both in the step summary.
+#[test]
+fn pth_and_sitecustomize_from_wheels_are_reported_at_the_end() {
+    require_python_venv();
+    let world = World::new_in("i14-pth", Path::new(OUTSIDE_TMP));
+    let venv = make_venv(&world);
+    let wheels = world.project.join("wheels");
+    make_wheel_with_pth(&world, &wheels, "si-pth", "1.0.0", Some("import os"));
+    make_wheel_with_pth(&world, &wheels, "si-pth-ok", "1.0.0", Some("import sys"));
+    fs::create_dir_all(&wheels).expect("mkdir");
+    run(
+        world
+            .setup_command("/usr/bin/python3")
+            .arg(fixtures().join("pip/make_wheel.py"))
+            .arg(&wheels)
+            .args(["si-sitecustom", "1.0.0", "import os", "sitecustomize.py"]),
+        RUN_TIMEOUT,
+    )
+    .assert_success();
+    let policy = world.root().join("pth.toml");
+    write_file(
+        &policy,
+        "[[pth.allow]]\npackage = \"si-pth-ok\"\nreason = \"a known .pth\"\n",
+    );
+    let policy = policy.display().to_string();
+    let pip = venv.join("bin/pip").display().to_string();
+    let wheels_s = wheels.display().to_string();
+    let ci = sandboxed_ci(
+        &world,
+        "pth",
+        &["--strict", "--policy", &policy],
+        &[
+            &pip,
+            "install",
+            "--no-index",
+            "--find-links",
+            &wheels_s,
+            "si-pth",
+            "si-pth-ok",
+            "si-sitecustom",
+        ],
+    );
+    let r = &ci.r;
+    let mut pr = Problems::new();
+    pr.check(r.out.status.code() == Some(120), || {
+        format!("--strict must fail on sitecustomize.py: {:?}", r.out.status)
+    });
+    let pth = found(r, "pth-installed", "/si_pth.pth");
+    pr.check(
+        pth.len() == 1 && pth[0]["package"] == "si_pth@1.0.0",
+        || format!("no pth-installed finding for si_pth.pth with its package: {pth:?}"),
+    );
+    pr.check(
+        found(r, "pth-installed", "/si_pth_ok.pth").is_empty(),
+        || "the allowed package's .pth was reported".into(),
+    );
+    pr.check(found(r, "planted", "/sitecustomize.py").len() == 1, || {
+        "no planted finding for sitecustomize.py".into()
+    });
+    // Every report, at its severity.
+    let annotations = ci.annotations();
+    for (command, reason, file) in [
+        ("::notice ", "[pth-installed]", "si_pth.pth"),
+        ("::error ", "[planted]", "sitecustomize.py"),
+    ] {
+        pr.check(
+            annotations
+                .iter()
+                .any(|l| l.starts_with(command) && l.contains(reason) && l.contains(file)),
+            || format!("no {command}annotation {reason} for {file}"),
+        );
+        pr.check(
+            ci.step_summary.lines().any(|l| {
+                l.starts_with("| ")
+                    && l.contains(&reason[1..reason.len() - 1])
+                    && l.contains(&file.replace('_', "\\_"))
+            }),
+            || format!("no step-summary row {reason} for {file}"),
+        );
+    }
+    pr.check(!annotations.iter().any(|l| l.contains("si_pth_ok")), || {
+        "the allowed package's .pth was annotated".into()
+    });
+    let levels = |rule: &str| -> Vec<String> {
+        ci.results(rule)
+            .iter()
+            .map(|r| r["level"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    pr.check(levels("pth-installed") == ["note"], || {
+        format!(
+            "pth-installed SARIF results: {:?} (want one note)",
+            levels("pth-installed")
+        )
+    });
+    pr.check(levels("planted") == ["error"], || {
+        format!(
+            "planted SARIF results: {:?} (want one error)",
+            levels("planted")
+        )
+    });
+    if let Err(errors) = validate_sarif(&ci.sarif_path) {
+        pr.push(format!("not valid SARIF 2.1.0: {errors}"));
+    }
+    pr.finish(&ci.context());
+}
+
+/// The `.bin` grant and `--rw .vscode` of [`what_a_grant_let_through_is_reported_at_the_end`],
+/// run as a GitHub Actions step with `--report sarif`: what the install left reaches the
+/// annotations (`::error` with `--strict`), the step summary and a schema-valid SARIF log,
+/// attributed like a blocked attempt; a planted file named to rewrite the terminal is
+/// exact in the JSON log and escaped in the summary, the annotations and the step summary.
+#[test]
+fn what_is_left_behind_shows_in_every_report() {
+    let w = writer_world_with(
+        "i14-left-ci",
+        serde_json::json!({ "hostile_name": HOSTILE }),
+    );
+    let world = &w.world;
+    let p = &world.project;
+    let policy = world.root().join("careless.toml");
+    write_file(
+        &policy,
+        &format!(
+            "[[package]]\nname = \"si-writer\"\nallow-write = [\"{}\"]\nreason = \"a careless grant\"\n",
+            p.join("node_modules/.bin").display()
+        ),
+    );
+    let vscode = p.join(".vscode").display().to_string();
+    let policy = policy.display().to_string();
+    let ci = sandboxed_ci(
+        world,
+        "left-ci",
+        &["--strict", "--policy", &policy, "--rw", &vscode],
+        NPM_CI,
+    );
+    let (r, step_summary) = (&ci.r, &ci.step_summary);
+    let annotations = ci.annotations();
+    let left = r
+        .out
+        .stderr
+        .find("safe-install: the install left")
+        .map_or("", |at| &r.out.stderr[at..]);
+    let ctx = ci.context();
+    let mut pr = Problems::new();
+    pr.check(r.out.status.code() == Some(120), || {
+        format!("--strict must fail on what was planted: {:?}", r.out.status)
+    });
+    let hostile = p.join(".vscode").join(HOSTILE).display().to_string();
+    for target in [
+        p.join("node_modules/.bin/si-victim").display().to_string(),
+        p.join(".vscode/tasks.json").display().to_string(),
+        hostile.clone(),
+    ] {
+        // The JSON log: exact, attributed.
+        pr.check(
+            r.events.iter().any(|e| {
+                e["verdict"] == "found"
+                    && e["reason"] == "planted"
+                    && e["target"] == target.as_str()
+                    && e["package"] == "si-writer@1.0.0"
+                    && e["script"] == "postinstall"
+            }),
+            || format!("no exact `planted` event for {target:?} attributed to si-writer@1.0.0"),
+        );
+        let tail = escaped(&target[p.display().to_string().len()..]);
+        pr.check(
+            left.lines()
+                .any(|l| l.contains("si-writer@1.0.0 (postinstall)") && l.contains(&tail)),
+            || format!("no summary line for {tail}"),
+        );
+        pr.check(
+            annotations.iter().any(|l| {
+                l.starts_with("::error ")
+                    && l.contains("si-writer@1.0.0")
+                    && l.contains("[planted]")
+                    && l.contains(&tail)
+            }),
+            || format!("no ::error annotation for planted {tail}"),
+        );
+        // Markdown-escaped: the file's last two names are plain; the hostile one's text is.
+        let plain = if target == hostile {
+            "all clear".to_string()
+        } else {
+            target
+                .rsplitn(3, '/')
+                .take(2)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("/")
+        };
+        pr.check(
+            step_summary.lines().any(|l| {
+                l.starts_with("| si-writer") && l.contains("planted") && l.contains(&plain)
+            }),
+            || format!("no step-summary row for planted …{plain}"),
+        );
+        pr.check(
+            ci.results("planted").iter().any(|res| {
+                res["level"] == "error"
+                    && res["properties"]["target"] == target.as_str()
+                    && res["properties"]["package"] == "si-writer@1.0.0"
+                    && res["properties"]["script"] == "postinstall"
+            }),
+            || format!("no SARIF `planted` error result for {target:?}"),
+        );
+    }
+    let rules = ci.sarif["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    pr.check(rules.iter().any(|r| r["id"] == "planted"), || {
+        "no SARIF rule `planted`".into()
+    });
+    match validate_sarif(&ci.sarif_path) {
+        Ok(()) => {}
+        Err(errors) => pr.push(format!("not valid SARIF 2.1.0: {errors}")),
+    }
+    // Escaped wherever people read it.
+    pr.check(left.contains(&escaped(&hostile)), || {
+        format!("the summary does not show {:?} escaped", escaped(&hostile))
+    });
+    for (what, text) in [
+        ("summary", left.to_string()),
+        ("annotations", annotations.join("\n")),
+        ("step summary", step_summary.clone()),
+    ] {
+        if let Some(c) = text.chars().find(|c| RAW_CONTROLS.contains(c)) {
+            pr.push(format!(
+                "the {what} contains the raw control character {c:?}"
+            ));
+        }
+    }
+    pr.finish(&ctx);
+}
