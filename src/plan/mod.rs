@@ -185,14 +185,7 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
             trust_env = env;
         }
         pm::Level2::PythonShim => {
-            let (found, env) = pip_hook(
-                policy,
-                ctx,
-                program.as_deref(),
-                venv.as_deref(),
-                &mut view,
-                &mut hidden,
-            );
+            let (found, env) = pip_hook(policy, ctx, venv.as_deref(), &mut view, &mut hidden);
             if found.is_none() {
                 return Err(PlanError::PipUnhooked {
                     program: match program.as_deref() {
@@ -354,17 +347,17 @@ fn script_shell_hook(
     Ok((script, trust_env))
 }
 
-/// pip: credentials moved to a level-1-only configuration, safe-install mounted over the
-/// interpreter files pip runs as, and the shim's configuration.
+/// pip and uv: credentials moved to a level-1-only configuration, safe-install mounted over
+/// the interpreter files the package manager runs build backends with, and the shim's
+/// configuration.
 fn pip_hook(
     policy: &Policy,
     ctx: &Context,
-    program: Option<&Path>,
     venv: Option<&Path>,
     view: &mut view::View,
     hidden: &mut Vec<Hidden>,
 ) -> (Option<PythonPlan>, Vec<(&'static str, OsString)>) {
-    let found = pm::pip::interpreters(program, venv, ctx.trusted_path());
+    let found = ctx.detected.manager.interpreters(ctx, venv);
     let (shown, unseen): (Vec<PathBuf>, Vec<PathBuf>) =
         found.into_iter().partition(|p| view.visible(p));
     for p in unseen {
@@ -394,7 +387,8 @@ fn pip_hook(
     for m in mounts {
         view.push(m.target, m.kind, m.why);
     }
-    let python = trust::python_plan(policy, ctx, &view.landlock(), venv, interpreters);
+    let mut python = trust::python_plan(policy, ctx, &view.landlock(), venv, interpreters);
+    python.frontend = ctx.detected.manager.python_frontend(ctx);
     let m = trust::python_config_mount(&python);
     view.push(m.target, m.kind, m.why);
     view.sort();

@@ -301,10 +301,11 @@ const INDEX_URL_VARIABLES: &[&str] = &[
     "PIP_EXTRA_INDEX_URL",
     "PIP_FIND_LINKS",
     "UV_INDEX",
-    "UV_INDEX_URL",
+    "UV_INDEX_*",
     "UV_DEFAULT_INDEX",
     "UV_EXTRA_INDEX_URL",
     "UV_FIND_LINKS",
+    "UV_PUBLISH_*",
 ];
 
 /// The mounts and environment that install trust level 2 for a package manager that runs
@@ -584,6 +585,10 @@ pub struct PythonPlan {
     /// The target venv (canonical), whose start-up files the end-of-run check compares.
     #[serde(default)]
     pub venv: Option<PathBuf>,
+    /// Who starts the interpreter when that is not pip (uv): how the shim tells the
+    /// package manager's own uses of it from build backends.
+    #[serde(default)]
+    pub frontend: Option<crate::pm::PythonFrontend>,
 }
 
 impl PythonPlan {
@@ -780,7 +785,51 @@ pub fn python_plan(
         level2,
         legacy_install_write,
         venv: venv.map(|v| std::fs::canonicalize(v).unwrap_or_else(|_| v.to_path_buf())),
+        frontend: None,
     }
+}
+
+/// The directories a uv build step may write besides temp: its source tree when it runs in
+/// one (`<cache>/sdists-v*/…/src`, unpacked by uv), its build venv (`VIRTUAL_ENV`, a
+/// directory directly in `<cache>/builds-v0`, where uv has the hook write its result file),
+/// and the directories in `<cache>/builds-v0` uv's hook script names (the wheel's output
+/// directory). All chosen by uv before any package code ran in this process; only real
+/// directories count (a planted symbolic link would carry the rule elsewhere).
+pub fn uv_build_dirs(
+    cache: &Path,
+    cwd: Option<&Path>,
+    build_env: Option<&Path>,
+    args: &[OsString],
+) -> Vec<PathBuf> {
+    let builds = cache.join("builds-v0");
+    let is_dir = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
+    let mut out = Vec::new();
+    if let Some(cwd) = cwd {
+        let in_sdists = cwd
+            .strip_prefix(cache)
+            .ok()
+            .and_then(|rel| rel.iter().next())
+            .and_then(std::ffi::OsStr::to_str)
+            .is_some_and(|first| first.starts_with("sdists-v"));
+        if in_sdists && cwd.strip_prefix(cache).is_ok_and(|r| r.iter().count() > 2) {
+            out.push(cwd.to_path_buf());
+        }
+    }
+    let script = match args {
+        [_, c, script, ..] if c == "-c" => script.to_str().unwrap_or_default(),
+        _ => "",
+    };
+    let named = script
+        .split("fsdecode(b\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(PathBuf::from);
+    for p in build_env.map(Path::to_path_buf).into_iter().chain(named) {
+        if p.parent() == Some(builds.as_path()) && is_dir(&p) && !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// The python shim's configuration file.
