@@ -257,19 +257,7 @@ impl PackageManager for Pip {
         _ctx: &Context,
         _from_registry: &dyn Fn(&url::Url) -> bool,
     ) -> Bound {
-        let notes = scripts
-            .packages
-            .iter()
-            .map(|g| format!(
-                "the grant for package {} ({}) is not applied: under pip no lockfile says which installed package a build is, and the name a build directory gives itself is the attacker's to choose",
-                g.value.name, g.origin
-            ))
-            .collect();
-        scripts.packages.clear();
-        Bound {
-            lockfile: Vec::new(),
-            notes,
-        }
+        no_grants_for_builds(scripts, "pip")
     }
 
     fn level2(&self, _ctx: &Context) -> Level2 {
@@ -293,6 +281,25 @@ impl PackageManager for Pip {
 
     fn ca_trust(&self) -> CaTrust {
         CaTrust::Python
+    }
+}
+
+/// Under a Python build frontend (pip, uv) no grant applies: no lockfile says which
+/// installed package a build is, and the name a build directory gives itself is the
+/// attacker's to choose. Every grant is dropped, each with a note.
+pub fn no_grants_for_builds(scripts: &mut ScriptsPolicy, tool: &str) -> Bound {
+    let notes = scripts
+        .packages
+        .iter()
+        .map(|g| format!(
+            "the grant for package {} ({}) is not applied: under {tool} no lockfile says which installed package a build is, and the name a build directory gives itself is the attacker's to choose",
+            g.value.name, g.origin
+        ))
+        .collect();
+    scripts.packages.clear();
+    Bound {
+        lockfile: Vec::new(),
+        notes,
     }
 }
 

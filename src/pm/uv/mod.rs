@@ -15,9 +15,10 @@ pub mod config;
 pub mod defaults;
 
 use super::{
-    CaTrust, ConfigError, Context, Family, Level2, PackageManager, ProjectFiles, PythonFrontend,
-    Registries,
+    Bound, CaTrust, ConfigError, Context, Family, Level2, PackageManager, ProjectFiles,
+    PythonFrontend, Registries,
 };
+use crate::policy::ScriptsPolicy;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -200,6 +201,17 @@ impl PackageManager for Uv {
         Ok(Registries { rules, local_paths })
     }
 
+    /// As under pip: a build names itself from the sdist it unpacked, which is the
+    /// attacker's to write (uv.lock names the package, not which build step is which).
+    fn bind_grants(
+        &self,
+        scripts: &mut ScriptsPolicy,
+        _ctx: &Context,
+        _from_registry: &dyn Fn(&url::Url) -> bool,
+    ) -> Bound {
+        crate::pm::pip::no_grants_for_builds(scripts, "uv")
+    }
+
     fn level2(&self, _ctx: &Context) -> Level2 {
         Level2::PythonShim
     }
@@ -283,6 +295,24 @@ mod tests {
             )),
             d.join("p/sub/c")
         );
+    }
+
+    #[test]
+    fn no_grant_applies_to_a_build_step() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut p = crate::policy::Policy::default();
+        p.add_layer(
+            "g.toml",
+            "[[package]]\nname = \"numpy\"\nallow-hosts = [\"downloads.example.com:443\"]\nreason = \"x\"\n",
+        )
+        .expect("policy");
+        let c = ctx(dir.path(), &["uv", "sync"], &[]);
+        let bound = UV.bind_grants(&mut p.scripts, &c, &|_| true);
+        assert!(p.scripts.packages.is_empty());
+        assert!(bound
+            .notes
+            .iter()
+            .any(|n| n.contains("numpy") && n.contains("under uv")));
     }
 
     #[test]
