@@ -331,3 +331,47 @@ fn explain_names_the_index_from_uvs_configuration_and_the_hook() {
     );
     p.finish(&format!("{}\n{}", out.stdout, out.stderr));
 }
+
+/// With no index configured, uv's own default comes from its executable, read as data; a
+/// uv whose executable does not say it is refused with the fix.
+#[test]
+fn uvs_default_index_is_read_from_its_executable_or_the_run_refuses() {
+    let uv = toolchains::uv();
+    let world = World::new("uv-default");
+    let out = run(
+        world
+            .safe_install()
+            .arg("explain")
+            .arg(&uv)
+            .args(["pip", "install", "x"])
+            .current_dir(&world.project),
+        RUN_TIMEOUT,
+    );
+    out.assert_success();
+    assert!(
+        out.stdout.lines().any(|l| l.contains("allow ")
+            && l.contains("default-index from uv's default index (read from")),
+        "uv's default index is not in the allow-list\n{}",
+        out.stdout
+    );
+    // An executable called uv that names no default index.
+    let fake = world.root().join("fake-uv/uv");
+    write_file(&fake, "\u{7f}ELF not uv at all\n");
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = run(
+        world
+            .safe_install()
+            .arg("explain")
+            .arg(&fake)
+            .args(["pip", "install", "x"])
+            .current_dir(&world.project),
+        RUN_TIMEOUT,
+    );
+    assert_eq!(out.status.code(), Some(123), "{}", out.describe());
+    assert!(
+        out.stderr.contains("--default-index URL"),
+        "the refusal does not name the fix: {}",
+        out.stderr
+    );
+}

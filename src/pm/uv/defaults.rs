@@ -25,18 +25,20 @@ const MARKERS: [&str; 2] = [
 /// How much of the executable is read at most (uv 0.13 is about 40 MB).
 const MAX_SIZE: u64 = 512 << 20;
 
-/// uv's default index from its executable `uv`, with the file host from pip's source of
-/// `python` when that pip's default index is the same URL.
-pub fn uv_defaults(
-    uv: &Path,
-    python: Option<&Path>,
-    home: &Path,
-) -> Result<UvDefaults, UvConfError> {
+/// uv's default index from its executable `uv`, with the file host from the pip source the
+/// first of `pythons` imports whose default index is the same URL.
+pub fn uv_defaults(uv: &Path, pythons: &[PathBuf], home: &Path) -> Result<UvDefaults, UvConfError> {
     let index = default_index_of(uv)?;
-    let file_host = python
-        .and_then(|py| crate::pm::pip::defaults::pip_defaults_from_source(py, home).ok())
-        .filter(|pip| same_index(&pip.simple_url, &index))
+    let file_host = pythons
+        .iter()
+        .filter_map(|py| crate::pm::pip::defaults::pip_defaults_from_source(py, home).ok())
+        .find(|pip| same_index(&pip.simple_url, &index))
         .map(|pip| pip.file_storage_domain);
+    if file_host.is_none() {
+        tracing::warn!(
+            "uv's default index {index} is allowed, but no pip source names the host its files live on: downloads from there are refused (add it with --allow-host)"
+        );
+    }
     Ok(UvDefaults {
         index,
         executable: uv.to_path_buf(),

@@ -182,11 +182,15 @@ impl PackageManager for Uv {
             let uv = Self::executable(ctx).ok_or_else(|| config::UvConfError::DefaultUnknown {
                 detail: "the uv executable behind the command could not be found".into(),
             })?;
-            let python = self
-                .interpreters(ctx, target_env(ctx).as_deref())
-                .into_iter()
-                .next();
-            defaults::uv_defaults(&uv, python.as_deref(), &ctx.home)
+            // The target environment's own python first (its pip, when it has one), then
+            // the interpreters it and PATH lead to.
+            let venv = target_env(ctx);
+            let pythons: Vec<PathBuf> = venv
+                .iter()
+                .map(|v| v.join("bin/python"))
+                .chain(self.interpreters(ctx, venv.as_deref()))
+                .collect();
+            defaults::uv_defaults(&uv, &pythons, &ctx.home)
         })?;
         let rules = configured.rules().map_err(|source| ConfigError::Rule {
             rule: "uv index".into(),
