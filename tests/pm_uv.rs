@@ -124,10 +124,31 @@ fn check_level2(p: &mut Problems, r: &LoggedRun, got: &[Value], secrets: &[&str]
     }
 }
 
+/// Where the index password comes from.
+#[derive(Debug, Clone, Copy)]
+enum Creds {
+    /// `UV_INDEX_URL` with `user:password@` (`--secret-env`), and `~/.netrc`.
+    EnvAndNetrc,
+    /// An `[[index]]` with `user:password@` in the user's `~/.config/uv/uv.toml`.
+    UserConfig,
+}
+
 #[test]
 fn uv_pip_install_runs_build_backends_at_level_2() {
+    uv_pip_install_with(Creds::EnvAndNetrc);
+}
+
+#[test]
+fn the_users_uv_toml_reaches_uv_and_never_a_build_step() {
+    uv_pip_install_with(Creds::UserConfig);
+}
+
+fn uv_pip_install_with(creds: Creds) {
     let uv = toolchains::uv();
-    let world = World::new("uv-pip");
+    let world = World::new(match creds {
+        Creds::EnvAndNetrc => "uv-pip",
+        Creds::UserConfig => "uv-pip-conf",
+    });
     let venv = make_venv(&world);
     let site = site_packages(&venv);
     fs::write(site.join("si_uv_victim.py"), "PWNED = False\n").expect("plant the victim");
@@ -142,11 +163,17 @@ fn uv_pip_install_runs_build_backends_at_level_2() {
         status, 401,
         "the index must refuse requests without credentials"
     );
-    write_file(
-        &world.home.join(".netrc"),
-        &format!("machine 127.0.0.1\n  login {USER}\n  password {password}\n"),
-    );
     let index = format!("http://{USER}:{password}@127.0.0.1:{}/simple/", server.port);
+    match creds {
+        Creds::EnvAndNetrc => write_file(
+            &world.home.join(".netrc"),
+            &format!("machine 127.0.0.1\n  login {USER}\n  password {password}\n"),
+        ),
+        Creds::UserConfig => write_file(
+            &world.home.join(".config/uv/uv.toml"),
+            &format!("[[index]]\nname = \"private\"\nurl = \"{index}\"\ndefault = true\n"),
+        ),
+    }
 
     let _g = shared_run_guard();
     let log = world.log_path("uv-pip");
@@ -163,9 +190,11 @@ fn uv_pip_install_runs_build_backends_at_level_2() {
         ])
         .arg(&uv)
         .args(["pip", "install", NAME])
-        .env("UV_INDEX_URL", &index)
         .env("SI_UV_TOKEN", &token)
         .env("VIRTUAL_ENV", &venv);
+    if let Creds::EnvAndNetrc = creds {
+        cmd.env("UV_INDEX_URL", &index);
+    }
     let r = LoggedRun::read(run(cmd.current_dir(&world.project), RUN_TIMEOUT), log);
     assert!(
         r.out.status.success() && installed(&site),

@@ -372,13 +372,26 @@ fn pip_hook(
         );
         return (None, Vec::new());
     }
-    let config = trust::pip_private_config(ctx);
+    let frontend = ctx.detected.manager.python_frontend(ctx);
+    let mut config = trust::pip_private_config(ctx);
+    let mut level2_drop = Vec::new();
+    if let Some(pm::PythonFrontend::Uv { .. }) = &frontend {
+        let uv = trust::uv_private_config(ctx);
+        // What points uv at its private configuration is nothing level 2 needs (outside the
+        // sandbox these are unset or the caller's, which do not pass in).
+        level2_drop.extend(uv.env.iter().map(|(k, _)| k.to_string()));
+        config.mounts.extend(uv.mounts);
+        config.env.extend(uv.env);
+    }
     for m in config.mounts {
         if m.kind == MountKind::HideFile {
             hidden.push(Hidden {
                 path: m.target.clone(),
                 is_dir: false,
-                rule: "pip.conf (moved to pip's private configuration)".into(),
+                rule: format!(
+                    "{} (moved to the package manager's private configuration)",
+                    m.target.display()
+                ),
             });
         }
         view.push(m.target, m.kind, m.why);
@@ -388,7 +401,8 @@ fn pip_hook(
         view.push(m.target, m.kind, m.why);
     }
     let mut python = trust::python_plan(policy, ctx, &view.landlock(), venv, interpreters);
-    python.frontend = ctx.detected.manager.python_frontend(ctx);
+    python.frontend = frontend;
+    python.level2.drop_env.extend(level2_drop);
     let m = trust::python_config_mount(&python);
     view.push(m.target, m.kind, m.why);
     view.sort();

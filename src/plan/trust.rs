@@ -639,6 +639,67 @@ pub fn python_mounts(interpreters: &[PathBuf]) -> (Vec<Mount>, Vec<Interpreter>)
     (mounts, list)
 }
 
+/// uv's user and system configuration inside, for uv only: `XDG_CONFIG_HOME` and
+/// `XDG_CONFIG_DIRS` point uv at them (uv reads `<each>/uv/uv.toml`).
+pub const PRIVATE_UV_USER: &str = "/.safe-install/private/uv-user";
+pub const PRIVATE_UV_SYSTEM: &str = "/.safe-install/private/uv-system";
+
+/// uv's user configuration (`$XDG_CONFIG_HOME/uv/uv.toml`, default `~/.config/uv/uv.toml`,
+/// which the private home does not show) and system configuration (the first of
+/// `$XDG_CONFIG_DIRS/uv/uv.toml`, default `/etc/xdg/uv/uv.toml`, and `/etc/uv/uv.toml`, as uv
+/// picks it), moved where only level 1 reads them: an index URL there may carry a password.
+/// The visible system file is covered by an empty one.
+pub fn uv_private_config(ctx: &Context) -> Hook {
+    let mut mounts = Vec::new();
+    let mut env: Vec<(&'static str, OsString)> = Vec::new();
+    let read = |p: &Path| {
+        std::fs::metadata(p)
+            .ok()
+            .filter(|m| m.is_file())
+            .and_then(|_| std::fs::read_to_string(p).ok())
+    };
+    let abs_var = |name: &str| ctx.var(name).map(PathBuf::from).filter(|p| p.is_absolute());
+    let user = abs_var("XDG_CONFIG_HOME")
+        .unwrap_or_else(|| ctx.home.join(".config"))
+        .join("uv/uv.toml");
+    if let Some(text) = read(&user) {
+        mounts.push(Mount {
+            target: Path::new(PRIVATE_UV_USER).join("uv/uv.toml"),
+            kind: MountKind::File(text),
+            why: format!("uv's user configuration ({}), for uv only", user.display()),
+        });
+        env.push(("XDG_CONFIG_HOME", PRIVATE_UV_USER.into()));
+    }
+    let dirs = ctx
+        .var("XDG_CONFIG_DIRS")
+        .and_then(|v| v.to_str())
+        .filter(|v| !v.is_empty())
+        .unwrap_or("/etc/xdg")
+        .split(':')
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .map(|p| p.join("uv/uv.toml"))
+        .chain(std::iter::once(PathBuf::from("/etc/uv/uv.toml")));
+    if let Some((path, text)) = dirs.filter_map(|p| Some((p.clone(), read(&p)?))).next() {
+        mounts.push(Mount {
+            target: Path::new(PRIVATE_UV_SYSTEM).join("uv/uv.toml"),
+            kind: MountKind::File(text),
+            why: format!(
+                "uv's system configuration ({}), for uv only",
+                path.display()
+            ),
+        });
+        env.push(("XDG_CONFIG_DIRS", PRIVATE_UV_SYSTEM.into()));
+        mounts.push(Mount {
+            target: std::fs::canonicalize(&path).unwrap_or(path),
+            kind: MountKind::HideFile,
+            why: "moved to uv's private configuration: build steps must not read index credentials"
+                .into(),
+        });
+    }
+    Hook { mounts, env }
+}
+
 /// pip's user configuration and `~/.netrc`, moved where only level 1 reads them, and the
 /// variables that point pip there.
 pub fn pip_private_config(ctx: &Context) -> Hook {
