@@ -234,7 +234,7 @@ fn merge_seccomp(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(
     for (i, rule) in raw.seccomp.deny.iter().enumerate() {
         let key = format!("seccomp.deny[{i}]");
         let name = rule.syscall.get_ref();
-        if crate::sandbox::syscalls::number(name).is_none() {
+        if crate::sys::syscalls::number(name).is_none() {
             return Err(cx.invalid(
                 &rule.syscall,
                 format!("{key}.syscall"),
@@ -303,7 +303,7 @@ fn merge_pth(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(), P
             ));
         }
         policy.pth_allow.push(Entry {
-            value: crate::observe::planted::normalise_dist(name),
+            value: super::normalise_dist(name),
             reason: cx.reason(&rule.reason, format!("{key}.reason"))?,
             origin: cx.origin(&rule.package),
         });

@@ -25,7 +25,7 @@
 //! returned holds them; the host is kept.
 
 use super::requirements::{direct_url, parse_options};
-use crate::net::allow::{redacted_url, Rule, RuleError, RuleSource};
+use crate::policy::allow::{redacted_url, Rule, RuleError, RuleSource};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -24,7 +24,7 @@
 //! Credentials in URLs (`https://user:token@host/simple`) are dropped at parse time: nothing
 //! returned holds them; the host is kept.
 
-use crate::net::allow::{redacted_url, Rule, RuleError, RuleSource};
+use crate::policy::allow::{redacted_url, Rule, RuleError, RuleSource};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
