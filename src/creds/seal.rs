@@ -14,7 +14,10 @@
 //! - netrc `password` tokens, bound to that host on any port (pip looks them up by host).
 
 use super::{new_placeholder, Carrier, Credential, Origin, Scheme, Secret, Vault};
-use crate::plan::trust::{PRIVATE_GLOBAL_NPMRC, PRIVATE_NETRC, PRIVATE_NPMRC, PRIVATE_PIP_CONF};
+use crate::plan::trust::{
+    PRIVATE_GLOBAL_NPMRC, PRIVATE_NETRC, PRIVATE_NPMRC, PRIVATE_PIP_CONF, PRIVATE_UV_SYSTEM,
+    PRIVATE_UV_USER,
+};
 use crate::plan::{MountKind, Plan};
 use crate::pm::CaTrust;
 use crate::policy::Policy;
@@ -503,6 +506,9 @@ pub fn seal_plan(plan: &mut Plan, policy: &Policy, https: bool) -> Result<Vault,
             PRIVATE_NPMRC => sealer.npmrc(text, "npm's configuration", default)?,
             PRIVATE_GLOBAL_NPMRC => sealer.npmrc(text, "npm's global configuration", default)?,
             PRIVATE_PIP_CONF => sealer.urls(text, "pip's configuration")?,
+            t if t.starts_with(PRIVATE_UV_USER) || t.starts_with(PRIVATE_UV_SYSTEM) => {
+                sealer.urls(text, "uv's configuration")?
+            }
             PRIVATE_NETRC => sealer.netrc(text, "the netrc file")?,
             _ => continue,
         };

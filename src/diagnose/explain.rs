@@ -22,7 +22,7 @@ pub fn render(
     let _ = writeln!(
         o,
         "policy:    {} ({})",
-        plan.manager.family().name(),
+        plan.manager.name(),
         policy.layers.join(" < ")
     );
     let _ = writeln!(o, "project:   {} (read-write)", plan.project.display());
@@ -262,10 +262,29 @@ fn scripts(o: &mut String, policy: &Policy, plan: &Plan) {
             let _ = writeln!(o, "  variables removed: {}", script.drop_env.join(" "));
         }
         None if plan.python.is_some() => {
-            let _ = writeln!(
-                o,
-                "  pip's build steps (setup.py, PEP 517 hooks) start through safe-install mounted over the interpreter: credentials removed, a nested Landlock layer"
-            );
+            match plan.python.as_ref().and_then(|p| p.frontend.as_ref()) {
+                Some(crate::pm::PythonFrontend::Uv { executable, cache }) => {
+                    let _ = writeln!(
+                    o,
+                    "  uv's build steps (each PEP 517 hook: `<build venv>/bin/python -c …`, build_wheel, get_requires_for_build_wheel, …) start through safe-install mounted over the base interpreter: credentials removed, a nested Landlock layer; they write only their own build directories in {} (their source tree in sdists-v*, their build venv and output in builds-v0) and temp",
+                    cache.display()
+                );
+                    let _ = writeln!(
+                    o,
+                    "  level 1 (uv's): only uv's interpreter query and bytecode compiler, started by {}",
+                    executable
+                        .as_ref()
+                        .map(|e| e.display().to_string())
+                        .unwrap_or_else(|| "(uv's executable was not found: nothing)".into())
+                );
+                }
+                None => {
+                    let _ = writeln!(
+                    o,
+                    "  pip's build steps (setup.py, PEP 517 hooks) start through safe-install mounted over the interpreter: credentials removed, a nested Landlock layer"
+                );
+                }
+            }
         }
         None => {
             let _ = writeln!(

@@ -99,8 +99,44 @@ fn read_origin(root: i32) -> Origin {
     }
 }
 
-/// `setup.py` (and its command) or the PEP 517 hook pip's in-process helper runs.
+/// PEP 517 hook names, longest first: `prepare_metadata_for_build_wheel` contains
+/// `build_wheel`.
+const PEP517_HOOKS: [&str; 8] = [
+    "prepare_metadata_for_build_editable",
+    "prepare_metadata_for_build_wheel",
+    "get_requires_for_build_editable",
+    "get_requires_for_build_wheel",
+    "get_requires_for_build_sdist",
+    "build_editable",
+    "build_wheel",
+    "build_sdist",
+];
+
+/// The hook a uv build step calls: uv runs each as `python -c <script>`, whose script calls
+/// `backend.<hook>(…)` or looks it up with `getattr(backend, "<hook>", None)`. uv (level 1)
+/// wrote the script; the earliest call in it names the step.
+fn uv_hook(script: &str) -> Option<String> {
+    PEP517_HOOKS
+        .iter()
+        .filter_map(|hook| {
+            let call = script.find(&format!("backend.{hook}("));
+            let lookup = script.find(&format!("getattr(backend, \"{hook}\""));
+            call.into_iter().chain(lookup).min().map(|at| (at, *hook))
+        })
+        .min_by_key(|(at, hook)| (*at, std::cmp::Reverse(hook.len())))
+        .map(|(_, hook)| hook.to_string())
+}
+
+/// `setup.py` (and its command) or the PEP 517 hook pip's in-process helper or uv's build
+/// script runs.
 fn python_hook(argv: &[String]) -> Option<String> {
+    if let [_, c, script, ..] = argv {
+        if c == "-c" && script.contains(" as backend") {
+            if let Some(hook) = uv_hook(script) {
+                return Some(hook);
+            }
+        }
+    }
     let hooks = [
         "build_wheel",
         "build_sdist",
@@ -237,6 +273,8 @@ impl Attributor {
 
     /// Attribution of host pid `pid`.
     pub fn of_pid(&self, pid: i32) -> Attribution {
+        // A worker thread is its process: its process's place in the tree decides.
+        let pid = process::thread_group(pid).unwrap_or(pid);
         let mut who = Attribution {
             pid: Some(process::ids(pid)),
             argv: process::argv(pid),
@@ -422,6 +460,33 @@ mod tests {
             Some("setup.py egg_info".into())
         );
         assert_eq!(python_hook(&argv(&["node", "x.js"])), None);
+        // uv: `python -c <script>`, as uv 0.13 writes them.
+        let uv = |body: &str| {
+            argv(&[
+                "/c/builds-v0/.tmpA/bin/python",
+                "-c",
+                &format!("import sys\nsys.path = [\".\"] + sys.path\nimport setuptools.build_meta as backend\n{body}"),
+            ])
+        };
+        for (body, hook) in [
+            ("get_requires_for_build = getattr(backend, \"get_requires_for_build_wheel\", None)\nopen(b\"/c/builds-v0/.tmpA/get_requires_for_build_wheel.txt\")", "get_requires_for_build_wheel"),
+            ("prepare_metadata_for_build_wheel = getattr(backend, \"prepare_metadata_for_build_wheel\", None)\nbuild_wheel", "prepare_metadata_for_build_wheel"),
+            ("wheel_filename = backend.build_wheel(\"/c/builds-v0/.tmpB\", {}, None)\nopen(b\"/c/builds-v0/.tmpA/build_wheel.txt\")", "build_wheel"),
+            ("wheel_filename = backend.build_editable(\"/c/builds-v0/.tmpB\", {}, None)", "build_editable"),
+        ] {
+            assert_eq!(python_hook(&uv(body)), Some(hook.to_string()), "{body}");
+        }
+        // uv's interpreter query is no hook.
+        assert_eq!(
+            python_hook(&argv(&[
+                "/v/bin/python",
+                "-I",
+                "-B",
+                "-c",
+                "import sys; from python.get_interpreter_info import main; main()"
+            ])),
+            None
+        );
     }
 
     #[test]

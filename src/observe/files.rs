@@ -76,6 +76,8 @@ pub struct FileRules {
     /// pip: the project, inside which a build backend's working directory (an in-tree build
     /// of a local path) is writable for it.
     pip_project: Option<PathBuf>,
+    /// uv: its cache, in which a build step writes its own build directories.
+    uv_cache: Option<PathBuf>,
     /// npm: the project and how a script's own directory follows from where it runs.
     own_dir: Option<(crate::plan::trust::OwnDir, PathBuf, Vec<PathBuf>)>,
     /// npm: what the root project's own scripts also write (the scratch copy of
@@ -125,6 +127,13 @@ impl FileRules {
             .is_none()
             .then(|| plan.python.as_ref().map(|p| p.level2.project.clone()))
             .flatten();
+        let uv_cache = plan
+            .python
+            .as_ref()
+            .and_then(|p| p.frontend.as_ref())
+            .map(|f| match f {
+                crate::pm::PythonFrontend::Uv { cache, .. } => cache.clone(),
+            });
         let read_only = plan
             .mounts
             .iter()
@@ -192,6 +201,7 @@ impl FileRules {
             granted_write,
             legacy_install_write,
             pip_project,
+            uv_cache,
         }
     }
 
@@ -259,6 +269,23 @@ impl FileRules {
         }
         if cwd.is_some_and(|c| c.starts_with(project) && path.starts_with(c)) {
             return true;
+        }
+        if let Some(cache) = &self.uv_cache {
+            // uv's build step: its source tree (`shim::python::uv_build_dirs`), and a build
+            // directory in `builds-v0`. Which of those the step got is known to its shim,
+            // not here: a write into another build's directory is refused by the kernel
+            // but not logged.
+            let own_tree = cwd.is_some_and(|c| {
+                crate::plan::trust::uv_build_dirs(cache, Some(c), None, &[])
+                    .contains(&c.to_path_buf())
+                    && path.starts_with(c)
+            });
+            let in_build = path
+                .strip_prefix(cache.join("builds-v0"))
+                .is_ok_and(|rel| rel.iter().count() > 1);
+            if own_tree || in_build {
+                return true;
+            }
         }
         script == Some("setup.py install")
             && self
@@ -579,11 +606,40 @@ mod tests {
             granted_write: vec![(vec!["/p/node_modules/sharp".into()], "/p/cache".into())],
             legacy_install_write: vec![],
             pip_project: None,
+            uv_cache: None,
             own_dir: None,
             root_extra: Vec::new(),
             persistent: vec!["/p".into()],
             install_tree: Some("/p/node_modules".into()),
         }
+    }
+
+    #[test]
+    fn uv_build_steps_write_their_source_tree_and_build_directories_only() {
+        let r = FileRules {
+            pip_project: Some("/p".into()),
+            uv_cache: Some("/c/uv".into()),
+            ..rules()
+        };
+        let src = Path::new("/c/uv/sdists-v11/index/h/x/1.0/id/src");
+        let may = |path: &str, cwd: &Path| r.pip_build_may_write(Path::new(path), None, Some(cwd));
+        assert!(may(
+            "/c/uv/sdists-v11/index/h/x/1.0/id/src/build/lib/x.py",
+            src
+        ));
+        assert!(may("/c/uv/builds-v0/.tmpA/build_wheel.txt", src));
+        // Not the cache's other buckets, not another package's tree, not the project.
+        for path in [
+            "/c/uv/wheels-v8/index/h/y/y.whl",
+            "/c/uv/archive-v0/abc/y.py",
+            "/c/uv/builds-v0",
+            "/c/uv/sdists-v11/index/h/y/1.0/id/src/setup.py",
+            "/p/evil.py",
+        ] {
+            assert!(!may(path, src), "{path}");
+        }
+        // Started elsewhere in the cache: no source tree of its own.
+        assert!(!may("/c/uv/sdists-v11/x", Path::new("/c/uv/sdists-v11")));
     }
 
     #[test]

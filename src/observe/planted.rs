@@ -19,7 +19,7 @@ use crate::events::{Action, Event, EventSink, Reason, Verdict};
 use crate::net::Attribution;
 use crate::plan::Plan;
 use crate::policy::Policy;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
@@ -55,11 +55,15 @@ fn stamp(p: &Path) -> Option<Stamp> {
     Some((m.len(), m.mtime(), m.mtime_nsec(), m.ino()))
 }
 
+/// dist-info directory name → the stamp of its `RECORD`.
+type Dists = BTreeMap<String, Option<Stamp>>;
+
 /// A venv's state before the run: only the few names that matter.
 #[derive(Debug, Default)]
 struct VenvState {
-    /// site-packages directory → (start-up file name → stamp), dist-info names.
-    sites: BTreeMap<PathBuf, (BTreeMap<String, Stamp>, BTreeSet<String>)>,
+    /// site-packages directory → (start-up file name → stamp), dist-info name → its
+    /// `RECORD`'s stamp.
+    sites: BTreeMap<PathBuf, (BTreeMap<String, Stamp>, Dists)>,
     /// `bin/` entry → stamp.
     bin: BTreeMap<String, Stamp>,
 }
@@ -113,7 +117,7 @@ fn venv_state(venv: &Path) -> VenvState {
     let mut state = VenvState::default();
     for site in site_dirs(venv) {
         let mut startup = BTreeMap::new();
-        let mut dists = BTreeSet::new();
+        let mut dists = BTreeMap::new();
         if let Ok(dir) = std::fs::read_dir(&site) {
             for e in dir.flatten() {
                 let Some(name) = e.file_name().to_str().map(str::to_string) else {
@@ -124,7 +128,7 @@ fn venv_state(venv: &Path) -> VenvState {
                         startup.insert(name, s);
                     }
                 } else if name.ends_with(".dist-info") {
-                    dists.insert(name);
+                    dists.insert(name, stamp(&e.path().join("RECORD")));
                 }
             }
         }
@@ -356,13 +360,16 @@ fn check_venv(venv: &Path, old: &VenvState, allowed: &[&str]) -> Vec<Finding> {
     let now = venv_state(venv);
     let mut out = Vec::new();
     // Files that wheels installed in this run list in their RECORD (site-relative paths,
-    // normalised), with the wheel's name@version.
+    // normalised), with the wheel's name@version: a new dist-info, or one whose RECORD the
+    // installer wrote again (a reinstall: `pip --force-reinstall`, `uv pip install
+    // --reinstall`).
     let mut recorded: BTreeMap<PathBuf, (String, String)> = BTreeMap::new();
     for (site, (_, dists)) in &now.sites {
         let before = old.sites.get(site).map(|(_, d)| d);
         for dist in dists
             .iter()
-            .filter(|d| !before.is_some_and(|b| b.contains(*d)))
+            .filter(|(d, record)| before.and_then(|b| b.get(*d)) != Some(record))
+            .map(|(d, _)| d)
         {
             let Some((name, version)) = dist_name(dist) else {
                 continue;
@@ -557,5 +564,28 @@ mod tests {
                 ("stray".into(), Reason::Planted, None),
             ]
         );
+    }
+
+    #[test]
+    fn a_reinstalled_wheel_vouches_for_its_files_a_changed_file_alone_does_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let venv = dir.path();
+        let site = venv.join("lib/python3.11/site-packages");
+        let dist = site.join("setuptools-66.1.dist-info");
+        std::fs::create_dir_all(&dist).expect("mkdir");
+        std::fs::write(dist.join("RECORD"), "distutils-precedence.pth,,\n").expect("record");
+        let pth = site.join("distutils-precedence.pth");
+        std::fs::write(&pth, "import os\n").expect("write");
+        let before = venv_state(venv);
+        // Rewritten without its wheel (a granted write): planted.
+        std::fs::remove_file(&pth).expect("rm");
+        std::fs::write(&pth, "import os; os.system('x')\n").expect("write");
+        let found = check_venv(venv, &before, &["setuptools"]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].reason, Reason::Planted);
+        // Reinstalled: the installer wrote the RECORD again.
+        std::fs::remove_file(dist.join("RECORD")).expect("rm");
+        std::fs::write(dist.join("RECORD"), "distutils-precedence.pth,,\n").expect("record");
+        assert_eq!(check_venv(venv, &before, &["setuptools"]), Vec::new());
     }
 }

@@ -35,6 +35,17 @@ pub fn ids(host_pid: i32) -> ProcessId {
     }
 }
 
+/// The process a thread belongs to (`Tgid` in its status): a notification names the thread
+/// that made the call, and a multi-threaded package manager (uv) makes most of its calls from
+/// worker threads, whose own `/proc` entry says nothing of who started the process.
+pub fn thread_group(host_tid: i32) -> Option<i32> {
+    let status = std::fs::read_to_string(format!("/proc/{host_tid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// The command line, each argument cut to 200 bytes and at most 16 arguments.
 pub fn argv(host_pid: i32) -> Option<Vec<String>> {
     let raw = std::fs::read(format!("/proc/{host_pid}/cmdline")).ok()?;

@@ -198,14 +198,7 @@ fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
             trust_env = env;
         }
         pm::Level2::PythonShim => {
-            let (found, env) = pip_hook(
-                policy,
-                ctx,
-                program.as_deref(),
-                venv.as_deref(),
-                &mut view,
-                &mut hidden,
-            );
+            let (found, env) = pip_hook(policy, ctx, venv.as_deref(), &mut view, &mut hidden);
             if found.is_none() {
                 return Err(PlanError::PipUnhooked {
                     program: match program.as_deref() {
@@ -367,17 +360,17 @@ fn script_shell_hook(
     Ok((script, trust_env))
 }
 
-/// pip: credentials moved to a level-1-only configuration, safe-install mounted over the
-/// interpreter files pip runs as, and the shim's configuration.
+/// pip and uv: credentials moved to a level-1-only configuration, safe-install mounted over
+/// the interpreter files the package manager runs build backends with, and the shim's
+/// configuration.
 fn pip_hook(
     policy: &Policy,
     ctx: &Context,
-    program: Option<&Path>,
     venv: Option<&Path>,
     view: &mut view::View,
     hidden: &mut Vec<Hidden>,
 ) -> (Option<PythonPlan>, Vec<(&'static str, OsString)>) {
-    let found = pm::pip::interpreters(program, venv, ctx.trusted_path());
+    let found = ctx.detected.manager.interpreters(ctx, venv);
     let (shown, unseen): (Vec<PathBuf>, Vec<PathBuf>) =
         found.into_iter().partition(|p| view.visible(p));
     for p in unseen {
@@ -392,13 +385,26 @@ fn pip_hook(
         );
         return (None, Vec::new());
     }
-    let config = trust::pip_private_config(ctx);
+    let frontend = ctx.detected.manager.python_frontend(ctx);
+    let mut config = trust::pip_private_config(ctx);
+    let mut level2_drop = Vec::new();
+    if let Some(pm::PythonFrontend::Uv { .. }) = &frontend {
+        let uv = trust::uv_private_config(ctx);
+        // What points uv at its private configuration is nothing level 2 needs (outside the
+        // sandbox these are unset or the caller's, which do not pass in).
+        level2_drop.extend(uv.env.iter().map(|(k, _)| k.to_string()));
+        config.mounts.extend(uv.mounts);
+        config.env.extend(uv.env);
+    }
     for m in config.mounts {
         if m.kind == MountKind::HideFile {
             hidden.push(Hidden {
                 path: m.target.clone(),
                 is_dir: false,
-                rule: "pip.conf (moved to pip's private configuration)".into(),
+                rule: format!(
+                    "{} (moved to the package manager's private configuration)",
+                    m.target.display()
+                ),
             });
         }
         view.push(m.target, m.kind, m.why);
@@ -407,7 +413,9 @@ fn pip_hook(
     for m in mounts {
         view.push(m.target, m.kind, m.why);
     }
-    let python = trust::python_plan(policy, ctx, &view.landlock(), venv, interpreters);
+    let mut python = trust::python_plan(policy, ctx, &view.landlock(), venv, interpreters);
+    python.frontend = frontend;
+    python.level2.drop_env.extend(level2_drop);
     let m = trust::python_config_mount(&python);
     view.push(m.target, m.kind, m.why);
     view.sort();

@@ -301,10 +301,11 @@ const INDEX_URL_VARIABLES: &[&str] = &[
     "PIP_EXTRA_INDEX_URL",
     "PIP_FIND_LINKS",
     "UV_INDEX",
-    "UV_INDEX_URL",
+    "UV_INDEX_*",
     "UV_DEFAULT_INDEX",
     "UV_EXTRA_INDEX_URL",
     "UV_FIND_LINKS",
+    "UV_PUBLISH_*",
 ];
 
 /// The mounts and environment that install trust level 2 for a package manager that runs
@@ -584,6 +585,10 @@ pub struct PythonPlan {
     /// The target venv (canonical), whose start-up files the end-of-run check compares.
     #[serde(default)]
     pub venv: Option<PathBuf>,
+    /// Who starts the interpreter when that is not pip (uv): how the shim tells the
+    /// package manager's own uses of it from build backends.
+    #[serde(default)]
+    pub frontend: Option<crate::pm::PythonFrontend>,
 }
 
 impl PythonPlan {
@@ -632,6 +637,67 @@ pub fn python_mounts(interpreters: &[PathBuf]) -> (Vec<Mount>, Vec<Interpreter>)
         });
     }
     (mounts, list)
+}
+
+/// uv's user and system configuration inside, for uv only: `XDG_CONFIG_HOME` and
+/// `XDG_CONFIG_DIRS` point uv at them (uv reads `<each>/uv/uv.toml`).
+pub const PRIVATE_UV_USER: &str = "/.safe-install/private/uv-user";
+pub const PRIVATE_UV_SYSTEM: &str = "/.safe-install/private/uv-system";
+
+/// uv's user configuration (`$XDG_CONFIG_HOME/uv/uv.toml`, default `~/.config/uv/uv.toml`,
+/// which the private home does not show) and system configuration (the first of
+/// `$XDG_CONFIG_DIRS/uv/uv.toml`, default `/etc/xdg/uv/uv.toml`, and `/etc/uv/uv.toml`, as uv
+/// picks it), moved where only level 1 reads them: an index URL there may carry a password.
+/// The visible system file is covered by an empty one.
+pub fn uv_private_config(ctx: &Context) -> Hook {
+    let mut mounts = Vec::new();
+    let mut env: Vec<(&'static str, OsString)> = Vec::new();
+    let read = |p: &Path| {
+        std::fs::metadata(p)
+            .ok()
+            .filter(|m| m.is_file())
+            .and_then(|_| std::fs::read_to_string(p).ok())
+    };
+    let abs_var = |name: &str| ctx.var(name).map(PathBuf::from).filter(|p| p.is_absolute());
+    let user = abs_var("XDG_CONFIG_HOME")
+        .unwrap_or_else(|| ctx.home.join(".config"))
+        .join("uv/uv.toml");
+    if let Some(text) = read(&user) {
+        mounts.push(Mount {
+            target: Path::new(PRIVATE_UV_USER).join("uv/uv.toml"),
+            kind: MountKind::File(text),
+            why: format!("uv's user configuration ({}), for uv only", user.display()),
+        });
+        env.push(("XDG_CONFIG_HOME", PRIVATE_UV_USER.into()));
+    }
+    let dirs = ctx
+        .var("XDG_CONFIG_DIRS")
+        .and_then(|v| v.to_str())
+        .filter(|v| !v.is_empty())
+        .unwrap_or("/etc/xdg")
+        .split(':')
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .map(|p| p.join("uv/uv.toml"))
+        .chain(std::iter::once(PathBuf::from("/etc/uv/uv.toml")));
+    if let Some((path, text)) = dirs.filter_map(|p| Some((p.clone(), read(&p)?))).next() {
+        mounts.push(Mount {
+            target: Path::new(PRIVATE_UV_SYSTEM).join("uv/uv.toml"),
+            kind: MountKind::File(text),
+            why: format!(
+                "uv's system configuration ({}), for uv only",
+                path.display()
+            ),
+        });
+        env.push(("XDG_CONFIG_DIRS", PRIVATE_UV_SYSTEM.into()));
+        mounts.push(Mount {
+            target: std::fs::canonicalize(&path).unwrap_or(path),
+            kind: MountKind::HideFile,
+            why: "moved to uv's private configuration: build steps must not read index credentials"
+                .into(),
+        });
+    }
+    Hook { mounts, env }
 }
 
 /// pip's user configuration and `~/.netrc`, moved where only level 1 reads them, and the
@@ -780,7 +846,51 @@ pub fn python_plan(
         level2,
         legacy_install_write,
         venv: venv.map(|v| std::fs::canonicalize(v).unwrap_or_else(|_| v.to_path_buf())),
+        frontend: None,
     }
+}
+
+/// The directories a uv build step may write besides temp: its source tree when it runs in
+/// one (`<cache>/sdists-v*/…/src`, unpacked by uv), its build venv (`VIRTUAL_ENV`, a
+/// directory directly in `<cache>/builds-v0`, where uv has the hook write its result file),
+/// and the directories in `<cache>/builds-v0` uv's hook script names (the wheel's output
+/// directory). All chosen by uv before any package code ran in this process; only real
+/// directories count (a planted symbolic link would carry the rule elsewhere).
+pub fn uv_build_dirs(
+    cache: &Path,
+    cwd: Option<&Path>,
+    build_env: Option<&Path>,
+    args: &[OsString],
+) -> Vec<PathBuf> {
+    let builds = cache.join("builds-v0");
+    let is_dir = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
+    let mut out = Vec::new();
+    if let Some(cwd) = cwd {
+        let in_sdists = cwd
+            .strip_prefix(cache)
+            .ok()
+            .and_then(|rel| rel.iter().next())
+            .and_then(std::ffi::OsStr::to_str)
+            .is_some_and(|first| first.starts_with("sdists-v"));
+        if in_sdists && cwd.strip_prefix(cache).is_ok_and(|r| r.iter().count() > 2) {
+            out.push(cwd.to_path_buf());
+        }
+    }
+    let script = match args {
+        [_, c, script, ..] if c == "-c" => script.to_str().unwrap_or_default(),
+        _ => "",
+    };
+    let named = script
+        .split("fsdecode(b\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(PathBuf::from);
+    for p in build_env.map(Path::to_path_buf).into_iter().chain(named) {
+        if p.parent() == Some(builds.as_path()) && is_dir(&p) && !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// The python shim's configuration file.

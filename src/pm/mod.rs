@@ -13,6 +13,7 @@ pub mod pip;
 pub mod resolve;
 #[cfg(test)]
 mod test_fixtures;
+pub mod uv;
 
 pub use context::Context;
 
@@ -26,6 +27,11 @@ use std::path::{Path, PathBuf};
 pub trait PackageManager: Sync + std::fmt::Debug {
     /// The family it belongs to (the log's and `explain`'s name for it).
     fn family(&self) -> Family;
+
+    /// Its name in `explain` and the log (the family's unless the tool is its own).
+    fn name(&self) -> &'static str {
+        self.family().name()
+    }
 
     /// Whether the command installs packages at all: `false` only for commands safe-install
     /// does not know, which get the base policy, no level 2 and no registries.
@@ -79,6 +85,18 @@ pub trait PackageManager: Sync + std::fmt::Debug {
     /// How its package code (lifecycle scripts, build backends) is put at trust level 2.
     fn level2(&self, ctx: &Context) -> Level2;
 
+    /// Under [`Level2::PythonShim`]: the interpreter files (canonical) its build backends
+    /// run as, which safe-install stands in for; `venv` is [`PackageManager::install_target`].
+    fn interpreters(&self, _ctx: &Context, _venv: Option<&Path>) -> Vec<PathBuf> {
+        Vec::new()
+    }
+
+    /// Under [`Level2::PythonShim`]: who starts the interpreter, which tells the python shim
+    /// the package manager's own uses of it (level 1) from build backends (level 2).
+    fn python_frontend(&self, _ctx: &Context) -> Option<PythonFrontend> {
+        None
+    }
+
     /// Its settings that name programs, pinned so that trust level 1 runs no package code.
     fn program_pins(&self, _ctx: &Context) -> Result<Vec<npm::Pin>, npm::PinError> {
         Ok(Vec::new())
@@ -113,6 +131,21 @@ pub enum Level2 {
     /// No hook this tool offers: its package code runs at the package manager's level, which
     /// `explain` and the run say.
     Unhooked(&'static str),
+}
+
+/// Who starts the interpreter the python shim stands in for.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PythonFrontend {
+    /// uv: its own build frontend. Level 1 only for uv's interpreter query and bytecode
+    /// compiler, started by `executable` (`None` when it could not be found: then nothing
+    /// is level 1); every other python is a build step at level 2, writing only its own
+    /// build directories in `cache` (`<cache>/builds-v0/<dir>`, its source tree in
+    /// `<cache>/sdists-v*/…`).
+    Uv {
+        executable: Option<PathBuf>,
+        cache: PathBuf,
+    },
 }
 
 /// What a non-hooked package manager's own level observes.
@@ -169,6 +202,8 @@ pub enum ConfigError {
     Npm(#[from] npm::config::NpmrcError),
     #[error("reading pip's configuration to find the index")]
     Pip(#[from] pip::config::PipConfError),
+    #[error("reading uv's configuration to find the index")]
+    Uv(#[from] uv::config::UvConfError),
     #[error("the egress rule `{rule}` from {source_name} is invalid")]
     Rule {
         rule: String,
@@ -217,6 +252,8 @@ pub fn detect(argv: &[OsString]) -> Detected {
     let args = argv.get(1..).unwrap_or_default();
     let manager: &'static dyn PackageManager = if npm::recognise(&program) {
         &npm::NPM
+    } else if uv::recognise(&program) {
+        &uv::UV
     } else if pip::recognise(&program, args) {
         &pip::PIP
     } else {
@@ -288,11 +325,23 @@ mod tests {
                 Family::Pip,
             ),
             (&["uv", "pip", "install", "x"][..], Family::Pip),
+            (&["/opt/uv/bin/uv", "sync"][..], Family::Pip),
             (&["python3", "setup.py", "install"][..], Family::Generic),
             (&["/bin/true"][..], Family::Generic),
         ] {
             assert_eq!(detect(&argv(cmd)).family(), family, "{cmd:?}");
         }
+        // uv is its own package manager; pip's knowledge is pip's only.
+        for cmd in [
+            &["uv", "pip", "install", "x"][..],
+            &["/opt/uv/bin/uv", "sync"][..],
+        ] {
+            assert_eq!(detect(&argv(cmd)).manager.name(), "uv", "{cmd:?}");
+        }
+        assert_eq!(
+            detect(&argv(&["pip", "install", "x"])).manager.name(),
+            "pip"
+        );
     }
 
     #[test]

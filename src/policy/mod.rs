@@ -358,6 +358,7 @@ pub mod builtin {
     );
     pub const NPM: (&str, &str) = ("policies/npm.toml", include_str!("../../policies/npm.toml"));
     pub const PIP: (&str, &str) = ("policies/pip.toml", include_str!("../../policies/pip.toml"));
+    pub const UV: (&str, &str) = ("policies/uv.toml", include_str!("../../policies/uv.toml"));
     pub const GENERIC: (&str, &str) = (
         "policies/generic.toml",
         include_str!("../../policies/generic.toml"),

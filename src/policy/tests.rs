@@ -2,7 +2,13 @@ use super::*;
 
 fn builtin() -> Policy {
     let mut p = Policy::default();
-    for (name, text) in [builtin::BASE, builtin::NPM, builtin::PIP, builtin::GENERIC] {
+    for (name, text) in [
+        builtin::BASE,
+        builtin::NPM,
+        builtin::PIP,
+        builtin::UV,
+        builtin::GENERIC,
+    ] {
         p.add_layer(&format!("built-in {name}"), text)
             .unwrap_or_else(|e| panic!("{name} must be valid: {e}"));
     }
@@ -15,7 +21,7 @@ fn built_in_policies_are_valid_and_every_entry_has_a_reason() {
     assert!(p.env.pass.iter().all(|e| !e.reason.is_empty()));
     assert!(p.fs.hide.iter().any(|e| e.value.text == ".env"));
     assert!(p.seccomp.deny.iter().any(|e| e.value == "io_uring_setup"));
-    assert_eq!(p.layers.len(), 4);
+    assert_eq!(p.layers.len(), 5);
 }
 
 #[test]

@@ -25,7 +25,10 @@
 //!
 //! It fails closed: without its configuration or its Landlock layer, nothing runs.
 
-use crate::plan::trust::{carries_userinfo, PythonPlan, LEVEL2_MARKER, PYTHON_CONFIG};
+use crate::plan::trust::{
+    carries_userinfo, uv_build_dirs, PythonPlan, LEVEL2_MARKER, PYTHON_CONFIG,
+};
+use crate::pm::PythonFrontend;
 use crate::sandbox::landlock;
 use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -87,6 +90,47 @@ pub fn level(parent: i32, args: &[OsString]) -> Level {
     }
 }
 
+/// Under uv, which level a python process starts at: level 1 only for uv's own uses of the
+/// interpreter, started by the trusted uv executable (`uv`; unknown: nothing is level 1)
+/// with an interpreter outside uv's cache (a build venv's site-packages hold build
+/// dependencies, whose `.pth` files would run): its interpreter query
+/// (`python -I -B -c "…from python.get_interpreter_info import main…"`) and its bytecode
+/// compiler (`python <cache>/.tmpXXXX/pip_compileall.py`). Everything else, every PEP 517
+/// hook above all, is a build step at level 2.
+pub fn uv_level(
+    parent_exe: Option<&Path>,
+    uv: Option<&Path>,
+    cache: &Path,
+    args: &[OsString],
+) -> Level {
+    let from_uv = uv.is_some() && parent_exe == uv;
+    let outside_cache = args
+        .first()
+        .is_some_and(|a| !Path::new(a).starts_with(cache));
+    let query = args.len() == 5
+        && args[1] == "-I"
+        && args[2] == "-B"
+        && args[3] == "-c"
+        && args[4]
+            .to_str()
+            .is_some_and(|s| s.contains("from python.get_interpreter_info import main"));
+    let compile = args.len() == 2 && {
+        let script = Path::new(&args[1]);
+        let tmp = script.parent();
+        script.file_name() == Some(OsStr::new("pip_compileall.py"))
+            && tmp.and_then(Path::parent) == Some(cache)
+            && tmp
+                .and_then(Path::file_name)
+                .and_then(OsStr::to_str)
+                .is_some_and(|n| n.starts_with(".tmp"))
+    };
+    if from_uv && outside_cache && (query || compile) {
+        Level::PackageManager
+    } else {
+        Level::Script
+    }
+}
+
 /// `python <site-packages>/pip/__pip-runner__.py …` (pip 22.3+), or the pip directory itself
 /// (older pips run `python <site-packages>/pip install …`).
 fn is_pip_runner(args: &[OsString]) -> bool {
@@ -110,17 +154,39 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, PythonShimError> {
         .ok_or_else(|| PythonShimError::Unknown(exe.clone()))?
         .to_path_buf();
     let vars: Vec<(OsString, OsString)> = std::env::vars_os().collect();
-    let (argv, env) = match level(nix::unistd::getppid().as_raw(), args) {
+    let parent = nix::unistd::getppid().as_raw();
+    let decided = match &plan.frontend {
+        None => level(parent, args),
+        Some(PythonFrontend::Uv { executable, cache }) => {
+            // Read before anything of this process runs: uv (or whoever the parent is) chose
+            // the arguments; the parent cannot be replaced while this process is its child.
+            let parent_exe = std::fs::read_link(format!("/proc/{parent}/exe")).ok();
+            uv_level(parent_exe.as_deref(), executable.as_deref(), cache, args)
+        }
+    };
+    let (argv, env) = match decided {
         Level::PackageManager => runner_credentials_to_env(args, vars),
         Level::Script => {
             let already = vars
                 .iter()
                 .any(|(k, v)| k == LEVEL2_MARKER && v == OsStr::new("2"));
+            let build_env = vars
+                .iter()
+                .find(|(k, _)| k == "VIRTUAL_ENV")
+                .map(|(_, v)| PathBuf::from(v));
             let mut env = level2_env(&plan, vars);
             if !already {
                 // Unknown working directory: no build directory to write (fail closed).
                 let cwd = std::env::current_dir().ok();
                 let mut rules = plan.level2.landlock(cwd.as_deref());
+                if let Some(PythonFrontend::Uv { cache, .. }) = &plan.frontend {
+                    rules.write.extend(uv_build_dirs(
+                        cache,
+                        cwd.as_deref(),
+                        build_env.as_deref(),
+                        args,
+                    ));
+                }
                 if is_legacy_install(args) {
                     rules
                         .write
@@ -282,6 +348,99 @@ mod tests {
     }
 
     #[test]
+    fn under_uv_only_uvs_own_queries_are_level_1() {
+        let uv = Path::new("/opt/uv/bin/uv");
+        let cache = Path::new("/h/.cache/uv");
+        let query = os(&[
+            "/p/.venv/bin/python",
+            "-I",
+            "-B",
+            "-c",
+            "import sys; sys.path = [__import__(\"os\").fsdecode(b\"/h/.cache/uv/.tmpQ\")] + sys.path; from python.get_interpreter_info import main; main()",
+        ]);
+        let compile = os(&[
+            "/p/.venv/bin/python",
+            "/h/.cache/uv/.tmpX/pip_compileall.py",
+        ]);
+        let hook = os(&[
+            "/h/.cache/uv/builds-v0/.tmpA/bin/python",
+            "-c",
+            "import backend as backend\nbackend.build_wheel(\"/h/.cache/uv/builds-v0/.tmpB\")",
+        ]);
+        assert_eq!(
+            uv_level(Some(uv), Some(uv), cache, &query),
+            Level::PackageManager
+        );
+        assert_eq!(
+            uv_level(Some(uv), Some(uv), cache, &compile),
+            Level::PackageManager
+        );
+        assert_eq!(uv_level(Some(uv), Some(uv), cache, &hook), Level::Script);
+        // Not started by the trusted uv, or uv unknown: level 2 whatever the arguments.
+        let other = Path::new("/h/.cache/uv/builds-v0/.tmpA/bin/python");
+        assert_eq!(
+            uv_level(Some(other), Some(uv), cache, &query),
+            Level::Script
+        );
+        assert_eq!(uv_level(None, Some(uv), cache, &query), Level::Script);
+        assert_eq!(uv_level(Some(uv), None, cache, &query), Level::Script);
+        // A build venv's interpreter (its site-packages hold build dependencies), a compile
+        // script elsewhere: level 2.
+        let mut in_build = query.clone();
+        in_build[0] = "/h/.cache/uv/builds-v0/.tmpA/bin/python".into();
+        assert_eq!(
+            uv_level(Some(uv), Some(uv), cache, &in_build),
+            Level::Script
+        );
+        let elsewhere = os(&["/p/.venv/bin/python", "/tmp/.tmpX/pip_compileall.py"]);
+        assert_eq!(
+            uv_level(Some(uv), Some(uv), cache, &elsewhere),
+            Level::Script
+        );
+    }
+
+    #[test]
+    fn a_uv_build_step_writes_its_own_build_directories() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = dir.path().join("uv");
+        let builds = cache.join("builds-v0");
+        let (venv, out, other) = (
+            builds.join(".tmpA"),
+            builds.join(".tmpB"),
+            builds.join(".tmpC"),
+        );
+        let src = cache.join("sdists-v11/index/h/x/1.0/id/src");
+        for d in [&venv, &out, &other, &src] {
+            std::fs::create_dir_all(d).expect("mkdir");
+        }
+        let hook = vec![
+            OsString::from(venv.join("bin/python")),
+            "-c".into(),
+            format!(
+                "import backend as backend\nbackend.build_wheel(__import__(\"os\").fsdecode(b\"{}\"), {{}}, None)\nopen(__import__(\"os\").fsdecode(b\"{}\"))",
+                out.display(),
+                venv.join("build_wheel.txt").display()
+            )
+            .into(),
+        ];
+        let dirs = uv_build_dirs(&cache, Some(&src), Some(&venv), &hook);
+        assert_eq!(dirs, [src.clone(), venv.clone(), out.clone()]);
+        assert!(!dirs.contains(&other) && !dirs.contains(&builds) && !dirs.contains(&cache));
+        // Outside uv's places: nothing (the project's in-tree build is the level-2 plan's).
+        assert!(uv_build_dirs(
+            &cache,
+            Some(Path::new("/p")),
+            Some(Path::new("/p/.venv")),
+            &[]
+        )
+        .is_empty());
+        // A symbolic link where a build directory should be gives nothing.
+        std::fs::remove_dir(&out).expect("rmdir");
+        std::os::unix::fs::symlink("/", &out).expect("symlink");
+        assert!(!uv_build_dirs(&cache, None, None, &hook).contains(&out));
+    }
+
+    #[test]
     fn runner_index_credentials_move_to_the_environment() {
         let args = os(&[
             "/v/bin/python",
@@ -355,6 +514,7 @@ mod tests {
     fn build_backends_lose_credentials() {
         let plan = PythonPlan {
             venv: None,
+            frontend: None,
             legacy_install_write: vec![],
             interpreters: vec![],
             level2: ScriptPlan {

@@ -30,6 +30,7 @@ mod npm_attacks;
 mod npm_git_dependency;
 mod package_writes;
 mod packaging;
+mod pm_uv;
 mod pip_attacks;
 mod registries;
 mod reports;

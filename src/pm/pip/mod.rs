@@ -1,4 +1,4 @@
-//! pip (`pip`, `pip3.11`, `python -m pip`) and uv: recognition, the indexes in pip's
+//! pip (`pip`, `pip3.11`, `python -m pip`): recognition, the indexes in pip's
 //! configuration ([`config`]), the Python environment an install writes to, the interpreter
 //! pip runs as (safe-install stands in for it so that build backends start at trust
 //! level 2).
@@ -22,10 +22,10 @@ pub const MANIFESTS: &[&str] = &[
     "requirements.txt",
 ];
 
-/// Whether this command line runs a pip-family tool: `pip`, `pip3.11`, `uv`, or
-/// `python… -m pip` (interpreter options before `-m` allowed).
+/// Whether this command line runs pip: `pip`, `pip3.11`, or `python… -m pip` (interpreter
+/// options before `-m` allowed). uv is its own package manager (`pm::uv`).
 pub fn recognise(program: &str, args: &[OsString]) -> bool {
-    if is_versioned(program, "pip") || program == "uv" {
+    if is_versioned(program, "pip") {
         return true;
     }
     if is_versioned(program, "python") {
@@ -181,19 +181,11 @@ fn shebang_interpreter(script: &Path, path_var: Option<&std::ffi::OsStr>) -> Opt
     interp.is_absolute().then_some(interp)
 }
 
-/// pip, `python -m pip` and `uv pip`, as one package manager until uv gets its own folder.
+/// pip and `python -m pip`.
 #[derive(Debug)]
 pub struct Pip;
 
 pub static PIP: Pip = Pip;
-
-fn program_name(ctx: &Context) -> &str {
-    ctx.argv
-        .first()
-        .and_then(|a| Path::new(a).file_name())
-        .and_then(|n| n.to_str())
-        .unwrap_or_default()
-}
 
 impl PackageManager for Pip {
     fn family(&self) -> Family {
@@ -265,29 +257,15 @@ impl PackageManager for Pip {
         _ctx: &Context,
         _from_registry: &dyn Fn(&url::Url) -> bool,
     ) -> Bound {
-        let notes = scripts
-            .packages
-            .iter()
-            .map(|g| format!(
-                "the grant for package {} ({}) is not applied: under pip no lockfile says which installed package a build is, and the name a build directory gives itself is the attacker's to choose",
-                g.value.name, g.origin
-            ))
-            .collect();
-        scripts.packages.clear();
-        Bound {
-            lockfile: Vec::new(),
-            notes,
-        }
+        no_grants_for_builds(scripts, "pip")
     }
 
-    fn level2(&self, ctx: &Context) -> Level2 {
-        if program_name(ctx) == "uv" {
-            Level2::Unhooked(
-                "uv builds with its own frontend, not through the interpreter it runs as: build backends run at the package manager's level",
-            )
-        } else {
-            Level2::PythonShim
-        }
+    fn level2(&self, _ctx: &Context) -> Level2 {
+        Level2::PythonShim
+    }
+
+    fn interpreters(&self, ctx: &Context, venv: Option<&Path>) -> Vec<PathBuf> {
+        interpreters(ctx.resolved.program.as_deref(), venv, ctx.trusted_path())
     }
 
     fn project_files(&self, project: &Path, cwd: &Path, argv: &[OsString]) -> ProjectFiles {
@@ -303,6 +281,25 @@ impl PackageManager for Pip {
 
     fn ca_trust(&self) -> CaTrust {
         CaTrust::Python
+    }
+}
+
+/// Under a Python build frontend (pip, uv) no grant applies: no lockfile says which
+/// installed package a build is, and the name a build directory gives itself is the
+/// attacker's to choose. Every grant is dropped, each with a note.
+pub fn no_grants_for_builds(scripts: &mut ScriptsPolicy, tool: &str) -> Bound {
+    let notes = scripts
+        .packages
+        .iter()
+        .map(|g| format!(
+            "the grant for package {} ({}) is not applied: under {tool} no lockfile says which installed package a build is, and the name a build directory gives itself is the attacker's to choose",
+            g.value.name, g.origin
+        ))
+        .collect();
+    scripts.packages.clear();
+    Bound {
+        lockfile: Vec::new(),
+        notes,
     }
 }
 
@@ -324,7 +321,7 @@ pub fn requirements_file(argv: &[OsString]) -> Option<PathBuf> {
     None
 }
 
-/// The arguments pip itself sees: after `pip`, `python -m pip` or `uv pip`.
+/// The arguments pip itself sees: after `pip` or `python -m pip`.
 fn pip_args(argv: &[std::ffi::OsString]) -> Vec<String> {
     let words: Vec<String> = argv
         .iter()

@@ -1,0 +1,207 @@
+//! uv's own default index, read as data from uv's executable: never by running uv (on the
+//! host it would read the caller's configuration and could reach the network).
+//!
+//! uv's help text for `--default-index` and for `--index-url` says what the default is:
+//! `… (by default: <URL>)`, generated from the same settings documentation as the code that
+//! uses it. Both sentences must be present and name the same URL; what they say is checked
+//! like any untrusted input (an http(s) URL with a plain host name, no user information,
+//! query or fragment). Anything else is an error the caller turns into "pass
+//! `--default-index`".
+//!
+//! The host the default index serves its files from is not in uv (uv follows the links the
+//! index returns); pip's source names it for the same index ([`crate::pm::pip::defaults`]),
+//! and it is used only when pip's default index is the very URL uv's is.
+
+use super::config::{UvConfError, UvDefaults};
+use std::path::{Path, PathBuf};
+use url::Url;
+
+/// The two help sentences that name the default, as uv prints them.
+const MARKERS: [&str; 2] = [
+    "The default package index (by default: <",
+    "The URL of the Python package index (by default: <",
+];
+
+/// How much of the executable is read at most (uv 0.13 is about 40 MB).
+const MAX_SIZE: u64 = 512 << 20;
+
+/// uv's default index from its executable `uv`, with the file host from the pip source the
+/// first of `pythons` imports whose default index is the same URL.
+pub fn uv_defaults(uv: &Path, pythons: &[PathBuf], home: &Path) -> Result<UvDefaults, UvConfError> {
+    let index = default_index_of(uv)?;
+    let file_host = pythons
+        .iter()
+        .filter_map(|py| crate::pm::pip::defaults::pip_defaults_from_source(py, home).ok())
+        .find(|pip| same_index(&pip.simple_url, &index))
+        .map(|pip| pip.file_storage_domain);
+    if file_host.is_none() {
+        tracing::warn!(
+            "uv's default index {index} is allowed, but no pip source names the host its files live on: downloads from there are refused (add it with --allow-host)"
+        );
+    }
+    Ok(UvDefaults {
+        index,
+        executable: uv.to_path_buf(),
+        file_host,
+    })
+}
+
+fn same_index(a: &Url, b: &Url) -> bool {
+    a.as_str().trim_end_matches('/') == b.as_str().trim_end_matches('/')
+}
+
+/// The default index named by uv's help text in the executable `uv`.
+pub fn default_index_of(uv: &Path) -> Result<Url, UvConfError> {
+    let unknown = |detail: String| UvConfError::DefaultUnknown { detail };
+    let meta = std::fs::metadata(uv).map_err(|e| unknown(format!("{}: {e}", uv.display())))?;
+    if !meta.is_file() || meta.len() > MAX_SIZE {
+        return Err(unknown(format!(
+            "{} is not a regular file of at most {} MiB",
+            uv.display(),
+            MAX_SIZE >> 20
+        )));
+    }
+    let bytes = std::fs::read(uv).map_err(|e| unknown(format!("{}: {e}", uv.display())))?;
+    parse_default_index(&bytes).ok_or_else(|| {
+        unknown(format!(
+            "{} does not say `(by default: <URL>)` for --default-index and --index-url, or they differ",
+            uv.display()
+        ))
+    })
+}
+
+/// The URL both help sentences name, checked.
+pub fn parse_default_index(bytes: &[u8]) -> Option<Url> {
+    let mut found: Option<String> = None;
+    for marker in MARKERS {
+        let at = find(bytes, marker.as_bytes())? + marker.len();
+        let rest = &bytes[at..bytes.len().min(at + 512)];
+        let end = rest.iter().position(|b| *b == b'>')?;
+        let text = std::str::from_utf8(&rest[..end]).ok()?;
+        match &found {
+            Some(f) if f != text => return None,
+            _ => found = Some(text.to_string()),
+        }
+    }
+    let url = Url::parse(&found?).ok()?;
+    let host_ok = url.host_str().is_some_and(|h| {
+        !h.is_empty()
+            && h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    });
+    (matches!(url.scheme(), "http" | "https")
+        && host_ok
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.query().is_none()
+        && url.fragment().is_none())
+    .then_some(url)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The real uv executable behind `program`: `program` itself when it is an ELF file; for a
+/// short `#!` wrapper script (a toolchain's or a version manager's), the first absolute path
+/// it names whose file is called `uv` and is an ELF file. Read, never run.
+pub fn real_executable(program: &Path) -> Option<PathBuf> {
+    let head = read_head(program, 4096)?;
+    if head.starts_with(b"\x7fELF") {
+        return std::fs::canonicalize(program).ok();
+    }
+    if !head.starts_with(b"#!") {
+        return None;
+    }
+    let text = std::str::from_utf8(&head).ok()?;
+    text.split(|c: char| c.is_whitespace() || c == '\'' || c == '"')
+        .map(Path::new)
+        .filter(|p| p.is_absolute() && p.file_name().is_some_and(|n| n == "uv"))
+        .find(|p| read_head(p, 4).is_some_and(|h| h.starts_with(b"\x7fELF")))
+        .and_then(|p| std::fs::canonicalize(p).ok())
+}
+
+fn read_head(path: &Path, n: usize) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = vec![0u8; n];
+    let mut f = std::fs::File::open(path).ok()?;
+    let got = f.read(&mut buf).ok()?;
+    buf.truncate(got);
+    Some(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binary(a: &str, b: &str) -> Vec<u8> {
+        let mut v = b"\x7fELF\0\0junk".to_vec();
+        v.extend_from_slice(
+            format!("DEFAULT_INDEXThe default package index (by default: <{a}>)The default")
+                .as_bytes(),
+        );
+        v.extend_from_slice(b"\0more\0");
+        v.extend_from_slice(
+            format!("(Deprecated) The URL of the Python package index (by default: <{b}>).")
+                .as_bytes(),
+        );
+        v
+    }
+
+    #[test]
+    fn the_default_is_what_both_help_sentences_say() {
+        let u = "https://registry.example.com/simple";
+        assert_eq!(
+            parse_default_index(&binary(u, u)).map(|u| u.to_string()),
+            Some(u.to_string())
+        );
+        for (a, b) in [
+            (u, "https://other.example.com/simple"),
+            (
+                "https://u:p@registry.example.com/simple",
+                "https://u:p@registry.example.com/simple",
+            ),
+            ("file:///etc/passwd", "file:///etc/passwd"),
+            (
+                "https://registry.example.com/simple?x=1",
+                "https://registry.example.com/simple?x=1",
+            ),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(parse_default_index(&binary(a, b)), None, "{a} {b}");
+        }
+        assert_eq!(parse_default_index(b"\x7fELF nothing here"), None);
+    }
+
+    #[test]
+    fn a_wrapper_script_leads_to_the_elf_it_names() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let elf = dir.path().join("venv/bin/uv");
+        std::fs::create_dir_all(elf.parent().expect("parent")).expect("mkdir");
+        std::fs::write(
+            &elf,
+            binary(
+                "https://r.example.com/simple",
+                "https://r.example.com/simple",
+            ),
+        )
+        .expect("write");
+        let wrapper = dir.path().join("bin-uv");
+        std::fs::write(
+            &wrapper,
+            format!("#!/bin/sh\n# uv\nexec '{}' \"$@\"\n", elf.display()),
+        )
+        .expect("write");
+        let real = std::fs::canonicalize(&elf).expect("canonical");
+        assert_eq!(real_executable(&wrapper), Some(real.clone()));
+        assert_eq!(real_executable(&elf), Some(real.clone()));
+        assert_eq!(
+            default_index_of(&real).map(|u| u.to_string()).ok(),
+            Some("https://r.example.com/simple".to_string())
+        );
+        let not_uv = dir.path().join("other");
+        std::fs::write(&not_uv, "#!/bin/sh\nexec /bin/true\n").expect("write");
+        assert_eq!(real_executable(&not_uv), None);
+        assert!(default_index_of(&not_uv).is_err());
+    }
+}

@@ -1,0 +1,343 @@
+//! uv (`uv pip install`, `uv sync`, `uv add`, `uv lock`, …): recognition, the indexes in uv's
+//! own configuration ([`config`]; uv reads neither pip.conf nor `PIP_*`), uv's default index
+//! read from its executable ([`defaults`]), the environment it installs into, and trust level
+//! 2 for its build backends.
+//!
+//! uv is its own build frontend: it runs each PEP 517 hook as `<build venv>/bin/python -c
+//! <script>`, a child of uv, where the build venv (`<cache>/builds-v0/.tmpXXXX`) links its
+//! `bin/python` to the base interpreter. safe-install's python shim is mounted over that
+//! interpreter (as for pip), and under uv it keeps only uv's own uses of the interpreter at
+//! level 1 — the interpreter query and the bytecode compiler, started by the trusted uv
+//! executable — and starts every other python at level 2, writing only its own build
+//! directories in uv's cache (`shim::python`).
+
+pub mod config;
+pub mod defaults;
+
+use super::{
+    Bound, CaTrust, ConfigError, Context, Family, Level2, PackageManager, ProjectFiles,
+    PythonFrontend, Registries,
+};
+use crate::policy::ScriptsPolicy;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// Files that mark a uv project root.
+pub const MANIFESTS: &[&str] = &["pyproject.toml", "uv.toml", "uv.lock"];
+
+/// Whether this command line runs uv.
+pub fn recognise(program: &str) -> bool {
+    program == "uv"
+}
+
+#[derive(Debug)]
+pub struct Uv;
+
+pub static UV: Uv = Uv;
+
+impl Uv {
+    /// The uv executable the sandbox runs (the ELF behind a wrapper script).
+    fn executable(ctx: &Context) -> Option<PathBuf> {
+        defaults::real_executable(ctx.resolved.program.as_deref()?)
+    }
+}
+
+/// uv's cache as uv inside the sandbox finds it: `--cache-dir DIR`, else `UV_CACHE_DIR`, else
+/// `~/.cache/uv` (`XDG_CACHE_HOME` does not pass into the sandbox, so uv there uses the
+/// home's).
+pub fn cache_dir(ctx: &Context) -> PathBuf {
+    let mut args = ctx.argv.iter().map(|a| a.to_string_lossy());
+    while let Some(a) = args.next() {
+        if a == "--" {
+            break;
+        }
+        let value = match a.strip_prefix("--cache-dir=") {
+            Some(v) => Some(v.to_string()),
+            None if a == "--cache-dir" => args.next().map(|v| v.into_owned()),
+            None => None,
+        };
+        if let Some(v) = value {
+            return ctx.cwd.join(v);
+        }
+    }
+    ctx.var("UV_CACHE_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| ctx.home.join(".cache/uv"))
+}
+
+/// The environment uv installs into: `VIRTUAL_ENV`, else `UV_PROJECT_ENVIRONMENT`, else the
+/// nearest `.venv` from the working directory up (uv's own search), else the project's
+/// `.venv` when it exists.
+fn target_env(ctx: &Context) -> Option<PathBuf> {
+    let is_venv = |p: &Path| p.join("pyvenv.cfg").is_file();
+    if let Some(v) = ctx.var("VIRTUAL_ENV").map(PathBuf::from) {
+        if is_venv(&v) {
+            return Some(v);
+        }
+    }
+    if let Some(v) = ctx.var("UV_PROJECT_ENVIRONMENT") {
+        let v = ctx.project.join(v);
+        if is_venv(&v) {
+            return Some(v);
+        }
+    }
+    ctx.cwd
+        .ancestors()
+        .map(|d| d.join(".venv"))
+        .find(|v| is_venv(v))
+}
+
+/// Interpreters named on the command line (`--python`/`-p` with a path) or by `UV_PYTHON`.
+fn named_pythons(ctx: &Context) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut args = ctx.argv.iter().map(|a| a.to_string_lossy().into_owned());
+    while let Some(a) = args.next() {
+        if a == "--" {
+            break;
+        }
+        let value = match (a.strip_prefix("--python="), a.as_str()) {
+            (Some(v), _) => Some(v.to_string()),
+            (None, "--python" | "-p") => args.next(),
+            _ => None,
+        };
+        out.extend(value);
+    }
+    out.extend(
+        ctx.var("UV_PYTHON")
+            .map(|v| v.to_string_lossy().into_owned()),
+    );
+    out.into_iter()
+        .filter(|v| v.contains('/'))
+        .map(|v| ctx.cwd.join(v))
+        .collect()
+}
+
+/// Every `python`, `python3`, `python3.X` in the trusted `PATH`: uv picks one of them when
+/// no environment is named, and any of them may become a build venv's base.
+fn path_pythons(ctx: &Context) -> Vec<PathBuf> {
+    let Some(path) = ctx.trusted_path() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for dir in std::env::split_paths(path).filter(|d| d.is_absolute()) {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut names: Vec<PathBuf> = entries
+            .flatten()
+            .filter(|e| {
+                e.file_name().to_str().is_some_and(|n| {
+                    n.strip_prefix("python")
+                        .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit() || c == '.'))
+                })
+            })
+            .map(|e| e.path())
+            .collect();
+        names.sort();
+        out.extend(names);
+    }
+    out
+}
+
+impl PackageManager for Uv {
+    fn family(&self) -> Family {
+        Family::Pip
+    }
+
+    fn name(&self) -> &'static str {
+        "uv"
+    }
+
+    fn builtin_policy(&self) -> (&'static str, &'static str) {
+        crate::policy::builtin::UV
+    }
+
+    fn manifests(&self) -> &'static [&'static str] {
+        MANIFESTS
+    }
+
+    fn install_target(&self, ctx: &Context) -> Option<PathBuf> {
+        target_env(ctx)
+    }
+
+    fn registries(&self, ctx: &Context) -> Result<Registries, ConfigError> {
+        let src = config::UvSources {
+            env: ctx
+                .env
+                .iter()
+                .filter_map(|(k, v)| Some((k.to_str()?.to_string(), v.to_str()?.to_string())))
+                .collect(),
+            home: ctx.home.clone(),
+            cwd: ctx.cwd.clone(),
+            args: ctx
+                .argv
+                .iter()
+                .skip(1)
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+            root: PathBuf::new(),
+        };
+        let configured = config::discover(&src)?.finish(|| {
+            let uv = Self::executable(ctx).ok_or_else(|| config::UvConfError::DefaultUnknown {
+                detail: "the uv executable behind the command could not be found".into(),
+            })?;
+            // The target environment's own python first (its pip, when it has one), then
+            // the interpreters it and PATH lead to.
+            let venv = target_env(ctx);
+            let pythons: Vec<PathBuf> = venv
+                .iter()
+                .map(|v| v.join("bin/python"))
+                .chain(self.interpreters(ctx, venv.as_deref()))
+                .collect();
+            defaults::uv_defaults(&uv, &pythons, &ctx.home)
+        })?;
+        let rules = configured.rules().map_err(|source| ConfigError::Rule {
+            rule: "uv index".into(),
+            source_name: "uv configuration".into(),
+            source,
+        })?;
+        let local_paths = configured
+            .local
+            .iter()
+            .map(|(p, origin)| (p.clone(), format!("uv index or find-links from {origin}")))
+            .collect();
+        Ok(Registries { rules, local_paths })
+    }
+
+    /// As under pip: a build names itself from the sdist it unpacked, which is the
+    /// attacker's to write (uv.lock names the package, not which build step is which).
+    fn bind_grants(
+        &self,
+        scripts: &mut ScriptsPolicy,
+        _ctx: &Context,
+        _from_registry: &dyn Fn(&url::Url) -> bool,
+    ) -> Bound {
+        crate::pm::pip::no_grants_for_builds(scripts, "uv")
+    }
+
+    fn level2(&self, _ctx: &Context) -> Level2 {
+        Level2::PythonShim
+    }
+
+    /// The interpreters uv may run build backends with: the target environment's, those
+    /// named by `--python`/`UV_PYTHON`, and every `python*` on the trusted `PATH` (canonical,
+    /// deduplicated). A build venv's `bin/python` links to one of these.
+    fn interpreters(&self, ctx: &Context, venv: Option<&Path>) -> Vec<PathBuf> {
+        let mut found = crate::pm::pip::interpreters(None, venv, ctx.trusted_path());
+        found.extend(
+            named_pythons(ctx)
+                .into_iter()
+                .chain(path_pythons(ctx))
+                .filter_map(|p| std::fs::canonicalize(p).ok())
+                .filter(|p| p.is_file()),
+        );
+        found.sort();
+        found.dedup();
+        found
+    }
+
+    fn python_frontend(&self, ctx: &Context) -> Option<PythonFrontend> {
+        Some(PythonFrontend::Uv {
+            executable: Self::executable(ctx),
+            cache: cache_dir(ctx),
+        })
+    }
+
+    fn project_files(&self, project: &Path, _cwd: &Path, _argv: &[OsString]) -> ProjectFiles {
+        let first = |names: &[&str]| names.iter().map(|n| project.join(n)).find(|p| p.is_file());
+        ProjectFiles {
+            lock: first(&["uv.lock", "requirements.txt"]),
+            manifest: first(&["pyproject.toml"]),
+        }
+    }
+
+    fn ca_trust(&self) -> CaTrust {
+        CaTrust::Python
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(dir: &Path, argv: &[&str], env: &[(&str, &str)]) -> Context {
+        let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
+        Context {
+            resolved: Default::default(),
+            detected: crate::pm::detect(&argv),
+            argv,
+            env: env
+                .iter()
+                .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+                .collect(),
+            cwd: dir.join("p/sub"),
+            home: dir.join("home"),
+            project: dir.join("p"),
+            uid: 1,
+            gid: 1,
+        }
+    }
+
+    #[test]
+    fn the_cache_is_where_uv_inside_looks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        assert_eq!(
+            cache_dir(&ctx(d, &["uv", "sync"], &[])),
+            d.join("home/.cache/uv")
+        );
+        assert_eq!(
+            cache_dir(&ctx(d, &["uv", "sync"], &[("UV_CACHE_DIR", "/c/uv")])),
+            PathBuf::from("/c/uv")
+        );
+        assert_eq!(
+            cache_dir(&ctx(
+                d,
+                &["uv", "--cache-dir", "c", "sync"],
+                &[("UV_CACHE_DIR", "/c/uv")]
+            )),
+            d.join("p/sub/c")
+        );
+    }
+
+    #[test]
+    fn no_grant_applies_to_a_build_step() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut p = crate::policy::Policy::default();
+        p.add_layer(
+            "g.toml",
+            "[[package]]\nname = \"numpy\"\nallow-hosts = [\"downloads.example.com:443\"]\nreason = \"x\"\n",
+        )
+        .expect("policy");
+        let c = ctx(dir.path(), &["uv", "sync"], &[]);
+        let bound = UV.bind_grants(&mut p.scripts, &c, &|_| true);
+        assert!(p.scripts.packages.is_empty());
+        assert!(bound
+            .notes
+            .iter()
+            .any(|n| n.contains("numpy") && n.contains("under uv")));
+    }
+
+    #[test]
+    fn the_target_is_the_nearest_venv() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("p/sub")).expect("mkdir");
+        std::fs::create_dir_all(d.join("p/.venv")).expect("mkdir");
+        assert_eq!(target_env(&ctx(d, &["uv", "sync"], &[])), None);
+        std::fs::write(d.join("p/.venv/pyvenv.cfg"), "home = /usr/bin\n").expect("write");
+        assert_eq!(
+            target_env(&ctx(d, &["uv", "sync"], &[])),
+            Some(d.join("p/.venv"))
+        );
+        assert_eq!(
+            named_pythons(&ctx(
+                d,
+                &["uv", "pip", "install", "--python", "/usr/bin/python3", "x"],
+                &[("UV_PYTHON", "3.11")]
+            )),
+            [PathBuf::from("/usr/bin/python3")]
+        );
+    }
+}

@@ -1,0 +1,403 @@
+//! uv as its own package manager, end to end with real uv (scripts/toolchains.sh) against a
+//! local pypiserver: `uv pip install` and `uv sync` of an sdist whose in-tree PEP 517 backend
+//! attacks at every hook. uv (level 1) reaches the index with the real credentials; every
+//! hook runs at level 2 (no network but its own proxy port, no credentials, writes only its
+//! own build directories in uv's cache and temp), each attempt is refused and logged with
+//! `name@version` and the hook; the install succeeds. Bare uv, the negative control, lets
+//! the same backend do everything. `explain` names the index from uv's configuration and the
+//! hook.
+
+
+use crate::common::netns::*;
+use crate::common::servers::*;
+use crate::common::*;
+use serde_json::Value;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const USER: &str = "si-uv-user";
+const NAME: &str = "si-uv-attacker";
+const PACKAGE: &str = "si-uv-attacker@1.0.0";
+
+/// The attacker's sdist in `packages`, told where to attack.
+fn stage_attacker(world: &World, packages: &Path, index: &str, site: &Path) -> PathBuf {
+    let reports = world.root().join("reports");
+    fs::create_dir_all(&reports).expect("mkdir reports");
+    fs::create_dir_all(packages).expect("mkdir packages");
+    let target = serde_json::json!({
+        "name": NAME,
+        "index": index,
+        "project": world.project,
+        "site_packages": site,
+        "cache": world.home.join(".cache/uv"),
+        "reports": reports,
+    });
+    run(
+        world
+            .setup_command("/usr/bin/python3")
+            .arg(fixtures().join("uv/attacker/make_sdist.py"))
+            .arg(packages)
+            .arg(NAME)
+            .arg(target.to_string()),
+        RUN_TIMEOUT,
+    )
+    .assert_success();
+    reports
+}
+
+fn read_reports(dir: &Path) -> Vec<Value> {
+    fs::read_dir(dir)
+        .expect("read the reports directory")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(NAME))
+        .map(|e| {
+            serde_json::from_str(&fs::read_to_string(e.path()).expect("report"))
+                .expect("the attacker's report is JSON")
+        })
+        .collect()
+}
+
+fn installed(site: &Path) -> bool {
+    site.join("si_uv_attacker.py").is_file()
+}
+
+/// What the attacker must not have got, per report; and the events each hook leaves.
+fn check_level2(p: &mut Problems, r: &LoggedRun, got: &[Value], secrets: &[&str], index_port: u16) {
+    let hooks: Vec<&str> = got.iter().filter_map(|g| g["hook"].as_str()).collect();
+    p.check(
+        hooks.contains(&"get_requires_for_build_wheel") && hooks.contains(&"build_wheel"),
+        || format!("the backend did not run both hooks: {hooks:?}"),
+    );
+    for report in got {
+        let hook = report["hook"].as_str().unwrap_or("?").to_string();
+        for s in secrets {
+            p.check(!report.to_string().contains(s), || {
+                format!("{hook} got a secret somewhere: {report}")
+            });
+        }
+        p.check(report["env"].get("UV_INDEX_URL").is_none(), || {
+            format!("UV_INDEX_URL reached {hook}")
+        });
+        p.check(report["index_get"]["status"] == 403, || {
+            format!(
+                "{hook}: its request to the index was not refused: {}",
+                report["index_get"]
+            )
+        });
+        p.check(report["pm_port_get"]["errno"] == libc::EACCES, || {
+            format!(
+                "{hook}: the package manager's proxy port was not closed by the kernel: {}",
+                report["pm_port_get"]
+            )
+        });
+        for what in [
+            "uv_environ",
+            "netrc",
+            "write_project",
+            "write_pth",
+            "write_victim",
+            "write_cache",
+        ] {
+            p.check(report[what]["ok"] == false, || {
+                format!("{hook}: {what} succeeded: {}", report[what])
+            });
+        }
+        let index = format!("127.0.0.1:{index_port}");
+        for (action, reason, target) in [
+            ("proxy", "script-offline", index.as_str()),
+            ("connect", "script-offline", "127.0.0.1:3128"),
+            ("read", "credential-path", ".netrc"),
+            ("read", "other-process", "/environ"),
+            ("write", "read-only-path", "si-uv-planted.txt"),
+            ("write", "read-only-path", "si_uv_planted.pth"),
+            ("write", "read-only-path", "si_uv_victim.py"),
+            ("write", "read-only-path", ".cache/uv/si-uv-planted"),
+        ] {
+            p.check(
+                r.blocked_by(PACKAGE, Some(&hook), action, reason, target) >= 1,
+                || format!("no blocked {action} [{reason}] on {target} attributed to {PACKAGE} ({hook})"),
+            );
+        }
+    }
+}
+
+/// Where the index password comes from.
+#[derive(Debug, Clone, Copy)]
+enum Creds {
+    /// `UV_INDEX_URL` with `user:password@` (`--secret-env`), and `~/.netrc`.
+    EnvAndNetrc,
+    /// An `[[index]]` with `user:password@` in the user's `~/.config/uv/uv.toml`.
+    UserConfig,
+}
+
+#[test]
+fn uv_pip_install_runs_build_backends_at_level_2() {
+    uv_pip_install_with(Creds::EnvAndNetrc);
+}
+
+#[test]
+fn the_users_uv_toml_reaches_uv_and_never_a_build_step() {
+    uv_pip_install_with(Creds::UserConfig);
+}
+
+fn uv_pip_install_with(creds: Creds) {
+    let uv = crate::common::toolchains::uv();
+    let world = World::new(match creds {
+        Creds::EnvAndNetrc => "uv-pip",
+        Creds::UserConfig => "uv-pip-conf",
+    });
+    let venv = make_venv(&world);
+    let site = site_packages(&venv);
+    fs::write(site.join("si_uv_victim.py"), "PWNED = False\n").expect("plant the victim");
+    let password = format!("si-uv-pass-{}", world.token);
+    let token = format!("si-uv-token-{}", world.token);
+    let packages = world.root().join("packages");
+    fs::create_dir_all(&packages).expect("mkdir packages");
+    let server = start_pypiserver_auth(world.root(), &packages, USER, &password);
+    let reports = stage_attacker(&world, &packages, &server.url, &site);
+    let (status, _) = http(server.port, "GET", "/simple/", &[], b"").expect("ask pypiserver");
+    assert_eq!(
+        status, 401,
+        "the index must refuse requests without credentials"
+    );
+    let index = format!("http://{USER}:{password}@127.0.0.1:{}/simple/", server.port);
+    match creds {
+        Creds::EnvAndNetrc => write_file(
+            &world.home.join(".netrc"),
+            &format!("machine 127.0.0.1\n  login {USER}\n  password {password}\n"),
+        ),
+        Creds::UserConfig => write_file(
+            &world.home.join(".config/uv/uv.toml"),
+            &format!("[[index]]\nname = \"private\"\nurl = \"{index}\"\ndefault = true\n"),
+        ),
+    }
+
+    let _g = shared_run_guard();
+    let log = world.log_path("uv-pip");
+    let mut cmd = world.safe_install();
+    cmd.arg("--log")
+        .arg(&log)
+        .arg("--rw")
+        .arg(&reports)
+        .args([
+            "--secret-env",
+            "UV_INDEX_URL",
+            "--secret-env",
+            "SI_UV_TOKEN",
+        ])
+        .arg(&uv)
+        .args(["pip", "install", NAME])
+        .env("SI_UV_TOKEN", &token)
+        .env("VIRTUAL_ENV", &venv);
+    if let Creds::EnvAndNetrc = creds {
+        cmd.env("UV_INDEX_URL", &index);
+    }
+    let r = LoggedRun::read(run(cmd.current_dir(&world.project), RUN_TIMEOUT), log);
+    assert!(
+        r.out.status.success() && installed(&site),
+        "uv pip install failed (uv did not authenticate, or a build step could not build)\n{}\n--- pypiserver ---\n{}",
+        r.context(),
+        tail(&server.log(), 3000)
+    );
+    let mut p = Problems::new();
+    let got = read_reports(&reports);
+    check_level2(&mut p, &r, &got, &[&password, &token], server.port);
+    p.check(
+        fs::read_to_string(site.join("si_uv_victim.py")).is_ok_and(|t| t.contains("False")),
+        || "another package's module was rewritten".into(),
+    );
+    p.check(!world.project.join("si-uv-planted.txt").exists(), || {
+        "a file was planted in the project root".into()
+    });
+    p.check(!site.join("si_uv_planted.pth").exists(), || {
+        "a .pth file was planted in the venv".into()
+    });
+    let log_text = fs::read_to_string(&r.log).unwrap_or_default();
+    p.check(
+        !log_text.contains(&password) && !r.out.stderr.contains(&password),
+        || "the password appears in the event log or on stderr".into(),
+    );
+    p.finish(&r.context());
+}
+
+/// The negative control: the same install with bare uv lets the backend reach the index
+/// through any proxy, read the netrc and the environment, and write everywhere it tried.
+#[test]
+fn bare_uv_lets_the_same_backend_do_everything() {
+    let uv = crate::common::toolchains::uv();
+    let world = World::new("uv-bare");
+    let venv = make_venv(&world);
+    let site = site_packages(&venv);
+    let packages = world.root().join("packages");
+    fs::create_dir_all(&packages).expect("mkdir packages");
+    let server = start_pypiserver(world.root(), &packages);
+    let reports = stage_attacker(&world, &packages, &server.url, &site);
+    let token = format!("si-uv-token-{}", world.token);
+    write_file(
+        &world.home.join(".netrc"),
+        "machine 127.0.0.1\n  login u\n  password p\n",
+    );
+    let out = run(
+        world
+            .setup_command(&uv)
+            .env("HOME", &world.home)
+            .env("VIRTUAL_ENV", &venv)
+            .env("UV_CACHE_DIR", world.home.join(".cache/uv"))
+            .env("UV_DEFAULT_INDEX", &server.url)
+            .env("SI_UV_TOKEN", &token)
+            .args(["pip", "install", NAME]),
+        RUN_TIMEOUT,
+    );
+    out.assert_success();
+    let got = read_reports(&reports);
+    let mut p = Problems::new();
+    p.check(!got.is_empty(), || "the backend wrote no report".into());
+    for report in &got {
+        for what in [
+            "netrc",
+            "write_project",
+            "write_pth",
+            "write_victim",
+            "write_cache",
+            "uv_environ",
+        ] {
+            p.check(report[what]["ok"] == true, || {
+                format!("bare: {what} failed: {}", report[what])
+            });
+        }
+        p.check(report["index_get"]["status"] == 200, || {
+            format!("bare: the index did not answer: {}", report["index_get"])
+        });
+        p.check(report["env"]["SI_UV_TOKEN"] == token.as_str(), || {
+            "bare: the token did not reach the backend".into()
+        });
+    }
+    p.finish(&format!("{}\n{}", out.stdout, out.stderr));
+}
+
+#[test]
+fn uv_sync_builds_at_level_2_from_the_index_in_pyproject() {
+    let uv = crate::common::toolchains::uv();
+    let world = World::new("uv-sync");
+    let venv = make_venv_at(&world, &world.project.join(".venv"));
+    let site = site_packages(&venv);
+    let packages = world.root().join("packages");
+    fs::create_dir_all(&packages).expect("mkdir packages");
+    let server = start_pypiserver(world.root(), &packages);
+    let reports = stage_attacker(&world, &packages, &server.url, &site);
+    write_file(
+        &world.project.join("pyproject.toml"),
+        &format!(
+            "[project]\nname = \"si-uv-app\"\nversion = \"0.1.0\"\nrequires-python = \">=3.8\"\ndependencies = [\"{NAME}\"]\n\n[[tool.uv.index]]\nname = \"local\"\nurl = \"{}\"\ndefault = true\n",
+            server.url
+        ),
+    );
+    let _g = shared_run_guard();
+    let log = world.log_path("uv-sync");
+    let mut cmd = world.safe_install();
+    cmd.arg("--log")
+        .arg(&log)
+        .arg("--rw")
+        .arg(&reports)
+        .arg(&uv)
+        .arg("sync");
+    let r = LoggedRun::read(run(cmd.current_dir(&world.project), RUN_TIMEOUT), log);
+    assert!(
+        r.out.status.success() && installed(&site) && world.project.join("uv.lock").is_file(),
+        "uv sync failed\n{}\n--- pypiserver ---\n{}",
+        r.context(),
+        tail(&server.log(), 3000)
+    );
+    let mut p = Problems::new();
+    check_level2(&mut p, &r, &read_reports(&reports), &[], server.port);
+    p.finish(&r.context());
+}
+
+#[test]
+fn explain_names_the_index_from_uvs_configuration_and_the_hook() {
+    let uv = crate::common::toolchains::uv();
+    let world = World::new("uv-explain");
+    write_file(
+        &world.project.join("uv.toml"),
+        "[[index]]\nurl = \"http://u:secret@127.0.0.1:18765/simple\"\ndefault = true\n",
+    );
+    let out = run(
+        world
+            .safe_install()
+            .arg("explain")
+            .arg(&uv)
+            .args(["pip", "install", "x"])
+            .current_dir(&world.project),
+        RUN_TIMEOUT,
+    );
+    out.assert_success();
+    let mut p = Problems::new();
+    let text = &out.stdout;
+    p.check(text.contains("policy:    uv"), || {
+        "not planned as uv".into()
+    });
+    p.check(
+        text.lines().any(|l| {
+            l.contains("allow 127.0.0.1:18765")
+                && l.contains("default-index")
+                && l.contains("uv.toml")
+        }),
+        || "the index from uv.toml is not in the allow-list".into(),
+    );
+    p.check(!text.contains("secret"), || {
+        "the index password is shown".into()
+    });
+    p.check(
+        text.contains("uv's build steps") && text.contains("build_wheel"),
+        || "the level-2 hook for uv's build backends is not shown".into(),
+    );
+    p.check(
+        text.contains("level 1 (uv's): only uv's interpreter query"),
+        || "what stays at level 1 is not shown".into(),
+    );
+    p.finish(&format!("{}\n{}", out.stdout, out.stderr));
+}
+
+/// With no index configured, uv's own default comes from its executable, read as data; a
+/// uv whose executable does not say it is refused with the fix.
+#[test]
+fn uvs_default_index_is_read_from_its_executable_or_the_run_refuses() {
+    let uv = crate::common::toolchains::uv();
+    let world = World::new("uv-default");
+    let out = run(
+        world
+            .safe_install()
+            .arg("explain")
+            .arg(&uv)
+            .args(["pip", "install", "x"])
+            .current_dir(&world.project),
+        RUN_TIMEOUT,
+    );
+    out.assert_success();
+    assert!(
+        out.stdout.lines().any(|l| l.contains("allow ")
+            && l.contains("default-index from uv's default index (read from")),
+        "uv's default index is not in the allow-list\n{}",
+        out.stdout
+    );
+    // An executable called uv that names no default index.
+    let fake = world.root().join("fake-uv/uv");
+    write_file(&fake, "\u{7f}ELF not uv at all\n");
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = run(
+        world
+            .safe_install()
+            .arg("explain")
+            .arg(&fake)
+            .args(["pip", "install", "x"])
+            .current_dir(&world.project),
+        RUN_TIMEOUT,
+    );
+    assert_eq!(out.status.code(), Some(123), "{}", out.describe());
+    assert!(
+        out.stderr.contains("--default-index URL"),
+        "the refusal does not name the fix: {}",
+        out.stderr
+    );
+}
