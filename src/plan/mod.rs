@@ -146,6 +146,8 @@ pub enum PlanError {
     UnsafeProject(PathBuf, &'static str),
     #[error(transparent)]
     NpmProgram(#[from] pm::npm::PinError),
+    #[error(transparent)]
+    ScriptShell(#[from] pm::ScriptShellError),
     #[error(
         "cannot find the Python interpreter {program} runs as, so its build backends could not be \
          kept at trust level 2 (no network of the package manager's, no credentials); refusing \
@@ -168,6 +170,20 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
     let venv = manager.install_target(ctx);
     let mut hidden = hidden::find(&ctx.project, &policy.fs)?;
     let mut view = view::build(policy, ctx, program.as_deref(), venv.as_deref(), &hidden);
+    // Arguments put right after the program name: the package manager's own highest-precedence
+    // settings (its store, its script shell).
+    let mut pinned_args: Vec<OsString> = Vec::new();
+    if let Some(store) = manager.linked_store(ctx).filter(|_| is_pm) {
+        if let Err(why) = view.share_one_mount(&store.dir, &ctx.project, &store.why) {
+            view.notes.push(format!(
+                "{why}: the store is shown on a mount of its own, and the package manager copies from it"
+            ));
+            view.add_rw_created(&store.dir, &store.why);
+            view.sort();
+        }
+        view.notes.extend(store.notes);
+        pinned_args.extend(store.args);
+    }
     if is_pm {
         view.push(
             trust::SCRIPT_TMP.into(),
@@ -180,7 +196,10 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
     let mut python = None;
     match manager.level2(ctx) {
         pm::Level2::ScriptShell => {
-            let (plan, env) = script_shell_hook(policy, ctx, &mut view, &mut hidden)?;
+            let pins = manager.script_shell(ctx, Path::new(trust::SHIM))?;
+            view.notes.extend(pins.notes.iter().cloned());
+            pinned_args.extend(pins.args.iter().cloned());
+            let (plan, env) = script_shell_hook(policy, ctx, &pins.env, &mut view, &mut hidden)?;
             script = Some(plan);
             trust_env = env;
         }
@@ -268,8 +287,25 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
         .iter()
         .filter_map(|e| crate::sandbox::syscalls::number(&e.value).map(|nr| (e.value.clone(), nr)))
         .collect();
+    let argv = match ctx.argv.split_first() {
+        Some((program, rest)) if !pinned_args.is_empty() => {
+            view.notes.push(format!(
+                "arguments put before the command's own: {}",
+                pinned_args
+                    .iter()
+                    .map(|a| a.to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ));
+            std::iter::once(program.clone())
+                .chain(pinned_args)
+                .chain(rest.iter().cloned())
+                .collect()
+        }
+        _ => ctx.argv.clone(),
+    };
     Ok(Plan {
-        argv: ctx.argv.clone(),
+        argv,
         program: if is_pm { program } else { None },
         cwd,
         env,
@@ -305,10 +341,11 @@ type HookEnv = Vec<(&'static str, OsString)>;
 fn script_shell_hook(
     policy: &Policy,
     ctx: &Context,
+    shell_vars: &[&'static str],
     view: &mut view::View,
     hidden: &mut Vec<Hidden>,
 ) -> Result<(ScriptPlan, HookEnv), PlanError> {
-    let hook = trust::hook(ctx);
+    let hook = trust::hook(ctx, shell_vars);
     for m in hook.mounts {
         if m.kind == MountKind::HideFile {
             hidden.push(Hidden {
