@@ -96,6 +96,12 @@ pub trait PackageManager: Sync + std::fmt::Debug {
         None
     }
 
+    /// What the entries of the install tree's `node_modules/.bin` are when the tool makes
+    /// them: how the end-of-run check tells its own from planted ones.
+    fn bin_entries(&self) -> BinEntries {
+        BinEntries::Links
+    }
+
     /// Its settings that name programs, pinned so that trust level 1 runs no package code.
     fn program_pins(&self, _ctx: &Context) -> Result<Vec<npm::Pin>, npm::PinError> {
         Ok(Vec::new())
@@ -130,6 +136,17 @@ pub enum Level2 {
     /// No hook this tool offers: its package code runs at the package manager's level, which
     /// `explain` and the run say.
     Unhooked(&'static str),
+}
+
+/// What a package manager puts in `node_modules/.bin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinEntries {
+    /// Symbolic links to the file a package declares (npm).
+    Links,
+    /// Shell scripts that exec node on the declared file (pnpm's `cmd-shim`), named in an
+    /// `exec` line (`"$basedir/../<pkg>/<file>"`, pnpm 10) or a final
+    /// `# cmd-shim-target=<path>` comment (pnpm 12); links are accepted too.
+    ShellShims,
 }
 
 /// How a tool is told to run its scripts through the shim.

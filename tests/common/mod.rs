@@ -18,6 +18,7 @@
 pub mod attacks;
 pub mod reports;
 pub mod servers;
+pub mod toolchains;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;

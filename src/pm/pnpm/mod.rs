@@ -20,7 +20,7 @@ pub mod store;
 
 use super::npm::{self, config, Pin, PinError};
 use super::{
-    Bound, CaTrust, ConfigError, Context, Family, Level1Observes, Level2, LinkedStore,
+    BinEntries, Bound, CaTrust, ConfigError, Context, Family, Level1Observes, Level2, LinkedStore,
     PackageManager, ProjectFiles, Registries, ScriptShellError, ScriptShellPins,
 };
 use crate::policy::ScriptsPolicy;
@@ -199,6 +199,10 @@ impl PackageManager for Pnpm {
     /// pnpm 10 reads npm's program settings (`node-gyp`, `git`) as npm does; pinned the same.
     fn program_pins(&self, ctx: &Context) -> Result<Vec<Pin>, PinError> {
         npm::NPM.program_pins(ctx)
+    }
+
+    fn bin_entries(&self) -> BinEntries {
+        BinEntries::ShellShims
     }
 
     fn linked_store(&self, ctx: &Context) -> Option<LinkedStore> {
