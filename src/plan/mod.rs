@@ -102,9 +102,23 @@ pub struct Plan {
     /// Installed packages by directory (absolute) → `name@version`, from the project's
     /// lockfile as it was before the install: how scripts are attributed in the log.
     pub lockfile: Vec<(PathBuf, String)>,
+    /// A store the package manager hard-links from (pnpm's) and how it is shown.
+    pub store: Option<StoreView>,
+    /// How the package manager is pointed at the script shell (variables, arguments), for
+    /// `explain`.
+    pub hook: Vec<String>,
     /// What the host needs before the child starts, which planning itself never does
     /// (`explain` reads files only): performed by [`Plan::prepare_host`].
     pub before_run: Vec<HostAction>,
+}
+
+/// A package manager's store in the view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreView {
+    pub dir: PathBuf,
+    /// The bind that shows it and the project on one mount; `None`: a mount of its own
+    /// (why in the plan's notes), so the package manager copies from it.
+    pub carrier: Option<PathBuf>,
 }
 
 /// A change on the host the run needs before the child starts.
@@ -173,8 +187,14 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
     // Arguments put right after the program name: the package manager's own highest-precedence
     // settings (its store, its script shell).
     let mut pinned_args: Vec<OsString> = Vec::new();
+    let mut store_view = None;
     if let Some(store) = manager.linked_store(ctx).filter(|_| is_pm) {
-        if let Err(why) = view.share_one_mount(&store.dir, &ctx.project, &store.why) {
+        let shared = view.share_one_mount(&store.dir, &ctx.project, &store.why);
+        store_view = Some(StoreView {
+            dir: store.dir.clone(),
+            carrier: view.carrier.clone(),
+        });
+        if let Err(why) = shared {
             view.notes.push(format!(
                 "{why}: the store is shown on a mount of its own, and the package manager copies from it"
             ));
@@ -192,12 +212,23 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
         );
     }
     let mut trust_env = Vec::new();
+    let mut hook = Vec::new();
     let mut script = None;
     let mut python = None;
     match manager.level2(ctx) {
         pm::Level2::ScriptShell => {
             let pins = manager.script_shell(ctx, Path::new(trust::SHIM))?;
             view.notes.extend(pins.notes.iter().cloned());
+            hook = pins
+                .env
+                .iter()
+                .map(|v| format!("{v}={}", trust::SHIM))
+                .chain(pins.args.iter().map(|a| a.to_string_lossy().into_owned()))
+                .collect();
+            if let Some(outside) = &pins.outside {
+                tracing::warn!("{outside}");
+                view.notes.push(outside.clone());
+            }
             pinned_args.extend(pins.args.iter().cloned());
             let (plan, env) = script_shell_hook(policy, ctx, &pins.env, &mut view, &mut hidden)?;
             script = Some(plan);
@@ -328,6 +359,8 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
             .collect(),
         notes: view.notes,
         lockfile: Vec::new(),
+        store: store_view,
+        hook,
         before_run: view.creates,
     })
 }

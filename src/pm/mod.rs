@@ -87,6 +87,7 @@ pub trait PackageManager: Sync + std::fmt::Debug {
             env: vec!["npm_config_script_shell"],
             args: Vec::new(),
             notes: Vec::new(),
+            outside: None,
         })
     }
 
@@ -158,6 +159,9 @@ pub struct ScriptShellPins {
     pub args: Vec<OsString>,
     /// What was overridden, for `explain` and `-v`.
     pub notes: Vec<String>,
+    /// Package code this command runs that the script shell does not reach (a runner's
+    /// program): said at the start of the run and in `explain`.
+    pub outside: Option<String>,
 }
 
 /// The shim cannot be made the tool's script shell.

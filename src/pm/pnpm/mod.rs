@@ -58,6 +58,25 @@ pub struct Pnpm;
 
 pub static PNPM: Pnpm = Pnpm;
 
+/// pnpm's commands that run a package's program themselves (`dlx`, `exec`, `create`, and
+/// the runners `pnpx`/`pnx`): how the command line says it.
+fn runs_a_program(argv: &[OsString]) -> Option<String> {
+    let program = argv
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .and_then(|n| n.to_str())?;
+    if matches!(program, "pnpx" | "pnx") {
+        return Some(program.to_string());
+    }
+    // The first argument that is no option is the command.
+    let command = argv
+        .iter()
+        .skip(1)
+        .filter_map(|a| a.to_str())
+        .find(|a| !a.starts_with('-'))?;
+    matches!(command, "dlx" | "exec" | "create").then(|| format!("pnpm {command}"))
+}
+
 /// The user's own command line names a script shell: the flag as given.
 fn shell_flag(argv: &[OsString]) -> Option<String> {
     argv.iter()
@@ -193,6 +212,11 @@ impl PackageManager for Pnpm {
             env: vec!["npm_config_script_shell", "pnpm_config_script_shell"],
             args: vec![arg],
             notes,
+            outside: runs_a_program(&ctx.argv).map(|how| {
+                format!(
+                    "{how} runs a package's program directly, not through pnpm's script shell (measured with pnpm 10 and 12): that program runs at the package manager's level (trust level 1: its network, registry credentials and file access); lifecycle scripts of what it installs stay at level 2"
+                )
+            }),
         })
     }
 
@@ -391,6 +415,20 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("--config.script-shell=/bin/bash"));
+    }
+
+    #[test]
+    fn runners_are_said_to_run_their_program_at_level_1() {
+        assert_eq!(
+            runs_a_program(&argv(&["/x/pnx", "cowsay"])).as_deref(),
+            Some("pnx")
+        );
+        assert_eq!(
+            runs_a_program(&argv(&["pnpm", "--silent", "dlx", "cowsay"])).as_deref(),
+            Some("pnpm dlx")
+        );
+        assert_eq!(runs_a_program(&argv(&["pnpm", "install"])), None);
+        assert_eq!(runs_a_program(&argv(&["pnpm", "run", "exec"])), None);
     }
 
     #[test]
