@@ -130,6 +130,35 @@ pub enum HostAction {
 }
 
 impl Plan {
+    /// Take out the command-line arguments that point the package manager at the script
+    /// shell (pnpm's `--config.script-shell=`), for a mode that runs without it (landlock
+    /// mode mounts no shim: left in, every script would fail to start). The variables that
+    /// name it are the caller's to remove, as they are today.
+    pub fn drop_script_shell_args(&mut self) {
+        let shim = std::ffi::OsStr::new(trust::SHIM);
+        let names_shim = |a: &OsString| {
+            use std::os::unix::ffi::OsStrExt;
+            a.as_bytes().ends_with(shim.as_bytes())
+        };
+        let dropped: Vec<OsString> = self
+            .argv
+            .iter()
+            .skip(1)
+            .filter(|a| names_shim(a))
+            .cloned()
+            .collect();
+        if dropped.is_empty() {
+            return;
+        }
+        let program = self.argv.first().cloned();
+        self.argv = program
+            .into_iter()
+            .chain(self.argv.iter().skip(1).filter(|a| !names_shim(a)).cloned())
+            .collect();
+        self.hook
+            .retain(|h| !dropped.iter().any(|d| d.to_string_lossy() == h.as_str()));
+    }
+
     /// Perform [`Plan::before_run`]. What cannot be done leaves its mount out of the view
     /// (the child would fail to mount a missing directory) with a note, as a missing
     /// optional directory always has.

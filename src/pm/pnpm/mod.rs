@@ -404,6 +404,65 @@ mod tests {
     }
 
     #[test]
+    fn a_store_far_from_the_project_gets_a_mount_of_its_own_and_a_note() {
+        let (dir, mut ctx) =
+            crate::plan::test_fixtures::npm_ci(crate::plan::test_fixtures::Project::InHome);
+        ctx.argv = argv(&["pnpm", "install"]);
+        ctx.detected = crate::pm::detect(&ctx.argv);
+        // Nearest common directory: `/` (or another filesystem): not one mount.
+        let store = std::path::PathBuf::from("/var/tmp").join(format!(
+            "si-unit-store-{}",
+            dir.path()
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("x")
+        ));
+        ctx.env.push((
+            "pnpm_config_store_dir".into(),
+            store.clone().into_os_string(),
+        ));
+        let mut policy = crate::policy::Policy::default();
+        policy
+            .add_layer("base", crate::policy::builtin::BASE.1)
+            .expect("base");
+        policy.add_layer(POLICY.0, POLICY.1).expect("pnpm policy");
+        let plan = crate::plan::build(&policy, &ctx).expect("plan");
+        let shown = plan.store.as_ref().expect("store");
+        assert_eq!(shown.dir, store);
+        assert_eq!(shown.carrier, None);
+        assert!(plan
+            .mounts
+            .iter()
+            .any(|m| m.target == store && m.kind == crate::plan::MountKind::BindRw(store.clone())));
+        assert!(plan.notes.iter().any(|n| n.contains("copies from it")));
+        // The private home stays.
+        assert!(plan
+            .mounts
+            .iter()
+            .any(|m| m.target == ctx.home && m.kind == crate::plan::MountKind::Tmpfs));
+        assert!(!store.exists(), "planning creates nothing");
+    }
+
+    #[test]
+    fn a_mode_without_the_shim_can_take_its_argument_out() {
+        let (_dir, _ctx, plan) = pnpm_plan(
+            crate::plan::test_fixtures::Project::InHome,
+            &["pnpm", "install"],
+        );
+        let mut plan = plan.expect("plan");
+        plan.drop_script_shell_args();
+        assert_eq!(plan.argv.len(), 3, "{:?}", plan.argv);
+        assert!(plan.argv[1]
+            .to_string_lossy()
+            .starts_with("--config.store-dir="));
+        assert_eq!(plan.argv[2], "install");
+        assert!(plan
+            .hook
+            .iter()
+            .all(|h| !h.starts_with("--config.script-shell")));
+    }
+
+    #[test]
     fn a_script_shell_named_on_the_command_line_is_refused() {
         let (_dir, _ctx, plan) = pnpm_plan(
             crate::plan::test_fixtures::Project::InHome,
