@@ -2,7 +2,8 @@
 # The project's test command (README: "How to test"); CI runs it through .ci/run.
 #
 #   1. scripts/setup.sh: installs the prerequisites as root, only checks them otherwise;
-#   2. the rust-version check, shellcheck of every shell script, cargo fmt --check,
+#   2. the rust-version check, the layer rule of docs/architecture.md, shellcheck of every
+#      shell script, cargo fmt --check,
 #      cargo clippy --all-targets -D warnings (which also denies code newer than
 #      rust-version), cargo build, cargo test, as the caller;
 #   3. when the caller is root: the same unit and integration test executables again as
@@ -46,6 +47,9 @@ scripts/setup.sh
 
 stage "rust-version tells the truth (scripts/check-msrv.sh)"
 record "check-msrv" scripts/check-msrv.sh
+
+stage "imports run down the layer order (scripts/check-layers.py, docs/architecture.md)"
+record "check-layers" /usr/bin/python3 scripts/check-layers.py
 
 stage "shellcheck (every shell script in the repository)"
 mapfile -t shell_scripts < <(

@@ -61,7 +61,7 @@ pub enum Command {
     ShellInit {
         /// The shell whose syntax to print.
         #[arg(value_enum)]
-        shell: crate::diagnose::shell_init::Shell,
+        shell: Shell,
     },
     /// Print shell completions for safe-install (`safe-install completions bash > /etc/bash_completion.d/safe-install`).
     Completions {
@@ -130,4 +130,12 @@ pub struct SandboxArgs {
     /// Only errors on stderr.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+}
+
+/// A shell whose syntax `shell-init` can print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }

@@ -11,11 +11,14 @@
 //! `supervisor` (the parent that spawns, serves and waits), `net` (egress proxy and DNS stub),
 //! `observe` (from notified syscalls to attributed events), `events` (the user-facing log),
 //! `reports` (summary, GitHub, SARIF), `learn` (policy proposals from a run), `diagnose`
-//! (`explain`, `doctor`, `demo`, `shell-init`), `session` (one command from start to exit).
+//! (`explain`, `doctor`, `demo`, `shell-init`), `session` (one command from start to exit),
+//! `sys` (the thin syscall layer: the only module with `unsafe`).
+
+#![deny(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod cli;
 pub(crate) mod creds;
-pub mod degraded;
 pub mod diagnose;
 pub(crate) mod events;
 pub mod exit;
@@ -30,3 +33,5 @@ pub mod sandbox;
 pub mod session;
 pub mod shim;
 pub mod supervisor;
+#[allow(unsafe_code)]
+pub mod sys;

@@ -2,6 +2,8 @@
 //! The only place `anyhow` lives (to print an error with its causes); a run's orchestration
 //! is `safe_install::session`.
 
+#![deny(unsafe_code)]
+
 use clap::{CommandFactory, Parser};
 use safe_install::cli::{Cli, Command, SandboxArgs};
 use safe_install::session::{self, SessionError};

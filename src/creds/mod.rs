@@ -46,11 +46,7 @@ impl Drop for Secret {
     /// Best effort: the supervisor's copy does not outlive the run in freed heap memory.
     fn drop(&mut self) {
         let mut bytes = std::mem::take(&mut self.0).into_bytes();
-        for b in bytes.iter_mut() {
-            // SAFETY: `b` is a valid, aligned, exclusive reference to a byte of `bytes`; a
-            // volatile write keeps the compiler from eliding the wipe of memory about to be freed.
-            unsafe { std::ptr::write_volatile(b, 0) };
-        }
+        crate::sys::mem::wipe(&mut bytes);
     }
 }
 

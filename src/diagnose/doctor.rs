@@ -134,7 +134,7 @@ pub fn ladder_text(ladder: &Ladder, root: bool) -> String {
                 probe::fixes(true)
             );
             let _ = writeln!(o, "landlock mode is weaker than the full sandbox:");
-            for w in crate::degraded::weaker(ladder.landlock_abi, root) {
+            for w in crate::plan::mode::weaker(ladder.landlock_abi, root) {
                 let _ = writeln!(o, "  - {w}");
             }
         }

@@ -1,8 +1,8 @@
 //! `safe-install explain <COMMAND>`: the effective policy for a command, as a person reads
 //! it. Environment variables appear by name only, never with values.
 
-use crate::net::allow::AllowList;
 use crate::plan::{DropReason, MountKind, Plan};
+use crate::policy::allow::AllowList;
 use crate::policy::Policy;
 use std::fmt::Write;
 
@@ -22,7 +22,7 @@ pub fn render(
     let _ = writeln!(
         o,
         "policy:    {} ({})",
-        plan.family.name(),
+        plan.manager.family().name(),
         policy.layers.join(" < ")
     );
     let _ = writeln!(o, "project:   {} (read-write)", plan.project.display());
@@ -37,13 +37,38 @@ pub fn render(
         };
         let _ = writeln!(o, "store:     {} (read-write; {how})", store.dir.display());
     }
-    let _ = writeln!(
-        o,
-        "identity:  uid {} gid {} inside (mapped to {} / {} outside), no capabilities",
-        plan.ids.inside_uid, plan.ids.inside_gid, plan.ids.outside_uid, plan.ids.outside_gid
-    );
-
-    let _ = writeln!(o, "\nfilesystem view (everything else is invisible):");
+    let landlock_mode = match &plan.mode {
+        crate::plan::Mode::Full => None,
+        crate::plan::Mode::Landlock(host) => Some(host),
+    };
+    match landlock_mode {
+        None => {
+            let _ = writeln!(
+                o,
+                "identity:  uid {} gid {} inside (mapped to {} / {} outside), no capabilities",
+                plan.ids.inside_uid,
+                plan.ids.inside_gid,
+                plan.ids.outside_uid,
+                plan.ids.outside_gid
+            );
+            let _ = writeln!(o, "\nfilesystem view (everything else is invisible):");
+        }
+        Some(_) => {
+            let _ = writeln!(
+                o,
+                "mode:      landlock (no namespaces: Landlock and seccomp only; `safe-install doctor` lists what it gives up)"
+            );
+            let _ = writeln!(
+                o,
+                "identity:  your own uid {} gid {}, no capabilities",
+                plan.ids.outside_uid, plan.ids.outside_gid
+            );
+            let _ = writeln!(
+                o,
+                "\nfilesystem view, as Landlock rules on the host's own paths (everything else is unreadable; generated files are written, not mounted):"
+            );
+        }
+    }
     for m in &plan.mounts {
         let (what, src) = match &m.kind {
             MountKind::BindRo(s) => ("read-only ", Some(s)),
@@ -126,11 +151,22 @@ pub fn render(
     }
 
     let _ = writeln!(o, "\nnetwork:");
-    let _ = writeln!(
-        o,
-        "  own network namespace with only loopback; HTTP(S) through safe-install's proxy at {}, DNS to its stub (every name logged, none answered)",
-        crate::sandbox::egress::PROXY
-    );
+    match landlock_mode {
+        None => {
+            let _ = writeln!(
+                o,
+                "  own network namespace with only loopback; HTTP(S) through safe-install's proxy at {}, DNS to its stub (every name logged, none answered)",
+                crate::plan::addresses::PROXY
+            );
+        }
+        Some(host) => {
+            let _ = writeln!(
+                o,
+                "  no network namespace: HTTP(S) through safe-install's proxy at {} on the host's loopback, each connect made by safe-install on the command's behalf; every other connect, UDP (DNS included) and listening beyond loopback refused",
+                host.proxy
+            );
+        }
+    }
     if allow.rules().is_empty() {
         let _ = writeln!(o, "  allowed hosts: none");
     }
@@ -186,7 +222,7 @@ fn credentials(o: &mut String, vault: &crate::creds::Vault) {
 /// ABI `abi` (`doctor` and `explain`).
 pub fn level2_egress(abi: i32) -> String {
     let need = crate::sandbox::landlock::ABI_NET;
-    let port = crate::sandbox::egress::SCRIPT_PROXY;
+    let port = crate::plan::addresses::SCRIPT_PROXY;
     if abi >= need {
         format!(
             "scripts and build backends connect only to their own proxy port {port} and the DNS stub; the package manager's port is closed to them by Landlock TCP rules (ABI {need}+: enforced by the kernel)"

@@ -14,6 +14,7 @@
 //! Which commands are routed is data ([`ROUTES`]): for a tool whose subcommands are a closed
 //! set, an unknown one goes through the sandbox (the stricter answer); for yarn, whose
 //! unknown words are the project's own scripts, only the installing ones do.
+pub use crate::cli::Shell;
 use std::fmt::Write as _;
 
 /// How a tool's command line decides between the sandbox and running it as it is.
@@ -230,14 +231,6 @@ pub fn sandboxed(rule: Rule, args: &[&str], local_bin: bool) -> bool {
         Rule::LocalBinOrSandbox => !local_bin,
         Rule::Always => true,
     }
-}
-
-/// A shell whose syntax `shell-init` can print.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Shell {
-    Bash,
-    Zsh,
-    Fish,
 }
 
 impl Shell {

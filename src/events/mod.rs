@@ -10,6 +10,10 @@ pub use writer::{EventLog, EventSink, LogError};
 
 use serde::Serialize;
 
+/// The `script` of an event whose process attribution could not place: a script, for every
+/// decision (the log says so rather than blame the package manager).
+pub const UNATTRIBUTED: &str = "(unattributed script process)";
+
 /// What kind of operation an event is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]

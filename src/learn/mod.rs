@@ -36,8 +36,8 @@ pub use file::{check_target, write, LearnError, Written};
 pub use render::{render, Header};
 
 use crate::events::{now_rfc3339, Action, Event, Reason, Verdict};
-use crate::net::allow::{Rule, RuleSource};
 use crate::plan::Plan;
+use crate::policy::allow::{Rule, RuleSource};
 use crate::policy::{package_name, valid_package_name, Entry, HideMatcher, PackageGrant, Policy};
 use crate::reports::summary::action_name;
 use std::collections::BTreeMap;
@@ -572,7 +572,7 @@ fn exact_host(target: &str) -> Result<String, NotLearnedWhy> {
     let rule =
         Rule::parse(target, RuleSource::AllowHostFlag).map_err(|_| NotLearnedWhy::NotExact)?;
     match (&rule.host, rule.port) {
-        (crate::net::allow::RuleHost::Exact(_), Some(_)) if !target.contains('*') => {
+        (crate::policy::allow::RuleHost::Exact(_), Some(_)) if !target.contains('*') => {
             Ok(target.to_string())
         }
         _ => Err(NotLearnedWhy::NotExact),

@@ -21,17 +21,17 @@
 //! stacks, heap buffers). A tunnel is relayed by its one thread with `poll(2)` over both
 //! sockets and a 64 KiB buffer per direction; idle tunnels are closed after `idle_timeout`.
 
-use super::addr::HostKind;
-use super::allow::{AllowList, Decision, Denial, Rule, RuleSource};
 use super::request::{self, escape, Evaluation, RequestHead, RequestKind, Target};
 use super::sni::{self, Hello};
 use super::{Attribution, Emitter, PeerLookup};
 use crate::events::{Action, Event, EventSink, Reason, Verdict};
+use crate::policy::addr::HostKind;
+use crate::policy::allow::{AllowList, Decision, Denial, Rule, RuleSource};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -545,7 +545,7 @@ impl<'a> Conn<'a> {
             let mut who = who.unwrap_or_default();
             who.package = None;
             who.package_dir = None;
-            who.script = Some(crate::observe::attribution::UNATTRIBUTED.to_string());
+            who.script = Some(crate::events::UNATTRIBUTED.to_string());
             who
         };
         let lookup = || self.cfg.peer_lookup.as_ref().and_then(|l| l(self.peer));
@@ -571,7 +571,7 @@ impl<'a> Conn<'a> {
                     Some(who) => match who.script.as_deref() {
                         // The kernel keeps level 2 off this port; a process attribution
                         // cannot place (npm's git, its helpers) is level 1.
-                        Some(crate::observe::attribution::UNATTRIBUTED) if scripts_kept_out => None,
+                        Some(crate::events::UNATTRIBUTED) if scripts_kept_out => None,
                         Some(_) => Some(who),
                         None => None,
                     },
@@ -1074,24 +1074,17 @@ struct Pipe {
 /// How much one splice call moves, and the pipe size asked for.
 const SPLICE_CHUNK: usize = 1 << 20;
 
-fn splice_once(from: i32, to: i32, len: usize) -> io::Result<usize> {
-    // SAFETY: both descriptors are open for the duration of the call (owned by the caller);
-    // null offsets mean "use the file position", as sockets and pipes require.
-    let n = unsafe {
-        libc::splice(
-            from,
-            std::ptr::null_mut(),
-            to,
-            std::ptr::null_mut(),
-            len,
-            libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
-        )
-    };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+fn splice_once(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
+    use nix::fcntl::{splice, SpliceFFlags};
+    // No offsets: "use the file position", as sockets and pipes require.
+    Ok(splice(
+        from,
+        None,
+        to,
+        None,
+        len,
+        SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK,
+    )?)
 }
 
 impl Pipe {
@@ -1125,7 +1118,7 @@ impl Pipe {
     }
 
     fn fill(&mut self, src: &TcpStream) -> io::Result<()> {
-        match splice_once(src.as_raw_fd(), self.write_end.as_raw_fd(), SPLICE_CHUNK) {
+        match splice_once(src.as_fd(), self.write_end.as_fd(), SPLICE_CHUNK) {
             Ok(0) => self.eof = true,
             Ok(n) => self.queued += n,
             Err(e)
@@ -1140,7 +1133,7 @@ impl Pipe {
 
     fn flush(&mut self, dst: &TcpStream) -> io::Result<()> {
         while self.pending() {
-            match splice_once(self.read_end.as_raw_fd(), dst.as_raw_fd(), self.queued) {
+            match splice_once(self.read_end.as_fd(), dst.as_fd(), self.queued) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.queued -= n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -1161,7 +1154,7 @@ impl Pipe {
 fn pump(from: &TcpStream, to: &TcpStream) -> io::Result<()> {
     let pipe = Pipe::new()?;
     loop {
-        let n = match splice_once(from.as_raw_fd(), pipe.write_end.as_raw_fd(), SPLICE_CHUNK) {
+        let n = match splice_once(from.as_fd(), pipe.write_end.as_fd(), SPLICE_CHUNK) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -1174,7 +1167,7 @@ fn pump(from: &TcpStream, to: &TcpStream) -> io::Result<()> {
         }
         let mut left = n;
         while left > 0 {
-            match splice_once(pipe.read_end.as_raw_fd(), to.as_raw_fd(), left) {
+            match splice_once(pipe.read_end.as_fd(), to.as_fd(), left) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(m) => left -= m,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -1243,8 +1236,8 @@ fn relay(client: &TcpStream, upstream: &TcpStream, idle: Duration) -> io::Result
 mod tests {
     use super::*;
     use crate::events::EventLog;
-    use crate::net::allow::RuleSource;
     use crate::net::sni::client_hello;
+    use crate::policy::allow::RuleSource;
     use std::sync::Barrier;
 
     struct Fixture {
@@ -1601,7 +1594,7 @@ mod tests {
                 assert_eq!(events[0].reason, Reason::ScriptOffline, "{clients:?}");
                 assert_eq!(
                     events[0].script.as_deref(),
-                    Some(crate::observe::attribution::UNATTRIBUTED),
+                    Some(crate::events::UNATTRIBUTED),
                     "{clients:?}"
                 );
                 assert_eq!(events[0].package, None, "{clients:?}");

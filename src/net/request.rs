@@ -9,8 +9,8 @@
 //! requests (`GET /path`), `https://` in absolute form (use CONNECT), `Transfer-Encoding`
 //! request bodies, and conflicting `Content-Length`s.
 
-use super::addr::HostKind;
-use super::allow::{parse_port, AllowList, Decision};
+use crate::policy::addr::HostKind;
+use crate::policy::allow::{parse_port, AllowList, Decision};
 use std::fmt;
 
 /// The largest request head the proxy reads (request line and headers).
@@ -331,7 +331,7 @@ fn check_connect_host(value: Option<&[u8]>, target: &Target) -> Result<(), Reque
     let Err(mismatch) = check_host_header(value, target) else {
         return Ok(());
     };
-    let proxy = crate::sandbox::egress::PROXY;
+    let proxy = crate::plan::addresses::PROXY;
     let names_proxy = value
         .map(String::from_utf8_lossy)
         .and_then(|text| parse_authority(&text, Some(0)).ok())
@@ -456,7 +456,7 @@ pub fn evaluate<'a>(buf: &[u8], allow: &'a AllowList) -> Evaluation<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::allow::RuleSource;
+    use crate::policy::allow::RuleSource;
     use std::path::PathBuf;
 
     fn allow_list() -> AllowList {

@@ -5,7 +5,7 @@
 //! The ClientHello may span several TLS records (post-quantum key shares make it large); the
 //! handshake fragments are joined before parsing. Pure: bytes in, answer out.
 
-use super::addr::HostKind;
+use crate::policy::addr::HostKind;
 use tls_parser::{parse_tls_extensions, parse_tls_handshake_client_hello, TlsExtension};
 
 /// TLS record content type `handshake`.

@@ -48,8 +48,7 @@ pub struct Attributor {
 }
 
 const ORPHAN: &str = "(orphaned script process)";
-/// The script name of a process attribution could not place: a script, for every decision.
-pub const UNATTRIBUTED: &str = "(unattributed script process)";
+pub use crate::events::UNATTRIBUTED;
 /// How far up the process tree attribution walks before it gives up (answering
 /// [`UNATTRIBUTED`]).
 pub const MAX_DEPTH: usize = 64;

@@ -6,8 +6,8 @@
 //! nested Landlock domain, and abstract sockets are scoped to the domain that created them.
 
 use super::notifier::{self, Observer, Scope};
-use nix::sys::socket::{accept4, getsockopt, sockopt, SockFlag};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use nix::sys::socket::{getsockopt, sockopt};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -23,10 +23,8 @@ pub fn spawn(control: OwnedFd, observer: Arc<Observer>) -> std::io::Result<()> {
         .name("script-control".into())
         .stack_size(128 * 1024)
         .spawn(move || loop {
-            match accept4(control.as_raw_fd(), SockFlag::SOCK_CLOEXEC) {
+            match crate::sys::fd::accept(control.as_fd()) {
                 Ok(conn) => {
-                    // SAFETY: accept4 returned a new descriptor that nothing else owns.
-                    let conn = unsafe { OwnedFd::from_raw_fd(conn) };
                     if let Err(e) = register(&conn, &observer) {
                         tracing::warn!(error = %e, "a script's listener could not be registered; its attempts are blocked but not logged");
                     }
@@ -56,7 +54,7 @@ fn register(conn: &OwnedFd, observer: &Arc<Observer>) -> std::io::Result<()> {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .ok_or_else(|| std::io::Error::other("malformed registration"))?;
-    let listener = copy_fd(pid, fd)?;
+    let listener = crate::sys::fd::copy_fd(nix::unistd::Pid::from_raw(pid), fd)?;
     let kind = std::fs::read_link(format!("/proc/self/fd/{}", listener.as_raw_fd()))?;
     if kind != std::path::Path::new("anon_inode:seccomp notify") {
         return Err(std::io::Error::other(format!(
@@ -75,7 +73,7 @@ fn register(conn: &OwnedFd, observer: &Arc<Observer>) -> std::io::Result<()> {
     // `name@version` (the lockfile's identity for that directory) and lifecycle event.
     let origin = Arc::new(observer.who.registered(pid).unwrap_or((None, None)));
     notifier::spawn(
-        listener,
+        listener.into(),
         Arc::clone(observer),
         Scope::Script {
             package_dir,
@@ -85,23 +83,4 @@ fn register(conn: &OwnedFd, observer: &Arc<Observer>) -> std::io::Result<()> {
     )?;
     nix::unistd::write(conn, b"k")?;
     Ok(())
-}
-
-/// Copy descriptor `fd` of host pid `pid` into the supervisor.
-pub fn copy_fd(pid: i32, fd: i32) -> std::io::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if pidfd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just returned this descriptor; we own it.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
-    // SAFETY: pidfd_getfd duplicates descriptor `fd` of the process behind `pidfd` into ours;
-    // the supervisor owns the sandbox's user namespace, so it may (ptrace access mode).
-    let copy = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
-    if copy < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: a new descriptor returned to us by the kernel.
-    Ok(unsafe { OwnedFd::from_raw_fd(copy as i32) })
 }

@@ -5,6 +5,8 @@
 //!
 //! - [`notifier`]: the seccomp user-notification loop (file, network, socket and terminal
 //!   calls of the package manager and of each script's nested filter via [`control`]);
+//! - [`connect`]: landlock mode, with no network namespace, answers the sandbox's socket
+//!   calls itself: it connects to the proxy on the sandbox's behalf and refuses the rest;
 //! - [`files`], [`sockaddr`], [`process`]: what a notified call was about, read from the
 //!   process;
 //! - [`attribution`]: which package and lifecycle script a process belongs to, failing
@@ -12,6 +14,7 @@
 //! - [`planted`]: the end-of-run check of what the install left behind to run later.
 
 pub mod attribution;
+pub mod connect;
 pub mod control;
 pub mod files;
 pub mod notifier;

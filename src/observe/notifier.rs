@@ -10,14 +10,13 @@ use super::files::{self, Access, FileRules, Level};
 use super::process;
 use super::sockaddr::{abstract_served, listener_inside, parse, stays_inside, Dest, UnixName};
 use crate::events::{Action, Event, EventSink, Reason, Verdict};
+use crate::sys::seccomp::int_of;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-/// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP`: wake the notifier on the same CPU (lower latency).
-const FD_SYNC_WAKE_UP: u64 = 1;
 const MAX_SOCKADDR: usize = 128;
 /// `sizeof(struct msghdr)` and `sizeof(struct mmsghdr)` on 64-bit Linux.
 const MSGHDR: usize = 56;
@@ -25,14 +24,7 @@ const MMSGHDR: usize = 64;
 /// How many messages of a sendmmsg are inspected; the rest share the first's fate.
 const MAX_MMSG: usize = 64;
 
-/// What to answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Answer {
-    Continue,
-    Errno(i32),
-    /// Succeed with this return value (the supervisor did the work itself).
-    Value(i64),
-}
+pub use crate::sys::seccomp::{Answer, Listener, Notification};
 
 /// What a notifier needs besides its listener.
 pub struct Observer {
@@ -90,18 +82,11 @@ pub enum Scope {
 
 /// Serve notifications until every process under the filter is gone.
 pub fn spawn(
-    listener: OwnedFd,
+    listener: Listener,
     observer: Arc<Observer>,
     scope: Scope,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    // SAFETY: the ioctl reads one u64 flag word we pass by reference.
-    unsafe {
-        libc::ioctl(
-            listener.as_raw_fd(),
-            libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
-            &FD_SYNC_WAKE_UP,
-        );
-    }
+    listener.set_sync_wake_up();
     let script = matches!(scope, Scope::Script { .. });
     if script {
         observer.scripts_alive.fetch_add(1, Ordering::SeqCst);
@@ -122,25 +107,24 @@ pub fn spawn(
     spawned
 }
 
-fn serve(listener: &OwnedFd, observer: &Observer, scope: &Scope) {
-    serve_loop(listener, |fd, req| {
+fn serve(listener: &Listener, observer: &Observer, scope: &Scope) {
+    serve_loop(listener, |listener, req| {
         if let Scope::Script { origin, .. } = scope {
-            observer.remember(req.pid as i32, origin);
+            observer.remember(req.pid.as_raw(), origin);
         }
-        if file_call(req.data.nr as libc::c_long) {
+        if file_call(req.nr) {
             // The kernel decides file access (mounts, Landlock); this only explains it, and
             // answers early only where the kernel would refuse too (see `observe_file`).
-            observe_file(fd, req, observer, scope)
+            observe_file(listener, req, observer, scope)
         } else {
-            handle(fd, req, observer, scope)
+            handle(listener, req, observer, scope)
         }
     });
 }
 
 /// Receive notifications until every process under the listener's filter is gone (the
-/// listener hangs up), answering each with `answer(listener fd, notification)`.
-pub fn serve_loop(listener: &OwnedFd, mut answer: impl FnMut(i32, &libc::seccomp_notif) -> Answer) {
-    let fd = listener.as_raw_fd();
+/// listener hangs up), answering each with `answer(listener, notification)`.
+pub fn serve_loop(listener: &Listener, mut answer: impl FnMut(&Listener, &Notification) -> Answer) {
     loop {
         let mut pfd = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
         match poll(&mut pfd, PollTimeout::NONE) {
@@ -152,29 +136,12 @@ pub fn serve_loop(listener: &OwnedFd, mut answer: impl FnMut(i32, &libc::seccomp
         if revents.contains(PollFlags::POLLHUP) && !revents.contains(PollFlags::POLLIN) {
             return;
         }
-        // SAFETY: seccomp_notif is plain data; the kernel requires it zeroed before RECV.
-        let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
-        // SAFETY: RECV writes one seccomp_notif into `req`, which we own.
-        if unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_RECV, &mut req) } != 0 {
-            match nix::errno::Errno::last() {
-                // The target died (or was interrupted) between notification and receipt.
-                nix::errno::Errno::ENOENT | nix::errno::Errno::EINTR => continue,
-                _ => return,
-            }
-        }
-        let (val, error, flags) = match answer(fd, &req) {
-            Answer::Continue => (0, 0, libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32),
-            Answer::Errno(e) => (0, -e, 0),
-            Answer::Value(v) => (v, 0, 0),
+        let req = match listener.receive() {
+            Ok(crate::sys::seccomp::Received::Notification(req)) => req,
+            Ok(crate::sys::seccomp::Received::Gone) => continue,
+            Err(_) => return,
         };
-        let resp = libc::seccomp_notif_resp {
-            id: req.id,
-            val,
-            error,
-            flags,
-        };
-        // SAFETY: SEND reads one seccomp_notif_resp we own; ENOENT (target gone) is harmless.
-        unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_SEND, &resp) };
+        listener.answer(req.id, answer(listener, &req));
     }
 }
 
@@ -184,7 +151,7 @@ fn file_call(nr: libc::c_long) -> bool {
 
 /// `O_WRONLY | O_RDWR | O_CREAT | O_TRUNC`: an open that may write.
 fn opens_for_write(flags: u64) -> bool {
-    let flags = flags as i32;
+    let flags = int_of(flags);
     flags & libc::O_ACCMODE != libc::O_RDONLY || flags & (libc::O_CREAT | libc::O_TRUNC) != 0
 }
 
@@ -192,7 +159,7 @@ fn opens_for_write(flags: u64) -> bool {
 fn file_operands(nr: libc::c_long, a: &[u64; 6], pid: i32) -> Vec<(i32, u64, Access, bool)> {
     let cwd = libc::AT_FDCWD;
     let open_access = |flags: u64| {
-        let follow = flags as i32 & libc::O_NOFOLLOW == 0;
+        let follow = int_of(flags) & libc::O_NOFOLLOW == 0;
         let access = if opens_for_write(flags) {
             Access::Write
         } else {
@@ -227,7 +194,7 @@ fn file_operands(nr: libc::c_long, a: &[u64; 6], pid: i32) -> Vec<(i32, u64, Acc
     match nr {
         libc::SYS_openat => {
             let (acc, follow) = open_access(a[2]);
-            vec![(a[0] as i32, a[1], acc, follow)]
+            vec![(int_of(a[0]), a[1], acc, follow)]
         }
         libc::SYS_openat2 => {
             // struct open_how { u64 flags; u64 mode; u64 resolve; }
@@ -237,23 +204,23 @@ fn file_operands(nr: libc::c_long, a: &[u64; 6], pid: i32) -> Vec<(i32, u64, Acc
                 .map(u64::from_ne_bytes)
                 .unwrap_or(0);
             let (acc, follow) = open_access(flags);
-            vec![(a[0] as i32, a[1], acc, follow)]
+            vec![(int_of(a[0]), a[1], acc, follow)]
         }
         libc::SYS_linkat => vec![
             (
-                a[0] as i32,
+                int_of(a[0]),
                 a[1],
                 Access::Read,
-                a[4] as i32 & libc::AT_SYMLINK_FOLLOW != 0,
+                int_of(a[4]) & libc::AT_SYMLINK_FOLLOW != 0,
             ),
-            (a[2] as i32, a[3], Access::Write, false),
+            (int_of(a[2]), a[3], Access::Write, false),
         ],
-        libc::SYS_symlinkat => vec![(a[1] as i32, a[2], Access::Write, false)],
-        libc::SYS_unlinkat | libc::SYS_mkdirat => vec![(a[0] as i32, a[1], Access::Write, false)],
+        libc::SYS_symlinkat => vec![(int_of(a[1]), a[2], Access::Write, false)],
+        libc::SYS_unlinkat | libc::SYS_mkdirat => vec![(int_of(a[0]), a[1], Access::Write, false)],
         libc::SYS_truncate => vec![(cwd, a[0], Access::Write, true)],
         libc::SYS_renameat | libc::SYS_renameat2 => vec![
-            (a[0] as i32, a[1], Access::Write, false),
-            (a[2] as i32, a[3], Access::Write, false),
+            (int_of(a[0]), a[1], Access::Write, false),
+            (int_of(a[2]), a[3], Access::Write, false),
         ],
         _ => Vec::new(),
     }
@@ -268,15 +235,18 @@ const CONTROLLING_TERMINAL: &str = "/dev/tty";
 /// CONTINUE, except for `/dev/tty` (refused with ENXIO, as the kernel refuses it to a
 /// process without a controlling terminal): refusing on the strength of memory read is
 /// safe, allowing never is.
-fn observe_file(fd: i32, req: &libc::seccomp_notif, observer: &Observer, scope: &Scope) -> Answer {
-    let pid = req.pid as i32;
+fn observe_file(
+    listener: &Listener,
+    req: &Notification,
+    observer: &Observer,
+    scope: &Scope,
+) -> Answer {
+    let pid = req.pid.as_raw();
     let root = PathBuf::from(format!("/proc/{pid}/root"));
     let inside =
         |p: &Path| std::fs::symlink_metadata(root.join(p.strip_prefix("/").unwrap_or(p))).is_ok();
     let on_host = |p: &Path| std::fs::symlink_metadata(p).is_ok();
-    for (dirfd, ptr, access, follow) in
-        file_operands(req.data.nr as libc::c_long, &req.data.args, pid)
-    {
+    for (dirfd, ptr, access, follow) in file_operands(req.nr, &req.args, pid) {
         let Some(raw) = files::read_c_string(pid, ptr) else {
             continue;
         };
@@ -288,7 +258,7 @@ fn observe_file(fd: i32, req: &libc::seccomp_notif, observer: &Observer, scope: 
                 None => continue,
             }
         };
-        if !still_valid(fd, req.id) {
+        if !listener.still_valid(req.id) {
             return Answer::Continue;
         }
         let path = files::resolve(&root, &base, &raw, follow);
@@ -395,18 +365,11 @@ fn emit_finding(observer: &Observer, finding: files::Finding, who: crate::net::A
     observer.sink.emit(ev);
 }
 
-/// Whether the notification is still the one we read memory for (the target may have died
-/// and its pid been reused).
-fn still_valid(fd: i32, id: u64) -> bool {
-    // SAFETY: ID_VALID reads one u64 we pass by reference.
-    unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0 }
-}
-
-fn handle(fd: i32, req: &libc::seccomp_notif, observer: &Observer, scope: &Scope) -> Answer {
+fn handle(listener: &Listener, req: &Notification, observer: &Observer, scope: &Scope) -> Answer {
     let (sink, who) = (&observer.sink, observer.who.as_ref());
-    let pid = req.pid as i32;
-    let args = req.data.args;
-    let nr = req.data.nr as libc::c_long;
+    let pid = req.pid.as_raw();
+    let args = req.args;
+    let nr = req.nr;
     let (dests, what) = match nr {
         libc::SYS_socket => {
             emit(
@@ -422,7 +385,10 @@ fn handle(fd: i32, req: &libc::seccomp_notif, observer: &Observer, scope: &Scope
         // Only TIOCSTI and TIOCLINUX reach here (the filter compares the request): refused
         // from the registers alone, whatever the descriptor is.
         libc::SYS_ioctl => {
-            let name = if args[1] as u32 == libc::TIOCLINUX as u32 {
+            // The request is compared as the filter does: 32 bits.
+            let name = if u32::try_from(libc::TIOCLINUX).ok()
+                == u32::try_from(args[1] & 0xffff_ffff).ok()
+            {
                 "TIOCLINUX"
             } else {
                 "TIOCSTI"
@@ -436,7 +402,7 @@ fn handle(fd: i32, req: &libc::seccomp_notif, observer: &Observer, scope: &Scope
                 Reason::TerminalInjection,
                 &format!(
                     "ioctl {name} on descriptor {}: typing into a terminal is refused (EPERM)",
-                    args[0] as i32
+                    req.int_arg(0)
                 ),
             );
             return Answer::Errno(libc::EPERM);
@@ -458,10 +424,11 @@ fn handle(fd: i32, req: &libc::seccomp_notif, observer: &Observer, scope: &Scope
         libc::SYS_sendmmsg => (read_mmsg_addrs(pid, args[1], args[2]), "sendmmsg"),
         _ => return Answer::Continue,
     };
-    if !still_valid(fd, req.id) {
+    if !listener.still_valid(req.id) {
         return Answer::Continue;
     }
-    let stream = nr == libc::SYS_connect && socket_type(pid, args[0]) == Some(libc::SOCK_STREAM);
+    let stream =
+        nr == libc::SYS_connect && socket_type(req.pid, req.int_arg(0)) == Some(libc::SOCK_STREAM);
     if let Some(addr) = dests.iter().find_map(|d| unserved_loopback(pid, d, stream)) {
         emit(
             sink,
@@ -494,7 +461,7 @@ fn handle(fd: i32, req: &libc::seccomp_notif, observer: &Observer, scope: &Scope
                     Reason::ScriptOffline,
                     &format!(
                         "lifecycle scripts and build backends may connect only to their own proxy port ({}) and the DNS stub; the package manager's proxy and any other local port are closed to them by their Landlock domain",
-                        crate::sandbox::egress::SCRIPT_PROXY
+                        crate::plan::addresses::SCRIPT_PROXY
                     ),
                 );
                 // What Landlock answers too.
@@ -523,7 +490,8 @@ fn handle(fd: i32, req: &libc::seccomp_notif, observer: &Observer, scope: &Scope
         Dest::Other(family) => format!("address family {family}"),
         Dest::Unix(name) => name.display(),
     };
-    let fastopen = nr == libc::SYS_sendto && args[3] & libc::MSG_FASTOPEN as u64 != 0;
+    let fastopen =
+        nr == libc::SYS_sendto && args[3] & u64::from(libc::MSG_FASTOPEN.unsigned_abs()) != 0;
     let detail = format!(
         "{what}{} to an address outside the sandbox; its network namespace has no route out (HTTP(S) goes through safe-install's proxy)",
         if fastopen { " with MSG_FASTOPEN" } else { "" }
@@ -566,8 +534,8 @@ fn closed_to_level2(dest: &Dest) -> Option<std::net::SocketAddr> {
     let Dest::Inet(addr) = dest else { return None };
     let loopback = addr.ip().is_loopback() || addr.ip().to_canonical().is_loopback();
     let allowed = [
-        crate::sandbox::egress::SCRIPT_PROXY.port(),
-        crate::sandbox::egress::DNS.port(),
+        crate::plan::addresses::SCRIPT_PROXY.port(),
+        crate::plan::addresses::DNS.port(),
     ];
     (loopback && !allowed.contains(&addr.port())).then_some(*addr)
 }
@@ -580,9 +548,9 @@ fn unserved_loopback(pid: i32, dest: &Dest, stream: bool) -> Option<std::net::So
         return None;
     }
     let ours = [
-        crate::sandbox::egress::PROXY,
-        crate::sandbox::egress::SCRIPT_PROXY,
-        crate::sandbox::egress::DNS,
+        crate::plan::addresses::PROXY,
+        crate::plan::addresses::SCRIPT_PROXY,
+        crate::plan::addresses::DNS,
     ];
     if ours.iter().any(|o| o.port() == addr.port()) {
         return None;
@@ -592,23 +560,8 @@ fn unserved_loopback(pid: i32, dest: &Dest, stream: bool) -> Option<std::net::So
 }
 
 /// SO_TYPE of descriptor `fd` in process `pid`, through a copy taken with pidfd_getfd.
-fn socket_type(pid: i32, fd: u64) -> Option<i32> {
-    use std::os::fd::FromRawFd;
-    // SAFETY: pidfd_open takes a pid and flags; returns a new descriptor or -1.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if pidfd < 0 {
-        return None;
-    }
-    // SAFETY: a descriptor the kernel just returned to us.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
-    // SAFETY: duplicates the target's descriptor into ours (the supervisor owns the sandbox's
-    // user namespace); returns a new descriptor or -1.
-    let copy = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd as i32, 0) };
-    if copy < 0 {
-        return None;
-    }
-    // SAFETY: as above.
-    let copy = unsafe { OwnedFd::from_raw_fd(copy as i32) };
+fn socket_type(pid: nix::unistd::Pid, fd: i32) -> Option<i32> {
+    let copy = crate::sys::fd::copy_fd(pid, fd).ok()?;
     nix::sys::socket::getsockopt(&copy, nix::sys::socket::sockopt::SockType)
         .ok()
         .map(|t| t as i32)
@@ -645,7 +598,7 @@ fn read_addr(pid: i32, ptr: u64, len: u64) -> Option<Dest> {
     if ptr == 0 || len == 0 {
         return None;
     }
-    let len = (len as usize).min(MAX_SOCKADDR);
+    let len = usize::try_from(len).unwrap_or(usize::MAX).min(MAX_SOCKADDR);
     process::read_memory(pid, ptr, len).ok().map(|b| parse(&b))
 }
 
@@ -659,7 +612,7 @@ fn u32_at(b: &[u8], at: usize) -> Option<u32> {
 
 /// `msg_name` / `msg_namelen` of a `struct msghdr`.
 fn name_of(hdr: &[u8]) -> Option<(u64, u64)> {
-    Some((u64_at(hdr, 0)?, u32_at(hdr, 8)? as u64))
+    Some((u64_at(hdr, 0)?, u64::from(u32_at(hdr, 8)?)))
 }
 
 fn read_msghdr_addr(pid: i32, ptr: u64) -> Option<Dest> {
@@ -669,7 +622,7 @@ fn read_msghdr_addr(pid: i32, ptr: u64) -> Option<Dest> {
 }
 
 fn read_mmsg_addrs(pid: i32, ptr: u64, vlen: u64) -> Vec<Dest> {
-    let n = (vlen as usize).min(MAX_MMSG);
+    let n = usize::try_from(vlen).unwrap_or(usize::MAX).min(MAX_MMSG);
     let Ok(all) = process::read_memory(pid, ptr, n * MMSGHDR) else {
         return Vec::new();
     };

@@ -400,25 +400,6 @@ pub fn declared_bin(manifest: &serde_json::Value, name: &str) -> Option<PathBuf>
 
 // ---- pip: the target venv --------------------------------------------------------------
 
-/// Python's normalised project name (PEP 503), as dist-info directory names and policies
-/// compare.
-pub fn normalise_dist(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut sep = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            sep = true;
-            continue;
-        }
-        if sep && !out.is_empty() {
-            out.push('-');
-        }
-        sep = false;
-        out.extend(c.to_lowercase());
-    }
-    out
-}
-
 /// `name-version.dist-info` → (`name`, `version`).
 fn dist_name(dir: &str) -> Option<(String, String)> {
     let stem = dir.strip_suffix(".dist-info")?;
@@ -477,7 +458,7 @@ fn check_venv(venv: &Path, old: &VenvState, allowed: &[&str]) -> Vec<Finding> {
             }
             match (is_pth, wheel) {
                 (true, Some((dist, version))) => {
-                    if allowed.contains(&normalise_dist(dist).as_str()) {
+                    if allowed.contains(&crate::policy::normalise_dist(dist).as_str()) {
                         continue;
                     }
                     out.push(Finding {
@@ -485,7 +466,7 @@ fn check_venv(venv: &Path, old: &VenvState, allowed: &[&str]) -> Vec<Finding> {
                         target: path,
                         detail: format!(
                             "installed by pip from the wheel of {dist} {version}: its import line runs at every later start of this Python; a policy may allow it: [[pth.allow]] package = \"{}\"",
-                            normalise_dist(dist)
+                            crate::policy::normalise_dist(dist)
                         ),
                         package: Some(format!("{dist}@{version}")),
                     });
@@ -620,8 +601,11 @@ mod tests {
     fn pth_lines_and_names() {
         assert!(pth_executes("/x\nimport os; os.system('x')\n"));
         assert!(!pth_executes("/some/path\n# import nothing\n"));
-        assert_eq!(normalise_dist("Setuptools"), "setuptools");
-        assert_eq!(normalise_dist("si_pth.Planter"), "si-pth-planter");
+        assert_eq!(crate::policy::normalise_dist("Setuptools"), "setuptools");
+        assert_eq!(
+            crate::policy::normalise_dist("si_pth.Planter"),
+            "si-pth-planter"
+        );
         assert_eq!(
             dist_name("si_pth-1.0.0.dist-info"),
             Some(("si_pth".into(), "1.0.0".into()))

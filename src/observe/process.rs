@@ -5,22 +5,17 @@ use crate::events::ProcessId;
 
 /// Read `len` bytes at `addr` in process `pid` (host pid). Fails when the process is gone.
 pub fn read_memory(pid: i32, addr: u64, len: usize) -> std::io::Result<Vec<u8>> {
+    use nix::sys::uio::{process_vm_readv, RemoteIoVec};
     let mut buf = vec![0u8; len];
-    let local = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: len,
-    };
-    let remote = libc::iovec {
-        iov_base: addr as *mut libc::c_void,
-        iov_len: len,
-    };
-    // SAFETY: `local` describes our own buffer of `len` bytes, alive for the call; the remote
-    // range is only read by the kernel, which checks it against the target's mappings.
-    let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
-    if n < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    buf.truncate(n as usize);
+    let base =
+        usize::try_from(addr).map_err(|_| std::io::Error::from_raw_os_error(libc::EFAULT))?;
+    let remote = [RemoteIoVec { base, len }];
+    let n = process_vm_readv(
+        nix::unistd::Pid::from_raw(pid),
+        &mut [std::io::IoSliceMut::new(&mut buf)],
+        &remote,
+    )?;
+    buf.truncate(n);
     Ok(buf)
 }
 

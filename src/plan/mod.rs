@@ -5,9 +5,11 @@
 //! is a [`HostAction`] the session performs. `explain` prints the plan, the sandbox executes
 //! it.
 
+pub mod addresses;
 pub mod env;
 pub mod gitconfig;
 pub mod hidden;
+pub mod mode;
 #[cfg(test)]
 pub mod test_fixtures;
 pub mod trust;
@@ -15,11 +17,12 @@ mod view;
 
 pub use env::{DropReason, EnvPlan};
 pub use hidden::Hidden;
+pub use mode::{HostPlaces, Mode};
 pub use trust::{PythonPlan, ScriptPlan};
 pub use view::{Mount, MountKind};
 
+use crate::pm;
 pub use crate::pm::Context;
-use crate::pm::{self, Family};
 use crate::policy::Policy;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -71,6 +74,8 @@ pub struct LandlockPlan {
 /// The complete sandbox plan.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// The sandbox it is for.
+    pub mode: Mode,
     pub argv: Vec<OsString>,
     /// The package manager's executable, resolved on the host without running anything
     /// (`pm::resolve`): the sandbox executes exactly this file, never the result of a new
@@ -86,7 +91,6 @@ pub struct Plan {
     pub ids: IdMap,
     pub home: PathBuf,
     pub project: PathBuf,
-    pub family: Family,
     /// What safe-install knows about the package manager the command runs.
     pub manager: &'static dyn pm::PackageManager,
     /// Trust level 2 for lifecycle scripts, when the package manager runs them through the
@@ -203,8 +207,17 @@ pub enum PlanError {
     HiddenLink(#[from] hidden::HiddenError),
 }
 
-/// Build the plan.
-pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
+/// Build the plan for `mode`.
+pub fn build(policy: &Policy, ctx: &Context, mode: &Mode) -> Result<Plan, PlanError> {
+    let mut plan = build_full(policy, ctx)?;
+    if let Mode::Landlock(host) = mode {
+        mode::for_landlock(&mut plan, host);
+    }
+    Ok(plan)
+}
+
+/// The full sandbox's plan.
+fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
     check_project(ctx)?;
     let ids = IdMap::for_caller(ctx.uid, ctx.gid);
     let program = ctx.resolved.program.clone();
@@ -345,7 +358,7 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
         .seccomp
         .deny
         .iter()
-        .filter_map(|e| crate::sandbox::syscalls::number(&e.value).map(|nr| (e.value.clone(), nr)))
+        .filter_map(|e| crate::sys::syscalls::number(&e.value).map(|nr| (e.value.clone(), nr)))
         .collect();
     let argv = match ctx.argv.split_first() {
         Some((program, rest)) if !pinned_args.is_empty() => {
@@ -365,6 +378,7 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
         _ => ctx.argv.clone(),
     };
     Ok(Plan {
+        mode: Mode::Full,
         argv,
         program: if is_pm { program } else { None },
         cwd,
@@ -376,7 +390,6 @@ pub fn build(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
         ids,
         home: ctx.home.clone(),
         project: ctx.project.clone(),
-        family: ctx.detected.family(),
         manager: ctx.detected.manager,
         script,
         python,
@@ -503,7 +516,7 @@ fn pip_hook(
 /// Every client inside is pointed at the supervisor's proxy; nothing bypasses it for "local"
 /// names, since inside, local is the sandbox itself.
 fn proxy_env() -> Vec<(&'static str, OsString)> {
-    let url = OsString::from(crate::sandbox::egress::proxy_url());
+    let url = OsString::from(crate::plan::addresses::proxy_url());
     let mut env: Vec<(&'static str, OsString)> = [
         "HTTP_PROXY",
         "HTTPS_PROXY",

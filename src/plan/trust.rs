@@ -274,11 +274,11 @@ impl ScriptPlan {
 /// one (the only proxy port a script's Landlock domain may connect to), wherever it appears
 /// (`HTTPS_PROXY`, `npm_config_proxy`, `PIP_PROXY`, a URL with a trailing slash).
 pub fn level2_value(value: &std::ffi::OsStr) -> OsString {
-    let level1 = crate::sandbox::egress::proxy_url();
+    let level1 = crate::plan::addresses::proxy_url();
     let Some(v) = value.to_str().filter(|v| v.contains(&level1)) else {
         return value.to_os_string();
     };
-    let level2 = crate::sandbox::egress::script_proxy_url();
+    let level2 = crate::plan::addresses::script_proxy_url();
     let mut out = String::with_capacity(v.len());
     let mut rest = v;
     while let Some(at) = rest.find(&level1) {
@@ -496,8 +496,8 @@ pub fn script_plan(policy: &Policy, ctx: &Context, level1: &LandlockPlan) -> Scr
         .collect();
     ScriptPlan {
         connect_tcp: vec![
-            crate::sandbox::egress::SCRIPT_PROXY.port(),
-            crate::sandbox::egress::DNS.port(),
+            crate::plan::addresses::SCRIPT_PROXY.port(),
+            crate::plan::addresses::DNS.port(),
         ],
         shell: PathBuf::from("/bin/sh"),
         read,

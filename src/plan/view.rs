@@ -512,7 +512,7 @@ impl View {
 fn resolver(v: &mut View) {
     let content = format!(
         "# written by safe-install: names are resolved by its proxy, never inside\nnameserver {}\noptions timeout:1 attempts:1\n",
-        crate::sandbox::egress::DNS.ip()
+        crate::plan::addresses::DNS.ip()
     );
     let mut target = PathBuf::from("/etc/resolv.conf");
     for _ in 0..8 {
@@ -613,7 +613,7 @@ mod tests {
         let (_dir, ctx) = fixture();
         let cache = ctx.home.join(".npm");
         std::fs::remove_dir(&cache).expect("rmdir");
-        let mut plan = build_plan(&npm_policy(), &ctx).expect("plan");
+        let mut plan = build_plan(&npm_policy(), &ctx, &crate::plan::Mode::Full).expect("plan");
         assert!(!cache.exists(), "building the plan must not touch the disk");
         assert_eq!(
             plan.before_run,
@@ -638,7 +638,7 @@ mod tests {
         let (_dir, ctx) = fixture();
         let cache = ctx.home.join(".npm");
         std::fs::remove_dir(&cache).expect("rmdir");
-        let mut plan = build_plan(&npm_policy(), &ctx).expect("plan");
+        let mut plan = build_plan(&npm_policy(), &ctx, &crate::plan::Mode::Full).expect("plan");
         // A file where the cache's parent should be: creation fails whoever runs the test.
         std::fs::remove_dir_all(&ctx.home).expect("rm home");
         std::fs::write(&ctx.home, "not a directory").expect("file");
@@ -651,7 +651,7 @@ mod tests {
     #[test]
     fn home_is_private_with_only_the_cache_and_project() {
         let (_dir, ctx) = fixture();
-        let plan = build_plan(&npm_policy(), &ctx).expect("plan");
+        let plan = build_plan(&npm_policy(), &ctx, &crate::plan::Mode::Full).expect("plan");
         let find = |p: &Path| plan.mounts.iter().find(|m| m.target == p).map(|m| &m.kind);
         assert_eq!(find(&ctx.home), Some(&MountKind::Tmpfs));
         assert!(matches!(
@@ -682,7 +682,7 @@ mod tests {
     #[test]
     fn mounts_are_ordered_parents_first() {
         let (_dir, ctx) = fixture();
-        let plan = build_plan(&npm_policy(), &ctx).expect("plan");
+        let plan = build_plan(&npm_policy(), &ctx, &crate::plan::Mode::Full).expect("plan");
         for (i, m) in plan.mounts.iter().enumerate() {
             for later in &plan.mounts[i + 1..] {
                 assert!(
@@ -698,7 +698,7 @@ mod tests {
     #[test]
     fn landlock_splits_read_and_write() {
         let (_dir, ctx) = fixture();
-        let plan = build_plan(&npm_policy(), &ctx).expect("plan");
+        let plan = build_plan(&npm_policy(), &ctx, &crate::plan::Mode::Full).expect("plan");
         assert!(plan.landlock.write.contains(&ctx.project));
         assert!(plan.landlock.read.contains(&PathBuf::from("/usr")));
         assert!(!plan.landlock.write.contains(&PathBuf::from("/usr")));
@@ -709,7 +709,7 @@ mod tests {
     fn refuses_home_as_project() {
         let (_dir, mut ctx) = fixture();
         ctx.project = ctx.home.clone();
-        let err = build_plan(&npm_policy(), &ctx).expect_err("home");
+        let err = build_plan(&npm_policy(), &ctx, &crate::plan::Mode::Full).expect_err("home");
         assert!(err.to_string().contains("--project"));
     }
 }

@@ -17,7 +17,7 @@ mod test_fixtures;
 
 pub use context::Context;
 
-use crate::net::allow::{Rule, RuleError};
+use crate::policy::allow::{Rule, RuleError};
 use crate::policy::ScriptsPolicy;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -48,6 +48,12 @@ pub trait PackageManager: Sync + std::fmt::Debug {
         _env: &[(OsString, OsString)],
         _cwd: &Path,
     ) -> Option<PathBuf> {
+        None
+    }
+
+    /// The directory of the project it installs packages into (npm's `node_modules`), when
+    /// it has one.
+    fn install_tree(&self, _project: &Path) -> Option<PathBuf> {
         None
     }
 

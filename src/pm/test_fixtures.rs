@@ -1,7 +1,7 @@
 //! Test fixtures shared by the npm and pip configuration tests: both derive the registry
 //! allow-list from an explicit environment and files on disk, and check the rules it yields.
 
-use crate::net::allow::Rule;
+use crate::policy::allow::Rule;
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -3,6 +3,8 @@
 //! `--policy FILE`... < command-line flags. Later layers only add entries. Files are parsed
 //! into `raw` serde types, then validated into the types below, which cannot be invalid.
 
+pub mod addr;
+pub mod allow;
 mod raw;
 mod validate;
 
@@ -270,53 +272,30 @@ pub struct ScriptsPolicy {
 }
 
 impl ScriptsPolicy {
-    /// Bind each grant to the lockfile entries that are its package (see
-    /// [`crate::pm::npm::grant_match`]: installed name, recorded name, a registry tarball of
-    /// that name, the pin) and drop the grants that apply nowhere. Returns a note for every
-    /// grant dropped and every entry that claims a grant's name without getting it.
-    pub fn bind_to_lockfile(
-        &mut self,
-        project: &Path,
-        entries: &[crate::pm::npm::LockEntry],
-        from_registry: &dyn Fn(&url::Url) -> bool,
-    ) -> Vec<String> {
-        use crate::pm::npm::{grant_match, GrantMatch};
-        let mut notes = Vec::new();
-        self.packages.retain_mut(|g| {
-            let grant = &mut g.value;
-            grant.installed.clear();
-            for e in entries {
-                match grant_match(e, &grant.name, grant.integrity.as_deref(), from_registry) {
-                    GrantMatch::Applies => grant.installed.push(project.join(&e.path)),
-                    GrantMatch::Unrelated => {}
-                    GrantMatch::Refused(why) => notes.push(format!(
-                        "the grant for package {} ({}) is not applied to {}: {why}",
-                        grant.name, g.origin, e.path
-                    )),
-                }
-            }
-            if grant.installed.is_empty() {
-                notes.push(format!(
-                    "the grant for package {} ({}) is not applied: the lockfile (package-lock.json or npm-shrinkwrap.json, as it was before the install) holds no entry that is this package{}",
-                    grant.name,
-                    g.origin,
-                    grant
-                        .integrity
-                        .as_deref()
-                        .map(|i| format!(" at integrity {i}"))
-                        .unwrap_or_default()
-                ));
-            }
-            !grant.installed.is_empty()
-        });
-        notes
-    }
-
     /// The grant for package `name` (`name@version` or a bare name), if any; later layers win.
     pub fn grant(&self, name: &str) -> Option<&Entry<PackageGrant>> {
         let bare = package_name(name);
         self.packages.iter().rev().find(|g| g.value.name == bare)
     }
+}
+
+/// Python's normalised project name (PEP 503), as dist-info directory names and policies
+/// compare.
+pub fn normalise_dist(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut sep = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            sep = true;
+            continue;
+        }
+        if sep && !out.is_empty() {
+            out.push('-');
+        }
+        sep = false;
+        out.extend(c.to_lowercase());
+    }
+    out
 }
 
 /// `name` of `name@version` (scoped names keep their leading `@`).

@@ -242,29 +242,4 @@ fn trust_level_tables_are_validated() {
             "{bad:?}: {msg}"
         );
     }
-    // A pinned grant survives only where the lockfile holds that package at that integrity.
-    let entry = |integrity: &str| crate::pm::npm::LockEntry {
-        path: "node_modules/@scope/sharp".into(),
-        version: Some("1.0.0".into()),
-        resolved: Some("https://registry.example.com/@scope/sharp/-/sharp-1.0.0.tgz".into()),
-        integrity: Some(integrity.into()),
-        ..Default::default()
-    };
-    let registry = |u: &url::Url| u.host_str() == Some("registry.example.com");
-    let project = std::path::Path::new("/p");
-    let mut kept = p.clone();
-    let notes =
-        kept.scripts
-            .bind_to_lockfile(project, &[entry("sha512-AAAAAAAAAAAAAAAA")], &registry);
-    assert!(notes.is_empty(), "{notes:?}");
-    let grant = kept.scripts.grant("@scope/sharp").expect("grant kept");
-    assert_eq!(
-        grant.value.installed,
-        [std::path::PathBuf::from("/p/node_modules/@scope/sharp")]
-    );
-    let notes = p
-        .scripts
-        .bind_to_lockfile(project, &[entry("sha512-BBBB")], &registry);
-    assert_eq!(notes.len(), 2, "{notes:?}");
-    assert!(p.scripts.grant("@scope/sharp").is_none());
 }

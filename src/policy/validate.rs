@@ -88,6 +88,8 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// Parse one policy file and add its entries to `policy`, section by section; the first
+/// invalid entry is the error, named by file, line and key.
 pub(super) fn merge_file(policy: &mut Policy, file: &str, text: &str) -> Result<(), PolicyError> {
     let raw: RawPolicy = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| Ctx::new(file, text).line(s)).unwrap_or(1);
@@ -103,10 +105,23 @@ pub(super) fn merge_file(policy: &mut Policy, file: &str, text: &str) -> Result<
         }
     })?;
     let cx = Ctx::new(file, text);
+    merge_env(policy, &raw, &cx)?;
+    merge_fs(policy, &raw, &cx)?;
+    merge_seccomp(policy, &raw, &cx)?;
+    merge_sandbox(policy, &raw, &cx)?;
+    merge_egress(policy, &raw, &cx)?;
+    merge_pth(policy, &raw, &cx)?;
+    merge_credentials(policy, &raw, &cx)?;
+    merge_scripts(policy, &raw, &cx)?;
+    merge_packages(policy, &raw, &cx)?;
+    Ok(())
+}
 
+/// `[[env.pass]]`, `[[env.secret]]`, `[[env.set]]`.
+fn merge_env(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(), PolicyError> {
     for (i, rule) in raw.env.pass.iter().enumerate() {
         let key = format!("env.pass[{i}]");
-        let value = name_matcher(&cx, rule, &key)?;
+        let value = name_matcher(cx, rule, &key)?;
         policy.env.pass.push(Entry {
             reason: cx.reason(&rule.reason, format!("{key}.reason"))?,
             origin: cx.origin(&rule.reason),
@@ -115,7 +130,7 @@ pub(super) fn merge_file(policy: &mut Policy, file: &str, text: &str) -> Result<
     }
     for (i, rule) in raw.env.secret.iter().enumerate() {
         let key = format!("env.secret[{i}]");
-        let value = name_matcher(&cx, rule, &key)?;
+        let value = name_matcher(cx, rule, &key)?;
         policy.env.secret.push(Entry {
             reason: cx.reason(&rule.reason, format!("{key}.reason"))?,
             origin: cx.origin(&rule.reason),
@@ -141,7 +156,11 @@ pub(super) fn merge_file(policy: &mut Policy, file: &str, text: &str) -> Result<
             origin: cx.origin(&rule.name),
         });
     }
+    Ok(())
+}
 
+/// `[[fs.ro]]`, `[[fs.rw]]`, `[[fs.mask]]`, `[[fs.credential]]`, `[[fs.cache]]`, `[[fs.hide]]`, `[[fs.skip]]`.
+fn merge_fs(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(), PolicyError> {
     for (list, rules, section) in [
         (&mut policy.fs.ro, &raw.fs.ro, "fs.ro"),
         (&mut policy.fs.rw, &raw.fs.rw, "fs.rw"),
@@ -207,10 +226,15 @@ pub(super) fn merge_file(policy: &mut Policy, file: &str, text: &str) -> Result<
             origin: cx.origin(&rule.name),
         });
     }
+    Ok(())
+}
+
+/// `[[seccomp.deny]]`: system calls known to this build only.
+fn merge_seccomp(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(), PolicyError> {
     for (i, rule) in raw.seccomp.deny.iter().enumerate() {
         let key = format!("seccomp.deny[{i}]");
         let name = rule.syscall.get_ref();
-        if crate::sandbox::syscalls::number(name).is_none() {
+        if crate::sys::syscalls::number(name).is_none() {
             return Err(cx.invalid(
                 &rule.syscall,
                 format!("{key}.syscall"),
@@ -225,6 +249,11 @@ pub(super) fn merge_file(policy: &mut Policy, file: &str, text: &str) -> Result<
             origin: cx.origin(&rule.syscall),
         });
     }
+    Ok(())
+}
+
+/// `[sandbox] mode`.
+fn merge_sandbox(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(), PolicyError> {
     if let Some(sandbox) = &raw.sandbox {
         let mode = match sandbox.mode.get_ref().as_str() {
             "full" => Mode::Full,
@@ -243,6 +272,11 @@ pub(super) fn merge_file(policy: &mut Policy, file: &str, text: &str) -> Result<
             origin: cx.origin(&sandbox.mode),
         });
     }
+    Ok(())
+}
+
+/// `[[egress.allow]]`.
+fn merge_egress(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(), PolicyError> {
     for (i, rule) in raw.egress.allow.iter().enumerate() {
         let key = format!("egress.allow[{i}]");
         let host = rule.host.get_ref().trim();
@@ -253,6 +287,11 @@ pub(super) fn merge_file(policy: &mut Policy, file: &str, text: &str) -> Result<
             origin: cx.origin(&rule.host),
         });
     }
+    Ok(())
+}
+
+/// `[[pth.allow]]`: Python projects whose `.pth` files are expected.
+fn merge_pth(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(), PolicyError> {
     for (i, rule) in raw.pth.allow.iter().enumerate() {
         let key = format!("pth.allow[{i}]");
         let name = rule.package.get_ref().trim();
@@ -264,14 +303,23 @@ pub(super) fn merge_file(policy: &mut Policy, file: &str, text: &str) -> Result<
             ));
         }
         policy.pth_allow.push(Entry {
-            value: crate::observe::planted::normalise_dist(name),
+            value: super::normalise_dist(name),
             reason: cx.reason(&rule.reason, format!("{key}.reason"))?,
             origin: cx.origin(&rule.package),
         });
     }
+    Ok(())
+}
+
+/// `[[credentials.env]]`: a credential named exactly also passes the scrub, for the package manager only.
+fn merge_credentials(
+    policy: &mut Policy,
+    raw: &RawPolicy,
+    cx: &Ctx<'_>,
+) -> Result<(), PolicyError> {
     for (i, rule) in raw.credentials.env.iter().enumerate() {
         let key = format!("credentials.env[{i}]");
-        let value = name_matcher(&cx, rule, &key)?;
+        let value = name_matcher(cx, rule, &key)?;
         let reason = cx.reason(&rule.reason, format!("{key}.reason"))?;
         let origin = cx.origin(&rule.reason);
         // A credential named exactly must reach the package manager: it passes the scrub.
@@ -288,6 +336,11 @@ pub(super) fn merge_file(policy: &mut Policy, file: &str, text: &str) -> Result<
             origin,
         });
     }
+    Ok(())
+}
+
+/// `[scripts] network`, with its required reason.
+fn merge_scripts(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(), PolicyError> {
     if let Some(network) = &raw.scripts.network {
         let Some(value) = ScriptsNetwork::parse(network.get_ref()) else {
             return Err(cx.invalid(
@@ -307,6 +360,11 @@ pub(super) fn merge_file(policy: &mut Policy, file: &str, text: &str) -> Result<
         policy.scripts.network = value;
         policy.scripts.network_origin = Some(cx.origin(network));
     }
+    Ok(())
+}
+
+/// `[[package]]` grants: name, integrity, allow-hosts, allow-read, allow-write.
+fn merge_packages(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(), PolicyError> {
     for (i, pkg) in raw.packages.iter().enumerate() {
         let key = format!("package[{i}]");
         let name = pkg.name.get_ref().trim();

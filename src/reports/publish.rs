@@ -234,21 +234,6 @@ fn package_name(package: &str) -> &str {
     at.map_or(package, |i| &package[..i])
 }
 
-/// PEP 503 normalisation: case-insensitive, runs of `-_.` are one `-`.
-fn normalise_python_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !out.ends_with('-') {
-                out.push('-');
-            }
-        } else {
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
-}
-
 /// The line of `path` that names package `name`, by the file's kind.
 fn find_line(path: &Path, name: &str) -> Option<u32> {
     let file_name = path.file_name().and_then(OsStr::to_str)?;
@@ -273,14 +258,14 @@ fn find_line(path: &Path, name: &str) -> Option<u32> {
             })
         }
         n if n.ends_with(".txt") || n.ends_with(".in") => {
-            let want = normalise_python_name(name);
+            let want = crate::policy::normalise_dist(name);
             Box::new(move |l: &str| {
                 let token: String = l
                     .trim_start()
                     .chars()
                     .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
                     .collect();
-                !token.is_empty() && normalise_python_name(&token) == want
+                !token.is_empty() && crate::policy::normalise_dist(&token) == want
             })
         }
         _ => return None,
@@ -426,7 +411,7 @@ mod tests {
         assert_eq!(package_name("si-evil@1.0.0"), "si-evil");
         assert_eq!(package_name("@scope/pkg@2.0.0"), "@scope/pkg");
         assert_eq!(package_name("plain"), "plain");
-        assert_eq!(normalise_python_name("Foo__Bar.baz"), "foo-bar-baz");
+        assert_eq!(crate::policy::normalise_dist("Foo__Bar.baz"), "foo-bar-baz");
         for argv in [
             &["pip", "install", "-r", "req.txt"][..],
             &["pip", "install", "-rreq.txt"][..],

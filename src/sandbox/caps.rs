@@ -4,22 +4,6 @@
 
 use super::report::{SetupError, Stage};
 
-const CAP_VERSION_3: u32 = 0x2008_0522;
-
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: libc::c_int,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
-
 fn last_cap() -> u32 {
     std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
@@ -29,40 +13,18 @@ fn last_cap() -> u32 {
 
 pub fn drop_all() -> Result<(), SetupError> {
     for cap in 0..=last_cap() {
-        // SAFETY: prctl with PR_CAPBSET_DROP takes an integer capability number only.
-        let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
-        if rc != 0 && nix::errno::Errno::last() != nix::errno::Errno::EINVAL {
-            return Err(SetupError::errno(
-                Stage::Capabilities,
-                nix::errno::Errno::last(),
-                format!("drop capability {cap} from the bounding set"),
-            ));
+        match crate::sys::prctl::drop_bounding(cap) {
+            Ok(()) | Err(nix::errno::Errno::EINVAL) => {}
+            Err(e) => {
+                return Err(SetupError::errno(
+                    Stage::Capabilities,
+                    e,
+                    format!("drop capability {cap} from the bounding set"),
+                ))
+            }
         }
     }
-    // SAFETY: integer-only prctl.
-    unsafe {
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_CLEAR_ALL,
-            0,
-            0,
-            0,
-        )
-    };
-    let header = CapHeader {
-        version: CAP_VERSION_3,
-        pid: 0,
-    };
-    let data = [CapData::default(); 2];
-    // SAFETY: header and two zeroed data structs in the layout capset(2) documents for
-    // _LINUX_CAPABILITY_VERSION_3; both outlive the call.
-    let rc = unsafe { libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()) };
-    if rc != 0 {
-        return Err(SetupError::errno(
-            Stage::Capabilities,
-            nix::errno::Errno::last(),
-            "capset",
-        ));
-    }
-    Ok(())
+    // Best effort: only kernels without ambient capabilities refuse, and they have none.
+    let _ = crate::sys::prctl::clear_ambient();
+    crate::sys::caps::clear_all().map_err(|e| SetupError::errno(Stage::Capabilities, e, "capset"))
 }

@@ -36,7 +36,7 @@ pub fn listen_socket() -> nix::Result<OwnedFd> {
 /// [`listen_socket`] as a setup step.
 pub fn open() -> Result<OwnedFd, SetupError> {
     listen_socket()
-        .map_err(|e| SetupError::errno(Stage::Seccomp, e, "listen on the control socket"))
+        .map_err(|e| SetupError::errno(Stage::ControlSocket, e, "listen on the control socket"))
 }
 
 /// The shim: connect to the supervisor.

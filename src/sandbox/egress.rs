@@ -4,36 +4,17 @@
 //! dials out itself; nothing inside ever holds a socket that can leave.
 
 use super::report::{SetupError, Stage};
+pub use crate::plan::addresses::{proxy_url, script_proxy_url, DNS, PROXY, SCRIPT_PROXY};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use std::io::IoSlice;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, UdpSocket};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
-
-/// Where the HTTP proxy listens inside the sandbox, for the package manager (trust level 1).
-pub const PROXY: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 3128);
-/// Where the proxy listens for lifecycle scripts and build backends (trust level 2). Their
-/// nested Landlock domain may connect to this port and the DNS stub's only (TCP rules, ABI 4),
-/// so which port a request arrives on says which level made it: the kernel decides, not
-/// process-tree attribution.
-pub const SCRIPT_PROXY: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 3129);
-/// Where the DNS stub listens inside the sandbox (UDP and TCP).
-pub const DNS: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 53);
-
-/// The proxy URL clients inside are given.
-pub fn proxy_url() -> String {
-    format!("http://{PROXY}")
-}
-
-/// The proxy URL lifecycle scripts and build backends are given.
-pub fn script_proxy_url() -> String {
-    format!("http://{SCRIPT_PROXY}")
-}
 
 /// Bind the four sockets and send them (proxy TCP, DNS UDP, DNS TCP, script proxy TCP, in
 /// that order).
 pub fn open_and_send(chan: BorrowedFd<'_>) -> Result<(), SetupError> {
     let fail =
-        |what: &str, e: std::io::Error| SetupError::io(Stage::Loopback, &e, what.to_string());
+        |what: &str, e: std::io::Error| SetupError::io(Stage::EgressSockets, &e, what.to_string());
     let proxy =
         TcpListener::bind(SocketAddr::V4(PROXY)).map_err(|e| fail("bind the proxy socket", e))?;
     unpaced(&proxy);
@@ -53,7 +34,7 @@ pub fn open_and_send(chan: BorrowedFd<'_>) -> Result<(), SetupError> {
     // Our copies close when this function returns; the supervisor's stay open.
     send_fds(chan, &fds).map_err(|e| {
         SetupError::errno(
-            Stage::Loopback,
+            Stage::EgressSockets,
             e,
             "hand the egress sockets to the supervisor",
         )
@@ -70,20 +51,11 @@ pub fn open_and_send(chan: BorrowedFd<'_>) -> Result<(), SetupError> {
 /// (`net.ipv4.tcp_allowed_congestion_control`). A refusal keeps the default: slower, not
 /// broken.
 pub fn unpaced(listener: &TcpListener) {
-    const RENO: &[u8] = b"reno";
-    // SAFETY: the option value is a byte string that outlives the call, and its length is
-    // passed with it; the descriptor is open (borrowed from `listener`).
-    let rc = unsafe {
-        libc::setsockopt(
-            listener.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_CONGESTION,
-            RENO.as_ptr().cast(),
-            RENO.len() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        tracing::debug!(error = %std::io::Error::last_os_error(), "proxy listener keeps the default congestion control");
+    let reno = std::ffi::OsString::from("reno");
+    if let Err(e) =
+        nix::sys::socket::setsockopt(listener, nix::sys::socket::sockopt::TcpCongestion, &reno)
+    {
+        tracing::debug!(error = %e, "proxy listener keeps the default congestion control");
     }
 }
 
@@ -111,21 +83,10 @@ mod tests {
         let addr = listener.local_addr().expect("listener address");
         let client = std::net::TcpStream::connect(addr).expect("connect");
         let (accepted, _) = listener.accept().expect("accept");
-        let mut name = [0u8; 16];
-        let mut len = name.len() as libc::socklen_t;
-        // SAFETY: `name` and `len` describe a writable buffer that outlives the call.
-        let rc = unsafe {
-            libc::getsockopt(
-                accepted.as_raw_fd(),
-                libc::IPPROTO_TCP,
-                libc::TCP_CONGESTION,
-                name.as_mut_ptr().cast(),
-                &mut len,
-            )
-        };
-        assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
-        let name = String::from_utf8_lossy(&name[..len as usize]);
-        assert_eq!(name.trim_end_matches('\0'), "reno");
+        let name =
+            nix::sys::socket::getsockopt(&accepted, nix::sys::socket::sockopt::TcpCongestion)
+                .expect("TCP_CONGESTION");
+        assert_eq!(name.to_string_lossy().trim_end_matches('\0'), "reno");
         drop(client);
     }
 }

@@ -6,11 +6,11 @@
 
 use super::report::{send, Report, SetupError, Stage};
 use crate::plan::Plan;
-use nix::sys::signal::{kill, signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{execve, fork, setsid, ForkResult, Pid};
+use nix::unistd::{execve, setsid, ForkResult, Pid};
 use std::ffi::{CString, OsStr, OsString};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -42,23 +42,21 @@ const LEFTOVERS_TIMEOUT_MS: u16 = 5000;
 pub fn run(plan: &Plan, report: BorrowedFd<'_>, leftovers: BorrowedFd<'_>) -> ! {
     let set = watched();
     if let Err(e) = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None) {
-        SetupError::errno(Stage::Fork, e, "block signals").report(report);
+        SetupError::errno(Stage::Signals, e, "block signals").report(report);
         exit(crate::exit::SETUP_FAILED);
     }
-    // SAFETY: init is single-threaded (the supervisor cloned it before starting any thread),
-    // so the child may run arbitrary code after fork.
-    let child = match unsafe { fork() } {
+    // Init is single-threaded (the supervisor cloned it before starting any thread).
+    let child = match crate::sys::process::fork() {
         Ok(ForkResult::Child) => exec_command(plan, report),
         Ok(ForkResult::Parent { child }) => child,
         Err(e) => {
-            SetupError::errno(Stage::Fork, e, "fork").report(report);
+            SetupError::io(Stage::Fork, &e.into(), "fork").report(report);
             exit(crate::exit::SETUP_FAILED);
         }
     };
     // Init's copy of the report pipe must close so the supervisor sees EOF once the command
-    // has been executed.
-    // SAFETY: closing our own descriptor; nothing else in init uses it afterwards.
-    unsafe { libc::close(report.as_raw_fd()) };
+    // has been executed; nothing else in init uses it afterwards.
+    crate::sys::fd::close_before_exit(report);
 
     let mut status: Option<i32> = None;
     loop {
@@ -109,9 +107,7 @@ fn show_leftovers(channel: BorrowedFd<'_>) {
 }
 
 fn exit(code: i32) -> ! {
-    // SAFETY: _exit ends the process without running atexit handlers or unwinding, which is
-    // what a forked child must do.
-    unsafe { libc::_exit(code) }
+    crate::sys::process::exit_now(code)
 }
 
 /// In the command's process: own session (no controlling terminal, so TIOCSTI has no target),
@@ -119,22 +115,9 @@ fn exit(code: i32) -> ! {
 pub(crate) fn exec_command(plan: &Plan, report: BorrowedFd<'_>) -> ! {
     let _ = setsid();
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-    // The Rust runtime ignores SIGPIPE; an ignored signal stays ignored across exec, which
-    // would break shell pipelines in scripts.
-    // SAFETY: restoring the default disposition installs no handler code.
-    unsafe {
-        let _ = signal(Signal::SIGPIPE, SigHandler::SigDfl);
-    }
-    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only marks descriptors; the report pipe is
-    // already close-on-exec and stays usable until exec.
-    unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            3u32,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        );
-    }
+    crate::sys::process::default_sigpipe();
+    // The report pipe is already close-on-exec and stays usable until exec.
+    crate::sys::fd::cloexec_from(3);
     if let Err(e) = std::env::set_current_dir(&plan.cwd) {
         SetupError::io(Stage::Exec, &e, format!("chdir {}", plan.cwd.display())).report(report);
         exit(crate::exit::SETUP_FAILED);

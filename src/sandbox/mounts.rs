@@ -20,16 +20,6 @@ const MOUNT_ATTR_RDONLY: u64 = 0x1;
 const MOUNT_ATTR_NOSUID: u64 = 0x2;
 const MOUNT_ATTR_NODEV: u64 = 0x4;
 const MOUNT_ATTR_NOEXEC: u64 = 0x8;
-const AT_RECURSIVE: libc::c_uint = 0x8000;
-
-/// `struct mount_attr` of <linux/mount.h>.
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
 
 /// The device nodes bound from the host.
 const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
@@ -44,35 +34,8 @@ fn err(stage: Stage, e: nix::errno::Errno, what: &str, path: &Path) -> SetupErro
 fn setattr(path: &Path, set: u64, recursive: bool) -> Result<(), SetupError> {
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
         .map_err(|_| SetupError::new(Stage::Mounts, "path with NUL byte"))?;
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    let flags =
-        libc::AT_SYMLINK_NOFOLLOW as libc::c_uint | if recursive { AT_RECURSIVE } else { 0 };
-    // SAFETY: `c` is a valid NUL-terminated path and `attr` a properly sized mount_attr that
-    // outlives the call; the kernel only reads it.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            flags,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if rc != 0 {
-        return Err(err(
-            Stage::Mounts,
-            nix::errno::Errno::last(),
-            "mount_setattr",
-            path,
-        ));
-    }
-    Ok(())
+    crate::sys::mount::set_attributes(&c, set, recursive)
+        .map_err(|e| err(Stage::Mounts, e, "mount_setattr", path))
 }
 
 /// Existing directories the new root may be built on, in the child's own mount namespace.
@@ -108,7 +71,9 @@ fn inside(root: &Path, target: &Path) -> PathBuf {
 }
 
 /// Build the view under `root` (an existing empty directory) and pivot into it.
-pub fn build_and_enter(plan: &Plan, root: &Path) -> Result<(), SetupError> {
+/// Build the planned view on an empty tmpfs at `root` (its /proc mount fails as
+/// [`Stage::Proc`], every other step as [`Stage::Mounts`]).
+pub fn build(plan: &Plan, root: &Path) -> Result<(), SetupError> {
     // Nothing we mount may propagate back to the host.
     mount(
         None::<&str>,
@@ -145,8 +110,11 @@ pub fn build_and_enter(plan: &Plan, root: &Path) -> Result<(), SetupError> {
         root,
         MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
         false,
-    )?;
+    )
+}
 
+/// Switch to the view built at `root` (`pivot_root`) and detach the host's tree.
+pub fn enter(root: &Path) -> Result<(), SetupError> {
     std::env::set_current_dir(root)
         .map_err(|e| SetupError::io(Stage::PivotRoot, &e, "chdir to the new root"))?;
     nix::unistd::pivot_root(".", ".").map_err(|e| err(Stage::PivotRoot, e, "pivot_root", root))?;

@@ -9,7 +9,7 @@
 use nix::errno::Errno;
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{fork, ForkResult};
+use nix::unistd::ForkResult;
 
 /// The user-namespace setup stages, probed in order.
 pub const STAGES: &[&str] = &[
@@ -132,15 +132,15 @@ pub fn probe_userns() -> UsernsProbe {
         Ok(p) => p,
         Err(e) => return failed(e),
     };
-    // SAFETY: callers probe before starting any thread; the child only makes syscalls,
-    // formats three short strings and leaves with _exit.
-    match unsafe { fork() } {
+    // Callers probe before starting any thread; the child only makes syscalls, formats
+    // three short strings and leaves with _exit.
+    match crate::sys::process::fork() {
         Ok(ForkResult::Child) => {
             drop(r);
             let (passed, errno) = probe_in_child(uid, gid);
             let _ = nix::unistd::write(&w, &(errno as i32).to_ne_bytes());
-            // SAFETY: leave the forked child without running the parent's destructors.
-            unsafe { libc::_exit(passed) }
+            // Without running the parent's destructors.
+            crate::sys::process::exit_now(passed)
         }
         Ok(ForkResult::Parent { child }) => {
             drop(w);
@@ -162,7 +162,8 @@ pub fn probe_userns() -> UsernsProbe {
                 }
             }
         }
-        Err(e) => failed(e),
+        Err(crate::sys::process::SpawnError::Sys(e)) => failed(e),
+        Err(crate::sys::process::SpawnError::Threads(_)) => failed(Errno::EDEADLK),
     }
 }
 

@@ -6,42 +6,141 @@ use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd};
 
-/// The setup steps, in order; a failure names one.
+/// The setup steps of both child pipelines (each pipeline's `STEPS` lists its own in
+/// order); a failure names the one that failed. One variant per step: a report that names
+/// the wrong step costs a user an afternoon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Stage {
     ParentDeath,
+    Subreaper,
     IdMap,
     Hostname,
     Loopback,
+    EgressSockets,
     Mounts,
+    /// Inside [`Stage::Mounts`]: the sandbox's own procfs, a planned mount that fails for
+    /// reasons of its own (a partly masked host /proc).
     Proc,
     PivotRoot,
+    SeccompCompile,
     NoNewPrivs,
     Capabilities,
+    WipeEnvironment,
     Landlock,
+    ControlSocket,
     Seccomp,
+    Handover,
+    NonDumpable,
+    Signals,
     Fork,
     Exec,
 }
 
 impl Stage {
+    /// Every stage, for tests and documentation.
+    pub const ALL: &'static [Stage] = &[
+        Stage::ParentDeath,
+        Stage::Subreaper,
+        Stage::IdMap,
+        Stage::Hostname,
+        Stage::Loopback,
+        Stage::EgressSockets,
+        Stage::Mounts,
+        Stage::Proc,
+        Stage::PivotRoot,
+        Stage::SeccompCompile,
+        Stage::NoNewPrivs,
+        Stage::Capabilities,
+        Stage::WipeEnvironment,
+        Stage::Landlock,
+        Stage::ControlSocket,
+        Stage::Seccomp,
+        Stage::Handover,
+        Stage::NonDumpable,
+        Stage::Signals,
+        Stage::Fork,
+        Stage::Exec,
+    ];
+
     pub fn describe(self) -> &'static str {
         match self {
             Stage::ParentDeath => "tying the sandbox's life to the supervisor",
+            Stage::Subreaper => "becoming the command's reaper",
             Stage::IdMap => "writing the user namespace id maps",
             Stage::Hostname => "setting the sandbox host name",
             Stage::Loopback => "bringing up the loopback interface",
+            Stage::EgressSockets => "opening the proxy and DNS sockets",
             Stage::Mounts => "building the filesystem view",
             Stage::Proc => "mounting the sandbox's /proc",
             Stage::PivotRoot => "switching to the filesystem view",
+            Stage::SeccompCompile => "compiling the seccomp filters",
             Stage::NoNewPrivs => "setting no_new_privs",
             Stage::Capabilities => "dropping capabilities",
+            Stage::WipeEnvironment => "wiping the inherited environment",
             Stage::Landlock => "applying Landlock rules",
+            Stage::ControlSocket => "opening the control socket for lifecycle scripts",
             Stage::Seccomp => "installing the seccomp filter",
+            Stage::Handover => "handing the seccomp listener to the supervisor",
+            Stage::NonDumpable => "making the sandbox's init non-dumpable",
+            Stage::Signals => "blocking the signals init relays",
             Stage::Fork => "starting the command",
             Stage::Exec => "executing the command",
         }
+    }
+}
+
+/// Runs a pipeline's steps in the order its `STEPS` lists, remembering which one is running:
+/// a panic (caught at the top of the child) is reported as a failure of that step, never of
+/// another.
+#[derive(Debug)]
+pub struct Steps {
+    order: &'static [Stage],
+    current: std::cell::Cell<Option<Stage>>,
+}
+
+impl Steps {
+    pub fn new(order: &'static [Stage]) -> Self {
+        Steps {
+            order,
+            current: std::cell::Cell::new(None),
+        }
+    }
+
+    /// Run `step` as `stage`. A step out of the listed order is a bug in the pipeline: it
+    /// fails (naming the step) rather than run with the order the doc comment does not say.
+    pub fn run<T>(
+        &self,
+        stage: Stage,
+        step: impl FnOnce() -> Result<T, SetupError>,
+    ) -> Result<T, SetupError> {
+        let at = |s: Stage| self.order.iter().position(|o| *o == s);
+        let after_current = match (self.current.get().and_then(at), at(stage)) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(before), Some(now)) => now > before,
+        };
+        if !after_current {
+            return Err(SetupError::new(
+                stage,
+                "setup step out of the pipeline's order (a bug in safe-install)",
+            ));
+        }
+        self.current.set(Some(stage));
+        step()
+    }
+
+    /// The step running now (the first before any ran).
+    pub fn current(&self) -> Stage {
+        self.current
+            .get()
+            .or_else(|| self.order.first().copied())
+            .unwrap_or(Stage::ParentDeath)
+    }
+
+    /// A panic during the current step, as its failure.
+    pub fn panicked(&self) -> SetupError {
+        SetupError::new(self.current(), "panic during setup")
     }
 }
 
@@ -172,5 +271,44 @@ impl SetupError {
                 detail: self.detail.clone(),
             },
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_have_distinct_names_and_descriptions() {
+        let mut names = std::collections::BTreeSet::new();
+        let mut texts = std::collections::BTreeSet::new();
+        for s in Stage::ALL {
+            let name = serde_json::to_string(s).expect("name");
+            assert!(names.insert(name), "{s:?}");
+            assert!(texts.insert(s.describe()), "{s:?}");
+        }
+        assert_eq!(
+            serde_json::to_string(&Stage::EgressSockets).expect("name"),
+            "\"egress-sockets\""
+        );
+    }
+
+    #[test]
+    fn steps_run_in_order_and_a_panic_names_the_running_step() {
+        const ORDER: &[Stage] = &[Stage::ParentDeath, Stage::NoNewPrivs, Stage::Landlock];
+        let steps = Steps::new(ORDER);
+        assert_eq!(steps.panicked().stage, Stage::ParentDeath);
+        steps.run(Stage::ParentDeath, || Ok(())).expect("first");
+        steps.run(Stage::NoNewPrivs, || Ok(())).expect("second");
+        assert_eq!(steps.panicked().stage, Stage::NoNewPrivs);
+        let back = steps.run(Stage::ParentDeath, || Ok(()));
+        assert_eq!(back.expect_err("out of order").stage, Stage::ParentDeath);
+        let unlisted = steps.run(Stage::Mounts, || Ok(()));
+        assert_eq!(unlisted.expect_err("not listed").stage, Stage::Mounts);
+        let failed: Result<(), _> = steps.run(Stage::Landlock, || {
+            Err(SetupError::new(Stage::Landlock, "x"))
+        });
+        assert_eq!(failed.expect_err("fails").stage, Stage::Landlock);
+        assert_eq!(steps.panicked().stage, Stage::Landlock);
     }
 }

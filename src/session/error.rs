@@ -52,6 +52,9 @@ pub enum SessionError {
         below: String,
         fixes: String,
     },
+    /// Landlock mode's host side (its proxy listener, private directories) cannot be made.
+    #[error("cannot prepare landlock mode's host side")]
+    LandlockHost(#[source] std::io::Error),
     #[error(transparent)]
     Supervisor(#[from] SupervisorError),
 }
@@ -64,9 +67,10 @@ impl SessionError {
             SessionError::Learn(e) => e.exit_code(),
             SessionError::Supervisor(e) => e.exit_code(),
             SessionError::NoSandbox { .. } => exit::UNSUPPORTED,
-            SessionError::Seal(_) | SessionError::Trust(_) | SessionError::FinishLog(_) => {
-                exit::SETUP_FAILED
-            }
+            SessionError::Seal(_)
+            | SessionError::Trust(_)
+            | SessionError::FinishLog(_)
+            | SessionError::LandlockHost(_) => exit::SETUP_FAILED,
             SessionError::Cwd(_)
             | SessionError::ProjectMissing { .. }
             | SessionError::ProjectNotDir(_)

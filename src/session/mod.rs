@@ -12,12 +12,13 @@ pub use error::SessionError;
 
 use crate::cli::SandboxArgs;
 use crate::events::{Action, Event, EventLog, Reason, Verdict};
-use crate::net::allow::AllowList;
 use crate::plan::{self, Context, Plan};
+use crate::policy::allow::AllowList;
 use crate::policy::{Entry, Origin, Overrides, Policy, PolicyPath};
 use crate::reports::{publish, summary};
 use crate::sandbox::probe;
 use crate::supervisor::egress;
+use crate::supervisor::{landlock_mode::Host, Start};
 use crate::{diagnose, exit, learn, pm};
 use std::ffi::OsString;
 use std::io::IsTerminal;
@@ -117,8 +118,14 @@ struct Built {
     vault: Arc<crate::creds::Vault>,
 }
 
-fn build_plan(args: &SandboxArgs, argv: &[OsString]) -> Result<Built, SessionError> {
+/// `mode` chooses the sandbox once the policy is known (it may allow landlock mode).
+fn build_plan(
+    args: &SandboxArgs,
+    argv: &[OsString],
+    mode: impl FnOnce(&Policy) -> Result<plan::Mode, SessionError>,
+) -> Result<Built, SessionError> {
     let (mut policy, ctx) = prepare(args, argv)?;
+    let mode = mode(&policy)?;
     let manager = ctx.detected.manager;
     let registries = manager
         .registries(&ctx)
@@ -139,13 +146,13 @@ fn build_plan(args: &SandboxArgs, argv: &[OsString]) -> Result<Built, SessionErr
         let (Some(host), Some(port)) = (u.host_str(), u.port_or_known_default()) else {
             return false;
         };
-        let Ok(host) = crate::net::addr::HostKind::parse(host) else {
+        let Ok(host) = crate::policy::addr::HostKind::parse(host) else {
             return false;
         };
         registries.rules.iter().any(|r| r.matches(&host, port))
     };
     let bound = manager.bind_grants(&mut policy.scripts, &ctx, &from_registry);
-    let mut plan = plan::build(&policy, &ctx)?;
+    let mut plan = plan::build(&policy, &ctx, &mode)?;
     for note in bound.notes {
         tracing::warn!("{note}");
         plan.notes.push(note);
@@ -155,6 +162,9 @@ fn build_plan(args: &SandboxArgs, argv: &[OsString]) -> Result<Built, SessionErr
     let mut vault =
         crate::creds::seal::seal_plan(&mut plan, &policy, crate::creds::HTTPS_INTERCEPTION)?;
     crate::creds::seal::trust_inside(&mut plan, &mut vault)?;
+    // After sealing: landlock mode's generated files (the private configuration, the run's
+    // CA) move to its host directories only once they hold placeholders, never real values.
+    plan::mode::place_generated_files(&mut plan, &mode);
     Ok(Built {
         policy,
         plan,
@@ -186,25 +196,82 @@ fn log_refusal(args: &SandboxArgs, error: &SessionError) {
     let _ = log.finish();
 }
 
-/// `safe-install explain CMD`: the plan as text. Reads files only: nothing runs, nothing is
-/// created.
+/// The sandbox this run gets: the full one, or landlock mode where the policy or
+/// `--allow-degraded` allows it and user namespaces are unusable (an error when the host offers
+/// neither, saying why). Probed before the event log or any thread exists (the probe forks),
+/// and only when landlock mode may be chosen: otherwise the full sandbox is tried directly,
+/// and a host that refuses it gets the refusal with its fix from the supervisor (no probe
+/// costs start-up time on every run).
+fn choose_start(args: &SandboxArgs, policy: &Policy) -> Result<Start, SessionError> {
+    if !(args.allow_degraded || policy.sandbox.allows_landlock()) {
+        return Ok(Start::Full);
+    }
+    let ladder = probe::Ladder::probe();
+    match ladder.rung() {
+        probe::Rung::Full => Ok(Start::Full),
+        probe::Rung::Landlock => Ok(Start::Landlock(
+            Host::new().map_err(SessionError::LandlockHost)?,
+        )),
+        rung => Err(SessionError::NoSandbox {
+            why: ladder.why_not_full().unwrap_or_default(),
+            below: ladder
+                .why_not_landlock()
+                .map(|w| format!(", and the landlock mode cannot run either: {w}"))
+                .unwrap_or_default(),
+            fixes: probe::fixes(rung == probe::Rung::Landlock),
+        }),
+    }
+}
+
+/// The plan's mode for `start`.
+fn mode_of(start: &Start) -> plan::Mode {
+    match start {
+        Start::Full => plan::Mode::Full,
+        Start::Landlock(host) => plan::Mode::Landlock(host.places()),
+    }
+}
+
+/// `safe-install explain CMD`: the plan of the sandbox `run` would start, as text. Reads
+/// files only: nothing runs, nothing of the user's is created (landlock mode's private host
+/// places are made so that the plan can name them, and removed on return); the full
+/// sandbox's plan where `run` would refuse to start any.
 pub fn explain(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, SessionError> {
-    let built = build_plan(args, argv)?;
+    let mut start = None;
+    let built = build_plan(args, argv, |policy| {
+        let chosen = choose_start(args, policy).unwrap_or(Start::Full);
+        let mode = mode_of(&chosen);
+        start = Some(chosen);
+        Ok(mode)
+    })?;
     print!(
         "{}",
         diagnose::explain::render(&built.policy, &built.plan, &built.allow, &built.vault)
     );
+    drop(start);
     Ok(0)
 }
 
 /// `safe-install CMD`: run it sandboxed and return the exit status to leave with.
 pub fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, SessionError> {
+    let start;
     let Built {
         policy,
         mut plan,
         allow,
         vault,
-    } = build_plan(args, argv).inspect_err(|e| log_refusal(args, e))?;
+    } = {
+        let mut chosen_start = None;
+        let built = build_plan(args, argv, |policy| {
+            let chosen = choose_start(args, policy)?;
+            let mode = mode_of(&chosen);
+            chosen_start = Some(chosen);
+            Ok(mode)
+        })
+        .inspect_err(|e| log_refusal(args, e))?;
+        start = chosen_start.unwrap_or(Start::Full);
+        built
+    };
+    let full = matches!(start, Start::Full);
     let scripts = egress::script_egress(&policy, &allow, plan.manager)?;
     let reports = publish::parse_requests(&args.report)?;
     let learn_to = match &args.learn {
@@ -215,30 +282,6 @@ pub fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, SessionError> {
         }
         None => None,
     };
-    // Probed before the event log or any thread exists (the probe forks), and only when
-    // landlock mode may be chosen: otherwise the full sandbox is tried directly, and a host
-    // that refuses it gets the refusal with its fix from the supervisor (no probe costs
-    // start-up time on every run).
-    let degraded = args.allow_degraded || policy.sandbox.allows_landlock();
-    let (ladder, rung) = if degraded {
-        let ladder = probe::Ladder::probe();
-        let rung = ladder.rung();
-        (Some(ladder), rung)
-    } else {
-        (None, probe::Rung::Full)
-    };
-    if let Some(ladder) =
-        ladder.filter(|_| rung != probe::Rung::Full && rung != probe::Rung::Landlock)
-    {
-        return Err(SessionError::NoSandbox {
-            why: ladder.why_not_full().unwrap_or_default(),
-            below: ladder
-                .why_not_landlock()
-                .map(|w| format!(", and the landlock mode cannot run either: {w}"))
-                .unwrap_or_default(),
-            fixes: probe::fixes(rung == probe::Rung::Landlock),
-        });
-    }
     let log = EventLog::open(args.log.as_deref(), args.log_allowed || args.verbose > 0)
         .map_err(SessionError::OpenLog)?;
     tracing::info!(
@@ -255,16 +298,12 @@ pub fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, SessionError> {
     let planted = Arc::new(crate::observe::planted::Observed::default());
     // The root project's own scripts get a writable copy of .git/config (husky's
     // `core.hooksPath`); in full mode only, where the view is a mount namespace.
-    let git_scratch = if rung == probe::Rung::Full {
+    let git_scratch = if full {
         crate::supervisor::githooks::attach(&mut plan)
     } else {
         None
     };
-    let result = if rung == probe::Rung::Full {
-        crate::supervisor::run(&plan, allow, scripts, vault, &log.sink(), &planted)
-    } else {
-        crate::degraded::run(&plan, allow, scripts, vault, &log.sink())
-    };
+    let result = crate::supervisor::run(&plan, start, allow, scripts, vault, &log.sink(), &planted);
     if result.is_ok() {
         crate::observe::planted::finish(&plan, &policy, before, &planted, &log.sink());
         if let Some(scratch) = git_scratch {

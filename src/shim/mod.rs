@@ -77,7 +77,7 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, ShimError> {
     create_granted_dirs(&plan, package_dir.as_deref());
     let env = scrubbed_env(&plan, root)?;
     landlock::apply(&plan.landlock(package_dir.as_deref()))
-        .map_err(|e| ShimError::Landlock(e.detail))?;
+        .map_err(|e| ShimError::Landlock(e.to_string()))?;
 
     let shell = CString::new(plan.shell.as_os_str().as_bytes()).map_err(|_| ShimError::Nul)?;
     let mut argv = vec![shell.clone()];

@@ -126,7 +126,7 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, PythonShimError> {
                         .write
                         .extend(plan.legacy_install_write.iter().cloned());
                 }
-                landlock::apply(&rules).map_err(|e| PythonShimError::Landlock(e.detail))?;
+                landlock::apply(&rules).map_err(|e| PythonShimError::Landlock(e.to_string()))?;
                 env.push((LEVEL2_MARKER.into(), "2".into()));
             }
             (args.to_vec(), env)

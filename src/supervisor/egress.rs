@@ -3,16 +3,14 @@
 //! namespace, and serve the proxy and DNS stub on them.
 
 use crate::events::EventSink;
-use crate::net::allow::{AllowList, RuleError, RuleSource};
 use crate::net::dns::{spawn_dns_with, DnsHandle};
 use crate::net::proxy::{spawn_proxy, Clients, ProxyConfig, ProxyHandle, ScriptEgress};
 use crate::observe::attribution::Attributor;
 use crate::pm::Registries;
+use crate::policy::allow::{AllowList, RuleError, RuleSource};
 use crate::policy::Policy;
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-use std::io::IoSliceMut;
 use std::net::{TcpListener, UdpSocket};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +62,7 @@ pub struct Sockets {
 
 /// Receive the four sockets; `None` when the sandbox failed before sending them.
 pub fn receive(chan: &OwnedFd) -> std::io::Result<Option<Sockets>> {
-    let Some(fds) = receive_fds(chan, 4)? else {
+    let Some(fds) = crate::sys::fd::receive_fds(chan.as_fd(), 4)? else {
         return Ok(None);
     };
     let [proxy, udp, tcp, scripts]: [OwnedFd; 4] = match fds.try_into() {
@@ -77,35 +75,6 @@ pub fn receive(chan: &OwnedFd) -> std::io::Result<Option<Sockets>> {
         dns_tcp: TcpListener::from(tcp),
         script_proxy: Some(TcpListener::from(scripts)),
     }))
-}
-
-/// Receive exactly `n` descriptors in one message; `None` on EOF or another count.
-pub fn receive_fds(chan: &OwnedFd, n: usize) -> std::io::Result<Option<Vec<OwnedFd>>> {
-    let mut byte = [0u8; 1];
-    let mut iov = [IoSliceMut::new(&mut byte)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 4]);
-    let msg = loop {
-        match recvmsg::<()>(
-            chan.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            other => break other.map_err(std::io::Error::from)?,
-        }
-    };
-    let mut fds = Vec::new();
-    for cmsg in msg.cmsgs().map_err(std::io::Error::from)? {
-        if let ControlMessageOwned::ScmRights(received) = cmsg {
-            for fd in received {
-                // SAFETY: the kernel installed this descriptor for us with SCM_RIGHTS; it is
-                // wrapped exactly once.
-                fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
-            }
-        }
-    }
-    Ok((fds.len() == n).then_some(fds))
 }
 
 /// The running egress servers; dropping them stops them.

@@ -1,24 +1,22 @@
-//! The supervisor: clones the sandbox (before any thread exists, so the child may run
-//! ordinary code), relays signals to it, follows its setup reports, waits, and turns the
-//! outcome into an exit status.
+//! The supervisor: starts the sandbox (before any thread exists, so the child may run
+//! ordinary code), relays signals to it, serves its egress and its seccomp listener, follows
+//! its setup reports, waits, and turns the outcome into an exit status. One body for both
+//! modes; what differs is how the child is started and served ([`full`], [`landlock_mode`]).
 
 pub mod egress;
+pub mod full;
 pub mod githooks;
+pub mod landlock_mode;
 mod leftovers;
 pub(crate) mod signals;
 
 use crate::events::{Action, Event, EventSink, Reason, Verdict};
-use crate::observe::files::FileRules;
-use crate::observe::notifier::{self, Observer, Scope};
 use crate::plan::Plan;
 use crate::sandbox::report::{LandlockStatus, Report, Stage};
-use crate::sandbox::{child_main, ChildFds};
-use nix::fcntl::OFlag;
-use nix::sched::CloneFlags;
-use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::pipe2;
-use std::os::fd::AsRawFd;
+use nix::unistd::Pid;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {
@@ -58,163 +56,106 @@ pub fn userns_fix() -> String {
     )
 }
 
-const CHILD_STACK: usize = 1 << 20;
+/// How the child is started: which mode, with what it needs from the host.
+pub enum Start {
+    /// `clone` into new namespaces ([`full`]).
+    Full,
+    /// `fork`, Landlock and seccomp only, with the places the plan was built for
+    /// ([`landlock_mode`]).
+    Landlock(landlock_mode::Host),
+}
 
-/// Run the plan in a new sandbox and return the command's exit status.
+/// The started child, in either mode.
+enum Child {
+    Full(full::Child),
+    Landlock(landlock_mode::Child),
+}
+
+impl Child {
+    fn pid(&self) -> Pid {
+        match self {
+            Child::Full(c) => c.pid,
+            Child::Landlock(c) => c.pid,
+        }
+    }
+}
+
+/// The supervisor's ends of the pipes every child is started with.
+pub(crate) struct Pipes {
+    /// Where the child's setup reports arrive (`sandbox::report`); EOF once the command was
+    /// executed.
+    reports: OwnedFd,
+    /// Only the supervisor holds this end: the child sees a hang-up when the supervisor is
+    /// gone, and one byte once its handles were copied.
+    alive: OwnedFd,
+}
+
+/// Run the plan in a new sandbox started as `start` says and return the command's exit
+/// status.
 pub fn run(
     plan: &Plan,
-    allow: crate::net::allow::AllowList,
+    start: Start,
+    allow: crate::policy::allow::AllowList,
     scripts: Option<crate::net::proxy::ScriptEgress>,
-    vault: std::sync::Arc<crate::creds::Vault>,
+    vault: Arc<crate::creds::Vault>,
     sink: &EventSink,
-    planted: &std::sync::Arc<crate::observe::planted::Observed>,
+    planted: &Arc<crate::observe::planted::Observed>,
 ) -> Result<i32, SupervisorError> {
-    // Where the child builds the new root: an existing directory it may cover in its own
-    // mount namespace (nothing on the host changes, so a SIGKILL at any moment leaves
-    // nothing behind); a temporary directory only when every candidate holds a bind source.
-    let (staging_path, staging) = match crate::sandbox::mounts::staging_in_place(plan) {
-        Some(dir) => (dir, None),
-        None => {
-            let dir = tempfile::Builder::new()
-                .prefix(".safe-install-root-")
-                .tempdir()?;
-            (dir.path().to_path_buf(), Some(dir))
+    let (mut child, Pipes { reports, alive }) = match start {
+        Start::Full => {
+            let (child, pipes) = full::start(plan)?;
+            (Child::Full(child), pipes)
+        }
+        Start::Landlock(host) => {
+            let (child, pipes) = landlock_mode::start(plan, host)?;
+            (Child::Landlock(child), pipes)
         }
     };
-    let (report_r, report_w) = pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
-    let (alive_r, alive_w) = pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
-    let (egress_parent, egress_child) = socketpair(
-        AddressFamily::Unix,
-        SockType::Stream,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .map_err(std::io::Error::from)?;
-    let (leftovers_parent, leftovers_child) = socketpair(
-        AddressFamily::Unix,
-        SockType::Stream,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .map_err(std::io::Error::from)?;
-    let child_fds = ChildFds {
-        report: report_w,
-        alive: alive_r,
-        egress: egress_child,
-        leftovers: leftovers_child,
-    };
-    let parent_only = [
-        report_r.as_raw_fd(),
-        alive_w.as_raw_fd(),
-        egress_parent.as_raw_fd(),
-        leftovers_parent.as_raw_fd(),
-    ];
-
-    let mut stack = vec![0u8; CHILD_STACK];
-    let flags = CloneFlags::CLONE_NEWUSER
-        | CloneFlags::CLONE_NEWNS
-        | CloneFlags::CLONE_NEWPID
-        | CloneFlags::CLONE_NEWNET
-        | CloneFlags::CLONE_NEWIPC
-        | CloneFlags::CLONE_NEWUTS
-        | CloneFlags::CLONE_NEWCGROUP;
-    let callback = Box::new(|| -> isize {
-        for fd in parent_only {
-            // SAFETY: closing the child's copies of descriptors only the supervisor uses.
-            unsafe { libc::close(fd) };
-        }
-        child_main(plan, &staging_path, &child_fds)
-    });
-    // SAFETY: the supervisor has not started any thread yet (callers guarantee `run` happens
-    // before threads exist), so the child, a copy of this single-threaded process on its own
-    // stack, may allocate and run ordinary code. The stack outlives the call in the parent and
-    // is a private copy in the child.
-    let child = unsafe { nix::sched::clone(callback, &mut stack, flags, Some(libc::SIGCHLD)) };
-    drop(child_fds);
-    let child = match child {
-        Ok(pid) => pid,
-        Err(e) => {
-            return Err(SupervisorError::Unsupported {
-                detail: format!("clone with new namespaces failed: {}", e.desc()),
-                fix: userns_fix(),
-            })
-        }
-    };
+    let pid = child.pid();
     raise_open_file_limit();
-    let _relay = signals::relay_to(child)?;
-    // Serve egress before anything inside can need it; if setup failed before the sockets
-    // were sent, the report says why.
-    let who = std::sync::Arc::new(
-        crate::observe::attribution::Attributor::new(child.as_raw()).with_lockfile(&plan.lockfile),
-    );
-    let observer = std::sync::Arc::new(Observer {
-        sink: sink.clone(),
-        who: std::sync::Arc::clone(&who),
-        files: std::sync::Arc::new(FileRules::from_plan(plan)),
-        generic: plan.family == crate::pm::Family::Generic,
-        scripts_alive: std::sync::Arc::default(),
-        level2_under_init: plan.python.is_some(),
-        seen: std::sync::Mutex::default(),
-        planted: std::sync::Arc::clone(planted),
-    });
-    // With the shim, every script registers before it runs: until one has, every proxy
-    // request is the package manager's and needs no attribution.
-    let scripts = scripts.map(|mut s| {
-        if plan.script.is_some() {
-            s.active = Some(std::sync::Arc::clone(&observer.scripts_alive));
-        }
-        s
-    });
-    let _servers = match egress::receive(&egress_parent)? {
-        Some(sockets) => Some(egress::serve(
-            sockets,
-            allow,
-            scripts,
-            vault,
-            egress::scripts_kept_out(),
-            sink,
-            std::sync::Arc::clone(&who),
-        )?),
-        None => None,
-    };
-    drop(egress_parent);
-    leftovers::spawn(leftovers_parent, std::sync::Arc::clone(&observer))?;
-
-    let mut notifier = None;
-    let mut staging = staging;
-    let reports = crate::sandbox::report::follow(report_r, |r| -> Result<(), SupervisorError> {
+    let _relay = signals::relay_to(pid)?;
+    match &mut child {
+        Child::Full(c) => c.serve(plan, allow, scripts, vault, sink, planted)?,
+        Child::Landlock(c) => c.serve(allow, scripts, vault, sink)?,
+    }
+    let reports = crate::sandbox::report::follow(reports, |r| -> Result<(), SupervisorError> {
         match r {
             Report::Ready => {
-                // The view is built; the staging directory is no longer a mount point
-                // anywhere. Remove it now so a later SIGKILL leaves nothing.
-                if let Some(dir) = staging.take() {
-                    let _ = dir.close();
+                if let Child::Full(c) = &mut child {
+                    c.ready();
                 }
             }
             Report::Handles { listener, control } => {
-                let started = start_observers(child, *listener, *control, &observer);
-                // Init waits for this byte before it goes on, copied or not.
-                let _ = nix::unistd::write(&alive_w, b"k");
-                notifier = started?;
+                let started = match &mut child {
+                    Child::Full(c) => c.observe(*listener, *control),
+                    Child::Landlock(c) => c.observe(*listener, sink),
+                };
+                // The child waits for this byte before it goes on, copied or not.
+                let _ = nix::unistd::write(&alive, b"k");
+                started?;
             }
-            Report::Landlock { status, abi } => record_landlock(sink, status, *abi),
+            Report::Landlock { status, abi } => {
+                record_landlock(sink, status, *abi);
+                if let Child::Landlock(c) = &child {
+                    c.landlock_applied(sink, *abi);
+                }
+            }
             _ => {}
         }
         Ok(())
     })?;
-    let status = wait_exit_status(child)?;
-    drop(alive_w);
-    drop(staging);
-    if let Some(handle) = notifier {
-        // The listener hangs up once every sandboxed process is gone.
-        let _ = handle.join();
+    let status = wait_exit_status(pid)?;
+    drop(alive);
+    match child {
+        Child::Full(c) => c.finish(),
+        Child::Landlock(c) => c.finish(),
     }
     check_reports(reports)?;
     Ok(status)
 }
 
 /// The child's exit status, or 128+N when it died of signal N.
-pub(crate) fn wait_exit_status(child: nix::unistd::Pid) -> Result<i32, SupervisorError> {
+fn wait_exit_status(child: Pid) -> Result<i32, SupervisorError> {
     loop {
         match waitpid(child, None) {
             Ok(WaitStatus::Exited(_, code)) => return Ok(code),
@@ -227,7 +168,7 @@ pub(crate) fn wait_exit_status(child: nix::unistd::Pid) -> Result<i32, Superviso
 }
 
 /// The first setup or exec failure the child reported, as the error to exit with.
-pub(crate) fn check_reports(reports: Vec<Report>) -> Result<(), SupervisorError> {
+fn check_reports(reports: Vec<Report>) -> Result<(), SupervisorError> {
     for r in reports {
         match r {
             Report::SetupFailed {
@@ -253,7 +194,7 @@ pub(crate) fn check_reports(reports: Vec<Report>) -> Result<(), SupervisorError>
 /// The proxy holds about three descriptors per connection and npm opens dozens at once: lift
 /// the supervisor's soft limit to its hard limit (the sandbox, cloned earlier, keeps the
 /// caller's limits).
-pub(crate) fn raise_open_file_limit() {
+fn raise_open_file_limit() {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
         if soft < hard {
@@ -262,33 +203,7 @@ pub(crate) fn raise_open_file_limit() {
     }
 }
 
-/// Copy init's listener and control socket (pidfd_getfd) and serve them.
-fn start_observers(
-    child: nix::unistd::Pid,
-    listener: Option<i32>,
-    control: Option<i32>,
-    observer: &std::sync::Arc<Observer>,
-) -> Result<Option<std::thread::JoinHandle<()>>, SupervisorError> {
-    use crate::observe::control::copy_fd;
-    if let Some(fd) = control {
-        let control = copy_fd(child.as_raw(), fd)?;
-        crate::observe::control::spawn(control, std::sync::Arc::clone(observer))?;
-    }
-    let Some(fd) = listener else {
-        return Ok(None);
-    };
-    let listener = copy_fd(child.as_raw(), fd)?;
-    let scope = Scope::Sandbox {
-        generic: observer.generic,
-    };
-    Ok(Some(notifier::spawn(
-        listener,
-        std::sync::Arc::clone(observer),
-        scope,
-    )?))
-}
-
-pub(crate) fn record_landlock(sink: &EventSink, status: &LandlockStatus, abi: i32) {
+fn record_landlock(sink: &EventSink, status: &LandlockStatus, abi: i32) {
     let (verdict, reason) = match status {
         LandlockStatus::Full => (Verdict::Allowed, Reason::SandboxFull),
         LandlockStatus::Partial => (Verdict::Degraded, Reason::LandlockPartial),
@@ -307,7 +222,7 @@ fn classify_setup_failure(stage: Stage, errno: Option<i32>, detail: String) -> S
     let denied = matches!(errno, Some(libc::EPERM) | Some(libc::EACCES));
     match stage {
         // Ubuntu 24.04's AppArmor lets the namespaces be created and refuses mounts in them.
-        Stage::IdMap | Stage::Loopback | Stage::Hostname | Stage::Mounts if denied => SupervisorError::Unsupported {
+        Stage::IdMap | Stage::Loopback | Stage::EgressSockets | Stage::Hostname | Stage::Mounts if denied => SupervisorError::Unsupported {
             detail: format!("{}: {detail}", stage.describe()),
             fix: userns_fix(),
         },

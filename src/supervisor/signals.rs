@@ -9,12 +9,7 @@ use nix::unistd::Pid;
 /// non-interactive shell). Such a signal is not relayed: the command inherits the same
 /// disposition, as it would without safe-install.
 fn ignored_at_start(sig: Signal) -> bool {
-    // SAFETY: querying with a NULL new action only writes the current action into `old`.
-    unsafe {
-        let mut old: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(sig as libc::c_int, std::ptr::null(), &mut old) == 0
-            && old.sa_sigaction == libc::SIG_IGN
-    }
+    crate::sys::process::ignored_at_start(sig)
 }
 
 /// Block the relayed signals in this (the main) thread and every thread started later, and

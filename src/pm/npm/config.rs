@@ -22,7 +22,7 @@
 //! Auth entries (`//host/:_authToken`, `_auth`, …) are reported by file and key only; their
 //! values are never kept, returned or logged.
 
-use crate::net::allow::{redacted_url, Rule, RuleError, RuleSource};
+use crate::policy::allow::{redacted_url, Rule, RuleError, RuleSource};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 //! where npm got it, its integrity), and whether a policy grant applies to it: a grant
 //! follows the lockfile's entry, never the name a package gives itself.
 
+use crate::policy::ScriptsPolicy;
 use std::path::Path;
 
 /// One installed package as the project's lockfile records it: its place in the install tree
@@ -177,6 +178,47 @@ pub fn lock_entries(project: &Path) -> Vec<LockEntry> {
     out
 }
 
+/// Bind each grant of `scripts` to the lockfile entries that are its package (see
+/// [`grant_match`]: installed name, recorded name, a registry tarball of that name, the pin)
+/// and drop the grants that apply nowhere. Returns a note for every grant dropped and every
+/// entry that claims a grant's name without getting it.
+pub fn bind(
+    scripts: &mut ScriptsPolicy,
+    project: &Path,
+    entries: &[LockEntry],
+    from_registry: &dyn Fn(&url::Url) -> bool,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    scripts.packages.retain_mut(|g| {
+            let grant = &mut g.value;
+            grant.installed.clear();
+            for e in entries {
+                match grant_match(e, &grant.name, grant.integrity.as_deref(), from_registry) {
+                    GrantMatch::Applies => grant.installed.push(project.join(&e.path)),
+                    GrantMatch::Unrelated => {}
+                    GrantMatch::Refused(why) => notes.push(format!(
+                        "the grant for package {} ({}) is not applied to {}: {why}",
+                        grant.name, g.origin, e.path
+                    )),
+                }
+            }
+            if grant.installed.is_empty() {
+                notes.push(format!(
+                    "the grant for package {} ({}) is not applied: the project's lockfile (package-lock.json, npm-shrinkwrap.json or pnpm-lock.yaml, as it was before the install) holds no entry that is this package{}",
+                    grant.name,
+                    g.origin,
+                    grant
+                        .integrity
+                        .as_deref()
+                        .map(|i| format!(" at integrity {i}"))
+                        .unwrap_or_default()
+                ));
+            }
+            !grant.installed.is_empty()
+        });
+    notes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,5 +389,41 @@ mod tests {
             grant_match(&link, "sharp", None, &registry),
             GrantMatch::Refused(_)
         ));
+    }
+
+    #[test]
+    fn a_pinned_grant_survives_only_where_the_lockfile_holds_that_package_at_that_integrity() {
+        let mut p = crate::policy::Policy::default();
+        p.add_layer(
+            "ok.toml",
+            "[[package]]\nname = \"@scope/sharp\"\nallow-hosts = [\"downloads.example.com:443\"]\nintegrity = \"sha512-AAAAAAAAAAAAAAAA\"\nreason = \"prebuilt binary\"\n",
+        )
+        .expect("valid grant");
+        // A pinned grant survives only where the lockfile holds that package at that integrity.
+        let entry = |integrity: &str| LockEntry {
+            path: "node_modules/@scope/sharp".into(),
+            version: Some("1.0.0".into()),
+            resolved: Some("https://registry.example.com/@scope/sharp/-/sharp-1.0.0.tgz".into()),
+            integrity: Some(integrity.into()),
+            ..Default::default()
+        };
+        let registry = |u: &url::Url| u.host_str() == Some("registry.example.com");
+        let project = std::path::Path::new("/p");
+        let mut kept = p.clone();
+        let notes = bind(
+            &mut kept.scripts,
+            project,
+            &[entry("sha512-AAAAAAAAAAAAAAAA")],
+            &registry,
+        );
+        assert!(notes.is_empty(), "{notes:?}");
+        let grant = kept.scripts.grant("@scope/sharp").expect("grant kept");
+        assert_eq!(
+            grant.value.installed,
+            [std::path::PathBuf::from("/p/node_modules/@scope/sharp")]
+        );
+        let notes = bind(&mut p.scripts, project, &[entry("sha512-BBBB")], &registry);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(p.scripts.grant("@scope/sharp").is_none());
     }
 }

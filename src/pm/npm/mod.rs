@@ -7,7 +7,7 @@ pub mod config;
 pub mod lock;
 pub mod pins;
 
-pub use lock::{grant_match, lock_entries, GrantMatch, LockEntry};
+pub use lock::lock_entries;
 pub use pins::{program_pins, Pin, PinContext, PinError};
 
 use super::{
@@ -88,6 +88,10 @@ impl PackageManager for Npm {
         MANIFESTS
     }
 
+    fn install_tree(&self, project: &Path) -> Option<std::path::PathBuf> {
+        Some(project.join("node_modules"))
+    }
+
     fn registries(&self, ctx: &Context) -> Result<Registries, ConfigError> {
         let src = sources(ctx);
         let configured = config::discover(&src)?;
@@ -114,7 +118,7 @@ impl PackageManager for Npm {
         from_registry: &dyn Fn(&url::Url) -> bool,
     ) -> Bound {
         let entries = lock_entries(&ctx.project);
-        let notes = scripts.bind_to_lockfile(&ctx.project, &entries, from_registry);
+        let notes = lock::bind(scripts, &ctx.project, &entries, from_registry);
         let lockfile = entries
             .iter()
             .filter(|e| !e.link)

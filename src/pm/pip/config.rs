@@ -14,15 +14,18 @@
 //! 4. direct URL requirements on the command line or in requirements files
 //!    (`name @ https://…`, `https://…/x.whl`, `git+https://…`): pip fetches them whatever the
 //!    index settings, so their hosts are endpoints too, as are remote `-r https://…` files.
+//!    Options on the command line and in requirements files are read by
+//!    [`super::requirements`].
 //!
 //! Without a configured `index-url` (and without `--no-index`), pip's own default index and
 //! file host are read as text from the pip the target interpreter imports
-//! ([`pip_defaults_from_source`]) — never written here, and never by running that interpreter.
+//! ([`super::defaults`]) — never written here, and never by running that interpreter.
 //!
 //! Credentials in URLs (`https://user:token@host/simple`) are dropped at parse time: nothing
 //! returned holds them; the host is kept.
 
-use crate::net::allow::{redacted_url, Rule, RuleError, RuleSource};
+use super::requirements::{direct_url, parse_options};
+use crate::policy::allow::{redacted_url, Rule, RuleError, RuleSource};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -205,9 +208,9 @@ pub struct PipSources {
 
 /// A value with its origin, before URL/path interpretation.
 #[derive(Debug, Clone)]
-struct Raw {
-    value: String,
-    origin: PipOrigin,
+pub(super) struct Raw {
+    pub(super) value: String,
+    pub(super) origin: PipOrigin,
 }
 
 /// What configuration and argv say, before pip's defaults are asked for.
@@ -367,19 +370,19 @@ pub fn config_files(src: &PipSources) -> Vec<PathBuf> {
 
 /// Settings gathered so far, later assignments overriding earlier ones.
 #[derive(Default)]
-struct Settings {
-    index: Option<Raw>,
-    extra: Vec<Raw>,
-    find_links: Vec<Raw>,
-    remote_requirements: Vec<Raw>,
-    direct_urls: Vec<Raw>,
-    no_index: Option<bool>,
+pub(super) struct Settings {
+    pub(super) index: Option<Raw>,
+    pub(super) extra: Vec<Raw>,
+    pub(super) find_links: Vec<Raw>,
+    pub(super) remote_requirements: Vec<Raw>,
+    pub(super) direct_urls: Vec<Raw>,
+    pub(super) no_index: Option<bool>,
 }
 
 impl Settings {
     /// Record `requirement`'s URL when it is a direct URL requirement (see [`direct_url`]):
     /// pip fetches it whatever the index settings, from the command line or a requirements file.
-    fn note_direct_url(&mut self, requirement: &str, origin: &PipOrigin) {
+    pub(super) fn note_direct_url(&mut self, requirement: &str, origin: &PipOrigin) {
         if let Some(url) = direct_url(requirement) {
             self.direct_urls.push(Raw {
                 value: url,
@@ -526,218 +529,6 @@ fn truthy(v: &str) -> bool {
     )
 }
 
-/// Options that take a value, with their canonical name.
-const VALUE_OPTIONS: [(&str, &str); 9] = [
-    ("-i", "index-url"),
-    ("--index-url", "index-url"),
-    ("--extra-index-url", "extra-index-url"),
-    ("-f", "find-links"),
-    ("--find-links", "find-links"),
-    ("-r", "requirement"),
-    ("--requirement", "requirement"),
-    ("-c", "constraint"),
-    ("--constraint", "constraint"),
-];
-
-/// Walk argv-style tokens (the command line, or a requirements file's options).
-fn parse_options(
-    tokens: &[String],
-    origin: &PipOrigin,
-    base: &Path,
-    src: &PipSources,
-    s: &mut Settings,
-    visited: &mut BTreeSet<PathBuf>,
-    depth: usize,
-) -> Result<(), PipConfError> {
-    let mut i = 0;
-    while i < tokens.len() {
-        let tok = &tokens[i];
-        i += 1;
-        if tok == "--" {
-            break;
-        }
-        if tok == "--no-index" {
-            s.no_index = Some(true);
-            continue;
-        }
-        let mut found = None;
-        for (flag, name) in VALUE_OPTIONS {
-            if tok == flag {
-                let value = tokens
-                    .get(i)
-                    .cloned()
-                    .ok_or_else(|| PipConfError::MissingValue {
-                        origin: origin.clone(),
-                        option: flag.to_owned(),
-                    })?;
-                i += 1;
-                found = Some((name, value));
-            } else if let Some(v) = tok.strip_prefix(flag).and_then(|rest| {
-                if flag.starts_with("--") {
-                    rest.strip_prefix('=')
-                } else {
-                    Some(rest.strip_prefix('=').unwrap_or(rest)).filter(|r| !r.is_empty())
-                }
-            }) {
-                found = Some((name, v.to_owned()));
-            }
-            if found.is_some() {
-                break;
-            }
-        }
-        let Some((name, value)) = found else {
-            if tok == "--proxy" {
-                i += 1; // its URL is the proxy, not a requirement
-            } else {
-                s.note_direct_url(tok, origin);
-            }
-            continue;
-        };
-        // In a requirements file, a relative find-links path that exists next to the file
-        // is taken from there (pip's req_file.handle_option_line).
-        let value = match origin {
-            PipOrigin::Requirements(_)
-                if name == "find-links" && !value.contains("://") && base.join(&value).exists() =>
-            {
-                base.join(&value).to_string_lossy().into_owned()
-            }
-            _ => value,
-        };
-        let raw = Raw {
-            value,
-            origin: origin.clone(),
-        };
-        match name {
-            "index-url" => s.index = Some(raw),
-            "extra-index-url" => s.extra.push(raw),
-            "find-links" => s.find_links.push(raw),
-            _ => read_requirements(raw, base, src, s, visited, depth + 1)?,
-        }
-    }
-    Ok(())
-}
-
-/// Follow a `-r`/`-c` file: its option lines count like command-line options.
-fn read_requirements(
-    raw: Raw,
-    base: &Path,
-    src: &PipSources,
-    s: &mut Settings,
-    visited: &mut BTreeSet<PathBuf>,
-    depth: usize,
-) -> Result<(), PipConfError> {
-    if Url::parse(&raw.value).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
-        // pip downloads it: the host is needed, and its options cannot be known here.
-        s.remote_requirements.push(raw);
-        return Ok(());
-    }
-    let path = raw.value.strip_prefix("file://").unwrap_or(&raw.value);
-    let path = base.join(path);
-    if depth > MAX_DEPTH {
-        return Err(PipConfError::TooDeep(path));
-    }
-    let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-    if !visited.insert(key) {
-        return Ok(());
-    }
-    let text = std::fs::read_to_string(&path).map_err(|source| PipConfError::Read {
-        path: path.clone(),
-        source,
-    })?;
-    let dir = path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| base.to_path_buf());
-    let origin = PipOrigin::Requirements(path.clone());
-    for line in requirement_lines(&text) {
-        let line = expand_vars(&line, &src.env);
-        let tokens: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
-        if tokens.first().is_some_and(|t| t.starts_with('-')) {
-            parse_options(&tokens, &origin, &dir, src, s, visited, depth)?;
-        } else {
-            s.note_direct_url(&line, &origin);
-        }
-    }
-    Ok(())
-}
-
-/// The http(s) URL of a direct requirement: `name[extras] @ URL [; markers]`, a bare URL, or
-/// a VCS URL (`git+https://…`, whose `vcs+` prefix is dropped). `None` for anything else
-/// (names, local paths, `git+ssh`, which cannot go through the proxy anyway).
-pub fn direct_url(requirement: &str) -> Option<String> {
-    let r = requirement.trim();
-    let candidate = match r.split_once('@') {
-        // `name @ url`: the part before `@` is a name (no `:` or `/`), not a URL's userinfo.
-        Some((name, rest)) if !name.contains([':', '/']) => rest.trim_start(),
-        _ => r,
-    };
-    let token = candidate.split([' ', '\t', ';']).next()?;
-    let token = ["git+", "hg+", "svn+", "bzr+"]
-        .iter()
-        .find_map(|p| token.strip_prefix(p))
-        .unwrap_or(token);
-    let url = Url::parse(token).ok()?;
-    (matches!(url.scheme(), "http" | "https") && url.host().is_some()).then(|| token.to_owned())
-}
-
-/// Logical lines of a requirements file: `\`-continuations joined, comments (`#` at the start
-/// or after whitespace) removed.
-fn requirement_lines(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    for line in text.lines() {
-        if let Some(stripped) = line.strip_suffix('\\') {
-            cur.push_str(stripped);
-            continue;
-        }
-        cur.push_str(line);
-        let logical = std::mem::take(&mut cur);
-        let no_comment = match logical.find(" #").or_else(|| logical.find("\t#")) {
-            Some(i) => logical[..i].to_owned(),
-            None if logical.trim_start().starts_with('#') => String::new(),
-            None => logical,
-        };
-        let t = no_comment.trim();
-        if !t.is_empty() {
-            out.push(t.to_owned());
-        }
-    }
-    if !cur.trim().is_empty() {
-        out.push(cur.trim().to_owned());
-    }
-    out
-}
-
-/// pip's `${VAR}` expansion in requirements files (names of `A-Z`, `0-9`, `_`; unset → left as is).
-fn expand_vars(line: &str, env: &BTreeMap<String, String>) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut rest = line;
-    while let Some(pos) = rest.find("${") {
-        out.push_str(&rest[..pos]);
-        let after = &rest[pos + 2..];
-        match after.find('}') {
-            Some(end)
-                if !after[..end].is_empty()
-                    && after[..end]
-                        .bytes()
-                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_') =>
-            {
-                match env.get(&after[..end]) {
-                    Some(v) => out.push_str(v),
-                    None => out.push_str(&rest[pos..pos + end + 3]),
-                }
-                rest = &after[end + 1..];
-            }
-            _ => {
-                out.push_str("${");
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 /// A URL with credentials, query and fragment dropped.
 fn clean_url(url: &Url) -> Option<Url> {
     Url::parse(&redacted_url(url)).ok()
@@ -796,159 +587,10 @@ fn find_link(r: Raw, cwd: &Path) -> Result<Link, PipConfError> {
     }
 }
 
-/// pip's default index and file host, read as text from the pip that `python` would import
-/// (`pip/_internal/models/index.py`: `PyPI = PackageIndex("<url>", file_storage_domain=
-/// "<host>")`; the index is `<url>` joined with `simple`, as pip's `PackageIndex` does).
-///
-/// Nothing is executed: starting the interpreter would run every `.pth` file in its
-/// site-packages, and any wheel may ship one. The file lies in an environment earlier installs
-/// wrote, so what it says is checked like any other untrusted input (an http(s) URL and a
-/// plain host name) and only ever names hosts pip itself would use.
-pub fn pip_defaults_from_source(python: &Path, home: &Path) -> Result<PipDefaults, PipConfError> {
-    let looked = site_dirs(python, home);
-    for dir in &looked {
-        let file = dir.join("pip/_internal/models/index.py");
-        let text = match std::fs::read_to_string(&file) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(source) => return Err(PipConfError::Read { path: file, source }),
-        };
-        return parse_index_source(&text).ok_or(PipConfError::SourceUnrecognised { file });
-    }
-    Err(PipConfError::SourceNotFound {
-        python: python.to_path_buf(),
-        looked,
-    })
-}
-
-/// The site directories `python` imports pip from, in its order (user site, then the prefix's
-/// own; a virtualenv's own, then its base's when it includes system site-packages).
-fn site_dirs(python: &Path, home: &Path) -> Vec<PathBuf> {
-    let venv = python
-        .parent()
-        .and_then(Path::parent)
-        .filter(|v| v.join("pyvenv.cfg").is_file());
-    if let Some(venv) = venv {
-        let mut dirs: Vec<PathBuf> = versions_in(&venv.join("lib"))
-            .into_iter()
-            .map(|v| venv.join(format!("lib/python{v}/site-packages")))
-            .collect();
-        let cfg = std::fs::read_to_string(venv.join("pyvenv.cfg")).unwrap_or_default();
-        let key = |name: &str| {
-            cfg.lines().find_map(|l| {
-                let (k, v) = l.split_once('=')?;
-                (k.trim() == name).then(|| v.trim().to_string())
-            })
-        };
-        if key("include-system-site-packages").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
-            if let Some(base) = key("home").as_deref().map(Path::new).and_then(Path::parent) {
-                dirs.extend(prefix_site_dirs(base, None));
-            }
-        }
-        return dirs;
-    }
-    let real = std::fs::canonicalize(python).unwrap_or_else(|_| python.to_path_buf());
-    let version = real
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.strip_prefix("python"))
-        .filter(|v| v.contains('.') && v.chars().all(|c| c.is_ascii_digit() || c == '.'))
-        .map(str::to_owned);
-    let mut dirs = Vec::new();
-    if let Some(v) = &version {
-        dirs.push(home.join(format!(".local/lib/python{v}/site-packages")));
-    }
-    if let Some(prefix) = real.parent().and_then(Path::parent) {
-        dirs.extend(prefix_site_dirs(prefix, version));
-    }
-    dirs
-}
-
-/// A prefix's site directories for version `X.Y` (every `lib/pythonX.Y` when unknown),
-/// Debian's `dist-packages` layout included.
-fn prefix_site_dirs(prefix: &Path, version: Option<String>) -> Vec<PathBuf> {
-    let versions = match version {
-        Some(v) => vec![v],
-        None => versions_in(&prefix.join("lib")),
-    };
-    let mut dirs = Vec::new();
-    for v in versions {
-        dirs.push(prefix.join(format!("local/lib/python{v}/dist-packages")));
-        dirs.push(prefix.join("lib/python3/dist-packages"));
-        dirs.push(prefix.join(format!("lib/python{v}/site-packages")));
-        dirs.push(prefix.join(format!("lib/python{v}/dist-packages")));
-    }
-    dirs.dedup();
-    dirs
-}
-
-/// The `X.Y` of each `pythonX.Y` directory in `lib`, sorted.
-fn versions_in(lib: &Path) -> Vec<String> {
-    let mut found: Vec<String> = std::fs::read_dir(lib)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let v = name.strip_prefix("python")?;
-            (v.contains('.') && v.chars().all(|c| c.is_ascii_digit() || c == '.'))
-                .then(|| v.to_string())
-        })
-        .collect();
-    found.sort();
-    found
-}
-
-/// `PyPI = PackageIndex("<url>", file_storage_domain="<host>")` in pip's source text.
-fn parse_index_source(text: &str) -> Option<PipDefaults> {
-    let start = text
-        .lines()
-        .position(|l| l.starts_with("PyPI = PackageIndex("))?;
-    let call: String = text
-        .lines()
-        .skip(start)
-        .take(4)
-        .collect::<Vec<_>>()
-        .join(" ");
-    let args = call.strip_prefix("PyPI = PackageIndex(")?;
-    let args = &args[..args.find(')')?];
-    let (url, rest) = string_literal(args)?;
-    let rest = &rest[rest.find("file_storage_domain")? + "file_storage_domain".len()..];
-    let rest = rest.trim_start().strip_prefix('=')?;
-    let (domain, _) = string_literal(rest)?;
-    let base = Url::parse(url).ok()?;
-    let simple_url = base.join("simple").ok()?;
-    checked_defaults(simple_url, domain)
-}
-
-/// The first Python string literal in `s` (plain, no escapes) and what follows it.
-fn string_literal(s: &str) -> Option<(&str, &str)> {
-    let open = s.find(['"', '\''])?;
-    let quote = s[open..].chars().next()?;
-    let body = &s[open + 1..];
-    let close = body.find(quote)?;
-    let value = &body[..close];
-    (!value.contains('\\')).then_some((value, &body[close + 1..]))
-}
-
-/// What pip's source says, if it is an http(s) index URL and a plain host name.
-fn checked_defaults(simple_url: Url, domain: &str) -> Option<PipDefaults> {
-    let domain_ok = !domain.is_empty()
-        && domain
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
-    (matches!(simple_url.scheme(), "http" | "https")
-        && simple_url.host_str().is_some()
-        && domain_ok)
-        .then(|| PipDefaults {
-            simple_url,
-            file_storage_domain: domain.to_owned(),
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pm::pip::defaults::parse_index_source;
     use crate::pm::test_fixtures::{env_of, rules_as_written, write_files};
 
     fn args(a: &[&str]) -> Vec<String> {
@@ -1267,93 +909,6 @@ mod tests {
         );
         assert!(e.endpoints.iter().all(|e| e.role == Role::DirectUrl));
         assert!(!format!("{e:?}").contains("tok"));
-    }
-
-    #[test]
-    fn pip_source_is_read_as_checked_data() {
-        let ok = |text: &str| {
-            parse_index_source(text).map(|d| (d.simple_url.to_string(), d.file_storage_domain))
-        };
-        let expected = Some((
-            "https://registry.example.com/simple".to_string(),
-            "files.example.com".to_string(),
-        ));
-        assert_eq!(
-            ok("import x\n\nPyPI = PackageIndex(\"https://registry.example.com/\", file_storage_domain=\"files.example.com\")\n"),
-            expected
-        );
-        // Black's long-line layout, single quotes.
-        assert_eq!(
-            ok("PyPI = PackageIndex(\n    'https://registry.example.com/',\n    file_storage_domain='files.example.com',\n)\n"),
-            expected
-        );
-        for bad in [
-            "",
-            "# PyPI = PackageIndex(\"https://registry.example.com/\", file_storage_domain=\"f.example\")",
-            "PyPI = PackageIndex(\"ftp://registry.example.com/\", file_storage_domain=\"f.example\")",
-            "PyPI = PackageIndex(\"https://registry.example.com/\", file_storage_domain=\"f example\")",
-            "PyPI = PackageIndex(\"https://registry.example.com/\", file_storage_domain=\"a\\x2eb\")",
-            "PyPI = PackageIndex(URL, file_storage_domain=DOMAIN)",
-        ] {
-            assert_eq!(ok(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn pip_source_is_found_where_the_interpreter_imports_it() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = std::fs::canonicalize(dir.path()).expect("canonical");
-        let index = |site: &Path, host: &str| {
-            write_files(
-                site,
-                &[(
-                    "pip/_internal/models/index.py",
-                    &format!("PyPI = PackageIndex(\"https://{host}/\", file_storage_domain=\"files.{host}\")\n"),
-                )],
-            )
-        };
-        // A base installation: prefix/bin/python3.11 → prefix/lib/python3.11/site-packages.
-        let prefix = root.join("prefix");
-        write_files(&prefix, &[("bin/python3.11", "")]);
-        std::os::unix::fs::symlink("python3.11", prefix.join("bin/python3")).expect("symlink");
-        index(&prefix.join("lib/python3.11/site-packages"), "base.example");
-        let home = root.join("home");
-        let found = pip_defaults_from_source(&prefix.join("bin/python3"), &home).expect("base");
-        assert_eq!(found.file_storage_domain, "files.base.example");
-        // The user site comes first.
-        index(
-            &home.join(".local/lib/python3.11/site-packages"),
-            "user.example",
-        );
-        let found = pip_defaults_from_source(&prefix.join("bin/python3"), &home).expect("user");
-        assert_eq!(found.file_storage_domain, "files.user.example");
-        // A virtualenv reads its own site-packages only, unless it includes the system's.
-        let venv = root.join("venv");
-        write_files(
-            &venv,
-            &[(
-                "pyvenv.cfg",
-                &format!("home = {}\n", prefix.join("bin").display()),
-            )],
-        );
-        std::fs::create_dir_all(venv.join("lib/python3.11/site-packages")).expect("mkdir");
-        let err = pip_defaults_from_source(&venv.join("bin/python"), &home).expect_err("no pip");
-        assert!(err.to_string().contains("Fix: pass --index-url"), "{err}");
-        write_files(
-            &venv,
-            &[(
-                "pyvenv.cfg",
-                &format!(
-                    "home = {}\ninclude-system-site-packages = true\n",
-                    prefix.join("bin").display()
-                ),
-            )],
-        );
-        let found = pip_defaults_from_source(&venv.join("bin/python"), &home).expect("system");
-        assert_eq!(found.file_storage_domain, "files.base.example");
-        index(&venv.join("lib/python3.11/site-packages"), "venv.example");
-        let found = pip_defaults_from_source(&venv.join("bin/python"), &home).expect("venv");
-        assert_eq!(found.simple_url.as_str(), "https://venv.example/simple");
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! level 2).
 
 pub mod config;
+pub mod defaults;
+mod requirements;
 
 use super::{
     Bound, CaTrust, ConfigError, Context, Family, Level2, PackageManager, ProjectFiles, Registries,
@@ -239,7 +241,7 @@ impl PackageManager for Pip {
         let configured = config::discover(&src)?;
         let python = interpreter(ctx);
         let endpoints = configured.finish(|| match &python {
-            Some(py) => config::pip_defaults_from_source(py, &ctx.home),
+            Some(py) => defaults::pip_defaults_from_source(py, &ctx.home),
             None => Err(config::PipConfError::NoInterpreter),
         })?;
         let rules = endpoints.rules().map_err(|source| ConfigError::Rule {

@@ -9,7 +9,7 @@
 //! Anything else is skipped, so a grant that cannot be bound is dropped with a note (fail
 //! closed), never applied to a guess.
 
-use crate::pm::npm::LockEntry;
+use crate::pm::npm::lock::LockEntry;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -368,8 +368,8 @@ snapshots:
         let applies: Vec<&str> = entries
             .iter()
             .filter(|e| {
-                crate::pm::npm::grant_match(e, "si-pn", None, &from)
-                    == crate::pm::npm::GrantMatch::Applies
+                crate::pm::npm::lock::grant_match(e, "si-pn", None, &from)
+                    == crate::pm::npm::lock::GrantMatch::Applies
             })
             .map(|e| e.path.as_str())
             .collect();

@@ -173,7 +173,7 @@ impl PackageManager for Pnpm {
                 .map(String::from)
         };
         let entries = lock::lock_entries(&ctx.project, &tarball);
-        let notes = scripts.bind_to_lockfile(&ctx.project, &entries, from_registry);
+        let notes = npm::lock::bind(scripts, &ctx.project, &entries, from_registry);
         let lockfile = entries
             .iter()
             .filter(|e| !e.link)
@@ -319,7 +319,7 @@ mod tests {
             .add_layer("base", crate::policy::builtin::BASE.1)
             .expect("base");
         policy.add_layer(POLICY.0, POLICY.1).expect("pnpm policy");
-        let plan = crate::plan::build(&policy, &ctx);
+        let plan = crate::plan::build(&policy, &ctx, &crate::plan::Mode::Full);
         (dir, ctx, plan)
     }
 
@@ -426,7 +426,7 @@ mod tests {
             .add_layer("base", crate::policy::builtin::BASE.1)
             .expect("base");
         policy.add_layer(POLICY.0, POLICY.1).expect("pnpm policy");
-        let plan = crate::plan::build(&policy, &ctx).expect("plan");
+        let plan = crate::plan::build(&policy, &ctx, &crate::plan::Mode::Full).expect("plan");
         let shown = plan.store.as_ref().expect("store");
         assert_eq!(shown.dir, store);
         assert_eq!(shown.carrier, None);

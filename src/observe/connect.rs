@@ -1,18 +1,19 @@
-//! The landlock rung's notification loop (see [`super::filter`] for what is notified). The
-//! supervisor performs every permitted connect itself: it copies the target's socket with
-//! `pidfd_getfd`, checks the copy's family and type (kernel state, not target memory), and
-//! connects the copy to the proxy address it chose, answering with the result. The address
-//! the target passed is read only to recognise "the proxy" and to log; whatever the target
-//! writes there afterwards, its socket can only ever reach the proxy. CONTINUE is never sent.
+//! Landlock mode's notification loop: connect on the sandbox's behalf (what is notified:
+//! `sandbox::seccomp::Observe::ConnectOnBehalf`). The supervisor performs every permitted
+//! connect itself: it copies the target's socket with `pidfd_getfd`, checks the copy's family
+//! and type (kernel state, not target memory), and connects the copy to the proxy address it
+//! chose, answering with the result. The address the target passed is read only to recognise
+//! "the proxy" and to log; whatever the target writes there afterwards, its socket can only
+//! ever reach the proxy. CONTINUE is never sent.
 
 use crate::events::{EventSink, Reason};
 use crate::observe::attribution::Attributor;
-use crate::observe::notifier::{emit, Answer};
+use crate::observe::notifier::{emit, Answer, Listener, Notification};
 use crate::observe::process;
 use crate::observe::sockaddr::{parse, Dest};
 use nix::sys::socket::{getsockopt, sockopt};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 
 const MAX_SOCKADDR: usize = 128;
@@ -41,7 +42,7 @@ const QUIET_UNIX: &[&str] = &[
 
 /// Serve notifications until every sandboxed process is gone.
 pub fn spawn(
-    listener: OwnedFd,
+    listener: Listener,
     proxy: SocketAddrV4,
     sink: EventSink,
     who: Arc<Attributor>,
@@ -55,8 +56,8 @@ pub fn spawn(
                 sink: &sink,
                 who: &who,
             };
-            crate::observe::notifier::serve_loop(&listener, |fd, req| {
-                match notifier.handle(fd, req) {
+            crate::observe::notifier::serve_loop(&listener, |listener, req| {
+                match notifier.handle(listener, req) {
                     Ok(v) => Answer::Value(v),
                     Err(e) => Answer::Errno(e),
                 }
@@ -73,13 +74,13 @@ struct Notifier<'a> {
 
 impl Notifier<'_> {
     /// The syscall's return value, or the errno to fail it with.
-    fn handle(&self, fd: i32, req: &libc::seccomp_notif) -> Result<i64, i32> {
+    fn handle(&self, listener: &Listener, req: &Notification) -> Result<i64, i32> {
         let (sink, who) = (self.sink, self.who);
-        let pid = req.pid as i32;
-        let args = req.data.args;
-        match req.data.nr as libc::c_long {
+        let pid = req.pid.as_raw();
+        let args = req.args;
+        match req.nr {
             libc::SYS_socket | libc::SYS_socketpair => {
-                let (family, ty) = (args[0] as i32, (args[1] & 0xf) as i32);
+                let (family, ty) = (req.int_arg(0), req.int_arg(1) & 0xf);
                 let (target, reason, detail) = match (family, ty) {
                     (libc::AF_INET | libc::AF_INET6, libc::SOCK_DGRAM) => {
                         ("udp socket".to_string(), Reason::UdpSocket, UDP_REFUSED)
@@ -99,7 +100,7 @@ impl Notifier<'_> {
                 Err(libc::EPERM)
             }
             libc::SYS_sendto | libc::SYS_sendmsg | libc::SYS_sendmmsg => {
-                let target = if req.data.nr as libc::c_long == libc::SYS_sendto {
+                let target = if req.nr == libc::SYS_sendto {
                     describe(read_dest(pid, args[4], args[5]).as_ref())
                 } else {
                     "tcp fast open".to_string()
@@ -114,8 +115,8 @@ impl Notifier<'_> {
                 );
                 Err(libc::EPERM)
             }
-            libc::SYS_connect => self.connect(fd, req),
-            libc::SYS_listen => self.listen(fd, req),
+            libc::SYS_connect => self.connect(listener, req),
+            libc::SYS_listen => self.listen(listener, req),
             _ => Err(libc::ENOSYS),
         }
     }
@@ -124,10 +125,9 @@ impl Notifier<'_> {
     /// target's descriptor listens too) when it may listen, refused otherwise. The decision
     /// rests on the copy's kernel state: a bound socket cannot be bound again, so its address
     /// cannot change between the check and the listen.
-    fn listen(&self, fd: i32, req: &libc::seccomp_notif) -> Result<i64, i32> {
-        let pid = req.pid as i32;
-        let args = req.data.args;
-        let Some(socket) = copy_socket(fd, req.id, pid, args[0] as i32) else {
+    fn listen(&self, listener: &Listener, req: &Notification) -> Result<i64, i32> {
+        let pid = req.pid.as_raw();
+        let Some(socket) = copy_socket(listener, req) else {
             return Err(libc::EBADF);
         };
         let Some(family) = domain_of(&socket) else {
@@ -151,22 +151,21 @@ impl Notifier<'_> {
             );
             return Err(libc::EACCES);
         }
-        // The backlog is an int; the kernel clamps it (somaxconn).
-        let backlog = args[1] as i32;
-        // SAFETY: listen on a descriptor we own, with a plain integer.
-        if unsafe { libc::listen(socket.as_raw_fd(), backlog) } == 0 {
-            Ok(0)
-        } else {
-            Err(nix::errno::Errno::last() as i32)
+        // The backlog is an int; the kernel clamps it (somaxconn), and so does nix.
+        let backlog = nix::sys::socket::Backlog::new(req.int_arg(1).max(0))
+            .unwrap_or(nix::sys::socket::Backlog::MAXCONN);
+        match nix::sys::socket::listen(&socket, backlog) {
+            Ok(()) => Ok(0),
+            Err(e) => Err(e as i32),
         }
     }
 
-    fn connect(&self, fd: i32, req: &libc::seccomp_notif) -> Result<i64, i32> {
+    fn connect(&self, listener: &Listener, req: &Notification) -> Result<i64, i32> {
         let (proxy, sink, who) = (self.proxy, self.sink, self.who);
-        let pid = req.pid as i32;
-        let args = req.data.args;
+        let pid = req.pid.as_raw();
+        let args = req.args;
         let dest = read_dest(pid, args[1], args[2]);
-        let socket = copy_socket(fd, req.id, pid, args[0] as i32);
+        let socket = copy_socket(listener, req);
         let kind = socket
             .as_ref()
             .and_then(|s| Some((domain_of(s)?, getsockopt(s, sockopt::SockType).ok()? as i32)));
@@ -208,76 +207,25 @@ impl Notifier<'_> {
 
 /// Connect `s` to `proxy` (IPv4, or IPv4-mapped for an IPv6 socket); the errno on failure.
 fn connect_to(s: &OwnedFd, family: i32, proxy: SocketAddrV4) -> Result<(), i32> {
-    let rc = if family == libc::AF_INET {
-        let addr = libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: proxy.port().to_be(),
-            sin_addr: libc::in_addr {
-                s_addr: u32::from(*proxy.ip()).to_be(),
-            },
-            sin_zero: [0; 8],
-        };
-        // SAFETY: `addr` is a complete sockaddr_in whose size we pass; it outlives the call.
-        unsafe {
-            libc::connect(
-                s.as_raw_fd(),
-                (&addr as *const libc::sockaddr_in).cast(),
-                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            )
-        }
+    use nix::sys::socket::{connect, SockaddrIn, SockaddrIn6};
+    let done = if family == libc::AF_INET {
+        connect(s.as_raw_fd(), &SockaddrIn::from(proxy))
     } else {
-        let addr = libc::sockaddr_in6 {
-            sin6_family: libc::AF_INET6 as libc::sa_family_t,
-            sin6_port: proxy.port().to_be(),
-            sin6_flowinfo: 0,
-            sin6_addr: libc::in6_addr {
-                s6_addr: proxy.ip().to_ipv6_mapped().octets(),
-            },
-            sin6_scope_id: 0,
-        };
-        // SAFETY: as above, for a sockaddr_in6.
-        unsafe {
-            libc::connect(
-                s.as_raw_fd(),
-                (&addr as *const libc::sockaddr_in6).cast(),
-                std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-            )
-        }
+        let mapped = SocketAddrV6::new(proxy.ip().to_ipv6_mapped(), proxy.port(), 0, 0);
+        connect(s.as_raw_fd(), &SockaddrIn6::from(mapped))
     };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(nix::errno::Errno::last() as i32)
-    }
+    done.map_err(|e| e as i32)
 }
 
 /// The inet address `s` is bound to (`0.0.0.0:0` when unbound), from the kernel.
 fn local_addr(s: &OwnedFd) -> Option<SocketAddr> {
-    // SAFETY: an all-zero sockaddr_storage is a valid value.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: getsockname writes at most `len` bytes into `storage`, whose size we pass.
-    let rc = unsafe {
-        libc::getsockname(
-            s.as_raw_fd(),
-            (&mut storage as *mut libc::sockaddr_storage).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return None;
+    use nix::sys::socket::{getsockname, SockaddrStorage};
+    let addr: SockaddrStorage = getsockname(s.as_raw_fd()).ok()?;
+    if let Some(v4) = addr.as_sockaddr_in() {
+        return Some(SocketAddr::V4(SocketAddrV4::from(*v4)));
     }
-    // SAFETY: `storage` is a plain byte buffer of its own size; `len` bytes were written.
-    let bytes = unsafe {
-        std::slice::from_raw_parts(
-            (&storage as *const libc::sockaddr_storage).cast::<u8>(),
-            (len as usize).min(std::mem::size_of::<libc::sockaddr_storage>()),
-        )
-    };
-    match parse(bytes) {
-        Dest::Inet(a) => Some(a),
-        _ => None,
-    }
+    let v6 = addr.as_sockaddr_in6()?;
+    Some(SocketAddr::V6(SocketAddrV6::from(*v6)))
 }
 
 /// Whether a socket of `family`, bound to `bound` (`None`: not an inet address), may listen:
@@ -299,44 +247,19 @@ fn is_proxy(addr: &SocketAddr, proxy: SocketAddrV4) -> bool {
 }
 
 fn domain_of(s: &OwnedFd) -> Option<i32> {
-    let mut domain: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: SO_DOMAIN writes one c_int into `domain`, whose size we pass.
-    let rc = unsafe {
-        libc::getsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_DOMAIN,
-            (&mut domain as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    (rc == 0).then_some(domain)
+    crate::sys::net::domain(s.as_fd())
 }
 
-/// A copy of descriptor `target_fd` of `pid`, checked to belong to the notifying task.
-fn copy_socket(listener: i32, id: u64, pid: i32, target_fd: i32) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags; returns a new descriptor or -1.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if pidfd < 0 {
-        return None;
-    }
-    // SAFETY: a descriptor the kernel just returned to us.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+/// A copy of the descriptor the notifying task passed as its first argument, checked to
+/// belong to that task.
+fn copy_socket(listener: &Listener, req: &Notification) -> Option<OwnedFd> {
+    let pidfd = crate::sys::fd::PidFd::open(req.pid).ok()?;
     // The pid may have been reused if the target died: the notification still being valid
     // after the pidfd was opened proves the pidfd is the target's.
-    // SAFETY: ID_VALID reads one u64 we pass by reference.
-    if unsafe { libc::ioctl(listener, libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &id) } != 0 {
+    if !listener.still_valid(req.id) {
         return None;
     }
-    // SAFETY: duplicates the target's descriptor into ours (same uid, the target descends
-    // from us); returns a new descriptor or -1.
-    let copy = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target_fd, 0) };
-    if copy < 0 {
-        return None;
-    }
-    // SAFETY: as above.
-    Some(unsafe { OwnedFd::from_raw_fd(copy as i32) })
+    pidfd.get_fd(req.int_arg(0)).ok()
 }
 
 enum UnixOrInet {
@@ -349,7 +272,7 @@ fn read_dest(pid: i32, ptr: u64, len: u64) -> Option<UnixOrInet> {
     if ptr == 0 || len == 0 {
         return None;
     }
-    let len = (len as usize).min(MAX_SOCKADDR);
+    let len = usize::try_from(len).unwrap_or(usize::MAX).min(MAX_SOCKADDR);
     let bytes = process::read_memory(pid, ptr, len).ok()?;
     Some(match parse(&bytes) {
         Dest::Inet(a) => UnixOrInet::Inet(a),
@@ -374,11 +297,6 @@ fn describe(dest: Option<&UnixOrInet>) -> String {
         Some(UnixOrInet::Other(f)) => format!("address family {f}"),
         None => "unknown address".into(),
     }
-}
-
-/// The proxy's address on the host's loopback.
-pub fn proxy_addr(port: u16) -> SocketAddrV4 {
-    SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! The filesystem view of the landlock rung, by Landlock rules alone: no mount namespace, so
-//! the plan's mounts become rules on the host's own paths.
+//! Landlock mode's filesystem view, by Landlock rules alone: no mount namespace, so the
+//! plan's mounts become rules on the host's own paths.
 //!
 //! Landlock only grants (rules are unions along the path, tied to inodes), so "the project
 //! read-write except `.env` and `.git`" cannot be one rule. A directory that holds a carve-out
@@ -10,31 +10,11 @@
 //! empty, and such directories accept no new entries (creating, renaming and removing in them
 //! needs a right that would be inherited by the carve-outs too).
 
+use super::{Grant, Layer, Rule, Tcp};
 use crate::plan::{MountKind, Plan};
 use std::path::{Path, PathBuf};
 
-/// The rights one rule gives beneath its path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Grant {
-    /// Nothing (a hidden or private place); never emitted, only carved out.
-    None,
-    /// List the directory, nothing beneath it.
-    List,
-    /// Read and execute.
-    Read,
-    /// Everything.
-    Write,
-    /// Read, write and ioctl on a device node.
-    Device,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rule {
-    pub path: PathBuf,
-    pub grant: Grant,
-}
-
-/// Device nodes usable in the landlock rung (the full sandbox's private /dev has these).
+/// Device nodes usable in landlock mode (the full sandbox's private /dev has these).
 pub const DEVICES: &[&str] = &[
     "/dev/null",
     "/dev/zero",
@@ -79,7 +59,16 @@ fn carved(outer: Grant, inner: Grant) -> bool {
     inner < outer
 }
 
-/// The Landlock rules for the plan. Reads directories (the entries around carve-outs).
+/// Landlock mode's layer for the plan: its view as rules (reading directories: the entries
+/// around carve-outs), and no TCP at all.
+pub fn layer(plan: &Plan, tmp: &Path) -> Layer {
+    Layer {
+        rules: build(plan, tmp),
+        tcp: Tcp::Closed,
+    }
+}
+
+/// The filesystem rules for the plan. Reads directories (the entries around carve-outs).
 pub fn build(plan: &Plan, tmp: &Path) -> Vec<Rule> {
     let roots = roots(plan, tmp);
     let mut out = Vec::new();
@@ -169,8 +158,15 @@ mod tests {
     }
 
     fn rules(ctx: &Context) -> Vec<Rule> {
-        let plan = build_plan(&npm_policy(), ctx).expect("plan");
-        build(&plan, Path::new("/tmp/private-tmp"))
+        let tmp = Path::new("/tmp/private-tmp");
+        let host = crate::plan::HostPlaces {
+            proxy: "127.0.0.1:40000".parse().expect("address"),
+            tmp: tmp.to_path_buf(),
+            config: PathBuf::from("/tmp/private-config"),
+        };
+        let plan =
+            build_plan(&npm_policy(), ctx, &crate::plan::Mode::Landlock(host)).expect("plan");
+        build(&plan, tmp)
     }
 
     fn grant_of(rules: &[Rule], p: &Path) -> Option<Grant> {

@@ -1,0 +1,214 @@
+//! Starting the full sandbox: `clone` into new user, mount, pid, network, ipc, uts and
+//! cgroup namespaces (before any thread exists, so the child may run ordinary code), the
+//! child running `sandbox::pipeline::full`. Then serving it: the egress sockets it hands
+//! out, the seccomp listener and control socket it reports, the processes it leaves.
+
+use super::{egress, leftovers, userns_fix, Pipes, SupervisorError};
+use crate::events::EventSink;
+use crate::observe::files::FileRules;
+use crate::observe::notifier::{self, Observer, Scope};
+use crate::plan::Plan;
+use crate::sandbox::pipeline::full::{child_main, ChildFds};
+use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use nix::unistd::{pipe2, Pid};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
+
+const CHILD_STACK: usize = 1 << 20;
+
+/// The cloned sandbox, seen from the supervisor.
+pub struct Child {
+    pub(super) pid: Pid,
+    egress: OwnedFd,
+    leftovers: Option<OwnedFd>,
+    /// Where the child built its root, when that is a temporary directory of ours.
+    staging: Option<tempfile::TempDir>,
+    observer: Option<Arc<Observer>>,
+    servers: Option<egress::Servers>,
+    notifier: Option<std::thread::JoinHandle<()>>,
+}
+
+fn unix_pair() -> Result<(OwnedFd, OwnedFd), SupervisorError> {
+    Ok(socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(std::io::Error::from)?)
+}
+
+/// Clone the sandbox.
+pub(crate) fn start(plan: &Plan) -> Result<(Child, Pipes), SupervisorError> {
+    // Where the child builds the new root: an existing directory it may cover in its own
+    // mount namespace (nothing on the host changes, so a SIGKILL at any moment leaves
+    // nothing behind); a temporary directory only when every candidate holds a bind source.
+    let (staging_path, staging) = match crate::sandbox::mounts::staging_in_place(plan) {
+        Some(dir) => (dir, None),
+        None => {
+            let dir = tempfile::Builder::new()
+                .prefix(".safe-install-root-")
+                .tempdir()?;
+            (dir.path().to_path_buf(), Some(dir))
+        }
+    };
+    let (report_r, report_w) = pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
+    let (alive_r, alive_w) = pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
+    let (egress_parent, egress_child) = unix_pair()?;
+    let (leftovers_parent, leftovers_child) = unix_pair()?;
+    let child_fds = ChildFds {
+        report: report_w,
+        alive: alive_r,
+        egress: egress_child,
+        leftovers: leftovers_child,
+    };
+    let parent_only = [
+        report_r.as_raw_fd(),
+        alive_w.as_raw_fd(),
+        egress_parent.as_raw_fd(),
+        leftovers_parent.as_raw_fd(),
+    ];
+
+    let mut stack = vec![0u8; CHILD_STACK];
+    let flags = CloneFlags::CLONE_NEWUSER
+        | CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWNET
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWCGROUP;
+    let callback = Box::new(|| -> isize {
+        for fd in parent_only {
+            // The child's copies of descriptors only the supervisor uses.
+            crate::sys::fd::close_inherited(fd);
+        }
+        child_main(plan, &staging_path, &child_fds)
+    });
+    // The supervisor has not started any thread yet (callers guarantee `run` happens before
+    // threads exist; `clone` checks it).
+    let pid = crate::sys::process::clone(callback, &mut stack, flags);
+    drop(child_fds);
+    let pid = match pid {
+        Ok(pid) => pid,
+        Err(crate::sys::process::SpawnError::Sys(e)) => {
+            return Err(SupervisorError::Unsupported {
+                detail: format!("clone with new namespaces failed: {}", e.desc()),
+                fix: userns_fix(),
+            })
+        }
+        Err(e) => return Err(std::io::Error::from(e).into()),
+    };
+    let pipes = Pipes {
+        reports: report_r,
+        alive: alive_w,
+    };
+    let child = Child {
+        pid,
+        egress: egress_parent,
+        leftovers: Some(leftovers_parent),
+        staging,
+        observer: None,
+        servers: None,
+        notifier: None,
+    };
+    Ok((child, pipes))
+}
+
+impl Child {
+    /// Serve egress before anything inside can need it (if setup failed before the sockets
+    /// were sent, the report says why), and the processes left at the end.
+    pub(super) fn serve(
+        &mut self,
+        plan: &Plan,
+        allow: crate::policy::allow::AllowList,
+        scripts: Option<crate::net::proxy::ScriptEgress>,
+        vault: Arc<crate::creds::Vault>,
+        sink: &EventSink,
+        planted: &Arc<crate::observe::planted::Observed>,
+    ) -> Result<(), SupervisorError> {
+        let who = Arc::new(
+            crate::observe::attribution::Attributor::new(self.pid.as_raw())
+                .with_lockfile(&plan.lockfile),
+        );
+        let observer = Arc::new(Observer {
+            sink: sink.clone(),
+            who: Arc::clone(&who),
+            files: Arc::new(FileRules::from_plan(plan)),
+            generic: !plan.manager.is_package_manager(),
+            scripts_alive: Arc::default(),
+            level2_under_init: plan.python.is_some(),
+            seen: std::sync::Mutex::default(),
+            planted: Arc::clone(planted),
+        });
+        // With the shim, every script registers before it runs: until one has, every proxy
+        // request is the package manager's and needs no attribution.
+        let scripts = scripts.map(|mut s| {
+            if plan.script.is_some() {
+                s.active = Some(Arc::clone(&observer.scripts_alive));
+            }
+            s
+        });
+        self.servers = match egress::receive(&self.egress)? {
+            Some(sockets) => Some(egress::serve(
+                sockets,
+                allow,
+                scripts,
+                vault,
+                egress::scripts_kept_out(),
+                sink,
+                who,
+            )?),
+            None => None,
+        };
+        if let Some(channel) = self.leftovers.take() {
+            leftovers::spawn(channel, Arc::clone(&observer))?;
+        }
+        self.observer = Some(observer);
+        Ok(())
+    }
+
+    /// The view is built; the staging directory is no longer a mount point anywhere. Remove
+    /// it now so a later SIGKILL leaves nothing.
+    pub(super) fn ready(&mut self) {
+        if let Some(dir) = self.staging.take() {
+            let _ = dir.close();
+        }
+    }
+
+    /// Copy init's listener and control socket (pidfd_getfd) and serve them.
+    pub(super) fn observe(
+        &mut self,
+        listener: Option<i32>,
+        control: Option<i32>,
+    ) -> Result<(), SupervisorError> {
+        use crate::sys::fd::copy_fd;
+        let Some(observer) = &self.observer else {
+            return Ok(());
+        };
+        if let Some(fd) = control {
+            let control = copy_fd(self.pid, fd)?;
+            crate::observe::control::spawn(control, Arc::clone(observer))?;
+        }
+        let Some(fd) = listener else {
+            return Ok(());
+        };
+        let listener = copy_fd(self.pid, fd)?.into();
+        let scope = Scope::Sandbox {
+            generic: observer.generic,
+        };
+        self.notifier = Some(notifier::spawn(listener, Arc::clone(observer), scope)?);
+        Ok(())
+    }
+
+    /// Once the command has exited: the staging directory goes, and the notifier ends (the
+    /// listener hangs up once every sandboxed process is gone).
+    pub(super) fn finish(mut self) {
+        drop(self.staging.take());
+        if let Some(handle) = self.notifier.take() {
+            let _ = handle.join();
+        }
+        drop(self.servers);
+    }
+}
