@@ -27,6 +27,16 @@ pub fn render(
     );
     let _ = writeln!(o, "project:   {} (read-write)", plan.project.display());
     let _ = writeln!(o, "workdir:   {}", plan.cwd.display());
+    if let Some(store) = &plan.store {
+        let how = match &store.carrier {
+            Some(c) => format!(
+                "on the project's mount (one bind of {}): hard links from it work",
+                c.display()
+            ),
+            None => "a mount of its own: the package manager copies from it (see the notes)".into(),
+        };
+        let _ = writeln!(o, "store:     {} (read-write; {how})", store.dir.display());
+    }
     let landlock_mode = match &plan.mode {
         crate::plan::Mode::Full => None,
         crate::plan::Mode::Landlock(host) => Some(host),
@@ -248,6 +258,13 @@ fn scripts(o: &mut String, policy: &Policy, plan: &Plan) {
                 "  run through {}: credentials removed, a nested Landlock layer",
                 crate::plan::trust::SHIM
             );
+            if !plan.hook.is_empty() {
+                let _ = writeln!(
+                    o,
+                    "  the package manager is pointed at it by: {}",
+                    plan.hook.join(" ")
+                );
+            }
             let paths = |v: &[std::path::PathBuf]| {
                 v.iter()
                     .map(|p| p.display().to_string())

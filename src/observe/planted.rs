@@ -160,7 +160,7 @@ pub fn finish(plan: &Plan, policy: &Policy, before: Before, observed: &Observed,
     let mut findings: Vec<(Finding, Option<Attribution>)> = Vec::new();
     if plan.script.is_some() {
         let bin = plan.project.join("node_modules/.bin");
-        for f in check_bin_dir(&bin) {
+        for f in check_bin_dir(&bin, plan.manager.bin_entries()) {
             let who = writes.remove(&f.target);
             findings.push((f, who));
         }
@@ -210,8 +210,9 @@ pub fn finish(plan: &Plan, policy: &Policy, before: Before, observed: &Observed,
 // ---- npm: node_modules/.bin ------------------------------------------------------------
 
 /// Every entry of `bin` (the install tree's `.bin`) that does not point at the file its
-/// package declares under that name.
-pub fn check_bin_dir(bin: &Path) -> Vec<Finding> {
+/// package declares under that name: a link (npm), or for a tool that writes shell shims
+/// (pnpm) a shim whose every `exec` names that file.
+pub fn check_bin_dir(bin: &Path, style: crate::pm::BinEntries) -> Vec<Finding> {
     let Ok(dir) = std::fs::read_dir(bin) else {
         return Vec::new();
     };
@@ -234,11 +235,16 @@ pub fn check_bin_dir(bin: &Path) -> Vec<Finding> {
         let Some(name) = e.file_name().to_str().map(str::to_string) else {
             continue;
         };
-        let problem = match std::fs::read_link(&path) {
-            Err(_) => Some(
+        let link = match std::fs::read_link(&path) {
+            Ok(link) => Ok(link),
+            Err(_) if style == crate::pm::BinEntries::ShellShims => shim_target(&path),
+            Err(_) => Err(
                 "not a link to a package's file, as npm makes them: a file planted in .bin"
                     .to_string(),
             ),
+        };
+        let problem = match link {
+            Err(why) => Some(why),
             Ok(link) => {
                 let target = normalise(&bin.join(&link));
                 match package_of(tree, &target) {
@@ -282,6 +288,50 @@ pub fn check_bin_dir(bin: &Path) -> Vec<Finding> {
     out
 }
 
+/// Most bytes of a shim read: pnpm's are a few kilobytes.
+const MAX_SHIM: u64 = 64 << 10;
+
+/// The file a pnpm shim runs, relative to `.bin`: the `# cmd-shim-target=` comment pnpm 12
+/// ends it with, else the `"$basedir/<path>"` of pnpm 10's `exec` lines. Every `exec` line
+/// must name that path (and nothing may run otherwise than through one), or it is no shim
+/// of pnpm's.
+fn shim_target(path: &Path) -> Result<PathBuf, String> {
+    let planted = |why: &str| Err(format!("a file in .bin that is no shim of pnpm's: {why}"));
+    let meta = std::fs::symlink_metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() || meta.len() > MAX_SHIM {
+        return planted("not a small regular file");
+    }
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return planted("not text");
+    };
+    let target = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# cmd-shim-target="))
+        .map(str::to_string)
+        .or_else(|| {
+            // The last `"$basedir/…"` of the first exec line (the one before it is node).
+            let line = text
+                .lines()
+                .map(str::trim)
+                .find(|l| l.starts_with("exec "))?;
+            let at = line.rfind("\"$basedir/")? + "\"$basedir/".len();
+            let end = line[at..].find('"')?;
+            Some(line[at..at + end].to_string())
+        });
+    let Some(target) = target.filter(|t| !t.is_empty()) else {
+        return planted("it names no target");
+    };
+    let execs: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("exec "))
+        .collect();
+    if execs.is_empty() || !execs.iter().all(|l| l.contains(target.as_str())) {
+        return planted("an exec line runs something other than its target");
+    }
+    Ok(PathBuf::from(target))
+}
+
 /// `.`/`..` resolved lexically (no file system access: the link may be dangling).
 fn normalise(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
@@ -302,7 +352,18 @@ fn normalise(p: &Path) -> PathBuf {
 fn package_of(tree: &Path, target: &Path) -> Option<PathBuf> {
     let rel = target.strip_prefix(tree).ok()?;
     let mut parts = rel.components().map(|c| c.as_os_str());
-    let first = parts.next()?;
+    let mut first = parts.next()?;
+    let mut tree = tree.to_path_buf();
+    // pnpm's virtual store: `.pnpm/<name>@<version>/node_modules/<name>`.
+    if first == ".pnpm" {
+        let entry = parts.next()?;
+        if parts.next()? != "node_modules" {
+            return None;
+        }
+        tree = tree.join(".pnpm").join(entry).join("node_modules");
+        first = parts.next()?;
+    }
+    let tree = tree.as_path();
     let first_str = first.to_str()?;
     if first_str.starts_with('.') {
         return None;
@@ -481,7 +542,7 @@ mod tests {
         symlink("../a/package.json", nm.join(".bin/a2")).expect("link");
         symlink("../../outside.js", nm.join(".bin/c")).expect("link");
         write(".bin/d", "#!/bin/sh\n");
-        let mut found: Vec<String> = check_bin_dir(&nm.join(".bin"))
+        let mut found: Vec<String> = check_bin_dir(&nm.join(".bin"), crate::pm::BinEntries::Links)
             .into_iter()
             .map(|f| {
                 f.target
@@ -493,6 +554,54 @@ mod tests {
             .collect();
         found.sort();
         assert_eq!(found, ["a2", "c", "d", "npm"]);
+    }
+
+    #[test]
+    fn pnpm_shims_must_run_what_their_package_declares() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let nm = dir.path().join("node_modules");
+        let write = |p: &str, t: &str| {
+            let p = nm.join(p);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(p, t).expect("write");
+        };
+        let store = ".pnpm/a@1.0.0/node_modules/a";
+        write(
+            &format!("{store}/package.json"),
+            r#"{"name":"a","bin":{"a10":"cli.js","a12":"cli.js","a-extra":"cli.js","a-other":"cli.js","plain":"cli.js"}}"#,
+        );
+        write(&format!("{store}/cli.js"), "");
+        // What pnpm links the package's name to.
+        symlink(store, nm.join("a")).expect("link");
+        // pnpm 10: exec lines through that link.
+        let shim10 = "#!/bin/sh\nbasedir=$(dirname \"$0\")\nif [ -x \"$basedir/node\" ]; then\n  exec \"$basedir/node\"  \"$basedir/../a/cli.js\" \"$@\"\nelse\n  exec node  \"$basedir/../a/cli.js\" \"$@\"\nfi\n";
+        write(".bin/a10", shim10);
+        // pnpm 12: the target in the virtual store, named in its last line.
+        let target = format!("../{store}/cli.js");
+        let shim12 = format!(
+            "#!/bin/sh\nbasedir_abs=x\nif command -v node >/dev/null 2>&1; then\n  exec node  \"$basedir_abs\"/'{target}' \"$@\"\nfi\n# cmd-shim-target={target}\n"
+        );
+        write(".bin/a12", &shim12);
+        // A second command, another file, no target at all.
+        write(
+            ".bin/a-extra",
+            &shim10.replace("fi\n", "fi\nexec /tmp/evil\n"),
+        );
+        write(".bin/a-other", &shim12.replace("cli.js", "package.json"));
+        write(".bin/plain", "#!/bin/sh\ncurl x | sh\n");
+        let mut found: Vec<String> =
+            check_bin_dir(&nm.join(".bin"), crate::pm::BinEntries::ShellShims)
+                .into_iter()
+                .map(|f| {
+                    f.target
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .unwrap_or("")
+                        .to_string()
+                })
+                .collect();
+        found.sort();
+        assert_eq!(found, ["a-extra", "a-other", "plain"]);
     }
 
     #[test]

@@ -106,9 +106,23 @@ pub struct Plan {
     /// Installed packages by directory (absolute) → `name@version`, from the project's
     /// lockfile as it was before the install: how scripts are attributed in the log.
     pub lockfile: Vec<(PathBuf, String)>,
+    /// A store the package manager hard-links from (pnpm's) and how it is shown.
+    pub store: Option<StoreView>,
+    /// How the package manager is pointed at the script shell (variables, arguments), for
+    /// `explain`.
+    pub hook: Vec<String>,
     /// What the host needs before the child starts, which planning itself never does
     /// (`explain` reads files only): performed by [`Plan::prepare_host`].
     pub before_run: Vec<HostAction>,
+}
+
+/// A package manager's store in the view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreView {
+    pub dir: PathBuf,
+    /// The bind that shows it and the project on one mount; `None`: a mount of its own
+    /// (why in the plan's notes), so the package manager copies from it.
+    pub carrier: Option<PathBuf>,
 }
 
 /// A change on the host the run needs before the child starts.
@@ -120,6 +134,35 @@ pub enum HostAction {
 }
 
 impl Plan {
+    /// Take out the command-line arguments that point the package manager at the script
+    /// shell (pnpm's `--config.script-shell=`), for a mode that runs without it (landlock
+    /// mode mounts no shim: left in, every script would fail to start). The variables that
+    /// name it are the caller's to remove, as they are today.
+    pub fn drop_script_shell_args(&mut self) {
+        let shim = std::ffi::OsStr::new(trust::SHIM);
+        let names_shim = |a: &OsString| {
+            use std::os::unix::ffi::OsStrExt;
+            a.as_bytes().ends_with(shim.as_bytes())
+        };
+        let dropped: Vec<OsString> = self
+            .argv
+            .iter()
+            .skip(1)
+            .filter(|a| names_shim(a))
+            .cloned()
+            .collect();
+        if dropped.is_empty() {
+            return;
+        }
+        let program = self.argv.first().cloned();
+        self.argv = program
+            .into_iter()
+            .chain(self.argv.iter().skip(1).filter(|a| !names_shim(a)).cloned())
+            .collect();
+        self.hook
+            .retain(|h| !dropped.iter().any(|d| d.to_string_lossy() == h.as_str()));
+    }
+
     /// Perform [`Plan::before_run`]. What cannot be done leaves its mount out of the view
     /// (the child would fail to mount a missing directory) with a note, as a missing
     /// optional directory always has.
@@ -150,6 +193,8 @@ pub enum PlanError {
     UnsafeProject(PathBuf, &'static str),
     #[error(transparent)]
     NpmProgram(#[from] pm::npm::PinError),
+    #[error(transparent)]
+    ScriptShell(#[from] pm::ScriptShellError),
     #[error(
         "cannot find the Python interpreter {program} runs as, so its build backends could not be \
          kept at trust level 2 (no network of the package manager's, no credentials); refusing \
@@ -181,6 +226,26 @@ fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
     let venv = manager.install_target(ctx);
     let mut hidden = hidden::find(&ctx.project, &policy.fs)?;
     let mut view = view::build(policy, ctx, program.as_deref(), venv.as_deref(), &hidden);
+    // Arguments put right after the program name: the package manager's own highest-precedence
+    // settings (its store, its script shell).
+    let mut pinned_args: Vec<OsString> = Vec::new();
+    let mut store_view = None;
+    if let Some(store) = manager.linked_store(ctx).filter(|_| is_pm) {
+        let shared = view.share_one_mount(&store.dir, &ctx.project, &store.why);
+        store_view = Some(StoreView {
+            dir: store.dir.clone(),
+            carrier: view.carrier.clone(),
+        });
+        if let Err(why) = shared {
+            view.notes.push(format!(
+                "{why}: the store is shown on a mount of its own, and the package manager copies from it"
+            ));
+            view.add_rw_created(&store.dir, &store.why);
+            view.sort();
+        }
+        view.notes.extend(store.notes);
+        pinned_args.extend(store.args);
+    }
     if is_pm {
         view.push(
             trust::SCRIPT_TMP.into(),
@@ -189,11 +254,25 @@ fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
         );
     }
     let mut trust_env = Vec::new();
+    let mut hook = Vec::new();
     let mut script = None;
     let mut python = None;
     match manager.level2(ctx) {
         pm::Level2::ScriptShell => {
-            let (plan, env) = script_shell_hook(policy, ctx, &mut view, &mut hidden)?;
+            let pins = manager.script_shell(ctx, Path::new(trust::SHIM))?;
+            view.notes.extend(pins.notes.iter().cloned());
+            hook = pins
+                .env
+                .iter()
+                .map(|v| format!("{v}={}", trust::SHIM))
+                .chain(pins.args.iter().map(|a| a.to_string_lossy().into_owned()))
+                .collect();
+            if let Some(outside) = &pins.outside {
+                tracing::warn!("{outside}");
+                view.notes.push(outside.clone());
+            }
+            pinned_args.extend(pins.args.iter().cloned());
+            let (plan, env) = script_shell_hook(policy, ctx, &pins.env, &mut view, &mut hidden)?;
             script = Some(plan);
             trust_env = env;
         }
@@ -274,9 +353,26 @@ fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
         .iter()
         .filter_map(|e| crate::sys::syscalls::number(&e.value).map(|nr| (e.value.clone(), nr)))
         .collect();
+    let argv = match ctx.argv.split_first() {
+        Some((program, rest)) if !pinned_args.is_empty() => {
+            view.notes.push(format!(
+                "arguments put before the command's own: {}",
+                pinned_args
+                    .iter()
+                    .map(|a| a.to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ));
+            std::iter::once(program.clone())
+                .chain(pinned_args)
+                .chain(rest.iter().cloned())
+                .collect()
+        }
+        _ => ctx.argv.clone(),
+    };
     Ok(Plan {
         mode: Mode::Full,
-        argv: ctx.argv.clone(),
+        argv,
         program: if is_pm { program } else { None },
         cwd,
         env,
@@ -298,6 +394,8 @@ fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
             .collect(),
         notes: view.notes,
         lockfile: Vec::new(),
+        store: store_view,
+        hook,
         before_run: view.creates,
     })
 }
@@ -311,10 +409,11 @@ type HookEnv = Vec<(&'static str, OsString)>;
 fn script_shell_hook(
     policy: &Policy,
     ctx: &Context,
+    shell_vars: &[&'static str],
     view: &mut view::View,
     hidden: &mut Vec<Hidden>,
 ) -> Result<(ScriptPlan, HookEnv), PlanError> {
-    let hook = trust::hook(ctx);
+    let hook = trust::hook(ctx, shell_vars);
     for m in hook.mounts {
         if m.kind == MountKind::HideFile {
             hidden.push(Hidden {

@@ -64,6 +64,9 @@ pub(super) fn for_landlock(plan: &mut Plan, host: &HostPlaces) {
     plan.env
         .pass
         .retain(|(_, v)| v.as_os_str() != OsStr::new(trust::SHIM));
+    // And the arguments that name it (pnpm's `--config.script-shell=`): left in, every
+    // script would fail to start.
+    plan.drop_script_shell_args();
     // The full sandbox's note on its scripts' own temp directory: here TMPDIR is the private
     // host directory above.
     let script_tmp = format!("TMPDIR is {}", trust::SCRIPT_TMP);

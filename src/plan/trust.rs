@@ -134,7 +134,10 @@ pub fn own_dirs(kind: OwnDir, project: &Path, clone_roots: &[PathBuf], cwd: &Pat
 
 /// `node_modules/<name>` or `node_modules/@scope/<name>`, repeated for nested trees
 /// (`node_modules/a/node_modules/@s/b`), ending with a package folder. Names starting with
-/// `.` (`.bin`, `.package-lock.json`, `.prisma`) are the tree's, not a package's.
+/// `.` (`.bin`, `.package-lock.json`, `.prisma`) are the tree's, not a package's, except
+/// pnpm's virtual store: `node_modules/.pnpm/<name>@<version>/node_modules/<name>` is where
+/// pnpm installs a package and starts its scripts (the folder beside it in that
+/// `node_modules` are links to its dependencies, other packages).
 fn is_package_path(parts: &[&std::ffi::OsStr]) -> bool {
     let name = |p: &std::ffi::OsStr| {
         p.to_str()
@@ -144,6 +147,17 @@ fn is_package_path(parts: &[&std::ffi::OsStr]) -> bool {
     while i < parts.len() {
         if parts[i] != "node_modules" {
             return false;
+        }
+        // pnpm's virtual store entry: its own `node_modules` follows.
+        if parts.get(i + 1).is_some_and(|p| *p == ".pnpm") {
+            match parts.get(i + 2) {
+                Some(entry) if name(entry) => i += 3,
+                _ => return false,
+            }
+            if parts.get(i).is_none() {
+                return false;
+            }
+            continue;
         }
         let Some(first) = parts.get(i + 1).copied() else {
             return false;
@@ -316,14 +330,18 @@ pub struct Hook {
     pub env: Vec<(&'static str, OsString)>,
 }
 
-pub fn hook(ctx: &Context) -> Hook {
+/// `shell_vars`: the variables that name the tool's script shell
+/// (`PackageManager::script_shell`), each set to [`SHIM`].
+pub fn hook(ctx: &Context, shell_vars: &[&'static str]) -> Hook {
     let mut mounts = Vec::new();
-    let mut env: Vec<(&'static str, OsString)> = vec![("npm_config_script_shell", SHIM.into())];
+    let mut env: Vec<(&'static str, OsString)> =
+        shell_vars.iter().map(|name| (*name, SHIM.into())).collect();
     if let Ok(exe) = std::env::current_exe().and_then(std::fs::canonicalize) {
         mounts.push(Mount {
             target: SHIM.into(),
             kind: MountKind::BindRo(exe),
-            why: "safe-install as npm's script-shell: scripts run at trust level 2".into(),
+            why: "safe-install as the package manager's script shell: scripts run at trust level 2"
+                .into(),
         });
     }
     let project_npmrc = ctx.project.join(".npmrc");
@@ -1003,8 +1021,21 @@ mod tests {
             own("/p/node_modules/a/node_modules/@s/b"),
             p("/p/node_modules/a/node_modules/@s/b")
         );
+        // pnpm's virtual store: the package's folder inside its entry.
+        for dir in [
+            "/p/node_modules/.pnpm/a@1.0.0/node_modules/a",
+            "/p/node_modules/.pnpm/@s+b@1.0.0/node_modules/@s/b",
+            "/p/node_modules/.pnpm/a@1.0.0_b@2.0.0/node_modules/a",
+        ] {
+            assert_eq!(own(dir), p(dir), "{dir}");
+        }
         // The tree's own places and paths that are no package folder: nothing.
         for cwd in [
+            "/p/node_modules/.pnpm",
+            "/p/node_modules/.pnpm/a@1.0.0",
+            "/p/node_modules/.pnpm/a@1.0.0/node_modules",
+            "/p/node_modules/.pnpm/node_modules/a",
+            "/p/node_modules/.pnpm/lock.yaml",
             "/p/node_modules",
             "/p/node_modules/.bin",
             "/p/node_modules/.prisma",

@@ -52,6 +52,11 @@ pub(super) struct View {
     /// Directories the view shows read-write that do not exist yet: created by the
     /// supervisor before the run ([`super::HostAction`]), never while planning.
     pub creates: Vec<super::HostAction>,
+    /// A bind that only carries others on one mount (see [`View::share_one_mount`]): no
+    /// Landlock rule of its own, its places' rules are in `shared_write`.
+    pub carrier: Option<PathBuf>,
+    /// The places a carrier shows read-write.
+    pub shared_write: Vec<PathBuf>,
 }
 
 impl View {
@@ -138,8 +143,12 @@ impl View {
 
     pub fn landlock(&self) -> LandlockPlan {
         let mut ll = LandlockPlan::default();
+        ll.write.extend(self.shared_write.iter().cloned());
         for m in &self.mounts {
             match &m.kind {
+                // The carrier's own directory and the entries it shows that are not hidden
+                // (created after planning) get no right beyond listing.
+                MountKind::BindRw(_) if self.carrier.as_ref() == Some(&m.target) => {}
                 MountKind::BindRo(_) => ll.read.push(m.target.clone()),
                 MountKind::BindRw(_) | MountKind::Tmpfs => ll.write.push(m.target.clone()),
                 MountKind::Proc => ll.write.push(m.target.clone()),
@@ -168,6 +177,8 @@ pub(super) fn build(
         mounts: Vec::new(),
         notes: Vec::new(),
         creates: Vec::new(),
+        carrier: None,
+        shared_write: Vec::new(),
     };
     let home = &ctx.home;
 
@@ -337,6 +348,162 @@ pub(super) fn build(
 
     v.sort();
     v
+}
+
+/// Why the project and a store cannot be shown on one mount.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum ShareError {
+    #[error("the store {store} and the project are on different filesystems: hard links are impossible there outside the sandbox too")]
+    OtherFilesystem { store: PathBuf },
+    #[error("the nearest directory holding both the store {store} and the project is {ancestor}, too close to the root to show through one mount")]
+    TooHigh { store: PathBuf, ancestor: PathBuf },
+}
+
+/// Directories the shared bind may not be at or above: the root and its first level (a
+/// system directory, `/home`, `/tmp` itself), where hiding every other entry would hide the
+/// system the view shows.
+const MIN_CARRIER_DEPTH: usize = 3;
+
+impl View {
+    /// Show `store` (read-write) and the project on ONE mount, so that `link()` between them
+    /// works: the kernel refuses a hard link between two mounts (`EXDEV`) even on one
+    /// filesystem. The nearest directory holding both is bound once (the carrier, with no
+    /// Landlock rule of its own); every entry along the way to either that is neither on the
+    /// way nor shown by a mount of its own is covered: a directory by an empty private tmpfs
+    /// (as the private home is), anything else by an empty read-only file. Symbolic links
+    /// are left (a mount on one would land on its target): they lead only to what the view
+    /// shows anyway. Level 1 gets both places read-write (and so Landlock's REFER right
+    /// between them, which a link across directories needs); level 2 reads the store and
+    /// writes neither.
+    pub(super) fn share_one_mount(
+        &mut self,
+        store: &Path,
+        project: &Path,
+        why: &str,
+    ) -> Result<(), ShareError> {
+        use std::os::unix::fs::MetadataExt;
+        let store_real = real_to_be(store);
+        let existing = store_real
+            .ancestors()
+            .find(|a| a.exists())
+            .unwrap_or(Path::new("/"));
+        let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).ok();
+        if dev(existing) != dev(project) {
+            return Err(ShareError::OtherFilesystem { store: store_real });
+        }
+        let ancestor: PathBuf = store_real
+            .ancestors()
+            .find(|a| project.starts_with(a))
+            .unwrap_or(Path::new("/"))
+            .to_path_buf();
+        if ancestor.components().count() < MIN_CARRIER_DEPTH
+            || super::trust::TEMP_ROOTS
+                .iter()
+                .any(|t| Path::new(t).starts_with(&ancestor))
+        {
+            return Err(ShareError::TooHigh {
+                store: store_real,
+                ancestor,
+            });
+        }
+        let ends = [store_real.clone(), project.to_path_buf()];
+        let on_way = |p: &Path| ends.iter().any(|e| e.starts_with(p));
+        // Mounts on the way (the private home, the project's and the store's own binds) would
+        // split the one mount again: the carrier shows those places itself.
+        let removed: Vec<Mount> = self
+            .mounts
+            .iter()
+            .filter(|m| m.target.starts_with(&ancestor) && on_way(&m.target))
+            .cloned()
+            .collect();
+        self.mounts
+            .retain(|m| !(m.target.starts_with(&ancestor) && on_way(&m.target)));
+        // A private tmpfs below the carrier needs its mount point on the host now.
+        for m in &self.mounts {
+            if m.kind == MountKind::Tmpfs
+                && m.target.starts_with(&ancestor)
+                && !m.target.exists()
+                && !self.creates.iter().any(
+                    |c| matches!(c, super::HostAction::CreateDir { path, .. } if path == &m.target),
+                )
+            {
+                self.creates.push(super::HostAction::CreateDir {
+                    path: m.target.clone(),
+                    why: m.why.clone(),
+                });
+            }
+        }
+        if !store_real.exists() {
+            self.creates.push(super::HostAction::CreateDir {
+                path: store_real.clone(),
+                why: why.to_string(),
+            });
+        }
+        // Cover every other entry of each directory on the way.
+        let mut covers = Vec::new();
+        for end in &ends {
+            for dir in end
+                .ancestors()
+                .filter(|d| d.starts_with(&ancestor) && d != end)
+            {
+                let Ok(entries) = std::fs::read_dir(dir) else {
+                    continue;
+                };
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    if on_way(&path)
+                        || self.mounts.iter().any(|m| m.target == path)
+                        || covers.iter().any(|(p, _)| p == &path)
+                    {
+                        continue;
+                    }
+                    let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                        continue;
+                    };
+                    if meta.file_type().is_symlink() {
+                        continue;
+                    }
+                    let kind = if meta.is_dir() {
+                        MountKind::Tmpfs
+                    } else {
+                        MountKind::HideFile
+                    };
+                    covers.push((path, kind));
+                }
+            }
+        }
+        let was_home_tmpfs = removed.iter().any(|m| m.kind == MountKind::Tmpfs);
+        self.push(
+            ancestor.clone(),
+            MountKind::BindRw(ancestor.clone()),
+            format!(
+                "carries {} and the project on one mount (pnpm hard-links between them); everything else in it is covered below",
+                store_real.display()
+            ),
+        );
+        for (path, kind) in covers {
+            let why = if kind == MountKind::Tmpfs {
+                "private and empty: not on the way to the project or the store"
+            } else {
+                "hidden: not on the way to the project or the store"
+            };
+            self.push(path, kind, why);
+        }
+        self.carrier = Some(ancestor.clone());
+        self.shared_write = ends.to_vec();
+        self.notes.push(format!(
+            "{} and the project are shown through one bind of {} so that hard links between them work; every other entry on the way is covered{}",
+            store_real.display(),
+            ancestor.display(),
+            if was_home_tmpfs {
+                " (the home's entries by private, empty directories and files, as the private home would be)"
+            } else {
+                ""
+            }
+        ));
+        self.sort();
+        Ok(())
+    }
 }
 
 /// Point the resolver at the DNS stub. When the host's `/etc/resolv.conf` is a link (to

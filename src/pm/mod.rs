@@ -10,6 +10,7 @@ mod context;
 pub mod generic;
 pub mod npm;
 pub mod pip;
+pub mod pnpm;
 pub mod resolve;
 #[cfg(test)]
 mod test_fixtures;
@@ -97,6 +98,35 @@ pub trait PackageManager: Sync + std::fmt::Debug {
         None
     }
 
+    /// How [`Level2::ScriptShell`] is pinned: the variables set to the shim's path `shim`
+    /// and the arguments put before the rest of the command line, each the tool's way of
+    /// naming its script shell with a precedence no project file beats. An error when the
+    /// shim cannot be made the last word (the run is refused).
+    fn script_shell(
+        &self,
+        _ctx: &Context,
+        _shim: &Path,
+    ) -> Result<ScriptShellPins, ScriptShellError> {
+        Ok(ScriptShellPins {
+            env: vec!["npm_config_script_shell"],
+            args: Vec::new(),
+            notes: Vec::new(),
+            outside: None,
+        })
+    }
+
+    /// A store the tool hard-links package files from into the project (pnpm's): shown on
+    /// the project's mount so `link()` works, and the arguments that pin the tool to it.
+    fn linked_store(&self, _ctx: &Context) -> Option<LinkedStore> {
+        None
+    }
+
+    /// What the entries of the install tree's `node_modules/.bin` are when the tool makes
+    /// them: how the end-of-run check tells its own from planted ones.
+    fn bin_entries(&self) -> BinEntries {
+        BinEntries::Links
+    }
+
     /// Its settings that name programs, pinned so that trust level 1 runs no package code.
     fn program_pins(&self, _ctx: &Context) -> Result<Vec<npm::Pin>, npm::PinError> {
         Ok(Vec::new())
@@ -146,6 +176,52 @@ pub enum PythonFrontend {
         executable: Option<PathBuf>,
         cache: PathBuf,
     },
+}
+
+/// What a package manager puts in `node_modules/.bin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinEntries {
+    /// Symbolic links to the file a package declares (npm).
+    Links,
+    /// Shell scripts that exec node on the declared file (pnpm's `cmd-shim`), named in an
+    /// `exec` line (`"$basedir/../<pkg>/<file>"`, pnpm 10) or a final
+    /// `# cmd-shim-target=<path>` comment (pnpm 12); links are accepted too.
+    ShellShims,
+}
+
+/// How a tool is told to run its scripts through the shim.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ScriptShellPins {
+    /// Variables that name the script shell, each set to the shim's path.
+    pub env: Vec<&'static str>,
+    /// Arguments put right after the program name (`--config.script-shell=<shim>`).
+    pub args: Vec<OsString>,
+    /// What was overridden, for `explain` and `-v`.
+    pub notes: Vec<String>,
+    /// Package code this command runs that the script shell does not reach (a runner's
+    /// program): said at the start of the run and in `explain`.
+    pub outside: Option<String>,
+}
+
+/// The shim cannot be made the tool's script shell.
+#[derive(Debug, thiserror::Error)]
+pub enum ScriptShellError {
+    #[error(
+        "the command line names a script shell ({flag}); lifecycle scripts would not run through safe-install's shell at trust level 2, so the run is refused. Fix: {fix}"
+    )]
+    NamedOnCommandLine { flag: String, fix: String },
+}
+
+/// A store the package manager hard-links from into the project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedStore {
+    /// The store's root (absolute; it may not exist yet).
+    pub dir: PathBuf,
+    /// Arguments put right after the program name that pin the tool to `dir`.
+    pub args: Vec<OsString>,
+    pub why: String,
+    /// What was overridden, for `explain` and `-v`.
+    pub notes: Vec<String>,
 }
 
 /// What a non-hooked package manager's own level observes.
@@ -250,7 +326,9 @@ impl Detected {
 pub fn detect(argv: &[OsString]) -> Detected {
     let program = argv.first().map(|a| base_name(a)).unwrap_or_default();
     let args = argv.get(1..).unwrap_or_default();
-    let manager: &'static dyn PackageManager = if npm::recognise(&program) {
+    let manager: &'static dyn PackageManager = if pnpm::recognise(&program) {
+        &pnpm::PNPM
+    } else if npm::recognise(&program) {
         &npm::NPM
     } else if uv::recognise(&program) {
         &uv::UV
@@ -316,6 +394,7 @@ mod tests {
             (&["npm", "ci"][..], Family::Npm),
             (&["/usr/bin/npx", "x"][..], Family::Npm),
             (&["pnpm", "install"][..], Family::Npm),
+            (&["pnx", "cowsay"][..], Family::Npm),
             (&["yarn", "install"][..], Family::Npm),
             (&["pip", "install", "-r", "r.txt"][..], Family::Pip),
             (&["pip3.11", "install", "."][..], Family::Pip),
@@ -342,6 +421,18 @@ mod tests {
             detect(&argv(&["pip", "install", "x"])).manager.name(),
             "pip"
         );
+    }
+
+    #[test]
+    fn pnpm_and_its_runners_are_pnpm_not_npm() {
+        for cmd in ["pnpm", "/opt/x/bin/pnpm", "pnpx", "pnx"] {
+            let d = detect(&argv(&[cmd, "install"]));
+            assert_eq!(d.manager.builtin_policy().0, "policies/pnpm.toml", "{cmd}");
+        }
+        for cmd in ["npm", "npx", "yarn"] {
+            let d = detect(&argv(&[cmd, "install"]));
+            assert_eq!(d.manager.builtin_policy().0, "policies/npm.toml", "{cmd}");
+        }
     }
 
     #[test]

@@ -7,7 +7,6 @@
 //! the same backend do everything. `explain` names the index from uv's configuration and the
 //! hook.
 
-
 use crate::common::netns::*;
 use crate::common::servers::*;
 use crate::common::*;

@@ -204,7 +204,7 @@ pub fn bind(
             }
             if grant.installed.is_empty() {
                 notes.push(format!(
-                    "the grant for package {} ({}) is not applied: the lockfile (package-lock.json or npm-shrinkwrap.json, as it was before the install) holds no entry that is this package{}",
+                    "the grant for package {} ({}) is not applied: the project's lockfile (package-lock.json, npm-shrinkwrap.json or pnpm-lock.yaml, as it was before the install) holds no entry that is this package{}",
                     grant.name,
                     g.origin,
                     grant

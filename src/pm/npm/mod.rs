@@ -1,4 +1,4 @@
-//! npm and its relatives (npx, pnpm, yarn): recognition, the registries in npm's
+//! npm and its relatives (npx, yarn): recognition, the registries in npm's
 //! configuration ([`config`]), lockfile identities that grants bind to ([`lock`]), the
 //! settings that name programs, pinned for every npm process of the install ([`pins`]), and
 //! lifecycle scripts at trust level 2 through npm's `script-shell`.
@@ -23,10 +23,7 @@ pub const MANIFESTS: &[&str] = &["package.json"];
 
 /// Program names of the npm family.
 pub fn recognise(program: &str) -> bool {
-    matches!(
-        program,
-        "npm" | "npx" | "pnpm" | "pnpx" | "yarn" | "yarnpkg" | "corepack"
-    )
+    matches!(program, "npm" | "npx" | "yarn" | "yarnpkg" | "corepack")
 }
 
 /// Whether `program` runs lifecycle scripts through npm's `script-shell` setting (read from
@@ -34,7 +31,7 @@ pub fn recognise(program: &str) -> bool {
 /// in its own shell and classic yarn has no such setting: for those the whole command is
 /// observed at one level.
 pub fn has_script_shell(program: &str) -> bool {
-    matches!(program, "npm" | "npx" | "pnpm" | "pnpx")
+    matches!(program, "npm" | "npx")
 }
 
 /// What npm's configuration is read from, for the command in `ctx`: the project, the home, the
@@ -64,7 +61,7 @@ pub fn sources(ctx: &Context) -> config::NpmSources {
     }
 }
 
-/// npm, npx, pnpm and yarn, as one package manager until each gets its own folder.
+/// npm, npx and yarn, as one package manager until yarn gets its own folder.
 #[derive(Debug)]
 pub struct Npm;
 
@@ -155,12 +152,7 @@ impl PackageManager for Npm {
         let first = |names: &[&str]| names.iter().map(|n| project.join(n)).find(|p| p.is_file());
         ProjectFiles {
             // npm prefers a shrinkwrap over the package lock when both exist.
-            lock: first(&[
-                "npm-shrinkwrap.json",
-                "package-lock.json",
-                "yarn.lock",
-                "pnpm-lock.yaml",
-            ]),
+            lock: first(&["npm-shrinkwrap.json", "package-lock.json", "yarn.lock"]),
             manifest: first(MANIFESTS),
         }
     }
