@@ -69,7 +69,10 @@ pub fn render(
             );
         }
     }
-    for m in &plan.mounts {
+    if let Some(host) = landlock_mode {
+        landlock_view(&mut o, plan, &host.tmp);
+    }
+    for m in plan.mounts.iter().filter(|_| landlock_mode.is_none()) {
         let (what, src) = match &m.kind {
             MountKind::BindRo(s) => ("read-only ", Some(s)),
             MountKind::BindRw(s) => ("read-write", Some(s)),
@@ -330,6 +333,38 @@ fn scripts(o: &mut String, policy: &Policy, plan: &Plan) {
                 .join(", "),
             g.reason
         );
+    }
+}
+
+/// Landlock mode's view as the Landlock rules it applies on the host's own paths: each place
+/// with its right and why (hidden and private places are carved out, unreadable), then the
+/// files safe-install writes for the command.
+fn landlock_view(o: &mut String, plan: &Plan, tmp: &std::path::Path) {
+    use crate::sandbox::landlock::Grant;
+    for (path, grant) in crate::sandbox::landlock::host_view::roots(plan, tmp) {
+        let what = match grant {
+            Grant::None => "unreadable",
+            Grant::List => "list only ",
+            Grant::Read => "read-only ",
+            Grant::Write => "read-write",
+            Grant::Device => "device    ",
+        };
+        let why = plan
+            .mounts
+            .iter()
+            .find(|m| m.target == path)
+            .map(|m| m.why.as_str())
+            .unwrap_or(if path == tmp {
+                "private TMPDIR for this run"
+            } else {
+                "a usable device"
+            });
+        let _ = writeln!(o, "  {what}  {}  # {why}", path.display());
+    }
+    for m in &plan.mounts {
+        if let MountKind::File(_) = m.kind {
+            let _ = writeln!(o, "  generated   {}  # {}", m.target.display(), m.why);
+        }
     }
 }
 

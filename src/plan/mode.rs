@@ -61,6 +61,14 @@ pub(super) fn for_landlock(plan: &mut Plan, host: &HostPlaces) {
         }
     }
     plan.script = None;
+    // The script shell, its configuration and its private temp exist only in the full
+    // sandbox's mount namespace: landlock mode shows none of them.
+    plan.mounts.retain(|m| {
+        let t = m.target.as_path();
+        t != Path::new(trust::SHIM)
+            && t != Path::new(trust::SHIM_CONFIG)
+            && t != Path::new(trust::SCRIPT_TMP)
+    });
     plan.env
         .pass
         .retain(|(_, v)| v.as_os_str() != OsStr::new(trust::SHIM));

@@ -564,3 +564,83 @@ fn landlock_mode_refuses_a_listening_socket_reachable_from_outside() {
         "no blocked inbound-socket event on 0.0.0.0 attributed to si-listener@1.0.0 (postinstall): {events:?}"
     );
 }
+
+/// `explain --allow-degraded` on a host that gets landlock mode shows the plan that runs
+/// there (issue 17: the plan is built for the mode, never rewritten after): the mode line,
+/// the host's loopback proxy, no script shell; and what runs agrees: its proxy variable names
+/// the host's loopback, not the full sandbox's fixed address, and npm's script shell is not
+/// safe-install's. On the same host without the filter, `explain` shows the full sandbox.
+#[test]
+fn explain_shows_the_landlock_plan_that_runs() {
+    let _g = shared_run_guard();
+    let world = World::new("ll-explain");
+    write_file(
+        &world.project.join("package.json"),
+        "{ \"name\": \"si-explain\", \"version\": \"1.0.0\", \"private\": true }\n",
+    );
+    let mut cmd = world.safe_install();
+    cmd.arg("--allow-degraded")
+        .arg("--project")
+        .arg(&world.project)
+        .args(["explain", "npm", "ci"]);
+    let landlock = run(forced(&mut cmd, DOCKER), RUN_TIMEOUT);
+    assert_eq!(landlock.code(), 0, "{}", landlock.describe());
+    let text = &landlock.stdout;
+    assert!(
+        text.contains("mode:      landlock"),
+        "explain does not say landlock mode:\n{text}"
+    );
+    assert!(
+        text.contains("on the host's loopback"),
+        "explain does not name the host's loopback proxy:\n{text}"
+    );
+    assert!(
+        !text.contains("127.0.0.1:3128"),
+        "explain shows the full sandbox's proxy address in landlock mode:\n{text}"
+    );
+    assert!(
+        !text.contains("/.safe-install/script-shell"),
+        "explain shows a script shell landlock mode does not have:\n{text}"
+    );
+
+    let mut full = world.safe_install();
+    full.arg("--allow-degraded")
+        .arg("--project")
+        .arg(&world.project)
+        .args(["explain", "npm", "ci"]);
+    let full = run(&mut full, RUN_TIMEOUT);
+    assert_eq!(full.code(), 0, "{}", full.describe());
+    assert!(
+        !full.stdout.contains("mode:      landlock") && full.stdout.contains("127.0.0.1:3128"),
+        "explain on a host with user namespaces does not show the full sandbox:\n{}",
+        full.stdout
+    );
+
+    // What runs in landlock mode agrees with what explain said.
+    let out = run(
+        forced(
+            &mut world.sandboxed_sh_with(
+                &["--allow-degraded"],
+                "echo \"proxy=$HTTP_PROXY\"; echo \"shell=$npm_config_script_shell\"",
+            ),
+            DOCKER,
+        ),
+        RUN_TIMEOUT,
+    );
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    let proxy = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("proxy="))
+        .unwrap_or_default();
+    assert!(
+        proxy.starts_with("http://127.0.0.1:") && !proxy.ends_with(":3128"),
+        "the landlock run's proxy is not the host loopback one explain named: {proxy:?}\n{}",
+        out.describe()
+    );
+    assert!(
+        !out.stdout.contains("shell=/.safe-install/script-shell"),
+        "the landlock run points npm at a script shell it does not have\n{}",
+        out.describe()
+    );
+}

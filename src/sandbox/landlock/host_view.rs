@@ -25,7 +25,7 @@ pub const DEVICES: &[&str] = &[
 ];
 
 /// The places the plan shows, with what each may do; `tmp` is the private TMPDIR.
-fn roots(plan: &Plan, tmp: &Path) -> Vec<(PathBuf, Grant)> {
+pub(crate) fn roots(plan: &Plan, tmp: &Path) -> Vec<(PathBuf, Grant)> {
     let mut roots = Vec::new();
     for m in &plan.mounts {
         let grant = match &m.kind {
