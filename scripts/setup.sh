@@ -8,7 +8,7 @@
 # What it provides:
 #   - apt packages: iproute2, procps, util-linux, python3-venv, python3-pip, build-essential,
 #     git, nodejs/npm (only when node or npm is absent), zsh and fish (shell-init tests),
-#     python3-yaml (the GitHub Action's YAML check)
+#     python3-yaml (the GitHub Action's YAML check), bubblewrap (bench.sh's startup reference)
 #   - an AppArmor 4 parser (the system's when it is 4 or later, else Debian's next release's
 #     apparmor and C library unpacked into a private prefix), to check the AppArmor profile's
 #     syntax; nothing is loaded into the kernel
@@ -57,6 +57,8 @@ declare -A NEED_CMD=(
   [fish]=fish
   # test.sh lints every shell script of the repository.
   [shellcheck]=shellcheck
+  # bench.sh's startup benchmark measures bubblewrap beside safe-install.
+  [bwrap]=bubblewrap
 )
 
 missing_apt=()

@@ -8,7 +8,7 @@ use super::report::{send, Report, SetupError, Stage};
 use crate::plan::Plan;
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{execve, setsid, ForkResult, Pid};
+use nix::unistd::{execve, setsid, Pid};
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -46,11 +46,10 @@ pub fn run(plan: &Plan, report: BorrowedFd<'_>, leftovers: BorrowedFd<'_>) -> ! 
         exit(crate::exit::SETUP_FAILED);
     }
     // Init is single-threaded (the supervisor cloned it before starting any thread).
-    let child = match crate::sys::process::fork() {
-        Ok(ForkResult::Child) => exec_command(plan, report),
-        Ok(ForkResult::Parent { child }) => child,
+    let child = match start_command(plan, report) {
+        Ok(child) => child,
         Err(e) => {
-            SetupError::io(Stage::Fork, &e.into(), "fork").report(report);
+            SetupError::io(Stage::Fork, &e.into(), "clone (CLONE_VM | CLONE_VFORK)").report(report);
             exit(crate::exit::SETUP_FAILED);
         }
     };
@@ -110,70 +109,110 @@ fn exit(code: i32) -> ! {
     crate::sys::process::exit_now(code)
 }
 
-/// In the command's process: own session (no controlling terminal, so TIOCSTI has no target),
-/// default signal state, no inherited descriptors, then exec.
-pub(crate) fn exec_command(plan: &Plan, report: BorrowedFd<'_>) -> ! {
-    let _ = setsid();
-    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-    crate::sys::process::default_sigpipe();
-    // The report pipe is already close-on-exec and stays usable until exec.
-    crate::sys::fd::cloexec_from(3);
-    if let Err(e) = std::env::set_current_dir(&plan.cwd) {
-        SetupError::io(Stage::Exec, &e, format!("chdir {}", plan.cwd.display())).report(report);
-        exit(crate::exit::SETUP_FAILED);
-    }
-    let program = plan.argv.first().cloned().unwrap_or_default();
-    let Ok(args) = plan
-        .argv
-        .iter()
-        .map(|a| CString::new(a.as_bytes()))
-        .collect::<Result<Vec<_>, _>>()
-    else {
-        exec_failed(report, libc::EINVAL, &program);
-    };
-    let env: Vec<CString> = plan
-        .env
-        .pass
-        .iter()
-        .filter_map(|(k, v)| {
-            let mut kv = k.as_bytes().to_vec();
-            kv.push(b'=');
-            kv.extend_from_slice(v.as_bytes());
-            CString::new(kv).ok()
-        })
-        .collect();
-    let path_var = plan
-        .env
-        .pass
-        .iter()
-        .find(|(k, _)| k == "PATH")
-        .map(|(_, v)| v.clone());
-    let mut last = libc::ENOENT;
-    let candidates = match &plan.program {
-        Some(resolved) => vec![resolved.clone()],
-        None => candidates(&program, path_var.as_deref()),
-    };
-    for candidate in candidates {
-        let Ok(c) = CString::new(candidate.as_os_str().as_bytes()) else {
-            continue;
+/// The command's process, started sharing this one's memory until it executes the command
+/// (`spawn_shared`: nothing of init, a copy of the supervisor, is copied for it). Everything
+/// that allocates is prepared here first, so the child only makes system calls, reports an
+/// exec failure and leaves.
+pub(crate) fn start_command(
+    plan: &Plan,
+    report: BorrowedFd<'_>,
+) -> Result<Pid, crate::sys::process::SpawnError> {
+    let exec = Exec::prepare(plan);
+    let mut stack = vec![0u8; EXEC_STACK];
+    crate::sys::process::spawn_shared(Box::new(|| exec.run(report)), &mut stack)
+}
+
+/// The command's stack until it executes: system calls and the failure report only.
+const EXEC_STACK: usize = 256 * 1024;
+
+/// The command's execve arguments, prepared before the child exists.
+struct Exec {
+    cwd: PathBuf,
+    program: OsString,
+    /// `None` when an argument holds a NUL byte (reported as EINVAL).
+    args: Option<Vec<CString>>,
+    env: Vec<CString>,
+    /// Where execvp would look, in order.
+    candidates: Vec<CString>,
+}
+
+impl Exec {
+    fn prepare(plan: &Plan) -> Self {
+        let program = plan.argv.first().cloned().unwrap_or_default();
+        let args = plan
+            .argv
+            .iter()
+            .map(|a| CString::new(a.as_bytes()))
+            .collect::<Result<Vec<_>, _>>()
+            .ok();
+        let env: Vec<CString> = plan
+            .env
+            .pass
+            .iter()
+            .filter_map(|(k, v)| {
+                let mut kv = k.as_bytes().to_vec();
+                kv.push(b'=');
+                kv.extend_from_slice(v.as_bytes());
+                CString::new(kv).ok()
+            })
+            .collect();
+        let path_var = plan
+            .env
+            .pass
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone());
+        let candidates = match &plan.program {
+            Some(resolved) => vec![resolved.clone()],
+            None => candidates(&program, path_var.as_deref()),
         };
-        let Err(e) = execve(&c, &args, &env);
-        if e == nix::errno::Errno::ENOEXEC {
-            // Like execvp and every shell: a file the kernel cannot execute (an entry point
-            // without `#!`, such as pnpm's launcher before its native binary is in place) is
-            // a shell script, run by /bin/sh.
-            let mut sh_args = vec![c"/bin/sh".to_owned(), c.clone()];
-            sh_args.extend(args.iter().skip(1).cloned());
-            let Err(e) = execve(c"/bin/sh", &sh_args, &env);
-            last = e as i32;
-            continue;
-        }
-        // Like execvp: EACCES is remembered but the search goes on.
-        if e != nix::errno::Errno::ENOENT && e != nix::errno::Errno::ENOTDIR {
-            last = e as i32;
+        Exec {
+            cwd: plan.cwd.clone(),
+            program,
+            args,
+            env,
+            candidates: candidates
+                .iter()
+                .filter_map(|c| CString::new(c.as_os_str().as_bytes()).ok())
+                .collect(),
         }
     }
-    exec_failed(report, last, &program)
+
+    /// In the command's process: own session (no controlling terminal, so TIOCSTI has no
+    /// target), default signal state, no inherited descriptors, then exec.
+    fn run(&self, report: BorrowedFd<'_>) -> ! {
+        let _ = setsid();
+        let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+        crate::sys::process::default_sigpipe();
+        // The report pipe is already close-on-exec and stays usable until exec.
+        crate::sys::fd::cloexec_from(3);
+        if let Err(e) = std::env::set_current_dir(&self.cwd) {
+            SetupError::io(Stage::Exec, &e, format!("chdir {}", self.cwd.display())).report(report);
+            exit(crate::exit::SETUP_FAILED);
+        }
+        let Some(args) = &self.args else {
+            exec_failed(report, libc::EINVAL, &self.program);
+        };
+        let mut last = libc::ENOENT;
+        for c in &self.candidates {
+            let Err(e) = execve(c, args, &self.env);
+            if e == nix::errno::Errno::ENOEXEC {
+                // Like execvp and every shell: a file the kernel cannot execute (an entry
+                // point without `#!`, such as pnpm's launcher before its native binary is in
+                // place) is a shell script, run by /bin/sh.
+                let mut sh_args = vec![c"/bin/sh".to_owned(), c.clone()];
+                sh_args.extend(args.iter().skip(1).cloned());
+                let Err(e) = execve(c"/bin/sh", &sh_args, &self.env);
+                last = e as i32;
+                continue;
+            }
+            // Like execvp: EACCES is remembered but the search goes on.
+            if e != nix::errno::Errno::ENOENT && e != nix::errno::Errno::ENOTDIR {
+                last = e as i32;
+            }
+        }
+        exec_failed(report, last, &self.program)
+    }
 }
 
 fn exec_failed(report: BorrowedFd<'_>, errno: i32, program: &OsStr) -> ! {

@@ -25,7 +25,7 @@ use crate::sandbox::report::{send, LandlockStatus, Report, SetupError, Stage, St
 use crate::sys::seccomp::Listener;
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{ForkResult, Pid};
+use nix::unistd::Pid;
 use seccompiler::BpfProgram;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
@@ -152,13 +152,11 @@ fn serve(setup: &Setup<'_>) -> ! {
     }
     // This process is single-threaded (forked from the supervisor before it started any
     // thread).
-    let child = match crate::sys::process::fork() {
-        Ok(ForkResult::Child) => {
-            crate::sandbox::init::exec_command(setup.plan, setup.report.as_fd())
-        }
-        Ok(ForkResult::Parent { child }) => child,
+    let child = match crate::sandbox::init::start_command(setup.plan, setup.report.as_fd()) {
+        Ok(child) => child,
         Err(e) => {
-            SetupError::io(Stage::Fork, &e.into(), "fork").report(&setup.report);
+            SetupError::io(Stage::Fork, &e.into(), "clone (CLONE_VM | CLONE_VFORK)")
+                .report(&setup.report);
             exit(crate::exit::SETUP_FAILED);
         }
     };
