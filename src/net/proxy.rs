@@ -511,7 +511,10 @@ impl<'a> Conn<'a> {
         match decision {
             Decision::Allow(rule)
                 if scripts.registry
-                    && matches!(rule.source, RuleSource::Npm(_) | RuleSource::Pip(_)) =>
+                    && matches!(
+                        rule.source,
+                        RuleSource::Npm(_) | RuleSource::Pip(_) | RuleSource::Yarn(_)
+                    ) =>
             {
                 Some((head, rule, &cfg.allow, true))
             }

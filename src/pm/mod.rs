@@ -13,6 +13,7 @@ pub mod pip;
 pub mod resolve;
 #[cfg(test)]
 mod test_fixtures;
+pub mod yarn;
 
 pub use context::Context;
 
@@ -167,6 +168,8 @@ pub enum CaTrust {
 pub enum ConfigError {
     #[error("reading npm's configuration to find the registry")]
     Npm(#[from] npm::config::NpmrcError),
+    #[error("reading yarn's configuration to find the registry")]
+    Yarn(#[from] yarn::config::YarnConfigError),
     #[error("reading pip's configuration to find the index")]
     Pip(#[from] pip::config::PipConfError),
     #[error("the egress rule `{rule}` from {source_name} is invalid")]
@@ -181,8 +184,10 @@ pub enum ConfigError {
 /// The family of package manager a command belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
-    /// npm, npx, pnpm, yarn: Node.js packages with lifecycle scripts.
+    /// npm, npx, pnpm: Node.js packages with lifecycle scripts.
     Npm,
+    /// yarn 1 and 2+: Node.js packages, scripts run by yarn itself.
+    Yarn,
     /// pip, `python -m pip`, uv: Python packages with build backends.
     Pip,
     /// Anything else: the base policy only.
@@ -193,6 +198,7 @@ impl Family {
     pub fn name(self) -> &'static str {
         match self {
             Family::Npm => "npm",
+            Family::Yarn => "yarn",
             Family::Pip => "pip",
             Family::Generic => "generic",
         }
@@ -217,6 +223,8 @@ pub fn detect(argv: &[OsString]) -> Detected {
     let args = argv.get(1..).unwrap_or_default();
     let manager: &'static dyn PackageManager = if npm::recognise(&program) {
         &npm::NPM
+    } else if yarn::recognise(&program) {
+        &yarn::YARN
     } else if pip::recognise(&program, args) {
         &pip::PIP
     } else {
@@ -279,7 +287,8 @@ mod tests {
             (&["npm", "ci"][..], Family::Npm),
             (&["/usr/bin/npx", "x"][..], Family::Npm),
             (&["pnpm", "install"][..], Family::Npm),
-            (&["yarn", "install"][..], Family::Npm),
+            (&["yarn", "install"][..], Family::Yarn),
+            (&["/opt/bin/yarnpkg", "add", "x"][..], Family::Yarn),
             (&["pip", "install", "-r", "r.txt"][..], Family::Pip),
             (&["pip3.11", "install", "."][..], Family::Pip),
             (&["python3", "-m", "pip", "install", "."][..], Family::Pip),

@@ -30,6 +30,8 @@ pub enum RuleSource {
     Npm(String),
     /// pip's configuration, e.g. `index-url from PIP_INDEX_URL`.
     Pip(String),
+    /// yarn's configuration, e.g. `npmRegistryServer from /p/.yarnrc.yml`.
+    Yarn(String),
     /// A policy file entry, e.g. `policies/npm.toml [egress] allow`.
     Policy(String),
     /// `--allow-host` on the command line.
@@ -40,7 +42,9 @@ impl RuleSource {
     /// The reason code an allowed request through this rule is logged with.
     pub fn reason(&self) -> Reason {
         match self {
-            RuleSource::Npm(_) | RuleSource::Pip(_) => Reason::RegistryRequest,
+            RuleSource::Npm(_) | RuleSource::Pip(_) | RuleSource::Yarn(_) => {
+                Reason::RegistryRequest
+            }
             RuleSource::Policy(_) | RuleSource::AllowHostFlag => Reason::PolicyAllowHost,
         }
     }
@@ -51,6 +55,7 @@ impl fmt::Display for RuleSource {
         match self {
             RuleSource::Npm(o) => write!(f, "npm {o}"),
             RuleSource::Pip(o) => write!(f, "pip {o}"),
+            RuleSource::Yarn(o) => write!(f, "yarn {o}"),
             RuleSource::Policy(o) => write!(f, "policy {o}"),
             RuleSource::AllowHostFlag => f.write_str("--allow-host"),
         }
