@@ -103,6 +103,9 @@ pub struct Plan {
     pub credentials: Vec<(PathBuf, String)>,
     /// Notes for `explain` and `-v`: what was skipped and why.
     pub notes: Vec<String>,
+    /// Why the package manager's package code runs at its own level, when it does
+    /// ([`pm::Level2::Unhooked`]): also a warning when the run starts.
+    pub unhooked: Option<&'static str>,
     /// Installed packages by directory (absolute) → `name@version`, from the project's
     /// lockfile as it was before the install: how scripts are attributed in the log.
     pub lockfile: Vec<(PathBuf, String)>,
@@ -191,6 +194,7 @@ fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
     let mut trust_env = Vec::new();
     let mut script = None;
     let mut python = None;
+    let mut unhooked = None;
     match manager.level2(ctx) {
         pm::Level2::ScriptShell => {
             let (plan, env) = script_shell_hook(policy, ctx, &mut view, &mut hidden)?;
@@ -225,6 +229,7 @@ fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
         pm::Level2::Unhooked(why) => {
             if is_pm {
                 view.notes.push(why.to_string());
+                unhooked = Some(why);
             }
         }
     }
@@ -304,6 +309,7 @@ fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
             .map(|e| (e.value.resolve(&ctx.home), e.reason.clone()))
             .collect(),
         notes: view.notes,
+        unhooked,
         lockfile: Vec::new(),
         before_run: view.creates,
     })
