@@ -31,6 +31,7 @@ mod npm_git_dependency;
 mod package_writes;
 mod packaging;
 mod pip_attacks;
+mod pm_yarn;
 mod registries;
 mod reports;
 mod root_project_git;

@@ -43,6 +43,7 @@ pub mod prereqs;
 pub mod problems;
 pub mod reports;
 pub mod servers;
+pub mod toolchains;
 pub mod trees;
 pub mod world;
 
