@@ -163,6 +163,10 @@ pub enum PlanError {
     PipUnhooked { program: String },
     #[error(transparent)]
     HiddenLink(#[from] hidden::HiddenError),
+    #[error("reading the package manager's configuration for its plugin")]
+    PluginConfig(#[from] pm::ConfigError),
+    #[error("the package manager runs scripts through a plugin, but none could be made for it; refusing rather than running its scripts at the package manager's level")]
+    NoPlugin,
 }
 
 /// Build the plan for `mode`.
@@ -197,7 +201,18 @@ fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
     let mut unhooked = None;
     match manager.level2(ctx) {
         pm::Level2::ScriptShell => {
-            let (plan, env) = script_shell_hook(policy, ctx, &mut view, &mut hidden)?;
+            let hook = trust::hook(ctx);
+            let (plan, env) = script_shell_hook(policy, ctx, hook, &mut view, &mut hidden)?;
+            script = Some(plan);
+            trust_env = env;
+        }
+        pm::Level2::ScriptPlugin => {
+            let plugin = manager
+                .script_plugin(ctx, Path::new(trust::SHIM))?
+                .ok_or(PlanError::NoPlugin)?;
+            view.notes.extend(plugin.notes.iter().cloned());
+            let hook = trust::plugin_hook(plugin);
+            let (plan, env) = script_shell_hook(policy, ctx, hook, &mut view, &mut hidden)?;
             script = Some(plan);
             trust_env = env;
         }
@@ -324,10 +339,10 @@ type HookEnv = Vec<(&'static str, OsString)>;
 fn script_shell_hook(
     policy: &Policy,
     ctx: &Context,
+    hook: trust::Hook,
     view: &mut view::View,
     hidden: &mut Vec<Hidden>,
 ) -> Result<(ScriptPlan, HookEnv), PlanError> {
-    let hook = trust::hook(ctx);
     for m in hook.mounts {
         if m.kind == MountKind::HideFile {
             hidden.push(Hidden {

@@ -318,13 +318,9 @@ pub struct Hook {
 pub fn hook(ctx: &Context) -> Hook {
     let mut mounts = Vec::new();
     let mut env: Vec<(&'static str, OsString)> = vec![("npm_config_script_shell", SHIM.into())];
-    if let Ok(exe) = std::env::current_exe().and_then(std::fs::canonicalize) {
-        mounts.push(Mount {
-            target: SHIM.into(),
-            kind: MountKind::BindRo(exe),
-            why: "safe-install as npm's script-shell: scripts run at trust level 2".into(),
-        });
-    }
+    mounts.extend(shim_mount(
+        "safe-install as npm's script-shell: scripts run at trust level 2",
+    ));
     let project_npmrc = ctx.project.join(".npmrc");
     let (config, hides_project_npmrc) = private_npmrc(ctx, &project_npmrc);
     if let Some(text) = config {
@@ -358,6 +354,38 @@ pub fn hook(ctx: &Context) -> Hook {
         });
     }
     Hook { mounts, env }
+}
+
+/// safe-install's own binary at [`SHIM`].
+fn shim_mount(why: &str) -> Option<Mount> {
+    let exe = std::env::current_exe()
+        .and_then(std::fs::canonicalize)
+        .ok()?;
+    Some(Mount {
+        target: SHIM.into(),
+        kind: MountKind::BindRo(exe),
+        why: why.into(),
+    })
+}
+
+/// The mounts and environment of a tool's plugin that runs each script through the shim.
+pub fn plugin_hook(plugin: crate::pm::Plugin) -> Hook {
+    let mut mounts: Vec<Mount> = shim_mount(
+        "safe-install as the script shell the package manager's plugin runs each script with: scripts run at trust level 2",
+    )
+    .into_iter()
+    .collect();
+    for (target, text, why) in plugin.files {
+        mounts.push(Mount {
+            target,
+            kind: MountKind::File(text),
+            why,
+        });
+    }
+    Hook {
+        mounts,
+        env: plugin.env,
+    }
 }
 
 /// npm's global configuration file and its text: `npm_config_globalconfig`, else

@@ -80,6 +80,13 @@ pub trait PackageManager: Sync + std::fmt::Debug {
     /// How its package code (lifecycle scripts, build backends) is put at trust level 2.
     fn level2(&self, ctx: &Context) -> Level2;
 
+    /// For [`Level2::ScriptPlugin`]: the files that load safe-install's plugin, which runs
+    /// each script as `<shim> -c <script>`, and the environment that makes the tool refuse to
+    /// start without it.
+    fn script_plugin(&self, _ctx: &Context, _shim: &Path) -> Result<Option<Plugin>, ConfigError> {
+        Ok(None)
+    }
+
     /// Its settings that name programs, pinned so that trust level 1 runs no package code.
     fn program_pins(&self, _ctx: &Context) -> Result<Vec<npm::Pin>, npm::PinError> {
         Ok(Vec::new())
@@ -108,12 +115,27 @@ pub enum Level2 {
     /// (`script-shell`): safe-install's shim is that shell and starts each script in a nested,
     /// stricter domain.
     ScriptShell,
+    /// The tool runs each script through an executor that a plugin it loads can replace
+    /// (yarn 2+'s `wrapScriptExecution`): safe-install's plugin ([`PackageManager::script_plugin`])
+    /// runs each through the shim, as [`Level2::ScriptShell`] does.
+    ScriptPlugin,
     /// The tool runs build backends with the interpreter it runs as: safe-install stands in
     /// for that interpreter and starts backends at level 2.
     PythonShim,
     /// No hook this tool offers: its package code runs at the package manager's level, which
     /// `explain` and the run say.
     Unhooked(&'static str),
+}
+
+/// safe-install's plugin for a tool: files made inside the sandbox and the environment that
+/// requires the plugin.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plugin {
+    /// `(path inside, text, why)`.
+    pub files: Vec<(PathBuf, String, String)>,
+    pub env: Vec<(&'static str, OsString)>,
+    /// What the run should know (settings of the user's left out).
+    pub notes: Vec<String>,
 }
 
 /// What a non-hooked package manager's own level observes.

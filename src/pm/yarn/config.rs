@@ -30,6 +30,8 @@ pub enum YarnConfigError {
         origin: String,
         value: String,
     },
+    #[error("{0} lists plugins of its own; safe-install makes the sandbox's ~/.yarnrc.yml to load its plugin and cannot merge a plugins list yet. Fix: move your plugins to the project's .yarnrc.yml")]
+    UserPlugins(PathBuf),
     #[error("yarn's default registry is unknown ({0}); name one with `npmRegistryServer` in .yarnrc.yml (yarn 2+) or `registry` in .yarnrc (yarn 1)")]
     DefaultUnknown(String),
 }
