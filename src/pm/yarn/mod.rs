@@ -1,6 +1,12 @@
 //! yarn 1 (classic) and yarn 2+ (berry): recognition, which generation runs (read from its
 //! own `package.json`, a project's `yarnPath` or `packageManager`, never by running it), the
 //! registries each reads ([`config`]) and its caches (`policies/yarn.toml`).
+//!
+//! Trust level 2: yarn 2+ runs scripts in its own JavaScript shell, but loads the plugins its
+//! home `.yarnrc.yml` lists even when the project has its own; safe-install generates that
+//! file in the private home with a plugin (`plugin.cjs`) whose `wrapScriptExecution` runs each
+//! script through the script shell. yarn 1 runs dependency scripts with `/bin/sh -c` and
+//! offers no hook: its scripts stay at the package manager's level, said at the run's start.
 
 pub mod config;
 
