@@ -226,11 +226,23 @@ impl PackageManager for Yarn {
         Some(project.join("node_modules"))
     }
 
+    /// When which yarn runs, or its default, cannot be read (a wrapper safe-install does not
+    /// know, corepack's shim), no registry is allowed rather than a guessed one: a warning
+    /// says which setting names it.
     fn registries(&self, ctx: &Context) -> Result<Registries, ConfigError> {
-        let which = which(ctx)?;
-        let rules = match which.generation {
-            Generation::Classic => classic_registries(ctx, &which)?,
-            Generation::Berry => berry_registries(ctx, &which)?,
+        let rules = match which(ctx) {
+            Ok(which) => match which.generation {
+                Generation::Classic => classic_registries(ctx, &which),
+                Generation::Berry => berry_registries(ctx, &which),
+            },
+            Err(e) => Err(e.into()),
+        };
+        let rules = match rules {
+            Err(ConfigError::Yarn(e @ YarnConfigError::DefaultUnknown(_))) => {
+                tracing::warn!("{e}; no registry is allowed");
+                Vec::new()
+            }
+            other => other?,
         };
         Ok(Registries {
             rules,
@@ -485,15 +497,13 @@ mod tests {
     }
 
     #[test]
-    fn unknown_yarn_is_an_error_not_a_guess() {
+    fn unknown_yarn_allows_no_registry_rather_than_a_guess() {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path();
         toolchains(root);
         let c = ctx(root, "nowhere", &[]);
-        assert!(matches!(
-            YARN.registries(&c),
-            Err(ConfigError::Yarn(YarnConfigError::DefaultUnknown(_)))
-        ));
+        assert!(matches!(which(&c), Err(YarnConfigError::DefaultUnknown(_))));
+        assert!(rules(&c).is_empty());
         // The project's packageManager tells the generation; its default then needs a bundle.
         write_files(
             root,
@@ -503,7 +513,7 @@ mod tests {
             )],
         );
         assert_eq!(which(&c).expect("which").generation, Generation::Berry);
-        assert!(YARN.registries(&c).is_err());
+        assert!(rules(&c).is_empty());
         write_files(
             root,
             &[(
