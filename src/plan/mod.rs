@@ -103,6 +103,9 @@ pub struct Plan {
     pub credentials: Vec<(PathBuf, String)>,
     /// Notes for `explain` and `-v`: what was skipped and why.
     pub notes: Vec<String>,
+    /// Why the package manager's package code runs at its own level, when it does
+    /// ([`pm::Level2::Unhooked`]): also a warning when the run starts.
+    pub unhooked: Option<&'static str>,
     /// Installed packages by directory (absolute) → `name@version`, from the project's
     /// lockfile as it was before the install: how scripts are attributed in the log.
     pub lockfile: Vec<(PathBuf, String)>,
@@ -205,6 +208,10 @@ pub enum PlanError {
     PipUnhooked { program: String },
     #[error(transparent)]
     HiddenLink(#[from] hidden::HiddenError),
+    #[error("reading the package manager's configuration for its plugin")]
+    PluginConfig(#[from] pm::ConfigError),
+    #[error("the package manager runs scripts through a plugin, but none could be made for it; refusing rather than running its scripts at the package manager's level")]
+    NoPlugin,
 }
 
 /// Build the plan for `mode`.
@@ -257,6 +264,7 @@ fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
     let mut hook = Vec::new();
     let mut script = None;
     let mut python = None;
+    let mut unhooked = None;
     match manager.level2(ctx) {
         pm::Level2::ScriptShell => {
             let pins = manager.script_shell(ctx, Path::new(trust::SHIM))?;
@@ -272,7 +280,18 @@ fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
                 view.notes.push(outside.clone());
             }
             pinned_args.extend(pins.args.iter().cloned());
-            let (plan, env) = script_shell_hook(policy, ctx, &pins.env, &mut view, &mut hidden)?;
+            let shell_hook = trust::hook(ctx, &pins.env);
+            let (plan, env) = script_shell_hook(policy, ctx, shell_hook, &mut view, &mut hidden)?;
+            script = Some(plan);
+            trust_env = env;
+        }
+        pm::Level2::ScriptPlugin => {
+            let plugin = manager
+                .script_plugin(ctx, Path::new(trust::SHIM))?
+                .ok_or(PlanError::NoPlugin)?;
+            view.notes.extend(plugin.notes.iter().cloned());
+            let plugin_hook = trust::plugin_hook(plugin);
+            let (plan, env) = script_shell_hook(policy, ctx, plugin_hook, &mut view, &mut hidden)?;
             script = Some(plan);
             trust_env = env;
         }
@@ -297,6 +316,7 @@ fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
         pm::Level2::Unhooked(why) => {
             if is_pm {
                 view.notes.push(why.to_string());
+                unhooked = Some(why);
             }
         }
     }
@@ -393,6 +413,7 @@ fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
             .map(|e| (e.value.resolve(&ctx.home), e.reason.clone()))
             .collect(),
         notes: view.notes,
+        unhooked,
         lockfile: Vec::new(),
         store: store_view,
         hook,
@@ -409,11 +430,10 @@ type HookEnv = Vec<(&'static str, OsString)>;
 fn script_shell_hook(
     policy: &Policy,
     ctx: &Context,
-    shell_vars: &[&'static str],
+    hook: trust::Hook,
     view: &mut view::View,
     hidden: &mut Vec<Hidden>,
 ) -> Result<(ScriptPlan, HookEnv), PlanError> {
-    let hook = trust::hook(ctx, shell_vars);
     for m in hook.mounts {
         if m.kind == MountKind::HideFile {
             hidden.push(Hidden {

@@ -336,14 +336,9 @@ pub fn hook(ctx: &Context, shell_vars: &[&'static str]) -> Hook {
     let mut mounts = Vec::new();
     let mut env: Vec<(&'static str, OsString)> =
         shell_vars.iter().map(|name| (*name, SHIM.into())).collect();
-    if let Ok(exe) = std::env::current_exe().and_then(std::fs::canonicalize) {
-        mounts.push(Mount {
-            target: SHIM.into(),
-            kind: MountKind::BindRo(exe),
-            why: "safe-install as the package manager's script shell: scripts run at trust level 2"
-                .into(),
-        });
-    }
+    mounts.extend(shim_mount(
+        "safe-install as the package manager's script shell: scripts run at trust level 2",
+    ));
     let project_npmrc = ctx.project.join(".npmrc");
     let (config, hides_project_npmrc) = private_npmrc(ctx, &project_npmrc);
     if let Some(text) = config {
@@ -377,6 +372,38 @@ pub fn hook(ctx: &Context, shell_vars: &[&'static str]) -> Hook {
         });
     }
     Hook { mounts, env }
+}
+
+/// safe-install's own binary at [`SHIM`].
+fn shim_mount(why: &str) -> Option<Mount> {
+    let exe = std::env::current_exe()
+        .and_then(std::fs::canonicalize)
+        .ok()?;
+    Some(Mount {
+        target: SHIM.into(),
+        kind: MountKind::BindRo(exe),
+        why: why.into(),
+    })
+}
+
+/// The mounts and environment of a tool's plugin that runs each script through the shim.
+pub fn plugin_hook(plugin: crate::pm::Plugin) -> Hook {
+    let mut mounts: Vec<Mount> = shim_mount(
+        "safe-install as the script shell the package manager's plugin runs each script with: scripts run at trust level 2",
+    )
+    .into_iter()
+    .collect();
+    for (target, text, why) in plugin.files {
+        mounts.push(Mount {
+            target,
+            kind: MountKind::File(text),
+            why,
+        });
+    }
+    Hook {
+        mounts,
+        env: plugin.env,
+    }
 }
 
 /// npm's global configuration file and its text: `npm_config_globalconfig`, else

@@ -15,6 +15,7 @@ pub mod resolve;
 #[cfg(test)]
 mod test_fixtures;
 pub mod uv;
+pub mod yarn;
 
 pub use context::Context;
 
@@ -127,6 +128,13 @@ pub trait PackageManager: Sync + std::fmt::Debug {
         BinEntries::Links
     }
 
+    /// For [`Level2::ScriptPlugin`]: the files that load safe-install's plugin, which runs
+    /// each script as `<shim> -c <script>`, and the environment that makes the tool refuse to
+    /// start without it.
+    fn script_plugin(&self, _ctx: &Context, _shim: &Path) -> Result<Option<Plugin>, ConfigError> {
+        Ok(None)
+    }
+
     /// Its settings that name programs, pinned so that trust level 1 runs no package code.
     fn program_pins(&self, _ctx: &Context) -> Result<Vec<npm::Pin>, npm::PinError> {
         Ok(Vec::new())
@@ -155,6 +163,10 @@ pub enum Level2 {
     /// (`script-shell`): safe-install's shim is that shell and starts each script in a nested,
     /// stricter domain.
     ScriptShell,
+    /// The tool runs each script through an executor that a plugin it loads can replace
+    /// (yarn 2+'s `wrapScriptExecution`): safe-install's plugin ([`PackageManager::script_plugin`])
+    /// runs each through the shim, as [`Level2::ScriptShell`] does.
+    ScriptPlugin,
     /// The tool runs build backends with the interpreter it runs as: safe-install stands in
     /// for that interpreter and starts backends at level 2.
     PythonShim,
@@ -224,6 +236,17 @@ pub struct LinkedStore {
     pub notes: Vec<String>,
 }
 
+/// safe-install's plugin for a tool: files made inside the sandbox and the environment that
+/// requires the plugin.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plugin {
+    /// `(path inside, text, why)`.
+    pub files: Vec<(PathBuf, String, String)>,
+    pub env: Vec<(&'static str, OsString)>,
+    /// What the run should know (settings of the user's left out).
+    pub notes: Vec<String>,
+}
+
 /// What a non-hooked package manager's own level observes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level1Observes {
@@ -276,6 +299,8 @@ pub enum CaTrust {
 pub enum ConfigError {
     #[error("reading npm's configuration to find the registry")]
     Npm(#[from] npm::config::NpmrcError),
+    #[error("reading yarn's configuration to find the registry")]
+    Yarn(#[from] yarn::config::YarnConfigError),
     #[error("reading pip's configuration to find the index")]
     Pip(#[from] pip::config::PipConfError),
     #[error("reading uv's configuration to find the index")]
@@ -292,8 +317,10 @@ pub enum ConfigError {
 /// The family of package manager a command belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
-    /// npm, npx, pnpm, yarn: Node.js packages with lifecycle scripts.
+    /// npm, npx, pnpm: Node.js packages with lifecycle scripts.
     Npm,
+    /// yarn 1 and 2+: Node.js packages, scripts run by yarn itself.
+    Yarn,
     /// pip, `python -m pip`, uv: Python packages with build backends.
     Pip,
     /// Anything else: the base policy only.
@@ -304,6 +331,7 @@ impl Family {
     pub fn name(self) -> &'static str {
         match self {
             Family::Npm => "npm",
+            Family::Yarn => "yarn",
             Family::Pip => "pip",
             Family::Generic => "generic",
         }
@@ -332,6 +360,8 @@ pub fn detect(argv: &[OsString]) -> Detected {
         &npm::NPM
     } else if uv::recognise(&program) {
         &uv::UV
+    } else if yarn::recognise(&program) {
+        &yarn::YARN
     } else if pip::recognise(&program, args) {
         &pip::PIP
     } else {
@@ -395,7 +425,8 @@ mod tests {
             (&["/usr/bin/npx", "x"][..], Family::Npm),
             (&["pnpm", "install"][..], Family::Npm),
             (&["pnx", "cowsay"][..], Family::Npm),
-            (&["yarn", "install"][..], Family::Npm),
+            (&["yarn", "install"][..], Family::Yarn),
+            (&["/opt/bin/yarnpkg", "add", "x"][..], Family::Yarn),
             (&["pip", "install", "-r", "r.txt"][..], Family::Pip),
             (&["pip3.11", "install", "."][..], Family::Pip),
             (&["python3", "-m", "pip", "install", "."][..], Family::Pip),
@@ -429,7 +460,7 @@ mod tests {
             let d = detect(&argv(&[cmd, "install"]));
             assert_eq!(d.manager.builtin_policy().0, "policies/pnpm.toml", "{cmd}");
         }
-        for cmd in ["npm", "npx", "yarn"] {
+        for cmd in ["npm", "npx"] {
             let d = detect(&argv(&[cmd, "install"]));
             assert_eq!(d.manager.builtin_policy().0, "policies/npm.toml", "{cmd}");
         }

@@ -32,6 +32,8 @@ pub enum RuleSource {
     Pip(String),
     /// uv's configuration, e.g. `default-index from environment variable UV_DEFAULT_INDEX`.
     Uv(String),
+    /// yarn's configuration, e.g. `npmRegistryServer from /p/.yarnrc.yml`.
+    Yarn(String),
     /// A policy file entry, e.g. `policies/npm.toml [egress] allow`.
     Policy(String),
     /// `--allow-host` on the command line.
@@ -42,7 +44,9 @@ impl RuleSource {
     /// The reason code an allowed request through this rule is logged with.
     pub fn reason(&self) -> Reason {
         match self {
-            RuleSource::Npm(_) | RuleSource::Pip(_) | RuleSource::Uv(_) => Reason::RegistryRequest,
+            RuleSource::Npm(_) | RuleSource::Pip(_) | RuleSource::Uv(_) | RuleSource::Yarn(_) => {
+                Reason::RegistryRequest
+            }
             RuleSource::Policy(_) | RuleSource::AllowHostFlag => Reason::PolicyAllowHost,
         }
     }
@@ -54,6 +58,7 @@ impl fmt::Display for RuleSource {
             RuleSource::Npm(o) => write!(f, "npm {o}"),
             RuleSource::Pip(o) => write!(f, "pip {o}"),
             RuleSource::Uv(o) => write!(f, "uv {o}"),
+            RuleSource::Yarn(o) => write!(f, "yarn {o}"),
             RuleSource::Policy(o) => write!(f, "policy {o}"),
             RuleSource::AllowHostFlag => f.write_str("--allow-host"),
         }

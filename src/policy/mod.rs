@@ -357,6 +357,10 @@ pub mod builtin {
         include_str!("../../policies/base.toml"),
     );
     pub const NPM: (&str, &str) = ("policies/npm.toml", include_str!("../../policies/npm.toml"));
+    pub const YARN: (&str, &str) = (
+        "policies/yarn.toml",
+        include_str!("../../policies/yarn.toml"),
+    );
     pub const PIP: (&str, &str) = ("policies/pip.toml", include_str!("../../policies/pip.toml"));
     pub const UV: (&str, &str) = ("policies/uv.toml", include_str!("../../policies/uv.toml"));
     pub const GENERIC: (&str, &str) = (

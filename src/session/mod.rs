@@ -271,6 +271,10 @@ pub fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, SessionError> {
         start = chosen_start.unwrap_or(Start::Full);
         built
     };
+    if let Some(why) = plan.unhooked {
+        // Said before anything runs, so the weaker guarantee is never a surprise in the log.
+        tracing::warn!("{why}");
+    }
     let full = matches!(start, Start::Full);
     let scripts = egress::script_egress(&policy, &allow, plan.manager)?;
     let reports = publish::parse_requests(&args.report)?;

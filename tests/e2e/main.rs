@@ -33,6 +33,7 @@ mod packaging;
 mod pip_attacks;
 mod pm_pnpm;
 mod pm_uv;
+mod pm_yarn;
 mod registries;
 mod reports;
 mod root_project_git;

@@ -215,7 +215,10 @@ impl<'a> Conn<'a> {
                 if scripts.registry
                     && matches!(
                         rule.source,
-                        RuleSource::Npm(_) | RuleSource::Pip(_) | RuleSource::Uv(_)
+                        RuleSource::Npm(_)
+                            | RuleSource::Pip(_)
+                            | RuleSource::Uv(_)
+                            | RuleSource::Yarn(_)
                     ) =>
             {
                 Some((head, rule, &cfg.allow, true))

@@ -1,4 +1,4 @@
-//! npm and its relatives (npx, yarn): recognition, the registries in npm's
+//! npm and npx: recognition, the registries in npm's
 //! configuration ([`config`]), lockfile identities that grants bind to ([`lock`]), the
 //! settings that name programs, pinned for every npm process of the install ([`pins`]), and
 //! lifecycle scripts at trust level 2 through npm's `script-shell`.
@@ -23,13 +23,12 @@ pub const MANIFESTS: &[&str] = &["package.json"];
 
 /// Program names of the npm family.
 pub fn recognise(program: &str) -> bool {
-    matches!(program, "npm" | "npx" | "yarn" | "yarnpkg" | "corepack")
+    matches!(program, "npm" | "npx" | "corepack")
 }
 
 /// Whether `program` runs lifecycle scripts through npm's `script-shell` setting (read from
-/// `npm_config_script_shell`), which is how scripts get trust level 2. Yarn 2+ runs scripts
-/// in its own shell and classic yarn has no such setting: for those the whole command is
-/// observed at one level.
+/// `npm_config_script_shell`), which is how scripts get trust level 2. corepack has no such
+/// setting: for it the whole command is observed at one level.
 pub fn has_script_shell(program: &str) -> bool {
     matches!(program, "npm" | "npx")
 }
@@ -61,7 +60,7 @@ pub fn sources(ctx: &Context) -> config::NpmSources {
     }
 }
 
-/// npm, npx and yarn, as one package manager until yarn gets its own folder.
+/// npm and npx (and corepack, observed at one level).
 #[derive(Debug)]
 pub struct Npm;
 
@@ -132,7 +131,7 @@ impl PackageManager for Npm {
             Level2::ScriptShell
         } else {
             Level2::Unhooked(
-                "yarn runs lifecycle scripts in its own shell, with no setting to run them through another program: they run at the package manager's level",
+                "corepack reads no setting to run lifecycle scripts through another program: they run at the package manager's level",
             )
         }
     }

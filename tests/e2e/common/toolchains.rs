@@ -37,3 +37,14 @@ pub fn path_with(name: &str, program: &str) -> String {
 pub fn uv() -> PathBuf {
     bin_dir("uv", "uv").join("uv")
 }
+
+/// The `bin` directory of toolchain `name` (`yarn1`, `yarn4`, …), which must exist.
+pub fn toolchain_bin(name: &str) -> PathBuf {
+    let bin = root().join(name).join("bin");
+    assert!(
+        bin.is_dir(),
+        "toolchain {name} is missing ({} is not a directory). Fix: scripts/toolchains.sh as root",
+        bin.display()
+    );
+    bin
+}

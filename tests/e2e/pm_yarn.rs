@@ -1,0 +1,406 @@
+//! yarn as its own package manager: the registries it reaches come from yarn's own
+//! configuration (yarn 1's `.yarnrc`, yarn 4's `.yarnrc.yml`) and, when nothing is
+//! configured, from the default in yarn's shipped source, read as text. Only 127.0.0.1 is
+//! contacted.
+
+use std::ffi::OsString;
+use std::fs;
+use std::path::Path;
+
+use crate::common::servers::*;
+use crate::common::toolchains::toolchain_bin;
+use crate::common::*;
+
+/// `PATH` with toolchain `name` first.
+fn path_with(name: &str) -> OsString {
+    let mut dirs = vec![toolchain_bin(name)];
+    dirs.extend(std::env::split_paths(SYSTEM_PATH));
+    std::env::join_paths(dirs).expect("PATH")
+}
+
+/// The host of the first `http(s)://` string literal after `marker` in `file`: how the test
+/// knows yarn's default registry without naming it (a different reading from the product's).
+fn default_host_in(file: &Path, marker: &str) -> String {
+    let text = fs::read_to_string(file).expect("read yarn's source");
+    let at = text.find(marker).unwrap_or_else(|| {
+        panic!("{marker} not in {}", file.display());
+    });
+    let rest = &text[at..];
+    let start = rest.find("https://").expect("a URL after the marker") + "https://".len();
+    let host: String = rest[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
+        .collect();
+    assert!(host.contains('.'), "no host after {marker}: {host}");
+    host
+}
+
+/// The toolchain's package directory (`<toolchain>/lib`, holding yarn's `package.json`).
+fn yarn_package(name: &str) -> std::path::PathBuf {
+    toolchain_bin(name)
+        .parent()
+        .expect("toolchain root")
+        .join("lib")
+}
+
+fn explain(world: &World, toolchain: &str) -> String {
+    let out = run(
+        world
+            .safe_install()
+            .env("PATH", path_with(toolchain))
+            .args(["explain", "--", "yarn", "install"]),
+        RUN_TIMEOUT,
+    );
+    out.assert_success();
+    out.stdout.clone()
+}
+
+fn allow_lines(explain: &str) -> Vec<&str> {
+    explain
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("allow "))
+        .collect()
+}
+
+#[test]
+fn yarn1_default_registry_is_read_from_its_source() {
+    let world = World::new("yarn1-default");
+    write_file(
+        &world.project.join("package.json"),
+        "{ \"name\": \"si-yarn\", \"version\": \"1.0.0\", \"private\": true }\n",
+    );
+    let host = default_host_in(
+        &yarn_package("yarn1").join("lib/cli.js"),
+        "var YARN_REGISTRY = ",
+    );
+    let text = explain(&world, "yarn1");
+    let allow = allow_lines(&text);
+    assert_eq!(allow.len(), 1, "{text}");
+    assert!(
+        allow[0].starts_with(&format!("allow {host}:443 "))
+            && allow[0].contains("yarn 1's default"),
+        "{text}"
+    );
+    assert!(
+        text.contains("yarn 1 runs dependencies' lifecycle scripts"),
+        "{text}"
+    );
+}
+
+#[test]
+fn yarn4_default_registry_is_read_from_its_source() {
+    let world = World::new("yarn4-default");
+    write_file(
+        &world.project.join("package.json"),
+        "{ \"name\": \"si-yarn\", \"version\": \"1.0.0\", \"private\": true }\n",
+    );
+    // An .npmrc is not yarn 4's configuration: its registry must not be allowed.
+    write_file(
+        &world.project.join(".npmrc"),
+        "registry=http://127.0.0.1:9/\n",
+    );
+    let host = default_host_in(
+        &yarn_package("yarn4").join("bin/yarn.js"),
+        "npmRegistryServer:{",
+    );
+    let text = explain(&world, "yarn4");
+    let allow = allow_lines(&text);
+    assert_eq!(allow.len(), 1, "{text}");
+    assert!(
+        allow[0].starts_with(&format!("allow {host}:443 "))
+            && allow[0].contains("npmRegistryServer"),
+        "{text}"
+    );
+}
+
+#[test]
+fn yarn1_with_a_cold_cache_reaches_the_registry_of_its_yarnrc() {
+    let world = World::new("yarn1-yarnrc");
+    let server = start_verdaccio(&world.root().join("verdaccio"));
+    let token = verdaccio_add_user(&server, "si-tester", "si-tester-password");
+    let tarball = pack_npm_fixture(&world, "benign");
+    publish_npm(&world, &tarball, &server, &token);
+    write_file(
+        &world.project.join("package.json"),
+        "{ \"name\": \"si-yarn\", \"version\": \"1.0.0\", \"private\": true,\n  \"dependencies\": { \"si-benign\": \"1.0.0\" } }\n",
+    );
+    // Only yarn's own file names the registry: no .npmrc anywhere.
+    write_file(
+        &world.project.join(".yarnrc"),
+        &format!("registry \"{}\"\n", server.url),
+    );
+    let text = explain(&world, "yarn1");
+    assert!(
+        allow_lines(&text)
+            .iter()
+            .any(|l| l.starts_with(&format!("allow 127.0.0.1:{} ", server.port))),
+        "{text}"
+    );
+    assert!(
+        !world.home.join(".cache/yarn").exists(),
+        "the cache is not cold"
+    );
+    let out = run(
+        world.safe_install().env("PATH", path_with("yarn1")).args([
+            "--",
+            "yarn",
+            "install",
+            "--non-interactive",
+            "--no-progress",
+        ]),
+        RUN_TIMEOUT,
+    );
+    assert!(
+        out.status.success(),
+        "{}\n--- verdaccio ---\n{}",
+        out.describe(),
+        server.log()
+    );
+    assert!(
+        out.stderr
+            .contains("yarn 1 runs dependencies' lifecycle scripts"),
+        "the run does not say at its start that scripts are not at level 2:\n{}",
+        out.describe()
+    );
+    assert!(
+        world
+            .project
+            .join("node_modules/si-benign/package.json")
+            .is_file(),
+        "si-benign was not installed:\n{}",
+        out.describe()
+    );
+    let lock = fs::read_to_string(world.project.join("yarn.lock")).expect("yarn.lock");
+    assert!(
+        lock.contains(&format!("127.0.0.1:{}", server.port)),
+        "the package did not come from the registry of .yarnrc:\n{lock}"
+    );
+}
+
+/// A package whose approved postinstall tries the network (the registry itself), a
+/// credential (the project's `.env`), a write to the project root and one to another
+/// package, and records each outcome in its own directory.
+fn stage_probe(world: &World, port: u16) -> std::path::PathBuf {
+    let dir = world.root().join("staging/si-yarn-probe");
+    write_file(
+        &dir.join("package.json"),
+        "{ \"name\": \"si-yarn-probe\", \"version\": \"1.0.0\", \"license\": \"MIT\",\n  \"scripts\": { \"postinstall\": \"node probe.js\" } }\n",
+    );
+    write_file(
+        &dir.join("probe.js"),
+        &format!(
+            r#"const fs = require('fs'), http = require('http'), path = require('path');
+const out = {{}};
+const project = process.env.INIT_CWD || path.resolve('../..');
+const done = () => fs.writeFileSync('probe-report.json', JSON.stringify(out));
+function attempt(name, f) {{ try {{ f(); out[name] = 'succeeded'; }} catch (e) {{ out[name] = String(e.code || e); }} }}
+attempt('env', () => {{ const t = fs.readFileSync(path.join(project, '.env'), 'utf8'); if (!t.includes('SECRET')) throw {{code: 'empty'}}; }});
+attempt('root', () => fs.writeFileSync(path.join(project, 'si-yarn-root-write'), 'x'));
+attempt('other', () => fs.writeFileSync(path.join(project, 'node_modules/si-benign/si-yarn-pwned'), 'x'));
+const req = http.get({{host: '127.0.0.1', port: {port}, path: '/si-benign', timeout: 5000}}, res => {{ out.net = 'HTTP ' + res.statusCode; done(); }});
+req.on('error', e => {{ out.net = String(e.code || e); done(); }});
+req.on('timeout', () => {{ out.net = 'timeout'; req.destroy(); }});
+"#
+        ),
+    );
+    dir
+}
+
+/// A yarn 4 project (`nodeLinker: node-modules`) depending on si-benign and the probe, both
+/// approved with `dependenciesMeta.<name>.built`, against Verdaccio over HTTPS. Returns the
+/// world, the server, the port the probe tries and the CA.
+fn yarn4_world(name: &str) -> (World, Server, u16, Seen) {
+    let world = World::new(name);
+    // The host the probe tries to reach: a loopback listener that records what arrives.
+    let (probe_port, seen) = recording_server("127.0.0.1");
+    let dir = world.root().join("verdaccio");
+    // Packages published over plain HTTP (the harness's npm), then the same storage served
+    // over HTTPS: yarn 4 tunnels every request through the proxy with CONNECT.
+    {
+        let plain = start_verdaccio(&dir);
+        let token = verdaccio_add_user(&plain, "si-tester", "si-tester-password");
+        let benign = pack_npm_fixture(&world, "benign");
+        publish_npm(&world, &benign, &plain, &token);
+        let probe = pack_npm_dir(&world, &stage_probe(&world, probe_port));
+        publish_npm(&world, &probe, &plain, &token);
+    }
+    let ca = test_ca(&world.root().join("ca"));
+    let server = start_verdaccio_full(&dir, None, Some(&ca));
+    // Where the sandbox shows it (the world's root is under the private /tmp), under a name
+    // the hidden-file rules leave alone (`*.pem` is hidden).
+    let ca_inside = world.project.join("registry-ca.txt");
+    fs::copy(&ca.ca, &ca_inside).expect("copy the CA");
+    write_file(
+        &world.project.join("package.json"),
+        "{ \"name\": \"si-yarn\", \"version\": \"1.0.0\", \"private\": true,\n  \"dependencies\": { \"si-benign\": \"1.0.0\", \"si-yarn-probe\": \"1.0.0\" },\n  \"dependenciesMeta\": { \"si-yarn-probe\": { \"built\": true }, \"si-benign\": { \"built\": true } } }\n",
+    );
+    write_file(
+        &world.project.join(".yarnrc.yml"),
+        &format!(
+            "nodeLinker: node-modules\nnpmRegistryServer: \"{}\"\nhttpsCaFilePath: \"{}\"\nnpmMinimalAgeGate: 0\nenableTelemetry: false\nenableScripts: true\n",
+            server.url,
+            ca_inside.display()
+        ),
+    );
+    write_file(&world.project.join("yarn.lock"), "");
+    (world, server, probe_port, seen)
+}
+
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+#[test]
+fn yarn4_approved_postinstall_runs_at_level_2_and_is_attributed() {
+    let (world, server, probe_port, seen) = yarn4_world("yarn4-level2");
+    let log = world.log_path("yarn4");
+    let out = run(
+        world
+            .safe_install()
+            .env("PATH", path_with("yarn4"))
+            .arg("--log")
+            .arg(&log)
+            .args(["--", "yarn", "install"]),
+        RUN_TIMEOUT,
+    );
+    assert!(
+        out.status.success(),
+        "{}\n--- verdaccio ---\n{}",
+        out.describe(),
+        server.log()
+    );
+    let report_path = world
+        .project
+        .join("node_modules/si-yarn-probe/probe-report.json");
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&report_path).unwrap_or_else(|e| {
+            panic!(
+                "no probe report ({e}): the postinstall did not run\n{}",
+                out.describe()
+            )
+        }))
+        .expect("probe report");
+    for attempt in ["env", "root", "other", "net"] {
+        let got = report[attempt].as_str().unwrap_or_default();
+        // The proxy answers a refused request itself (403); only a 200 came from the host.
+        assert!(
+            got != "succeeded" && got != "HTTP 200",
+            "the postinstall's {attempt} attempt succeeded: {report}\n{}",
+            out.describe()
+        );
+    }
+    assert!(
+        seen.lock().expect("seen").is_empty(),
+        "the probe's request reached the host"
+    );
+    assert!(!world.project.join("si-yarn-root-write").exists());
+    assert!(!world
+        .project
+        .join("node_modules/si-benign/si-yarn-pwned")
+        .exists());
+    assert!(
+        world
+            .project
+            .join("node_modules/si-benign/build/artefact.txt")
+            .is_file(),
+        "the benign package's approved postinstall did not run"
+    );
+    let events = read_log(&log);
+    // A connection attempt is `connect` when refused in the kernel, `proxy` when the request
+    // reached the proxy (Node honours the proxy variables).
+    let by_probe = |action: &str, needle: &str| {
+        events.iter().any(|e| {
+            (e["action"] == action || (action == "connect" && e["action"] == "proxy"))
+                && e["verdict"] == "blocked"
+                && e["package"] == "si-yarn-probe@1.0.0"
+                && e["script"] == "postinstall"
+                && e["target"].as_str().is_some_and(|t| t.contains(needle))
+        })
+    };
+    let lines: Vec<String> = events.iter().map(|e| e.to_string()).collect();
+    for (action, needle) in [
+        ("connect", &format!(":{probe_port}")[..]),
+        ("write", "si-yarn-root-write"),
+        ("write", "si-yarn-pwned"),
+        ("read", "/.env"),
+    ] {
+        assert!(
+            by_probe(action, needle),
+            "no blocked {action} of {needle} attributed to si-yarn-probe@1.0.0 postinstall:\n{}",
+            lines.join("\n")
+        );
+    }
+}
+
+#[test]
+fn yarn4_refuses_to_start_without_the_plugin() {
+    // The fail-closed half of the hook, bare: the setting safe-install puts in yarn's
+    // environment stops a yarn that did not load the plugin, and is accepted once the plugin
+    // (the text safe-install embeds) is listed in the home's .yarnrc.yml.
+    let world = World::new("yarn4-no-plugin");
+    write_file(
+        &world.project.join("package.json"),
+        "{ \"name\": \"si-yarn\", \"version\": \"1.0.0\", \"private\": true }\n",
+    );
+    write_file(&world.project.join("yarn.lock"), "");
+    let yarn = || {
+        let mut cmd = world.setup_command(toolchain_bin("yarn4").join("yarn"));
+        cmd.env("PATH", path_with("yarn4"))
+            .env("YARN_SAFE_INSTALL_LEVEL2", "1")
+            .env("YARN_ENABLE_TELEMETRY", "0")
+            .arg("install");
+        cmd
+    };
+    let out = run(&mut yarn(), RUN_TIMEOUT);
+    assert!(
+        !out.status.success() && out.stdout.contains("safeInstallLevel2"),
+        "{}",
+        out.describe()
+    );
+    let plugin = world.root().join("plugin.cjs");
+    let text =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/pm/yarn/plugin.cjs"))
+            .expect("the plugin's source");
+    write_file(&plugin, &text.replace("__SHIM__", "\"/bin/sh\""));
+    write_file(
+        &world.setup_home.join(".yarnrc.yml"),
+        &format!("plugins:\n  - path: {}\n", plugin.display()),
+    );
+    run(&mut yarn(), RUN_TIMEOUT).assert_success();
+}
+
+#[test]
+fn yarn4_bare_runs_the_same_postinstall_unconfined() {
+    // The negative control: the same project without safe-install lets every attempt through,
+    // so the test above can fail.
+    let (world, _server, _, seen) = yarn4_world("yarn4-bare");
+    let out = run(
+        world
+            .setup_command(toolchain_bin("yarn4").join("yarn"))
+            .env("PATH", path_with("yarn4"))
+            .arg("install"),
+        RUN_TIMEOUT,
+    );
+    assert!(out.status.success(), "{}", out.describe());
+    let report: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(
+            world
+                .project
+                .join("node_modules/si-yarn-probe/probe-report.json"),
+        )
+        .expect("probe report"),
+    )
+    .expect("probe report");
+    for attempt in ["env", "root", "other"] {
+        assert_eq!(report[attempt], "succeeded", "{report}");
+    }
+    assert!(
+        report["net"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("HTTP ")),
+        "{report}"
+    );
+    assert!(
+        !seen.lock().expect("seen").is_empty(),
+        "the probe's request did not reach the host bare"
+    );
+}
