@@ -2,7 +2,17 @@
 //! the supervisor, add the credential the origin is owed (and refuse a placeholder anywhere
 //! else), then hand the bytes to the relay or forward one plain request.
 
-use super::*;
+use super::{relay, Clients, ProxyConfig, LINGER, MAX_RESPONSE_HEAD};
+use crate::events::{Action, Event, Reason, Verdict};
+use crate::net::request::{self, escape, Evaluation, RequestHead, RequestKind, Target};
+use crate::net::sni::{self, Hello};
+use crate::net::{Attribution, Emitter};
+use crate::policy::addr::HostKind;
+use crate::policy::allow::{AllowList, Decision, Denial, Rule, RuleSource};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 /// One client connection, start to end.
 pub(super) fn serve(

@@ -29,22 +29,19 @@ mod relay;
 
 use conn::{plain_response, serve};
 
-use super::request::{self, escape, Evaluation, RequestHead, RequestKind, Target};
-use super::sni::{self, Hello};
-use super::{Attribution, Emitter, PeerLookup};
-use crate::events::{Action, Event, EventSink, Reason, Verdict};
-use crate::policy::addr::HostKind;
-use crate::policy::allow::{AllowList, Decision, Denial, Rule, RuleSource};
+use super::{Emitter, PeerLookup};
+use crate::events::EventSink;
+use crate::policy::allow::AllowList;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The largest upstream response head relayed for absolute-form requests.
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
@@ -314,8 +311,10 @@ fn accept_loop(
 mod tests {
     use super::*;
     use crate::events::EventLog;
+    use crate::events::{Action, Event, Reason, Verdict};
     use crate::net::sni::client_hello;
     use crate::policy::allow::RuleSource;
+    use std::io::Read;
     use std::sync::Barrier;
 
     struct Fixture {

@@ -1,7 +1,11 @@
 //! Moving bytes between the client and the upstream: splice(2) through a kernel pipe per
 //! direction, `poll(2)` over both sockets, idle tunnels closed after the configured time.
 
-use super::*;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use std::io;
+use std::net::{Shutdown, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::Duration;
 
 /// One direction of a relay, moved through a kernel pipe with splice(2): the bytes never
 /// enter the supervisor's memory, which keeps per-connection memory fixed and the copy cost
