@@ -255,7 +255,9 @@ impl PackageManager for Yarn {
             Ok(Generation::Classic) => Level2::Unhooked(
                 "yarn 1 runs dependencies' lifecycle scripts with `/bin/sh -c` and reads no setting to run them through another program: they run at the package manager's level: they may reach the registries and read what yarn reads (the project's .npmrc and .yarnrc with any token in them, --secret-env values)",
             ),
-            // Also when which yarn runs is unknown: its registries then refuse the run.
+            // Also when which yarn runs is unknown (a wrapper, corepack's shim): the stricter
+            // guess, since yarn 2+ without the plugin refuses to start. No registry is allowed
+            // then, and `script_plugin` says that a yarn 1 would not be hooked.
             _ => Level2::ScriptPlugin,
         }
     }
@@ -274,7 +276,14 @@ impl PackageManager for Yarn {
                 .into())
             }
         };
-        let (rc, notes) = home_rc(user.as_deref().map(|t| (user_path.as_path(), t)))?;
+        let (rc, mut notes) = home_rc(user.as_deref().map(|t| (user_path.as_path(), t)))?;
+        if which(ctx).is_err() {
+            // Fail loud where the hook cannot be proven: yarn 1 ignores the plugin and its
+            // setting, so its scripts would run at the package manager's level unannounced.
+            let note = "cannot tell from its files which yarn runs: yarn 2+ gets safe-install's plugin (and refuses to start without it), but a yarn 1 would run dependency scripts at the package manager's level".to_string();
+            tracing::warn!("{note}");
+            notes.push(note);
+        }
         Ok(Some(Plugin {
             files: vec![
                 (
@@ -494,6 +503,36 @@ mod tests {
             plugin.env,
             vec![(REQUIRE_PLUGIN.0, REQUIRE_PLUGIN.1.into())]
         );
+    }
+
+    #[test]
+    fn unknown_yarn_gets_the_plugin_and_a_note_that_yarn_1_would_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        toolchains(root);
+        let unknown = ctx(root, "nowhere", &[]);
+        assert_eq!(YARN.level2(&unknown), Level2::ScriptPlugin);
+        let plugin = YARN
+            .script_plugin(&unknown, Path::new("/shim"))
+            .expect("plugin")
+            .expect("some");
+        assert!(
+            plugin
+                .notes
+                .iter()
+                .any(|n| n.contains("a yarn 1 would run")),
+            "{:?}",
+            plugin.notes
+        );
+        let known = ctx(root, "y4", &[]);
+        let plugin = YARN
+            .script_plugin(&known, Path::new("/shim"))
+            .expect("plugin")
+            .expect("some");
+        assert!(!plugin
+            .notes
+            .iter()
+            .any(|n| n.contains("a yarn 1 would run")));
     }
 
     #[test]
