@@ -442,6 +442,7 @@ mod tests {
             ),
             (&["uv", "pip", "install", "x"][..], Family::Pip),
             (&["/opt/uv/bin/uv", "sync"][..], Family::Pip),
+            (&["uvx", "ruff"][..], Family::Pip),
             (&["python3", "setup.py", "install"][..], Family::Generic),
             (&["/bin/true"][..], Family::Generic),
         ] {
@@ -451,8 +452,14 @@ mod tests {
         for cmd in [
             &["uv", "pip", "install", "x"][..],
             &["/opt/uv/bin/uv", "sync"][..],
+            &["/opt/uv/bin/uvx", "--from", "x", "y"][..],
         ] {
             assert_eq!(detect(&argv(cmd)).manager.name(), "uv", "{cmd:?}");
+            assert_eq!(
+                detect(&argv(cmd)).manager.builtin_policy().0,
+                crate::policy::builtin::UV.0,
+                "{cmd:?}"
+            );
         }
         assert_eq!(
             detect(&argv(&["pip", "install", "x"])).manager.name(),

@@ -550,3 +550,59 @@ fn uv_pip_install_hard_links_from_the_warm_cache_into_a_venv() {
 fn uv_sync_hard_links_from_the_warm_cache_into_the_projects_venv() {
     warm_cache_is_hard_linked(Target::ProjectVenv);
 }
+
+/// `uvx` is uv (`uv tool run`): planned with uv's policy and hook, and a tool it downloads
+/// from the index runs; a Python program it starts is one of uv's pythons, at level 2.
+#[test]
+fn uvx_is_uv_and_runs_a_tool_from_the_index() {
+    let uvx = crate::common::toolchains::bin_dir("uv", "uvx").join("uvx");
+    let world = World::new("uvx");
+    let packages = world.root().join("packages");
+    make_wheel(&world, &packages, LINKED, "1.0.0");
+    let server = start_pypiserver(world.root(), &packages);
+    let explained = run(
+        world
+            .safe_install()
+            .arg("explain")
+            .arg(&uvx)
+            .args(["--from", LINKED, "python"])
+            .env("UV_DEFAULT_INDEX", &server.url)
+            .current_dir(&world.project),
+        RUN_TIMEOUT,
+    );
+    explained.assert_success();
+    let mut p = Problems::new();
+    p.check(explained.stdout.contains("policy:    uv"), || {
+        format!("uvx is not planned as uv:\n{}", explained.stdout)
+    });
+    p.check(explained.stdout.contains("uv's build steps"), || {
+        "uv's level-2 hook is not shown for uvx".into()
+    });
+    let _g = shared_run_guard();
+    let log = world.log_path("uvx");
+    let r = LoggedRun::read(
+        run(
+            world
+                .safe_install()
+                .arg("--log")
+                .arg(&log)
+                .args(["--secret-env", "SI_UV_SECRET"])
+                .arg(&uvx)
+                .args(["--from", LINKED, "python", "-c"])
+                .arg("import si_uv_linked, os; print('tool says', si_uv_linked.VALUE, os.environ.get('SI_UV_SECRET', 'no-secret'))")
+                .env("UV_DEFAULT_INDEX", &server.url)
+                .env("SI_UV_SECRET", "si-uvx-secret")
+                .current_dir(&world.project),
+            RUN_TIMEOUT,
+        ),
+        log,
+    );
+    p.check(
+        r.out.status.success()
+            && r.out
+                .stdout
+                .contains(&format!("tool says {LINKED} no-secret")),
+        || "uvx did not run the tool from the index, or the tool saw the secret".into(),
+    );
+    p.finish(&format!("{}\n{}", explained.stdout, r.context()));
+}

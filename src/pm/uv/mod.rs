@@ -1,4 +1,4 @@
-//! uv (`uv pip install`, `uv sync`, `uv add`, `uv lock`, …): recognition, the indexes in uv's
+//! uv (`uv pip install`, `uv sync`, `uv add`, `uv lock`, `uvx`, …): recognition, the indexes in uv's
 //! own configuration ([`config`]; uv reads neither pip.conf nor `PIP_*`), uv's default index
 //! read from its executable ([`defaults`]), the environment it installs into, and trust level
 //! 2 for its build backends.
@@ -31,9 +31,10 @@ use std::path::{Path, PathBuf};
 /// Files that mark a uv project root.
 pub const MANIFESTS: &[&str] = &["pyproject.toml", "uv.toml", "uv.lock"];
 
-/// Whether this command line runs uv.
+/// Whether this command line runs uv: `uv`, or `uvx` (which execs the `uv` beside it as
+/// `uv tool uvx …`, i.e. `uv tool run`).
 pub fn recognise(program: &str) -> bool {
-    program == "uv"
+    matches!(program, "uv" | "uvx")
 }
 
 #[derive(Debug)]
