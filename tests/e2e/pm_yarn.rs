@@ -485,3 +485,67 @@ fn bare_runs_the_same_postinstall_unconfined(linker: Linker) {
         "the probe's request did not reach the host bare"
     );
 }
+
+/// yarn 4 sends even a plain-`http` registry's requests through the proxy with CONNECT
+/// (`unsafeHttpWhitelist` lets it use `http://`): the proxy serves the HTTP inside the tunnel
+/// as it serves a plain proxied request, so the install succeeds and each request is logged
+/// as allowed by the registry's rule.
+#[test]
+fn yarn4_installs_from_a_plain_http_registry_through_the_tunnel() {
+    let world = World::new("yarn4-http");
+    let server = start_verdaccio(&world.root().join("verdaccio"));
+    let token = verdaccio_add_user(&server, "si-tester", "si-tester-password");
+    let benign = pack_npm_fixture(&world, "benign");
+    publish_npm(&world, &benign, &server, &token);
+    write_file(
+        &world.project.join("package.json"),
+        "{ \"name\": \"si-yarn\", \"version\": \"1.0.0\", \"private\": true,\n  \"dependencies\": { \"si-benign\": \"1.0.0\" },\n  \"dependenciesMeta\": { \"si-benign\": { \"built\": true } } }\n",
+    );
+    write_file(
+        &world.project.join(".yarnrc.yml"),
+        &format!(
+            "nodeLinker: node-modules\nnpmRegistryServer: \"{}\"\nunsafeHttpWhitelist:\n  - \"127.0.0.1\"\nnpmMinimalAgeGate: 0\nenableTelemetry: false\n",
+            server.url
+        ),
+    );
+    write_file(&world.project.join("yarn.lock"), "");
+    let log = world.log_path("yarn4-http");
+    let out = run(
+        world
+            .safe_install()
+            .env("PATH", path_with("yarn4"))
+            .arg("--log")
+            .arg(&log)
+            .arg("--log-allowed")
+            .args(["--", "yarn", "install"]),
+        RUN_TIMEOUT,
+    );
+    assert!(
+        out.status.success()
+            && world
+                .project
+                .join("node_modules/si-benign/build/artefact.txt")
+                .is_file(),
+        "{}\n--- verdaccio ---\n{}",
+        out.describe(),
+        server.log()
+    );
+    // yarn 4's lockfile does not name the registry: the log says where yarn went.
+    let events = read_log(&log);
+    let target = format!("127.0.0.1:{}", server.port);
+    let lines: Vec<String> = events.iter().map(|e| e.to_string()).collect();
+    assert!(
+        events.iter().any(|e| e["action"] == "proxy"
+            && e["verdict"] == "allowed"
+            && e["target"] == target.as_str()),
+        "no allowed request to the registry in the log:\n{}",
+        lines.join("\n")
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["verdict"] == "blocked" && e["target"] == target.as_str()),
+        "a request of yarn's to its registry was refused:\n{}",
+        lines.join("\n")
+    );
+}
