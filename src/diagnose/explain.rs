@@ -30,12 +30,23 @@ pub fn render(
     if let Some(store) = &plan.store {
         let how = match &store.carrier {
             Some(c) => format!(
-                "on the project's mount (one bind of {}): hard links from it work",
+                "on one mount with {} (one bind of {}): hard links from it work",
+                store
+                    .into
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" and "),
                 c.display()
             ),
             None => "a mount of its own: the package manager copies from it (see the notes)".into(),
         };
-        let _ = writeln!(o, "store:     {} (read-write; {how})", store.dir.display());
+        let _ = writeln!(
+            o,
+            "store:     {} ({}, read-write; {how})",
+            store.dir.display(),
+            store.what
+        );
     }
     let landlock_mode = match &plan.mode {
         crate::plan::Mode::Full => None,

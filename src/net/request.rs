@@ -7,7 +7,9 @@
 //! target, userinfo (`user@host`), a `Host` header that disagrees with the target or appears
 //! twice, a head over [`MAX_HEAD`] bytes or with more than [`MAX_HEADERS`] headers, origin-form
 //! requests (`GET /path`), `https://` in absolute form (use CONNECT), `Transfer-Encoding`
-//! request bodies, and conflicting `Content-Length`s.
+//! request bodies, and conflicting `Content-Length`s. Inside a CONNECT tunnel that carries
+//! plain HTTP, a request is read with [`parse_tunnelled`]: the same checks, for the tunnel's
+//! host and port.
 
 use crate::policy::addr::HostKind;
 use crate::policy::allow::{parse_port, AllowList, Decision};
@@ -213,6 +215,68 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<RequestHead>, RequestError> {
         target,
         head_len,
     }))
+}
+
+/// Whether a tunnel's first bytes begin a plain HTTP request (a forwarded method, then a
+/// space): `None` until enough bytes have arrived to say.
+pub fn starts_like_http(buf: &[u8]) -> Option<bool> {
+    match buf.iter().position(|&b| b == b' ') {
+        Some(n) => Some(FORWARD_METHODS.iter().any(|m| m.as_bytes() == &buf[..n])),
+        None if buf.is_empty() => None,
+        None if FORWARD_METHODS
+            .iter()
+            .any(|m| m.as_bytes().starts_with(buf)) =>
+        {
+            None
+        }
+        None => Some(false),
+    }
+}
+
+/// A plain HTTP request read inside a CONNECT tunnel to `tunnel` (yarn 2+ tunnels even
+/// `http://` registries): parsed and checked exactly as the absolute-form request
+/// `http://<tunnel><path>` would be. An origin-form target is given the tunnel's authority
+/// (so the `Host` header must name the tunnel's host); an absolute-form one must name the
+/// tunnel's host and port. `head_len` counts the bytes of `buf`. The rewritten request line
+/// counts towards [`MAX_HEAD`].
+pub fn parse_tunnelled(buf: &[u8], tunnel: &Target) -> Result<Option<RequestHead>, RequestError> {
+    let Some(line_end) = buf.iter().position(|&b| b == b'\n') else {
+        return if buf.len() > MAX_HEAD {
+            Err(RequestError::TooLarge)
+        } else {
+            Ok(None)
+        };
+    };
+    let line = &buf[..line_end];
+    let origin_form = line
+        .iter()
+        .position(|&b| b == b' ')
+        .filter(|&sp| line.get(sp + 1) == Some(&b'/'));
+    let (parsed, added) = match origin_form {
+        Some(sp) => {
+            let authority = format!("http://{tunnel}");
+            let mut absolute = Vec::with_capacity(buf.len() + authority.len());
+            absolute.extend_from_slice(&buf[..=sp]);
+            absolute.extend_from_slice(authority.as_bytes());
+            absolute.extend_from_slice(&buf[sp + 1..]);
+            (parse_head(&absolute)?, authority.len())
+        }
+        None => (parse_head(buf)?, 0),
+    };
+    let Some(mut head) = parsed else {
+        return Ok(None);
+    };
+    if matches!(head.kind, RequestKind::Connect) {
+        return Err(RequestError::Method("CONNECT".into()));
+    }
+    if head.target != *tunnel {
+        return Err(RequestError::HostMismatch {
+            header: head.target.to_string(),
+            target: tunnel.to_string(),
+        });
+    }
+    head.head_len -= added;
+    Ok(Some(head))
 }
 
 /// Where the head ends (after the blank line), accepting bare LF line ends as httparse does.
@@ -646,5 +710,67 @@ mod tests {
         );
         assert_eq!(raw_target(b"GET"), "");
         assert!(raw_target(&[b'a'; 40_000]).is_empty());
+    }
+
+    #[test]
+    fn a_tunnel_that_starts_with_a_method_carries_http() {
+        assert_eq!(starts_like_http(b"GET /x HTTP/1.1\r\n"), Some(true));
+        assert_eq!(starts_like_http(b"OPTIO"), None);
+        assert_eq!(starts_like_http(b""), None);
+        assert_eq!(starts_like_http(b"SSH-2.0-OpenSSH_9.6\r\n"), Some(false));
+        assert_eq!(starts_like_http(b"CONNECT a:1 HTTP/1.1\r\n"), Some(false));
+        assert_eq!(starts_like_http(b"\x16\x03\x01"), Some(false));
+    }
+
+    #[test]
+    fn a_tunnelled_request_is_checked_as_its_absolute_form() {
+        let tunnel = Target {
+            host: HostKind::parse("127.0.0.1").expect("ip"),
+            port: 4873,
+        };
+        let buf = b"GET /si-benign HTTP/1.1\r\nHost: 127.0.0.1:4873\r\nAuthorization: Bearer t\r\nConnection: keep-alive\r\n\r\nrest";
+        let head = parse_tunnelled(buf, &tunnel)
+            .expect("valid")
+            .expect("complete");
+        assert_eq!(head.target, tunnel);
+        assert_eq!(&buf[head.head_len..], b"rest");
+        let RequestKind::Forward { upstream_head, .. } = &head.kind else {
+            panic!("not a forward: {head:?}");
+        };
+        assert_eq!(
+            String::from_utf8_lossy(upstream_head),
+            "GET /si-benign HTTP/1.1\r\nHost: 127.0.0.1:4873\r\nAuthorization: Bearer t\r\nConnection: close\r\n\r\n"
+        );
+        // Absolute form naming the tunnel's own origin is the same request.
+        let abs = b"GET http://127.0.0.1:4873/x HTTP/1.1\r\n\r\n";
+        assert!(parse_tunnelled(abs, &tunnel).expect("valid").is_some());
+        assert_eq!(parse_tunnelled(b"GET /x HTTP/1.1\r\nHo", &tunnel), Ok(None));
+        // Another host, in the Host header or the target: fronting.
+        for other in [
+            &b"GET /x HTTP/1.1\r\nHost: evil.example\r\n\r\n"[..],
+            &b"GET http://127.0.0.1:4874/x HTTP/1.1\r\n\r\n"[..],
+        ] {
+            assert!(
+                matches!(
+                    parse_tunnelled(other, &tunnel),
+                    Err(RequestError::HostMismatch { .. })
+                ),
+                "{}",
+                String::from_utf8_lossy(other)
+            );
+        }
+        // Everything refused in absolute form is refused here too.
+        assert_eq!(
+            parse_tunnelled(
+                b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+                &tunnel
+            ),
+            Err(RequestError::TransferEncoding)
+        );
+        assert_eq!(
+            parse_tunnelled(b"CONNECT 127.0.0.1:4873 HTTP/1.1\r\n\r\n", &tunnel),
+            Err(RequestError::Method("CONNECT".into()))
+        );
+        assert!(parse_tunnelled(b"GET /a\x00 HTTP/1.1\r\n\r\n", &tunnel).is_err());
     }
 }

@@ -109,7 +109,7 @@ pub struct Plan {
     /// Installed packages by directory (absolute) → `name@version`, from the project's
     /// lockfile as it was before the install: how scripts are attributed in the log.
     pub lockfile: Vec<(PathBuf, String)>,
-    /// A store the package manager hard-links from (pnpm's) and how it is shown.
+    /// A store the package manager hard-links from (pnpm's, uv's cache) and how it is shown.
     pub store: Option<StoreView>,
     /// How the package manager is pointed at the script shell (variables, arguments), for
     /// `explain`.
@@ -122,7 +122,11 @@ pub struct Plan {
 /// A package manager's store in the view.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreView {
+    /// What it is ("pnpm's store", "uv's cache").
+    pub what: &'static str,
     pub dir: PathBuf,
+    /// The places it links into.
+    pub into: Vec<PathBuf>,
     /// The bind that shows it and the project on one mount; `None`: a mount of its own
     /// (why in the plan's notes), so the package manager copies from it.
     pub carrier: Option<PathBuf>,
@@ -238,14 +242,17 @@ fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
     let mut pinned_args: Vec<OsString> = Vec::new();
     let mut store_view = None;
     if let Some(store) = manager.linked_store(ctx).filter(|_| is_pm) {
-        let shared = view.share_one_mount(&store.dir, &ctx.project, &store.why);
+        let shared = view.share_one_mount(&store.dir, &store.into, &store.why);
         store_view = Some(StoreView {
+            what: store.what,
             dir: store.dir.clone(),
+            into: store.into.clone(),
             carrier: view.carrier.clone(),
         });
         if let Err(why) = shared {
             view.notes.push(format!(
-                "{why}: the store is shown on a mount of its own, and the package manager copies from it"
+                "{why}: {} is shown on a mount of its own, and the package manager copies from it",
+                store.what
             ));
             view.add_rw_created(&store.dir, &store.why);
             view.sort();

@@ -350,13 +350,17 @@ pub(super) fn build(
     v
 }
 
-/// Why the project and a store cannot be shown on one mount.
+/// Why a store and the places it links into cannot be shown on one mount.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(super) enum ShareError {
-    #[error("the store {store} and the project are on different filesystems: hard links are impossible there outside the sandbox too")]
-    OtherFilesystem { store: PathBuf },
-    #[error("the nearest directory holding both the store {store} and the project is {ancestor}, too close to the root to show through one mount")]
-    TooHigh { store: PathBuf, ancestor: PathBuf },
+    #[error("{store} and {target} are on different filesystems: hard links between them are impossible outside the sandbox too")]
+    OtherFilesystem { store: PathBuf, target: PathBuf },
+    #[error("the nearest directory holding both {store} and {targets} is {ancestor}, too close to the root to show through one mount")]
+    TooHigh {
+        store: PathBuf,
+        targets: String,
+        ancestor: PathBuf,
+    },
 }
 
 /// Directories the shared bind may not be at or above: the root and its first level (a
@@ -365,35 +369,39 @@ pub(super) enum ShareError {
 const MIN_CARRIER_DEPTH: usize = 3;
 
 impl View {
-    /// Show `store` (read-write) and the project on ONE mount, so that `link()` between them
-    /// works: the kernel refuses a hard link between two mounts (`EXDEV`) even on one
-    /// filesystem. The nearest directory holding both is bound once (the carrier, with no
-    /// Landlock rule of its own); every entry along the way to either that is neither on the
-    /// way nor shown by a mount of its own is covered: a directory by an empty private tmpfs
-    /// (as the private home is), anything else by an empty read-only file. Symbolic links
-    /// are left (a mount on one would land on its target): they lead only to what the view
-    /// shows anyway. Level 1 gets both places read-write (and so Landlock's REFER right
-    /// between them, which a link across directories needs); level 2 reads the store and
-    /// writes neither.
+    /// Show `store` (read-write) and the places it links into (`into`: the project, a
+    /// virtualenv; read-write) on ONE mount, so that `link()` between them works: the kernel
+    /// refuses a hard link (and a reflink) between two mounts (`EXDEV`) even on one
+    /// filesystem. The nearest directory holding them all is bound once (the carrier, with
+    /// no Landlock rule of its own); every entry along the way to any of them that is
+    /// neither on the way nor shown by a mount of its own is covered: a directory by an
+    /// empty private tmpfs (as the private home is), anything else by an empty read-only
+    /// file. Symbolic links are left (a mount on one would land on its target): they lead
+    /// only to what the view shows anyway. Level 1 gets every place read-write (and so
+    /// Landlock's REFER right between them, which a link across directories needs); level 2
+    /// reads them and writes none.
     pub(super) fn share_one_mount(
         &mut self,
         store: &Path,
-        project: &Path,
+        into: &[PathBuf],
         why: &str,
     ) -> Result<(), ShareError> {
         use std::os::unix::fs::MetadataExt;
         let store_real = real_to_be(store);
-        let existing = store_real
-            .ancestors()
-            .find(|a| a.exists())
-            .unwrap_or(Path::new("/"));
-        let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).ok();
-        if dev(existing) != dev(project) {
-            return Err(ShareError::OtherFilesystem { store: store_real });
+        let into: Vec<PathBuf> = into.iter().map(|p| real_to_be(p)).collect();
+        let dev = |p: &Path| {
+            let existing = p.ancestors().find(|a| a.exists()).unwrap_or(Path::new("/"));
+            std::fs::metadata(existing).map(|m| m.dev()).ok()
+        };
+        if let Some(other) = into.iter().find(|t| dev(t) != dev(&store_real)) {
+            return Err(ShareError::OtherFilesystem {
+                store: store_real,
+                target: other.clone(),
+            });
         }
         let ancestor: PathBuf = store_real
             .ancestors()
-            .find(|a| project.starts_with(a))
+            .find(|a| into.iter().all(|t| t.starts_with(a)))
             .unwrap_or(Path::new("/"))
             .to_path_buf();
         if ancestor.components().count() < MIN_CARRIER_DEPTH
@@ -403,13 +411,18 @@ impl View {
         {
             return Err(ShareError::TooHigh {
                 store: store_real,
+                targets: into
+                    .iter()
+                    .map(|t| t.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" and "),
                 ancestor,
             });
         }
-        let ends = [store_real.clone(), project.to_path_buf()];
+        let ends: Vec<PathBuf> = std::iter::once(store_real.clone()).chain(into).collect();
         let on_way = |p: &Path| ends.iter().any(|e| e.starts_with(p));
-        // Mounts on the way (the private home, the project's and the store's own binds) would
-        // split the one mount again: the carrier shows those places itself.
+        // Mounts on the way (the private home, the project's, the store's and a virtualenv's
+        // own binds) would split the one mount again: the carrier shows those places itself.
         let removed: Vec<Mount> = self
             .mounts
             .iter()
@@ -439,12 +452,13 @@ impl View {
                 why: why.to_string(),
             });
         }
-        // Cover every other entry of each directory on the way.
+        // Cover every other entry of each directory on the way; not inside a place shown (a
+        // virtualenv in the project: the project is shown whole).
         let mut covers = Vec::new();
         for end in &ends {
             for dir in end
                 .ancestors()
-                .filter(|d| d.starts_with(&ancestor) && d != end)
+                .filter(|d| d.starts_with(&ancestor) && !ends.iter().any(|e| d.starts_with(e)))
             {
                 let Ok(entries) = std::fs::read_dir(dir) else {
                     continue;
@@ -477,23 +491,29 @@ impl View {
             ancestor.clone(),
             MountKind::BindRw(ancestor.clone()),
             format!(
-                "carries {} and the project on one mount (pnpm hard-links between them); everything else in it is covered below",
-                store_real.display()
+                "carries {} on one mount ({why}); everything else in it is covered below",
+                ends.iter()
+                    .map(|e| e.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" and ")
             ),
         );
         for (path, kind) in covers {
             let why = if kind == MountKind::Tmpfs {
-                "private and empty: not on the way to the project or the store"
+                "private and empty: not on the way to the store or where it links into"
             } else {
-                "hidden: not on the way to the project or the store"
+                "hidden: not on the way to the store or where it links into"
             };
             self.push(path, kind, why);
         }
         self.carrier = Some(ancestor.clone());
-        self.shared_write = ends.to_vec();
+        self.shared_write = ends.clone();
         self.notes.push(format!(
-            "{} and the project are shown through one bind of {} so that hard links between them work; every other entry on the way is covered{}",
-            store_real.display(),
+            "{} are shown through one bind of {} so that hard links between them work; every other entry on the way is covered{}",
+            ends.iter()
+                .map(|e| e.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" and "),
             ancestor.display(),
             if was_home_tmpfs {
                 " (the home's entries by private, empty directories and files, as the private home would be)"

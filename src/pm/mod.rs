@@ -116,8 +116,9 @@ pub trait PackageManager: Sync + std::fmt::Debug {
         })
     }
 
-    /// A store the tool hard-links package files from into the project (pnpm's): shown on
-    /// the project's mount so `link()` works, and the arguments that pin the tool to it.
+    /// A store the tool hard-links package files from (pnpm's store, uv's cache): shown on
+    /// one mount with the places it links into so `link()` works, and the arguments that
+    /// pin the tool to it.
     fn linked_store(&self, _ctx: &Context) -> Option<LinkedStore> {
         None
     }
@@ -224,11 +225,16 @@ pub enum ScriptShellError {
     NamedOnCommandLine { flag: String, fix: String },
 }
 
-/// A store the package manager hard-links from into the project.
+/// A store the package manager hard-links from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkedStore {
+    /// What it is, for `explain` ("pnpm's store", "uv's cache").
+    pub what: &'static str,
     /// The store's root (absolute; it may not exist yet).
     pub dir: PathBuf,
+    /// The places it links into (absolute; the project, a virtualenv), shown on the store's
+    /// mount.
+    pub into: Vec<PathBuf>,
     /// Arguments put right after the program name that pin the tool to `dir`.
     pub args: Vec<OsString>,
     pub why: String,
@@ -436,6 +442,7 @@ mod tests {
             ),
             (&["uv", "pip", "install", "x"][..], Family::Pip),
             (&["/opt/uv/bin/uv", "sync"][..], Family::Pip),
+            (&["uvx", "ruff"][..], Family::Pip),
             (&["python3", "setup.py", "install"][..], Family::Generic),
             (&["/bin/true"][..], Family::Generic),
         ] {
@@ -445,8 +452,14 @@ mod tests {
         for cmd in [
             &["uv", "pip", "install", "x"][..],
             &["/opt/uv/bin/uv", "sync"][..],
+            &["/opt/uv/bin/uvx", "--from", "x", "y"][..],
         ] {
             assert_eq!(detect(&argv(cmd)).manager.name(), "uv", "{cmd:?}");
+            assert_eq!(
+                detect(&argv(cmd)).manager.builtin_policy().0,
+                crate::policy::builtin::UV.0,
+                "{cmd:?}"
+            );
         }
         assert_eq!(
             detect(&argv(&["pip", "install", "x"])).manager.name(),

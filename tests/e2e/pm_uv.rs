@@ -5,7 +5,9 @@
 //! own build directories in uv's cache and temp), each attempt is refused and logged with
 //! `name@version` and the hook; the install succeeds. Bare uv, the negative control, lets
 //! the same backend do everything. `explain` names the index from uv's configuration and the
-//! hook.
+//! hook. With a warm cache, uv inside hard-links installed files from its cache into the
+//! environment (a venv outside the project, and the project's `.venv` under `uv sync`)
+//! instead of falling back to copying.
 
 use crate::common::netns::*;
 use crate::common::servers::*;
@@ -89,9 +91,23 @@ fn check_level2(p: &mut Problems, r: &LoggedRun, got: &[Value], secrets: &[&str]
                 report["pm_port_get"]
             )
         });
+        // The home's `.netrc` lies beside uv's cache, which is shown on one mount with the
+        // environment: there it is covered by an empty file (hidden-file), otherwise absent
+        // (credential-path). Either way the build step reads nothing and is logged.
+        p.check(
+            report["netrc"]["ok"] == false || report["netrc"]["value"] == "",
+            || format!("{hook}: the netrc was read: {}", report["netrc"]),
+        );
+        p.check(
+            ["credential-path", "hidden-file"]
+                .iter()
+                .map(|reason| r.blocked_by(PACKAGE, Some(&hook), "read", reason, ".netrc"))
+                .sum::<usize>()
+                >= 1,
+            || format!("no blocked read of .netrc attributed to {PACKAGE} ({hook})"),
+        );
         for what in [
             "uv_environ",
-            "netrc",
             "write_project",
             "write_pth",
             "write_victim",
@@ -105,7 +121,6 @@ fn check_level2(p: &mut Problems, r: &LoggedRun, got: &[Value], secrets: &[&str]
         for (action, reason, target) in [
             ("proxy", "script-offline", index.as_str()),
             ("connect", "script-offline", "127.0.0.1:3128"),
-            ("read", "credential-path", ".netrc"),
             ("read", "other-process", "/environ"),
             ("write", "read-only-path", "si-uv-planted.txt"),
             ("write", "read-only-path", "si_uv_planted.pth"),
@@ -399,4 +414,195 @@ fn uvs_default_index_is_read_from_its_executable_or_the_run_refuses() {
         "the refusal does not name the fix: {}",
         out.stderr
     );
+}
+
+/// Where the linked install goes.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    /// `uv pip install` into a venv beside the project (`VIRTUAL_ENV`).
+    VenvOutside,
+    /// `uv sync` into the project's `.venv`.
+    ProjectVenv,
+}
+
+/// Every regular file beneath `dir` as (path, inode, link count).
+fn files(dir: &Path) -> Vec<(PathBuf, u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let m = e.metadata().expect("metadata");
+            (e.path().to_path_buf(), m.ino(), m.nlink())
+        })
+        .collect()
+}
+
+/// A warm cache (a bare install of the same wheel into another venv), then the install
+/// inside: the package's files are hard links of the cache's (this filesystem, ext4, cannot
+/// clone, so uv's default `clone` falls to `hardlink`), and uv says nothing of copying.
+fn warm_cache_is_hard_linked(target: Target) {
+    let uv = crate::common::toolchains::uv();
+    let world = World::new_in(
+        match target {
+            Target::VenvOutside => "uv-link-pip",
+            Target::ProjectVenv => "uv-link-sync",
+        },
+        Path::new(OUTSIDE_TMP),
+    );
+    let packages = world.root().join("packages");
+    make_wheel(&world, &packages, LINKED, "1.0.0");
+    let server = start_pypiserver(world.root(), &packages);
+    let cache = world.home.join(".cache/uv");
+    let warm = make_venv_at(&world, &world.root().join("warm-venv"));
+    run(
+        world
+            .setup_command(&uv)
+            .env("HOME", &world.home)
+            .env("VIRTUAL_ENV", &warm)
+            .env("UV_CACHE_DIR", &cache)
+            .env("UV_DEFAULT_INDEX", &server.url)
+            .args(["pip", "install", LINKED]),
+        RUN_TIMEOUT,
+    )
+    .assert_success();
+    let cached: std::collections::HashSet<u64> =
+        files(&cache).iter().map(|(_, ino, _)| *ino).collect();
+
+    let _g = shared_run_guard();
+    let log = world.log_path("uv-link");
+    let mut cmd = world.safe_install();
+    cmd.arg("--log").arg(&log).arg(&uv);
+    let venv = match target {
+        Target::VenvOutside => {
+            let venv = make_venv_at(&world, &world.root().join("venv"));
+            cmd.args(["pip", "install", LINKED])
+                .env("VIRTUAL_ENV", &venv)
+                .env("UV_DEFAULT_INDEX", &server.url);
+            venv
+        }
+        Target::ProjectVenv => {
+            write_file(
+                &world.project.join("pyproject.toml"),
+                &format!(
+                    "[project]\nname = \"si-uv-app\"\nversion = \"0.1.0\"\nrequires-python = \">=3.8\"\ndependencies = [\"{LINKED}\"]\n\n[[tool.uv.index]]\nname = \"local\"\nurl = \"{}\"\ndefault = true\n",
+                    server.url
+                ),
+            );
+            cmd.arg("sync");
+            make_venv_at(&world, &world.project.join(".venv"))
+        }
+    };
+    let r = LoggedRun::read(run(cmd.current_dir(&world.project), RUN_TIMEOUT), log);
+    let site = site_packages(&venv);
+    let module = site.join(format!("{}.py", LINKED.replace('-', "_")));
+    assert!(
+        r.out.status.success() && module.is_file(),
+        "the install failed\n{}",
+        r.context()
+    );
+    let mut p = Problems::new();
+    let installed: Vec<_> = files(&site)
+        .into_iter()
+        .filter(|(path, _, _)| {
+            path == &module
+                || path
+                    .parent()
+                    .and_then(Path::file_name)
+                    .is_some_and(|d| d.to_string_lossy().starts_with("si_uv_linked-"))
+                    && path
+                        .file_name()
+                        .is_some_and(|n| n == "METADATA" || n == "WHEEL")
+        })
+        .collect();
+    p.check(installed.len() == 3, || {
+        format!("the module and its METADATA and WHEEL are not all there: {installed:?}")
+    });
+    for (path, ino, nlink) in &installed {
+        p.check(*nlink > 1 && cached.contains(ino), || {
+            format!(
+                "{} is not a hard link of a file in the cache {} (links {nlink})",
+                path.display(),
+                cache.display()
+            )
+        });
+    }
+    p.check(
+        !r.out.stderr.contains("falling back to full copy")
+            && !r.out.stderr.contains("Failed to hardlink"),
+        || "uv says it copied instead of linking".into(),
+    );
+    p.finish(&r.context());
+}
+
+const LINKED: &str = "si-uv-linked";
+
+/// Not below the temp roots, where a user's project would be.
+const OUTSIDE_TMP: &str = "/srv/safe-install-test";
+
+#[test]
+fn uv_pip_install_hard_links_from_the_warm_cache_into_a_venv() {
+    warm_cache_is_hard_linked(Target::VenvOutside);
+}
+
+#[test]
+fn uv_sync_hard_links_from_the_warm_cache_into_the_projects_venv() {
+    warm_cache_is_hard_linked(Target::ProjectVenv);
+}
+
+/// `uvx` is uv (`uv tool run`): planned with uv's policy and hook, and a tool it downloads
+/// from the index runs; a Python program it starts is one of uv's pythons, at level 2.
+#[test]
+fn uvx_is_uv_and_runs_a_tool_from_the_index() {
+    let uvx = crate::common::toolchains::bin_dir("uv", "uvx").join("uvx");
+    let world = World::new("uvx");
+    let packages = world.root().join("packages");
+    make_wheel(&world, &packages, LINKED, "1.0.0");
+    let server = start_pypiserver(world.root(), &packages);
+    let explained = run(
+        world
+            .safe_install()
+            .arg("explain")
+            .arg(&uvx)
+            .args(["--from", LINKED, "python"])
+            .env("UV_DEFAULT_INDEX", &server.url)
+            .current_dir(&world.project),
+        RUN_TIMEOUT,
+    );
+    explained.assert_success();
+    let mut p = Problems::new();
+    p.check(explained.stdout.contains("policy:    uv"), || {
+        format!("uvx is not planned as uv:\n{}", explained.stdout)
+    });
+    p.check(explained.stdout.contains("uv's build steps"), || {
+        "uv's level-2 hook is not shown for uvx".into()
+    });
+    let _g = shared_run_guard();
+    let log = world.log_path("uvx");
+    let r = LoggedRun::read(
+        run(
+            world
+                .safe_install()
+                .arg("--log")
+                .arg(&log)
+                .args(["--secret-env", "SI_UV_SECRET"])
+                .arg(&uvx)
+                .args(["--from", LINKED, "python", "-c"])
+                .arg("import si_uv_linked, os; print('tool says', si_uv_linked.VALUE, os.environ.get('SI_UV_SECRET', 'no-secret'))")
+                .env("UV_DEFAULT_INDEX", &server.url)
+                .env("SI_UV_SECRET", "si-uvx-secret")
+                .current_dir(&world.project),
+            RUN_TIMEOUT,
+        ),
+        log,
+    );
+    p.check(
+        r.out.status.success()
+            && r.out
+                .stdout
+                .contains(&format!("tool says {LINKED} no-secret")),
+        || "uvx did not run the tool from the index, or the tool saw the secret".into(),
+    );
+    p.finish(&format!("{}\n{}", explained.stdout, r.context()));
 }

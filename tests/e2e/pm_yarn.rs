@@ -180,7 +180,8 @@ fn yarn1_with_a_cold_cache_reaches_the_registry_of_its_yarnrc() {
 
 /// A package whose approved postinstall tries the network (the registry itself), a
 /// credential (the project's `.env`), a write to the project root and one to another
-/// package, and records each outcome in its own directory.
+/// package (si-benign's folder: `node_modules/si-benign`, or its unplugged folder under
+/// PnP), and records each outcome in its own directory.
 fn stage_probe(world: &World, port: u16) -> std::path::PathBuf {
     let dir = world.root().join("staging/si-yarn-probe");
     write_file(
@@ -197,7 +198,12 @@ const done = () => fs.writeFileSync('probe-report.json', JSON.stringify(out));
 function attempt(name, f) {{ try {{ f(); out[name] = 'succeeded'; }} catch (e) {{ out[name] = String(e.code || e); }} }}
 attempt('env', () => {{ const t = fs.readFileSync(path.join(project, '.env'), 'utf8'); if (!t.includes('SECRET')) throw {{code: 'empty'}}; }});
 attempt('root', () => fs.writeFileSync(path.join(project, 'si-yarn-root-write'), 'x'));
-attempt('other', () => fs.writeFileSync(path.join(project, 'node_modules/si-benign/si-yarn-pwned'), 'x'));
+function other() {{
+  const unplugged = path.join(project, '.yarn/unplugged');
+  const pnp = fs.existsSync(unplugged) && fs.readdirSync(unplugged).find(d => d.startsWith('si-benign-npm-'));
+  return pnp ? path.join(unplugged, pnp, 'node_modules/si-benign') : path.join(project, 'node_modules/si-benign');
+}}
+attempt('other', () => fs.writeFileSync(path.join(other(), 'si-yarn-pwned'), 'x'));
 const req = http.get({{host: '127.0.0.1', port: {port}, path: '/si-benign', timeout: 5000}}, res => {{ out.net = 'HTTP ' + res.statusCode; done(); }});
 req.on('error', e => {{ out.net = String(e.code || e); done(); }});
 req.on('timeout', () => {{ out.net = 'timeout'; req.destroy(); }});
@@ -207,10 +213,48 @@ req.on('timeout', () => {{ out.net = 'timeout'; req.destroy(); }});
     dir
 }
 
-/// A yarn 4 project (`nodeLinker: node-modules`) depending on si-benign and the probe, both
-/// approved with `dependenciesMeta.<name>.built`, against Verdaccio over HTTPS. Returns the
-/// world, the server, the port the probe tries and the CA.
-fn yarn4_world(name: &str) -> (World, Server, u16, Seen) {
+/// How yarn 4 lays out the installed packages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Linker {
+    /// `nodeLinker: node-modules`: `node_modules/<name>`.
+    NodeModules,
+    /// `nodeLinker: pnp` (yarn's default): packages stay zipped in the cache; those with
+    /// scripts are unplugged into `.yarn/unplugged/<name>-npm-<version>-<hash>/node_modules/<name>`.
+    Pnp,
+}
+
+impl Linker {
+    fn setting(self) -> &'static str {
+        match self {
+            Linker::NodeModules => "node-modules",
+            Linker::Pnp => "pnp",
+        }
+    }
+
+    /// Where package `name` is installed in `project` (the first match), whether or not it
+    /// exists.
+    fn dir(self, project: &Path, name: &str) -> std::path::PathBuf {
+        match self {
+            Linker::NodeModules => project.join("node_modules").join(name),
+            Linker::Pnp => {
+                let unplugged = project.join(".yarn/unplugged");
+                let prefix = format!("{name}-npm-");
+                fs::read_dir(&unplugged)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .find(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                    .map(|e| e.path().join("node_modules").join(name))
+                    .unwrap_or_else(|| unplugged.join(format!("{prefix}?/node_modules/{name}")))
+            }
+        }
+    }
+}
+
+/// A yarn 4 project (`nodeLinker` as `linker` says) depending on si-benign and the probe,
+/// both approved with `dependenciesMeta.<name>.built`, against Verdaccio over HTTPS. Returns
+/// the world, the server, the port the probe tries and the CA.
+fn yarn4_world(name: &str, linker: Linker) -> (World, Server, u16, Seen) {
     let world = World::new(name);
     // The host the probe tries to reach: a loopback listener that records what arrives.
     let (probe_port, seen) = recording_server("127.0.0.1");
@@ -238,7 +282,8 @@ fn yarn4_world(name: &str) -> (World, Server, u16, Seen) {
     write_file(
         &world.project.join(".yarnrc.yml"),
         &format!(
-            "nodeLinker: node-modules\nnpmRegistryServer: \"{}\"\nhttpsCaFilePath: \"{}\"\nnpmMinimalAgeGate: 0\nenableTelemetry: false\nenableScripts: true\n",
+            "nodeLinker: {}\nnpmRegistryServer: \"{}\"\nhttpsCaFilePath: \"{}\"\nnpmMinimalAgeGate: 0\nenableTelemetry: false\nenableScripts: true\n",
+            linker.setting(),
             server.url,
             ca_inside.display()
         ),
@@ -251,7 +296,24 @@ type Seen = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
 #[test]
 fn yarn4_approved_postinstall_runs_at_level_2_and_is_attributed() {
-    let (world, server, probe_port, seen) = yarn4_world("yarn4-level2");
+    approved_postinstall_runs_at_level_2(Linker::NodeModules);
+}
+
+/// The same with PnP, yarn's default: the approved scripts run in their unplugged folders,
+/// which they may write (the probe's report), at level 2.
+#[test]
+fn yarn4_pnp_approved_postinstall_runs_at_level_2_in_its_unplugged_folder() {
+    approved_postinstall_runs_at_level_2(Linker::Pnp);
+}
+
+fn approved_postinstall_runs_at_level_2(linker: Linker) {
+    let (world, server, probe_port, seen) = yarn4_world(
+        match linker {
+            Linker::NodeModules => "yarn4-level2",
+            Linker::Pnp => "yarn4-pnp-level2",
+        },
+        linker,
+    );
     let log = world.log_path("yarn4");
     let out = run(
         world
@@ -268,9 +330,9 @@ fn yarn4_approved_postinstall_runs_at_level_2_and_is_attributed() {
         out.describe(),
         server.log()
     );
-    let report_path = world
-        .project
-        .join("node_modules/si-yarn-probe/probe-report.json");
+    let report_path = linker
+        .dir(&world.project, "si-yarn-probe")
+        .join("probe-report.json");
     let report: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(&report_path).unwrap_or_else(|e| {
             panic!(
@@ -292,18 +354,22 @@ fn yarn4_approved_postinstall_runs_at_level_2_and_is_attributed() {
         seen.lock().expect("seen").is_empty(),
         "the probe's request reached the host"
     );
+    let benign = linker.dir(&world.project, "si-benign");
     assert!(!world.project.join("si-yarn-root-write").exists());
-    assert!(!world
-        .project
-        .join("node_modules/si-benign/si-yarn-pwned")
-        .exists());
+    assert!(!benign.join("si-yarn-pwned").exists());
     assert!(
-        world
-            .project
-            .join("node_modules/si-benign/build/artefact.txt")
-            .is_file(),
-        "the benign package's approved postinstall did not run"
+        benign.join("build/artefact.txt").is_file(),
+        "the benign package's approved postinstall did not run ({})\n{}",
+        benign.display(),
+        out.describe()
     );
+    if linker == Linker::Pnp {
+        assert!(
+            world.project.join(".pnp.cjs").is_file()
+                && !world.project.join("node_modules").exists(),
+            "not a PnP install"
+        );
+    }
     let events = read_log(&log);
     // A connection attempt is `connect` when refused in the kernel, `proxy` when the request
     // reached the proxy (Node honours the proxy variables).
@@ -370,9 +436,24 @@ fn yarn4_refuses_to_start_without_the_plugin() {
 
 #[test]
 fn yarn4_bare_runs_the_same_postinstall_unconfined() {
+    bare_runs_the_same_postinstall_unconfined(Linker::NodeModules);
+}
+
+#[test]
+fn yarn4_pnp_bare_runs_the_same_postinstall_unconfined() {
+    bare_runs_the_same_postinstall_unconfined(Linker::Pnp);
+}
+
+fn bare_runs_the_same_postinstall_unconfined(linker: Linker) {
     // The negative control: the same project without safe-install lets every attempt through,
-    // so the test above can fail.
-    let (world, _server, _, seen) = yarn4_world("yarn4-bare");
+    // so the tests above can fail.
+    let (world, _server, _, seen) = yarn4_world(
+        match linker {
+            Linker::NodeModules => "yarn4-bare",
+            Linker::Pnp => "yarn4-pnp-bare",
+        },
+        linker,
+    );
     let out = run(
         world
             .setup_command(toolchain_bin("yarn4").join("yarn"))
@@ -383,9 +464,9 @@ fn yarn4_bare_runs_the_same_postinstall_unconfined() {
     assert!(out.status.success(), "{}", out.describe());
     let report: serde_json::Value = serde_json::from_str(
         &fs::read_to_string(
-            world
-                .project
-                .join("node_modules/si-yarn-probe/probe-report.json"),
+            linker
+                .dir(&world.project, "si-yarn-probe")
+                .join("probe-report.json"),
         )
         .expect("probe report"),
     )
@@ -402,5 +483,69 @@ fn yarn4_bare_runs_the_same_postinstall_unconfined() {
     assert!(
         !seen.lock().expect("seen").is_empty(),
         "the probe's request did not reach the host bare"
+    );
+}
+
+/// yarn 4 sends even a plain-`http` registry's requests through the proxy with CONNECT
+/// (`unsafeHttpWhitelist` lets it use `http://`): the proxy serves the HTTP inside the tunnel
+/// as it serves a plain proxied request, so the install succeeds and each request is logged
+/// as allowed by the registry's rule.
+#[test]
+fn yarn4_installs_from_a_plain_http_registry_through_the_tunnel() {
+    let world = World::new("yarn4-http");
+    let server = start_verdaccio(&world.root().join("verdaccio"));
+    let token = verdaccio_add_user(&server, "si-tester", "si-tester-password");
+    let benign = pack_npm_fixture(&world, "benign");
+    publish_npm(&world, &benign, &server, &token);
+    write_file(
+        &world.project.join("package.json"),
+        "{ \"name\": \"si-yarn\", \"version\": \"1.0.0\", \"private\": true,\n  \"dependencies\": { \"si-benign\": \"1.0.0\" },\n  \"dependenciesMeta\": { \"si-benign\": { \"built\": true } } }\n",
+    );
+    write_file(
+        &world.project.join(".yarnrc.yml"),
+        &format!(
+            "nodeLinker: node-modules\nnpmRegistryServer: \"{}\"\nunsafeHttpWhitelist:\n  - \"127.0.0.1\"\nnpmMinimalAgeGate: 0\nenableTelemetry: false\n",
+            server.url
+        ),
+    );
+    write_file(&world.project.join("yarn.lock"), "");
+    let log = world.log_path("yarn4-http");
+    let out = run(
+        world
+            .safe_install()
+            .env("PATH", path_with("yarn4"))
+            .arg("--log")
+            .arg(&log)
+            .arg("--log-allowed")
+            .args(["--", "yarn", "install"]),
+        RUN_TIMEOUT,
+    );
+    assert!(
+        out.status.success()
+            && world
+                .project
+                .join("node_modules/si-benign/build/artefact.txt")
+                .is_file(),
+        "{}\n--- verdaccio ---\n{}",
+        out.describe(),
+        server.log()
+    );
+    // yarn 4's lockfile does not name the registry: the log says where yarn went.
+    let events = read_log(&log);
+    let target = format!("127.0.0.1:{}", server.port);
+    let lines: Vec<String> = events.iter().map(|e| e.to_string()).collect();
+    assert!(
+        events.iter().any(|e| e["action"] == "proxy"
+            && e["verdict"] == "allowed"
+            && e["target"] == target.as_str()),
+        "no allowed request to the registry in the log:\n{}",
+        lines.join("\n")
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["verdict"] == "blocked" && e["target"] == target.as_str()),
+        "a request of yarn's to its registry was refused:\n{}",
+        lines.join("\n")
     );
 }

@@ -26,6 +26,9 @@ const RUNS: &[(&str, &str, bool)] = &[
     ("npx si-remote", "real-npx args=[si-remote]", true),
     ("yarn", "real-yarn args=[]", true),
     ("yarn dev", "real-yarn args=[dev]", false),
+    ("yarn dlx si-remote", "real-yarn args=[dlx si-remote]", true),
+    // pnpm's pins come first on its command line.
+    ("pnpx si-remote", "real-pnpx", true),
     ("command npm direct", "real-npm args=[direct]", false),
 ];
 

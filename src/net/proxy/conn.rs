@@ -60,6 +60,13 @@ pub(super) fn serve(
             let Some(addrs) = conn.resolve(allow, &head.target, rule, true)? else {
                 return Ok(());
             };
+            let hello = match conn.tunnel_start(&head.target, rest)? {
+                None => return Ok(()),
+                Some(TunnelStart::Http(early)) => {
+                    return conn.plain_in_tunnel(&head.target, rule, &addrs, early, script)
+                }
+                Some(TunnelStart::Tls(hello)) => hello,
+            };
             // The package manager's tunnel to an HTTPS origin that carries a credential is
             // terminated here (the placeholders inside must be seen); every other tunnel
             // stays opaque.
@@ -67,48 +74,26 @@ pub(super) fn serve(
             let host = host.trim_matches(['[', ']']);
             if let Some(tls) = cfg.vault.tls().filter(|_| !script) {
                 if cfg.vault.intercepts(host, head.target.port) {
-                    return conn.intercept(&head.target, rule, &addrs, rest, tls);
+                    return conn.intercept(&head.target, rule, &addrs, hello, tls);
                 }
             }
-            conn.tunnel(&head.target, rule, &addrs, rest)
+            conn.tunnel(&head.target, rule, &addrs, hello)
         }
         RequestKind::Forward { .. } => {
             let Some(addrs) = conn.resolve(allow, &head.target, rule, true)? else {
                 return Ok(());
             };
-            // Placeholders are decided before anything is dialled: a misuse never reaches
-            // the host it was sent to.
-            let Some(sealed) = conn.unseal(&head, crate::creds::Scheme::Http, !script) else {
-                return Ok(());
-            };
-            // A placeholder in a header that is not forwarded (`Proxy-Authorization`) goes
-            // to no origin either.
-            if let RequestKind::Forward { upstream_head, .. } = &head.kind {
-                let raw = &buf[..head.head_len];
-                if let Some(cred) = cfg
-                    .vault
-                    .carries_placeholder(raw)
-                    .filter(|_| cfg.vault.carries_placeholder(upstream_head).is_none())
-                {
-                    let detail = format!(
-                        "the placeholder for {} was sent in a header for the proxy; it is never forwarded",
-                        cred.source
-                    );
-                    conn.refuse(
-                        403,
-                        head.target.to_string(),
-                        Reason::CredentialMisuse,
-                        detail,
-                    );
-                    return Ok(());
-                }
-            }
-            let Some(upstream) = conn.connect(&head.target, &addrs, true) else {
-                return Ok(());
-            };
-            conn.forward(&head, sealed, rule, upstream, rest)
+            conn.send_one(&head, &buf[..head.head_len], rest, rule, &addrs, script)
         }
     }
+}
+
+/// How a tunnel starts, once the `200` is sent.
+enum TunnelStart {
+    /// A TLS ClientHello naming the CONNECT host: its bytes.
+    Tls(Vec<u8>),
+    /// A plain HTTP request (yarn 2+ tunnels `http://` registries too): the bytes so far.
+    Http(Vec<u8>),
 }
 
 struct Conn<'a> {
@@ -372,17 +357,15 @@ impl<'a> Conn<'a> {
         );
     }
 
-    /// `200`, the ClientHello's SNI check, then the upstream connection and a two-way relay.
+    /// After the checked ClientHello ([`Conn::tunnel_start`]): the upstream connection and a
+    /// two-way relay.
     fn tunnel(
         &self,
         target: &Target,
         rule: &Rule,
         addrs: &[SocketAddr],
-        early: &[u8],
+        hello: Vec<u8>,
     ) -> io::Result<()> {
-        let Some(hello) = self.client_hello(target, early)? else {
-            return Ok(());
-        };
         let Some(upstream) = self.connect(target, addrs, false) else {
             return Ok(());
         };
@@ -392,7 +375,7 @@ impl<'a> Conn<'a> {
         relay::relay(&self.client, &upstream, self.cfg.idle_timeout)
     }
 
-    /// A credential-bearing HTTPS origin: `200`, the same SNI check, then TLS terminated with
+    /// A credential-bearing HTTPS origin, after the checked ClientHello: TLS terminated with
     /// the run's CA (a leaf for this host only), the upstream re-encrypted and verified, and
     /// each request in between unsealed (`net::intercept`).
     fn intercept(
@@ -400,13 +383,10 @@ impl<'a> Conn<'a> {
         target: &Target,
         rule: &Rule,
         addrs: &[SocketAddr],
-        early: &[u8],
+        hello: Vec<u8>,
         tls: &crate::creds::tls::Interceptor,
     ) -> io::Result<()> {
         use crate::net::intercept::{self, Buffered, Ended};
-        let Some(hello) = self.client_hello(target, early)? else {
-            return Ok(());
-        };
         let Some(upstream) = self.connect(target, addrs, false) else {
             return Ok(());
         };
@@ -480,9 +460,10 @@ impl<'a> Conn<'a> {
         Ok(())
     }
 
-    /// Answer `200` and read the ClientHello; its SNI must equal the CONNECT host. The bytes
-    /// read, or `None` when refused or gone.
-    fn client_hello(&self, target: &Target, early: &[u8]) -> io::Result<Option<Vec<u8>>> {
+    /// Answer `200` and read how the tunnel starts: a ClientHello, whose SNI must equal the
+    /// CONNECT host, or a plain HTTP request ([`Conn::plain_in_tunnel`] checks its `Host`).
+    /// Anything else is refused. `None` when refused or gone.
+    fn tunnel_start(&self, target: &Target, early: &[u8]) -> io::Result<Option<TunnelStart>> {
         (&self.client).write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
         let deadline = Instant::now() + self.cfg.head_timeout;
         let mut hello = early.to_vec();
@@ -491,13 +472,19 @@ impl<'a> Conn<'a> {
             match sni::parse_client_hello(&hello) {
                 Hello::Complete { sni } => break sni,
                 Hello::Incomplete => {}
-                verdict => {
-                    let what = if verdict == Hello::NotTls {
-                        "the tunnel does not start with a TLS ClientHello"
-                    } else {
-                        "the TLS ClientHello cannot be parsed"
-                    };
-                    self.fronting(target, what.into())?;
+                Hello::NotTls => match request::starts_like_http(&hello) {
+                    Some(true) => return Ok(Some(TunnelStart::Http(hello))),
+                    None => {}
+                    Some(false) => {
+                        self.fronting(
+                            target,
+                            "the tunnel starts with neither a TLS ClientHello nor a plain HTTP request".into(),
+                        )?;
+                        return Ok(None);
+                    }
+                },
+                Hello::Malformed => {
+                    self.fronting(target, "the TLS ClientHello cannot be parsed".into())?;
                     return Ok(None);
                 }
             }
@@ -531,7 +518,7 @@ impl<'a> Conn<'a> {
             self.fronting(target, what)?;
             return Ok(None);
         }
-        Ok(Some(hello))
+        Ok(Some(TunnelStart::Tls(hello)))
     }
 
     fn fronting(&self, target: &Target, what: String) -> io::Result<()> {
@@ -578,6 +565,106 @@ impl<'a> Conn<'a> {
                 None
             }
         }
+    }
+
+    /// One plain request to the checked `addrs`: its placeholders decided before anything is
+    /// dialled (a misuse never reaches the host it was sent to), then forwarded. `raw` is
+    /// the head as the client sent it.
+    fn send_one(
+        &self,
+        head: &RequestHead,
+        raw: &[u8],
+        rest: &[u8],
+        rule: &Rule,
+        addrs: &[SocketAddr],
+        script: bool,
+    ) -> io::Result<()> {
+        let Some(sealed) = self.unseal(head, crate::creds::Scheme::Http, !script) else {
+            return Ok(());
+        };
+        // A placeholder in a header that is not forwarded (`Proxy-Authorization`) goes to
+        // no origin either.
+        if let RequestKind::Forward { upstream_head, .. } = &head.kind {
+            if let Some(cred) = self
+                .cfg
+                .vault
+                .carries_placeholder(raw)
+                .filter(|_| self.cfg.vault.carries_placeholder(upstream_head).is_none())
+            {
+                let detail = format!(
+                    "the placeholder for {} was sent in a header for the proxy; it is never forwarded",
+                    cred.source
+                );
+                self.refuse(
+                    403,
+                    head.target.to_string(),
+                    Reason::CredentialMisuse,
+                    detail,
+                );
+                return Ok(());
+            }
+        }
+        let Some(upstream) = self.connect(&head.target, addrs, true) else {
+            return Ok(());
+        };
+        self.forward(head, sealed, rule, upstream, rest)
+    }
+
+    /// A tunnel that carries plain HTTP: its request is read and served exactly as the
+    /// absolute-form request to the CONNECT's host and port would be (the same parser and
+    /// checks, credentials, log and one request per connection), so a tunnel adds nothing
+    /// a plain request could not do. A `Host` naming another host is fronting.
+    fn plain_in_tunnel(
+        &self,
+        target: &Target,
+        rule: &Rule,
+        addrs: &[SocketAddr],
+        early: Vec<u8>,
+        script: bool,
+    ) -> io::Result<()> {
+        let deadline = Instant::now() + self.cfg.head_timeout;
+        let mut buf = early;
+        let mut chunk = [0u8; 4096];
+        let head = loop {
+            match request::parse_tunnelled(&buf, target) {
+                Ok(Some(head)) => break head,
+                Ok(None) => {}
+                Err(request::RequestError::HostMismatch { header, .. }) => {
+                    return self.fronting(
+                        target,
+                        format!(
+                            "the plain HTTP request inside the tunnel names {header}, not the CONNECT host {} (domain fronting)",
+                            target.host
+                        ),
+                    );
+                }
+                Err(e) => {
+                    self.refuse(
+                        e.status(),
+                        target.to_string(),
+                        Reason::MalformedRequest,
+                        format!("{e} (a plain HTTP request inside a CONNECT tunnel)"),
+                    );
+                    return Ok(());
+                }
+            }
+            let Some(left) = deadline
+                .checked_duration_since(Instant::now())
+                .filter(|d| !d.is_zero())
+            else {
+                return Ok(());
+            };
+            self.client.set_read_timeout(Some(left))?;
+            match (&self.client).read(&mut chunk) {
+                Ok(0) => return Ok(()),
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e) if is_timeout(&e) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        };
+        let (raw, rest) = buf.split_at(head.head_len);
+        self.send_one(&head, raw, rest, rule, addrs, script)
     }
 
     /// One absolute-form request: head and body upstream, response head rewritten, body

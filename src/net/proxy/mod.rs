@@ -10,7 +10,10 @@
 //!    rule names ([`AllowList::check_resolved`]) and connect to the checked address itself, so
 //!    there is no second lookup an attacker's DNS could answer differently;
 //! 3. `CONNECT`: answer `200`, read the TLS ClientHello and require its SNI to equal the
-//!    CONNECT host (no domain fronting, no plaintext tunnels), then relay both ways;
+//!    CONNECT host (no domain fronting), then relay both ways; a tunnel that starts with a
+//!    plain HTTP request instead (yarn 2+ tunnels `http://` registries) is served exactly as
+//!    the absolute-form request to the CONNECT host and port (its `Host` must name it), and
+//!    anything else is refused;
 //!    absolute-form `http://`: forward one request rewritten to origin-form with
 //!    `Connection: close`, relay the response with its `Connection` header replaced by
 //!    `Connection: close`, and close. One request per client connection keeps the proxy from
@@ -782,6 +785,69 @@ mod tests {
             .filter(|e| e.reason == Reason::CredentialMisuse && e.verdict == Verdict::Blocked)
             .count();
         assert_eq!(misuse, 2);
+    }
+
+    /// yarn 2+ sends its `http://` registry's requests through a CONNECT tunnel: served as
+    /// the absolute-form request would be, with the credential for that origin only.
+    #[test]
+    fn plain_http_inside_a_tunnel_is_served_as_a_forwarded_request() {
+        let (port, heads) = http_server();
+        let (other, other_heads) = http_server();
+        let vault = vault_for(port);
+        let fx = start_with(
+            &[format!("127.0.0.1:{port}"), format!("127.0.0.1:{other}")],
+            |c| c.vault = vault,
+        );
+        let ask = |p: u16, request: String| {
+            let s = connect(&fx);
+            (&s).write_all(
+                format!("CONNECT 127.0.0.1:{p} HTTP/1.1\r\nHost: 127.0.0.1:{p}\r\n\r\n").as_bytes(),
+            )
+            .expect("write");
+            assert!(read_head(&s).starts_with("HTTP/1.1 200"));
+            (&s).write_all(request.as_bytes()).expect("write");
+            read_to_end(&s)
+        };
+        let answer = ask(
+            port,
+            format!("GET /pkg HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer si-placeholder-0123456789abcdef\r\nConnection: keep-alive\r\n\r\nGET /second HTTP/1.1\r\n\r\n"),
+        );
+        assert_eq!(
+            answer,
+            "HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
+        );
+        let seen = heads
+            .recv_timeout(Duration::from_secs(5))
+            .expect("upstream request");
+        assert_eq!(
+            seen,
+            format!("GET /pkg HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer npm_REALTOKEN_123\r\nConnection: close\r\n\r\n")
+        );
+        // The placeholder inside a tunnel to another origin: refused, nothing forwarded.
+        let answer = ask(
+            other,
+            format!("GET /pkg HTTP/1.1\r\nHost: 127.0.0.1:{other}\r\nAuthorization: Bearer si-placeholder-0123456789abcdef\r\n\r\n"),
+        );
+        assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+        assert!(other_heads
+            .recv_timeout(Duration::from_millis(300))
+            .is_err());
+        // Neither TLS nor HTTP: refused as before.
+        assert_eq!(ask(port, "SSH-2.0-OpenSSH_9.6\r\n".into()), "");
+        assert!(heads.recv_timeout(Duration::from_millis(300)).is_err());
+        let events = fx.events();
+        let reasons: Vec<(Verdict, Reason)> =
+            events.iter().map(|e| (e.verdict, e.reason)).collect();
+        assert_eq!(
+            reasons
+                .iter()
+                .filter(|(v, _)| *v == Verdict::Allowed)
+                .count(),
+            1,
+            "{reasons:?}"
+        );
+        assert!(reasons.contains(&(Verdict::Blocked, Reason::CredentialMisuse)));
+        assert!(reasons.contains(&(Verdict::Blocked, Reason::SniMismatch)));
     }
 
     #[test]

@@ -247,7 +247,9 @@ impl PackageManager for Pnpm {
             ));
         }
         Some(LinkedStore {
+            what: "pnpm's store",
             dir,
+            into: vec![ctx.project.clone()],
             args,
             why:
                 "pnpm's content-addressable store, on the project's mount: pnpm hard-links from it"

@@ -104,8 +104,23 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// The real uv executable behind `program`: `program` itself when it is an ELF file; for a
 /// short `#!` wrapper script (a toolchain's or a version manager's), the first absolute path
-/// it names whose file is called `uv` and is an ELF file. Read, never run.
+/// it names whose file is called `uv` (or `uvx`) and is an ELF file; for `uvx`, the `uv`
+/// beside it. Read, never run.
 pub fn real_executable(program: &Path) -> Option<PathBuf> {
+    let found = elf_behind(program)?;
+    if found.file_name().is_some_and(|n| n == "uvx") {
+        // uvx execs the `uv` beside it (`uv tool uvx …`): that is the executable that runs.
+        let uv = found.with_file_name("uv");
+        return read_head(&uv, 4)
+            .is_some_and(|h| h.starts_with(b"\x7fELF"))
+            .then(|| std::fs::canonicalize(&uv).ok())
+            .flatten();
+    }
+    Some(found)
+}
+
+/// The ELF `program` is, or the one named `uv` or `uvx` that its `#!` wrapper names.
+fn elf_behind(program: &Path) -> Option<PathBuf> {
     let head = read_head(program, 4096)?;
     if head.starts_with(b"\x7fELF") {
         return std::fs::canonicalize(program).ok();
@@ -116,7 +131,7 @@ pub fn real_executable(program: &Path) -> Option<PathBuf> {
     let text = std::str::from_utf8(&head).ok()?;
     text.split(|c: char| c.is_whitespace() || c == '\'' || c == '"')
         .map(Path::new)
-        .filter(|p| p.is_absolute() && p.file_name().is_some_and(|n| n == "uv"))
+        .filter(|p| p.is_absolute() && p.file_name().is_some_and(|n| n == "uv" || n == "uvx"))
         .find(|p| read_head(p, 4).is_some_and(|h| h.starts_with(b"\x7fELF")))
         .and_then(|p| std::fs::canonicalize(p).ok())
 }
@@ -199,6 +214,19 @@ mod tests {
             default_index_of(&real).map(|u| u.to_string()).ok(),
             Some("https://r.example.com/simple".to_string())
         );
+        // uvx, directly or through its wrapper, leads to the uv beside it.
+        let uvx = dir.path().join("venv/bin/uvx");
+        std::fs::write(&uvx, b"\x7fELF\0\0uvx").expect("write");
+        let uvx_wrapper = dir.path().join("bin-uvx");
+        std::fs::write(
+            &uvx_wrapper,
+            format!("#!/bin/sh\nexec '{}' \"$@\"\n", uvx.display()),
+        )
+        .expect("write");
+        assert_eq!(real_executable(&uvx), Some(real.clone()));
+        assert_eq!(real_executable(&uvx_wrapper), Some(real.clone()));
+        std::fs::remove_file(&elf).expect("rm uv");
+        assert_eq!(real_executable(&uvx), None, "a uvx with no uv beside it");
         let not_uv = dir.path().join("other");
         std::fs::write(&not_uv, "#!/bin/sh\nexec /bin/true\n").expect("write");
         assert_eq!(real_executable(&not_uv), None);

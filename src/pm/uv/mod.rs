@@ -1,4 +1,4 @@
-//! uv (`uv pip install`, `uv sync`, `uv add`, `uv lock`, …): recognition, the indexes in uv's
+//! uv (`uv pip install`, `uv sync`, `uv add`, `uv lock`, `uvx`, …): recognition, the indexes in uv's
 //! own configuration ([`config`]; uv reads neither pip.conf nor `PIP_*`), uv's default index
 //! read from its executable ([`defaults`]), the environment it installs into, and trust level
 //! 2 for its build backends.
@@ -10,13 +10,19 @@
 //! level 1 — the interpreter query and the bytecode compiler, started by the trusted uv
 //! executable — and starts every other python at level 2, writing only its own build
 //! directories in uv's cache (`shim::python`).
+//!
+//! uv links installed files from its cache into the environment (`clone`, then `hardlink`,
+//! then `copy` on Linux). Both fail with `EXDEV` between two mounts even on one filesystem,
+//! and uv then copies everything with a warning: so the cache is a [`LinkedStore`] shown on
+//! one mount with the environment (`plan::view`), and uv is pinned to it with
+//! `--cache-dir` (which beats a project's `cache-dir` setting).
 
 pub mod config;
 pub mod defaults;
 
 use super::{
-    Bound, CaTrust, ConfigError, Context, Family, Level2, PackageManager, ProjectFiles,
-    PythonFrontend, Registries,
+    Bound, CaTrust, ConfigError, Context, Family, Level2, LinkedStore, PackageManager,
+    ProjectFiles, PythonFrontend, Registries,
 };
 use crate::policy::ScriptsPolicy;
 use std::ffi::OsString;
@@ -25,9 +31,10 @@ use std::path::{Path, PathBuf};
 /// Files that mark a uv project root.
 pub const MANIFESTS: &[&str] = &["pyproject.toml", "uv.toml", "uv.lock"];
 
-/// Whether this command line runs uv.
+/// Whether this command line runs uv: `uv`, or `uvx` (which execs the `uv` beside it as
+/// `uv tool uvx …`, i.e. `uv tool run`).
 pub fn recognise(program: &str) -> bool {
-    program == "uv"
+    matches!(program, "uv" | "uvx")
 }
 
 #[derive(Debug)]
@@ -44,26 +51,31 @@ impl Uv {
 
 /// uv's cache as uv inside the sandbox finds it: `--cache-dir DIR`, else `UV_CACHE_DIR`, else
 /// `~/.cache/uv` (`XDG_CACHE_HOME` does not pass into the sandbox, so uv there uses the
-/// home's).
+/// home's). A project's `cache-dir` setting is overridden ([`Uv::linked_store`]).
 pub fn cache_dir(ctx: &Context) -> PathBuf {
-    let mut args = ctx.argv.iter().map(|a| a.to_string_lossy());
-    while let Some(a) = args.next() {
-        if a == "--" {
-            break;
-        }
-        let value = match a.strip_prefix("--cache-dir=") {
-            Some(v) => Some(v.to_string()),
-            None if a == "--cache-dir" => args.next().map(|v| v.into_owned()),
-            None => None,
-        };
-        if let Some(v) = value {
-            return ctx.cwd.join(v);
-        }
+    if let Some(v) = cache_dir_arg(&ctx.argv) {
+        return ctx.cwd.join(v);
     }
     ctx.var("UV_CACHE_DIR")
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
         .unwrap_or_else(|| ctx.home.join(".cache/uv"))
+}
+
+/// The cache named on the command line (`--cache-dir DIR`, `--cache-dir=DIR`).
+fn cache_dir_arg(argv: &[OsString]) -> Option<String> {
+    let mut args = argv.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(a) = args.next() {
+        if a == "--" {
+            break;
+        }
+        match a.strip_prefix("--cache-dir=") {
+            Some(v) => return Some(v.to_string()),
+            None if a == "--cache-dir" => return args.next().map(|v| v.into_owned()),
+            None => {}
+        }
+    }
+    None
 }
 
 /// The environment uv installs into: `VIRTUAL_ENV`, else `UV_PROJECT_ENVIRONMENT`, else the
@@ -237,6 +249,47 @@ impl PackageManager for Uv {
         found
     }
 
+    /// The cache, on one mount with the environment uv links into: an existing target
+    /// environment outside the project alone (the project need not share the mount); else
+    /// the project, which holds `.venv` (and the environment itself when it is there, since
+    /// its own bind would split the mount).
+    fn linked_store(&self, ctx: &Context) -> Option<LinkedStore> {
+        let dir = cache_dir(ctx);
+        let venv = target_env(ctx).map(|v| std::fs::canonicalize(&v).unwrap_or(v));
+        let into = match venv {
+            Some(v) if !v.starts_with(&ctx.project) => vec![v],
+            Some(v) => vec![ctx.project.clone(), v],
+            None => vec![ctx.project.clone()],
+        };
+        let mut args = Vec::new();
+        let mut notes = Vec::new();
+        if cache_dir_arg(&ctx.argv).is_none() {
+            let mut arg = OsString::from("--cache-dir=");
+            arg.push(&dir);
+            args.push(arg);
+            if let Some(set) = ["uv.toml", "pyproject.toml"].iter().find(|f| {
+                std::fs::read_to_string(ctx.project.join(f)).is_ok_and(|t| {
+                    t.lines()
+                        .any(|l| l.trim_start().starts_with("cache-dir") && l.contains('='))
+                })
+            }) {
+                notes.push(format!(
+                    "the project's {set} names a uv cache: overridden by --cache-dir={} (a project file does not choose a read-write place)",
+                    dir.display()
+                ));
+            }
+        }
+        Some(LinkedStore {
+            what: "uv's cache",
+            dir,
+            into,
+            args,
+            why: "uv's cache, on one mount with the environment: uv links installed files from it"
+                .into(),
+            notes,
+        })
+    }
+
     fn python_frontend(&self, ctx: &Context) -> Option<PythonFrontend> {
         Some(PythonFrontend::Uv {
             executable: Self::executable(ctx),
@@ -339,5 +392,135 @@ mod tests {
             )),
             [PathBuf::from("/usr/bin/python3")]
         );
+    }
+
+    /// `uv pip install x` in the plan fixtures' tree, the project in the home, with the base
+    /// and uv policies and the environment `env`.
+    fn uv_plan(
+        env: impl Fn(&Path) -> Vec<(OsString, OsString)>,
+        venv: impl Fn(&Context) -> PathBuf,
+    ) -> (tempfile::TempDir, Context, PathBuf, crate::plan::Plan) {
+        let (dir, mut ctx) =
+            crate::plan::test_fixtures::npm_ci(crate::plan::test_fixtures::Project::InHome);
+        ctx.argv = ["uv", "pip", "install", "x"].map(OsString::from).to_vec();
+        ctx.detected = crate::pm::detect(&ctx.argv);
+        // The build steps' interpreter is found in the trusted PATH.
+        ctx.resolved.path = Some("/usr/bin:/bin".into());
+        let venv = venv(&ctx);
+        std::fs::create_dir_all(venv.join("lib")).expect("mkdir venv");
+        std::fs::write(venv.join("pyvenv.cfg"), "home = /usr/bin\n").expect("write");
+        std::fs::create_dir_all(ctx.project.join("src")).expect("mkdir src");
+        ctx.env.extend(env(&venv));
+        let mut policy = crate::policy::Policy::default();
+        policy
+            .add_layer("base", crate::policy::builtin::BASE.1)
+            .expect("base");
+        let (name, text) = crate::policy::builtin::UV;
+        policy.add_layer(name, text).expect("uv policy");
+        let plan = crate::plan::build(&policy, &ctx, &crate::plan::Mode::Full).expect("plan");
+        (dir, ctx, venv, plan)
+    }
+
+    /// The shared mount's invariants: one read-write bind at the nearest common directory,
+    /// nothing between it and the places that splits it, every place read-write for uv and
+    /// none for its build steps.
+    fn assert_one_mount(plan: &crate::plan::Plan, ends: &[&Path]) -> PathBuf {
+        use crate::plan::MountKind;
+        let carrier = ends[0]
+            .ancestors()
+            .find(|a| ends.iter().all(|e| e.starts_with(a)))
+            .expect("common ancestor")
+            .to_path_buf();
+        let store = plan.store.as_ref().expect("a linked store");
+        assert_eq!(store.carrier.as_ref(), Some(&carrier));
+        assert!(plan
+            .mounts
+            .iter()
+            .any(|m| m.target == carrier && m.kind == MountKind::BindRw(carrier.clone())));
+        for m in &plan.mounts {
+            let splits = m.target.starts_with(&carrier)
+                && m.target != carrier
+                && ends.iter().any(|e| e.starts_with(&m.target));
+            assert!(!splits, "{} splits the shared mount", m.target.display());
+        }
+        for e in ends {
+            assert!(plan.landlock.write.contains(&e.to_path_buf()), "{e:?}");
+        }
+        assert!(!plan.landlock.write.contains(&carrier));
+        let python = plan.python.as_ref().expect("level 2 for build steps");
+        for e in ends {
+            assert!(
+                !python.level2.write.iter().any(|w| e.starts_with(w)),
+                "{e:?}"
+            );
+        }
+        carrier
+    }
+
+    #[test]
+    fn the_cache_and_a_venv_outside_the_project_share_one_mount() {
+        let (_dir, ctx, venv, plan) = uv_plan(
+            |v| vec![("VIRTUAL_ENV".into(), v.as_os_str().to_owned())],
+            |ctx| ctx.home.join("venvs/tool"),
+        );
+        let cache = ctx.home.join(".cache/uv");
+        let carrier = assert_one_mount(&plan, &[&cache, &venv]);
+        assert_eq!(carrier, ctx.home);
+        let find = |p: &Path| plan.mounts.iter().find(|m| m.target == p).map(|m| &m.kind);
+        // The project keeps its own bind; what else the home holds is covered.
+        assert_eq!(
+            find(&ctx.project),
+            Some(&crate::plan::MountKind::BindRw(ctx.project.clone()))
+        );
+        assert_eq!(
+            find(&ctx.home.join(".ssh")),
+            Some(&crate::plan::MountKind::Tmpfs)
+        );
+        assert!(!cache.exists(), "planning creates nothing");
+        assert_eq!(
+            plan.argv[1],
+            OsString::from(format!("--cache-dir={}", cache.display()))
+        );
+        let frontend = plan.python.as_ref().and_then(|p| p.frontend.clone());
+        assert!(
+            matches!(frontend, Some(PythonFrontend::Uv { cache: c, .. }) if c == cache),
+            "the build steps' cache is the one uv is pinned to"
+        );
+    }
+
+    #[test]
+    fn a_venv_in_the_project_is_shown_by_the_projects_share_of_the_mount() {
+        let (_dir, ctx, venv, plan) = uv_plan(|_| Vec::new(), |ctx| ctx.project.join(".venv"));
+        let cache = ctx.home.join(".cache/uv");
+        assert_one_mount(&plan, &[&cache, &ctx.project, &venv]);
+        let find = |p: &Path| plan.mounts.iter().find(|m| m.target == p).map(|m| &m.kind);
+        // The project's own files are not covered; its hidden files still are.
+        assert_eq!(find(&ctx.project.join("src")), None);
+        assert_eq!(
+            find(&ctx.project.join(".env")),
+            Some(&crate::plan::MountKind::HideFile)
+        );
+    }
+
+    #[test]
+    fn a_cache_named_on_the_command_line_is_not_pinned_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = ctx(dir.path(), &["uv", "--cache-dir", "/c", "sync"], &[]);
+        let store = UV.linked_store(&c).expect("store");
+        assert!(store.args.is_empty());
+        assert_eq!(store.dir, PathBuf::from("/c"));
+        assert_eq!(store.into, [dir.path().join("p")]);
+        std::fs::create_dir_all(dir.path().join("p")).expect("mkdir");
+        std::fs::write(dir.path().join("p/uv.toml"), "cache-dir = \"/x\"\n").expect("write");
+        let c = ctx(dir.path(), &["uv", "sync"], &[]);
+        let store = UV.linked_store(&c).expect("store");
+        assert_eq!(
+            store.args,
+            [OsString::from(format!(
+                "--cache-dir={}",
+                dir.path().join("home/.cache/uv").display()
+            ))]
+        );
+        assert!(store.notes.iter().any(|n| n.contains("uv.toml")));
     }
 }
