@@ -179,6 +179,9 @@ pub fn render(
 
     credentials(&mut o, vault);
     scripts(&mut o, policy, plan);
+    if let Some(a) = &plan.approvals {
+        approvals(&mut o, policy, a);
+    }
 
     let names: Vec<&str> = plan.seccomp_deny.iter().map(|(n, _)| n.as_str()).collect();
     let _ = writeln!(o, "\nsystem calls refused ({}):", names.len());
@@ -333,6 +336,106 @@ fn scripts(o: &mut String, policy: &Policy, plan: &Plan) {
                 .join(", "),
             g.reason
         );
+    }
+}
+
+/// The package manager's own approval list: which dependency scripts run at all (its
+/// decision), and what each that runs may do (safe-install's policy).
+fn approvals(o: &mut String, policy: &Policy, a: &crate::pm::approvals::Approvals) {
+    use crate::pm::approvals::{Decision, Scripted, Unlisted};
+    let _ = writeln!(
+        o,
+        "\nwhich dependency scripts run (the package manager's own approval list decides; the policy above decides what they may do):"
+    );
+    let _ = writeln!(o, "  decided by: {}", a.tool);
+    let _ = writeln!(
+        o,
+        "  approval list: {}",
+        a.source.as_deref().unwrap_or("none")
+    );
+    let unlisted = match &a.unlisted {
+        Unlisted::Run(why) => format!("run ({why})"),
+        Unlisted::Skipped => "skipped: their scripts do not run".into(),
+        Unlisted::Fail => "the install fails on them".into(),
+        Unlisted::NoneRun(why) => format!("nothing runs, listed or not ({why})"),
+        Unlisted::Unknown(why) => format!("unknown: {why}"),
+    };
+    let _ = writeln!(o, "  packages the list does not name: {unlisted}");
+    let listed = |approved: bool| {
+        a.entries
+            .iter()
+            .filter(|e| e.approved == approved)
+            .map(|e| {
+                if e.versions.is_empty() {
+                    format!("{} (every version)", e.name)
+                } else {
+                    format!("{}@{}", e.name, e.versions.join(" || "))
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    for (what, names) in [("approved", listed(true)), ("denied", listed(false))] {
+        if !names.is_empty() {
+            let _ = writeln!(o, "  {what}: {}", names.join(", "));
+        }
+    }
+    let may = |name: &str| match policy.scripts.grant(name) {
+        Some(g) => format!(
+            "its [[package]] grant: hosts [{}] read [{}] write [{}] besides its own folder",
+            g.value.allow_hosts.join(", "),
+            g.value
+                .allow_read
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            g.value
+                .allow_write
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => match policy.scripts.network {
+            crate::policy::ScriptsNetwork::None => {
+                "no network, no credentials, writes only its own folder and temp".into()
+            }
+            crate::policy::ScriptsNetwork::Registry => {
+                "the registries only, no credentials, writes only its own folder and temp".into()
+            }
+        },
+    };
+    match &a.scripted {
+        Scripted::Known(packages) if packages.is_empty() => {
+            let _ = writeln!(
+                o,
+                "  packages with install scripts: none (per the lockfile)"
+            );
+        }
+        Scripted::Known(packages) => {
+            let _ = writeln!(o, "  packages with install scripts (per the lockfile):");
+            for id in packages {
+                let (name, _) = crate::pm::approvals::split_identity(id);
+                let line = match a.decide_identity(id) {
+                    Decision::Runs(why) => format!("runs ({why}); may: {}", may(name)),
+                    Decision::Skipped(why) => format!("does not run ({why})"),
+                    Decision::Fails(why) => format!("does not run: {why}"),
+                    Decision::Unknown(why) => {
+                        format!("may run ({why}); if it does, may: {}", may(name))
+                    }
+                };
+                let _ = writeln!(o, "    {id}: {line}");
+            }
+        }
+        Scripted::AtInstall(why) => {
+            let _ = writeln!(o, "  packages with install scripts: {why}");
+            for e in a.entries.iter().filter(|e| e.approved) {
+                let _ = writeln!(o, "    {} (approved): may: {}", e.name, may(&e.name));
+            }
+        }
+    }
+    for n in &a.notes {
+        let _ = writeln!(o, "  note: {n}");
     }
 }
 

@@ -6,6 +6,7 @@
 //! supervisor and the reports ask through these methods and never branch on the tool: adding
 //! a package manager is one new folder here.
 
+pub mod approvals;
 mod context;
 pub mod generic;
 pub mod npm;
@@ -148,6 +149,22 @@ pub trait PackageManager: Sync + std::fmt::Debug {
     /// How its clients are told to trust an extra certificate authority (the run's
     /// interception CA).
     fn ca_trust(&self) -> CaTrust;
+
+    /// Its own approval list for dependency scripts (which packages' scripts it runs at
+    /// all), read from its files as data, with which lockfile packages have scripts. The
+    /// default: no list, every package's scripts or build backends run.
+    fn approvals(&self, _ctx: &Context) -> approvals::Approvals {
+        approvals::Approvals::all_run(
+            self.name(),
+            format!(
+                "{} has no approval list: every package's install scripts or build backends run",
+                self.name()
+            ),
+            approvals::Scripted::AtInstall(
+                "which packages build is known only at install time (an sdist builds, a wheel does not)".into(),
+            ),
+        )
+    }
 
     /// What the first notify filter (the package manager's level) observes when no level-2
     /// hook installs filters of its own.
