@@ -313,7 +313,12 @@ fn npm12_approved_script_runs_at_level_2_and_the_unapproved_one_not_at_all() {
             "read-only-path",
             format!("{project}/node_modules/.bin"),
         ),
-        ("read", "hidden-file", "/.npmrc".to_string()),
+        // The home's .npmrc (its token): a credential path, out of the view.
+        (
+            "read",
+            "credential-path",
+            format!("{}/.npmrc", world.home.display()),
+        ),
         (
             "proxy",
             "script-offline",
