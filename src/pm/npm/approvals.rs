@@ -96,6 +96,32 @@ fn package_json_list(project: &Path, notes: &mut Vec<String>) -> Option<Vec<Appr
     (!entries.is_empty()).then_some(entries)
 }
 
+/// Whether npm reads no project `package.json` for this command: `npx`, `npm exec`/`npm x`
+/// and global installs take `allow-scripts` from `.npmrc` only
+/// (`resolve-allow-scripts.js`).
+fn skips_package_json(argv: &[std::ffi::OsString]) -> bool {
+    let program = argv
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let args: Vec<&str> = argv
+        .iter()
+        .skip(1)
+        .filter_map(|a| a.to_str())
+        .take_while(|a| *a != "--")
+        .collect();
+    let command = args.iter().find(|a| !a.starts_with('-')).copied();
+    program == "npx"
+        || matches!(command, Some("exec" | "x"))
+        || args.iter().any(|a| {
+            matches!(
+                *a,
+                "-g" | "--global" | "--location=global" | "--global=true"
+            )
+        })
+}
+
 /// Which packages the project's lockfile says have install scripts (`hasInstallScript`,
 /// lockfile versions 2 and 3).
 pub fn scripted(project: &Path) -> Scripted {
@@ -184,7 +210,12 @@ pub fn approvals(ctx: &Context) -> Approvals {
         return a;
     }
     let npmrc = get("allow-scripts").cloned();
-    let (source, entries) = match package_json_list(&ctx.project, &mut notes) {
+    let from_package_json = if skips_package_json(&ctx.argv) {
+        None
+    } else {
+        package_json_list(&ctx.project, &mut notes)
+    };
+    let (source, entries) = match from_package_json {
         Some(entries) => {
             if let Some((_, _, origin)) = &npmrc {
                 notes.push(format!(
@@ -354,6 +385,33 @@ mod tests {
         // On the command line npm refuses a project install.
         let a = approvals(&ctx(root, "npm12", &["ci", "--allow-scripts=ok"], &[]));
         assert!(matches!(a.unlisted, Unlisted::Unknown(ref w) if w.contains("EALLOWSCRIPTS")));
+    }
+
+    #[test]
+    fn npx_and_global_installs_read_npmrc_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        toolchains(root);
+        write_files(
+            root,
+            &[
+                (
+                    "home/u/proj/package.json",
+                    r#"{"allowScripts":{"ok":true}}"#,
+                ),
+                ("home/u/proj/.npmrc", "allow-scripts=other\n"),
+            ],
+        );
+        for args in [&["exec", "tool"][..], &["install", "-g", "tool"][..]] {
+            let a = approvals(&ctx(root, "npm12", args, &[]));
+            assert!(
+                matches!(a.decide_identity("other@2.0.0"), Decision::Runs(_)),
+                "{args:?}"
+            );
+            assert!(a.decide_identity("ok@1.0.0").not_approved(), "{args:?}");
+        }
+        let a = approvals(&ctx(root, "npm12", &["install"], &[]));
+        assert!(matches!(a.decide_identity("ok@1.0.0"), Decision::Runs(_)));
     }
 
     #[test]
