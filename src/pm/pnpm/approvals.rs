@@ -84,6 +84,74 @@ fn package_json_names(project: &Path, key: &str) -> Option<Vec<String>> {
     )
 }
 
+/// A boolean setting as pnpm `major` resolves it, with where it was set: the command line
+/// (`--key`, `--no-key`, `--key=v`, `--config.key=v`, `--config.camelKey=v`) first, then
+/// for pnpm 12 its environment (`pnpm_config_key`) before `pnpm-workspace.yaml`, for pnpm 10
+/// `pnpm-workspace.yaml` before the environment (`npm_config_key`), as measured for
+/// `scriptShell`.
+fn boolean(
+    ctx: &Context,
+    major: u32,
+    yaml: &str,
+    file: &Path,
+    camel: &str,
+    kebab: &str,
+) -> Option<(bool, String)> {
+    let mut cli = None;
+    for a in ctx
+        .argv
+        .iter()
+        .skip(1)
+        .filter_map(|a| a.to_str())
+        .take_while(|a| *a != "--")
+    {
+        let value = if a == format!("--{kebab}") {
+            Some("true")
+        } else if a == format!("--no-{kebab}") {
+            Some("false")
+        } else {
+            [
+                format!("--{kebab}="),
+                format!("--config.{kebab}="),
+                format!("--config.{camel}="),
+            ]
+            .iter()
+            .find_map(|p| a.strip_prefix(p.as_str()))
+        };
+        if let Some(b) = value.and_then(truthy) {
+            cli = Some((b, format!("{a} on the command line")));
+        }
+    }
+    if cli.is_some() {
+        return cli;
+    }
+    let snake = kebab.replace('-', "_");
+    let prefix = if major >= 12 {
+        "pnpm_config_"
+    } else {
+        "npm_config_"
+    };
+    let names = [
+        format!("{prefix}{snake}"),
+        format!("{prefix}{snake}").to_uppercase(),
+    ];
+    let env = names.iter().find_map(|name| {
+        let v = ctx.var(name)?.to_str()?;
+        truthy(v).map(|b| (b, format!("environment variable {name}")))
+    });
+    let in_yaml = match yaml_top_level(yaml, camel) {
+        Some(YamlValue::Scalar(v)) => {
+            truthy(&v).map(|b| (b, format!("{camel} in {}", file.display())))
+        }
+        _ => None,
+    };
+    if major >= 12 {
+        env.or(in_yaml)
+    } else {
+        in_yaml.or(env)
+    }
+}
+
 /// pnpm's approvals for the command in `ctx`.
 pub fn approvals(ctx: &Context) -> Approvals {
     let scripted = scripted(&ctx.project);
@@ -117,17 +185,11 @@ pub fn approvals(ctx: &Context) -> Approvals {
     let file = ctx.project.join("pnpm-workspace.yaml");
     let yaml = std::fs::read_to_string(&file).unwrap_or_default();
     let get = |key: &str| yaml_top_level(&yaml, key);
-    let flag = |key: &str| match get(key) {
-        Some(YamlValue::Scalar(v)) => truthy(&v),
-        _ => None,
-    };
-    if flag("dangerouslyAllowAllBuilds") == Some(true) {
+    let flag = |camel: &str, kebab: &str| boolean(ctx, m, &yaml, &file, camel, kebab);
+    if let Some((true, from)) = flag("dangerouslyAllowAllBuilds", "dangerously-allow-all-builds") {
         return Approvals::all_run(
             tool,
-            format!(
-                "dangerouslyAllowAllBuilds in {}: every dependency's build runs",
-                file.display()
-            ),
+            format!("{from}: every dependency's build runs"),
             scripted,
         );
     }
@@ -140,7 +202,9 @@ pub fn approvals(ctx: &Context) -> Approvals {
     }
     let only = get("onlyBuiltDependencies");
     // Strict by default from pnpm 12 on (`strictDepBuilds`), opt-in before.
-    let strict = flag("strictDepBuilds").unwrap_or(m >= 12);
+    let strict = flag("strictDepBuilds", "strict-dep-builds")
+        .map(|(b, _)| b)
+        .unwrap_or(m >= 12);
     let mut unlisted = if strict {
         Unlisted::Fail
     } else {
@@ -274,6 +338,27 @@ mod tests {
         setup(root, "dangerouslyAllowAllBuilds: true\n");
         let a = approvals(&ctx(root, "p12", &["install"]));
         assert!(matches!(a.decide_identity("c@1.0.0"), Decision::Runs(_)));
+        // The command line beats the file.
+        let a = approvals(&ctx(
+            root,
+            "p12",
+            &["install", "--config.dangerously-allow-all-builds=false"],
+        ));
+        assert!(matches!(a.decide_identity("c@1.0.0"), Decision::Fails(_)));
+        setup(root, "allowBuilds: {a: true}\n");
+        let a = approvals(&ctx(
+            root,
+            "p12",
+            &["install", "--dangerously-allow-all-builds"],
+        ));
+        assert!(matches!(a.decide_identity("c@1.0.0"), Decision::Runs(_)));
+        let mut c = ctx(root, "p12", &["install"]);
+        c.env
+            .push(("pnpm_config_strict_dep_builds".into(), "false".into()));
+        assert!(matches!(
+            approvals(&c).decide_identity("c@1.0.0"),
+            Decision::Skipped(_)
+        ));
     }
 
     #[test]
