@@ -93,6 +93,20 @@ impl Approvals {
         }
     }
 
+    /// No dependency script runs at all, whatever the list says (`--ignore-scripts`).
+    pub fn none_run(tool: impl Into<String>, why: impl Into<String>, scripted: Scripted) -> Self {
+        Approvals {
+            unlisted: Unlisted::NoneRun(why.into()),
+            ..Approvals::all_run(tool, String::new(), scripted)
+        }
+    }
+
+    /// With `notes` for `explain`.
+    pub fn with_notes(mut self, notes: Vec<String>) -> Self {
+        self.notes = notes;
+        self
+    }
+
     /// Nothing can be told.
     pub fn unknown(tool: impl Into<String>, why: impl Into<String>, scripted: Scripted) -> Self {
         Approvals {

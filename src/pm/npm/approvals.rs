@@ -170,19 +170,20 @@ pub fn approvals(ctx: &Context) -> Approvals {
     let get = |key: &str| set.iter().find(|(k, _, _)| k == key);
     let on = |key: &str| get(key).filter(|(_, v, _)| v == "true");
     if let Some((_, _, origin)) = on("ignore-scripts") {
-        let mut a = Approvals::all_run(tool, "", scripted);
-        a.unlisted = Unlisted::NoneRun(format!("ignore-scripts ({origin}): no script runs"));
-        a.notes = notes;
-        return a;
+        return Approvals::none_run(
+            tool,
+            format!("ignore-scripts ({origin}): no script runs"),
+            scripted,
+        )
+        .with_notes(notes);
     }
     if major(&version).is_some_and(|m| m < 12) {
-        let mut a = Approvals::all_run(
+        return Approvals::all_run(
             tool,
             format!("npm {version} has no approval list: every dependency's install scripts run"),
             scripted,
-        );
-        a.notes = notes;
-        return a;
+        )
+        .with_notes(notes);
     }
     if let Some((_, _, origin)) = on("dangerously-allow-all-scripts") {
         let mut a = Approvals::all_run(
@@ -201,13 +202,12 @@ pub fn approvals(ctx: &Context) -> Approvals {
         Unlisted::Skipped
     };
     if let Some((_, _, origin @ (Origin::CommandLine | Origin::Env(_)))) = get("allow-scripts") {
-        let mut a = Approvals::unknown(
+        return Approvals::unknown(
             tool,
             format!("allow-scripts is set by the {origin}: npm 12 refuses a project install with it (EALLOWSCRIPTS); set allowScripts in package.json instead"),
             scripted,
-        );
-        a.notes = notes;
-        return a;
+        )
+        .with_notes(notes);
     }
     let npmrc = get("allow-scripts").cloned();
     let from_package_json = if skips_package_json(&ctx.argv) {

@@ -171,9 +171,7 @@ pub fn approvals(ctx: &Context) -> Approvals {
     let m = major(&version).unwrap_or(0);
     let ignore = ctx.argv.iter().skip(1).any(|a| a == "--ignore-scripts");
     if ignore {
-        let mut a = Approvals::all_run(tool, "", scripted);
-        a.unlisted = Unlisted::NoneRun("--ignore-scripts: no build runs".into());
-        return a;
+        return Approvals::none_run(tool, "--ignore-scripts: no build runs", scripted);
     }
     if m < 10 {
         return Approvals::all_run(

@@ -39,15 +39,16 @@ fn shipped_enable_scripts(bundle: &Path) -> Option<bool> {
 /// `.yarnrc.yml` of the project and its ancestors, then the home's, then the bundle's
 /// default. `(value, where)`.
 fn enable_scripts(ctx: &Context, bundle: Option<&Path>) -> Option<(bool, String)> {
-    if let Some(v) = ctx
+    // yarn's boolean settings from the environment take `1`/`0` too.
+    let from_env = ctx
         .var("YARN_ENABLE_SCRIPTS")
         .and_then(|v| v.to_str())
-        .and_then(|v| {
-            truthy(v)
-                .or(matches!(v, "1").then_some(true))
-                .or(matches!(v, "0").then_some(false))
-        })
-    {
+        .and_then(|v| match v {
+            "1" => Some(true),
+            "0" => Some(false),
+            v => truthy(v),
+        });
+    if let Some(v) = from_env {
         return Some((v, "YARN_ENABLE_SCRIPTS".into()));
     }
     let home = ctx.home.join(".yarnrc.yml");
@@ -83,23 +84,21 @@ pub fn approvals(ctx: &Context) -> Approvals {
                 .ok()
                 .and_then(|t| super::config::yarnrc_value(&t, "ignore-scripts"))
                 .is_some_and(|v| v == "true");
-            let mut a = Approvals::all_run(
-                format!("yarn 1 ({})", which.how),
+            let tool = format!("yarn 1 ({})", which.how);
+            if ignore || rc_ignores {
+                return Approvals::none_run(tool, "ignore-scripts: no script runs", at_install());
+            }
+            Approvals::all_run(
+                tool,
                 "yarn 1 has no approval list: every dependency's lifecycle scripts run",
                 at_install(),
-            );
-            if ignore || rc_ignores {
-                a.unlisted = Unlisted::NoneRun("ignore-scripts: no script runs".into());
-            }
-            a
+            )
         }
         Generation::Berry => {
             let tool = format!("yarn 2+ ({})", which.how);
             let skip_build = ctx.argv.iter().skip(1).any(|a| a == "--mode=skip-build");
             if skip_build {
-                let mut a = Approvals::all_run(tool, "", at_install());
-                a.unlisted = Unlisted::NoneRun("--mode=skip-build: no build runs".into());
-                return a;
+                return Approvals::none_run(tool, "--mode=skip-build: no build runs", at_install());
             }
             let mut notes = Vec::new();
             let unlisted = match enable_scripts(ctx, which.bundle.as_deref()) {
