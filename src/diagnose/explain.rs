@@ -180,7 +180,7 @@ pub fn render(
     credentials(&mut o, vault);
     scripts(&mut o, policy, plan);
     if let Some(a) = &plan.approvals {
-        approvals(&mut o, policy, a);
+        approvals(&mut o, policy, a, &plan.manager.scripted(&plan.project));
     }
 
     let names: Vec<&str> = plan.seccomp_deny.iter().map(|(n, _)| n.as_str()).collect();
@@ -341,7 +341,12 @@ fn scripts(o: &mut String, policy: &Policy, plan: &Plan) {
 
 /// The package manager's own approval list: which dependency scripts run at all (its
 /// decision), and what each that runs may do (safe-install's policy).
-fn approvals(o: &mut String, policy: &Policy, a: &crate::pm::approvals::Approvals) {
+fn approvals(
+    o: &mut String,
+    policy: &Policy,
+    a: &crate::pm::approvals::Approvals,
+    scripted: &crate::pm::approvals::Scripted,
+) {
     use crate::pm::approvals::{Decision, Scripted, Unlisted};
     let _ = writeln!(
         o,
@@ -405,7 +410,7 @@ fn approvals(o: &mut String, policy: &Policy, a: &crate::pm::approvals::Approval
             }
         },
     };
-    match &a.scripted {
+    match scripted {
         Scripted::Known(packages) if packages.is_empty() => {
             let _ = writeln!(
                 o,

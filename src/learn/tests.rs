@@ -644,13 +644,12 @@ fn a_cache_directory_is_learned_but_not_the_whole_cache_or_dotted_names_in_it() 
 
 #[test]
 fn grants_are_proposed_for_approved_packages_only() {
-    use crate::pm::approvals::{parse_entry, Approvals, Scripted, Unlisted};
+    use crate::pm::approvals::{parse_entry, Approvals, Unlisted};
     let approvals = Approvals {
         tool: "npm 12.2.3".into(),
         source: Some("allowScripts in /home/u/proj/package.json".into()),
         entries: vec![parse_entry("ok@1.0.0", true).expect("entry")],
         unlisted: Unlisted::Skipped,
-        scripted: Scripted::Known(Vec::new()),
         notes: Vec::new(),
     };
     let events = vec![

@@ -513,14 +513,13 @@ mod tests {
 
     #[test]
     fn a_registered_script_the_list_does_not_approve_is_named() {
-        use crate::pm::approvals::{parse_entry, Approvals, Scripted, Unlisted};
+        use crate::pm::approvals::{parse_entry, Approvals, Unlisted};
         let project = PathBuf::from("/p");
         let approvals = Approvals {
             tool: "npm 12.2.3".into(),
             source: Some("allowScripts in /p/package.json".into()),
             entries: vec![parse_entry("ok@1.0.0", true).expect("entry")],
             unlisted: Unlisted::Skipped,
-            scripted: Scripted::Known(Vec::new()),
             notes: Vec::new(),
         };
         let ok = project.join("node_modules/ok");
@@ -552,14 +551,7 @@ mod tests {
         // Without a list (npm 11, yarn 1, pip) nothing is reported.
         let open = Attributor::new(1)
             .with_lockfile(&[(evil.clone(), "evil@2.0.0".into())])
-            .with_approvals(
-                Some(&Approvals::all_run(
-                    "npm 11.6.0",
-                    "no list",
-                    Scripted::Known(Vec::new()),
-                )),
-                &project,
-            );
+            .with_approvals(Some(&Approvals::all_run("npm 11.6.0", "no list")), &project);
         open.register_script(pid, Some(evil));
         assert_eq!(open.not_approved(pid), None);
     }

@@ -20,8 +20,6 @@ pub struct Approvals {
     pub entries: Vec<Approval>,
     /// What happens to the scripts of a package the list does not name.
     pub unlisted: Unlisted,
-    /// Which of the lockfile's packages have install scripts.
-    pub scripted: Scripted,
     /// Entries dropped, settings that change the outcome: for `explain`.
     pub notes: Vec<String>,
 }
@@ -51,7 +49,8 @@ pub enum Unlisted {
     Unknown(String),
 }
 
-/// Which packages of the lockfile have install scripts.
+/// Which packages of the lockfile have install scripts (for `explain` only: reading it is
+/// left out of every run's start).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scripted {
     /// `name@version` of each, from the lockfile read before the install.
@@ -82,22 +81,21 @@ impl Decision {
 
 impl Approvals {
     /// No list: every dependency's scripts run.
-    pub fn all_run(tool: impl Into<String>, why: impl Into<String>, scripted: Scripted) -> Self {
+    pub fn all_run(tool: impl Into<String>, why: impl Into<String>) -> Self {
         Approvals {
             tool: tool.into(),
             source: None,
             entries: Vec::new(),
             unlisted: Unlisted::Run(why.into()),
-            scripted,
             notes: Vec::new(),
         }
     }
 
     /// No dependency script runs at all, whatever the list says (`--ignore-scripts`).
-    pub fn none_run(tool: impl Into<String>, why: impl Into<String>, scripted: Scripted) -> Self {
+    pub fn none_run(tool: impl Into<String>, why: impl Into<String>) -> Self {
         Approvals {
             unlisted: Unlisted::NoneRun(why.into()),
-            ..Approvals::all_run(tool, String::new(), scripted)
+            ..Approvals::all_run(tool, String::new())
         }
     }
 
@@ -108,13 +106,12 @@ impl Approvals {
     }
 
     /// Nothing can be told.
-    pub fn unknown(tool: impl Into<String>, why: impl Into<String>, scripted: Scripted) -> Self {
+    pub fn unknown(tool: impl Into<String>, why: impl Into<String>) -> Self {
         Approvals {
             tool: tool.into(),
             source: None,
             entries: Vec::new(),
             unlisted: Unlisted::Unknown(why.into()),
-            scripted,
             notes: Vec::new(),
         }
     }
@@ -383,7 +380,6 @@ mod tests {
                 parse_entry("no", false).expect("e"),
             ],
             unlisted,
-            scripted: Scripted::Known(Vec::new()),
             notes: Vec::new(),
         };
         let a = list(Unlisted::Skipped);

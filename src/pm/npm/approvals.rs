@@ -151,7 +151,6 @@ pub fn scripted(project: &Path) -> Scripted {
 
 /// npm's approvals for the command in `ctx`.
 pub fn approvals(ctx: &Context) -> Approvals {
-    let scripted = scripted(&ctx.project);
     let Some((_, version)) = ctx
         .resolved
         .program
@@ -161,7 +160,6 @@ pub fn approvals(ctx: &Context) -> Approvals {
         return Approvals::unknown(
             "npm",
             "which npm runs cannot be told from its files (no npm package.json beside the executable): npm 12 runs only the dependency scripts its allowScripts approves, npm 11 and earlier run them all",
-            scripted,
         );
     };
     let tool = format!("npm {version}");
@@ -170,18 +168,13 @@ pub fn approvals(ctx: &Context) -> Approvals {
     let get = |key: &str| set.iter().find(|(k, _, _)| k == key);
     let on = |key: &str| get(key).filter(|(_, v, _)| v == "true");
     if let Some((_, _, origin)) = on("ignore-scripts") {
-        return Approvals::none_run(
-            tool,
-            format!("ignore-scripts ({origin}): no script runs"),
-            scripted,
-        )
-        .with_notes(notes);
+        return Approvals::none_run(tool, format!("ignore-scripts ({origin}): no script runs"))
+            .with_notes(notes);
     }
     if major(&version).is_some_and(|m| m < 12) {
         return Approvals::all_run(
             tool,
             format!("npm {version} has no approval list: every dependency's install scripts run"),
-            scripted,
         )
         .with_notes(notes);
     }
@@ -191,7 +184,6 @@ pub fn approvals(ctx: &Context) -> Approvals {
             format!(
                 "dangerously-allow-all-scripts ({origin}): every dependency's install scripts run"
             ),
-            scripted,
         );
         a.notes = notes;
         return a;
@@ -205,7 +197,6 @@ pub fn approvals(ctx: &Context) -> Approvals {
         return Approvals::unknown(
             tool,
             format!("allow-scripts is set by the {origin}: npm 12 refuses a project install with it (EALLOWSCRIPTS); set allowScripts in package.json instead"),
-            scripted,
         )
         .with_notes(notes);
     }
@@ -249,7 +240,6 @@ pub fn approvals(ctx: &Context) -> Approvals {
         source,
         entries,
         unlisted,
-        scripted,
         notes,
     }
 }
@@ -340,7 +330,7 @@ mod tests {
             a.notes
         );
         assert_eq!(
-            a.scripted,
+            scripted(&root.join("home/u/proj")),
             Scripted::Known(vec!["ok@1.0.0".into(), "other@2.0.0".into()])
         );
         // Strict: the unlisted fail the install.

@@ -141,6 +141,10 @@ impl PackageManager for Npm {
         approvals::approvals(ctx)
     }
 
+    fn scripted(&self, project: &Path) -> crate::pm::approvals::Scripted {
+        approvals::scripted(project)
+    }
+
     fn program_pins(&self, ctx: &Context) -> Result<Vec<Pin>, PinError> {
         program_pins(
             &sources(ctx),

@@ -154,7 +154,6 @@ fn boolean(
 
 /// pnpm's approvals for the command in `ctx`.
 pub fn approvals(ctx: &Context) -> Approvals {
-    let scripted = scripted(&ctx.project);
     let Some((_, version)) = ctx
         .resolved
         .program
@@ -164,20 +163,18 @@ pub fn approvals(ctx: &Context) -> Approvals {
         return Approvals::unknown(
             "pnpm",
             "which pnpm runs cannot be told from its files (no pnpm package.json beside the executable): pnpm 10 and 12 run only the builds allowBuilds approves, pnpm 9 and earlier run them all",
-            scripted,
         );
     };
     let tool = format!("pnpm {version}");
     let m = major(&version).unwrap_or(0);
     let ignore = ctx.argv.iter().skip(1).any(|a| a == "--ignore-scripts");
     if ignore {
-        return Approvals::none_run(tool, "--ignore-scripts: no build runs", scripted);
+        return Approvals::none_run(tool, "--ignore-scripts: no build runs");
     }
     if m < 10 {
         return Approvals::all_run(
             tool,
             format!("pnpm {version} has no approval list: every dependency's build runs"),
-            scripted,
         );
     }
     let file = ctx.project.join("pnpm-workspace.yaml");
@@ -185,11 +182,7 @@ pub fn approvals(ctx: &Context) -> Approvals {
     let get = |key: &str| yaml_top_level(&yaml, key);
     let flag = |camel: &str, kebab: &str| boolean(ctx, m, &yaml, &file, camel, kebab);
     if let Some((true, from)) = flag("dangerouslyAllowAllBuilds", "dangerously-allow-all-builds") {
-        return Approvals::all_run(
-            tool,
-            format!("{from}: every dependency's build runs"),
-            scripted,
-        );
+        return Approvals::all_run(tool, format!("{from}: every dependency's build runs"));
     }
     let mut notes = Vec::new();
     let mut entries = Vec::new();
@@ -245,7 +238,6 @@ pub fn approvals(ctx: &Context) -> Approvals {
         source: (!sources.is_empty()).then(|| sources.join(" and ")),
         entries,
         unlisted,
-        scripted,
         notes,
     }
 }
@@ -310,7 +302,10 @@ mod tests {
         assert!(matches!(a.decide_identity("c@1.0.0"), Decision::Runs(_)));
         assert!(matches!(a.decide_identity("b@1.0.0"), Decision::Skipped(_)));
         assert!(matches!(a.decide_identity("d@1.0.0"), Decision::Skipped(_)));
-        assert!(matches!(a.scripted, Scripted::AtInstall(_)));
+        assert!(matches!(
+            scripted(&root.join("proj")),
+            Scripted::AtInstall(_)
+        ));
         let a = approvals(&ctx(root, "p9", &["install"]));
         assert!(matches!(a.decide_identity("d@1.0.0"), Decision::Runs(_)));
         let a = approvals(&ctx(root, "p10", &["install", "--ignore-scripts"]));

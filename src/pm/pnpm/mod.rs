@@ -230,6 +230,10 @@ impl PackageManager for Pnpm {
         approvals::approvals(ctx)
     }
 
+    fn scripted(&self, project: &Path) -> crate::pm::approvals::Scripted {
+        approvals::scripted(project)
+    }
+
     fn bin_entries(&self) -> BinEntries {
         BinEntries::ShellShims
     }

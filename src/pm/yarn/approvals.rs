@@ -12,7 +12,8 @@ use crate::pm::approvals::{
 use crate::pm::Context;
 use std::path::Path;
 
-fn at_install() -> Scripted {
+/// `yarn.lock` does not say which packages build.
+pub fn scripted() -> Scripted {
     Scripted::AtInstall(
         "yarn.lock does not record which packages have build scripts: known only at install time"
             .into(),
@@ -75,7 +76,7 @@ fn enable_scripts(ctx: &Context, bundle: Option<&Path>) -> Option<(bool, String)
 pub fn approvals(ctx: &Context) -> Approvals {
     let which = match super::which(ctx) {
         Ok(w) => w,
-        Err(e) => return Approvals::unknown("yarn", e.to_string(), at_install()),
+        Err(e) => return Approvals::unknown("yarn", e.to_string()),
     };
     let ignore = ctx.argv.iter().skip(1).any(|a| a == "--ignore-scripts");
     match which.generation {
@@ -86,19 +87,18 @@ pub fn approvals(ctx: &Context) -> Approvals {
                 .is_some_and(|v| v == "true");
             let tool = format!("yarn 1 ({})", which.how);
             if ignore || rc_ignores {
-                return Approvals::none_run(tool, "ignore-scripts: no script runs", at_install());
+                return Approvals::none_run(tool, "ignore-scripts: no script runs");
             }
             Approvals::all_run(
                 tool,
                 "yarn 1 has no approval list: every dependency's lifecycle scripts run",
-                at_install(),
             )
         }
         Generation::Berry => {
             let tool = format!("yarn 2+ ({})", which.how);
             let skip_build = ctx.argv.iter().skip(1).any(|a| a == "--mode=skip-build");
             if skip_build {
-                return Approvals::none_run(tool, "--mode=skip-build: no build runs", at_install());
+                return Approvals::none_run(tool, "--mode=skip-build: no build runs");
             }
             let mut notes = Vec::new();
             let unlisted = match enable_scripts(ctx, which.bundle.as_deref()) {
@@ -108,7 +108,6 @@ pub fn approvals(ctx: &Context) -> Approvals {
                     return Approvals::unknown(
                         tool,
                         "enableScripts is set nowhere safe-install reads and yarn's bundle could not be read for its default",
-                        at_install(),
                     )
                 }
             };
@@ -147,7 +146,6 @@ pub fn approvals(ctx: &Context) -> Approvals {
                 source,
                 entries,
                 unlisted,
-                scripted: at_install(),
                 notes,
             }
         }
@@ -212,7 +210,6 @@ mod tests {
         assert!(matches!(a.decide_identity("a@2.0.0"), Decision::Runs(_)));
         assert!(a.decide_identity("b@1.0.0").not_approved());
         assert!(a.decide_identity("c@1.0.0").not_approved());
-        assert!(matches!(a.scripted, Scripted::AtInstall(_)));
         // enableScripts: every build runs but the one built: false names.
         write_files(
             root,

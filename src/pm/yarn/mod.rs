@@ -307,6 +307,10 @@ impl PackageManager for Yarn {
         approvals::approvals(ctx)
     }
 
+    fn scripted(&self, _project: &Path) -> crate::pm::approvals::Scripted {
+        approvals::scripted()
+    }
+
     fn project_files(&self, project: &Path, _cwd: &Path, _argv: &[OsString]) -> ProjectFiles {
         let first = |names: &[&str]| names.iter().map(|n| project.join(n)).find(|p| p.is_file());
         ProjectFiles {
