@@ -353,11 +353,6 @@ fn approvals(
         "\nwhich dependency scripts run (the package manager's own approval list decides; the policy above decides what they may do):"
     );
     let _ = writeln!(o, "  decided by: {}", a.tool);
-    let _ = writeln!(
-        o,
-        "  approval list: {}",
-        a.source.as_deref().unwrap_or("none")
-    );
     let unlisted = match &a.unlisted {
         Unlisted::Run(why) => format!("run ({why})"),
         Unlisted::Skipped => "skipped: their scripts do not run".into(),
@@ -365,7 +360,18 @@ fn approvals(
         Unlisted::NoneRun(why) => format!("nothing runs, listed or not ({why})"),
         Unlisted::Unknown(why) => format!("unknown: {why}"),
     };
-    let _ = writeln!(o, "  packages the list does not name: {unlisted}");
+    match &a.source {
+        Some(source) => {
+            let _ = writeln!(o, "  approval list: {source}");
+            let _ = writeln!(o, "  packages the list does not name: {unlisted}");
+        }
+        None => {
+            let _ = writeln!(
+                o,
+                "  approval list: none; every package's scripts: {unlisted}"
+            );
+        }
+    }
     let listed = |approved: bool| {
         a.entries
             .iter()
@@ -513,5 +519,68 @@ mod tests {
         for secret in ["npm_REALVALUE", "unused-real", "si-placeholder-"] {
             assert!(!o.contains(secret), "{o}");
         }
+    }
+
+    #[test]
+    fn approvals_say_who_runs_and_what_each_may_do() {
+        use crate::pm::approvals::{parse_entry, Approvals, Scripted, Unlisted};
+        let mut policy = crate::policy::Policy::default();
+        policy
+            .add_layer(
+                "p.toml",
+                "[[package]]\nname = \"sharp\"\nallow-hosts = [\"downloads.example.com:443\"]\nreason = \"binary\"\n",
+            )
+            .expect("policy");
+        let a = Approvals {
+            tool: "npm 12.2.3".into(),
+            source: Some("allowScripts in /p/package.json".into()),
+            entries: vec![
+                parse_entry("sharp@0.33.5", true).expect("entry"),
+                parse_entry("esbuild", true).expect("entry"),
+                parse_entry("evil", false).expect("entry"),
+            ],
+            unlisted: Unlisted::Skipped,
+            notes: vec!["a note".into()],
+        };
+        let scripted = Scripted::Known(vec![
+            "esbuild@0.25.0".into(),
+            "evil@1.0.0".into(),
+            "other@2.0.0".into(),
+            "sharp@0.33.5".into(),
+        ]);
+        let mut o = String::new();
+        super::approvals(&mut o, &policy, &a, &scripted);
+        for line in [
+            "  decided by: npm 12.2.3\n",
+            "  approval list: allowScripts in /p/package.json\n",
+            "  packages the list does not name: skipped: their scripts do not run\n",
+            "  approved: sharp@0.33.5, esbuild (every version)\n",
+            "  denied: evil (every version)\n",
+            "    esbuild@0.25.0: runs (approved by allowScripts in /p/package.json); may: no network, no credentials, writes only its own folder and temp\n",
+            "    evil@1.0.0: does not run (denied by allowScripts in /p/package.json)\n",
+            "    other@2.0.0: does not run (not approved by allowScripts in /p/package.json)\n",
+            "    sharp@0.33.5: runs (approved by allowScripts in /p/package.json); may: its [[package]] grant: hosts [downloads.example.com:443] read [] write [] besides its own folder\n",
+            "  note: a note\n",
+        ] {
+            assert!(o.contains(line), "missing {line:?} in\n{o}");
+        }
+        // No list: said once, with what happens to every package.
+        let mut o = String::new();
+        super::approvals(
+            &mut o,
+            &policy,
+            &Approvals::all_run("pip", "pip has no approval list"),
+            &Scripted::AtInstall("known at install time".into()),
+        );
+        assert!(
+            o.contains(
+                "  approval list: none; every package's scripts: run (pip has no approval list)\n"
+            ),
+            "{o}"
+        );
+        assert!(
+            o.contains("  packages with install scripts: known at install time\n"),
+            "{o}"
+        );
     }
 }
