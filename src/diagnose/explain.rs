@@ -190,6 +190,9 @@ pub fn render(
 
     credentials(&mut o, vault);
     scripts(&mut o, policy, plan);
+    if let Some(a) = &plan.approvals {
+        approvals(&mut o, policy, a, &plan.manager.scripted(&plan.project));
+    }
 
     let names: Vec<&str> = plan.seccomp_deny.iter().map(|(n, _)| n.as_str()).collect();
     let _ = writeln!(o, "\nsystem calls refused ({}):", names.len());
@@ -347,6 +350,117 @@ fn scripts(o: &mut String, policy: &Policy, plan: &Plan) {
     }
 }
 
+/// The package manager's own approval list: which dependency scripts run at all (its
+/// decision), and what each that runs may do (safe-install's policy).
+fn approvals(
+    o: &mut String,
+    policy: &Policy,
+    a: &crate::pm::approvals::Approvals,
+    scripted: &crate::pm::approvals::Scripted,
+) {
+    use crate::pm::approvals::{Decision, Scripted, Unlisted};
+    let _ = writeln!(
+        o,
+        "\nwhich dependency scripts run (the package manager's own approval list decides; the policy above decides what they may do):"
+    );
+    let _ = writeln!(o, "  decided by: {}", a.tool);
+    let unlisted = match &a.unlisted {
+        Unlisted::Run(why) => format!("run ({why})"),
+        Unlisted::Skipped => "skipped: their scripts do not run".into(),
+        Unlisted::Fail => "the install fails on them".into(),
+        Unlisted::NoneRun(why) => format!("nothing runs, listed or not ({why})"),
+        Unlisted::Unknown(why) => format!("unknown: {why}"),
+    };
+    match &a.source {
+        Some(source) => {
+            let _ = writeln!(o, "  approval list: {source}");
+            let _ = writeln!(o, "  packages the list does not name: {unlisted}");
+        }
+        None => {
+            let _ = writeln!(
+                o,
+                "  approval list: none; every package's scripts: {unlisted}"
+            );
+        }
+    }
+    let listed = |approved: bool| {
+        a.entries
+            .iter()
+            .filter(|e| e.approved == approved)
+            .map(|e| {
+                if e.versions.is_empty() {
+                    format!("{} (every version)", e.name)
+                } else {
+                    format!("{}@{}", e.name, e.versions.join(" || "))
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    for (what, names) in [("approved", listed(true)), ("denied", listed(false))] {
+        if !names.is_empty() {
+            let _ = writeln!(o, "  {what}: {}", names.join(", "));
+        }
+    }
+    let may = |name: &str| match policy.scripts.grant(name) {
+        Some(g) => format!(
+            "its [[package]] grant: hosts [{}] read [{}] write [{}] besides its own folder",
+            g.value.allow_hosts.join(", "),
+            g.value
+                .allow_read
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            g.value
+                .allow_write
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => match policy.scripts.network {
+            crate::policy::ScriptsNetwork::None => {
+                "no network, no credentials, writes only its own folder and temp".into()
+            }
+            crate::policy::ScriptsNetwork::Registry => {
+                "the registries only, no credentials, writes only its own folder and temp".into()
+            }
+        },
+    };
+    match scripted {
+        Scripted::Known(packages) if packages.is_empty() => {
+            let _ = writeln!(
+                o,
+                "  packages with install scripts: none (per the lockfile)"
+            );
+        }
+        Scripted::Known(packages) => {
+            let _ = writeln!(o, "  packages with install scripts (per the lockfile):");
+            for id in packages {
+                let (name, _) = crate::pm::approvals::split_identity(id);
+                let line = match a.decide_identity(id) {
+                    Decision::Runs(why) => format!("runs ({why}); may: {}", may(name)),
+                    Decision::Skipped(why) => format!("does not run ({why})"),
+                    Decision::Fails(why) => format!("does not run: {why}"),
+                    Decision::Unknown(why) => {
+                        format!("may run ({why}); if it does, may: {}", may(name))
+                    }
+                };
+                let _ = writeln!(o, "    {id}: {line}");
+            }
+        }
+        Scripted::AtInstall(why) => {
+            let _ = writeln!(o, "  packages with install scripts: {why}");
+            for e in a.entries.iter().filter(|e| e.approved) {
+                let _ = writeln!(o, "    {} (approved): may: {}", e.name, may(&e.name));
+            }
+        }
+    }
+    for n in &a.notes {
+        let _ = writeln!(o, "  note: {n}");
+    }
+}
+
 /// Landlock mode's view as the Landlock rules it applies on the host's own paths: each place
 /// with its right and why (hidden and private places are carved out, unreadable), then the
 /// files safe-install writes for the command.
@@ -416,5 +530,68 @@ mod tests {
         for secret in ["npm_REALVALUE", "unused-real", "si-placeholder-"] {
             assert!(!o.contains(secret), "{o}");
         }
+    }
+
+    #[test]
+    fn approvals_say_who_runs_and_what_each_may_do() {
+        use crate::pm::approvals::{parse_entry, Approvals, Scripted, Unlisted};
+        let mut policy = crate::policy::Policy::default();
+        policy
+            .add_layer(
+                "p.toml",
+                "[[package]]\nname = \"sharp\"\nallow-hosts = [\"downloads.example.com:443\"]\nreason = \"binary\"\n",
+            )
+            .expect("policy");
+        let a = Approvals {
+            tool: "npm 12.2.3".into(),
+            source: Some("allowScripts in /p/package.json".into()),
+            entries: vec![
+                parse_entry("sharp@0.33.5", true).expect("entry"),
+                parse_entry("esbuild", true).expect("entry"),
+                parse_entry("evil", false).expect("entry"),
+            ],
+            unlisted: Unlisted::Skipped,
+            notes: vec!["a note".into()],
+        };
+        let scripted = Scripted::Known(vec![
+            "esbuild@0.25.0".into(),
+            "evil@1.0.0".into(),
+            "other@2.0.0".into(),
+            "sharp@0.33.5".into(),
+        ]);
+        let mut o = String::new();
+        super::approvals(&mut o, &policy, &a, &scripted);
+        for line in [
+            "  decided by: npm 12.2.3\n",
+            "  approval list: allowScripts in /p/package.json\n",
+            "  packages the list does not name: skipped: their scripts do not run\n",
+            "  approved: sharp@0.33.5, esbuild (every version)\n",
+            "  denied: evil (every version)\n",
+            "    esbuild@0.25.0: runs (approved by allowScripts in /p/package.json); may: no network, no credentials, writes only its own folder and temp\n",
+            "    evil@1.0.0: does not run (denied by allowScripts in /p/package.json)\n",
+            "    other@2.0.0: does not run (not approved by allowScripts in /p/package.json)\n",
+            "    sharp@0.33.5: runs (approved by allowScripts in /p/package.json); may: its [[package]] grant: hosts [downloads.example.com:443] read [] write [] besides its own folder\n",
+            "  note: a note\n",
+        ] {
+            assert!(o.contains(line), "missing {line:?} in\n{o}");
+        }
+        // No list: said once, with what happens to every package.
+        let mut o = String::new();
+        super::approvals(
+            &mut o,
+            &policy,
+            &Approvals::all_run("pip", "pip has no approval list"),
+            &Scripted::AtInstall("known at install time".into()),
+        );
+        assert!(
+            o.contains(
+                "  approval list: none; every package's scripts: run (pip has no approval list)\n"
+            ),
+            "{o}"
+        );
+        assert!(
+            o.contains("  packages with install scripts: known at install time\n"),
+            "{o}"
+        );
     }
 }

@@ -64,6 +64,7 @@ reasons! {
     PthInstalled => "pth-installed": "The package manager installed a .pth file with an import line from a wheel: it runs at every later start of that Python.",
     GitConfigApplied => "git-config-applied": "Found at the end of the run: the root project's own scripts set core.hooksPath to a directory inside the project, and safe-install wrote it to .git/config (husky).",
     GitConfigRefused => "git-config-refused": "The root project's own scripts changed git's configuration in a way safe-install does not carry over to .git/config (any key but core.hooksPath, or a hooks path outside the project, in .git or node_modules); the real file is unchanged.",
+    NotApproved => "not-approved": "A dependency's install script ran although the package manager's own approval list (npm's allowScripts, pnpm's allowBuilds, yarn's dependenciesMeta built) does not approve it, as safe-install read that list; it ran at trust level 2 all the same (verdict degraded).",
 }
 
 impl Serialize for Reason {

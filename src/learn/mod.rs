@@ -89,7 +89,8 @@ pub fn record(
     file: &Path,
 ) -> Result<String, LearnError> {
     let project = plan.project.as_path();
-    let scope = Scope::new(policy, &plan.home, project, &plan.landlock.write);
+    let scope = Scope::new(policy, &plan.home, project, &plan.landlock.write)
+        .with_approvals(plan.approvals.as_ref());
     let learned = learn(events, &scope);
     let text = render(
         &learned,
@@ -250,6 +251,9 @@ pub enum NotLearnedWhy {
     NotExact,
     /// A script's attempt that names no package: a package grant is the only narrow entry.
     Unattributed,
+    /// A script of a package the package manager's own approval list does not approve: no
+    /// grant is proposed for a package whose scripts should not run at all.
+    NotApproved,
     /// A reason code learn mode has no policy entry for.
     NoEntry(Reason),
 }
@@ -275,6 +279,9 @@ impl fmt::Display for NotLearnedWhy {
             }
             NotLearnedWhy::Unattributed => f.write_str(
                 "not learned: a script attempt attributed to no package, and only a [[package]] grant would be narrow enough",
+            ),
+            NotLearnedWhy::NotApproved => f.write_str(
+                "not learned: the package manager's own approval list does not approve this package's scripts; approve it there first (npm's allowScripts, pnpm's allowBuilds, yarn's dependenciesMeta) if it should run",
             ),
             NotLearnedWhy::NoEntry(r) => write!(f, "not learned: no policy entry allows `{r}`"),
         }
@@ -321,6 +328,8 @@ pub struct Scope<'a> {
     /// refused write there needs only a package grant.
     level1_write: &'a [PathBuf],
     hide: HideMatcher,
+    /// The package manager's approval list: grants are proposed for approved packages only.
+    approvals: Option<&'a crate::pm::approvals::Approvals>,
 }
 
 impl<'a> Scope<'a> {
@@ -336,6 +345,24 @@ impl<'a> Scope<'a> {
             project,
             level1_write,
             hide: HideMatcher::new(&policy.fs.hide),
+            approvals: None,
+        }
+    }
+
+    /// Propose `[[package]]` grants only for packages `approvals` lets run.
+    pub fn with_approvals(
+        mut self,
+        approvals: Option<&'a crate::pm::approvals::Approvals>,
+    ) -> Self {
+        self.approvals = approvals;
+        self
+    }
+
+    /// Whether the package manager's own list says `identity`'s scripts do not run.
+    fn not_approved(&self, identity: Option<&str>) -> bool {
+        match (self.approvals, identity) {
+            (Some(a), Some(id)) => a.decide_identity(id).not_approved(),
+            _ => false,
         }
     }
 
@@ -507,6 +534,9 @@ fn classify(
     let is_script = event.package.is_some() || event.script.is_some();
     // The package a `[[package]]` grant would name, for an attempt by a script.
     let package = || {
+        if scope.not_approved(event.package.as_deref()) {
+            return Err(NotLearnedWhy::NotApproved);
+        }
         event
             .package
             .as_deref()

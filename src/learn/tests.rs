@@ -641,3 +641,66 @@ fn a_cache_directory_is_learned_but_not_the_whole_cache_or_dotted_names_in_it() 
     assert_eq!(l.not_learned.len(), 2, "{l:#?}");
     assert!(l.not_learned.iter().all(|n| n.why == NotLearnedWhy::Secret));
 }
+
+#[test]
+fn grants_are_proposed_for_approved_packages_only() {
+    use crate::pm::approvals::{parse_entry, Approvals, Unlisted};
+    let approvals = Approvals {
+        tool: "npm 12.2.3".into(),
+        source: Some("allowScripts in /home/u/proj/package.json".into()),
+        entries: vec![parse_entry("ok@1.0.0", true).expect("entry")],
+        unlisted: Unlisted::Skipped,
+        notes: Vec::new(),
+    };
+    let events = vec![
+        (
+            blocked(
+                Action::Proxy,
+                "downloads.example.com:443",
+                Reason::ScriptOffline,
+                Some("ok@1.0.0"),
+            ),
+            1,
+        ),
+        (
+            blocked(
+                Action::Proxy,
+                "c2.example.com:443",
+                Reason::ScriptOffline,
+                Some("sneaky@1.0.0"),
+            ),
+            1,
+        ),
+        (
+            blocked(
+                Action::Write,
+                "/home/u/proj/node_modules/.cache/x",
+                Reason::ReadOnlyPath,
+                Some("sneaky@1.0.0"),
+            ),
+            1,
+        ),
+    ];
+    let policy = base_policy();
+    let w = level1_write();
+    let scope = Scope::new(&policy, Path::new(HOME), Path::new(PROJECT), &w)
+        .with_approvals(Some(&approvals));
+    let learned = learn(&events, &scope);
+    let packages: Vec<_> = learned
+        .grants
+        .iter()
+        .map(|g| (g.package.as_deref(), g.value.as_str()))
+        .collect();
+    assert_eq!(packages, [(Some("ok"), "downloads.example.com:443")]);
+    assert!(learned
+        .not_learned
+        .iter()
+        .any(|n| n.target == "c2.example.com:443" && n.why == NotLearnedWhy::NotApproved));
+    // Without a list (npm 11: every script runs) the same events are learned.
+    let scope = Scope::new(&policy, Path::new(HOME), Path::new(PROJECT), &w);
+    let learned = learn(&events, &scope);
+    assert!(learned
+        .grants
+        .iter()
+        .any(|g| g.package.as_deref() == Some("sneaky")));
+}

@@ -45,6 +45,30 @@ pub struct Attributor {
     roots: Mutex<HashMap<i32, Origin>>,
     /// Installed packages by directory → `name@version`, from the lockfile before the install.
     lockfile: HashMap<PathBuf, String>,
+    /// The package manager's approval list and the project it applies to: a dependency's
+    /// script that runs although the list does not approve it is reported.
+    approvals: Option<(crate::pm::approvals::Approvals, PathBuf)>,
+}
+
+/// A dependency's script the package manager's own approval list says does not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotApproved {
+    /// `name@version` (the lockfile's identity for its directory, else what the package
+    /// manager gave it).
+    pub package: String,
+    pub script: Option<String>,
+    /// The package's directory.
+    pub dir: PathBuf,
+    /// What the list says, and which tool.
+    pub why: String,
+}
+
+/// Whether `dir` is a dependency's folder of `project`'s install tree (below a
+/// `node_modules` of the project; yarn's unplugged folders are too), not the project's own
+/// or a workspace's, whose scripts no approval list covers.
+pub fn is_dependency_dir(project: &std::path::Path, dir: &std::path::Path) -> bool {
+    dir.strip_prefix(project)
+        .is_ok_and(|rel| rel.components().any(|c| c.as_os_str() == "node_modules"))
 }
 
 const ORPHAN: &str = "(orphaned script process)";
@@ -226,6 +250,41 @@ impl Attributor {
             pid_ns: std::fs::read_link(format!("/proc/{init_host_pid}/ns/pid")).ok(),
             roots: Mutex::new(HashMap::new()),
             lockfile: HashMap::new(),
+            approvals: None,
+        }
+    }
+
+    /// Check each registered script against the package manager's approval list for
+    /// `project`.
+    pub fn with_approvals(
+        mut self,
+        approvals: Option<&crate::pm::approvals::Approvals>,
+        project: &std::path::Path,
+    ) -> Self {
+        self.approvals = approvals.map(|a| (a.clone(), project.to_path_buf()));
+        self
+    }
+
+    /// The script registered as `pid`, when it is a dependency's that the package manager's
+    /// approval list says does not run.
+    pub fn not_approved(&self, pid: i32) -> Option<NotApproved> {
+        let (approvals, project) = self.approvals.as_ref()?;
+        let roots = self.roots.lock().unwrap_or_else(|e| e.into_inner());
+        let origin = roots.get(&pid)?;
+        let dir = origin.package_dir.as_ref()?;
+        if !is_dependency_dir(project, dir) {
+            return None;
+        }
+        let package = origin.package.clone()?;
+        match approvals.decide_identity(&package) {
+            crate::pm::approvals::Decision::Skipped(why)
+            | crate::pm::approvals::Decision::Fails(why) => Some(NotApproved {
+                package,
+                script: origin.script.clone(),
+                dir: dir.clone(),
+                why: format!("{}: {why}", approvals.tool),
+            }),
+            _ => None,
         }
     }
 
@@ -431,6 +490,71 @@ fn owns_socket(pid: i32, inode: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_dependencies_folders_are_checked_against_approvals() {
+        let p = std::path::Path::new("/p");
+        assert!(is_dependency_dir(
+            p,
+            std::path::Path::new("/p/node_modules/a")
+        ));
+        assert!(is_dependency_dir(
+            p,
+            std::path::Path::new("/p/node_modules/.pnpm/a@1.0.0/node_modules/a")
+        ));
+        assert!(is_dependency_dir(
+            p,
+            std::path::Path::new("/p/.yarn/unplugged/a-npm-1.0.0-x/node_modules/a")
+        ));
+        for own in ["/p", "/p/packages/w", "/q/node_modules/a", "/tmp/clone"] {
+            assert!(!is_dependency_dir(p, std::path::Path::new(own)), "{own}");
+        }
+    }
+
+    #[test]
+    fn a_registered_script_the_list_does_not_approve_is_named() {
+        use crate::pm::approvals::{parse_entry, Approvals, Unlisted};
+        let project = PathBuf::from("/p");
+        let approvals = Approvals {
+            tool: "npm 12.2.3".into(),
+            source: Some("allowScripts in /p/package.json".into()),
+            entries: vec![parse_entry("ok@1.0.0", true).expect("entry")],
+            unlisted: Unlisted::Skipped,
+            notes: Vec::new(),
+        };
+        let ok = project.join("node_modules/ok");
+        let evil = project.join("node_modules/evil");
+        let who = Attributor::new(1)
+            .with_lockfile(&[
+                (ok.clone(), "ok@1.0.0".into()),
+                (evil.clone(), "evil@2.0.0".into()),
+            ])
+            .with_approvals(Some(&approvals), &project);
+        // This test process stands in for a script's shim: its registration is read from
+        // /proc, the identity from the lockfile by its directory.
+        let pid = std::process::id() as i32;
+        who.register_script(pid, Some(ok));
+        assert_eq!(who.not_approved(pid), None);
+        who.register_script(pid, Some(evil.clone()));
+        let n = who.not_approved(pid).expect("not approved");
+        assert_eq!(n.package, "evil@2.0.0");
+        assert_eq!(n.dir, evil);
+        assert!(
+            n.why
+                .starts_with("npm 12.2.3: not approved by allowScripts"),
+            "{}",
+            n.why
+        );
+        // The project's own scripts are no dependency's.
+        who.register_script(pid, Some(project.clone()));
+        assert_eq!(who.not_approved(pid), None);
+        // Without a list (npm 11, yarn 1, pip) nothing is reported.
+        let open = Attributor::new(1)
+            .with_lockfile(&[(evil.clone(), "evil@2.0.0".into())])
+            .with_approvals(Some(&Approvals::all_run("npm 11.6.0", "no list")), &project);
+        open.register_script(pid, Some(evil));
+        assert_eq!(open.not_approved(pid), None);
+    }
 
     #[test]
     fn python_hooks_are_named() {

@@ -39,6 +39,35 @@ pub fn spawn(control: OwnedFd, observer: Arc<Observer>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A dependency's script the package manager's approval list does not approve is running:
+/// it still runs at trust level 2 (the shim confines it as any other), and the log says the
+/// package manager did not do what its own list says. Reported rather than refused: a
+/// disagreement means a setting safe-install did not read (a flag, a newer list format),
+/// and the package manager's own answer to an unapproved script is to skip it, not to fail.
+fn report_not_approved(observer: &Observer, pid: i32, n: super::attribution::NotApproved) {
+    use crate::events::{Action, Event, Reason, Verdict};
+    let mut ev = Event::new(
+        Action::Exec,
+        Verdict::Degraded,
+        n.dir.display().to_string(),
+        Reason::NotApproved,
+    )
+    .with_detail(format!(
+        "{}{} runs although the package manager's approval list does not approve it ({}); it runs at trust level 2 all the same",
+        n.package,
+        n.script
+            .as_deref()
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default(),
+        n.why
+    ));
+    ev.pid = Some(super::process::ids(pid));
+    ev.package = Some(n.package);
+    ev.script = n.script;
+    ev.argv = super::process::argv(pid);
+    observer.sink.emit(ev);
+}
+
 fn register(conn: &OwnedFd, observer: &Arc<Observer>) -> std::io::Result<()> {
     // A peer that connects and says nothing must not hold up the scripts after it.
     nix::sys::socket::setsockopt(
@@ -69,6 +98,9 @@ fn register(conn: &OwnedFd, observer: &Arc<Observer>) -> std::io::Result<()> {
     let package_dir: Option<PathBuf> = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
     let own = observer.files.script_own(package_dir.as_deref());
     observer.who.register_script(pid, package_dir.clone());
+    if let Some(n) = observer.who.not_approved(pid) {
+        report_not_approved(observer, pid, n);
+    }
     // Who it is for the log of what it leaves behind (a daemon): the registration's
     // `name@version` (the lockfile's identity for that directory) and lifecycle event.
     let origin = Arc::new(observer.who.registered(pid).unwrap_or((None, None)));

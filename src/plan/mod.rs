@@ -109,6 +109,9 @@ pub struct Plan {
     /// Installed packages by directory (absolute) → `name@version`, from the project's
     /// lockfile as it was before the install: how scripts are attributed in the log.
     pub lockfile: Vec<(PathBuf, String)>,
+    /// The package manager's own approval list for dependency scripts (`None` for a command
+    /// that is no package manager): which packages' scripts it runs at all.
+    pub approvals: Option<pm::approvals::Approvals>,
     /// A store the package manager hard-links from (pnpm's, uv's cache) and how it is shown.
     pub store: Option<StoreView>,
     /// How the package manager is pointed at the script shell (variables, arguments), for
@@ -422,6 +425,7 @@ fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
         notes: view.notes,
         unhooked,
         lockfile: Vec::new(),
+        approvals: is_pm.then(|| manager.approvals(ctx)),
         store: store_view,
         hook,
         before_run: view.creates,

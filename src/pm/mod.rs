@@ -1,11 +1,13 @@
 //! What safe-install knows about each package manager, behind one set of methods
 //! ([`PackageManager`]): how to recognise it, its built-in policy, the registries its own
 //! configuration names (read as data, never by running it on the host), how its package code
-//! is put at trust level 2, which lockfile entries grants bind to, where its install target
-//! is, and which project files tie a finding to a line. The plan, the session, the
+//! is put at trust level 2, which lockfile entries grants bind to, which dependencies' scripts
+//! its own approval list lets run ([`approvals`]), where its install target is, and which
+//! project files tie a finding to a line. The plan, the session, the
 //! supervisor and the reports ask through these methods and never branch on the tool: adding
 //! a package manager is one new folder here.
 
+pub mod approvals;
 mod context;
 pub mod generic;
 pub mod npm;
@@ -149,6 +151,27 @@ pub trait PackageManager: Sync + std::fmt::Debug {
     /// How its clients are told to trust an extra certificate authority (the run's
     /// interception CA).
     fn ca_trust(&self) -> CaTrust;
+
+    /// Its own approval list for dependency scripts (which packages' scripts it runs at
+    /// all), read from its files as data. The default: no list, every package's scripts or
+    /// build backends run.
+    fn approvals(&self, _ctx: &Context) -> approvals::Approvals {
+        approvals::Approvals::all_run(
+            self.name(),
+            format!(
+                "{} has no approval list: every package's install scripts or build backends run",
+                self.name()
+            ),
+        )
+    }
+
+    /// Which of `project`'s lockfile packages have install scripts, for `explain` (read
+    /// only there: no run pays for it).
+    fn scripted(&self, _project: &Path) -> approvals::Scripted {
+        approvals::Scripted::AtInstall(
+            "which packages build is known only at install time (an sdist builds, a wheel does not)".into(),
+        )
+    }
 
     /// What the first notify filter (the package manager's level) observes when no level-2
     /// hook installs filters of its own.

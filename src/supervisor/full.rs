@@ -130,7 +130,8 @@ impl Child {
     ) -> Result<(), SupervisorError> {
         let who = Arc::new(
             crate::observe::attribution::Attributor::new(self.pid.as_raw())
-                .with_lockfile(&plan.lockfile),
+                .with_lockfile(&plan.lockfile)
+                .with_approvals(plan.approvals.as_ref(), &plan.project),
         );
         let observer = Arc::new(Observer {
             sink: sink.clone(),

@@ -31,6 +31,7 @@ mod npm_git_dependency;
 mod package_writes;
 mod packaging;
 mod pip_attacks;
+mod pm_npm12;
 mod pm_pnpm;
 mod pm_uv;
 mod pm_yarn;

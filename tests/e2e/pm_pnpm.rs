@@ -225,12 +225,55 @@ fn scripts_world(world: &World, server: &Server, token: &str, toolchain: &str, b
     }
 }
 
+/// `explain` names the pnpm that decides, the list it reads (pnpm 12: `allowBuilds` only,
+/// saying that `onlyBuiltDependencies` is ignored) and what the approved package may do.
+fn explain_names_pnpms_approvals(world: &World, toolchain: &str) {
+    let mut cmd = world.safe_install();
+    cmd.env(
+        "PATH",
+        crate::common::toolchains::path_with(toolchain, "pnpm"),
+    )
+    .args(["explain", "pnpm", "install", "--frozen-lockfile"]);
+    let out = run(&mut cmd, RUN_TIMEOUT);
+    out.assert_success();
+    let workspace = world.project.join("pnpm-workspace.yaml");
+    let pnpm12 = toolchain == PNPM12.0;
+    let mut p = Problems::new();
+    let mut needles = vec![
+        format!("decided by: pnpm {}.", if pnpm12 { 12 } else { 10 }),
+        format!("approval list: allowBuilds in {}", workspace.display()),
+        "packages with install scripts: pnpm-lock.yaml (version 9) does not record".to_string(),
+        "si-pnpm-writer (approved): may: no network, no credentials, writes only its own folder"
+            .to_string(),
+    ];
+    if pnpm12 {
+        needles.push("packages the list does not name: the install fails on them".into());
+        needles.push(format!(
+            "onlyBuiltDependencies in {} is ignored by pnpm 12",
+            workspace.display()
+        ));
+    } else {
+        needles.push(format!(
+            "and onlyBuiltDependencies in {}",
+            workspace.display()
+        ));
+        needles.push("packages the list does not name: skipped".into());
+    }
+    for needle in needles {
+        p.check(out.stdout.contains(&needle), || {
+            format!("explain lacks `{needle}`")
+        });
+    }
+    p.finish(&out.describe());
+}
+
 fn approved_script_runs_at_level_2((toolchain, _): (&str, &str)) {
     let world = world(&format!("{toolchain}-scripts"));
     let bare = World::new_in(&format!("{toolchain}-bare"), Path::new(OUTSIDE_TMP));
     let server = start_verdaccio(&world.root().join("verdaccio"));
     let token = verdaccio_add_user(&server, "si-tester", "si-tester-password");
     scripts_world(&world, &server, &token, toolchain, &bare);
+    explain_names_pnpms_approvals(&world, toolchain);
 
     // Negative control: bare pnpm, the script's attacks succeed.
     let out = bare_pnpm(&bare, toolchain, &["install", "--frozen-lockfile"]);

@@ -20,6 +20,8 @@ pub struct LockEntry {
     pub integrity: Option<String>,
     /// A symbolic link to a directory elsewhere (a workspace or `file:` directory).
     pub link: bool,
+    /// The lockfile says it has install scripts (npm's `hasInstallScript`).
+    pub has_install_script: bool,
 }
 
 impl LockEntry {
@@ -144,6 +146,8 @@ pub fn lock_entries(project: &Path) -> Vec<LockEntry> {
                 resolved: field(entry, "resolved"),
                 integrity: field(entry, "integrity"),
                 link: entry.get("link").and_then(|l| l.as_bool()) == Some(true),
+                has_install_script: entry.get("hasInstallScript").and_then(|l| l.as_bool())
+                    == Some(true),
             });
         }
         return out;
@@ -166,6 +170,8 @@ pub fn lock_entries(project: &Path) -> Vec<LockEntry> {
                 resolved: field("resolved"),
                 integrity: field("integrity"),
                 link: false,
+                // Version 1 does not record it.
+                has_install_script: false,
             });
             if let Some(nested) = entry.get("dependencies") {
                 v1(&format!("{path}/"), nested, out);

@@ -3,6 +3,7 @@
 //! settings that name programs, pinned for every npm process of the install ([`pins`]), and
 //! lifecycle scripts at trust level 2 through npm's `script-shell`.
 
+pub mod approvals;
 pub mod config;
 pub mod lock;
 pub mod pins;
@@ -134,6 +135,14 @@ impl PackageManager for Npm {
                 "corepack reads no setting to run lifecycle scripts through another program: they run at the package manager's level",
             )
         }
+    }
+
+    fn approvals(&self, ctx: &Context) -> crate::pm::approvals::Approvals {
+        approvals::approvals(ctx)
+    }
+
+    fn scripted(&self, project: &Path) -> crate::pm::approvals::Scripted {
+        approvals::scripted(project)
     }
 
     fn program_pins(&self, ctx: &Context) -> Result<Vec<Pin>, PinError> {

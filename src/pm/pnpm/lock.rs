@@ -25,6 +25,8 @@ struct Package {
     directory: bool,
     version: Option<String>,
     name: Option<String>,
+    /// `requiresBuild: true`: lockfiles before version 9 record that it has build scripts.
+    requires_build: bool,
 }
 
 /// The installed packages `pnpm-lock.yaml` in `project` records, read before anything runs
@@ -76,9 +78,25 @@ pub fn lock_entries(
             resolved,
             integrity: pkg.integrity.clone(),
             link: pkg.directory,
+            has_install_script: pkg.requires_build,
         });
     }
     out
+}
+
+/// Whether `pnpm-lock.yaml` in `project` records which packages have build scripts
+/// (`requiresBuild`, written by lockfile versions before 9), and so whether
+/// [`LockEntry::has_install_script`] of its entries means anything.
+pub fn records_builds(project: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(project.join("pnpm-lock.yaml")) else {
+        return false;
+    };
+    let version = text
+        .lines()
+        .find_map(|l| l.strip_prefix("lockfileVersion:"))
+        .map(unquote)
+        .unwrap_or_default();
+    crate::pm::approvals::major(&version).is_some_and(|m| m < 9)
 }
 
 /// `name@spec` (a leading `/` of lockfile v6 removed): the name, then the version or
@@ -241,6 +259,7 @@ fn parse_packages(lines: &[&str]) -> BTreeMap<String, Package> {
                     pkg.version = Some(v);
                 }
                 "name" => pkg.name = Some(unquote(&value)),
+                "requiresBuild" => pkg.requires_build = unquote(&value) == "true",
                 _ => {}
             }
         } else if depth == 6 && in_resolution {

@@ -15,6 +15,7 @@
 //! anyway). A command line that names a script shell itself is refused: ours would not be
 //! the last word.
 
+pub mod approvals;
 pub mod lock;
 pub mod store;
 
@@ -223,6 +224,14 @@ impl PackageManager for Pnpm {
     /// pnpm 10 reads npm's program settings (`node-gyp`, `git`) as npm does; pinned the same.
     fn program_pins(&self, ctx: &Context) -> Result<Vec<Pin>, PinError> {
         npm::NPM.program_pins(ctx)
+    }
+
+    fn approvals(&self, ctx: &Context) -> crate::pm::approvals::Approvals {
+        approvals::approvals(ctx)
+    }
+
+    fn scripted(&self, project: &Path) -> crate::pm::approvals::Scripted {
+        approvals::scripted(project)
     }
 
     fn bin_entries(&self) -> BinEntries {

@@ -8,6 +8,7 @@
 //! script through the script shell. yarn 1 runs dependency scripts with `/bin/sh -c` and
 //! offers no hook: its scripts stay at the package manager's level, said at the run's start.
 
+pub mod approvals;
 pub mod config;
 
 use super::{
@@ -300,6 +301,14 @@ impl PackageManager for Yarn {
             env: vec![(REQUIRE_PLUGIN.0, REQUIRE_PLUGIN.1.into())],
             notes,
         }))
+    }
+
+    fn approvals(&self, ctx: &Context) -> crate::pm::approvals::Approvals {
+        approvals::approvals(ctx)
+    }
+
+    fn scripted(&self, _project: &Path) -> crate::pm::approvals::Scripted {
+        approvals::scripted()
     }
 
     fn project_files(&self, project: &Path, _cwd: &Path, _argv: &[OsString]) -> ProjectFiles {
