@@ -1155,6 +1155,16 @@ pub fn trust_inside(
         (_, Some(p), _) => {
             files.push((CA_BUNDLE, format!("{}\n{ca}", read(p)?)));
             env.push(("npm_config_cafile", CA_BUNDLE.to_string()));
+            // pnpm 12 reads no `npm_config_*` variable: its `cafile` comes from the npmrc
+            // itself, so the private copies name the bundle too.
+            for m in plan.mounts.iter_mut() {
+                let is_npmrc = [PRIVATE_NPMRC, PRIVATE_GLOBAL_NPMRC]
+                    .iter()
+                    .any(|f| m.target == Path::new(f));
+                if let (true, MountKind::File(text)) = (is_npmrc, &mut m.kind) {
+                    *text = with_cafile(text, CA_BUNDLE);
+                }
+            }
         }
         (_, None, Some(extra)) => {
             files.push((CA_BUNDLE, format!("{}\n{ca}", read(extra)?)));
@@ -1197,6 +1207,16 @@ pub fn trust_inside(
     ));
     vault.set_tls(tls);
     Ok(())
+}
+
+/// An npm configuration text with every `cafile` naming `bundle`.
+fn with_cafile(text: &str, bundle: &str) -> String {
+    text.split_inclusive('\n')
+        .map(|line| match npmrc_pair(line.trim_end_matches(['\n', '\r'])) {
+            Some((key, _)) if key == "cafile" => format!("cafile={bundle}\n"),
+            _ => line.to_string(),
+        })
+        .collect()
 }
 
 fn replace_file(plan: &mut Plan, m: crate::plan::Mount) {

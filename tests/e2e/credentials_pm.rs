@@ -202,7 +202,7 @@ fn yarn4(name: &str, token_in_home: bool) {
     // The project names the registry and its CA; the token is where `yarn npm login` puts
     // it (the home's .yarnrc.yml), or a variable the project's file references.
     let mut project_rc = format!(
-        "nodeLinker: node-modules\nnpmRegistryServer: \"{url}\"\nhttpsCaFilePath: \"{ca}\"\nnpmMinimalAgeGate: 0\nenableTelemetry: false\nnpmScopes:\n  si-private:\n    npmRegistryServer: \"{url}\"\n",
+        "nodeLinker: node-modules\nnpmRegistryServer: \"{url}\"\nhttpsCaFilePath: \"{ca}\"\nnpmMinimalAgeGate: 0\nenableTelemetry: false\nnpmScopes:\n  si-private:\n    npmRegistryServer: \"{url}\"\n    npmMinimalAgeGate: 0\n",
         url = server.url,
         ca = ca_inside.display()
     );
