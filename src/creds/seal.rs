@@ -418,6 +418,7 @@ impl Sealer {
     ) -> Result<Option<String>, SealError> {
         match kind {
             CredentialKind::Bearer => self.seal(value, what, origins, Carrier::Bearer),
+            CredentialKind::Password => self.seal(value, what, origins, Carrier::Basic),
             CredentialKind::Ident => {
                 if let Some((user, pass)) = value.split_once(':') {
                     let user = user.to_string();
@@ -730,7 +731,10 @@ fn leftover(plan: &Plan, vault: &Vault) -> Result<(), SealError> {
 /// Where a registry URL's credential may go: its scheme, host, port and path prefix.
 fn origin_of(url: &url::Url) -> Option<Origin> {
     let scheme = Scheme::parse(url.scheme())?;
-    let host = url.host_str()?.trim_start_matches('[').trim_end_matches(']');
+    let host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     let mut path = url.path().to_string();
     if !path.ends_with('/') {
         path.push('/');
@@ -943,7 +947,10 @@ mod tests {
             !sealed.contains("tok-1234567") && !sealed.contains("pw-7654321"),
             "{sealed}"
         );
-        assert!(sealed.contains("npmAuthIdent: \"me:si-placeholder-"), "{sealed}");
+        assert!(
+            sealed.contains("npmAuthIdent: \"me:si-placeholder-"),
+            "{sealed}"
+        );
         assert!(sealed.ends_with("npmRegistryServer: https://registry.example.com\n"));
         let env = s
             .variable("YARN_NPM_AUTH_TOKEN", "env-token-99", false, None)
@@ -957,15 +964,28 @@ mod tests {
             .find(|c| c.real.expose() == "tok-1234567")
             .map(|c| c.placeholder.clone())
             .expect("token sealed");
-        let head = format!("GET /npm/@corp%2fx HTTP/1.1\r\nauthorization: Bearer {token_ph}\r\n\r\n");
+        let head =
+            format!("GET /npm/@corp%2fx HTTP/1.1\r\nauthorization: Bearer {token_ph}\r\n\r\n");
         let out = vault
-            .rewrite_request(Scheme::Https, "corp.example.com", 8443, head.as_bytes(), true)
+            .rewrite_request(
+                Scheme::Https,
+                "corp.example.com",
+                8443,
+                head.as_bytes(),
+                true,
+            )
             .expect("inside its origin");
         assert!(String::from_utf8_lossy(&out.head).contains("Bearer tok-1234567"));
         // Another path prefix, host or the variable's registry: refused.
         let elsewhere = head.replace("/npm/", "/other/");
         assert!(vault
-            .rewrite_request(Scheme::Https, "corp.example.com", 8443, elsewhere.as_bytes(), true)
+            .rewrite_request(
+                Scheme::Https,
+                "corp.example.com",
+                8443,
+                elsewhere.as_bytes(),
+                true
+            )
             .is_err());
         assert!(vault
             .rewrite_request(Scheme::Http, "127.0.0.1", 4873, head.as_bytes(), true)
@@ -1212,10 +1232,12 @@ pub fn trust_inside(
 /// An npm configuration text with every `cafile` naming `bundle`.
 fn with_cafile(text: &str, bundle: &str) -> String {
     text.split_inclusive('\n')
-        .map(|line| match npmrc_pair(line.trim_end_matches(['\n', '\r'])) {
-            Some((key, _)) if key == "cafile" => format!("cafile={bundle}\n"),
-            _ => line.to_string(),
-        })
+        .map(
+            |line| match npmrc_pair(line.trim_end_matches(['\n', '\r'])) {
+                Some((key, _)) if key == "cafile" => format!("cafile={bundle}\n"),
+                _ => line.to_string(),
+            },
+        )
         .collect()
 }
 

@@ -312,6 +312,9 @@ pub enum CredentialKind {
     Bearer,
     /// The value is `user:password`, or its base64: `Authorization: Basic`.
     Ident,
+    /// The value is a password, sent inside `Authorization: Basic` with a user name the
+    /// tool has from elsewhere.
+    Password,
 }
 
 /// Where a credential setting's value is.

@@ -117,8 +117,7 @@ fn sandboxed(
 /// host intercepted, the token nowhere in the log or on stderr.
 fn check_run(p: &mut Problems, r: &LoggedRun, world: &World, server: &Server, token: &str) {
     p.check(world.project.join(SCOPED_INDEX).is_file(), || {
-        "the token-only package is not installed (the real token did not reach the registry)"
-            .into()
+        "the token-only package is not installed (the real token did not reach the registry)".into()
     });
     let target = format!("127.0.0.1:{}", server.port);
     p.check(
@@ -152,7 +151,9 @@ fn check_insider(p: &mut Problems, world: &World, r: &LoggedRun, allow_other: &s
         Ok(text) => serde_json::from_str(&text).expect("insider report is JSON"),
         Err(e) => {
             p.check(false, || {
-                format!("the insider wrote no report ({e}): it did not run inside the package manager")
+                format!(
+                    "the insider wrote no report ({e}): it did not run inside the package manager"
+                )
             });
             return;
         }
@@ -215,7 +216,8 @@ fn yarn4(name: &str, token_in_home: bool) {
         project_rc.push_str(&format!("    npmAuthToken: \"${{{TOKEN_VAR}}}\"\n"));
     }
     write_file(&world.project.join(".yarnrc.yml"), &project_rc);
-    let (require, allow_other, seen) = stage_insider(&world, &token, r"(^|/)yarn(\.js|-[0-9.]+\.cjs)$");
+    let (require, allow_other, seen) =
+        stage_insider(&world, &token, r"(^|/)yarn(\.js|-[0-9.]+\.cjs)$");
     let mut flags = vec!["--allow-host", &allow_other];
     if !token_in_home {
         flags.extend(["--secret-env", TOKEN_VAR]);

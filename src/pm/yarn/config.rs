@@ -32,7 +32,9 @@ pub enum YarnConfigError {
     },
     #[error("{0} lists plugins of its own; safe-install makes the sandbox's ~/.yarnrc.yml to load its plugin and cannot merge a plugins list yet. Fix: move your plugins to the project's .yarnrc.yml")]
     UserPlugins(PathBuf),
-    #[error("{path} is not YAML yarn could read ({reason}); fix the file (yarn itself would refuse it)")]
+    #[error(
+        "{path} is not YAML yarn could read ({reason}); fix the file (yarn itself would refuse it)"
+    )]
     Yaml { path: PathBuf, reason: String },
     #[error("yarn's default registry is unknown ({0}); name one with `npmRegistryServer` in .yarnrc.yml (yarn 2+) or `registry` in .yarnrc (yarn 1)")]
     DefaultUnknown(String),

@@ -116,7 +116,7 @@ pub fn read(
     ] {
         if src.env.get(name).is_some_and(|v| !v.is_empty()) {
             out.settings.push(CredentialSetting {
-                source: format!("${name} (yarn's {key})"),
+                source: format!("yarn's top-level {key}"),
                 file: None,
                 key,
                 kind,
@@ -202,7 +202,10 @@ fn settings_of(doc: &Yaml) -> Vec<Found> {
 }
 
 fn collect(map: &Yaml, prefix: &str, place: Place, out: &mut Vec<Found>) {
-    for (key, kind) in [(TOKEN, CredentialKind::Bearer), (IDENT, CredentialKind::Ident)] {
+    for (key, kind) in [
+        (TOKEN, CredentialKind::Bearer),
+        (IDENT, CredentialKind::Ident),
+    ] {
         let value = match &map[key] {
             Yaml::String(s) => s.clone(),
             Yaml::Integer(i) => i.to_string(),
@@ -285,10 +288,16 @@ mod tests {
         );
         let regs = registries(
             "https://registry.example.com/",
-            &[("corp", "https://corp.example.com/npm/"), ("other", "https://other.example.com/")],
+            &[
+                ("corp", "https://corp.example.com/npm/"),
+                ("other", "https://other.example.com/"),
+            ],
         );
-        let got = read(&sources(root.path(), &[("YARN_NPM_AUTH_TOKEN", "x")]), &regs)
-            .expect("read");
+        let got = read(
+            &sources(root.path(), &[("YARN_NPM_AUTH_TOKEN", "x")]),
+            &regs,
+        )
+        .expect("read");
         let by = |path: &str| {
             got.settings
                 .iter()
@@ -299,7 +308,10 @@ mod tests {
         assert_eq!(reg.value, CredentialValue::Variable("CI_TOKEN".into()));
         assert_eq!(
             urls(reg),
-            ["http://r.example.com:8443/npm/", "https://r.example.com:8443/npm/"]
+            [
+                "http://r.example.com:8443/npm/",
+                "https://r.example.com:8443/npm/"
+            ]
         );
         let scope = by("npmScopes.@corp.npmAuthIdent");
         assert_eq!(scope.kind, CredentialKind::Ident);
@@ -310,10 +322,16 @@ mod tests {
         assert_eq!(top.value, CredentialValue::Literal("top-secret".into()));
         assert_eq!(
             urls(top),
-            ["https://registry.example.com/", "https://other.example.com/"]
+            [
+                "https://registry.example.com/",
+                "https://other.example.com/"
+            ]
         );
-        let env = by("$YARN_NPM_AUTH_TOKEN");
-        assert_eq!(env.value, CredentialValue::Variable("YARN_NPM_AUTH_TOKEN".into()));
+        let env = by("yarn's top-level npmAuthToken");
+        assert_eq!(
+            env.value,
+            CredentialValue::Variable("YARN_NPM_AUTH_TOKEN".into())
+        );
         // Only the file with literal values is kept for a sealed copy.
         assert_eq!(got.files.len(), 1);
         assert!(got.files[0].0.ends_with("home/u/.yarnrc.yml"));
