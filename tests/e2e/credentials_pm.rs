@@ -2,8 +2,8 @@
 //! package manager runs. Each test installs a package that only an authenticated client
 //! may fetch, from a Verdaccio served over HTTPS with a CA of the test's own (which the
 //! user configured as the client's CA file), with the token where users of that tool keep
-//! it. Inside, code running in the package manager itself (node's `--require`, trust level
-//! 1) searches the environment, the files of the view, every process's environ and memory
+//! it. Inside, code running in the package manager itself (node's `--require`, at trust
+//! level 1) searches the environment, the files of the view, every process's environ and memory
 //! and its own memory, and finds only the placeholder; the placeholder it sends to another
 //! host is refused and logged as `credential-misuse`; Verdaccio authenticated the real
 //! token (the proxy put it back on the way out, after terminating TLS for that host only).
