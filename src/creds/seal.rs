@@ -1080,8 +1080,8 @@ pub enum TrustError {
 /// client's own settings, and the upstream verified as the client itself would (its
 /// configured CA file, else the system roots). npm: `NODE_EXTRA_CA_CERTS` (added to node's
 /// roots), or with a `cafile` of the user's, `npm_config_cafile` pointing at that file plus
-/// the run's CA. pip: `PIP_CERT`, `REQUESTS_CA_BUNDLE` and `SSL_CERT_FILE` at the user's `cert`
-/// (or the system bundle) plus the run's CA.
+/// the run's CA. pip and uv: `PIP_CERT`, `REQUESTS_CA_BUNDLE` and `SSL_CERT_FILE` at the user's
+/// CA bundle (pip's `cert`; uv's `SSL_CERT_FILE`; else the system bundle) plus the run's CA.
 /// yarn 2+: `YARN_HTTPS_CA_FILE_PATH` at its CA file (`tool_ca`, which replaces node's roots)
 /// plus the run's CA, else `NODE_EXTRA_CA_CERTS` as for npm.
 pub fn trust_inside(
@@ -1118,6 +1118,8 @@ pub fn trust_inside(
                 .find_map(|s| conf.get(*s).and_then(|k| k.get("cert")).cloned())
                 .map(std::path::PathBuf::from)
         }),
+        // uv reads no pip configuration: its CA bundle is `SSL_CERT_FILE`.
+        CaTrust::Uv => var(plan, &["SSL_CERT_FILE"]),
         CaTrust::Yarn => tool_ca.map(Path::to_path_buf),
         CaTrust::Node => var(plan, &["npm_config_cafile"]).or_else(|| {
             // Global first: the user's and the project's settings win (the last one counts).
@@ -1133,7 +1135,7 @@ pub fn trust_inside(
     let user_ca = user_ca.filter(|p| p.is_absolute());
     // CA files node adds to its roots (a corporate proxy's CA): kept, with the run's CA added.
     let node_extra = match trust {
-        CaTrust::Python => None,
+        CaTrust::Python | CaTrust::Uv => None,
         CaTrust::Node | CaTrust::Yarn => {
             var(plan, &["NODE_EXTRA_CA_CERTS"]).filter(|p| p.is_absolute() && p.is_file())
         }
@@ -1158,7 +1160,7 @@ pub fn trust_inside(
     };
     let mut files = vec![(CA_CERT, ca.clone())];
     match (trust, &user_ca, &node_extra) {
-        (CaTrust::Python, _, _) => {
+        (CaTrust::Python | CaTrust::Uv, _, _) => {
             let base = match &user_ca {
                 Some(p) => read(p)?,
                 None => read(std::path::Path::new(SYSTEM_BUNDLE))?,

@@ -300,6 +300,9 @@ pub enum CaTrust {
     /// Python clients: one bundle (the user's `cert` or the system's, plus ours) named by
     /// `PIP_CERT`, `REQUESTS_CA_BUNDLE` and `SSL_CERT_FILE`.
     Python,
+    /// uv: as [`CaTrust::Python`], with the user's bundle from `SSL_CERT_FILE` (uv reads no
+    /// pip configuration).
+    Uv,
     /// yarn 2+: its `httpsCaFilePath` when the user set one (replaced by it plus ours,
     /// through `YARN_HTTPS_CA_FILE_PATH`), else `NODE_EXTRA_CA_CERTS`.
     Yarn,

@@ -1,4 +1,4 @@
-//! Issue 13 for pnpm and yarn: no real registry credential inside the sandbox, whichever
+//! Issue 13 for pnpm, yarn and uv: no real registry credential inside the sandbox, whichever
 //! package manager runs. Each test installs a package that only an authenticated client
 //! may fetch, from a Verdaccio served over HTTPS with a CA of the test's own (which the
 //! user configured as the client's CA file), with the token where users of that tool keep
@@ -310,4 +310,69 @@ fn pnpm10_token_is_a_placeholder_inside() {
 #[test]
 fn pnpm12_authenticates_through_the_proxy_over_https() {
     pnpm("pnpm12", false);
+}
+
+/// uv against an index over HTTPS that needs a password (pypiserver behind a TLS terminator
+/// with a CA of the test's own, which the user names in `SSL_CERT_FILE`, as uv reads it); the
+/// index URL with `user:password@` in `UV_INDEX_URL` (`--secret-env`). The proxy terminates
+/// TLS for that host (the run's CA, trusted inside through `SSL_CERT_FILE`), puts the real
+/// password back and verifies the index against the user's CA, not the system's: the wheel
+/// installs, and the password is nowhere in the log or on stderr.
+#[test]
+fn uv_over_https_gets_the_real_password_only_through_the_proxy() {
+    use crate::common::pip::{make_venv, make_wheel, site_packages};
+    let world = World::new("creds-uv-https");
+    let venv = make_venv(&world);
+    let user = "si-uv-user";
+    let password = format!("si-uv-https-pass-{}", world.token);
+    let packages = world.root().join("packages");
+    make_wheel(&world, &packages, "si_uv_https", "1.0.0");
+    let server = start_pypiserver_auth(world.root(), &packages, user, &password);
+    let ca = test_ca(&world.root().join("ca"));
+    let front = tls_front(server.port, &ca);
+    let index = format!("https://{user}:{password}@127.0.0.1:{front}/simple/");
+    let _g = shared_run_guard();
+    let log = world.log_path("creds-uv-https");
+    let mut cmd = world.safe_install();
+    cmd.arg("--log")
+        .arg(&log)
+        .args(["--log-allowed", "--secret-env", "UV_INDEX_URL"])
+        .arg(crate::common::toolchains::uv())
+        .args(["pip", "install", "si-uv-https"])
+        .env("UV_INDEX_URL", &index)
+        .env("SSL_CERT_FILE", &ca.ca)
+        .env("VIRTUAL_ENV", &venv);
+    let r = LoggedRun::read(run(cmd.current_dir(&world.project), RUN_TIMEOUT), log);
+    let mut p = Problems::new();
+    p.check(r.out.status.success(), || "uv pip install failed".into());
+    p.check(
+        fs::read_dir(site_packages(&venv))
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with("si_uv_https"))
+            })
+            .unwrap_or(false),
+        || "si_uv_https is not installed (the real password did not reach the index)".into(),
+    );
+    let target = format!("127.0.0.1:{front}");
+    p.check(
+        r.events.iter().any(|e| {
+            e["verdict"] == "allowed"
+                && e["target"] == target.as_str()
+                && e["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("TLS terminated"))
+        }),
+        || format!("no allowed, intercepted CONNECT to {target}"),
+    );
+    let log_text = fs::read_to_string(&r.log).unwrap_or_default();
+    p.check(
+        !log_text.contains(&password) && !r.out.stderr.contains(&password),
+        || "the password appears in the event log or on stderr".into(),
+    );
+    p.finish(&format!(
+        "{}\n--- pypiserver ---\n{}",
+        r.context(),
+        tail(&server.log(), 3000)
+    ));
 }

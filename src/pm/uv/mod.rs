@@ -258,7 +258,7 @@ impl PackageManager for Uv {
     }
 
     fn ca_trust(&self) -> CaTrust {
-        CaTrust::Python
+        CaTrust::Uv
     }
 
     /// A named index's password from `UV_INDEX_<NAME>_PASSWORD`, bound to that index's host
