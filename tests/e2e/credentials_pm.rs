@@ -376,3 +376,87 @@ fn uv_over_https_gets_the_real_password_only_through_the_proxy() {
         tail(&server.log(), 3000)
     ));
 }
+
+/// A registry that echoes the credential it received (an error page, `whoami`), compressed
+/// when the client accepts it: the answer reaches the client with the real value masked,
+/// never as it is, also when the client asked for gzip. Bare, the same request gets the
+/// real value back inside a gzip body (the control: the server really echoes).
+#[test]
+fn an_echoed_credential_never_comes_back_in_even_compressed() {
+    let world = World::new("creds-echo");
+    let password = format!("si-echo-pass-{}", world.token);
+    let port = free_port();
+    let script = world.root().join("echo.py");
+    write_file(
+        &script,
+        r#"import base64, gzip, http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    def do_GET(self):
+        auth = self.headers.get('Authorization', '')
+        try: decoded = base64.b64decode(auth.split(' ', 1)[1]).decode()
+        except Exception: decoded = ''
+        body = ('echo: ' + auth + ' ' + decoded + '\n').encode()
+        self.send_response(401)
+        if 'gzip' in self.headers.get('Accept-Encoding', ''):
+            body = gzip.compress(body)
+            self.send_header('Content-Encoding', 'gzip')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
+"#,
+    );
+    let mut server = std::process::Command::new("/usr/bin/python3")
+        .arg(&script)
+        .arg(port.to_string())
+        .spawn()
+        .expect("start the echo server");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the echo server did not listen on {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let url = format!("http://si-user:{password}@127.0.0.1:{port}/-/whoami");
+    let curl = |sandboxed: bool, out: &Path| {
+        let mut cmd = if sandboxed {
+            let mut c = world.safe_install();
+            c.args(["--allow-host", &format!("127.0.0.1:{port}"), "curl"]);
+            c
+        } else {
+            // The world's environment names a proxy that is not there (planted): bare curl
+            // goes straight to the server.
+            let mut c = world.command("curl");
+            c.args(["--noproxy", "*"]);
+            c
+        };
+        cmd.args(["-sS", "--compressed", "-o"]).arg(out).arg(&url);
+        run(&mut cmd, RUN_TIMEOUT)
+    };
+    let bare_out = world.root().join("bare-echo.txt");
+    let bare = curl(false, &bare_out);
+    let sandboxed_out = world.project.join("echo.txt");
+    let sandboxed = curl(true, &sandboxed_out);
+    let _ = server.kill();
+    let _ = server.wait();
+    let bare_text = fs::read_to_string(&bare_out).unwrap_or_default();
+    assert!(
+        bare_text.contains(&password),
+        "control: bare curl did not get the password echoed back: {bare_text:?}\n{}",
+        bare.describe()
+    );
+    let text = fs::read_to_string(&sandboxed_out).unwrap_or_default();
+    assert!(
+        text.starts_with("echo: Basic "),
+        "the sandboxed request got no echo: {text:?}\n{}",
+        sandboxed.describe()
+    );
+    assert!(
+        !text.contains(&password),
+        "the real password came back into the sandbox: {text:?}"
+    );
+}
