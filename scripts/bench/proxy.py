@@ -2,7 +2,7 @@
 """Egress proxy benchmarks: safe-install's proxy against a direct connection, same run.
 
   scripts/bench/proxy.py [--size-mb 200] [--runs 5] [--cpu-mb 2000] [--cpu-runs 5]
-                         [--tunnels 64] [--out FILE]
+                         [--tls-mb 500] [--tunnels 64] [--out FILE]
 
 (scripts/bench.sh proxy runs it and adds its rows to the summary.)
 
@@ -16,7 +16,11 @@
    curl's transfer. Throughput is cores busy / CPU per byte, so it prints what a proxied
    download could reach with every core busy, and with as many busy as direct. It explains
    the throughput ratio; it is not a target.
-3. tunnels: TUNNELS concurrent HTTPS downloads (CONNECT tunnels, TLS to a local server
+3. HTTPS CPU: TLS_MB downloads over HTTPS (a throw-away certificate), alternating, median of
+   CPU_RUNS each: direct; through the proxy as an untouched CONNECT tunnel; and intercepted
+   (the URL carries a credential, so the proxy terminates TLS with the run's CA, puts the real
+   value back and re-encrypts, verifying the server): CPU per GiB of each, as in 2.
+4. tunnels: TUNNELS concurrent HTTPS downloads (CONNECT tunnels, TLS to a local server
    with a throw-away certificate) by curl inside one safe-install; every one must succeed,
    and the supervisor's peak resident memory (VmHWM) is reported (target <= 32 MB).
 
@@ -176,19 +180,87 @@ def cpu_cost(size_mb, runs, work):
                    ceiling_alike=f"{alike:.3f}")
 
 
-def tunnels(count, work):
+def make_tls(work):
+    """A throw-away CA (`ca.pem`) and a server certificate for localhost it signed
+    (`cert.pem`, `key.pem`), made once per bench run: the proxy verifies an intercepted
+    server as a client would (a CA's own certificate is no server certificate)."""
     tls = os.path.join(work, "tls")
+    if os.path.isdir(tls):
+        return tls
     os.makedirs(tls)
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
-         "-keyout", os.path.join(tls, "key.pem"), "-out", os.path.join(tls, "cert.pem")],
-        check=True, capture_output=True)
+    f = lambda name: os.path.join(tls, name)
+    with open(f("leaf.ext"), "w") as ext:
+        ext.write("subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n"
+                  "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+    for cmd in (
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=si-bench-ca",
+         "-keyout", f("ca-key.pem"), "-out", f("ca.pem")],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+         "-keyout", f("key.pem"), "-out", f("leaf.csr")],
+        ["x509", "-req", "-in", f("leaf.csr"), "-CA", f("ca.pem"), "-CAkey", f("ca-key.pem"),
+         "-CAcreateserial", "-days", "1", "-extfile", f("leaf.ext"), "-out", f("cert.pem")],
+    ):
+        subprocess.run(["openssl"] + cmd, check=True, capture_output=True)
+    return tls
+
+
+def tls_cpu_run(server, kind, work, tls, size_mb):
+    """(CPU seconds, curl's transfer seconds) of one HTTPS download of `kind`: direct,
+    tunnel (sandboxed, no credential) or intercepted (sandboxed, a credential in the URL)."""
+    port = server.server_address[1]
+    cert = os.path.join(tls, "ca.pem")
+    url = f"https://localhost:{port}/{size_mb}"
+    env = env_for(work)
+    if kind == "intercepted":
+        # A credential in the URL: sealed, so the proxy intercepts this host; curl trusts the
+        # run's CA inside, the proxy verifies the server against NODE_EXTRA_CA_CERTS.
+        url = f"https://si-bench:bench-secret-{port}@localhost:{port}/{size_mb}"
+        cacert = "/.safe-install/ca.pem"
+        env["NODE_EXTRA_CA_CERTS"] = cert
+    else:
+        cacert = cert
+    cmd = ["curl", "-sS", "--cacert", cacert, "-o", "/dev/null", "-w", "%{time_total}", url]
+    if kind != "direct":
+        cmd = [BIN, "-q", "--allow-host", f"localhost:{port}", "--ro", tls, "--project",
+               os.path.join(work, "project")] + cmd
+    before = children_cpu()
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    children = children_cpu() - before
+    if out.returncode != 0:
+        raise RuntimeError(f"{kind}: {' '.join(cmd)} failed ({out.returncode}): {out.stderr.strip()}")
+    sender = server.sender_cpu.get(timeout=30)
+    return sender + children, float(out.stdout.strip())
+
+
+def tls_cpu_cost(size_mb, runs, work):
+    tls = make_tls(work)
+    server = serve(tls)
+    gib = size_mb / 1024
+    kinds = ("direct", "tunnel", "intercepted")
+    per = {k: [] for k in kinds}
+    for _ in range(runs):
+        for kind in kinds:
+            cpu, _seconds = tls_cpu_run(server, kind, work, tls, size_mb)
+            per[kind].append(cpu / gib)
+    server.shutdown()
+    med = {k: statistics.median(v) for k, v in per.items()}
+    d = med["direct"]
+    print(f"HTTPS CPU per GiB ({size_mb} MiB downloads; the server's sending thread, curl and, "
+          f"proxied, all of safe-install; medians of {runs}): direct {d:.3f} s, tunnelled "
+          f"{med['tunnel']:.3f} s (+{(med['tunnel'] / d - 1) * 100:.0f}%), intercepted (TLS "
+          f"terminated and re-encrypted, credential put back) {med['intercepted']:.3f} s "
+          f"(+{(med['intercepted'] / d - 1) * 100:.0f}%)")
+    RESULTS.update(tls_cpu_direct=f"{d:.3f}", tls_cpu_tunnel=f"{med['tunnel']:.3f}",
+                   tls_cpu_intercepted=f"{med['intercepted']:.3f}")
+
+
+def tunnels(count, work):
+    tls = make_tls(work)
     server = serve(tls)
     port = server.server_address[1]
     script = (
         f"for i in $(seq {count}); do "
-        f"curl -sS --cacert {tls}/cert.pem -o /dev/null -w '%{{http_code}}\\n' "
+        f"curl -sS --cacert {tls}/ca.pem -o /dev/null -w '%{{http_code}}\\n' "
         f"https://localhost:{port}/4 & done; wait"
     )
     cmd = [BIN, "-q", "--allow-host", f"localhost:{port}", "--ro", tls, "--project", os.path.join(work, "project"),
@@ -226,6 +298,7 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--cpu-mb", type=int, default=2000)
     ap.add_argument("--cpu-runs", type=int, default=5)
+    ap.add_argument("--tls-mb", type=int, default=500)
     ap.add_argument("--tunnels", type=int, default=64)
     ap.add_argument("--out", help="also write KEY=VALUE results here")
     args = ap.parse_args()
@@ -241,6 +314,7 @@ def main():
     try:
         throughput(args.size_mb, args.runs, work)
         cpu_cost(args.cpu_mb, args.cpu_runs, work)
+        tls_cpu_cost(args.tls_mb, args.cpu_runs, work)
         tunnels(args.tunnels, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -319,6 +319,9 @@ impl Vault {
             substituted += n;
             out.extend_from_slice(&replaced);
         }
+        if substituted > 0 {
+            out = uncompressed_response(&out);
+        }
         Ok(Rewritten {
             head: out,
             substituted,
@@ -449,6 +452,26 @@ impl Masker {
     }
 }
 
+/// A request head that carries a real credential, asking for an uncompressed response: the
+/// masker reads the body as it comes, and an echo of the credential inside a gzip body would
+/// pass it unseen. Every `Accept-Encoding` goes; `Accept-Encoding: identity` goes before the
+/// blank line that ends the head. (Tarballs and wheels are files, compressed in themselves:
+/// only metadata and error pages grow.)
+fn uncompressed_response(head: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(head.len() + 32);
+    for line in split_lines(head) {
+        let name = line.split(|&b| b == b':').next().unwrap_or_default();
+        if line.contains(&b':') && name.trim_ascii().eq_ignore_ascii_case(b"accept-encoding") {
+            continue;
+        }
+        if line == b"\r\n" || line == b"\n" {
+            out.extend_from_slice(b"Accept-Encoding: identity\r\n");
+        }
+        out.extend_from_slice(line);
+    }
+    out
+}
+
 /// The request target of a head's first line.
 fn request_target(head: &[u8]) -> Option<&str> {
     let line = head.split(|&b| b == b'\n').next()?;
@@ -550,6 +573,30 @@ mod tests {
             .rewrite_request(Scheme::Http, "x", 80, plain, true)
             .expect("no placeholder");
         assert_eq!((r.head.as_slice(), r.substituted), (&plain[..], 0));
+    }
+
+    #[test]
+    fn a_request_carrying_a_real_value_asks_for_an_uncompressed_response() {
+        let v = vault();
+        let head = b"GET /left-pad HTTP/1.1\r\nHost: 127.0.0.1:4873\r\naccept-encoding: gzip, deflate, br\r\nAuthorization: Bearer si-placeholder-aaaa\r\nAccept-Encoding : zstd\r\n\r\n";
+        let r = v
+            .rewrite_request(Scheme::Http, "127.0.0.1", 4873, head, true)
+            .expect("inside");
+        let text = String::from_utf8(r.head).expect("utf8");
+        assert!(
+            text.ends_with("Bearer npm_REALTOKEN\r\nAccept-Encoding: identity\r\n\r\n"),
+            "{text}"
+        );
+        assert_eq!(
+            text.to_ascii_lowercase().matches("accept-encoding").count(),
+            1
+        );
+        // Without a real value the client's choice stands.
+        let plain = b"GET / HTTP/1.1\r\nAccept-Encoding: gzip\r\n\r\n";
+        let r = v
+            .rewrite_request(Scheme::Http, "x", 80, plain, true)
+            .expect("no placeholder");
+        assert_eq!(r.head, plain.to_vec());
     }
 
     #[test]

@@ -11,23 +11,36 @@
 //! - URLs with userinfo (`https://user:password@host/…`, `https://token@host/…`) anywhere in
 //!   pip's configuration, a variable or an argument: the password (or the lone user name,
 //!   which pip sends as one) becomes the placeholder, bound to that scheme, host and port;
-//! - netrc `password` tokens, bound to that host on any port (pip looks them up by host).
+//! - netrc `password` tokens, bound to that host on any port (pip looks them up by host);
+//! - a tool's own credential settings (`PackageManager::credential_settings`: yarn 2+'s
+//!   `npmAuthToken`/`npmAuthIdent`), bound to the registries the tool sends each to: a
+//!   literal value is replaced in the copy of its file the sandbox shows (the private home's,
+//!   or a read-only cover over the project's), a variable it reads is sealed as the
+//!   variable.
+//!
+//! Last, every real value the vault holds is searched for in what the sandbox would get (its
+//! generated files, environment and command line): one found is an error, never a leak.
 
 use super::{new_placeholder, Carrier, Credential, Origin, Scheme, Secret, Vault};
 use crate::plan::trust::{
     PRIVATE_GLOBAL_NPMRC, PRIVATE_NETRC, PRIVATE_NPMRC, PRIVATE_PIP_CONF, PRIVATE_UV_SYSTEM,
     PRIVATE_UV_USER,
 };
-use crate::plan::{MountKind, Plan};
-use crate::pm::CaTrust;
+use crate::plan::{Mount, MountKind, Plan};
+use crate::pm::{CaTrust, CredentialKind, CredentialSettings, CredentialValue};
 use crate::policy::Policy;
 use base64::Engine as _;
 use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
     #[error("cannot draw random bytes for a credential placeholder")]
     Random(#[source] getrandom::Error),
+    #[error("{source_name} holds a registry credential written out in {file}, and landlock mode cannot show the sandbox a copy of that file with a placeholder in its place. Fix: reference a variable instead (`${{NPM_TOKEN}}`) and pass it with --secret-env NPM_TOKEN, or run where user namespaces are available")]
+    CannotCover { source_name: String, file: PathBuf },
+    #[error("the real value of {0} would still reach the sandbox after sealing (written in a form safe-install cannot rewrite); the run is refused. Fix: put the credential on one line of its own, or reference a variable and pass it with --secret-env")]
+    Leftover(String),
 }
 
 /// Builds the vault while the texts are rewritten.
@@ -38,6 +51,9 @@ pub struct Sealer {
     registries: Vec<url::Url>,
     /// `${VAR}` references in npm's configuration: the variable and the key that uses it.
     references: Vec<(String, String)>,
+    /// Variables a tool's own credential settings read: the variable, where it may go, how
+    /// it is sent and the setting (for messages).
+    tool_references: Vec<(String, Vec<Origin>, CredentialKind, String)>,
     /// Whether HTTPS origins can be intercepted; when not, a credential bound only to HTTPS
     /// keeps its real value (and a note says so), or the install could not authenticate.
     pub https: bool,
@@ -391,6 +407,91 @@ impl Sealer {
         Ok(out)
     }
 
+    /// A tool's credential value in the form the tool reads it: a token whole; an ident's
+    /// password (`user:password`, or its base64, as yarn's `npmAuthIdent`).
+    fn tool_value(
+        &mut self,
+        kind: CredentialKind,
+        value: &str,
+        what: &str,
+        origins: Vec<Origin>,
+    ) -> Result<Option<String>, SealError> {
+        match kind {
+            CredentialKind::Bearer => self.seal(value, what, origins, Carrier::Bearer),
+            CredentialKind::Password => self.seal(value, what, origins, Carrier::Basic),
+            CredentialKind::Ident => {
+                if let Some((user, pass)) = value.split_once(':') {
+                    let user = user.to_string();
+                    let ph = self.seal(pass, what, origins, Carrier::Basic)?;
+                    return Ok(ph.map(|ph| format!("{user}:{ph}")));
+                }
+                let b64 = base64::engine::general_purpose::STANDARD;
+                let decoded = b64
+                    .decode(value.trim())
+                    .ok()
+                    .and_then(|d| String::from_utf8(d).ok());
+                match decoded.as_deref().and_then(|d| d.split_once(':')) {
+                    Some((user, pass)) => {
+                        let user = user.to_string();
+                        let ph = self.seal(pass, what, origins, Carrier::Basic)?;
+                        Ok(ph.map(|ph| b64.encode(format!("{user}:{ph}"))))
+                    }
+                    None => self.seal(value, what, origins, Carrier::Basic),
+                }
+            }
+        }
+    }
+
+    /// A tool's own credential settings: variables they read are remembered (sealed with
+    /// the environment), literal values sealed in their files' texts. Returns each file that
+    /// changed with its sealed text.
+    pub fn tool_settings(
+        &mut self,
+        tool: &CredentialSettings,
+        text_of: impl Fn(&Path) -> Option<String>,
+    ) -> Result<Vec<(PathBuf, String, String)>, SealError> {
+        let mut texts: Vec<(PathBuf, String, String)> = Vec::new();
+        for setting in &tool.settings {
+            let origins: Vec<Origin> = setting.registries.iter().filter_map(origin_of).collect();
+            match &setting.value {
+                CredentialValue::Variable(name) => self.tool_references.push((
+                    name.clone(),
+                    origins,
+                    setting.kind,
+                    setting.source.clone(),
+                )),
+                CredentialValue::Literal(real) => {
+                    let Some(file) = &setting.file else { continue };
+                    let Some(sealed) =
+                        self.tool_value(setting.kind, real, &setting.source, origins)?
+                    else {
+                        continue;
+                    };
+                    let at = match texts.iter().position(|(f, ..)| f == file) {
+                        Some(at) => at,
+                        None => {
+                            let Some(text) = text_of(file) else { continue };
+                            texts.push((file.clone(), setting.source.clone(), text));
+                            texts.len() - 1
+                        }
+                    };
+                    let text = &mut texts[at].2;
+                    *text = text
+                        .split_inclusive('\n')
+                        .map(|line| {
+                            if line.contains(setting.key) && line.contains(real.as_str()) {
+                                line.replace(real.as_str(), &sealed)
+                            } else {
+                                line.to_string()
+                            }
+                        })
+                        .collect();
+                }
+            }
+        }
+        Ok(texts)
+    }
+
     /// A variable's sealed value (`None`: keep it). `secret`: named as a credential by the
     /// policy or `--secret-env`.
     pub fn variable(
@@ -401,6 +502,17 @@ impl Sealer {
         default_registry: Option<&str>,
     ) -> Result<Option<String>, SealError> {
         let source = format!("${name}");
+        let tool: Vec<_> = self
+            .tool_references
+            .iter()
+            .filter(|(var, ..)| var == name)
+            .cloned()
+            .collect();
+        if let Some((_, _, kind, setting)) = tool.first() {
+            let origins = tool.iter().flat_map(|(_, o, ..)| o.clone()).collect();
+            let what = format!("{source} (used by {setting})");
+            return self.tool_value(*kind, value, &what, origins);
+        }
         if let Some(key) = crate::pm::npm::config::env_key(name) {
             if let Some(sealed) = self.npm_setting(&key, value, &source, default_registry)? {
                 return Ok(Some(sealed));
@@ -445,7 +557,12 @@ impl Sealer {
 
 /// Seal the plan in place: its private configuration files, its environment and its command
 /// line. Returns the vault the proxy uses and notes for `explain`.
-pub fn seal_plan(plan: &mut Plan, policy: &Policy, https: bool) -> Result<Vault, SealError> {
+pub fn seal_plan(
+    plan: &mut Plan,
+    policy: &Policy,
+    https: bool,
+    tool: &CredentialSettings,
+) -> Result<Vault, SealError> {
     let mut sealer = Sealer::new(https);
     let var = |name: &str| {
         plan.env
@@ -514,6 +631,40 @@ pub fn seal_plan(plan: &mut Plan, policy: &Policy, https: bool) -> Result<Vault,
         };
         m.kind = MountKind::File(sealed);
     }
+    // The tool's own settings: a file the view already carries as a generated copy (yarn's
+    // private home configuration) is sealed in place; any other is covered by a sealed copy.
+    let generated = |plan: &Plan, file: &Path| {
+        plan.mounts.iter().find_map(|m| match &m.kind {
+            MountKind::File(text) if m.target == file => Some(text.clone()),
+            _ => None,
+        })
+    };
+    let texts = sealer.tool_settings(tool, |file| {
+        generated(plan, file).or_else(|| {
+            tool.files
+                .iter()
+                .find(|(f, _)| f == file)
+                .map(|(_, t)| t.clone())
+        })
+    })?;
+    for (file, source_name, text) in texts {
+        if let Some(m) = plan
+            .mounts
+            .iter_mut()
+            .find(|m| m.target == file && matches!(m.kind, MountKind::File(_)))
+        {
+            m.kind = MountKind::File(text);
+            continue;
+        }
+        if matches!(plan.mode, crate::plan::mode::Mode::Landlock(_)) {
+            return Err(SealError::CannotCover { source_name, file });
+        }
+        plan.mounts.push(Mount {
+            target: file,
+            kind: MountKind::File(text),
+            why: "the tool's configuration with its registry credentials as placeholders (the proxy adds the real ones)".into(),
+        });
+    }
     let secret = |name: &str| policy.credentials.iter().any(|e| e.value.matches(name));
     let mut pass = std::mem::take(&mut plan.env.pass);
     for (k, v) in pass.iter_mut() {
@@ -544,8 +695,56 @@ pub fn seal_plan(plan: &mut Plan, policy: &Policy, https: bool) -> Result<Vault,
     }
     plan.argv = argv;
     let (vault, notes) = sealer.into_vault();
+    leftover(plan, &vault)?;
     plan.notes.extend(notes);
     Ok(vault)
+}
+
+/// The last check: no real value the vault holds is in what the sandbox gets.
+fn leftover(plan: &Plan, vault: &Vault) -> Result<(), SealError> {
+    for cred in vault.credentials() {
+        let real = cred.real.expose();
+        // A value this short would be found in unrelated text; no registry issues one.
+        if real.len() < 6 {
+            continue;
+        }
+        let in_files = plan.mounts.iter().any(|m| match &m.kind {
+            MountKind::File(text) => text.contains(real),
+            _ => false,
+        });
+        let in_env = plan
+            .env
+            .pass
+            .iter()
+            .any(|(_, v)| v.to_str().is_some_and(|v| v.contains(real)));
+        let in_argv = plan
+            .argv
+            .iter()
+            .any(|a| a.to_str().is_some_and(|a| a.contains(real)));
+        if in_files || in_env || in_argv {
+            return Err(SealError::Leftover(cred.source.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// Where a registry URL's credential may go: its scheme, host, port and path prefix.
+fn origin_of(url: &url::Url) -> Option<Origin> {
+    let scheme = Scheme::parse(url.scheme())?;
+    let host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let mut path = url.path().to_string();
+    if !path.ends_with('/') {
+        path.push('/');
+    }
+    Some(Origin {
+        scheme,
+        host: host.to_ascii_lowercase(),
+        port: url.port_or_known_default(),
+        path,
+    })
 }
 
 /// `host[:port]` (IPv6 in brackets) → lowercase host and port.
@@ -700,6 +899,104 @@ mod tests {
     }
 
     #[test]
+    fn a_tools_own_settings_are_sealed_where_they_are_and_bound_to_their_registry() {
+        use crate::pm::CredentialSetting;
+        let home = PathBuf::from("/home/u/.yarnrc.yml");
+        let text = "npmScopes:\n  corp:\n    npmAuthToken: tok-1234567\n    npmAuthIdent: \"me:pw-7654321\"\nnpmRegistryServer: https://registry.example.com\n";
+        let setting = |key, kind, value, registry: &str| CredentialSetting {
+            source: format!("npmScopes.corp.{key} in /home/u/.yarnrc.yml"),
+            file: Some(home.clone()),
+            key,
+            kind,
+            value,
+            registries: vec![url::Url::parse(registry).expect("url")],
+        };
+        let tool = CredentialSettings {
+            settings: vec![
+                setting(
+                    "npmAuthToken",
+                    CredentialKind::Bearer,
+                    CredentialValue::Literal("tok-1234567".into()),
+                    "https://corp.example.com:8443/npm",
+                ),
+                setting(
+                    "npmAuthIdent",
+                    CredentialKind::Ident,
+                    CredentialValue::Literal("me:pw-7654321".into()),
+                    "https://corp.example.com:8443/npm",
+                ),
+                CredentialSetting {
+                    source: "$YARN_NPM_AUTH_TOKEN (yarn's npmAuthToken)".into(),
+                    file: None,
+                    key: "npmAuthToken",
+                    kind: CredentialKind::Bearer,
+                    value: CredentialValue::Variable("YARN_NPM_AUTH_TOKEN".into()),
+                    registries: vec![url::Url::parse("http://127.0.0.1:4873/").expect("url")],
+                },
+            ],
+            files: vec![(home.clone(), text.into())],
+            ca_file: None,
+        };
+        let mut s = Sealer::new(true);
+        let texts = s
+            .tool_settings(&tool, |f| (f == home).then(|| text.to_string()))
+            .expect("seal");
+        assert_eq!(texts.len(), 1);
+        let sealed = &texts[0].2;
+        assert!(
+            !sealed.contains("tok-1234567") && !sealed.contains("pw-7654321"),
+            "{sealed}"
+        );
+        assert!(
+            sealed.contains("npmAuthIdent: \"me:si-placeholder-"),
+            "{sealed}"
+        );
+        assert!(sealed.ends_with("npmRegistryServer: https://registry.example.com\n"));
+        let env = s
+            .variable("YARN_NPM_AUTH_TOKEN", "env-token-99", false, None)
+            .expect("seal")
+            .expect("sealed");
+        assert!(env.starts_with(crate::creds::PLACEHOLDER_PREFIX));
+        let (vault, _) = s.into_vault();
+        let token_ph = vault
+            .credentials()
+            .iter()
+            .find(|c| c.real.expose() == "tok-1234567")
+            .map(|c| c.placeholder.clone())
+            .expect("token sealed");
+        let head =
+            format!("GET /npm/@corp%2fx HTTP/1.1\r\nauthorization: Bearer {token_ph}\r\n\r\n");
+        let out = vault
+            .rewrite_request(
+                Scheme::Https,
+                "corp.example.com",
+                8443,
+                head.as_bytes(),
+                true,
+            )
+            .expect("inside its origin");
+        assert!(String::from_utf8_lossy(&out.head).contains("Bearer tok-1234567"));
+        // Another path prefix, host or the variable's registry: refused.
+        let elsewhere = head.replace("/npm/", "/other/");
+        assert!(vault
+            .rewrite_request(
+                Scheme::Https,
+                "corp.example.com",
+                8443,
+                elsewhere.as_bytes(),
+                true
+            )
+            .is_err());
+        assert!(vault
+            .rewrite_request(Scheme::Http, "127.0.0.1", 4873, head.as_bytes(), true)
+            .is_err());
+        let env_head = format!("GET /x HTTP/1.1\r\nauthorization: Bearer {env}\r\n\r\n");
+        assert!(vault
+            .rewrite_request(Scheme::Http, "127.0.0.1", 4873, env_head.as_bytes(), true)
+            .is_ok());
+    }
+
+    #[test]
     fn url_userinfo_and_netrc_passwords_are_sealed() {
         let mut s = Sealer::new(true);
         let conf = "[global]\nindex-url = http://bob:p%40ss@127.0.0.1:8080/simple\nextra-index-url =\n    https://tok@registry.example.com/simple http://plain.example.com/\n";
@@ -783,9 +1080,15 @@ pub enum TrustError {
 /// client's own settings, and the upstream verified as the client itself would (its
 /// configured CA file, else the system roots). npm: `NODE_EXTRA_CA_CERTS` (added to node's
 /// roots), or with a `cafile` of the user's, `npm_config_cafile` pointing at that file plus
-/// the run's CA. pip: `PIP_CERT`, `REQUESTS_CA_BUNDLE` and `SSL_CERT_FILE` at the user's `cert`
-/// (or the system bundle) plus the run's CA.
-pub fn trust_inside(plan: &mut Plan, vault: &mut Vault) -> Result<(), TrustError> {
+/// the run's CA. pip and uv: `PIP_CERT`, `REQUESTS_CA_BUNDLE` and `SSL_CERT_FILE` at the user's
+/// CA bundle (pip's `cert`; uv's `SSL_CERT_FILE`; else the system bundle) plus the run's CA.
+/// yarn 2+: `YARN_HTTPS_CA_FILE_PATH` at its CA file (`tool_ca`, which replaces node's roots)
+/// plus the run's CA, else `NODE_EXTRA_CA_CERTS` as for npm.
+pub fn trust_inside(
+    plan: &mut Plan,
+    vault: &mut Vault,
+    tool_ca: Option<&Path>,
+) -> Result<(), TrustError> {
     if vault.https_origins().is_empty() {
         return Ok(());
     }
@@ -815,6 +1118,9 @@ pub fn trust_inside(plan: &mut Plan, vault: &mut Vault) -> Result<(), TrustError
                 .find_map(|s| conf.get(*s).and_then(|k| k.get("cert")).cloned())
                 .map(std::path::PathBuf::from)
         }),
+        // uv reads no pip configuration: its CA bundle is `SSL_CERT_FILE`.
+        CaTrust::Uv => var(plan, &["SSL_CERT_FILE"]),
+        CaTrust::Yarn => tool_ca.map(Path::to_path_buf),
         CaTrust::Node => var(plan, &["npm_config_cafile"]).or_else(|| {
             // Global first: the user's and the project's settings win (the last one counts).
             [PRIVATE_GLOBAL_NPMRC, PRIVATE_NPMRC]
@@ -829,8 +1135,8 @@ pub fn trust_inside(plan: &mut Plan, vault: &mut Vault) -> Result<(), TrustError
     let user_ca = user_ca.filter(|p| p.is_absolute());
     // CA files node adds to its roots (a corporate proxy's CA): kept, with the run's CA added.
     let node_extra = match trust {
-        CaTrust::Python => None,
-        CaTrust::Node => {
+        CaTrust::Python | CaTrust::Uv => None,
+        CaTrust::Node | CaTrust::Yarn => {
             var(plan, &["NODE_EXTRA_CA_CERTS"]).filter(|p| p.is_absolute() && p.is_file())
         }
     };
@@ -854,7 +1160,7 @@ pub fn trust_inside(plan: &mut Plan, vault: &mut Vault) -> Result<(), TrustError
     };
     let mut files = vec![(CA_CERT, ca.clone())];
     match (trust, &user_ca, &node_extra) {
-        (CaTrust::Python, _, _) => {
+        (CaTrust::Python | CaTrust::Uv, _, _) => {
             let base = match &user_ca {
                 Some(p) => read(p)?,
                 None => read(std::path::Path::new(SYSTEM_BUNDLE))?,
@@ -864,9 +1170,23 @@ pub fn trust_inside(plan: &mut Plan, vault: &mut Vault) -> Result<(), TrustError
                 env.push((name, CA_BUNDLE.to_string()));
             }
         }
+        (CaTrust::Yarn, Some(p), _) => {
+            files.push((CA_BUNDLE, format!("{}\n{ca}", read(p)?)));
+            env.push(("YARN_HTTPS_CA_FILE_PATH", CA_BUNDLE.to_string()));
+        }
         (_, Some(p), _) => {
             files.push((CA_BUNDLE, format!("{}\n{ca}", read(p)?)));
             env.push(("npm_config_cafile", CA_BUNDLE.to_string()));
+            // pnpm 12 reads no `npm_config_*` variable: its `cafile` comes from the npmrc
+            // itself, so the private copies name the bundle too.
+            for m in plan.mounts.iter_mut() {
+                let is_npmrc = [PRIVATE_NPMRC, PRIVATE_GLOBAL_NPMRC]
+                    .iter()
+                    .any(|f| m.target == Path::new(f));
+                if let (true, MountKind::File(text)) = (is_npmrc, &mut m.kind) {
+                    *text = with_cafile(text, CA_BUNDLE);
+                }
+            }
         }
         (_, None, Some(extra)) => {
             files.push((CA_BUNDLE, format!("{}\n{ca}", read(extra)?)));
@@ -909,6 +1229,18 @@ pub fn trust_inside(plan: &mut Plan, vault: &mut Vault) -> Result<(), TrustError
     ));
     vault.set_tls(tls);
     Ok(())
+}
+
+/// An npm configuration text with every `cafile` naming `bundle`.
+fn with_cafile(text: &str, bundle: &str) -> String {
+    text.split_inclusive('\n')
+        .map(
+            |line| match npmrc_pair(line.trim_end_matches(['\n', '\r'])) {
+                Some((key, _)) if key == "cafile" => format!("cafile={bundle}\n"),
+                _ => line.to_string(),
+            },
+        )
+        .collect()
 }
 
 fn replace_file(plan: &mut Plan, m: crate::plan::Mount) {

@@ -173,6 +173,14 @@ pub trait PackageManager: Sync + std::fmt::Debug {
         )
     }
 
+    /// Registry credentials kept in the tool's own configuration format (beyond npm's
+    /// npmrc, pip's and uv's files, netrc and `--secret-env`, which `creds::seal` reads
+    /// itself): each with the registries the tool sends it to, so the seal can put a
+    /// placeholder in its place; and the CA file the tool verifies registries with.
+    fn credential_settings(&self, _ctx: &Context) -> Result<CredentialSettings, ConfigError> {
+        Ok(CredentialSettings::default())
+    }
+
     /// What the first notify filter (the package manager's level) observes when no level-2
     /// hook installs filters of its own.
     fn level1_observes(&self) -> Level1Observes {
@@ -321,6 +329,59 @@ pub enum CaTrust {
     /// Python clients: one bundle (the user's `cert` or the system's, plus ours) named by
     /// `PIP_CERT`, `REQUESTS_CA_BUNDLE` and `SSL_CERT_FILE`.
     Python,
+    /// uv: as [`CaTrust::Python`], with the user's bundle from `SSL_CERT_FILE` (uv reads no
+    /// pip configuration).
+    Uv,
+    /// yarn 2+: its `httpsCaFilePath` when the user set one (replaced by it plus ours,
+    /// through `YARN_HTTPS_CA_FILE_PATH`), else `NODE_EXTRA_CA_CERTS`.
+    Yarn,
+}
+
+/// How the client sends a credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// The value is a token: `Authorization: Bearer <value>`.
+    Bearer,
+    /// The value is `user:password`, or its base64: `Authorization: Basic`.
+    Ident,
+    /// The value is a password, sent inside `Authorization: Basic` with a user name the
+    /// tool has from elsewhere.
+    Password,
+}
+
+/// Where a credential setting's value is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialValue {
+    /// Written in the file itself.
+    Literal(String),
+    /// Read from this environment variable (`${NAME}` in the file, or the variable is the
+    /// setting).
+    Variable(String),
+}
+
+/// One credential setting of a tool's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialSetting {
+    /// `npmAuthToken in /home/u/.yarnrc.yml`: for `explain` and the log, never the value.
+    pub source: String,
+    /// The file holding it (`None`: the environment).
+    pub file: Option<PathBuf>,
+    /// The setting's own name, which the file's line holding the value also holds.
+    pub key: &'static str,
+    pub kind: CredentialKind,
+    pub value: CredentialValue,
+    /// The registries the tool sends it to (scheme, host, port and path prefix).
+    pub registries: Vec<url::Url>,
+}
+
+/// [`PackageManager::credential_settings`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CredentialSettings {
+    pub settings: Vec<CredentialSetting>,
+    /// The text of each file that holds a literal value (the sandbox shows a sealed copy).
+    pub files: Vec<(PathBuf, String)>,
+    /// The CA file the tool verifies registries with (replacing the system's), if any.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Reading a package manager's configuration failed.

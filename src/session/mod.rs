@@ -159,9 +159,16 @@ fn build_plan(
     }
     plan.lockfile = bound.lockfile;
     let allow = egress::allow_list(&policy, &registries)?;
-    let mut vault =
-        crate::creds::seal::seal_plan(&mut plan, &policy, crate::creds::HTTPS_INTERCEPTION)?;
-    crate::creds::seal::trust_inside(&mut plan, &mut vault)?;
+    let tool_credentials = manager
+        .credential_settings(&ctx)
+        .map_err(egress::EgressError::from)?;
+    let mut vault = crate::creds::seal::seal_plan(
+        &mut plan,
+        &policy,
+        crate::creds::HTTPS_INTERCEPTION,
+        &tool_credentials,
+    )?;
+    crate::creds::seal::trust_inside(&mut plan, &mut vault, tool_credentials.ca_file.as_deref())?;
     // After sealing: landlock mode's generated files (the private configuration, the run's
     // CA) move to its host directories only once they hold placeholders, never real values.
     plan::mode::place_generated_files(&mut plan, &mode);

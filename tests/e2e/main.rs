@@ -19,6 +19,7 @@ mod attempts_logged;
 mod benign_installs;
 mod cli_errors;
 mod cli_subcommands;
+mod credentials_pm;
 mod degraded;
 mod egress;
 mod everyday_loop;

@@ -142,6 +142,10 @@ enum Creds {
     EnvAndNetrc,
     /// An `[[index]]` with `user:password@` in the user's `~/.config/uv/uv.toml`.
     UserConfig,
+    /// A named `[[index]]` without credentials in the user's `uv.toml`, its user name and
+    /// password in `UV_INDEX_CORP_USERNAME` / `UV_INDEX_CORP_PASSWORD`
+    /// (`--secret-env`), as CI passes them.
+    NamedIndexVariables,
 }
 
 #[test]
@@ -154,11 +158,17 @@ fn the_users_uv_toml_reaches_uv_and_never_a_build_step() {
     uv_pip_install_with(Creds::UserConfig);
 }
 
+#[test]
+fn a_named_indexs_password_variable_is_a_placeholder_bound_to_that_index() {
+    uv_pip_install_with(Creds::NamedIndexVariables);
+}
+
 fn uv_pip_install_with(creds: Creds) {
     let uv = crate::common::toolchains::uv();
     let world = World::new(match creds {
         Creds::EnvAndNetrc => "uv-pip",
         Creds::UserConfig => "uv-pip-conf",
+        Creds::NamedIndexVariables => "uv-pip-named",
     });
     let venv = make_venv(&world);
     let site = site_packages(&venv);
@@ -184,6 +194,13 @@ fn uv_pip_install_with(creds: Creds) {
             &world.home.join(".config/uv/uv.toml"),
             &format!("[[index]]\nname = \"private\"\nurl = \"{index}\"\ndefault = true\n"),
         ),
+        Creds::NamedIndexVariables => write_file(
+            &world.home.join(".config/uv/uv.toml"),
+            &format!(
+                "[[index]]\nname = \"corp\"\nurl = \"http://127.0.0.1:{}/simple/\"\ndefault = true\n",
+                server.port
+            ),
+        ),
     }
 
     let _g = shared_run_guard();
@@ -198,13 +215,22 @@ fn uv_pip_install_with(creds: Creds) {
             "UV_INDEX_URL",
             "--secret-env",
             "SI_UV_TOKEN",
+            "--secret-env",
+            "UV_INDEX_CORP_PASSWORD",
         ])
         .arg(&uv)
         .args(["pip", "install", NAME])
         .env("SI_UV_TOKEN", &token)
         .env("VIRTUAL_ENV", &venv);
-    if let Creds::EnvAndNetrc = creds {
-        cmd.env("UV_INDEX_URL", &index);
+    match creds {
+        Creds::EnvAndNetrc => {
+            cmd.env("UV_INDEX_URL", &index);
+        }
+        Creds::NamedIndexVariables => {
+            cmd.env("UV_INDEX_CORP_USERNAME", USER)
+                .env("UV_INDEX_CORP_PASSWORD", &password);
+        }
+        Creds::UserConfig => {}
     }
     let r = LoggedRun::read(run(cmd.current_dir(&world.project), RUN_TIMEOUT), log);
     assert!(

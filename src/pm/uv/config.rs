@@ -140,6 +140,9 @@ pub struct UvConfigured {
     pub no_index: bool,
     /// Config files read.
     pub files: Vec<PathBuf>,
+    /// Named indexes (`[[index]] name = …`, `--index NAME=URL`): uv reads their credentials
+    /// from `UV_INDEX_<NAME>_USERNAME` / `_PASSWORD`.
+    pub named: Vec<(String, Url)>,
 }
 
 /// uv's default index, and the host its files live on when known.
@@ -226,13 +229,13 @@ impl UvConfigured {
     ) -> Result<(), UvConfError> {
         let value = value.trim();
         // `--index NAME=URL`: the name is a label; a URL has no `=` before its scheme.
-        let value = match value.split_once('=') {
+        let (name, value) = match value.split_once('=') {
             Some((name, url))
                 if role != Role::FindLinks && !name.contains(['/', ':']) && !name.is_empty() =>
             {
-                url
+                (Some(name), url)
             }
-            _ => value,
+            _ => (None, value),
         };
         if value.is_empty() {
             return Ok(());
@@ -254,6 +257,9 @@ impl UvConfigured {
                     option: role.option().into(),
                     value: redacted_url(&u),
                 })?;
+                if let Some(name) = name {
+                    self.named.push((name.to_string(), clean.clone()));
+                }
                 self.endpoints.push(Endpoint {
                     url: clean,
                     role,
@@ -274,6 +280,22 @@ impl UvConfigured {
             }
         }
     }
+}
+
+/// The variable uv reads a named index's credential part from: `UV_INDEX_<NAME>_<PART>`,
+/// the name upper-cased with every other character than a letter or digit as `_`.
+pub fn index_variable(name: &str, part: &str) -> String {
+    let name: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("UV_INDEX_{name}_{part}")
 }
 
 /// Discover the indexes `uv` will use for this command line.
@@ -503,7 +525,11 @@ fn read_file(out: &mut UvConfigured, path: &Path) -> Result<(), UvConfError> {
         } else {
             Role::Index
         };
-        out.add(url, role, &origin, &base)?;
+        match index.get("name").and_then(|v| v.as_str()) {
+            // The form the command line takes, so one parse names both.
+            Some(name) => out.add(&format!("{name}={url}"), role, &origin, &base)?,
+            None => out.add(url, role, &origin, &base)?,
+        }
     }
     Ok(())
 }
@@ -525,6 +551,52 @@ mod tests {
 
     fn never() -> Result<UvDefaults, UvConfError> {
         panic!("uv's default must not be asked for")
+    }
+
+    #[test]
+    fn named_indexes_and_their_credential_variables() {
+        let root = tempfile::tempdir().expect("tempdir");
+        write_files(
+            root.path(),
+            &[(
+                "home/.config/uv/uv.toml",
+                "[[index]]\nname = \"corp-internal.v2\"\nurl = \"https://corp.example.com/simple\"\n",
+            )],
+        );
+        let got = discover(&src(
+            root.path(),
+            &[],
+            &[
+                "pip",
+                "install",
+                "--index",
+                "extra=https://x.example.com/simple",
+                "p",
+            ],
+        ))
+        .expect("discover");
+        let named: Vec<(String, String)> = got
+            .named
+            .iter()
+            .map(|(n, u)| (n.clone(), u.to_string()))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                (
+                    "extra".to_string(),
+                    "https://x.example.com/simple".to_string()
+                ),
+                (
+                    "corp-internal.v2".to_string(),
+                    "https://corp.example.com/simple".to_string()
+                ),
+            ]
+        );
+        assert_eq!(
+            index_variable("corp-internal.v2", "PASSWORD"),
+            "UV_INDEX_CORP_INTERNAL_V2_PASSWORD"
+        );
     }
 
     #[test]

@@ -21,8 +21,9 @@ pub mod config;
 pub mod defaults;
 
 use super::{
-    Bound, CaTrust, ConfigError, Context, Family, Level2, LinkedStore, PackageManager,
-    ProjectFiles, PythonFrontend, Registries,
+    Bound, CaTrust, ConfigError, Context, CredentialKind, CredentialSetting, CredentialSettings,
+    CredentialValue, Family, Level2, LinkedStore, PackageManager, ProjectFiles, PythonFrontend,
+    Registries,
 };
 use crate::policy::ScriptsPolicy;
 use std::ffi::OsString;
@@ -152,6 +153,26 @@ fn path_pythons(ctx: &Context) -> Vec<PathBuf> {
     out
 }
 
+/// What uv's configuration is read from, for this run.
+fn uv_sources(ctx: &Context) -> config::UvSources {
+    config::UvSources {
+        env: ctx
+            .env
+            .iter()
+            .filter_map(|(k, v)| Some((k.to_str()?.to_string(), v.to_str()?.to_string())))
+            .collect(),
+        home: ctx.home.clone(),
+        cwd: ctx.cwd.clone(),
+        args: ctx
+            .argv
+            .iter()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        root: PathBuf::new(),
+    }
+}
+
 impl PackageManager for Uv {
     fn family(&self) -> Family {
         Family::Pip
@@ -174,22 +195,7 @@ impl PackageManager for Uv {
     }
 
     fn registries(&self, ctx: &Context) -> Result<Registries, ConfigError> {
-        let src = config::UvSources {
-            env: ctx
-                .env
-                .iter()
-                .filter_map(|(k, v)| Some((k.to_str()?.to_string(), v.to_str()?.to_string())))
-                .collect(),
-            home: ctx.home.clone(),
-            cwd: ctx.cwd.clone(),
-            args: ctx
-                .argv
-                .iter()
-                .skip(1)
-                .map(|a| a.to_string_lossy().into_owned())
-                .collect(),
-            root: PathBuf::new(),
-        };
+        let src = uv_sources(ctx);
         let configured = config::discover(&src)?.finish(|| {
             let uv = Self::executable(ctx).ok_or_else(|| config::UvConfError::DefaultUnknown {
                 detail: "the uv executable behind the command could not be found".into(),
@@ -306,7 +312,33 @@ impl PackageManager for Uv {
     }
 
     fn ca_trust(&self) -> CaTrust {
-        CaTrust::Python
+        CaTrust::Uv
+    }
+
+    /// A named index's password from `UV_INDEX_<NAME>_PASSWORD`, bound to that index's host
+    /// (uv sends it to the index and its files there). Credentials in URLs, netrc and uv's
+    /// files the seal reads itself.
+    fn credential_settings(&self, ctx: &Context) -> Result<CredentialSettings, ConfigError> {
+        let src = uv_sources(ctx);
+        let configured = config::discover(&src)?;
+        let mut out = CredentialSettings::default();
+        for (name, url) in configured.named {
+            let var = config::index_variable(&name, "PASSWORD");
+            if src.env.get(&var).is_none_or(|v| v.is_empty()) {
+                continue;
+            }
+            let mut realm = url.clone();
+            realm.set_path("/");
+            out.settings.push(CredentialSetting {
+                source: format!("uv's password for index `{name}`"),
+                file: None,
+                key: "",
+                kind: CredentialKind::Password,
+                value: CredentialValue::Variable(var),
+                registries: vec![realm],
+            });
+        }
+        Ok(out)
     }
 }
 

@@ -32,6 +32,10 @@ pub enum YarnConfigError {
     },
     #[error("{0} lists plugins of its own; safe-install makes the sandbox's ~/.yarnrc.yml to load its plugin and cannot merge a plugins list yet. Fix: move your plugins to the project's .yarnrc.yml")]
     UserPlugins(PathBuf),
+    #[error(
+        "{path} is not YAML yarn could read ({reason}); fix the file (yarn itself would refuse it)"
+    )]
+    Yaml { path: PathBuf, reason: String },
     #[error("yarn's default registry is unknown ({0}); name one with `npmRegistryServer` in .yarnrc.yml (yarn 2+) or `registry` in .yarnrc (yarn 1)")]
     DefaultUnknown(String),
 }
@@ -144,7 +148,7 @@ pub struct Sources {
 impl Sources {
     /// The project and its ancestors, nearest first, then the home (yarn reads the nearest
     /// setting; the home's file is the last resort).
-    fn rc_files(&self, name: &str) -> Vec<PathBuf> {
+    pub(super) fn rc_files(&self, name: &str) -> Vec<PathBuf> {
         let mut out: Vec<PathBuf> = self.project.ancestors().map(|d| d.join(name)).collect();
         let home = self.home.join(name);
         if !out.contains(&home) {
