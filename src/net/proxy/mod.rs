@@ -821,7 +821,8 @@ mod tests {
             .expect("upstream request");
         assert_eq!(
             seen,
-            format!("GET /pkg HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer npm_REALTOKEN_123\r\nConnection: close\r\n\r\n")
+            // A request carrying the real value asks for an uncompressed answer (the masker).
+            format!("GET /pkg HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer npm_REALTOKEN_123\r\nConnection: close\r\nAccept-Encoding: identity\r\n\r\n")
         );
         // The placeholder inside a tunnel to another origin: refused, nothing forwarded.
         let answer = ask(
