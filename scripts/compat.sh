@@ -160,7 +160,11 @@ for p in only_a:
         explained[p] = why
 only_a = [p for p in only_a if p not in explained]
 hard = [p for p in changed if p not in loose and p not in explained]
-notes = "".join(f"; explained: {p}: {why}" for p, why in sorted(explained.items()))
+# One note per reason, naming its files.
+by_reason = {}
+for p, why in sorted(explained.items()):
+    by_reason.setdefault(why, []).append(p)
+notes = "".join(f"; explained: {', '.join(ps)}: {why}" for why, ps in by_reason.items())
 if not a and not b:
     print("both empty")
 elif not (only_a or only_b or hard):
