@@ -27,6 +27,34 @@
 #            holds a placeholder): `--secret-env` with `${VAR}` in the project's .npmrc
 #   npm-ci-auth-tls  the same over HTTPS (Verdaccio with a CA of the benchmark's own, npm's
 #            `cafile`): the proxy terminates TLS for the registry and re-encrypts
+#   npm12-ci, pnpm10-install, pnpm12-install, yarn1-install, yarn4-install
+#            one row per JavaScript package manager (scripts/toolchains.sh's toolchains, on
+#            Node 24): the same generated project as npm-ci from Verdaccio, warm cache or
+#            store, node_modules removed before each run, every package with an install
+#            script approved in the package manager's own list (npm 12 `allowScripts`, pnpm
+#            `allowBuilds`, yarn 4 `dependenciesMeta.<name>.built`; yarn 1 runs them all):
+#              npm 12   `npm ci --offline`
+#              pnpm     `pnpm install --frozen-lockfile --offline` from the user's global store
+#                       (~/.local/share/pnpm/store), side-effects cache off so the scripts run
+#                       every time. ERROR if pnpm did not hard-link from that store: another
+#                       storeDir in node_modules/.modules.yaml, a node_modules/.pnpm-store,
+#                       "copied" in its output, or fewer package files sharing an inode with
+#                       a store file than after the bare install
+#              yarn 1   `yarn install --frozen-lockfile --offline` (YARN_CACHE_FOLDER in HOME)
+#              yarn 4   `yarn install --immutable`, `nodeLinker: node-modules`, global cache
+#                       (node_modules and .yarn/install-state.gz removed before each run)
+#            Each is an ERROR too if the last sandboxed run ran fewer scripts than bare
+#   pip-install, uv-pip-install, uv-sync
+#            a generated Python project (scripts/bench/py-fixture.py: ~80 pure wheels and a
+#            few sdists with an in-tree PEP 517 backend) from a local pypiserver, warm cache
+#            (the sdists' wheels built by the warm-up, as for a user), the index online:
+#              pip      `venv/bin/pip install -r requirements.txt` into a new venv each run
+#              uv pip   `uv pip install --python venv/bin/python -r requirements.txt`, new venv
+#              uv sync  `uv sync --frozen` (uv.lock from the warm-up), .venv removed each run
+#            The uv rows are an ERROR if uv did not hard-link from its cache as it does bare
+#            ("Failed to hardlink" in its output, or fewer installed files sharing an inode
+#            with a cache file than after the bare install)
+#            All of these: target ratio <= 1.05 (wall), CPU ratio beside it
 #   proxy    one 200 MiB download over loopback through the egress proxy vs direct
 #            (target: throughput ratio >= 0.9), the CPU each kind of download costs per
 #            GiB (explains the ratio), the CPU per GiB of an HTTPS download direct, as an
@@ -44,6 +72,11 @@
 #   BENCH_PROXY_RUNS       alternating downloads of each kind for `proxy` (default 11: the
 #                          direct baseline itself varies by a third between runs on 2 cores)
 #   BENCH_NPM_PACKAGES     packages in the npm fixture (default 360)
+#   BENCH_PM_RUNS          timed runs of each command for the package-manager rows
+#                          (default: BENCH_NPM_RUNS)
+#   BENCH_PY_PACKAGES      packages in the Python fixture (default 80)
+#   SAFE_INSTALL_TOOLCHAINS  where scripts/toolchains.sh installed the package managers
+#                          (default /opt/safe-install-toolchains)
 #   BENCH_NPM_NETWORK      offline (default): both runs pass --offline and install from the
 #                          warm cache only; registry: no --offline, npm may talk to the
 #                          local Verdaccio (through safe-install's egress proxy when sandboxed)
@@ -51,8 +84,9 @@
 #                          an ERROR (default 300; startup runs get 30)
 #   BENCH_KEEP=1           keep the work directory (printed) instead of deleting it
 #
-# Runs as any user; needs node, npm and python3 (scripts/setup.sh installs them and
-# Verdaccio). Everything it starts listens on 127.0.0.1 only and is stopped on exit; its
+# Runs as any user; needs node, npm and python3 (scripts/setup.sh installs them,
+# Verdaccio and pypiserver) and, for the package-manager rows, scripts/toolchains.sh's
+# toolchains. Everything it starts listens on 127.0.0.1 only and is stopped on exit; its
 # files live in one temporary directory, removed on exit. Adding a benchmark: write a
 # function `bench_NAME` (a '-' in NAME becomes '_') that calls `record` for each metric,
 # and add NAME to BENCHES.
@@ -69,8 +103,12 @@ NPM_RUNS=${BENCH_NPM_RUNS:-15}
 NPM_PACKAGES=${BENCH_NPM_PACKAGES:-360}
 NPM_NETWORK=${BENCH_NPM_NETWORK:-offline}
 RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-300}
+TOOLCHAINS=${SAFE_INSTALL_TOOLCHAINS:-/opt/safe-install-toolchains}
+PM_RUNS=${BENCH_PM_RUNS:-$NPM_RUNS}
+PY_PACKAGES=${BENCH_PY_PACKAGES:-80}
 
-BENCHES=(startup npm-ci npm-ci-auth npm-ci-auth-tls notify proxy)
+BENCHES=(startup npm-ci npm-ci-auth npm-ci-auth-tls npm12-ci pnpm10-install pnpm12-install yarn1-install
+  yarn4-install pip-install uv-pip-install uv-sync notify proxy)
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -512,6 +550,412 @@ npm_ci_credentialed() {
 
 bench_npm_ci_auth() { npm_ci_credentialed 0 npm-ci-auth; }
 bench_npm_ci_auth_tls() { npm_ci_credentialed 1 npm-ci-auth-tls; }
+
+# ---------------------------------------------------------------------------- package managers
+
+# One row per package manager (issue 16): npm 12, pnpm 10 and 12, yarn 1 and 4 install the
+# npm fixture from Verdaccio (offline from a warm cache/store where the tool has an offline
+# mode); pip, `uv pip install` and `uv sync` install the Python fixture from a local
+# pypiserver with a warm cache. Each from the toolchains of scripts/toolchains.sh.
+
+# toolchain_path NAME PROGRAM: PATH with toolchain NAME's bin first, then the system's.
+toolchain_path() {
+  local bin=$TOOLCHAINS/$1/bin
+  [[ -x $bin/$2 ]] || die "$bin/$2 is missing. Fix: run scripts/toolchains.sh as root"
+  printf '%s:%s' "$bin" "$SYSTEM_PATH"
+}
+
+# in_project ARGV...: ARGV in $project with the clean environment and RUN_ENV; output to
+# $dir/warm-up.log, shown only when it fails.
+in_project() {
+  quietly "$dir/warm-up.log" clean_env "$home" "${RUN_ENV[@]}" "$@"
+}
+
+# pm_timed ROW DESCRIPTION: RUN_CMD bare vs `safe-install RUN_CMD` in $project, both with
+# the clean environment and RUN_ENV, RUN_PREPARE (a shell command: remove the install
+# directory) before every run, alternating, PM_RUNS times each. One untimed sandboxed run
+# first: a failure is reported in safe-install's own words, and its output is kept in
+# $dir/first-sandboxed.log for the checks. After the timed runs (the last one was sandboxed)
+# each function named in RUN_CHECKS prints a problem or nothing; a problem makes the row an
+# ERROR whatever the ratio, with the problem in the row.
+pm_timed() {
+  local row=$1 what=$2
+  local out rc=0
+  (cd "$project" && clean_env "$home" "${RUN_ENV[@]}" bash -c "$RUN_PREPARE")
+  out=$(cd "$project" && clean_env "$home" "${RUN_ENV[@]}" timeout -k 5 "$RUN_TIMEOUT" "$BIN" "${RUN_CMD[@]}" 2>&1) || rc=$?
+  printf '%s\n' "$out" >"$dir/first-sandboxed.log"
+  if ((rc != 0)); then
+    say "the sandboxed ${RUN_CMD[*]} failed with exit status $rc$( ((rc == 124 || rc == 137)) && echo " (killed after $RUN_TIMEOUT s)"); its output (last 60 lines):"
+    printf '%s\n' "$out" | tail -n 60 >&2
+    say "to investigate: BENCH_KEEP=1 scripts/bench.sh $row, then cd $project && $BIN -v ${RUN_CMD[*]}"
+    record "$row" - - "sandboxed run fails" "<= 1.05x" ERROR -
+    return 0
+  fi
+  say "$row: $PM_RUNS alternating runs of bare and sandboxed: ${RUN_CMD[*]} (1 warm-up each; before each: $RUN_PREPARE)"
+  (cd "$project" && clean_env "$home" "${RUN_ENV[@]}" "$PYTHON" "$HERE/alternate.py" --out "$dir/result" \
+    --runs "$PM_RUNS" --warmup 1 --prepare "$RUN_PREPARE" --timeout "$RUN_TIMEOUT" \
+    -- bare "${RUN_CMD[@]}" ::: sandboxed "$BIN" "${RUN_CMD[@]}")
+  local problems=() check problem
+  for check in "${RUN_CHECKS[@]}"; do
+    problem=$("$check")
+    [[ -z $problem ]] || problems+=("$problem")
+  done
+  local bare sandboxed ratio cpu_ratio result
+  bare=$(value "$dir/result" bare_median_ms)
+  sandboxed=$(value "$dir/result" sandboxed_median_ms)
+  ratio=$(calc "$sandboxed / $bare" %.3f)
+  cpu_ratio=$(calc "$(value "$dir/result" sandboxed_cpu_median_ms) / $(value "$dir/result" bare_cpu_median_ms)" %.3f)
+  printf '  %s: bare %.0f ms, sandboxed %.0f ms, ratio %s; CPU time ratio %s\n' \
+    "$row" "$bare" "$sandboxed" "$ratio" "$cpu_ratio"
+  result=$(verdict "$ratio" '<=' 1.05)
+  local overhead="x$ratio"
+  if ((${#problems[@]})); then
+    result=ERROR
+    overhead+=" (ERROR: $(IFS=';'; echo "${problems[*]}"))"
+    for problem in "${problems[@]}"; do say "$row: ERROR: $problem"; done
+  fi
+  record "$row ($what, median of $PM_RUNS)" "$(calc "$bare" %.0f) ms" \
+    "$(calc "$sandboxed" %.0f) ms" "$overhead" "<= 1.05x" "$result" "x$cpu_ratio"
+}
+
+# --- the npm fixture through npm 12, pnpm and yarn
+
+# js_fixture: Verdaccio and the generated npm project in $dir (as bench_npm_ci), and the
+# names of its packages with an install script in $dir/scripted.
+js_fixture() {
+  mkdir -p "$dir/verdaccio" "$home" "$project"
+  chmod 755 "$dir" "$home" "$project"
+  start_verdaccio "$dir/verdaccio"
+  say "$row: Verdaccio on $VERDACCIO_URL; publishing $NPM_PACKAGES generated packages"
+  node "$HERE/npm-fixture.js" --registry "$VERDACCIO_URL" --project "$project" \
+    --packages "$NPM_PACKAGES" --scripted-out "$dir/scripted" | sed 's/^/  /'
+}
+
+# approve FIELD: adds to package.json the package manager's approval of every package with an
+# install script (allowScripts for npm 12, dependenciesMeta for yarn 4).
+approve() {
+  node -e 'const fs = require("fs"), [file, field, list] = process.argv.slice(1);
+    const pkg = JSON.parse(fs.readFileSync(file));
+    const names = fs.readFileSync(list, "utf8").split("\n").filter(Boolean);
+    pkg[field] = Object.fromEntries(names.map((n) => [n, field === "allowScripts" ? true : { built: true }]));
+    fs.writeFileSync(file, JSON.stringify(pkg, null, 2) + "\n");' "$project/package.json" "$1" "$dir/scripted"
+}
+
+# The lifecycle scripts' build-stamp.json files in node_modules (`find` does not follow pnpm's
+# symbolic links, so each package counts once).
+stamps() {
+  find "$project/node_modules" -name build-stamp.json 2>/dev/null | wc -l
+}
+
+# Check: the last sandboxed run ran as many lifecycle scripts as the bare warm-up.
+check_stamps() {
+  local got
+  got=$(stamps)
+  ((got == EXPECTED_STAMPS)) ||
+    echo "the sandboxed run left $got of $EXPECTED_STAMPS build stamps: it did not run every script bare ran"
+  say "$row: after the last sandboxed run, $got lifecycle scripts left their build-stamp.json (bare: $EXPECTED_STAMPS)"
+}
+
+bench_npm12_ci() {
+  need_binary
+  local row=npm12-ci dir=$WORK/npm12-ci
+  local home=$dir/home project=$dir/project
+  js_fixture
+  approve allowScripts
+  RUN_ENV=("PATH=$(toolchain_path npm12 npm)")
+  local flags=(--no-audit --no-fund --cache "$home/.npm")
+  say "$row: lockfile and warm cache (bare npm $(clean_env "$home" "${RUN_ENV[@]}" npm --version))"
+  in_project npm install --package-lock-only --ignore-scripts "${flags[@]}"
+  in_project npm ci "${flags[@]}"
+  EXPECTED_STAMPS=$(stamps)
+  RUN_CMD=(npm ci "${flags[@]}" --offline)
+  RUN_PREPARE='rm -rf node_modules'
+  RUN_CHECKS=(check_stamps)
+  pm_timed "$row" "offline, $(wc -l <"$dir/scripted") approved scripts"
+  stop_server "$VERDACCIO_PID"
+}
+
+# Check: pnpm installed from the user's global store by hard links, as bare pnpm does (the
+# content-addressable store under ~/.local/share/pnpm): .modules.yaml names that store, no
+# store inside the project, and as many files of the packages in the virtual store are links
+# to store files (same inode) as after the bare warm-up. pnpm 10 copies silently when it
+# cannot link, so the link count is the proof; pnpm 12 also says it copied.
+check_pnpm_store() {
+  local store=$home/.local/share/pnpm/store/$PNPM_LAYOUT linked
+  if [[ -e $project/node_modules/.pnpm-store ]]; then
+    echo "pnpm fell back to a store inside the project (node_modules/.pnpm-store)"
+    return
+  fi
+  # .modules.yaml is YAML for pnpm 10 and JSON for pnpm 12.
+  if ! grep -qE "^ *\"?storeDir\"?: \"?$store\"?,?\$" "$project/node_modules/.modules.yaml"; then
+    echo "pnpm used another store: $(grep storeDir "$project/node_modules/.modules.yaml" || echo 'no storeDir in .modules.yaml')"
+    return
+  fi
+  if grep -qi 'copied from the content-addressable store' "$dir/first-sandboxed.log"; then
+    echo "pnpm said it copied from the store instead of hard-linking"
+    return
+  fi
+  linked=$(store_links)
+  say "$row: files hard-linked from the store after the last sandboxed run: $linked (bare warm-up: $BARE_LINKS)"
+  # Not every file is a link even bare: pnpm copies the packages it builds (so that a build
+  # does not change the store) and writes their node_modules/.bin shims.
+  ((${linked%% *} >= ${BARE_LINKS%% *} && ${BARE_LINKS%% *} > 0)) ||
+    echo "only $linked package files are hard links into the store $store (bare: $BARE_LINKS)"
+}
+
+# "LINKED of TOTAL": the package files in pnpm's virtual store that share an inode with a file
+# of the store.
+store_links() {
+  "$PYTHON" - "$project/node_modules/.pnpm" "$home/.local/share/pnpm/store/$PNPM_LAYOUT" <<'PY'
+import os, stat, sys
+virtual, store = sys.argv[1:3]
+inodes = set()
+for d, _, files in os.walk(store):
+    for f in files:
+        st = os.lstat(os.path.join(d, f))
+        if stat.S_ISREG(st.st_mode):
+            inodes.add((st.st_dev, st.st_ino))
+linked = total = 0
+for entry in os.listdir(virtual):
+    for d, _, files in os.walk(os.path.join(virtual, entry, "node_modules")):
+        for f in files:
+            st = os.lstat(os.path.join(d, f))
+            if f == "build-stamp.json" or not stat.S_ISREG(st.st_mode):
+                continue
+            total += 1
+            linked += (st.st_dev, st.st_ino) in inodes
+print(f"{linked} of {total}")
+PY
+}
+
+# pnpm 10 or 12 (toolchain $1, store layout $2): `pnpm install --frozen-lockfile --offline`
+# from the warm global store. The side-effects cache is off, so every run runs the approved
+# build scripts as a first install in a project does (with it on, pnpm would take the built
+# packages from the store and run no script at all).
+pnpm_bench() {
+  local toolchain=$1
+  PNPM_LAYOUT=$2
+  need_binary
+  local row=$toolchain-install dir=$WORK/$toolchain-install
+  local home=$dir/home project=$dir/project
+  js_fixture
+  {
+    printf 'allowBuilds:\n'
+    sed 's/.*/  "&": true/' "$dir/scripted"
+    printf 'minimumReleaseAge: 0\nsideEffectsCache: false\nupdateNotifier: false\n'
+  } >"$project/pnpm-workspace.yaml"
+  RUN_ENV=("PATH=$(toolchain_path "$toolchain" pnpm)")
+  say "$row: lockfile and warm store (bare pnpm $(clean_env "$home" "${RUN_ENV[@]}" pnpm --version))"
+  in_project pnpm install
+  EXPECTED_STAMPS=$(stamps)
+  BARE_LINKS=$(store_links)
+  say "$row: the bare install hard-linked $BARE_LINKS package files from the store"
+  RUN_CMD=(pnpm install --frozen-lockfile --offline)
+  RUN_PREPARE='rm -rf node_modules'
+  RUN_CHECKS=(check_stamps check_pnpm_store)
+  pm_timed "$row" "offline, global store, $(wc -l <"$dir/scripted") approved scripts"
+  stop_server "$VERDACCIO_PID"
+}
+
+bench_pnpm10_install() { pnpm_bench pnpm10 v10; }
+bench_pnpm12_install() { pnpm_bench pnpm12 v11; }
+
+# yarn 1 runs every dependency's script (it has no approval list). Its cache is named with
+# YARN_CACHE_FOLDER in both runs: as root yarn 1 would use /usr/local/share/.cache/yarn.
+bench_yarn1_install() {
+  need_binary
+  local row=yarn1-install dir=$WORK/yarn1-install
+  local home=$dir/home project=$dir/project
+  js_fixture
+  RUN_ENV=("PATH=$(toolchain_path yarn1 yarn)" "YARN_CACHE_FOLDER=$home/.cache/yarn")
+  say "$row: lockfile and warm cache (bare yarn $(clean_env "$home" "${RUN_ENV[@]}" yarn --version))"
+  in_project yarn install --non-interactive --no-progress
+  EXPECTED_STAMPS=$(stamps)
+  RUN_CMD=(yarn install --frozen-lockfile --offline --non-interactive --no-progress)
+  RUN_PREPARE='rm -rf node_modules'
+  RUN_CHECKS=(check_stamps)
+  pm_timed "$row" "offline, every script runs"
+  stop_server "$VERDACCIO_PID"
+}
+
+# yarn 4 with `nodeLinker: node-modules` from its warm global cache (~/.yarn/berry), the
+# scripts approved in dependenciesMeta. Before each run node_modules and yarn's install state
+# go: with the state but no node_modules yarn would not run the builds again.
+bench_yarn4_install() {
+  need_binary
+  local row=yarn4-install dir=$WORK/yarn4-install
+  local home=$dir/home project=$dir/project
+  js_fixture
+  approve dependenciesMeta
+  cat >"$project/.yarnrc.yml" <<YAML
+nodeLinker: node-modules
+npmRegistryServer: "${VERDACCIO_URL%/}"
+unsafeHttpWhitelist: ["127.0.0.1"]
+npmMinimalAgeGate: 0
+enableTelemetry: false
+YAML
+  RUN_ENV=("PATH=$(toolchain_path yarn4 yarn)")
+  say "$row: lockfile and warm cache (bare yarn $(clean_env "$home" "${RUN_ENV[@]}" yarn --version))"
+  in_project yarn install
+  EXPECTED_STAMPS=$(stamps)
+  RUN_CMD=(yarn install --immutable)
+  RUN_PREPARE='rm -rf node_modules .yarn/install-state.gz'
+  RUN_CHECKS=(check_stamps)
+  pm_timed "$row" "warm cache, $(wc -l <"$dir/scripted") approved scripts"
+  stop_server "$VERDACCIO_PID"
+}
+
+# --- the Python fixture through pip and uv
+
+# Starts pypiserver (scripts/setup.sh) on the generated packages in $dir/packages, never
+# falling back to another index; sets PYPI_PID and INDEX_URL (…/simple/).
+py_fixture() {
+  local bin=$TEST_ROOT/pypiserver/bin/pypi-server
+  [[ -x $bin ]] || die "pypiserver is not installed at $bin. Fix: run scripts/setup.sh as root"
+  mkdir -p "$home" "$project"
+  chmod 755 "$dir" "$home" "$project"
+  "$PYTHON" "$HERE/py-fixture.py" --packages-dir "$dir/packages" --project "$project" \
+    --packages "$PY_PACKAGES" | sed 's/^/  /'
+  local port i
+  port=$(free_port)
+  start_server "$dir/pypiserver.log" env -i -C "$dir" PATH="$SYSTEM_PATH" HOME="$dir" \
+    "$bin" run --interface 127.0.0.1 --port "$port" --backend simple-dir --disable-fallback \
+    -a . -P . "$dir/packages"
+  PYPI_PID=$SERVER_PID
+  INDEX_URL=http://127.0.0.1:$port/simple/
+  for ((i = 0; i < 300; i++)); do
+    kill -0 "$PYPI_PID" 2>/dev/null || { cat "$dir/pypiserver.log" >&2; die "pypiserver exited (its log is above)"; }
+    "$PYTHON" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$INDEX_URL" 2>/dev/null && break
+    sleep 0.1
+  done
+  ((i < 300)) || die "pypiserver did not answer on $INDEX_URL within 30 s"
+  say "$row: pypiserver on $INDEX_URL"
+}
+
+# The site-packages of the virtual environment $1 (relative to $project).
+site_packages() {
+  echo "$project/$1/lib/python$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')/site-packages"
+}
+
+# Check: as many packages built by their in-tree backend (a _build_stamp.py each) are installed
+# after the last sandboxed run as after the bare warm-up.
+check_py_stamps() {
+  local got
+  got=$(find "$(site_packages "$VENV")" -name _build_stamp.py | wc -l)
+  ((got == EXPECTED_STAMPS)) ||
+    echo "the sandboxed run installed $got of $EXPECTED_STAMPS packages built from an sdist"
+  say "$row: after the last sandboxed run, $got of $EXPECTED_STAMPS packages built from sdists are installed"
+}
+
+# "LINKED of TOTAL": the files of installed packages in the venv $VENV that share an inode with
+# a file of uv's cache (uv links them from `archive-v0`; the dist-info files uv writes itself
+# are not counted).
+uv_links() {
+  "$PYTHON" - "$(site_packages "$VENV")" "$home/.cache/uv" <<'PY'
+import os, stat, sys
+site, cache = sys.argv[1:3]
+inodes = set()
+for d, _, files in os.walk(cache):
+    for f in files:
+        st = os.lstat(os.path.join(d, f))
+        if stat.S_ISREG(st.st_mode):
+            inodes.add((st.st_dev, st.st_ino))
+linked = total = 0
+for d, _, files in os.walk(site):
+    if ".dist-info" in d or "__pycache__" in d:
+        continue
+    for f in files:
+        st = os.lstat(os.path.join(d, f))
+        if not stat.S_ISREG(st.st_mode) or f.endswith(".pth"):
+            continue
+        total += 1
+        linked += (st.st_dev, st.st_ino) in inodes
+print(f"{linked} of {total}")
+PY
+}
+
+# Check: uv hard-linked from its cache as it does bare (no "Failed to hardlink … falling back
+# to full copy", and as many linked files as bare).
+check_uv_links() {
+  local linked
+  linked=$(uv_links)
+  say "$row: files hard-linked from uv's cache after the last sandboxed run: $linked (bare warm-up: $BARE_LINKS)"
+  if grep -q 'Failed to hardlink' "$dir/first-sandboxed.log"; then
+    echo "uv fell back to a full copy (it said: Failed to hardlink files); $linked files linked from its cache, bare $BARE_LINKS"
+  elif [[ ${linked%% *} != "${BARE_LINKS%% *}" || ${BARE_LINKS%% *} == 0 ]]; then
+    echo "uv hard-linked $linked files from its cache, bare $BARE_LINKS"
+  fi
+}
+
+# pip into a new virtual environment (made before each run, untimed), warm HTTP and wheel cache
+# (~/.cache/pip; the sdists' wheels were built by the warm-up), the local index online.
+bench_pip_install() {
+  need_binary
+  local row=pip-install dir=$WORK/pip-install
+  local home=$dir/home project=$dir/project
+  py_fixture
+  VENV=venv
+  RUN_ENV=(PIP_DISABLE_PIP_VERSION_CHECK=1)
+  RUN_PREPARE="rm -rf venv && $PYTHON -m venv venv"
+  local pip=(venv/bin/pip install --no-input --index-url "$INDEX_URL" -r requirements.txt)
+  in_project bash -c "$RUN_PREPARE"
+  say "$row: warm cache (bare $("$project/venv/bin/pip" --version | cut -d' ' -f1-2))"
+  in_project "${pip[@]}"
+  EXPECTED_STAMPS=$(find "$(site_packages venv)" -name _build_stamp.py | wc -l)
+  RUN_CMD=("${pip[@]}")
+  RUN_CHECKS=(check_py_stamps)
+  pm_timed "$row" "warm cache, $PY_PACKAGES pkgs"
+  stop_server "$PYPI_PID"
+}
+
+# uv's environment in both runs: its index, the system's Python, no downloads of one.
+uv_env() {
+  RUN_ENV=("PATH=$(toolchain_path uv uv)" "UV_DEFAULT_INDEX=$INDEX_URL" "UV_PYTHON=$PYTHON"
+    UV_PYTHON_DOWNLOADS=never UV_NO_PROGRESS=1)
+}
+
+# `uv pip install` into a new virtual environment (made before each run, untimed), warm cache
+# (~/.cache/uv, the sdists' wheels built by the warm-up); uv links from its cache.
+bench_uv_pip_install() {
+  need_binary
+  local row=uv-pip-install dir=$WORK/uv-pip-install
+  local home=$dir/home project=$dir/project
+  py_fixture
+  uv_env
+  VENV=venv
+  RUN_PREPARE="rm -rf venv && $PYTHON -m venv --without-pip venv"
+  say "$row: warm cache (bare $(clean_env "$home" "${RUN_ENV[@]}" uv --version))"
+  in_project bash -c "$RUN_PREPARE"
+  in_project uv pip install --python venv/bin/python -r requirements.txt
+  EXPECTED_STAMPS=$(find "$(site_packages venv)" -name _build_stamp.py | wc -l)
+  BARE_LINKS=$(uv_links)
+  say "$row: the bare install hard-linked $BARE_LINKS package files from uv's cache"
+  RUN_CMD=(uv pip install --python venv/bin/python -r requirements.txt)
+  RUN_CHECKS=(check_py_stamps check_uv_links)
+  pm_timed "$row" "warm cache, $PY_PACKAGES pkgs"
+  stop_server "$PYPI_PID"
+}
+
+# `uv sync --frozen` of the project (uv.lock from the warm-up), .venv removed before each run.
+bench_uv_sync() {
+  need_binary
+  local row=uv-sync dir=$WORK/uv-sync
+  local home=$dir/home project=$dir/project
+  py_fixture
+  uv_env
+  VENV=.venv
+  say "$row: lockfile and warm cache (bare $(clean_env "$home" "${RUN_ENV[@]}" uv --version))"
+  in_project uv lock
+  in_project uv sync --frozen
+  EXPECTED_STAMPS=$(find "$(site_packages .venv)" -name _build_stamp.py | wc -l)
+  BARE_LINKS=$(uv_links)
+  say "$row: the bare install hard-linked $BARE_LINKS package files from uv's cache"
+  RUN_CMD=(uv sync --frozen)
+  RUN_PREPARE='rm -rf .venv'
+  RUN_CHECKS=(check_py_stamps check_uv_links)
+  pm_timed "$row" "warm cache, $PY_PACKAGES pkgs"
+  stop_server "$PYPI_PID"
+}
 
 # ---------------------------------------------------------------------------- main
 

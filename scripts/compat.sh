@@ -2,21 +2,36 @@
 # Compatibility check against real packages from the public registries (not part of CI: it
 # needs them, reached through npm's and pip's own default configuration).
 #
-# For each package with an install script or a native build: install it bare, then the
-# same lockfile through safe-install (release build) in the same directory, and compare:
+# For each package with an install script or a native build and each package manager (npm
+# as installed on the machine, npm 12, pnpm 12 and yarn 4 with `nodeLinker: node-modules`
+# from scripts/toolchains.sh, pip for the Python package): install it bare, then the same
+# lockfile through safe-install (release build) in the same directory, and compare:
 #   - bare / sandboxed result (ok, failed with status N, timeout);
 #   - the installed tree (node_modules or site-packages): a manifest of paths, sizes and
 #     SHA-256. Files that differ between any two builds (locally compiled objects, which
 #     embed temporary build paths; .pyc timestamps; RECORD, which hashes them) are compared by
-#     path only, and the table says when that happened;
+#     path only, and the table says when that happened. The package managers' own state
+#     files in node_modules (pnpm's .modules.yaml and workspace state, yarn's .yarn-state.yml:
+#     times, absolute paths) are left out. A difference with a known cause that no grant can
+#     remove without weakening the sandbox is shown as "explained", with the reason;
 #   - blocked events in safe-install's --log, and the first distinct ones (for a failure, the
 #     line that explains it: a host, or a path the script may not write).
 # Prints a Markdown table on stdout; the details stay in the work directory it names.
 #
+# Approvals: npm 12, pnpm 12 and yarn 4 run no dependency's install script unless the project
+# approves it, so each of their projects approves, in the package manager's own list, every
+# package the resolved tree says has an install script (npm's lockfile `hasInstallScript`, from
+# a probe resolution with the machine's npm): npm 12 `allowScripts`, pnpm 12 `allowBuilds` in
+# pnpm-workspace.yaml, yarn 4 `dependenciesMeta.<name>.built`. That is what a user who wants the
+# package to work does, and it makes the bare and the sandboxed run do the same work.
+#
 # Usage: scripts/compat.sh [PACKAGE...]      (default: all)
 # Environment: SAFE_INSTALL_BIN (default: cargo build --release), COMPAT_TIMEOUT (seconds
-# per install, default 600), COMPAT_DIR (work directory, default a new one under /tmp).
-# Needs node/npm, python3 with venv, gcc and python3-dev (simplejson builds from source), git.
+# per install, default 600), COMPAT_DIR (work directory, default a new one under /tmp),
+# COMPAT_PMS (package managers for the npm packages, default "npm npm12 pnpm12 yarn4";
+# simplejson always runs with pip), SAFE_INSTALL_TOOLCHAINS (default /opt/safe-install-toolchains).
+# Needs node/npm, python3 with venv, gcc and python3-dev (simplejson builds from source), git,
+# and scripts/toolchains.sh's toolchains for npm12, pnpm12 and yarn4.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -36,6 +51,17 @@ if [[ -z ${SAFE_INSTALL_BIN:-} ]]; then
 fi
 [[ -x $SAFE_INSTALL_BIN ]] || { say "$SAFE_INSTALL_BIN is not executable"; exit 1; }
 
+TOOLCHAINS=${SAFE_INSTALL_TOOLCHAINS:-/opt/safe-install-toolchains}
+read -r -a PMS <<<"${COMPAT_PMS:-npm npm12 pnpm12 yarn4}"
+# The command and the bin directory (first on PATH; empty: the machine's) of each package manager.
+declare -A PM_CMD=([npm]=npm [npm12]=npm [pnpm12]=pnpm [yarn4]=yarn)
+declare -A PM_BIN=([npm]="" [npm12]=$TOOLCHAINS/npm12/bin [pnpm12]=$TOOLCHAINS/pnpm12/bin [yarn4]=$TOOLCHAINS/yarn4/bin)
+for pm in "${PMS[@]}"; do
+  [[ -n ${PM_CMD[$pm]:-} ]] || { say "unknown package manager $pm (known: ${!PM_CMD[*]})"; exit 2; }
+  [[ -z ${PM_BIN[$pm]} || -x ${PM_BIN[$pm]}/${PM_CMD[$pm]} ]] ||
+    { say "${PM_BIN[$pm]}/${PM_CMD[$pm]} is missing (scripts/toolchains.sh as root installs it)"; exit 1; }
+done
+
 work=${COMPAT_DIR:-$(mktemp -d /tmp/si-compat.XXXXXX)}
 mkdir -p "$work"
 chmod 0755 "$work"
@@ -46,16 +72,23 @@ results=$work/results.tsv
 export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# The manifest of a tree: one JSON object per file, path -> [size, sha256].
+# The manifest of a tree: one JSON object per file, path -> [size, sha256] (a symbolic link,
+# also one to a directory as pnpm makes them: ["link", target]). The package managers' own
+# state files are left out: they hold times and absolute paths, not installed content.
 manifest() {
   python3 - "$1" >"$2" <<'PY'
 import hashlib, json, os, sys
 root = sys.argv[1]
+state = {".modules.yaml", ".pnpm-workspace-state-v1.json", ".yarn-state.yml"}
 out = {}
 if os.path.isdir(root):
     for d, dirs, files in os.walk(root):
         dirs.sort()
+        for sub in [x for x in dirs if os.path.islink(os.path.join(d, x))]:
+            out[os.path.relpath(os.path.join(d, sub), root)] = ["link", os.readlink(os.path.join(d, sub))]
         for f in sorted(files):
+            if d == root and f in state:
+                continue
             p = os.path.join(d, f)
             if os.path.islink(p):
                 out[os.path.relpath(p, root)] = ["link", os.readlink(p)]
@@ -78,28 +111,77 @@ a, b = (json.load(open(p)) for p in sys.argv[1:3])
 # temporary build directory, .pyc files the source's mtime, RECORD hashes both.
 volatile = ["*.o", "*.so", "*.node", "*.pyc", "*/RECORD", "*.d", "*/build/config.gypi",
             "*/build/Makefile", "*.mk", "*/build/*.target.mk"]
+# Known differences no grant can remove without weakening the sandbox: (file, the file the
+# bare install made it a copy of, why). Counted as explained only when the bare file really
+# is that other file's content and the sandboxed one is not.
+explained_rules = [
+    ("*esbuild/bin/esbuild", "*@esbuild/linux-x64/bin/esbuild",
+     "esbuild's postinstall hard-links @esbuild/linux-x64's binary into its own folder "
+     "(link(), then rename() over its JS shim); a level-2 script may write only its own "
+     "package's folder, and a link of another package's file there would let it write that "
+     "file (one inode), so Landlock refuses the link (EXDEV; a link inside its own package "
+     "works) and esbuild keeps its shim, which runs the same binary. No grant makes it equal "
+     "without letting the script write another package's file; yarn is spared (esbuild skips "
+     "the link under yarn)"),
+]
+# Files only the bare install has, with a known cause: (pattern, why).
+explained_only_bare = [
+    ("*/node_modules/.tmp/*",
+     "pnpm points a script's TMPDIR at its package's own node_modules/.tmp (bare, even with "
+     "TMPDIR set); inside safe-install the script gets the sandbox's temporary directory "
+     "instead, so a file a script leaves in os.tmpdir() (core-js's banner throttle) is not in "
+     "the tree; nothing was refused"),
+]
 only_a = sorted(set(a) - set(b))
 only_b = sorted(set(b) - set(a))
 changed = sorted(p for p in set(a) & set(b) if a[p] != b[p])
 loose = [p for p in changed if any(fnmatch.fnmatch(p, v) for v in volatile)]
-hard = [p for p in changed if p not in loose]
+explained = {}
+for p in changed:
+    for pattern, source, why in explained_rules:
+        if not fnmatch.fnmatch(p, pattern):
+            continue
+        sources = [q for q in a if fnmatch.fnmatch(q, source)]
+        if any(a[q] == a[p] for q in sources) and not any(b.get(q) == b[p] for q in sources):
+            explained[p] = why
+# Files that follow from an explained difference: (pattern, the explained file's pattern, why).
+consequences = [
+    ("*.bin/esbuild", "*esbuild/bin/esbuild",
+     "pnpm writes the .bin shim after the build, for what esbuild/bin/esbuild then is (the "
+     "native binary bare, the JS shim sandboxed)"),
+]
+for p in changed:
+    for pattern, cause, why in consequences:
+        if fnmatch.fnmatch(p, pattern) and any(fnmatch.fnmatch(q, cause) for q in list(explained)):
+            explained[p] = why
+for p in only_a:
+    why = next((w for pat, w in explained_only_bare if fnmatch.fnmatch(p, pat)), None)
+    if why:
+        explained[p] = why
+only_a = [p for p in only_a if p not in explained]
+hard = [p for p in changed if p not in loose and p not in explained]
+# One note per reason, naming its files.
+by_reason = {}
+for p, why in sorted(explained.items()):
+    by_reason.setdefault(why, []).append(p)
+notes = "".join(f"; explained: {', '.join(ps)}: {why}" for why, ps in by_reason.items())
 if not a and not b:
     print("both empty")
 elif not (only_a or only_b or hard):
     if not loose:
-        print("same")
+        print(("same except explained" if explained else "same") + notes)
     else:
         groups = {}
         for p in loose:
             v = next(v for v in volatile if fnmatch.fnmatch(p, v))
             groups[v] = groups.get(v, 0) + 1
-        print("same except rebuilt files: " + ", ".join(f"{n} {v.lstrip('*/')}" for v, n in sorted(groups.items())))
+        print("same except rebuilt files: " + ", ".join(f"{n} {v.lstrip('*/')}" for v, n in sorted(groups.items())) + notes)
 else:
     parts = []
     if only_a: parts.append(f"{len(only_a)} only bare ({', '.join(only_a[:3])})")
     if only_b: parts.append(f"{len(only_b)} only sandboxed ({', '.join(only_b[:3])})")
     if hard: parts.append(f"{len(hard)} changed ({', '.join(hard[:3])})")
-    print("differs: " + "; ".join(parts))
+    print("differs: " + "; ".join(parts) + notes)
 PY
 }
 
@@ -141,43 +223,129 @@ attempt() {
   esac
 }
 
-npm_case() {
-  local name=$1 spec=$2 kind=${3:-dependency}
-  # `npm ci`, except where npm's own lockfile handling breaks it (both bare and sandboxed).
-  local verb=ci
-  [[ -n ${NPM_VERB[$name]:-} ]] && verb=${NPM_VERB[$name]}
-  local dir=$work/$name
+# The packages of SPEC's resolved tree that have an install script, one name a line: what a
+# project must approve for npm 12, pnpm 12 and yarn 4 to run them. Resolved once per package
+# with the machine's npm (a full install without scripts: its lockfile keeps this platform's
+# optional packages and marks `hasInstallScript`, also for an implicit node-gyp build).
+scripted_packages() {
+  local name=$1 spec=$2 probe=$work/$1/probe
+  if [[ ! -f $probe/scripted.txt ]]; then
+    rm -rf "$probe"
+    mkdir -p "$probe"
+    printf '{ "name": "compat-probe", "version": "1.0.0", "private": true,\n  "dependencies": { "%s": "%s" } }\n' \
+      "${spec%@*}" "${spec##*@}" >"$probe/package.json"
+    [[ $(attempt "$probe/lock.txt" bash -c 'cd "$1" && npm install --ignore-scripts && rm -rf node_modules' _ "$probe") == ok ]] ||
+      return 1
+    node -e 'const l = require(process.argv[1]).packages;
+      const names = new Set();
+      for (const [k, v] of Object.entries(l)) if (k && v.hasInstallScript) names.add(k.replace(/^.*node_modules\//, ""));
+      console.log([...names].sort().join("\n"))' "$probe/package-lock.json" >"$probe/scripted.txt"
+  fi
+  cat "$probe/scripted.txt"
+}
+
+# The project of one case: package.json (the dependency, or for `prepare` husky's setup as a
+# root script) with the package manager's approval of APPROVED, and its configuration files.
+write_js_project() {
+  local pm=$1 p=$2 name=$3 spec=$4 kind=$5 approved=$6
+  node - "$pm" "$p" "$name" "${spec%@*}" "${spec##*@}" "$kind" "$approved" <<'JS'
+const fs = require('fs');
+const [pm, p, name, dep, range, kind, approved] = process.argv.slice(2);
+const names = approved.split('\n').filter(Boolean);
+const pkg = { name: `compat-${name}`, version: '1.0.0', private: true };
+if (kind === 'prepare') {
+  // A root `prepare` script (husky's setup), run by the package manager in the project itself.
+  pkg.scripts = { prepare: 'husky' };
+  pkg.devDependencies = { [dep]: range };
+} else {
+  pkg.dependencies = { [dep]: range };
+}
+if (pm === 'npm12' && names.length) {
+  pkg.allowScripts = Object.fromEntries(names.map((n) => [n, true]));
+}
+if (pm === 'yarn4' && names.length) {
+  pkg.dependenciesMeta = Object.fromEntries(names.map((n) => [n, { built: true }]));
+}
+fs.writeFileSync(`${p}/package.json`, JSON.stringify(pkg, null, 2) + '\n');
+if (pm === 'pnpm12') {
+  // Without the side-effects cache: with it, the second install (the sandboxed one) takes the
+  // package as the bare install's scripts left it in the store and runs no script at all.
+  fs.writeFileSync(`${p}/pnpm-workspace.yaml`, 'sideEffectsCache: false\n' +
+    (names.length ? 'allowBuilds:\n' + names.map((n) => `  ${JSON.stringify(n)}: true\n`).join('') : ''));
+}
+if (pm === 'yarn4') {
+  // The node-modules linker, so the tree compares file by file like npm's; no age gate, so
+  // yarn installs the same fresh `latest` as the other package managers.
+  fs.writeFileSync(`${p}/.yarnrc.yml`, 'nodeLinker: node-modules\nnpmMinimalAgeGate: 0\n');
+}
+JS
+}
+
+# One npm-registry package through one JavaScript package manager: resolve (lockfile), install
+# bare from it, remove what the install made, install the same lockfile through safe-install.
+js_case() {
+  local pm=$1 name=$2 spec=$3 kind=${4:-dependency}
+  local cmd=${PM_CMD[$pm]} path=$PATH
+  [[ -n ${PM_BIN[$pm]} ]] && path=${PM_BIN[$pm]}:$PATH
+  local dir=$work/$name/$pm
   rm -rf "$dir"
   mkdir -p "$dir/project"
   local p=$dir/project
-  if [[ $kind == prepare ]]; then
-    # A root `prepare` script (husky's setup), run by npm in the project itself.
-    printf '{ "name": "compat-%s", "version": "1.0.0", "private": true,\n  "scripts": { "prepare": "husky" },\n  "devDependencies": { "%s": "%s" } }\n' \
-      "$name" "${spec%@*}" "${spec##*@}" >"$p/package.json"
-  else
-    printf '{ "name": "compat-%s", "version": "1.0.0", "private": true,\n  "dependencies": { "%s": "%s" } }\n' \
-      "$name" "${spec%@*}" "${spec##*@}" >"$p/package.json"
+  local approved=
+  if [[ $pm != npm ]]; then
+    approved=$(scripted_packages "$name" "$spec") || {
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$pm" "probe failed" "-" "-" "-" "$(tail -n1 "$work/$name/probe/lock.txt")" >>"$results"
+      return
+    }
+  fi
+  write_js_project "$pm" "$p" "$name" "$spec" "$kind" "$approved"
+  local notes=
+  if [[ $pm == npm12 ]]; then
+    # safe-install reads npm's default registry from npm's own source, found by following the
+    # `npm` on PATH; behind the toolchain's `#!/bin/sh` wrapper it does not find that source
+    # and refuses to start (exit 123). npm 12's own default, as npm 12 prints it, goes into the
+    # project's .npmrc for both runs.
+    printf 'registry=%s\n' "$(PATH=$path npm config get registry)" >"$p/.npmrc"
+    notes="registry named in .npmrc: safe-install does not find npm 12's default behind the toolchain's wrapper"
   fi
   # Husky needs a git repository; every project gets one, as real projects have.
   git -C "$p" init -q
-  say "$name: resolving $spec"
-  # A full install, not --package-lock-only: that mode leaves other platforms' optional
-  # dependencies (@swc/core-darwin-arm64, ...) out of the lockfile, which `npm ci` refuses.
-  if [[ $(attempt "$dir/lock.txt" bash -c 'cd "$1" && npm install --ignore-scripts && rm -rf node_modules' _ "$p") != ok ]]; then
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "lockfile failed" "-" "-" "-" "$(tail -n1 "$dir/lock.txt")" >>"$results"
+  # Resolve, then the install both runs do from that lockfile. npm: a full install, not
+  # --package-lock-only: that mode leaves other platforms' optional dependencies
+  # (@swc/core-darwin-arm64, ...) out of the lockfile, which `npm ci` refuses.
+  local lock install
+  case $pm in
+    npm | npm12)
+      lock='npm install --ignore-scripts && rm -rf node_modules'
+      install="npm ${NPM_VERB[$name]:-ci}"
+      ;;
+    pnpm12)
+      lock='pnpm install --lockfile-only'
+      install='pnpm install --frozen-lockfile'
+      ;;
+    yarn4)
+      lock='yarn install --mode=update-lockfile'
+      install='yarn install --immutable'
+      ;;
+  esac
+  say "$name ($pm): resolving $spec${approved:+; approved: ${approved//$'\n'/ }}"
+  if [[ $(attempt "$dir/lock.txt" env PATH="$path" bash -c 'cd "$1" && eval "$2"' _ "$p" "$lock") != ok ]]; then
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$pm" "lockfile failed" "-" "-" "-" "$(tail -n1 "$dir/lock.txt")" >>"$results"
     return
   fi
-  say "$name: bare npm $verb"
+  say "$name ($pm): bare $install"
   local bare
-  bare=$(attempt "$dir/bare.txt" bash -c 'cd "$1" && npm "$2"' _ "$p" "$verb")
+  bare=$(attempt "$dir/bare.txt" env PATH="$path" bash -c 'cd "$1" && exec $2' _ "$p" "$install")
   manifest "$p/node_modules" "$dir/bare.json"
   local bare_hooks
   bare_hooks=$(git -C "$p" config core.hooksPath || echo unset)
-  rm -rf "$p/node_modules"
+  # yarn's install state records which packages were built: without node_modules but with it,
+  # a second yarn would not build them again.
+  rm -rf "$p/node_modules" "$p/.yarn/install-state.gz"
   git -C "$p" config --unset core.hooksPath || true
-  say "$name: npm $verb through safe-install"
+  say "$name ($pm): $install through safe-install"
   local boxed
-  boxed=$(attempt "$dir/sandboxed.txt" bash -c 'cd "$1" && exec "$2" --log "$3" npm "$4"' _ "$p" "$SAFE_INSTALL_BIN" "$dir/events.jsonl" "$verb")
+  boxed=$(attempt "$dir/sandboxed.txt" env PATH="$path" bash -c 'cd "$1" && exec "$2" --log "$3" $4' _ "$p" "$SAFE_INSTALL_BIN" "$dir/events.jsonl" "$install")
   manifest "$p/node_modules" "$dir/sandboxed.json"
   local boxed_hooks
   boxed_hooks=$(git -C "$p" config core.hooksPath || echo unset)
@@ -190,12 +358,18 @@ npm_case() {
   if [[ $kind == prepare ]]; then
     hosts="$hosts; git core.hooksPath bare: $bare_hooks, sandboxed: $boxed_hooks"
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$bare" "$boxed" "$tree" "$blocked" "$hosts" >>"$results"
+  # pnpm says so when it cannot hard-link from its store (store and project on two mounts).
+  if grep -q 'copied from the content-addressable store' "$dir/sandboxed.txt" &&
+    ! grep -q 'copied from the content-addressable store' "$dir/bare.txt"; then
+    notes="${notes:+$notes; }sandboxed pnpm copied from its store (bare: hard links)"
+  fi
+  [[ -z $notes ]] || hosts="$hosts; $notes"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$pm" "$bare" "$boxed" "$tree" "$blocked" "$hosts" >>"$results"
 }
 
 pip_case() {
   local name=$1 spec=$2
-  local dir=$work/$name
+  local dir=$work/$name/pip
   rm -rf "$dir"
   mkdir -p "$dir/project"
   local p=$dir/project
@@ -216,7 +390,7 @@ pip_case() {
   local tree events
   tree=$(compare "$dir/bare.json" "$dir/sandboxed.json")
   events=$(log_summary "$dir/events.jsonl")
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$bare" "$boxed" "$tree" "${events%%$'\t'*}" "${events#*$'\t'}" >>"$results"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" pip "$bare" "$boxed" "$tree" "${events%%$'\t'*}" "${events#*$'\t'}" >>"$results"
 }
 
 declare -A NPM=(
@@ -232,24 +406,33 @@ declare -A NPM=(
 # npm 11 writes a lockfile without the other platforms' optional @swc/core-* packages and
 # then refuses it in `npm ci` ("Missing: @swc/core-darwin-arm64@ from lock file"), bare too.
 declare -A NPM_VERB=([swc-core]=install)
+# The toolchains' package managers run on Node 24, where better-sqlite3 12 is the current line.
+declare -A NPM_NODE24=([better-sqlite3]=better-sqlite3@latest)
 ORDER=(esbuild swc-core sharp bcrypt better-sqlite3 core-js husky puppeteer simplejson)
 wanted=("$@")
 ((${#wanted[@]})) || wanted=("${ORDER[@]}")
 
 for name in "${wanted[@]}"; do
   case $name in
-    husky) npm_case husky husky@latest prepare ;;
     simplejson) pip_case simplejson simplejson ;;
     *)
-      [[ -n ${NPM[$name]:-} ]] || { say "unknown package $name (known: ${ORDER[*]})"; exit 2; }
-      npm_case "$name" "${NPM[$name]}"
+      [[ $name == husky || -n ${NPM[$name]:-} ]] || { say "unknown package $name (known: ${ORDER[*]})"; exit 2; }
+      for pm in "${PMS[@]}"; do
+        if [[ $name == husky ]]; then
+          js_case "$pm" husky husky@latest prepare
+        else
+          spec=${NPM[$name]}
+          [[ $pm != npm ]] && spec=${NPM_NODE24[$name]:-$spec}
+          js_case "$pm" "$name" "$spec"
+        fi
+      done
       ;;
   esac
 done
 
-printf '| package | bare | safe-install | installed tree | blocked events | blocked (distinct, first 4) / notes |\n'
-printf '| --- | --- | --- | --- | --- | --- |\n'
-while IFS=$'\t' read -r name bare boxed tree blocked hosts; do
-  printf '| %s | %s | %s | %s | %s | %s |\n' "$name" "$bare" "$boxed" "$tree" "$blocked" "${hosts//|/\\|}"
+printf '| package | package manager | bare | safe-install | installed tree | blocked events | blocked (distinct, first 4) / notes |\n'
+printf '| --- | --- | --- | --- | --- | --- | --- |\n'
+while IFS=$'\t' read -r name pm bare boxed tree blocked hosts; do
+  printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$pm" "$bare" "$boxed" "$tree" "$blocked" "${hosts//|/\\|}"
 done <"$results"
 say "details (outputs, logs, manifests): $work"

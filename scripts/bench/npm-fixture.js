@@ -3,7 +3,11 @@
 // published into a local Verdaccio, and a project depending on the top layer of them.
 //
 //   node npm-fixture.js --registry http://127.0.0.1:PORT/ --project DIR [--packages N] [--seed S]
+//                       [--token-out FILE] [--scripted-out FILE]
 //
+// --scripted-out writes the names of the packages with an install script, one a line: what a
+// project approves in its package manager's list (npm 12 allowScripts, pnpm allowBuilds, yarn
+// dependenciesMeta) so that they run.
 // The same seed always gives byte-identical tarballs, so runs compare with each other.
 // Shapes, chosen to look like a real dependency tree:
 //   - layers 0 (leaves) .. 4 (top); a package depends on 0-5 packages of lower layers,
@@ -372,6 +376,11 @@ async function main() {
     dependencies,
   }, null, 2) + '\n');
   fs.writeFileSync(path.join(args.project, '.npmrc'), `registry=${args.registry}\n`);
+
+  if (args['scripted-out']) {
+    const scripted = pkgs.filter((p) => p.script).map((p) => p.name).sort();
+    fs.writeFileSync(args['scripted-out'], scripted.map((n) => n + '\n').join(''));
+  }
 
   const all = jobs.flat();
   const kb = (n) => (n / 1024).toFixed(0);
