@@ -553,15 +553,17 @@ pub fn locate_npm(path: &str) -> Option<(PathBuf, PathBuf)> {
         .map(|d| d.join("npm"))
         .find(|p| p.is_file())?;
     let real = std::fs::canonicalize(&exe).ok()?;
-    // .../lib/node_modules/npm/bin/npm-cli.js → .../lib/node_modules/npm
-    let package_dir = real.parent()?.parent()?.to_path_buf();
+    // .../lib/node_modules/npm/bin/npm-cli.js → .../lib/node_modules/npm; a `#!/bin/sh`
+    // launcher (`exec node /opt/npm/bin/npm-cli.js "$@"`, as version managers and toolchain
+    // directories install) is followed to the npm package it names, as text.
+    let package_dir = crate::pm::approvals::tool_package(&exe, &["npm"])
+        .map(|(dir, _)| dir)
+        .or_else(|| Some(real.parent()?.parent()?.to_path_buf()))?;
     // node's prefix: the directory above the one holding the `node` next to npm's link, else
     // above lib/node_modules.
-    let prefix = exe
-        .parent()
-        .filter(|bin| bin.join("node").is_file())
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
+    let prefix = launcher_node(&real)
+        .or_else(|| exe.parent().filter(|bin| bin.join("node").is_file()).map(Path::to_path_buf))
+        .and_then(|bin| bin.parent().map(Path::to_path_buf))
         .or_else(|| {
             package_dir
                 .parent()?
@@ -570,6 +572,23 @@ pub fn locate_npm(path: &str) -> Option<(PathBuf, PathBuf)> {
                 .map(Path::to_path_buf)
         })?;
     Some((package_dir, prefix))
+}
+
+/// The `bin/` of the `node` a small `#!` launcher script runs npm with, named as an absolute
+/// path (npm's global configuration lives under that node's prefix).
+fn launcher_node(launcher: &Path) -> Option<PathBuf> {
+    if std::fs::metadata(launcher).ok()?.len() >= 4096 {
+        return None;
+    }
+    let text = std::fs::read_to_string(launcher).ok()?;
+    if !text.starts_with("#!") {
+        return None;
+    }
+    text.split(['\'', '"', ' ', '\n', '\t'])
+        .filter(|w| w.starts_with('/') && w.ends_with("/bin/node"))
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .and_then(|p| p.parent().map(Path::to_path_buf))
 }
 
 /// npm's default registry, read as text from the `registry` definition in npm's own source
@@ -944,5 +963,38 @@ mod tests {
             "",
         );
         assert!(discover(&m.src).is_ok());
+    }
+
+    #[test]
+    fn a_launcher_script_leads_to_npms_package_and_the_prefix_of_the_node_it_runs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let node = root.join("node24/bin/node");
+        let cli = root.join("npm12/lib/bin/npm-cli.js");
+        for (path, text) in [
+            (&node, "#!/bin/sh\n".to_string()),
+            (&cli, "// npm\n".to_string()),
+            (
+                &root.join("npm12/lib/package.json"),
+                r#"{"name": "npm", "version": "12.2.3"}"#.to_string(),
+            ),
+            // The toolchain's own `node` beside npm: a wrapper, not node's prefix.
+            (&root.join("npm12/bin/node"), "#!/bin/sh\n".to_string()),
+            (
+                &root.join("npm12/bin/npm"),
+                format!(
+                    "#!/bin/sh\nexec '{}' '{}' \"$@\"\n",
+                    node.display(),
+                    cli.display()
+                ),
+            ),
+        ] {
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, text).expect("write");
+        }
+        let bin = root.join("npm12/bin");
+        let (package, prefix) = locate_npm(bin.to_str().expect("utf8")).expect("located");
+        assert_eq!(package, root.join("npm12/lib"));
+        assert_eq!(prefix, root.join("node24"));
     }
 }
