@@ -24,6 +24,11 @@ const MAX_LINKS: usize = 40;
 pub enum Access {
     Read,
     Write,
+    /// The existing name of a new hard link: read through the new name, and made writable
+    /// by it where the new name is. Landlock refuses (EXDEV) a link whose new place grants
+    /// rights its old one does not, so a link out of a place the caller may not write is
+    /// refused, and logged as a write there.
+    LinkFrom,
 }
 
 /// An attempt worth an event.
@@ -305,7 +310,7 @@ impl FileRules {
         on_host: &dyn Fn(&Path) -> bool,
     ) -> Option<Finding> {
         let action = match access {
-            Access::Read => Action::Read,
+            Access::Read | Access::LinkFrom => Action::Read,
             Access::Write => Action::Write,
         };
         // The package manager is trusted code (its own configuration files are covered or
@@ -328,7 +333,7 @@ impl FileRules {
             .find(|(p, dir, _)| path == p || (*dir && path.starts_with(p)))
         {
             let what = match access {
-                Access::Read => "reads return nothing",
+                Access::Read | Access::LinkFrom => "reads return nothing",
                 Access::Write => "writes fail",
             };
             return finding(Reason::HiddenFile, format!("{why}; {what}"));
@@ -376,6 +381,20 @@ impl FileRules {
                     format!("visible but not writable for {who}"),
                 );
             }
+        }
+        // A hard link out of a place the caller may not write, which would make the file
+        // writable through its new name: Landlock refuses it with EXDEV (its `refer` right).
+        if access == Access::LinkFrom
+            && !self.may_write(path, level)
+            && !path.components().any(|c| c.as_os_str() == "__pycache__")
+            && inside(path)
+        {
+            return Some(Finding {
+                action: Action::Write,
+                reason: Reason::ReadOnlyPath,
+                target,
+                detail: "a hard link to it from a writable place would make it writable there: refused (EXDEV)".into(),
+            });
         }
         // A write the caller may make lands in the sandbox (a private /tmp, the throwaway
         // home), whatever the host holds at the same path.
@@ -733,6 +752,20 @@ mod tests {
         assert_eq!(
             judge("/usr/lib/x/__pycache__/y.pyc", Access::Write, script),
             None
+        );
+        // A hard link out of another package (would make it writable here: EXDEV), out of
+        // its own folder (fine), or of a hidden file (a read of it).
+        assert_eq!(
+            judge("/p/node_modules/other/index.js", Access::LinkFrom, script),
+            Some(Reason::ReadOnlyPath)
+        );
+        assert_eq!(
+            judge("/p/node_modules/evil/build/x", Access::LinkFrom, script),
+            None
+        );
+        assert_eq!(
+            judge("/p/.env", Access::LinkFrom, script),
+            Some(Reason::HiddenFile)
         );
         assert_eq!(judge("/nowhere/at/all", Access::Read, script), None);
         assert_eq!(

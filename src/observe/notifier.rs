@@ -174,10 +174,11 @@ fn file_operands(nr: libc::c_long, a: &[u64; 6], pid: i32) -> Vec<(i32, u64, Acc
             return vec![(cwd, a[0], acc, follow)];
         }
         libc::SYS_creat => return vec![(cwd, a[0], Access::Write, true)],
-        // A hard link to a hidden file would be a way to read it; the new name is a write.
+        // A hard link to a hidden file would be a way to read it, and to a file the caller
+        // may not write a way to write it; the new name is a write.
         libc::SYS_link => {
             return vec![
-                (cwd, a[0], Access::Read, false),
+                (cwd, a[0], Access::LinkFrom, false),
                 (cwd, a[1], Access::Write, false),
             ]
         }
@@ -210,7 +211,7 @@ fn file_operands(nr: libc::c_long, a: &[u64; 6], pid: i32) -> Vec<(i32, u64, Acc
             (
                 int_of(a[0]),
                 a[1],
-                Access::Read,
+                Access::LinkFrom,
                 int_of(a[4]) & libc::AT_SYMLINK_FOLLOW != 0,
             ),
             (int_of(a[2]), a[3], Access::Write, false),
@@ -270,7 +271,7 @@ fn observe_file(
             }
             let finding = files::Finding {
                 action: match access {
-                    Access::Read => Action::Read,
+                    Access::Read | Access::LinkFrom => Action::Read,
                     Access::Write => Action::Write,
                 },
                 reason: Reason::ControllingTerminal,

@@ -206,6 +206,7 @@ impl Writer {
             ("claude", ".claude/settings.json"),
             ("envrc", ".envrc"),
             ("other_package", "node_modules/si-victim/index.js"),
+            ("link_other_package", "node_modules/si-victim/package.json"),
             ("bin_through_link", "node_modules/si-victim/cli.js"),
         ] {
             if read(rel).contains(&self.mark) {
@@ -238,6 +239,13 @@ const WRITER_ATTACKS: &[(&str, &str, &str)] = &[
         "other_package",
         "read-only-path",
         "/node_modules/si-victim/index.js",
+    ),
+    // The link itself is refused (EXDEV: it would make the file writable in the writer's
+    // folder), logged as a write of the file linked.
+    (
+        "link_other_package",
+        "read-only-path",
+        "/node_modules/si-victim/package.json",
     ),
     (
         "bin_through_link",

@@ -562,7 +562,11 @@ pub fn locate_npm(path: &str) -> Option<(PathBuf, PathBuf)> {
     // node's prefix: the directory above the one holding the `node` next to npm's link, else
     // above lib/node_modules.
     let prefix = launcher_node(&real)
-        .or_else(|| exe.parent().filter(|bin| bin.join("node").is_file()).map(Path::to_path_buf))
+        .or_else(|| {
+            exe.parent()
+                .filter(|bin| bin.join("node").is_file())
+                .map(Path::to_path_buf)
+        })
         .and_then(|bin| bin.parent().map(Path::to_path_buf))
         .or_else(|| {
             package_dir
