@@ -753,10 +753,10 @@ mod tests {
             judge("/usr/lib/x/__pycache__/y.pyc", Access::Write, script),
             None
         );
-        // A hard link out of another package (would make it writable here: EXDEV), out of
-        // its own folder (fine), or of a hidden file (a read of it).
+        // A hard link out of a place it may not write (would make it writable here: EXDEV),
+        // out of its own folder (fine), or of a hidden file (a read of it).
         assert_eq!(
-            judge("/p/node_modules/other/index.js", Access::LinkFrom, script),
+            judge("/p/src/index.js", Access::LinkFrom, script),
             Some(Reason::ReadOnlyPath)
         );
         assert_eq!(
