@@ -5,6 +5,7 @@
 
 pub mod addr;
 pub mod allow;
+mod compiled;
 mod raw;
 mod validate;
 
@@ -389,6 +390,21 @@ impl Policy {
         validate::merge_file(self, source, text)?;
         self.layers.push(source.to_string());
         Ok(())
+    }
+
+    /// Merge a built-in file (`builtin::BASE`, a package manager's), named `built-in NAME`:
+    /// from the tree build.rs compiled, parsing the text only if there is none (then a
+    /// syntax error is reported as for any file).
+    pub fn add_builtin(&mut self, (name, text): (&str, &str)) -> Result<(), PolicyError> {
+        let source = format!("built-in {name}");
+        match compiled::tree(name) {
+            Some(tree) => {
+                validate::merge_tree(self, &source, text, tree)?;
+                self.layers.push(source);
+                Ok(())
+            }
+            None => self.add_layer(&source, text),
+        }
     }
 
     /// Merge a policy file from disk.

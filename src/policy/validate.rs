@@ -104,16 +104,37 @@ pub(super) fn merge_file(policy: &mut Policy, file: &str, text: &str) -> Result<
             message,
         }
     })?;
-    let cx = Ctx::new(file, text);
-    merge_env(policy, &raw, &cx)?;
-    merge_fs(policy, &raw, &cx)?;
-    merge_seccomp(policy, &raw, &cx)?;
-    merge_sandbox(policy, &raw, &cx)?;
-    merge_egress(policy, &raw, &cx)?;
-    merge_pth(policy, &raw, &cx)?;
-    merge_credentials(policy, &raw, &cx)?;
-    merge_scripts(policy, &raw, &cx)?;
-    merge_packages(policy, &raw, &cx)?;
+    merge_raw(policy, &raw, &Ctx::new(file, text))
+}
+
+/// Add a built-in file as build.rs compiled it (`tree`; `text` for the lines its spans fall
+/// on): the same validation as [`merge_file`], without parsing.
+pub(super) fn merge_tree(
+    policy: &mut Policy,
+    file: &str,
+    text: &str,
+    tree: &'static super::compiled::Node,
+) -> Result<(), PolicyError> {
+    use serde::Deserialize as _;
+    let raw = RawPolicy::deserialize(tree).map_err(|e| PolicyError::Syntax {
+        file: file.to_string(),
+        line: 1,
+        message: e.to_string(),
+    })?;
+    merge_raw(policy, &raw, &Ctx::new(file, text))
+}
+
+/// Every section of one file, in order; the first invalid entry is the error.
+fn merge_raw(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(), PolicyError> {
+    merge_env(policy, raw, cx)?;
+    merge_fs(policy, raw, cx)?;
+    merge_seccomp(policy, raw, cx)?;
+    merge_sandbox(policy, raw, cx)?;
+    merge_egress(policy, raw, cx)?;
+    merge_pth(policy, raw, cx)?;
+    merge_credentials(policy, raw, cx)?;
+    merge_scripts(policy, raw, cx)?;
+    merge_packages(policy, raw, cx)?;
     Ok(())
 }
 
