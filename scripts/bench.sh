@@ -19,7 +19,9 @@
 #            (--unshare-all: user, ipc, pid, net, uts, cgroup; --die-with-parent) and a
 #            minimal view comparable to safe-install's: /usr, /bin, /sbin, /lib*, /etc read-only,
 #            its own /proc, /dev and /tmp, the project bound read-write as the working
-#            directory. Without bwrap (scripts/setup.sh installs it) only safe-install is timed
+#            directory. Without bwrap (scripts/setup.sh installs it) only safe-install is timed.
+#            Where perf can count instructions (not in most virtual machines), the
+#            instructions safe-install adds are printed too: steadier than times on a busy host
 #   npm-ci   `npm ci` of a generated project of ~360 packages (~10 with install scripts),
 #            warm cache, node_modules removed before each run (target: ratio <= 1.05)
 #   npm-ci-auth      the same `npm ci` against a Verdaccio that serves nothing without a
@@ -243,6 +245,31 @@ bench_proxy() {
 # same command with every namespace, timed in the same alternation. Run in an empty project
 # directory, so the hidden-file search has nothing to walk.
 STARTUP_TARGET_MS=5
+# instructions DIR ARGV...: the instructions (user and kernel, the whole process tree) of
+# one run of ARGV in DIR, the mean of 10 from `perf stat`; nothing where there is no perf or
+# no hardware counter (most virtual machines).
+instructions() {
+  local dir=$1
+  shift
+  command -v perf >/dev/null 2>&1 || return 0
+  (cd "$dir" && clean_env "$dir/../home" perf stat -x, -e instructions -r 10 -- "$@" 2>&1 >/dev/null) |
+    awk -F, '$3 ~ /^instructions/ && $1 ~ /^[0-9]+$/ { print $1 }'
+}
+
+# startup_instructions DIR BIN: the instructions safe-install adds to /bin/true, steadier
+# than any time on a busy machine, printed beside the times when the CPU counts them.
+startup_instructions() {
+  local bare sandboxed
+  bare=$(instructions "$1/project" /bin/true)
+  sandboxed=$(instructions "$1/project" "$2" /bin/true)
+  if [[ -z $bare || -z $sandboxed ]]; then
+    say "startup: no instruction counts (perf or a hardware counter is missing here); compare the CPU times"
+    return 0
+  fi
+  printf '  startup: instructions bare %s, sandboxed %s, added %s\n' "$bare" "$sandboxed" \
+    "$(calc "$sandboxed - $bare" %.0f)"
+}
+
 bench_startup() {
   need_binary
   ((STARTUP_RUNS >= 20)) || die "BENCH_STARTUP_RUNS must be at least 20"
@@ -288,6 +315,7 @@ bench_startup() {
   cpu_added=$(calc "$(value "$dir/result" sandboxed_cpu_median_ms) - $(value "$dir/result" bare_cpu_median_ms)" %.1f)
   printf '  startup: bare %.1f ms, sandboxed %.1f ms, added %s ms (x%s); CPU time added %s ms\n' \
     "$bare" "$sandboxed" "$added" "$ratio" "$cpu_added"
+  startup_instructions "$dir" "$BIN"
   local overhead="+$added ms"
   if ((${#bwrap[@]})); then
     local wrapped bwrap_added bwrap_cpu_added of_bwrap

@@ -100,8 +100,13 @@ impl DnsHandle {
         self.shutdown();
     }
 
-    fn shutdown(&mut self) {
+    /// Tell both servers to stop without waiting for them (see `ProxyHandle::begin_stop`).
+    pub fn begin_stop(&self) {
         let _ = (&self.waker).write_all(b"x");
+    }
+
+    fn shutdown(&mut self) {
+        self.begin_stop();
         for t in self.threads.drain(..) {
             let _ = t.join();
         }

@@ -5,6 +5,7 @@
 
 pub mod addr;
 pub mod allow;
+mod compiled;
 mod raw;
 mod validate;
 
@@ -134,23 +135,65 @@ pub struct HideGlob {
     pub on_path: bool,
 }
 
-/// Every hide rule compiled into two glob sets (by name, by path): one compilation for the
-/// whole list, and literal, prefix and suffix patterns need no regular expression.
+/// Every hide rule compiled for matching: name globs that are a literal (`.env`), a suffix
+/// (`*.pem`) or a prefix (`id_rsa*`) are compared as bytes; the rest go into two glob sets
+/// (by name, by path), one compilation for the whole list. The built-in rules are all of the
+/// simple kinds, so a run builds no glob set for them (building one, with its Aho-Corasick
+/// automaton for the prefixes, was a quarter of a million instructions at every start).
 #[derive(Debug, Clone)]
 pub struct HideMatcher {
+    /// (rule index, how its file name matches), in rule order.
+    simple: Vec<(usize, NameMatch)>,
     names: GlobSet,
     name_rules: Vec<usize>,
     paths: GlobSet,
     path_rules: Vec<usize>,
 }
 
+/// A name glob with a single `*` at one end, or none; no other glob syntax.
+#[derive(Debug, Clone)]
+enum NameMatch {
+    Literal(Vec<u8>),
+    Suffix(Vec<u8>),
+    Prefix(Vec<u8>),
+}
+
+impl NameMatch {
+    /// `None` for a glob that needs globset: a path glob, or any of `?[]{}\\` or a `*` in
+    /// the middle or at both ends.
+    fn of(glob: &HideGlob) -> Option<Self> {
+        if glob.on_path {
+            return None;
+        }
+        let text = glob.text.as_bytes();
+        let special = |b: &u8| matches!(b, b'*' | b'?' | b'[' | b']' | b'{' | b'}' | b'\\');
+        match text {
+            [b'*', rest @ ..] if !rest.iter().any(special) => Some(Self::Suffix(rest.to_vec())),
+            [rest @ .., b'*'] if !rest.iter().any(special) => Some(Self::Prefix(rest.to_vec())),
+            _ if !text.iter().any(special) => Some(Self::Literal(text.to_vec())),
+            _ => None,
+        }
+    }
+
+    fn matches(&self, name: &[u8]) -> bool {
+        match self {
+            Self::Literal(l) => name == l.as_slice(),
+            Self::Suffix(s) => name.ends_with(s),
+            Self::Prefix(p) => name.starts_with(p),
+        }
+    }
+}
+
 impl HideMatcher {
     pub fn new(rules: &[Entry<HideGlob>]) -> Self {
+        let mut simple = Vec::new();
         let mut names = GlobSetBuilder::new();
         let mut paths = GlobSetBuilder::new();
         let (mut name_rules, mut path_rules) = (Vec::new(), Vec::new());
         for (i, rule) in rules.iter().enumerate() {
-            if rule.value.on_path {
+            if let Some(m) = NameMatch::of(&rule.value) {
+                simple.push((i, m));
+            } else if rule.value.on_path {
                 paths.add(rule.value.glob.clone());
                 path_rules.push(i);
             } else {
@@ -159,30 +202,48 @@ impl HideMatcher {
             }
         }
         // Every glob was validated on its own; a set of valid globs always builds.
-        let build = |b: GlobSetBuilder| b.build().unwrap_or_else(|_| GlobSet::empty());
+        let build = |b: GlobSetBuilder, rules: &[usize]| {
+            if rules.is_empty() {
+                GlobSet::empty()
+            } else {
+                b.build().unwrap_or_else(|_| GlobSet::empty())
+            }
+        };
         HideMatcher {
-            names: build(names),
+            simple,
+            names: build(names, &name_rules),
             name_rules,
-            paths: build(paths),
+            paths: build(paths, &path_rules),
             path_rules,
         }
     }
 
     /// The index (into the rules given to `new`) of the first rule hiding `rel_path`.
     pub fn first_match(&self, rel_path: &Path) -> Option<usize> {
-        let by_name = rel_path.file_name().and_then(|name| {
-            let hits = self.names.matches(Path::new(name));
-            hits.first().map(|&i| self.name_rules[i])
+        use std::os::unix::ffi::OsStrExt;
+        let name = rel_path.file_name();
+        let by_simple = name.and_then(|name| {
+            let name = name.as_bytes();
+            self.simple
+                .iter()
+                .find(|(_, m)| m.matches(name))
+                .map(|(i, _)| *i)
         });
-        let by_path = self
-            .paths
-            .matches(rel_path)
-            .first()
-            .map(|&i| self.path_rules[i]);
-        match (by_name, by_path) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let by_name = name
+            .filter(|_| !self.name_rules.is_empty())
+            .and_then(|name| {
+                let hits = self.names.matches(Path::new(name));
+                hits.first().map(|&i| self.name_rules[i])
+            });
+        let by_path = (!self.path_rules.is_empty())
+            .then(|| {
+                self.paths
+                    .matches(rel_path)
+                    .first()
+                    .map(|&i| self.path_rules[i])
+            })
+            .flatten();
+        [by_simple, by_name, by_path].into_iter().flatten().min()
     }
 }
 
@@ -389,6 +450,21 @@ impl Policy {
         validate::merge_file(self, source, text)?;
         self.layers.push(source.to_string());
         Ok(())
+    }
+
+    /// Merge a built-in file (`builtin::BASE`, a package manager's), named `built-in NAME`:
+    /// from the tree build.rs compiled, parsing the text only if there is none (then a
+    /// syntax error is reported as for any file).
+    pub fn add_builtin(&mut self, (name, text): (&str, &str)) -> Result<(), PolicyError> {
+        let source = format!("built-in {name}");
+        match compiled::tree(name) {
+            Some(tree) => {
+                validate::merge_tree(self, &source, text, tree)?;
+                self.layers.push(source);
+                Ok(())
+            }
+            None => self.add_layer(&source, text),
+        }
     }
 
     /// Merge a policy file from disk.

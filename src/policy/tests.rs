@@ -249,3 +249,61 @@ fn trust_level_tables_are_validated() {
         );
     }
 }
+
+/// The byte comparisons for literal, suffix and prefix name globs agree with globset on every
+/// built-in rule and on rules that still need globset, whichever comes first.
+#[test]
+fn simple_hide_globs_match_as_globset_does() {
+    let mut p = builtin();
+    p.add_overrides(&Overrides {
+        hide: vec![
+            "*.p?m".into(),
+            "[ab].txt".into(),
+            "*secret*".into(),
+            "conf/*.ini".into(),
+            "{x,y}.cfg".into(),
+        ],
+        ..Overrides::default()
+    })
+    .expect("valid");
+    let matcher = HideMatcher::new(&p.fs.hide);
+    let names = [
+        ".env",
+        ".env.local",
+        "a.env",
+        ".envrc",
+        ".env2",
+        "x.pem",
+        ".pem",
+        "pem",
+        "id_rsa",
+        "id_rsa.pub",
+        "xid_rsa",
+        "credentials.json",
+        "credentials.json.bak",
+        "main.tfvars",
+        "a.txt",
+        "c.txt",
+        "my-secret-file",
+        "x.cfg",
+        "z.cfg",
+        "x.pam",
+        "package.json",
+        "conf/a.ini",
+        "other/conf/a.ini",
+        "deep/dir/.netrc",
+        "deep/dir/server.key",
+    ];
+    for rel in names {
+        let path = Path::new(rel);
+        let expected = p.fs.hide.iter().position(|rule| {
+            let m = rule.value.glob.compile_matcher();
+            if rule.value.on_path {
+                m.is_match(path)
+            } else {
+                path.file_name().is_some_and(|n| m.is_match(Path::new(n)))
+            }
+        });
+        assert_eq!(matcher.first_match(path), expected, "{rel}");
+    }
+}

@@ -79,12 +79,26 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn reason(&self, reason: &Spanned<String>, key: String) -> Result<String, PolicyError> {
+    /// `key` is formatted only for the error: a valid file allocates no key names.
+    fn reason(
+        &self,
+        reason: &Spanned<String>,
+        key: impl FnOnce() -> String,
+    ) -> Result<String, PolicyError> {
         let text = reason.get_ref().trim();
         if text.is_empty() {
-            return Err(self.invalid(reason, key, "every entry needs a non-empty reason"));
+            return Err(self.invalid(reason, key(), "every entry needs a non-empty reason"));
         }
         Ok(text.to_string())
+    }
+}
+
+/// An entry's key (`env.pass[3]`), written out only when an error names it.
+struct Key<'a>(&'a str, usize);
+
+impl std::fmt::Display for Key<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}[{}]", self.0, self.1)
     }
 }
 
@@ -104,41 +118,62 @@ pub(super) fn merge_file(policy: &mut Policy, file: &str, text: &str) -> Result<
             message,
         }
     })?;
-    let cx = Ctx::new(file, text);
-    merge_env(policy, &raw, &cx)?;
-    merge_fs(policy, &raw, &cx)?;
-    merge_seccomp(policy, &raw, &cx)?;
-    merge_sandbox(policy, &raw, &cx)?;
-    merge_egress(policy, &raw, &cx)?;
-    merge_pth(policy, &raw, &cx)?;
-    merge_credentials(policy, &raw, &cx)?;
-    merge_scripts(policy, &raw, &cx)?;
-    merge_packages(policy, &raw, &cx)?;
+    merge_raw(policy, &raw, &Ctx::new(file, text))
+}
+
+/// Add a built-in file as build.rs compiled it (`tree`; `text` for the lines its spans fall
+/// on): the same validation as [`merge_file`], without parsing.
+pub(super) fn merge_tree(
+    policy: &mut Policy,
+    file: &str,
+    text: &str,
+    tree: &'static super::compiled::Node,
+) -> Result<(), PolicyError> {
+    use serde::Deserialize as _;
+    let raw = RawPolicy::deserialize(tree).map_err(|e| PolicyError::Syntax {
+        file: file.to_string(),
+        line: 1,
+        message: e.to_string(),
+    })?;
+    merge_raw(policy, &raw, &Ctx::new(file, text))
+}
+
+/// Every section of one file, in order; the first invalid entry is the error.
+fn merge_raw(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(), PolicyError> {
+    merge_env(policy, raw, cx)?;
+    merge_fs(policy, raw, cx)?;
+    merge_seccomp(policy, raw, cx)?;
+    merge_sandbox(policy, raw, cx)?;
+    merge_egress(policy, raw, cx)?;
+    merge_pth(policy, raw, cx)?;
+    merge_credentials(policy, raw, cx)?;
+    merge_scripts(policy, raw, cx)?;
+    merge_packages(policy, raw, cx)?;
     Ok(())
 }
 
 /// `[[env.pass]]`, `[[env.secret]]`, `[[env.set]]`.
 fn merge_env(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(), PolicyError> {
     for (i, rule) in raw.env.pass.iter().enumerate() {
-        let key = format!("env.pass[{i}]");
+        let key = Key("env.pass", i);
         let value = name_matcher(cx, rule, &key)?;
         policy.env.pass.push(Entry {
-            reason: cx.reason(&rule.reason, format!("{key}.reason"))?,
+            reason: cx.reason(&rule.reason, || format!("{key}.reason"))?,
             origin: cx.origin(&rule.reason),
             value,
         });
     }
     for (i, rule) in raw.env.secret.iter().enumerate() {
-        let key = format!("env.secret[{i}]");
+        let key = Key("env.secret", i);
         let value = name_matcher(cx, rule, &key)?;
         policy.env.secret.push(Entry {
-            reason: cx.reason(&rule.reason, format!("{key}.reason"))?,
+            reason: cx.reason(&rule.reason, || format!("{key}.reason"))?,
             origin: cx.origin(&rule.reason),
             value,
         });
     }
     for (i, rule) in raw.env.set.iter().enumerate() {
-        let key = format!("env.set[{i}]");
+        let key = Key("env.set", i);
         let name = rule.name.get_ref();
         if !valid_env_name(name) {
             return Err(cx.invalid(
@@ -152,7 +187,7 @@ fn merge_env(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(), P
         }
         policy.env.set.push(Entry {
             value: (name.clone(), rule.value.get_ref().clone()),
-            reason: cx.reason(&rule.reason, format!("{key}.reason"))?,
+            reason: cx.reason(&rule.reason, || format!("{key}.reason"))?,
             origin: cx.origin(&rule.name),
         });
     }
@@ -172,18 +207,18 @@ fn merge_fs(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(), Po
         ),
     ] {
         for (i, rule) in rules.iter().enumerate() {
-            let key = format!("{section}[{i}]");
+            let key = Key(section, i);
             let path = policy_path(rule.path.get_ref())
                 .map_err(|m| cx.invalid(&rule.path, format!("{key}.path"), m))?;
             list.push(Entry {
                 value: path,
-                reason: cx.reason(&rule.reason, format!("{key}.reason"))?,
+                reason: cx.reason(&rule.reason, || format!("{key}.reason"))?,
                 origin: cx.origin(&rule.path),
             });
         }
     }
     for (i, rule) in raw.fs.cache.iter().enumerate() {
-        let key = format!("fs.cache[{i}]");
+        let key = Key("fs.cache", i);
         let path = policy_path(rule.path.get_ref())
             .map_err(|m| cx.invalid(&rule.path, format!("{key}.path"), m))?;
         if let Some(env) = &rule.env {
@@ -196,22 +231,22 @@ fn merge_fs(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(), Po
                 path,
                 env: rule.env.as_ref().map(|e| e.get_ref().clone()),
             },
-            reason: cx.reason(&rule.reason, format!("{key}.reason"))?,
+            reason: cx.reason(&rule.reason, || format!("{key}.reason"))?,
             origin: cx.origin(&rule.path),
         });
     }
     for (i, rule) in raw.fs.hide.iter().enumerate() {
-        let key = format!("fs.hide[{i}]");
+        let key = Key("fs.hide", i);
         let glob = hide_glob(rule.glob.get_ref())
             .map_err(|m| cx.invalid(&rule.glob, format!("{key}.glob"), m))?;
         policy.fs.hide.push(Entry {
             value: glob,
-            reason: cx.reason(&rule.reason, format!("{key}.reason"))?,
+            reason: cx.reason(&rule.reason, || format!("{key}.reason"))?,
             origin: cx.origin(&rule.glob),
         });
     }
     for (i, rule) in raw.fs.skip.iter().enumerate() {
-        let key = format!("fs.skip[{i}]");
+        let key = Key("fs.skip", i);
         let name = rule.name.get_ref();
         if name.is_empty() || name.contains('/') || name == "." || name == ".." {
             return Err(cx.invalid(
@@ -222,7 +257,7 @@ fn merge_fs(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(), Po
         }
         policy.fs.skip.push(Entry {
             value: name.clone(),
-            reason: cx.reason(&rule.reason, format!("{key}.reason"))?,
+            reason: cx.reason(&rule.reason, || format!("{key}.reason"))?,
             origin: cx.origin(&rule.name),
         });
     }
@@ -232,7 +267,7 @@ fn merge_fs(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(), Po
 /// `[[seccomp.deny]]`: system calls known to this build only.
 fn merge_seccomp(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(), PolicyError> {
     for (i, rule) in raw.seccomp.deny.iter().enumerate() {
-        let key = format!("seccomp.deny[{i}]");
+        let key = Key("seccomp.deny", i);
         let name = rule.syscall.get_ref();
         if crate::sys::syscalls::number(name).is_none() {
             return Err(cx.invalid(
@@ -245,7 +280,7 @@ fn merge_seccomp(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(
         }
         policy.seccomp.deny.push(Entry {
             value: name.clone(),
-            reason: cx.reason(&rule.reason, format!("{key}.reason"))?,
+            reason: cx.reason(&rule.reason, || format!("{key}.reason"))?,
             origin: cx.origin(&rule.syscall),
         });
     }
@@ -268,7 +303,7 @@ fn merge_sandbox(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(
         };
         policy.sandbox.mode = Some(Entry {
             value: mode,
-            reason: cx.reason(&sandbox.reason, "sandbox.reason".into())?,
+            reason: cx.reason(&sandbox.reason, || "sandbox.reason".into())?,
             origin: cx.origin(&sandbox.mode),
         });
     }
@@ -278,12 +313,12 @@ fn merge_sandbox(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(
 /// `[[egress.allow]]`.
 fn merge_egress(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(), PolicyError> {
     for (i, rule) in raw.egress.allow.iter().enumerate() {
-        let key = format!("egress.allow[{i}]");
+        let key = Key("egress.allow", i);
         let host = rule.host.get_ref().trim();
         host_rule(host).map_err(|m| cx.invalid(&rule.host, format!("{key}.host"), m))?;
         policy.egress.allow.push(Entry {
             value: host.to_string(),
-            reason: cx.reason(&rule.reason, format!("{key}.reason"))?,
+            reason: cx.reason(&rule.reason, || format!("{key}.reason"))?,
             origin: cx.origin(&rule.host),
         });
     }
@@ -293,7 +328,7 @@ fn merge_egress(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<()
 /// `[[pth.allow]]`: Python projects whose `.pth` files are expected.
 fn merge_pth(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(), PolicyError> {
     for (i, rule) in raw.pth.allow.iter().enumerate() {
-        let key = format!("pth.allow[{i}]");
+        let key = Key("pth.allow", i);
         let name = rule.package.get_ref().trim();
         if !valid_package_name(name) || name.starts_with('@') {
             return Err(cx.invalid(
@@ -304,7 +339,7 @@ fn merge_pth(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(), P
         }
         policy.pth_allow.push(Entry {
             value: super::normalise_dist(name),
-            reason: cx.reason(&rule.reason, format!("{key}.reason"))?,
+            reason: cx.reason(&rule.reason, || format!("{key}.reason"))?,
             origin: cx.origin(&rule.package),
         });
     }
@@ -318,9 +353,9 @@ fn merge_credentials(
     cx: &Ctx<'_>,
 ) -> Result<(), PolicyError> {
     for (i, rule) in raw.credentials.env.iter().enumerate() {
-        let key = format!("credentials.env[{i}]");
+        let key = Key("credentials.env", i);
         let value = name_matcher(cx, rule, &key)?;
-        let reason = cx.reason(&rule.reason, format!("{key}.reason"))?;
+        let reason = cx.reason(&rule.reason, || format!("{key}.reason"))?;
         let origin = cx.origin(&rule.reason);
         // A credential named exactly must reach the package manager: it passes the scrub.
         if let NameMatcher::Exact(_) = value {
@@ -356,7 +391,7 @@ fn merge_scripts(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(
                 "a `reason` is required next to `network`",
             ));
         };
-        cx.reason(reason, "scripts.reason".into())?;
+        cx.reason(reason, || "scripts.reason".into())?;
         policy.scripts.network = value;
         policy.scripts.network_origin = Some(cx.origin(network));
     }
@@ -366,7 +401,7 @@ fn merge_scripts(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(
 /// `[[package]]` grants: name, integrity, allow-hosts, allow-read, allow-write.
 fn merge_packages(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(), PolicyError> {
     for (i, pkg) in raw.packages.iter().enumerate() {
-        let key = format!("package[{i}]");
+        let key = Key("package", i);
         let name = pkg.name.get_ref().trim();
         if !valid_package_name(name) {
             return Err(cx.invalid(
@@ -415,7 +450,7 @@ fn merge_packages(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<
         }
         policy.scripts.packages.push(Entry {
             value: grant,
-            reason: cx.reason(&pkg.reason, format!("{key}.reason"))?,
+            reason: cx.reason(&pkg.reason, || format!("{key}.reason"))?,
             origin: cx.origin(&pkg.name),
         });
     }
@@ -560,7 +595,11 @@ fn key_at(text: &str, line: usize) -> Option<String> {
     })
 }
 
-fn name_matcher(cx: &Ctx<'_>, rule: &RawNameRule, key: &str) -> Result<NameMatcher, PolicyError> {
+fn name_matcher(
+    cx: &Ctx<'_>,
+    rule: &RawNameRule,
+    key: &Key<'_>,
+) -> Result<NameMatcher, PolicyError> {
     match (&rule.name, &rule.pattern) {
         (Some(name), None) => {
             if !valid_env_name(name.get_ref()) {

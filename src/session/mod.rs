@@ -45,8 +45,8 @@ fn prepare(args: &SandboxArgs, argv: &[OsString]) -> Result<(Policy, Context), S
     let home = home_dir();
     let mut policy = Policy::default();
     let layers = [crate::policy::builtin::BASE, manager.builtin_policy()];
-    for (name, text) in layers {
-        policy.add_layer(&format!("built-in {name}"), text)?;
+    for layer in layers {
+        policy.add_builtin(layer)?;
     }
     let project_policy = project.join(".safe-install.toml");
     if project_policy.is_file() {

@@ -207,6 +207,11 @@ impl Child {
     /// listener hangs up once every sandboxed process is gone).
     pub(super) fn finish(mut self) {
         drop(self.staging.take());
+        // The egress servers end while the notifier drains (nothing inside can connect any
+        // more: the sandbox is gone).
+        if let Some(servers) = &self.servers {
+            servers.begin_stop();
+        }
         if let Some(handle) = self.notifier.take() {
             let _ = handle.join();
         }

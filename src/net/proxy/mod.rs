@@ -208,8 +208,14 @@ impl ProxyHandle {
         self.shutdown();
     }
 
-    fn shutdown(&mut self) {
+    /// Tell the accept thread to stop without waiting for it: several servers stopped at
+    /// once end in parallel, then each drop only joins (a second wake-up is harmless).
+    pub fn begin_stop(&self) {
         let _ = (&self.waker).write_all(b"x");
+    }
+
+    fn shutdown(&mut self) {
+        self.begin_stop();
         if let Some(t) = self.accept.take() {
             let _ = t.join();
         }
