@@ -9,6 +9,7 @@ use std::path::Path;
 
 use crate::common::servers::*;
 use crate::common::toolchains::toolchain_bin;
+use crate::common::trees::{diff_trees, snapshot_tree, Tree};
 use crate::common::*;
 
 /// `PATH` with toolchain `name` first.
@@ -179,9 +180,9 @@ fn yarn1_with_a_cold_cache_reaches_the_registry_of_its_yarnrc() {
 }
 
 /// A package whose approved postinstall tries the network (the registry itself), a
-/// credential (the project's `.env`), a write to the project root and one to another
+/// credential (the project's `.env`), a write to the project root, one to another
 /// package (si-benign's folder: `node_modules/si-benign`, or its unplugged folder under
-/// PnP), and records each outcome in its own directory.
+/// PnP) and one to `node_modules/.bin`, and records each outcome in its own directory.
 fn stage_probe(world: &World, port: u16) -> std::path::PathBuf {
     let dir = world.root().join("staging/si-yarn-probe");
     write_file(
@@ -204,6 +205,10 @@ function other() {{
   return pnp ? path.join(unplugged, pnp, 'node_modules/si-benign') : path.join(project, 'node_modules/si-benign');
 }}
 attempt('other', () => fs.writeFileSync(path.join(other(), 'si-yarn-pwned'), 'x'));
+// `node_modules/.bin` (none under PnP): an entry that runs later, whoever types its name.
+const bin = path.join(project, 'node_modules/.bin');
+if (fs.existsSync(bin)) attempt('bin', () => fs.writeFileSync(path.join(bin, 'si-yarn-planted'), '#!/bin/sh\n'));
+else out.bin = 'no .bin';
 const req = http.get({{host: '127.0.0.1', port: {port}, path: '/si-benign', timeout: 5000}}, res => {{ out.net = 'HTTP ' + res.statusCode; done(); }});
 req.on('error', e => {{ out.net = String(e.code || e); done(); }});
 req.on('timeout', () => {{ out.net = 'timeout'; req.destroy(); }});
@@ -357,6 +362,16 @@ fn approved_postinstall_runs_at_level_2(linker: Linker) {
     let benign = linker.dir(&world.project, "si-benign");
     assert!(!world.project.join("si-yarn-root-write").exists());
     assert!(!benign.join("si-yarn-pwned").exists());
+    if linker == Linker::NodeModules {
+        assert!(
+            report["bin"] != "succeeded"
+                && !world
+                    .project
+                    .join("node_modules/.bin/si-yarn-planted")
+                    .exists(),
+            "the postinstall planted a .bin entry: {report}"
+        );
+    }
     assert!(
         benign.join("build/artefact.txt").is_file(),
         "the benign package's approved postinstall did not run ({})\n{}",
@@ -388,7 +403,11 @@ fn approved_postinstall_runs_at_level_2(linker: Linker) {
         ("write", "si-yarn-root-write"),
         ("write", "si-yarn-pwned"),
         ("read", "/.env"),
+        ("write", ".bin/si-yarn-planted"),
     ] {
+        if needle.contains(".bin") && linker == Linker::Pnp {
+            continue;
+        }
         assert!(
             by_probe(action, needle),
             "no blocked {action} of {needle} attributed to si-yarn-probe@1.0.0 postinstall:\n{}",
@@ -474,6 +493,9 @@ fn bare_runs_the_same_postinstall_unconfined(linker: Linker) {
     for attempt in ["env", "root", "other"] {
         assert_eq!(report[attempt], "succeeded", "{report}");
     }
+    if linker == Linker::NodeModules {
+        assert_eq!(report["bin"], "succeeded", "{report}");
+    }
     assert!(
         report["net"]
             .as_str()
@@ -547,5 +569,56 @@ fn yarn4_installs_from_a_plain_http_registry_through_the_tunnel() {
             .any(|e| e["verdict"] == "blocked" && e["target"] == target.as_str()),
         "a request of yarn's to its registry was refused:\n{}",
         lines.join("\n")
+    );
+}
+
+/// What an installed tree holds once the probe's own traces (its script, its report, what
+/// its attacks leave when they succeed bare) and yarn's state file (it names the world) are
+/// left out.
+fn yarn_tree(world: &World) -> Tree {
+    let skip = |rel: &Path| {
+        let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        matches!(
+            name,
+            "probe-report.json" | "si-yarn-pwned" | "si-yarn-planted" | ".yarn-state.yml"
+                // The probe's script names its world's listener port.
+                | "probe.js"
+        )
+    };
+    snapshot_tree(&world.project.join("node_modules"), world.root(), &skip)
+}
+
+/// The installed tree inside equals the bare one (`nodeLinker: node-modules`): level 2 takes
+/// nothing away from what yarn installs and the approved scripts build.
+#[test]
+fn yarn4_installed_tree_equals_the_bare_one() {
+    let (sandboxed, _s1, _, _) = yarn4_world("yarn4-tree", Linker::NodeModules);
+    let out = run(
+        sandboxed
+            .safe_install()
+            .env("PATH", path_with("yarn4"))
+            .args(["--", "yarn", "install"]),
+        RUN_TIMEOUT,
+    );
+    assert!(out.status.success(), "{}", out.describe());
+    let (bare, _s2, _, _) = yarn4_world("yarn4-tree-bare", Linker::NodeModules);
+    let out = run(
+        bare.setup_command(toolchain_bin("yarn4").join("yarn"))
+            .env("PATH", path_with("yarn4"))
+            .arg("install"),
+        RUN_TIMEOUT,
+    );
+    assert!(out.status.success(), "{}", out.describe());
+    let (want, got) = (yarn_tree(&bare), yarn_tree(&sandboxed));
+    assert!(
+        want.len() > 5 && want.keys().any(|k| k.ends_with("build/artefact.txt")),
+        "the bare tree is not a built install: {:?}",
+        want.keys().collect::<Vec<_>>()
+    );
+    let diffs = diff_trees(&want, &got);
+    assert!(
+        diffs.is_empty(),
+        "sandboxed tree differs:\n{}",
+        diffs.join("\n")
     );
 }
