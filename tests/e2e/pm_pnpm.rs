@@ -4,7 +4,8 @@
 //! - an approved build script (`allowBuilds` / `onlyBuiltDependencies`) runs at trust level
 //!   2 even though the project's own `pnpm-workspace.yaml` names another script shell: its
 //!   attempts on the network, the home's `.npmrc`, a `--secret-env` token, the project root,
-//!   another package and `node_modules/.bin` each fail and are logged as
+//!   the files that run later (a workflow, `.vscode`, `.claude`, `.envrc`, the root
+//!   `package.json`), another package and `node_modules/.bin` each fail and are logged as
 //!   `si-pnpm-writer@1.0.0` (`postinstall`); the install succeeds and its tree equals a bare
 //!   install's but for what the bare script's attacks did (bare pnpm is the negative
 //!   control: there they succeed);
@@ -285,7 +286,10 @@ fn approved_script_runs_at_level_2((toolchain, _): (&str, &str)) {
         )
     });
     let mut p = Problems::new();
-    for what in ["write_root", "write_other", "write_bin", "read_npmrc"] {
+    for what in ["write_root", "write_other", "write_bin", "read_npmrc"]
+        .into_iter()
+        .chain(LATER.iter().map(|(what, ..)| *what))
+    {
         p.check(report[what]["ok"] == true, || {
             format!(
                 "bare: {what} failed, the fixture proves nothing: {}",
@@ -333,10 +337,26 @@ fn approved_script_runs_at_level_2((toolchain, _): (&str, &str)) {
         report["package"] == "si-pnpm-writer@1.0.0" && report["event"] == "postinstall",
         || format!("pnpm gave the script no npm_package_* variables: {report}"),
     );
-    for what in ["write_root", "write_other", "write_bin", "read_npmrc"] {
+    for what in ["write_root", "write_other", "write_bin", "read_npmrc"]
+        .into_iter()
+        .chain(LATER.iter().map(|(what, ..)| *what))
+    {
         p.check(report[what]["ok"] == false, || {
             format!("the script's {what} succeeded: {}", report[what])
         });
+    }
+    for (what, reason, target) in LATER {
+        let target = format!("{}/{target}", world.project.display());
+        p.check(
+            r.blocked_by(
+                "si-pnpm-writer@1.0.0",
+                Some("postinstall"),
+                "write",
+                reason,
+                &target,
+            ) >= 1,
+            || format!("{what}: no blocked write [{reason}] of {target} attributed to si-pnpm-writer@1.0.0"),
+        );
     }
     p.check(report["network"]["status"] != 200, || {
         format!("the script reached the registry: {}", report["network"])
@@ -396,6 +416,18 @@ fn approved_script_runs_at_level_2((toolchain, _): (&str, &str)) {
     });
     p.finish(&r.context());
 }
+
+/// The writer's attempts on files that run later (the report's key, the reason its refusal
+/// is logged with, the target below the project: `mkdir` of the directory is the first write
+/// refused where there is none yet).
+const LATER: &[(&str, &str, &str)] = &[
+    ("later_workflow", "read-only-path", ".github"),
+    ("later_vscode", "read-only-path", ".vscode"),
+    ("later_claude", "read-only-path", ".claude"),
+    // No `.envrc` in this project: a new one in the root, refused as any write there.
+    ("later_envrc", "read-only-path", ".envrc"),
+    ("later_package_json", "read-only-path", "package.json"),
+];
 
 #[test]
 fn pnpm10_approved_script_runs_at_level_2() {

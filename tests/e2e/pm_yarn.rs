@@ -199,6 +199,10 @@ const done = () => fs.writeFileSync('probe-report.json', JSON.stringify(out));
 function attempt(name, f) {{ try {{ f(); out[name] = 'succeeded'; }} catch (e) {{ out[name] = String(e.code || e); }} }}
 attempt('env', () => {{ const t = fs.readFileSync(path.join(project, '.env'), 'utf8'); if (!t.includes('SECRET')) throw {{code: 'empty'}}; }});
 attempt('root', () => fs.writeFileSync(path.join(project, 'si-yarn-root-write'), 'x'));
+// Files that run later, outside any sandbox (CI, the editor, an agent, direnv, yarn run).
+for (const [name, rel] of [['later_workflow', '.github/workflows/si-pwned.yml'], ['later_vscode', '.vscode/tasks.json'], ['later_claude', '.claude/settings.json'], ['later_envrc', '.envrc']])
+  attempt(name, () => {{ fs.mkdirSync(path.dirname(path.join(project, rel)), {{recursive: true}}); fs.writeFileSync(path.join(project, rel), '{{}}\n'); }});
+attempt('later_package_json', () => fs.appendFileSync(path.join(project, 'package.json'), '\n'));
 function other() {{
   const unplugged = path.join(project, '.yarn/unplugged');
   const pnp = fs.existsSync(unplugged) && fs.readdirSync(unplugged).find(d => d.startsWith('si-benign-npm-'));
@@ -299,6 +303,16 @@ fn yarn4_world(name: &str, linker: Linker) -> (World, Server, u16, Seen) {
 
 type Seen = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
+/// The probe's attempts on files that run later: its report's key, the action refused and
+/// the target's tail (`mkdir` of the directory is the first write refused).
+const LATER: &[(&str, &str, &str)] = &[
+    ("later_workflow", "write", "/.github"),
+    ("later_vscode", "write", "/.vscode"),
+    ("later_claude", "write", "/.claude"),
+    ("later_envrc", "write", "/.envrc"),
+    ("later_package_json", "write", "/package.json"),
+];
+
 #[test]
 fn yarn4_approved_postinstall_runs_at_level_2_and_is_attributed() {
     approved_postinstall_runs_at_level_2(Linker::NodeModules);
@@ -346,7 +360,10 @@ fn approved_postinstall_runs_at_level_2(linker: Linker) {
             )
         }))
         .expect("probe report");
-    for attempt in ["env", "root", "other", "net"] {
+    for attempt in ["env", "root", "other", "net"]
+        .into_iter()
+        .chain(LATER.iter().map(|(a, ..)| *a))
+    {
         let got = report[attempt].as_str().unwrap_or_default();
         // The proxy answers a refused request itself (403); only a 200 came from the host.
         assert!(
@@ -404,7 +421,10 @@ fn approved_postinstall_runs_at_level_2(linker: Linker) {
         ("write", "si-yarn-pwned"),
         ("read", "/.env"),
         ("write", ".bin/si-yarn-planted"),
-    ] {
+    ]
+    .into_iter()
+    .chain(LATER.iter().map(|(_, action, target)| (*action, *target)))
+    {
         if needle.contains(".bin") && linker == Linker::Pnp {
             continue;
         }
@@ -490,7 +510,10 @@ fn bare_runs_the_same_postinstall_unconfined(linker: Linker) {
         .expect("probe report"),
     )
     .expect("probe report");
-    for attempt in ["env", "root", "other"] {
+    for attempt in ["env", "root", "other"]
+        .into_iter()
+        .chain(LATER.iter().map(|(a, ..)| *a))
+    {
         assert_eq!(report[attempt], "succeeded", "{report}");
     }
     if linker == Linker::NodeModules {
