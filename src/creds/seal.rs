@@ -239,21 +239,7 @@ impl Sealer {
     ) -> Result<Option<String>, SealError> {
         let b64 = base64::engine::general_purpose::STANDARD;
         match suffix {
-            "_auth" => {
-                let decoded = b64
-                    .decode(value.trim())
-                    .ok()
-                    .and_then(|d| String::from_utf8(d).ok());
-                match decoded.as_deref().and_then(|d| d.split_once(':')) {
-                    Some((user, pass)) => {
-                        let user = user.to_string();
-                        let ph = self.seal(pass, what, origins, Carrier::Basic)?;
-                        Ok(ph.map(|ph| b64.encode(format!("{user}:{ph}"))))
-                    }
-                    // Not what npm can use either; sealed whole so it never leaves as is.
-                    None => self.seal(value, what, origins, Carrier::Basic),
-                }
-            }
+            "_auth" => self.basic_b64(value, what, origins),
             "_password" => {
                 let decoded = b64
                     .decode(value.trim())
@@ -425,20 +411,32 @@ impl Sealer {
                     let ph = self.seal(pass, what, origins, Carrier::Basic)?;
                     return Ok(ph.map(|ph| format!("{user}:{ph}")));
                 }
-                let b64 = base64::engine::general_purpose::STANDARD;
-                let decoded = b64
-                    .decode(value.trim())
-                    .ok()
-                    .and_then(|d| String::from_utf8(d).ok());
-                match decoded.as_deref().and_then(|d| d.split_once(':')) {
-                    Some((user, pass)) => {
-                        let user = user.to_string();
-                        let ph = self.seal(pass, what, origins, Carrier::Basic)?;
-                        Ok(ph.map(|ph| b64.encode(format!("{user}:{ph}"))))
-                    }
-                    None => self.seal(value, what, origins, Carrier::Basic),
-                }
+                self.basic_b64(value, what, origins)
             }
+        }
+    }
+
+    /// A base64 `user:password` (npm's `_auth`, yarn's `npmAuthIdent` in that form): the
+    /// password sealed, re-encoded. A value that is not one is sealed whole, so it never
+    /// leaves as it is.
+    fn basic_b64(
+        &mut self,
+        value: &str,
+        what: &str,
+        origins: Vec<Origin>,
+    ) -> Result<Option<String>, SealError> {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let decoded = b64
+            .decode(value.trim())
+            .ok()
+            .and_then(|d| String::from_utf8(d).ok());
+        match decoded.as_deref().and_then(|d| d.split_once(':')) {
+            Some((user, pass)) => {
+                let user = user.to_string();
+                let ph = self.seal(pass, what, origins, Carrier::Basic)?;
+                Ok(ph.map(|ph| b64.encode(format!("{user}:{ph}"))))
+            }
+            None => self.seal(value, what, origins, Carrier::Basic),
         }
     }
 

@@ -249,29 +249,17 @@ mod tests {
     use super::*;
     use crate::pm::approvals::Decision;
     use crate::pm::test_fixtures::write_files;
-    use std::ffi::OsString;
 
     /// `npm <args>` in `<root>/home/u/proj`, with the npm whose package is `<root>/<npm>`.
     fn ctx(root: &Path, npm: &str, args: &[&str], env: &[(&str, &str)]) -> Context {
-        let argv: Vec<OsString> = std::iter::once("npm")
-            .chain(args.iter().copied())
-            .map(OsString::from)
-            .collect();
-        Context {
-            resolved: crate::pm::resolve::Resolved {
-                program: Some(root.join(npm).join("bin/npm-cli.js")),
-                path: None,
-                dropped: Vec::new(),
-            },
-            detected: crate::pm::detect(&argv),
-            argv,
-            env: env.iter().map(|(k, v)| (k.into(), v.into())).collect(),
-            cwd: root.join("home/u/proj"),
-            home: root.join("home/u"),
-            project: root.join("home/u/proj"),
-            uid: 1,
-            gid: 1,
-        }
+        let argv: Vec<&str> = std::iter::once("npm").chain(args.iter().copied()).collect();
+        crate::pm::test_fixtures::tool_context(
+            root.join(npm).join("bin/npm-cli.js"),
+            &argv,
+            env,
+            &root.join("home/u"),
+            &root.join("home/u/proj"),
+        )
     }
 
     fn toolchains(root: &Path) {

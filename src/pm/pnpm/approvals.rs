@@ -247,28 +247,18 @@ mod tests {
     use super::*;
     use crate::pm::approvals::Decision;
     use crate::pm::test_fixtures::write_files;
-    use std::ffi::OsString;
 
     fn ctx(root: &Path, pnpm: &str, args: &[&str]) -> Context {
-        let argv: Vec<OsString> = std::iter::once("pnpm")
+        let argv: Vec<&str> = std::iter::once("pnpm")
             .chain(args.iter().copied())
-            .map(OsString::from)
             .collect();
-        Context {
-            resolved: crate::pm::resolve::Resolved {
-                program: Some(root.join(pnpm).join("bin/pnpm.cjs")),
-                path: None,
-                dropped: Vec::new(),
-            },
-            detected: crate::pm::detect(&argv),
-            argv,
-            env: Vec::new(),
-            cwd: root.join("proj"),
-            home: root.join("home"),
-            project: root.join("proj"),
-            uid: 1,
-            gid: 1,
-        }
+        crate::pm::test_fixtures::tool_context(
+            root.join(pnpm).join("bin/pnpm.cjs"),
+            &argv,
+            &[],
+            &root.join("home"),
+            &root.join("proj"),
+        )
     }
 
     fn setup(root: &Path, workspace: &str) {

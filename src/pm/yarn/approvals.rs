@@ -157,25 +157,15 @@ mod tests {
     use super::*;
     use crate::pm::approvals::Decision;
     use crate::pm::test_fixtures::write_files;
-    use std::ffi::OsString;
 
     fn ctx(root: &Path, yarn: &str, env: &[(&str, &str)]) -> Context {
-        let argv: Vec<OsString> = vec!["yarn".into(), "install".into()];
-        Context {
-            resolved: crate::pm::resolve::Resolved {
-                program: Some(root.join(yarn).join("bin/yarn.js")),
-                path: None,
-                dropped: Vec::new(),
-            },
-            detected: crate::pm::detect(&argv),
-            argv,
-            env: env.iter().map(|(k, v)| (k.into(), v.into())).collect(),
-            cwd: root.join("home/u/proj"),
-            home: root.join("home/u"),
-            project: root.join("home/u/proj"),
-            uid: 1,
-            gid: 1,
-        }
+        crate::pm::test_fixtures::tool_context(
+            root.join(yarn).join("bin/yarn.js"),
+            &["yarn", "install"],
+            env,
+            &root.join("home/u"),
+            &root.join("home/u/proj"),
+        )
     }
 
     fn setup(root: &Path) {

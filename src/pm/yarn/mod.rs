@@ -343,22 +343,13 @@ mod tests {
     /// A context for `yarn install` in `<root>/home/u/proj`, running the yarn whose bundle is
     /// `<root>/<yarn>/bin/yarn.js`.
     fn ctx(root: &Path, yarn: &str, env: &[(&str, &str)]) -> Context {
-        let argv: Vec<OsString> = vec!["yarn".into(), "install".into()];
-        Context {
-            resolved: crate::pm::resolve::Resolved {
-                program: Some(root.join(yarn).join("bin/yarn.js")),
-                path: None,
-                dropped: Vec::new(),
-            },
-            detected: crate::pm::detect(&argv),
-            argv,
-            env: env.iter().map(|(k, v)| (k.into(), v.into())).collect(),
-            cwd: root.join("home/u/proj"),
-            home: root.join("home/u"),
-            project: root.join("home/u/proj"),
-            uid: 1,
-            gid: 1,
-        }
+        crate::pm::test_fixtures::tool_context(
+            root.join(yarn).join("bin/yarn.js"),
+            &["yarn", "install"],
+            env,
+            &root.join("home/u"),
+            &root.join("home/u/proj"),
+        )
     }
 
     fn toolchains(root: &Path) {
