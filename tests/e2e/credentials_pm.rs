@@ -119,28 +119,21 @@ fn check_run(p: &mut Problems, r: &LoggedRun, world: &World, server: &Server, to
     p.check(world.project.join(SCOPED_INDEX).is_file(), || {
         "the token-only package is not installed (the real token did not reach the registry)".into()
     });
-    let target = format!("127.0.0.1:{}", server.port);
-    p.check(
-        r.events.iter().any(|e| {
-            e["verdict"] == "allowed"
-                && e["target"] == target.as_str()
-                && e["detail"]
-                    .as_str()
-                    .is_some_and(|d| d.contains("TLS terminated"))
-        }),
-        || format!("no allowed, intercepted CONNECT to {target}"),
-    );
+    p.check(r.intercepted(server.port), || {
+        format!(
+            "no allowed, intercepted CONNECT to 127.0.0.1:{}",
+            server.port
+        )
+    });
     let vlog = server.log();
     p.check(
         vlog.lines()
             .any(|l| l.contains("si-tester") && l.contains("scoped-pkg") && l.contains("200")),
         || format!("Verdaccio logged no authenticated request for the scoped package:\n{vlog}"),
     );
-    let log_text = fs::read_to_string(&r.log).unwrap_or_default();
-    p.check(
-        !log_text.contains(token) && !r.out.stderr.contains(token),
-        || "the token appears in the event log or on stderr".into(),
-    );
+    p.check(!r.shows(token), || {
+        "the token appears in the event log or on stderr".into()
+    });
 }
 
 /// What the insider found inside the package manager: only placeholders, the placeholder
@@ -354,22 +347,12 @@ fn uv_over_https_gets_the_real_password_only_through_the_proxy() {
             .unwrap_or(false),
         || "si_uv_https is not installed (the real password did not reach the index)".into(),
     );
-    let target = format!("127.0.0.1:{front}");
-    p.check(
-        r.events.iter().any(|e| {
-            e["verdict"] == "allowed"
-                && e["target"] == target.as_str()
-                && e["detail"]
-                    .as_str()
-                    .is_some_and(|d| d.contains("TLS terminated"))
-        }),
-        || format!("no allowed, intercepted CONNECT to {target}"),
-    );
-    let log_text = fs::read_to_string(&r.log).unwrap_or_default();
-    p.check(
-        !log_text.contains(&password) && !r.out.stderr.contains(&password),
-        || "the password appears in the event log or on stderr".into(),
-    );
+    p.check(r.intercepted(front), || {
+        format!("no allowed, intercepted CONNECT to 127.0.0.1:{}", front)
+    });
+    p.check(!r.shows(&password), || {
+        "the password appears in the event log or on stderr".into()
+    });
     p.finish(&format!(
         "{}\n--- pypiserver ---\n{}",
         r.context(),

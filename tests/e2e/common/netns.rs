@@ -426,6 +426,27 @@ impl LoggedRun {
         LoggedRun { out, events, log }
     }
 
+    /// Whether the proxy logged an allowed CONNECT to 127.0.0.1:`port` whose TLS it
+    /// terminated (the host carries a credential). Needs `--log-allowed`.
+    pub fn intercepted(&self, port: u16) -> bool {
+        let target = format!("127.0.0.1:{port}");
+        self.events.iter().any(|e| {
+            e["verdict"] == "allowed"
+                && e["target"] == target.as_str()
+                && e["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("TLS terminated"))
+        })
+    }
+
+    /// Whether `secret` appears in the event log or on stderr.
+    pub fn shows(&self, secret: &str) -> bool {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .contains(secret)
+            || self.out.stderr.contains(secret)
+    }
+
     /// Blocked events of `action` with `reason` whose target contains `target`, made by a
     /// script of `package`: that lifecycle event, or any named script or build step (`None`).
     pub fn blocked_by(
