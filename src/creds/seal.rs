@@ -582,6 +582,9 @@ pub fn seal_plan(
             }
         }
     }
+    for (_, text) in &tool.npmrc_files {
+        sealer.learn_npm_registries(text);
+    }
     let mut default_registry = var("npm_config_registry");
     for (k, v) in &plan.env.pass {
         let (Some(k), Some(v)) = (k.to_str(), v.to_str()) else {
@@ -598,6 +601,15 @@ pub fn seal_plan(
             sealer.add_registry(v);
             default_registry = Some(v.to_string());
         }
+    }
+    if default_registry.is_none() {
+        default_registry = tool
+            .npmrc_files
+            .iter()
+            .flat_map(|(_, text)| npmrc_pairs(text))
+            .filter(|(k, _)| k == "registry")
+            .map(|(_, v)| v)
+            .next_back();
     }
     if default_registry.is_none() {
         default_registry = plan.mounts.iter().find_map(|m| match &m.kind {
@@ -628,6 +640,32 @@ pub fn seal_plan(
             _ => continue,
         };
         m.kind = MountKind::File(sealed);
+    }
+    // Files the tool reads in npm's format at their own paths (yarn 1's): sealed as npm's
+    // private configuration is, and shown there. The home's is shown as it is otherwise
+    // absent from the private home; the project's is covered only when sealing changed it.
+    for (path, text) in &tool.npmrc_files {
+        let source = format!("{} (read by the package manager)", path.display());
+        let sealed = sealer.npmrc(text, &source, default)?;
+        let in_home = path.starts_with(&plan.home);
+        if sealed == *text && !in_home {
+            continue;
+        }
+        if matches!(plan.mode, crate::plan::mode::Mode::Landlock(_)) {
+            if sealed != *text {
+                return Err(SealError::CannotCover {
+                    source_name: source,
+                    file: path.clone(),
+                });
+            }
+            continue;
+        }
+        plan.mounts.retain(|m| m.target != *path);
+        plan.mounts.push(Mount {
+            target: path.clone(),
+            kind: MountKind::File(sealed),
+            why: "npm's configuration as the package manager reads it, registry credentials as placeholders (the proxy adds the real ones)".into(),
+        });
     }
     // The tool's own settings: a file the view already carries as a generated copy (yarn's
     // private home configuration) is sealed in place; any other is covered by a sealed copy.
@@ -934,6 +972,7 @@ mod tests {
             ],
             files: vec![(home.clone(), text.into())],
             ca_file: None,
+            npmrc_files: Vec::new(),
         };
         let mut s = Sealer::new(true);
         let texts = s

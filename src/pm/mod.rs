@@ -382,6 +382,10 @@ pub struct CredentialSettings {
     pub files: Vec<(PathBuf, String)>,
     /// The CA file the tool verifies registries with (replacing the system's), if any.
     pub ca_file: Option<PathBuf>,
+    /// Files in npm's format the tool reads itself at their own paths (yarn 1's `~/.npmrc`
+    /// and project `.npmrc`), with their text: the sandbox shows each as a copy sealed the
+    /// way npm's private configuration is.
+    pub npmrc_files: Vec<(PathBuf, String)>,
 }
 
 /// Reading a package manager's configuration failed.

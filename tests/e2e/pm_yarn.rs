@@ -645,3 +645,111 @@ fn yarn4_installed_tree_equals_the_bare_one() {
         diffs.join("\n")
     );
 }
+
+/// Issue 13 under yarn 1, which reads npm's `.npmrc` files itself: a literal token in the
+/// project's `.npmrc` (and the home's) is a placeholder inside, the proxy puts the real one
+/// back for the registry, and Verdaccio authenticated it. yarn 1 runs dependency scripts at
+/// the package manager's level, so a postinstall reads exactly what yarn reads: it finds the
+/// placeholder in both files and the real token nowhere in them or its environment.
+#[test]
+fn yarn1_registry_token_is_a_placeholder_inside() {
+    let world = World::new("yarn1-token");
+    let scope = "@si-private";
+    let server =
+        crate::common::netns::start_verdaccio_private_scope(&world.root().join("verdaccio"), scope);
+    let token = verdaccio_add_user(&server, "si-tester", "si-tester-password");
+    let scoped = world.root().join("staging/npm-scoped");
+    copy_dir(&fixtures().join("egress/npm-scoped"), &scoped);
+    publish_npm(&world, &pack_npm_dir(&world, &scoped), &server, &token);
+    let probe = world.root().join("staging/si-yarn1-probe");
+    write_file(
+        &probe.join("package.json"),
+        "{ \"name\": \"si-yarn1-probe\", \"version\": \"1.0.0\", \"license\": \"MIT\",\n  \"scripts\": { \"postinstall\": \"node probe.js\" } }\n",
+    );
+    write_file(
+        &probe.join("probe.js"),
+        r#"const fs = require('fs'), path = require('path'), os = require('os');
+const project = process.env.INIT_CWD;
+const needle = JSON.parse(fs.readFileSync(path.join(project, 'needle.json'), 'utf8'));
+const real = needle.a + needle.b;
+const read = p => { try { return fs.readFileSync(p, 'utf8'); } catch (e) { return ''; } };
+const files = { project: read(path.join(project, '.npmrc')), home: read(path.join(os.homedir(), '.npmrc')) };
+const out = {};
+for (const [k, t] of Object.entries(files)) out[k] = { real: t.includes(real), placeholder: t.includes('si-placeholder-') };
+out.env_real = Object.values(process.env).some(v => v.includes(real));
+fs.writeFileSync(path.join(project, 'yarn1-probe-report.json'), JSON.stringify(out));
+"#,
+    );
+    publish_npm(&world, &pack_npm_dir(&world, &probe), &server, &token);
+    let half = token.len() / 2;
+    write_file(
+        &world.project.join("needle.json"),
+        &serde_json::json!({ "a": &token[..half], "b": &token[half..] }).to_string(),
+    );
+    let auth = format!("//127.0.0.1:{}/:_authToken={token}\n", server.port);
+    write_file(
+        &world.project.join(".npmrc"),
+        &format!(
+            "registry={url}\n{scope}:registry={url}\n{auth}",
+            url = server.url
+        ),
+    );
+    write_file(&world.home.join(".npmrc"), &auth);
+    write_file(
+        &world.project.join("package.json"),
+        "{ \"name\": \"si-yarn1\", \"version\": \"1.0.0\", \"private\": true,\n  \"dependencies\": { \"@si-private/scoped-pkg\": \"1.0.0\", \"si-yarn1-probe\": \"1.0.0\" } }\n",
+    );
+    let log = world.log_path("yarn1-token");
+    let out = run(
+        world
+            .safe_install()
+            .env("PATH", path_with("yarn1"))
+            .arg("--log")
+            .arg(&log)
+            .args([
+                "--",
+                "yarn",
+                "install",
+                "--non-interactive",
+                "--no-progress",
+            ]),
+        RUN_TIMEOUT,
+    );
+    assert!(
+        out.status.success()
+            && world
+                .project
+                .join("node_modules/@si-private/scoped-pkg/index.js")
+                .is_file(),
+        "yarn 1 did not install the token-only package (the real token did not reach the registry)\n{}\n--- verdaccio ---\n{}",
+        out.describe(),
+        server.log()
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(world.project.join("yarn1-probe-report.json"))
+            .unwrap_or_else(|e| panic!("no probe report ({e})\n{}", out.describe())),
+    )
+    .expect("probe report");
+    for file in ["project", "home"] {
+        assert!(
+            report[file]["real"] == false && report[file]["placeholder"] == true,
+            "{file} .npmrc inside: {report}"
+        );
+    }
+    assert_eq!(report["env_real"], false, "{report}");
+    assert!(
+        fs::read_to_string(world.project.join(".npmrc")).is_ok_and(|t| t.contains(&token)),
+        "the project's own .npmrc changed on the host"
+    );
+    let vlog = server.log();
+    assert!(
+        vlog.lines()
+            .any(|l| l.contains("si-tester") && l.contains("scoped-pkg") && l.contains("200")),
+        "Verdaccio logged no authenticated request for the scoped package:\n{vlog}"
+    );
+    let log_text = fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !log_text.contains(&token) && !out.stderr.contains(&token),
+        "the token appears in the event log or on stderr"
+    );
+}

@@ -161,6 +161,27 @@ fn classic_registries(ctx: &Context, which: &Which) -> Result<Vec<Rule>, ConfigE
     Ok(rules)
 }
 
+/// yarn 1 reads npm's `.npmrc` files itself, at their own paths: the home's (which the
+/// sandbox's private home does not hold) and the project's. Both go to the seal as npm
+/// configuration, and the sandbox shows them sealed there.
+fn classic_npmrc_files(ctx: &Context) -> CredentialSettings {
+    let files = [ctx.home.join(".npmrc"), ctx.project.join(".npmrc")]
+        .into_iter()
+        .filter_map(|path| {
+            let meta = std::fs::symlink_metadata(&path).ok()?;
+            if !meta.is_file() || meta.len() > 1 << 20 {
+                return None;
+            }
+            let text = std::fs::read_to_string(&path).ok()?;
+            Some((path, text))
+        })
+        .collect();
+    CredentialSettings {
+        npmrc_files: files,
+        ..CredentialSettings::default()
+    }
+}
+
 /// yarn 2+'s effective registries: `npmRegistryServer` and the scopes' own, the default
 /// filled from the bundle when nothing sets it.
 fn berry_effective(ctx: &Context, which: &Which) -> Result<config::BerryRegistries, ConfigError> {
@@ -241,7 +262,7 @@ impl PackageManager for Yarn {
     fn level2(&self, ctx: &Context) -> Level2 {
         match which(ctx).map(|w| w.generation) {
             Ok(Generation::Classic) => Level2::Unhooked(
-                "yarn 1 runs dependencies' lifecycle scripts with `/bin/sh -c` and reads no setting to run them through another program: they run at the package manager's level: they may reach the registries and read what yarn reads (the project's .npmrc and .yarnrc with any token in them, --secret-env values)",
+                "yarn 1 runs dependencies' lifecycle scripts with `/bin/sh -c` and reads no setting to run them through another program: they run at the package manager's level: they may reach the registries and read what yarn reads (its .yarnrc; npm's .npmrc files with their registry credentials as placeholders; --secret-env values, as placeholders where a registry setting uses them)",
             ),
             // Also when which yarn runs is unknown (a wrapper, corepack's shim): the stricter
             // guess, since yarn 2+ without the plugin refuses to start. No registry is allowed
@@ -316,9 +337,7 @@ impl PackageManager for Yarn {
     /// credential sealed that yarn never sends costs nothing).
     fn credential_settings(&self, ctx: &Context) -> Result<CredentialSettings, ConfigError> {
         let which = match which(ctx) {
-            Ok(w) if w.generation == Generation::Classic => {
-                return Ok(CredentialSettings::default())
-            }
+            Ok(w) if w.generation == Generation::Classic => return Ok(classic_npmrc_files(ctx)),
             Ok(w) => Some(w),
             Err(_) => None,
         };
