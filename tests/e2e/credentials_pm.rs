@@ -151,40 +151,8 @@ fn check_insider(p: &mut Problems, world: &World, r: &LoggedRun, allow_other: &s
             return;
         }
     };
-    for what in [
-        "env_real",
-        "files_real",
-        "environ_real",
-        "mem_real",
-        "files_private_key",
-    ] {
-        p.check(
-            report[what].as_array().is_some_and(|a| a.is_empty()),
-            || format!("found inside the sandbox ({what}): {}", report[what]),
-        );
-    }
-    p.check(
-        report["self_mem_real"] == false && report["self_mem_placeholder"] == true,
-        || format!("the package manager's own memory: {report}"),
-    );
-    p.check(report["misuse"]["status"] == 403, || {
-        format!(
-            "the placeholder sent elsewhere was not refused: {}",
-            report["misuse"]
-        )
-    });
-    let loot = seen.lock().map(|s| s.clone()).unwrap_or_default();
-    p.check(loot.is_empty(), || {
-        format!("the other host received: {loot:?}")
-    });
-    p.check(
-        r.events.iter().any(|e| {
-            e["reason"] == "credential-misuse"
-                && e["verdict"] == "blocked"
-                && e["target"] == allow_other
-        }),
-        || format!("no blocked credential-misuse event for {allow_other}"),
-    );
+    let received = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    check_insider_report(p, &report, r, allow_other, &received);
 }
 
 fn yarn4(name: &str, token_in_home: bool) {

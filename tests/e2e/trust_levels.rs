@@ -915,37 +915,13 @@ fn an_https_registry_gets_the_real_token_only_through_the_proxy() {
         .unwrap_or_else(|e| panic!("the insider wrote no report ({e})\n{}", r.context()));
     let report: Value = serde_json::from_str(&text).expect("insider report is JSON");
     let mut p = Problems::new();
-    for what in [
-        "env_real",
-        "files_real",
-        "environ_real",
-        "mem_real",
-        "files_private_key",
-    ] {
-        p.check(
-            report[what].as_array().is_some_and(|a| a.is_empty()),
-            || format!("found inside the sandbox ({what}): {}", report[what]),
-        );
-    }
-    p.check(
-        report["self_mem_real"] == false && report["self_mem_placeholder"] == true,
-        || format!("npm's own memory: {report}"),
-    );
+    let received = other_seen.lock().map(|s| s.clone()).unwrap_or_default();
+    check_insider_report(&mut p, &report, &r, &allow_other, &received);
     p.check(report["child_scan"]["mem"]["real"] == false, || {
         format!(
             "a level-1 process read the token from npm's memory: {}",
             report["child_scan"]
         )
-    });
-    p.check(report["misuse"]["status"] == 403, || {
-        format!(
-            "the placeholder sent elsewhere was not refused: {}",
-            report["misuse"]
-        )
-    });
-    let loot = other_seen.lock().map(|s| s.clone()).unwrap_or_default();
-    p.check(loot.is_empty(), || {
-        format!("the other host received: {loot:?}")
     });
     p.check(r.intercepted(server.port), || {
         format!(

@@ -273,3 +273,50 @@ impl Drop for Listeners {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+/// What the insider (`tests/fixtures/trust/insider`, loaded into the package manager itself)
+/// reported: the real credential nowhere (environment, the view's files, every process's
+/// environ and memory, no private key in the view), the package manager's own memory holding
+/// the placeholder only, and the placeholder it sent to another allowed host (`allow_other`)
+/// refused with 403, logged as `credential-misuse` and never received there (`received`).
+pub fn check_insider_report(
+    p: &mut Problems,
+    report: &Value,
+    r: &super::netns::LoggedRun,
+    allow_other: &str,
+    received: &[String],
+) {
+    for what in [
+        "env_real",
+        "files_real",
+        "environ_real",
+        "mem_real",
+        "files_private_key",
+    ] {
+        p.check(
+            report[what].as_array().is_some_and(|a| a.is_empty()),
+            || format!("found inside the sandbox ({what}): {}", report[what]),
+        );
+    }
+    p.check(
+        report["self_mem_real"] == false && report["self_mem_placeholder"] == true,
+        || format!("the package manager's own memory: {report}"),
+    );
+    p.check(report["misuse"]["status"] == 403, || {
+        format!(
+            "the placeholder sent elsewhere was not refused: {}",
+            report["misuse"]
+        )
+    });
+    p.check(received.is_empty(), || {
+        format!("the other host received: {received:?}")
+    });
+    p.check(
+        r.events.iter().any(|e| {
+            e["reason"] == "credential-misuse"
+                && e["verdict"] == "blocked"
+                && e["target"] == allow_other
+        }),
+        || format!("no blocked credential-misuse event for {allow_other}"),
+    );
+}
