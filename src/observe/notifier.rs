@@ -35,9 +35,6 @@ pub struct Observer {
     pub generic: bool,
     /// Script listeners being served (the proxy attributes requests only while any is).
     pub scripts_alive: Arc<std::sync::atomic::AtomicUsize>,
-    /// Build backends run at level 2 under init's listener (pip's python shim), so a connect
-    /// seen there may be level 2's: attribution tells, for the log.
-    pub level2_under_init: bool,
     /// Host pid → the script (`name@version`, lifecycle event) whose listener last saw it:
     /// a process can leave its script's tree (double fork) but never its filter, so this
     /// names who started a daemon that ancestry can only call orphaned.
@@ -447,13 +444,7 @@ fn handle(listener: &Listener, req: &Notification, observer: &Observer, scope: &
     // but level 2 may not connect to.
     if stream {
         if let Some(addr) = dests.iter().find_map(closed_to_level2) {
-            let level2 = match scope {
-                Scope::Script { .. } => true,
-                Scope::Sandbox { .. } => {
-                    observer.level2_under_init && who.of_pid(pid).script.is_some()
-                }
-            };
-            if level2 {
+            if matches!(scope, Scope::Script { .. }) {
                 emit(
                     sink,
                     who,

@@ -73,7 +73,7 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, ShimError> {
         // Before the listener: npm's level may create it, and the judge would not know.
         create_hooks_dirs(&plan);
     }
-    register_listener();
+    register_listener("script shell");
     create_granted_dirs(&plan, package_dir.as_deref());
     let env = scrubbed_env(&plan, root)?;
     landlock::apply(&plan.landlock(package_dir.as_deref()))
@@ -126,9 +126,10 @@ fn create_hooks_dirs(plan: &ScriptPlan) {
     }
 }
 
-/// Install the observing filter and hand its listener to the supervisor. A failure leaves the
-/// script unobserved but still confined; it is reported on stderr, never fatal.
-fn register_listener() {
+/// Install the observing filter and hand its listener to the supervisor (`shim` names the
+/// caller in messages). A failure leaves the script unobserved but still confined; it is
+/// reported on stderr, never fatal.
+pub(crate) fn register_listener(shim: &str) {
     // Connect first: once the filter is in place, connect() itself would wait for a
     // listener the supervisor does not have yet.
     let conn = match control::connect_supervisor() {
@@ -137,14 +138,14 @@ fn register_listener() {
         // socket, and its parent's listener already observes it.
         Err(nix::errno::Errno::EPERM) => return,
         Err(e) => {
-            eprintln!("safe-install (script shell): not observed: control socket: {e}");
+            eprintln!("safe-install ({shim}): not observed: control socket: {e}");
             return;
         }
     };
     let prog = match seccomp::compile_notify(seccomp::Observe::NetworkAndFiles) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("safe-install (script shell): not observed: {e}");
+            eprintln!("safe-install ({shim}): not observed: {e}");
             return;
         }
     };
@@ -153,7 +154,7 @@ fn register_listener() {
         // Already observed by an enclosing script's listener.
         Err(e) if e.raw_os_error() == Some(libc::EBUSY) => return,
         Err(e) => {
-            eprintln!("safe-install (script shell): not observed: {e}");
+            eprintln!("safe-install ({shim}): not observed: {e}");
             return;
         }
     };

@@ -19,9 +19,12 @@
 //!   or read its `/proc/<pid>/environ` and `mem`.
 //!
 //! `argv[0]` is kept: Python derives `sys.executable` and the venv (`pyvenv.cfg` next to it)
-//! from it, not from the file it was loaded from. No listener is registered: init's
-//! observes pip's whole tree (one listener per filter chain). A level-1 decision never grants
-//! anything: a process inside a level-2 domain stays there whatever it execs.
+//! from it, not from the file it was loaded from. A level-2 process registers its own seccomp
+//! listener with the supervisor before its Landlock layer, as the script shell does, so its
+//! file and network attempts are observed and attributed while the package manager's bulk
+//! file work (pip unpacking wheels) is not observed at all: init installs no listener (one
+//! listener per filter chain). A level-1 decision never grants anything: a process inside a
+//! level-2 domain stays there whatever it execs.
 //!
 //! It fails closed: without its configuration or its Landlock layer, nothing runs.
 
@@ -176,6 +179,9 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, PythonShimError> {
                 .map(|(_, v)| PathBuf::from(v));
             let mut env = level2_env(&plan, vars);
             if !already {
+                // Before the Landlock layer: the nested domain cannot reach the control
+                // socket. A process nested in a build backend is observed by its listener.
+                super::register_listener("python shim");
                 // Unknown working directory: no build directory to write (fail closed).
                 let cwd = std::env::current_dir().ok();
                 let mut rules = plan.level2.landlock(cwd.as_deref());

@@ -139,14 +139,14 @@ impl Child {
             files: Arc::new(FileRules::from_plan(plan)),
             generic: !plan.manager.is_package_manager(),
             scripts_alive: Arc::default(),
-            level2_under_init: plan.python.is_some(),
             seen: std::sync::Mutex::default(),
             planted: Arc::clone(planted),
         });
-        // With the shim, every script registers before it runs: until one has, every proxy
-        // request is the package manager's and needs no attribution.
+        // With a shim (script shell, python shim), every script or build backend registers
+        // before it runs: until one has, every proxy request is the package manager's and
+        // needs no attribution.
         let scripts = scripts.map(|mut s| {
-            if plan.script.is_some() {
+            if plan.script.is_some() || plan.python.is_some() {
                 s.active = Some(Arc::clone(&observer.scripts_alive));
             }
             s

@@ -114,8 +114,8 @@ pub struct ScriptEgress {
     /// never against a name the package gives itself.
     pub grants: Vec<(std::path::PathBuf, AllowList)>,
     /// Scripts alive now (the shims' listeners); while zero every request is the package
-    /// manager's and the attribution scan is skipped. `None`: always attribute (pip, whose
-    /// build backends start without a shim).
+    /// manager's and the attribution scan is skipped. `None`: always attribute (a tool whose
+    /// package code starts without a shim that registers).
     pub active: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
 

@@ -144,10 +144,17 @@ fn apply_landlock(plan: &Plan, fds: &ChildFds) -> Result<(), SetupError> {
 /// (abstract sockets are scoped): a script's shim may connect before it adds its own layer,
 /// a script itself (nested domain) never can.
 fn open_control(plan: &Plan) -> Result<Option<OwnedFd>, SetupError> {
-    match plan.script {
-        Some(_) => control::open().map(Some),
-        None => Ok(None),
+    if level2_registers(plan) {
+        control::open().map(Some)
+    } else {
+        Ok(None)
     }
+}
+
+/// Whether level 2 starts through a shim that registers its own listener (the script shell,
+/// the python shim) on the control socket.
+fn level2_registers(plan: &Plan) -> bool {
+    plan.script.is_some() || plan.python.is_some()
 }
 
 fn install_filters(filters: &Filters) -> Result<Option<Listener>, SetupError> {
@@ -181,13 +188,14 @@ fn hand_over(
     Ok(())
 }
 
-/// What init's own notify filter observes: nothing when lifecycle scripts install their own
-/// (trust level 2: one listener per filter chain, and the package manager's bulk file work
-/// stays unobserved); otherwise what the package manager's level calls for
+/// What init's own notify filter observes: nothing when lifecycle scripts or build backends
+/// install their own (trust level 2, through the script shell or the python shim: one
+/// listener per filter chain, and the package manager's bulk file work stays unobserved);
+/// otherwise what the package manager's level calls for
 /// (`PackageManager::level1_observes`: the network only for a tool whose bulk file work would
 /// cost too much to observe, the network and file attempts of everything else).
 fn init_observes(plan: &Plan) -> Option<seccomp::Observe> {
-    if plan.script.is_some() {
+    if level2_registers(plan) {
         return None;
     }
     Some(match plan.manager.level1_observes() {
