@@ -116,6 +116,13 @@ pub(crate) fn start(plan: &Plan) -> Result<(Child, Pipes), SupervisorError> {
     Ok((child, pipes))
 }
 
+/// Init's listener and control socket, copied into the supervisor.
+#[derive(Default)]
+pub(super) struct Handles {
+    listener: Option<OwnedFd>,
+    control: Option<OwnedFd>,
+}
+
 impl Child {
     /// Serve egress before anything inside can need it (if setup failed before the sockets
     /// were sent, the report says why), and the processes left at the end.
@@ -178,28 +185,43 @@ impl Child {
         }
     }
 
-    /// Copy init's listener and control socket (pidfd_getfd) and serve them.
-    pub(super) fn observe(
-        &mut self,
+    /// Copy init's listener and control socket (pidfd_getfd). Init waits until this is done
+    /// (the copy needs it dumpable); serving them ([`Child::observe`]) comes after its ack,
+    /// off the sandbox's start-up path: notifications wait in the kernel until then.
+    pub(super) fn copy_handles(
+        &self,
         listener: Option<i32>,
         control: Option<i32>,
-    ) -> Result<(), SupervisorError> {
+    ) -> Result<Handles, SupervisorError> {
         use crate::sys::fd::copy_fd;
+        if self.observer.is_none() {
+            return Ok(Handles::default());
+        }
+        Ok(Handles {
+            control: control.map(|fd| copy_fd(self.pid, fd)).transpose()?,
+            listener: listener.map(|fd| copy_fd(self.pid, fd)).transpose()?,
+        })
+    }
+
+    /// Serve the copied listener and control socket.
+    pub(super) fn observe(&mut self, handles: Handles) -> Result<(), SupervisorError> {
         let Some(observer) = &self.observer else {
             return Ok(());
         };
-        if let Some(fd) = control {
-            let control = copy_fd(self.pid, fd)?;
+        if let Some(control) = handles.control {
             crate::observe::control::spawn(control, Arc::clone(observer))?;
         }
-        let Some(fd) = listener else {
+        let Some(listener) = handles.listener else {
             return Ok(());
         };
-        let listener = copy_fd(self.pid, fd)?.into();
         let scope = Scope::Sandbox {
             generic: observer.generic,
         };
-        self.notifier = Some(notifier::spawn(listener, Arc::clone(observer), scope)?);
+        self.notifier = Some(notifier::spawn(
+            listener.into(),
+            Arc::clone(observer),
+            scope,
+        )?);
         Ok(())
     }
 

@@ -12,7 +12,7 @@ use crate::sandbox::seccomp;
 use nix::fcntl::OFlag;
 use nix::unistd::{pipe2, ForkResult, Pid};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -163,19 +163,32 @@ impl Child {
 
     /// Copy the notify listener out of the child (pidfd_getfd: sending it over a socket
     /// would itself be a notified syscall in the child) and answer it.
+    pub(super) fn copy_handles(
+        &self,
+        listener: Option<i32>,
+    ) -> Result<Option<OwnedFd>, SupervisorError> {
+        Ok(listener
+            .map(|fd| crate::sys::fd::copy_fd(self.pid, fd))
+            .transpose()?)
+    }
+
+    /// Serve the copied listener (connect on behalf of the command).
     pub(super) fn observe(
         &mut self,
-        listener: Option<i32>,
+        listener: Option<OwnedFd>,
         sink: &EventSink,
     ) -> Result<(), SupervisorError> {
-        let Some(fd) = listener else {
+        let Some(listener) = listener else {
             return Ok(());
         };
-        let listener = crate::sys::fd::copy_fd(self.pid, fd)?.into();
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let proxy = SocketAddrV4::new(Ipv4Addr::LOCALHOST, self.host.port);
-        let handle =
-            crate::observe::connect::spawn(listener, proxy, sink.clone(), Arc::clone(&self.who))?;
+        let handle = crate::observe::connect::spawn(
+            listener.into(),
+            proxy,
+            sink.clone(),
+            Arc::clone(&self.who),
+        )?;
         std::thread::spawn(move || {
             let _ = handle.join();
             let _ = tx.send(());

@@ -126,13 +126,18 @@ pub fn run(
                 }
             }
             Report::Handles { listener, control } => {
-                let started = match &mut child {
-                    Child::Full(c) => c.observe(*listener, *control),
-                    Child::Landlock(c) => c.observe(*listener, sink),
+                let copied = match &child {
+                    Child::Full(c) => c.copy_handles(*listener, *control).map(Copied::Full),
+                    Child::Landlock(c) => c.copy_handles(*listener).map(Copied::Landlock),
                 };
-                // The child waits for this byte before it goes on, copied or not.
+                // The child waits for this byte before it goes on, copied or not; the
+                // threads that serve the copies start after it.
                 let _ = nix::unistd::write(&alive, b"k");
-                started?;
+                match (&mut child, copied?) {
+                    (Child::Full(c), Copied::Full(h)) => c.observe(h)?,
+                    (Child::Landlock(c), Copied::Landlock(l)) => c.observe(l, sink)?,
+                    _ => {}
+                }
             }
             Report::Landlock { status, abi } => {
                 record_landlock(sink, status, *abi);
@@ -152,6 +157,12 @@ pub fn run(
     }
     check_reports(reports)?;
     Ok(status)
+}
+
+/// Descriptors copied out of the child, by mode.
+enum Copied {
+    Full(full::Handles),
+    Landlock(Option<std::os::fd::OwnedFd>),
 }
 
 /// The child's exit status, or 128+N when it died of signal N.
