@@ -5,7 +5,8 @@
 //!   2 even though the project's own `pnpm-workspace.yaml` names another script shell: its
 //!   attempts on the network, the home's `.npmrc`, a `--secret-env` token, the project root,
 //!   the files that run later (a workflow, `.vscode`, `.claude`, `.envrc`, the root
-//!   `package.json`), another package and `node_modules/.bin` each fail and are logged as
+//!   `package.json`), another package, `node_modules/.bin` and the user's store (a content
+//!   file, a new file, the index, its root; the store stays byte-identical) each fail and are logged as
 //!   `si-pnpm-writer@1.0.0` (`postinstall`); the install succeeds and its tree equals a bare
 //!   install's but for what the bare script's attacks did (bare pnpm is the negative
 //!   control: there they succeed);
@@ -166,6 +167,10 @@ fn installed_tree(world: &World) -> Tree {
         ".bin/si-pnpm-evil",
         ".pnpm/si-pnpm-writer@1.0.0/node_modules/si-pnpm-writer/si-report.json",
         ".pnpm/si-pnpm-victim@1.0.0/node_modules/si-pnpm-victim/index.js",
+        // One published file that names both worlds (their stores): each tree shows its own
+        // world's root replaced, the other's not.
+        ".pnpm/si-pnpm-victim@1.0.0/node_modules/si-pnpm-victim/target.json",
+        ".pnpm/si-pnpm-writer@1.0.0/node_modules/si-pnpm-writer/target.json",
     ]
     .iter()
     .map(PathBuf::from)
@@ -177,7 +182,7 @@ fn installed_tree(world: &World) -> Tree {
     let root_tmp = |rel: &Path| rel.ends_with("node_modules/.tmp");
     let mut tree = snapshot_tree(
         &world.project.join("node_modules"),
-        &world.project,
+        world.root(),
         &|rel: &Path| skip.contains(rel) || root_tmp(rel),
     );
     let empty: Vec<PathBuf> = tree
@@ -200,8 +205,29 @@ fn installed_tree(world: &World) -> Tree {
     tree
 }
 
-/// A registry with the two fixtures, and a project (with its lockfile) in `world`.
-fn scripts_world(world: &World, server: &Server, token: &str, toolchain: &str, bare: &World) {
+/// The user's pnpm store of `world` for this layout (`v10`, `v11`): pnpm's default beneath
+/// the home the runs have.
+fn store_of(world: &World, layout: &str) -> PathBuf {
+    world.home.join(".local/share/pnpm/store").join(layout)
+}
+
+/// The store as a tree, byte for byte.
+fn store_tree(world: &World, layout: &str) -> Tree {
+    let store = store_of(world, layout);
+    assert!(store.is_dir(), "no pnpm store at {}", store.display());
+    snapshot_tree(&store, world.root(), &|_: &Path| false)
+}
+
+/// A registry with the two fixtures, and a project (with its lockfile) in `world` and in
+/// `bare`. `world`'s store is warm (a bare install without scripts, its `node_modules`
+/// removed), so that its sandboxed install adds nothing to it: any change is the script's.
+fn scripts_world(
+    world: &World,
+    server: &Server,
+    token: &str,
+    (toolchain, layout): (&str, &str),
+    bare: &World,
+) {
     let target = serde_json::json!({
         "registry": server.url,
         "secrets": [
@@ -210,6 +236,11 @@ fn scripts_world(world: &World, server: &Server, token: &str, toolchain: &str, b
             bare.secret(".npmrc"),
             bare.env_secret(TOKEN_VAR),
         ],
+        // Each project's own store only: the bare run must not write the other world's.
+        "stores": {
+            world.project.display().to_string(): store_of(world, layout),
+            bare.project.display().to_string(): store_of(bare, layout),
+        },
     });
     publish(world, server, token, "victim", &target);
     publish(world, server, token, "writer", &target);
@@ -224,6 +255,13 @@ fn scripts_world(world: &World, server: &Server, token: &str, toolchain: &str, b
         .assert_success();
         assert!(w.project.join("pnpm-lock.yaml").is_file());
     }
+    bare_pnpm(
+        world,
+        toolchain,
+        &["install", "--frozen-lockfile", "--ignore-scripts"],
+    )
+    .assert_success();
+    fs::remove_dir_all(world.project.join("node_modules")).expect("rm node_modules");
 }
 
 /// `explain` names the pnpm that decides, the list it reads (pnpm 12: `allowBuilds` only,
@@ -268,12 +306,12 @@ fn explain_names_pnpms_approvals(world: &World, toolchain: &str) {
     p.finish(&out.describe());
 }
 
-fn approved_script_runs_at_level_2((toolchain, _): (&str, &str)) {
+fn approved_script_runs_at_level_2((toolchain, layout): (&str, &str)) {
     let world = world(&format!("{toolchain}-scripts"));
     let bare = World::new_in(&format!("{toolchain}-bare"), Path::new(OUTSIDE_TMP));
     let server = start_verdaccio(&world.root().join("verdaccio"));
     let token = verdaccio_add_user(&server, "si-tester", "si-tester-password");
-    scripts_world(&world, &server, &token, toolchain, &bare);
+    scripts_world(&world, &server, &token, (toolchain, layout), &bare);
     explain_names_pnpms_approvals(&world, toolchain);
 
     // Negative control: bare pnpm, the script's attacks succeed.
@@ -289,6 +327,7 @@ fn approved_script_runs_at_level_2((toolchain, _): (&str, &str)) {
     for what in ["write_root", "write_other", "write_bin", "read_npmrc"]
         .into_iter()
         .chain(LATER.iter().map(|(what, ..)| *what))
+        .chain(STORE.iter().map(|(what, ..)| *what))
     {
         p.check(report[what]["ok"] == true, || {
             format!(
@@ -316,6 +355,7 @@ fn approved_script_runs_at_level_2((toolchain, _): (&str, &str)) {
     p.finish(&out.describe());
 
     // Sandboxed: the install succeeds, every attempt fails and is logged.
+    let store_before = store_tree(&world, layout);
     let r = sandboxed_pnpm(
         &world,
         toolchain,
@@ -340,6 +380,7 @@ fn approved_script_runs_at_level_2((toolchain, _): (&str, &str)) {
     for what in ["write_root", "write_other", "write_bin", "read_npmrc"]
         .into_iter()
         .chain(LATER.iter().map(|(what, ..)| *what))
+        .chain(STORE.iter().map(|(what, ..)| *what))
     {
         p.check(report[what]["ok"] == false, || {
             format!("the script's {what} succeeded: {}", report[what])
@@ -409,6 +450,40 @@ fn approved_script_runs_at_level_2((toolchain, _): (&str, &str)) {
             || format!("no blocked {action} event [{reason}] on {target} attributed to {writer} (postinstall)"),
         );
     }
+    // The store: every write refused and logged, not a byte changed, the content file's
+    // included (the script's own files, written in place, must not be the store's).
+    let store = store_of(&world, layout).display().to_string();
+    let content = report["store_content_file"].as_str().unwrap_or_default();
+    p.check(content.starts_with(&format!("{store}/files/")), || {
+        format!("the script found no store file of si-pnpm-victim's index.js: {report}")
+    });
+    for (what, target) in STORE {
+        let target = match *target {
+            "<content>" => content.to_string(),
+            "<beside content>" => format!(
+                "{}/si-planted",
+                content.rsplit_once('/').map_or("", |(d, _)| d)
+            ),
+            "<index>" if layout == "v10" => format!("{store}/index/si-planted.json"),
+            "<index>" => format!("{store}/index.db"),
+            rel => format!("{store}/{rel}"),
+        };
+        p.check(
+            r.blocked_by(writer, Some("postinstall"), "write", "read-only-path", &target) >= 1,
+            || format!("{what}: no blocked write [read-only-path] of {target} attributed to {writer} (postinstall)"),
+        );
+    }
+    // pnpm copies (never hard-links) the files of a package it builds, so its own files are
+    // its to change; the store stays as it was (checked next).
+    p.check(report["own_in_place"]["ok"] == true, || {
+        format!(
+            "the script could not change its own file: {}",
+            report["own_in_place"]
+        )
+    });
+    for d in diff_trees(&store_before, &store_tree(&world, layout)) {
+        p.check(false, || format!("the store changed: {d}"));
+    }
     // The tree equals the bare one, but for the bare attacks' own writes (skipped).
     let diffs = diff_trees(&installed_tree(&bare), &installed_tree(&world));
     p.check(diffs.is_empty(), || {
@@ -427,6 +502,16 @@ const LATER: &[(&str, &str, &str)] = &[
     // No `.envrc` in this project: a new one in the root, refused as any write there.
     ("later_envrc", "read-only-path", ".envrc"),
     ("later_package_json", "read-only-path", "package.json"),
+];
+
+/// The writer's attempts on the store (the report's key, the target: the file of
+/// si-pnpm-victim's content it found, a new file beside it, the index, a path below the
+/// store). Each is refused as a write of a read-only path.
+const STORE: &[(&str, &str)] = &[
+    ("store_content", "<content>"),
+    ("store_new", "<beside content>"),
+    ("store_index", "<index>"),
+    ("store_root", "si-planted"),
 ];
 
 #[test]
