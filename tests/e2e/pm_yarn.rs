@@ -182,7 +182,8 @@ fn yarn1_with_a_cold_cache_reaches_the_registry_of_its_yarnrc() {
 /// A package whose approved postinstall tries the network (the registry itself), a
 /// credential (the project's `.env`), a write to the project root, one to another
 /// package (si-benign's folder: `node_modules/si-benign`, or its unplugged folder under
-/// PnP) and one to `node_modules/.bin`, and records each outcome in its own directory.
+/// PnP), one to `node_modules/.bin` and two to yarn's global cache (si-benign's zip, a new
+/// zip), and records each outcome in its own directory.
 fn stage_probe(world: &World, port: u16) -> std::path::PathBuf {
     let dir = world.root().join("staging/si-yarn-probe");
     write_file(
@@ -213,6 +214,13 @@ attempt('other', () => fs.writeFileSync(path.join(other(), 'si-yarn-pwned'), 'x'
 const bin = path.join(project, 'node_modules/.bin');
 if (fs.existsSync(bin)) attempt('bin', () => fs.writeFileSync(path.join(bin, 'si-yarn-planted'), '#!/bin/sh\n'));
 else out.bin = 'no .bin';
+// yarn's global cache (the zips every later install on this machine extracts): si-benign's
+// zip, and a new zip beside it.
+const cache = path.join(require('os').homedir(), '.yarn/berry/cache');
+const zip = (() => {{ try {{ return fs.readdirSync(cache).find(f => f.startsWith('si-benign-npm-')); }} catch (e) {{ return undefined; }} }})();
+out.cache_zip_file = zip ? path.join(cache, zip) : null;
+attempt('cache_zip', () => fs.appendFileSync(path.join(cache, zip), 'x'));
+attempt('cache_new', () => fs.writeFileSync(path.join(cache, 'si-planted.zip'), 'x'));
 const req = http.get({{host: '127.0.0.1', port: {port}, path: '/si-benign', timeout: 5000}}, res => {{ out.net = 'HTTP ' + res.statusCode; done(); }});
 req.on('error', e => {{ out.net = String(e.code || e); done(); }});
 req.on('timeout', () => {{ out.net = 'timeout'; req.destroy(); }});
@@ -303,6 +311,12 @@ fn yarn4_world(name: &str, linker: Linker) -> (World, Server, u16, Seen) {
 
 type Seen = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
+/// yarn 4's global cache for the world's home (`enableGlobalCache` is yarn 4's default:
+/// `~/.yarn/berry/cache`).
+fn yarn4_cache(world: &World) -> std::path::PathBuf {
+    world.home.join(".yarn/berry/cache")
+}
+
 /// The probe's attempts on files that run later: its report's key, the action refused and
 /// the target's tail (`mkdir` of the directory is the first write refused).
 const LATER: &[(&str, &str, &str)] = &[
@@ -333,6 +347,24 @@ fn approved_postinstall_runs_at_level_2(linker: Linker) {
         },
         linker,
     );
+    // The user's cache is warm (yarn fetched everything before, its builds skipped), so the
+    // sandboxed install adds nothing to it: any change is a script's.
+    let warm = run(
+        world
+            .setup_command(toolchain_bin("yarn4").join("yarn"))
+            .env("PATH", path_with("yarn4"))
+            .env("HOME", &world.home)
+            .args(["install", "--mode=skip-build"]),
+        RUN_TIMEOUT,
+    );
+    assert!(warm.status.success(), "{}", warm.describe());
+    let cache = yarn4_cache(&world);
+    let cache_before = snapshot_tree(&cache, world.root(), &|_: &Path| false);
+    assert!(
+        cache_before.len() >= 2,
+        "the warm install left no cache at {}",
+        cache.display()
+    );
     let log = world.log_path("yarn4");
     let out = run(
         world
@@ -360,7 +392,7 @@ fn approved_postinstall_runs_at_level_2(linker: Linker) {
             )
         }))
         .expect("probe report");
-    for attempt in ["env", "root", "other", "net"]
+    for attempt in ["env", "root", "other", "net", "cache_zip", "cache_new"]
         .into_iter()
         .chain(LATER.iter().map(|(a, ..)| *a))
     {
@@ -415,12 +447,34 @@ fn approved_postinstall_runs_at_level_2(linker: Linker) {
         })
     };
     let lines: Vec<String> = events.iter().map(|e| e.to_string()).collect();
+    let cache_zip = report["cache_zip_file"]
+        .as_str()
+        .filter(|z| z.starts_with(&format!("{}/si-benign-npm-", cache.display())))
+        .unwrap_or_else(|| {
+            panic!(
+                "the probe found no si-benign zip in {}: {report}",
+                cache.display()
+            )
+        })
+        .to_string();
+    let cache_new = format!("{}/si-planted.zip", cache.display());
+    let cache_diffs = diff_trees(
+        &cache_before,
+        &snapshot_tree(&cache, world.root(), &|_: &Path| false),
+    );
+    assert!(
+        cache_diffs.is_empty(),
+        "yarn's cache changed:\n{}",
+        cache_diffs.join("\n")
+    );
     for (action, needle) in [
         ("connect", &format!(":{probe_port}")[..]),
         ("write", "si-yarn-root-write"),
         ("write", "si-yarn-pwned"),
         ("read", "/.env"),
         ("write", ".bin/si-yarn-planted"),
+        ("write", &cache_zip),
+        ("write", &cache_new),
     ]
     .into_iter()
     .chain(LATER.iter().map(|(_, action, target)| (*action, *target)))
@@ -510,7 +564,7 @@ fn bare_runs_the_same_postinstall_unconfined(linker: Linker) {
         .expect("probe report"),
     )
     .expect("probe report");
-    for attempt in ["env", "root", "other"]
+    for attempt in ["env", "root", "other", "cache_zip", "cache_new"]
         .into_iter()
         .chain(LATER.iter().map(|(a, ..)| *a))
     {
