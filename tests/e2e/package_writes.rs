@@ -11,6 +11,7 @@
 
 use crate::common::netns::*;
 use crate::common::reports::*;
+use crate::common::wiper::*;
 use crate::common::*;
 use serde_json::Value;
 use std::fs;
@@ -22,41 +23,6 @@ const OUTSIDE_TMP: &str = "/srv/safe-install-test";
 fn world(name: &str) -> World {
     require_npm();
     World::new_in(name, Path::new(OUTSIDE_TMP))
-}
-
-/// A fixture package without configuration, packed into the world's tarballs.
-fn pack_plain(world: &World, fixture: &str, as_name: &str) -> PathBuf {
-    let staging = world.root().join("staging").join(as_name);
-    copy_dir(&fixtures().join(fixture), &staging);
-    pack_npm_dir(world, &staging)
-}
-
-/// The files a project has that run later, outside any sandbox.
-fn plant_project_files(world: &World) {
-    for (rel, text) in [
-        (".github/workflows/ci.yml", "on: push\njobs: {}\n"),
-        (
-            ".vscode/tasks.json",
-            "{ \"version\": \"2.0.0\", \"tasks\": [] }\n",
-        ),
-        (".claude/settings.json", "{}\n"),
-        (".envrc", "export SI_ENVRC=1\n"),
-        ("src/index.js", "module.exports = 1;\n"),
-    ] {
-        write_file(&world.project.join(rel), text);
-    }
-}
-
-/// Every file of the project and the home except `skip` (relative to the project), for
-/// before/after comparisons. npm's own logs are npm's (level 1) and change with every run.
-fn snapshot(world: &World, skip: &[&str]) -> (Tree, Tree) {
-    let project = snapshot_tree(&world.project, world.root(), &|rel: &Path| {
-        skip.iter().any(|s| rel == Path::new(s))
-    });
-    let home = snapshot_tree(&world.home, world.root(), &|rel: &Path| {
-        rel == Path::new(".npm/_logs")
-    });
-    (project, home)
 }
 
 fn report_of(path: &Path) -> Option<Value> {
@@ -331,15 +297,7 @@ fn wiper_world(name: &str) -> World {
     let world = world(name);
     plant_project_files(&world);
     let victim = pack_plain(&world, "trust/npm-victim", "si-victim");
-    let staged = stage_npm_fixture(
-        &world,
-        "trust/npm-wiper",
-        "si-wiper",
-        |_| {},
-        "wiper-target.json",
-        &serde_json::json!({ "project": world.project, "home": world.home }),
-    );
-    let wiper = pack_npm_dir(&world, &staged);
+    let wiper = pack_wiper(&world);
     write_npm_project(&world, &[&victim, &wiper]);
     bare(
         &world,
@@ -349,49 +307,31 @@ fn wiper_world(name: &str) -> World {
     world
 }
 
-const WIPER_DIR: &str = "node_modules/si-wiper";
+/// The wiper's own folder, and npm's own logs (level 1: they change with every run).
+const WIPER_SKIP: Skip = Skip {
+    project: &["node_modules/si-wiper"],
+    home: &[".npm/_logs"],
+};
 
 #[test]
 fn a_wiper_loses_nothing_outside_its_own_folder() {
     let world = wiper_world("i14-wiper");
-    let before = snapshot(&world, &[WIPER_DIR]);
+    let before = ProjectAndHome::read(&world, &WIPER_SKIP);
     let r = sandboxed(&world, "wiper", &[], &["npm", "rebuild"]);
     assert!(
         r.out.status.success(),
         "npm rebuild failed\n{}",
         r.context()
     );
-    let counts = report_of(&world.project.join(WIPER_DIR).join("wiper-report.json"))
-        .unwrap_or_else(|| panic!("the wiper wrote no report\n{}", r.context()));
-    let after = snapshot(&world, &[WIPER_DIR]);
-    let mut p = Problems::new();
-    p.check(counts["deleted"].as_u64().unwrap_or(0) > 0, || {
-        format!("the wiper deleted nothing, not even its own files: {counts}")
-    });
-    for d in diff_trees(&before.0, &after.0) {
-        p.check(false, || format!("project: {d}"));
-    }
-    for d in diff_trees(&before.1, &after.1) {
-        p.check(false, || format!("home: {d}"));
-    }
-    p.check(
-        r.blocked_by(
-            "si-wiper@1.0.0",
-            Some("postinstall"),
-            "write",
-            "read-only-path",
-            "/package.json",
-        ) >= 1
-            && r.blocked_by(
-                "si-wiper@1.0.0",
-                Some("postinstall"),
-                "write",
-                "read-only-path",
-                "/node_modules/si-victim/",
-            ) >= 1,
-        || "the wiper's refused deletions are not logged with its name".into(),
-    );
-    p.finish(&r.context());
+    check_wiper(
+        &world,
+        &r,
+        WIPER_SKIP.project[0],
+        &WIPER_SKIP,
+        &before,
+        &["/package.json", "/node_modules/si-victim/"],
+    )
+    .finish(&r.context());
 }
 
 /// Negative control: bare, the wiper empties the project.

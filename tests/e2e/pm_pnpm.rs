@@ -18,6 +18,7 @@
 
 use crate::common::netns::*;
 use crate::common::servers::{start_verdaccio, verdaccio_add_user, Server};
+use crate::common::wiper::*;
 use crate::common::*;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -53,11 +54,10 @@ fn publish(world: &World, server: &Server, token: &str, fixture: &str, target: &
     publish_npm(world, &tarball, server, token);
 }
 
-/// A project depending on `deps` (all `1.0.0`) from `server`, with the build of
-/// `si-pnpm-writer` approved the ways pnpm 10 and 12 read, and a script shell of the
-/// project's own choosing (`project-shell.sh`, which leaves a marker): pnpm must not use it
-/// inside the sandbox.
-fn write_project(world: &World, server: &Server, deps: &[&str]) {
+/// A project depending on `deps` (all `1.0.0`) from `server`, with the build of `built`
+/// approved the ways pnpm 10 and 12 read, and a script shell of the project's own choosing
+/// (`project-shell.sh`, which leaves a marker): pnpm must not use it inside the sandbox.
+fn write_project(world: &World, server: &Server, deps: &[&str], built: &str) {
     let dependencies: serde_json::Map<String, Value> = deps
         .iter()
         .map(|d| (d.to_string(), Value::String("1.0.0".into())))
@@ -85,7 +85,7 @@ fn write_project(world: &World, server: &Server, deps: &[&str]) {
     write_file(
         &world.project.join("pnpm-workspace.yaml"),
         &format!(
-            "allowBuilds:\n  si-pnpm-writer: true\nonlyBuiltDependencies:\n  - si-pnpm-writer\n\
+            "allowBuilds:\n  {built}: true\nonlyBuiltDependencies:\n  - {built}\n\
              # Fixtures are minutes old; scripts rerun in every project.\n\
              minimumReleaseAge: 0\nsideEffectsCache: false\n\
              scriptShell: {}\n",
@@ -245,7 +245,12 @@ fn scripts_world(
     publish(world, server, token, "victim", &target);
     publish(world, server, token, "writer", &target);
     for w in [world, bare] {
-        write_project(w, server, &["si-pnpm-victim", "si-pnpm-writer"]);
+        write_project(
+            w,
+            server,
+            &["si-pnpm-victim", "si-pnpm-writer"],
+            "si-pnpm-writer",
+        );
         // The lockfile, as the project would have committed it (no script runs).
         bare_pnpm(
             w,
@@ -548,7 +553,7 @@ fn warm_store_is_hard_linked((toolchain, layout): (&str, &str)) {
         "victim",
         &serde_json::json!({ "registry": server.url, "secrets": [] }),
     );
-    write_project(&world, &server, &["si-pnpm-victim"]);
+    write_project(&world, &server, &["si-pnpm-victim"], "si-pnpm-writer");
     // Warm the user's store the way the user did: a bare install.
     bare_pnpm(&world, toolchain, &["install"]).assert_success();
     fs::remove_dir_all(world.project.join("node_modules")).expect("rm node_modules");
@@ -615,4 +620,69 @@ fn pnpm10_warm_store_is_hard_linked() {
 #[test]
 fn pnpm12_warm_store_is_hard_linked() {
     warm_store_is_hard_linked(PNPM12);
+}
+
+/// Issue 14's wiper through pnpm 12, approved in `allowBuilds`: its postinstall deletes and
+/// truncates everything it reaches in the project and the home (where the store is). npm's
+/// bare control (`package_writes`) proves the fixture wipes.
+#[test]
+fn pnpm12_a_wiper_loses_nothing_outside_its_own_folder() {
+    let (toolchain, layout) = PNPM12;
+    let world = world("pnpm12-wiper");
+    plant_project_files(&world);
+    let server = start_verdaccio(&world.root().join("verdaccio"));
+    let token = verdaccio_add_user(&server, "si-tester", "si-tester-password");
+    publish(
+        &world,
+        &server,
+        &token,
+        "victim",
+        &serde_json::json!({ "registry": server.url, "secrets": [] }),
+    );
+    publish_npm(&world, &pack_wiper(&world), &server, &token);
+    write_project(&world, &server, &["si-pnpm-victim", "si-wiper"], "si-wiper");
+    // The tree as a bare install without scripts makes it (the reference), the store warm;
+    // then the same install inside, from an empty `node_modules`, with the wiper.
+    bare_pnpm(&world, toolchain, &["install", "--ignore-scripts"]).assert_success();
+    let skip = Skip {
+        project: &[
+            "node_modules/.pnpm/si-wiper@1.0.0/node_modules/si-wiper",
+            // pnpm's state (level 1): it records the builds it ran or skipped.
+            "node_modules/.modules.yaml",
+            "node_modules/.pnpm-workspace-state-v1.json",
+        ],
+        home: &[],
+    };
+    let before = ProjectAndHome::read(&world, &skip);
+    assert!(
+        before
+            .home
+            .keys()
+            .any(|k| k.starts_with(format!(".local/share/pnpm/store/{layout}/files"))),
+        "the bare install left no store"
+    );
+    fs::remove_dir_all(world.project.join("node_modules")).expect("rm node_modules");
+    let r = sandboxed_pnpm(
+        &world,
+        toolchain,
+        "wiper",
+        &[],
+        &["install", "--frozen-lockfile"],
+    );
+    let mut p = check_wiper(
+        &world,
+        &r,
+        skip.project[0],
+        &skip,
+        &before,
+        &[
+            "/package.json",
+            "/node_modules/.pnpm/si-pnpm-victim@1.0.0/node_modules/si-pnpm-victim/",
+            &format!("/.local/share/pnpm/store/{layout}/"),
+        ],
+    );
+    p.check(r.out.status.success(), || {
+        "the sandboxed install failed".into()
+    });
+    p.finish(&r.context());
 }

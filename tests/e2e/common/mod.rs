@@ -28,7 +28,8 @@
 //!
 //! And, used by name (`common::servers::…`): `attacks` (one sandboxed evil install and its
 //! boundary checks), `servers` (Verdaccio, pypiserver, the TLS terminator), `netns` (the
-//! egress tests' test host), `reports` (the SARIF validator).
+//! egress tests' test host), `reports` (the SARIF validator), `wiper` (issue 14's wiper:
+//! packing it, the project and home before and after, what its run must show).
 
 pub mod attack_reports;
 pub mod attacks;
@@ -45,6 +46,7 @@ pub mod reports;
 pub mod servers;
 pub mod toolchains;
 pub mod trees;
+pub mod wiper;
 pub mod world;
 
 pub use attack_reports::*;

@@ -64,6 +64,14 @@ pub fn use_npm_registry(world: &World, server: &servers::Server) {
     );
 }
 
+/// The fixture `tests/fixtures/<fixture>` as it is (no configuration) packed into the
+/// world's tarballs, staged as `as_name`.
+pub fn pack_plain(world: &World, fixture: &str, as_name: &str) -> PathBuf {
+    let staging = world.root().join("staging").join(as_name);
+    copy_dir(&fixtures().join(fixture), &staging);
+    pack_npm_dir(world, &staging)
+}
+
 /// `npm pack` of a staged package directory into the world's tarball directory; returns
 /// the tarball's path.
 pub fn pack_npm_dir(world: &World, staging: &Path) -> PathBuf {

@@ -285,6 +285,23 @@ impl World {
     }
 }
 
+/// The files a project has that run later, outside any sandbox (a workflow, `.vscode`,
+/// `.claude`, `.envrc`), and a source file: what a planter or a wiper goes for.
+pub fn plant_project_files(world: &World) {
+    for (rel, text) in [
+        (".github/workflows/ci.yml", "on: push\njobs: {}\n"),
+        (
+            ".vscode/tasks.json",
+            "{ \"version\": \"2.0.0\", \"tasks\": [] }\n",
+        ),
+        (".claude/settings.json", "{}\n"),
+        (".envrc", "export SI_ENVRC=1\n"),
+        ("src/index.js", "module.exports = 1;\n"),
+    ] {
+        write_file(&world.project.join(rel), text);
+    }
+}
+
 /// Caller environment variables whose names look like secrets (all must be dropped).
 pub const SECRET_ENV: &[&str] = &[
     "NPM_TOKEN",

@@ -1,0 +1,103 @@
+//! Issue 14's wiper (`tests/fixtures/trust/npm-wiper`, the package `si-wiper`): the wiper
+//! packed for a world, snapshots of the project and the home, and the check that a
+//! sandboxed run of it lost nothing outside its own package folder. Shared by npm's, pnpm's
+//! and yarn's wiper tests; npm's bare control proves the fixture wipes.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::netns::LoggedRun;
+use super::*;
+
+/// `si-wiper@1.0.0` packed into the world's tarballs, told to wipe the world's project and
+/// home (and whatever home it is given).
+pub fn pack_wiper(world: &World) -> PathBuf {
+    let staged = stage_npm_fixture(
+        world,
+        "trust/npm-wiper",
+        "si-wiper",
+        |_| {},
+        "wiper-target.json",
+        &serde_json::json!({ "project": world.project, "home": world.home }),
+    );
+    pack_npm_dir(world, &staged)
+}
+
+/// Paths to leave out of a [`ProjectAndHome`] snapshot, relative to the project and the home
+/// (a directory leaves out everything beneath it): the wiper's own folder, and what the
+/// package manager itself (level 1) rewrites on every run.
+pub struct Skip<'a> {
+    pub project: &'a [&'a str],
+    pub home: &'a [&'a str],
+}
+
+/// Every file of the project and of the home but those skipped, for before/after comparisons.
+pub struct ProjectAndHome {
+    pub project: Tree,
+    pub home: Tree,
+}
+
+impl ProjectAndHome {
+    pub fn read(world: &World, skip: &Skip) -> ProjectAndHome {
+        let tree = |dir: &Path, skip: &[&str]| {
+            snapshot_tree(dir, world.root(), &|rel: &Path| {
+                skip.iter().any(|s| rel == Path::new(s))
+            })
+        };
+        ProjectAndHome {
+            project: tree(&world.project, skip.project),
+            home: tree(&world.home, skip.home),
+        }
+    }
+}
+
+/// What to expect of a sandboxed run of the wiper installed at `own` (its package folder,
+/// relative to the project): it ran (it deleted its own files at least), the project and the
+/// home are as `before` outside what `skip` leaves out, and a refused write of each of
+/// `refused` (a tail or part of the target) is logged as si-wiper's postinstall.
+pub fn check_wiper(
+    world: &World,
+    r: &LoggedRun,
+    own: &str,
+    skip: &Skip,
+    before: &ProjectAndHome,
+    refused: &[&str],
+) -> Problems {
+    let mut p = Problems::new();
+    let report_path = world.project.join(own).join("wiper-report.json");
+    let counts: Option<Value> = fs::read_to_string(&report_path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let Some(counts) = counts else {
+        p.push(format!(
+            "the wiper wrote no report at {}",
+            report_path.display()
+        ));
+        return p;
+    };
+    p.check(counts["deleted"].as_u64().unwrap_or(0) > 0, || {
+        format!("the wiper deleted nothing, not even its own files: {counts}")
+    });
+    let after = ProjectAndHome::read(world, skip);
+    for d in diff_trees(&before.project, &after.project) {
+        p.check(false, || format!("project: {d}"));
+    }
+    for d in diff_trees(&before.home, &after.home) {
+        p.check(false, || format!("home: {d}"));
+    }
+    for target in refused {
+        p.check(
+            r.blocked_by(
+                "si-wiper@1.0.0",
+                Some("postinstall"),
+                "write",
+                "read-only-path",
+                target,
+            ) >= 1,
+            || format!("the wiper's refused deletion in {target} is not logged with its name"),
+        );
+    }
+    p
+}
