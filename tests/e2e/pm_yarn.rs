@@ -270,21 +270,34 @@ impl Linker {
 
 /// A yarn 4 project (`nodeLinker` as `linker` says) depending on si-benign and the probe,
 /// both approved with `dependenciesMeta.<name>.built`, against Verdaccio over HTTPS. Returns
-/// the world, the server, the port the probe tries and the CA.
+/// the world, the server, the port the probe tries and what reached it.
 fn yarn4_world(name: &str, linker: Linker) -> (World, Server, u16, Seen) {
     let world = World::new(name);
     // The host the probe tries to reach: a loopback listener that records what arrives.
     let (probe_port, seen) = recording_server("127.0.0.1");
+    let benign = pack_npm_fixture(&world, "benign");
+    let probe = pack_npm_dir(&world, &stage_probe(&world, probe_port));
+    let server = yarn4_project(
+        &world,
+        linker,
+        &[(&benign, "si-benign"), (&probe, "si-yarn-probe")],
+    );
+    (world, server, probe_port, seen)
+}
+
+/// `packages` (tarball, name) published to a Verdaccio served over HTTPS, and a yarn 4
+/// project (`nodeLinker` as `linker` says) depending on each at `1.0.0`, each approved with
+/// `dependenciesMeta.<name>.built`. Returns the server.
+fn yarn4_project(world: &World, linker: Linker, packages: &[(&Path, &str)]) -> Server {
     let dir = world.root().join("verdaccio");
     // Packages published over plain HTTP (the harness's npm), then the same storage served
     // over HTTPS: yarn 4 tunnels every request through the proxy with CONNECT.
     {
         let plain = start_verdaccio(&dir);
         let token = verdaccio_add_user(&plain, "si-tester", "si-tester-password");
-        let benign = pack_npm_fixture(&world, "benign");
-        publish_npm(&world, &benign, &plain, &token);
-        let probe = pack_npm_dir(&world, &stage_probe(&world, probe_port));
-        publish_npm(&world, &probe, &plain, &token);
+        for (tarball, _) in packages {
+            publish_npm(world, tarball, &plain, &token);
+        }
     }
     let ca = test_ca(&world.root().join("ca"));
     let server = start_verdaccio_full(&dir, None, Some(&ca));
@@ -292,9 +305,24 @@ fn yarn4_world(name: &str, linker: Linker) -> (World, Server, u16, Seen) {
     // the hidden-file rules leave alone (`*.pem` is hidden).
     let ca_inside = world.project.join("registry-ca.txt");
     fs::copy(&ca.ca, &ca_inside).expect("copy the CA");
+    let dependencies: serde_json::Map<String, serde_json::Value> = packages
+        .iter()
+        .map(|(_, name)| (name.to_string(), "1.0.0".into()))
+        .collect();
+    let built: serde_json::Map<String, serde_json::Value> = packages
+        .iter()
+        .map(|(_, name)| (name.to_string(), serde_json::json!({ "built": true })))
+        .collect();
     write_file(
         &world.project.join("package.json"),
-        "{ \"name\": \"si-yarn\", \"version\": \"1.0.0\", \"private\": true,\n  \"dependencies\": { \"si-benign\": \"1.0.0\", \"si-yarn-probe\": \"1.0.0\" },\n  \"dependenciesMeta\": { \"si-yarn-probe\": { \"built\": true }, \"si-benign\": { \"built\": true } } }\n",
+        &serde_json::to_string_pretty(&serde_json::json!({
+            "name": "si-yarn",
+            "version": "1.0.0",
+            "private": true,
+            "dependencies": dependencies,
+            "dependenciesMeta": built,
+        }))
+        .expect("json"),
     );
     write_file(
         &world.project.join(".yarnrc.yml"),
@@ -306,7 +334,21 @@ fn yarn4_world(name: &str, linker: Linker) -> (World, Server, u16, Seen) {
         ),
     );
     write_file(&world.project.join("yarn.lock"), "");
-    (world, server, probe_port, seen)
+    server
+}
+
+/// A bare `yarn install --mode=skip-build` with the home the sandboxed runs have: the tree
+/// linked, the user's cache warm, no package code run (the next install runs the builds).
+fn yarn4_warm(world: &World) {
+    let warm = run(
+        world
+            .setup_command(toolchain_bin("yarn4").join("yarn"))
+            .env("PATH", path_with("yarn4"))
+            .env("HOME", &world.home)
+            .args(["install", "--mode=skip-build"]),
+        RUN_TIMEOUT,
+    );
+    assert!(warm.status.success(), "{}", warm.describe());
 }
 
 type Seen = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
@@ -349,15 +391,7 @@ fn approved_postinstall_runs_at_level_2(linker: Linker) {
     );
     // The user's cache is warm (yarn fetched everything before, its builds skipped), so the
     // sandboxed install adds nothing to it: any change is a script's.
-    let warm = run(
-        world
-            .setup_command(toolchain_bin("yarn4").join("yarn"))
-            .env("PATH", path_with("yarn4"))
-            .env("HOME", &world.home)
-            .args(["install", "--mode=skip-build"]),
-        RUN_TIMEOUT,
-    );
-    assert!(warm.status.success(), "{}", warm.describe());
+    yarn4_warm(&world);
     let cache = yarn4_cache(&world);
     let cache_before = snapshot_tree(&cache, world.root(), &|_: &Path| false);
     assert!(
@@ -806,4 +840,73 @@ fs.writeFileSync(path.join(project, 'yarn1-probe-report.json'), JSON.stringify(o
         !log_text.contains(&token) && !out.stderr.contains(&token),
         "the token appears in the event log or on stderr"
     );
+}
+
+/// Issue 14's wiper through yarn 4 (`nodeLinker: node-modules`, approved with
+/// `dependenciesMeta.si-wiper.built`): its postinstall deletes and truncates everything it
+/// reaches in the project and the home (where yarn's global cache is). npm's bare control
+/// (`package_writes`) proves the fixture wipes.
+#[test]
+fn yarn4_a_wiper_loses_nothing_outside_its_own_folder() {
+    use crate::common::wiper::*;
+    let world = World::new("yarn4-wiper");
+    plant_project_files(&world);
+    let victim = pack_plain(&world, "trust/npm-victim", "si-victim");
+    let wiper = pack_wiper(&world);
+    let _server = yarn4_project(
+        &world,
+        Linker::NodeModules,
+        &[(&victim, "si-victim"), (&wiper, "si-wiper")],
+    );
+    // The tree linked and the cache warm before the wiper runs, in the install that builds.
+    yarn4_warm(&world);
+    // safe-install makes the yarn caches it shows before each run (`plan::HostAction`), yarn
+    // 1's too: made here first, so that the comparison sees only what the run changed.
+    fs::create_dir_all(world.home.join(".cache/yarn")).expect("mkdir");
+    let skip = Skip {
+        project: &[
+            "node_modules/si-wiper",
+            // yarn's state (level 1): it records the builds it ran.
+            "node_modules/.yarn-state.yml",
+            ".yarn/install-state.gz",
+        ],
+        home: &[],
+    };
+    let before = ProjectAndHome::read(&world, &skip);
+    assert!(
+        before
+            .home
+            .keys()
+            .any(|k| k.starts_with(".yarn/berry/cache")),
+        "the warm install left no cache"
+    );
+    let log = world.log_path("wiper");
+    let r = crate::common::netns::LoggedRun::read(
+        run(
+            world
+                .safe_install()
+                .env("PATH", path_with("yarn4"))
+                .arg("--log")
+                .arg(&log)
+                .args(["--", "yarn", "install"]),
+            RUN_TIMEOUT,
+        ),
+        log,
+    );
+    let mut p = check_wiper(
+        &world,
+        &r,
+        skip.project[0],
+        &skip,
+        &before,
+        &[
+            "/package.json",
+            "/node_modules/si-victim/",
+            "/.yarn/berry/cache/",
+        ],
+    );
+    p.check(r.out.status.success(), || {
+        "the sandboxed install failed".into()
+    });
+    p.finish(&r.context());
 }
