@@ -262,7 +262,7 @@ impl PackageManager for Yarn {
     fn level2(&self, ctx: &Context) -> Level2 {
         match which(ctx).map(|w| w.generation) {
             Ok(Generation::Classic) => Level2::Unhooked(
-                "yarn 1 runs dependencies' lifecycle scripts with `/bin/sh -c` and reads no setting to run them through another program: they run at the package manager's level: they may reach the registries and read what yarn reads (its .yarnrc; npm's .npmrc files with their registry credentials as placeholders; --secret-env values, as placeholders where a registry setting uses them)",
+                "yarn 1 runs dependencies' lifecycle scripts with `/bin/sh -c` and reads no setting to run them through another program: they run at the package manager's level: they may reach the registries, read what yarn reads (its .yarnrc; npm's .npmrc files with their registry credentials as placeholders; --secret-env values, as placeholders where a registry setting uses them) and write what yarn writes (the project but .git, yarn's cache), unlogged",
             ),
             // Also when which yarn runs is unknown (a wrapper, corepack's shim): the stricter
             // guess, since yarn 2+ without the plugin refuses to start. No registry is allowed
