@@ -104,7 +104,9 @@ fn register(conn: &OwnedFd, observer: &Arc<Observer>) -> std::io::Result<()> {
     // Who it is for the log of what it leaves behind (a daemon): the registration's
     // `name@version` (the lockfile's identity for that directory) and lifecycle event.
     let origin = Arc::new(observer.who.registered(pid).unwrap_or((None, None)));
-    notifier::spawn(
+    // The answer goes before the thread starts: the script waits for it, not for the thread.
+    let mut answered = Ok(0);
+    notifier::spawn_after(
         listener.into(),
         Arc::clone(observer),
         Scope::Script {
@@ -112,7 +114,8 @@ fn register(conn: &OwnedFd, observer: &Arc<Observer>) -> std::io::Result<()> {
             own,
             origin,
         },
+        || answered = nix::unistd::write(conn, b"k"),
     )?;
-    nix::unistd::write(conn, b"k")?;
+    answered?;
     Ok(())
 }

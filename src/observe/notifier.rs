@@ -83,11 +83,25 @@ pub fn spawn(
     observer: Arc<Observer>,
     scope: Scope,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    spawn_after(listener, observer, scope, || {})
+}
+
+/// [`spawn`], with `counted` run once a script's listener counts as alive and before its
+/// thread starts: the registration's answer, so that the script goes on while the thread
+/// starts (its notifications wait in the kernel until then) and the proxy never sees it
+/// running uncounted.
+pub fn spawn_after(
+    listener: Listener,
+    observer: Arc<Observer>,
+    scope: Scope,
+    counted: impl FnOnce(),
+) -> std::io::Result<std::thread::JoinHandle<()>> {
     listener.set_sync_wake_up();
     let script = matches!(scope, Scope::Script { .. });
     if script {
         observer.scripts_alive.fetch_add(1, Ordering::SeqCst);
     }
+    counted();
     let alive = Arc::clone(&observer.scripts_alive);
     let spawned = std::thread::Builder::new()
         .name("seccomp-notify".into())
