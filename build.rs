@@ -74,15 +74,18 @@ fn node(out: &mut String, v: &Spanned<DeValue<'_>>, file: &Path) {
             out.push_str("])");
         }
         DeValue::Table(t) => table(out, t, file),
-        // Policy files hold strings, arrays and tables only (`policy::raw`); anything else
-        // would need a variant of `Node`.
+        DeValue::Boolean(b) => {
+            let span = v.span();
+            let _ = write!(out, "Node::Bool({b}, {}, {})", span.start, span.end);
+        }
+        // Policy files hold strings, booleans, arrays and tables only (`policy::raw`);
+        // anything else would need a variant of `Node`.
         other => panic!(
-            "{}: a {} value at byte {}: the compiled form holds strings, arrays and tables only",
+            "{}: a {} value at byte {}: the compiled form holds strings, booleans, arrays and tables only",
             file.display(),
             match other {
                 DeValue::Integer(_) => "integer",
                 DeValue::Float(_) => "float",
-                DeValue::Boolean(_) => "boolean",
                 _ => "date-time",
             },
             v.span().start

@@ -363,7 +363,7 @@ fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
         ("TMPDIR", tmpdir.into()),
         ("PWD", cwd.clone().into_os_string()),
     ];
-    fixed.extend(proxy_env());
+    fixed.extend(proxy_env(is_pm));
     fixed.extend(trust_env);
     if is_pm {
         if let Some(path) = &ctx.resolved.path {
@@ -374,6 +374,13 @@ fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
                 "PATH entry {} left out inside: it lies {why}",
                 dir.display()
             ));
+        }
+    }
+    // Caches whose variable the package manager's level gets (Node's compile cache); level 2
+    // loses it (`trust::exported_cache_vars`).
+    for (e, dir) in policy.fs.cache.iter().zip(view::cache_dirs(policy, ctx)) {
+        if let (true, Some(name)) = (e.value.export, e.value.env.as_deref()) {
+            fixed.push((name, dir.into_os_string()));
         }
     }
     let env = env::scrub(&policy.env, &ctx.env, &fixed);
@@ -553,8 +560,9 @@ fn pip_hook(
 }
 
 /// Every client inside is pointed at the supervisor's proxy; nothing bypasses it for "local"
-/// names, since inside, local is the sandbox itself.
-fn proxy_env() -> Vec<(&'static str, OsString)> {
+/// names, since inside, local is the sandbox itself. `package_manager`: see
+/// [`NODE_ENV_PROXY`].
+fn proxy_env(package_manager: bool) -> Vec<(&'static str, OsString)> {
     let url = OsString::from(crate::plan::addresses::proxy_url());
     let mut env: Vec<(&'static str, OsString)> = [
         "HTTP_PROXY",
@@ -573,8 +581,9 @@ fn proxy_env() -> Vec<(&'static str, OsString)> {
     for name in ["NO_PROXY", "no_proxy", "npm_config_noproxy"] {
         env.push((name, OsString::new()));
     }
-    // Node's own fetch/http (Node 22.21+/24) honour the variables only when asked to.
-    env.push(("NODE_USE_ENV_PROXY", "1".into()));
+    if !package_manager {
+        env.push((trust::NODE_ENV_PROXY, "1".into()));
+    }
     env
 }
 

@@ -75,6 +75,9 @@ pub struct ScriptPlan {
     /// (husky's `.husky/_`), created by the shim when missing.
     #[serde(default)]
     pub hooks_dirs: Vec<PathBuf>,
+    /// Every script may reach the registries (`--scripts-network registry`).
+    #[serde(default)]
+    pub network_registry: bool,
 }
 
 /// Which directory a level-2 process may write besides temp and grants, found from the
@@ -191,9 +194,28 @@ pub struct PackagePaths {
     pub dirs: Vec<PathBuf>,
     pub read: Vec<PathBuf>,
     pub write: Vec<PathBuf>,
+    /// The grant names hosts (`allow-hosts`) the package's scripts may reach.
+    #[serde(default)]
+    pub network: bool,
 }
 
+/// Node's own `fetch`/`http` (Node 22.21+/24) honour the proxy variables only when this is
+/// set, and then load their whole HTTP client at every start: about 50 ms of CPU for each
+/// node process, which npm's own level and most scripts (offline: they reach nothing either
+/// way) would pay for nothing. So: set for a command that is not a package manager, and for
+/// the scripts that may reach a host ([`ScriptPlan::may_reach_hosts`]), where a plain
+/// `fetch` must go through the proxy to work; never for the package managers themselves,
+/// which read their own proxy settings (`npm_config_proxy`, `YARN_HTTPS_PROXY`).
+pub const NODE_ENV_PROXY: &str = "NODE_USE_ENV_PROXY";
+
 impl ScriptPlan {
+    /// Whether a script started in `package_dir` may reach any host (the registries for every
+    /// script, or its package's `allow-hosts`), so that Node's own HTTP client must honour
+    /// the proxy ([`NODE_ENV_PROXY`]).
+    pub fn may_reach_hosts(&self, package_dir: Option<&Path>) -> bool {
+        self.network_registry || package_dir.is_some_and(|d| self.grants(d).any(|g| g.network))
+    }
+
     /// The Landlock layer for a script that npm started in `package_dir` (its working
     /// directory before the script ran; `None` when unknown: no package directory, no grant).
     /// Grants go by that directory, the lockfile's identity of the package.
@@ -268,6 +290,19 @@ impl ScriptPlan {
             }
         })
     }
+}
+
+/// The variables that point the package manager's level at a cache it alone writes
+/// (`[[fs.cache]]` with `export`): level 2 does not inherit them. With Node's compile cache
+/// named, every node a script starts would try to write compiled code there (refused, and
+/// logged as an attempt the script never made itself).
+pub fn exported_cache_vars(policy: &Policy) -> impl Iterator<Item = String> + '_ {
+    policy
+        .fs
+        .cache
+        .iter()
+        .filter(|e| e.value.export)
+        .filter_map(|e| e.value.env.clone())
 }
 
 /// A variable's value as level 2 gets it: the package manager's proxy URL becomes the scripts'
@@ -501,6 +536,7 @@ pub fn script_plan(policy: &Policy, ctx: &Context, level1: &LandlockPlan) -> Scr
         .collect();
     drop_env.extend(INDEX_URL_VARIABLES.iter().map(|s| s.to_string()));
     drop_env.extend(policy.credentials.iter().map(|e| e.value.to_string()));
+    drop_env.extend(exported_cache_vars(policy));
     let packages = policy
         .scripts
         .packages
@@ -520,9 +556,11 @@ pub fn script_plan(policy: &Policy, ctx: &Context, level1: &LandlockPlan) -> Scr
                 .iter()
                 .map(|p| p.resolve(&ctx.home))
                 .collect(),
+            network: !g.value.allow_hosts.is_empty(),
         })
         .collect();
     ScriptPlan {
+        network_registry: policy.scripts.network == crate::policy::ScriptsNetwork::Registry,
         connect_tcp: vec![
             crate::plan::addresses::SCRIPT_PROXY.port(),
             crate::plan::addresses::DNS.port(),
@@ -882,6 +920,7 @@ pub fn python_plan(
     level2
         .drop_env
         .extend(policy.credentials.iter().map(|e| e.value.to_string()));
+    level2.drop_env.extend(exported_cache_vars(policy));
     // Package names come from the build directory, which the attacker wrote: no per-package
     // grants for build backends.
     level2.packages.clear();
@@ -966,11 +1005,29 @@ mod tests {
                 dirs: vec!["/p/node_modules/@scope/sharp".into()],
                 read: vec!["/opt/vips".into()],
                 write: vec![],
+                network: true,
             }],
             connect_tcp: vec![3129, 53],
             git_config: None,
             hooks_dirs: vec![],
+            network_registry: false,
         }
+    }
+
+    #[test]
+    fn node_honours_the_proxy_only_in_scripts_that_may_reach_a_host() {
+        let mut p = plan();
+        let sharp = Path::new("/p/node_modules/@scope/sharp");
+        assert!(p.may_reach_hosts(Some(sharp)), "its grant names hosts");
+        assert!(!p.may_reach_hosts(Some(Path::new("/p/node_modules/other"))));
+        assert!(!p.may_reach_hosts(None), "unknown directory: no grant");
+        p.packages[0].network = false;
+        assert!(!p.may_reach_hosts(Some(sharp)), "a grant of files only");
+        p.network_registry = true;
+        assert!(
+            p.may_reach_hosts(None),
+            "--scripts-network registry: every script"
+        );
     }
 
     #[test]

@@ -214,7 +214,8 @@ pub(super) fn build(
     }
 
     // The package manager's caches: read-write so warm-cache installs stay fast. The first one
-    // listed is created before the run if missing (the package manager would create it anyway).
+    // listed is created before the run if missing (the package manager would create it
+    // anyway), and so is one whose variable the run sets (it must be the real directory).
     for (i, (e, dir)) in policy
         .fs
         .cache
@@ -222,7 +223,7 @@ pub(super) fn build(
         .zip(cache_dirs(policy, ctx))
         .enumerate()
     {
-        if i == 0 {
+        if i == 0 || e.value.export {
             v.add_rw_created(&dir, &e.reason);
         } else if dir.is_dir() {
             v.add_rw(&dir, &e.reason);
@@ -633,24 +634,70 @@ mod tests {
         let (_dir, ctx) = fixture();
         let cache = ctx.home.join(".npm");
         std::fs::remove_dir(&cache).expect("rmdir");
+        let compile = ctx.home.join(".cache/safe-install/node-compile-cache");
         let mut plan = build_plan(&npm_policy(), &ctx, &crate::plan::Mode::Full).expect("plan");
         assert!(!cache.exists(), "building the plan must not touch the disk");
-        assert_eq!(
-            plan.before_run,
-            vec![crate::plan::HostAction::CreateDir {
-                path: cache.clone(),
-                why: plan
-                    .mounts
-                    .iter()
-                    .find(|m| m.target == cache)
-                    .expect("the cache is in the view before it exists")
-                    .why
-                    .clone(),
-            }]
+        assert!(
+            !compile.exists(),
+            "building the plan must not touch the disk"
         );
+        let create = |path: &Path| crate::plan::HostAction::CreateDir {
+            path: path.to_path_buf(),
+            why: plan
+                .mounts
+                .iter()
+                .find(|m| m.target == path)
+                .expect("the cache is in the view before it exists")
+                .why
+                .clone(),
+        };
+        // The first cache, and the one whose variable the run sets (it must be the real one).
+        assert_eq!(plan.before_run, vec![create(&cache), create(&compile)]);
         plan.prepare_host();
-        assert!(cache.is_dir());
+        assert!(cache.is_dir() && compile.is_dir());
         assert!(plan.before_run.is_empty());
+    }
+
+    #[test]
+    fn the_package_managers_node_is_not_told_to_load_its_proxy_client() {
+        let (_dir, ctx) = fixture();
+        let plan = build_plan(&npm_policy(), &ctx, &crate::plan::Mode::Full).expect("plan");
+        let proxy = |k: &std::ffi::OsString| k == crate::plan::trust::NODE_ENV_PROXY;
+        assert!(
+            !plan.env.pass.iter().any(|(k, _)| proxy(k)),
+            "npm reads npm_config_proxy: {:?}",
+            plan.env.pass
+        );
+        assert!(
+            plan.env.pass.iter().any(|(k, _)| k == "npm_config_proxy"),
+            "npm is still pointed at the proxy"
+        );
+    }
+
+    #[test]
+    fn node_compile_cache_is_the_package_managers_only() {
+        let (_dir, ctx) = fixture();
+        let compile = ctx.home.join(".cache/safe-install/node-compile-cache");
+        let plan = build_plan(&npm_policy(), &ctx, &crate::plan::Mode::Full).expect("plan");
+        assert!(
+            plan.env
+                .pass
+                .iter()
+                .any(|(k, v)| k == "NODE_COMPILE_CACHE" && Path::new(v) == compile),
+            "level 1 is pointed at the kept compile cache: {:?}",
+            plan.env.pass
+        );
+        assert!(plan.landlock.write.contains(&compile), "level 1 writes it");
+        let script = plan.script.as_ref().expect("npm has the script shell");
+        assert!(
+            script.drops("NODE_COMPILE_CACHE"),
+            "level 2 does not inherit it"
+        );
+        assert!(
+            !script.write.iter().any(|w| compile.starts_with(w)),
+            "level 2 may not write it: {:?}",
+            script.write
+        );
     }
 
     #[test]

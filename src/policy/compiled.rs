@@ -13,6 +13,8 @@ use serde::forward_to_deserialize_any;
 pub enum Node {
     /// A string and its span (byte offsets in the file), as `toml::Spanned` gives it.
     Str(&'static str, usize, usize),
+    /// A boolean and its span.
+    Bool(bool, usize, usize),
     Array(&'static [Node]),
     Table(&'static [(&'static str, Node)]),
 }
@@ -31,6 +33,7 @@ impl<'de> serde::Deserializer<'de> for &'static Node {
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match self {
             Node::Str(s, _, _) => visitor.visit_borrowed_str(s),
+            Node::Bool(b, _, _) => visitor.visit_bool(*b),
             Node::Array(items) => visitor.visit_seq(SeqDeserializer::new(items.iter())),
             Node::Table(entries) => {
                 visitor.visit_map(MapDeserializer::new(entries.iter().map(|(k, v)| (*k, v))))
@@ -43,7 +46,7 @@ impl<'de> serde::Deserializer<'de> for &'static Node {
         visitor.visit_some(self)
     }
 
-    /// `toml::Spanned<String>`: the string with its span in the file.
+    /// `toml::Spanned<String>` and `toml::Spanned<bool>`: the value with its span in the file.
     fn deserialize_struct<V: Visitor<'de>>(
         self,
         name: &'static str,
@@ -53,6 +56,9 @@ impl<'de> serde::Deserializer<'de> for &'static Node {
         match self {
             Node::Str(s, start, end) if serde_spanned::de::is_spanned(name) => visitor.visit_map(
                 serde_spanned::de::SpannedDeserializer::<&str, Error>::new(s, *start..*end),
+            ),
+            Node::Bool(b, start, end) if serde_spanned::de::is_spanned(name) => visitor.visit_map(
+                serde_spanned::de::SpannedDeserializer::<bool, Error>::new(*b, *start..*end),
             ),
             _ => {
                 let _ = fields;

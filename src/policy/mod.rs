@@ -123,6 +123,9 @@ impl std::fmt::Display for PolicyPath {
 pub struct CacheDir {
     pub path: PolicyPath,
     pub env: Option<String>,
+    /// `env` is set inside to the directory (the package manager's level only), which is
+    /// created before the run.
+    pub export: bool,
 }
 
 /// A hide rule: a glob matched against the file name, or against the project-relative path

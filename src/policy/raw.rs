@@ -95,6 +95,9 @@ pub struct RawCacheRule {
     pub path: Spanned<String>,
     /// An environment variable that, when set, names the cache directory instead.
     pub env: Option<Spanned<String>>,
+    /// Set `env` inside to where the cache is, for the package manager's level only (level 2
+    /// does not get the variable); the directory is created before the run.
+    pub export: Option<Spanned<bool>>,
     pub reason: Spanned<String>,
 }
 

@@ -307,3 +307,22 @@ fn simple_hide_globs_match_as_globset_does() {
         assert_eq!(matcher.first_match(path), expected, "{rel}");
     }
 }
+
+#[test]
+fn an_exported_cache_needs_its_variable() {
+    let mut p = Policy::default();
+    let text = "[[fs.cache]]\npath = \"~/.cache/x\"\nexport = true\nreason = \"x\"\n";
+    let msg = p
+        .add_layer("p.toml", text)
+        .expect_err("export without env")
+        .to_string();
+    assert!(
+        msg.contains("p.toml:3") && msg.contains("fs.cache[0].export"),
+        "{msg}"
+    );
+    let mut p = Policy::default();
+    let text =
+        "[[fs.cache]]\npath = \"~/.cache/x\"\nenv = \"X_CACHE\"\nexport = true\nreason = \"x\"\n";
+    p.add_layer("p.toml", text).expect("valid");
+    assert!(p.fs.cache[0].value.export);
+}

@@ -226,10 +226,19 @@ fn merge_fs(policy: &mut Policy, raw: &RawPolicy, cx: &Ctx<'_>) -> Result<(), Po
                 return Err(cx.invalid(env, format!("{key}.env"), "not a valid variable name"));
             }
         }
+        let export = rule.export.as_ref().is_some_and(|e| *e.get_ref());
+        if let (true, None, Some(e)) = (export, &rule.env, &rule.export) {
+            return Err(cx.invalid(
+                e,
+                format!("{key}.export"),
+                "export sets the variable named by `env`, and this rule names none",
+            ));
+        }
         policy.fs.cache.push(Entry {
             value: CacheDir {
                 path,
                 env: rule.env.as_ref().map(|e| e.get_ref().clone()),
+                export,
             },
             reason: cx.reason(&rule.reason, || format!("{key}.reason"))?,
             origin: cx.origin(&rule.path),

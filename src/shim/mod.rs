@@ -75,7 +75,7 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, ShimError> {
     }
     register_listener("script shell");
     create_granted_dirs(&plan, package_dir.as_deref());
-    let env = scrubbed_env(&plan, root)?;
+    let env = scrubbed_env(&plan, root, package_dir.as_deref())?;
     landlock::apply(&plan.landlock(package_dir.as_deref()))
         .map_err(|e| ShimError::Landlock(e.to_string()))?;
 
@@ -169,18 +169,28 @@ pub(crate) fn register_listener(shim: &str) {
 
 /// The environment minus credentials, with the scripts' proxy port for the package manager's.
 /// The root project's own scripts get `GIT_CONFIG`, the scratch copy of `.git/config` that
-/// `git config` writes (see `supervisor::githooks`); every other script loses it.
-fn scrubbed_env(plan: &ScriptPlan, root: bool) -> Result<Vec<CString>, ShimError> {
+/// `git config` writes (see `supervisor::githooks`); every other script loses it. A script
+/// that may reach a host gets Node's own HTTP client pointed at the proxy
+/// ([`crate::plan::trust::NODE_ENV_PROXY`]).
+fn scrubbed_env(
+    plan: &ScriptPlan,
+    root: bool,
+    package_dir: Option<&Path>,
+) -> Result<Vec<CString>, ShimError> {
     let mut env = Vec::new();
+    if plan.may_reach_hosts(package_dir) {
+        let kv = format!("{}=1", crate::plan::trust::NODE_ENV_PROXY);
+        env.push(CString::new(kv).map_err(|_| ShimError::Nul)?);
+    }
     if let Some(config) = plan.git_config.as_ref().filter(|_| root) {
         let mut kv = b"GIT_CONFIG=".to_vec();
         kv.extend_from_slice(config.as_os_str().as_bytes());
         env.push(CString::new(kv).map_err(|_| ShimError::Nul)?);
     }
     for (name, value) in std::env::vars_os() {
-        let keep = name
-            .to_str()
-            .is_some_and(|n| !plan.drops(n) && n != "GIT_CONFIG");
+        let keep = name.to_str().is_some_and(|n| {
+            !plan.drops(n) && n != "GIT_CONFIG" && n != crate::plan::trust::NODE_ENV_PROXY
+        });
         if !keep {
             continue;
         }

@@ -319,9 +319,12 @@ fn npm12_approved_script_runs_at_level_2_and_the_unapproved_one_not_at_all() {
             "credential-path",
             format!("{}/.npmrc", world.home.display()),
         ),
+        // Its plain http.get goes straight to the registry's port (Node honours the proxy
+        // variables only in scripts that may reach a host): refused and logged as a direct
+        // connection.
         (
-            "proxy",
-            "script-offline",
+            "connect",
+            "direct-connect",
             format!("127.0.0.1:{}", server.port),
         ),
     ] {

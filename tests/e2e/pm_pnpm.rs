@@ -444,9 +444,12 @@ fn approved_script_runs_at_level_2((toolchain, layout): (&str, &str)) {
             format!("{project}/node_modules/.bin"),
         ),
         ("read", "hidden-file", "/.npmrc".to_string()),
+        // Its plain http.get goes straight to the registry's port (Node honours the proxy
+        // variables only in scripts that may reach a host): refused and logged as a direct
+        // connection.
         (
-            "proxy",
-            "script-offline",
+            "connect",
+            "direct-connect",
             format!("127.0.0.1:{}", server.port),
         ),
     ] {

@@ -12,8 +12,10 @@ use super::netns::LoggedRun;
 use super::*;
 
 /// `si-wiper@1.0.0` packed into the world's tarballs, told to wipe the world's project and
-/// home (and whatever home it is given).
+/// home (and whatever home it is given). safe-install's own cache directory is made now, as
+/// the first run would make it, so that a snapshot taken before the run already has it.
 pub fn pack_wiper(world: &World) -> PathBuf {
+    fs::create_dir_all(world.home.join(SAFE_INSTALL_CACHE)).expect("mkdir ~/.cache/safe-install");
     let staged = stage_npm_fixture(
         world,
         "trust/npm-wiper",
@@ -39,6 +41,10 @@ pub struct ProjectAndHome {
     pub home: Tree,
 }
 
+/// What safe-install itself keeps in the home for the package manager's level (Node's
+/// compile cache, created before the run): never the wiper's doing, whoever runs first.
+const SAFE_INSTALL_CACHE: &str = ".cache/safe-install";
+
 impl ProjectAndHome {
     pub fn read(world: &World, skip: &Skip) -> ProjectAndHome {
         let tree = |dir: &Path, skip: &[&str]| {
@@ -46,9 +52,11 @@ impl ProjectAndHome {
                 skip.iter().any(|s| rel == Path::new(s))
             })
         };
+        let mut home = skip.home.to_vec();
+        home.push(SAFE_INSTALL_CACHE);
         ProjectAndHome {
             project: tree(&world.project, skip.project),
-            home: tree(&world.home, skip.home),
+            home: tree(&world.home, &home),
         }
     }
 }
