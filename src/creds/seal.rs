@@ -16,7 +16,11 @@
 //!   `npmAuthToken`/`npmAuthIdent`), bound to the registries the tool sends each to: a
 //!   literal value is replaced in the copy of its file the sandbox shows (the private home's,
 //!   or a read-only cover over the project's), a variable it reads is sealed as the
-//!   variable.
+//!   variable;
+//! - git (as npm, pnpm and yarn run it for `git+https://` dependencies): the `store`
+//!   helper's entries (each password, bound to that scheme, host and port, and with
+//!   `credential.useHttpPath` its path) and `http.<url>.extraheader` values (bound to that
+//!   URL as git matches it), in the private copies `plan::trust::git_private_config` made.
 //!
 //! Last, every real value the vault holds is searched for in what the sandbox would get (its
 //! generated files, environment and command line): one found is an error, never a leak.
@@ -650,6 +654,11 @@ impl Sealer {
     }
 }
 
+/// Where git's credentials come from, in their sources (which end with these): the proxy
+/// verifies their hosts with git's CA settings.
+const GIT_STORE_SOURCE: &str = "git's stored credentials";
+const GIT_CONFIG_SOURCE: &str = "git's global configuration";
+
 /// Seal the plan in place: its private configuration files, its environment and its command
 /// line. Returns the vault the proxy uses and notes for `explain`.
 pub fn seal_plan(
@@ -741,9 +750,9 @@ pub fn seal_plan(
             }
             PRIVATE_NETRC => sealer.netrc(text, "the netrc file")?,
             PRIVATE_GIT_CREDENTIALS => {
-                sealer.git_credentials(text, "git's stored credentials", git_use_http_path)?
+                sealer.git_credentials(text, GIT_STORE_SOURCE, git_use_http_path)?
             }
-            PRIVATE_GITCONFIG => sealer.git_config(text, "git's global configuration")?,
+            PRIVATE_GITCONFIG => sealer.git_config(text, GIT_CONFIG_SOURCE)?,
             _ => continue,
         };
         m.kind = MountKind::File(sealed);
@@ -1356,7 +1365,10 @@ pub enum TrustError {
 /// the run's CA. pip and uv: `PIP_CERT`, `REQUESTS_CA_BUNDLE` and `SSL_CERT_FILE` at the user's
 /// CA bundle (pip's `cert`; uv's `SSL_CERT_FILE`; else the system bundle) plus the run's CA.
 /// yarn 2+: `YARN_HTTPS_CA_FILE_PATH` at its CA file (`tool_ca`, which replaces node's roots)
-/// plus the run's CA, else `NODE_EXTRA_CA_CERTS` as for npm.
+/// plus the run's CA, else `NODE_EXTRA_CA_CERTS` as for npm. git, when it fetches with a
+/// credential: `http.sslCAInfo` of its private configuration (and `GIT_SSL_CAINFO` when set)
+/// at its CA file (else the system bundle) plus the run's CA; its hosts verified with that
+/// CA file.
 pub fn trust_inside(
     plan: &mut Plan,
     vault: &mut Vault,
@@ -1435,16 +1447,46 @@ pub fn trust_inside(
             files: node_extra.iter().cloned().collect(),
         },
     };
-    // One set of roots serves every intercepted host: git's are added to the client's.
-    let mut roots = roots;
+    let mut interceptor = super::tls::Interceptor::new(roots.clone())?;
+    let mut git_note = String::new();
+    // git's hosts are verified as git would verify them; a host the package manager also
+    // reaches with a credential of its own trusts both clients' roots.
     if git_config.is_some() {
-        match &git_ca {
-            Some(p) if !roots.files.contains(p) => roots.files.push(p.clone()),
-            Some(_) => {}
-            None => roots.system = true,
+        let git_roots = match &git_ca {
+            Some(p) => super::tls::Roots {
+                system: false,
+                files: vec![p.clone()],
+            },
+            None => super::tls::Roots::system(),
+        };
+        let is_git = |c: &Credential| {
+            c.source.ends_with(GIT_STORE_SOURCE) || c.source.ends_with(GIT_CONFIG_SOURCE)
+        };
+        let https_hosts = |git: bool| -> Vec<String> {
+            vault
+                .credentials()
+                .iter()
+                .filter(|c| is_git(c) == git)
+                .flat_map(|c| &c.origins)
+                .filter(|o| o.scheme == Scheme::Https)
+                .map(|o| o.host.clone())
+                .collect()
+        };
+        let others = https_hosts(false);
+        let git_hosts = https_hosts(true);
+        if !git_hosts.is_empty() {
+            git_note = format!("; git's hosts against {git_roots}");
+        }
+        for host in git_hosts {
+            let host_roots = if others.contains(&host) {
+                roots.union(&git_roots)
+            } else {
+                git_roots.clone()
+            };
+            interceptor.set_host_roots(&host, host_roots)?;
         }
     }
-    let tls = std::sync::Arc::new(super::tls::Interceptor::new(roots)?);
+    let tls = std::sync::Arc::new(interceptor);
     let ca = tls.ca_pem().to_string();
     let read = |p: &std::path::Path| {
         std::fs::read_to_string(p).map_err(|source| TrustError::Read {
@@ -1541,7 +1583,7 @@ pub fn trust_inside(
         plan.env.pass.push((name.into(), value.into()));
     }
     plan.notes.push(format!(
-        "HTTPS registries that carry a credential are intercepted with a CA made for this run (its key never leaves safe-install); the upstream is verified against {}",
+        "HTTPS registries that carry a credential are intercepted with a CA made for this run (its key never leaves safe-install); the upstream is verified against {}{git_note}",
         tls.roots()
     ));
     vault.set_tls(tls);
