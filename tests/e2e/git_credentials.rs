@@ -1,6 +1,6 @@
-//! Issue 13 for git dependencies: npm fetches a `git+https://` dependency by running `git`
-//! (trust level 1) with the caller's git credentials, and no process inside holds the real
-//! one. The server is a local git smart-HTTP server (`git http-backend` behind Python's
+//! Issue 13 for git dependencies: npm (and pnpm 10, yarn 4) fetches a `git+https://`
+//! dependency by running `git` (trust level 1) with the caller's git credentials, and no
+//! process inside holds the real one. The server is a local git smart-HTTP server (`git http-backend` behind Python's
 //! `http.server`, basic auth or a bearer header) over HTTPS with a CA of the test's own,
 //! which the user names in `~/.gitconfig` as `http.sslCAInfo`. The credential is where users
 //! keep it: `~/.git-credentials` with `credential.helper = store`, or
@@ -191,7 +191,39 @@ fn git_server(world: &World, root: &Path, expected: &str, ca: &TestCa) -> (Serve
     (server, tls_front(port, ca))
 }
 
-fn git_dependency(name: &str, kept: Kept) {
+/// The package manager that runs git: npm from `PATH`, or a toolchain's.
+#[derive(Clone, Copy)]
+struct Pm {
+    /// `None`: the system's npm.
+    toolchain: Option<&'static str>,
+    program: &'static str,
+    /// The script node runs the package manager as (the insider's `tool`); `None` for npm.
+    tool: Option<&'static str>,
+    args: &'static [&'static str],
+}
+
+const NPM: Pm = Pm {
+    toolchain: None,
+    program: "npm",
+    tool: None,
+    args: &["install", "--no-audit", "--no-fund"],
+};
+
+const PNPM10: Pm = Pm {
+    toolchain: Some("pnpm10"),
+    program: "pnpm",
+    tool: Some(r"(^|/)pnpm\.c?js$"),
+    args: &["install"],
+};
+
+const YARN4: Pm = Pm {
+    toolchain: Some("yarn4"),
+    program: "yarn",
+    tool: Some(r"(^|/)yarn(\.js|-[0-9.]+\.cjs)$"),
+    args: &["install"],
+};
+
+fn git_dependency(name: &str, kept: Kept, pm: Pm) {
     require_npm();
     require_program("/usr/bin/git", "apt-get install git");
     require_program("/usr/bin/python3", "apt-get install python3");
@@ -249,9 +281,27 @@ fn git_dependency(name: &str, kept: Kept) {
             "a": &token[..half],
             "b": &token[half..],
             "other": format!("http://{allow_other}/loot"),
+            "tool": pm.tool,
         })
         .to_string(),
     );
+    if pm.program == "yarn" {
+        write_file(
+            &world.project.join(".yarnrc.yml"),
+            "nodeLinker: node-modules\nenableTelemetry: false\nnpmMinimalAgeGate: 0\napprovedGitRepositories:\n  - \"**\"\n",
+        );
+        write_file(&world.project.join("yarn.lock"), "");
+    }
+    if pm.program == "pnpm" {
+        write_file(
+            &world.project.join("pnpm-workspace.yaml"),
+            "minimumReleaseAge: 0\n",
+        );
+    }
+    let path = match pm.toolchain {
+        Some(t) => crate::common::toolchains::path_with(t, pm.program),
+        None => SYSTEM_PATH.to_string(),
+    };
     let require = format!("--require {}", insider.join("insider.js").display());
     let allow_git = format!("127.0.0.1:{front}");
 
@@ -259,7 +309,9 @@ fn git_dependency(name: &str, kept: Kept) {
     let explain = run(
         world
             .safe_install()
-            .args(["--allow-host", &allow_git, "explain", "npm", "install"]),
+            .env("PATH", &path)
+            .args(["--allow-host", &allow_git, "explain", pm.program])
+            .args(pm.args),
         RUN_TIMEOUT,
     );
     let log = world.log_path(name);
@@ -267,15 +319,19 @@ fn git_dependency(name: &str, kept: Kept) {
         let _g = shared_run_guard();
         let mut cmd = world.safe_install();
         cmd.env("NODE_OPTIONS", &require)
+            .env("PATH", &path)
             .arg("--log")
             .arg(&log)
             .args(["--log-allowed", "--allow-host", &allow_git])
             .args(["--allow-host", &allow_other])
-            .args(["npm", "install", "--no-audit", "--no-fund"]);
+            .arg(pm.program)
+            .args(pm.args);
         LoggedRun::read(run(&mut cmd, RUN_TIMEOUT), log)
     };
     let mut p = Problems::new();
-    p.check(r.out.status.success(), || "npm install failed".into());
+    p.check(r.out.status.success(), || {
+        format!("{} install failed", pm.program)
+    });
     p.check(
         world
             .project
@@ -324,7 +380,10 @@ fn git_dependency(name: &str, kept: Kept) {
             check_insider_report(&mut p, &report, &r, &allow_other, &received);
         }
         Err(e) => p.check(false, || {
-            format!("the insider wrote no report ({e}): it did not run inside npm")
+            format!(
+                "the insider wrote no report ({e}): it did not run inside {}",
+                pm.program
+            )
         }),
     }
     // Level 2: not even git's private files.
@@ -364,12 +423,24 @@ fn git_dependency(name: &str, kept: Kept) {
 
 #[test]
 fn git_credentials_store_is_a_placeholder_inside() {
-    git_dependency("gitcreds-store", Kept::Store);
+    git_dependency("gitcreds-store", Kept::Store, NPM);
 }
 
 #[test]
 fn git_extraheader_is_a_placeholder_inside() {
-    git_dependency("gitcreds-header", Kept::ExtraHeader);
+    git_dependency("gitcreds-header", Kept::ExtraHeader, NPM);
+}
+
+/// pnpm runs git for a `git+https://` dependency as npm does.
+#[test]
+fn pnpm10_git_credentials_store_is_a_placeholder_inside() {
+    git_dependency("gitcreds-pnpm10", Kept::Store, PNPM10);
+}
+
+/// yarn 4 clones a `git+https://` dependency with git and packs it.
+#[test]
+fn yarn4_git_credentials_store_is_a_placeholder_inside() {
+    git_dependency("gitcreds-yarn4", Kept::Store, YARN4);
 }
 
 /// A token written into the dependency's URL in package.json cannot be sealed without
