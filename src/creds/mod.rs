@@ -132,17 +132,21 @@ pub enum Carrier {
     /// A user name and password (npm `_auth`, `username`/`_password`, URL userinfo, netrc):
     /// `Authorization: Basic` with the placeholder as the password.
     Basic,
+    /// Another header that carries it whole (git's `http.<url>.extraheader`:
+    /// `PRIVATE-TOKEN: …`, `Authorization: token …`): the header's name.
+    Header(String),
     /// A `--secret-env` variable whose use could not be traced to a registry setting.
     Variable,
 }
 
 impl fmt::Display for Carrier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Carrier::Bearer => "Authorization: Bearer (injected by the proxy)",
-            Carrier::Basic => "Authorization: Basic, password (injected by the proxy)",
-            Carrier::Variable => "a variable no registry setting uses (sent nowhere)",
-        })
+        match self {
+            Carrier::Bearer => f.write_str("Authorization: Bearer (injected by the proxy)"),
+            Carrier::Basic => f.write_str("Authorization: Basic, password (injected by the proxy)"),
+            Carrier::Header(name) => write!(f, "{name} header, its value (injected by the proxy)"),
+            Carrier::Variable => f.write_str("a variable no registry setting uses (sent nowhere)"),
+        }
     }
 }
 

@@ -16,15 +16,19 @@
 //!   `npmAuthToken`/`npmAuthIdent`), bound to the registries the tool sends each to: a
 //!   literal value is replaced in the copy of its file the sandbox shows (the private home's,
 //!   or a read-only cover over the project's), a variable it reads is sealed as the
-//!   variable.
+//!   variable;
+//! - git (as npm, pnpm and yarn run it for `git+https://` dependencies): the `store`
+//!   helper's entries (each password, bound to that scheme, host and port, and with
+//!   `credential.useHttpPath` its path) and `http.<url>.extraheader` values (bound to that
+//!   URL as git matches it), in the private copies `plan::trust::git_private_config` made.
 //!
 //! Last, every real value the vault holds is searched for in what the sandbox would get (its
 //! generated files, environment and command line): one found is an error, never a leak.
 
 use super::{new_placeholder, Carrier, Credential, Origin, Scheme, Secret, Vault};
 use crate::plan::trust::{
-    PRIVATE_GLOBAL_NPMRC, PRIVATE_NETRC, PRIVATE_NPMRC, PRIVATE_PIP_CONF, PRIVATE_UV_SYSTEM,
-    PRIVATE_UV_USER,
+    PRIVATE_GITCONFIG, PRIVATE_GIT_CREDENTIALS, PRIVATE_GLOBAL_NPMRC, PRIVATE_NETRC, PRIVATE_NPMRC,
+    PRIVATE_PIP_CONF, PRIVATE_UV_SYSTEM, PRIVATE_UV_USER,
 };
 use crate::plan::{Mount, MountKind, Plan};
 use crate::pm::{CaTrust, CredentialKind, CredentialSettings, CredentialValue};
@@ -393,6 +397,103 @@ impl Sealer {
         Ok(out)
     }
 
+    /// git's stored credentials (the `store` helper's format, one
+    /// `scheme://user:password@host[:port][/path]` a line): each password replaced, bound to
+    /// that scheme, host and port, and with `credential.useHttpPath` to that path (git then
+    /// matches entries by path; without it any path on the host).
+    pub fn git_credentials(
+        &mut self,
+        text: &str,
+        source: &str,
+        use_http_path: bool,
+    ) -> Result<String, SealError> {
+        let mut out = String::with_capacity(text.len());
+        for line in text.split_inclusive('\n') {
+            let Some((origin, raw)) = git_store_entry(line.trim(), use_http_path) else {
+                out.push_str(line);
+                continue;
+            };
+            let what = format!("password for {origin} in {source}");
+            match self.seal(&percent_decode(&raw), &what, vec![origin], Carrier::Basic)? {
+                Some(ph) => {
+                    out.push_str(&line.replacen(&format!(":{raw}@"), &format!(":{ph}@"), 1))
+                }
+                None => out.push_str(line),
+            }
+        }
+        Ok(out)
+    }
+
+    /// git's private global configuration (`plan::gitconfig::private_config`): each
+    /// `http.<url>.extraheader` sealed, bound to that URL as git matches it (scheme, host,
+    /// port, path prefix). `Authorization: Basic` keeps its user name (the password
+    /// replaced inside the base64); any other header's value is replaced whole.
+    pub fn git_config(&mut self, text: &str, source: &str) -> Result<String, SealError> {
+        let mut out = String::with_capacity(text.len());
+        let mut url: Option<url::Url> = None;
+        for line in text.split_inclusive('\n') {
+            let trimmed = line.trim();
+            if trimmed.starts_with('[') {
+                url = trimmed
+                    .strip_prefix("[http \"")
+                    .and_then(|r| r.strip_suffix("\"]"))
+                    .map(|r| r.replace("\\\"", "\"").replace("\\\\", "\\"))
+                    .and_then(|u| url::Url::parse(&u).ok());
+                out.push_str(line);
+                continue;
+            }
+            let value = trimmed
+                .split_once('=')
+                .filter(|(k, _)| k.trim().eq_ignore_ascii_case("extraheader"))
+                .map(|(_, v)| crate::plan::gitconfig::config_value(v));
+            let (Some(header), Some(u)) = (value, &url) else {
+                out.push_str(line);
+                continue;
+            };
+            let origins: Vec<Origin> = origin_of(u).into_iter().collect();
+            let what = format!("http.{u}.extraheader in {source}");
+            match self.git_header(&header, &what, origins)? {
+                Some(sealed) => out.push_str(&format!(
+                    "\textraheader = {}\n",
+                    crate::plan::gitconfig::quote(&sealed)
+                )),
+                None => out.push_str(line),
+            }
+        }
+        Ok(out)
+    }
+
+    /// One header git sends (`Name: value`), its secret sealed.
+    fn git_header(
+        &mut self,
+        header: &str,
+        what: &str,
+        origins: Vec<Origin>,
+    ) -> Result<Option<String>, SealError> {
+        let Some((name, value)) = header.split_once(':') else {
+            return Ok(None);
+        };
+        let value = value.trim();
+        if name.trim().eq_ignore_ascii_case("authorization") {
+            if let Some((scheme, cred)) = value.split_once(' ') {
+                let cred = cred.trim();
+                let sealed = if scheme.eq_ignore_ascii_case("basic") {
+                    self.basic_b64(cred, what, origins)?
+                } else if scheme.eq_ignore_ascii_case("bearer") {
+                    self.seal(cred, what, origins, Carrier::Bearer)?
+                } else {
+                    let carrier = Carrier::Header(format!("{} ({scheme})", name.trim()));
+                    self.seal(cred, what, origins, carrier)?
+                };
+                return Ok(sealed.map(|s| format!("{name}: {scheme} {s}")));
+            }
+        }
+        let carrier = Carrier::Header(name.trim().to_string());
+        Ok(self
+            .seal(value, what, origins, carrier)?
+            .map(|s| format!("{name}: {s}")))
+    }
+
     /// A tool's credential value in the form the tool reads it: a token whole; an ident's
     /// password (`user:password`, or its base64, as yarn's `npmAuthIdent`).
     fn tool_value(
@@ -553,6 +654,11 @@ impl Sealer {
     }
 }
 
+/// Where git's credentials come from, in their sources (which end with these): the proxy
+/// verifies their hosts with git's CA settings.
+const GIT_STORE_SOURCE: &str = "git's stored credentials";
+const GIT_CONFIG_SOURCE: &str = "git's global configuration";
+
 /// Seal the plan in place: its private configuration files, its environment and its command
 /// line. Returns the vault the proxy uses and notes for `explain`.
 pub fn seal_plan(
@@ -624,6 +730,12 @@ pub fn seal_plan(
         });
     }
     let default = default_registry.as_deref();
+    let git_use_http_path = plan.mounts.iter().any(|m| match &m.kind {
+        MountKind::File(text) if m.target == Path::new(PRIVATE_GITCONFIG) => {
+            crate::plan::gitconfig::parse_user(text).use_http_path
+        }
+        _ => false,
+    });
     for m in plan.mounts.iter_mut() {
         let MountKind::File(text) = &m.kind else {
             continue;
@@ -637,6 +749,10 @@ pub fn seal_plan(
                 sealer.urls(text, "uv's configuration")?
             }
             PRIVATE_NETRC => sealer.netrc(text, "the netrc file")?,
+            PRIVATE_GIT_CREDENTIALS => {
+                sealer.git_credentials(text, GIT_STORE_SOURCE, git_use_http_path)?
+            }
+            PRIVATE_GITCONFIG => sealer.git_config(text, GIT_CONFIG_SOURCE)?,
             _ => continue,
         };
         m.kind = MountKind::File(sealed);
@@ -781,6 +897,18 @@ fn origin_of(url: &url::Url) -> Option<Origin> {
         port: url.port_or_known_default(),
         path,
     })
+}
+
+/// One line of git's credential store: where its password may go and the password as
+/// written (percent-encoded); `None` for a line without one.
+fn git_store_entry(line: &str, use_http_path: bool) -> Option<(Origin, String)> {
+    let u = url::Url::parse(line).ok()?;
+    let raw = u.password()?.to_string();
+    let mut origin = origin_of(&u)?;
+    if !use_http_path {
+        origin.path = "/".into();
+    }
+    Some((origin, raw))
 }
 
 /// `host[:port]` (IPv6 in brackets) → lowercase host and port.
@@ -1034,6 +1162,120 @@ mod tests {
     }
 
     #[test]
+    fn git_stored_credentials_are_sealed_and_bound_as_git_matches_them() {
+        let mut s = Sealer::new(true);
+        let text = "https://bob:ghp_REAL%2Fx@git.example.com\nhttp://ann:pw-123456@127.0.0.1:8080/org/repo.git\nhttps://only-user@git.example.com\n";
+        let out = s
+            .git_credentials(text, "git's stored credentials", false)
+            .expect("seal");
+        assert!(
+            !out.contains("ghp_REAL") && !out.contains("pw-123456"),
+            "{out}"
+        );
+        assert!(out.starts_with("https://bob:si-placeholder-"), "{out}");
+        assert!(
+            out.ends_with("https://only-user@git.example.com\n"),
+            "{out}"
+        );
+        let (vault, _) = s.into_vault();
+        let creds = vault.credentials();
+        assert_eq!(
+            creds[0].real.expose(),
+            "ghp_REAL/x",
+            "percent-decoded, as git sends it"
+        );
+        assert_eq!(
+            creds[0].origins[0].to_string(),
+            "https://git.example.com:443/"
+        );
+        assert_eq!(creds[1].origins[0].to_string(), "http://127.0.0.1:8080/");
+        assert!(creds[0].source.contains("https://git.example.com:443/"));
+        // With useHttpPath the entry's path binds it.
+        let mut s = Sealer::new(true);
+        s.git_credentials(text, "x", true).expect("seal");
+        let (vault, _) = s.into_vault();
+        let o = &vault.credentials()[1].origins[0];
+        assert_eq!(o.to_string(), "http://127.0.0.1:8080/org/repo.git/");
+        assert!(o.contains(
+            Scheme::Http,
+            "127.0.0.1",
+            8080,
+            "/org/repo.git/info/refs?service=git-upload-pack"
+        ));
+        assert!(!o.contains(Scheme::Http, "127.0.0.1", 8080, "/org/other.git/info/refs"));
+    }
+
+    #[test]
+    fn git_extraheaders_are_sealed_in_their_shape_and_bound_to_their_url() {
+        let user = crate::plan::gitconfig::parse_user(&format!(
+            "[http \"https://git.example.com:8443/org/\"]\n\textraheader = AUTHORIZATION: basic {}\n[http \"http://127.0.0.1:9000/\"]\n\textraheader = PRIVATE-TOKEN: glpat-REAL123\n[http \"https://bearer.example.com/\"]\n\textraheader = Authorization: Bearer tok-REAL456\n",
+            b64("x-access-token:ghs_REAL789")
+        ));
+        let (text, _) = crate::plan::gitconfig::private_config(&user, None);
+        let mut s = Sealer::new(true);
+        let out = s
+            .git_config(&text, "git's global configuration")
+            .expect("seal");
+        for real in [
+            "ghs_REAL789",
+            "glpat-REAL123",
+            "tok-REAL456",
+            &b64("x-access-token:ghs_REAL789"),
+        ] {
+            assert!(!out.contains(real), "{real} in {out}");
+        }
+        let back = crate::plan::gitconfig::parse_user(&out);
+        let header = |i: usize| back.extraheaders[i].1.clone();
+        let basic = header(0);
+        let encoded = basic
+            .strip_prefix("AUTHORIZATION: basic ")
+            .expect("shape kept");
+        let decoded = String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .expect("base64"),
+        )
+        .expect("utf8");
+        assert!(
+            decoded.starts_with("x-access-token:si-placeholder-"),
+            "{decoded}"
+        );
+        assert!(header(1).starts_with("PRIVATE-TOKEN: si-placeholder-"));
+        assert!(header(2).starts_with("Authorization: Bearer si-placeholder-"));
+        let (vault, _) = s.into_vault();
+        let creds = vault.credentials();
+        assert_eq!(
+            creds[0].origins[0].to_string(),
+            "https://git.example.com:8443/org/"
+        );
+        assert_eq!(creds[1].carrier, Carrier::Header("PRIVATE-TOKEN".into()));
+        // The token header goes to its URL only.
+        let ph = &creds[1].placeholder;
+        let head = format!("GET /o/r.git/info/refs HTTP/1.1\r\nPRIVATE-TOKEN: {ph}\r\n\r\n");
+        let r = vault
+            .rewrite_request(Scheme::Http, "127.0.0.1", 9000, head.as_bytes(), true)
+            .expect("inside");
+        assert!(String::from_utf8_lossy(&r.head).contains("PRIVATE-TOKEN: glpat-REAL123\r\n"));
+        assert!(vault
+            .rewrite_request(Scheme::Http, "127.0.0.1", 9001, head.as_bytes(), true)
+            .is_err());
+        // The Basic one only below its path.
+        let basic_ph = &creds[0].placeholder;
+        let auth = b64(&format!("x-access-token:{basic_ph}"));
+        let head =
+            format!("GET /other/r.git/info/refs HTTP/1.1\r\nAuthorization: Basic {auth}\r\n\r\n");
+        assert!(vault
+            .rewrite_request(
+                Scheme::Https,
+                "git.example.com",
+                8443,
+                head.as_bytes(),
+                true
+            )
+            .is_err());
+    }
+
+    #[test]
     fn url_userinfo_and_netrc_passwords_are_sealed() {
         let mut s = Sealer::new(true);
         let conf = "[global]\nindex-url = http://bob:p%40ss@127.0.0.1:8080/simple\nextra-index-url =\n    https://tok@registry.example.com/simple http://plain.example.com/\n";
@@ -1098,6 +1340,9 @@ pub const CA_CERT: &str = "/.safe-install/ca.pem";
 /// The CA bundle a client whose own CA setting replaces its roots is pointed at: what it
 /// trusted before (the user's CA file, or the system's bundle) plus the run's CA.
 pub const CA_BUNDLE: &str = "/.safe-install/ca-bundle.pem";
+/// The CA bundle the package manager's git verifies servers with (`http.sslCAInfo` of its
+/// private configuration): the caller's git CA file, or the system's bundle, plus the run's CA.
+pub const GIT_CA_BUNDLE: &str = "/.safe-install/git-ca-bundle.pem";
 /// The system bundle, for pip when the user configured no CA of its own.
 const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
@@ -1120,7 +1365,10 @@ pub enum TrustError {
 /// the run's CA. pip and uv: `PIP_CERT`, `REQUESTS_CA_BUNDLE` and `SSL_CERT_FILE` at the user's
 /// CA bundle (pip's `cert`; uv's `SSL_CERT_FILE`; else the system bundle) plus the run's CA.
 /// yarn 2+: `YARN_HTTPS_CA_FILE_PATH` at its CA file (`tool_ca`, which replaces node's roots)
-/// plus the run's CA, else `NODE_EXTRA_CA_CERTS` as for npm.
+/// plus the run's CA, else `NODE_EXTRA_CA_CERTS` as for npm. git, when it fetches with a
+/// credential: `http.sslCAInfo` of its private configuration (and `GIT_SSL_CAINFO` when set)
+/// at its CA file (else the system bundle) plus the run's CA; its hosts verified with that
+/// CA file.
 pub fn trust_inside(
     plan: &mut Plan,
     vault: &mut Vault,
@@ -1170,6 +1418,18 @@ pub fn trust_inside(
         }),
     };
     let user_ca = user_ca.filter(|p| p.is_absolute());
+    // The package manager's git, when it fetches with a credential (a private gitconfig):
+    // its own CA setting (`GIT_SSL_CAINFO`, else `http.sslCAInfo`) replaces the system's.
+    let git_config = file_text(plan, PRIVATE_GITCONFIG);
+    let git_ca = git_config.as_ref().and_then(|text| {
+        var(plan, &["GIT_SSL_CAINFO"])
+            .or_else(|| {
+                crate::plan::gitconfig::parse_user(text)
+                    .ssl_ca_info
+                    .map(Into::into)
+            })
+            .filter(|p| p.is_absolute())
+    });
     // CA files node adds to its roots (a corporate proxy's CA): kept, with the run's CA added.
     let node_extra = match trust {
         CaTrust::Python | CaTrust::Uv => None,
@@ -1187,7 +1447,46 @@ pub fn trust_inside(
             files: node_extra.iter().cloned().collect(),
         },
     };
-    let tls = std::sync::Arc::new(super::tls::Interceptor::new(roots)?);
+    let mut interceptor = super::tls::Interceptor::new(roots.clone())?;
+    let mut git_note = String::new();
+    // git's hosts are verified as git would verify them; a host the package manager also
+    // reaches with a credential of its own trusts both clients' roots.
+    if git_config.is_some() {
+        let git_roots = match &git_ca {
+            Some(p) => super::tls::Roots {
+                system: false,
+                files: vec![p.clone()],
+            },
+            None => super::tls::Roots::system(),
+        };
+        let is_git = |c: &Credential| {
+            c.source.ends_with(GIT_STORE_SOURCE) || c.source.ends_with(GIT_CONFIG_SOURCE)
+        };
+        let https_hosts = |git: bool| -> Vec<String> {
+            vault
+                .credentials()
+                .iter()
+                .filter(|c| is_git(c) == git)
+                .flat_map(|c| &c.origins)
+                .filter(|o| o.scheme == Scheme::Https)
+                .map(|o| o.host.clone())
+                .collect()
+        };
+        let others = https_hosts(false);
+        let git_hosts = https_hosts(true);
+        if !git_hosts.is_empty() {
+            git_note = format!("; git's hosts against {git_roots}");
+        }
+        for host in git_hosts {
+            let host_roots = if others.contains(&host) {
+                roots.union(&git_roots)
+            } else {
+                git_roots.clone()
+            };
+            interceptor.set_host_roots(&host, host_roots)?;
+        }
+    }
+    let tls = std::sync::Arc::new(interceptor);
     let ca = tls.ca_pem().to_string();
     let read = |p: &std::path::Path| {
         std::fs::read_to_string(p).map_err(|source| TrustError::Read {
@@ -1231,6 +1530,29 @@ pub fn trust_inside(
         }
         (_, None, None) => env.push(("NODE_EXTRA_CA_CERTS", CA_CERT.to_string())),
     }
+    if let Some(text) = &git_config {
+        let base = match &git_ca {
+            Some(p) => read(p)?,
+            None => read(std::path::Path::new(SYSTEM_BUNDLE))?,
+        };
+        files.push((GIT_CA_BUNDLE, format!("{base}\n{ca}")));
+        // The last value wins: git trusts the bundle, whatever the caller's file said.
+        let text = format!(
+            "{text}[http]\n\tsslCAInfo = {}\n",
+            crate::plan::gitconfig::quote(GIT_CA_BUNDLE)
+        );
+        replace_file(
+            plan,
+            crate::plan::Mount {
+                target: PRIVATE_GITCONFIG.into(),
+                kind: MountKind::File(text),
+                why: "the credential parts of git's global configuration, trusting the run's CA, for the package manager's git only".into(),
+            },
+        );
+        if var(plan, &["GIT_SSL_CAINFO"]).is_some() {
+            env.push(("GIT_SSL_CAINFO", GIT_CA_BUNDLE.to_string()));
+        }
+    }
     for (target, text) in files {
         plan.mounts.push(crate::plan::Mount {
             target: target.into(),
@@ -1261,7 +1583,7 @@ pub fn trust_inside(
         plan.env.pass.push((name.into(), value.into()));
     }
     plan.notes.push(format!(
-        "HTTPS registries that carry a credential are intercepted with a CA made for this run (its key never leaves safe-install); the upstream is verified against {}",
+        "HTTPS registries that carry a credential are intercepted with a CA made for this run (its key never leaves safe-install); the upstream is verified against {}{git_note}",
         tls.roots()
     ));
     vault.set_tls(tls);

@@ -49,6 +49,20 @@ impl Roots {
             files: Vec::new(),
         }
     }
+
+    /// What either trusts: for a host two clients reach with their own CA settings.
+    pub fn union(&self, other: &Roots) -> Roots {
+        let mut files = self.files.clone();
+        for f in &other.files {
+            if !files.contains(f) {
+                files.push(f.clone());
+            }
+        }
+        Roots {
+            system: self.system || other.system,
+            files,
+        }
+    }
 }
 
 impl std::fmt::Display for Roots {
@@ -68,6 +82,8 @@ pub struct Interceptor {
     ca_pem: String,
     leaves: Mutex<HashMap<String, Arc<rustls::ServerConfig>>>,
     upstream: Arc<rustls::ClientConfig>,
+    /// Hosts another client reaches with CA settings of its own (git's), and their roots.
+    per_host: HashMap<String, (Roots, Arc<rustls::ClientConfig>)>,
     provider: Arc<rustls::crypto::CryptoProvider>,
     roots: Roots,
 }
@@ -109,40 +125,39 @@ impl Interceptor {
         validity(&mut params);
         let ca = params.self_signed(&ca_key)?;
         let ca_pem = ca.pem();
-        let mut store = rustls::RootCertStore::empty();
-        if roots.system {
-            let found = rustls_native_certs::load_native_certs();
-            let (added, _) = store.add_parsable_certificates(found.certs);
-            if added == 0 {
-                return Err(TlsError::NoRoots("the system's certificate store".into()));
-            }
-        }
-        for path in &roots.files {
-            let certs = CertificateDer::pem_file_iter(path)
-                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-                .map_err(|source| TlsError::ReadRoots {
-                    path: path.clone(),
-                    source,
-                })?;
-            let (added, _) = store.add_parsable_certificates(certs);
-            if added == 0 {
-                return Err(TlsError::NoRoots(path.display().to_string()));
-            }
-        }
-        let mut upstream = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(store)
-            .with_no_client_auth();
-        upstream.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let upstream = client_config(&provider, &roots)?;
         Ok(Interceptor {
             ca,
             ca_key,
             ca_pem,
             leaves: Mutex::new(HashMap::new()),
-            upstream: Arc::new(upstream),
+            upstream,
+            per_host: HashMap::new(),
             provider,
             roots,
         })
+    }
+
+    /// Verify `host` (any port) against `roots` instead of the run's roots: a host another
+    /// client reaches with CA settings of its own (git's `http.sslCAInfo`). A host set twice
+    /// trusts both.
+    pub fn set_host_roots(&mut self, host: &str, roots: Roots) -> Result<(), TlsError> {
+        let host = host.to_ascii_lowercase();
+        let roots = match self.per_host.get(&host) {
+            Some((old, _)) => old.union(&roots),
+            None => roots,
+        };
+        let config = client_config(&self.provider, &roots)?;
+        self.per_host.insert(host, (roots, config));
+        Ok(())
+    }
+
+    /// The roots `host` is verified against.
+    pub fn roots_for(&self, host: &str) -> &Roots {
+        self.per_host
+            .get(&host.to_ascii_lowercase())
+            .map(|(r, _)| r)
+            .unwrap_or(&self.roots)
     }
 
     /// The CA certificate (public), for the clients inside.
@@ -193,11 +208,46 @@ impl Interceptor {
     pub fn client(&self, host: &str) -> Result<rustls::ClientConnection, TlsError> {
         let name = ServerName::try_from(host.to_string())
             .map_err(|_| TlsError::ServerName(host.to_string()))?;
-        Ok(rustls::ClientConnection::new(
-            Arc::clone(&self.upstream),
-            name,
-        )?)
+        let config = self
+            .per_host
+            .get(&host.to_ascii_lowercase())
+            .map(|(_, c)| c)
+            .unwrap_or(&self.upstream);
+        Ok(rustls::ClientConnection::new(Arc::clone(config), name)?)
     }
+}
+
+/// The upstream side's TLS settings, verifying against `roots`.
+fn client_config(
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+    roots: &Roots,
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let mut store = rustls::RootCertStore::empty();
+    if roots.system {
+        let found = rustls_native_certs::load_native_certs();
+        let (added, _) = store.add_parsable_certificates(found.certs);
+        if added == 0 {
+            return Err(TlsError::NoRoots("the system's certificate store".into()));
+        }
+    }
+    for path in &roots.files {
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(|source| TlsError::ReadRoots {
+                path: path.clone(),
+                source,
+            })?;
+        let (added, _) = store.add_parsable_certificates(certs);
+        if added == 0 {
+            return Err(TlsError::NoRoots(path.display().to_string()));
+        }
+    }
+    let mut upstream = rustls::ClientConfig::builder_with_provider(Arc::clone(provider))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(store)
+        .with_no_client_auth();
+    upstream.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(upstream))
 }
 
 #[cfg(test)]
@@ -287,7 +337,7 @@ mod upstream_tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let t = std::thread::spawn(move || {
-            for _ in 0..2 {
+            for _ in 0..3 {
                 let (tcp, _) = listener.accept().expect("accept");
                 let conn = rustls::ServerConnection::new(Arc::clone(&server)).expect("conn");
                 let mut s = rustls::StreamOwned::new(conn, tcp);
@@ -312,12 +362,31 @@ mod upstream_tests {
         assert_eq!(
             connect(Roots {
                 system: false,
-                files: vec![ca]
+                files: vec![ca.clone()]
             }),
             Ok(b"pong".to_vec())
         );
         let refused = connect(Roots::system()).expect_err("not a system root");
         assert!(refused.contains("UnknownIssuer"), "{refused}");
+        // Roots of its own for one host: that host only.
+        let mut i = Interceptor::new(Roots::system()).expect("interceptor");
+        i.set_host_roots(
+            "127.0.0.1",
+            Roots {
+                system: false,
+                files: vec![ca.clone()],
+            },
+        )
+        .expect("host roots");
+        assert_eq!(i.roots_for("127.0.0.1").files, std::slice::from_ref(&ca));
+        assert_eq!(i.roots_for("registry.example.com"), &Roots::system());
+        let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let mut s = rustls::StreamOwned::new(i.client("127.0.0.1").expect("client"), tcp);
+        s.write_all(b"ping").expect("write");
+        let mut b = [0u8; 4];
+        s.read_exact(&mut b)
+            .expect("verified against the host's roots");
+        assert_eq!(&b, b"pong");
         t.join().expect("server");
     }
 }

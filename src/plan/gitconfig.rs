@@ -100,6 +100,257 @@ fn strip_userinfo(line: &str) -> Option<String> {
     changed.then_some(out)
 }
 
+/// What of the caller's global git configuration (`~/.gitconfig`, `$XDG_CONFIG_HOME/git/config`
+/// or `$GIT_CONFIG_GLOBAL`) concerns credentials for HTTP fetches. The private home hides the
+/// file; a package manager that fetches a git dependency gets a private configuration made of
+/// these parts only (see [`private_config`]), with every secret sealed by `creds::seal`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UserGit {
+    /// Files the `store` helper reads: its `--file` arguments as written (`~/` unexpanded), or
+    /// `None` for its defaults (`~/.git-credentials`, then `$XDG_CONFIG_HOME/git/credentials`).
+    pub store: Vec<Option<String>>,
+    /// Helpers other than `store` (`cache`, `manager`, `!program`): programs and sockets the
+    /// sandbox does not show, so they are not carried.
+    pub other_helpers: Vec<String>,
+    /// `credential.useHttpPath`: the store's entries then match by path too.
+    pub use_http_path: bool,
+    /// `http.<url>.extraheader`: the URL (`None`: every host git talks to) and the header.
+    pub extraheaders: Vec<(Option<String>, String)>,
+    /// `http.sslCAInfo`: the CA file git verifies servers with instead of the system's.
+    pub ssl_ca_info: Option<String>,
+}
+
+impl UserGit {
+    /// Whether git would use a credential of this configuration.
+    pub fn has_credentials(&self) -> bool {
+        !self.store.is_empty() || !self.extraheaders.is_empty()
+    }
+}
+
+/// The credential parts of a global git configuration, in git's syntax (`[section "sub"]`,
+/// `key = value`, quotes and backslash escapes; an empty `helper` resets the helper list, as
+/// in git).
+pub fn parse_user(text: &str) -> UserGit {
+    let mut out = UserGit::default();
+    let mut section = String::new();
+    let mut sub: Option<String> = None;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            (section, sub) = section_and_sub(trimmed);
+            continue;
+        }
+        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
+            continue;
+        }
+        let (key, value) = match trimmed.split_once('=') {
+            Some((k, v)) => (k.trim().to_ascii_lowercase(), config_value(v)),
+            // A bare key is boolean true.
+            None => (trimmed.to_ascii_lowercase(), "true".to_string()),
+        };
+        match (section.as_str(), key.as_str()) {
+            ("credential", "helper") => {
+                if value.is_empty() {
+                    out.store.clear();
+                    out.other_helpers.clear();
+                } else if let Some(file) = store_file(&value) {
+                    out.store.push(file);
+                } else {
+                    out.other_helpers.push(value);
+                }
+            }
+            ("credential", "usehttppath") if sub.is_none() => {
+                out.use_http_path = matches!(
+                    value.to_ascii_lowercase().as_str(),
+                    "true" | "yes" | "on" | "1"
+                );
+            }
+            ("http", "extraheader") => {
+                if value.is_empty() {
+                    // An empty value resets the list for that URL.
+                    out.extraheaders.retain(|(u, _)| *u != sub);
+                } else {
+                    out.extraheaders.push((sub.clone(), value));
+                }
+            }
+            ("http", "sslcainfo") if sub.is_none() => out.ssl_ca_info = Some(value),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// `store`, `store --file=F`, `store --file F`, `git-credential-store …` → `Some(file)`; `None`
+/// when the helper is another one.
+fn store_file(helper: &str) -> Option<Option<String>> {
+    let mut words = helper.split_whitespace();
+    let name = words.next()?;
+    if name != "store" && name != "git-credential-store" && !name.ends_with("/git-credential-store")
+    {
+        return None;
+    }
+    let mut file = None;
+    while let Some(w) = words.next() {
+        if let Some(f) = w.strip_prefix("--file=") {
+            file = Some(f.to_string());
+        } else if w == "--file" {
+            file = words.next().map(str::to_string);
+        }
+    }
+    Some(file)
+}
+
+/// `[Section "sub"]` → (lower-case section, the subsection as written); `[section.sub]` (the
+/// old form, lower-cased by git) likewise.
+fn section_and_sub(header: &str) -> (String, Option<String>) {
+    let inner = header.trim_start_matches('[');
+    let inner = inner.rsplit_once(']').map(|(i, _)| i).unwrap_or(inner);
+    match inner.split_once([' ', '\t']) {
+        Some((name, rest)) => {
+            let rest = rest.trim();
+            let sub = rest
+                .strip_prefix('"')
+                .and_then(|r| r.strip_suffix('"'))
+                .map(|r| r.replace("\\\"", "\"").replace("\\\\", "\\"));
+            (name.to_ascii_lowercase(), sub)
+        }
+        None => match inner.split_once('.') {
+            Some((name, sub)) => (name.to_ascii_lowercase(), Some(sub.to_ascii_lowercase())),
+            None => (inner.to_ascii_lowercase(), None),
+        },
+    }
+}
+
+/// A value as git reads it: quotes removed, `\"`, `\\`, `\t`, `\n` unescaped, a comment
+/// (`#`, `;` outside quotes) cut, surrounding blanks trimmed.
+pub fn config_value(raw: &str) -> String {
+    let mut out = String::new();
+    let mut quoted = false;
+    let mut pending_space = String::new();
+    let mut chars = raw.trim().chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => quoted = !quoted,
+            '\\' => match chars.next() {
+                Some('t') => out.push('\t'),
+                Some('n') => out.push('\n'),
+                Some(other) => out.push(other),
+                None => {}
+            },
+            '#' | ';' if !quoted => break,
+            c if c.is_whitespace() && !quoted => {
+                pending_space.push(c);
+                continue;
+            }
+            c => {
+                out.push_str(&std::mem::take(&mut pending_space));
+                out.push(c);
+            }
+        }
+        if quoted {
+            out.push_str(&std::mem::take(&mut pending_space));
+        }
+    }
+    out
+}
+
+/// A value written for git: in quotes, with `"` and `\` escaped.
+pub fn quote(value: &str) -> String {
+    let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("\"{escaped}\"")
+}
+
+/// The host of an `http.<url>` key, when git would match it by name (no `*` wildcard).
+fn exact_url(url: &str) -> Option<url::Url> {
+    let u = url::Url::parse(url).ok()?;
+    let host = u.host_str()?;
+    (matches!(u.scheme(), "http" | "https") && !host.contains('*')).then_some(u)
+}
+
+/// The private configuration git gets inside (`GIT_CONFIG_GLOBAL`): the store helper reading
+/// `credentials_file` (read only: `get`, never `store` or `erase`), `useHttpPath`, every
+/// `http.<url>.extraheader` whose URL names one host, and `sslCAInfo`. Returns the text and
+/// notes on what was not carried (headers for every host or a wildcard host, other helpers).
+pub fn private_config(user: &UserGit, credentials_file: Option<&str>) -> (String, Vec<String>) {
+    let mut notes = Vec::new();
+    let mut text = String::from(
+        "# written by safe-install for the package manager's git only (trust level 1): the\n# credential parts of your global git configuration, secrets as placeholders\n",
+    );
+    if let Some(file) = credentials_file {
+        // `get` only: git asks the helper to `store` a credential that worked, which would
+        // write the read-only private file.
+        let helper = format!(
+            "!f() {{ test \"$1\" != get || exec git credential-store --file={file} get; }}; f"
+        );
+        text.push_str(&format!("[credential]\n\thelper = {}\n", quote(&helper)));
+        if user.use_http_path {
+            text.push_str("\tuseHttpPath = true\n");
+        }
+    }
+    for (url, header) in &user.extraheaders {
+        match url.as_deref().map(|u| (u, exact_url(u))) {
+            Some((u, Some(_))) => {
+                text.push_str(&format!(
+                    "[http {}]\n\textraheader = {}\n",
+                    quote(u),
+                    quote(header)
+                ));
+            }
+            Some((u, None)) => notes.push(format!(
+                "git: http.{u}.extraheader is not carried into the sandbox (safe-install binds a credential to one named http or https host; a wildcard or another scheme cannot be bound)"
+            )),
+            None => notes.push(
+                "git: http.extraheader without a URL is not carried into the sandbox (git would send it to every host); scope it to your server: `git config --global http.https://HOST/.extraheader …`".into(),
+            ),
+        }
+    }
+    for helper in &user.other_helpers {
+        notes.push(format!(
+            "git: the credential helper `{helper}` is not carried into the sandbox (a program or socket the sandbox does not show); `store` (~/.git-credentials) and http.<url>.extraheader are"
+        ));
+    }
+    if let Some(ca) = &user.ssl_ca_info {
+        text.push_str(&format!("[http]\n\tsslCAInfo = {}\n", quote(ca)));
+    }
+    (text, notes)
+}
+
+/// Every `http(s)://` or `git+http(s)://` URL with user information in `text` (a manifest's
+/// dependency value, a lockfile), shown without it. Placeholders are not credentials.
+pub fn url_credentials(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let scheme_start = rest[..at]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || "+-.".contains(c)))
+            .map(|i| i + 1)
+            .unwrap_or(0);
+        let scheme = rest[scheme_start..at].to_ascii_lowercase();
+        let after = &rest[at + 3..];
+        let end = after
+            .find(|c: char| "/?#".contains(c) || c.is_whitespace() || "\"'`,".contains(c))
+            .unwrap_or(after.len());
+        let authority = &after[..end];
+        let is_http = matches!(scheme.as_str(), "http" | "https" | "git+http" | "git+https");
+        if let (true, Some(i)) = (is_http, authority.rfind('@')) {
+            let userinfo = &authority[..i];
+            if !userinfo.is_empty() && !userinfo.contains("si-placeholder-") {
+                let path_end = after[end..]
+                    .find(|c: char| c.is_whitespace() || "\"'`,#".contains(c))
+                    .map(|j| end + j)
+                    .unwrap_or(after.len());
+                out.push(format!(
+                    "{scheme}://***@{}{}",
+                    &authority[i + 1..],
+                    &after[end..path_end]
+                ));
+            }
+        }
+        rest = &after[end..];
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +379,82 @@ mod tests {
         let clean = sanitize(text).expect("changed");
         assert!(!clean.contains("SECRET") && !clean.contains("_temp") && !clean.contains("y\n  "));
         assert!(clean.contains("name = CI"));
+    }
+
+    #[test]
+    fn the_credential_parts_of_a_global_config_are_found() {
+        let text = "[user]\n\tname = me\n[credential]\n\thelper = cache\n\thelper =\n\thelper = store --file ~/.my-creds\n\thelper = store\n\tuseHttpPath = true\n[credential \"https://other.example.com\"]\n\thelper = \"!f() { echo password=x; }; f\"\n[http \"https://git.example.com/org/\"]\n\textraheader = \"AUTHORIZATION: basic eDp5\" ; comment\n[http]\n\textraheader = X-Everywhere: 1\n\tsslCAInfo = /etc/corp-ca.pem\n[http \"https://*.example.com/\"]\n\textraheader = PRIVATE-TOKEN: t\n";
+        let user = parse_user(text);
+        // The empty helper reset `cache`.
+        assert_eq!(user.store, [Some("~/.my-creds".to_string()), None]);
+        assert_eq!(user.other_helpers, ["!f() { echo password=x; }; f"]);
+        assert!(user.use_http_path);
+        assert_eq!(
+            user.extraheaders,
+            [
+                (
+                    Some("https://git.example.com/org/".to_string()),
+                    "AUTHORIZATION: basic eDp5".to_string()
+                ),
+                (None, "X-Everywhere: 1".to_string()),
+                (
+                    Some("https://*.example.com/".to_string()),
+                    "PRIVATE-TOKEN: t".to_string()
+                ),
+            ]
+        );
+        assert_eq!(user.ssl_ca_info.as_deref(), Some("/etc/corp-ca.pem"));
+        assert!(!parse_user("[user]\n\tname = me\n").has_credentials());
+    }
+
+    #[test]
+    fn the_private_config_carries_only_what_binds_to_one_host() {
+        let user = parse_user("[credential]\n\thelper = store\n[http \"https://git.example.com/\"]\n\textraheader = Authorization: Bearer tok\n[http]\n\textraheader = X-All: 1\n[http \"https://*.example.com/\"]\n\textraheader = X-Wild: 1\n");
+        let (text, notes) = private_config(&user, Some("/private/creds"));
+        let back = parse_user(&text);
+        assert!(
+            back.store.is_empty(),
+            "the helper reads only: not `store`: {text}"
+        );
+        assert_eq!(back.other_helpers.len(), 1);
+        assert!(
+            back.other_helpers[0].contains("--file=/private/creds get"),
+            "{text}"
+        );
+        assert!(
+            back.other_helpers[0].starts_with("!f() { test \"$1\" != get"),
+            "{text}"
+        );
+        assert_eq!(
+            back.extraheaders,
+            [(
+                Some("https://git.example.com/".to_string()),
+                "Authorization: Bearer tok".to_string()
+            )]
+        );
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(!text.contains("X-All") && !text.contains("X-Wild"));
+    }
+
+    #[test]
+    fn credentials_in_dependency_urls_are_found_and_shown_without_them() {
+        assert_eq!(
+            url_credentials("git+https://user:ghp_TOKEN@git.example.com/o/r.git#abc"),
+            ["git+https://***@git.example.com/o/r.git"]
+        );
+        assert_eq!(
+            url_credentials("  resolved \"https://tok@git.example.com/o/r.git#deadbeef\""),
+            ["https://***@git.example.com/o/r.git"]
+        );
+        for clean in [
+            "git+https://git.example.com/o/r.git",
+            "git+ssh://git@git.example.com/o/r.git",
+            "github:o/r",
+            "https://si-placeholder-00ff@git.example.com/x",
+            "^1.2.3",
+        ] {
+            assert!(url_credentials(clean).is_empty(), "{clean}");
+        }
     }
 
     #[test]

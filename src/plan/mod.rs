@@ -219,6 +219,73 @@ pub enum PlanError {
     PluginConfig(#[from] pm::ConfigError),
     #[error("the package manager runs scripts through a plugin, but none could be made for it; refusing rather than running its scripts at the package manager's level")]
     NoPlugin,
+    #[error("{file} ({place}) fetches {shown} with a credential written into the URL: every process inside the sandbox, lifecycle scripts included, could read it there, and safe-install does not rewrite your project's files to seal it. Fix: remove the user name and token from the URL in {file} (and in the lockfile), and keep them where git looks for them, which safe-install shows inside as a placeholder: `git config --global credential.helper store` and a line `https://USER:TOKEN@HOST` in ~/.git-credentials (or `git config --global http.https://HOST/.extraheader 'Authorization: Bearer TOKEN'`)", file = .file.display())]
+    UrlCredential {
+        file: PathBuf,
+        place: String,
+        shown: String,
+    },
+}
+
+/// Project files that name dependencies by URL: the manifest's dependency maps and the
+/// lockfiles of npm, pnpm and yarn.
+const DEPENDENCY_FIELDS: &[&str] = &[
+    "dependencies",
+    "devDependencies",
+    "optionalDependencies",
+    "peerDependencies",
+    "overrides",
+    "resolutions",
+];
+const LOCKFILES: &[&str] = &[
+    "package-lock.json",
+    "npm-shrinkwrap.json",
+    "pnpm-lock.yaml",
+    "yarn.lock",
+];
+
+/// A dependency URL with a credential in the project's manifest or lockfile is refused (see
+/// `PlanError::UrlCredential`): git and the package manager would read it in the clear.
+fn check_dependency_urls(project: &Path) -> Result<(), PlanError> {
+    let found = |file: &Path, place: String, text: &str| match gitconfig::url_credentials(text)
+        .into_iter()
+        .next()
+    {
+        Some(shown) => Err(PlanError::UrlCredential {
+            file: file.to_path_buf(),
+            place,
+            shown,
+        }),
+        None => Ok(()),
+    };
+    let manifest = project.join("package.json");
+    if let Ok(text) = std::fs::read_to_string(&manifest) {
+        if let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) {
+            for field in DEPENDENCY_FIELDS {
+                let Some(map) = json.get(field).and_then(|m| m.as_object()) else {
+                    continue;
+                };
+                for (name, spec) in map {
+                    // `overrides` nest; their text holds every URL.
+                    let spec = match spec.as_str() {
+                        Some(s) => s.to_string(),
+                        None => spec.to_string(),
+                    };
+                    found(&manifest, format!("{field}.{name}"), &spec)?;
+                }
+            }
+        }
+    }
+    for name in LOCKFILES {
+        let file = project.join(name);
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        for (i, line) in text.lines().enumerate() {
+            found(&file, format!("line {}", i + 1), line)?;
+        }
+    }
+    Ok(())
 }
 
 /// Build the plan for `mode`.
@@ -452,6 +519,14 @@ fn script_shell_hook(
     view: &mut view::View,
     hidden: &mut Vec<Hidden>,
 ) -> Result<(ScriptPlan, HookEnv), PlanError> {
+    check_dependency_urls(&ctx.project)?;
+    let mut hook = hook;
+    // git fetches `git+https://` dependencies at level 1 with the caller's git credentials.
+    let (git, git_notes) = trust::git_private_config(ctx);
+    let carries_git = !git.env.is_empty();
+    view.notes.extend(git_notes);
+    hook.mounts.extend(git.mounts);
+    hook.env.extend(git.env);
     for m in hook.mounts {
         if m.kind == MountKind::HideFile {
             hidden.push(Hidden {
@@ -490,7 +565,10 @@ fn script_shell_hook(
         }
     }
     view.sort();
-    let script = trust::script_plan(policy, ctx, &view.landlock());
+    let mut script = trust::script_plan(policy, ctx, &view.landlock());
+    if carries_git {
+        script.drop_env.push(trust::GIT_CONFIG_VAR.into());
+    }
     let config = trust::config_mount(&script);
     view.push(config.target, config.kind, config.why);
     view.sort();

@@ -98,25 +98,64 @@ pub fn place_generated_files(plan: &mut Plan, mode: &Mode) {
             _ => None,
         })
         .collect();
-    let mut shown = false;
-    for (i, (target, text)) in files.iter().enumerate() {
-        let users: Vec<usize> = (0..plan.env.pass.len())
-            .filter(|&k| Path::new(&plan.env.pass[k].1) == target.as_path())
-            .collect();
-        if users.is_empty() {
-            continue;
-        }
+    let new_path = |i: usize, target: &Path| {
         let name = target
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| format!("file-{i}"));
-        let path = host.config.join(name);
-        for k in users {
-            plan.env.pass[k].1 = path.clone().into_os_string();
+        host.config.join(name)
+    };
+    // The files the environment points at, and the files those name by path (git's private
+    // configuration names its credential file and CA bundle), until nothing more is named.
+    let mut placed: Vec<bool> = files
+        .iter()
+        .map(|(target, _)| {
+            plan.env
+                .pass
+                .iter()
+                .any(|(_, v)| Path::new(v) == target.as_path())
+        })
+        .collect();
+    loop {
+        let named: Vec<usize> = (0..files.len())
+            .filter(|&j| {
+                !placed[j]
+                    && files
+                        .iter()
+                        .zip(&placed)
+                        .any(|((_, text), p)| *p && text.contains(&*files[j].0.to_string_lossy()))
+            })
+            .collect();
+        if named.is_empty() {
+            break;
+        }
+        for j in named {
+            placed[j] = true;
+        }
+    }
+    let mut shown = false;
+    for (i, (target, text)) in files.iter().enumerate() {
+        if !placed[i] {
+            continue;
+        }
+        let path = new_path(i, target);
+        for (_, v) in plan.env.pass.iter_mut() {
+            if Path::new(v) == target.as_path() {
+                *v = path.clone().into_os_string();
+            }
+        }
+        let mut text = text.clone();
+        for (j, (other, _)) in files.iter().enumerate() {
+            if placed[j] {
+                text = text.replace(
+                    &*other.to_string_lossy(),
+                    &new_path(j, other).to_string_lossy(),
+                );
+            }
         }
         plan.mounts.push(Mount {
             target: path,
-            kind: MountKind::File(text.clone()),
+            kind: MountKind::File(text),
             why: format!(
                 "generated configuration the environment points at (in place of {})",
                 target.display()
@@ -219,6 +258,50 @@ mod tests {
         assert_eq!(
             !written.is_empty(),
             plan.mounts.iter().any(|m| m.target == host.config)
+        );
+    }
+
+    #[test]
+    fn files_named_by_a_placed_file_move_with_it() {
+        let (_dir, ctx) = npm_ci(Project::BesideHome);
+        let host = HostPlaces {
+            proxy: "127.0.0.1:40000".parse().expect("address"),
+            tmp: PathBuf::from("/tmp/private-tmp"),
+            config: PathBuf::from("/tmp/private-config"),
+        };
+        let mode = Mode::Landlock(host.clone());
+        let mut plan = crate::plan::build(&npm_policy(), &ctx, &mode).expect("plan");
+        let file = |target: &str, text: &str| Mount {
+            target: target.into(),
+            kind: MountKind::File(text.into()),
+            why: String::new(),
+        };
+        plan.mounts.push(file(
+            trust::PRIVATE_GITCONFIG,
+            "helper = --file=/.safe-install/private/git-credentials\nsslCAInfo = /.safe-install/git-ca-bundle.pem\n",
+        ));
+        plan.mounts
+            .push(file(trust::PRIVATE_GIT_CREDENTIALS, "https://u:p@h\n"));
+        plan.mounts
+            .push(file("/.safe-install/git-ca-bundle.pem", "CA"));
+        plan.mounts.push(file("/.safe-install/unnamed", "x"));
+        plan.env.pass.push((
+            trust::GIT_CONFIG_VAR.into(),
+            trust::PRIVATE_GITCONFIG.into(),
+        ));
+        place_generated_files(&mut plan, &mode);
+        let written: std::collections::BTreeMap<_, _> = host_files(&plan, &host).collect();
+        let config = written[host.config.join("gitconfig").as_path()];
+        assert_eq!(
+            config,
+            "helper = --file=/tmp/private-config/git-credentials\nsslCAInfo = /tmp/private-config/git-ca-bundle.pem\n"
+        );
+        assert!(written.contains_key(host.config.join("git-credentials").as_path()));
+        assert!(written.contains_key(host.config.join("git-ca-bundle.pem").as_path()));
+        assert!(!written.contains_key(host.config.join("unnamed").as_path()));
+        assert_eq!(
+            var(&plan, trust::GIT_CONFIG_VAR),
+            Some(host.config.join("gitconfig").as_os_str())
         );
     }
 

@@ -722,6 +722,112 @@ pub fn python_mounts(interpreters: &[PathBuf]) -> (Vec<Mount>, Vec<Interpreter>)
     (mounts, list)
 }
 
+/// git's private global configuration inside (`GIT_CONFIG_GLOBAL`): the credential parts of
+/// the caller's (see `plan::gitconfig::private_config`), for the package manager's git only.
+pub const PRIVATE_GITCONFIG: &str = "/.safe-install/private/gitconfig";
+/// The entries of the caller's `store` helper files (`~/.git-credentials`), for that git only.
+pub const PRIVATE_GIT_CREDENTIALS: &str = "/.safe-install/private/git-credentials";
+/// The variable that points the package manager's git at [`PRIVATE_GITCONFIG`]; level 2 does
+/// not get it (it could not read the file, and git refuses to run with an unreadable one).
+pub const GIT_CONFIG_VAR: &str = "GIT_CONFIG_GLOBAL";
+
+/// The credentials a package manager's `git` fetches `git+https://` dependencies with: the
+/// caller's global git configuration (`$GIT_CONFIG_GLOBAL`, else
+/// `$XDG_CONFIG_HOME/git/config` then `~/.gitconfig`, as git reads them), which the private
+/// home hides, carried as a private copy of its credential parts only: the `store` helper's
+/// files (`~/.git-credentials`) and `http.<url>.extraheader`. The real values are replaced by
+/// placeholders afterwards (`creds::seal`). Nothing when the caller's git uses no credential.
+pub fn git_private_config(ctx: &Context) -> (Hook, Vec<String>) {
+    let mut hook = Hook {
+        mounts: Vec::new(),
+        env: Vec::new(),
+    };
+    let read = |p: &Path| {
+        std::fs::metadata(p)
+            .ok()
+            .filter(|m| m.is_file())
+            .and_then(|_| std::fs::read_to_string(p).ok())
+    };
+    let xdg = ctx
+        .var("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| ctx.home.join(".config"));
+    let files: Vec<PathBuf> = match ctx
+        .var(GIT_CONFIG_VAR)
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+    {
+        Some(file) => vec![file],
+        None => vec![xdg.join("git/config"), ctx.home.join(".gitconfig")],
+    };
+    let text: String = files
+        .iter()
+        .filter_map(|f| read(f))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let user = super::gitconfig::parse_user(&text);
+    if !user.has_credentials() {
+        return (hook, Vec::new());
+    }
+    let expand = |f: &str| match f.strip_prefix("~/") {
+        Some(rest) => ctx.home.join(rest),
+        None => PathBuf::from(f),
+    };
+    let mut stores: Vec<PathBuf> = Vec::new();
+    for file in &user.store {
+        let paths = match file {
+            Some(f) => vec![expand(f)],
+            None => vec![
+                ctx.home.join(".git-credentials"),
+                xdg.join("git/credentials"),
+            ],
+        };
+        for p in paths {
+            if p.is_absolute() && !stores.contains(&p) {
+                stores.push(p);
+            }
+        }
+    }
+    let entries: String = stores
+        .iter()
+        .filter_map(|f| read(f))
+        .map(|t| {
+            if t.ends_with('\n') {
+                t
+            } else {
+                format!("{t}\n")
+            }
+        })
+        .collect();
+    let credentials = (!entries.is_empty()).then_some(PRIVATE_GIT_CREDENTIALS);
+    let (config, notes) = super::gitconfig::private_config(&user, credentials);
+    if credentials.is_none() && !config.contains("extraheader") {
+        return (hook, notes);
+    }
+    if let Some(target) = credentials {
+        hook.mounts.push(Mount {
+            target: target.into(),
+            kind: MountKind::File(entries),
+            why: "git's stored credentials (the store helper's files), for the package manager's git only".into(),
+        });
+    }
+    hook.mounts.push(Mount {
+        target: PRIVATE_GITCONFIG.into(),
+        kind: MountKind::File(config),
+        why: format!(
+            "the credential parts of git's global configuration ({}), for the package manager's git only",
+            files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    });
+    hook.env.push((GIT_CONFIG_VAR, PRIVATE_GITCONFIG.into()));
+    (hook, notes)
+}
+
 /// uv's user and system configuration inside, for uv only: `XDG_CONFIG_HOME` and
 /// `XDG_CONFIG_DIRS` point uv at them (uv reads `<each>/uv/uv.toml`).
 pub const PRIVATE_UV_USER: &str = "/.safe-install/private/uv-user";

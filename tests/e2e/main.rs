@@ -24,6 +24,7 @@ mod degraded;
 mod egress;
 mod everyday_loop;
 mod fixtures_are_real;
+mod git_credentials;
 mod host_escape;
 mod learn;
 mod lifecycle;

@@ -32,6 +32,16 @@ pub struct Server {
 }
 
 impl Server {
+    /// A server a test started itself ([`spawn_server`]), killed when dropped.
+    pub fn adopt(child: Child, url: String, port: u16, log: PathBuf) -> Server {
+        Server {
+            child,
+            url,
+            port,
+            log,
+        }
+    }
+
     /// The server's own output so far, for assertion messages.
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
