@@ -5,8 +5,9 @@
 //! Trust level 2: yarn 2+ runs scripts in its own JavaScript shell, but loads the plugins its
 //! home `.yarnrc.yml` lists even when the project has its own; safe-install generates that
 //! file in the private home with a plugin (`plugin.cjs`) whose `wrapScriptExecution` runs each
-//! script through the script shell. yarn 1 runs dependency scripts with `/bin/sh -c` and
-//! offers no hook: its scripts stay at the package manager's level, said at the run's start.
+//! script through the script shell. yarn 1 runs every script with `/bin/sh -c` and reads no
+//! setting that names another shell for dependencies' scripts: safe-install stands in for
+//! the system shell itself ([`Level2::SystemShell`], `shim::system_shell`).
 
 pub mod approvals;
 pub mod config;
@@ -261,9 +262,7 @@ impl PackageManager for Yarn {
 
     fn level2(&self, ctx: &Context) -> Level2 {
         match which(ctx).map(|w| w.generation) {
-            Ok(Generation::Classic) => Level2::Unhooked(
-                "yarn 1 runs dependencies' lifecycle scripts with `/bin/sh -c` and reads no setting to run them through another program: they run at the package manager's level: they may reach the registries, read what yarn reads (its .yarnrc; npm's .npmrc files with their registry credentials as placeholders; --secret-env values, as placeholders where a registry setting uses them) and write what yarn writes (the project but .git, yarn's cache), unlogged",
-            ),
+            Ok(Generation::Classic) => Level2::SystemShell,
             // Also when which yarn runs is unknown (a wrapper, corepack's shim): the stricter
             // guess, since yarn 2+ without the plugin refuses to start. No registry is allowed
             // then, and `script_plugin` says that a yarn 1 would not be hooked.
@@ -497,15 +496,12 @@ mod tests {
     }
 
     #[test]
-    fn yarn4_scripts_go_through_the_plugin_yarn1_s_are_unhooked() {
+    fn yarn4_scripts_go_through_the_plugin_yarn1_s_through_the_system_shell() {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path();
         toolchains(root);
         assert_eq!(YARN.level2(&ctx(root, "y4", &[])), Level2::ScriptPlugin);
-        assert!(matches!(
-            YARN.level2(&ctx(root, "y1", &[])),
-            Level2::Unhooked(_)
-        ));
+        assert_eq!(YARN.level2(&ctx(root, "y1", &[])), Level2::SystemShell);
         let plugin = YARN
             .script_plugin(&ctx(root, "y4", &[]), Path::new("/.si/shell"))
             .expect("plugin")
