@@ -1184,3 +1184,60 @@ fn yarn1_installed_tree_equals_the_bare_one() {
         diffs.join("\n")
     );
 }
+
+/// `yarn run` is the one place yarn 1 reads `script-shell`: a project's `.yarnrc` and
+/// `.npmrc` naming `/bin/bash` would run the project's script with a shell safe-install does
+/// not stand in for. Pinned to `/bin/sh`, the root project's script runs at level 2: its
+/// write to the project root is refused and logged as the project's, its write to the
+/// install tree (the root project's own, as under npm) lands.
+#[test]
+fn yarn1_run_with_a_project_script_shell_still_runs_at_level_2() {
+    let world = World::new("yarn1-run");
+    write_file(
+        &world.project.join("package.json"),
+        "{ \"name\": \"si-yarn\", \"version\": \"1.0.0\", \"private\": true,\n  \"scripts\": { \"probe\": \"touch node_modules/si-run-tree; touch si-run-root\" } }\n",
+    );
+    // An installed project: the install tree exists (a Landlock rule needs it).
+    fs::create_dir_all(world.project.join("node_modules")).expect("mkdir");
+    write_file(
+        &world.project.join(".yarnrc"),
+        "script-shell \"/bin/bash\"\n",
+    );
+    write_file(&world.project.join(".npmrc"), "script-shell=/bin/bash\n");
+    let log = world.log_path("yarn1-run");
+    let out = run(
+        world
+            .safe_install()
+            .env("PATH", path_with("yarn1"))
+            .arg("--log")
+            .arg(&log)
+            .args(["--", "yarn", "run", "probe"]),
+        RUN_TIMEOUT,
+    );
+    assert!(
+        world.project.join("node_modules/si-run-tree").is_file(),
+        "the script did not run:\n{}",
+        out.describe()
+    );
+    assert!(
+        !world.project.join("si-run-root").exists(),
+        "the project's script wrote the project root: it ran at the package manager's level\n{}",
+        out.describe()
+    );
+    let events = read_log(&log);
+    assert!(
+        events.iter().any(|e| e["action"] == "write"
+            && e["verdict"] == "blocked"
+            && e["package"] == "si-yarn@1.0.0"
+            && e["script"] == "probe"
+            && e["target"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("/si-run-root"))),
+        "no blocked write of si-run-root attributed to si-yarn@1.0.0 probe:\n{}",
+        events
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

@@ -51,6 +51,10 @@ pub fn home_rc(user: Option<(&Path, &str)>) -> Result<String, YarnConfigError> {
     Ok(text)
 }
 
+/// yarn 1's `script-shell` from the environment (above every configuration file) and the
+/// shell safe-install stands in for.
+const CLASSIC_SCRIPT_SHELL: (&str, &str) = ("YARN_SCRIPT_SHELL", "/bin/sh");
+
 /// Files that mark a Node.js project root.
 const MANIFESTS: &[&str] = &["package.json"];
 
@@ -268,6 +272,25 @@ impl PackageManager for Yarn {
             // then, and `script_plugin` says that a yarn 1 would not be hooked.
             _ => Level2::ScriptPlugin,
         }
+    }
+
+    /// yarn 1's `yarn run` (not its install) runs the project's scripts with its
+    /// `script-shell` setting when one names a shell (`.yarnrc`, `.npmrc`, `~/.yarnrc`): that
+    /// shell is not the one safe-install stands in for, so the setting is pinned to
+    /// `/bin/sh` through `YARN_SCRIPT_SHELL`, which beats every file (measured with 1.22.22).
+    fn program_pins(&self, ctx: &Context) -> Result<Vec<super::npm::Pin>, super::npm::PinError> {
+        if !matches!(which(ctx), Ok(w) if w.generation == Generation::Classic) {
+            return Ok(Vec::new());
+        }
+        Ok(vec![super::npm::Pin {
+            key: "script-shell",
+            env: CLASSIC_SCRIPT_SHELL.0,
+            value: CLASSIC_SCRIPT_SHELL.1.into(),
+            note: format!(
+                "yarn 1's script-shell pinned to {} ({}): `yarn run` would run the project's scripts with a shell a setting names, which safe-install does not stand in for",
+                CLASSIC_SCRIPT_SHELL.1, CLASSIC_SCRIPT_SHELL.0
+            ),
+        }])
     }
 
     fn script_plugin(&self, ctx: &Context, shim: &Path) -> Result<Option<Plugin>, ConfigError> {
@@ -502,6 +525,17 @@ mod tests {
         toolchains(root);
         assert_eq!(YARN.level2(&ctx(root, "y4", &[])), Level2::ScriptPlugin);
         assert_eq!(YARN.level2(&ctx(root, "y1", &[])), Level2::SystemShell);
+        let pins = YARN.program_pins(&ctx(root, "y1", &[])).expect("pins");
+        assert_eq!(
+            pins.iter()
+                .map(|p| (p.env, p.value.as_str()))
+                .collect::<Vec<_>>(),
+            [("YARN_SCRIPT_SHELL", "/bin/sh")]
+        );
+        assert!(YARN
+            .program_pins(&ctx(root, "y4", &[]))
+            .expect("pins")
+            .is_empty());
         let plugin = YARN
             .script_plugin(&ctx(root, "y4", &[]), Path::new("/.si/shell"))
             .expect("plugin")
