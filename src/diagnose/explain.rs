@@ -268,13 +268,27 @@ fn scripts(o: &mut String, policy: &Policy, plan: &Plan) {
             level2_egress(crate::sandbox::landlock::kernel_abi())
         );
     }
+    if let Some(script) = &plan.script {
+        match &script.stands_in_for {
+            Some(sh) => {
+                let _ = writeln!(
+                    o,
+                    "  every shell the package manager starts (`/bin/sh -c <script>`: {} is safe-install, the real shell at {}) starts at level 2: credentials removed, a nested Landlock layer; only the command itself runs the real shell unchanged",
+                    sh.display(),
+                    crate::plan::trust::SYSTEM_SHELL_REAL
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    o,
+                    "  run through {}: credentials removed, a nested Landlock layer",
+                    crate::plan::trust::SHIM
+                );
+            }
+        }
+    }
     match &plan.script {
         Some(script) => {
-            let _ = writeln!(
-                o,
-                "  run through {}: credentials removed, a nested Landlock layer",
-                crate::plan::trust::SHIM
-            );
             if !plan.hook.is_empty() {
                 let _ = writeln!(
                     o,

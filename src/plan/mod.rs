@@ -225,6 +225,8 @@ pub enum PlanError {
         place: String,
         shown: String,
     },
+    #[error("the package manager runs scripts with /bin/sh, which safe-install stands in for to run them at trust level 2, but cannot here: {why}; refusing rather than running its scripts at the package manager's level")]
+    ShellUnhooked { why: String },
 }
 
 /// Project files that name dependencies by URL: the manifest's dependency maps and the
@@ -358,7 +360,8 @@ fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
             }
             pinned_args.extend(pins.args.iter().cloned());
             let shell_hook = trust::hook(ctx, &pins.env);
-            let (plan, env) = script_shell_hook(policy, ctx, shell_hook, &mut view, &mut hidden)?;
+            let (plan, env) =
+                script_shell_hook(policy, ctx, shell_hook, &mut view, &mut hidden, None)?;
             script = Some(plan);
             trust_env = env;
         }
@@ -368,7 +371,30 @@ fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
                 .ok_or(PlanError::NoPlugin)?;
             view.notes.extend(plugin.notes.iter().cloned());
             let plugin_hook = trust::plugin_hook(plugin);
-            let (plan, env) = script_shell_hook(policy, ctx, plugin_hook, &mut view, &mut hidden)?;
+            let (plan, env) =
+                script_shell_hook(policy, ctx, plugin_hook, &mut view, &mut hidden, None)?;
+            script = Some(plan);
+            trust_env = env;
+        }
+        pm::Level2::SystemShell => {
+            let shell = trust::system_shell().map_err(|why| PlanError::ShellUnhooked { why })?;
+            if !view.visible(&shell) {
+                return Err(PlanError::ShellUnhooked {
+                    why: format!("{} is not in the view", shell.display()),
+                });
+            }
+            let shell_hook =
+                trust::system_shell_hook(&shell).ok_or_else(|| PlanError::ShellUnhooked {
+                    why: "safe-install's own executable cannot be found".into(),
+                })?;
+            let (plan, env) = script_shell_hook(
+                policy,
+                ctx,
+                shell_hook,
+                &mut view,
+                &mut hidden,
+                Some(&shell),
+            )?;
             script = Some(plan);
             trust_env = env;
         }
@@ -450,7 +476,15 @@ fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
             fixed.push((name, dir.into_os_string()));
         }
     }
-    let env = env::scrub(&policy.env, &ctx.env, &fixed);
+    let mut env = env::scrub(&policy.env, &ctx.env, &fixed);
+    // The shims' mark of a process already at level 2 never comes from outside (a policy's
+    // `[[env.set]]`, a caller's variable passed by a pattern): in the package manager's
+    // environment it would start its scripts without their Landlock layer.
+    if env.pass.iter().any(|(k, _)| k == trust::LEVEL2_MARKER) {
+        env.pass.retain(|(k, _)| k != trust::LEVEL2_MARKER);
+        env.dropped
+            .push((trust::LEVEL2_MARKER.into(), env::DropReason::NotAllowed));
+    }
     let seccomp_deny = policy
         .seccomp
         .deny
@@ -511,13 +545,15 @@ type HookEnv = Vec<(&'static str, OsString)>;
 
 /// Lifecycle scripts through the tool's `script-shell`: the tool's configuration moved to a
 /// private file only level 1 reads, its program settings pinned, what each package is granted
-/// shown in the view, and the level-2 plan the shim applies.
+/// shown in the view, and the level-2 plan the shim applies. `system_shell`: the file
+/// safe-install stands in for when the tool runs scripts with `/bin/sh` itself.
 fn script_shell_hook(
     policy: &Policy,
     ctx: &Context,
     hook: trust::Hook,
     view: &mut view::View,
     hidden: &mut Vec<Hidden>,
+    system_shell: Option<&Path>,
 ) -> Result<(ScriptPlan, HookEnv), PlanError> {
     check_dependency_urls(&ctx.project)?;
     let mut hook = hook;
@@ -568,6 +604,10 @@ fn script_shell_hook(
     let mut script = trust::script_plan(policy, ctx, &view.landlock());
     if carries_git {
         script.drop_env.push(trust::GIT_CONFIG_VAR.into());
+    }
+    if let Some(shell) = system_shell {
+        script.shell = trust::SYSTEM_SHELL_REAL.into();
+        script.stands_in_for = Some(shell.to_path_buf());
     }
     let config = trust::config_mount(&script);
     view.push(config.target, config.kind, config.why);

@@ -60,14 +60,17 @@ pub(super) fn for_landlock(plan: &mut Plan, host: &HostPlaces) {
             *v = url.clone();
         }
     }
-    plan.script = None;
+    let stands_in_for = plan.script.take().and_then(|s| s.stands_in_for);
     // The script shell, its configuration and its private temp exist only in the full
-    // sandbox's mount namespace: landlock mode shows none of them.
+    // sandbox's mount namespace: landlock mode shows none of them, nor safe-install standing
+    // in for the system shell.
     plan.mounts.retain(|m| {
         let t = m.target.as_path();
         t != Path::new(trust::SHIM)
             && t != Path::new(trust::SHIM_CONFIG)
             && t != Path::new(trust::SCRIPT_TMP)
+            && t != Path::new(trust::SYSTEM_SHELL_REAL)
+            && Some(t) != stands_in_for.as_deref()
     });
     plan.env
         .pass
@@ -315,5 +318,94 @@ mod tests {
         assert!(!newer.iter().any(|w| w.contains("ABI 9 <")));
         assert!(newer.iter().any(|w| w.contains("uid 0")));
         assert!(newer.iter().any(|w| w.contains("no pid isolation")));
+    }
+
+    /// A yarn 1 project: a `yarn` package at 1.22.22 whose entry file the context runs.
+    fn yarn1_install() -> (tempfile::TempDir, crate::plan::Context) {
+        let (dir, mut ctx) = npm_ci(Project::BesideHome);
+        let yarn = dir.path().join("yarn1");
+        std::fs::create_dir_all(yarn.join("bin")).expect("mkdir");
+        std::fs::write(
+            yarn.join("package.json"),
+            r#"{"name":"yarn","version":"1.22.22"}"#,
+        )
+        .expect("write");
+        std::fs::write(yarn.join("bin/yarn.js"), "").expect("write");
+        ctx.argv = vec!["yarn".into(), "install".into()];
+        ctx.detected = crate::pm::detect(&ctx.argv);
+        ctx.resolved.program = Some(yarn.join("bin/yarn.js"));
+        (dir, ctx)
+    }
+
+    fn yarn_policy() -> crate::policy::Policy {
+        let mut p = crate::policy::Policy::default();
+        p.add_layer("base", crate::policy::builtin::BASE.1)
+            .expect("base");
+        p.add_layer("yarn", crate::policy::builtin::YARN.1)
+            .expect("yarn");
+        p
+    }
+
+    #[test]
+    fn yarn1_stands_in_for_the_system_shell_in_the_full_sandbox_only() {
+        let (_dir, ctx) = yarn1_install();
+        let sh = trust::system_shell().expect("/bin/sh is a shell here");
+        let full = crate::plan::build(&yarn_policy(), &ctx, &Mode::Full).expect("plan");
+        let script = full.script.as_ref().expect("level 2");
+        assert_eq!(script.stands_in_for.as_deref(), Some(sh.as_path()));
+        assert_eq!(script.shell, Path::new(trust::SYSTEM_SHELL_REAL));
+        assert!(full.unhooked.is_none());
+        let target = |t: &Path| full.mounts.iter().find(|m| m.target == t).map(|m| &m.kind);
+        assert_eq!(
+            target(Path::new(trust::SYSTEM_SHELL_REAL)),
+            Some(&super::MountKind::BindRo(sh.clone()))
+        );
+        let exe = std::env::current_exe()
+            .and_then(std::fs::canonicalize)
+            .expect("exe");
+        assert_eq!(target(&sh), Some(&super::MountKind::BindRo(exe)));
+        // Both levels may run the real shell; level 2 reads its plan.
+        assert!(script
+            .read
+            .iter()
+            .any(|r| Path::new(trust::SYSTEM_SHELL_REAL).starts_with(r)));
+        assert!(script
+            .read
+            .iter()
+            .any(|r| r == Path::new(trust::SHIM_CONFIG)));
+        let host = HostPlaces {
+            proxy: "127.0.0.1:40000".parse().expect("address"),
+            tmp: PathBuf::from("/tmp/private-tmp"),
+            config: PathBuf::from("/tmp/private-config"),
+        };
+        let plan = crate::plan::build(&yarn_policy(), &ctx, &Mode::Landlock(host)).expect("plan");
+        assert!(plan.script.is_none());
+        assert!(!plan
+            .mounts
+            .iter()
+            .any(|m| m.target == sh || m.target == Path::new(trust::SYSTEM_SHELL_REAL)));
+    }
+
+    #[test]
+    fn the_level_2_mark_never_reaches_the_package_manager() {
+        let (_dir, mut ctx) = npm_ci(Project::BesideHome);
+        ctx.env.push((trust::LEVEL2_MARKER.into(), "2".into()));
+        let mut policy = npm_policy();
+        policy
+            .add_layer(
+                "project",
+                &format!(
+                    "[[env.pass]]\nname = \"{0}\"\nreason = \"x\"\n[[env.set]]\nname = \"{0}\"\nvalue = \"2\"\nreason = \"x\"\n",
+                    trust::LEVEL2_MARKER
+                ),
+            )
+            .expect("policy");
+        let plan = crate::plan::build(&policy, &ctx, &Mode::Full).expect("plan");
+        assert_eq!(var(&plan, trust::LEVEL2_MARKER), None);
+        assert!(plan
+            .env
+            .dropped
+            .iter()
+            .any(|(k, _)| k == trust::LEVEL2_MARKER));
     }
 }

@@ -78,6 +78,11 @@ pub struct ScriptPlan {
     /// Every script may reach the registries (`--scripts-network registry`).
     #[serde(default)]
     pub network_registry: bool,
+    /// The system shell file safe-install is mounted over (where `/bin/sh` resolves: yarn 1
+    /// runs every script with `/bin/sh -c`); `shell` is then the real one at
+    /// [`SYSTEM_SHELL_REAL`]. `None`: the package manager names the script shell itself.
+    #[serde(default)]
+    pub stands_in_for: Option<PathBuf>,
 }
 
 /// Which directory a level-2 process may write besides temp and grants, found from the
@@ -441,6 +446,59 @@ pub fn plugin_hook(plugin: crate::pm::Plugin) -> Hook {
     }
 }
 
+/// The shell every `/bin/sh -c` runs with when safe-install stands in for the system shell
+/// (the real file `/bin/sh` resolves to, bound read-only).
+pub const SYSTEM_SHELL_REAL: &str = "/.safe-install/sh-real";
+/// What the system shell may be called for safe-install to stand in for it. Another file
+/// there (busybox, whose other applets share it) is not hooked.
+pub const SYSTEM_SHELL_NAMES: &[&str] = &["sh", "dash", "bash"];
+
+/// The file `/bin/sh` resolves to on the host (canonical), when it is a shell safe-install
+/// can stand in for ([`SYSTEM_SHELL_NAMES`]); `Err` says what it is otherwise.
+pub fn system_shell() -> Result<PathBuf, String> {
+    let real = std::fs::canonicalize("/bin/sh").map_err(|e| format!("/bin/sh: {e}"))?;
+    let named = real
+        .file_name()
+        .and_then(std::ffi::OsStr::to_str)
+        .is_some_and(|n| SYSTEM_SHELL_NAMES.contains(&n));
+    let file = std::fs::metadata(&real).is_ok_and(|m| m.is_file());
+    if named && file {
+        Ok(real)
+    } else {
+        Err(format!(
+            "/bin/sh is {}, not one of the shells safe-install stands in for ({})",
+            real.display(),
+            SYSTEM_SHELL_NAMES.join(", ")
+        ))
+    }
+}
+
+/// The mounts that make `shell` (the system shell's file, from [`system_shell`]) this
+/// binary, with the real shell at [`SYSTEM_SHELL_REAL`].
+pub fn system_shell_hook(shell: &Path) -> Option<Hook> {
+    let exe = std::env::current_exe()
+        .and_then(std::fs::canonicalize)
+        .ok()?;
+    Some(Hook {
+        mounts: vec![
+            Mount {
+                target: SYSTEM_SHELL_REAL.into(),
+                kind: MountKind::BindRo(shell.to_path_buf()),
+                why: format!(
+                    "the real system shell {}, started by safe-install standing in for it",
+                    shell.display()
+                ),
+            },
+            Mount {
+                target: shell.to_path_buf(),
+                kind: MountKind::BindRo(exe),
+                why: "safe-install as the system shell (/bin/sh): every shell the package manager starts, its scripts, runs at trust level 2".into(),
+            },
+        ],
+        env: Vec::new(),
+    })
+}
+
 /// npm's global configuration file and its text: `npm_config_globalconfig`, else
 /// `$PREFIX/etc/npmrc` with the prefix from `npm_config_prefix` or node's install prefix (as
 /// `pm::npm::config` finds it). Only a regular file counts; the path returned is canonical, where
@@ -579,6 +637,7 @@ pub fn script_plan(policy: &Policy, ctx: &Context, level1: &LandlockPlan) -> Scr
         own_dir: OwnDir::InstallTree,
         git_config: None,
         hooks_dirs: Vec::new(),
+        stands_in_for: None,
     }
 }
 
@@ -1117,6 +1176,7 @@ mod tests {
             git_config: None,
             hooks_dirs: vec![],
             network_registry: false,
+            stands_in_for: None,
         }
     }
 

@@ -202,6 +202,12 @@ pub enum Level2 {
     /// The tool runs build backends with the interpreter it runs as: safe-install stands in
     /// for that interpreter and starts backends at level 2.
     PythonShim,
+    /// The tool runs each script with the system shell (`/bin/sh -c <script>`) and reads no
+    /// setting that names another (yarn 1): safe-install stands in for the file `/bin/sh`
+    /// resolves to, the real shell bound at a private path, and starts every shell the
+    /// package manager's process tree runs at level 2, the command itself only excepted
+    /// (`shim::system_shell`).
+    SystemShell,
     /// No hook this tool offers: its package code runs at the package manager's level, which
     /// `explain` and the run say.
     Unhooked(&'static str),

@@ -15,8 +15,9 @@
 //! It fails closed: without its configuration or its Landlock layer, the script does not run.
 
 pub mod python;
+pub mod system_shell;
 
-use crate::plan::trust::{ScriptPlan, SHIM, SHIM_CONFIG, SHIM_NAME};
+use crate::plan::trust::{ScriptPlan, LEVEL2_MARKER, SHIM, SHIM_CONFIG, SHIM_NAME};
 use crate::sandbox::{control, landlock, seccomp};
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::AsRawFd;
@@ -35,6 +36,8 @@ pub enum ShimError {
         #[source]
         source: nix::errno::Errno,
     },
+    #[error("{0} is not the system shell it stands in for")]
+    NotStandingIn(String),
     #[error("an argument or variable contains a NUL byte")]
     Nul,
 }
@@ -58,12 +61,34 @@ pub fn main() -> i32 {
 }
 
 fn run(args: &[OsString]) -> Result<std::convert::Infallible, ShimError> {
+    let plan = read_plan()?;
+    // The real shell runs as `<shell> -c <script>`, named by its own path.
+    let mut argv = vec![plan.shell.clone().into_os_string()];
+    argv.extend(args.iter().skip(1).cloned());
+    let shell = plan.shell.clone();
+    start_script(&plan, &shell, &argv, false)
+}
+
+/// The level-2 plan from [`SHIM_CONFIG`].
+pub(crate) fn read_plan() -> Result<ScriptPlan, ShimError> {
     let text =
         std::fs::read_to_string(SHIM_CONFIG).map_err(|e| ShimError::Config(e.to_string()))?;
-    let plan: ScriptPlan =
-        serde_json::from_str(&text).map_err(|e| ShimError::Config(e.to_string()))?;
-    // npm (level 1) chose this directory and nothing of the package has run yet: it is the
-    // package's place in the install tree, which its grants are keyed on. Unknown: nothing.
+    serde_json::from_str(&text).map_err(|e| ShimError::Config(e.to_string()))
+}
+
+/// Start a script at level 2: listener, credentials out of the environment, the Landlock
+/// layer for the working directory, then exec `program` with `argv`. `mark`: the
+/// environment also gets [`LEVEL2_MARKER`], so a shell the script starts knows it is inside
+/// this domain already.
+pub(crate) fn start_script(
+    plan: &ScriptPlan,
+    program: &Path,
+    argv: &[OsString],
+    mark: bool,
+) -> Result<std::convert::Infallible, ShimError> {
+    // The package manager (level 1) chose this directory and nothing of the package has run
+    // yet: it is the package's place in the install tree, which its grants are keyed on.
+    // Unknown: nothing.
     let package_dir = std::env::current_dir().ok();
 
     let root = package_dir
@@ -71,22 +96,33 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, ShimError> {
         .is_some_and(|d| plan.is_root_project(d));
     if root {
         // Before the listener: npm's level may create it, and the judge would not know.
-        create_hooks_dirs(&plan);
+        create_hooks_dirs(plan);
     }
     register_listener("script shell");
-    create_granted_dirs(&plan, package_dir.as_deref());
-    let env = scrubbed_env(&plan, root, package_dir.as_deref())?;
+    create_granted_dirs(plan, package_dir.as_deref());
+    let mut env = scrubbed_env(plan, root, package_dir.as_deref())?;
+    if mark {
+        env.push(CString::new(format!("{LEVEL2_MARKER}=2")).map_err(|_| ShimError::Nul)?);
+    }
     landlock::apply(&plan.landlock(package_dir.as_deref()))
         .map_err(|e| ShimError::Landlock(e.to_string()))?;
+    exec(program, argv, &env)
+}
 
-    let shell = CString::new(plan.shell.as_os_str().as_bytes()).map_err(|_| ShimError::Nul)?;
-    let mut argv = vec![shell.clone()];
-    for a in args.iter().skip(1) {
-        argv.push(CString::new(a.as_bytes()).map_err(|_| ShimError::Nul)?);
-    }
-    let err = nix::unistd::execve(&shell, &argv, &env).unwrap_err();
+/// execve `program` with `argv` and `env`; returns only on failure.
+pub(crate) fn exec(
+    program: &Path,
+    argv: &[OsString],
+    env: &[CString],
+) -> Result<std::convert::Infallible, ShimError> {
+    let path = CString::new(program.as_os_str().as_bytes()).map_err(|_| ShimError::Nul)?;
+    let argv = argv
+        .iter()
+        .map(|a| CString::new(a.as_bytes()).map_err(|_| ShimError::Nul))
+        .collect::<Result<Vec<_>, _>>()?;
+    let err = nix::unistd::execve(&path, &argv, env).unwrap_err();
     Err(ShimError::Exec {
-        shell: plan.shell.display().to_string(),
+        shell: program.display().to_string(),
         source: err,
     })
 }
@@ -189,7 +225,10 @@ fn scrubbed_env(
     }
     for (name, value) in std::env::vars_os() {
         let keep = name.to_str().is_some_and(|n| {
-            !plan.drops(n) && n != "GIT_CONFIG" && n != crate::plan::trust::NODE_ENV_PROXY
+            !plan.drops(n)
+                && n != "GIT_CONFIG"
+                && n != LEVEL2_MARKER
+                && n != crate::plan::trust::NODE_ENV_PROXY
         });
         if !keep {
             continue;

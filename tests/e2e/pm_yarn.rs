@@ -84,7 +84,7 @@ fn yarn1_default_registry_is_read_from_its_source() {
         "{text}"
     );
     assert!(
-        text.contains("yarn 1 runs dependencies' lifecycle scripts"),
+        text.contains("`/bin/sh -c <script>`") && !text.contains("package manager's level"),
         "{text}"
     );
 }
@@ -159,9 +159,8 @@ fn yarn1_with_a_cold_cache_reaches_the_registry_of_its_yarnrc() {
         server.log()
     );
     assert!(
-        out.stderr
-            .contains("yarn 1 runs dependencies' lifecycle scripts"),
-        "the run does not say at its start that scripts are not at level 2:\n{}",
+        !out.stderr.contains("package manager's level"),
+        "the run says its scripts are not at level 2:\n{}",
         out.describe()
     );
     assert!(
@@ -179,12 +178,37 @@ fn yarn1_with_a_cold_cache_reaches_the_registry_of_its_yarnrc() {
     );
 }
 
+/// Where a yarn keeps the packages it fetched, as the probe finds si-benign there.
+#[derive(Debug, Clone, Copy)]
+struct ProbeCache {
+    /// Relative to the home.
+    dir: &'static str,
+    /// How si-benign's entry there starts.
+    prefix: &'static str,
+    /// The file the probe appends to, relative to the entry (empty: the entry itself).
+    file: &'static str,
+}
+
+/// yarn 4's global cache: one zip per package.
+const YARN4_CACHE: ProbeCache = ProbeCache {
+    dir: ".yarn/berry/cache",
+    prefix: "si-benign-npm-",
+    file: "",
+};
+
+/// yarn 1's cache: one unpacked folder per package.
+const YARN1_CACHE: ProbeCache = ProbeCache {
+    dir: ".cache/yarn/v6",
+    prefix: "npm-si-benign-",
+    file: "node_modules/si-benign/package.json",
+};
+
 /// A package whose approved postinstall tries the network (the registry itself), a
 /// credential (the project's `.env`), a write to the project root, one to another
 /// package (si-benign's folder: `node_modules/si-benign`, or its unplugged folder under
-/// PnP), one to `node_modules/.bin` and two to yarn's global cache (si-benign's zip, a new
+/// PnP), one to `node_modules/.bin` and two to yarn's cache (si-benign's entry, a new
 /// zip), and records each outcome in its own directory.
-fn stage_probe(world: &World, port: u16) -> std::path::PathBuf {
+fn stage_probe(world: &World, port: u16, cache: ProbeCache) -> std::path::PathBuf {
     let dir = world.root().join("staging/si-yarn-probe");
     write_file(
         &dir.join("package.json"),
@@ -214,17 +238,20 @@ attempt('other', () => fs.writeFileSync(path.join(other(), 'si-yarn-pwned'), 'x'
 const bin = path.join(project, 'node_modules/.bin');
 if (fs.existsSync(bin)) attempt('bin', () => fs.writeFileSync(path.join(bin, 'si-yarn-planted'), '#!/bin/sh\n'));
 else out.bin = 'no .bin';
-// yarn's global cache (the zips every later install on this machine extracts): si-benign's
-// zip, and a new zip beside it.
-const cache = path.join(require('os').homedir(), '.yarn/berry/cache');
-const zip = (() => {{ try {{ return fs.readdirSync(cache).find(f => f.startsWith('si-benign-npm-')); }} catch (e) {{ return undefined; }} }})();
-out.cache_zip_file = zip ? path.join(cache, zip) : null;
-attempt('cache_zip', () => fs.appendFileSync(path.join(cache, zip), 'x'));
+// yarn's cache (what every later install on this machine extracts): si-benign's entry, and
+// a new zip beside it.
+const cache = path.join(require('os').homedir(), '{cache_dir}');
+const zip = (() => {{ try {{ return fs.readdirSync(cache).find(f => f.startsWith('{cache_prefix}')); }} catch (e) {{ return undefined; }} }})();
+out.cache_zip_file = zip ? path.join(cache, zip, '{cache_file}') : null;
+attempt('cache_zip', () => fs.appendFileSync(out.cache_zip_file, 'x'));
 attempt('cache_new', () => fs.writeFileSync(path.join(cache, 'si-planted.zip'), 'x'));
 const req = http.get({{host: '127.0.0.1', port: {port}, path: '/si-benign', timeout: 5000}}, res => {{ out.net = 'HTTP ' + res.statusCode; done(); }});
 req.on('error', e => {{ out.net = String(e.code || e); done(); }});
 req.on('timeout', () => {{ out.net = 'timeout'; req.destroy(); }});
-"#
+"#,
+            cache_dir = cache.dir,
+            cache_prefix = cache.prefix,
+            cache_file = cache.file,
         ),
     );
     dir
@@ -276,7 +303,7 @@ fn yarn4_world(name: &str, linker: Linker) -> (World, Server, u16, Seen) {
     // The host the probe tries to reach: a loopback listener that records what arrives.
     let (probe_port, seen) = recording_server("127.0.0.1");
     let benign = pack_npm_fixture(&world, "benign");
-    let probe = pack_npm_dir(&world, &stage_probe(&world, probe_port));
+    let probe = pack_npm_dir(&world, &stage_probe(&world, probe_port, YARN4_CACHE));
     let server = yarn4_project(
         &world,
         linker,
@@ -692,6 +719,8 @@ fn yarn_tree(world: &World) -> Tree {
         matches!(
             name,
             "probe-report.json" | "si-yarn-pwned" | "si-yarn-planted" | ".yarn-state.yml"
+                // yarn 1's record of the install: it names the registry's port.
+                | ".yarn-integrity"
                 // The probe's script names its world's listener port.
                 | "probe.js"
         )
@@ -736,9 +765,9 @@ fn yarn4_installed_tree_equals_the_bare_one() {
 
 /// Issue 13 under yarn 1, which reads npm's `.npmrc` files itself: a literal token in the
 /// project's `.npmrc` (and the home's) is a placeholder inside, the proxy puts the real one
-/// back for the registry, and Verdaccio authenticated it. yarn 1 runs dependency scripts at
-/// the package manager's level, so a postinstall reads exactly what yarn reads: it finds the
-/// placeholder in both files and the real token nowhere in them or its environment.
+/// back for the registry, and Verdaccio authenticated it. A postinstall (level 2) reads
+/// both files where yarn reads them: it finds the placeholder in both and the real token
+/// nowhere in them or its environment.
 #[test]
 fn yarn1_registry_token_is_a_placeholder_inside() {
     let world = World::new("yarn1-token");
@@ -765,7 +794,7 @@ const files = { project: read(path.join(project, '.npmrc')), home: read(path.joi
 const out = {};
 for (const [k, t] of Object.entries(files)) out[k] = { real: t.includes(real), placeholder: t.includes('si-placeholder-') };
 out.env_real = Object.values(process.env).some(v => v.includes(real));
-fs.writeFileSync(path.join(project, 'yarn1-probe-report.json'), JSON.stringify(out));
+fs.writeFileSync('yarn1-probe-report.json', JSON.stringify(out));
 "#,
     );
     publish_npm(&world, &pack_npm_dir(&world, &probe), &server, &token);
@@ -814,8 +843,12 @@ fs.writeFileSync(path.join(project, 'yarn1-probe-report.json'), JSON.stringify(o
         server.log()
     );
     let report: serde_json::Value = serde_json::from_str(
-        &fs::read_to_string(world.project.join("yarn1-probe-report.json"))
-            .unwrap_or_else(|e| panic!("no probe report ({e})\n{}", out.describe())),
+        &fs::read_to_string(
+            world
+                .project
+                .join("node_modules/si-yarn1-probe/yarn1-probe-report.json"),
+        )
+        .unwrap_or_else(|e| panic!("no probe report ({e})\n{}", out.describe())),
     )
     .expect("probe report");
     for file in ["project", "home"] {
@@ -909,4 +942,302 @@ fn yarn4_a_wiper_loses_nothing_outside_its_own_folder() {
         "the sandboxed install failed".into()
     });
     p.finish(&r.context());
+}
+
+/// A yarn 1 project depending on si-benign and the probe (whose cache attempts aim at yarn
+/// 1's cache), published to a Verdaccio its `.yarnrc` names. yarn 1 has no approval list:
+/// both postinstalls run. Returns the world, the server, the port the probe tries and what
+/// reached it.
+fn yarn1_world(name: &str) -> (World, Server, u16, Seen) {
+    let world = World::new(name);
+    let (probe_port, seen) = recording_server("127.0.0.1");
+    let server = start_verdaccio(&world.root().join("verdaccio"));
+    let token = verdaccio_add_user(&server, "si-tester", "si-tester-password");
+    let benign = pack_npm_fixture(&world, "benign");
+    publish_npm(&world, &benign, &server, &token);
+    let probe = pack_npm_dir(&world, &stage_probe(&world, probe_port, YARN1_CACHE));
+    publish_npm(&world, &probe, &server, &token);
+    write_file(
+        &world.project.join("package.json"),
+        "{ \"name\": \"si-yarn\", \"version\": \"1.0.0\", \"private\": true,\n  \"dependencies\": { \"si-benign\": \"1.0.0\", \"si-yarn-probe\": \"1.0.0\" } }\n",
+    );
+    write_file(
+        &world.project.join(".yarnrc"),
+        &format!("registry \"{}\"\n", server.url),
+    );
+    (world, server, probe_port, seen)
+}
+
+/// A bare yarn 1 (`--ignore-scripts`) with the cache the sandboxed runs have
+/// (`~/.cache/yarn/v6` of the world's home, also when the tests run as root, where yarn 1's
+/// default is elsewhere): the lockfile written and the cache warm, no package code run; the
+/// tree is removed so the next install links and builds again.
+fn yarn1_warm(world: &World) {
+    let warm = run(
+        world
+            .setup_command(toolchain_bin("yarn1").join("yarn"))
+            .env("PATH", path_with("yarn1"))
+            .env("YARN_CACHE_FOLDER", world.home.join(".cache/yarn"))
+            .args([
+                "install",
+                "--ignore-scripts",
+                "--non-interactive",
+                "--no-progress",
+            ]),
+        RUN_TIMEOUT,
+    );
+    assert!(warm.status.success(), "{}", warm.describe());
+    fs::remove_dir_all(world.project.join("node_modules")).expect("remove node_modules");
+}
+
+fn yarn1_install(world: &World, log: &Path) -> Output {
+    run(
+        world
+            .safe_install()
+            .env("PATH", path_with("yarn1"))
+            .arg("--log")
+            .arg(log)
+            .args([
+                "--",
+                "yarn",
+                "install",
+                "--non-interactive",
+                "--no-progress",
+            ]),
+        RUN_TIMEOUT,
+    )
+}
+
+/// yarn 1 runs every lifecycle script with `/bin/sh -c`; inside, that shell is safe-install
+/// standing in for it: the probe's postinstall runs at level 2. Each attempt (network,
+/// `.env`, the project root, files that run later, another package, `.bin`, yarn 1's cache)
+/// fails and is logged as `si-yarn-probe@1.0.0` `postinstall`; the install succeeds and
+/// si-benign's own postinstall builds in its folder; yarn 1's cache is byte-identical after.
+#[test]
+fn yarn1_postinstall_runs_at_level_2_and_is_attributed() {
+    let (world, server, probe_port, seen) = yarn1_world("yarn1-level2");
+    yarn1_warm(&world);
+    let cache = world.home.join(".cache/yarn/v6");
+    let cache_before = snapshot_tree(&cache, world.root(), &|_: &Path| false);
+    assert!(
+        cache_before
+            .keys()
+            .any(|k| k.to_string_lossy().contains("npm-si-benign-")),
+        "the warm install left no si-benign in {}",
+        cache.display()
+    );
+    let log = world.log_path("yarn1");
+    let out = yarn1_install(&world, &log);
+    assert!(
+        out.status.success(),
+        "{}\n--- verdaccio ---\n{}",
+        out.describe(),
+        server.log()
+    );
+    assert!(
+        !out.stderr.contains("package manager's level"),
+        "the run still says scripts run at the package manager's level:\n{}",
+        out.describe()
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(
+            world
+                .project
+                .join("node_modules/si-yarn-probe/probe-report.json"),
+        )
+        .unwrap_or_else(|e| {
+            panic!(
+                "no probe report ({e}): the postinstall did not run\n{}",
+                out.describe()
+            )
+        }),
+    )
+    .expect("probe report");
+    for attempt in [
+        "env",
+        "root",
+        "other",
+        "bin",
+        "net",
+        "cache_zip",
+        "cache_new",
+    ]
+    .into_iter()
+    .chain(LATER.iter().map(|(a, ..)| *a))
+    {
+        let got = report[attempt].as_str().unwrap_or_default();
+        assert!(
+            got != "succeeded" && got != "HTTP 200" && got != "no .bin",
+            "the postinstall's {attempt} attempt: {got}: {report}\n{}",
+            out.describe()
+        );
+    }
+    assert!(
+        seen.lock().expect("seen").is_empty(),
+        "the probe's request reached the host"
+    );
+    let benign = world.project.join("node_modules/si-benign");
+    assert!(!world.project.join("si-yarn-root-write").exists());
+    assert!(!benign.join("si-yarn-pwned").exists());
+    assert!(!world
+        .project
+        .join("node_modules/.bin/si-yarn-planted")
+        .exists());
+    assert!(
+        benign.join("build/artefact.txt").is_file(),
+        "si-benign's postinstall did not build in its own folder\n{}",
+        out.describe()
+    );
+    let cache_diffs = diff_trees(
+        &cache_before,
+        &snapshot_tree(&cache, world.root(), &|_: &Path| false),
+    );
+    assert!(
+        cache_diffs.is_empty(),
+        "yarn 1's cache changed:\n{}",
+        cache_diffs.join("\n")
+    );
+    let cache_entry = report["cache_zip_file"]
+        .as_str()
+        .filter(|z| z.starts_with(&format!("{}/npm-si-benign-", cache.display())))
+        .unwrap_or_else(|| {
+            panic!(
+                "the probe found no si-benign entry in {}: {report}",
+                cache.display()
+            )
+        })
+        .to_string();
+    let cache_new = format!("{}/si-planted.zip", cache.display());
+    let events = read_log(&log);
+    let lines: Vec<String> = events.iter().map(|e| e.to_string()).collect();
+    let by_probe = |action: &str, needle: &str| {
+        events.iter().any(|e| {
+            (e["action"] == action || (action == "connect" && e["action"] == "proxy"))
+                && e["verdict"] == "blocked"
+                && e["package"] == "si-yarn-probe@1.0.0"
+                && e["script"] == "postinstall"
+                && e["target"].as_str().is_some_and(|t| t.contains(needle))
+        })
+    };
+    for (action, needle) in [
+        ("connect", &format!(":{probe_port}")[..]),
+        ("write", "si-yarn-root-write"),
+        ("write", "si-yarn-pwned"),
+        ("read", "/.env"),
+        ("write", ".bin/si-yarn-planted"),
+        ("write", &cache_entry),
+        ("write", &cache_new),
+    ]
+    .into_iter()
+    .chain(LATER.iter().map(|(_, action, target)| (*action, *target)))
+    {
+        assert!(
+            by_probe(action, needle),
+            "no blocked {action} of {needle} attributed to si-yarn-probe@1.0.0 postinstall:\n{}",
+            lines.join("\n")
+        );
+    }
+}
+
+/// The installed tree inside equals the bare one under yarn 1: level 2 takes nothing away
+/// from what yarn installs and the scripts build. The bare run is also the negative control:
+/// there the probe's writes to another package and to `.bin` land.
+#[test]
+fn yarn1_installed_tree_equals_the_bare_one() {
+    let (sandboxed, _s1, _, _) = yarn1_world("yarn1-tree");
+    let out = yarn1_install(&sandboxed, &sandboxed.log_path("yarn1-tree"));
+    assert!(out.status.success(), "{}", out.describe());
+    let (bare, _s2, _, seen) = yarn1_world("yarn1-tree-bare");
+    let out = run(
+        bare.setup_command(toolchain_bin("yarn1").join("yarn"))
+            .env("PATH", path_with("yarn1"))
+            .env("YARN_CACHE_FOLDER", bare.home.join(".cache/yarn"))
+            .args(["install", "--non-interactive", "--no-progress"]),
+        RUN_TIMEOUT,
+    );
+    assert!(out.status.success(), "{}", out.describe());
+    let report: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(
+            bare.project
+                .join("node_modules/si-yarn-probe/probe-report.json"),
+        )
+        .expect("bare probe report"),
+    )
+    .expect("probe report");
+    for attempt in ["env", "root", "other", "bin"] {
+        assert_eq!(report[attempt], "succeeded", "bare: {report}");
+    }
+    assert!(
+        !seen.lock().expect("seen").is_empty(),
+        "the probe's request did not reach the host bare"
+    );
+    let (want, got) = (yarn_tree(&bare), yarn_tree(&sandboxed));
+    assert!(
+        want.len() > 5 && want.keys().any(|k| k.ends_with("build/artefact.txt")),
+        "the bare tree is not a built install: {:?}",
+        want.keys().collect::<Vec<_>>()
+    );
+    let diffs = diff_trees(&want, &got);
+    assert!(
+        diffs.is_empty(),
+        "sandboxed tree differs:\n{}",
+        diffs.join("\n")
+    );
+}
+
+/// `yarn run` is the one place yarn 1 reads `script-shell`: a project's `.yarnrc` and
+/// `.npmrc` naming `/bin/bash` would run the project's script with a shell safe-install does
+/// not stand in for. Pinned to `/bin/sh`, the root project's script runs at level 2: its
+/// write to the project root is refused and logged as the project's, its write to the
+/// install tree (the root project's own, as under npm) lands.
+#[test]
+fn yarn1_run_with_a_project_script_shell_still_runs_at_level_2() {
+    let world = World::new("yarn1-run");
+    write_file(
+        &world.project.join("package.json"),
+        "{ \"name\": \"si-yarn\", \"version\": \"1.0.0\", \"private\": true,\n  \"scripts\": { \"probe\": \"touch node_modules/si-run-tree; touch si-run-root\" } }\n",
+    );
+    // An installed project: the install tree exists (a Landlock rule needs it).
+    fs::create_dir_all(world.project.join("node_modules")).expect("mkdir");
+    write_file(
+        &world.project.join(".yarnrc"),
+        "script-shell \"/bin/bash\"\n",
+    );
+    write_file(&world.project.join(".npmrc"), "script-shell=/bin/bash\n");
+    let log = world.log_path("yarn1-run");
+    let out = run(
+        world
+            .safe_install()
+            .env("PATH", path_with("yarn1"))
+            .arg("--log")
+            .arg(&log)
+            .args(["--", "yarn", "run", "probe"]),
+        RUN_TIMEOUT,
+    );
+    assert!(
+        world.project.join("node_modules/si-run-tree").is_file(),
+        "the script did not run:\n{}",
+        out.describe()
+    );
+    assert!(
+        !world.project.join("si-run-root").exists(),
+        "the project's script wrote the project root: it ran at the package manager's level\n{}",
+        out.describe()
+    );
+    let events = read_log(&log);
+    assert!(
+        events.iter().any(|e| e["action"] == "write"
+            && e["verdict"] == "blocked"
+            && e["package"] == "si-yarn@1.0.0"
+            && e["script"] == "probe"
+            && e["target"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("/si-run-root"))),
+        "no blocked write of si-run-root attributed to si-yarn@1.0.0 probe:\n{}",
+        events
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }

@@ -5,8 +5,9 @@
 //! Trust level 2: yarn 2+ runs scripts in its own JavaScript shell, but loads the plugins its
 //! home `.yarnrc.yml` lists even when the project has its own; safe-install generates that
 //! file in the private home with a plugin (`plugin.cjs`) whose `wrapScriptExecution` runs each
-//! script through the script shell. yarn 1 runs dependency scripts with `/bin/sh -c` and
-//! offers no hook: its scripts stay at the package manager's level, said at the run's start.
+//! script through the script shell. yarn 1 runs every script with `/bin/sh -c` and reads no
+//! setting that names another shell for dependencies' scripts: safe-install stands in for
+//! the system shell itself ([`Level2::SystemShell`], `shim::system_shell`).
 
 pub mod approvals;
 pub mod config;
@@ -49,6 +50,10 @@ pub fn home_rc(user: Option<(&Path, &str)>) -> Result<String, YarnConfigError> {
     }
     Ok(text)
 }
+
+/// yarn 1's `script-shell` from the environment (above every configuration file) and the
+/// shell safe-install stands in for.
+const CLASSIC_SCRIPT_SHELL: (&str, &str) = ("YARN_SCRIPT_SHELL", "/bin/sh");
 
 /// Files that mark a Node.js project root.
 const MANIFESTS: &[&str] = &["package.json"];
@@ -261,14 +266,31 @@ impl PackageManager for Yarn {
 
     fn level2(&self, ctx: &Context) -> Level2 {
         match which(ctx).map(|w| w.generation) {
-            Ok(Generation::Classic) => Level2::Unhooked(
-                "yarn 1 runs dependencies' lifecycle scripts with `/bin/sh -c` and reads no setting to run them through another program: they run at the package manager's level: they may reach the registries, read what yarn reads (its .yarnrc; npm's .npmrc files with their registry credentials as placeholders; --secret-env values, as placeholders where a registry setting uses them) and write what yarn writes (the project but .git, yarn's cache), unlogged",
-            ),
+            Ok(Generation::Classic) => Level2::SystemShell,
             // Also when which yarn runs is unknown (a wrapper, corepack's shim): the stricter
             // guess, since yarn 2+ without the plugin refuses to start. No registry is allowed
             // then, and `script_plugin` says that a yarn 1 would not be hooked.
             _ => Level2::ScriptPlugin,
         }
+    }
+
+    /// yarn 1's `yarn run` (not its install) runs the project's scripts with its
+    /// `script-shell` setting when one names a shell (`.yarnrc`, `.npmrc`, `~/.yarnrc`): that
+    /// shell is not the one safe-install stands in for, so the setting is pinned to
+    /// `/bin/sh` through `YARN_SCRIPT_SHELL`, which beats every file (measured with 1.22.22).
+    fn program_pins(&self, ctx: &Context) -> Result<Vec<super::npm::Pin>, super::npm::PinError> {
+        if !matches!(which(ctx), Ok(w) if w.generation == Generation::Classic) {
+            return Ok(Vec::new());
+        }
+        Ok(vec![super::npm::Pin {
+            key: "script-shell",
+            env: CLASSIC_SCRIPT_SHELL.0,
+            value: CLASSIC_SCRIPT_SHELL.1.into(),
+            note: format!(
+                "yarn 1's script-shell pinned to {} ({}): `yarn run` would run the project's scripts with a shell a setting names, which safe-install does not stand in for",
+                CLASSIC_SCRIPT_SHELL.1, CLASSIC_SCRIPT_SHELL.0
+            ),
+        }])
     }
 
     fn script_plugin(&self, ctx: &Context, shim: &Path) -> Result<Option<Plugin>, ConfigError> {
@@ -497,15 +519,23 @@ mod tests {
     }
 
     #[test]
-    fn yarn4_scripts_go_through_the_plugin_yarn1_s_are_unhooked() {
+    fn yarn4_scripts_go_through_the_plugin_yarn1_s_through_the_system_shell() {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path();
         toolchains(root);
         assert_eq!(YARN.level2(&ctx(root, "y4", &[])), Level2::ScriptPlugin);
-        assert!(matches!(
-            YARN.level2(&ctx(root, "y1", &[])),
-            Level2::Unhooked(_)
-        ));
+        assert_eq!(YARN.level2(&ctx(root, "y1", &[])), Level2::SystemShell);
+        let pins = YARN.program_pins(&ctx(root, "y1", &[])).expect("pins");
+        assert_eq!(
+            pins.iter()
+                .map(|p| (p.env, p.value.as_str()))
+                .collect::<Vec<_>>(),
+            [("YARN_SCRIPT_SHELL", "/bin/sh")]
+        );
+        assert!(YARN
+            .program_pins(&ctx(root, "y4", &[]))
+            .expect("pins")
+            .is_empty());
         let plugin = YARN
             .script_plugin(&ctx(root, "y4", &[]), Path::new("/.si/shell"))
             .expect("plugin")
