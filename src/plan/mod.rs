@@ -225,6 +225,8 @@ pub enum PlanError {
         place: String,
         shown: String,
     },
+    #[error("the command names the git dependency {shown} with a credential written into the URL: the package manager would save the URL into package.json as it sees it inside (with the placeholder safe-install shows there instead of your token, which works nowhere else), so the run is refused rather than change your project. Fix: name the dependency without the user name and token, and keep them where git looks for them, which safe-install shows inside as a placeholder: `git config --global credential.helper store` and a line `https://USER:TOKEN@HOST` in ~/.git-credentials (or `git config --global http.https://HOST/.extraheader 'Authorization: Bearer TOKEN'`)")]
+    ArgUrlCredential { shown: String },
     #[error("the package manager runs scripts with /bin/sh, which safe-install stands in for to run them at trust level 2, but cannot here: {why}; refusing rather than running its scripts at the package manager's level")]
     ShellUnhooked { why: String },
 }
@@ -247,8 +249,17 @@ const LOCKFILES: &[&str] = &[
 ];
 
 /// A dependency URL with a credential in the project's manifest or lockfile is refused (see
-/// `PlanError::UrlCredential`): git and the package manager would read it in the clear.
-fn check_dependency_urls(project: &Path) -> Result<(), PlanError> {
+/// `PlanError::UrlCredential`): git and the package manager would read it in the clear. So
+/// is a git dependency named with one on the command line (`PlanError::ArgUrlCredential`).
+fn check_dependency_urls(project: &Path, argv: &[OsString]) -> Result<(), PlanError> {
+    for arg in argv.iter().skip(1).filter_map(|a| a.to_str()) {
+        if let Some(shown) = gitconfig::url_credentials(arg)
+            .into_iter()
+            .find(|u| u.starts_with("git+"))
+        {
+            return Err(PlanError::ArgUrlCredential { shown });
+        }
+    }
     let found = |file: &Path, place: String, text: &str| match gitconfig::url_credentials(text)
         .into_iter()
         .next()
@@ -555,7 +566,7 @@ fn script_shell_hook(
     hidden: &mut Vec<Hidden>,
     system_shell: Option<&Path>,
 ) -> Result<(ScriptPlan, HookEnv), PlanError> {
-    check_dependency_urls(&ctx.project)?;
+    check_dependency_urls(&ctx.project, &ctx.argv)?;
     let mut hook = hook;
     // git fetches `git+https://` dependencies at level 1 with the caller's git credentials.
     let (git, git_notes) = trust::git_private_config(ctx);

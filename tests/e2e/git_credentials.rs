@@ -478,3 +478,39 @@ fn a_token_in_a_dependency_url_refuses_the_run_with_the_fix() {
     });
     p.finish(&out.describe());
 }
+
+/// The same token named on the command line: npm would save the URL it sees inside (with the
+/// placeholder) into package.json, so the run is refused and package.json stays as it was.
+#[test]
+fn a_token_in_a_git_dependency_on_the_command_line_refuses_the_run() {
+    require_npm();
+    let world = World::new("gitcreds-arg");
+    let token = format!("si-arg-token-{}", world.token);
+    let manifest = "{ \"name\": \"si-arg\", \"version\": \"1.0.0\" }\n";
+    write_file(&world.project.join("package.json"), manifest);
+    let spec = format!("git+https://{USER}:{token}@127.0.0.1:9/o/{DEP}.git");
+    let out = run(
+        world
+            .safe_install()
+            .args(["npm", "install", "--no-audit", &spec]),
+        RUN_TIMEOUT,
+    );
+    let text = format!("{}{}", out.stdout, out.stderr);
+    let mut p = Problems::new();
+    p.check(!out.status.success(), || "the run was not refused".into());
+    p.check(
+        text.contains("command names the git dependency") && text.contains("~/.git-credentials"),
+        || "the error does not say what and give the fix".into(),
+    );
+    p.check(!text.contains(&token), || {
+        "the error repeats the token".into()
+    });
+    p.check(
+        fs::read_to_string(world.project.join("package.json"))
+            .ok()
+            .as_deref()
+            == Some(manifest),
+        || "package.json changed".into(),
+    );
+    p.finish(&out.describe());
+}
