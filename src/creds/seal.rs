@@ -293,22 +293,12 @@ impl Sealer {
     /// Every `scheme://userinfo@host` in `text` with the secret part replaced.
     pub fn urls(&mut self, text: &str, source: &str) -> Result<String, SealError> {
         let mut out = String::with_capacity(text.len());
-        let mut rest = text;
-        while let Some(at) = rest.find("://") {
-            let scheme_start = rest[..at]
-                .rfind(|c: char| !(c.is_ascii_alphanumeric() || "+-.".contains(c)))
-                .map(|i| i + 1)
-                .unwrap_or(0);
-            let scheme_text = &rest[scheme_start..at];
-            let after = &rest[at + 3..];
-            let auth_len = after
-                .find(|c: char| "/?#".contains(c) || c.is_whitespace() || c == '"' || c == '\'')
-                .unwrap_or(after.len());
-            let authority = &after[..auth_len];
+        let mut copied = 0;
+        let ends = |c: char| "/?#".contains(c) || c.is_whitespace() || c == '"' || c == '\'';
+        for url in crate::plan::gitconfig::text_urls(text, ends) {
+            let (scheme_text, authority) = (url.scheme, url.authority);
             let scheme = Scheme::parse(scheme_text.rsplit('+').next().unwrap_or(""));
             let (Some(scheme), Some(at_sign)) = (scheme, authority.rfind('@')) else {
-                out.push_str(&rest[..at + 3]);
-                rest = after;
                 continue;
             };
             let userinfo = &authority[..at_sign];
@@ -333,16 +323,17 @@ impl Sealer {
                     .map(|ph| format!("{ph}:")),
                 None => self.seal(&percent_decode(userinfo), &what, origins, Carrier::Basic)?,
             };
-            out.push_str(&rest[..at + 3]);
+            // Up to the authority as it was, then the authority with the secret sealed.
+            out.push_str(&text[copied..url.end - authority.len()]);
             match sealed {
                 Some(s) => out.push_str(&s),
                 None => out.push_str(userinfo),
             }
             out.push('@');
             out.push_str(hostport);
-            rest = &after[auth_len..];
+            copied = url.end;
         }
-        out.push_str(rest);
+        out.push_str(&text[copied..]);
         Ok(out)
     }
 

@@ -315,45 +315,100 @@ pub fn private_config(user: &UserGit, credentials_file: Option<&str>) -> (String
     (text, notes)
 }
 
+/// A `scheme://authority` found in free text (a configuration line, a manifest value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextUrl<'a> {
+    /// As written (`git+https`).
+    pub scheme: &'a str,
+    /// Up to the first character `ends_authority` stops at.
+    pub authority: &'a str,
+    /// Where `scheme://` starts in the text.
+    pub start: usize,
+    /// Where the authority ends in the text.
+    pub end: usize,
+}
+
+/// Every `scheme://authority` in `text`, in order; the authority ends at the first character
+/// for which `ends_authority` holds (or the end of the text).
+pub fn text_urls<'a>(
+    text: &'a str,
+    ends_authority: impl Fn(char) -> bool + 'a,
+) -> impl Iterator<Item = TextUrl<'a>> + 'a {
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        let at = from + text[from..].find("://")?;
+        let start = text[from..at]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || "+-.".contains(c)))
+            .map(|i| from + i + 1)
+            .unwrap_or(from);
+        let authority_at = at + 3;
+        let end = text[authority_at..]
+            .find(&ends_authority)
+            .map(|i| authority_at + i)
+            .unwrap_or(text.len());
+        from = end;
+        Some(TextUrl {
+            scheme: &text[start..at],
+            authority: &text[authority_at..end],
+            start,
+            end,
+        })
+    })
+}
+
 /// Every `http(s)://` or `git+http(s)://` URL with user information in `text` (a manifest's
 /// dependency value, a lockfile), shown without it. Placeholders are not credentials.
 pub fn url_credentials(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(at) = rest.find("://") {
-        let scheme_start = rest[..at]
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || "+-.".contains(c)))
-            .map(|i| i + 1)
-            .unwrap_or(0);
-        let scheme = rest[scheme_start..at].to_ascii_lowercase();
-        let after = &rest[at + 3..];
-        let end = after
-            .find(|c: char| "/?#".contains(c) || c.is_whitespace() || "\"'`,".contains(c))
-            .unwrap_or(after.len());
-        let authority = &after[..end];
-        let is_http = matches!(scheme.as_str(), "http" | "https" | "git+http" | "git+https");
-        if let (true, Some(i)) = (is_http, authority.rfind('@')) {
-            let userinfo = &authority[..i];
-            if !userinfo.is_empty() && !userinfo.contains("si-placeholder-") {
-                let path_end = after[end..]
-                    .find(|c: char| c.is_whitespace() || "\"'`,#".contains(c))
-                    .map(|j| end + j)
-                    .unwrap_or(after.len());
-                out.push(format!(
-                    "{scheme}://***@{}{}",
-                    &authority[i + 1..],
-                    &after[end..path_end]
-                ));
+    let ends = |c: char| "/?#".contains(c) || c.is_whitespace() || "\"'`,".contains(c);
+    text_urls(text, ends)
+        .filter_map(|u| {
+            let scheme = u.scheme.to_ascii_lowercase();
+            let is_http = matches!(scheme.as_str(), "http" | "https" | "git+http" | "git+https");
+            let i = u.authority.rfind('@').filter(|_| is_http)?;
+            let userinfo = &u.authority[..i];
+            if userinfo.is_empty() || userinfo.contains("si-placeholder-") {
+                return None;
             }
-        }
-        rest = &after[end..];
-    }
-    out
+            let rest = &text[u.end..];
+            let path = &rest[..rest
+                .find(|c: char| c.is_whitespace() || "\"'`,#".contains(c))
+                .unwrap_or(rest.len())];
+            Some(format!("{scheme}://***@{}{path}", &u.authority[i + 1..]))
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_in_text_with_their_places() {
+        let text = "a git+https://u:p@h.example/x b=http://h2:8080/y,https://z";
+        let ends = |c: char| "/?#,".contains(c) || c.is_whitespace();
+        let found: Vec<_> = text_urls(text, ends).collect();
+        assert_eq!(
+            found
+                .iter()
+                .map(|u| (u.scheme, u.authority))
+                .collect::<Vec<_>>(),
+            vec![
+                ("git+https", "u:p@h.example"),
+                ("http", "h2:8080"),
+                ("https", "z")
+            ]
+        );
+        for u in &found {
+            assert_eq!(
+                &text[u.start..u.end],
+                format!("{}://{}", u.scheme, u.authority)
+            );
+        }
+        assert_eq!(
+            url_credentials(text),
+            vec!["git+https://***@h.example/x".to_string()]
+        );
+    }
 
     #[test]
     fn actions_checkout_header_is_removed() {

@@ -222,6 +222,15 @@ mod tests {
     use super::*;
     use crate::plan::test_fixtures::{npm_ci, npm_policy, Project};
 
+    /// The host places of a landlock-mode run, as the supervisor would choose them.
+    fn host_places() -> HostPlaces {
+        HostPlaces {
+            proxy: "127.0.0.1:40000".parse().expect("address"),
+            tmp: PathBuf::from("/tmp/private-tmp"),
+            config: PathBuf::from("/tmp/private-config"),
+        }
+    }
+
     fn var<'a>(plan: &'a Plan, name: &str) -> Option<&'a OsStr> {
         plan.env
             .pass
@@ -235,11 +244,7 @@ mod tests {
         let (_dir, ctx) = npm_ci(Project::BesideHome);
         let full = crate::plan::build(&npm_policy(), &ctx, &Mode::Full).expect("plan");
         assert!(full.script.is_some());
-        let host = HostPlaces {
-            proxy: "127.0.0.1:40000".parse().expect("address"),
-            tmp: PathBuf::from("/tmp/private-tmp"),
-            config: PathBuf::from("/tmp/private-config"),
-        };
+        let host = host_places();
         let mode = Mode::Landlock(host.clone());
         let mut plan = crate::plan::build(&npm_policy(), &ctx, &mode).expect("plan");
         assert!(plan.script.is_none());
@@ -267,11 +272,7 @@ mod tests {
     #[test]
     fn files_named_by_a_placed_file_move_with_it() {
         let (_dir, ctx) = npm_ci(Project::BesideHome);
-        let host = HostPlaces {
-            proxy: "127.0.0.1:40000".parse().expect("address"),
-            tmp: PathBuf::from("/tmp/private-tmp"),
-            config: PathBuf::from("/tmp/private-config"),
-        };
+        let host = host_places();
         let mode = Mode::Landlock(host.clone());
         let mut plan = crate::plan::build(&npm_policy(), &ctx, &mode).expect("plan");
         let file = |target: &str, text: &str| Mount {
@@ -373,11 +374,7 @@ mod tests {
             .read
             .iter()
             .any(|r| r == Path::new(trust::SHIM_CONFIG)));
-        let host = HostPlaces {
-            proxy: "127.0.0.1:40000".parse().expect("address"),
-            tmp: PathBuf::from("/tmp/private-tmp"),
-            config: PathBuf::from("/tmp/private-config"),
-        };
+        let host = host_places();
         let plan = crate::plan::build(&yarn_policy(), &ctx, &Mode::Landlock(host)).expect("plan");
         assert!(plan.script.is_none());
         assert!(!plan

@@ -118,20 +118,7 @@ enum Kept {
 
 /// `git` with the harness's own environment (setup home, system PATH).
 fn git(world: &World, dir: &Path, args: &[&str]) {
-    run(
-        world
-            .setup_command("git")
-            .args([
-                "-c",
-                "user.name=si-test",
-                "-c",
-                "user.email=si-test@example.com",
-            ])
-            .args(args)
-            .current_dir(dir),
-        RUN_TIMEOUT,
-    )
-    .assert_success();
+    world.setup_git(dir, args);
 }
 
 /// The dependency as a bare repository served by the git server (outside the project).

@@ -38,20 +38,7 @@ fn secrets(s: &Setup) -> Vec<String> {
 
 /// `git` with the harness's own environment (setup home, system PATH).
 fn git(world: &World, dir: &Path, args: &[&str]) {
-    run(
-        world
-            .setup_command("git")
-            .args([
-                "-c",
-                "user.name=si-test",
-                "-c",
-                "user.email=si-test@example.com",
-            ])
-            .args(args)
-            .current_dir(dir),
-        RUN_TIMEOUT,
-    )
-    .assert_success();
+    world.setup_git(dir, args);
 }
 
 /// The fixture directory `name` as a bare repository `<project>/vendor/<as_name>.git` (inside

@@ -257,6 +257,24 @@ impl World {
         cmd
     }
 
+    /// `git ARGS...` in `dir` as a setup step (the setup home, the system PATH, a fixed
+    /// author), which must succeed.
+    pub fn setup_git(&self, dir: &Path, args: &[&str]) {
+        run(
+            self.setup_command("git")
+                .args([
+                    "-c",
+                    "user.name=si-test",
+                    "-c",
+                    "user.email=si-test@example.com",
+                ])
+                .args(args)
+                .current_dir(dir),
+            RUN_TIMEOUT,
+        )
+        .assert_success();
+    }
+
     /// `safe-install --project <project> sh -c SCRIPT`: a quick sandboxed shell in the
     /// project (which gets a package.json so it is a valid npm project).
     pub fn sandboxed_sh(&self, script: &str) -> Command {
