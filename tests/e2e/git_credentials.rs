@@ -116,11 +116,6 @@ enum Kept {
     ExtraHeader,
 }
 
-/// `git` with the harness's own environment (setup home, system PATH).
-fn git(world: &World, dir: &Path, args: &[&str]) {
-    world.setup_git(dir, args);
-}
-
 /// The dependency as a bare repository served by the git server (outside the project).
 fn repository(world: &World) -> std::path::PathBuf {
     let staging = world.root().join("staging").join(DEP);
@@ -132,22 +127,9 @@ fn repository(world: &World) -> std::path::PathBuf {
         &staging.join("index.js"),
         "module.exports = 'si-gitcred';\n",
     );
-    git(world, &staging, &["init", "-q", "-b", "main", "."]);
-    git(world, &staging, &["add", "-A"]);
-    git(world, &staging, &["commit", "-q", "-m", "fixture"]);
     let root = world.root().join("git-root");
     fs::create_dir_all(&root).expect("mkdir git root");
-    git(
-        world,
-        world.root(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            &staging.display().to_string(),
-            &root.join(format!("{DEP}.git")).display().to_string(),
-        ],
-    );
+    world.setup_bare_repository(&staging, &root.join(format!("{DEP}.git")));
     root
 }
 

@@ -14,7 +14,7 @@ use crate::common::servers::*;
 use crate::common::*;
 use serde_json::Value;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 const OUTER: &str = "si-gitdep";
 const INNER: &str = "si-gitdep-inner";
@@ -34,11 +34,6 @@ fn secrets(s: &Setup) -> Vec<String> {
         s.world.secret(".ssh/id_rsa"),
         s.world.secret(".env"),
     ]
-}
-
-/// `git` with the harness's own environment (setup home, system PATH).
-fn git(world: &World, dir: &Path, args: &[&str]) {
-    world.setup_git(dir, args);
 }
 
 /// The fixture directory `name` as a bare repository `<project>/vendor/<as_name>.git` (inside
@@ -63,21 +58,8 @@ fn repository(s: &Setup, name: &str, as_name: &str, edit: impl FnOnce(&mut Value
         &config,
     );
     fs::copy(base.join("evil.js"), staging.join("evil.js")).expect("copy evil.js");
-    git(world, &staging, &["init", "-q", "-b", "main", "."]);
-    git(world, &staging, &["add", "-A"]);
-    git(world, &staging, &["commit", "-q", "-m", "fixture"]);
     let bare = world.tarballs.join(format!("{as_name}.git"));
-    git(
-        world,
-        world.root(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            &staging.display().to_string(),
-            &bare.display().to_string(),
-        ],
-    );
+    world.setup_bare_repository(&staging, &bare);
     format!("git+file://{}", bare.display())
 }
 

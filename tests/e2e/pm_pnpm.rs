@@ -545,17 +545,23 @@ fn files(dir: &Path) -> Vec<(PathBuf, u64, u64)> {
         .collect()
 }
 
-fn warm_store_is_hard_linked((toolchain, layout): (&str, &str)) {
-    let world = world(&format!("{toolchain}-store"));
+/// A Verdaccio of the world's with a user (its token) and the victim package published.
+fn registry_with_victim(world: &World) -> (Server, String) {
     let server = start_verdaccio(&world.root().join("verdaccio"));
     let token = verdaccio_add_user(&server, "si-tester", "si-tester-password");
     publish(
-        &world,
+        world,
         &server,
         &token,
         "victim",
         &serde_json::json!({ "registry": server.url, "secrets": [] }),
     );
+    (server, token)
+}
+
+fn warm_store_is_hard_linked((toolchain, layout): (&str, &str)) {
+    let world = world(&format!("{toolchain}-store"));
+    let (server, _) = registry_with_victim(&world);
     write_project(&world, &server, &["si-pnpm-victim"], "si-pnpm-writer");
     // Warm the user's store the way the user did: a bare install.
     bare_pnpm(&world, toolchain, &["install"]).assert_success();
@@ -633,15 +639,7 @@ fn pnpm12_a_wiper_loses_nothing_outside_its_own_folder() {
     let (toolchain, layout) = PNPM12;
     let world = world("pnpm12-wiper");
     plant_project_files(&world);
-    let server = start_verdaccio(&world.root().join("verdaccio"));
-    let token = verdaccio_add_user(&server, "si-tester", "si-tester-password");
-    publish(
-        &world,
-        &server,
-        &token,
-        "victim",
-        &serde_json::json!({ "registry": server.url, "secrets": [] }),
-    );
+    let (server, token) = registry_with_victim(&world);
     publish_npm(&world, &pack_wiper(&world), &server, &token);
     write_project(&world, &server, &["si-pnpm-victim", "si-wiper"], "si-wiper");
     // The tree as a bare install without scripts makes it (the reference), the store warm;

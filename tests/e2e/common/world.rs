@@ -275,6 +275,23 @@ impl World {
         .assert_success();
     }
 
+    /// The files of `staging` committed on `main` and cloned as the bare repository `bare`.
+    pub fn setup_bare_repository(&self, staging: &Path, bare: &Path) {
+        self.setup_git(staging, &["init", "-q", "-b", "main", "."]);
+        self.setup_git(staging, &["add", "-A"]);
+        self.setup_git(staging, &["commit", "-q", "-m", "fixture"]);
+        self.setup_git(
+            self.root(),
+            &[
+                "clone",
+                "-q",
+                "--bare",
+                &staging.display().to_string(),
+                &bare.display().to_string(),
+            ],
+        );
+    }
+
     /// `safe-install --project <project> sh -c SCRIPT`: a quick sandboxed shell in the
     /// project (which gets a package.json so it is a valid npm project).
     pub fn sandboxed_sh(&self, script: &str) -> Command {
