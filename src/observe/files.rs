@@ -241,11 +241,17 @@ impl FileRules {
             .is_some_and(|t| path.starts_with(t.join(".bin")))
     }
 
-    /// The directories a script started in `cwd` writes as its own (what its shim granted).
+    /// The directories a script started in `cwd` writes as its own (what its shim granted),
+    /// asked when it registers, just before its shim makes its Landlock layer. A rule needs
+    /// an existing directory, so a package directory missing now (the project's
+    /// `node_modules` before the first install) is not the script's to create: its refused
+    /// `mkdir` is logged, not judged allowed by a rule the kernel never had. The root
+    /// project's extras are the shim's own (made before it registers).
     pub fn script_own(&self, cwd: Option<&Path>) -> Vec<PathBuf> {
         match (&self.own_dir, cwd) {
             (Some((kind, project, clones)), Some(cwd)) => {
                 let mut own = crate::plan::trust::own_dirs(*kind, project, clones, cwd);
+                own.retain(|d| d.is_dir());
                 if *kind == crate::plan::trust::OwnDir::InstallTree && cwd == project {
                     own.extend(self.root_extra.iter().cloned());
                 }

@@ -412,6 +412,38 @@ fn the_projects_own_scripts_write_the_install_tree_only() {
     p.finish(&r.context());
 }
 
+/// The project's own script may write the install tree, but a Landlock rule needs an existing
+/// directory: before the first install there is no `node_modules`, so its `mkdir` is refused
+/// (the project root is not the script's to write), and that refusal is logged like any other
+/// rather than judged allowed by a rule the kernel never had.
+#[test]
+fn a_refused_mkdir_of_a_missing_install_tree_is_logged() {
+    let world = world("i14-root-mkdir");
+    write_file(
+        &world.project.join("package.json"),
+        "{ \"name\": \"si-root-mkdir\", \"version\": \"1.0.0\", \"private\": true,\n  \"scripts\": { \"probe\": \"mkdir node_modules\" } }\n",
+    );
+    let r = sandboxed(&world, "root-mkdir", &[], &["npm", "run", "probe"]);
+    let mut p = Problems::new();
+    p.check(!r.out.status.success(), || {
+        "mkdir node_modules succeeded".into()
+    });
+    p.check(!world.project.join("node_modules").exists(), || {
+        "node_modules exists on the host".into()
+    });
+    p.check(
+        r.blocked_by(
+            "si-root-mkdir@1.0.0",
+            Some("probe"),
+            "write",
+            "read-only-path",
+            "/node_modules",
+        ) >= 1,
+        || "the refused mkdir is not logged with the project's name".into(),
+    );
+    p.finish(&r.context());
+}
+
 /// A Prisma-style generator: its postinstall writes `node_modules/.prisma/client`.
 fn generator_world(name: &str) -> World {
     let world = world(name);
