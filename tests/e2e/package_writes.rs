@@ -351,6 +351,142 @@ fn bare_npm_the_wiper_wipes_the_project() {
     }
 }
 
+/// Issue 14's wiper as a pip build backend (`tests/fixtures/trust/pip-wiper`: an in-tree PEP
+/// 517 backend, its sdist in a local `--find-links` directory of the project): at each hook
+/// it truncates and deletes every file it reaches in the project, the homes and the venv, and
+/// at `build_wheel` also its own build directory in pip's private temp (its proof that it
+/// ran: what it deleted there). The project, the home and the venv are as before but for
+/// what pip (level 1) installs from the wheel the backend built: `si_wiper.py`, its
+/// `.dist-info` and its compiled `__pycache__` entry; every other venv file, pip's own
+/// included, is compared. The refused deletions are logged as `si-wiper@1.0.0` and a hook.
+#[test]
+fn a_pip_build_backend_wiper_loses_nothing_outside_its_build_directory() {
+    require_python_venv();
+    let world = World::new_in("i14-pip-wiper", Path::new(OUTSIDE_TMP));
+    plant_project_files(&world);
+    let venv = make_venv(&world);
+    // Outside the project, the homes and the venv: the wiper does not walk it.
+    let reports = world.root().join("wiper-reports");
+    fs::create_dir_all(&reports).expect("mkdir reports");
+    let config = serde_json::json!({
+        "project": world.project,
+        "home": world.home,
+        "venv": venv,
+        "report_dir": reports,
+    });
+    run(
+        world
+            .setup_command("/usr/bin/python3")
+            .arg(fixtures().join("trust/pip-wiper/make_sdist.py"))
+            .arg(&world.tarballs)
+            .arg(config.to_string()),
+        RUN_TIMEOUT,
+    )
+    .assert_success();
+    let site = site_packages(&venv);
+    let pycache = site.join("__pycache__");
+    assert!(
+        !pycache.exists(),
+        "the new venv has a top-level __pycache__ in site-packages"
+    );
+    // What pip (level 1) installs from the wheel: the module, its .dist-info and the
+    // module's compiled entry in a new `__pycache__` (checked below to hold nothing else).
+    let site_rel = site.strip_prefix(&venv).expect("site-packages in the venv");
+    let venv_skip: Vec<PathBuf> = ["si_wiper.py", "si_wiper-1.0.0.dist-info", "__pycache__"]
+        .iter()
+        .map(|f| site_rel.join(f))
+        .collect();
+    // safe-install makes pip's cache it shows before each run (`plan::HostAction`), also
+    // with --no-cache-dir: made here first, so that the comparison sees only what the run
+    // changed.
+    fs::create_dir_all(world.home.join(".cache/pip")).expect("mkdir ~/.cache/pip");
+    let skip = Skip {
+        project: &[],
+        home: &[],
+    };
+    let before = ProjectAndHome::read_with_venv(&world, &skip, &venv, &venv_skip);
+    let pip = venv.join("bin/pip").display().to_string();
+    let links = world.tarballs.display().to_string();
+    let reports_s = reports.display().to_string();
+    let r = sandboxed(
+        &world,
+        "pip-wiper",
+        &["--rw", &reports_s],
+        &[
+            &pip,
+            "install",
+            "--no-cache-dir",
+            "--no-index",
+            "--find-links",
+            &links,
+            "si-wiper",
+        ],
+    );
+    let mut p = Problems::new();
+    p.check(r.out.status.success(), || {
+        "the sandboxed install failed".into()
+    });
+    p.check(site.join("si_wiper.py").is_file(), || {
+        "pip did not install the wheel the backend built".into()
+    });
+    let compiled: Vec<String> = fs::read_dir(&pycache)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    p.check(compiled.iter().all(|n| n.starts_with("si_wiper.")), || {
+        format!("site-packages/__pycache__ holds more than si_wiper's entry: {compiled:?}")
+    });
+    let report = |hook: &str| -> Option<Value> {
+        report_of(&reports.join(format!("si-wiper-report-{hook}.json")))
+    };
+    for hook in [
+        "get_requires_for_build_wheel",
+        "prepare_metadata_for_build_wheel",
+    ] {
+        p.check(report(hook).is_some(), || {
+            format!("the wiper wrote no report at {hook}")
+        });
+    }
+    match report("build_wheel") {
+        Some(counts) => p.check(counts["deleted"].as_u64().unwrap_or(0) > 0, || {
+            format!("the wiper deleted nothing, not even its own build directory: {counts}")
+        }),
+        None => p.push("the wiper wrote no report at build_wheel".into()),
+    }
+    let venv_s = venv.display().to_string();
+    let project_s = world.project.display().to_string();
+    let pyvenv = format!("{venv_s}/pyvenv.cfg");
+    let pip_own = format!("{}/pip/__init__.py", site.display());
+    let workflow = format!("{project_s}/.github/workflows/ci.yml");
+    let sdist = format!("{project_s}/vendor/si-wiper-1.0.0.tar.gz");
+    check_nothing_lost(
+        &mut p,
+        &world,
+        &r,
+        ("si-wiper@1.0.0", Some("build_wheel")),
+        &skip,
+        &before,
+        &[&workflow, &sdist, &pyvenv, &pip_own],
+    );
+    // The first hook too: each hook is a process of its own, attributed by its own name.
+    for target in [&workflow, &pyvenv] {
+        p.check(
+            r.blocked_by(
+                "si-wiper@1.0.0",
+                Some("get_requires_for_build_wheel"),
+                "write",
+                "read-only-path",
+                target,
+            ) >= 1,
+            || format!("the wiper's refused deletion of {target} at get_requires_for_build_wheel is not logged as si-wiper@1.0.0's"),
+        );
+    }
+    p.finish(&r.context());
+}
+
 // ---------------------------------------------------------------------------------------
 // The project's own scripts, and a generator with a grant
 // ---------------------------------------------------------------------------------------
