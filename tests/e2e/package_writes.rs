@@ -358,7 +358,8 @@ fn bare_npm_the_wiper_wipes_the_project() {
 /// ran: what it deleted there). The project, the home and the venv are as before but for
 /// what pip (level 1) installs from the wheel the backend built: `si_wiper.py`, its
 /// `.dist-info` and its compiled `__pycache__` entry; every other venv file, pip's own
-/// included, is compared. The refused deletions are logged as `si-wiper@1.0.0` and a hook.
+/// included, is compared. The refused deletions are logged as `si-wiper@1.0.0` and a hook,
+/// those of compiled code in a `__pycache__` too.
 #[test]
 fn a_pip_build_backend_wiper_loses_nothing_outside_its_build_directory() {
     require_python_venv();
@@ -460,6 +461,8 @@ fn a_pip_build_backend_wiper_loses_nothing_outside_its_build_directory() {
     let project_s = world.project.display().to_string();
     let pyvenv = format!("{venv_s}/pyvenv.cfg");
     let pip_own = format!("{}/pip/__init__.py", site.display());
+    // Compiled code that exists, where Python's own bytecode caching is not logged.
+    let pip_compiled = format!("{}/pip/__pycache__/__init__.cpython-", site.display());
     let workflow = format!("{project_s}/.github/workflows/ci.yml");
     let sdist = format!("{project_s}/vendor/si-wiper-1.0.0.tar.gz");
     check_nothing_lost(
@@ -469,7 +472,7 @@ fn a_pip_build_backend_wiper_loses_nothing_outside_its_build_directory() {
         ("si-wiper@1.0.0", Some("build_wheel")),
         &skip,
         &before,
-        &[&workflow, &sdist, &pyvenv, &pip_own],
+        &[&workflow, &sdist, &pyvenv, &pip_own, &pip_compiled],
     );
     // The first hook too: each hook is a process of its own, attributed by its own name.
     for target in [&workflow, &pyvenv] {
