@@ -474,6 +474,18 @@ fn a_pip_build_backend_wiper_loses_nothing_outside_its_build_directory() {
         &before,
         &[&workflow, &sdist, &pyvenv, &pip_own, &pip_compiled],
     );
+    // Removing a directory (`rmdir`, once the wiper has tried to empty it) is refused and
+    // logged too.
+    let workflows = format!("{project_s}/.github/workflows");
+    p.check(
+        r.events.iter().any(|e| {
+            e["verdict"] == "blocked"
+                && e["action"] == "write"
+                && e["package"] == "si-wiper@1.0.0"
+                && e["target"] == workflows.as_str()
+        }),
+        || format!("the wiper's refused removal of {workflows} is not logged as si-wiper@1.0.0's"),
+    );
     // The first hook too: each hook is a process of its own, attributed by its own name.
     for target in [&workflow, &pyvenv] {
         p.check(
