@@ -351,22 +351,14 @@ fn bare_npm_the_wiper_wipes_the_project() {
     }
 }
 
-/// Issue 14's wiper as a pip build backend (`tests/fixtures/trust/pip-wiper`: an in-tree PEP
-/// 517 backend, its sdist in a local `--find-links` directory of the project): at each hook
-/// it truncates and deletes every file it reaches in the project, the homes and the venv, and
-/// at `build_wheel` also its own build directory in pip's private temp (its proof that it
-/// ran: what it deleted there). The project, the home and the venv are as before but for
-/// what pip (level 1) installs from the wheel the backend built: `si_wiper.py`, its
-/// `.dist-info` and its compiled `__pycache__` entry; every other venv file, pip's own
-/// included, is compared. The refused deletions are logged as `si-wiper@1.0.0` and a hook,
-/// those of compiled code in a `__pycache__` too.
-#[test]
-fn a_pip_build_backend_wiper_loses_nothing_outside_its_build_directory() {
+/// A project with files that run later, a venv beside it, and the pip wiper's sdist in the
+/// project's `vendor` (a `--find-links` directory), told to wipe the project, the world's
+/// home and the venv and to report into the returned directory (outside all three).
+fn pip_wiper_world(name: &str) -> (World, PathBuf, PathBuf) {
     require_python_venv();
-    let world = World::new_in("i14-pip-wiper", Path::new(OUTSIDE_TMP));
+    let world = World::new_in(name, Path::new(OUTSIDE_TMP));
     plant_project_files(&world);
     let venv = make_venv(&world);
-    // Outside the project, the homes and the venv: the wiper does not walk it.
     let reports = world.root().join("wiper-reports");
     fs::create_dir_all(&reports).expect("mkdir reports");
     let config = serde_json::json!({
@@ -384,6 +376,34 @@ fn a_pip_build_backend_wiper_loses_nothing_outside_its_build_directory() {
         RUN_TIMEOUT,
     )
     .assert_success();
+    (world, venv, reports)
+}
+
+/// `<venv>/bin/pip install --no-cache-dir --no-index --find-links <project>/vendor si-wiper`.
+fn pip_wiper_args(world: &World, venv: &Path) -> Vec<String> {
+    vec![
+        venv.join("bin/pip").display().to_string(),
+        "install".into(),
+        "--no-cache-dir".into(),
+        "--no-index".into(),
+        "--find-links".into(),
+        world.tarballs.display().to_string(),
+        "si-wiper".into(),
+    ]
+}
+
+/// Issue 14's wiper as a pip build backend (`tests/fixtures/trust/pip-wiper`: an in-tree PEP
+/// 517 backend, its sdist in a local `--find-links` directory of the project): at each hook
+/// it truncates and deletes every file it reaches in the project, the homes and the venv, and
+/// at `build_wheel` also its own build directory in pip's private temp (its proof that it
+/// ran: what it deleted there). The project, the home and the venv are as before but for
+/// what pip (level 1) installs from the wheel the backend built: `si_wiper.py`, its
+/// `.dist-info` and its compiled `__pycache__` entry; every other venv file, pip's own
+/// included, is compared. The refused deletions are logged as `si-wiper@1.0.0` and a hook,
+/// those of compiled code in a `__pycache__` too.
+#[test]
+fn a_pip_build_backend_wiper_loses_nothing_outside_its_build_directory() {
+    let (world, venv, reports) = pip_wiper_world("i14-pip-wiper");
     let site = site_packages(&venv);
     let pycache = site.join("__pycache__");
     assert!(
@@ -406,23 +426,10 @@ fn a_pip_build_backend_wiper_loses_nothing_outside_its_build_directory() {
         home: &[],
     };
     let before = ProjectAndHome::read_with_venv(&world, &skip, &venv, &venv_skip);
-    let pip = venv.join("bin/pip").display().to_string();
-    let links = world.tarballs.display().to_string();
     let reports_s = reports.display().to_string();
-    let r = sandboxed(
-        &world,
-        "pip-wiper",
-        &["--rw", &reports_s],
-        &[
-            &pip,
-            "install",
-            "--no-cache-dir",
-            "--no-index",
-            "--find-links",
-            &links,
-            "si-wiper",
-        ],
-    );
+    let args = pip_wiper_args(&world, &venv);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = sandboxed(&world, "pip-wiper", &["--rw", &reports_s], &args);
     let mut p = Problems::new();
     p.check(r.out.status.success(), || {
         "the sandboxed install failed".into()
@@ -500,6 +507,28 @@ fn a_pip_build_backend_wiper_loses_nothing_outside_its_build_directory() {
         );
     }
     p.finish(&r.context());
+}
+
+/// Negative control: bare, the pip wiper empties the project and the venv (pip's own files
+/// included, so pip may fail on the way).
+#[test]
+fn bare_pip_the_build_backend_wiper_wipes_the_project_and_the_venv() {
+    let (world, venv, _reports) = pip_wiper_world("i14-pip-wiper-bare");
+    let args = pip_wiper_args(&world, &venv);
+    let pip_own = site_packages(&venv).join("pip/__init__.py");
+    let _ = run(world.setup_command(&args[0]).args(&args[1..]), RUN_TIMEOUT);
+    for gone in [
+        world.project.join(".github/workflows/ci.yml"),
+        world.project.join("src/index.js"),
+        venv.join("pyvenv.cfg"),
+        pip_own,
+    ] {
+        assert!(
+            !gone.exists(),
+            "bare: the wiper left {} (the fixture is broken)",
+            gone.display()
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------
