@@ -373,8 +373,11 @@ impl FileRules {
         // A write where the caller may not write: the parent is visible, so the refusal
         // is the view's (read-only mount or Landlock), whatever exists outside.
         if access == Access::Write && !self.may_write(path, level) {
-            // Python tries to cache bytecode next to read-only sources and carries on.
-            if path.components().any(|c| c.as_os_str() == "__pycache__") {
+            // Python tries to cache bytecode next to read-only sources and carries on: it
+            // makes a missing `__pycache__` and new temporary names in it, and never
+            // truncates or deletes compiled code there. A refused write to an entry that
+            // exists (a wiper's, or code that runs later) is logged like any other.
+            if path.components().any(|c| c.as_os_str() == "__pycache__") && !inside(path) {
                 return None;
             }
             if inside(path) || path.parent().is_some_and(inside) {
@@ -716,6 +719,34 @@ mod tests {
     }
 
     #[test]
+    fn python_caching_bytecode_is_quiet_but_a_wipe_of_compiled_code_is_logged() {
+        let script = Level::Script {
+            package_dir: Some(Path::new("/p/node_modules/evil")),
+            own: &[],
+        };
+        let pyc = "/usr/lib/x/__pycache__/y.cpython-311.pyc";
+        let inside = |p: &Path| {
+            [
+                Path::new("/usr/lib/x"),
+                Path::new("/usr/lib/x/__pycache__"),
+                Path::new(pyc),
+            ]
+            .contains(&p)
+        };
+        let judge = |path: &str| {
+            rules()
+                .judge(Path::new(path), Access::Write, script, &inside, &|_| false)
+                .map(|f| f.reason)
+        };
+        // Python caching bytecode beside read-only sources: a missing `__pycache__`, a new
+        // temporary name in an existing one; it carries on without.
+        assert_eq!(judge("/usr/lib/x/z/__pycache__"), None);
+        assert_eq!(judge(&format!("{pyc}.140234")), None);
+        // Truncating or deleting compiled code that exists (a wiper; code that runs later).
+        assert_eq!(judge(pyc), Some(Reason::ReadOnlyPath));
+    }
+
+    #[test]
     fn judges_by_level() {
         let own = [PathBuf::from("/p/node_modules/evil")];
         let script = Level::Script {
@@ -753,10 +784,6 @@ mod tests {
         );
         assert_eq!(
             judge("/p/node_modules/evil/build/x", Access::Write, script),
-            None
-        );
-        assert_eq!(
-            judge("/usr/lib/x/__pycache__/y.pyc", Access::Write, script),
             None
         );
         // A hard link out of a place it may not write (would make it writable here: EXDEV),

@@ -194,7 +194,9 @@ fn file_operands(nr: libc::c_long, a: &[u64; 6], pid: i32) -> Vec<(i32, u64, Acc
             ]
         }
         libc::SYS_symlink => return vec![(cwd, a[1], Access::Write, false)],
-        libc::SYS_unlink | libc::SYS_mkdir => return vec![(cwd, a[0], Access::Write, false)],
+        libc::SYS_unlink | libc::SYS_mkdir | libc::SYS_rmdir => {
+            return vec![(cwd, a[0], Access::Write, false)]
+        }
         libc::SYS_rename => {
             return vec![
                 (cwd, a[0], Access::Write, false),

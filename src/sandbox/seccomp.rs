@@ -211,6 +211,8 @@ const LEGACY_FILE_SYSCALLS: &[libc::c_long] = &[
     libc::SYS_rename,
     libc::SYS_unlink,
     libc::SYS_mkdir,
+    // glibc's and libuv's `rmdir()` (a wiper removing what it emptied).
+    libc::SYS_rmdir,
 ];
 #[cfg(not(target_arch = "x86_64"))]
 const LEGACY_FILE_SYSCALLS: &[libc::c_long] = &[];

@@ -351,6 +351,186 @@ fn bare_npm_the_wiper_wipes_the_project() {
     }
 }
 
+/// A project with files that run later, a venv beside it, and the pip wiper's sdist in the
+/// project's `vendor` (a `--find-links` directory), told to wipe the project, the world's
+/// home and the venv and to report into the returned directory (outside all three).
+fn pip_wiper_world(name: &str) -> (World, PathBuf, PathBuf) {
+    require_python_venv();
+    let world = World::new_in(name, Path::new(OUTSIDE_TMP));
+    plant_project_files(&world);
+    let venv = make_venv(&world);
+    let reports = world.root().join("wiper-reports");
+    fs::create_dir_all(&reports).expect("mkdir reports");
+    let config = serde_json::json!({
+        "project": world.project,
+        "home": world.home,
+        "venv": venv,
+        "report_dir": reports,
+    });
+    run(
+        world
+            .setup_command("/usr/bin/python3")
+            .arg(fixtures().join("trust/pip-wiper/make_sdist.py"))
+            .arg(&world.tarballs)
+            .arg(config.to_string()),
+        RUN_TIMEOUT,
+    )
+    .assert_success();
+    (world, venv, reports)
+}
+
+/// `<venv>/bin/pip install --no-cache-dir --no-index --find-links <project>/vendor si-wiper`.
+fn pip_wiper_args(world: &World, venv: &Path) -> Vec<String> {
+    vec![
+        venv.join("bin/pip").display().to_string(),
+        "install".into(),
+        "--no-cache-dir".into(),
+        "--no-index".into(),
+        "--find-links".into(),
+        world.tarballs.display().to_string(),
+        "si-wiper".into(),
+    ]
+}
+
+/// Issue 14's wiper as a pip build backend (`tests/fixtures/trust/pip-wiper`: an in-tree PEP
+/// 517 backend, its sdist in a local `--find-links` directory of the project): at each hook
+/// it truncates and deletes every file it reaches in the project, the homes and the venv, and
+/// at `build_wheel` also its own build directory in pip's private temp (its proof that it
+/// ran: what it deleted there). The project, the home and the venv are as before but for
+/// what pip (level 1) installs from the wheel the backend built: `si_wiper.py`, its
+/// `.dist-info` and its compiled `__pycache__` entry; every other venv file, pip's own
+/// included, is compared. The refused deletions are logged as `si-wiper@1.0.0` and a hook,
+/// those of compiled code in a `__pycache__` too.
+#[test]
+fn a_pip_build_backend_wiper_loses_nothing_outside_its_build_directory() {
+    let (world, venv, reports) = pip_wiper_world("i14-pip-wiper");
+    let site = site_packages(&venv);
+    let pycache = site.join("__pycache__");
+    assert!(
+        !pycache.exists(),
+        "the new venv has a top-level __pycache__ in site-packages"
+    );
+    // What pip (level 1) installs from the wheel: the module, its .dist-info and the
+    // module's compiled entry in a new `__pycache__` (checked below to hold nothing else).
+    let site_rel = site.strip_prefix(&venv).expect("site-packages in the venv");
+    let venv_skip: Vec<PathBuf> = ["si_wiper.py", "si_wiper-1.0.0.dist-info", "__pycache__"]
+        .iter()
+        .map(|f| site_rel.join(f))
+        .collect();
+    // safe-install makes pip's cache it shows before each run (`plan::HostAction`), also
+    // with --no-cache-dir: made here first, so that the comparison sees only what the run
+    // changed.
+    fs::create_dir_all(world.home.join(".cache/pip")).expect("mkdir ~/.cache/pip");
+    let skip = Skip {
+        project: &[],
+        home: &[],
+    };
+    let before = ProjectAndHome::read_with_venv(&world, &skip, &venv, &venv_skip);
+    let reports_s = reports.display().to_string();
+    let args = pip_wiper_args(&world, &venv);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = sandboxed(&world, "pip-wiper", &["--rw", &reports_s], &args);
+    let mut p = Problems::new();
+    p.check(r.out.status.success(), || {
+        "the sandboxed install failed".into()
+    });
+    p.check(site.join("si_wiper.py").is_file(), || {
+        "pip did not install the wheel the backend built".into()
+    });
+    let compiled: Vec<String> = fs::read_dir(&pycache)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    p.check(compiled.iter().all(|n| n.starts_with("si_wiper.")), || {
+        format!("site-packages/__pycache__ holds more than si_wiper's entry: {compiled:?}")
+    });
+    let report = |hook: &str| -> Option<Value> {
+        report_of(&reports.join(format!("si-wiper-report-{hook}.json")))
+    };
+    for hook in [
+        "get_requires_for_build_wheel",
+        "prepare_metadata_for_build_wheel",
+    ] {
+        p.check(report(hook).is_some(), || {
+            format!("the wiper wrote no report at {hook}")
+        });
+    }
+    match report("build_wheel") {
+        Some(counts) => p.check(counts["deleted"].as_u64().unwrap_or(0) > 0, || {
+            format!("the wiper deleted nothing, not even its own build directory: {counts}")
+        }),
+        None => p.push("the wiper wrote no report at build_wheel".into()),
+    }
+    let venv_s = venv.display().to_string();
+    let project_s = world.project.display().to_string();
+    let pyvenv = format!("{venv_s}/pyvenv.cfg");
+    let pip_own = format!("{}/pip/__init__.py", site.display());
+    // Compiled code that exists, where Python's own bytecode caching is not logged.
+    let pip_compiled = format!("{}/pip/__pycache__/__init__.cpython-", site.display());
+    let workflow = format!("{project_s}/.github/workflows/ci.yml");
+    let sdist = format!("{project_s}/vendor/si-wiper-1.0.0.tar.gz");
+    check_nothing_lost(
+        &mut p,
+        &world,
+        &r,
+        ("si-wiper@1.0.0", Some("build_wheel")),
+        &skip,
+        &before,
+        &[&workflow, &sdist, &pyvenv, &pip_own, &pip_compiled],
+    );
+    // Removing a directory (`rmdir`, once the wiper has tried to empty it) is refused and
+    // logged too.
+    let workflows = format!("{project_s}/.github/workflows");
+    p.check(
+        r.events.iter().any(|e| {
+            e["verdict"] == "blocked"
+                && e["action"] == "write"
+                && e["package"] == "si-wiper@1.0.0"
+                && e["target"] == workflows.as_str()
+        }),
+        || format!("the wiper's refused removal of {workflows} is not logged as si-wiper@1.0.0's"),
+    );
+    // The first hook too: each hook is a process of its own, attributed by its own name.
+    for target in [&workflow, &pyvenv] {
+        p.check(
+            r.blocked_by(
+                "si-wiper@1.0.0",
+                Some("get_requires_for_build_wheel"),
+                "write",
+                "read-only-path",
+                target,
+            ) >= 1,
+            || format!("the wiper's refused deletion of {target} at get_requires_for_build_wheel is not logged as si-wiper@1.0.0's"),
+        );
+    }
+    p.finish(&r.context());
+}
+
+/// Negative control: bare, the pip wiper empties the project and the venv (pip's own files
+/// included, so pip may fail on the way).
+#[test]
+fn bare_pip_the_build_backend_wiper_wipes_the_project_and_the_venv() {
+    let (world, venv, _reports) = pip_wiper_world("i14-pip-wiper-bare");
+    let args = pip_wiper_args(&world, &venv);
+    let pip_own = site_packages(&venv).join("pip/__init__.py");
+    let _ = run(world.setup_command(&args[0]).args(&args[1..]), RUN_TIMEOUT);
+    for gone in [
+        world.project.join(".github/workflows/ci.yml"),
+        world.project.join("src/index.js"),
+        venv.join("pyvenv.cfg"),
+        pip_own,
+    ] {
+        assert!(
+            !gone.exists(),
+            "bare: the wiper left {} (the fixture is broken)",
+            gone.display()
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // The project's own scripts, and a generator with a grant
 // ---------------------------------------------------------------------------------------

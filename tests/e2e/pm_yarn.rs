@@ -973,6 +973,12 @@ fn yarn1_world(name: &str) -> (World, Server, u16, Seen) {
 /// default is elsewhere): the lockfile written and the cache warm, no package code run; the
 /// tree is removed so the next install links and builds again.
 fn yarn1_warm(world: &World) {
+    yarn1_warm_tree(world);
+    fs::remove_dir_all(world.project.join("node_modules")).expect("remove node_modules");
+}
+
+/// [`yarn1_warm`], the tree kept: linked, no script run.
+fn yarn1_warm_tree(world: &World) {
     let warm = run(
         world
             .setup_command(toolchain_bin("yarn1").join("yarn"))
@@ -987,7 +993,6 @@ fn yarn1_warm(world: &World) {
         RUN_TIMEOUT,
     );
     assert!(warm.status.success(), "{}", warm.describe());
-    fs::remove_dir_all(world.project.join("node_modules")).expect("remove node_modules");
 }
 
 fn yarn1_install(world: &World, log: &Path) -> Output {
@@ -1183,6 +1188,100 @@ fn yarn1_installed_tree_equals_the_bare_one() {
         "sandboxed tree differs:\n{}",
         diffs.join("\n")
     );
+}
+
+/// Issue 14's wiper through yarn 1 (no approval list: every script runs), on a tree linked
+/// bare without scripts: `yarn install --force` runs every postinstall again, the wiper's at
+/// level 2 through the shell safe-install stands in for. It deletes and truncates everything
+/// it reaches in the project and the home (where yarn 1's cache `~/.cache/yarn` is): nothing
+/// outside `node_modules/si-wiper` changes, the cache included, and the refused deletions
+/// are logged as `si-wiper@1.0.0` `postinstall`. npm's bare control (`package_writes`)
+/// proves the fixture wipes.
+#[test]
+fn yarn1_a_wiper_loses_nothing_outside_its_own_folder() {
+    use crate::common::wiper::*;
+    let world = World::new("yarn1-wiper");
+    plant_project_files(&world);
+    let server = start_verdaccio(&world.root().join("verdaccio"));
+    let token = verdaccio_add_user(&server, "si-tester", "si-tester-password");
+    let victim = pack_plain(&world, "trust/npm-victim", "si-victim");
+    let wiper = pack_wiper(&world);
+    for tarball in [&victim, &wiper] {
+        publish_npm(&world, tarball, &server, &token);
+    }
+    write_file(
+        &world.project.join("package.json"),
+        "{ \"name\": \"si-yarn\", \"version\": \"1.0.0\", \"private\": true,\n  \"dependencies\": { \"si-victim\": \"1.0.0\", \"si-wiper\": \"1.0.0\" } }\n",
+    );
+    write_file(
+        &world.project.join(".yarnrc"),
+        &format!("registry \"{}\"\n", server.url),
+    );
+    yarn1_warm_tree(&world);
+    let skip = Skip {
+        project: &[
+            "node_modules/si-wiper",
+            // yarn 1's state (level 1): its flags (`ignoreScripts` of the warm install) and
+            // the build artefacts it recorded.
+            "node_modules/.yarn-integrity",
+        ],
+        home: &[],
+    };
+    let before = ProjectAndHome::read(&world, &skip);
+    assert!(
+        before
+            .home
+            .keys()
+            .any(|k| k.starts_with(".cache/yarn/v6")
+                && k.to_string_lossy().contains("npm-si-victim-")),
+        "the warm install left no si-victim in yarn 1's cache"
+    );
+    assert!(
+        before
+            .project
+            .contains_key(Path::new("node_modules/si-victim/index.js")),
+        "the warm install linked no si-victim"
+    );
+    let log = world.log_path("wiper");
+    let r = crate::common::netns::LoggedRun::read(
+        run(
+            world
+                .safe_install()
+                .env("PATH", path_with("yarn1"))
+                .arg("--log")
+                .arg(&log)
+                .args([
+                    "--",
+                    "yarn",
+                    "install",
+                    "--force",
+                    "--non-interactive",
+                    "--no-progress",
+                ]),
+            RUN_TIMEOUT,
+        ),
+        log,
+    );
+    let mut p = check_wiper(
+        &world,
+        &r,
+        skip.project[0],
+        &skip,
+        &before,
+        &[
+            "/package.json",
+            "/node_modules/si-victim/",
+            "/.cache/yarn/v6/",
+        ],
+    );
+    p.check(r.out.status.success(), || {
+        "the sandboxed install failed".into()
+    });
+    p.finish(&format!(
+        "{}\n--- verdaccio ---\n{}",
+        r.context(),
+        server.log()
+    ));
 }
 
 /// `yarn run` is the one place yarn 1 reads `script-shell`: a project's `.yarnrc` and

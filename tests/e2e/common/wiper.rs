@@ -1,7 +1,9 @@
 //! Issue 14's wiper (`tests/fixtures/trust/npm-wiper`, the package `si-wiper`): the wiper
-//! packed for a world, snapshots of the project and the home, and the check that a
-//! sandboxed run of it lost nothing outside its own package folder. Shared by npm's, pnpm's
-//! and yarn's wiper tests; npm's bare control proves the fixture wipes.
+//! packed for a world, snapshots of the project and the home (and of a venv), and the check
+//! that a sandboxed run of it lost nothing outside its own package folder. Shared by npm's,
+//! pnpm's and yarn's wiper tests; npm's bare control proves the fixture wipes. pip's wiper
+//! (`tests/fixtures/trust/pip-wiper`, a build backend) shares the snapshots and
+//! [`check_nothing_lost`].
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -35,10 +37,13 @@ pub struct Skip<'a> {
     pub home: &'a [&'a str],
 }
 
-/// Every file of the project and of the home but those skipped, for before/after comparisons.
+/// Every file of the project and of the home (and of a venv) but those skipped, for
+/// before/after comparisons.
 pub struct ProjectAndHome {
     pub project: Tree,
     pub home: Tree,
+    /// A venv outside the project, what is left out of it, and its files.
+    pub venv: Option<(PathBuf, Vec<PathBuf>, Tree)>,
 }
 
 /// What safe-install itself keeps in the home for the package manager's level (Node's
@@ -57,6 +62,34 @@ impl ProjectAndHome {
         ProjectAndHome {
             project: tree(&world.project, skip.project),
             home: tree(&world.home, &home),
+            venv: None,
+        }
+    }
+
+    /// [`ProjectAndHome::read`], and every file of `venv` but those of `skip` (relative to
+    /// the venv; a directory leaves out everything beneath it).
+    pub fn read_with_venv(
+        world: &World,
+        skip: &Skip,
+        venv: &Path,
+        venv_skip: &[PathBuf],
+    ) -> ProjectAndHome {
+        let tree = snapshot_tree(venv, world.root(), &|rel: &Path| {
+            venv_skip.iter().any(|s| rel == s)
+        });
+        ProjectAndHome {
+            venv: Some((venv.to_path_buf(), venv_skip.to_vec(), tree)),
+            ..ProjectAndHome::read(world, skip)
+        }
+    }
+
+    /// The same trees read again, for the comparison after the run.
+    fn read_again(&self, world: &World, skip: &Skip) -> ProjectAndHome {
+        match &self.venv {
+            Some((venv, venv_skip, _)) => {
+                ProjectAndHome::read_with_venv(world, skip, venv, venv_skip)
+            }
+            None => ProjectAndHome::read(world, skip),
         }
     }
 }
@@ -88,24 +121,52 @@ pub fn check_wiper(
     p.check(counts["deleted"].as_u64().unwrap_or(0) > 0, || {
         format!("the wiper deleted nothing, not even its own files: {counts}")
     });
-    let after = ProjectAndHome::read(world, skip);
+    check_nothing_lost(
+        &mut p,
+        world,
+        r,
+        ("si-wiper@1.0.0", Some("postinstall")),
+        skip,
+        before,
+        refused,
+    );
+    p
+}
+
+/// The project, the home (and the venv) are as `before` outside what `skip` leaves out, and
+/// a refused write of each of `refused` (a tail or part of the target) is logged as `who`'s
+/// (`name@version` and its script; `None`: any script, as long as it names one).
+pub fn check_nothing_lost(
+    p: &mut Problems,
+    world: &World,
+    r: &LoggedRun,
+    who: (&str, Option<&str>),
+    skip: &Skip,
+    before: &ProjectAndHome,
+    refused: &[&str],
+) {
+    let after = before.read_again(world, skip);
     for d in diff_trees(&before.project, &after.project) {
         p.check(false, || format!("project: {d}"));
     }
     for d in diff_trees(&before.home, &after.home) {
         p.check(false, || format!("home: {d}"));
     }
+    if let (Some((_, _, want)), Some((_, _, got))) = (&before.venv, &after.venv) {
+        for d in diff_trees(want, got) {
+            p.check(false, || format!("venv: {d}"));
+        }
+    }
+    let (package, script) = who;
     for target in refused {
         p.check(
-            r.blocked_by(
-                "si-wiper@1.0.0",
-                Some("postinstall"),
-                "write",
-                "read-only-path",
-                target,
-            ) >= 1,
-            || format!("the wiper's refused deletion in {target} is not logged with its name"),
+            r.blocked_by(package, script, "write", "read-only-path", target) >= 1,
+            || {
+                format!(
+                    "the wiper's refused deletion in {target} is not logged as {package} ({})",
+                    script.unwrap_or("a hook")
+                )
+            },
         );
     }
-    p
 }
