@@ -495,19 +495,6 @@ fn approved_postinstall_runs_at_level_2(linker: Linker) {
             "not a PnP install"
         );
     }
-    let events = read_log(&log);
-    // A connection attempt is `connect` when refused in the kernel, `proxy` when the request
-    // reached the proxy (Node honours the proxy variables).
-    let by_probe = |action: &str, needle: &str| {
-        events.iter().any(|e| {
-            (e["action"] == action || (action == "connect" && e["action"] == "proxy"))
-                && e["verdict"] == "blocked"
-                && e["package"] == "si-yarn-probe@1.0.0"
-                && e["script"] == "postinstall"
-                && e["target"].as_str().is_some_and(|t| t.contains(needle))
-        })
-    };
-    let lines: Vec<String> = events.iter().map(|e| e.to_string()).collect();
     let cache_zip = report["cache_zip_file"]
         .as_str()
         .filter(|z| z.starts_with(&format!("{}/si-benign-npm-", cache.display())))
@@ -519,36 +506,13 @@ fn approved_postinstall_runs_at_level_2(linker: Linker) {
         })
         .to_string();
     let cache_new = format!("{}/si-planted.zip", cache.display());
-    let cache_diffs = diff_trees(
-        &cache_before,
-        &snapshot_tree(&cache, world.root(), &|_: &Path| false),
+    assert_cache_unchanged(&world, &cache, &cache_before);
+    assert_probe_logged(
+        &log,
+        probe_port,
+        &[&cache_zip, &cache_new],
+        linker == Linker::NodeModules,
     );
-    assert!(
-        cache_diffs.is_empty(),
-        "yarn's cache changed:\n{}",
-        cache_diffs.join("\n")
-    );
-    for (action, needle) in [
-        ("connect", &format!(":{probe_port}")[..]),
-        ("write", "si-yarn-root-write"),
-        ("write", "si-yarn-pwned"),
-        ("read", "/.env"),
-        ("write", ".bin/si-yarn-planted"),
-        ("write", &cache_zip),
-        ("write", &cache_new),
-    ]
-    .into_iter()
-    .chain(LATER.iter().map(|(_, action, target)| (*action, *target)))
-    {
-        if needle.contains(".bin") && linker == Linker::Pnp {
-            continue;
-        }
-        assert!(
-            by_probe(action, needle),
-            "no blocked {action} of {needle} attributed to si-yarn-probe@1.0.0 postinstall:\n{}",
-            lines.join("\n")
-        );
-    }
 }
 
 #[test]
@@ -710,6 +674,77 @@ fn yarn4_installs_from_a_plain_http_registry_through_the_tunnel() {
     );
 }
 
+/// The bare tree is a built install and the sandboxed one equals it.
+fn assert_same_built_tree(bare: &World, sandboxed: &World) {
+    let (want, got) = (yarn_tree(bare), yarn_tree(sandboxed));
+    assert!(
+        want.len() > 5 && want.keys().any(|k| k.ends_with("build/artefact.txt")),
+        "the bare tree is not a built install: {:?}",
+        want.keys().collect::<Vec<_>>()
+    );
+    let diffs = diff_trees(&want, &got);
+    assert!(
+        diffs.is_empty(),
+        "sandboxed tree differs:\n{}",
+        diffs.join("\n")
+    );
+}
+
+/// yarn's cache at `cache` is as `before` (a snapshot taken with the same skip: none).
+fn assert_cache_unchanged(world: &World, cache: &Path, before: &Tree) {
+    let diffs = diff_trees(
+        before,
+        &snapshot_tree(cache, world.root(), &|_: &Path| false),
+    );
+    assert!(
+        diffs.is_empty(),
+        "yarn's cache at {} changed:\n{}",
+        cache.display(),
+        diffs.join("\n")
+    );
+}
+
+/// Every attempt of the probe is in the log at `log` as a blocked event of
+/// `si-yarn-probe@1.0.0` `postinstall`: its request to the host's `probe_port` (`connect`
+/// when the kernel refused it, `proxy` when it reached the proxy), its writes to the project
+/// root, another package, `.bin` (`with_bin`: not under PnP, which has none) and the files
+/// that run later, its read of `.env`, and its writes to each of `cache_writes`.
+fn assert_probe_logged(log: &Path, probe_port: u16, cache_writes: &[&str], with_bin: bool) {
+    let events = read_log(log);
+    let by_probe = |action: &str, needle: &str| {
+        events.iter().any(|e| {
+            (e["action"] == action || (action == "connect" && e["action"] == "proxy"))
+                && e["verdict"] == "blocked"
+                && e["package"] == "si-yarn-probe@1.0.0"
+                && e["script"] == "postinstall"
+                && e["target"].as_str().is_some_and(|t| t.contains(needle))
+        })
+    };
+    let port = format!(":{probe_port}");
+    let mut expected = vec![
+        ("connect", port.as_str()),
+        ("write", "si-yarn-root-write"),
+        ("write", "si-yarn-pwned"),
+        ("read", "/.env"),
+    ];
+    if with_bin {
+        expected.push(("write", ".bin/si-yarn-planted"));
+    }
+    expected.extend(cache_writes.iter().map(|c| ("write", *c)));
+    expected.extend(LATER.iter().map(|(_, action, target)| (*action, *target)));
+    for (action, needle) in expected {
+        assert!(
+            by_probe(action, needle),
+            "no blocked {action} of {needle} attributed to si-yarn-probe@1.0.0 postinstall:\n{}",
+            events
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}
+
 /// What an installed tree holds once the probe's own traces (its script, its report, what
 /// its attacks leave when they succeed bare) and yarn's state file (it names the world) are
 /// left out.
@@ -749,18 +784,7 @@ fn yarn4_installed_tree_equals_the_bare_one() {
         RUN_TIMEOUT,
     );
     assert!(out.status.success(), "{}", out.describe());
-    let (want, got) = (yarn_tree(&bare), yarn_tree(&sandboxed));
-    assert!(
-        want.len() > 5 && want.keys().any(|k| k.ends_with("build/artefact.txt")),
-        "the bare tree is not a built install: {:?}",
-        want.keys().collect::<Vec<_>>()
-    );
-    let diffs = diff_trees(&want, &got);
-    assert!(
-        diffs.is_empty(),
-        "sandboxed tree differs:\n{}",
-        diffs.join("\n")
-    );
+    assert_same_built_tree(&bare, &sandboxed);
 }
 
 /// Issue 13 under yarn 1, which reads npm's `.npmrc` files itself: a literal token in the
@@ -1093,15 +1117,7 @@ fn yarn1_postinstall_runs_at_level_2_and_is_attributed() {
         "si-benign's postinstall did not build in its own folder\n{}",
         out.describe()
     );
-    let cache_diffs = diff_trees(
-        &cache_before,
-        &snapshot_tree(&cache, world.root(), &|_: &Path| false),
-    );
-    assert!(
-        cache_diffs.is_empty(),
-        "yarn 1's cache changed:\n{}",
-        cache_diffs.join("\n")
-    );
+    assert_cache_unchanged(&world, &cache, &cache_before);
     let cache_entry = report["cache_zip_file"]
         .as_str()
         .filter(|z| z.starts_with(&format!("{}/npm-si-benign-", cache.display())))
@@ -1113,35 +1129,7 @@ fn yarn1_postinstall_runs_at_level_2_and_is_attributed() {
         })
         .to_string();
     let cache_new = format!("{}/si-planted.zip", cache.display());
-    let events = read_log(&log);
-    let lines: Vec<String> = events.iter().map(|e| e.to_string()).collect();
-    let by_probe = |action: &str, needle: &str| {
-        events.iter().any(|e| {
-            (e["action"] == action || (action == "connect" && e["action"] == "proxy"))
-                && e["verdict"] == "blocked"
-                && e["package"] == "si-yarn-probe@1.0.0"
-                && e["script"] == "postinstall"
-                && e["target"].as_str().is_some_and(|t| t.contains(needle))
-        })
-    };
-    for (action, needle) in [
-        ("connect", &format!(":{probe_port}")[..]),
-        ("write", "si-yarn-root-write"),
-        ("write", "si-yarn-pwned"),
-        ("read", "/.env"),
-        ("write", ".bin/si-yarn-planted"),
-        ("write", &cache_entry),
-        ("write", &cache_new),
-    ]
-    .into_iter()
-    .chain(LATER.iter().map(|(_, action, target)| (*action, *target)))
-    {
-        assert!(
-            by_probe(action, needle),
-            "no blocked {action} of {needle} attributed to si-yarn-probe@1.0.0 postinstall:\n{}",
-            lines.join("\n")
-        );
-    }
+    assert_probe_logged(&log, probe_port, &[&cache_entry, &cache_new], true);
 }
 
 /// The installed tree inside equals the bare one under yarn 1: level 2 takes nothing away
@@ -1176,18 +1164,7 @@ fn yarn1_installed_tree_equals_the_bare_one() {
         !seen.lock().expect("seen").is_empty(),
         "the probe's request did not reach the host bare"
     );
-    let (want, got) = (yarn_tree(&bare), yarn_tree(&sandboxed));
-    assert!(
-        want.len() > 5 && want.keys().any(|k| k.ends_with("build/artefact.txt")),
-        "the bare tree is not a built install: {:?}",
-        want.keys().collect::<Vec<_>>()
-    );
-    let diffs = diff_trees(&want, &got);
-    assert!(
-        diffs.is_empty(),
-        "sandboxed tree differs:\n{}",
-        diffs.join("\n")
-    );
+    assert_same_built_tree(&bare, &sandboxed);
 }
 
 /// Issue 14's wiper through yarn 1 (no approval list: every script runs), on a tree linked
