@@ -899,6 +899,30 @@ fs.writeFileSync('yarn1-probe-report.json', JSON.stringify(out));
     );
 }
 
+/// `safe-install --log <world's log NAME> -- ARGS` with `toolchain`'s yarn first on PATH,
+/// and its log read.
+fn logged_yarn(
+    world: &World,
+    toolchain: &str,
+    name: &str,
+    args: &[&str],
+) -> crate::common::netns::LoggedRun {
+    let log = world.log_path(name);
+    crate::common::netns::LoggedRun::read(
+        run(
+            world
+                .safe_install()
+                .env("PATH", path_with(toolchain))
+                .arg("--log")
+                .arg(&log)
+                .arg("--")
+                .args(args),
+            RUN_TIMEOUT,
+        ),
+        log,
+    )
+}
+
 /// Issue 14's wiper through yarn 4 (`nodeLinker: node-modules`, approved with
 /// `dependenciesMeta.si-wiper.built`): its postinstall deletes and truncates everything it
 /// reaches in the project and the home (where yarn's global cache is). npm's bare control
@@ -937,19 +961,7 @@ fn yarn4_a_wiper_loses_nothing_outside_its_own_folder() {
             .any(|k| k.starts_with(".yarn/berry/cache")),
         "the warm install left no cache"
     );
-    let log = world.log_path("wiper");
-    let r = crate::common::netns::LoggedRun::read(
-        run(
-            world
-                .safe_install()
-                .env("PATH", path_with("yarn4"))
-                .arg("--log")
-                .arg(&log)
-                .args(["--", "yarn", "install"]),
-            RUN_TIMEOUT,
-        ),
-        log,
-    );
+    let r = logged_yarn(&world, "yarn4", "wiper", &["yarn", "install"]);
     let mut p = check_wiper(
         &world,
         &r,
@@ -1219,25 +1231,17 @@ fn yarn1_a_wiper_loses_nothing_outside_its_own_folder() {
             .contains_key(Path::new("node_modules/si-victim/index.js")),
         "the warm install linked no si-victim"
     );
-    let log = world.log_path("wiper");
-    let r = crate::common::netns::LoggedRun::read(
-        run(
-            world
-                .safe_install()
-                .env("PATH", path_with("yarn1"))
-                .arg("--log")
-                .arg(&log)
-                .args([
-                    "--",
-                    "yarn",
-                    "install",
-                    "--force",
-                    "--non-interactive",
-                    "--no-progress",
-                ]),
-            RUN_TIMEOUT,
-        ),
-        log,
+    let r = logged_yarn(
+        &world,
+        "yarn1",
+        "wiper",
+        &[
+            "yarn",
+            "install",
+            "--force",
+            "--non-interactive",
+            "--no-progress",
+        ],
     );
     let mut p = check_wiper(
         &world,
