@@ -158,15 +158,7 @@ mod tests {
     use crate::pm::approvals::Decision;
     use crate::pm::test_fixtures::write_files;
 
-    fn ctx(root: &Path, yarn: &str, env: &[(&str, &str)]) -> Context {
-        crate::pm::test_fixtures::tool_context(
-            root.join(yarn).join("bin/yarn.js"),
-            &["yarn", "install"],
-            env,
-            &root.join("home/u"),
-            &root.join("home/u/proj"),
-        )
-    }
+    use super::super::test_context as ctx;
 
     fn setup(root: &Path) {
         write_files(

@@ -376,22 +376,25 @@ impl PackageManager for Yarn {
     }
 }
 
+/// A context for `yarn install` in `<root>/home/u/proj`, running the yarn whose bundle is
+/// `<root>/<yarn>/bin/yarn.js` (the unit tests of this folder).
+#[cfg(test)]
+fn test_context(root: &Path, yarn: &str, env: &[(&str, &str)]) -> Context {
+    crate::pm::test_fixtures::tool_context(
+        root.join(yarn).join("bin/yarn.js"),
+        &["yarn", "install"],
+        env,
+        &root.join("home/u"),
+        &root.join("home/u/proj"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::pm::test_fixtures::{rules_as_written, write_files};
 
-    /// A context for `yarn install` in `<root>/home/u/proj`, running the yarn whose bundle is
-    /// `<root>/<yarn>/bin/yarn.js`.
-    fn ctx(root: &Path, yarn: &str, env: &[(&str, &str)]) -> Context {
-        crate::pm::test_fixtures::tool_context(
-            root.join(yarn).join("bin/yarn.js"),
-            &["yarn", "install"],
-            env,
-            &root.join("home/u"),
-            &root.join("home/u/proj"),
-        )
-    }
+    use super::test_context as ctx;
 
     fn toolchains(root: &Path) {
         write_files(
