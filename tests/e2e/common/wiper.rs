@@ -51,6 +51,21 @@ pub struct ProjectAndHome {
 const SAFE_INSTALL_CACHE: &str = ".cache/safe-install";
 
 impl ProjectAndHome {
+    /// [`ProjectAndHome::read`] before a wiper's run, which must find the package manager's
+    /// warm store or cache in the home (beneath `store`, relative to it, with a file name
+    /// containing `entry`): a snapshot without it would prove nothing about it.
+    pub fn read_with_store(world: &World, skip: &Skip, store: &str, entry: &str) -> ProjectAndHome {
+        let before = ProjectAndHome::read(world, skip);
+        assert!(
+            before
+                .home
+                .keys()
+                .any(|k| k.starts_with(store) && k.to_string_lossy().contains(entry)),
+            "the warm install left nothing like {entry} in ~/{store}"
+        );
+        before
+    }
+
     pub fn read(world: &World, skip: &Skip) -> ProjectAndHome {
         let tree = |dir: &Path, skip: &[&str]| {
             snapshot_tree(dir, world.root(), &|rel: &Path| {
