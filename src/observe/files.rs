@@ -75,9 +75,6 @@ pub struct FileRules {
     /// The `allow-write` part of those grants: that package's scripts may write there (their
     /// Landlock layer says so), so such a write is no finding.
     granted_write: Vec<(Vec<PathBuf>, PathBuf)>,
-    /// pip's legacy `setup.py install` step may also write these (the venv's `lib`,
-    /// `include`, `bin`; see `PythonPlan::legacy_install_write`).
-    legacy_install_write: Vec<PathBuf>,
     /// pip: the project, inside which a build backend's working directory (an in-tree build
     /// of a local path) is writable for it.
     pip_project: Option<PathBuf>,
@@ -121,11 +118,6 @@ impl FileRules {
         });
         let script_unreadable = level2
             .map(|_| vec![PathBuf::from(crate::plan::trust::PRIVATE_DIR)])
-            .unwrap_or_default();
-        let legacy_install_write = plan
-            .python
-            .as_ref()
-            .map(|p| p.legacy_install_write.clone())
             .unwrap_or_default();
         let pip_project = plan
             .script
@@ -204,7 +196,6 @@ impl FileRules {
             read_only,
             granted,
             granted_write,
-            legacy_install_write,
             pip_project,
             uv_cache,
         }
@@ -263,15 +254,11 @@ impl FileRules {
 
     /// Whether a `read-only-path` finding for a pip build backend is a write its Landlock
     /// layer allowed after all: beneath its working directory inside the project (an
-    /// in-tree build; `cwd` of the caller), or, for pip's legacy `setup.py install` step
-    /// (`script` as attributed), the venv's `lib`, `include`, `bin`. These depend on the
-    /// process, which `judge` does not know; they only ever remove a finding.
-    pub fn pip_build_may_write(
-        &self,
-        path: &Path,
-        script: Option<&str>,
-        cwd: Option<&Path>,
-    ) -> bool {
+    /// in-tree build; `cwd` of the caller), or, under uv, its build directories. These
+    /// depend on the process, which `judge` does not know; they only ever remove a finding.
+    /// Never the venv: pip's legacy `setup.py install` step writes a stage in temp
+    /// (`shim::legacy_stage`).
+    pub fn pip_build_may_write(&self, path: &Path, cwd: Option<&Path>) -> bool {
         let Some(project) = &self.pip_project else {
             return false;
         };
@@ -298,11 +285,7 @@ impl FileRules {
                 return true;
             }
         }
-        script == Some("setup.py install")
-            && self
-                .legacy_install_write
-                .iter()
-                .any(|w| path.starts_with(w))
+        false
     }
 
     /// Judge an attempt on `path` (absolute, as resolved inside). `inside` tells whether a
@@ -632,7 +615,6 @@ mod tests {
                 ),
             ],
             granted_write: vec![(vec!["/p/node_modules/sharp".into()], "/p/cache".into())],
-            legacy_install_write: vec![],
             pip_project: None,
             uv_cache: None,
             own_dir: None,
@@ -650,7 +632,7 @@ mod tests {
             ..rules()
         };
         let src = Path::new("/c/uv/sdists-v11/index/h/x/1.0/id/src");
-        let may = |path: &str, cwd: &Path| r.pip_build_may_write(Path::new(path), None, Some(cwd));
+        let may = |path: &str, cwd: &Path| r.pip_build_may_write(Path::new(path), Some(cwd));
         assert!(may(
             "/c/uv/sdists-v11/index/h/x/1.0/id/src/build/lib/x.py",
             src
@@ -671,21 +653,20 @@ mod tests {
     }
 
     #[test]
-    fn pip_build_backends_write_their_build_dir_and_legacy_installs_the_venv() {
+    fn pip_build_backends_write_their_build_dir_and_never_the_venv() {
         let r = FileRules {
-            legacy_install_write: vec!["/v/lib".into()],
             pip_project: Some("/p".into()),
             ..rules()
         };
         let cwd = Some(Path::new("/p/vendor/x"));
         let site = Path::new("/v/lib/python3.11/site-packages/x.pth");
-        assert!(r.pip_build_may_write(Path::new("/p/vendor/x/build/a"), None, cwd));
-        assert!(!r.pip_build_may_write(Path::new("/p/src/a"), None, cwd));
-        assert!(!r.pip_build_may_write(site, Some("build_wheel"), cwd));
-        assert!(r.pip_build_may_write(site, Some("setup.py install"), None));
-        assert!(!r.pip_build_may_write(Path::new("/v/pip.conf"), Some("setup.py install"), None));
-        assert!(!r.pip_build_may_write(Path::new("/p/.git/hooks/x"), None, Some(Path::new("/p"))));
-        assert!(!rules().pip_build_may_write(Path::new("/p/vendor/x/a"), None, cwd));
+        assert!(r.pip_build_may_write(Path::new("/p/vendor/x/build/a"), cwd));
+        assert!(!r.pip_build_may_write(Path::new("/p/src/a"), cwd));
+        assert!(!r.pip_build_may_write(site, cwd));
+        assert!(!r.pip_build_may_write(site, None));
+        assert!(!r.pip_build_may_write(Path::new("/v/pip.conf"), None));
+        assert!(!r.pip_build_may_write(Path::new("/p/.git/hooks/x"), Some(Path::new("/p"))));
+        assert!(!rules().pip_build_may_write(Path::new("/p/vendor/x/a"), cwd));
     }
 
     fn judge(path: &str, access: Access, level: Level<'_>) -> Option<Reason> {

@@ -354,11 +354,9 @@ fn observe_file(
             continue;
         }
         if finding.reason == crate::events::Reason::ReadOnlyPath
-            && observer.files.pip_build_may_write(
-                &path,
-                who.script.as_deref(),
-                files::base_dir(pid, libc::AT_FDCWD).as_deref(),
-            )
+            && observer
+                .files
+                .pip_build_may_write(&path, files::base_dir(pid, libc::AT_FDCWD).as_deref())
         {
             continue;
         }

@@ -719,11 +719,13 @@ pub struct PythonPlan {
     /// an in-tree build of a local path, is writable). The target venv is not writable:
     /// what pip installs there comes from the wheel the backend built, installed by pip.
     pub level2: ScriptPlan,
-    /// What a legacy `setup.py install` (pip before 23.1 without the `wheel` package, which
-    /// installs by running the sdist's own code) may write besides: the venv's `lib`,
-    /// `include` and `bin`, never the venv root (its `pip.conf`, `pyvenv.cfg`).
+    /// Where the files a legacy `setup.py install` staged (pip before 23.1 without the
+    /// `wheel` package, which installs by running the sdist's own code) may be installed
+    /// once it has exited (`shim::legacy_stage`): the venv's `lib`, `include` and `bin`,
+    /// never the venv root (its `pip.conf`, `pyvenv.cfg`). The step itself never writes
+    /// the venv.
     #[serde(default)]
-    pub legacy_install_write: Vec<PathBuf>,
+    pub legacy_install_dirs: Vec<PathBuf>,
     /// The target venv (canonical), whose start-up files the end-of-run check compares.
     #[serde(default)]
     pub venv: Option<PathBuf>,
@@ -1052,9 +1054,9 @@ pub fn pip_private_config(ctx: &Context) -> Hook {
     Hook { mounts, env }
 }
 
-/// Level 2 for pip's build backends, from level 1's Landlock rules: what scripts get, the
-/// target venv writable instead of `node_modules` (a legacy `setup.py install` writes there),
-/// pip's credential variables dropped.
+/// Level 2 for pip's build backends, from level 1's Landlock rules: what scripts get but
+/// `node_modules`, and the venv's directories a staged legacy `setup.py install` installs
+/// into, pip's credential variables dropped.
 pub fn python_plan(
     policy: &Policy,
     ctx: &Context,
@@ -1067,7 +1069,7 @@ pub fn python_plan(
     // Not the venv: a build backend writes its wheel into pip's temp directory and pip
     // (level 1) installs it. A `.pth` file, a `pip.conf` or a console script written there
     // directly would run at level 1 in the next run, with nothing recording it.
-    let legacy_install_write = venv
+    let legacy_install_dirs = venv
         .map(|v| {
             ["lib", "lib64", "include", "bin"]
                 .iter()
@@ -1093,7 +1095,7 @@ pub fn python_plan(
     PythonPlan {
         interpreters,
         level2,
-        legacy_install_write,
+        legacy_install_dirs,
         venv: venv.map(|v| std::fs::canonicalize(v).unwrap_or_else(|_| v.to_path_buf())),
         frontend: None,
     }

@@ -14,6 +14,7 @@
 //!
 //! It fails closed: without its configuration or its Landlock layer, the script does not run.
 
+pub mod legacy_stage;
 pub mod python;
 pub mod system_shell;
 

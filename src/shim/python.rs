@@ -14,8 +14,9 @@
 //! - **level 2**, every other python pip starts (`_in_process.py` hooks, `setup.py`): the
 //!   credentials leave the environment (`--secret-env`, `[credentials]`, pip's credential
 //!   variables and any value that is a URL with userinfo) and a nested Landlock layer is
-//!   added (no pip private configuration, writes only to temp, the target venv, a build
-//!   directory inside the project and `[fs] rw`). The nested domain also cannot ptrace pip
+//!   added (no pip private configuration, writes only to temp, a build directory inside the
+//!   project and `[fs] rw`; pip's legacy `setup.py install` step installs through a stage,
+//!   see `legacy_stage`). The nested domain also cannot ptrace pip
 //!   or read its `/proc/<pid>/environ` and `mem`.
 //!
 //! `argv[0]` is kept: Python derives `sys.executable` and the venv (`pyvenv.cfg` next to it)
@@ -28,6 +29,7 @@
 //!
 //! It fails closed: without its configuration or its Landlock layer, nothing runs.
 
+use super::legacy_stage;
 use crate::plan::trust::{
     carries_userinfo, uv_build_dirs, PythonPlan, LEVEL2_MARKER, PYTHON_CONFIG,
 };
@@ -53,6 +55,8 @@ pub enum PythonShimError {
     },
     #[error("an argument or variable contains a NUL byte")]
     Nul,
+    #[error("pip's legacy install step: {0}")]
+    Stage(#[from] super::legacy_stage::StageError),
 }
 
 /// Whether this process was started as an interpreter the sandbox hooked: the file it runs
@@ -173,6 +177,18 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, PythonShimError> {
             let already = vars
                 .iter()
                 .any(|(k, v)| k == LEVEL2_MARKER && v == OsStr::new("2"));
+            if !already
+                && plan.frontend.is_none()
+                && is_legacy_install(args)
+                && !legacy_stage::chooses_its_own_root(args)
+            {
+                // The step runs as a child of this process, at level 2 with a stage for its
+                // root; this process installs what it staged.
+                return match legacy_stage::run(&exe, args, &plan.legacy_install_dirs) {
+                    Ok(code) => std::process::exit(code),
+                    Err(e) => Err(PythonShimError::Stage(e)),
+                };
+            }
             let build_env = vars
                 .iter()
                 .find(|(k, _)| k == "VIRTUAL_ENV")
@@ -193,11 +209,6 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, PythonShimError> {
                         args,
                     ));
                 }
-                if is_legacy_install(args) {
-                    rules
-                        .write
-                        .extend(plan.legacy_install_write.iter().cloned());
-                }
                 landlock::apply(&rules).map_err(|e| PythonShimError::Landlock(e.to_string()))?;
                 env.push((LEVEL2_MARKER.into(), "2".into()));
             }
@@ -209,9 +220,8 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, PythonShimError> {
 
 /// pip's legacy install step (pip before 23.1, when the `wheel` package is missing):
 /// `python -c <setuptools shim> install --record FILE --single-version-externally-managed …`.
-/// It installs by running the sdist's code, so it alone may write the venv's `lib`,
-/// `include` and `bin` (see `PythonPlan::legacy_install_write`). The arguments are pip's
-/// (level 1 started this process; no package code has run in it yet).
+/// It installs by running the sdist's code; it is staged (`legacy_stage`). The arguments
+/// are pip's (level 1 started this process; no package code has run in it yet).
 pub fn is_legacy_install(args: &[OsString]) -> bool {
     let has = |flag: &str| args.iter().any(|a| a == flag);
     args.get(1).is_some_and(|a| a == "-u" || a == "-c")
@@ -521,7 +531,7 @@ mod tests {
         let plan = PythonPlan {
             venv: None,
             frontend: None,
-            legacy_install_write: vec![],
+            legacy_install_dirs: vec![],
             interpreters: vec![],
             level2: ScriptPlan {
                 drop_env: vec!["MY_TOKEN".into(), "PIP_PASSWORD".into()],

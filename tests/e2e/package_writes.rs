@@ -351,10 +351,11 @@ fn bare_npm_the_wiper_wipes_the_project() {
     }
 }
 
-/// A project with files that run later, a venv beside it, and the pip wiper's sdist in the
-/// project's `vendor` (a `--find-links` directory), told to wipe the project, the world's
-/// home and the venv and to report into the returned directory (outside all three).
-fn pip_wiper_world(name: &str) -> (World, PathBuf, PathBuf) {
+/// A project with files that run later, a venv beside it, and the pip wiper's sdist of `kind`
+/// (`pyproject` or `legacy`) in the project's `vendor` (a `--find-links` directory), told to
+/// wipe the project, the world's home and the venv and to report into the returned directory
+/// (outside all three).
+fn pip_wiper_world(name: &str, kind: &str) -> (World, PathBuf, PathBuf) {
     require_python_venv();
     let world = World::new_in(name, Path::new(OUTSIDE_TMP));
     plant_project_files(&world);
@@ -372,7 +373,8 @@ fn pip_wiper_world(name: &str) -> (World, PathBuf, PathBuf) {
             .setup_command("/usr/bin/python3")
             .arg(fixtures().join("trust/pip-wiper/make_sdist.py"))
             .arg(&world.tarballs)
-            .arg(config.to_string()),
+            .arg(config.to_string())
+            .arg(kind),
         RUN_TIMEOUT,
     )
     .assert_success();
@@ -403,7 +405,7 @@ fn pip_wiper_args(world: &World, venv: &Path) -> Vec<String> {
 /// those of compiled code in a `__pycache__` too.
 #[test]
 fn a_pip_build_backend_wiper_loses_nothing_outside_its_build_directory() {
-    let (world, venv, reports) = pip_wiper_world("i14-pip-wiper");
+    let (world, venv, reports) = pip_wiper_world("i14-pip-wiper", "pyproject");
     let site = site_packages(&venv);
     let pycache = site.join("__pycache__");
     assert!(
@@ -509,11 +511,120 @@ fn a_pip_build_backend_wiper_loses_nothing_outside_its_build_directory() {
     p.finish(&r.context());
 }
 
+/// Issue 14's wiper as a legacy `setup.py` (no pyproject.toml; the venv's pip 23.0 has no
+/// `wheel` package, so pip runs `setup.py install`, the step that installs by running the
+/// package's own code). At `setup.py install` it truncates and deletes every file it reaches
+/// in the project, the homes and the venv. The venv is as before but for what the package
+/// installs (`si_wiper.py`, its `.egg-info`, its compiled entry): the step writes into a
+/// stage of its own and safe-install moves what it installed into the venv once it has
+/// exited, so pip's files and `pyvenv.cfg` survive. The refused deletions are logged as
+/// `si-wiper@1.0.0` `setup.py install`.
+#[test]
+fn a_legacy_setup_py_install_wiper_loses_nothing_in_the_venv() {
+    let (world, venv, reports) = pip_wiper_world("i14-pip-legacy-wiper", "legacy");
+    let site = site_packages(&venv);
+    let pip_version = run(
+        world.setup_command(venv.join("bin/pip")).arg("--version"),
+        RUN_TIMEOUT,
+    );
+    pip_version.assert_success();
+    assert!(
+        pip_version.stdout.starts_with("pip 23.0"),
+        "the venv's pip is not 23.0 (the legacy install step needs pip < 23.1): {}",
+        pip_version.stdout
+    );
+    assert!(
+        !site.join("wheel").exists(),
+        "the venv has the wheel package: pip would build a wheel, not run setup.py install"
+    );
+    let site_rel = site.strip_prefix(&venv).expect("site-packages in the venv");
+    let installed = fs::read_dir(&site)
+        .expect("read site-packages")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("si_wiper"));
+    assert_eq!(installed, None, "si_wiper is installed before the run");
+    // setuptools names it without the Python version with --single-version-externally-managed.
+    let egg_info = "si_wiper-1.0.0.egg-info";
+    let venv_skip: Vec<PathBuf> = ["si_wiper.py", egg_info, "__pycache__"]
+        .iter()
+        .map(|f| site_rel.join(f))
+        .collect();
+    fs::create_dir_all(world.home.join(".cache/pip")).expect("mkdir ~/.cache/pip");
+    let skip = Skip {
+        project: &[],
+        home: &[],
+    };
+    let before = ProjectAndHome::read_with_venv(&world, &skip, &venv, &venv_skip);
+    let reports_s = reports.display().to_string();
+    let args = pip_wiper_args(&world, &venv);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = sandboxed(&world, "pip-legacy-wiper", &["--rw", &reports_s], &args);
+    let mut p = Problems::new();
+    p.check(r.out.status.success(), || {
+        "the sandboxed install failed".into()
+    });
+    p.check(
+        r.out
+            .stdout
+            .contains("Running setup.py install for si-wiper"),
+        || "pip did not take the legacy path (no `Running setup.py install for si-wiper`)".into(),
+    );
+    p.check(site.join("si_wiper.py").is_file(), || {
+        "si_wiper.py is not in the venv: what setup.py install installed was lost".into()
+    });
+    p.check(
+        site.join(&egg_info).join("installed-files.txt").is_file(),
+        || {
+            format!(
+                "{egg_info}/installed-files.txt is missing: pip did not read the install record"
+            )
+        },
+    );
+    match report_of(&reports.join("si-wiper-report-setup.py-install.json")) {
+        Some(counts) => p.check(counts["failed"].as_u64().unwrap_or(0) > 0, || {
+            format!("the wiper's deletions at setup.py install did not fail: {counts}")
+        }),
+        None => p.push("the wiper wrote no report at setup.py install".into()),
+    }
+    let pyvenv = format!("{}/pyvenv.cfg", venv.display());
+    let pip_own = format!("{}/pip/__init__.py", site.display());
+    let workflow = format!("{}/.github/workflows/ci.yml", world.project.display());
+    check_nothing_lost(
+        &mut p,
+        &world,
+        &r,
+        ("si-wiper@1.0.0", Some("setup.py install")),
+        &skip,
+        &before,
+        &[&workflow, &pyvenv, &pip_own],
+    );
+    // pip can still uninstall what the stage installed: the record names the final paths.
+    if venv.join("bin/pip").is_file() {
+        let uninstall = run(
+            world
+                .setup_command(venv.join("bin/pip"))
+                .args(["uninstall", "-y", "si-wiper"]),
+            RUN_TIMEOUT,
+        );
+        p.check(
+            uninstall.status.success() && !site.join("si_wiper.py").exists(),
+            || {
+                format!(
+                    "bare pip cannot uninstall what the stage installed: {}",
+                    uninstall.stderr
+                )
+            },
+        );
+    }
+    p.finish(&r.context());
+}
+
 /// Negative control: bare, the pip wiper empties the project and the venv (pip's own files
 /// included, so pip may fail on the way).
 #[test]
 fn bare_pip_the_build_backend_wiper_wipes_the_project_and_the_venv() {
-    let (world, venv, _reports) = pip_wiper_world("i14-pip-wiper-bare");
+    let (world, venv, _reports) = pip_wiper_world("i14-pip-wiper-bare", "pyproject");
     let args = pip_wiper_args(&world, &venv);
     let pip_own = site_packages(&venv).join("pip/__init__.py");
     let _ = run(world.setup_command(&args[0]).args(&args[1..]), RUN_TIMEOUT);
