@@ -261,43 +261,49 @@ mod tests {
 
     #[test]
     fn staged_files_install_beneath_the_venvs_dirs_only() {
-        let stage = tempfile::tempdir().unwrap();
-        let venv = tempfile::tempdir().unwrap();
+        let stage = tempfile::tempdir().expect("test setup");
+        let venv = tempfile::tempdir().expect("test setup");
         let lib = venv.path().join("lib");
         let bin = venv.path().join("bin");
-        std::fs::create_dir_all(lib.join("site")).unwrap();
-        std::fs::create_dir_all(&bin).unwrap();
-        std::fs::write(lib.join("site/keep.py"), "keep").unwrap();
-        std::fs::write(lib.join("site/old.py"), "old").unwrap();
-        let staged = |rel: &Path| stage.path().join(rel.strip_prefix("/").unwrap());
-        std::fs::create_dir_all(staged(&lib.join("site/pkg"))).unwrap();
-        std::fs::write(staged(&lib.join("site/pkg/__init__.py")), "new").unwrap();
-        std::fs::write(staged(&lib.join("site/old.py")), "replaced").unwrap();
-        std::fs::create_dir_all(staged(&bin)).unwrap();
-        std::fs::write(staged(&bin.join("tool")), "#!/bin/sh\n").unwrap();
+        std::fs::create_dir_all(lib.join("site")).expect("test setup");
+        std::fs::create_dir_all(&bin).expect("test setup");
+        std::fs::write(lib.join("site/keep.py"), "keep").expect("test setup");
+        std::fs::write(lib.join("site/old.py"), "old").expect("test setup");
+        let staged = |rel: &Path| {
+            stage
+                .path()
+                .join(rel.strip_prefix("/").expect("test setup"))
+        };
+        std::fs::create_dir_all(staged(&lib.join("site/pkg"))).expect("test setup");
+        std::fs::write(staged(&lib.join("site/pkg/__init__.py")), "new").expect("test setup");
+        std::fs::write(staged(&lib.join("site/old.py")), "replaced").expect("test setup");
+        std::fs::create_dir_all(staged(&bin)).expect("test setup");
+        std::fs::write(staged(&bin.join("tool")), "#!/bin/sh\n").expect("test setup");
         std::fs::set_permissions(
             staged(&bin.join("tool")),
             std::os::unix::fs::PermissionsExt::from_mode(0o4777),
         )
-        .unwrap();
+        .expect("test setup");
         let dirs = [lib.clone(), bin.clone()];
-        let files = read_stage(stage.path()).unwrap();
-        for (dest, f) in destinations(files, &dirs).unwrap() {
-            install(&dest, f).unwrap();
+        let files = read_stage(stage.path()).expect("test setup");
+        for (dest, f) in destinations(files, &dirs).expect("test setup") {
+            install(&dest, f).expect("test setup");
         }
         assert_eq!(
-            std::fs::read_to_string(lib.join("site/pkg/__init__.py")).unwrap(),
+            std::fs::read_to_string(lib.join("site/pkg/__init__.py")).expect("test setup"),
             "new"
         );
         assert_eq!(
-            std::fs::read_to_string(lib.join("site/old.py")).unwrap(),
+            std::fs::read_to_string(lib.join("site/old.py")).expect("test setup"),
             "replaced"
         );
         assert_eq!(
-            std::fs::read_to_string(lib.join("site/keep.py")).unwrap(),
+            std::fs::read_to_string(lib.join("site/keep.py")).expect("test setup"),
             "keep"
         );
-        let mode = std::fs::metadata(bin.join("tool")).unwrap().permissions();
+        let mode = std::fs::metadata(bin.join("tool"))
+            .expect("test setup")
+            .permissions();
         assert_eq!(
             std::os::unix::fs::PermissionsExt::mode(&mode) & 0o7777,
             0o755
@@ -306,32 +312,37 @@ mod tests {
 
     #[test]
     fn a_file_outside_the_dirs_installs_nothing() {
-        let stage = tempfile::tempdir().unwrap();
-        let venv = tempfile::tempdir().unwrap();
+        let stage = tempfile::tempdir().expect("test setup");
+        let venv = tempfile::tempdir().expect("test setup");
         let lib = venv.path().join("lib");
-        std::fs::create_dir_all(&lib).unwrap();
-        let staged = |rel: &Path| stage.path().join(rel.strip_prefix("/").unwrap());
-        std::fs::create_dir_all(staged(&lib)).unwrap();
-        std::fs::write(staged(&lib.join("a.py")), "a").unwrap();
-        std::fs::write(staged(&venv.path().join("pyvenv.cfg")), "planted").unwrap();
-        let files = read_stage(stage.path()).unwrap();
+        std::fs::create_dir_all(&lib).expect("test setup");
+        let staged = |rel: &Path| {
+            stage
+                .path()
+                .join(rel.strip_prefix("/").expect("test setup"))
+        };
+        std::fs::create_dir_all(staged(&lib)).expect("test setup");
+        std::fs::write(staged(&lib.join("a.py")), "a").expect("test setup");
+        std::fs::write(staged(&venv.path().join("pyvenv.cfg")), "planted").expect("test setup");
+        let files = read_stage(stage.path()).expect("test setup");
         let err = destinations(files, std::slice::from_ref(&lib))
             .err()
-            .unwrap();
+            .expect("test setup");
         assert!(matches!(err, StageError::Outside(p) if p.ends_with("pyvenv.cfg")));
     }
 
     #[test]
     fn a_symbolic_link_or_fifo_in_the_stage_is_refused() {
-        let stage = tempfile::tempdir().unwrap();
-        std::fs::create_dir(stage.path().join("d")).unwrap();
-        std::os::unix::fs::symlink("/etc/passwd", stage.path().join("d/link")).unwrap();
+        let stage = tempfile::tempdir().expect("test setup");
+        std::fs::create_dir(stage.path().join("d")).expect("test setup");
+        std::os::unix::fs::symlink("/etc/passwd", stage.path().join("d/link")).expect("test setup");
         assert!(matches!(
             read_stage(stage.path()),
             Err(StageError::NotAFile(p)) if p == Path::new("d/link")
         ));
-        let stage = tempfile::tempdir().unwrap();
-        nix::unistd::mkfifo(&stage.path().join("fifo"), Mode::from_bits_truncate(0o600)).unwrap();
+        let stage = tempfile::tempdir().expect("test setup");
+        nix::unistd::mkfifo(&stage.path().join("fifo"), Mode::from_bits_truncate(0o600))
+            .expect("test setup");
         assert!(matches!(
             read_stage(stage.path()),
             Err(StageError::NotAFile(_))

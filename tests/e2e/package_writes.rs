@@ -574,7 +574,7 @@ fn a_legacy_setup_py_install_wiper_loses_nothing_in_the_venv() {
         "si_wiper.py is not in the venv: what setup.py install installed was lost".into()
     });
     p.check(
-        site.join(&egg_info).join("installed-files.txt").is_file(),
+        site.join(egg_info).join("installed-files.txt").is_file(),
         || {
             format!(
                 "{egg_info}/installed-files.txt is missing: pip did not read the install record"
