@@ -252,7 +252,8 @@ pub fn step_summary(
             "| package | script | action | target | count | how to allow it |"
         );
         let _ = writeln!(o, "| --- | --- | --- | --- | ---: | --- |");
-        for g in &groups {
+        let (listed, more) = summary::listed_groups(&groups);
+        for g in listed {
             let script = g.first.script.as_deref().unwrap_or("");
             let fix = summary::remedy(g.first)
                 .unwrap_or_else(|| format!("cannot be allowed ({})", g.first.reason.describe()));
@@ -267,6 +268,14 @@ pub fn step_summary(
                 escape_markdown(&shorten(g.target, MAX_TARGET_CHARS)),
                 g.count,
                 escape_markdown(&format!("{fix} [{}]", g.first.reason)),
+            );
+        }
+        for (who, groups, attempts) in more {
+            let _ = writeln!(
+                o,
+                "| {} | | | {groups} more target{} | {attempts} | see the event log (`--log FILE`) |",
+                escape_markdown(who),
+                if groups == 1 { "" } else { "s" },
             );
         }
     }
@@ -584,5 +593,31 @@ mod tests {
         let quiet = step_summary(&[], "npm ci", &Locator::none(), false);
         assert!(quiet.contains("No blocked attempts"), "{quiet}");
         assert!(!quiet.contains("| package"), "{quiet}");
+    }
+
+    #[test]
+    fn the_step_summary_lists_a_wiper_in_a_few_rows() {
+        let events: Vec<(Event, u64)> = (0..300)
+            .map(|i| {
+                let mut e = blocked("wiper@1.0.0", &format!("/p/f{i:03}"), Reason::ReadOnlyPath);
+                e.action = Action::Write;
+                (e, 1)
+            })
+            .collect();
+        let md = step_summary(&events, "npm ci", &Locator::none(), false);
+        let rows: Vec<&str> = md
+            .lines()
+            .filter(|l| l.starts_with("| wiper\\@1.0.0"))
+            .collect();
+        assert_eq!(rows.len(), summary::SHOWN_PER_PACKAGE + 1, "{md}");
+        let more = 300 - summary::SHOWN_PER_PACKAGE;
+        assert!(
+            rows[summary::SHOWN_PER_PACKAGE].contains(&format!("| {more} more targets | {more} |")),
+            "{md}"
+        );
+        assert!(
+            md.contains("**Blocked 300 attempts in 300 groups**"),
+            "{md}"
+        );
     }
 }

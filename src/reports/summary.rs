@@ -8,6 +8,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
+/// How many targets of one package the summary lists, of what was blocked and of what was
+/// left behind; one line counts the rest.
+pub const SHOWN_PER_PACKAGE: usize = 10;
+
 /// Text from the sandbox (targets, names, command lines) made safe to show to people: a
 /// script chooses the paths it opens and its own command line, and raw, they could erase
 /// the summary's lines, print a forged all-clear, retitle the terminal or set the clipboard
@@ -272,6 +276,35 @@ fn groups_of(events: &[(Event, u64)], verdict: Verdict) -> Vec<Group<'_>> {
     groups.into_values().collect()
 }
 
+/// What was left out of a list of groups for people: per package (in order), how many
+/// groups and how many attempts.
+pub type LeftOut<'g> = Vec<(&'g str, usize, u64)>;
+
+/// The groups the reports for people list: the first [`SHOWN_PER_PACKAGE`] of each package
+/// (a wiper makes thousands of attempts; the first few tell the story, the event log has
+/// every one), and what that leaves out.
+pub fn listed_groups<'g, 'e>(groups: &'g [Group<'e>]) -> (Vec<&'g Group<'e>>, LeftOut<'g>) {
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut listed = Vec::new();
+    let mut more: LeftOut<'g> = Vec::new();
+    for g in groups {
+        let n = seen.entry(g.who()).or_default();
+        *n += 1;
+        if *n <= SHOWN_PER_PACKAGE {
+            listed.push(g);
+            continue;
+        }
+        match more.iter_mut().find(|(who, _, _)| *who == g.who()) {
+            Some(m) => {
+                m.1 += 1;
+                m.2 += g.count;
+            }
+            None => more.push((g.who(), 1, g.count)),
+        }
+    }
+    (listed, more)
+}
+
 /// Render the summary; `None` when nothing was blocked.
 pub fn render(events: &[(Event, u64)], log_path: Option<&Path>, colour: bool) -> Option<String> {
     let blocked: Vec<&(Event, u64)> = events
@@ -316,8 +349,17 @@ pub fn render(events: &[(Event, u64)], log_path: Option<&Path>, colour: bool) ->
         );
         // Paths, names and details come from what package code wrote: escaped as the
         // blocked lines are (see `neutralise`).
+        let mut shown: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut more: BTreeMap<&str, usize> = BTreeMap::new();
         for e in &found {
-            let who = neutralise(e.package.as_deref().unwrap_or("(package manager)"));
+            let package = e.package.as_deref().unwrap_or("(package manager)");
+            let seen = shown.entry(package).or_default();
+            *seen += 1;
+            if *seen > SHOWN_PER_PACKAGE {
+                *more.entry(package).or_default() += 1;
+                continue;
+            }
+            let who = neutralise(package);
             let script = e
                 .script
                 .as_deref()
@@ -333,6 +375,9 @@ pub fn render(events: &[(Event, u64)], log_path: Option<&Path>, colour: bool) ->
                 let _ = writeln!(o, "      {}", neutralise(d));
             }
         }
+        for (who, n) in &more {
+            let _ = writeln!(o, "  {}: {n} more (see the event log)", neutralise(who));
+        }
     }
     if !groups.is_empty() {
         let total: u64 = groups.iter().map(|g| g.count).sum();
@@ -341,7 +386,8 @@ pub fn render(events: &[(Event, u64)], log_path: Option<&Path>, colour: bool) ->
             "{bold}{red}safe-install: blocked {total} attempt{}{reset}",
             if total == 1 { "" } else { "s" }
         );
-        for g in &groups {
+        let (listed, more) = listed_groups(&groups);
+        for g in listed {
             let (who, action, target, n, e) = (
                 neutralise(g.who()),
                 action_name(g.action),
@@ -374,6 +420,15 @@ pub fn render(events: &[(Event, u64)], log_path: Option<&Path>, colour: bool) ->
                     let _ = writeln!(o, "        {}", neutralise(l));
                 }
             }
+        }
+        for (who, targets, attempts) in &more {
+            let _ = writeln!(
+                o,
+                "  {}: {attempts} more attempt{} on {targets} more target{} (see the event log)",
+                neutralise(who),
+                if *attempts == 1 { "" } else { "s" },
+                if *targets == 1 { "" } else { "s" },
+            );
         }
     }
     match log_path {
@@ -620,5 +675,46 @@ mod tests {
         );
         assert!(text.contains("/tmp/log.jsonl"), "{text}");
         assert!(!text.contains('\x1b'));
+    }
+
+    #[test]
+    fn a_wiper_is_summed_up_not_listed() {
+        let mut events = Vec::new();
+        for i in 0..500 {
+            let mut e = Event::new(
+                Action::Write,
+                Verdict::Blocked,
+                format!("/p/file-{i:03}"),
+                Reason::ReadOnlyPath,
+            );
+            e.package = Some("wiper@1.0.0".into());
+            e.script = Some("postinstall".into());
+            events.push((e, 2));
+        }
+        let mut other = Event::new(
+            Action::Proxy,
+            Verdict::Blocked,
+            "x.example:443",
+            Reason::EgressNotAllowed,
+        );
+        other.package = Some("other@1.0.0".into());
+        events.push((other, 1));
+        let text = render(&events, None, false).expect("summary");
+        assert!(text.contains("blocked 1001 attempts"), "{text}");
+        let listed = text
+            .lines()
+            .filter(|l| l.contains("wiper@1.0.0 (postinstall): write"))
+            .count();
+        assert_eq!(listed, SHOWN_PER_PACKAGE, "{text}");
+        assert!(
+            text.contains(&format!(
+                "  wiper@1.0.0: {} more attempts on {} more targets (see the event log)",
+                2 * (500 - SHOWN_PER_PACKAGE),
+                500 - SHOWN_PER_PACKAGE
+            )),
+            "{text}"
+        );
+        assert!(text.contains("other@1.0.0: proxy x.example:443"), "{text}");
+        assert!(text.lines().count() < 80, "{text}");
     }
 }
