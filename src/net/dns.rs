@@ -133,22 +133,24 @@ pub fn spawn_dns_with(
     lookup: Option<PeerLookup>,
 ) -> io::Result<DnsHandle> {
     let (waker, wake_rx) = UnixStream::pair()?;
-    let wake_tcp = wake_rx.try_clone()?;
     udp.set_nonblocking(true)?;
     tcp.set_nonblocking(true)?;
     let emitter = Emitter { sink, lookup };
-    let udp_emitter = emitter.clone();
-    let udp_thread = std::thread::Builder::new()
-        .name("dns-stub-udp".into())
-        .spawn(move || serve_udp(&udp, &wake_rx, &udp_emitter))?;
-    let tcp_thread = std::thread::Builder::new()
-        .name("dns-stub-tcp".into())
-        .spawn(move || serve_tcp(&tcp, &wake_tcp, &emitter))?;
+    // One thread for both sockets: a UDP query is answered inline and a TCP connection gets
+    // a thread of its own, so neither waits for the other; a thread fewer to start and end
+    // on every run (most runs see no query at all).
+    let thread = std::thread::Builder::new()
+        .name("dns-stub".into())
+        .stack_size(STUB_STACK)
+        .spawn(move || serve(&udp, &tcp, &wake_rx, &emitter))?;
     Ok(DnsHandle {
         waker,
-        threads: vec![udp_thread, tcp_thread],
+        threads: vec![thread],
     })
 }
+
+/// Stack of the stub's thread: answers are built on the heap.
+const STUB_STACK: usize = 256 * 1024;
 
 fn report(emitter: &Emitter, peer: SocketAddr, names: &[String]) {
     for name in names {
@@ -163,79 +165,91 @@ fn report(emitter: &Emitter, peer: SocketAddr, names: &[String]) {
     }
 }
 
-/// Wait until `fd` is readable or the waker fires; `false` when woken to stop.
-fn wait_readable(fd: &impl AsFd, wake: &UnixStream) -> bool {
+/// Which of the stub's sockets are readable; `None` when woken to stop.
+fn wait_readable(udp: &UdpSocket, tcp: &TcpListener, wake: &UnixStream) -> Option<(bool, bool)> {
     loop {
         let mut fds = [
-            PollFd::new(fd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(udp.as_fd(), PollFlags::POLLIN),
+            PollFd::new(tcp.as_fd(), PollFlags::POLLIN),
             PollFd::new(wake.as_fd(), PollFlags::POLLIN),
         ];
         match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => return !fds[1].any().unwrap_or(false),
+            Ok(_) if fds[2].any().unwrap_or(false) => return None,
+            Ok(_) => return Some((fds[0].any().unwrap_or(false), fds[1].any().unwrap_or(false))),
             Err(nix::errno::Errno::EINTR) => {}
             Err(e) => {
                 tracing::error!(error = %e, "dns stub: poll failed; stopping");
-                return false;
+                return None;
             }
         }
     }
 }
 
-fn serve_udp(udp: &UdpSocket, wake: &UnixStream, emitter: &Emitter) {
+/// Serve both sockets until woken to stop.
+fn serve(udp: &UdpSocket, tcp: &TcpListener, wake: &UnixStream, emitter: &Emitter) {
     let mut buf = vec![0u8; 65536];
-    while wait_readable(udp, wake) {
-        loop {
-            let (n, peer) = match udp.recv_from(&mut buf) {
-                Ok(x) => x,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    tracing::debug!(error = %e, "dns stub: recv failed");
-                    break;
-                }
-            };
-            if let Some(a) = answer(&buf[..n]) {
-                // Logged before answering, so a client that got its answer has been recorded.
-                report(emitter, peer, &a.names);
-                if let Err(e) = udp.send_to(&a.response, peer) {
-                    tracing::debug!(%peer, error = %e, "dns stub: send failed");
-                }
-            }
+    let active = Arc::new(AtomicUsize::new(0));
+    while let Some((udp_ready, tcp_ready)) = wait_readable(udp, tcp, wake) {
+        if udp_ready {
+            answer_udp(udp, &mut buf, emitter);
+        }
+        if tcp_ready {
+            accept_tcp(tcp, &active, emitter);
         }
     }
 }
 
-fn serve_tcp(listener: &TcpListener, wake: &UnixStream, emitter: &Emitter) {
-    let active = Arc::new(AtomicUsize::new(0));
-    while wait_readable(listener, wake) {
-        let (stream, peer) = match listener.accept() {
+/// Answer every query waiting on `udp`.
+fn answer_udp(udp: &UdpSocket, buf: &mut [u8], emitter: &Emitter) {
+    loop {
+        let (n, peer) = match udp.recv_from(buf) {
             Ok(x) => x,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(e) => {
-                tracing::warn!(error = %e, "dns stub: accept failed");
-                std::thread::sleep(Duration::from_millis(50));
-                continue;
+                tracing::debug!(error = %e, "dns stub: recv failed");
+                break;
             }
         };
-        if active.fetch_add(1, Ordering::AcqRel) >= MAX_TCP_CONNECTIONS {
-            active.fetch_sub(1, Ordering::AcqRel);
-            tracing::warn!(%peer, "dns stub: too many TCP connections; closing");
-            continue;
+        if let Some(a) = answer(&buf[..n]) {
+            // Logged before answering, so a client that got its answer has been recorded.
+            report(emitter, peer, &a.names);
+            if let Err(e) = udp.send_to(&a.response, peer) {
+                tracing::debug!(%peer, error = %e, "dns stub: send failed");
+            }
         }
-        let emitter = emitter.clone();
-        let active_conn = Arc::clone(&active);
-        let spawned = std::thread::Builder::new()
-            .name("dns-stub-conn".into())
-            .stack_size(128 * 1024)
-            .spawn(move || {
-                if let Err(e) = serve_tcp_conn(stream, peer, &emitter) {
-                    tracing::debug!(%peer, error = %e, "dns stub: TCP connection ended");
-                }
-                active_conn.fetch_sub(1, Ordering::AcqRel);
-            });
-        if let Err(e) = spawned {
-            active.fetch_sub(1, Ordering::AcqRel);
-            tracing::warn!(error = %e, "dns stub: cannot start a connection thread");
+    }
+}
+
+/// Accept one waiting TCP connection and serve it on a thread of its own.
+fn accept_tcp(listener: &TcpListener, active: &Arc<AtomicUsize>, emitter: &Emitter) {
+    let (stream, peer) = match listener.accept() {
+        Ok(x) => x,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "dns stub: accept failed");
+            std::thread::sleep(Duration::from_millis(50));
+            return;
         }
+    };
+    if active.fetch_add(1, Ordering::AcqRel) >= MAX_TCP_CONNECTIONS {
+        active.fetch_sub(1, Ordering::AcqRel);
+        tracing::warn!(%peer, "dns stub: too many TCP connections; closing");
+        return;
+    }
+    let emitter = emitter.clone();
+    let active_conn = Arc::clone(active);
+    let spawned = std::thread::Builder::new()
+        .name("dns-stub-conn".into())
+        .stack_size(128 * 1024)
+        .spawn(move || {
+            if let Err(e) = serve_tcp_conn(stream, peer, &emitter) {
+                tracing::debug!(%peer, error = %e, "dns stub: TCP connection ended");
+            }
+            active_conn.fetch_sub(1, Ordering::AcqRel);
+        });
+    if let Err(e) = spawned {
+        active.fetch_sub(1, Ordering::AcqRel);
+        tracing::warn!(error = %e, "dns stub: cannot start a connection thread");
     }
 }
 

@@ -13,7 +13,7 @@ use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::unistd::{pipe2, Pid};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 
 const CHILD_STACK: usize = 1 << 20;
@@ -170,9 +170,6 @@ impl Child {
             )?),
             None => None,
         };
-        if let Some(channel) = self.leftovers.take() {
-            leftovers::spawn(channel, Arc::clone(&observer))?;
-        }
         self.observer = Some(observer);
         Ok(())
     }
@@ -223,6 +220,35 @@ impl Child {
             scope,
         )?);
         Ok(())
+    }
+
+    /// Wait until init has exited, answering its question about processes left behind
+    /// (`leftovers`) meanwhile, and return its status. On this thread: a thread of its own
+    /// cost more than the question, asked in few runs.
+    pub(super) fn wait_exit(&mut self) -> Result<i32, SupervisorError> {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let channel = self.leftovers.take();
+        if let (Some(channel), Some(observer)) = (channel, &self.observer) {
+            let init = crate::sys::fd::PidFd::open(self.pid)?;
+            loop {
+                let mut fds = [
+                    PollFd::new(init.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(channel.as_fd(), PollFlags::POLLIN),
+                ];
+                match poll(&mut fds, PollTimeout::NONE) {
+                    Ok(_) => {}
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => return Err(std::io::Error::from(e).into()),
+                }
+                if fds[0].any().unwrap_or(true) {
+                    break;
+                }
+                if fds[1].any().unwrap_or(false) && !leftovers::answer(&channel, observer) {
+                    break;
+                }
+            }
+        }
+        super::wait_exit_status(self.pid)
     }
 
     /// Once the command has exited: the staging directory goes, and the notifier ends (the

@@ -7,28 +7,23 @@
 use crate::events::{Action, Event, Reason, Verdict};
 use crate::observe::notifier::Observer;
 use std::os::fd::OwnedFd;
-use std::sync::Arc;
 
 /// Longest command line used as the event's target (the whole one is in `argv`).
 const MAX_TARGET_CHARS: usize = 200;
 
-/// Serve init's one question on `channel` (the thread ends with the sandbox).
-pub fn spawn(channel: OwnedFd, observer: Arc<Observer>) -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name("leftovers".into())
-        .stack_size(128 * 1024)
-        .spawn(move || {
-            let mut buf = [0u8; 1];
-            // EOF (init gone, nothing left) or an error: nothing to log.
-            if !matches!(nix::unistd::read(&channel, &mut buf), Ok(1)) {
-                return;
-            }
-            for pid in observer.who.leftovers() {
-                observer.sink.emit(event(&observer, pid));
-            }
-            let _ = nix::unistd::write(&channel, b"k");
-        })?;
-    Ok(())
+/// Answer init's question on `channel` if it is asking (one byte waiting): log every process
+/// left, then let init go on. `false` once the channel has nothing more to say (EOF: init
+/// gone; an error).
+pub fn answer(channel: &OwnedFd, observer: &Observer) -> bool {
+    let mut buf = [0u8; 1];
+    if !matches!(nix::unistd::read(channel, &mut buf), Ok(1)) {
+        return false;
+    }
+    for pid in observer.who.leftovers() {
+        observer.sink.emit(event(observer, pid));
+    }
+    let _ = nix::unistd::write(channel, b"k");
+    true
 }
 
 /// The event for host pid `pid`, attributed by ancestry, else by the listener that saw it.

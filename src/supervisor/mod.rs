@@ -149,7 +149,10 @@ pub fn run(
         }
         Ok(())
     })?;
-    let status = wait_exit_status(pid)?;
+    let status = match &mut child {
+        Child::Full(c) => c.wait_exit()?,
+        Child::Landlock(_) => wait_exit_status(pid)?,
+    };
     drop(alive);
     match child {
         Child::Full(c) => c.finish(),

@@ -22,6 +22,11 @@ impl PidFd {
         Ok(PidFd(unsafe { OwnedFd::from_raw_fd(fd) }))
     }
 
+    /// The descriptor, to poll: it becomes readable once the process has exited.
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+
     /// Duplicate descriptor `target` of the process into this one (`pidfd_getfd`; needs
     /// ptrace access to it: same uid and dumpable, or the owner of its user namespace).
     pub fn get_fd(&self, target: RawFd) -> std::io::Result<OwnedFd> {
