@@ -303,6 +303,12 @@ fn explain_names_pnpms_approvals(world: &World, toolchain: &str) {
         ));
         needles.push("packages the list does not name: skipped".into());
     }
+    // Native builds use the node-gyp pnpm ships (its node-gyp shim runs
+    // `$npm_config_node_gyp`), not npm's, which a machine may not have.
+    let own = crate::common::toolchains::toolchain_bin(toolchain);
+    let own = own.parent().expect("toolchain root");
+    needles.push(format!("`node-gyp` pinned to \"{}/", own.display()));
+    needles.push("node-gyp/bin/node-gyp.js\" (from the one pnpm ships)".into());
     for needle in needles {
         p.check(out.stdout.contains(&needle), || {
             format!("explain lacks `{needle}`")

@@ -61,6 +61,25 @@ pub fn sources(ctx: &Context) -> config::NpmSources {
     }
 }
 
+/// The node-gyp npm ships, with what `explain` says of it.
+pub fn npm_node_gyp(src: &config::NpmSources) -> Option<(std::path::PathBuf, &'static str)> {
+    let dir = src.npm_package_dir.as_deref()?;
+    Some((pins::bundled_node_gyp(dir)?, "the one npm ships"))
+}
+
+/// What pinning npm's program settings needs of the command's context.
+pub fn pin_context<'a>(
+    ctx: &'a Context,
+    node_gyp: Vec<(std::path::PathBuf, &'static str)>,
+) -> PinContext<'a> {
+    PinContext {
+        trusted_path: ctx.trusted_path(),
+        project: &ctx.project,
+        home: &ctx.home,
+        node_gyp,
+    }
+}
+
 /// npm and npx (and corepack, observed at one level).
 #[derive(Debug)]
 pub struct Npm;
@@ -146,14 +165,9 @@ impl PackageManager for Npm {
     }
 
     fn program_pins(&self, ctx: &Context) -> Result<Vec<Pin>, PinError> {
-        program_pins(
-            &sources(ctx),
-            &PinContext {
-                trusted_path: ctx.trusted_path(),
-                project: &ctx.project,
-                home: &ctx.home,
-            },
-        )
+        let src = sources(ctx);
+        let node_gyp = npm_node_gyp(&src).into_iter().collect();
+        program_pins(&src, &pin_context(ctx, node_gyp))
     }
 
     fn project_files(&self, project: &Path, _cwd: &Path, _argv: &[OsString]) -> ProjectFiles {

@@ -166,6 +166,19 @@ pub struct PinContext<'a> {
     /// The canonical project directory.
     pub project: &'a Path,
     pub home: &'a Path,
+    /// The node-gyp files the package manager ships, in the order it would use them, each
+    /// with the words `explain` says where it came from: the pin when the caller configured
+    /// none (see [`bundled_node_gyp`]).
+    pub node_gyp: Vec<(PathBuf, &'static str)>,
+}
+
+/// `node_modules/node-gyp/bin/node-gyp.js` beneath `package_dir`, and beneath `dist/` (pnpm
+/// bundles its own there), where it exists.
+pub fn bundled_node_gyp(package_dir: &Path) -> Option<PathBuf> {
+    ["node_modules", "dist/node_modules"]
+        .iter()
+        .map(|d| package_dir.join(d).join("node-gyp/bin/node-gyp.js"))
+        .find(|p| p.is_file())
 }
 
 /// The value npm gets for each program setting (`script-shell` excepted: the trust hook sets
@@ -235,20 +248,13 @@ pub fn program_pins(src: &NpmSources, cx: &PinContext<'_>) -> Result<Vec<Pin>, P
                     file(v, cx).map_err(|why| untrusted(v, origin, why))?,
                     origin.to_string(),
                 ),
-                None => {
-                    let bundled = src
-                        .npm_package_dir
-                        .as_ref()
-                        .map(|d| d.join("node_modules/node-gyp/bin/node-gyp.js"))
-                        .filter(|p| p.is_file());
-                    match bundled {
-                        Some(p) => (p.display().to_string(), "the one npm ships".to_owned()),
-                        None => (
-                            format!("{NOT_FOUND_DIR}/node-gyp"),
-                            "npm ships none".to_owned(),
-                        ),
-                    }
-                }
+                None => match cx.node_gyp.iter().find(|(p, _)| p.is_file()) {
+                    Some((p, from)) => (p.display().to_string(), (*from).to_owned()),
+                    None => (
+                        format!("{NOT_FOUND_DIR}/node-gyp"),
+                        "the package manager ships none".to_owned(),
+                    ),
+                },
             },
             PinKind::InitModule => match own {
                 Some((v, origin)) => (
@@ -333,6 +339,16 @@ mod tests {
         env: &[(&str, &str)],
         args: &[&str],
     ) -> Result<Vec<Pin>, PinError> {
+        pins_with_node_gyp(dir, files, env, args, &[])
+    }
+
+    fn pins_with_node_gyp(
+        dir: &Path,
+        files: &[(&str, &str)],
+        env: &[(&str, &str)],
+        args: &[&str],
+        node_gyp: &[(PathBuf, &'static str)],
+    ) -> Result<Vec<Pin>, PinError> {
         use std::os::unix::fs::PermissionsExt;
         let project = dir.join("project");
         let bin = dir.join("bin");
@@ -363,6 +379,7 @@ mod tests {
                 trusted_path: Some(bin.as_os_str()),
                 project: &project,
                 home: dir,
+                node_gyp: node_gyp.to_vec(),
             },
         )
     }
@@ -477,6 +494,44 @@ mod tests {
         assert_eq!(
             value(&pins, "editor"),
             root.join("bin/vi").display().to_string()
+        );
+    }
+
+    /// pnpm's node-gyp shim runs `$npm_config_node_gyp` when it is set: pinned to npm's,
+    /// pnpm built with another node-gyp than bare, and with no npm at all every native build
+    /// failed (`/.safe-install/not-found/node-gyp: not found`). The package manager's own
+    /// comes first, then the next one it names, then nothing.
+    #[test]
+    fn node_gyp_is_the_one_the_package_manager_itself_ships() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = std::fs::canonicalize(dir.path()).expect("canonical");
+        let pnpm = root.join("pnpm");
+        let npm = root.join("npm");
+        for d in [pnpm.join("dist/node_modules"), npm.join("node_modules")] {
+            std::fs::create_dir_all(d.join("node-gyp/bin")).expect("mkdir");
+            std::fs::write(d.join("node-gyp/bin/node-gyp.js"), "").expect("write");
+        }
+        let pnpm_gyp = bundled_node_gyp(&pnpm).expect("pnpm's");
+        let npm_gyp = bundled_node_gyp(&npm).expect("npm's");
+        assert_eq!(
+            pnpm_gyp,
+            pnpm.join("dist/node_modules/node-gyp/bin/node-gyp.js")
+        );
+        let both = [
+            (pnpm_gyp.clone(), "the one pnpm ships"),
+            (npm_gyp.clone(), "the one npm ships"),
+        ];
+        let pins = pins_with_node_gyp(&root, &[], &[], &["install"], &both).expect("pins");
+        assert_eq!(value(&pins, "node-gyp"), pnpm_gyp.display().to_string());
+        assert!(pins.iter().any(|p| p.note.contains("the one pnpm ships")));
+        std::fs::remove_file(&pnpm_gyp).expect("rm");
+        let pins = pins_with_node_gyp(&root, &[], &[], &["install"], &both).expect("pins");
+        assert_eq!(value(&pins, "node-gyp"), npm_gyp.display().to_string());
+        std::fs::remove_file(&npm_gyp).expect("rm");
+        let pins = pins_with_node_gyp(&root, &[], &[], &["install"], &both).expect("pins");
+        assert_eq!(
+            value(&pins, "node-gyp"),
+            "/.safe-install/not-found/node-gyp"
         );
     }
 }

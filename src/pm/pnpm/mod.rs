@@ -221,9 +221,20 @@ impl PackageManager for Pnpm {
         })
     }
 
-    /// pnpm 10 reads npm's program settings (`node-gyp`, `git`) as npm does; pinned the same.
+    /// pnpm reads npm's program settings (`node-gyp`, `git`) as npm does; pinned the same,
+    /// but node-gyp to the one pnpm ships (its `node-gyp-bin` shim runs
+    /// `$npm_config_node_gyp` when set, else its own), then npm's.
     fn program_pins(&self, ctx: &Context) -> Result<Vec<Pin>, PinError> {
-        npm::NPM.program_pins(ctx)
+        let src = npm::sources(ctx);
+        let own = ctx
+            .resolved
+            .program
+            .as_deref()
+            .and_then(|p| crate::pm::approvals::tool_package(p, &["pnpm", "@pnpm/exe"]))
+            .and_then(|(dir, _)| npm::pins::bundled_node_gyp(&dir))
+            .map(|p| (p, "the one pnpm ships"));
+        let node_gyp = own.into_iter().chain(npm::npm_node_gyp(&src)).collect();
+        npm::program_pins(&src, &npm::pin_context(ctx, node_gyp))
     }
 
     fn approvals(&self, ctx: &Context) -> crate::pm::approvals::Approvals {
