@@ -421,13 +421,14 @@ impl Attributor {
         Some(self.of_pid(owner))
     }
 
-    /// Host pids of the processes in the sandbox other than init, lowest first: once the
+    /// Host pids of the processes in the sandbox other than init that still run (a zombie
+    /// has exited; it waits only for its status to be collected), lowest first: once the
     /// command has exited, what it left behind.
     pub fn leftovers(&self) -> Vec<i32> {
         let mut pids: Vec<i32> = self
             .sandbox_pids()
             .into_iter()
-            .filter(|p| *p != self.init)
+            .filter(|p| *p != self.init && crate::sandbox::init::running(*p))
             .collect();
         pids.sort_unstable();
         pids

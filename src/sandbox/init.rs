@@ -79,16 +79,31 @@ pub fn run(plan: &Plan, report: BorrowedFd<'_>, leftovers: BorrowedFd<'_>) -> ! 
     }
 }
 
-/// Whether a process other than init is in the sandbox's pid namespace (its own `/proc`).
+/// Whether a process other than init still runs in the sandbox's pid namespace (its own
+/// `/proc`). One that has exited and waits for its parent to collect its status (a zombie)
+/// runs nothing: it is no daemon left behind.
 fn others_alive() -> bool {
     std::fs::read_dir("/proc").is_ok_and(|d| {
         d.flatten().any(|e| {
             e.file_name()
                 .to_str()
                 .and_then(|n| n.parse::<i32>().ok())
-                .is_some_and(|pid| pid > 1)
+                .is_some_and(|pid| pid > 1 && running(pid))
         })
     })
+}
+
+/// Whether process `pid` (in the caller's `/proc`) still runs: it exists and is not a
+/// zombie. Also the supervisor's test for processes left behind.
+pub fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !stat_is_zombie(&s))
+}
+
+/// The state field of `/proc/<pid>/stat` is `Z` (after the command name, which is in
+/// parentheses and may itself contain `)` and spaces).
+fn stat_is_zombie(stat: &str) -> bool {
+    stat.rsplit_once(')')
+        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
 }
 
 /// Stop every other process (SIGSTOP cannot be caught: none can fork or exit meanwhile), ask
@@ -260,5 +275,17 @@ pub(crate) fn reap(child: Pid) -> Option<i32> {
             Ok(WaitStatus::StillAlive) | Err(_) => return status,
             Ok(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_zombie_is_told_by_its_state_whatever_its_name() {
+        assert!(super::stat_is_zombie("20 (sh) Z 1 20 20 0 -1"));
+        assert!(super::stat_is_zombie("21 (a) Z (b)) Z 1 21"));
+        assert!(!super::stat_is_zombie("22 (x) Z) S 1 22"));
+        assert!(!super::stat_is_zombie("23 (node) R 1 23"));
+        assert!(super::running(std::process::id() as i32));
     }
 }
