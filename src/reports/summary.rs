@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
-/// How many targets of one package the summary lists, of what was blocked and of what was
-/// left behind; one line counts the rest.
+/// How many targets of one package the summary on the terminal lists, of what was blocked
+/// and of what was left behind; one line counts the rest.
 pub const SHOWN_PER_PACKAGE: usize = 10;
 
 /// Text from the sandbox (targets, names, command lines) made safe to show to people: a
@@ -280,17 +280,20 @@ fn groups_of(events: &[(Event, u64)], verdict: Verdict) -> Vec<Group<'_>> {
 /// groups and how many attempts.
 pub type LeftOut<'g> = Vec<(&'g str, usize, u64)>;
 
-/// The groups the reports for people list: the first [`SHOWN_PER_PACKAGE`] of each package
-/// (a wiper makes thousands of attempts; the first few tell the story, the event log has
-/// every one), and what that leaves out.
-pub fn listed_groups<'g, 'e>(groups: &'g [Group<'e>]) -> (Vec<&'g Group<'e>>, LeftOut<'g>) {
+/// The groups a report for people lists: the first `per_package` of each package (a wiper
+/// makes thousands of attempts; the first few tell the story, the event log has every one),
+/// and what that leaves out.
+pub fn listed_groups<'g, 'e>(
+    groups: &'g [Group<'e>],
+    per_package: usize,
+) -> (Vec<&'g Group<'e>>, LeftOut<'g>) {
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     let mut listed = Vec::new();
     let mut more: LeftOut<'g> = Vec::new();
     for g in groups {
         let n = seen.entry(g.who()).or_default();
         *n += 1;
-        if *n <= SHOWN_PER_PACKAGE {
+        if *n <= per_package {
             listed.push(g);
             continue;
         }
@@ -386,7 +389,7 @@ pub fn render(events: &[(Event, u64)], log_path: Option<&Path>, colour: bool) ->
             "{bold}{red}safe-install: blocked {total} attempt{}{reset}",
             if total == 1 { "" } else { "s" }
         );
-        let (listed, more) = listed_groups(&groups);
+        let (listed, more) = listed_groups(&groups, SHOWN_PER_PACKAGE);
         for g in listed {
             let (who, action, target, n, e) = (
                 neutralise(g.who()),
