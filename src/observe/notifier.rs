@@ -245,6 +245,24 @@ fn file_operands(nr: libc::c_long, a: &[u64; 6], pid: i32) -> Vec<(i32, u64, Acc
 /// controlling terminal gets the same answer, so that the log tells the truth.
 const CONTROLLING_TERMINAL: &str = "/dev/tty";
 
+/// bash's probe at every start (`check_dev_tty`: `open("/dev/tty", O_RDWR | O_NONBLOCK)`, to
+/// learn whether it has a controlling terminal), which is no attempt on anyone's terminal:
+/// logged, it made `--strict` fail every install whose scripts start bash. Only that exact
+/// open by a process running bash: a script cannot choose these flags through bash, and
+/// any other open of the terminal is logged.
+fn shell_tty_probe(nr: libc::c_long, args: &[u64; 6], pid: i32) -> bool {
+    let flags = match nr {
+        libc::SYS_openat => args[2],
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_open => args[1],
+        _ => return false,
+    };
+    let flags = int_of(flags) & !libc::O_CLOEXEC & !libc::O_LARGEFILE;
+    flags == libc::O_RDWR | libc::O_NONBLOCK
+        && std::fs::read_link(format!("/proc/{pid}/exe"))
+            .is_ok_and(|exe| exe.file_name().is_some_and(|n| n == "bash"))
+}
+
 /// Resolve each path the call names and log what the plan says about it. The answer is
 /// CONTINUE, except for `/dev/tty` (refused with ENXIO, as the kernel refuses it to a
 /// process without a controlling terminal): refusing on the strength of memory read is
@@ -277,6 +295,10 @@ fn observe_file(
         }
         let path = files::resolve(&root, &base, &raw, follow);
         if path == Path::new(CONTROLLING_TERMINAL) {
+            if shell_tty_probe(req.nr, &req.args, pid) {
+                // The kernel refuses it too (no controlling terminal): nothing to log.
+                return Answer::Errno(libc::ENXIO);
+            }
             let who = observer.who.of_pid(pid);
             // The package manager itself is not judged (see `FileRules::judge`).
             if matches!(scope, Scope::Sandbox { generic: false }) && who.script.is_none() {

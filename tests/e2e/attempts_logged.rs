@@ -326,6 +326,54 @@ fn contained_attempts_fail_and_are_logged_with_attribution_in_every_report() {
     p.finish(&ctx);
 }
 
+/// bash opens `/dev/tty` at every start (`O_RDWR | O_NONBLOCK`) to learn whether it has a
+/// controlling terminal: no attempt on anyone's terminal, and no event, so `--strict` passes
+/// an install whose scripts start bash (found through node-gyp, which starts python through
+/// pyenv's bash shim). Opening it on purpose from bash (`exec 3<>/dev/tty`) is still logged.
+#[test]
+fn a_shell_starting_is_no_attempt_on_the_terminal() {
+    let quiet = noisy_run(
+        World::new("noisy-bash"),
+        "shells",
+        &["--strict"],
+        serde_json::json!({ "only_start": true }),
+    );
+    let mut p = Problems::new();
+    let (ok, detail) = quiet.attempt("bash_started");
+    p.check(ok, || format!("bash did not start: {detail}"));
+    p.check(quiet.blocked("controlling-terminal").is_empty(), || {
+        format!(
+            "bash's start-up probe of /dev/tty was logged: {:?}",
+            quiet.blocked("controlling-terminal")
+        )
+    });
+    p.check(quiet.out.code() == 0, || {
+        format!(
+            "--strict failed an install whose script only started bash (exit {})",
+            quiet.out.code()
+        )
+    });
+    p.finish(&quiet.context());
+
+    let on_purpose = noisy_run(
+        World::new("noisy-bash-tty"),
+        "shells",
+        &[],
+        serde_json::json!({}),
+    );
+    let mut p = Problems::new();
+    let (ok, detail) = on_purpose.attempt("bash_tty");
+    p.check(!ok, || format!("bash opened /dev/tty: {detail}"));
+    p.check(
+        on_purpose
+            .blocked("controlling-terminal")
+            .iter()
+            .any(|e| e["target"] == "/dev/tty" && e["package"] == PACKAGE),
+        || "bash's `exec 3<>/dev/tty` is not logged as si-noisy's".into(),
+    );
+    p.finish(&on_purpose.context());
+}
+
 #[test]
 fn hostile_names_are_escaped_for_people_and_exact_in_the_log() {
     let world = World::new("noisy-esc");
