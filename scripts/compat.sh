@@ -6,7 +6,9 @@
 # as installed on the machine, npm 12, pnpm 12 and yarn 4 with `nodeLinker: node-modules`
 # from scripts/toolchains.sh, pip for the Python package): install it bare, then the same
 # lockfile through safe-install (release build) in the same directory, and compare:
-#   - bare / sandboxed result (ok, failed with status N, timeout);
+#   - bare / sandboxed result (ok, failed with status N, timeout; or failed although the
+#     package manager exited 0, when the case's own check finds its work missing: the
+#     patched line for patch-package, the built addon for node-gyp);
 #   - the installed tree (node_modules or site-packages): a manifest of paths, sizes and
 #     SHA-256. Files that differ between any two builds (locally compiled objects, which
 #     embed temporary build paths; .pyc timestamps; RECORD, which hashes them) are compared by
@@ -17,6 +19,19 @@
 #   - blocked events in safe-install's --log, and the first distinct ones (for a failure, the
 #     line that explains it: a host, or a path the script may not write).
 # Prints a Markdown table on stdout; the details stay in the work directory it names.
+#
+# Cases (the PACKAGE names below): esbuild, swc-core (@swc/core), sharp, bcrypt (prebuilt
+# binaries, some in optional packages), better-sqlite3 (prebuild-install, then node-gyp, under
+# the machine's npm), core-js (a postinstall banner), husky (the root project's own `prepare`,
+# setting git's core.hooksPath), patch-package (the root project's own `postinstall` running
+# patch-package on an exactly pinned is-number with a patch in patches/; the patched line must
+# be there afterwards), node-gyp (epoll, whose install script is `node-gyp rebuild` with no
+# prebuilt binary: a source build under every package manager, against the running Node's
+# local headers; the addon must be there afterwards), puppeteer (a browser download), and
+# simplejson (pip, an sdist with a C extension).
+#
+# The root project's own scripts (husky's `prepare`, patch-package's `postinstall`) are the
+# user's: no approval list names them, and npm 12, pnpm 12 and yarn 4 run them without one.
 #
 # Approvals: npm 12, pnpm 12 and yarn 4 run no dependency's install script unless the project
 # approves it, so each of their projects approves, in the package manager's own list, every
@@ -30,15 +45,19 @@
 # per install, default 600), COMPAT_DIR (work directory, default a new one under /tmp),
 # COMPAT_PMS (package managers for the npm packages, default "npm npm12 pnpm12 yarn4";
 # simplejson always runs with pip), SAFE_INSTALL_TOOLCHAINS (default /opt/safe-install-toolchains).
-# Needs node/npm, python3 with venv, gcc and python3-dev (simplejson builds from source), git,
-# and scripts/toolchains.sh's toolchains for npm12, pnpm12 and yarn4.
+# Needs node/npm, python3 with venv, gcc and python3-dev (simplejson builds from source), g++
+# and make (node-gyp builds), git, and scripts/toolchains.sh's toolchains for npm12, pnpm12 and
+# yarn4.
+# The `bash -c` programs are single-quoted on purpose: their values come in as positional
+# parameters, never spliced into the program text.
+# shellcheck disable=SC2016
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TIMEOUT=${COMPAT_TIMEOUT:-600}
 say() { printf 'compat.sh: %s\n' "$*" >&2; }
 
-for cmd in node npm python3 gcc git timeout; do
+for cmd in node npm python3 gcc g++ make git timeout; do
   command -v "$cmd" >/dev/null || { say "$cmd is missing (scripts/setup.sh as root installs it)"; exit 1; }
 done
 python3 -c 'import sysconfig, os, sys; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")) else 1)' ||
@@ -223,17 +242,18 @@ attempt() {
   esac
 }
 
-# The packages of SPEC's resolved tree that have an install script, one name a line: what a
-# project must approve for npm 12, pnpm 12 and yarn 4 to run them. Resolved once per package
-# with the machine's npm (a full install without scripts: its lockfile keeps this platform's
-# optional packages and marks `hasInstallScript`, also for an implicit node-gyp build).
+# The packages of a case's resolved tree that have an install script, one name a line: what a
+# project must approve for npm 12, pnpm 12 and yarn 4 to run them (never the root project
+# itself: its own scripts are the user's and need no approval). Resolved once per package
+# with the machine's npm, from the case's own package.json (a full install without scripts:
+# its lockfile keeps this platform's optional packages and marks `hasInstallScript`, also for
+# an implicit node-gyp build).
 scripted_packages() {
-  local name=$1 spec=$2 probe=$work/$1/probe
+  local name=$1 spec=$2 kind=$3 probe=$work/$1/probe
   if [[ ! -f $probe/scripted.txt ]]; then
     rm -rf "$probe"
     mkdir -p "$probe"
-    printf '{ "name": "compat-probe", "version": "1.0.0", "private": true,\n  "dependencies": { "%s": "%s" } }\n' \
-      "${spec%@*}" "${spec##*@}" >"$probe/package.json"
+    write_js_project npm "$probe" "$name" "$spec" "$kind" ""
     [[ $(attempt "$probe/lock.txt" bash -c 'cd "$1" && npm install --ignore-scripts && rm -rf node_modules' _ "$probe") == ok ]] ||
       return 1
     node -e 'const l = require(process.argv[1]).packages;
@@ -244,11 +264,13 @@ scripted_packages() {
   cat "$probe/scripted.txt"
 }
 
-# The project of one case: package.json (the dependency, or for `prepare` husky's setup as a
-# root script) with the package manager's approval of APPROVED, and its configuration files.
+# The project of one case: package.json (the dependency; for `prepare` husky's setup as a root
+# script; for `patch` a root `postinstall` running patch-package on is-number 7.0.0, with the
+# patch in patches/) with the package manager's approval of APPROVED, and its configuration
+# files.
 write_js_project() {
   local pm=$1 p=$2 name=$3 spec=$4 kind=$5 approved=$6
-  node - "$pm" "$p" "$name" "${spec%@*}" "${spec##*@}" "$kind" "$approved" <<'JS'
+  PATCH_LINE=$PATCH_LINE node - "$pm" "$p" "$name" "${spec%@*}" "${spec##*@}" "$kind" "$approved" <<'JS'
 const fs = require('fs');
 const [pm, p, name, dep, range, kind, approved] = process.argv.slice(2);
 const names = approved.split('\n').filter(Boolean);
@@ -257,6 +279,36 @@ if (kind === 'prepare') {
   // A root `prepare` script (husky's setup), run by the package manager in the project itself.
   pkg.scripts = { prepare: 'husky' };
   pkg.devDependencies = { [dep]: range };
+} else if (kind === 'patch') {
+  // patch-package as the root project's `postinstall` (its own script, which no approval list
+  // covers: the package managers run it as the user's code) patching a small pure-JS
+  // dependency, pinned exactly so the patch's context always matches. The patch is what
+  // `npx patch-package is-number` writes after the edit: a git diff of the file under
+  // node_modules/, named <package>+<version>.patch. Under pnpm, the bare run's patch-package
+  // writes the file in place, and it is a hard link into pnpm's store: the store's copy gets
+  // patched too, pnpm notices at the next install and downloads the package again. The
+  // sandboxed pnpm copies from its store (see the note), so there it patches a copy.
+  pkg.scripts = { postinstall: 'patch-package' };
+  pkg.dependencies = { 'is-number': '7.0.0' };
+  pkg.devDependencies = { [dep]: range };
+  fs.mkdirSync(`${p}/patches`, { recursive: true });
+  fs.writeFileSync(`${p}/patches/is-number+7.0.0.patch`, [
+    'diff --git a/node_modules/is-number/index.js b/node_modules/is-number/index.js',
+    // git's blob hashes of the file before and after: informational, patch-package checks the
+    // hunks' context instead.
+    'index 27f19b7..34fdd85 100644',
+    '--- a/node_modules/is-number/index.js',
+    '+++ b/node_modules/is-number/index.js',
+    '@@ -8,6 +8,7 @@',
+    " 'use strict';",
+    ' ',
+    ' module.exports = function(num) {',
+    `+  ${process.env.PATCH_LINE}`,
+    "   if (typeof num === 'number') {",
+    '     return num - num === 0;',
+    '   }',
+    '',
+  ].join('\n'));
 } else {
   pkg.dependencies = { [dep]: range };
 }
@@ -281,6 +333,36 @@ if (pm === 'yarn4') {
 JS
 }
 
+# RESULT of an install (attempt's), unless the case's work is missing from the tree: for
+# `patch`, the patched line in the dependency's file; for `build`, the addon node-gyp builds.
+# A missing one turns an exit 0 into a failure.
+verified() {
+  local result=$1 kind=$2 p=$3 spec=$4 missing=
+  case $kind in
+    patch)
+      grep -qF "$PATCH_LINE" "$p/node_modules/is-number/index.js" 2>/dev/null ||
+        missing="node_modules/is-number/index.js not patched"
+      ;;
+    build)
+      local addon=$p/node_modules/${spec%@*}/build/Release/${spec%@*}.node
+      [[ -f $addon ]] || missing="no ${addon#"$p"/}"
+      ;;
+  esac
+  if [[ -z $missing ]]; then
+    echo "$result"
+  elif [[ $result == ok ]]; then
+    echo "failed (exit 0): $missing"
+  else
+    echo "$result; $missing"
+  fi
+}
+
+# The node-gyp that configured SPEC's build (its Makefile's node_gyp_dir), or "none".
+node_gyp_dir() {
+  local makefile=$1/node_modules/${2%@*}/build/Makefile
+  { grep -o -m1 -- '-Dnode_gyp_dir=[^" ]*' "$makefile" 2>/dev/null || echo none; } | sed 's/^-Dnode_gyp_dir=//'
+}
+
 # One npm-registry package through one JavaScript package manager: resolve (lockfile), install
 # bare from it, remove what the install made, install the same lockfile through safe-install.
 js_case() {
@@ -293,20 +375,38 @@ js_case() {
   local p=$dir/project
   local approved=
   if [[ $pm != npm ]]; then
-    approved=$(scripted_packages "$name" "$spec") || {
+    approved=$(scripted_packages "$name" "$spec" "$kind") || {
       printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$pm" "probe failed" "-" "-" "-" "$(tail -n1 "$work/$name/probe/lock.txt")" >>"$results"
       return
     }
   fi
   write_js_project "$pm" "$p" "$name" "$spec" "$kind" "$approved"
   local notes=
+  # The environment of both runs, and what safe-install needs to pass it on.
+  local envs=(PATH="$path") allow=()
+  if [[ $kind == build ]]; then
+    # node-gyp builds against the headers of the Node that runs it; without a local copy it
+    # downloads them, which nothing but the package registries can reach here (and a script
+    # may not reach at all). The toolchains' Node and the machine's come with their headers
+    # (include/node), so both runs point node-gyp at them, as docs/ci.md tells CI users to:
+    # `npm_config_nodedir` (node-gyp reads it from the environment under every package
+    # manager), passed into the sandbox with --allow-env.
+    local nodedir
+    # node-gyp also runs python3: where that is a bash script (pyenv's shim), bash's start-up
+    # opens /dev/tty, which the sandbox refuses and logs (controlling-terminal), as the kernel
+    # refuses it to the bare run, which has no terminal either.
+    nodedir=$(PATH=$path node -p 'require("path").resolve(process.execPath, "../..")')
+    envs+=(npm_config_nodedir="$nodedir")
+    allow=(--allow-env npm_config_nodedir)
+    notes="npm_config_nodedir=$nodedir for both runs, --allow-env npm_config_nodedir"
+  fi
   if [[ $pm == npm12 ]]; then
     # safe-install reads npm's default registry from npm's own source, found by following the
     # `npm` on PATH; behind the toolchain's `#!/bin/sh` wrapper it does not find that source
     # and refuses to start (exit 123). npm 12's own default, as npm 12 prints it, goes into the
     # project's .npmrc for both runs.
     printf 'registry=%s\n' "$(PATH=$path npm config get registry)" >"$p/.npmrc"
-    notes="registry named in .npmrc: safe-install does not find npm 12's default behind the toolchain's wrapper"
+    notes="${notes:+$notes; }registry named in .npmrc: safe-install does not find npm 12's default behind the toolchain's wrapper"
   fi
   # Husky needs a git repository; every project gets one, as real projects have.
   git -C "$p" init -q
@@ -335,20 +435,24 @@ js_case() {
   fi
   say "$name ($pm): bare $install"
   local bare
-  bare=$(attempt "$dir/bare.txt" env PATH="$path" bash -c 'cd "$1" && exec $2' _ "$p" "$install")
+  bare=$(attempt "$dir/bare.txt" env "${envs[@]}" bash -c 'cd "$1" && exec $2' _ "$p" "$install")
+  bare=$(verified "$bare" "$kind" "$p" "$spec")
   manifest "$p/node_modules" "$dir/bare.json"
-  local bare_hooks
+  local bare_hooks bare_gyp
   bare_hooks=$(git -C "$p" config core.hooksPath || echo unset)
+  bare_gyp=$(node_gyp_dir "$p" "$spec")
   # yarn's install state records which packages were built: without node_modules but with it,
   # a second yarn would not build them again.
   rm -rf "$p/node_modules" "$p/.yarn/install-state.gz"
   git -C "$p" config --unset core.hooksPath || true
   say "$name ($pm): $install through safe-install"
   local boxed
-  boxed=$(attempt "$dir/sandboxed.txt" env PATH="$path" bash -c 'cd "$1" && exec "$2" --log "$3" $4' _ "$p" "$SAFE_INSTALL_BIN" "$dir/events.jsonl" "$install")
+  boxed=$(attempt "$dir/sandboxed.txt" env "${envs[@]}" bash -c 'cd "$1" && exec "$2" --log "$3" "${@:5}" $4' _ "$p" "$SAFE_INSTALL_BIN" "$dir/events.jsonl" "$install" "${allow[@]}")
+  boxed=$(verified "$boxed" "$kind" "$p" "$spec")
   manifest "$p/node_modules" "$dir/sandboxed.json"
-  local boxed_hooks
+  local boxed_hooks boxed_gyp
   boxed_hooks=$(git -C "$p" config core.hooksPath || echo unset)
+  boxed_gyp=$(node_gyp_dir "$p" "$spec")
   local tree
   tree=$(compare "$dir/bare.json" "$dir/sandboxed.json")
   local events blocked hosts
@@ -357,6 +461,11 @@ js_case() {
   hosts=${events#*$'\t'}
   if [[ $kind == prepare ]]; then
     hosts="$hosts; git core.hooksPath bare: $bare_hooks, sandboxed: $boxed_hooks"
+  fi
+  # The build's Makefile differs between any two builds only by paths; which node-gyp made it
+  # is not such a difference, so the row says when the two runs used different ones.
+  if [[ $kind == build && $bare_gyp != "$boxed_gyp" ]]; then
+    hosts="$hosts; node-gyp bare: $bare_gyp, sandboxed: $boxed_gyp"
   fi
   # pnpm says so when it cannot hard-link from its store (store and project on two mounts).
   if grep -q 'copied from the content-addressable store' "$dir/sandboxed.txt" &&
@@ -399,16 +508,32 @@ declare -A NPM=(
   [sharp]=sharp@latest
   [bcrypt]=bcrypt@latest
   # 12 and later need Node 22; 11 is what Node 20 projects use (prebuild-install, then node-gyp).
+  # Only the machine's npm builds it with node-gyp (prebuild-install's download is refused, so
+  # it falls back to `node-gyp rebuild --release`); 12, under the toolchains' Node 24, ships
+  # its binaries in the package and has no install script. node-gyp below builds everywhere.
   [better-sqlite3]=better-sqlite3@^11
   [core-js]=core-js@latest
+  [husky]=husky@latest
+  [patch-package]=patch-package@latest
+  # A native addon with no prebuilt binary at all: its install script is `node-gyp rebuild`
+  # (a small nan-based C++ file, built in seconds), so every package manager builds it from
+  # source, bare and sandboxed.
+  [node-gyp]=epoll@4.0.2
   [puppeteer]=puppeteer@latest
 )
+# What a case's project does besides depending on the package (write_js_project, verified):
+# prepare: husky@latest as the root project's `prepare`; patch: patch-package as the root
+# project's `postinstall`, patching is-number 7.0.0, which must come out patched; build: the
+# addon must come out built, with node-gyp pointed at the running Node's headers.
+declare -A KIND=([husky]=prepare [patch-package]=patch [node-gyp]=build)
+# The line patch-package adds to is-number's index.js (the patch's hunk), checked afterwards.
+PATCH_LINE='// patched by compat.sh through patch-package'
 # npm 11 writes a lockfile without the other platforms' optional @swc/core-* packages and
 # then refuses it in `npm ci` ("Missing: @swc/core-darwin-arm64@ from lock file"), bare too.
 declare -A NPM_VERB=([swc-core]=install)
 # The toolchains' package managers run on Node 24, where better-sqlite3 12 is the current line.
 declare -A NPM_NODE24=([better-sqlite3]=better-sqlite3@latest)
-ORDER=(esbuild swc-core sharp bcrypt better-sqlite3 core-js husky puppeteer simplejson)
+ORDER=(esbuild swc-core sharp bcrypt better-sqlite3 core-js husky patch-package node-gyp puppeteer simplejson)
 wanted=("$@")
 ((${#wanted[@]})) || wanted=("${ORDER[@]}")
 
@@ -416,15 +541,11 @@ for name in "${wanted[@]}"; do
   case $name in
     simplejson) pip_case simplejson simplejson ;;
     *)
-      [[ $name == husky || -n ${NPM[$name]:-} ]] || { say "unknown package $name (known: ${ORDER[*]})"; exit 2; }
+      [[ -n ${NPM[$name]:-} ]] || { say "unknown package $name (known: ${ORDER[*]})"; exit 2; }
       for pm in "${PMS[@]}"; do
-        if [[ $name == husky ]]; then
-          js_case "$pm" husky husky@latest prepare
-        else
-          spec=${NPM[$name]}
-          [[ $pm != npm ]] && spec=${NPM_NODE24[$name]:-$spec}
-          js_case "$pm" "$name" "$spec"
-        fi
+        spec=${NPM[$name]}
+        [[ $pm != npm ]] && spec=${NPM_NODE24[$name]:-$spec}
+        js_case "$pm" "$name" "$spec" "${KIND[$name]:-dependency}"
       done
       ;;
   esac
