@@ -400,14 +400,6 @@ js_case() {
     allow=(--allow-env npm_config_nodedir)
     notes="npm_config_nodedir=$nodedir for both runs, --allow-env npm_config_nodedir"
   fi
-  if [[ $pm == npm12 ]]; then
-    # safe-install reads npm's default registry from npm's own source, found by following the
-    # `npm` on PATH; behind the toolchain's `#!/bin/sh` wrapper it does not find that source
-    # and refuses to start (exit 123). npm 12's own default, as npm 12 prints it, goes into the
-    # project's .npmrc for both runs.
-    printf 'registry=%s\n' "$(PATH=$path npm config get registry)" >"$p/.npmrc"
-    notes="${notes:+$notes; }registry named in .npmrc: safe-install does not find npm 12's default behind the toolchain's wrapper"
-  fi
   # Husky needs a git repository; every project gets one, as real projects have.
   git -C "$p" init -q
   # Resolve, then the install both runs do from that lockfile. npm: a full install, not
