@@ -111,7 +111,8 @@ PY
     echo "test.sh: cargo test --no-run listed no test executable" >&2
     failures+=("listing test executables")
   fi
-  cp target/debug/safe-install "$work/bin/safe-install"
+  # The binary cargo built for these tests (CARGO_TARGET_DIR when the caller set one).
+  cp "${CARGO_TARGET_DIR:-target}/debug/safe-install" "$work/bin/safe-install"
   cp -r tests/fixtures "$work/fixtures"
   while IFS=$'\t' read -r name exe; do
     cp "$exe" "$work/bin/test-$name"
