@@ -99,13 +99,18 @@ pub(crate) fn start_script(
         // Before the listener: npm's level may create it, and the judge would not know.
         create_hooks_dirs(plan);
     }
-    register_listener("script shell");
     create_granted_dirs(plan, package_dir.as_deref());
+    // The ruleset is built (each rule's path opened) before the listener is installed: after
+    // it, every open would wait for the supervisor (tens of them, milliseconds per script).
+    let layer = landlock::prepare(&plan.landlock(package_dir.as_deref()))
+        .map_err(|e| ShimError::Landlock(e.to_string()))?;
+    register_listener("script shell");
     let mut env = scrubbed_env(plan, root, package_dir.as_deref())?;
     if mark {
         env.push(CString::new(format!("{LEVEL2_MARKER}=2")).map_err(|_| ShimError::Nul)?);
     }
-    landlock::apply(&plan.landlock(package_dir.as_deref()))
+    layer
+        .restrict_self()
         .map_err(|e| ShimError::Landlock(e.to_string()))?;
     exec(program, argv, &env)
 }

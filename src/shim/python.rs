@@ -195,9 +195,6 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, PythonShimError> {
                 .map(|(_, v)| PathBuf::from(v));
             let mut env = level2_env(&plan, vars);
             if !already {
-                // Before the Landlock layer: the nested domain cannot reach the control
-                // socket. A process nested in a build backend is observed by its listener.
-                super::register_listener("python shim");
                 // Unknown working directory: no build directory to write (fail closed).
                 let cwd = std::env::current_dir().ok();
                 let mut rules = plan.level2.landlock(cwd.as_deref());
@@ -209,7 +206,15 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, PythonShimError> {
                         args,
                     ));
                 }
-                landlock::apply(&rules).map_err(|e| PythonShimError::Landlock(e.to_string()))?;
+                // Built before the listener, whose every open would wait for the supervisor.
+                let layer = landlock::prepare(&rules)
+                    .map_err(|e| PythonShimError::Landlock(e.to_string()))?;
+                // Before the Landlock layer: the nested domain cannot reach the control
+                // socket. A process nested in a build backend is observed by its listener.
+                super::register_listener("python shim");
+                layer
+                    .restrict_self()
+                    .map_err(|e| PythonShimError::Landlock(e.to_string()))?;
                 env.push((LEVEL2_MARKER.into(), "2".into()));
             }
             (args.to_vec(), env)

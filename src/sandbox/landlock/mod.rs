@@ -132,6 +132,38 @@ pub fn apply(plan: &LandlockPlan) -> Result<(LandlockStatus, i32), LandlockError
 /// kernel's ABI. A path missing (or gone since the rules were computed) gets no rule; files
 /// only take file rights.
 pub fn apply_layer(layer: &Layer) -> Result<(LandlockStatus, i32), LandlockError> {
+    prepare_layer(layer)?.restrict_self()
+}
+
+/// A ruleset with every rule added, not yet in force.
+pub struct Prepared {
+    ruleset: landlock::RulesetCreated,
+    abi: i32,
+}
+
+impl Prepared {
+    /// Put the ruleset in force for the calling process (and everything it starts); the
+    /// status and the kernel's ABI. Opens no file.
+    pub fn restrict_self(self) -> Result<(LandlockStatus, i32), LandlockError> {
+        let status = self.ruleset.restrict_self().map_err(fail)?;
+        let ours = match status.ruleset {
+            RulesetStatus::FullyEnforced => LandlockStatus::Full,
+            RulesetStatus::PartiallyEnforced => LandlockStatus::Partial,
+            RulesetStatus::NotEnforced => LandlockStatus::NotEnforced,
+        };
+        Ok((ours, self.abi))
+    }
+}
+
+/// [`apply`] in two steps: the ruleset built now (every rule's path opened), in force with
+/// [`Prepared::restrict_self`]. A shim builds it before it installs its seccomp listener,
+/// whose every `open` would otherwise be a round trip to the supervisor.
+pub fn prepare(plan: &LandlockPlan) -> Result<Prepared, LandlockError> {
+    prepare_layer(&Layer::from_plan(plan))
+}
+
+/// [`prepare`] for a layer.
+pub fn prepare_layer(layer: &Layer) -> Result<Prepared, LandlockError> {
     let abi = kernel_abi();
     let mut ruleset = Ruleset::default()
         .handle_access(AccessFs::from_all(ABI_PINNED))
@@ -183,13 +215,7 @@ pub fn apply_layer(layer: &Layer) -> Result<(LandlockStatus, i32), LandlockError
             .add_rule(PathBeneath::new(fd, rights))
             .map_err(fail)?;
     }
-    let status = ruleset.restrict_self().map_err(fail)?;
-    let ours = match status.ruleset {
-        RulesetStatus::FullyEnforced => LandlockStatus::Full,
-        RulesetStatus::PartiallyEnforced => LandlockStatus::Partial,
-        RulesetStatus::NotEnforced => LandlockStatus::NotEnforced,
-    };
-    Ok((ours, abi))
+    Ok(Prepared { ruleset, abi })
 }
 
 /// The Landlock ABI version the running kernel offers (0 when it has none).
