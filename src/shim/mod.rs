@@ -10,7 +10,8 @@
 //! 3. adds a Landlock layer: no package-manager configuration or credentials, the package
 //!    cache read-only, writes only to the package's own folder in the install tree (the
 //!    project's own scripts: the install tree), temp, `[fs] rw` and the package's grants. The nested domain also keeps the script from ptracing npm or
-//!    reading its `/proc/<pid>/environ` and `mem`.
+//!    reading its `/proc/<pid>/environ` and `mem`. The ruleset is built before step 1 (its
+//!    rules' paths opened while no listener waits on each open) and put in force last.
 //!
 //! It fails closed: without its configuration or its Landlock layer, the script does not run.
 
