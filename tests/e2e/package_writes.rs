@@ -394,6 +394,37 @@ fn pip_wiper_args(world: &World, venv: &Path) -> Vec<String> {
     ]
 }
 
+/// Nothing of the project or the home is left out of a pip wiper's snapshots.
+const NO_SKIP: Skip<'static> = Skip {
+    project: &[],
+    home: &[],
+};
+
+/// The pip wiper run sandboxed in `world` (log name `name`), with the snapshot taken just
+/// before it: the project, the home, and the venv but for the site-packages entries
+/// `installed` (what pip installs for the package itself).
+fn run_pip_wiper(
+    world: &World,
+    venv: &Path,
+    reports: &Path,
+    name: &str,
+    installed: &[&str],
+) -> (LoggedRun, ProjectAndHome) {
+    let site = site_packages(venv);
+    let site_rel = site.strip_prefix(venv).expect("site-packages in the venv");
+    let venv_skip: Vec<PathBuf> = installed.iter().map(|f| site_rel.join(f)).collect();
+    // safe-install makes pip's cache it shows before each run (`plan::HostAction`), also
+    // with --no-cache-dir: made here first, so that the comparison sees only what the run
+    // changed.
+    fs::create_dir_all(world.home.join(".cache/pip")).expect("mkdir ~/.cache/pip");
+    let before = ProjectAndHome::read_with_venv(world, &NO_SKIP, venv, &venv_skip);
+    let reports_s = reports.display().to_string();
+    let args = pip_wiper_args(world, venv);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = sandboxed(world, name, &["--rw", &reports_s], &args);
+    (r, before)
+}
+
 /// Issue 14's wiper as a pip build backend (`tests/fixtures/trust/pip-wiper`: an in-tree PEP
 /// 517 backend, its sdist in a local `--find-links` directory of the project): at each hook
 /// it truncates and deletes every file it reaches in the project, the homes and the venv, and
@@ -414,24 +445,13 @@ fn a_pip_build_backend_wiper_loses_nothing_outside_its_build_directory() {
     );
     // What pip (level 1) installs from the wheel: the module, its .dist-info and the
     // module's compiled entry in a new `__pycache__` (checked below to hold nothing else).
-    let site_rel = site.strip_prefix(&venv).expect("site-packages in the venv");
-    let venv_skip: Vec<PathBuf> = ["si_wiper.py", "si_wiper-1.0.0.dist-info", "__pycache__"]
-        .iter()
-        .map(|f| site_rel.join(f))
-        .collect();
-    // safe-install makes pip's cache it shows before each run (`plan::HostAction`), also
-    // with --no-cache-dir: made here first, so that the comparison sees only what the run
-    // changed.
-    fs::create_dir_all(world.home.join(".cache/pip")).expect("mkdir ~/.cache/pip");
-    let skip = Skip {
-        project: &[],
-        home: &[],
-    };
-    let before = ProjectAndHome::read_with_venv(&world, &skip, &venv, &venv_skip);
-    let reports_s = reports.display().to_string();
-    let args = pip_wiper_args(&world, &venv);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let r = sandboxed(&world, "pip-wiper", &["--rw", &reports_s], &args);
+    let (r, before) = run_pip_wiper(
+        &world,
+        &venv,
+        &reports,
+        "pip-wiper",
+        &["si_wiper.py", "si_wiper-1.0.0.dist-info", "__pycache__"],
+    );
     let mut p = Problems::new();
     p.check(r.out.status.success(), || {
         "the sandboxed install failed".into()
@@ -479,7 +499,7 @@ fn a_pip_build_backend_wiper_loses_nothing_outside_its_build_directory() {
         &world,
         &r,
         ("si-wiper@1.0.0", Some("build_wheel")),
-        &skip,
+        &NO_SKIP,
         &before,
         &[&workflow, &sdist, &pyvenv, &pip_own, &pip_compiled],
     );
@@ -537,7 +557,6 @@ fn a_legacy_setup_py_install_wiper_loses_nothing_in_the_venv() {
         !site.join("wheel").exists(),
         "the venv has the wheel package: pip would build a wheel, not run setup.py install"
     );
-    let site_rel = site.strip_prefix(&venv).expect("site-packages in the venv");
     let installed = fs::read_dir(&site)
         .expect("read site-packages")
         .flatten()
@@ -546,20 +565,13 @@ fn a_legacy_setup_py_install_wiper_loses_nothing_in_the_venv() {
     assert_eq!(installed, None, "si_wiper is installed before the run");
     // setuptools names it without the Python version with --single-version-externally-managed.
     let egg_info = "si_wiper-1.0.0.egg-info";
-    let venv_skip: Vec<PathBuf> = ["si_wiper.py", egg_info, "__pycache__"]
-        .iter()
-        .map(|f| site_rel.join(f))
-        .collect();
-    fs::create_dir_all(world.home.join(".cache/pip")).expect("mkdir ~/.cache/pip");
-    let skip = Skip {
-        project: &[],
-        home: &[],
-    };
-    let before = ProjectAndHome::read_with_venv(&world, &skip, &venv, &venv_skip);
-    let reports_s = reports.display().to_string();
-    let args = pip_wiper_args(&world, &venv);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let r = sandboxed(&world, "pip-legacy-wiper", &["--rw", &reports_s], &args);
+    let (r, before) = run_pip_wiper(
+        &world,
+        &venv,
+        &reports,
+        "pip-legacy-wiper",
+        &["si_wiper.py", egg_info, "__pycache__"],
+    );
     let mut p = Problems::new();
     p.check(r.out.status.success(), || {
         "the sandboxed install failed".into()
@@ -595,7 +607,7 @@ fn a_legacy_setup_py_install_wiper_loses_nothing_in_the_venv() {
         &world,
         &r,
         ("si-wiper@1.0.0", Some("setup.py install")),
-        &skip,
+        &NO_SKIP,
         &before,
         &[&workflow, &pyvenv, &pip_own],
     );
