@@ -1069,15 +1069,7 @@ pub fn python_plan(
     // Not the venv: a build backend writes its wheel into pip's temp directory and pip
     // (level 1) installs it. A `.pth` file, a `pip.conf` or a console script written there
     // directly would run at level 1 in the next run, with nothing recording it.
-    let legacy_install_dirs = venv
-        .map(|v| {
-            ["lib", "lib64", "include", "bin"]
-                .iter()
-                .map(|d| v.join(d))
-                .filter(|d| std::fs::symlink_metadata(d).is_ok_and(|m| m.is_dir()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let legacy_install_dirs = venv.map(legacy_install_dirs).unwrap_or_default();
     level2.read.retain(|r| *r != Path::new(SHIM_CONFIG));
     level2.read.push(PathBuf::from(PYTHON_CONFIG));
     level2.drop_env = PIP_CREDENTIALS.iter().map(|s| s.to_string()).collect();
@@ -1099,6 +1091,28 @@ pub fn python_plan(
         venv: venv.map(|v| std::fs::canonicalize(v).unwrap_or_else(|_| v.to_path_buf())),
         frontend: None,
     }
+}
+
+/// The venv's `lib`, `lib64`, `include` and `bin` that are real directories, each as named
+/// and canonical: setuptools stages beneath the prefix Python derived from the interpreter
+/// path pip ran, which may go through a symbolic link (`PythonPlan::legacy_install_dirs`).
+fn legacy_install_dirs(venv: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for d in ["lib", "lib64", "include", "bin"]
+        .iter()
+        .map(|d| venv.join(d))
+    {
+        if !std::fs::symlink_metadata(&d).is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        let canonical = std::fs::canonicalize(&d).ok();
+        for dir in std::iter::once(d).chain(canonical) {
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+    }
+    dirs
 }
 
 /// The directories a uv build step may write besides temp: its source tree when it runs in
@@ -1492,5 +1506,28 @@ mod tests {
         ));
         assert!(!carries_userinfo("https://registry.example.com/simple"));
         assert!(!carries_userinfo("user@host"));
+    }
+
+    #[test]
+    fn a_staged_legacy_install_may_go_beneath_the_venv_as_named_and_as_canonical() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let real = std::fs::canonicalize(dir.path())
+            .expect("canonical")
+            .join("venv");
+        for d in ["lib", "include", "bin"] {
+            std::fs::create_dir_all(real.join(d)).expect("mkdir");
+        }
+        // A link, as Debian's venvs have for lib64: never a place of its own.
+        std::os::unix::fs::symlink("lib", real.join("lib64")).expect("symlink");
+        let linked = dir.path().join("linked");
+        std::os::unix::fs::symlink(&real, &linked).expect("symlink");
+        let dirs = legacy_install_dirs(&linked);
+        for d in ["lib", "include", "bin"] {
+            assert!(dirs.contains(&linked.join(d)), "{dirs:?}");
+            assert!(dirs.contains(&real.join(d)), "{dirs:?}");
+        }
+        assert!(!dirs.iter().any(|d| d.ends_with("lib64")), "{dirs:?}");
+        assert!(!dirs.contains(&real) && !dirs.contains(&linked), "{dirs:?}");
+        assert_eq!(legacy_install_dirs(&real).len(), 3, "no duplicates");
     }
 }
