@@ -96,7 +96,9 @@ pub fn spawn_after(
     scope: Scope,
     counted: impl FnOnce(),
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    listener.set_sync_wake_up();
+    if let Err(e) = listener.set_sync_wake_up() {
+        tracing::debug!("seccomp listener: no same-CPU wake-up: {e}");
+    }
     let script = matches!(scope, Scope::Script { .. });
     if script {
         observer.scripts_alive.fetch_add(1, Ordering::SeqCst);

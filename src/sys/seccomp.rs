@@ -104,15 +104,18 @@ pub enum Received {
 impl Listener {
     /// Ask the kernel to wake the notifier on the caller's CPU; best effort (older kernels
     /// refuse the flag, which costs only latency).
-    pub fn set_sync_wake_up(&self) {
-        // SAFETY: the ioctl reads one u64 flag word we pass by reference.
-        unsafe {
+    pub fn set_sync_wake_up(&self) -> nix::Result<()> {
+        // The flags travel as the ioctl's argument itself, not behind a pointer
+        // (`seccomp_notify_ioctl` passes `arg` on as the flag word; a pointer is EINVAL).
+        // SAFETY: this ioctl takes a plain integer and touches no memory of ours.
+        let rc = unsafe {
             libc::ioctl(
                 self.0.as_raw_fd(),
                 libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
-                &FD_SYNC_WAKE_UP,
-            );
-        }
+                FD_SYNC_WAKE_UP,
+            )
+        };
+        Errno::result(rc).map(drop)
     }
 
     /// Receive one notification (blocks until one is pending).
