@@ -47,7 +47,22 @@ fn signal_is_forwarded(signal: Signal, trap: &str, code: i32) {
     let world = World::new("forward");
     let ready = world.project.join("ready");
     let script = format!("trap 'exit {code}' {trap}; touch ready; while :; do sleep 0.1; done");
-    let child = spawn(&mut world.sandboxed_sh(&script));
+    let mut cmd = world.sandboxed_sh(&script);
+    // A suite started as a background job of a non-interactive shell (`nohup test.sh &`)
+    // runs with SIGINT ignored, and an ignored signal stays ignored across exec: safe-install
+    // rightly relays no signal its caller ignores, and the shell could set no trap for it.
+    // The command under test is started as from a terminal, with the default disposition.
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec the closure only calls signal(2), which is
+    // async-signal-safe, and installs no handler code.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::signal::signal(signal, nix::sys::signal::SigHandler::SigDfl)
+                .map(drop)
+                .map_err(std::io::Error::from)
+        });
+    }
+    let child = spawn(&mut cmd);
     let pid = child.id();
     let started = wait_until(Duration::from_secs(30), || ready.exists());
     if !started {
