@@ -139,3 +139,98 @@ pub enum Shell {
     Zsh,
     Fish,
 }
+
+/// The words `Command` gives a meaning of its own (clap adds `help`); any other first word is
+/// a command to run.
+const SUBCOMMANDS: &[&str] = &[
+    "doctor",
+    "explain",
+    "demo",
+    "shell-init",
+    "completions",
+    "man",
+    "help",
+];
+
+impl Cli {
+    /// The parse of the most common command line, `safe-install CMD ARGS...` with no option
+    /// of safe-install's own, without building clap's parser: that costs about a third of a
+    /// millisecond on every run (its help texts and every argument definition), and this
+    /// form needs none of it. `None` for anything else, which clap parses as usual.
+    pub fn parse_plain_run(args: &[OsString]) -> Option<Cli> {
+        let first = args.get(1)?;
+        let word = first.to_str();
+        let plain = match word {
+            Some(w) => !w.is_empty() && !w.starts_with('-') && !SUBCOMMANDS.contains(&w),
+            // Not UTF-8: no option or subcommand is spelled that way.
+            None => !first.as_encoded_bytes().starts_with(b"-"),
+        };
+        plain.then(|| Cli {
+            sandbox: SandboxArgs::default(),
+            command: Command::Run(args[1..].to_vec()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn the_subcommand_list_is_clap_s() {
+        let mut names: Vec<String> = Cli::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .collect();
+        names.push("help".into());
+        names.sort();
+        let mut ours: Vec<String> = SUBCOMMANDS.iter().map(|s| s.to_string()).collect();
+        ours.sort();
+        assert_eq!(names, ours);
+    }
+
+    #[test]
+    fn a_plain_command_line_parses_as_clap_parses_it() {
+        for args in [
+            &["safe-install", "npm", "ci"][..],
+            &[
+                "safe-install",
+                "pip",
+                "install",
+                "-r",
+                "requirements.txt",
+                "--log",
+                "x",
+            ],
+            &["safe-install", "/bin/true"],
+            &["safe-install", "npm", "--strict", "install", "--", "-v"],
+            &["safe-install", "uv", "pip", "install", "doctor"],
+        ] {
+            let args = os(args);
+            let fast = Cli::parse_plain_run(&args).expect("a plain command line");
+            let clap = Cli::try_parse_from(&args).expect("clap parses it");
+            assert_eq!(format!("{fast:?}"), format!("{clap:?}"), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn options_and_subcommands_are_left_to_clap() {
+        for args in [
+            &["safe-install"][..],
+            &["safe-install", "--strict", "npm", "ci"],
+            &["safe-install", "-v", "npm", "ci"],
+            &["safe-install", "doctor"],
+            &["safe-install", "explain", "npm", "ci"],
+            &["safe-install", "help"],
+            &["safe-install", "shell-init", "bash"],
+            &["safe-install", ""],
+        ] {
+            assert!(Cli::parse_plain_run(&os(args)).is_none(), "{args:?}");
+        }
+    }
+}

@@ -29,7 +29,12 @@ fn main() {
     if safe_install::shim::python::invoked_as_python(std::env::current_exe().ok().as_deref()) {
         std::process::exit(safe_install::shim::python::main());
     }
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let parsed = match Cli::parse_plain_run(&args) {
+        Some(cli) => Ok(cli),
+        None => Cli::try_parse_from(&args),
+    };
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { exit::USAGE } else { 0 };
