@@ -9,7 +9,7 @@
 //! layer does not grant: level 1 reads it, level 2 cannot.
 
 use super::{Context, LandlockPlan, Mount, MountKind};
-use crate::policy::{NameMatcher, Policy};
+use crate::policy::Policy;
 use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -283,17 +283,9 @@ impl ScriptPlan {
 
     /// Whether `name` is a credential the script must not inherit.
     pub fn drops(&self, name: &str) -> bool {
-        self.drop_env.iter().any(|p| {
-            if p.contains('*') {
-                NameMatcher::Pattern {
-                    text: p.clone(),
-                    lower: p.to_ascii_lowercase(),
-                }
-                .matches(name)
-            } else {
-                p.eq_ignore_ascii_case(name)
-            }
-        })
+        self.drop_env
+            .iter()
+            .any(|p| crate::policy::star_match_ignore_case(p, name))
     }
 }
 

@@ -54,7 +54,7 @@ impl NameMatcher {
     pub fn matches(&self, name: &str) -> bool {
         match self {
             NameMatcher::Exact(n) => n.eq_ignore_ascii_case(name),
-            NameMatcher::Pattern { lower, .. } => star_match(lower, &name.to_ascii_lowercase()),
+            NameMatcher::Pattern { lower, .. } => star_match_ignore_case(lower, name),
         }
     }
 
@@ -63,25 +63,31 @@ impl NameMatcher {
     }
 }
 
-/// `pattern` (only `*` is special) against all of `text`.
-fn star_match(pattern: &str, text: &str) -> bool {
-    let mut parts = pattern.split('*');
-    let first = parts.next().unwrap_or("");
-    let Some(mut rest) = text.strip_prefix(first) else {
-        return false;
-    };
-    let parts: Vec<&str> = parts.collect();
-    let Some((last, middle)) = parts.split_last() else {
-        // No `*` at all: the pattern is a literal.
-        return rest.is_empty();
-    };
-    for part in middle {
-        match rest.find(part) {
-            Some(at) => rest = &rest[at + part.len()..],
-            None => return false,
+/// `pattern` (only `*` is special) against all of `text`, ASCII letters in either case.
+/// Allocates nothing: the script shell matches every variable of a script's environment
+/// against every dropped name before the script starts.
+pub fn star_match_ignore_case(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut ti) = (0, 0);
+    // Where the last `*` was, and where in `text` its match ends so far.
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if pi < p.len() && p[pi].eq_ignore_ascii_case(&t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if let Some((sp, st)) = star {
+            // Let the last `*` take one more character and retry from after it.
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
         }
     }
-    rest.len() >= last.len() && rest.ends_with(last)
+    p[pi..].iter().all(|&c| c == b'*')
 }
 
 impl std::fmt::Display for NameMatcher {

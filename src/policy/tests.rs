@@ -326,3 +326,34 @@ fn an_exported_cache_needs_its_variable() {
     p.add_layer("p.toml", text).expect("valid");
     assert!(p.fs.cache[0].value.export);
 }
+
+#[test]
+fn star_patterns_match_whole_names_in_either_case() {
+    use super::star_match_ignore_case as m;
+    for (pattern, name) in [
+        ("NPM_TOKEN", "npm_token"),
+        (
+            "npm_config_//*",
+            "NPM_CONFIG_//registry.example.com/:_authToken",
+        ),
+        ("*token*", "GITHUB_TOKEN_RO"),
+        ("*_KEY", "aws_secret_access_key"),
+        ("a*b*c", "aXbYbZc"),
+        ("*", ""),
+        ("**", "x"),
+        ("a*", "a"),
+    ] {
+        assert!(m(pattern, name), "{pattern} should match {name}");
+    }
+    for (pattern, name) in [
+        ("NPM_TOKEN", "NPM_TOKENS"),
+        ("npm_config_//*", "npm_config_registry"),
+        ("*_KEY", "KEY_ID"),
+        ("a*b*c", "aXbYbZ"),
+        ("a*", ""),
+        ("", "a"),
+        ("*token*", "TOKE"),
+    ] {
+        assert!(!m(pattern, name), "{pattern} should not match {name}");
+    }
+}
