@@ -29,6 +29,13 @@ struct Origin {
     started: Option<u64>,
 }
 
+/// A script root's identity, read but not yet recorded ([`Attributor::identify_script`]).
+#[derive(Debug)]
+pub struct ScriptIdentity {
+    pid: i32,
+    origin: Origin,
+}
+
 /// Start time of host pid `pid` (field 22 of `/proc/<pid>/stat`), in clock ticks since boot.
 fn start_time(pid: i32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -300,15 +307,30 @@ impl Attributor {
     /// is the lockfile's entry for that directory (the name the package gives itself only
     /// when the lockfile has none), and the directory keys its grants.
     pub fn register_script(&self, pid: i32, package_dir: Option<PathBuf>) {
+        let identity = self.identify_script(pid, package_dir);
+        self.record_script(identity);
+    }
+
+    /// Who the process `pid` about to become a script is, read from what the package manager
+    /// gave it (its environment, working directory and the lockfile's entry there) while no
+    /// package code has run in it: the control socket reads this while the shim still builds
+    /// its confinement, and records it ([`Attributor::record_script`]) once the registration
+    /// proved to be one.
+    pub fn identify_script(&self, pid: i32, package_dir: Option<PathBuf>) -> ScriptIdentity {
         let mut origin = read_origin(pid);
         if let Some(locked) = package_dir.as_ref().and_then(|d| self.lockfile.get(d)) {
             origin.package = Some(locked.clone());
         }
         origin.package_dir = package_dir;
         origin.started = start_time(pid);
+        ScriptIdentity { pid, origin }
+    }
+
+    /// Record a script identified by [`Attributor::identify_script`].
+    pub fn record_script(&self, identity: ScriptIdentity) {
         // A pid reused by a new script replaces the old entry.
         let mut roots = self.roots.lock().unwrap_or_else(|e| e.into_inner());
-        roots.insert(pid, origin);
+        roots.insert(identity.pid, identity.origin);
     }
 
     /// `(name@version, lifecycle event)` recorded by [`Attributor::register_script`] for

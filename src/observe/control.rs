@@ -17,7 +17,9 @@ const MAX_MESSAGE: usize = 32;
 const REGISTER_TIMEOUT_SECS: i64 = 5;
 
 /// Serve the control socket until the process exits (the thread is never joined: once the
-/// sandbox is gone nobody connects again).
+/// sandbox is gone nobody connects again). Each connection gets a thread of its own, which
+/// registers the script and then serves its listener: scripts the package manager starts in
+/// parallel register in parallel, none waiting while another's shim builds its confinement.
 pub fn spawn(control: OwnedFd, observer: Arc<Observer>) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("script-control".into())
@@ -25,8 +27,17 @@ pub fn spawn(control: OwnedFd, observer: Arc<Observer>) -> std::io::Result<()> {
         .spawn(move || loop {
             match crate::sys::fd::accept(control.as_fd()) {
                 Ok(conn) => {
-                    if let Err(e) = register(&conn, &observer) {
-                        tracing::warn!(error = %e, "a script's listener could not be registered; its attempts are blocked but not logged");
+                    let observer = Arc::clone(&observer);
+                    let spawned = std::thread::Builder::new()
+                        .name("seccomp-notify".into())
+                        .stack_size(notifier::NOTIFY_STACK)
+                        .spawn(move || {
+                            if let Err(e) = register_and_serve(&conn, &observer) {
+                                tracing::warn!(error = %e, "a script's listener could not be registered; its attempts are blocked but not logged");
+                            }
+                        });
+                    if let Err(e) = spawned {
+                        tracing::warn!(error = %e, "cannot start a thread for a script's registration; its attempts are blocked but not logged");
                     }
                 }
                 Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::ECONNABORTED) => {}
@@ -68,7 +79,9 @@ fn report_not_approved(observer: &Observer, pid: i32, n: super::attribution::Not
     observer.sink.emit(ev);
 }
 
-fn register(conn: &OwnedFd, observer: &Arc<Observer>) -> std::io::Result<()> {
+/// Register the script on `conn`, then serve its listener on this thread until the script's
+/// processes are gone.
+fn register_and_serve(conn: &OwnedFd, observer: &Arc<Observer>) -> std::io::Result<()> {
     // A peer that connects and says nothing must not hold up the scripts after it.
     nix::sys::socket::setsockopt(
         conn,
@@ -77,8 +90,21 @@ fn register(conn: &OwnedFd, observer: &Arc<Observer>) -> std::io::Result<()> {
     )?;
     let cred = getsockopt(conn, sockopt::PeerCredentials)?;
     let pid = cred.pid();
+    // The shim connects before it builds its Landlock layer and filter, and waits for the
+    // answer before it runs anything of the package: who it is is read now, while it is
+    // still busy, rather than after its message, while it waits. Its working directory and
+    // environment are still what npm (level 1) gave it. The directory is the package's place
+    // in the install tree: its identity (the lockfile's entry there), the key of its grants,
+    // and what it may write as its own. Recorded only once the registration is proved.
+    let package_dir: Option<PathBuf> = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
+    let identity = observer.who.identify_script(pid, package_dir.clone());
     let mut buf = [0u8; MAX_MESSAGE];
     let n = nix::unistd::read(conn, &mut buf)?;
+    if n == 0 {
+        // The shim ended before it had a listener to name (it failed to confine itself, and
+        // said so; its script did not run): nothing to register.
+        return Ok(());
+    }
     let fd: i32 = std::str::from_utf8(&buf[..n])
         .ok()
         .and_then(|s| s.trim().parse().ok())
@@ -91,31 +117,26 @@ fn register(conn: &OwnedFd, observer: &Arc<Observer>) -> std::io::Result<()> {
             kind.display()
         )));
     }
-    // The shim has not exec'd the script yet: its working directory and environment are
-    // still what npm (level 1) gave it. The directory is the package's place in the install
-    // tree: its identity (the lockfile's entry there), the key of its grants, and what it
-    // may write as its own.
-    let package_dir: Option<PathBuf> = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
     let own = observer.files.script_own(package_dir.as_deref());
-    observer.who.register_script(pid, package_dir.clone());
+    observer.who.record_script(identity);
     if let Some(n) = observer.who.not_approved(pid) {
         report_not_approved(observer, pid, n);
     }
     // Who it is for the log of what it leaves behind (a daemon): the registration's
     // `name@version` (the lockfile's identity for that directory) and lifecycle event.
     let origin = Arc::new(observer.who.registered(pid).unwrap_or((None, None)));
-    // The answer goes before the thread starts: the script waits for it, not for the thread.
+    // Answered once the listener counts as alive, before the first notification is read.
     let mut answered = Ok(0);
-    notifier::spawn_after(
-        listener.into(),
-        Arc::clone(observer),
-        Scope::Script {
+    notifier::serve_after(
+        &listener.into(),
+        observer,
+        &Scope::Script {
             package_dir,
             own,
             origin,
         },
         || answered = nix::unistd::write(conn, b"k"),
-    )?;
+    );
     answered?;
     Ok(())
 }

@@ -77,25 +77,31 @@ pub enum Scope {
     },
 }
 
-/// Serve notifications until every process under the filter is gone.
+/// Serve notifications on a thread of its own until every process under the filter is gone.
 pub fn spawn(
     listener: Listener,
     observer: Arc<Observer>,
     scope: Scope,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    spawn_after(listener, observer, scope, || {})
+    std::thread::Builder::new()
+        .name("seccomp-notify".into())
+        .stack_size(NOTIFY_STACK)
+        .spawn(move || serve_after(&listener, &observer, &scope, || {}))
 }
 
-/// [`spawn`], with `counted` run once a script's listener counts as alive and before its
-/// thread starts: the registration's answer, so that the script goes on while the thread
-/// starts (its notifications wait in the kernel until then) and the proxy never sees it
-/// running uncounted.
-pub fn spawn_after(
-    listener: Listener,
-    observer: Arc<Observer>,
-    scope: Scope,
+/// Stack of a thread that serves a listener.
+pub const NOTIFY_STACK: usize = 256 * 1024;
+
+/// Serve a listener on this thread until every process under its filter is gone, with
+/// `counted` run once a script's listener counts as alive and before the first notification
+/// is received: the registration's answer, so that the proxy never sees the script running
+/// uncounted.
+pub fn serve_after(
+    listener: &Listener,
+    observer: &Observer,
+    scope: &Scope,
     counted: impl FnOnce(),
-) -> std::io::Result<std::thread::JoinHandle<()>> {
+) {
     if let Err(e) = listener.set_sync_wake_up() {
         tracing::debug!("seccomp listener: no same-CPU wake-up: {e}");
     }
@@ -104,20 +110,10 @@ pub fn spawn_after(
         observer.scripts_alive.fetch_add(1, Ordering::SeqCst);
     }
     counted();
-    let alive = Arc::clone(&observer.scripts_alive);
-    let spawned = std::thread::Builder::new()
-        .name("seccomp-notify".into())
-        .stack_size(256 * 1024)
-        .spawn(move || {
-            serve(&listener, &observer, &scope);
-            if script {
-                observer.scripts_alive.fetch_sub(1, Ordering::SeqCst);
-            }
-        });
-    if spawned.is_err() && script {
-        alive.fetch_sub(1, Ordering::SeqCst);
+    serve(listener, observer, scope);
+    if script {
+        observer.scripts_alive.fetch_sub(1, Ordering::SeqCst);
     }
-    spawned
 }
 
 fn serve(listener: &Listener, observer: &Observer, scope: &Scope) {

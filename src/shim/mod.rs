@@ -101,11 +101,13 @@ pub(crate) fn start_script(
         create_hooks_dirs(plan);
     }
     create_granted_dirs(plan, package_dir.as_deref());
-    // The ruleset is built (each rule's path opened) before the listener is installed: after
+    // Connected first, so that the supervisor reads who this script is while the ruleset is
+    // built; the ruleset (each rule's path opened) before the listener is installed: after
     // it, every open would wait for the supervisor (tens of them, milliseconds per script).
+    let control = connect_control("script shell");
     let layer = landlock::prepare(&plan.landlock(package_dir.as_deref()))
         .map_err(|e| ShimError::Landlock(e.to_string()))?;
-    register_listener("script shell");
+    register_listener(control, "script shell");
     let mut env = scrubbed_env(plan, root, package_dir.as_deref())?;
     if mark {
         env.push(CString::new(format!("{LEVEL2_MARKER}=2")).map_err(|_| ShimError::Nul)?);
@@ -169,21 +171,29 @@ fn create_hooks_dirs(plan: &ScriptPlan) {
     }
 }
 
-/// Install the observing filter and hand its listener to the supervisor (`shim` names the
-/// caller in messages). A failure leaves the script unobserved but still confined; it is
-/// reported on stderr, never fatal.
-pub(crate) fn register_listener(shim: &str) {
-    // Connect first: once the filter is in place, connect() itself would wait for a
-    // listener the supervisor does not have yet.
-    let conn = match control::connect_supervisor() {
-        Ok(c) => c,
+/// Connect to the supervisor's control socket (`shim` names the caller in messages). Before
+/// the filter: once it is in place, connect() itself would wait for a listener the
+/// supervisor does not have yet. `None`: nothing to register with (reported on stderr when
+/// that is a failure).
+pub(crate) fn connect_control(shim: &str) -> Option<std::os::fd::OwnedFd> {
+    match control::connect_supervisor() {
+        Ok(c) => Some(c),
         // A script nested in another script: its Landlock domain may not reach the control
         // socket, and its parent's listener already observes it.
-        Err(nix::errno::Errno::EPERM) => return,
+        Err(nix::errno::Errno::EPERM) => None,
         Err(e) => {
             eprintln!("safe-install ({shim}): not observed: control socket: {e}");
-            return;
+            None
         }
+    }
+}
+
+/// Install the observing filter and hand its listener to the supervisor over `conn`
+/// ([`connect_control`]). A failure leaves the script unobserved but still confined; it is
+/// reported on stderr, never fatal.
+pub(crate) fn register_listener(conn: Option<std::os::fd::OwnedFd>, shim: &str) {
+    let Some(conn) = conn else {
+        return;
     };
     let prog = match seccomp::compile_notify(seccomp::Observe::NetworkAndFiles) {
         Ok(p) => p,

@@ -206,12 +206,15 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, PythonShimError> {
                         args,
                     ));
                 }
-                // Built before the listener, whose every open would wait for the supervisor.
+                // Connected before the Landlock layer: the nested domain cannot reach the
+                // control socket (a process nested in a build backend is observed by its
+                // listener); and before the ruleset is built, so that the supervisor reads
+                // who this is meanwhile. The ruleset before the listener, whose every open
+                // would wait for the supervisor.
+                let control = super::connect_control("python shim");
                 let layer = landlock::prepare(&rules)
                     .map_err(|e| PythonShimError::Landlock(e.to_string()))?;
-                // Before the Landlock layer: the nested domain cannot reach the control
-                // socket. A process nested in a build backend is observed by its listener.
-                super::register_listener("python shim");
+                super::register_listener(control, "python shim");
                 layer
                     .restrict_self()
                     .map_err(|e| PythonShimError::Landlock(e.to_string()))?;
