@@ -23,7 +23,7 @@ use std::sync::Mutex;
 struct Origin {
     package: Option<String>,
     script: Option<String>,
-    /// Only from a registration ([`Attributor::register_script`]).
+    /// Only from a registration ([`Attributor::identify_script`]).
     package_dir: Option<PathBuf>,
     /// The registered process's start time: a later process with the same pid is not it.
     started: Option<u64>,
@@ -301,19 +301,18 @@ impl Attributor {
         self
     }
 
-    /// A lifecycle script's shim (host pid `pid`, npm's child, the script root) registered
-    /// before running anything of the script; `package_dir` is its working directory as npm
-    /// set it. Its origin is recorded now, while the environment is still npm's: the package
-    /// is the lockfile's entry for that directory (the name the package gives itself only
-    /// when the lockfile has none), and the directory keys its grants.
+    /// [`Attributor::identify_script`] and [`Attributor::record_script`] at once.
+    #[cfg(test)]
     pub fn register_script(&self, pid: i32, package_dir: Option<PathBuf>) {
         let identity = self.identify_script(pid, package_dir);
         self.record_script(identity);
     }
 
-    /// Who the process `pid` about to become a script is, read from what the package manager
-    /// gave it (its environment, working directory and the lockfile's entry there) while no
-    /// package code has run in it: the control socket reads this while the shim still builds
+    /// Who a lifecycle script's shim (host pid `pid`, npm's child, the script root) is, read
+    /// before anything of the script runs; `package_dir` is its working directory as npm set
+    /// it. The environment is still npm's: the package is the lockfile's entry for that
+    /// directory (the name the package gives itself only when the lockfile has none), and the
+    /// directory keys its grants. The control socket reads this while the shim still builds
     /// its confinement, and records it ([`Attributor::record_script`]) once the registration
     /// proved to be one.
     pub fn identify_script(&self, pid: i32, package_dir: Option<PathBuf>) -> ScriptIdentity {
@@ -333,7 +332,7 @@ impl Attributor {
         roots.insert(identity.pid, identity.origin);
     }
 
-    /// `(name@version, lifecycle event)` recorded by [`Attributor::register_script`] for
+    /// `(name@version, lifecycle event)` recorded by [`Attributor::record_script`] for
     /// `pid`.
     pub fn registered(&self, pid: i32) -> Option<(Option<String>, Option<String>)> {
         let roots = self.roots.lock().unwrap_or_else(|e| e.into_inner());
