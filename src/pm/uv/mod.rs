@@ -127,13 +127,22 @@ fn named_pythons(ctx: &Context) -> Vec<PathBuf> {
 }
 
 /// Every `python`, `python3`, `python3.X` in the trusted `PATH`: uv picks one of them when
-/// no environment is named, and any of them may become a build venv's base.
+/// no environment is named, and any of them may become a build venv's base. A directory
+/// `PATH` names twice (merged /usr: `/bin` and `/usr/bin`, a thousand entries) is read once:
+/// this runs before every uv sandbox starts.
 fn path_pythons(ctx: &Context) -> Vec<PathBuf> {
     let Some(path) = ctx.trusted_path() else {
         return Vec::new();
     };
     let mut out = Vec::new();
+    let mut read = std::collections::HashSet::new();
     for dir in std::env::split_paths(path).filter(|d| d.is_absolute()) {
+        let Ok(canonical) = std::fs::canonicalize(&dir) else {
+            continue;
+        };
+        if !read.insert(canonical) {
+            continue;
+        }
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };
@@ -362,6 +371,25 @@ mod tests {
             uid: 1,
             gid: 1,
         }
+    }
+
+    #[test]
+    fn a_directory_on_path_twice_is_read_once() {
+        // Merged /usr: `/bin` is a link to `usr/bin`, and a PATH names both.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("usr/bin")).expect("mkdir");
+        for name in ["python3", "python3.11", "pythonista", "env"] {
+            std::fs::write(d.join("usr/bin").join(name), "").expect("write");
+        }
+        std::os::unix::fs::symlink("usr/bin", d.join("bin")).expect("link");
+        let mut c = ctx(d, &["uv", "sync"], &[]);
+        let path = std::env::join_paths([d.join("usr/bin"), d.join("bin")]).expect("join");
+        c.resolved.path = Some(path);
+        assert_eq!(
+            path_pythons(&c),
+            vec![d.join("usr/bin/python3"), d.join("usr/bin/python3.11")]
+        );
     }
 
     #[test]
