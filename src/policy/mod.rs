@@ -47,14 +47,14 @@ pub struct Entry<T> {
 #[derive(Debug, Clone)]
 pub enum NameMatcher {
     Exact(String),
-    Pattern { text: String, lower: String },
+    Pattern { text: String },
 }
 
 impl NameMatcher {
     pub fn matches(&self, name: &str) -> bool {
         match self {
             NameMatcher::Exact(n) => n.eq_ignore_ascii_case(name),
-            NameMatcher::Pattern { lower, .. } => star_match_ignore_case(lower, name),
+            NameMatcher::Pattern { text } => star_match_ignore_case(text, name),
         }
     }
 
@@ -94,7 +94,7 @@ impl std::fmt::Display for NameMatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             NameMatcher::Exact(n) => f.write_str(n),
-            NameMatcher::Pattern { text, .. } => f.write_str(text),
+            NameMatcher::Pattern { text } => f.write_str(text),
         }
     }
 }

@@ -625,10 +625,7 @@ fn name_matcher(
                     "a pattern is a variable name in which `*` matches any run of characters",
                 ));
             }
-            Ok(NameMatcher::Pattern {
-                text: text.clone(),
-                lower: text.to_ascii_lowercase(),
-            })
+            Ok(NameMatcher::Pattern { text: text.clone() })
         }
         (Some(name), Some(_)) => Err(cx.invalid(
             name,
