@@ -57,7 +57,7 @@ impl IdMap {
 }
 
 /// Landlock rules, as paths inside the sandbox.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LandlockPlan {
     /// Read and execute beneath these.
     pub read: Vec<PathBuf>,

@@ -5,7 +5,7 @@
 //! (`daemon-killed`): once killed, nothing would say who started it.
 
 use super::report::{send, Report, SetupError, Stage};
-use crate::plan::Plan;
+use crate::sandbox::child_plan::Command;
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{execve, setsid, Pid};
@@ -39,14 +39,14 @@ fn watched() -> SigSet {
 const LEFTOVERS_TIMEOUT_MS: u16 = 5000;
 
 /// Start the command and serve as init until it exits. Never returns.
-pub fn run(plan: &Plan, report: BorrowedFd<'_>, leftovers: BorrowedFd<'_>) -> ! {
+pub fn run(command: &Command, report: BorrowedFd<'_>, leftovers: BorrowedFd<'_>) -> ! {
     let set = watched();
     if let Err(e) = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None) {
         SetupError::errno(Stage::Signals, e, "block signals").report(report);
         exit(crate::exit::SETUP_FAILED);
     }
     // Init is single-threaded (the supervisor cloned it before starting any thread).
-    let child = match start_command(plan, report) {
+    let child = match start_command(command, report) {
         Ok(child) => child,
         Err(e) => {
             SetupError::io(Stage::Fork, &e.into(), "clone (CLONE_VM | CLONE_VFORK)").report(report);
@@ -129,10 +129,10 @@ fn exit(code: i32) -> ! {
 /// that allocates is prepared here first, so the child only makes system calls, reports an
 /// exec failure and leaves.
 pub(crate) fn start_command(
-    plan: &Plan,
+    command: &Command,
     report: BorrowedFd<'_>,
 ) -> Result<Pid, crate::sys::process::SpawnError> {
-    let exec = Exec::prepare(plan);
+    let exec = Exec::prepare(command);
     let mut stack = vec![0u8; EXEC_STACK];
     crate::sys::process::spawn_shared(Box::new(|| exec.run(report)), &mut stack)
 }
@@ -152,17 +152,16 @@ struct Exec {
 }
 
 impl Exec {
-    fn prepare(plan: &Plan) -> Self {
-        let program = plan.argv.first().cloned().unwrap_or_default();
-        let args = plan
+    fn prepare(command: &Command) -> Self {
+        let program = command.argv.first().cloned().unwrap_or_default();
+        let args = command
             .argv
             .iter()
             .map(|a| CString::new(a.as_bytes()))
             .collect::<Result<Vec<_>, _>>()
             .ok();
-        let env: Vec<CString> = plan
+        let env: Vec<CString> = command
             .env
-            .pass
             .iter()
             .filter_map(|(k, v)| {
                 let mut kv = k.as_bytes().to_vec();
@@ -171,18 +170,17 @@ impl Exec {
                 CString::new(kv).ok()
             })
             .collect();
-        let path_var = plan
+        let path_var = command
             .env
-            .pass
             .iter()
             .find(|(k, _)| k == "PATH")
             .map(|(_, v)| v.clone());
-        let candidates = match &plan.program {
+        let candidates = match &command.program {
             Some(resolved) => vec![resolved.clone()],
             None => candidates(&program, path_var.as_deref()),
         };
         Exec {
-            cwd: plan.cwd.clone(),
+            cwd: command.cwd.clone(),
             program,
             args,
             env,

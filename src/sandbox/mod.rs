@@ -7,6 +7,7 @@
 //! command could run. Nothing here may unwind.
 
 pub mod caps;
+pub mod child_plan;
 pub mod control;
 pub mod egress;
 pub mod idmap;

@@ -73,7 +73,7 @@ fn inside(root: &Path, target: &Path) -> PathBuf {
 /// Build the view under `root` (an existing empty directory) and pivot into it.
 /// Build the planned view on an empty tmpfs at `root` (its /proc mount fails as
 /// [`Stage::Proc`], every other step as [`Stage::Mounts`]).
-pub fn build(plan: &Plan, root: &Path) -> Result<(), SetupError> {
+pub fn build(mounts: &[Mount], root: &Path) -> Result<(), SetupError> {
     // Nothing we mount may propagate back to the host.
     mount(
         None::<&str>,
@@ -101,7 +101,7 @@ pub fn build(plan: &Plan, root: &Path) -> Result<(), SetupError> {
         .map_err(|e| SetupError::io(Stage::Mounts, &e, "create the empty file"))?;
 
     let mut done: Vec<&Mount> = Vec::new();
-    for m in &plan.mounts {
+    for m in mounts {
         apply(root, m, &done, &empty)?;
         done.push(m);
     }

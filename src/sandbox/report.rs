@@ -15,9 +15,13 @@ pub enum Stage {
     ParentDeath,
     Subreaper,
     IdMap,
+    /// The full sandbox's namespaces other than the user and pid ones (`unshare`).
+    Namespaces,
     Hostname,
     Loopback,
     EgressSockets,
+    /// The full sandbox's child reading the part of the plan it executes.
+    ReceivePlan,
     Mounts,
     /// Inside [`Stage::Mounts`]: the sandbox's own procfs, a planned mount that fails for
     /// reasons of its own (a partly masked host /proc).
@@ -43,9 +47,11 @@ impl Stage {
         Stage::ParentDeath,
         Stage::Subreaper,
         Stage::IdMap,
+        Stage::Namespaces,
         Stage::Hostname,
         Stage::Loopback,
         Stage::EgressSockets,
+        Stage::ReceivePlan,
         Stage::Mounts,
         Stage::Proc,
         Stage::PivotRoot,
@@ -68,9 +74,11 @@ impl Stage {
             Stage::ParentDeath => "tying the sandbox's life to the supervisor",
             Stage::Subreaper => "becoming the command's reaper",
             Stage::IdMap => "writing the user namespace id maps",
+            Stage::Namespaces => "creating the mount, network, ipc, uts and cgroup namespaces",
             Stage::Hostname => "setting the sandbox host name",
             Stage::Loopback => "bringing up the loopback interface",
             Stage::EgressSockets => "opening the proxy and DNS sockets",
+            Stage::ReceivePlan => "receiving the plan from the supervisor",
             Stage::Mounts => "building the filesystem view",
             Stage::Proc => "mounting the sandbox's /proc",
             Stage::PivotRoot => "switching to the filesystem view",

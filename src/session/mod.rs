@@ -260,6 +260,13 @@ pub fn explain(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, SessionErro
 
 /// `safe-install CMD`: run it sandboxed and return the exit status to leave with.
 pub fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, SessionError> {
+    // The full sandbox's child first: it creates its namespaces while the plan is built
+    // below, and is killed unused if planning fails or landlock mode is chosen. No thread
+    // exists yet, as the clone requires. A clone that fails is the error of a full run only.
+    let early = crate::supervisor::full::Early::clone(plan::IdMap::for_caller(
+        nix::unistd::getuid().as_raw(),
+        nix::unistd::getgid().as_raw(),
+    ));
     let start;
     let Built {
         policy,
@@ -314,7 +321,20 @@ pub fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, SessionError> {
     } else {
         None
     };
-    let result = crate::supervisor::run(&plan, start, allow, scripts, vault, &log.sink(), &planted);
+    let early = match start {
+        Start::Full => Some(early?),
+        Start::Landlock(_) => None,
+    };
+    let result = crate::supervisor::run(
+        &plan,
+        start,
+        early,
+        allow,
+        scripts,
+        vault,
+        &log.sink(),
+        &planted,
+    );
     if result.is_ok() {
         crate::observe::planted::finish(&plan, &policy, before, &planted, &log.sink());
         if let Some(scratch) = git_scratch {

@@ -7,12 +7,12 @@ use super::{egress, leftovers, userns_fix, Pipes, SupervisorError};
 use crate::events::EventSink;
 use crate::observe::files::FileRules;
 use crate::observe::notifier::{self, Observer, Scope};
-use crate::plan::Plan;
-use crate::sandbox::pipeline::full::{child_main, ChildFds};
+use crate::plan::{IdMap, Plan};
+use crate::sandbox::pipeline::full::{child_main, ChildFds, CLONE_NAMESPACES};
 use nix::fcntl::OFlag;
-use nix::sched::CloneFlags;
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::unistd::{pipe2, Pid};
+use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 
@@ -40,80 +40,138 @@ fn unix_pair() -> Result<(OwnedFd, OwnedFd), SupervisorError> {
     .map_err(std::io::Error::from)?)
 }
 
-/// Clone the sandbox.
-pub(crate) fn start(plan: &Plan) -> Result<(Child, Pipes), SupervisorError> {
-    // Where the child builds the new root: an existing directory it may cover in its own
-    // mount namespace (nothing on the host changes, so a SIGKILL at any moment leaves
-    // nothing behind); a temporary directory only when every candidate holds a bind source.
-    let (staging_path, staging) = match crate::sandbox::mounts::staging_in_place(plan) {
-        Some(dir) => (dir, None),
-        None => {
-            let dir = tempfile::Builder::new()
-                .prefix(".safe-install-root-")
-                .tempdir()?;
-            (dir.path().to_path_buf(), Some(dir))
-        }
-    };
-    let (report_r, report_w) = pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
-    let (alive_r, alive_w) = pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
-    let (egress_parent, egress_child) = unix_pair()?;
-    let (leftovers_parent, leftovers_child) = unix_pair()?;
-    let child_fds = ChildFds {
-        report: report_w,
-        alive: alive_r,
-        egress: egress_child,
-        leftovers: leftovers_child,
-    };
-    let parent_only = [
-        report_r.as_raw_fd(),
-        alive_w.as_raw_fd(),
-        egress_parent.as_raw_fd(),
-        leftovers_parent.as_raw_fd(),
-    ];
+/// The sandbox's child, cloned before the plan exists: it creates its namespaces while the
+/// supervisor plans (`sandbox::pipeline::full`), then waits for [`Early::send`]. Dropped
+/// unsent (planning failed, or another mode was chosen), it is killed and reaped.
+pub struct Early {
+    started: Option<Started>,
+}
 
-    let mut stack = vec![0u8; CHILD_STACK];
-    let flags = CloneFlags::CLONE_NEWUSER
-        | CloneFlags::CLONE_NEWNS
-        | CloneFlags::CLONE_NEWPID
-        | CloneFlags::CLONE_NEWNET
-        | CloneFlags::CLONE_NEWIPC
-        | CloneFlags::CLONE_NEWUTS
-        | CloneFlags::CLONE_NEWCGROUP;
-    let callback = Box::new(|| -> isize {
-        for fd in parent_only {
-            // The child's copies of descriptors only the supervisor uses.
-            crate::sys::fd::close_inherited(fd);
+struct Started {
+    pid: Pid,
+    ids: IdMap,
+    plan: OwnedFd,
+    pipes: Pipes,
+    egress: OwnedFd,
+    leftovers: OwnedFd,
+}
+
+impl Early {
+    /// Clone the child into a new user and pid namespace, with the ids the plan will hold.
+    /// Callers guarantee no thread exists yet (`clone` checks it): the child runs ordinary
+    /// code, allocation included, on a copy of this process.
+    pub fn clone(ids: IdMap) -> Result<Early, SupervisorError> {
+        let (report_r, report_w) = pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
+        let (alive_r, alive_w) = pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
+        let (plan_r, plan_w) = pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
+        let (egress_parent, egress_child) = unix_pair()?;
+        let (leftovers_parent, leftovers_child) = unix_pair()?;
+        let child_fds = ChildFds {
+            report: report_w,
+            alive: alive_r,
+            egress: egress_child,
+            leftovers: leftovers_child,
+            plan: plan_r,
+        };
+        let parent_only = [
+            report_r.as_raw_fd(),
+            alive_w.as_raw_fd(),
+            plan_w.as_raw_fd(),
+            egress_parent.as_raw_fd(),
+            leftovers_parent.as_raw_fd(),
+        ];
+        let mut stack = vec![0u8; CHILD_STACK];
+        let callback = Box::new(|| -> isize {
+            for fd in parent_only {
+                // The child's copies of descriptors only the supervisor uses.
+                crate::sys::fd::close_inherited(fd);
+            }
+            child_main(&ids, &child_fds)
+        });
+        let pid = crate::sys::process::clone(callback, &mut stack, CLONE_NAMESPACES);
+        drop(child_fds);
+        let pid = match pid {
+            Ok(pid) => pid,
+            Err(crate::sys::process::SpawnError::Sys(e)) => {
+                return Err(SupervisorError::Unsupported {
+                    detail: format!("clone with new namespaces failed: {}", e.desc()),
+                    fix: userns_fix(),
+                })
+            }
+            Err(e) => return Err(std::io::Error::from(e).into()),
+        };
+        Ok(Early {
+            started: Some(Started {
+                pid,
+                ids,
+                plan: plan_w,
+                pipes: Pipes {
+                    reports: report_r,
+                    alive: alive_w,
+                },
+                egress: egress_parent,
+                leftovers: leftovers_parent,
+            }),
+        })
+    }
+
+    /// Send the child its part of `plan` and return it as the started sandbox.
+    pub(crate) fn send(mut self, plan: &Plan) -> Result<(Child, Pipes), SupervisorError> {
+        let Some(started) = self.started.take() else {
+            return Err(
+                std::io::Error::other("the sandbox's child was already sent its plan").into(),
+            );
+        };
+        if plan.ids != started.ids {
+            // Both come from the caller's uid and gid; a difference is a bug, and the child
+            // has already written its maps.
+            kill_and_reap(started.pid);
+            return Err(SupervisorError::Setup {
+                stage: crate::sandbox::report::Stage::IdMap,
+                errno: None,
+                detail: "the plan's ids differ from the ones the sandbox was started with".into(),
+            });
         }
-        child_main(plan, &staging_path, &child_fds)
-    });
-    // The supervisor has not started any thread yet (callers guarantee `run` happens before
-    // threads exist; `clone` checks it).
-    let pid = crate::sys::process::clone(callback, &mut stack, flags);
-    drop(child_fds);
-    let pid = match pid {
-        Ok(pid) => pid,
-        Err(crate::sys::process::SpawnError::Sys(e)) => {
-            return Err(SupervisorError::Unsupported {
-                detail: format!("clone with new namespaces failed: {}", e.desc()),
-                fix: userns_fix(),
-            })
+        // Where the child builds the new root: an existing directory it may cover in its own
+        // mount namespace (nothing on the host changes, so a SIGKILL at any moment leaves
+        // nothing behind); a temporary directory only when every candidate holds a bind
+        // source.
+        let (staging_path, staging) = match crate::sandbox::mounts::staging_in_place(plan) {
+            Some(dir) => (dir, None),
+            None => {
+                let dir = tempfile::Builder::new()
+                    .prefix(".safe-install-root-")
+                    .tempdir()?;
+                (dir.path().to_path_buf(), Some(dir))
+            }
+        };
+        let message = crate::sandbox::child_plan::encode(plan, &staging_path);
+        // A child that failed before reading has closed its end (EPIPE): its report says why.
+        let _ = std::fs::File::from(started.plan).write_all(&message);
+        let child = Child {
+            pid: started.pid,
+            egress: started.egress,
+            leftovers: Some(started.leftovers),
+            staging,
+            observer: None,
+            servers: None,
+            notifier: None,
+        };
+        Ok((child, started.pipes))
+    }
+}
+
+impl Drop for Early {
+    fn drop(&mut self) {
+        if let Some(started) = self.started.take() {
+            kill_and_reap(started.pid);
         }
-        Err(e) => return Err(std::io::Error::from(e).into()),
-    };
-    let pipes = Pipes {
-        reports: report_r,
-        alive: alive_w,
-    };
-    let child = Child {
-        pid,
-        egress: egress_parent,
-        leftovers: Some(leftovers_parent),
-        staging,
-        observer: None,
-        servers: None,
-        notifier: None,
-    };
-    Ok((child, pipes))
+    }
+}
+
+fn kill_and_reap(pid: Pid) {
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(pid, None);
 }
 
 /// Init's listener and control socket, copied into the supervisor.

@@ -92,9 +92,14 @@ pub(crate) struct Pipes {
 
 /// Run the plan in a new sandbox started as `start` says and return the command's exit
 /// status.
+///
+/// `early` is the full sandbox's child when the caller cloned it before planning
+/// ([`full::Early`]); without it a full sandbox is cloned now.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     plan: &Plan,
     start: Start,
+    early: Option<full::Early>,
     allow: crate::policy::allow::AllowList,
     scripts: Option<crate::net::proxy::ScriptEgress>,
     vault: Arc<crate::creds::Vault>,
@@ -103,10 +108,15 @@ pub fn run(
 ) -> Result<i32, SupervisorError> {
     let (mut child, Pipes { reports, alive }) = match start {
         Start::Full => {
-            let (child, pipes) = full::start(plan)?;
+            let early = match early {
+                Some(early) => early,
+                None => full::Early::clone(plan.ids)?,
+            };
+            let (child, pipes) = early.send(plan)?;
             (Child::Full(child), pipes)
         }
         Start::Landlock(host) => {
+            drop(early);
             let (child, pipes) = landlock_mode::start(plan, host)?;
             (Child::Landlock(child), pipes)
         }
@@ -236,7 +246,7 @@ fn classify_setup_failure(stage: Stage, errno: Option<i32>, detail: String) -> S
     let denied = matches!(errno, Some(libc::EPERM) | Some(libc::EACCES));
     match stage {
         // Ubuntu 24.04's AppArmor lets the namespaces be created and refuses mounts in them.
-        Stage::IdMap | Stage::Loopback | Stage::EgressSockets | Stage::Hostname | Stage::Mounts if denied => SupervisorError::Unsupported {
+        Stage::IdMap | Stage::Namespaces | Stage::Loopback | Stage::EgressSockets | Stage::Hostname | Stage::Mounts if denied => SupervisorError::Unsupported {
             detail: format!("{}: {detail}", stage.describe()),
             fix: userns_fix(),
         },

@@ -1,39 +1,46 @@
-//! The full sandbox's child pipeline. The child is pid 1 of new user, mount, pid, network,
-//! ipc, uts and cgroup namespaces from birth (one `clone`). Its steps, in order ([`STEPS`];
-//! each its own function and its own [`Stage`]):
+//! The full sandbox's child pipeline. The child is cloned into a new user and pid namespace
+//! (it is pid 1 there) before the supervisor plans: it creates its other namespaces while the
+//! supervisor builds the plan, then receives the part of the plan it executes
+//! (`sandbox::child_plan`). Its steps, in order ([`STEPS`]; each its own function and its own
+//! [`Stage`]):
 //!
 //! 1. `parent-death`: tie its life to the supervisor (`PR_SET_PDEATHSIG`, then check it is
 //!    still there);
 //! 2. `id-map`: write the id maps (the caller's uid, or an unprivileged one for root);
-//! 3. `hostname`: set the host name;
-//! 4. `loopback`: bring up `lo`;
-//! 5. `egress-sockets`: open the proxy and DNS sockets and hand them to the supervisor;
-//! 6. `mounts`: build the filesystem view on an empty tmpfs (`proc` when its /proc mount
+//! 3. `namespaces`: new mount, network, ipc, uts and cgroup namespaces (`unshare`), owned by
+//!    the new user namespace as if the clone had made them;
+//! 4. `hostname`: set the host name;
+//! 5. `loopback`: bring up `lo`;
+//! 6. `egress-sockets`: open the proxy and DNS sockets and hand them to the supervisor;
+//! 7. `receive-plan`: read the plan's message to its end (none at all: the supervisor gave up
+//!    before the sandbox was needed, and the child leaves quietly);
+//! 8. `mounts`: build the filesystem view on an empty tmpfs (`proc` when its /proc mount
 //!    fails: that happens before the old root goes);
-//! 7. `pivot-root`: switch to it, report `Ready` so the supervisor removes the staging
+//! 9. `pivot-root`: switch to it, report `Ready` so the supervisor removes the staging
 //!    directory;
-//! 8. `seccomp-compile`: compile the deny filters and init's notify filter;
-//! 9. `no-new-privs`;
-//! 10. `capabilities`: drop every capability;
-//! 11. `wipe-environment`: init is a copy of the supervisor, its memory holds the caller's
+//! 10. `seccomp-compile`: compile the deny filters and init's notify filter;
+//! 11. `no-new-privs`;
+//! 12. `capabilities`: drop every capability;
+//! 13. `wipe-environment`: init is a copy of the supervisor, its memory holds the caller's
 //!     full environment;
-//! 12. `landlock` (reported);
-//! 13. `control-socket`: where lifecycle scripts hand over their listeners (trust level 2);
-//! 14. `seccomp`: the deny filters and the notify filter;
-//! 15. `handover`: the listener and control socket to the supervisor, which copies them;
-//! 16. `non-dumpable`: from here on /proc/1/{environ,mem} are unreadable to the command;
-//! 17. `signals`, `fork`, `exec`: block the signals init relays, fork the command into its
+//! 14. `landlock` (reported);
+//! 15. `control-socket`: where lifecycle scripts hand over their listeners (trust level 2);
+//! 16. `seccomp`: the deny filters and the notify filter;
+//! 17. `handover`: the listener and control socket to the supervisor, which copies them;
+//! 18. `non-dumpable`: from here on /proc/1/{environ,mem} are unreadable to the command;
+//! 19. `signals`, `fork`, `exec`: block the signals init relays, fork the command into its
 //!     own session with the scrubbed environment, serve as init (`sandbox::init`).
 
 use super::{die_with_supervisor, no_new_privs, non_dumpable, wipe_environment};
-use crate::plan::Plan;
+use crate::plan::IdMap;
+use crate::sandbox::child_plan::{self, ChildPlan};
 use crate::sandbox::report::{send, Report, SetupError, Stage, Steps};
 use crate::sandbox::{
     caps, control, egress, idmap, init, landlock, loopback, mounts, seccomp, HOSTNAME,
 };
 use crate::sys::seccomp::Listener;
+use nix::sched::CloneFlags;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::Path;
 
 /// Descriptors the child keeps: where to report, and a pipe whose other end only the
 /// supervisor holds (hang-up means the supervisor is gone).
@@ -45,15 +52,30 @@ pub struct ChildFds {
     /// A unix socket on which init, once the command has exited, tells the supervisor that
     /// processes are left (stopped) and waits until they are logged (see `init::run`).
     pub leftovers: OwnedFd,
+    /// Where the plan's message arrives (`sandbox::child_plan`), to EOF.
+    pub plan: OwnedFd,
 }
+
+/// The namespaces the clone creates: the user namespace, which every other one belongs to,
+/// and the pid namespace, which only a new process can enter (as its pid 1).
+pub const CLONE_NAMESPACES: CloneFlags = CloneFlags::CLONE_NEWUSER.union(CloneFlags::CLONE_NEWPID);
+
+/// The namespaces the child creates itself (step `namespaces`).
+const UNSHARED_NAMESPACES: CloneFlags = CloneFlags::CLONE_NEWNS
+    .union(CloneFlags::CLONE_NEWNET)
+    .union(CloneFlags::CLONE_NEWIPC)
+    .union(CloneFlags::CLONE_NEWUTS)
+    .union(CloneFlags::CLONE_NEWCGROUP);
 
 /// The steps, in order.
 pub const STEPS: &[Stage] = &[
     Stage::ParentDeath,
     Stage::IdMap,
+    Stage::Namespaces,
     Stage::Hostname,
     Stage::Loopback,
     Stage::EgressSockets,
+    Stage::ReceivePlan,
     Stage::Mounts,
     Stage::PivotRoot,
     Stage::SeccompCompile,
@@ -70,14 +92,14 @@ pub const STEPS: &[Stage] = &[
     Stage::Exec,
 ];
 
-/// The body of the cloned child. Never returns.
-pub fn child_main(plan: &Plan, staging: &Path, fds: &ChildFds) -> ! {
+/// The body of the cloned child, with the ids the supervisor will plan with. Never returns.
+pub fn child_main(ids: &IdMap, fds: &ChildFds) -> ! {
     let steps = Steps::new(STEPS);
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        setup(&steps, plan, staging, fds)
-    }));
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| setup(&steps, ids, fds)));
     match outcome {
-        Ok(Ok(())) => init::run(plan, fds.report.as_fd(), fds.leftovers.as_fd()),
+        Ok(Ok(Some(plan))) => init::run(&plan.command, fds.report.as_fd(), fds.leftovers.as_fd()),
+        Ok(Ok(None)) => {}
         Ok(Err(e)) => e.report(&fds.report),
         Err(_) => steps.panicked().report(&fds.report),
     }
@@ -90,32 +112,63 @@ struct Filters {
     notify: Option<seccompiler::BpfProgram>,
 }
 
-fn setup(steps: &Steps, plan: &Plan, staging: &Path, fds: &ChildFds) -> Result<(), SetupError> {
+/// The steps up to `exec`; `None` when the supervisor sent no plan (it gave up first).
+fn setup(steps: &Steps, ids: &IdMap, fds: &ChildFds) -> Result<Option<ChildPlan>, SetupError> {
     steps.run(Stage::ParentDeath, || {
         die_with_supervisor(fds.alive.as_fd())
     })?;
-    steps.run(Stage::IdMap, || idmap::write(&plan.ids))?;
+    steps.run(Stage::IdMap, || idmap::write(ids))?;
+    steps.run(Stage::Namespaces, unshare_namespaces)?;
     steps.run(Stage::Hostname, set_hostname)?;
     steps.run(Stage::Loopback, loopback::up)?;
     steps.run(Stage::EgressSockets, || {
         egress::open_and_send(fds.egress.as_fd())
     })?;
-    steps.run(Stage::Mounts, || mounts::build(plan, staging))?;
-    steps.run(Stage::PivotRoot, || mounts::enter(staging))?;
+    let Some(plan) = steps.run(Stage::ReceivePlan, || receive_plan(fds.plan.as_fd()))? else {
+        return Ok(None);
+    };
+    steps.run(Stage::Mounts, || mounts::build(&plan.mounts, &plan.staging))?;
+    steps.run(Stage::PivotRoot, || mounts::enter(&plan.staging))?;
     send(fds.report.as_fd(), &Report::Ready);
-    let filters = steps.run(Stage::SeccompCompile, || compile_filters(plan))?;
+    let filters = steps.run(Stage::SeccompCompile, || compile_filters(&plan))?;
     steps.run(Stage::NoNewPrivs, no_new_privs)?;
     steps.run(Stage::Capabilities, caps::drop_all)?;
     steps.run(Stage::WipeEnvironment, wipe_environment)?;
-    steps.run(Stage::Landlock, || apply_landlock(plan, fds))?;
-    let control = steps.run(Stage::ControlSocket, || open_control(plan))?;
+    steps.run(Stage::Landlock, || apply_landlock(&plan, fds))?;
+    let control = steps.run(Stage::ControlSocket, || open_control(&plan))?;
     let listener = steps.run(Stage::Seccomp, || install_filters(&filters))?;
     steps.run(Stage::Handover, || {
         hand_over(fds, listener.as_ref(), control.as_ref())
     })?;
     drop(listener);
     drop(control);
-    steps.run(Stage::NonDumpable, non_dumpable)
+    steps.run(Stage::NonDumpable, non_dumpable)?;
+    Ok(Some(plan))
+}
+
+fn unshare_namespaces() -> Result<(), SetupError> {
+    nix::sched::unshare(UNSHARED_NAMESPACES)
+        .map_err(|e| SetupError::errno(Stage::Namespaces, e, "unshare"))
+}
+
+/// The plan's message, read to EOF (the supervisor closes its end once it is written).
+fn receive_plan(fd: std::os::fd::BorrowedFd<'_>) -> Result<Option<ChildPlan>, SetupError> {
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        match nix::unistd::read(fd, &mut chunk) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(SetupError::errno(Stage::ReceivePlan, e, "read the plan")),
+        }
+    }
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    child_plan::decode(&bytes)
+        .map(Some)
+        .map_err(|e| SetupError::new(Stage::ReceivePlan, e.to_string()))
 }
 
 fn set_hostname() -> Result<(), SetupError> {
@@ -123,17 +176,17 @@ fn set_hostname() -> Result<(), SetupError> {
         .map_err(|e| SetupError::errno(Stage::Hostname, e, "sethostname"))
 }
 
-fn compile_filters(plan: &Plan) -> Result<Filters, SetupError> {
+fn compile_filters(plan: &ChildPlan) -> Result<Filters, SetupError> {
     let fail = |e: seccomp::SeccompError| SetupError::new(Stage::SeccompCompile, e.to_string());
     let deny = seccomp::compile(&plan.seccomp_deny, seccomp::TtyIoctls::Notified).map_err(fail)?;
-    let notify = match init_observes(plan) {
+    let notify = match plan.observe {
         Some(observe) => Some(seccomp::compile_notify(observe).map_err(fail)?),
         None => None,
     };
     Ok(Filters { deny, notify })
 }
 
-fn apply_landlock(plan: &Plan, fds: &ChildFds) -> Result<(), SetupError> {
+fn apply_landlock(plan: &ChildPlan, fds: &ChildFds) -> Result<(), SetupError> {
     let (status, abi) = landlock::apply(&plan.landlock)
         .map_err(|e| SetupError::new(Stage::Landlock, e.to_string()))?;
     send(fds.report.as_fd(), &Report::Landlock { status, abi });
@@ -143,18 +196,12 @@ fn apply_landlock(plan: &Plan, fds: &ChildFds) -> Result<(), SetupError> {
 /// Created after Landlock, so it belongs to the same Landlock domain as the package manager
 /// (abstract sockets are scoped): a script's shim may connect before it adds its own layer,
 /// a script itself (nested domain) never can.
-fn open_control(plan: &Plan) -> Result<Option<OwnedFd>, SetupError> {
-    if level2_registers(plan) {
+fn open_control(plan: &ChildPlan) -> Result<Option<OwnedFd>, SetupError> {
+    if plan.level2_registers {
         control::open().map(Some)
     } else {
         Ok(None)
     }
-}
-
-/// Whether level 2 starts through a shim that registers its own listener (the script shell,
-/// the python shim) on the control socket.
-fn level2_registers(plan: &Plan) -> bool {
-    plan.script.is_some() || plan.python.is_some()
 }
 
 fn install_filters(filters: &Filters) -> Result<Option<Listener>, SetupError> {
@@ -186,20 +233,4 @@ fn hand_over(
     // Hang-up (the supervisor gone) ends the wait too; the parent-death signal does the rest.
     let _ = nix::unistd::read(&fds.alive, &mut ack);
     Ok(())
-}
-
-/// What init's own notify filter observes: nothing when lifecycle scripts or build backends
-/// install their own (trust level 2, through the script shell or the python shim: one
-/// listener per filter chain, and the package manager's bulk file work stays unobserved);
-/// otherwise what the package manager's level calls for
-/// (`PackageManager::level1_observes`: the network only for a tool whose bulk file work would
-/// cost too much to observe, the network and file attempts of everything else).
-fn init_observes(plan: &Plan) -> Option<seccomp::Observe> {
-    if level2_registers(plan) {
-        return None;
-    }
-    Some(match plan.manager.level1_observes() {
-        crate::pm::Level1Observes::Network => seccomp::Observe::Network,
-        crate::pm::Level1Observes::NetworkAndFiles => seccomp::Observe::NetworkAndFiles,
-    })
 }

@@ -152,7 +152,8 @@ fn serve(setup: &Setup<'_>) -> ! {
     }
     // This process is single-threaded (forked from the supervisor before it started any
     // thread).
-    let child = match crate::sandbox::init::start_command(setup.plan, setup.report.as_fd()) {
+    let command = crate::sandbox::child_plan::Command::of(setup.plan);
+    let child = match crate::sandbox::init::start_command(&command, setup.report.as_fd()) {
         Ok(child) => child,
         Err(e) => {
             SetupError::io(Stage::Fork, &e.into(), "clone (CLONE_VM | CLONE_VFORK)")
