@@ -6,6 +6,7 @@
 //! Any failure is reported as `SetupFailed { stage, .. }` and the child exits before the
 //! command could run. Nothing here may unwind.
 
+pub mod bpf;
 pub mod caps;
 pub mod child_plan;
 pub mod control;

@@ -1,45 +1,49 @@
-//! The seccomp filters, for both modes: the deny list ([`compile`]) and the notify filter
+//! The seccomp filters, for both modes: the deny filter ([`compile`]) and the notify filter
 //! ([`compile_notify`]) whose listener the supervisor serves. Whole syscalls to deny come
 //! from the policy (`[[seccomp.deny]]`); the argument-checked rules are mechanism and live
-//! here, each with its reason.
+//! here, each with its reason. Both are compiled by [`super::bpf`] (binary search on the
+//! syscall number; one action per syscall).
 //!
-//! Two deny filters are installed because seccompiler gives one filter one errno: EPERM for
-//! what is refused, ENOSYS for `clone3` (its flags are in memory a filter cannot read, so it
-//! must look unimplemented: glibc then falls back to `clone`, whose flags the EPERM filter
-//! checks).
+//! The deny filter answers EPERM for what is refused and ENOSYS for `clone3`: its flags are
+//! in memory a filter cannot read, so it must look unimplemented, and glibc then falls back
+//! to `clone`, whose flags the EPERM rules check.
 
-use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule, TargetArch,
-};
+use super::bpf::{self, Cond, Entry, Filter, Op, Rule, Width};
 use std::collections::BTreeMap;
+
+/// A compiled filter.
+pub type Program = Vec<bpf::Insn>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SeccompError {
     #[error("unsupported architecture {0}")]
     Arch(String),
-    #[error("building the seccomp filter")]
-    Build(#[from] seccompiler::BackendError),
-    #[error("compiling the seccomp filter")]
-    Compile(#[from] seccompiler::Error),
+    #[error("compiling the seccomp filter: {0}")]
+    Compile(#[from] bpf::BpfError),
+    #[error("installing the seccomp filter: {0}")]
+    Install(std::io::Error),
 }
 
-type Rules = BTreeMap<i64, Vec<SeccompRule>>;
+/// Per syscall number, the rules any of which matches (none: the whole call).
+type Rules = BTreeMap<i64, Vec<Rule>>;
 
 /// The obsolete packet-socket type (libc deprecates the constant; the kernel still accepts it).
 const SOCK_PACKET: i32 = 10;
 
-fn cond(
-    arg: u8,
-    len: SeccompCmpArgLen,
-    op: SeccompCmpOp,
-    value: u64,
-) -> Result<SeccompCondition, SeccompError> {
-    Ok(SeccompCondition::new(arg, len, op, value)?)
+fn cond(arg: u8, width: Width, op: Op) -> Cond {
+    Cond { arg, width, op }
 }
 
-fn rule(conds: Vec<SeccompCondition>) -> Result<SeccompRule, SeccompError> {
-    Ok(SeccompRule::new(conds)?)
+/// `arg & flag == flag`, all 64 bits.
+fn has_flag(arg: u8, flag: u64) -> Cond {
+    cond(
+        arg,
+        Width::Qword,
+        Op::MaskedEq {
+            mask: flag,
+            value: flag,
+        },
+    )
 }
 
 /// Who refuses TIOCSTI/TIOCLINUX (typing into a terminal).
@@ -61,20 +65,16 @@ pub enum TtyIoctls {
 /// kernel ignores the upper half, so a 64-bit compare is bypassed with TIOCSTI | 1 << 32.
 // The ioctl constants' type differs between libcs (glibc c_ulong, musl c_int).
 #[allow(clippy::unnecessary_cast)]
-fn tty_ioctl_rules() -> Result<Vec<SeccompRule>, SeccompError> {
-    use SeccompCmpArgLen::Dword;
-    use SeccompCmpOp::Eq;
-    Ok(vec![
-        rule(vec![cond(1, Dword, Eq, libc::TIOCSTI as u64)?])?,
-        rule(vec![cond(1, Dword, Eq, libc::TIOCLINUX as u64)?])?,
-    ])
+fn tty_ioctl_rules() -> Vec<Rule> {
+    vec![
+        Rule(vec![cond(1, Width::Dword, Op::Eq(libc::TIOCSTI as u64))]),
+        Rule(vec![cond(1, Width::Dword, Op::Eq(libc::TIOCLINUX as u64))]),
+    ]
 }
 
 /// The argument-checked EPERM rules.
-fn argument_rules(rules: &mut Rules, tty: TtyIoctls) -> Result<(), SeccompError> {
-    use SeccompCmpArgLen::{Dword, Qword};
-    use SeccompCmpOp::{Eq, MaskedEq, Ne};
-
+fn argument_rules(rules: &mut Rules, tty: TtyIoctls) {
+    use Width::Dword;
     // New namespaces via clone(2): a new user namespace would hand back every capability.
     let ns_flags = [
         libc::CLONE_NEWUSER,
@@ -85,76 +85,85 @@ fn argument_rules(rules: &mut Rules, tty: TtyIoctls) -> Result<(), SeccompError>
         libc::CLONE_NEWUTS,
         libc::CLONE_NEWCGROUP,
     ];
-    let mut clone = Vec::new();
-    for flag in ns_flags {
-        let flag = af(flag);
-        clone.push(rule(vec![cond(0, Qword, MaskedEq(flag), flag)?])?);
-    }
+    let clone = ns_flags
+        .iter()
+        .map(|f| Rule(vec![has_flag(0, af(*f))]))
+        .collect();
     rules.insert(libc::SYS_clone, clone);
 
     // Typing into the user's terminal.
     if tty == TtyIoctls::Refuse {
-        rules.insert(libc::SYS_ioctl, tty_ioctl_rules()?);
+        rules.insert(libc::SYS_ioctl, tty_ioctl_rules());
     }
 
     // Socket families other than unix, inet, inet6 and netlink-route (glibc's getaddrinfo
     // asks netlink-route which addresses exist). Raw and packet sockets are refused by the
     // notifier filter instead, so that each attempt is logged: an EPERM here would take
     // precedence over the notification.
-    let mut socket = vec![rule(vec![
-        cond(0, Dword, Ne, af(libc::AF_UNIX))?,
-        cond(0, Dword, Ne, af(libc::AF_INET))?,
-        cond(0, Dword, Ne, af(libc::AF_INET6))?,
-        cond(0, Dword, Ne, af(libc::AF_NETLINK))?,
-    ])?];
-    socket.push(rule(vec![
-        cond(0, Dword, Eq, af(libc::AF_NETLINK))?,
-        cond(2, Dword, Ne, af(libc::NETLINK_ROUTE))?,
-    ])?);
+    let socket = vec![
+        Rule(vec![
+            cond(0, Dword, Op::Ne(af(libc::AF_UNIX))),
+            cond(0, Dword, Op::Ne(af(libc::AF_INET))),
+            cond(0, Dword, Op::Ne(af(libc::AF_INET6))),
+            cond(0, Dword, Op::Ne(af(libc::AF_NETLINK))),
+        ]),
+        Rule(vec![
+            cond(0, Dword, Op::Eq(af(libc::AF_NETLINK))),
+            cond(2, Dword, Op::Ne(af(libc::NETLINK_ROUTE))),
+        ]),
+    ];
     rules.insert(libc::SYS_socket, socket);
-    Ok(())
 }
 
-fn arch() -> Result<TargetArch, SeccompError> {
-    std::env::consts::ARCH
-        .try_into()
-        .map_err(|_| SeccompError::Arch(std::env::consts::ARCH.into()))
+/// The `AUDIT_ARCH_*` of the architecture this binary was built for.
+fn arch() -> Result<u32, SeccompError> {
+    match std::env::consts::ARCH {
+        "x86_64" => Ok(bpf::AUDIT_ARCH_X86_64),
+        "aarch64" => Ok(AUDIT_ARCH_AARCH64),
+        "riscv64" => Ok(AUDIT_ARCH_RISCV64),
+        other => Err(SeccompError::Arch(other.into())),
+    }
 }
 
-/// Compile the filters: `deny` (whole syscalls, EPERM) plus the argument rules.
-pub fn compile(
-    deny: &[(String, libc::c_long)],
-    tty: TtyIoctls,
-) -> Result<Vec<BpfProgram>, SeccompError> {
-    let arch = arch()?;
-    let mut eperm: Rules = BTreeMap::new();
-    argument_rules(&mut eperm, tty)?;
+/// `AUDIT_ARCH_AARCH64` (EM_AARCH64 | 64-bit | little-endian).
+const AUDIT_ARCH_AARCH64: u32 = 0xc000_00b7;
+/// `AUDIT_ARCH_RISCV64` (EM_RISCV | 64-bit | little-endian).
+const AUDIT_ARCH_RISCV64: u32 = 0xc000_00f3;
+
+/// `rules`, each with `action`, into a filter whose default is to allow.
+fn filter_of(rules: Rules, action: u32) -> Result<Filter, SeccompError> {
+    Ok(Filter {
+        arch: arch()?,
+        syscalls: rules
+            .into_iter()
+            .map(|(nr, rules)| (nr, Entry { rules, action }))
+            .collect(),
+        default: libc::SECCOMP_RET_ALLOW,
+    })
+}
+
+/// Compile the deny filter: whole syscalls from `deny` and the argument rules, EPERM;
+/// `clone3`, ENOSYS.
+pub fn compile(deny: &[(String, libc::c_long)], tty: TtyIoctls) -> Result<Program, SeccompError> {
+    let mut rules: Rules = BTreeMap::new();
+    argument_rules(&mut rules, tty);
     for (_, nr) in deny {
         // A whole-syscall deny overrides any argument rule for the same call.
-        eperm.insert(*nr, Vec::new());
+        // `c_long` is 32 bits wide on 32-bit targets; numbers are kept as i64.
+        #[allow(clippy::useless_conversion)]
+        rules.insert(i64::from(*nr), Vec::new());
     }
-    let eperm = SeccompFilter::new(
-        eperm,
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::EPERM.unsigned_abs()),
-        arch,
+    let mut filter = filter_of(
+        rules,
+        libc::SECCOMP_RET_ERRNO | bpf::errno_data(libc::EPERM),
     )?;
-    let mut enosys: Rules = BTreeMap::new();
-    enosys.insert(libc::SYS_clone3, Vec::new());
-    let enosys = SeccompFilter::new(
-        enosys,
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::ENOSYS.unsigned_abs()),
-        arch,
-    )?;
-    Ok(vec![eperm.try_into()?, enosys.try_into()?])
+    // Whatever the policy says of clone3: unimplemented, so that glibc falls back to clone.
+    filter.syscalls.insert(
+        libc::SYS_clone3,
+        Entry::always(libc::SECCOMP_RET_ERRNO | bpf::errno_data(libc::ENOSYS)),
+    );
+    Ok(bpf::compile(&filter)?)
 }
-
-/// The seccompiler action used as a stand-in for SECCOMP_RET_USER_NOTIF, which seccompiler
-/// 0.5 cannot express: compiled as SECCOMP_RET_TRACE | data, then patched.
-const NOTIFY_SENTINEL: u32 = 0x5afe;
-const SECCOMP_RET_TRACE: u32 = 0x7ff0_0000;
-const BPF_RET_K: u16 = 0x06;
 
 /// Which syscalls the notify filter sends to the supervisor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,11 +233,11 @@ pub fn file_syscalls() -> impl Iterator<Item = libc::c_long> {
 
 /// The filter whose matches the supervisor is notified of; see [`Observe`] for what each
 /// observes.
-pub fn compile_notify(observe: Observe) -> Result<BpfProgram, SeccompError> {
+pub fn compile_notify(observe: Observe) -> Result<Program, SeccompError> {
     let rules = match observe {
-        Observe::Network => observed_rules(false)?,
-        Observe::NetworkAndFiles => observed_rules(true)?,
-        Observe::ConnectOnBehalf => on_behalf_rules()?,
+        Observe::Network => observed_rules(false),
+        Observe::NetworkAndFiles => observed_rules(true),
+        Observe::ConnectOnBehalf => on_behalf_rules(),
     };
     notify_program(rules)
 }
@@ -236,9 +245,8 @@ pub fn compile_notify(observe: Observe) -> Result<BpfProgram, SeccompError> {
 /// Full mode: every connect, sends that carry an address (sendto with a destination, sendmsg
 /// and sendmmsg, whose addresses are in memory), and raw or packet sockets (answered EPERM by
 /// the supervisor, after logging); with `files` also the path calls of [`file_syscalls`].
-fn observed_rules(files: bool) -> Result<Rules, SeccompError> {
-    use SeccompCmpArgLen::{Dword, Qword};
-    use SeccompCmpOp::{Eq, MaskedEq, Ne};
+fn observed_rules(files: bool) -> Rules {
+    use Width::{Dword, Qword};
     let mut rules: Rules = BTreeMap::new();
     if files {
         for nr in file_syscalls() {
@@ -248,111 +256,105 @@ fn observed_rules(files: bool) -> Result<Rules, SeccompError> {
     rules.insert(libc::SYS_connect, Vec::new());
     rules.insert(libc::SYS_sendmsg, Vec::new());
     rules.insert(libc::SYS_sendmmsg, Vec::new());
-    rules.insert(libc::SYS_sendto, vec![rule(vec![cond(4, Qword, Ne, 0)?])?]);
+    rules.insert(
+        libc::SYS_sendto,
+        vec![Rule(vec![cond(4, Qword, Op::Ne(0))])],
+    );
     // Refused by the supervisor after logging (see `TtyIoctls::Notified`).
-    rules.insert(libc::SYS_ioctl, tty_ioctl_rules()?);
-    let mut socket = vec![rule(vec![cond(0, Dword, Eq, af(libc::AF_PACKET))?])?];
+    rules.insert(libc::SYS_ioctl, tty_ioctl_rules());
+    let mut socket = vec![Rule(vec![cond(0, Dword, Op::Eq(af(libc::AF_PACKET)))])];
     for family in [libc::AF_INET, libc::AF_INET6] {
         for ty in [libc::SOCK_RAW, SOCK_PACKET] {
-            socket.push(rule(vec![
-                cond(0, Dword, Eq, af(family))?,
-                cond(1, Dword, MaskedEq(TYPE_MASK), af(ty))?,
-            ])?);
+            socket.push(Rule(vec![
+                cond(0, Dword, Op::Eq(af(family))),
+                socket_type(af(ty)),
+            ]));
         }
     }
     rules.insert(libc::SYS_socket, socket);
-    Ok(rules)
+    rules
 }
 
 /// Socket types live in the low 4 bits of `type` (the rest are SOCK_NONBLOCK/SOCK_CLOEXEC).
 const TYPE_MASK: u64 = 0xf;
+
+/// `socket()`'s type argument is `ty`, whatever its flags.
+fn socket_type(ty: u64) -> Cond {
+    cond(
+        1,
+        Width::Dword,
+        Op::MaskedEq {
+            mask: TYPE_MASK,
+            value: ty,
+        },
+    )
+}
 
 /// A small non-negative constant (family, type, flag) as a filter operand.
 fn af(v: i32) -> u64 {
     u64::from(v.unsigned_abs())
 }
 
-/// Rules matching `family` with any socket type but SOCK_STREAM (seccompiler has no masked
-/// not-equal, so each type is listed).
-fn non_stream(family: i32) -> Result<Vec<SeccompRule>, SeccompError> {
-    use SeccompCmpArgLen::Dword;
-    use SeccompCmpOp::{Eq, MaskedEq};
-    let mut rules = Vec::new();
-    for ty in 0..=TYPE_MASK {
-        if ty == af(libc::SOCK_STREAM) {
-            continue;
-        }
-        rules.push(rule(vec![
-            cond(0, Dword, Eq, af(family))?,
-            cond(1, Dword, MaskedEq(TYPE_MASK), ty)?,
-        ])?);
-    }
-    Ok(rules)
+/// Rules matching `family` with any socket type but SOCK_STREAM, one per type.
+fn non_stream(family: i32) -> Vec<Rule> {
+    (0..=TYPE_MASK)
+        .filter(|ty| *ty != af(libc::SOCK_STREAM))
+        .map(|ty| {
+            Rule(vec![
+                cond(0, Width::Dword, Op::Eq(af(family))),
+                socket_type(ty),
+            ])
+        })
+        .collect()
 }
 
-fn fastopen(flags_arg: u8) -> Result<Vec<SeccompRule>, SeccompError> {
+fn fastopen(flags_arg: u8) -> Vec<Rule> {
     let f = af(libc::MSG_FASTOPEN);
-    Ok(vec![rule(vec![cond(
+    vec![Rule(vec![cond(
         flags_arg,
-        SeccompCmpArgLen::Dword,
-        SeccompCmpOp::MaskedEq(f),
-        f,
-    )?])?])
+        Width::Dword,
+        Op::MaskedEq { mask: f, value: f },
+    )])]
 }
 
 /// Landlock mode (see [`Observe::ConnectOnBehalf`]).
-fn on_behalf_rules() -> Result<Rules, SeccompError> {
+fn on_behalf_rules() -> Rules {
     let mut rules: Rules = BTreeMap::new();
     rules.insert(libc::SYS_connect, Vec::new());
     rules.insert(libc::SYS_listen, Vec::new());
     let mut socket = Vec::new();
     for family in [libc::AF_INET, libc::AF_INET6, libc::AF_UNIX] {
-        socket.extend(non_stream(family)?);
+        socket.extend(non_stream(family));
     }
-    socket.push(rule(vec![cond(
+    socket.push(Rule(vec![cond(
         0,
-        SeccompCmpArgLen::Dword,
-        SeccompCmpOp::Eq,
-        af(libc::AF_PACKET),
-    )?])?);
+        Width::Dword,
+        Op::Eq(af(libc::AF_PACKET)),
+    )]));
     rules.insert(libc::SYS_socket, socket);
-    rules.insert(libc::SYS_socketpair, non_stream(libc::AF_UNIX)?);
-    rules.insert(libc::SYS_sendto, fastopen(3)?);
-    rules.insert(libc::SYS_sendmsg, fastopen(2)?);
-    rules.insert(libc::SYS_sendmmsg, fastopen(3)?);
-    Ok(rules)
+    rules.insert(libc::SYS_socketpair, non_stream(libc::AF_UNIX));
+    rules.insert(libc::SYS_sendto, fastopen(3));
+    rules.insert(libc::SYS_sendmsg, fastopen(2));
+    rules.insert(libc::SYS_sendmmsg, fastopen(3));
+    rules
 }
 
 /// Compile `rules` into a filter that returns SECCOMP_RET_USER_NOTIF for every match.
-/// seccompiler 0.5 cannot express that action: the filter is compiled with
-/// SECCOMP_RET_TRACE | [`NOTIFY_SENTINEL`], then each such return is patched.
-fn notify_program(rules: Rules) -> Result<BpfProgram, SeccompError> {
-    let filter = SeccompFilter::new(
+fn notify_program(rules: Rules) -> Result<Program, SeccompError> {
+    Ok(bpf::compile(&filter_of(
         rules,
-        SeccompAction::Allow,
-        SeccompAction::Trace(NOTIFY_SENTINEL),
-        arch()?,
-    )?;
-    let mut prog: BpfProgram = filter.try_into()?;
-    for insn in prog.iter_mut() {
-        if insn.code == BPF_RET_K && insn.k == SECCOMP_RET_TRACE | NOTIFY_SENTINEL {
-            insn.k = libc::SECCOMP_RET_USER_NOTIF;
-        }
-    }
-    Ok(prog)
+        libc::SECCOMP_RET_USER_NOTIF,
+    )?)?)
 }
 
 /// Install the notify filter and return its listener (no_new_privs must already be set).
-pub fn install_listener(prog: &BpfProgram) -> std::io::Result<crate::sys::seccomp::Listener> {
+pub fn install_listener(prog: &Program) -> std::io::Result<crate::sys::seccomp::Listener> {
     crate::sys::seccomp::install_listener(prog)
 }
 
-/// Install compiled filters on the calling thread (no_new_privs must already be set).
-pub fn install(filters: &[BpfProgram]) -> Result<(), SeccompError> {
-    for f in filters {
-        seccompiler::apply_filter(f)?;
-    }
-    Ok(())
+/// Install a compiled filter on the calling thread (no_new_privs must already be set).
+pub fn install(prog: &Program) -> Result<(), SeccompError> {
+    crate::sys::seccomp::install(prog).map_err(SeccompError::Install)
 }
 
 #[cfg(test)]
@@ -361,24 +363,25 @@ mod tests {
 
     #[test]
     fn the_built_in_deny_list_compiles() {
+        let filter = compile(&builtin_deny(), TtyIoctls::Refuse).expect("compile");
+        assert!(filter.len() > 50);
+        let notified = compile(&builtin_deny(), TtyIoctls::Notified).expect("compile");
+        assert!(notified.len() < filter.len());
+    }
+
+    fn builtin_deny() -> Vec<(String, libc::c_long)> {
         let mut p = crate::policy::Policy::default();
         p.add_layer("base", crate::policy::builtin::BASE.1)
             .expect("base");
-        let deny: Vec<_> = p
-            .seccomp
+        p.seccomp
             .deny
             .iter()
             .filter_map(|e| crate::sys::syscalls::number(&e.value).map(|n| (e.value.clone(), n)))
-            .collect();
-        let filters = compile(&deny, TtyIoctls::Refuse).expect("compile");
-        assert_eq!(filters.len(), 2);
-        assert!(filters[0].len() > 50);
-        let notified = compile(&deny, TtyIoctls::Notified).expect("compile");
-        assert!(notified[0].len() < filters[0].len());
+            .collect()
     }
 
     #[test]
-    fn the_notify_filters_have_no_sentinel_left() {
+    fn the_notify_filters_notify() {
         for observe in [
             Observe::Network,
             Observe::NetworkAndFiles,
@@ -386,9 +389,187 @@ mod tests {
         ] {
             let prog = compile_notify(observe).expect("compile");
             assert!(prog.iter().any(|i| i.k == libc::SECCOMP_RET_USER_NOTIF));
-            assert!(!prog
-                .iter()
-                .any(|i| i.k == SECCOMP_RET_TRACE | NOTIFY_SENTINEL));
+        }
+    }
+
+    // The compiled filters against seccompiler's, which compiled them before
+    // (`sandbox::bpf`): both run in the test's interpreter on every syscall number and on
+    // argument values around every constant the rules name; they must give the same action.
+
+    /// seccompiler's program for `rules` with `action` (a stand-in value for actions it
+    /// cannot express).
+    fn reference(rules: &Rules, action: seccompiler::SeccompAction) -> seccompiler::BpfProgram {
+        use seccompiler::{SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompRule};
+        let converted = rules
+            .iter()
+            .map(|(nr, rules)| {
+                let rules = rules
+                    .iter()
+                    .map(|r| {
+                        let conds =
+                            r.0.iter()
+                                .map(|c| {
+                                    let len = match c.width {
+                                        Width::Dword => SeccompCmpArgLen::Dword,
+                                        Width::Qword => SeccompCmpArgLen::Qword,
+                                    };
+                                    let (op, value) = match c.op {
+                                        Op::Eq(v) => (SeccompCmpOp::Eq, v),
+                                        Op::Ne(v) => (SeccompCmpOp::Ne, v),
+                                        Op::MaskedEq { mask, value } => {
+                                            (SeccompCmpOp::MaskedEq(mask), value)
+                                        }
+                                    };
+                                    SeccompCondition::new(c.arg, len, op, value).expect("condition")
+                                })
+                                .collect();
+                        SeccompRule::new(conds).expect("rule")
+                    })
+                    .collect();
+                (*nr, rules)
+            })
+            .collect();
+        seccompiler::SeccompFilter::new(
+            converted,
+            seccompiler::SeccompAction::Allow,
+            action,
+            std::env::consts::ARCH.try_into().expect("arch"),
+        )
+        .expect("filter")
+        .try_into()
+        .expect("program")
+    }
+
+    /// Argument vectors for `rules`: each argument any of the constants the rules compare
+    /// with, with a flag bit, with the upper half set, or zero and all ones.
+    fn argument_samples(rules: &Rules) -> Vec<[u64; 6]> {
+        let mut pool = vec![0u64, 1, u64::MAX, 0x80000, 0x800];
+        for c in rules.values().flatten().flat_map(|r| r.0.iter()) {
+            let v = match c.op {
+                Op::Eq(v) | Op::Ne(v) => v,
+                Op::MaskedEq { mask, value } => {
+                    pool.push(mask);
+                    value
+                }
+            };
+            pool.extend([v, v | 0x80000, v | 1 << 32, v ^ 1]);
+        }
+        pool.sort_unstable();
+        pool.dedup();
+        // A fixed pseudo-random walk over the pool (the same every run).
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            pool[(x % pool.len() as u64) as usize]
+        };
+        (0..400)
+            .map(|_| [next(), next(), next(), next(), next(), next()])
+            .collect()
+    }
+
+    fn same_actions(
+        ours: &Program,
+        theirs: &[seccompiler::sock_filter],
+        rules: &Rules,
+        map: impl Fn(u32) -> u32,
+    ) {
+        let theirs: Vec<libc::sock_filter> = theirs
+            .iter()
+            .map(|i| libc::sock_filter {
+                code: i.code,
+                jt: i.jt,
+                jf: i.jf,
+                k: i.k,
+            })
+            .collect();
+        let arch = arch().expect("arch");
+        let samples = argument_samples(rules);
+        for nr in 0..600u32 {
+            let args: &[[u64; 6]] = if rules.contains_key(&i64::from(nr)) {
+                &samples
+            } else {
+                &samples[..4]
+            };
+            for a in args {
+                let want = bpf::run(&theirs, nr, arch, *a).map(&map);
+                assert_eq!(bpf::run(ours, nr, arch, *a), want, "nr {nr} args {a:x?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_deny_filter_acts_as_seccompilers_two_did() {
+        for tty in [TtyIoctls::Refuse, TtyIoctls::Notified] {
+            let deny = builtin_deny();
+            let ours = compile(&deny, tty).expect("compile");
+            let mut eperm: Rules = BTreeMap::new();
+            argument_rules(&mut eperm, tty);
+            for (_, nr) in &deny {
+                eperm.insert(*nr, Vec::new());
+            }
+            let mut enosys: Rules = BTreeMap::new();
+            enosys.insert(libc::SYS_clone3, Vec::new());
+            let eperm_prog = reference(&eperm, seccompiler::SeccompAction::Errno(1));
+            let enosys_prog = reference(&enosys, seccompiler::SeccompAction::Errno(38));
+            // Two ERRNO filters: the kernel keeps the later one's answer; merged into one
+            // reference program by running both.
+            let both: Rules = eperm.clone().into_iter().chain(enosys.clone()).collect();
+            let arch = arch().expect("arch");
+            let to_libc = |p: &seccompiler::BpfProgram| -> Vec<libc::sock_filter> {
+                p.iter()
+                    .map(|i| libc::sock_filter {
+                        code: i.code,
+                        jt: i.jt,
+                        jf: i.jf,
+                        k: i.k,
+                    })
+                    .collect()
+            };
+            let (eperm_prog, enosys_prog) = (to_libc(&eperm_prog), to_libc(&enosys_prog));
+            for nr in 0..600u32 {
+                for a in argument_samples(&both)
+                    .iter()
+                    .take(if both.contains_key(&i64::from(nr)) {
+                        400
+                    } else {
+                        4
+                    })
+                {
+                    let second = bpf::run(&enosys_prog, nr, arch, *a);
+                    let want = if second == Some(libc::SECCOMP_RET_ALLOW) {
+                        bpf::run(&eperm_prog, nr, arch, *a)
+                    } else {
+                        second
+                    };
+                    assert_eq!(
+                        bpf::run(&ours, nr, arch, *a),
+                        want,
+                        "{tty:?} nr {nr} args {a:x?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_notify_filters_act_as_seccompilers_did() {
+        const STAND_IN: u32 = 0x5afe;
+        for (observe, rules) in [
+            (Observe::Network, observed_rules(false)),
+            (Observe::NetworkAndFiles, observed_rules(true)),
+            (Observe::ConnectOnBehalf, on_behalf_rules()),
+        ] {
+            let ours = compile_notify(observe).expect("compile");
+            let theirs = reference(&rules, seccompiler::SeccompAction::Trace(STAND_IN));
+            same_actions(&ours, &theirs, &rules, |k| {
+                if k == libc::SECCOMP_RET_TRACE | STAND_IN {
+                    libc::SECCOMP_RET_USER_NOTIF
+                } else {
+                    k
+                }
+            });
         }
     }
 

@@ -1,5 +1,5 @@
 //! The thin syscall layer: every raw system call safe-install makes that no safe wrapper
-//! (std, nix, landlock, seccompiler) covers, behind typed, safe functions. This is the only
+//! (std, nix, landlock) covers, behind typed, safe functions. This is the only
 //! module where `unsafe` is allowed (`#![deny(unsafe_code)]` at the crate root); each block
 //! says why it is sound (`// SAFETY:`), and the code above it reads as ordinary Rust.
 //!
@@ -9,7 +9,8 @@
 //! - [`prctl`] — the process attributes the setup changes (parent-death signal,
 //!   no_new_privs, dumpable, child subreaper, capability bounding and ambient sets);
 //! - [`caps`] — `capset`;
-//! - [`seccomp`] — installing a notify filter and its listener's ioctls;
+//! - [`seccomp`] — installing a filter, or a notify filter and its listener, and the
+//!   listener's ioctls;
 //! - [`net`] — the loopback interface's flags, a socket's family (`SO_DOMAIN`);
 //! - [`process`] — `fork`, `clone` into new namespaces, `_exit`, signal dispositions;
 //! - [`mem`] — wiping memory (secrets, the inherited environment block);

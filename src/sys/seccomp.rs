@@ -3,33 +3,48 @@
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
-use seccompiler::BpfProgram;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 /// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP`: wake the notifier on the same CPU (lower latency).
 const FD_SYNC_WAKE_UP: u64 = 1;
 
-/// Install `prog` on the calling thread with `SECCOMP_FILTER_FLAG_NEW_LISTENER` and return
-/// the listener (no_new_privs must already be set).
-pub fn install_listener(prog: &BpfProgram) -> std::io::Result<Listener> {
+/// `seccomp(SECCOMP_SET_MODE_FILTER, flags, prog)`: the raw return value.
+fn set_mode_filter(
+    prog: &[libc::sock_filter],
+    flags: libc::c_ulong,
+) -> std::io::Result<libc::c_long> {
     let len =
         u16::try_from(prog.len()).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
     let fprog = libc::sock_fprog {
         len,
-        // seccompiler's sock_filter has libc's layout (both are the kernel's struct).
-        filter: prog.as_ptr().cast::<libc::sock_filter>().cast_mut(),
+        filter: prog.as_ptr().cast_mut(),
     };
     // SAFETY: `fprog` points at `prog`, a BPF program that outlives the call, with its length;
-    // the kernel copies it and never writes through the pointer. With NEW_LISTENER the return
-    // value is a new descriptor.
+    // the kernel copies it and never writes through the pointer.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_seccomp,
             libc::SECCOMP_SET_MODE_FILTER,
-            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+            flags,
             &fprog as *const libc::sock_fprog,
         )
     };
+    if rc < 0 {
+        return Err(super::last_error());
+    }
+    Ok(rc)
+}
+
+/// Install `prog` on the calling thread (no_new_privs must already be set).
+pub fn install(prog: &[libc::sock_filter]) -> std::io::Result<()> {
+    set_mode_filter(prog, 0).map(|_| ())
+}
+
+/// Install `prog` on the calling thread with `SECCOMP_FILTER_FLAG_NEW_LISTENER` and return
+/// the listener (no_new_privs must already be set).
+pub fn install_listener(prog: &[libc::sock_filter]) -> std::io::Result<Listener> {
+    let rc = set_mode_filter(prog, libc::SECCOMP_FILTER_FLAG_NEW_LISTENER)?;
+    // With NEW_LISTENER the return value is a new descriptor.
     let fd = super::fd_result(rc)?;
     // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
     Ok(Listener(unsafe { OwnedFd::from_raw_fd(fd) }))

@@ -108,8 +108,8 @@ pub fn child_main(ids: &IdMap, fds: &ChildFds) -> ! {
 
 /// The seccomp programs init installs.
 struct Filters {
-    deny: Vec<seccompiler::BpfProgram>,
-    notify: Option<seccompiler::BpfProgram>,
+    deny: seccomp::Program,
+    notify: Option<seccomp::Program>,
 }
 
 /// The steps up to `exec`; `None` when the supervisor sent no plan (it gave up first).

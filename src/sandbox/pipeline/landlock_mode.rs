@@ -22,11 +22,11 @@ use super::{die_with_supervisor, no_new_privs, non_dumpable, wipe_environment};
 use crate::plan::Plan;
 use crate::sandbox::landlock::Layer;
 use crate::sandbox::report::{send, LandlockStatus, Report, SetupError, Stage, Steps};
+use crate::sandbox::seccomp::Program;
 use crate::sys::seccomp::Listener;
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use seccompiler::BpfProgram;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 /// What the child needs, all prepared before the fork.
@@ -34,8 +34,8 @@ pub struct Setup<'a> {
     pub plan: &'a Plan,
     /// The plan's view as Landlock rules on the host's paths.
     pub layer: &'a Layer,
-    pub deny: &'a [BpfProgram],
-    pub notify: &'a BpfProgram,
+    pub deny: &'a Program,
+    pub notify: &'a Program,
     pub report: OwnedFd,
     /// Hang-up means the supervisor is gone; one byte means it copied the listener.
     pub alive: OwnedFd,
