@@ -34,6 +34,13 @@ fn watched() -> SigSet {
     set
 }
 
+/// On the leftovers channel, init to the supervisor: processes are left (stopped), log them.
+pub const LEFTOVERS: u8 = b'?';
+/// On the leftovers channel, init to the supervisor: every other process of the sandbox has
+/// been killed and reaped; init exits next (its namespaces' teardown follows, which the
+/// supervisor overlaps with stopping its servers).
+pub const ALL_GONE: u8 = b'D';
+
 /// How long init waits for the supervisor to log the processes left over; then they are
 /// killed anyway (the supervisor being slow or gone must not keep them alive).
 const LEFTOVERS_TIMEOUT_MS: u16 = 5000;
@@ -74,6 +81,7 @@ pub fn run(command: &Command, report: BorrowedFd<'_>, leftovers: BorrowedFd<'_>)
             }
             let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
             while waitpid(Pid::from_raw(-1), None).is_ok() {}
+            let _ = nix::unistd::write(leftovers, &[ALL_GONE]);
             exit(code);
         }
     }
@@ -116,7 +124,7 @@ fn stat_is_zombie(stat: &str) -> bool {
 /// the supervisor to log them, and wait for its answer or the time-out.
 fn show_leftovers(channel: BorrowedFd<'_>) {
     let _ = kill(Pid::from_raw(-1), Signal::SIGSTOP);
-    if nix::unistd::write(channel, b"?").is_err() {
+    if nix::unistd::write(channel, &[LEFTOVERS]).is_err() {
         return;
     }
     let mut pfd = [nix::poll::PollFd::new(

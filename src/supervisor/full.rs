@@ -282,8 +282,11 @@ impl Child {
 
     /// Wait until init has exited, answering its question about processes left behind
     /// (`leftovers`) meanwhile, and return its status. On this thread: a thread of its own
-    /// cost more than the question, asked in few runs.
+    /// cost more than the question, asked in few runs. Once init says every other process is
+    /// gone, the egress servers begin to stop while init's exit tears its namespaces down
+    /// (about half a millisecond); the status itself is the kernel's, from the wait.
     pub(super) fn wait_exit(&mut self) -> Result<i32, SupervisorError> {
+        use crate::sandbox::init::{ALL_GONE, LEFTOVERS};
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         let channel = self.leftovers.take();
         if let (Some(channel), Some(observer)) = (channel, &self.observer) {
@@ -298,11 +301,20 @@ impl Child {
                     Err(nix::errno::Errno::EINTR) => continue,
                     Err(e) => return Err(std::io::Error::from(e).into()),
                 }
-                if fds[0].any().unwrap_or(true) {
+                if fds[0].any().unwrap_or(true) || !fds[1].any().unwrap_or(false) {
                     break;
                 }
-                if fds[1].any().unwrap_or(false) && !leftovers::answer(&channel, observer) {
-                    break;
+                let mut said = [0u8; 1];
+                match nix::unistd::read(&channel, &mut said) {
+                    Ok(1) if said[0] == LEFTOVERS => leftovers::answer(&channel, observer),
+                    Ok(1) if said[0] == ALL_GONE => {
+                        if let Some(servers) = &self.servers {
+                            servers.begin_stop();
+                        }
+                        break;
+                    }
+                    // EOF (init gone), an error, or a byte init never sends.
+                    _ => break,
                 }
             }
         }

@@ -11,19 +11,13 @@ use std::os::fd::OwnedFd;
 /// Longest command line used as the event's target (the whole one is in `argv`).
 const MAX_TARGET_CHARS: usize = 200;
 
-/// Answer init's question on `channel` if it is asking (one byte waiting): log every process
-/// left, then let init go on. `false` once the channel has nothing more to say (EOF: init
-/// gone; an error).
-pub fn answer(channel: &OwnedFd, observer: &Observer) -> bool {
-    let mut buf = [0u8; 1];
-    if !matches!(nix::unistd::read(channel, &mut buf), Ok(1)) {
-        return false;
-    }
+/// Answer init's question (`init::LEFTOVERS`, read by the caller): log every process left,
+/// then let init go on.
+pub fn answer(channel: &OwnedFd, observer: &Observer) {
     for pid in observer.who.leftovers() {
         observer.sink.emit(event(observer, pid));
     }
     let _ = nix::unistd::write(channel, b"k");
-    true
 }
 
 /// The event for host pid `pid`, attributed by ancestry, else by the listener that saw it.
