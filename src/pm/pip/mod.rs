@@ -129,21 +129,7 @@ pub fn interpreters(
         }
     }
     if let Some(bin) = venv.map(|v| v.join("bin")) {
-        if let Ok(dir) = std::fs::read_dir(&bin) {
-            let mut names: Vec<PathBuf> = dir
-                .flatten()
-                .filter(|e| {
-                    e.file_name().to_str().is_some_and(|n| {
-                        n.strip_prefix("python").is_some_and(|rest| {
-                            rest.chars().all(|c| c.is_ascii_digit() || c == '.')
-                        })
-                    })
-                })
-                .map(|e| e.path())
-                .collect();
-            names.sort();
-            found.extend(names);
-        }
+        found.extend(python_names_in(&bin));
     }
     let mut real: Vec<PathBuf> = found
         .iter()
@@ -153,6 +139,35 @@ pub fn interpreters(
     real.sort();
     real.dedup();
     real
+}
+
+/// `python`, `python3`, `python3.12`, ... in `dir`, sorted (none when it cannot be read): the
+/// names an interpreter search takes. The names are compared as the kernel returns them,
+/// without an allocation per entry: `/usr/bin` holds about a thousand, and uv's search
+/// reads it before every run.
+pub(crate) fn python_names_in(dir: &Path) -> Vec<PathBuf> {
+    use nix::fcntl::OFlag;
+    use std::os::unix::ffi::OsStrExt;
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let Ok(mut entries) = nix::dir::Dir::open(dir, flags, nix::sys::stat::Mode::empty()) else {
+        return Vec::new();
+    };
+    let mut names: Vec<PathBuf> = entries
+        .iter()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_bytes();
+            is_python_name(name).then(|| dir.join(std::ffi::OsStr::from_bytes(name)))
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// `python` followed by digits and dots only.
+fn is_python_name(name: &[u8]) -> bool {
+    name.strip_prefix(b"python")
+        .is_some_and(|rest| rest.iter().all(|c| c.is_ascii_digit() || *c == b'.'))
 }
 
 /// `#!/path/python` or `#!/usr/bin/env python3` → the interpreter's path. Only a Python
@@ -361,6 +376,33 @@ fn string_env(ctx: &Context) -> std::collections::BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_python_followed_by_a_version_is_an_interpreter_name() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let names: [&[u8]; 10] = [
+            b"python",
+            b"python3",
+            b"python3.12",
+            b"python3.12-config",
+            b"pythonw",
+            b"ipython",
+            b"python3.\xff",
+            b"pip3",
+            b"py",
+            b"python2.7",
+        ];
+        for n in names {
+            std::fs::write(dir.path().join(std::ffi::OsStr::from_bytes(n)), "").expect("write");
+        }
+        let found: Vec<String> = python_names_in(dir.path())
+            .iter()
+            .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(found, ["python", "python2.7", "python3", "python3.12"]);
+        assert!(python_names_in(&dir.path().join("missing")).is_empty());
+    }
 
     #[test]
     fn a_pyenv_shim_is_followed_by_reading_pyenvs_files() {

@@ -143,21 +143,7 @@ fn path_pythons(ctx: &Context) -> Vec<PathBuf> {
         if !read.insert(canonical) {
             continue;
         }
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        let mut names: Vec<PathBuf> = entries
-            .flatten()
-            .filter(|e| {
-                e.file_name().to_str().is_some_and(|n| {
-                    n.strip_prefix("python")
-                        .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit() || c == '.'))
-                })
-            })
-            .map(|e| e.path())
-            .collect();
-        names.sort();
-        out.extend(names);
+        out.extend(crate::pm::pip::python_names_in(&dir));
     }
     out
 }
