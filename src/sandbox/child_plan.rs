@@ -70,9 +70,15 @@ pub enum DecodeError {
     Trailing(usize),
     #[error("the plan message holds a name that is not UTF-8")]
     Utf8,
+    #[error("the plan message holds a syscall number out of range")]
+    Number,
 }
 
 const VERSION: u8 = 1;
+
+fn unknown(what: &'static str, tag: u8) -> DecodeError {
+    DecodeError::Tag { what, tag }
+}
 
 /// Whether level 2 starts through a shim that registers its own listener (the script shell,
 /// the python shim) on the control socket.
@@ -210,7 +216,7 @@ pub fn decode(bytes: &[u8]) -> Result<ChildPlan, DecodeError> {
             6 => MountKind::Proc,
             7 => MountKind::Dev,
             8 => MountKind::File(r.string()?),
-            tag => return Err(DecodeError::Tag { what: "mount", tag }),
+            tag => return Err(unknown("mount", tag)),
         };
         mounts.push(Mount { target, kind, why });
     }
@@ -231,12 +237,7 @@ pub fn decode(bytes: &[u8]) -> Result<ChildPlan, DecodeError> {
             }
             Some(ports)
         }
-        tag => {
-            return Err(DecodeError::Tag {
-                what: "connect",
-                tag,
-            })
-        }
+        tag => return Err(unknown("connect", tag)),
     };
     let mut seccomp_deny = Vec::new();
     for _ in 0..r.len()? {
@@ -244,8 +245,7 @@ pub fn decode(bytes: &[u8]) -> Result<ChildPlan, DecodeError> {
         let b = r.take(8)?;
         let mut nr = [0u8; 8];
         nr.copy_from_slice(b);
-        let nr = libc::c_long::try_from(i64::from_le_bytes(nr))
-            .map_err(|_| DecodeError::Truncated(r.at))?;
+        let nr = libc::c_long::try_from(i64::from_le_bytes(nr)).map_err(|_| DecodeError::Number)?;
         seccomp_deny.push((name, nr));
     }
     let observe = match r.u8()? {
@@ -253,22 +253,12 @@ pub fn decode(bytes: &[u8]) -> Result<ChildPlan, DecodeError> {
         1 => Some(Observe::Network),
         2 => Some(Observe::NetworkAndFiles),
         3 => Some(Observe::ConnectOnBehalf),
-        tag => {
-            return Err(DecodeError::Tag {
-                what: "observe",
-                tag,
-            })
-        }
+        tag => return Err(unknown("observe", tag)),
     };
     let level2_registers = match r.u8()? {
         0 => false,
         1 => true,
-        tag => {
-            return Err(DecodeError::Tag {
-                what: "level-2",
-                tag,
-            })
-        }
+        tag => return Err(unknown("level-2", tag)),
     };
     let mut argv = Vec::new();
     for _ in 0..r.len()? {
@@ -277,12 +267,7 @@ pub fn decode(bytes: &[u8]) -> Result<ChildPlan, DecodeError> {
     let program = match r.u8()? {
         0 => None,
         1 => Some(r.path()?),
-        tag => {
-            return Err(DecodeError::Tag {
-                what: "program",
-                tag,
-            })
-        }
+        tag => return Err(unknown("program", tag)),
     };
     let cwd = r.path()?;
     let mut env = Vec::new();
