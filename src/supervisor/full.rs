@@ -1,7 +1,8 @@
-//! Starting the full sandbox: `clone` into new user, mount, pid, network, ipc, uts and
-//! cgroup namespaces (before any thread exists, so the child may run ordinary code), the
-//! child running `sandbox::pipeline::full`. Then serving it: the egress sockets it hands
-//! out, the seccomp listener and control socket it reports, the processes it leaves.
+//! Starting the full sandbox: `clone` into new user and pid namespaces before planning and
+//! before any thread exists, so the child may run ordinary code ([`Early`]); the child,
+//! running `sandbox::pipeline::full`, creates its other namespaces and then waits for its
+//! part of the plan ([`Early::send`]). Then serving it: the egress sockets it hands out, the
+//! seccomp listener and control socket it reports, the processes it leaves.
 
 use super::{egress, leftovers, userns_fix, Pipes, SupervisorError};
 use crate::events::EventSink;

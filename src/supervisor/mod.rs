@@ -1,5 +1,6 @@
-//! The supervisor: starts the sandbox (before any thread exists, so the child may run
-//! ordinary code), relays signals to it, serves its egress and its seccomp listener, follows
+//! The supervisor: starts the sandbox (a full sandbox's child cloned before any thread
+//! exists, so it may run ordinary code; usually by the session, before planning), relays
+//! signals to it, serves its egress and its seccomp listener, follows
 //! its setup reports, waits, and turns the outcome into an exit status. One body for both
 //! modes; what differs is how the child is started and served ([`full`], [`landlock_mode`]).
 
