@@ -1,7 +1,7 @@
 //! Starting the full sandbox: `clone` into new user and pid namespaces before planning and
 //! before any thread exists, so the child may run ordinary code ([`Early`]); the child,
 //! running `sandbox::pipeline::full`, creates its other namespaces and then waits for its
-//! part of the plan ([`Early::send`]). Then serving it: the egress sockets it hands out, the
+//! part of the plan (`Early::send`). Then serving it: the egress sockets it hands out, the
 //! seccomp listener and control socket it reports, the processes it leaves.
 
 use super::{egress, leftovers, userns_fix, Pipes, SupervisorError};
@@ -42,7 +42,7 @@ fn unix_pair() -> Result<(OwnedFd, OwnedFd), SupervisorError> {
 }
 
 /// The sandbox's child, cloned before the plan exists: it creates its namespaces while the
-/// supervisor plans (`sandbox::pipeline::full`), then waits for [`Early::send`]. Dropped
+/// supervisor plans (`sandbox::pipeline::full`), then waits for `Early::send`. Dropped
 /// unsent (planning failed, or another mode was chosen), it is killed and reaped.
 pub struct Early {
     started: Option<Started>,
