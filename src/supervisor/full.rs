@@ -116,17 +116,12 @@ impl Early {
         })
     }
 
-    /// Send the child its part of `plan` and return it as the started sandbox.
+    /// Send the child its part of `plan` and return it as the started sandbox. On an error
+    /// the child is killed and reaped (as `self` drops).
     pub(crate) fn send(mut self, plan: &Plan) -> Result<(Child, Pipes), SupervisorError> {
-        let Some(started) = self.started.take() else {
-            return Err(
-                std::io::Error::other("the sandbox's child was already sent its plan").into(),
-            );
-        };
-        if plan.ids != started.ids {
+        if self.started.as_ref().is_some_and(|s| s.ids != plan.ids) {
             // Both come from the caller's uid and gid; a difference is a bug, and the child
             // has already written its maps.
-            kill_and_reap(started.pid);
             return Err(SupervisorError::Setup {
                 stage: crate::sandbox::report::Stage::IdMap,
                 errno: None,
@@ -145,6 +140,11 @@ impl Early {
                     .tempdir()?;
                 (dir.path().to_path_buf(), Some(dir))
             }
+        };
+        let Some(started) = self.started.take() else {
+            return Err(
+                std::io::Error::other("the sandbox's child was already sent its plan").into(),
+            );
         };
         let message = crate::sandbox::child_plan::encode(plan, &staging_path);
         // A child that failed before reading has closed its end (EPIPE): its report says why.
