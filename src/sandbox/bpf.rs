@@ -90,8 +90,10 @@ pub enum BpfError {
     Arg(u8),
     #[error("the filter needs {0} instructions, more than the kernel takes (4096)")]
     TooLong(usize),
-    #[error("a conditional jump of {0} instructions is out of reach")]
+    #[error("a jump of {0} instructions is out of reach")]
     Reach(usize),
+    #[error("a jump backwards (classic BPF jumps only forward)")]
+    Backward,
 }
 
 /// One instruction, as the kernel takes it.
@@ -183,7 +185,7 @@ impl Asm {
                     Target::Next => Ok(0),
                     Target::Skip(k) => Ok(k),
                     Target::Label(l) => {
-                        let d = at[l] - here - 1;
+                        let d = forward(at[l], here)?;
                         u8::try_from(d).map_err(|_| BpfError::Reach(d))
                     }
                 }
@@ -206,14 +208,22 @@ impl Asm {
                     code: JMP_JA,
                     jt: 0,
                     jf: 0,
-                    // A label is always ahead: the layout only jumps forward.
-                    k: u32::try_from(at[l] - here - 1).map_err(|_| BpfError::TooLong(n))?,
+                    k: {
+                        let d = forward(at[l], here)?;
+                        u32::try_from(d).map_err(|_| BpfError::Reach(d))?
+                    },
                 },
             };
             out.push(insn);
         }
         Ok(out)
     }
+}
+
+/// The offset of a jump at `from` to the instruction at `to`. Classic BPF jumps only forward,
+/// and so does the layout; a label behind is a bug in it, an error rather than an overflow.
+fn forward(to: usize, from: usize) -> Result<usize, BpfError> {
+    to.checked_sub(from + 1).ok_or(BpfError::Backward)
 }
 
 /// Compile `filter`.
@@ -524,6 +534,21 @@ mod tests {
         assert_eq!(at(12, [2, 0x13, 0, 0, 0, 0]), Some(EPERM));
         assert_eq!(at(12, [2, 0x14, 0, 0, 0, 0]), Some(ALLOW));
         assert_eq!(at(12, [3, 0x13, 0, 0, 0, 0]), Some(ALLOW));
+    }
+
+    #[test]
+    fn a_jump_backwards_is_an_error() {
+        let mut asm = Asm {
+            code: Vec::new(),
+            labels: 0,
+        };
+        let behind = asm.label();
+        asm.put(Op2::Label(behind));
+        asm.ret(ALLOW);
+        asm.put(Op2::Ja(behind));
+        assert_eq!(asm.finish(), Err(BpfError::Backward));
+        assert_eq!(forward(5, 1), Ok(3));
+        assert_eq!(forward(2, 1), Ok(0));
     }
 
     #[test]
