@@ -42,6 +42,9 @@ fn main() {
             std::process::exit(code);
         }
     };
+    // A run clones the sandbox's child before anything else, logging included: the child
+    // builds its namespaces meanwhile.
+    let early = matches!(cli.command, Command::Run(_)).then(session::clone_sandbox);
     init_tracing(&cli.sandbox);
     let code = match &cli.command {
         Command::Doctor => diagnose::doctor::run(),
@@ -72,7 +75,13 @@ fn main() {
                 }
             }
         }
-        Command::Run(argv) => report(session::run(&cli.sandbox, argv), SessionError::exit_code),
+        Command::Run(argv) => {
+            let early = early.unwrap_or_else(session::clone_sandbox);
+            report(
+                session::run(&cli.sandbox, argv, early),
+                SessionError::exit_code,
+            )
+        }
     };
     std::process::exit(code);
 }

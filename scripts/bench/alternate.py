@@ -10,8 +10,11 @@ drifts of the machine (page cache, CPU frequency, another job) over both command
 node_modules). Each command is started directly (no shell), its stdout discarded and its
 stderr kept in a file; a failed run stops everything and shows that stderr.
 
-Wall time is measured with time.perf_counter; CPU time (user + system, of the command
-and every descendant it waited for) from getrusage(RUSAGE_CHILDREN) around each run.
+Wall time is measured with time.perf_counter until the command exits; CPU time (user +
+system, of the command and every descendant) from getrusage(RUSAGE_CHILDREN) around each
+run. This process is a subreaper: a descendant the command did not wait for (safe-install's
+sandbox init, whose namespace teardown may outlast safe-install's exit) is reaped here after
+the timed part, so its CPU time is counted too.
 CPU time hardly moves with the machine's load, so it is the steadier figure on a busy
 machine, while the wall time is what a user waits.
 
@@ -21,6 +24,7 @@ shell script to read.
 """
 
 import argparse
+import ctypes
 import os
 import resource
 import signal
@@ -81,14 +85,15 @@ def run_once(argv, cwd, prepare, errfile, timeout):
     timer = threading.Timer(timeout, kill)
     timer.start()
     proc.wait()
+    elapsed = time.perf_counter() - start
     timer.cancel()
+    reap_orphans()
     if timed_out.is_set():
         errfile.seek(0)
         err = errfile.read().decode(errors="replace")
         sys.stderr.write(f"alternate.py: `{' '.join(argv)}` did not finish within {timeout:.0f}s; "
                          f"killed it. Its stderr (last 4000 characters):\n{err[-4000:]}\n")
         sys.exit(1)
-    elapsed = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
@@ -100,7 +105,30 @@ def run_once(argv, cwd, prepare, errfile, timeout):
     return elapsed * 1000.0, cpu * 1000.0
 
 
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper():
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        err = ctypes.get_errno()
+        sys.exit(f"alternate.py: prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(err)}")
+
+
+def reap_orphans():
+    """Wait for every descendant reparented here (none is left running for long: each
+    command's processes are gone or exiting when it exits)."""
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
+
+
 def main():
+    become_subreaper()
     args, commands = parse()
     samples = {name: [] for name, _ in commands}
     cpu = {name: [] for name, _ in commands}

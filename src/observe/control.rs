@@ -135,6 +135,7 @@ fn register_and_serve(conn: &OwnedFd, observer: &Arc<Observer>) -> std::io::Resu
             own,
             origin,
         },
+        None,
         || answered = nix::unistd::write(conn, b"k"),
     );
     answered?;

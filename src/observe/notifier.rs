@@ -12,7 +12,7 @@ use super::sockaddr::{abstract_served, listener_inside, parse, stays_inside, Des
 use crate::events::{Action, Event, EventSink, Reason, Verdict};
 use crate::sys::seccomp::int_of;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -77,29 +77,37 @@ pub enum Scope {
     },
 }
 
-/// Serve notifications on a thread of its own until every process under the filter is gone.
+/// Serve notifications on a thread of its own until every process under the filter is gone,
+/// or until `stop` is readable or hangs up with no notification pending (the caller knows
+/// that no process under the filter can make a call any more, before the listener would
+/// say so).
 pub fn spawn(
     listener: Listener,
     observer: Arc<Observer>,
     scope: Scope,
+    stop: Option<OwnedFd>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("seccomp-notify".into())
         .stack_size(NOTIFY_STACK)
-        .spawn(move || serve_after(&listener, &observer, &scope, || {}))
+        .spawn(move || {
+            let stop = stop.as_ref().map(|s| s.as_fd());
+            serve_after(&listener, &observer, &scope, stop, || {})
+        })
 }
 
 /// Stack of a thread that serves a listener.
 pub const NOTIFY_STACK: usize = 256 * 1024;
 
-/// Serve a listener on this thread until every process under its filter is gone, with
-/// `counted` run once a script's listener counts as alive and before the first notification
-/// is received: the registration's answer, so that the proxy never sees the script running
-/// uncounted.
+/// Serve a listener on this thread until every process under its filter is gone (or `stop`,
+/// as for [`spawn`]), with `counted` run once a script's listener counts as alive and before
+/// the first notification is received: the registration's answer, so that the proxy never
+/// sees the script running uncounted.
 pub fn serve_after(
     listener: &Listener,
     observer: &Observer,
     scope: &Scope,
+    stop: Option<BorrowedFd<'_>>,
     counted: impl FnOnce(),
 ) {
     if let Err(e) = listener.set_sync_wake_up() {
@@ -110,14 +118,14 @@ pub fn serve_after(
         observer.scripts_alive.fetch_add(1, Ordering::SeqCst);
     }
     counted();
-    serve(listener, observer, scope);
+    serve(listener, observer, scope, stop);
     if script {
         observer.scripts_alive.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
-fn serve(listener: &Listener, observer: &Observer, scope: &Scope) {
-    serve_loop(listener, |listener, req| {
+fn serve(listener: &Listener, observer: &Observer, scope: &Scope, stop: Option<BorrowedFd<'_>>) {
+    serve_until(listener, stop, |listener, req| {
         if let Scope::Script { origin, .. } = scope {
             observer.remember(req.pid.as_raw(), origin);
         }
@@ -133,16 +141,34 @@ fn serve(listener: &Listener, observer: &Observer, scope: &Scope) {
 
 /// Receive notifications until every process under the listener's filter is gone (the
 /// listener hangs up), answering each with `answer(listener, notification)`.
-pub fn serve_loop(listener: &Listener, mut answer: impl FnMut(&Listener, &Notification) -> Answer) {
+pub fn serve_loop(listener: &Listener, answer: impl FnMut(&Listener, &Notification) -> Answer) {
+    serve_until(listener, None, answer)
+}
+
+/// [`serve_loop`], ending also once `stop` is readable or hung up and no notification is
+/// pending: a pending one is answered first, so nothing a process asked goes unlogged.
+fn serve_until(
+    listener: &Listener,
+    stop: Option<BorrowedFd<'_>>,
+    mut answer: impl FnMut(&Listener, &Notification) -> Answer,
+) {
+    let watched = if stop.is_some() { 2 } else { 1 };
     loop {
-        let mut pfd = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut pfd, PollTimeout::NONE) {
+        let mut pfd = [
+            PollFd::new(listener.as_fd(), PollFlags::POLLIN),
+            PollFd::new(stop.unwrap_or(listener.as_fd()), PollFlags::POLLIN),
+        ];
+        match poll(&mut pfd[..watched], PollTimeout::NONE) {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
             Err(_) => return,
         }
-        let revents = pfd[0].revents().unwrap_or(PollFlags::empty());
-        if revents.contains(PollFlags::POLLHUP) && !revents.contains(PollFlags::POLLIN) {
+        // Without a pending notification, the poll returned for a hang-up (every process
+        // under the filter is gone), an error, or the stop.
+        if !pfd[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLIN))
+        {
             return;
         }
         let req = match listener.receive() {

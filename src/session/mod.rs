@@ -258,15 +258,28 @@ pub fn explain(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, SessionErro
     Ok(0)
 }
 
-/// `safe-install CMD`: run it sandboxed and return the exit status to leave with.
-pub fn run(args: &SandboxArgs, argv: &[OsString]) -> Result<i32, SessionError> {
-    // The full sandbox's child first: it creates its namespaces while the plan is built
-    // below, and is killed unused if planning fails or landlock mode is chosen. No thread
-    // exists yet, as the clone requires. A clone that fails is the error of a full run only.
-    let early = crate::supervisor::full::Early::clone(plan::IdMap::for_caller(
+/// The full sandbox's child, cloned first thing in a run ([`clone_sandbox`]); the clone's
+/// error is the error of a full run only.
+pub type EarlySandbox = Result<crate::supervisor::full::Early, crate::supervisor::SupervisorError>;
+
+/// The first step of `run`, before anything else starts (logging included): clone the full
+/// sandbox's child, which creates its namespaces while the plan is built, and is killed
+/// unused if planning fails or landlock mode is chosen. No thread may exist yet, as the
+/// clone requires.
+pub fn clone_sandbox() -> EarlySandbox {
+    crate::supervisor::full::Early::clone(plan::IdMap::for_caller(
         nix::unistd::getuid().as_raw(),
         nix::unistd::getgid().as_raw(),
-    ));
+    ))
+}
+
+/// `safe-install CMD`: run it sandboxed, in the child `early` from [`clone_sandbox`] when
+/// the full sandbox is chosen, and return the exit status to leave with.
+pub fn run(
+    args: &SandboxArgs,
+    argv: &[OsString],
+    early: EarlySandbox,
+) -> Result<i32, SessionError> {
     let start;
     let Built {
         policy,

@@ -29,6 +29,12 @@ pub struct Child {
     observer: Option<Arc<Observer>>,
     servers: Option<egress::Servers>,
     notifier: Option<std::thread::JoinHandle<()>>,
+    /// Closed to stop the notifier of init's filter once init has said that nothing else
+    /// is left (its listener would only hang up once init is reaped).
+    notifier_stop: Option<OwnedFd>,
+    /// Init said it leaves with this status once everything else was gone, and may still be
+    /// tearing its namespaces down (not waited for; see [`Child::wait_exit`]).
+    unreaped: bool,
 }
 
 fn unix_pair() -> Result<(OwnedFd, OwnedFd), SupervisorError> {
@@ -157,6 +163,8 @@ impl Early {
             observer: None,
             servers: None,
             notifier: None,
+            notifier_stop: None,
+            unreaped: false,
         };
         Ok((child, started.pipes))
     }
@@ -168,6 +176,20 @@ impl Drop for Early {
             kill_and_reap(started.pid);
         }
     }
+}
+
+/// Fill `buf` from `fd`; false at EOF or on an error.
+fn read_exact(fd: &OwnedFd, buf: &mut [u8]) -> bool {
+    let mut at = 0;
+    while at < buf.len() {
+        match nix::unistd::read(fd, &mut buf[at..]) {
+            Ok(0) => return false,
+            Ok(n) => at += n,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return false,
+        }
+    }
+    true
 }
 
 fn kill_and_reap(pid: Pid) {
@@ -273,19 +295,28 @@ impl Child {
         let scope = Scope::Sandbox {
             generic: observer.generic,
         };
+        let (stop_r, stop_w) = pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
         self.notifier = Some(notifier::spawn(
             listener.into(),
             Arc::clone(observer),
             scope,
+            Some(stop_r),
         )?);
+        self.notifier_stop = Some(stop_w);
         Ok(())
     }
 
-    /// Wait until init has exited, answering its question about processes left behind
-    /// (`leftovers`) meanwhile, and return its status. On this thread: a thread of its own
-    /// cost more than the question, asked in few runs. Once init says every other process is
-    /// gone, the egress servers begin to stop while init's exit tears its namespaces down
-    /// (about half a millisecond); the status itself is the kernel's, from the wait.
+    /// Wait until init has ended the sandbox, answering its question about processes left
+    /// behind (`leftovers`) meanwhile, and return its status. On this thread: a thread of its
+    /// own cost more than the question, asked in few runs.
+    ///
+    /// Init ends by saying that every other process is killed and reaped, with the status it
+    /// exits with ([`init::all_gone`](crate::sandbox::init::all_gone)). Nothing in the
+    /// sandbox runs code after that, so its exit, which tears the namespaces down (about half
+    /// a millisecond), is not waited for: the egress servers stop meanwhile, and init is
+    /// reaped at [`Child::finish`] if it is gone by then (else by the system's reaper once
+    /// safe-install exits). Without that message (init killed, a channel error), the status
+    /// is the kernel's, from the wait.
     pub(super) fn wait_exit(&mut self) -> Result<i32, SupervisorError> {
         use crate::sandbox::init::{ALL_GONE, LEFTOVERS};
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -312,6 +343,14 @@ impl Child {
                         if let Some(servers) = &self.servers {
                             servers.begin_stop();
                         }
+                        // Nothing can notify any more: the notifier ends once it has
+                        // answered what is pending, while the rest of the run goes on.
+                        drop(self.notifier_stop.take());
+                        let mut status = [0u8; 4];
+                        if read_exact(&channel, &mut status) {
+                            self.unreaped = true;
+                            return Ok(i32::from_le_bytes(status));
+                        }
                         break;
                     }
                     // EOF (init gone), an error, or a byte init never sends.
@@ -322,8 +361,8 @@ impl Child {
         super::wait_exit_status(self.pid)
     }
 
-    /// Once the command has exited: the staging directory goes, and the notifier ends (the
-    /// listener hangs up once every sandboxed process is gone).
+    /// Once the sandbox has ended: the staging directory goes, the notifier ends once it has
+    /// answered what is pending, and init is reaped if it has exited.
     pub(super) fn finish(mut self) {
         drop(self.staging.take());
         // The egress servers end while the notifier drains (nothing inside can connect any
@@ -331,9 +370,13 @@ impl Child {
         if let Some(servers) = &self.servers {
             servers.begin_stop();
         }
+        drop(self.notifier_stop.take());
         if let Some(handle) = self.notifier.take() {
             let _ = handle.join();
         }
         drop(self.servers);
+        if self.unreaped {
+            let _ = nix::sys::wait::waitpid(self.pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+        }
     }
 }

@@ -29,6 +29,34 @@ fn death_by_signal_is_128_plus_n() {
     assert_eq!(out.code(), 128 + 11, "{}", out.describe());
 }
 
+/// A daemon the command leaves behind runs nothing once safe-install has returned: it was
+/// killed before the exit status was known, not while safe-install exits or after.
+#[test]
+fn a_daemon_left_behind_runs_nothing_once_safe_install_returns() {
+    let _g = shared_run_guard();
+    let world = World::new("daemon-after-return");
+    let ticks = world.project.join("ticks");
+    // The daemon appends a line every 10 ms, in its own session like a double-forked one.
+    let out = run(
+        &mut world.sandboxed_sh(
+            "setsid sh -c 'while :; do echo tick >> ticks; sleep 0.01; done' & \
+             while [ ! -s ticks ]; do sleep 0.01; done; exit 3",
+        ),
+        RUN_TIMEOUT,
+    );
+    assert_eq!(out.code(), 3, "{}", out.describe());
+    let at_return = std::fs::read_to_string(&ticks).expect("the daemon ticked");
+    assert!(!at_return.is_empty(), "{}", out.describe());
+    std::thread::sleep(Duration::from_millis(300));
+    let later = std::fs::read_to_string(&ticks).expect("read ticks");
+    assert_eq!(
+        later.len(),
+        at_return.len(),
+        "the daemon went on writing after safe-install returned\n{}",
+        out.describe()
+    );
+}
+
 #[test]
 fn output_of_the_command_passes_through() {
     let _g = shared_run_guard();
