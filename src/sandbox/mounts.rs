@@ -24,8 +24,13 @@ const MOUNT_ATTR_NOEXEC: u64 = 0x8;
 /// The device nodes bound from the host.
 const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 
-/// An empty read-only file in the new root, bound over every hidden file.
-const EMPTY_FILE: &str = ".safe-install-empty";
+/// A directory of the new root with what files are bound from: the empty file bound over
+/// every hidden file, and the planned files' contents. Written, then made a read-only,
+/// nosuid, nodev, noexec mount of its own: a bind takes the flags of its source's mount, so
+/// no bound file needs a `mount_setattr` of its own.
+const SOURCES: &str = ".safe-install-sources";
+/// In [`SOURCES`]: the empty file.
+const EMPTY_FILE: &str = "empty";
 
 fn err(stage: Stage, e: nix::errno::Errno, what: &str, path: &Path) -> SetupError {
     SetupError::errno(stage, e, format!("{what} {}", path.display()))
@@ -92,17 +97,10 @@ pub fn build(mounts: &[Mount], root: &Path) -> Result<(), SetupError> {
     )
     .map_err(|e| err(Stage::Mounts, e, "mount tmpfs root at", root))?;
 
-    let empty = root.join(EMPTY_FILE);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o444)
-        .open(&empty)
-        .map_err(|e| SetupError::io(Stage::Mounts, &e, "create the empty file"))?;
-
+    let sources = write_sources(root, mounts)?;
     let mut done: Vec<&Mount> = Vec::new();
     for m in mounts {
-        apply(root, m, &done, &empty)?;
+        apply(root, m, &done, &sources)?;
         done.push(m);
     }
     // The root itself: nothing may be created next to the mount points.
@@ -111,6 +109,45 @@ pub fn build(mounts: &[Mount], root: &Path) -> Result<(), SetupError> {
         MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
         false,
     )
+}
+
+/// The file in `sources` holding the content of the `index`th planned mount.
+fn content_file(sources: &Path, index: usize) -> PathBuf {
+    sources.join(format!("file-{index}"))
+}
+
+/// Write [`SOURCES`] under `root` (the empty file, each planned file's content) and make it
+/// the read-only mount every file bind comes from.
+fn write_sources(root: &Path, mounts: &[Mount]) -> Result<PathBuf, SetupError> {
+    let dir = root.join(SOURCES);
+    std::fs::create_dir(&dir)
+        .map_err(|e| SetupError::io(Stage::Mounts, &e, "mkdir the sources"))?;
+    let create = |path: &Path, content: &[u8], what: &str| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o444)
+            .open(path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, content))
+            .map_err(|e| SetupError::io(Stage::Mounts, &e, what.to_string()))
+    };
+    create(&dir.join(EMPTY_FILE), b"", "create the empty file")?;
+    for (index, m) in mounts.iter().enumerate() {
+        if let MountKind::File(content) = &m.kind {
+            create(
+                &content_file(&dir, index),
+                content.as_bytes(),
+                &format!("write {}", m.target.display()),
+            )?;
+        }
+    }
+    bind(&dir, &dir)?;
+    setattr(
+        &dir,
+        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+        false,
+    )?;
+    Ok(dir)
 }
 
 /// Switch to the view built at `root` (`pivot_root`) and detach the host's tree.
@@ -183,7 +220,8 @@ fn bind(source: &Path, dest: &Path) -> Result<(), SetupError> {
     .map_err(|e| err(Stage::Mounts, e, "bind", source))
 }
 
-fn apply(root: &Path, m: &Mount, done: &[&Mount], empty: &Path) -> Result<(), SetupError> {
+/// Mount `m`, the `done.len()`th of the plan, with the files bound from `sources`.
+fn apply(root: &Path, m: &Mount, done: &[&Mount], sources: &Path) -> Result<(), SetupError> {
     let t = &m.target;
     match &m.kind {
         MountKind::Tmpfs => {
@@ -228,15 +266,8 @@ fn apply(root: &Path, m: &Mount, done: &[&Mount], empty: &Path) -> Result<(), Se
                 })?;
             }
         }
-        MountKind::HideFile => {
-            let dest = inside(root, t);
-            bind(empty, &dest)?;
-            setattr(
-                &dest,
-                MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
-                false,
-            )?;
-        }
+        // Read-only, nosuid, nodev and noexec from the sources' mount.
+        MountKind::HideFile => bind(&sources.join(EMPTY_FILE), &inside(root, t))?,
         MountKind::HideDir => {
             let dest = inside(root, t);
             mount(
@@ -260,22 +291,10 @@ fn apply(root: &Path, m: &Mount, done: &[&Mount], empty: &Path) -> Result<(), Se
             .map_err(|e| err(Stage::Proc, e, "mount proc at", t))?;
         }
         MountKind::Dev => dev(root, done, t)?,
-        MountKind::File(content) => {
-            let source = root.join(format!("{EMPTY_FILE}-{}", done.len()));
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o444)
-                .open(&source)
-                .and_then(|mut f| std::io::Write::write_all(&mut f, content.as_bytes()))
-                .map_err(|e| SetupError::io(Stage::Mounts, &e, format!("write {}", t.display())))?;
+        // Written by `write_sources`; the flags come from its mount.
+        MountKind::File(_) => {
             let dest = make_file(root, done, t)?;
-            bind(&source, &dest)?;
-            setattr(
-                &dest,
-                MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
-                false,
-            )?;
+            bind(&content_file(sources, done.len()), &dest)?;
         }
     }
     Ok(())
@@ -301,8 +320,9 @@ fn dev(root: &Path, done: &[&Mount], t: &Path) -> Result<(), SetupError> {
         std::fs::File::create(&node)
             .map_err(|e| SetupError::io(Stage::Mounts, &e, format!("create /dev/{name}")))?;
         bind(&host, &node)?;
-        setattr(&node, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, false)?;
     }
+    // Every node bound so far at once (devpts and shm, mounted next, have their own flags).
+    setattr(&dest, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, true)?;
     for (name, to) in [
         ("fd", "/proc/self/fd"),
         ("stdin", "/proc/self/fd/0"),

@@ -74,6 +74,62 @@ fn hidden_project_files_read_empty_and_the_real_files_stay() {
     }
 }
 
+/// The mount flags the kernel holds for what hides a file and for the device nodes, as the
+/// sandbox's own mountinfo shows them: a hidden file cannot be written, executed or used
+/// as a device or set-uid program; a device node is usable, neither executable nor set-uid.
+#[test]
+fn hidden_files_and_device_nodes_carry_their_mount_flags() {
+    let world = World::new("view-mount-flags");
+    let out = sh(
+        &world,
+        "cat /proc/self/mountinfo; echo ok > /dev/null && echo DEVNULL-WRITABLE; \
+         echo leak >> .env && echo HIDDEN-WRITTEN; chmod 0666 .env && echo HIDDEN-CHMODDED; true",
+    );
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    // mountinfo: ID PARENT MAJ:MIN ROOT MOUNT-POINT OPTIONS ...
+    let options = |point: &str| -> Option<Vec<String>> {
+        out.stdout.lines().rev().find_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f.len() > 5 && f[4] == point).then(|| f[5].split(',').map(String::from).collect())
+        })
+    };
+    for rel in PROJECT_SECRETS {
+        let point = world.project.join(rel).display().to_string();
+        let opts =
+            options(&point).unwrap_or_else(|| panic!("no mount hides {point}\n{}", out.describe()));
+        for flag in ["ro", "nosuid", "nodev", "noexec"] {
+            assert!(
+                opts.iter().any(|o| o == flag),
+                "{point} is mounted {opts:?}, without {flag}\n{}",
+                out.describe()
+            );
+        }
+    }
+    for node in ["null", "zero", "full", "random", "urandom"] {
+        let point = format!("/dev/{node}");
+        let opts =
+            options(&point).unwrap_or_else(|| panic!("no mount for {point}\n{}", out.describe()));
+        for flag in ["nosuid", "noexec"] {
+            assert!(
+                opts.iter().any(|o| o == flag),
+                "{point} is mounted {opts:?}, without {flag}\n{}",
+                out.describe()
+            );
+        }
+    }
+    assert!(
+        out.stdout.contains("DEVNULL-WRITABLE"),
+        "{}",
+        out.describe()
+    );
+    assert!(!out.stdout.contains("HIDDEN-WRITTEN"), "{}", out.describe());
+    assert!(
+        !out.stdout.contains("HIDDEN-CHMODDED"),
+        "{}",
+        out.describe()
+    );
+}
+
 #[test]
 fn extra_hide_glob_from_the_command_line() {
     let world = World::new("view-hide-flag");
