@@ -17,16 +17,16 @@ fn main() {
     {
         std::process::exit(safe_install::shim::main());
     }
+    // The file this process runs from (read once: a readlink of /proc/self/exe).
+    let exe = std::env::current_exe().ok();
     // Inside the sandbox, safe-install stands in for the system shell when the package
     // manager runs its scripts with `/bin/sh` (yarn 1: scripts at trust level 2).
-    if safe_install::shim::system_shell::invoked_as_system_shell(
-        std::env::current_exe().ok().as_deref(),
-    ) {
+    if safe_install::shim::system_shell::invoked_as_system_shell(exe.as_deref()) {
         std::process::exit(safe_install::shim::system_shell::main());
     }
     // Inside the sandbox, safe-install stands in for pip's interpreter (build backends at
     // trust level 2).
-    if safe_install::shim::python::invoked_as_python(std::env::current_exe().ok().as_deref()) {
+    if safe_install::shim::python::invoked_as_python(exe.as_deref()) {
         std::process::exit(safe_install::shim::python::main());
     }
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();

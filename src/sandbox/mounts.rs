@@ -176,18 +176,37 @@ fn on_private_tmpfs(done: &[&Mount], target: &Path) -> bool {
 
 fn make_dir(root: &Path, done: &[&Mount], target: &Path) -> Result<PathBuf, SetupError> {
     let path = inside(root, target);
-    if path.is_dir() {
-        return Ok(path);
-    }
     if !on_private_tmpfs(done, target) {
+        if path.is_dir() {
+            return Ok(path);
+        }
         return Err(SetupError::new(
             Stage::Mounts,
             format!("mount point {} is missing on the host", target.display()),
         ));
     }
-    std::fs::create_dir_all(&path)
+    // Ours to create, and most mount points are new: mkdir first, the parents when missing.
+    mkdir_p(&path)
         .map_err(|e| SetupError::io(Stage::Mounts, &e, format!("mkdir {}", target.display())))?;
     Ok(path)
+}
+
+/// `mkdir -p` that tries each directory before looking at it (`create_dir_all` stats first).
+fn mkdir_p(path: &Path) -> std::io::Result<()> {
+    match std::fs::create_dir(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && path.is_dir() => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(parent) = path.parent() {
+                mkdir_p(parent)?;
+            }
+            match std::fs::create_dir(path) {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && path.is_dir() => Ok(()),
+                other => other,
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn make_file(root: &Path, done: &[&Mount], target: &Path) -> Result<PathBuf, SetupError> {
@@ -355,4 +374,23 @@ fn dev(root: &Path, done: &[&Mount], t: &Path) -> Result<(), SetupError> {
     .map_err(|e| err(Stage::Mounts, e, "mount tmpfs at", &shm))?;
     setattr(&dest, MOUNT_ATTR_RDONLY, false)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mkdir_p;
+
+    #[test]
+    fn mkdir_p_makes_missing_parents_and_takes_an_existing_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let deep = dir.path().join("a/b/c");
+        mkdir_p(&deep).expect("nested");
+        assert!(deep.is_dir());
+        mkdir_p(&deep).expect("existing");
+        mkdir_p(&dir.path().join("a/b/d")).expect("sibling");
+        std::fs::write(dir.path().join("a/file"), "x").expect("file");
+        let in_the_way = mkdir_p(&dir.path().join("a/file")).expect_err("a file is no directory");
+        assert_eq!(in_the_way.kind(), std::io::ErrorKind::AlreadyExists);
+        assert!(mkdir_p(&dir.path().join("a/file/below")).is_err());
+    }
 }
