@@ -6,6 +6,7 @@
 
 use super::report::{send, Report, SetupError, Stage};
 use crate::sandbox::child_plan::Command;
+use crate::sys::process::OneThread;
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{execve, setsid, Pid};
@@ -55,14 +56,19 @@ pub fn all_gone(status: i32) -> [u8; 5] {
 const LEFTOVERS_TIMEOUT_MS: u16 = 5000;
 
 /// Start the command and serve as init until it exits. Never returns.
-pub fn run(command: &Command, report: BorrowedFd<'_>, leftovers: BorrowedFd<'_>) -> ! {
+pub fn run(
+    command: &Command,
+    one: &OneThread,
+    report: BorrowedFd<'_>,
+    leftovers: BorrowedFd<'_>,
+) -> ! {
     let set = watched();
     if let Err(e) = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None) {
         SetupError::errno(Stage::Signals, e, "block signals").report(report);
         exit(crate::exit::SETUP_FAILED);
     }
     // Init is single-threaded (the supervisor cloned it before starting any thread).
-    let child = match start_command(command, report) {
+    let child = match start_command(command, one, report) {
         Ok(child) => child,
         Err(e) => {
             SetupError::io(Stage::Fork, &e.into(), "clone (CLONE_VM | CLONE_VFORK)").report(report);
@@ -153,11 +159,12 @@ fn exit(code: i32) -> ! {
 /// exec failure and leaves.
 pub(crate) fn start_command(
     command: &Command,
+    one: &OneThread,
     report: BorrowedFd<'_>,
 ) -> Result<Pid, crate::sys::process::SpawnError> {
     let exec = Exec::prepare(command);
     let mut stack = vec![0u8; EXEC_STACK];
-    crate::sys::process::spawn_shared(Box::new(|| exec.run(report)), &mut stack)
+    crate::sys::process::spawn_shared(one, Box::new(|| exec.run(report)), &mut stack)
 }
 
 /// The command's stack until it executes: system calls and the failure report only.

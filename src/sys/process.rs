@@ -41,6 +41,23 @@ fn single_threaded() -> Result<(), SpawnError> {
     }
 }
 
+/// Proof, taken with [`one_thread`], that this process had a single thread, for code that
+/// starts none afterwards (the sandbox's init). It cannot leave the thread that took it.
+#[derive(Debug)]
+pub struct OneThread {
+    _here: std::marker::PhantomData<*const ()>,
+}
+
+/// [`OneThread`] if this process has no thread but the calling one (unknown, no /proc, is
+/// taken as met, as for [`fork`]). Taken before a notify filter is installed, the /proc read
+/// is not a notified call.
+pub fn one_thread() -> Result<OneThread, SpawnError> {
+    single_threaded()?;
+    Ok(OneThread {
+        _here: std::marker::PhantomData,
+    })
+}
+
 /// `fork`, refused once another thread exists (see [`SpawnError::Threads`]).
 pub fn fork() -> Result<ForkResult, SpawnError> {
     single_threaded()?;
@@ -80,14 +97,14 @@ pub fn clone(
 /// neither the page tables at the call nor page after page as either side writes (the
 /// sandbox's init, a copy of the whole supervisor, paid about 40 such faults for each command
 /// it started). The child has its own descriptor table, working directory, signal mask and
-/// dispositions, like a forked one. `SIGCHLD` is sent when the child exits. Refused once
-/// another thread exists: that thread would run on while the child uses the shared heap.
+/// dispositions, like a forked one. `SIGCHLD` is sent when the child exits. Only with
+/// [`OneThread`]: another thread would run on while the child uses the shared heap.
 pub fn spawn_shared(
+    _one: &OneThread,
     child: Box<dyn FnMut() -> isize + '_>,
     stack: &mut [u8],
 ) -> Result<Pid, SpawnError> {
-    single_threaded()?;
-    // SAFETY: the process is single-threaded (checked above) and suspended until the child
+    // SAFETY: the process is single-threaded (`OneThread`) and suspended until the child
     // has executed a program or exited (CLONE_VFORK), so nothing else touches the memory the
     // child shares: it may run ordinary code, allocation included, as a forked child may. The
     // stack is the caller's and outlives the call; the callback borrows only what the caller
@@ -160,5 +177,24 @@ pub fn in_child(check: impl FnOnce() -> Result<(), String>) -> Result<(), String
                 (other, true) => Err(format!("the child ended with {other:?}")),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The test harness runs tests on threads: no proof there; a forked child has one thread.
+    #[test]
+    fn one_thread_is_proven_only_with_a_single_thread() {
+        let _other = std::thread::spawn(|| std::thread::sleep(std::time::Duration::from_secs(2)));
+        assert!(matches!(
+            super::one_thread(),
+            Err(super::SpawnError::Threads(n)) if n > 1
+        ));
+        super::in_child(|| {
+            super::one_thread()
+                .map(drop)
+                .map_err(|e| format!("a forked child: {e}"))
+        })
+        .expect("in a forked child");
     }
 }

@@ -38,6 +38,7 @@ use crate::sandbox::report::{send, Report, SetupError, Stage, Steps};
 use crate::sandbox::{
     caps, control, egress, idmap, init, landlock, loopback, mounts, seccomp, HOSTNAME,
 };
+use crate::sys::process::OneThread;
 use crate::sys::seccomp::Listener;
 use nix::sched::CloneFlags;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -98,7 +99,12 @@ pub fn child_main(ids: &IdMap, fds: &ChildFds) -> ! {
     let outcome =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| setup(&steps, ids, fds)));
     match outcome {
-        Ok(Ok(Some(plan))) => init::run(&plan.command, fds.report.as_fd(), fds.leftovers.as_fd()),
+        Ok(Ok(Some((plan, one)))) => init::run(
+            &plan.command,
+            &one,
+            fds.report.as_fd(),
+            fds.leftovers.as_fd(),
+        ),
         Ok(Ok(None)) => {}
         Ok(Err(e)) => e.report(&fds.report),
         Err(_) => steps.panicked().report(&fds.report),
@@ -112,8 +118,13 @@ struct Filters {
     notify: Option<seccomp::Program>,
 }
 
-/// The steps up to `exec`; `None` when the supervisor sent no plan (it gave up first).
-fn setup(steps: &Steps, ids: &IdMap, fds: &ChildFds) -> Result<Option<ChildPlan>, SetupError> {
+/// The steps up to `exec`, with the proof that init has one thread; `None` when the
+/// supervisor sent no plan (it gave up first).
+fn setup(
+    steps: &Steps,
+    ids: &IdMap,
+    fds: &ChildFds,
+) -> Result<Option<(ChildPlan, OneThread)>, SetupError> {
     steps.run(Stage::ParentDeath, || {
         die_with_supervisor(fds.alive.as_fd())
     })?;
@@ -136,14 +147,14 @@ fn setup(steps: &Steps, ids: &IdMap, fds: &ChildFds) -> Result<Option<ChildPlan>
     steps.run(Stage::WipeEnvironment, wipe_environment)?;
     steps.run(Stage::Landlock, || apply_landlock(&plan, fds))?;
     let control = steps.run(Stage::ControlSocket, || open_control(&plan))?;
-    let listener = steps.run(Stage::Seccomp, || install_filters(&filters))?;
+    let (listener, one) = steps.run(Stage::Seccomp, || install_filters(&filters))?;
     steps.run(Stage::Handover, || {
         hand_over(fds, listener.as_ref(), control.as_ref())
     })?;
     drop(listener);
     drop(control);
     steps.run(Stage::NonDumpable, non_dumpable)?;
-    Ok(Some(plan))
+    Ok(Some((plan, one)))
 }
 
 fn unshare_namespaces() -> Result<(), SetupError> {
@@ -204,14 +215,20 @@ fn open_control(plan: &ChildPlan) -> Result<Option<OwnedFd>, SetupError> {
     }
 }
 
-fn install_filters(filters: &Filters) -> Result<Option<Listener>, SetupError> {
+/// The filters bind the calling thread only: the one thread there is (checked first, while
+/// the check's /proc read is no notified call; init starts no thread after, so the proof
+/// also serves the command's start).
+fn install_filters(filters: &Filters) -> Result<(Option<Listener>, OneThread), SetupError> {
+    let one = crate::sys::process::one_thread()
+        .map_err(|e| SetupError::new(Stage::Seccomp, e.to_string()))?;
     seccomp::install(&filters.deny).map_err(|e| SetupError::new(Stage::Seccomp, e.to_string()))?;
-    match &filters.notify {
+    let listener = match &filters.notify {
         Some(prog) => seccomp::install_listener(prog)
             .map(Some)
-            .map_err(|e| SetupError::io(Stage::Seccomp, &e, "install the notify filter")),
-        None => Ok(None),
-    }
+            .map_err(|e| SetupError::io(Stage::Seccomp, &e, "install the notify filter"))?,
+        None => None,
+    };
+    Ok((listener, one))
 }
 
 /// Report the descriptors and wait until the supervisor has copied them (pidfd_getfd needs

@@ -151,9 +151,11 @@ fn serve(setup: &Setup<'_>) -> ! {
         exit(crate::exit::SETUP_FAILED);
     }
     // This process is single-threaded (forked from the supervisor before it started any
-    // thread).
+    // thread); its notify filter does not observe the /proc read that checks it.
     let command = crate::sandbox::child_plan::Command::of(setup.plan);
-    let child = match crate::sandbox::init::start_command(&command, setup.report.as_fd()) {
+    let started = crate::sys::process::one_thread()
+        .and_then(|one| crate::sandbox::init::start_command(&command, &one, setup.report.as_fd()));
+    let child = match started {
         Ok(child) => child,
         Err(e) => {
             SetupError::io(Stage::Fork, &e.into(), "clone (CLONE_VM | CLONE_VFORK)")
