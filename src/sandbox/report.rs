@@ -22,6 +22,8 @@ pub enum Stage {
     EgressSockets,
     /// The full sandbox's child reading the part of the plan it executes.
     ReceivePlan,
+    /// The full sandbox's child taking back every CPU the caller allows.
+    Cpus,
     Mounts,
     /// Inside [`Stage::Mounts`]: the sandbox's own procfs, a planned mount that fails for
     /// reasons of its own (a partly masked host /proc).
@@ -52,6 +54,7 @@ impl Stage {
         Stage::Loopback,
         Stage::EgressSockets,
         Stage::ReceivePlan,
+        Stage::Cpus,
         Stage::Mounts,
         Stage::Proc,
         Stage::PivotRoot,
@@ -79,6 +82,7 @@ impl Stage {
             Stage::Loopback => "bringing up the loopback interface",
             Stage::EgressSockets => "opening the proxy and DNS sockets",
             Stage::ReceivePlan => "receiving the plan from the supervisor",
+            Stage::Cpus => "taking back the caller's CPUs",
             Stage::Mounts => "building the filesystem view",
             Stage::Proc => "mounting the sandbox's /proc",
             Stage::PivotRoot => "switching to the filesystem view",

@@ -87,16 +87,20 @@ impl Early {
             egress_parent.as_raw_fd(),
             leftovers_parent.as_raw_fd(),
         ];
+        let cpus = nix::sched::sched_getaffinity(Pid::from_raw(0)).ok();
         let mut stack = vec![0u8; CHILD_STACK];
         let callback = Box::new(|| -> isize {
             for fd in parent_only {
                 // The child's copies of descriptors only the supervisor uses.
                 crate::sys::fd::close_inherited(fd);
             }
-            child_main(&ids, &child_fds)
+            child_main(&ids, cpus.as_ref(), &child_fds)
         });
         let pid = crate::sys::process::clone(callback, &mut stack, CLONE_NAMESPACES);
         drop(child_fds);
+        if let (Ok(pid), Some(cpus)) = (&pid, &cpus) {
+            keep_off_this_cpu(*pid, cpus);
+        }
         let pid = match pid {
             Ok(pid) => pid,
             Err(crate::sys::process::SpawnError::Sys(e)) => {
@@ -190,6 +194,26 @@ fn read_exact(fd: &OwnedFd, buf: &mut [u8]) -> bool {
         }
     }
     true
+}
+
+/// Move the just-cloned `child` to the caller's other CPUs while this process plans. The
+/// kernel leaves a new task on its parent's CPU (on this project's 2-CPU test VM it then
+/// waited about a millisecond, the whole planning, while the other CPU idled); the child's
+/// setup and the planning are meant to run side by side. The child takes `allowed` back once
+/// it has the plan (step `cpus`). Nothing to do with a single allowed CPU; a refusal only
+/// costs the overlap.
+fn keep_off_this_cpu(child: Pid, allowed: &nix::sched::CpuSet) {
+    let Ok(here) = nix::sched::sched_getcpu() else {
+        return;
+    };
+    let mut others = *allowed;
+    if others.unset(here).is_err() {
+        return;
+    }
+    let any = (0..nix::sched::CpuSet::count()).any(|c| others.is_set(c).unwrap_or(false));
+    if any {
+        let _ = nix::sched::sched_setaffinity(child, &others);
+    }
 }
 
 fn kill_and_reap(pid: Pid) {

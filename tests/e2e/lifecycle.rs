@@ -57,6 +57,28 @@ fn a_daemon_left_behind_runs_nothing_once_safe_install_returns() {
     );
 }
 
+/// The sandbox's child is kept off the supervisor's CPU while the plan is built; the command
+/// runs on every CPU the caller allows, as it would bare.
+#[test]
+fn the_command_runs_on_every_cpu_the_caller_allows() {
+    let _g = shared_run_guard();
+    let world = World::new("cpus");
+    let allowed = |status: &str| -> Option<String> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .map(|v| v.trim().to_string())
+    };
+    let ours = allowed(&std::fs::read_to_string("/proc/self/status").expect("status"))
+        .expect("Cpus_allowed_list");
+    let out = run(
+        &mut world.sandboxed_sh("cat /proc/self/status"),
+        RUN_TIMEOUT,
+    );
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    assert_eq!(allowed(&out.stdout), Some(ours), "{}", out.describe());
+}
+
 #[test]
 fn output_of_the_command_passes_through() {
     let _g = shared_run_guard();

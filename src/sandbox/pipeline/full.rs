@@ -14,21 +14,23 @@
 //! 6. `egress-sockets`: open the proxy and DNS sockets and hand them to the supervisor;
 //! 7. `receive-plan`: read the plan's message to its end (none at all: the supervisor gave up
 //!    before the sandbox was needed, and the child leaves quietly);
-//! 8. `mounts`: build the filesystem view on an empty tmpfs (`proc` when its /proc mount
+//! 8. `cpus`: take back every CPU the caller allows (the supervisor kept the child off the
+//!    CPU it plans on, see `supervisor::full::Early`);
+//! 9. `mounts`: build the filesystem view on an empty tmpfs (`proc` when its /proc mount
 //!    fails: that happens before the old root goes);
-//! 9. `pivot-root`: switch to it, report `Ready` so the supervisor removes the staging
-//!    directory;
-//! 10. `seccomp-compile`: compile the deny filters and init's notify filter;
-//! 11. `no-new-privs`;
-//! 12. `capabilities`: drop every capability;
-//! 13. `wipe-environment`: init is a copy of the supervisor, its memory holds the caller's
+//! 10. `pivot-root`: switch to it, report `Ready` so the supervisor removes the staging
+//!     directory;
+//! 11. `seccomp-compile`: compile the deny filters and init's notify filter;
+//! 12. `no-new-privs`;
+//! 13. `capabilities`: drop every capability;
+//! 14. `wipe-environment`: init is a copy of the supervisor, its memory holds the caller's
 //!     full environment;
-//! 14. `landlock` (reported);
-//! 15. `control-socket`: where lifecycle scripts hand over their listeners (trust level 2);
-//! 16. `seccomp`: the deny filters and the notify filter;
-//! 17. `handover`: the listener and control socket to the supervisor, which copies them;
-//! 18. `non-dumpable`: from here on /proc/1/{environ,mem} are unreadable to the command;
-//! 19. `signals`, `fork`, `exec`: block the signals init relays, fork the command into its
+//! 15. `landlock` (reported);
+//! 16. `control-socket`: where lifecycle scripts hand over their listeners (trust level 2);
+//! 17. `seccomp`: the deny filters and the notify filter;
+//! 18. `handover`: the listener and control socket to the supervisor, which copies them;
+//! 19. `non-dumpable`: from here on /proc/1/{environ,mem} are unreadable to the command;
+//! 20. `signals`, `fork`, `exec`: block the signals init relays, fork the command into its
 //!     own session with the scrubbed environment, serve as init (`sandbox::init`).
 
 use super::{die_with_supervisor, no_new_privs, non_dumpable, wipe_environment};
@@ -40,7 +42,7 @@ use crate::sandbox::{
 };
 use crate::sys::process::OneThread;
 use crate::sys::seccomp::Listener;
-use nix::sched::CloneFlags;
+use nix::sched::{CloneFlags, CpuSet};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 /// Descriptors the child keeps: where to report, and a pipe whose other end only the
@@ -77,6 +79,7 @@ pub const STEPS: &[Stage] = &[
     Stage::Loopback,
     Stage::EgressSockets,
     Stage::ReceivePlan,
+    Stage::Cpus,
     Stage::Mounts,
     Stage::PivotRoot,
     Stage::SeccompCompile,
@@ -93,11 +96,13 @@ pub const STEPS: &[Stage] = &[
     Stage::Exec,
 ];
 
-/// The body of the cloned child, with the ids the supervisor will plan with. Never returns.
-pub fn child_main(ids: &IdMap, fds: &ChildFds) -> ! {
+/// The body of the cloned child, with the ids the supervisor will plan with and the CPUs the
+/// caller allows (to take back once the plan is in). Never returns.
+pub fn child_main(ids: &IdMap, cpus: Option<&CpuSet>, fds: &ChildFds) -> ! {
     let steps = Steps::new(STEPS);
-    let outcome =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| setup(&steps, ids, fds)));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        setup(&steps, ids, cpus, fds)
+    }));
     match outcome {
         Ok(Ok(Some((plan, one)))) => init::run(
             &plan.command,
@@ -123,6 +128,7 @@ struct Filters {
 fn setup(
     steps: &Steps,
     ids: &IdMap,
+    cpus: Option<&CpuSet>,
     fds: &ChildFds,
 ) -> Result<Option<(ChildPlan, OneThread)>, SetupError> {
     steps.run(Stage::ParentDeath, || {
@@ -138,6 +144,7 @@ fn setup(
     let Some(plan) = steps.run(Stage::ReceivePlan, || receive_plan(fds.plan.as_fd()))? else {
         return Ok(None);
     };
+    steps.run(Stage::Cpus, || take_back(cpus))?;
     steps.run(Stage::Mounts, || mounts::build(&plan.mounts, &plan.staging))?;
     steps.run(Stage::PivotRoot, || mounts::enter(&plan.staging))?;
     send(fds.report.as_fd(), &Report::Ready);
@@ -180,6 +187,16 @@ fn receive_plan(fd: std::os::fd::BorrowedFd<'_>) -> Result<Option<ChildPlan>, Se
     child_plan::decode(&bytes)
         .map(Some)
         .map_err(|e| SetupError::new(Stage::ReceivePlan, e.to_string()))
+}
+
+/// Every CPU the caller allows, which the command inherits. Placement only: a refusal
+/// (the caller's cpuset changed meanwhile) leaves this process where it is, and costs speed,
+/// never a guarantee.
+fn take_back(cpus: Option<&CpuSet>) -> Result<(), SetupError> {
+    if let Some(cpus) = cpus {
+        let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), cpus);
+    }
+    Ok(())
 }
 
 fn set_hostname() -> Result<(), SetupError> {
