@@ -32,8 +32,8 @@ pub struct Child {
     /// Closed to stop the notifier of init's filter once init has said that nothing else
     /// is left (its listener would only hang up once init is reaped).
     notifier_stop: Option<OwnedFd>,
-    /// Init said it leaves with this status once everything else was gone, and may still be
-    /// tearing its namespaces down (not waited for; see [`Child::wait_exit`]).
+    /// Init reported its exit status once everything else was gone and may still be tearing
+    /// its namespaces down: not waited for (see [`Child::wait_exit`]).
     unreaped: bool,
 }
 
