@@ -228,6 +228,10 @@ attempt('root', () => fs.writeFileSync(path.join(project, 'si-yarn-root-write'),
 for (const [name, rel] of [['later_workflow', '.github/workflows/si-pwned.yml'], ['later_vscode', '.vscode/tasks.json'], ['later_claude', '.claude/settings.json'], ['later_envrc', '.envrc']])
   attempt(name, () => {{ fs.mkdirSync(path.dirname(path.join(project, rel)), {{recursive: true}}); fs.writeFileSync(path.join(project, rel), '{{}}\n'); }});
 attempt('later_package_json', () => fs.appendFileSync(path.join(project, 'package.json'), '\n'));
+// The package manager's own compile cache (Node loads it as compiled code at its next run):
+// scripts are not told where it is, so they guess.
+out.compile_cache_var = process.env.NODE_COMPILE_CACHE || 'unset';
+attempt('later_compile_cache', () => fs.writeFileSync(path.join(require('os').homedir(), '.cache/safe-install/node-compile-cache/si-planted'), 'x'));
 function other() {{
   const unplugged = path.join(project, '.yarn/unplugged');
   const pnp = fs.existsSync(unplugged) && fs.readdirSync(unplugged).find(d => d.startsWith('si-benign-npm-'));
@@ -394,6 +398,12 @@ const LATER: &[(&str, &str, &str)] = &[
     ("later_claude", "write", "/.claude"),
     ("later_envrc", "write", "/.envrc"),
     ("later_package_json", "write", "/package.json"),
+    // The package manager's Node compile cache, which its next run loads as compiled code.
+    (
+        "later_compile_cache",
+        "write",
+        "/.cache/safe-install/node-compile-cache/si-planted",
+    ),
 ];
 
 #[test]
@@ -465,6 +475,13 @@ fn approved_postinstall_runs_at_level_2(linker: Linker) {
             out.describe()
         );
     }
+    // The compile cache exists (made before the run) and only the package manager's level
+    // writes it: refused by Landlock, and never named to the script.
+    assert_eq!(
+        (&report["later_compile_cache"], &report["compile_cache_var"]),
+        (&serde_json::json!("EACCES"), &serde_json::json!("unset")),
+        "{report}"
+    );
     assert!(
         seen.lock().expect("seen").is_empty(),
         "the probe's request reached the host"
@@ -572,6 +589,13 @@ fn bare_runs_the_same_postinstall_unconfined(linker: Linker) {
         },
         linker,
     );
+    // As after any earlier sandboxed run on this machine (the bare run's home).
+    fs::create_dir_all(
+        world
+            .setup_home
+            .join(".cache/safe-install/node-compile-cache"),
+    )
+    .expect("mkdir the compile cache");
     let out = run(
         world
             .setup_command(toolchain_bin("yarn4").join("yarn"))
@@ -1106,6 +1130,13 @@ fn yarn1_postinstall_runs_at_level_2_and_is_attributed() {
             out.describe()
         );
     }
+    // The compile cache exists (made before the run) and only the package manager's level
+    // writes it: refused by Landlock, and never named to the script.
+    assert_eq!(
+        (&report["later_compile_cache"], &report["compile_cache_var"]),
+        (&serde_json::json!("EACCES"), &serde_json::json!("unset")),
+        "{report}"
+    );
     assert!(
         seen.lock().expect("seen").is_empty(),
         "the probe's request reached the host"
@@ -1123,6 +1154,17 @@ fn yarn1_postinstall_runs_at_level_2_and_is_attributed() {
         out.describe()
     );
     assert_cache_unchanged(&world, &cache, &cache_before);
+    // yarn 1 compiled itself into Node's compile cache (its own v8-compile-cache, which
+    // would write to the throwaway temp, turned off), for the next run to load.
+    let compiled = walk_files(&world.home.join(".cache/safe-install/node-compile-cache"));
+    // Its 5 MB bundle (`lib/cli.js`) compiles to about 2 MB; the small files around it to
+    // a few kB.
+    assert!(
+        compiled
+            .iter()
+            .any(|f| fs::metadata(f).is_ok_and(|m| m.len() > 1 << 20)),
+        "yarn 1's bundle is not in its compile cache: {compiled:?}"
+    );
     let cache_entry = report["cache_zip_file"]
         .as_str()
         .filter(|z| z.starts_with(&format!("{}/npm-si-benign-", cache.display())))
@@ -1305,4 +1347,18 @@ fn yarn1_run_with_a_project_script_shell_still_runs_at_level_2() {
             .collect::<Vec<_>>()
             .join("\n")
     );
+}
+
+/// The regular files beneath `dir` (none when it is missing).
+fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk_files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }
