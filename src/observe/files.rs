@@ -536,10 +536,73 @@ pub fn base_dir(pid: i32, dirfd: i32) -> Option<PathBuf> {
     base.is_absolute().then_some(base)
 }
 
+/// The root directory a process sees, held open: `/proc/<pid>/root` as an `O_PATH`
+/// descriptor. Each lookup beneath it walks from that directory, instead of through `/proc`,
+/// the process and its root link again (one lookup per path component while resolving).
+///
+/// A root that cannot be opened (the process is gone) leaves every lookup failing, as a
+/// lookup through `/proc/<pid>/root` would: paths are then resolved as written.
+#[derive(Debug)]
+pub struct Root {
+    dir: Option<std::os::fd::OwnedFd>,
+}
+
+impl Root {
+    /// The root of `pid`.
+    pub fn of_pid(pid: i32) -> Self {
+        Self::open(Path::new(&format!("/proc/{pid}/root"))).unwrap_or(Self { dir: None })
+    }
+
+    /// A directory to resolve beneath, as if it were `/`.
+    pub fn open(dir: &Path) -> std::io::Result<Self> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+            .open(dir)?;
+        Ok(Self {
+            dir: Some(file.into()),
+        })
+    }
+
+    /// `path` (absolute, inside) relative to the root directory.
+    fn relative(path: &Path) -> &Path {
+        match path.strip_prefix("/") {
+            Ok(rel) if !rel.as_os_str().is_empty() => rel,
+            _ => Path::new("."),
+        }
+    }
+
+    /// Whether `path` exists inside (not following a final link).
+    pub fn exists(&self, path: &Path) -> bool {
+        self.dir.as_ref().is_some_and(|dir| {
+            nix::sys::stat::fstatat(
+                dir,
+                Self::relative(path),
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .is_ok()
+        })
+    }
+
+    fn read_link(&self, path: &Path) -> nix::Result<std::ffi::OsString> {
+        let dir = self.dir.as_ref().ok_or(nix::errno::Errno::ESRCH)?;
+        nix::fcntl::readlinkat(dir, Self::relative(path))
+    }
+}
+
+/// A path as the process would reach it, and whether it exists there when the last lookup
+/// told (`None`: not looked at, or the answer was neither "a file" nor "nothing there").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub path: PathBuf,
+    pub exists: Option<bool>,
+}
+
 /// `raw` (relative to `base` unless absolute) with `.`/`..` and symbolic links resolved
-/// inside the sandbox's root (`root`, normally `/proc/<pid>/root`). A final component that is a
+/// inside the sandbox's root (`root`, normally [`Root::of_pid`]). A final component that is a
 /// link is followed when `follow_last` (open without `O_NOFOLLOW`).
-pub fn resolve(root: &Path, base: &Path, raw: &[u8], follow_last: bool) -> PathBuf {
+pub fn resolve(root: &Root, base: &Path, raw: &[u8], follow_last: bool) -> Resolved {
     let raw = Path::new(OsStr::from_bytes(raw));
     let start = if raw.is_absolute() {
         raw.to_path_buf()
@@ -549,7 +612,9 @@ pub fn resolve(root: &Path, base: &Path, raw: &[u8], follow_last: bool) -> PathB
     let mut pending: Vec<PathBuf> = components_rev(&start);
     let mut out = PathBuf::from("/");
     let mut links = 0;
+    let mut exists = None;
     while let Some(part) = pending.pop() {
+        exists = None;
         if part.as_os_str() == ".." {
             out.pop();
             continue;
@@ -557,19 +622,25 @@ pub fn resolve(root: &Path, base: &Path, raw: &[u8], follow_last: bool) -> PathB
         let candidate = out.join(&part);
         let is_last = pending.is_empty();
         if links < MAX_LINKS && (follow_last || !is_last) {
-            let inside = root.join(candidate.strip_prefix("/").unwrap_or(&candidate));
-            if let Ok(target) = std::fs::read_link(&inside) {
-                links += 1;
-                if target.is_absolute() {
-                    out = PathBuf::from("/");
+            match root.read_link(&candidate) {
+                Ok(target) => {
+                    links += 1;
+                    let target = PathBuf::from(target);
+                    if target.is_absolute() {
+                        out = PathBuf::from("/");
+                    }
+                    pending.extend(components_rev(&target));
+                    continue;
                 }
-                pending.extend(components_rev(&target));
-                continue;
+                // Not a link: there is something at this name.
+                Err(nix::errno::Errno::EINVAL) => exists = Some(true),
+                Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) => exists = Some(false),
+                Err(_) => {}
             }
         }
         out = candidate;
     }
-    out
+    Resolved { path: out, exists }
 }
 
 /// Normal components of `p`, last first (`.` dropped, `..` kept for the resolver).
@@ -860,27 +931,65 @@ mod tests {
 
     #[test]
     fn resolves_relative_paths_dot_dot_and_links_inside_the_root() {
-        let root = tempfile::tempdir().expect("tempdir");
-        let r = root.path();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let r = dir.path();
         std::fs::create_dir_all(r.join("p/sub")).expect("mkdir");
+        std::fs::write(r.join("p/.env"), "").expect("write");
         symlink("/home/u/.ssh/id_rsa", r.join("p/key")).expect("abs link");
         symlink("../.env", r.join("p/sub/env")).expect("rel link");
         symlink("sub", r.join("p/dir")).expect("dir link");
+        let root = Root::open(r).expect("open the root");
         let base = Path::new("/p/sub");
-        assert_eq!(resolve(r, base, b"../x", true), PathBuf::from("/p/x"));
+        let at = |raw: &[u8], follow: bool| resolve(&root, base, raw, follow).path;
+        assert_eq!(at(b"../x", true), PathBuf::from("/p/x"));
+        assert_eq!(at(b"/p/key", true), PathBuf::from("/home/u/.ssh/id_rsa"));
+        assert_eq!(at(b"/p/key", false), PathBuf::from("/p/key"));
+        assert_eq!(at(b"env", true), PathBuf::from("/p/.env"));
+        assert_eq!(at(b"/p/dir/env", true), PathBuf::from("/p/.env"));
+        assert_eq!(at(b"/../../p/./x", true), PathBuf::from("/p/x"));
+        // An absolute link is resolved inside the root, not on the host: the root's own
+        // `/p/.env`, whatever the host has at that path.
+        symlink("/p/.env", r.join("p/abs-env")).expect("abs link inside");
+        assert_eq!(at(b"/p/sub/../abs-env", true), PathBuf::from("/p/.env"));
+    }
+
+    #[test]
+    fn a_root_that_cannot_be_opened_resolves_paths_as_written() {
+        // No such process (pids stop far below this).
+        let root = Root::of_pid(i32::MAX);
+        let r = resolve(&root, Path::new("/p"), b"../etc/./passwd", true);
+        assert_eq!(r.path, PathBuf::from("/etc/passwd"));
+        assert_eq!(r.exists, None);
+        assert!(!root.exists(Path::new("/")));
+    }
+
+    #[test]
+    fn the_last_lookup_says_whether_the_path_exists_inside() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let r = dir.path();
+        std::fs::create_dir_all(r.join("p")).expect("mkdir");
+        std::fs::write(r.join("p/file"), "").expect("write");
+        symlink("file", r.join("p/link")).expect("link");
+        symlink("gone", r.join("p/dangling")).expect("link");
+        let root = Root::open(r).expect("open the root");
+        let base = Path::new("/");
+        let exists = |raw: &[u8], follow: bool| resolve(&root, base, raw, follow).exists;
+        assert_eq!(exists(b"/p/file", true), Some(true));
+        assert_eq!(exists(b"/p/link", true), Some(true), "followed to the file");
+        assert_eq!(exists(b"/p/dangling", true), Some(false));
+        assert_eq!(exists(b"/p/missing", true), Some(false));
+        assert_eq!(exists(b"/p/file/x", true), Some(false), "ENOTDIR");
+        assert_eq!(exists(b"/nowhere/x", true), Some(false));
+        assert_eq!(exists(b"/p/..", true), None, "nothing looked up last");
+        assert_eq!(exists(b"/p/link", false), None, "a last link not looked at");
+        // A dangling link names where it points.
         assert_eq!(
-            resolve(r, base, b"/p/key", true),
-            PathBuf::from("/home/u/.ssh/id_rsa")
+            resolve(&root, base, b"/p/dangling", true).path,
+            PathBuf::from("/p/gone")
         );
-        assert_eq!(resolve(r, base, b"/p/key", false), PathBuf::from("/p/key"));
-        assert_eq!(resolve(r, base, b"env", true), PathBuf::from("/p/.env"));
-        assert_eq!(
-            resolve(r, base, b"/p/dir/env", true),
-            PathBuf::from("/p/.env")
-        );
-        assert_eq!(
-            resolve(r, base, b"/../../p/./x", true),
-            PathBuf::from("/p/x")
-        );
+        // Each answer agrees with a plain lookup.
+        for (raw, inside) in [("/p/file", true), ("/p/missing", false), ("/", true)] {
+            assert_eq!(root.exists(Path::new(raw)), inside, "{raw}");
+        }
     }
 }

@@ -298,9 +298,7 @@ fn observe_file(
     scope: &Scope,
 ) -> Answer {
     let pid = req.pid.as_raw();
-    let root = PathBuf::from(format!("/proc/{pid}/root"));
-    let inside =
-        |p: &Path| std::fs::symlink_metadata(root.join(p.strip_prefix("/").unwrap_or(p))).is_ok();
+    let root = files::Root::of_pid(pid);
     let on_host = |p: &Path| std::fs::symlink_metadata(p).is_ok();
     for (dirfd, ptr, access, follow) in file_operands(req.nr, &req.args, pid) {
         let Some(raw) = files::read_c_string(pid, ptr) else {
@@ -317,7 +315,12 @@ fn observe_file(
         if !listener.still_valid(req.id) {
             return Answer::Continue;
         }
-        let path = files::resolve(&root, &base, &raw, follow);
+        let files::Resolved { path, exists } = files::resolve(&root, &base, &raw, follow);
+        // The resolution's last lookup already told whether the path itself exists.
+        let inside = |p: &Path| match exists {
+            Some(known) if p == path => known,
+            _ => root.exists(p),
+        };
         if path == Path::new(CONTROLLING_TERMINAL) {
             if shell_tty_probe(req.nr, &req.args, pid) {
                 // The kernel refuses it too (no controlling terminal): nothing to log.
@@ -563,16 +566,14 @@ fn unix_out_of_reach(pid: i32, dest: &Dest) -> Option<(String, i32)> {
             (!abstract_served(pid, n)).then(|| (name.display(), libc::ECONNREFUSED))
         }
         UnixName::Path(raw) => {
-            let root = PathBuf::from(format!("/proc/{pid}/root"));
+            let root = files::Root::of_pid(pid);
             let base = if raw.first() == Some(&b'/') {
                 PathBuf::from("/")
             } else {
                 files::base_dir(pid, libc::AT_FDCWD)?
             };
-            let path = files::resolve(&root, &base, raw, true);
-            let inside =
-                std::fs::symlink_metadata(root.join(path.strip_prefix("/").unwrap_or(&path)))
-                    .is_ok();
+            let files::Resolved { path, exists } = files::resolve(&root, &base, raw, true);
+            let inside = exists.unwrap_or_else(|| root.exists(&path));
             let on_host = std::fs::symlink_metadata(&path).is_ok();
             (!inside && on_host).then(|| (path.display().to_string(), libc::ENOENT))
         }
