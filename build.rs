@@ -12,6 +12,7 @@ use toml::Spanned;
 
 fn main() {
     pack_relative_relocations();
+    system_shell_gate();
     println!("cargo:rerun-if-changed=policies");
     let dir = Path::new("policies");
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -108,5 +109,62 @@ fn pack_relative_relocations() {
     if var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ENV") == "gnu" && !static_crt
     {
         println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+    }
+}
+
+/// The system-shell gate (`gate/system_shell_gate.rs`, see its header): built here as its own
+/// static program for the target, with no standard library, start files or loader, into
+/// `$OUT_DIR/system-shell-gate`, and `cfg(system_shell_gate)` set for the crate, which embeds
+/// it. Where it is not built (another architecture than x86_64, a toolchain without the
+/// target's `core`) the crate is built without it and safe-install itself stands in for the system
+/// shell, as before: the same guarantees, about 2 ms more per shell. The end-to-end tests
+/// require the gate, so CI proves it is built.
+fn system_shell_gate() {
+    let source = "gate/system_shell_gate.rs";
+    println!("cargo::rustc-check-cfg=cfg(system_shell_gate)");
+    println!("cargo:rerun-if-changed={source}");
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    let arch = var("CARGO_CFG_TARGET_ARCH");
+    // x86_64 only: the architecture its entry point and system calls are written and tested for.
+    if var("CARGO_CFG_TARGET_OS") != "linux" || arch != "x86_64" {
+        println!(
+            "cargo:warning=no system-shell gate for {}: safe-install itself stands in for the system shell",
+            var("TARGET")
+        );
+        return;
+    }
+    let out = Path::new(&var("OUT_DIR")).join("system-shell-gate");
+    let mut rustc = std::process::Command::new(std::env::var_os("RUSTC").unwrap_or("rustc".into()));
+    rustc.args(["--edition", "2021", "--crate-type", "bin", "--target"]);
+    rustc.arg(var("TARGET"));
+    for flag in [
+        "opt-level=s",
+        "panic=abort",
+        "relocation-model=static",
+        "link-arg=-nostartfiles",
+        "link-arg=-nostdlib",
+        "link-arg=-static",
+        "link-arg=-Wl,--build-id=none",
+    ] {
+        rustc.args(["-C", flag]);
+    }
+    if let Some(linker) = std::env::var_os("RUSTC_LINKER") {
+        rustc.arg("-C").arg({
+            let mut a = std::ffi::OsString::from("linker=");
+            a.push(linker);
+            a
+        });
+    }
+    rustc.arg("-o").arg(&out).arg(source);
+    match rustc.output() {
+        Ok(o) if o.status.success() => println!("cargo:rustc-cfg=system_shell_gate"),
+        Ok(o) => println!(
+            "cargo:warning=the system-shell gate did not build ({}): safe-install itself stands in for the system shell; {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr).lines().next().unwrap_or_default()
+        ),
+        Err(e) => println!(
+            "cargo:warning=the system-shell gate did not build ({e}): safe-install itself stands in for the system shell"
+        ),
     }
 }

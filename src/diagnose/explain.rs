@@ -93,6 +93,7 @@ pub fn render(
             MountKind::Proc => ("proc      ", None),
             MountKind::Dev => ("devices   ", None),
             MountKind::File(_) => ("generated ", None),
+            MountKind::ShellGate => ("program   ", None),
         };
         let from = match src {
             Some(s) if s != &m.target => format!(" (from {})", s.display()),

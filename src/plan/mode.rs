@@ -70,6 +70,7 @@ pub(super) fn for_landlock(plan: &mut Plan, host: &HostPlaces) {
             && t != Path::new(trust::SHIM_CONFIG)
             && t != Path::new(trust::SCRIPT_TMP)
             && t != Path::new(trust::SYSTEM_SHELL_REAL)
+            && t != Path::new(trust::SYSTEM_SHELL_SHIM)
             && Some(t) != stands_in_for.as_deref()
     });
     plan.env
@@ -364,7 +365,13 @@ mod tests {
         let exe = std::env::current_exe()
             .and_then(std::fs::canonicalize)
             .expect("exe");
-        assert_eq!(target(&sh), Some(&super::MountKind::BindRo(exe)));
+        // The gate over the system shell, safe-install beside it for the shells it hands on.
+        assert!(trust::SYSTEM_SHELL_GATE.is_some(), "built without the gate");
+        assert_eq!(target(&sh), Some(&super::MountKind::ShellGate));
+        assert_eq!(
+            target(Path::new(trust::SYSTEM_SHELL_SHIM)),
+            Some(&super::MountKind::BindRo(exe))
+        );
         // Both levels may run the real shell; level 2 reads its plan.
         assert!(script
             .read
@@ -377,10 +384,9 @@ mod tests {
         let host = host_places();
         let plan = crate::plan::build(&yarn_policy(), &ctx, &Mode::Landlock(host)).expect("plan");
         assert!(plan.script.is_none());
-        assert!(!plan
-            .mounts
-            .iter()
-            .any(|m| m.target == sh || m.target == Path::new(trust::SYSTEM_SHELL_REAL)));
+        assert!(!plan.mounts.iter().any(|m| m.target == sh
+            || m.target == Path::new(trust::SYSTEM_SHELL_REAL)
+            || m.target == Path::new(trust::SYSTEM_SHELL_SHIM)));
     }
 
     #[test]

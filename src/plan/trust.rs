@@ -441,6 +441,21 @@ pub fn plugin_hook(plugin: crate::pm::Plugin) -> Hook {
 /// The shell every `/bin/sh -c` runs with when safe-install stands in for the system shell
 /// (the real file `/bin/sh` resolves to, bound read-only).
 pub const SYSTEM_SHELL_REAL: &str = "/.safe-install/sh-real";
+/// safe-install standing in for the system shell, started by the gate for every shell that
+/// is to run at level 2 (`shim::system_shell`).
+pub const SYSTEM_SHELL_SHIM: &str = "/.safe-install/system-shell";
+/// The system-shell gate (`gate/system_shell_gate.rs`, built by `build.rs`): mounted over the
+/// system shell, it starts the real shell ([`SYSTEM_SHELL_REAL`]) where
+/// `shim::system_shell::level` would, and [`SYSTEM_SHELL_SHIM`] otherwise, without
+/// safe-install's own start-up for every shell. `None` where it could not be built: then
+/// safe-install itself is mounted over the system shell.
+#[cfg(system_shell_gate)]
+pub const SYSTEM_SHELL_GATE: Option<&[u8]> = Some(include_bytes!(concat!(
+    env!("OUT_DIR"),
+    "/system-shell-gate"
+)));
+#[cfg(not(system_shell_gate))]
+pub const SYSTEM_SHELL_GATE: Option<&[u8]> = None;
 /// What the system shell may be called for safe-install to stand in for it. Another file
 /// there (busybox, whose other applets share it) is not hooked.
 pub const SYSTEM_SHELL_NAMES: &[&str] = &["sh", "dash", "bash"];
@@ -465,28 +480,45 @@ pub fn system_shell() -> Result<PathBuf, String> {
     }
 }
 
-/// The mounts that make `shell` (the system shell's file, from [`system_shell`]) this
-/// binary, with the real shell at [`SYSTEM_SHELL_REAL`].
+/// The mounts that make `shell` (the system shell's file, from [`system_shell`]) the gate
+/// (or, without one, this binary), with the real shell at [`SYSTEM_SHELL_REAL`] and this
+/// binary at [`SYSTEM_SHELL_SHIM`].
 pub fn system_shell_hook(shell: &Path) -> Option<Hook> {
+    system_shell_mounts(shell, SYSTEM_SHELL_GATE.is_some())
+}
+
+fn system_shell_mounts(shell: &Path, gate: bool) -> Option<Hook> {
     let exe = std::env::current_exe()
         .and_then(std::fs::canonicalize)
         .ok()?;
+    let mut mounts = vec![Mount {
+        target: SYSTEM_SHELL_REAL.into(),
+        kind: MountKind::BindRo(shell.to_path_buf()),
+        why: format!(
+            "the real system shell {}, started by safe-install standing in for it",
+            shell.display()
+        ),
+    }];
+    if gate {
+        mounts.push(Mount {
+            target: SYSTEM_SHELL_SHIM.into(),
+            kind: MountKind::BindRo(exe),
+            why: "safe-install as the system shell: puts every shell the gate hands it at trust level 2".into(),
+        });
+        mounts.push(Mount {
+            target: shell.to_path_buf(),
+            kind: MountKind::ShellGate,
+            why: "safe-install's system-shell gate as the system shell (/bin/sh): every shell the package manager starts, its scripts, runs at trust level 2; shells already there run as they are".into(),
+        });
+    } else {
+        mounts.push(Mount {
+            target: shell.to_path_buf(),
+            kind: MountKind::BindRo(exe),
+            why: "safe-install as the system shell (/bin/sh): every shell the package manager starts, its scripts, runs at trust level 2".into(),
+        });
+    }
     Some(Hook {
-        mounts: vec![
-            Mount {
-                target: SYSTEM_SHELL_REAL.into(),
-                kind: MountKind::BindRo(shell.to_path_buf()),
-                why: format!(
-                    "the real system shell {}, started by safe-install standing in for it",
-                    shell.display()
-                ),
-            },
-            Mount {
-                target: shell.to_path_buf(),
-                kind: MountKind::BindRo(exe),
-                why: "safe-install as the system shell (/bin/sh): every shell the package manager starts, its scripts, runs at trust level 2".into(),
-            },
-        ],
+        mounts,
         env: Vec::new(),
     })
 }
@@ -1162,6 +1194,49 @@ pub fn python_config_mount(plan: &PythonPlan) -> Mount {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The gate is a separate program: the paths it starts and the mark it looks for are
+    /// written there as bytes, and must be the ones the crate uses.
+    #[test]
+    fn the_system_shell_gate_names_the_crates_own_paths_and_mark() {
+        let gate = SYSTEM_SHELL_GATE.expect("this build has the system-shell gate");
+        assert!(gate.starts_with(b"\x7fELF"), "not a program");
+        assert!(
+            gate.len() < 16 * 1024,
+            "{} bytes: more than a gate",
+            gate.len()
+        );
+        let has = |text: String| gate.windows(text.len()).any(|w| w == text.as_bytes());
+        for text in [
+            format!("{SYSTEM_SHELL_REAL}\0"),
+            format!("{SYSTEM_SHELL_SHIM}\0"),
+            format!("{LEVEL2_MARKER}=2\0"),
+        ] {
+            assert!(has(text.clone()), "the gate does not name {text:?}");
+        }
+    }
+
+    /// On the host the gate's targets do not exist: it says so and exits 126, as a shell does
+    /// for a command it cannot run, with nothing else run.
+    #[test]
+    fn the_system_shell_gate_fails_closed_without_its_shells() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sh");
+        std::fs::write(&path, SYSTEM_SHELL_GATE.expect("gate")).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+        for marked in [false, true] {
+            let mut cmd = std::process::Command::new(&path);
+            cmd.args(["-c", "echo ran"]).env_remove(LEVEL2_MARKER);
+            if marked {
+                cmd.env(LEVEL2_MARKER, "2");
+            }
+            let out = cmd.output().expect("run the gate");
+            assert_eq!(out.status.code(), Some(126), "marked: {marked}");
+            assert!(out.stdout.is_empty());
+            assert!(String::from_utf8_lossy(&out.stderr).contains("could not be started"));
+        }
+    }
 
     fn plan() -> ScriptPlan {
         ScriptPlan {

@@ -29,6 +29,9 @@ pub enum MountKind {
     Dev,
     /// A read-only file with this content, made by safe-install (`/etc/resolv.conf`).
     File(String),
+    /// The system-shell gate ([`super::trust::SYSTEM_SHELL_GATE`]), a program of
+    /// safe-install's written by the child: read-only, executable.
+    ShellGate,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,7 +161,7 @@ impl View {
                 }
                 // Made by safe-install, read-only: readable (resolv.conf, the private npm
                 // configuration, which trust level 2 then leaves out).
-                MountKind::File(_) => ll.read.push(m.target.clone()),
+                MountKind::File(_) | MountKind::ShellGate => ll.read.push(m.target.clone()),
                 MountKind::Symlink(_) | MountKind::HideFile | MountKind::HideDir => {}
             }
         }

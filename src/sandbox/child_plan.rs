@@ -137,6 +137,7 @@ fn encode_with(plan: &Plan, staging: &Path, observe: Option<Observe>, level2: bo
                 w.u8(8);
                 w.bytes(text.as_bytes());
             }
+            MountKind::ShellGate => w.u8(9),
         }
     }
     for list in [
@@ -216,6 +217,7 @@ pub fn decode(bytes: &[u8]) -> Result<ChildPlan, DecodeError> {
             6 => MountKind::Proc,
             7 => MountKind::Dev,
             8 => MountKind::File(r.string()?),
+            9 => MountKind::ShellGate,
             tag => return Err(unknown("mount", tag)),
         };
         mounts.push(Mount { target, kind, why });
@@ -426,6 +428,11 @@ mod tests {
                 target: "/etc/resolv.conf".into(),
                 kind: MountKind::File("nameserver 127.0.0.53\n".into()),
                 why: "dns".into(),
+            },
+            Mount {
+                target: "/usr/bin/dash".into(),
+                kind: MountKind::ShellGate,
+                why: "gate".into(),
             },
         ];
         plan.landlock = LandlockPlan {

@@ -29,6 +29,8 @@ const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 /// nosuid, nodev, noexec mount of its own: a bind takes the flags of its source's mount, so
 /// no bound file needs a `mount_setattr` of its own.
 const SOURCES: &str = ".safe-install-sources";
+/// A file of the new root: the system-shell gate's program, bound over the system shell.
+const GATE_FILE: &str = ".safe-install-gate";
 /// In [`SOURCES`]: the empty file.
 const EMPTY_FILE: &str = "empty";
 
@@ -315,8 +317,39 @@ fn apply(root: &Path, m: &Mount, done: &[&Mount], sources: &Path) -> Result<(), 
             let dest = make_file(root, done, t)?;
             bind(&content_file(sources, done.len()), &dest)?;
         }
+        MountKind::ShellGate => {
+            let gate = write_gate(root)?;
+            let dest = make_file(root, done, t)?;
+            bind(&gate, &dest)?;
+            setattr(
+                &dest,
+                MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                false,
+            )?;
+        }
     }
     Ok(())
+}
+
+/// The system-shell gate's program as a file of the new root (whose mount allows execution,
+/// unlike [`SOURCES`]'), made read-only with the root at the end of [`build`]. A plan names
+/// the gate only when this build has one.
+fn write_gate(root: &Path) -> Result<PathBuf, SetupError> {
+    let program = crate::plan::trust::SYSTEM_SHELL_GATE.ok_or_else(|| {
+        SetupError::new(
+            Stage::Mounts,
+            "the plan names the system-shell gate, which this build does not have",
+        )
+    })?;
+    let path = root.join(GATE_FILE);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o555)
+        .open(&path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, program))
+        .map_err(|e| SetupError::io(Stage::Mounts, &e, "write the system-shell gate"))?;
+    Ok(path)
 }
 
 /// A minimal /dev: a few host device nodes, a private devpts and shm.

@@ -1,10 +1,13 @@
 //! The system shell: trust level 2 for a package manager that runs every script with
 //! `/bin/sh -c <script>` and reads no setting that names another shell (yarn 1: Node's
 //! `child_process.spawn(cmd, {shell: true})`, whose shell is the hard-coded `/bin/sh`).
-//! Inside the sandbox the file `/bin/sh` resolves to is this binary (mounted over it; the
-//! real shell is bound at `SYSTEM_SHELL_REAL`), recognised by the file it was started as
-//! (`/proc/self/exe`) and checked against the plan (`ScriptPlan::stands_in_for`). Per
-//! process ([`level`]):
+//! Inside the sandbox the file `/bin/sh` resolves to is the system-shell gate
+//! (`gate/system_shell_gate.rs`, a program of a few system calls), which starts the real
+//! shell (bound at `SYSTEM_SHELL_REAL`) itself where [`level`] says level 1 or "inside", and
+//! hands every other shell to this binary at `SYSTEM_SHELL_SHIM`; in a build without the
+//! gate this binary is mounted over the shell itself. It is recognised by the file it was
+//! started as (`/proc/self/exe`) and checked against the plan (`ScriptPlan::stands_in_for`).
+//! Per process ([`level`]):
 //!
 //! - **level 1**, the real shell unchanged: only the command itself (its parent is the
 //!   sandbox's init: a package manager installed as a `#!/bin/sh` launcher). yarn 1 starts a
@@ -27,17 +30,29 @@
 //! without its configuration, or started as a file the plan does not name, nothing runs.
 
 use super::{exec, read_plan, start_script, ShimError};
-use crate::plan::trust::{LEVEL2_MARKER, SYSTEM_SHELL_NAMES};
+use crate::plan::trust::{LEVEL2_MARKER, SYSTEM_SHELL_NAMES, SYSTEM_SHELL_SHIM};
 use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// Whether this process was started as a shell file the sandbox may have hooked (safe-install
-/// itself is never installed under a shell's name); the plan says whether it is the one.
+/// itself is never installed under a shell's name), or as the file the system-shell gate
+/// hands shells to; the plan says whether it is the one.
 pub fn invoked_as_system_shell(exe: Option<&Path>) -> bool {
-    exe.and_then(Path::file_name)
-        .and_then(OsStr::to_str)
-        .is_some_and(|n| SYSTEM_SHELL_NAMES.contains(&n))
+    exe.is_some_and(|e| e == Path::new(SYSTEM_SHELL_SHIM))
+        || exe
+            .and_then(Path::file_name)
+            .and_then(OsStr::to_str)
+            .is_some_and(|n| SYSTEM_SHELL_NAMES.contains(&n))
+}
+
+/// Whether `exe` is where this plan puts safe-install as the system shell: over the shell
+/// itself, or beside the gate that stands over it.
+fn stands_in(plan: &crate::plan::trust::ScriptPlan, exe: &Path) -> bool {
+    match plan.stands_in_for.as_deref() {
+        Some(shell) => exe == shell || exe == Path::new(SYSTEM_SHELL_SHIM),
+        None => false,
+    }
 }
 
 /// Run as the system shell; returns only on failure (the exit status).
@@ -80,7 +95,7 @@ pub fn level(parent: i32, marked: bool) -> Level {
 fn run(args: &[OsString]) -> Result<std::convert::Infallible, ShimError> {
     let plan = read_plan()?;
     let exe = std::env::current_exe().map_err(|e| ShimError::Config(e.to_string()))?;
-    if plan.stands_in_for.as_deref() != Some(exe.as_path()) {
+    if !stands_in(&plan, &exe) {
         return Err(ShimError::NotStandingIn(exe.display().to_string()));
     }
     let marked = std::env::var_os(LEVEL2_MARKER).is_some_and(|v| v == "2");
@@ -116,6 +131,23 @@ mod tests {
         // A shell a script started keeps its script's domain, wherever it was reparented.
         assert_eq!(level(7, true), Level::Inside);
         assert_eq!(level(1, true), Level::Inside);
+    }
+
+    #[test]
+    fn safe_install_stands_in_over_the_shell_or_beside_the_gate_only() {
+        let plan = crate::plan::trust::ScriptPlan {
+            stands_in_for: Some("/usr/bin/dash".into()),
+            ..Default::default()
+        };
+        assert!(stands_in(&plan, Path::new("/usr/bin/dash")));
+        assert!(stands_in(&plan, Path::new(SYSTEM_SHELL_SHIM)));
+        assert!(!stands_in(&plan, Path::new("/usr/bin/bash")));
+        let npm = crate::plan::trust::ScriptPlan::default();
+        assert!(
+            !stands_in(&npm, Path::new(SYSTEM_SHELL_SHIM)),
+            "nothing to stand in for"
+        );
+        assert!(invoked_as_system_shell(Some(Path::new(SYSTEM_SHELL_SHIM))));
     }
 
     #[test]

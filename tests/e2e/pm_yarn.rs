@@ -231,6 +231,8 @@ attempt('later_package_json', () => fs.appendFileSync(path.join(project, 'packag
 // The package manager's own compile cache (Node loads it as compiled code at its next run):
 // scripts are not told where it is, so they guess.
 out.compile_cache_var = process.env.NODE_COMPILE_CACHE || 'unset';
+// What /bin/sh is here (yarn 1: safe-install's system-shell gate).
+out.sh_size = fs.statSync('/bin/sh').size;
 attempt('later_compile_cache', () => fs.writeFileSync(path.join(require('os').homedir(), '.cache/safe-install/node-compile-cache/si-planted'), 'x'));
 function other() {{
   const unplugged = path.join(project, '.yarn/unplugged');
@@ -1154,6 +1156,13 @@ fn yarn1_postinstall_runs_at_level_2_and_is_attributed() {
         out.describe()
     );
     assert_cache_unchanged(&world, &cache, &cache_before);
+    // The shell the postinstall (and the `node` launcher yarn put on its PATH) ran through is
+    // the gate, a few kB, not safe-install's executable: the shells still landed at level 2
+    // (the attempts above failed) and the launcher kept its script's level.
+    assert!(
+        report["sh_size"].as_u64().is_some_and(|n| n < 16 * 1024),
+        "/bin/sh inside is not the system-shell gate: {report}"
+    );
     // yarn 1 compiled itself into Node's compile cache (its own v8-compile-cache, which
     // would write to the throwaway temp, turned off), for the next run to load.
     let compiled = walk_files(&world.home.join(".cache/safe-install/node-compile-cache"));

@@ -45,7 +45,7 @@ pub(crate) fn roots(plan: &Plan, tmp: &Path) -> Vec<(PathBuf, Grant)> {
             }
             // Links exist on the host already; a generated file (resolv.conf) cannot replace
             // the host's without a mount namespace.
-            MountKind::Symlink(_) | MountKind::File(_) => continue,
+            MountKind::Symlink(_) | MountKind::File(_) | MountKind::ShellGate => continue,
         };
         roots.push((m.target.clone(), grant));
     }
