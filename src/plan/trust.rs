@@ -1216,6 +1216,40 @@ mod tests {
         }
     }
 
+    /// Without the gate (another architecture), safe-install itself stands over the shell and
+    /// nothing is bound at the gate's hand-off path; with it, the gate stands over the shell.
+    #[test]
+    fn without_the_gate_safe_install_itself_stands_over_the_system_shell() {
+        let shell = Path::new("/usr/bin/dash");
+        let exe = std::env::current_exe()
+            .and_then(std::fs::canonicalize)
+            .expect("exe");
+        let kinds = |gate: bool| {
+            system_shell_mounts(shell, gate)
+                .expect("hook")
+                .mounts
+                .into_iter()
+                .map(|m| (m.target, m.kind))
+                .collect::<Vec<_>>()
+        };
+        let real = (
+            PathBuf::from(SYSTEM_SHELL_REAL),
+            MountKind::BindRo(shell.into()),
+        );
+        assert_eq!(
+            kinds(false),
+            [real.clone(), (shell.into(), MountKind::BindRo(exe.clone()))]
+        );
+        assert_eq!(
+            kinds(true),
+            [
+                real,
+                (SYSTEM_SHELL_SHIM.into(), MountKind::BindRo(exe)),
+                (shell.into(), MountKind::ShellGate),
+            ]
+        );
+    }
+
     /// On the host the gate's targets do not exist: it says so and exits 126, as a shell does
     /// for a command it cannot run, with nothing else run.
     #[test]

@@ -124,15 +124,7 @@ fn write_sources(root: &Path, mounts: &[Mount]) -> Result<PathBuf, SetupError> {
     let dir = root.join(SOURCES);
     std::fs::create_dir(&dir)
         .map_err(|e| SetupError::io(Stage::Mounts, &e, "mkdir the sources"))?;
-    let create = |path: &Path, content: &[u8], what: &str| {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o444)
-            .open(path)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, content))
-            .map_err(|e| SetupError::io(Stage::Mounts, &e, what.to_string()))
-    };
+    let create = |path: &Path, content: &[u8], what: &str| write_new(path, content, 0o444, what);
     create(&dir.join(EMPTY_FILE), b"", "create the empty file")?;
     for (index, m) in mounts.iter().enumerate() {
         if let MountKind::File(content) = &m.kind {
@@ -342,14 +334,20 @@ fn write_gate(root: &Path) -> Result<PathBuf, SetupError> {
         )
     })?;
     let path = root.join(GATE_FILE);
+    write_new(&path, program, 0o555, "write the system-shell gate")?;
+    Ok(path)
+}
+
+/// A new file of the new root with `content` and `mode` (never one that exists: the root is
+/// a fresh tmpfs).
+fn write_new(path: &Path, content: &[u8], mode: u32, what: &str) -> Result<(), SetupError> {
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o555)
-        .open(&path)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, program))
-        .map_err(|e| SetupError::io(Stage::Mounts, &e, "write the system-shell gate"))?;
-    Ok(path)
+        .mode(mode)
+        .open(path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, content))
+        .map_err(|e| SetupError::io(Stage::Mounts, &e, what.to_string()))
 }
 
 /// A minimal /dev: a few host device nodes, a private devpts and shm.
