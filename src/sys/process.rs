@@ -182,6 +182,32 @@ pub fn in_child(check: impl FnOnce() -> Result<(), String>) -> Result<(), String
 
 #[cfg(test)]
 mod tests {
+    /// A panic unwinds (running destructors) to the `catch_unwind` that the sandbox's child
+    /// reports a setup panic from, in a forked child as there: with the unwinder linked in
+    /// from `libgcc_eh` (build.rs) as with `libgcc_s`. A broken unwinder aborts the child,
+    /// which `in_child` reports as a signal, not as the panic.
+    #[test]
+    fn a_panic_unwinds_to_its_catch_in_a_forked_child() {
+        struct Flag<'a>(&'a std::cell::Cell<bool>);
+        impl Drop for Flag<'_> {
+            fn drop(&mut self) {
+                self.0.set(true);
+            }
+        }
+        let outcome = super::in_child(|| {
+            let dropped = std::cell::Cell::new(false);
+            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let _flag = Flag(&dropped);
+                panic!("unwinding test");
+            }));
+            match (caught.is_err(), dropped.get()) {
+                (true, true) => panic!("the outer catch"),
+                other => Err(format!("caught, dropped: {other:?}")),
+            }
+        });
+        assert_eq!(outcome, Err("the check panicked".to_string()));
+    }
+
     /// The test harness runs tests on threads: no proof there; a forked child has one thread.
     #[test]
     fn one_thread_is_proven_only_with_a_single_thread() {
