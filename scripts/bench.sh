@@ -56,6 +56,14 @@
 #            The uv rows are an ERROR if uv did not hard-link from its cache as it does bare
 #            ("Failed to hardlink" in its output, or fewer installed files sharing an inode
 #            with a cache file than after the bare install)
+#            Bare uv has a cache of its own (~/.cache/uv-bare, warmed the same way): uv keeps
+#            what it learnt of an interpreter keyed by its path and ctime, and inside the
+#            sandbox that file is the python shim, so one shared cache made every run of
+#            each side query the interpreter again (about 40 ms, in both the bare and the
+#            sandboxed median), which neither does when run alone
+#            uv sync also runs, in the same alternation, as bare does but inside `bwrap
+#            --unshare-all --share-net --bind / /` (new namespaces and one mount, nothing
+#            else): an INFO row, the floor any namespace sandbox adds to a command this short
 #            All of these: target ratio <= 1.05 (wall), CPU ratio beside it
 #   proxy    one 200 MiB download over loopback through the egress proxy vs direct
 #            (target: throughput ratio >= 0.9), the CPU each kind of download costs per
@@ -105,6 +113,8 @@ NPM_RUNS=${BENCH_NPM_RUNS:-15}
 NPM_PACKAGES=${BENCH_NPM_PACKAGES:-360}
 NPM_NETWORK=${BENCH_NPM_NETWORK:-offline}
 RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-300}
+# Arguments only the bare side of a package-manager row gets (pm_timed).
+BARE_ARGS=()
 TOOLCHAINS=${SAFE_INSTALL_TOOLCHAINS:-/opt/safe-install-toolchains}
 PM_RUNS=${BENCH_PM_RUNS:-$NPM_RUNS}
 PY_PACKAGES=${BENCH_PY_PACKAGES:-80}
@@ -599,7 +609,8 @@ in_project() {
   quietly "$dir/warm-up.log" clean_env "$home" "${RUN_ENV[@]}" "$@"
 }
 
-# pm_timed ROW DESCRIPTION: RUN_CMD bare vs `safe-install RUN_CMD` in $project, both with
+# pm_timed ROW DESCRIPTION: RUN_CMD bare (followed by BARE_ARGS) vs `safe-install RUN_CMD`
+# in $project, both with
 # the clean environment and RUN_ENV, RUN_PREPARE (a shell command: remove the install
 # directory) before every run, alternating, PM_RUNS times each. One untimed sandboxed run
 # first: a failure is reported in safe-install's own words, and its output is kept in
@@ -619,10 +630,26 @@ pm_timed() {
     record "$row" - - "sandboxed run fails" "<= 1.05x" ERROR -
     return 0
   fi
-  say "$row: $PM_RUNS alternating runs of bare and sandboxed: ${RUN_CMD[*]} (1 warm-up each; before each: $RUN_PREPARE)"
+  local commands=(bare "${RUN_CMD[@]}" "${BARE_ARGS[@]}")
+  # The floor (RUN_FLOOR=1): the bare command in bubblewrap's namespaces, with the whole root
+  # bound and the network shared so that it works as bare does. Before the sandboxed command,
+  # whose run is the last one, which RUN_CHECKS look at.
+  local floor=()
+  if [[ ${RUN_FLOOR:-} == 1 ]] && command -v bwrap >/dev/null 2>&1; then
+    floor=(bwrap --unshare-all --share-net --die-with-parent --bind / / --proc /proc --dev /dev)
+    if (cd "$project" && clean_env "$home" "${RUN_ENV[@]}" bash -c "$RUN_PREPARE" &&
+      clean_env "$home" "${RUN_ENV[@]}" timeout -k 5 "$RUN_TIMEOUT" "${floor[@]}" "${RUN_CMD[@]}" "${BARE_ARGS[@]}") >"$dir/floor.log" 2>&1; then
+      commands+=(::: floor "${floor[@]}" "${RUN_CMD[@]}" "${BARE_ARGS[@]}")
+    else
+      say "$row: bwrap cannot run ${RUN_CMD[*]} here (see $dir/floor.log): no floor"
+      floor=()
+    fi
+  fi
+  commands+=(::: sandboxed "$BIN" "${RUN_CMD[@]}")
+  say "$row: $PM_RUNS alternating runs of bare and sandboxed${floor:+ and bwrap}: ${RUN_CMD[*]} (1 warm-up each; before each: $RUN_PREPARE)"
   (cd "$project" && clean_env "$home" "${RUN_ENV[@]}" "$PYTHON" "$HERE/alternate.py" --out "$dir/result" \
     --runs "$PM_RUNS" --warmup 1 --prepare "$RUN_PREPARE" --timeout "$RUN_TIMEOUT" \
-    -- bare "${RUN_CMD[@]}" ::: sandboxed "$BIN" "${RUN_CMD[@]}")
+    -- "${commands[@]}")
   local problems=() check problem
   for check in "${RUN_CHECKS[@]}"; do
     problem=$("$check")
@@ -644,6 +671,16 @@ pm_timed() {
   fi
   record "$row ($what, median of $PM_RUNS)" "$(calc "$bare" %.0f) ms" \
     "$(calc "$sandboxed" %.0f) ms" "$overhead" "<= 1.05x" "$result" "x$cpu_ratio"
+  if ((${#floor[@]})); then
+    local floored floor_ratio floor_cpu
+    floored=$(value "$dir/result" floor_median_ms)
+    floor_ratio=$(calc "$floored / $bare" %.3f)
+    floor_cpu=$(calc "$(value "$dir/result" floor_cpu_median_ms) / $(value "$dir/result" bare_cpu_median_ms)" %.3f)
+    printf '  %s: in bwrap %.1f ms, ratio %s (+%s ms); safe-install +%s ms\n' "$row" "$floored" \
+      "$floor_ratio" "$(calc "$floored - $bare" %.1f)" "$(calc "$sandboxed - $bare" %.1f)"
+    record "$row: bwrap --unshare-all --bind / / (same runs)" "$(calc "$bare" %.0f) ms" \
+      "$(calc "$floored" %.0f) ms" "x$floor_ratio" "reference" INFO "x$floor_cpu"
+  fi
 }
 
 # --- the npm fixture through npm 12, pnpm and yarn
@@ -942,6 +979,14 @@ uv_env() {
     UV_PYTHON_DOWNLOADS=never UV_NO_PROGRESS=1)
 }
 
+# Bare uv's own cache (see the header): BARE_ARGS points bare runs at it, and RUN_CMD warms it
+# as the shared one was (the sdists' wheels built, the interpreter queried).
+uv_bare_cache() {
+  BARE_ARGS=(--cache-dir "$home/.cache/uv-bare")
+  in_project bash -c "$RUN_PREPARE"
+  in_project "${RUN_CMD[@]}" "${BARE_ARGS[@]}"
+}
+
 # `uv pip install` into a new virtual environment (made before each run, untimed), warm cache
 # (~/.cache/uv, the sdists' wheels built by the warm-up); uv links from its cache.
 bench_uv_pip_install() {
@@ -959,8 +1004,10 @@ bench_uv_pip_install() {
   BARE_LINKS=$(uv_links)
   say "$row: the bare install hard-linked $BARE_LINKS package files from uv's cache"
   RUN_CMD=(uv pip install --python venv/bin/python -r requirements.txt)
+  uv_bare_cache
   RUN_CHECKS=(check_py_stamps check_uv_links)
   pm_timed "$row" "warm cache, $PY_PACKAGES pkgs"
+  BARE_ARGS=()
   stop_server "$PYPI_PID"
 }
 
@@ -980,8 +1027,11 @@ bench_uv_sync() {
   say "$row: the bare install hard-linked $BARE_LINKS package files from uv's cache"
   RUN_CMD=(uv sync --frozen)
   RUN_PREPARE='rm -rf .venv'
+  uv_bare_cache
   RUN_CHECKS=(check_py_stamps check_uv_links)
+  RUN_FLOOR=1
   pm_timed "$row" "warm cache, $PY_PACKAGES pkgs"
+  BARE_ARGS=() RUN_FLOOR=
   stop_server "$PYPI_PID"
 }
 
