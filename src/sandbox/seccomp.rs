@@ -98,14 +98,18 @@ fn argument_rules(rules: &mut Rules, tty: TtyIoctls) {
 
     // Socket families other than unix, inet, inet6 and netlink-route (glibc's getaddrinfo
     // asks netlink-route which addresses exist). Raw and packet sockets are refused by the
-    // notifier filter instead, so that each attempt is logged: an EPERM here would take
-    // precedence over the notification.
+    // notify filter instead, so that each attempt is logged: an EPERM here would take
+    // precedence over the notification. So AF_PACKET passes this rule. Where a process has
+    // no listener above it, the kernel refuses both: they need CAP_NET_RAW, which no process
+    // of the sandbox holds (capabilities are dropped and no-new-privs set before anything
+    // runs).
     let socket = vec![
         Rule(vec![
             cond(0, Dword, Op::Ne(af(libc::AF_UNIX))),
             cond(0, Dword, Op::Ne(af(libc::AF_INET))),
             cond(0, Dword, Op::Ne(af(libc::AF_INET6))),
             cond(0, Dword, Op::Ne(af(libc::AF_NETLINK))),
+            cond(0, Dword, Op::Ne(af(libc::AF_PACKET))),
         ]),
         Rule(vec![
             cond(0, Dword, Op::Eq(af(libc::AF_NETLINK))),
@@ -686,6 +690,69 @@ mod tests {
                 .map_err(|e| format!("SECCOMP_IOCTL_NOTIF_SET_FLAGS: {e}"))
         })
         .expect("in the child");
+    }
+
+    /// A packet socket passes the deny filter and reaches the notify filter under it, in
+    /// both modes: an EPERM from the deny filter would take precedence over the notification
+    /// (the kernel runs every filter and keeps the strictest action), and the attempt would
+    /// leave no event. The child plays the supervisor, as below.
+    #[test]
+    fn in_a_child_a_packet_socket_reaches_the_notify_filter_past_the_deny_filter() {
+        use crate::sys::seccomp::{Answer, Received};
+        use nix::unistd::ForkResult;
+        for (tty, observe) in [
+            (TtyIoctls::Notified, Observe::Network),
+            (TtyIoctls::Refuse, Observe::ConnectOnBehalf),
+        ] {
+            crate::sys::process::in_child(|| {
+                let deny = compile(&[], tty).map_err(|e| e.to_string())?;
+                let notify = compile_notify(observe).map_err(|e| e.to_string())?;
+                crate::sys::prctl::set_no_new_privs().map_err(|e| e.to_string())?;
+                install(&deny).map_err(|e| e.to_string())?;
+                let listener = install_listener(&notify).map_err(|e| e.to_string())?;
+                match crate::sys::process::fork_in_test().map_err(|e| e.to_string())? {
+                    ForkResult::Child => {
+                        use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+                        let packet = socket(
+                            AddressFamily::Packet,
+                            SockType::Raw,
+                            SockFlag::empty(),
+                            None,
+                        );
+                        let refused = packet.err() == Some(nix::errno::Errno::EPERM);
+                        crate::sys::process::exit_now(i32::from(!refused))
+                    }
+                    ForkResult::Parent { child } => {
+                        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+                        use std::os::fd::AsFd;
+                        let mut pfd = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+                        if poll(&mut pfd, PollTimeout::from(5000u16)).map_err(|e| e.to_string())?
+                            == 0
+                        {
+                            let _ =
+                                nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+                            let _ = nix::sys::wait::waitpid(child, None);
+                            return Err(format!(
+                                "{observe:?}: the packet socket was not notified within 5 s"
+                            ));
+                        }
+                        let seen = match listener.receive().map_err(|e| e.to_string())? {
+                            Received::Notification(n) => n,
+                            Received::Gone => return Err("no notification".into()),
+                        };
+                        listener.answer(seen.id, Answer::Errno(libc::EPERM));
+                        if seen.nr != libc::SYS_socket || seen.int_arg(0) != libc::AF_PACKET {
+                            return Err(format!("{observe:?}: notified of {seen:?}"));
+                        }
+                        match nix::sys::wait::waitpid(child, None) {
+                            Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok(()),
+                            other => Err(format!("{observe:?}: the sandboxed process: {other:?}")),
+                        }
+                    }
+                }
+            })
+            .expect("in the child");
+        }
     }
 
     #[test]

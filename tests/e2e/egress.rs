@@ -262,10 +262,22 @@ fn ipv6_to_a_unique_local_address_fails_and_is_logged() {
 
 #[test]
 fn raw_socket_is_refused_with_eperm_and_logged() {
-    let world = World::new("egress-raw");
+    raw_kind_is_refused_with_eperm_and_logged("raw", "socket(family 2, type 3)");
+}
+
+/// A packet socket (AF_PACKET) too: refused by the notifier after logging, not silently by
+/// the deny filter's socket-family rule, whose EPERM would take precedence over the
+/// notification.
+#[test]
+fn packet_socket_is_refused_with_eperm_and_logged() {
+    raw_kind_is_refused_with_eperm_and_logged("packet", "socket(family 17, type 3)");
+}
+
+fn raw_kind_is_refused_with_eperm_and_logged(kind: &str, target: &str) {
+    let world = World::new(&format!("egress-{kind}"));
     let host = TestHost::start(&world);
-    let r = probe(&world, &[], &["raw"]);
-    r.assert_probe_failed("creating a raw socket", EPERM);
+    let r = probe(&world, &[], &[kind]);
+    r.assert_probe_failed(&format!("creating a {kind} socket"), EPERM);
     let blocked = r.blocked_egress();
     let raw: Vec<&Value> = blocked
         .iter()
@@ -279,7 +291,7 @@ fn raw_socket_is_refused_with_eperm_and_logged() {
     );
     assert_eq!(
         raw[0]["target"],
-        "socket(family 2, type 3)",
+        target,
         "the raw-socket event names another socket\n{}",
         r.context()
     );
