@@ -60,11 +60,11 @@ pub enum PythonShimError {
 }
 
 /// Whether this process was started as an interpreter the sandbox hooked: the file it runs
-/// from is named `python*` (safe-install itself never is).
+/// from is named as interpreters are (`python3.12`, `pypy3`, `python3.13t`: the names the
+/// sandbox stands in for, `pm::pip::is_interpreter_name`; safe-install itself never is).
 pub fn invoked_as_python(exe: Option<&Path>) -> bool {
     exe.and_then(Path::file_name)
-        .and_then(OsStr::to_str)
-        .is_some_and(|n| n.starts_with("python"))
+        .is_some_and(|n| crate::pm::pip::is_interpreter_name(n.as_bytes()))
 }
 
 /// Run as the interpreter; returns only on failure (the exit status).
@@ -347,6 +347,24 @@ mod tests {
 
     fn os(v: &[&str]) -> Vec<OsString> {
         v.iter().map(OsString::from).collect()
+    }
+
+    /// The shim answers to every name the plan may mount it over (PyPy's, a free-threaded
+    /// build's), and never to safe-install's own.
+    #[test]
+    fn it_stands_in_under_every_interpreter_name_the_plan_hooks() {
+        for exe in [
+            "/usr/bin/python3.11",
+            "/usr/bin/python3.13t",
+            "/home/u/.local/share/uv/python/pypy-3.10.14-linux-x86_64-gnu/bin/pypy3.10",
+            "/opt/graalpy/bin/graalpy",
+        ] {
+            assert!(invoked_as_python(Some(Path::new(exe))), "{exe}");
+        }
+        for exe in ["/usr/local/bin/safe-install", "/usr/bin/python3-config"] {
+            assert!(!invoked_as_python(Some(Path::new(exe))), "{exe}");
+        }
+        assert!(!invoked_as_python(None));
     }
 
     #[test]

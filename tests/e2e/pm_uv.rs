@@ -351,6 +351,81 @@ fn uv_sync_builds_at_level_2_from_the_index_in_pyproject() {
     p.finish(&r.context());
 }
 
+/// uv prefers the interpreters it installed itself (`uv python install`, under
+/// `~/.local/share/uv/python`, shown read-only inside) to the system's: `uv sync` without a
+/// `.venv` makes one from such an interpreter, and builds the sdist with it. That interpreter
+/// is a file of its own (here a copy of the system's, as an installed one is), so it needs the
+/// python shim as much as the system's does, or every hook of the build runs at uv's level.
+#[test]
+fn uv_sync_with_a_uv_managed_python_builds_at_level_2() {
+    let uv = crate::common::toolchains::uv();
+    let world = World::new("uv-managed");
+    let system = fs::canonicalize("/usr/bin/python3").expect("the system python3");
+    let version = run(
+        world.setup_command(&system).args([
+            "-c",
+            "import platform, sys; print(platform.python_version(), '%d.%d' % sys.version_info[:2])",
+        ]),
+        RUN_TIMEOUT,
+    );
+    version.assert_success();
+    let (full, minor) = version
+        .stdout
+        .trim()
+        .split_once(' ')
+        .map(|(f, m)| (f.to_string(), m.to_string()))
+        .expect("the interpreter's version");
+    let bin = world.home.join(format!(
+        ".local/share/uv/python/cpython-{full}-linux-{}-gnu/bin",
+        std::env::consts::ARCH
+    ));
+    fs::create_dir_all(&bin).expect("mkdir the managed interpreter's bin");
+    let managed = bin.join(format!("python{minor}"));
+    fs::copy(&system, &managed).expect("install the managed interpreter");
+    std::os::unix::fs::symlink(format!("python{minor}"), bin.join("python3"))
+        .expect("its python3 link");
+    let site = world
+        .project
+        .join(format!(".venv/lib/python{minor}/site-packages"));
+    let packages = world.root().join("packages");
+    fs::create_dir_all(&packages).expect("mkdir packages");
+    let server = start_pypiserver(world.root(), &packages);
+    let reports = stage_attacker(&world, &packages, &server.url, &site);
+    write_file(
+        &world.project.join("pyproject.toml"),
+        &format!(
+            "[project]\nname = \"si-uv-app\"\nversion = \"0.1.0\"\nrequires-python = \">=3.8\"\ndependencies = [\"{NAME}\"]\n\n[[tool.uv.index]]\nname = \"local\"\nurl = \"{}\"\ndefault = true\n",
+            server.url
+        ),
+    );
+    let _g = shared_run_guard();
+    let log = world.log_path("uv-managed");
+    let mut cmd = world.safe_install();
+    cmd.arg("--log")
+        .arg(&log)
+        .arg("--rw")
+        .arg(&reports)
+        .arg(&uv)
+        .arg("sync");
+    let r = LoggedRun::read(run(cmd.current_dir(&world.project), RUN_TIMEOUT), log);
+    assert!(
+        r.out.status.success() && installed(&site),
+        "uv sync failed\n{}\n--- pypiserver ---\n{}",
+        r.context(),
+        tail(&server.log(), 3000)
+    );
+    let cfg = fs::read_to_string(world.project.join(".venv/pyvenv.cfg")).unwrap_or_default();
+    assert!(
+        cfg.lines()
+            .any(|l| l.starts_with("home") && l.ends_with(&*bin.to_string_lossy())),
+        "uv did not make the environment from the managed interpreter (the test proves nothing)\n{cfg}\n{}",
+        r.context()
+    );
+    let mut p = Problems::new();
+    check_level2(&mut p, &r, &read_reports(&reports), &[], server.port);
+    p.finish(&r.context());
+}
+
 #[test]
 fn explain_names_the_index_from_uvs_configuration_and_the_hook() {
     let uv = crate::common::toolchains::uv();

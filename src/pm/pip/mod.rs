@@ -118,10 +118,10 @@ pub fn interpreters(
 ) -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = Vec::new();
     if let Some(prog) = program {
-        let is_python = prog
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with("python"));
+        let is_python = prog.file_name().is_some_and(|n| {
+            use std::os::unix::ffi::OsStrExt;
+            is_interpreter_name(n.as_bytes())
+        });
         if is_python {
             found.push(prog.to_path_buf());
         } else if let Some(interp) = shebang(prog, path_var) {
@@ -129,7 +129,7 @@ pub fn interpreters(
         }
     }
     if let Some(bin) = venv.map(|v| v.join("bin")) {
-        found.extend(python_names_in(&bin));
+        found.extend(interpreter_names_in(&bin));
     }
     let mut real: Vec<PathBuf> = found
         .iter()
@@ -141,11 +141,11 @@ pub fn interpreters(
     real
 }
 
-/// `python`, `python3`, `python3.12`, ... in `dir`, sorted (none when it cannot be read): the
-/// names an interpreter search takes. The names are compared as the kernel returns them,
-/// without an allocation per entry: `/usr/bin` holds about a thousand, and uv's search
-/// reads it before every run.
-pub(crate) fn python_names_in(dir: &Path) -> Vec<PathBuf> {
+/// The files in `dir` named as interpreters are ([`is_interpreter_name`]), sorted (none when
+/// it cannot be read): the names an interpreter search takes. The names are compared as the
+/// kernel returns them, without an allocation per entry: `/usr/bin` holds about a thousand,
+/// and uv's search reads it before every run.
+pub(crate) fn interpreter_names_in(dir: &Path) -> Vec<PathBuf> {
     use nix::fcntl::OFlag;
     use std::os::unix::ffi::OsStrExt;
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
@@ -157,17 +157,33 @@ pub(crate) fn python_names_in(dir: &Path) -> Vec<PathBuf> {
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_bytes();
-            is_python_name(name).then(|| dir.join(std::ffi::OsStr::from_bytes(name)))
+            is_interpreter_name(name).then(|| dir.join(std::ffi::OsStr::from_bytes(name)))
         })
         .collect();
     names.sort();
     names
 }
 
-/// `python` followed by digits and dots only.
-fn is_python_name(name: &[u8]) -> bool {
-    name.strip_prefix(b"python")
-        .is_some_and(|rest| rest.iter().all(|c| c.is_ascii_digit() || *c == b'.'))
+/// A name a Python interpreter goes by, as pip's venvs and uv's search (`find_all_minor`,
+/// `executable_names`) name them: an implementation, `python`, `pypy` or `graalpy`; a version
+/// of digits and dots, or none; and ABI flags, `t` (free-threaded, `python3.13t`), `d`
+/// (debug) or `m` (before 3.8), at most two. Anything else (`python3-config`, `ipython`) is
+/// no interpreter.
+pub fn is_interpreter_name(name: &[u8]) -> bool {
+    let Some(rest) = [&b"python"[..], b"pypy", b"graalpy"]
+        .iter()
+        .find_map(|implementation| name.strip_prefix(*implementation))
+    else {
+        return false;
+    };
+    let version = rest
+        .iter()
+        .take_while(|c| c.is_ascii_digit() || **c == b'.')
+        .count();
+    let flags = &rest[version..];
+    flags.len() <= 2
+        && flags.iter().all(|c| matches!(c, b't' | b'd' | b'm'))
+        && (flags.is_empty() || version > 0)
 }
 
 /// `#!/path/python` or `#!/usr/bin/env python3` → the interpreter's path. Only a Python
@@ -378,30 +394,58 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_python_followed_by_a_version_is_an_interpreter_name() {
+    fn an_implementation_a_version_and_abi_flags_make_an_interpreter_name() {
         use std::os::unix::ffi::OsStrExt;
         let dir = tempfile::tempdir().expect("tempdir");
-        let names: [&[u8]; 10] = [
+        let names: [&[u8]; 22] = [
             b"python",
             b"python3",
             b"python3.12",
+            b"python3.13t",
+            b"python3.13td",
+            b"python3.7m",
+            b"pypy",
+            b"pypy3",
+            b"pypy3.10",
+            b"graalpy",
+            b"graalpy3.11",
             b"python3.12-config",
             b"pythonw",
+            b"pythont",
+            b"python3.13tdm",
+            b"python3.13x",
             b"ipython",
             b"python3.\xff",
             b"pip3",
             b"py",
+            b"pypy-c",
             b"python2.7",
         ];
         for n in names {
             std::fs::write(dir.path().join(std::ffi::OsStr::from_bytes(n)), "").expect("write");
         }
-        let found: Vec<String> = python_names_in(dir.path())
+        let found: Vec<String> = interpreter_names_in(dir.path())
             .iter()
             .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
             .collect();
-        assert_eq!(found, ["python", "python2.7", "python3", "python3.12"]);
-        assert!(python_names_in(&dir.path().join("missing")).is_empty());
+        assert_eq!(
+            found,
+            [
+                "graalpy",
+                "graalpy3.11",
+                "pypy",
+                "pypy3",
+                "pypy3.10",
+                "python",
+                "python2.7",
+                "python3",
+                "python3.12",
+                "python3.13t",
+                "python3.13td",
+                "python3.7m",
+            ]
+        );
+        assert!(interpreter_names_in(&dir.path().join("missing")).is_empty());
     }
 
     #[test]

@@ -126,7 +126,7 @@ fn named_pythons(ctx: &Context) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Every `python`, `python3`, `python3.X` in the trusted `PATH`: uv picks one of them when
+/// Every interpreter (`python3`, `python3.X`, `pypy3`, …) in the trusted `PATH`: uv picks one when
 /// no environment is named, and any of them may become a build venv's base. A directory
 /// `PATH` names twice (merged /usr: `/bin` and `/usr/bin`, a thousand entries) is read once:
 /// this runs before every uv sandbox starts.
@@ -143,9 +143,29 @@ fn path_pythons(ctx: &Context) -> Vec<PathBuf> {
         if !read.insert(canonical) {
             continue;
         }
-        out.extend(crate::pm::pip::python_names_in(&dir));
+        out.extend(crate::pm::pip::interpreter_names_in(&dir));
     }
     out
+}
+
+/// The interpreters uv installed itself (`uv python install`): every interpreter file in each
+/// installation's `bin/` under `UV_PYTHON_INSTALL_DIR` and `~/.local/share/uv/python` (uv
+/// inside gets no `XDG_DATA_HOME`, so that is where it looks). uv prefers them to the
+/// system's (`python-preference = managed`, its default), the base policy shows that
+/// directory, and a project without a `.venv` gets one made from them.
+fn managed_pythons(ctx: &Context) -> Vec<PathBuf> {
+    let mut roots = vec![ctx.home.join(".local/share/uv/python")];
+    roots.extend(
+        ctx.var("UV_PYTHON_INSTALL_DIR")
+            .map(|v| ctx.cwd.join(v))
+            .filter(|p| !roots.contains(p)),
+    );
+    roots
+        .iter()
+        .filter_map(|root| std::fs::read_dir(root).ok())
+        .flat_map(|entries| entries.flatten())
+        .flat_map(|e| crate::pm::pip::interpreter_names_in(&e.path().join("bin")))
+        .collect()
 }
 
 /// What uv's configuration is read from, for this run.
@@ -234,13 +254,15 @@ impl PackageManager for Uv {
     }
 
     /// The interpreters uv may run build backends with: the target environment's, those
-    /// named by `--python`/`UV_PYTHON`, and every `python*` on the trusted `PATH` (canonical,
-    /// deduplicated). A build venv's `bin/python` links to one of these.
+    /// named by `--python`/`UV_PYTHON`, those uv installed itself, and every interpreter on
+    /// the trusted `PATH` (canonical, deduplicated). A build venv's `bin/python` links to one
+    /// of these.
     fn interpreters(&self, ctx: &Context, venv: Option<&Path>) -> Vec<PathBuf> {
         let mut found = crate::pm::pip::interpreters(None, venv, ctx.trusted_path());
         found.extend(
             named_pythons(ctx)
                 .into_iter()
+                .chain(managed_pythons(ctx))
                 .chain(path_pythons(ctx))
                 .filter_map(|p| std::fs::canonicalize(p).ok())
                 .filter(|p| p.is_file()),
