@@ -351,6 +351,16 @@ fn uv_sync_builds_at_level_2_from_the_index_in_pyproject() {
     p.finish(&r.context());
 }
 
+/// Where the interpreter uv builds with lives, other than the system's.
+#[derive(Debug, Clone, Copy)]
+enum Interpreter {
+    /// Installed by uv itself (`uv python install`, under `~/.local/share/uv/python`, shown
+    /// read-only inside), which uv prefers to the system's.
+    Managed,
+    /// In a directory `UV_PYTHON_SEARCH_PATH` names (it replaces `PATH` for uv's search).
+    SearchPath,
+}
+
 /// uv prefers the interpreters it installed itself (`uv python install`, under
 /// `~/.local/share/uv/python`, shown read-only inside) to the system's: `uv sync` without a
 /// `.venv` makes one from such an interpreter, and builds the sdist with it. That interpreter
@@ -358,8 +368,21 @@ fn uv_sync_builds_at_level_2_from_the_index_in_pyproject() {
 /// python shim as much as the system's does, or every hook of the build runs at uv's level.
 #[test]
 fn uv_sync_with_a_uv_managed_python_builds_at_level_2() {
+    uv_sync_with_its_own_python_builds_at_level_2(Interpreter::Managed);
+}
+
+/// The same with an interpreter found through `UV_PYTHON_SEARCH_PATH`.
+#[test]
+fn uv_sync_with_a_python_on_uvs_search_path_builds_at_level_2() {
+    uv_sync_with_its_own_python_builds_at_level_2(Interpreter::SearchPath);
+}
+
+fn uv_sync_with_its_own_python_builds_at_level_2(kind: Interpreter) {
     let uv = crate::common::toolchains::uv();
-    let world = World::new("uv-managed");
+    let world = World::new(match kind {
+        Interpreter::Managed => "uv-managed",
+        Interpreter::SearchPath => "uv-search-path",
+    });
     let system = fs::canonicalize("/usr/bin/python3").expect("the system python3");
     let version = run(
         world.setup_command(&system).args([
@@ -375,10 +398,13 @@ fn uv_sync_with_a_uv_managed_python_builds_at_level_2() {
         .split_once(' ')
         .map(|(f, m)| (f.to_string(), m.to_string()))
         .expect("the interpreter's version");
-    let bin = world.home.join(format!(
-        ".local/share/uv/python/cpython-{full}-linux-{}-gnu/bin",
-        std::env::consts::ARCH
-    ));
+    let bin = match kind {
+        Interpreter::Managed => world.home.join(format!(
+            ".local/share/uv/python/cpython-{full}-linux-{}-gnu/bin",
+            std::env::consts::ARCH
+        )),
+        Interpreter::SearchPath => world.root().join("pythons/bin"),
+    };
     fs::create_dir_all(&bin).expect("mkdir the managed interpreter's bin");
     let managed = bin.join(format!("python{minor}"));
     fs::copy(&system, &managed).expect("install the managed interpreter");
@@ -399,14 +425,15 @@ fn uv_sync_with_a_uv_managed_python_builds_at_level_2() {
         ),
     );
     let _g = shared_run_guard();
-    let log = world.log_path("uv-managed");
+    let log = world.log_path("uv-own-python");
     let mut cmd = world.safe_install();
-    cmd.arg("--log")
-        .arg(&log)
-        .arg("--rw")
-        .arg(&reports)
-        .arg(&uv)
-        .arg("sync");
+    cmd.arg("--log").arg(&log).arg("--rw").arg(&reports);
+    if let Interpreter::SearchPath = kind {
+        cmd.arg("--ro")
+            .arg(world.root().join("pythons"))
+            .env("UV_PYTHON_SEARCH_PATH", &bin);
+    }
+    cmd.arg(&uv).arg("sync");
     let r = LoggedRun::read(run(cmd.current_dir(&world.project), RUN_TIMEOUT), log);
     assert!(
         r.out.status.success() && installed(&site),
@@ -418,7 +445,7 @@ fn uv_sync_with_a_uv_managed_python_builds_at_level_2() {
     assert!(
         cfg.lines()
             .any(|l| l.starts_with("home") && l.ends_with(&*bin.to_string_lossy())),
-        "uv did not make the environment from the managed interpreter (the test proves nothing)\n{cfg}\n{}",
+        "uv did not make the environment from {kind:?}'s interpreter (the test proves nothing)\n{cfg}\n{}",
         r.context()
     );
     let mut p = Problems::new();

@@ -126,17 +126,23 @@ fn named_pythons(ctx: &Context) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Every interpreter (`python3`, `python3.X`, `pypy3`, …) in the trusted `PATH`: uv picks one when
-/// no environment is named, and any of them may become a build venv's base. A directory
-/// `PATH` names twice (merged /usr: `/bin` and `/usr/bin`, a thousand entries) is read once:
-/// this runs before every uv sandbox starts.
+/// Every interpreter (`python3`, `python3.X`, `pypy3`, …) in the directories uv searches: the
+/// trusted `PATH`, and `UV_PYTHON_SEARCH_PATH`, which passes in with uv's other settings and
+/// replaces `PATH` for uv's search. uv picks one of them when no environment is named, and
+/// any may become a build venv's base. A directory named twice (merged /usr: `/bin` and
+/// `/usr/bin`, a thousand entries) is read once: this runs before every uv sandbox starts.
 fn path_pythons(ctx: &Context) -> Vec<PathBuf> {
-    let Some(path) = ctx.trusted_path() else {
-        return Vec::new();
-    };
+    let searched = ctx.trusted_path().into_iter().chain(
+        ctx.var("UV_PYTHON_SEARCH_PATH")
+            .map(OsString::as_os_str)
+            .filter(|v| !v.is_empty()),
+    );
     let mut out = Vec::new();
     let mut read = std::collections::HashSet::new();
-    for dir in std::env::split_paths(path).filter(|d| d.is_absolute()) {
+    for dir in searched
+        .flat_map(std::env::split_paths)
+        .filter(|d| d.is_absolute())
+    {
         let Ok(canonical) = std::fs::canonicalize(&dir) else {
             continue;
         };
@@ -379,6 +385,21 @@ mod tests {
             uid: 1,
             gid: 1,
         }
+    }
+
+    #[test]
+    fn uvs_own_search_path_is_searched_too() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("opt/py/bin")).expect("mkdir");
+        std::fs::write(d.join("opt/py/bin/python3.13t"), "").expect("write");
+        let search = d.join("opt/py/bin");
+        let c = ctx(
+            d,
+            &["uv", "sync"],
+            &[("UV_PYTHON_SEARCH_PATH", search.to_str().expect("utf-8"))],
+        );
+        assert_eq!(path_pythons(&c), [search.join("python3.13t")]);
     }
 
     #[test]
