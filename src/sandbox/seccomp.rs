@@ -692,13 +692,44 @@ mod tests {
         .expect("in the child");
     }
 
+    /// The supervisor's part in a test where the child plays it: the first notification from
+    /// `child` must be `socket(family, …)`; it is answered EPERM, and `child` must then exit
+    /// 0 (its own check of the answer it got). A filter that notifies nothing fails the test
+    /// after 5 s instead of hanging it.
+    fn answer_one_socket(
+        listener: &crate::sys::seccomp::Listener,
+        child: nix::unistd::Pid,
+        family: i32,
+    ) -> Result<(), String> {
+        use crate::sys::seccomp::{Answer, Received};
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        let mut pfd = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        if poll(&mut pfd, PollTimeout::from(5000u16)).map_err(|e| e.to_string())? == 0 {
+            let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(child, None);
+            return Err("no notification within 5 s".into());
+        }
+        let seen = match listener.receive().map_err(|e| e.to_string())? {
+            Received::Notification(n) => n,
+            Received::Gone => return Err("no notification".into()),
+        };
+        listener.answer(seen.id, Answer::Errno(libc::EPERM));
+        if seen.nr != libc::SYS_socket || seen.int_arg(0) != family {
+            return Err(format!("notified of {seen:?}"));
+        }
+        match nix::sys::wait::waitpid(child, None) {
+            Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok(()),
+            other => Err(format!("the sandboxed process: {other:?}")),
+        }
+    }
+
     /// A packet socket passes the deny filter and reaches the notify filter under it, in
     /// both modes: an EPERM from the deny filter would take precedence over the notification
     /// (the kernel runs every filter and keeps the strictest action), and the attempt would
     /// leave no event. The child plays the supervisor, as below.
     #[test]
     fn in_a_child_a_packet_socket_reaches_the_notify_filter_past_the_deny_filter() {
-        use crate::sys::seccomp::{Answer, Received};
         use nix::unistd::ForkResult;
         for (tty, observe) in [
             (TtyIoctls::Notified, Observe::Network),
@@ -723,31 +754,8 @@ mod tests {
                         crate::sys::process::exit_now(i32::from(!refused))
                     }
                     ForkResult::Parent { child } => {
-                        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-                        use std::os::fd::AsFd;
-                        let mut pfd = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
-                        if poll(&mut pfd, PollTimeout::from(5000u16)).map_err(|e| e.to_string())?
-                            == 0
-                        {
-                            let _ =
-                                nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
-                            let _ = nix::sys::wait::waitpid(child, None);
-                            return Err(format!(
-                                "{observe:?}: the packet socket was not notified within 5 s"
-                            ));
-                        }
-                        let seen = match listener.receive().map_err(|e| e.to_string())? {
-                            Received::Notification(n) => n,
-                            Received::Gone => return Err("no notification".into()),
-                        };
-                        listener.answer(seen.id, Answer::Errno(libc::EPERM));
-                        if seen.nr != libc::SYS_socket || seen.int_arg(0) != libc::AF_PACKET {
-                            return Err(format!("{observe:?}: notified of {seen:?}"));
-                        }
-                        match nix::sys::wait::waitpid(child, None) {
-                            Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok(()),
-                            other => Err(format!("{observe:?}: the sandboxed process: {other:?}")),
-                        }
+                        answer_one_socket(&listener, child, libc::AF_PACKET)
+                            .map_err(|e| format!("{observe:?}: {e}"))
                     }
                 }
             })
@@ -757,7 +765,6 @@ mod tests {
 
     #[test]
     fn in_a_child_landlock_modes_notify_filter_sends_udp_to_the_supervisor() {
-        use crate::sys::seccomp::{Answer, Received};
         use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
         use nix::unistd::ForkResult;
         // The child plays the supervisor: it installs the filter, forks the "sandboxed"
@@ -783,28 +790,7 @@ mod tests {
                     let ok = stream.is_ok() && udp.err() == Some(nix::errno::Errno::EPERM);
                     crate::sys::process::exit_now(i32::from(!ok))
                 }
-                ForkResult::Parent { child } => {
-                    // A filter that notifies nothing must fail the test, not hang it.
-                    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-                    use std::os::fd::AsFd;
-                    let mut pfd = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
-                    if poll(&mut pfd, PollTimeout::from(5000u16)).map_err(|e| e.to_string())? == 0 {
-                        let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
-                        return Err("no notification within 5 s".into());
-                    }
-                    let seen = match listener.receive().map_err(|e| e.to_string())? {
-                        Received::Notification(n) => n,
-                        Received::Gone => return Err("no notification".into()),
-                    };
-                    listener.answer(seen.id, Answer::Errno(libc::EPERM));
-                    if seen.nr != libc::SYS_socket || seen.int_arg(0) != libc::AF_INET {
-                        return Err(format!("notified of {seen:?}"));
-                    }
-                    match nix::sys::wait::waitpid(child, None) {
-                        Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok(()),
-                        other => Err(format!("the sandboxed process: {other:?}")),
-                    }
-                }
+                ForkResult::Parent { child } => answer_one_socket(&listener, child, libc::AF_INET),
             }
         })
         .expect("in the child");

@@ -315,14 +315,54 @@ fn bare_uv_lets_the_same_backend_do_everything() {
 
 #[test]
 fn uv_sync_builds_at_level_2_from_the_index_in_pyproject() {
-    let uv = crate::common::toolchains::uv();
     let world = World::new("uv-sync");
     let venv = make_venv_at(&world, &world.project.join(".venv"));
     let site = site_packages(&venv);
+    let attacked = uv_sync_attacked(&world, &site, |_| {});
+    assert!(
+        world.project.join("uv.lock").is_file(),
+        "uv sync wrote no uv.lock\n{}",
+        attacked.run.context()
+    );
+    attacked.check_level2();
+}
+
+/// A `uv sync` inside the sandbox whose project depends on the attacker from a local index,
+/// run and checked to have installed it.
+struct SyncAttacked {
+    run: LoggedRun,
+    reports: PathBuf,
+    index_port: u16,
+}
+
+impl SyncAttacked {
+    /// Every level-2 check of [`check_level2`] on each hook the attacker ran.
+    fn check_level2(&self) {
+        let mut p = Problems::new();
+        check_level2(
+            &mut p,
+            &self.run,
+            &read_reports(&self.reports),
+            &[],
+            self.index_port,
+        );
+        p.finish(&self.run.context());
+    }
+}
+
+/// `safe-install [--log --rw reports] <flags from configure> uv sync` in `world`'s project,
+/// whose `pyproject.toml` depends on the attacker from a local pypiserver (its default
+/// index); fails unless the sync succeeded and installed the attacker into `site`.
+fn uv_sync_attacked(
+    world: &World,
+    site: &Path,
+    configure: impl FnOnce(&mut std::process::Command),
+) -> SyncAttacked {
+    let uv = crate::common::toolchains::uv();
     let packages = world.root().join("packages");
     fs::create_dir_all(&packages).expect("mkdir packages");
     let server = start_pypiserver(world.root(), &packages);
-    let reports = stage_attacker(&world, &packages, &server.url, &site);
+    let reports = stage_attacker(world, &packages, &server.url, site);
     write_file(
         &world.project.join("pyproject.toml"),
         &format!(
@@ -333,22 +373,21 @@ fn uv_sync_builds_at_level_2_from_the_index_in_pyproject() {
     let _g = shared_run_guard();
     let log = world.log_path("uv-sync");
     let mut cmd = world.safe_install();
-    cmd.arg("--log")
-        .arg(&log)
-        .arg("--rw")
-        .arg(&reports)
-        .arg(&uv)
-        .arg("sync");
+    cmd.arg("--log").arg(&log).arg("--rw").arg(&reports);
+    configure(&mut cmd);
+    cmd.arg(&uv).arg("sync");
     let r = LoggedRun::read(run(cmd.current_dir(&world.project), RUN_TIMEOUT), log);
     assert!(
-        r.out.status.success() && installed(&site) && world.project.join("uv.lock").is_file(),
+        r.out.status.success() && installed(site),
         "uv sync failed\n{}\n--- pypiserver ---\n{}",
         r.context(),
         tail(&server.log(), 3000)
     );
-    let mut p = Problems::new();
-    check_level2(&mut p, &r, &read_reports(&reports), &[], server.port);
-    p.finish(&r.context());
+    SyncAttacked {
+        run: r,
+        reports,
+        index_port: server.port,
+    }
 }
 
 /// Where the interpreter uv builds with lives, other than the system's.
@@ -378,7 +417,6 @@ fn uv_sync_with_a_python_on_uvs_search_path_builds_at_level_2() {
 }
 
 fn uv_sync_with_its_own_python_builds_at_level_2(kind: Interpreter) {
-    let uv = crate::common::toolchains::uv();
     let world = World::new(match kind {
         Interpreter::Managed => "uv-managed",
         Interpreter::SearchPath => "uv-search-path",
@@ -413,44 +451,21 @@ fn uv_sync_with_its_own_python_builds_at_level_2(kind: Interpreter) {
     let site = world
         .project
         .join(format!(".venv/lib/python{minor}/site-packages"));
-    let packages = world.root().join("packages");
-    fs::create_dir_all(&packages).expect("mkdir packages");
-    let server = start_pypiserver(world.root(), &packages);
-    let reports = stage_attacker(&world, &packages, &server.url, &site);
-    write_file(
-        &world.project.join("pyproject.toml"),
-        &format!(
-            "[project]\nname = \"si-uv-app\"\nversion = \"0.1.0\"\nrequires-python = \">=3.8\"\ndependencies = [\"{NAME}\"]\n\n[[tool.uv.index]]\nname = \"local\"\nurl = \"{}\"\ndefault = true\n",
-            server.url
-        ),
-    );
-    let _g = shared_run_guard();
-    let log = world.log_path("uv-own-python");
-    let mut cmd = world.safe_install();
-    cmd.arg("--log").arg(&log).arg("--rw").arg(&reports);
-    if let Interpreter::SearchPath = kind {
-        cmd.arg("--ro")
-            .arg(world.root().join("pythons"))
-            .env("UV_PYTHON_SEARCH_PATH", &bin);
-    }
-    cmd.arg(&uv).arg("sync");
-    let r = LoggedRun::read(run(cmd.current_dir(&world.project), RUN_TIMEOUT), log);
-    assert!(
-        r.out.status.success() && installed(&site),
-        "uv sync failed\n{}\n--- pypiserver ---\n{}",
-        r.context(),
-        tail(&server.log(), 3000)
-    );
+    let attacked = uv_sync_attacked(&world, &site, |cmd| {
+        if let Interpreter::SearchPath = kind {
+            cmd.arg("--ro")
+                .arg(world.root().join("pythons"))
+                .env("UV_PYTHON_SEARCH_PATH", &bin);
+        }
+    });
     let cfg = fs::read_to_string(world.project.join(".venv/pyvenv.cfg")).unwrap_or_default();
     assert!(
         cfg.lines()
             .any(|l| l.starts_with("home") && l.ends_with(&*bin.to_string_lossy())),
         "uv did not make the environment from {kind:?}'s interpreter (the test proves nothing)\n{cfg}\n{}",
-        r.context()
+        attacked.run.context()
     );
-    let mut p = Problems::new();
-    check_level2(&mut p, &r, &read_reports(&reports), &[], server.port);
-    p.finish(&r.context());
+    attacked.check_level2();
 }
 
 #[test]
