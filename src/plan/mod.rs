@@ -213,6 +213,19 @@ pub enum PlanError {
          `$(pyenv which python) -m pip …` for a pyenv shim)"
     )]
     PipUnhooked { program: String },
+    #[error(
+        "{manager} is asked for the interpreter `{asked}` (by {by}), which is {file}: \
+         safe-install stands in only for interpreters whose file is named as one is \
+         (python3.12, pypy3, python3.13t), so its build backends would run with {manager}'s \
+         powers; refusing. Fix: ask for it by a version (--python 3.12) or by the path of an \
+         interpreter file named that way"
+    )]
+    InterpreterUnhookable {
+        manager: &'static str,
+        asked: String,
+        by: String,
+        file: PathBuf,
+    },
     #[error(transparent)]
     HiddenLink(#[from] hidden::HiddenError),
     #[error("reading the package manager's configuration for its plugin")]
@@ -410,6 +423,14 @@ fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
             trust_env = env;
         }
         pm::Level2::PythonShim => {
+            if let Some(u) = manager.unhookable_interpreter(ctx) {
+                return Err(PlanError::InterpreterUnhookable {
+                    manager: manager.name(),
+                    asked: u.asked,
+                    by: u.by,
+                    file: u.file,
+                });
+            }
             let (found, env) = pip_hook(policy, ctx, venv.as_deref(), &mut view, &mut hidden);
             if found.is_none() {
                 return Err(PlanError::PipUnhooked {

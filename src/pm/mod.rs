@@ -95,6 +95,13 @@ pub trait PackageManager: Sync + std::fmt::Debug {
         Vec::new()
     }
 
+    /// Under [`Level2::PythonShim`]: an interpreter the package manager was asked to use that
+    /// safe-install cannot stand in for; the run is then refused, since its build backends
+    /// would run with the package manager's powers.
+    fn unhookable_interpreter(&self, _ctx: &Context) -> Option<UnhookableInterpreter> {
+        None
+    }
+
     /// Under [`Level2::PythonShim`]: who starts the interpreter, which tells the python shim
     /// the package manager's own uses of it (level 1) from build backends (level 2).
     fn python_frontend(&self, _ctx: &Context) -> Option<PythonFrontend> {
@@ -448,6 +455,15 @@ impl Detected {
     pub fn family(&self) -> Family {
         self.manager.family()
     }
+}
+
+/// An interpreter asked for ([`PackageManager::unhookable_interpreter`]): the request as
+/// written, where it was read, and the file it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnhookableInterpreter {
+    pub asked: String,
+    pub by: String,
+    pub file: PathBuf,
 }
 
 /// Recognise the package manager from the command line.

@@ -468,6 +468,65 @@ fn uv_sync_with_its_own_python_builds_at_level_2(kind: Interpreter) {
     attacked.check_level2();
 }
 
+/// An interpreter asked for by a name that is not an interpreter's (`--python mypython`, a
+/// copy of the system's on `PATH`): the python shim would not answer to that name,
+/// so the run is refused before anything runs, naming the request and the fix. Bare uv finds
+/// and would use it.
+#[test]
+fn an_interpreter_requested_by_another_name_is_refused() {
+    let uv = crate::common::toolchains::uv();
+    let world = World::new("uv-named");
+    let bin = world.root().join("pythons/bin");
+    fs::create_dir_all(&bin).expect("mkdir");
+    let system = fs::canonicalize("/usr/bin/python3").expect("the system python3");
+    fs::copy(&system, bin.join("mypython")).expect("copy the interpreter");
+    let path = format!("{}:{SYSTEM_PATH}", bin.display());
+    let found = run(
+        world
+            .setup_command(&uv)
+            .env("PATH", &path)
+            .env("UV_PYTHON_DOWNLOADS", "never")
+            .args(["python", "find", "mypython"]),
+        RUN_TIMEOUT,
+    );
+    found.assert_success();
+    assert_eq!(
+        found.stdout.trim(),
+        bin.join("mypython").to_string_lossy(),
+        "bare uv does not find the interpreter by that name (the test proves nothing)"
+    );
+    write_file(
+        &world.project.join("pyproject.toml"),
+        "[project]\nname = \"si-uv-app\"\nversion = \"0.1.0\"\ndependencies = []\n",
+    );
+    let out = run(
+        world
+            .safe_install()
+            .arg("--ro")
+            .arg(world.root().join("pythons"))
+            .env("PATH", &path)
+            .env("UV_DEFAULT_INDEX", "http://127.0.0.1:9/simple/")
+            .arg(&uv)
+            .args(["sync", "--python", "mypython"])
+            .current_dir(&world.project),
+        RUN_TIMEOUT,
+    );
+    assert!(
+        !out.status.success()
+            && out
+                .stderr
+                .contains("uv is asked for the interpreter `mypython` (by the command line)")
+            && out.stderr.contains("Fix:"),
+        "the run was not refused naming the request\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(
+        !world.project.join(".venv").exists(),
+        "uv ran: it made the environment"
+    );
+}
+
 #[test]
 fn explain_names_the_index_from_uvs_configuration_and_the_hook() {
     let uv = crate::common::toolchains::uv();

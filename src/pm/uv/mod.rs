@@ -101,8 +101,12 @@ fn target_env(ctx: &Context) -> Option<PathBuf> {
         .find(|v| is_venv(v))
 }
 
-/// Interpreters named on the command line (`--python`/`-p` with a path) or by `UV_PYTHON`.
-fn named_pythons(ctx: &Context) -> Vec<PathBuf> {
+/// The interpreter requests uv reads for this run, each with where it comes from and the
+/// directory a relative path in it is relative to: `--python`/`-p` on the command line,
+/// `UV_PYTHON`, and the lines of the nearest `.python-versions` or `.python-version` from the
+/// working directory up and of the user's `~/.config/uv/.python-version` (uv inside gets no
+/// `XDG_CONFIG_HOME`).
+fn interpreter_requests(ctx: &Context) -> Vec<(String, String, PathBuf)> {
     let mut out = Vec::new();
     let mut args = ctx.argv.iter().map(|a| a.to_string_lossy().into_owned());
     while let Some(a) = args.next() {
@@ -114,35 +118,94 @@ fn named_pythons(ctx: &Context) -> Vec<PathBuf> {
             (None, "--python" | "-p") => args.next(),
             _ => None,
         };
-        out.extend(value);
+        out.extend(value.map(|v| (v, "the command line".to_string(), ctx.cwd.clone())));
     }
-    out.extend(
-        ctx.var("UV_PYTHON")
-            .map(|v| v.to_string_lossy().into_owned()),
-    );
-    out.into_iter()
-        .filter(|v| v.contains('/'))
-        .map(|v| ctx.cwd.join(v))
+    out.extend(ctx.var("UV_PYTHON").map(|v| {
+        (
+            v.to_string_lossy().into_owned(),
+            "UV_PYTHON".into(),
+            ctx.cwd.clone(),
+        )
+    }));
+    let nearest = ctx.cwd.ancestors().find_map(|d| {
+        [".python-versions", ".python-version"]
+            .iter()
+            .map(|f| d.join(f))
+            .find(|f| f.is_file())
+    });
+    let user = Some(ctx.home.join(".config/uv/.python-version")).filter(|f| f.is_file());
+    for file in nearest.into_iter().chain(user) {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        out.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(|l| (l.to_string(), file.display().to_string(), dir.clone())),
+        );
+    }
+    out
+}
+
+/// The file a request names, canonical: a path (with a `/`), or an executable name uv looks
+/// up in its search path ([`search_dirs`]). A version or implementation request (`3.12`,
+/// `pypy@3.10`) names no file.
+fn requested_file(ctx: &Context, value: &str, base: &Path) -> Option<PathBuf> {
+    let candidate = if value.contains('/') {
+        // A directory is an environment or installation: uv runs its `bin/python`.
+        let path = base.join(value);
+        Some(if path.is_dir() {
+            path.join("bin/python")
+        } else {
+            path
+        })
+    } else if value.is_empty() || value == "." || value == ".." {
+        None
+    } else {
+        search_dirs(ctx)
+            .into_iter()
+            .map(|d| d.join(value))
+            .find(|p| p.is_file())
+    };
+    candidate
+        .and_then(|p| std::fs::canonicalize(p).ok())
+        .filter(|p| p.is_file())
+}
+
+/// Interpreter files the requests name ([`interpreter_requests`]).
+fn named_pythons(ctx: &Context) -> Vec<PathBuf> {
+    interpreter_requests(ctx)
+        .iter()
+        .filter_map(|(value, _, base)| requested_file(ctx, value, base))
         .collect()
 }
 
-/// Every interpreter (`python3`, `python3.X`, `pypy3`, …) in the directories uv searches: the
-/// trusted `PATH`, and `UV_PYTHON_SEARCH_PATH`, which passes in with uv's other settings and
-/// replaces `PATH` for uv's search. uv picks one of them when no environment is named, and
-/// any may become a build venv's base. A directory named twice (merged /usr: `/bin` and
-/// `/usr/bin`, a thousand entries) is read once: this runs before every uv sandbox starts.
-fn path_pythons(ctx: &Context) -> Vec<PathBuf> {
-    let searched = ctx.trusted_path().into_iter().chain(
-        ctx.var("UV_PYTHON_SEARCH_PATH")
-            .map(OsString::as_os_str)
-            .filter(|v| !v.is_empty()),
-    );
-    let mut out = Vec::new();
-    let mut read = std::collections::HashSet::new();
-    for dir in searched
+/// The directories uv searches for interpreters: the trusted `PATH`, and
+/// `UV_PYTHON_SEARCH_PATH`, which passes in with uv's other settings and replaces `PATH` for
+/// uv's search.
+fn search_dirs(ctx: &Context) -> Vec<PathBuf> {
+    ctx.trusted_path()
+        .into_iter()
+        .chain(
+            ctx.var("UV_PYTHON_SEARCH_PATH")
+                .map(OsString::as_os_str)
+                .filter(|v| !v.is_empty()),
+        )
         .flat_map(std::env::split_paths)
         .filter(|d| d.is_absolute())
-    {
+        .collect()
+}
+
+/// Every interpreter (`python3`, `python3.X`, `pypy3`, …) in the directories uv searches
+/// ([`search_dirs`]): uv picks one of them when no environment is named, and any may become a
+/// build venv's base. A directory named twice (merged /usr: `/bin` and `/usr/bin`, a thousand
+/// entries) is read once: this runs before every uv sandbox starts.
+fn path_pythons(ctx: &Context) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut read = std::collections::HashSet::new();
+    for dir in search_dirs(ctx) {
         let Ok(canonical) = std::fs::canonicalize(&dir) else {
             continue;
         };
@@ -263,6 +326,21 @@ impl PackageManager for Uv {
     /// named by `--python`/`UV_PYTHON`, those uv installed itself, and every interpreter on
     /// the trusted `PATH` (canonical, deduplicated). A build venv's `bin/python` links to one
     /// of these.
+    /// A requested interpreter whose file is not named as an interpreter is: uv would run it
+    /// (an executable name or a path in `--python`, `UV_PYTHON` or `.python-version`), and
+    /// the python shim, mounted over it, would not answer to that name.
+    fn unhookable_interpreter(&self, ctx: &Context) -> Option<super::UnhookableInterpreter> {
+        use std::os::unix::ffi::OsStrExt;
+        interpreter_requests(ctx)
+            .into_iter()
+            .find_map(|(asked, by, base)| {
+                let file = requested_file(ctx, &asked, &base)?;
+                let name = file.file_name()?.as_bytes();
+                (!crate::pm::pip::is_interpreter_name(name))
+                    .then_some(super::UnhookableInterpreter { asked, by, file })
+            })
+    }
+
     fn interpreters(&self, ctx: &Context, venv: Option<&Path>) -> Vec<PathBuf> {
         let mut found = crate::pm::pip::interpreters(None, venv, ctx.trusted_path());
         found.extend(
@@ -388,6 +466,58 @@ mod tests {
     }
 
     #[test]
+    fn a_requested_interpreter_not_named_as_one_is_unhookable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("bin")).expect("mkdir");
+        std::fs::create_dir_all(d.join("p/sub")).expect("mkdir");
+        for name in ["mypython", "python3.12"] {
+            std::fs::write(d.join("bin").join(name), "").expect("write");
+        }
+        let path = d.join("bin");
+        let search = [("UV_PYTHON_SEARCH_PATH", path.to_str().expect("utf-8"))];
+        let asked = |argv: &[&str], env: &[(&str, &str)]| {
+            Uv.unhookable_interpreter(&ctx(d, argv, env))
+                .map(|u| (u.asked, u.by, u.file))
+        };
+        // By name through uv's search path, by path, by UV_PYTHON.
+        assert_eq!(
+            asked(&["uv", "sync", "--python", "mypython"], &search),
+            Some((
+                "mypython".into(),
+                "the command line".into(),
+                path.join("mypython")
+            ))
+        );
+        let by_path = path.join("mypython");
+        assert_eq!(
+            asked(&["uv", "sync", "-p", by_path.to_str().expect("utf-8")], &[]).map(|a| a.2),
+            Some(by_path.clone())
+        );
+        let env = [search[0], ("UV_PYTHON", "mypython")];
+        assert_eq!(
+            asked(&["uv", "sync"], &env).map(|a| a.1),
+            Some("UV_PYTHON".into())
+        );
+        // Interpreter names and version requests are fine, and the former are hooked.
+        for ok in ["python3.12", "3.12", "pypy@3.10", "cpython3.12"] {
+            assert_eq!(
+                asked(&["uv", "sync", "--python", ok], &search),
+                None,
+                "{ok}"
+            );
+        }
+        let c = ctx(d, &["uv", "sync", "--python", "python3.12"], &search);
+        assert_eq!(named_pythons(&c), [path.join("python3.12")]);
+        // The nearest .python-version from the working directory up.
+        std::fs::write(d.join("p/.python-version"), "# pinned\nmypython\n").expect("write");
+        assert_eq!(
+            asked(&["uv", "sync"], &search).map(|a| a.1),
+            Some(d.join("p/.python-version").display().to_string())
+        );
+    }
+
+    #[test]
     fn uvs_own_search_path_is_searched_too() {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path();
@@ -479,7 +609,7 @@ mod tests {
                 &["uv", "pip", "install", "--python", "/usr/bin/python3", "x"],
                 &[("UV_PYTHON", "3.11")]
             )),
-            [PathBuf::from("/usr/bin/python3")]
+            [std::fs::canonicalize("/usr/bin/python3").expect("python3")]
         );
     }
 
