@@ -704,7 +704,7 @@ fn private_npmrc(ctx: &Context, project_npmrc: &Path) -> (Option<String>, bool) 
 
 /// The python shim's configuration, as JSON.
 pub const PYTHON_CONFIG: &str = "/.safe-install/python.json";
-/// The real interpreters, `/.safe-install/python-real/<n>`.
+/// The real interpreters, `/.safe-install/python-real/<n>/<its own file name>`.
 pub const PYTHON_REAL_DIR: &str = "/.safe-install/python-real";
 /// pip's configuration (the caller's user and site files, credentials included), level 1 only.
 pub const PRIVATE_PIP_CONF: &str = "/.safe-install/private/pip.conf";
@@ -785,7 +785,10 @@ pub fn python_mounts(interpreters: &[PathBuf]) -> (Vec<Mount>, Vec<Interpreter>)
     let mut mounts = Vec::new();
     let mut list = Vec::new();
     for (i, path) in interpreters.iter().enumerate() {
-        let real = Path::new(PYTHON_REAL_DIR).join(i.to_string());
+        // Under its own file name: a wrapper script standing for an interpreter (a pyenv
+        // shim) picks the program it runs from `$0`, which is the path it was started from.
+        let name = path.file_name().unwrap_or(std::ffi::OsStr::new("python"));
+        let real = Path::new(PYTHON_REAL_DIR).join(i.to_string()).join(name);
         mounts.push(Mount {
             target: real.clone(),
             kind: MountKind::BindRo(path.clone()),

@@ -527,6 +527,62 @@ fn an_interpreter_requested_by_another_name_is_refused() {
     );
 }
 
+/// An interpreter behind a wrapper script that picks the program from its own name, as a pyenv
+/// shim does (`exec … "${0##*/}"`): under uv the python shim starts the real file, here that
+/// script, as it was named, so the script still finds its interpreter.
+#[test]
+fn an_interpreter_behind_a_wrapper_script_runs_under_uv() {
+    let uv = crate::common::toolchains::uv();
+    let world = World::new("uv-wrapper");
+    let system = fs::canonicalize("/usr/bin/python3").expect("the system python3");
+    let name = system
+        .file_name()
+        .expect("a file name")
+        .to_string_lossy()
+        .into_owned();
+    let bin = world.root().join("shims/bin");
+    let script = bin.join(&name);
+    write_file(
+        &script,
+        &format!(
+            "#!/bin/sh\nexec \"{}/${{0##*/}}\" \"$@\"\n",
+            system.parent().expect("a directory").display()
+        ),
+    );
+    fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let path = format!("{}:{SYSTEM_PATH}", bin.display());
+    let find = |sandboxed: bool| {
+        let mut cmd = if sandboxed {
+            let mut c = world.safe_install();
+            c.arg("--ro")
+                .arg(world.root().join("shims"))
+                .env("UV_DEFAULT_INDEX", "http://127.0.0.1:9/simple/")
+                .arg(&uv);
+            c
+        } else {
+            let mut c = world.setup_command(&uv);
+            c.env("UV_PYTHON_DOWNLOADS", "never");
+            c
+        };
+        cmd.env("PATH", &path)
+            .args(["python", "find"])
+            .arg(&script)
+            .current_dir(&world.project);
+        run(&mut cmd, RUN_TIMEOUT)
+    };
+    let bare = find(false);
+    bare.assert_success();
+    let inside = find(true);
+    assert!(
+        inside.status.success() && inside.stdout.trim() == bare.stdout.trim(),
+        "uv inside did not find the interpreter behind the wrapper as bare uv does ({})\n{}\n{}",
+        bare.stdout.trim(),
+        inside.stdout,
+        inside.stderr
+    );
+}
+
 #[test]
 fn explain_names_the_index_from_uvs_configuration_and_the_hook() {
     let uv = crate::common::toolchains::uv();
