@@ -398,6 +398,10 @@ enum Interpreter {
     Managed,
     /// In a directory `UV_PYTHON_SEARCH_PATH` names (it replaces `PATH` for uv's search).
     SearchPath,
+    /// In a directory uv does not search, the base of the project's `.venv`, made beforehand
+    /// with `python -m venv --copies`: the environment's `bin/python` is a copy, and uv makes
+    /// its build environments from the base the environment's `pyvenv.cfg` names (`home`).
+    CopiedVenvBase,
 }
 
 /// uv prefers the interpreters it installed itself (`uv python install`, under
@@ -416,10 +420,18 @@ fn uv_sync_with_a_python_on_uvs_search_path_builds_at_level_2() {
     uv_sync_with_its_own_python_builds_at_level_2(Interpreter::SearchPath);
 }
 
+/// The same with a project `.venv` whose interpreter is a copy (`python -m venv --copies`)
+/// of a base that lives where uv does not search.
+#[test]
+fn uv_sync_into_a_venv_with_copied_interpreters_builds_at_level_2() {
+    uv_sync_with_its_own_python_builds_at_level_2(Interpreter::CopiedVenvBase);
+}
+
 fn uv_sync_with_its_own_python_builds_at_level_2(kind: Interpreter) {
     let world = World::new(match kind {
         Interpreter::Managed => "uv-managed",
         Interpreter::SearchPath => "uv-search-path",
+        Interpreter::CopiedVenvBase => "uv-copied-venv",
     });
     let system = fs::canonicalize("/usr/bin/python3").expect("the system python3");
     let version = run(
@@ -441,21 +453,41 @@ fn uv_sync_with_its_own_python_builds_at_level_2(kind: Interpreter) {
             ".local/share/uv/python/cpython-{full}-linux-{}-gnu/bin",
             std::env::consts::ARCH
         )),
-        Interpreter::SearchPath => world.root().join("pythons/bin"),
+        Interpreter::SearchPath | Interpreter::CopiedVenvBase => world.root().join("pythons/bin"),
     };
     fs::create_dir_all(&bin).expect("mkdir the managed interpreter's bin");
     let managed = bin.join(format!("python{minor}"));
     fs::copy(&system, &managed).expect("install the managed interpreter");
     std::os::unix::fs::symlink(format!("python{minor}"), bin.join("python3"))
         .expect("its python3 link");
+    if let Interpreter::CopiedVenvBase = kind {
+        run(
+            world
+                .setup_command(&managed)
+                .args(["-m", "venv", "--copies", "--without-pip"])
+                .arg(world.project.join(".venv")),
+            RUN_TIMEOUT,
+        )
+        .assert_success();
+        let python = world.project.join(".venv/bin/python");
+        assert!(
+            fs::symlink_metadata(&python).is_ok_and(|m| m.file_type().is_file()),
+            "{} is not a copy (the test proves nothing)",
+            python.display()
+        );
+    }
     let site = world
         .project
         .join(format!(".venv/lib/python{minor}/site-packages"));
-    let attacked = uv_sync_attacked(&world, &site, |cmd| {
-        if let Interpreter::SearchPath = kind {
+    let attacked = uv_sync_attacked(&world, &site, |cmd| match kind {
+        Interpreter::Managed => {}
+        Interpreter::SearchPath => {
             cmd.arg("--ro")
                 .arg(world.root().join("pythons"))
                 .env("UV_PYTHON_SEARCH_PATH", &bin);
+        }
+        Interpreter::CopiedVenvBase => {
+            cmd.arg("--ro").arg(world.root().join("pythons"));
         }
     });
     let cfg = fs::read_to_string(world.project.join(".venv/pyvenv.cfg")).unwrap_or_default();
@@ -465,6 +497,14 @@ fn uv_sync_with_its_own_python_builds_at_level_2(kind: Interpreter) {
         "uv did not make the environment from {kind:?}'s interpreter (the test proves nothing)\n{cfg}\n{}",
         attacked.run.context()
     );
+    if let Interpreter::CopiedVenvBase = kind {
+        assert!(
+            fs::symlink_metadata(world.project.join(".venv/bin/python"))
+                .is_ok_and(|m| m.file_type().is_file()),
+            "uv made the environment again (the test proves nothing)\n{}",
+            attacked.run.context()
+        );
+    }
     attacked.check_level2();
 }
 

@@ -486,3 +486,92 @@ fn an_https_index_gets_the_real_password_only_through_the_proxy() {
     });
     p.finish(&r.context());
 }
+
+/// pip told to run as another interpreter (`pip --python ENV`, pip 22.3+): pip starts again
+/// as that interpreter, and so do its build backends. Here ENV is a virtualenv made from a
+/// copy of the system's interpreter outside `PATH` (as a python built into `/opt`, or another
+/// venv's base): the backend still runs at level 2, no index, no pip environ or memory, its
+/// attempts logged with the package; and the install lands in ENV.
+#[test]
+fn pips_python_option_keeps_build_backends_at_level_2() {
+    let world = World::new("trust-pip-python");
+    let venv = make_venv(&world);
+    let bin = world.root().join("pythons/bin");
+    fs::create_dir_all(&bin).expect("mkdir pythons/bin");
+    let system = fs::canonicalize("/usr/bin/python3").expect("the system python3");
+    let base = bin.join(system.file_name().expect("a file name"));
+    fs::copy(&system, &base).expect("copy the interpreter");
+    let other = world.project.join("other-venv");
+    run(
+        world
+            .setup_command(&base)
+            .args(["-m", "venv", "--without-pip"])
+            .arg(&other),
+        RUN_TIMEOUT,
+    )
+    .assert_success();
+    let packages = world.root().join("packages");
+    fs::create_dir_all(&packages).expect("mkdir packages");
+    let server = start_pypiserver(world.root(), &packages);
+    stage_index(&world, &packages, &server.url);
+
+    let _g = shared_run_guard();
+    let log = world.log_path("trust-pip-python");
+    let mut cmd = world.safe_install();
+    cmd.arg("--log")
+        .arg(&log)
+        .arg("--rw")
+        .arg(reports_dir(&world))
+        .arg("--ro")
+        .arg(world.root().join("pythons"))
+        .arg(venv.join("bin/pip"))
+        .arg("--python")
+        .arg(&other)
+        .args(["install", "--no-cache-dir", "--index-url", &server.url, "si-pip-thief"]);
+    let r = LoggedRun::read(run(cmd.current_dir(&world.project), RUN_TIMEOUT), log);
+    assert!(
+        r.out.status.success() && installed(&other, "si_pip_thief"),
+        "pip --python did not install into the other environment\n{}\n--- pypiserver ---\n{}",
+        r.context(),
+        server.log()
+    );
+    let mut p = Problems::new();
+    let got = reports(&reports_dir(&world), "si-pip-thief");
+    p.check(got.len() >= 2, || {
+        format!("expected reports from at least 2 build steps, found {}", got.len())
+    });
+    for report in &got {
+        let step = report["argv"].to_string();
+        p.check(
+            report["executable"]
+                .as_str()
+                .is_some_and(|e| e.starts_with(&other.display().to_string())),
+            || format!("({step}) did not run as the other environment's python: {}", report["executable"]),
+        );
+        for what in ["pip_environ", "pip_mem"] {
+            p.check(report[what]["ok"] == false, || {
+                format!("({step}) could read {what}: {}", report[what])
+            });
+        }
+        p.check(report["index_get"]["status"] == 403, || {
+            format!("({step}): its request to the index was not refused: {}", report["index_get"])
+        });
+        p.check(report["pm_port_put"]["errno"] == libc::EACCES, || {
+            format!(
+                "({step}): its PUT through the package manager's port was not refused by the kernel: {}",
+                report["pm_port_put"]
+            )
+        });
+    }
+    let target = format!("127.0.0.1:{}", server.port);
+    for (action, reason, target) in [
+        ("read", "other-process", "/environ"),
+        ("proxy", "script-offline", target.as_str()),
+    ] {
+        p.check(
+            r.blocked_by("si-pip-thief@1.0.0", None, action, reason, target) >= 1,
+            || format!("no blocked {action} event [{reason}] on {target} attributed to si-pip-thief@1.0.0"),
+        );
+    }
+    p.finish(&r.context());
+}
