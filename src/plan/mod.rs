@@ -217,8 +217,8 @@ pub enum PlanError {
         "{manager} is asked for the interpreter `{asked}` (by {by}), which is {file}: \
          safe-install stands in only for interpreters whose file is named as one is \
          (python3.12, pypy3, python3.13t), so its build backends would run with {manager}'s \
-         powers; refusing. Fix: ask for it by a version (--python 3.12) or by the path of an \
-         interpreter file named that way"
+         powers; refusing. Fix: name an interpreter file named that way, or, under uv, ask \
+         for a version (--python 3.12)"
     )]
     InterpreterUnhookable {
         manager: &'static str,

@@ -527,7 +527,13 @@ fn pips_python_option_keeps_build_backends_at_level_2() {
         .arg(venv.join("bin/pip"))
         .arg("--python")
         .arg(&other)
-        .args(["install", "--no-cache-dir", "--index-url", &server.url, "si-pip-thief"]);
+        .args([
+            "install",
+            "--no-cache-dir",
+            "--index-url",
+            &server.url,
+            "si-pip-thief",
+        ]);
     let r = LoggedRun::read(run(cmd.current_dir(&world.project), RUN_TIMEOUT), log);
     assert!(
         r.out.status.success() && installed(&other, "si_pip_thief"),
@@ -538,7 +544,10 @@ fn pips_python_option_keeps_build_backends_at_level_2() {
     let mut p = Problems::new();
     let got = reports(&reports_dir(&world), "si-pip-thief");
     p.check(got.len() >= 2, || {
-        format!("expected reports from at least 2 build steps, found {}", got.len())
+        format!(
+            "expected reports from at least 2 build steps, found {}",
+            got.len()
+        )
     });
     for report in &got {
         let step = report["argv"].to_string();
@@ -546,7 +555,12 @@ fn pips_python_option_keeps_build_backends_at_level_2() {
             report["executable"]
                 .as_str()
                 .is_some_and(|e| e.starts_with(&other.display().to_string())),
-            || format!("({step}) did not run as the other environment's python: {}", report["executable"]),
+            || {
+                format!(
+                    "({step}) did not run as the other environment's python: {}",
+                    report["executable"]
+                )
+            },
         );
         for what in ["pip_environ", "pip_mem"] {
             p.check(report[what]["ok"] == false, || {
@@ -554,7 +568,10 @@ fn pips_python_option_keeps_build_backends_at_level_2() {
             });
         }
         p.check(report["index_get"]["status"] == 403, || {
-            format!("({step}): its request to the index was not refused: {}", report["index_get"])
+            format!(
+                "({step}): its request to the index was not refused: {}",
+                report["index_get"]
+            )
         });
         p.check(report["pm_port_put"]["errno"] == libc::EACCES, || {
             format!(
@@ -574,4 +591,59 @@ fn pips_python_option_keeps_build_backends_at_level_2() {
         );
     }
     p.finish(&r.context());
+}
+
+/// `pip --python` naming an interpreter file by another name (`mypython`, a copy of the
+/// system's): the python shim would not answer to that name, so the run is refused before
+/// anything runs, naming the option and the fix. Bare pip runs as it.
+#[test]
+fn pips_python_option_naming_no_interpreter_is_refused() {
+    let world = World::new("trust-pip-python-named");
+    let venv = make_venv(&world);
+    let dir = world.root().join("named");
+    fs::create_dir_all(&dir).expect("mkdir");
+    let system = fs::canonicalize("/usr/bin/python3").expect("the system python3");
+    let named = dir.join("mypython");
+    fs::copy(&system, &named).expect("copy the interpreter");
+    let probe = "--version";
+    let bare = run(
+        world
+            .setup_command(venv.join("bin/pip"))
+            .arg("--python")
+            .arg(&named)
+            .arg(probe)
+            .current_dir(&world.project),
+        RUN_TIMEOUT,
+    );
+    bare.assert_success();
+    assert!(
+        bare.stdout.starts_with("pip "),
+        "bare pip did not run as {} (the test proves nothing): {}",
+        named.display(),
+        bare.stdout
+    );
+    let out = run(
+        world
+            .safe_install()
+            .arg("--ro")
+            .arg(&dir)
+            .arg(venv.join("bin/pip"))
+            .arg("--python")
+            .arg(&named)
+            .arg(probe)
+            .current_dir(&world.project),
+        RUN_TIMEOUT,
+    );
+    assert!(
+        out.status.code() == Some(123)
+            && out.stderr.contains(&format!(
+                "pip is asked for the interpreter `{}` (by the command line)",
+                named.display()
+            ))
+            && out.stderr.contains("Fix:")
+            && !out.stdout.contains("pip "),
+        "the run was not refused naming the option\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
 }

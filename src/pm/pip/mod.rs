@@ -64,6 +64,105 @@ pub fn target_venv(program: Option<&Path>, virtual_env: Option<&Path>) -> Option
     env.join("pyvenv.cfg").is_file().then(|| env.to_path_buf())
 }
 
+/// The environment `file` lies in as `<env>/bin/<name>`, where `<env>/pyvenv.cfg` exists.
+pub(crate) fn venv_of(file: &Path) -> Option<PathBuf> {
+    let bin = file
+        .parent()
+        .filter(|d| d.file_name().is_some_and(|n| n == "bin"))?;
+    let env = bin.parent()?;
+    env.join("pyvenv.cfg").is_file().then(|| env.to_path_buf())
+}
+
+/// The value of `key` in a virtualenv's `pyvenv.cfg`, read as Python reads it (`key = value`
+/// lines, the key compared without case).
+pub(crate) fn pyvenv_value(venv: &Path, key: &str) -> Option<String> {
+    let cfg = std::fs::read_to_string(venv.join("pyvenv.cfg")).ok()?;
+    cfg.lines().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case(key)
+            .then(|| v.trim().to_string())
+    })
+}
+
+/// The interpreters of the installation a virtualenv was made from: those in the directory
+/// its `pyvenv.cfg` names as `home` (relative to the environment when relative). Python takes
+/// its base executable from there (`sys._base_executable`), and uv makes its build
+/// environments from that base; with `python -m venv --copies` the environment's own
+/// `bin/python` is a copy, and the base is a file of its own.
+pub(crate) fn venv_base_interpreters(venv: &Path) -> Vec<PathBuf> {
+    pyvenv_value(venv, "home")
+        .filter(|h| !h.is_empty())
+        .and_then(|h| std::fs::canonicalize(venv.join(h)).ok())
+        .map(|home| interpreter_names_in(&home))
+        .unwrap_or_default()
+}
+
+/// pip's `--python` (pip 22.3 and later): pip starts again as that interpreter, which then
+/// runs its build backends. The value as written and where it was read: the command line
+/// (`--python X`, `--python=X`, or an abbreviation optparse accepts, `--py` and longer; pip
+/// acts on it only before the subcommand, and reading it anywhere is the stricter choice),
+/// else `PIP_PYTHON`, else `python` in the `[global]` section of pip's configuration files
+/// (the last file that sets it). Empty values are ignored, as pip ignores them.
+pub(crate) fn python_option(ctx: &Context) -> Option<(String, String)> {
+    let is_option = |name: &str| name.len() >= 4 && "--python".starts_with(name);
+    let mut args = ctx.argv.iter().skip(1).map(|a| a.to_string_lossy());
+    let mut given = None;
+    while let Some(a) = args.next() {
+        if a == "--" {
+            break;
+        }
+        match a.split_once('=') {
+            Some((name, value)) if is_option(name) => given = Some(value.to_string()),
+            None if is_option(&a) => given = args.next().map(|v| v.into_owned()),
+            _ => {}
+        }
+    }
+    let given = given.map(|v| (v, "the command line".to_string()));
+    given
+        .filter(|(v, _)| !v.is_empty())
+        .or_else(|| {
+            ctx.var("PIP_PYTHON")
+                .map(|v| v.to_string_lossy().into_owned())
+                .filter(|v| !v.is_empty())
+                .map(|v| (v, "PIP_PYTHON".to_string()))
+        })
+        .or_else(|| {
+            let src = config::PipSources {
+                env: string_env(ctx),
+                home: Some(ctx.home.clone()),
+                cwd: ctx.cwd.clone(),
+                args: Vec::new(),
+                root: PathBuf::new(),
+            };
+            config::config_files(&src).into_iter().rev().find_map(|f| {
+                let text = std::fs::read_to_string(&f).ok()?;
+                let value = config::parse_pip_conf(&text)
+                    .get("global")?
+                    .get("python")
+                    .filter(|v| !v.is_empty())?
+                    .clone();
+                Some((value, f.display().to_string()))
+            })
+        })
+}
+
+/// The interpreter file pip's `--python` value names, as pip finds it
+/// (`identify_python_interpreter`): a path relative to the working directory; a directory is
+/// an environment, whose `bin/python` runs. Not canonical: the environment it lies in counts.
+pub(crate) fn python_option_file(ctx: &Context, value: &str) -> Option<PathBuf> {
+    let path = ctx.cwd.join(value);
+    // The directory made canonical, the file name kept: `<env>/bin/python` is a link.
+    let file = if path.is_dir() {
+        std::fs::canonicalize(&path).ok()?.join("bin/python")
+    } else {
+        std::fs::canonicalize(path.parent()?)
+            .ok()?
+            .join(path.file_name()?)
+    };
+    file.exists().then_some(file)
+}
+
 /// The program a pyenv shim (`<root>/shims/<name>`, a bash script that runs `pyenv exec`)
 /// would run, found the way pyenv picks a version, by reading files only: `PYENV_VERSION`
 /// (its first entry), else the nearest `.python-version` from `cwd` up, else
@@ -246,7 +345,12 @@ impl PackageManager for Pip {
         pyenv_target(program, pyenv_version, cwd)
     }
 
+    /// The environment of the interpreter pip runs as: the one `--python` names (none when
+    /// that interpreter is no virtualenv's), else [`target_venv`].
     fn install_target(&self, ctx: &Context) -> Option<PathBuf> {
+        if let Some((value, _)) = python_option(ctx) {
+            return python_option_file(ctx, &value).and_then(|f| venv_of(&f));
+        }
         target_venv(
             ctx.resolved.program.as_deref(),
             ctx.var("VIRTUAL_ENV").map(Path::new),
@@ -295,8 +399,27 @@ impl PackageManager for Pip {
         Level2::PythonShim
     }
 
+    /// [`interpreters`], and the one pip's `--python` names, which pip starts again as.
     fn interpreters(&self, ctx: &Context, venv: Option<&Path>) -> Vec<PathBuf> {
-        interpreters(ctx.resolved.program.as_deref(), venv, ctx.trusted_path())
+        let mut found = interpreters(ctx.resolved.program.as_deref(), venv, ctx.trusted_path());
+        let option = python_option(ctx).and_then(|(v, _)| python_option_file(ctx, &v));
+        if let Some(real) = option.and_then(|f| std::fs::canonicalize(f).ok()) {
+            if real.is_file() && !found.contains(&real) {
+                found.push(real);
+                found.sort();
+            }
+        }
+        found
+    }
+
+    /// pip's `--python` naming a file that is not named as an interpreter is: the python
+    /// shim mounted over it would not answer to that name.
+    fn unhookable_interpreter(&self, ctx: &Context) -> Option<super::UnhookableInterpreter> {
+        use std::os::unix::ffi::OsStrExt;
+        let (asked, by) = python_option(ctx)?;
+        let file = std::fs::canonicalize(python_option_file(ctx, &asked)?).ok()?;
+        (!is_interpreter_name(file.file_name()?.as_bytes()))
+            .then_some(super::UnhookableInterpreter { asked, by, file })
     }
 
     fn project_files(&self, project: &Path, cwd: &Path, argv: &[OsString]) -> ProjectFiles {
@@ -392,6 +515,134 @@ fn string_env(ctx: &Context) -> std::collections::BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pip_ctx(d: &Path, argv: &[&str], env: &[(&str, &str)]) -> Context {
+        crate::pm::test_fixtures::tool_context(
+            d.join("venv/bin/pip"),
+            argv,
+            env,
+            &d.join("home"),
+            &d.join("p"),
+        )
+    }
+
+    #[test]
+    fn pips_python_option_is_read_from_the_command_line_the_environment_and_global_config() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("home/.config/pip")).expect("mkdir");
+        let asked = |argv: &[&str], env: &[(&str, &str)]| python_option(&pip_ctx(d, argv, env));
+        let cli = |v: &str| Some((v.to_string(), "the command line".to_string()));
+        assert_eq!(
+            asked(&["pip", "--python", "/a/python", "install", "x"], &[]),
+            cli("/a/python")
+        );
+        assert_eq!(
+            asked(&["pip", "--python=/b", "install", "x"], &[]),
+            cli("/b")
+        );
+        // optparse takes an unambiguous abbreviation; after the subcommand too (stricter).
+        assert_eq!(
+            asked(&["pip", "--pyth", "/c", "install", "x"], &[]),
+            cli("/c")
+        );
+        assert_eq!(asked(&["pip", "install", "--py=/d", "x"], &[]), cli("/d"));
+        assert_eq!(
+            asked(&["pip", "install", "--", "--python", "/e"], &[]),
+            None
+        );
+        assert_eq!(asked(&["pip", "--p", "/f", "install"], &[]), None);
+        let env = [("PIP_PYTHON", "/g/python")];
+        assert_eq!(
+            asked(&["pip", "install", "x"], &env),
+            Some(("/g/python".into(), "PIP_PYTHON".into()))
+        );
+        assert_eq!(
+            asked(&["pip", "--python", "/a", "install"], &env),
+            cli("/a")
+        );
+        let conf = d.join("home/.config/pip/pip.conf");
+        std::fs::write(
+            &conf,
+            "[install]\npython = /no\n[global]\npython = /h/python3\n",
+        )
+        .expect("write");
+        assert_eq!(
+            asked(&["pip", "install", "x"], &[]),
+            Some(("/h/python3".into(), conf.display().to_string()))
+        );
+        assert_eq!(
+            asked(&["pip", "install", "x"], &env).map(|a| a.1),
+            Some("PIP_PYTHON".into())
+        );
+        assert_eq!(
+            asked(&["pip", "install", "x"], &[("PIP_PYTHON", "")]).map(|a| a.1),
+            Some(conf.display().to_string())
+        );
+    }
+
+    #[test]
+    fn pips_python_option_is_hooked_targeted_or_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = std::fs::canonicalize(dir.path()).expect("canonical");
+        for f in [
+            "other/bin/python3.12",
+            "venv/bin/pip",
+            "venv/bin/python",
+            "named/mypython",
+            "p/x",
+        ] {
+            std::fs::create_dir_all(d.join(f).parent().expect("parent")).expect("mkdir");
+            std::fs::write(d.join(f), "").expect("write");
+        }
+        std::fs::write(d.join("venv/pyvenv.cfg"), "home = /usr/bin\n").expect("write");
+        std::fs::write(d.join("other/pyvenv.cfg"), "home = /usr/bin\n").expect("write");
+        std::os::unix::fs::symlink("python3.12", d.join("other/bin/python")).expect("link");
+        let c = |argv: &[&str]| pip_ctx(&d, argv, &[]);
+        // A directory is an environment: its bin/python, canonical; pip installs there.
+        let other = c(&["pip", "--python", "../other", "install", "x"]);
+        assert!(PIP
+            .interpreters(&other, None)
+            .contains(&d.join("other/bin/python3.12")));
+        assert_eq!(PIP.install_target(&other), Some(d.join("other")));
+        assert_eq!(PIP.unhookable_interpreter(&other), None);
+        // Without it, the program's environment.
+        assert_eq!(
+            PIP.install_target(&c(&["pip", "install", "x"])),
+            Some(d.join("venv"))
+        );
+        // A file not named as an interpreter is refused; one outside an environment is no
+        // install target of ours.
+        let named = c(&["pip", "--python", "../named/mypython", "install", "x"]);
+        let refused = PIP.unhookable_interpreter(&named).expect("refused");
+        assert_eq!(
+            (refused.asked.as_str(), refused.file),
+            ("../named/mypython", d.join("named/mypython"))
+        );
+        assert_eq!(PIP.install_target(&named), None);
+    }
+
+    #[test]
+    fn a_venvs_base_is_the_home_its_pyvenv_cfg_names() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("v/bin")).expect("mkdir");
+        std::fs::create_dir_all(d.join("b")).expect("mkdir");
+        std::fs::write(d.join("b/python3.11"), "").expect("write");
+        std::fs::write(d.join("v/pyvenv.cfg"), "version = 3.11\n home=/nowhere\n").expect("write");
+        assert!(venv_base_interpreters(&d.join("v")).is_empty());
+        let home = format!(
+            "include-system-site-packages = false\nhome = {}\n",
+            d.join("b").display()
+        );
+        std::fs::write(d.join("v/pyvenv.cfg"), home).expect("write");
+        assert_eq!(
+            venv_base_interpreters(&d.join("v")),
+            [d.join("b/python3.11")]
+        );
+        assert_eq!(venv_of(&d.join("v/bin/python")), Some(d.join("v")));
+        assert_eq!(venv_of(&d.join("v/python")), None);
+    }
 
     #[test]
     fn an_implementation_a_version_and_abi_flags_make_an_interpreter_name() {

@@ -153,7 +153,14 @@ fn interpreter_requests(ctx: &Context) -> Vec<(String, String, PathBuf)> {
 /// up in its search path ([`search_dirs`]). A version or implementation request (`3.12`,
 /// `pypy@3.10`) names no file.
 fn requested_file(ctx: &Context, value: &str, base: &Path) -> Option<PathBuf> {
-    let candidate = if value.contains('/') {
+    requested_path(ctx, value, base)
+        .and_then(|p| std::fs::canonicalize(p).ok())
+        .filter(|p| p.is_file())
+}
+
+/// [`requested_file`] before it is made canonical: the environment it lies in counts.
+fn requested_path(ctx: &Context, value: &str, base: &Path) -> Option<PathBuf> {
+    if value.contains('/') {
         // A directory is an environment or installation: uv runs its `bin/python`.
         let path = base.join(value);
         Some(if path.is_dir() {
@@ -168,18 +175,24 @@ fn requested_file(ctx: &Context, value: &str, base: &Path) -> Option<PathBuf> {
             .into_iter()
             .map(|d| d.join(value))
             .find(|p| p.is_file())
-    };
-    candidate
-        .and_then(|p| std::fs::canonicalize(p).ok())
-        .filter(|p| p.is_file())
+    }
 }
 
-/// Interpreter files the requests name ([`interpreter_requests`]).
+/// Interpreter files the requests name ([`interpreter_requests`]), and for one in a
+/// virtualenv the interpreters of that environment's base, which uv makes build
+/// environments from ([`crate::pm::pip::venv_base_interpreters`]); not canonical.
 fn named_pythons(ctx: &Context) -> Vec<PathBuf> {
-    interpreter_requests(ctx)
-        .iter()
-        .filter_map(|(value, _, base)| requested_file(ctx, value, base))
-        .collect()
+    let mut out = Vec::new();
+    for (value, _, base) in interpreter_requests(ctx) {
+        let Some(path) = requested_path(ctx, &value, &base) else {
+            continue;
+        };
+        if let Some(venv) = crate::pm::pip::venv_of(&path) {
+            out.extend(crate::pm::pip::venv_base_interpreters(&venv));
+        }
+        out.push(path);
+    }
+    out
 }
 
 /// The directories uv searches for interpreters: the trusted `PATH`, and
@@ -322,10 +335,6 @@ impl PackageManager for Uv {
         Level2::PythonShim
     }
 
-    /// The interpreters uv may run build backends with: the target environment's, those
-    /// named by `--python`/`UV_PYTHON`, those uv installed itself, and every interpreter on
-    /// the trusted `PATH` (canonical, deduplicated). A build venv's `bin/python` links to one
-    /// of these.
     /// A requested interpreter whose file is not named as an interpreter is: uv would run it
     /// (an executable name or a path in `--python`, `UV_PYTHON` or `.python-version`), and
     /// the python shim, mounted over it, would not answer to that name.
@@ -341,11 +350,17 @@ impl PackageManager for Uv {
             })
     }
 
+    /// The interpreters uv may run build backends with: the target environment's and its
+    /// base's, those named by `--python`/`UV_PYTHON` (with their environment's base), those
+    /// uv installed itself, and every interpreter on the trusted `PATH` (canonical,
+    /// deduplicated). A build venv's `bin/python` links to one of these.
     fn interpreters(&self, ctx: &Context, venv: Option<&Path>) -> Vec<PathBuf> {
         let mut found = crate::pm::pip::interpreters(None, venv, ctx.trusted_path());
         found.extend(
-            named_pythons(ctx)
+            venv.map(crate::pm::pip::venv_base_interpreters)
+                .unwrap_or_default()
                 .into_iter()
+                .chain(named_pythons(ctx))
                 .chain(managed_pythons(ctx))
                 .chain(path_pythons(ctx))
                 .filter_map(|p| std::fs::canonicalize(p).ok())
@@ -518,6 +533,50 @@ mod tests {
     }
 
     #[test]
+    fn a_venvs_base_interpreters_are_hooked_with_it() {
+        // `python -m venv --copies`: the environment's python is a copy; uv builds with the
+        // base its pyvenv.cfg names (`home`, here relative, with the key in capitals).
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = std::fs::canonicalize(dir.path()).expect("canonical");
+        for f in [
+            "base/bin/python3.12",
+            "base/bin/python3",
+            "base/bin/pip",
+            "p/.venv/bin/python",
+        ] {
+            std::fs::create_dir_all(d.join(f).parent().expect("parent")).expect("mkdir");
+            std::fs::write(d.join(f), "").expect("write");
+        }
+        std::fs::create_dir_all(d.join("p/sub")).expect("mkdir");
+        std::fs::write(d.join("p/.venv/pyvenv.cfg"), "HOME = ../../base/bin\n").expect("write");
+        let venv = d.join("p/.venv");
+        let base = [d.join("base/bin/python3"), d.join("base/bin/python3.12")];
+        let found = Uv.interpreters(&ctx(&d, &["uv", "sync"], &[]), Some(&venv));
+        for f in base.iter().chain([&venv.join("bin/python")]) {
+            assert!(found.contains(f), "{} not in {found:?}", f.display());
+        }
+        assert!(!found.contains(&d.join("base/bin/pip")));
+        // The same environment asked for by --python, as a directory and as its python.
+        for asked in [venv.clone(), venv.join("bin/python")] {
+            let c = ctx(
+                &d,
+                &[
+                    "uv",
+                    "pip",
+                    "install",
+                    "--python",
+                    asked.to_str().expect("utf-8"),
+                ],
+                &[],
+            );
+            let named = named_pythons(&c);
+            for f in &base {
+                assert!(named.contains(f), "{} not in {named:?}", f.display());
+            }
+        }
+    }
+
+    #[test]
     fn uvs_own_search_path_is_searched_too() {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path();
@@ -609,7 +668,7 @@ mod tests {
                 &["uv", "pip", "install", "--python", "/usr/bin/python3", "x"],
                 &[("UV_PYTHON", "3.11")]
             )),
-            [std::fs::canonicalize("/usr/bin/python3").expect("python3")]
+            [PathBuf::from("/usr/bin/python3")]
         );
     }
 
