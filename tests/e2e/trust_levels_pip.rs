@@ -647,3 +647,65 @@ fn pips_python_option_naming_no_interpreter_is_refused() {
         out.stderr
     );
 }
+
+/// pip's site file, `<environment>/pip.conf`, of the environment pip runs in, here not
+/// activated (`<venv>/bin/pip` run directly, as CI does, so no `VIRTUAL_ENV`), with the index
+/// password in its `index-url`: it reaches pip (the install authenticates against the index)
+/// and never a build backend, which reads `<sys.prefix>/pip.conf` first from a local build
+/// (`--no-index --find-links`), then from the index's.
+#[test]
+fn the_site_pip_conf_of_an_environment_not_activated_reaches_pip_only() {
+    let world = World::new("trust-pip-site-conf");
+    let venv = make_venv(&world);
+    let password = format!("si-index-pass-{}", world.token);
+    let packages = world.root().join("packages");
+    fs::create_dir_all(&packages).expect("mkdir packages");
+    let server = start_pypiserver_auth(world.root(), &packages, USER, &password);
+    stage_index(&world, &packages, &server.url);
+    write_file(
+        &venv.join("pip.conf"),
+        &format!(
+            "[global]\nindex-url = http://{USER}:{password}@127.0.0.1:{}/simple/\n",
+            server.port
+        ),
+    );
+    let _g = shared_run_guard();
+    let mut p = Problems::new();
+    for (step, args) in [
+        ("local", vec!["--no-index", "--find-links", packages.to_str().expect("utf-8")]),
+        ("index", vec![]),
+    ] {
+        let log = world.log_path(&format!("site-conf-{step}"));
+        let out = run(
+            world
+                .safe_install()
+                .arg("--log")
+                .arg(&log)
+                .arg("--rw")
+                .arg(reports_dir(&world))
+                .arg(venv.join("bin/pip"))
+                .args(["install", "--no-cache-dir", "--force-reinstall"])
+                .args(&args)
+                .arg("si-pip-thief")
+                .current_dir(&world.project),
+            RUN_TIMEOUT,
+        );
+        let r = LoggedRun::read(out, log);
+        p.check(r.out.status.success(), || {
+            format!("{step}: pip install failed\n{}", r.context())
+        });
+        p.check(!r.shows(&password), || {
+            format!("{step}: the password appears in the event log or on stderr")
+        });
+    }
+    let got = reports(&reports_dir(&world), "si-pip-thief");
+    p.check(got.len() >= 4, || {
+        format!("expected reports from at least 4 build steps, found {}", got.len())
+    });
+    for report in &got {
+        p.check(!report.to_string().contains(&password), || {
+            format!("a build step ({}) got the password: {}", report["argv"], report["site_pip_conf"])
+        });
+    }
+    p.finish("");
+}
