@@ -1035,9 +1035,11 @@ pub fn pip_private_config(ctx: &Context) -> Hook {
     // read first above, are hidden with them but must not be read again here, or their
     // values would beat the user's.
     let mut later = Vec::new();
-    if let Some(venv) = ctx.var("VIRTUAL_ENV") {
-        later.push(Path::new(venv).join("pip.conf"));
-    }
+    later.extend(
+        crate::pm::pip::site_envs(ctx)
+            .into_iter()
+            .map(|env| env.join("pip.conf")),
+    );
     later.extend(env_file);
     files.extend(later.iter().cloned());
     let mut visible = global;

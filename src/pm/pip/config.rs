@@ -4,7 +4,7 @@
 //! Sources, lowest precedence first (pip's `Configuration` override order):
 //! 1. config files: global (`$XDG_CONFIG_DIRS/pip/pip.conf`, default `/etc/xdg/pip/pip.conf`,
 //!    then `/etc/pip.conf`), user (`~/.pip/pip.conf`, then `$XDG_CONFIG_HOME/pip/pip.conf`),
-//!    site (`$VIRTUAL_ENV/pip.conf`), then `PIP_CONFIG_FILE`. When `PIP_CONFIG_FILE` names an
+//!    site (`<environment>/pip.conf`, see [`PipSources::site`]), then `PIP_CONFIG_FILE`. When `PIP_CONFIG_FILE` names an
 //!    existing file the user files are skipped, and when it is `/dev/null` no file is read.
 //!    Within the merged files an `[install]` key beats a `[global]` one;
 //! 2. environment: `PIP_INDEX_URL`, `PIP_EXTRA_INDEX_URL`, `PIP_FIND_LINKS`, `PIP_NO_INDEX`;
@@ -204,6 +204,9 @@ pub struct PipSources {
     pub args: Vec<String>,
     /// Prefix for the system-wide files (`/etc/...`): `/`, or a test directory. Empty means `/`.
     pub root: PathBuf,
+    /// The environments whose `pip.conf` may be pip's site file (`<sys.prefix>/pip.conf`),
+    /// lowest precedence first ([`super::site_envs`]).
+    pub site: Vec<PathBuf>,
 }
 
 /// A value with its origin, before URL/path interpretation.
@@ -361,9 +364,7 @@ pub fn config_files(src: &PipSources) -> Vec<PathBuf> {
             files.push(x.join("pip/pip.conf"));
         }
     }
-    if let Some(venv) = env("VIRTUAL_ENV") {
-        files.push(Path::new(&venv).join("pip.conf"));
-    }
+    files.extend(src.site.iter().map(|env| env.join("pip.conf")));
     files.extend(env_file);
     files
 }
@@ -614,12 +615,18 @@ mod tests {
     fn sources(dir: &Path, env: &[(&str, &str)], argv: &[&str]) -> PipSources {
         let mut e = env_of(&[("PIP_CONFIG_FILE", "/dev/null")]);
         e.extend(env_of(env));
+        let site = e
+            .get("VIRTUAL_ENV")
+            .map(PathBuf::from)
+            .into_iter()
+            .collect();
         PipSources {
             env: e,
             home: Some(dir.join("home")),
             cwd: dir.to_path_buf(),
             args: args(argv),
             root: dir.join("root"),
+            site,
         }
     }
 

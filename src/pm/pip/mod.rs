@@ -98,6 +98,37 @@ pub(crate) fn venv_base_interpreters(venv: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
+/// The environments whose `pip.conf` may be pip's site file (`<sys.prefix>/pip.conf` of
+/// the interpreter pip runs as), lowest precedence first: `VIRTUAL_ENV`, the environment
+/// holding the pip program (`<env>/bin/pip` run without activating it, as CI does), and the
+/// one pip's `--python` names. pip reads one of them; safe-install reads and covers each,
+/// the stricter choice.
+pub fn site_envs(ctx: &Context) -> Vec<PathBuf> {
+    let mut out = base_site_envs(ctx);
+    let python = python_option(ctx).and_then(|(v, _)| python_option_file(ctx, &v));
+    if let Some(env) = python.and_then(|f| venv_of(&f)) {
+        if !out.contains(&env) {
+            out.push(env);
+        }
+    }
+    out
+}
+
+/// [`site_envs`] but the one `--python` names, which is itself read from configuration.
+fn base_site_envs(ctx: &Context) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = ctx
+        .var("VIRTUAL_ENV")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    if let Some(env) = target_venv(ctx.resolved.program.as_deref(), None) {
+        if !out.contains(&env) {
+            out.push(env);
+        }
+    }
+    out
+}
+
 /// pip's `--python` (pip 22.3 and later): pip starts again as that interpreter, which then
 /// runs its build backends. The value as written and where it was read: the command line
 /// (`--python X`, `--python=X`, or an abbreviation optparse accepts, `--py` and longer; pip
@@ -134,6 +165,7 @@ pub(crate) fn python_option(ctx: &Context) -> Option<(String, String)> {
                 cwd: ctx.cwd.clone(),
                 args: Vec::new(),
                 root: PathBuf::new(),
+                site: base_site_envs(ctx),
             };
             config::config_files(&src).into_iter().rev().find_map(|f| {
                 let text = std::fs::read_to_string(&f).ok()?;
@@ -364,6 +396,7 @@ impl PackageManager for Pip {
             cwd: ctx.cwd.clone(),
             args: pip_args(&ctx.argv),
             root: PathBuf::new(),
+            site: site_envs(ctx),
         };
         let configured = config::discover(&src)?;
         let python = interpreter(ctx);
@@ -605,6 +638,8 @@ mod tests {
             .interpreters(&other, None)
             .contains(&d.join("other/bin/python3.12")));
         assert_eq!(PIP.install_target(&other), Some(d.join("other")));
+        // Its pip.conf and that of the program's environment may be pip's site file.
+        assert_eq!(site_envs(&other), [d.join("venv"), d.join("other")]);
         assert_eq!(PIP.unhookable_interpreter(&other), None);
         // Without it, the program's environment.
         assert_eq!(
