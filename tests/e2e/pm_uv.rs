@@ -402,6 +402,9 @@ enum Interpreter {
     /// with `python -m venv --copies`: the environment's `bin/python` is a copy, and uv makes
     /// its build environments from the base the environment's `pyvenv.cfg` names (`home`).
     CopiedVenvBase,
+    /// The same, with another environment active (`VIRTUAL_ENV`), which `uv sync` ignores
+    /// (it syncs the project's `.venv` unless `--active`).
+    CopiedVenvBaseBesideActive,
 }
 
 /// uv prefers the interpreters it installed itself (`uv python install`, under
@@ -427,11 +430,18 @@ fn uv_sync_into_a_venv_with_copied_interpreters_builds_at_level_2() {
     uv_sync_with_its_own_python_builds_at_level_2(Interpreter::CopiedVenvBase);
 }
 
+/// The same with another environment active, which `uv sync` ignores.
+#[test]
+fn uv_sync_into_a_venv_with_copied_interpreters_beside_an_active_one_builds_at_level_2() {
+    uv_sync_with_its_own_python_builds_at_level_2(Interpreter::CopiedVenvBaseBesideActive);
+}
+
 fn uv_sync_with_its_own_python_builds_at_level_2(kind: Interpreter) {
     let world = World::new(match kind {
         Interpreter::Managed => "uv-managed",
         Interpreter::SearchPath => "uv-search-path",
         Interpreter::CopiedVenvBase => "uv-copied-venv",
+        Interpreter::CopiedVenvBaseBesideActive => "uv-copied-venv-active",
     });
     let system = fs::canonicalize("/usr/bin/python3").expect("the system python3");
     let version = run(
@@ -453,14 +463,20 @@ fn uv_sync_with_its_own_python_builds_at_level_2(kind: Interpreter) {
             ".local/share/uv/python/cpython-{full}-linux-{}-gnu/bin",
             std::env::consts::ARCH
         )),
-        Interpreter::SearchPath | Interpreter::CopiedVenvBase => world.root().join("pythons/bin"),
+        Interpreter::SearchPath
+        | Interpreter::CopiedVenvBase
+        | Interpreter::CopiedVenvBaseBesideActive => world.root().join("pythons/bin"),
     };
     fs::create_dir_all(&bin).expect("mkdir the managed interpreter's bin");
     let managed = bin.join(format!("python{minor}"));
     fs::copy(&system, &managed).expect("install the managed interpreter");
     std::os::unix::fs::symlink(format!("python{minor}"), bin.join("python3"))
         .expect("its python3 link");
-    if let Interpreter::CopiedVenvBase = kind {
+    let copied = matches!(
+        kind,
+        Interpreter::CopiedVenvBase | Interpreter::CopiedVenvBaseBesideActive
+    );
+    if copied {
         run(
             world
                 .setup_command(&managed)
@@ -489,6 +505,14 @@ fn uv_sync_with_its_own_python_builds_at_level_2(kind: Interpreter) {
         Interpreter::CopiedVenvBase => {
             cmd.arg("--ro").arg(world.root().join("pythons"));
         }
+        Interpreter::CopiedVenvBaseBesideActive => {
+            let active = crate::common::pip::make_venv_at(&world, &world.root().join("active"));
+            cmd.arg("--ro")
+                .arg(world.root().join("pythons"))
+                .arg("--ro")
+                .arg(&active)
+                .env("VIRTUAL_ENV", &active);
+        }
     });
     let cfg = fs::read_to_string(world.project.join(".venv/pyvenv.cfg")).unwrap_or_default();
     assert!(
@@ -497,7 +521,7 @@ fn uv_sync_with_its_own_python_builds_at_level_2(kind: Interpreter) {
         "uv did not make the environment from {kind:?}'s interpreter (the test proves nothing)\n{cfg}\n{}",
         attacked.run.context()
     );
-    if let Interpreter::CopiedVenvBase = kind {
+    if copied {
         assert!(
             fs::symlink_metadata(world.project.join(".venv/bin/python"))
                 .is_ok_and(|m| m.file_type().is_file()),

@@ -83,22 +83,37 @@ fn cache_dir_arg(argv: &[OsString]) -> Option<String> {
 /// nearest `.venv` from the working directory up (uv's own search), else the project's
 /// `.venv` when it exists.
 fn target_env(ctx: &Context) -> Option<PathBuf> {
+    candidate_envs(ctx).into_iter().next()
+}
+
+/// Every environment uv may install into or build for, in [`target_env`]'s order: which one
+/// it takes depends on the subcommand (`uv sync` ignores `VIRTUAL_ENV` without `--active`),
+/// and standing in for the interpreters of each is the stricter choice.
+fn candidate_envs(ctx: &Context) -> Vec<PathBuf> {
     let is_venv = |p: &Path| p.join("pyvenv.cfg").is_file();
-    if let Some(v) = ctx.var("VIRTUAL_ENV").map(PathBuf::from) {
-        if is_venv(&v) {
-            return Some(v);
+    let mut out: Vec<PathBuf> = ctx
+        .var("VIRTUAL_ENV")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    out.extend(
+        ctx.var("UV_PROJECT_ENVIRONMENT")
+            .map(|v| ctx.project.join(v)),
+    );
+    out.extend(
+        ctx.cwd
+            .ancestors()
+            .map(|d| d.join(".venv"))
+            .find(|v| is_venv(v)),
+    );
+    let mut seen = Vec::new();
+    out.retain(|v| {
+        is_venv(v) && !seen.contains(v) && {
+            seen.push(v.clone());
+            true
         }
-    }
-    if let Some(v) = ctx.var("UV_PROJECT_ENVIRONMENT") {
-        let v = ctx.project.join(v);
-        if is_venv(&v) {
-            return Some(v);
-        }
-    }
-    ctx.cwd
-        .ancestors()
-        .map(|d| d.join(".venv"))
-        .find(|v| is_venv(v))
+    });
+    out
 }
 
 /// The interpreter requests uv reads for this run, each with where it comes from and the
@@ -350,15 +365,25 @@ impl PackageManager for Uv {
             })
     }
 
-    /// The interpreters uv may run build backends with: the target environment's and its
-    /// base's, those named by `--python`/`UV_PYTHON` (with their environment's base), those
+    /// The interpreters uv may run build backends with: each candidate environment's
+    /// ([`candidate_envs`]) and its base's, those named by `--python`/`UV_PYTHON` (with their environment's base), those
     /// uv installed itself, and every interpreter on the trusted `PATH` (canonical,
     /// deduplicated). A build venv's `bin/python` links to one of these.
     fn interpreters(&self, ctx: &Context, venv: Option<&Path>) -> Vec<PathBuf> {
-        let mut found = crate::pm::pip::interpreters(None, venv, ctx.trusted_path());
+        let mut envs = candidate_envs(ctx);
+        envs.extend(venv.map(Path::to_path_buf).filter(|v| !envs.contains(v)));
+        let mut found = Vec::new();
+        let mut bases = Vec::new();
+        for env in &envs {
+            found.extend(crate::pm::pip::interpreters(
+                None,
+                Some(env),
+                ctx.trusted_path(),
+            ));
+            bases.extend(crate::pm::pip::venv_base_interpreters(env));
+        }
         found.extend(
-            venv.map(crate::pm::pip::venv_base_interpreters)
-                .unwrap_or_default()
+            bases
                 .into_iter()
                 .chain(named_pythons(ctx))
                 .chain(managed_pythons(ctx))
@@ -540,22 +565,40 @@ mod tests {
         let d = std::fs::canonicalize(dir.path()).expect("canonical");
         for f in [
             "base/bin/python3.12",
-            "base/bin/python3",
+            "base/bin/python3.11",
             "base/bin/pip",
             "p/.venv/bin/python",
         ] {
             std::fs::create_dir_all(d.join(f).parent().expect("parent")).expect("mkdir");
             std::fs::write(d.join(f), "").expect("write");
         }
+        // A link is stood in for by its target (safe-install is mounted over files).
+        std::os::unix::fs::symlink("python3.12", d.join("base/bin/python3")).expect("link");
         std::fs::create_dir_all(d.join("p/sub")).expect("mkdir");
         std::fs::write(d.join("p/.venv/pyvenv.cfg"), "HOME = ../../base/bin\n").expect("write");
         let venv = d.join("p/.venv");
-        let base = [d.join("base/bin/python3"), d.join("base/bin/python3.12")];
+        let base = [d.join("base/bin/python3.11"), d.join("base/bin/python3.12")];
         let found = Uv.interpreters(&ctx(&d, &["uv", "sync"], &[]), Some(&venv));
         for f in base.iter().chain([&venv.join("bin/python")]) {
             assert!(found.contains(f), "{} not in {found:?}", f.display());
         }
-        assert!(!found.contains(&d.join("base/bin/pip")));
+        for f in ["base/bin/pip", "base/bin/python3"] {
+            assert!(!found.contains(&d.join(f)), "{f} in {found:?}");
+        }
+        // Another environment active: `uv sync` still syncs the project's.
+        std::fs::create_dir_all(d.join("active/bin")).expect("mkdir");
+        std::fs::write(d.join("active/pyvenv.cfg"), "home = /nowhere\n").expect("write");
+        let active = d.join("active");
+        let c = ctx(
+            &d,
+            &["uv", "sync"],
+            &[("VIRTUAL_ENV", active.to_str().expect("utf-8"))],
+        );
+        assert_eq!(candidate_envs(&c), [active.clone(), venv.clone()]);
+        let found = Uv.interpreters(&c, Some(&active));
+        for f in &base {
+            assert!(found.contains(f), "{} not in {found:?}", f.display());
+        }
         // The same environment asked for by --python, as a directory and as its python.
         for asked in [venv.clone(), venv.join("bin/python")] {
             let c = ctx(
