@@ -85,17 +85,15 @@ pub(crate) fn pyvenv_value(venv: &Path, key: &str) -> Option<String> {
     })
 }
 
-/// The interpreters of the installation a virtualenv was made from: those in the directory
-/// its `pyvenv.cfg` names as `home` (relative to the environment when relative). Python takes
-/// its base executable from there (`sys._base_executable`), and uv makes its build
-/// environments from that base; with `python -m venv --copies` the environment's own
+/// Where the installation a virtualenv was made from keeps its interpreters: the directory
+/// its `pyvenv.cfg` names as `home` (relative to the environment when relative), canonical.
+/// Python takes its base executable from there (`sys._base_executable`), and uv makes its
+/// build environments from that base; with `python -m venv --copies` the environment's own
 /// `bin/python` is a copy, and the base is a file of its own.
-pub(crate) fn venv_base_interpreters(venv: &Path) -> Vec<PathBuf> {
+pub(crate) fn venv_home(venv: &Path) -> Option<PathBuf> {
     pyvenv_value(venv, "home")
         .filter(|h| !h.is_empty())
         .and_then(|h| std::fs::canonicalize(venv.join(h)).ok())
-        .map(|home| interpreter_names_in(&home))
-        .unwrap_or_default()
 }
 
 /// The environments whose `pip.conf` may be pip's site file (`<sys.prefix>/pip.conf` of
@@ -660,21 +658,18 @@ mod tests {
     #[test]
     fn a_venvs_base_is_the_home_its_pyvenv_cfg_names() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let d = dir.path();
+        let d = &std::fs::canonicalize(dir.path()).expect("canonical");
         std::fs::create_dir_all(d.join("v/bin")).expect("mkdir");
         std::fs::create_dir_all(d.join("b")).expect("mkdir");
         std::fs::write(d.join("b/python3.11"), "").expect("write");
         std::fs::write(d.join("v/pyvenv.cfg"), "version = 3.11\n home=/nowhere\n").expect("write");
-        assert!(venv_base_interpreters(&d.join("v")).is_empty());
+        assert_eq!(venv_home(&d.join("v")), None);
         let home = format!(
             "include-system-site-packages = false\nhome = {}\n",
             d.join("b").display()
         );
         std::fs::write(d.join("v/pyvenv.cfg"), home).expect("write");
-        assert_eq!(
-            venv_base_interpreters(&d.join("v")),
-            [d.join("b/python3.11")]
-        );
+        assert_eq!(venv_home(&d.join("v")), Some(d.join("b")));
         assert_eq!(venv_of(&d.join("v/bin/python")), Some(d.join("v")));
         assert_eq!(venv_of(&d.join("v/python")), None);
     }

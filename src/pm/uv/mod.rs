@@ -193,21 +193,19 @@ fn requested_path(ctx: &Context, value: &str, base: &Path) -> Option<PathBuf> {
     }
 }
 
-/// Interpreter files the requests name ([`interpreter_requests`]), and for one in a
-/// virtualenv the interpreters of that environment's base, which uv makes build
-/// environments from ([`crate::pm::pip::venv_base_interpreters`]); not canonical.
-fn named_pythons(ctx: &Context) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for (value, _, base) in interpreter_requests(ctx) {
-        let Some(path) = requested_path(ctx, &value, &base) else {
-            continue;
-        };
-        if let Some(venv) = crate::pm::pip::venv_of(&path) {
-            out.extend(crate::pm::pip::venv_base_interpreters(&venv));
-        }
-        out.push(path);
-    }
-    out
+/// Interpreter files the requests name ([`interpreter_requests`]), not canonical, and the
+/// environments they lie in (an environment's base is where uv makes build environments
+/// from, see [`crate::pm::pip::venv_home`]).
+fn named_pythons(ctx: &Context) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let files: Vec<PathBuf> = interpreter_requests(ctx)
+        .into_iter()
+        .filter_map(|(value, _, base)| requested_path(ctx, &value, &base))
+        .collect();
+    let envs = files
+        .iter()
+        .filter_map(|f| crate::pm::pip::venv_of(f))
+        .collect();
+    (files, envs)
 }
 
 /// The directories uv searches for interpreters: the trusted `PATH`, and
@@ -226,14 +224,15 @@ fn search_dirs(ctx: &Context) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Every interpreter (`python3`, `python3.X`, `pypy3`, …) in the directories uv searches
-/// ([`search_dirs`]): uv picks one of them when no environment is named, and any may become a
-/// build venv's base. A directory named twice (merged /usr: `/bin` and `/usr/bin`, a thousand
-/// entries) is read once: this runs before every uv sandbox starts.
-fn path_pythons(ctx: &Context) -> Vec<PathBuf> {
+/// Every interpreter (`python3`, `python3.X`, `pypy3`, …) in `dirs`: uv picks one of those
+/// on its search path ([`search_dirs`]) when no environment is named, and any may become a
+/// build venv's base, as may one in an environment's home. A directory named twice (merged
+/// /usr: `/bin` and `/usr/bin`, a thousand entries; a venv's home that is also on `PATH`) is
+/// read once: this runs before every uv sandbox starts.
+fn pythons_in(dirs: impl IntoIterator<Item = PathBuf>) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut read = std::collections::HashSet::new();
-    for dir in search_dirs(ctx) {
+    for dir in dirs {
         let Ok(canonical) = std::fs::canonicalize(&dir) else {
             continue;
         };
@@ -370,24 +369,27 @@ impl PackageManager for Uv {
     /// uv installed itself, and every interpreter on the trusted `PATH` (canonical,
     /// deduplicated). A build venv's `bin/python` links to one of these.
     fn interpreters(&self, ctx: &Context, venv: Option<&Path>) -> Vec<PathBuf> {
+        let (named, named_envs) = named_pythons(ctx);
         let mut envs = candidate_envs(ctx);
-        envs.extend(venv.map(Path::to_path_buf).filter(|v| !envs.contains(v)));
+        for env in venv.map(Path::to_path_buf).into_iter().chain(named_envs) {
+            if !envs.contains(&env) {
+                envs.push(env);
+            }
+        }
         let mut found = Vec::new();
-        let mut bases = Vec::new();
         for env in &envs {
             found.extend(crate::pm::pip::interpreters(
                 None,
                 Some(env),
                 ctx.trusted_path(),
             ));
-            bases.extend(crate::pm::pip::venv_base_interpreters(env));
         }
+        let homes = envs.iter().filter_map(|e| crate::pm::pip::venv_home(e));
         found.extend(
-            bases
+            named
                 .into_iter()
-                .chain(named_pythons(ctx))
                 .chain(managed_pythons(ctx))
-                .chain(path_pythons(ctx))
+                .chain(pythons_in(homes.chain(search_dirs(ctx))))
                 .filter_map(|p| std::fs::canonicalize(p).ok())
                 .filter(|p| p.is_file()),
         );
@@ -548,7 +550,7 @@ mod tests {
             );
         }
         let c = ctx(d, &["uv", "sync", "--python", "python3.12"], &search);
-        assert_eq!(named_pythons(&c), [path.join("python3.12")]);
+        assert_eq!(named_pythons(&c).0, [path.join("python3.12")]);
         // The nearest .python-version from the working directory up.
         std::fs::write(d.join("p/.python-version"), "# pinned\nmypython\n").expect("write");
         assert_eq!(
@@ -599,23 +601,26 @@ mod tests {
         for f in &base {
             assert!(found.contains(f), "{} not in {found:?}", f.display());
         }
-        // The same environment asked for by --python, as a directory and as its python.
-        for asked in [venv.clone(), venv.join("bin/python")] {
-            let c = ctx(
-                &d,
-                &[
-                    "uv",
-                    "pip",
-                    "install",
-                    "--python",
-                    asked.to_str().expect("utf-8"),
-                ],
-                &[],
-            );
-            let named = named_pythons(&c);
-            for f in &base {
-                assert!(named.contains(f), "{} not in {named:?}", f.display());
-            }
+        // Another environment, outside the project, asked for by --python, as a directory
+        // and as its python.
+        for f in ["base2/bin/python3.13", "other/bin/python"] {
+            std::fs::create_dir_all(d.join(f).parent().expect("parent")).expect("mkdir");
+            std::fs::write(d.join(f), "").expect("write");
+        }
+        let home = format!("home = {}\n", d.join("base2/bin").display());
+        std::fs::write(d.join("other/pyvenv.cfg"), home).expect("write");
+        let other = d.join("other");
+        for asked in [other.clone(), other.join("bin/python")] {
+            let argv = [
+                "uv",
+                "pip",
+                "install",
+                "--python",
+                asked.to_str().expect("utf-8"),
+            ];
+            let found = Uv.interpreters(&ctx(&d, &argv, &[]), None);
+            let want = d.join("base2/bin/python3.13");
+            assert!(found.contains(&want), "{} not in {found:?}", want.display());
         }
     }
 
@@ -631,7 +636,7 @@ mod tests {
             &["uv", "sync"],
             &[("UV_PYTHON_SEARCH_PATH", search.to_str().expect("utf-8"))],
         );
-        assert_eq!(path_pythons(&c), [search.join("python3.13t")]);
+        assert_eq!(pythons_in(search_dirs(&c)), [search.join("python3.13t")]);
     }
 
     #[test]
@@ -648,7 +653,7 @@ mod tests {
         let path = std::env::join_paths([d.join("usr/bin"), d.join("bin")]).expect("join");
         c.resolved.path = Some(path);
         assert_eq!(
-            path_pythons(&c),
+            pythons_in(search_dirs(&c)),
             vec![d.join("usr/bin/python3"), d.join("usr/bin/python3.11")]
         );
     }
@@ -710,7 +715,8 @@ mod tests {
                 d,
                 &["uv", "pip", "install", "--python", "/usr/bin/python3", "x"],
                 &[("UV_PYTHON", "3.11")]
-            )),
+            ))
+            .0,
             [PathBuf::from("/usr/bin/python3")]
         );
     }
