@@ -68,6 +68,44 @@ fn reports(dir: &Path, name: &str) -> Vec<Value> {
         .collect()
 }
 
+/// What a thief's report of one build step at level 2 must show: it ran as `venv`'s python,
+/// read neither pip's environ nor its memory, and was refused the index (by the proxy) and
+/// the package manager's proxy port (by the kernel, below the build-dependency runner too).
+fn check_level2_report(p: &mut Problems, name: &str, report: &Value, venv: &Path) {
+    let step = report["argv"].to_string();
+    p.check(
+        report["executable"]
+            .as_str()
+            .is_some_and(|e| e.starts_with(&venv.display().to_string()))
+            && report["prefix"] == venv.display().to_string(),
+        || {
+            format!(
+                "{name} ({step}) did not run as {}'s python: executable {} prefix {}",
+                venv.display(),
+                report["executable"],
+                report["prefix"]
+            )
+        },
+    );
+    for what in ["pip_environ", "pip_mem"] {
+        p.check(report[what]["ok"] == false, || {
+            format!("{name} ({step}) could read {what}: {}", report[what])
+        });
+    }
+    p.check(report["index_get"]["status"] == 403, || {
+        format!(
+            "{name} ({step}): its request to the index was not refused: {}",
+            report["index_get"]
+        )
+    });
+    p.check(report["pm_port_put"]["errno"] == libc::EACCES, || {
+        format!(
+            "{name} ({step}, under the runner: {}): its PUT through the package manager's port was not refused by the kernel: {}",
+            report["under_runner"], report["pm_port_put"]
+        )
+    });
+}
+
 fn installed(venv: &Path, module: &str) -> bool {
     fs::read_dir(site_packages(venv))
         .expect("site-packages")
@@ -151,37 +189,7 @@ fn index_credentials_reach_pip_and_its_build_dependencies_but_never_a_build_back
             p.check(report["env"].get("PIP_INDEX_URL").is_none(), || {
                 format!("PIP_INDEX_URL reached {name} ({step})")
             });
-            p.check(
-                report["executable"]
-                    .as_str()
-                    .is_some_and(|e| e.starts_with(&venv.display().to_string()))
-                    && report["prefix"] == venv.display().to_string(),
-                || {
-                    format!(
-                        "{name} ({step}) did not run as the venv's python: executable {} prefix {}",
-                        report["executable"], report["prefix"]
-                    )
-                },
-            );
-            for what in ["pip_environ", "pip_mem"] {
-                p.check(report[what]["ok"] == false, || {
-                    format!("{name} ({step}) could read {what}: {}", report[what])
-                });
-            }
-            p.check(report["index_get"]["status"] == 403, || {
-                format!(
-                    "{name} ({step}): its request to the index was not refused: {}",
-                    report["index_get"]
-                )
-            });
-            // The package manager's proxy port is closed to build backends by the kernel,
-            // below the build-dependency runner too.
-            p.check(report["pm_port_put"]["errno"] == libc::EACCES, || {
-                format!(
-                    "{name} ({step}, under the runner: {}): its PUT through the package manager's port was not refused by the kernel: {}",
-                    report["under_runner"], report["pm_port_put"]
-                )
-            });
+            check_level2_report(&mut p, name, report, &venv);
         }
         let package = format!("{name}@1.0.0");
         let target = format!("127.0.0.1:{}", server.port);
@@ -550,35 +558,7 @@ fn pips_python_option_keeps_build_backends_at_level_2() {
         )
     });
     for report in &got {
-        let step = report["argv"].to_string();
-        p.check(
-            report["executable"]
-                .as_str()
-                .is_some_and(|e| e.starts_with(&other.display().to_string())),
-            || {
-                format!(
-                    "({step}) did not run as the other environment's python: {}",
-                    report["executable"]
-                )
-            },
-        );
-        for what in ["pip_environ", "pip_mem"] {
-            p.check(report[what]["ok"] == false, || {
-                format!("({step}) could read {what}: {}", report[what])
-            });
-        }
-        p.check(report["index_get"]["status"] == 403, || {
-            format!(
-                "({step}): its request to the index was not refused: {}",
-                report["index_get"]
-            )
-        });
-        p.check(report["pm_port_put"]["errno"] == libc::EACCES, || {
-            format!(
-                "({step}): its PUT through the package manager's port was not refused by the kernel: {}",
-                report["pm_port_put"]
-            )
-        });
+        check_level2_report(&mut p, "si-pip-thief", report, &other);
     }
     let target = format!("127.0.0.1:{}", server.port);
     for (action, reason, target) in [

@@ -616,18 +616,18 @@ mod tests {
     fn pips_python_option_is_hooked_targeted_or_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = std::fs::canonicalize(dir.path()).expect("canonical");
-        for f in [
-            "other/bin/python3.12",
-            "venv/bin/pip",
-            "venv/bin/python",
-            "named/mypython",
-            "p/x",
-        ] {
-            std::fs::create_dir_all(d.join(f).parent().expect("parent")).expect("mkdir");
-            std::fs::write(d.join(f), "").expect("write");
-        }
-        std::fs::write(d.join("venv/pyvenv.cfg"), "home = /usr/bin\n").expect("write");
-        std::fs::write(d.join("other/pyvenv.cfg"), "home = /usr/bin\n").expect("write");
+        crate::pm::test_fixtures::write_files(
+            &d,
+            &[
+                ("other/bin/python3.12", ""),
+                ("venv/bin/pip", ""),
+                ("venv/bin/python", ""),
+                ("named/mypython", ""),
+                ("p/x", ""),
+                ("venv/pyvenv.cfg", "home = /usr/bin\n"),
+                ("other/pyvenv.cfg", "home = /usr/bin\n"),
+            ],
+        );
         std::os::unix::fs::symlink("python3.12", d.join("other/bin/python")).expect("link");
         let c = |argv: &[&str]| pip_ctx(&d, argv, &[]);
         // A directory is an environment: its bin/python, canonical; pip installs there.

@@ -565,19 +565,19 @@ mod tests {
         // base its pyvenv.cfg names (`home`, here relative, with the key in capitals).
         let dir = tempfile::tempdir().expect("tempdir");
         let d = std::fs::canonicalize(dir.path()).expect("canonical");
-        for f in [
-            "base/bin/python3.12",
-            "base/bin/python3.11",
-            "base/bin/pip",
-            "p/.venv/bin/python",
-        ] {
-            std::fs::create_dir_all(d.join(f).parent().expect("parent")).expect("mkdir");
-            std::fs::write(d.join(f), "").expect("write");
-        }
+        crate::pm::test_fixtures::write_files(
+            &d,
+            &[
+                ("base/bin/python3.12", ""),
+                ("base/bin/python3.11", ""),
+                ("base/bin/pip", ""),
+                ("p/.venv/bin/python", ""),
+                ("p/.venv/pyvenv.cfg", "HOME = ../../base/bin\n"),
+            ],
+        );
         // A link is stood in for by its target (safe-install is mounted over files).
         std::os::unix::fs::symlink("python3.12", d.join("base/bin/python3")).expect("link");
         std::fs::create_dir_all(d.join("p/sub")).expect("mkdir");
-        std::fs::write(d.join("p/.venv/pyvenv.cfg"), "HOME = ../../base/bin\n").expect("write");
         let venv = d.join("p/.venv");
         let base = [d.join("base/bin/python3.11"), d.join("base/bin/python3.12")];
         let found = Uv.interpreters(&ctx(&d, &["uv", "sync"], &[]), Some(&venv));
@@ -603,10 +603,10 @@ mod tests {
         }
         // Another environment, outside the project, asked for by --python, as a directory
         // and as its python.
-        for f in ["base2/bin/python3.13", "other/bin/python"] {
-            std::fs::create_dir_all(d.join(f).parent().expect("parent")).expect("mkdir");
-            std::fs::write(d.join(f), "").expect("write");
-        }
+        crate::pm::test_fixtures::write_files(
+            &d,
+            &[("base2/bin/python3.13", ""), ("other/bin/python", "")],
+        );
         let home = format!("home = {}\n", d.join("base2/bin").display());
         std::fs::write(d.join("other/pyvenv.cfg"), home).expect("write");
         let other = d.join("other");
