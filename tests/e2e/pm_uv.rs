@@ -467,9 +467,7 @@ fn uv_sync_with_its_own_python_builds_at_level_2(kind: Interpreter) {
         | Interpreter::CopiedVenvBase
         | Interpreter::CopiedVenvBaseBesideActive => world.root().join("pythons/bin"),
     };
-    fs::create_dir_all(&bin).expect("mkdir the managed interpreter's bin");
-    let managed = bin.join(format!("python{minor}"));
-    fs::copy(&system, &managed).expect("install the managed interpreter");
+    let managed = copy_system_python(&bin, Some(&format!("python{minor}")));
     std::os::unix::fs::symlink(format!("python{minor}"), bin.join("python3"))
         .expect("its python3 link");
     let copied = matches!(
@@ -541,9 +539,7 @@ fn an_interpreter_requested_by_another_name_is_refused() {
     let uv = crate::common::toolchains::uv();
     let world = World::new("uv-named");
     let bin = world.root().join("pythons/bin");
-    fs::create_dir_all(&bin).expect("mkdir");
-    let system = fs::canonicalize("/usr/bin/python3").expect("the system python3");
-    fs::copy(&system, bin.join("mypython")).expect("copy the interpreter");
+    copy_system_python(&bin, Some("mypython"));
     let path = format!("{}:{SYSTEM_PATH}", bin.display());
     let found = run(
         world

@@ -504,11 +504,7 @@ fn an_https_index_gets_the_real_password_only_through_the_proxy() {
 fn pips_python_option_keeps_build_backends_at_level_2() {
     let world = World::new("trust-pip-python");
     let venv = make_venv(&world);
-    let bin = world.root().join("pythons/bin");
-    fs::create_dir_all(&bin).expect("mkdir pythons/bin");
-    let system = fs::canonicalize("/usr/bin/python3").expect("the system python3");
-    let base = bin.join(system.file_name().expect("a file name"));
-    fs::copy(&system, &base).expect("copy the interpreter");
+    let base = copy_system_python(&world.root().join("pythons/bin"), None);
     let other = world.project.join("other-venv");
     run(
         world
@@ -581,10 +577,7 @@ fn pips_python_option_naming_no_interpreter_is_refused() {
     let world = World::new("trust-pip-python-named");
     let venv = make_venv(&world);
     let dir = world.root().join("named");
-    fs::create_dir_all(&dir).expect("mkdir");
-    let system = fs::canonicalize("/usr/bin/python3").expect("the system python3");
-    let named = dir.join("mypython");
-    fs::copy(&system, &named).expect("copy the interpreter");
+    let named = copy_system_python(&dir, Some("mypython"));
     let probe = "--version";
     let bare = run(
         world

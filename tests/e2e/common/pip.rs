@@ -99,3 +99,17 @@ pub fn make_wheel_with_pth(
     out.assert_success();
     PathBuf::from(out.stdout.trim())
 }
+
+/// A copy of the system's interpreter (`/usr/bin/python3`, canonical) in `dir` (created), as
+/// `name` or under its own file name: an interpreter of its own that no `PATH` names, as one
+/// built into `/opt`, installed by uv, or named by another name is. Returns its path.
+pub fn copy_system_python(dir: &Path, name: Option<&str>) -> PathBuf {
+    let system = fs::canonicalize("/usr/bin/python3").expect("the system python3");
+    fs::create_dir_all(dir).expect("mkdir for the interpreter");
+    let copy = dir.join(name.map_or_else(
+        || system.file_name().expect("a file name").to_os_string(),
+        Into::into,
+    ));
+    fs::copy(&system, &copy).expect("copy the interpreter");
+    copy
+}
