@@ -113,17 +113,26 @@ fn installed(venv: &Path, module: &str) -> bool {
         .any(|e| e.file_name().to_string_lossy().starts_with(module))
 }
 
-#[test]
-fn index_credentials_reach_pip_and_its_build_dependencies_but_never_a_build_backend() {
-    let world = World::new("trust-pip");
-    let venv = make_venv(&world);
+/// A virtualenv and the thieves' index behind a password (pypiserver with `USER`): the
+/// venv, the password, the index's package directory and the server.
+fn venv_and_password_index(
+    world: &World,
+) -> (std::path::PathBuf, String, std::path::PathBuf, Server) {
+    let venv = make_venv(world);
     let password = format!("si-index-pass-{}", world.token);
     let packages = world.root().join("packages");
     // The index URL the thieves try (without credentials) is only known once the server
     // runs; the sdists are made after it starts (pypiserver reads the directory per request).
     fs::create_dir_all(&packages).expect("mkdir packages");
     let server = start_pypiserver_auth(world.root(), &packages, USER, &password);
-    stage_index(&world, &packages, &server.url);
+    stage_index(world, &packages, &server.url);
+    (venv, password, packages, server)
+}
+
+#[test]
+fn index_credentials_reach_pip_and_its_build_dependencies_but_never_a_build_backend() {
+    let world = World::new("trust-pip");
+    let (venv, password, _, server) = venv_and_password_index(&world);
     let (status, _) =
         http(server.port, "GET", "/simple/si-pip-thief/", &[], b"").expect("ask pypiserver");
     assert_eq!(
@@ -228,12 +237,7 @@ fn index_credentials_reach_pip_and_its_build_dependencies_but_never_a_build_back
 #[test]
 fn no_process_inside_pip_holds_the_real_password() {
     let world = World::new("trust-pip-placeholder");
-    let venv = make_venv(&world);
-    let password = format!("si-index-pass-{}", world.token);
-    let packages = world.root().join("packages");
-    fs::create_dir_all(&packages).expect("mkdir packages");
-    let server = start_pypiserver_auth(world.root(), &packages, USER, &password);
-    stage_index(&world, &packages, &server.url);
+    let (venv, password, _, server) = venv_and_password_index(&world);
     // What an earlier run's wheel left in the venv: a .pth file and the module it imports.
     let (status, _) =
         http(server.port, "GET", "/simple/setuptools/", &[], b"").expect("ask pypiserver");
@@ -386,12 +390,7 @@ fn no_process_inside_pip_holds_the_real_password() {
 #[test]
 fn an_https_index_gets_the_real_password_only_through_the_proxy() {
     let world = World::new("trust-pip-https");
-    let venv = make_venv(&world);
-    let password = format!("si-index-pass-{}", world.token);
-    let packages = world.root().join("packages");
-    fs::create_dir_all(&packages).expect("mkdir packages");
-    let server = start_pypiserver_auth(world.root(), &packages, USER, &password);
-    stage_index(&world, &packages, &server.url);
+    let (venv, password, _, server) = venv_and_password_index(&world);
     let ca = test_ca(&world.root().join("ca"));
     let front = tls_front(server.port, &ca);
     let site = site_packages(&venv);
@@ -629,12 +628,7 @@ fn pips_python_option_naming_no_interpreter_is_refused() {
 #[test]
 fn the_site_pip_conf_of_an_environment_not_activated_reaches_pip_only() {
     let world = World::new("trust-pip-site-conf");
-    let venv = make_venv(&world);
-    let password = format!("si-index-pass-{}", world.token);
-    let packages = world.root().join("packages");
-    fs::create_dir_all(&packages).expect("mkdir packages");
-    let server = start_pypiserver_auth(world.root(), &packages, USER, &password);
-    stage_index(&world, &packages, &server.url);
+    let (venv, password, packages, server) = venv_and_password_index(&world);
     write_file(
         &venv.join("pip.conf"),
         &format!(
