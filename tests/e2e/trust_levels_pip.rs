@@ -52,6 +52,18 @@ fn reports_dir(world: &World) -> std::path::PathBuf {
     dir
 }
 
+/// The reports of `name`'s build steps, at least `steps` of them (a problem otherwise).
+fn thief_reports(p: &mut Problems, world: &World, name: &str, steps: usize) -> Vec<Value> {
+    let got = reports(&reports_dir(world), name);
+    p.check(got.len() >= steps, || {
+        format!(
+            "{name}: expected reports from at least {steps} build steps, found {}",
+            got.len()
+        )
+    });
+    got
+}
+
 fn reports(dir: &Path, name: &str) -> Vec<Value> {
     fs::read_dir(dir)
         .expect("read the reports directory")
@@ -183,13 +195,7 @@ fn index_credentials_reach_pip_and_its_build_dependencies_but_never_a_build_back
         ("si-pip-legacy", 3),
         ("si-pip-outer", 2),
     ] {
-        let got = reports(&reports_dir(&world), name);
-        p.check(got.len() >= hooks, || {
-            format!(
-                "{name}: expected reports from at least {hooks} build steps, found {}",
-                got.len()
-            )
-        });
+        let got = thief_reports(&mut p, &world, name, hooks);
         for report in &got {
             let step = report["argv"].to_string();
             p.check(!report.to_string().contains(&password), || {
@@ -545,13 +551,7 @@ fn pips_python_option_keeps_build_backends_at_level_2() {
         server.log()
     );
     let mut p = Problems::new();
-    let got = reports(&reports_dir(&world), "si-pip-thief");
-    p.check(got.len() >= 2, || {
-        format!(
-            "expected reports from at least 2 build steps, found {}",
-            got.len()
-        )
-    });
+    let got = thief_reports(&mut p, &world, "si-pip-thief", 2);
     for report in &got {
         check_level2_report(&mut p, "si-pip-thief", report, &other);
     }
@@ -672,15 +672,9 @@ fn the_site_pip_conf_of_an_environment_not_activated_reaches_pip_only() {
             format!("{step}: the password appears in the event log or on stderr")
         });
     }
-    let got = reports(&reports_dir(&world), "si-pip-thief");
     // Each sandbox numbers its processes from 1, so a later run's report may replace an
     // earlier one of the same pid: at least one run's two hooks are there.
-    p.check(got.len() >= 2, || {
-        format!(
-            "expected reports from at least 2 build steps, found {}",
-            got.len()
-        )
-    });
+    let got = thief_reports(&mut p, &world, "si-pip-thief", 2);
     for report in &got {
         p.check(!report.to_string().contains(&password), || {
             format!(
