@@ -411,3 +411,90 @@ http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
         "the real password came back into the sandbox: {text:?}"
     );
 }
+
+/// npm told to install another directory of the project (`npm --prefix sub install`, `-C`)
+/// reads that directory's `.npmrc` as its project configuration, which safe-install seals
+/// only for the project it runs in. So the run is refused before anything runs (exit 123,
+/// naming the option and the fix); bare npm, the negative control, runs `sub`'s preinstall,
+/// which reads the token from `sub/.npmrc`. From `sub` itself the file is sealed as usual.
+#[test]
+fn npm_told_to_install_another_directory_is_refused() {
+    let world = World::new("npm-prefix");
+    let sub = world.project.join("sub");
+    let marker = world.root().join("read.txt");
+    let token = format!("si-nested-token-{}", world.token);
+    write_file(
+        &world.project.join("package.json"),
+        r#"{ "name": "si-root", "version": "1.0.0", "private": true }"#,
+    );
+    write_file(
+        &sub.join("package.json"),
+        &format!(
+            r#"{{ "name": "si-sub", "version": "1.0.0", "private": true, "scripts": {{ "preinstall": "cat .npmrc > {}" }} }}"#,
+            marker.display()
+        ),
+    );
+    write_file(
+        &sub.join(".npmrc"),
+        &format!("//127.0.0.1:9/:_authToken={token}\n"),
+    );
+    let npm_args = ["install", "--no-audit", "--no-fund", "--offline"];
+    let bare = run(
+        world
+            .setup_command("npm")
+            .args(["--prefix", "sub"])
+            .args(npm_args)
+            .current_dir(&world.project),
+        RUN_TIMEOUT,
+    );
+    bare.assert_success();
+    assert!(
+        fs::read_to_string(&marker).is_ok_and(|t| t.contains(&token)),
+        "bare npm --prefix did not run sub's preinstall with sub/.npmrc (the test proves nothing)"
+    );
+    fs::remove_file(&marker).expect("remove the marker");
+    for prefix in [
+        vec!["--prefix", "sub"],
+        vec!["-C", "sub"],
+        vec!["--prefix=sub"],
+    ] {
+        let out = run(
+            world
+                .safe_install()
+                .arg("--rw")
+                .arg(world.root())
+                .arg("npm")
+                .args(&prefix)
+                .args(npm_args)
+                .current_dir(&world.project),
+            RUN_TIMEOUT,
+        );
+        assert!(
+            out.status.code() == Some(123)
+                && out.stderr.contains("installs another directory")
+                && out.stderr.contains("Fix:")
+                && !marker.exists(),
+            "npm {prefix:?} was not refused before it ran\n{}\n{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+    // From the directory itself: the preinstall runs and reads an empty file.
+    let out = run(
+        world
+            .safe_install()
+            .arg("--rw")
+            .arg(world.root())
+            .arg("npm")
+            .args(npm_args)
+            .current_dir(&sub),
+        RUN_TIMEOUT,
+    );
+    out.assert_success();
+    assert!(
+        fs::read_to_string(&marker).is_ok_and(|t| !t.contains(&token)),
+        "sub/.npmrc reached sub's preinstall\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+}
