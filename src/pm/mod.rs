@@ -49,6 +49,13 @@ pub trait PackageManager: Sync + std::fmt::Debug {
     /// Files whose presence marks a project root.
     fn manifests(&self) -> &'static [&'static str];
 
+    /// The options that tell the tool to work in another directory than the one it starts
+    /// in (npm's `--prefix`, pnpm's `--dir`, yarn's `--cwd`), long and short forms: it then
+    /// reads that directory's configuration as its project's ([`directory_option`]).
+    fn directory_options(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// The real program behind a version manager's shim (pyenv), found by reading files:
     /// `None` when `program` is not such a shim.
     fn follow_shim(
@@ -512,6 +519,29 @@ fn is_executable(p: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// The directory the command line tells `manager` to work in
+/// ([`PackageManager::directory_options`]): the option as written and its value, from
+/// `--opt DIR`, `--opt=DIR` or `-C DIR` before `--`; the last one wins, as in the tools.
+pub fn directory_option(
+    manager: &dyn PackageManager,
+    argv: &[OsString],
+) -> Option<(String, String)> {
+    let options = manager.directory_options();
+    let mut args = argv.iter().skip(1).map(|a| a.to_string_lossy());
+    let mut found = None;
+    while let Some(a) = args.next() {
+        if a == "--" {
+            break;
+        }
+        if let Some((name, value)) = a.split_once('=').filter(|(n, _)| options.contains(n)) {
+            found = Some((name.to_string(), value.to_string()));
+        } else if options.contains(&a.as_ref()) {
+            found = args.next().map(|v| (a.to_string(), v.into_owned()));
+        }
+    }
+    found
+}
+
 /// The project root: walk up from `start` to the nearest directory holding one of the
 /// manifests; `start` itself when none does.
 pub fn find_project(start: &Path, manager: &dyn PackageManager) -> PathBuf {
@@ -532,6 +562,30 @@ mod tests {
 
     fn argv(words: &[&str]) -> Vec<OsString> {
         words.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn the_directory_a_tool_is_told_to_work_in_is_read_from_its_options() {
+        let dir = |words: &[&str]| {
+            let a = argv(words);
+            directory_option(detect(&a).manager, &a)
+        };
+        let found = |o: &str, v: &str| Some((o.to_string(), v.to_string()));
+        assert_eq!(
+            dir(&["npm", "--prefix", "sub", "ci"]),
+            found("--prefix", "sub")
+        );
+        assert_eq!(
+            dir(&["npm", "ci", "-C", "a", "--prefix=b"]),
+            found("--prefix", "b")
+        );
+        assert_eq!(dir(&["npm", "run", "x", "--", "--prefix", "c"]), None);
+        assert_eq!(dir(&["pnpm", "--dir", "d", "install"]), found("--dir", "d"));
+        assert_eq!(dir(&["pnpm", "-C", "e", "install"]), found("-C", "e"));
+        assert_eq!(dir(&["yarn", "--cwd=f", "install"]), found("--cwd", "f"));
+        // pip has no such option; npm's `--cwd` is no option of npm.
+        assert_eq!(dir(&["pip", "install", "-C", "x"]), None);
+        assert_eq!(dir(&["npm", "install", "--cwd", "g"]), None);
     }
 
     #[test]

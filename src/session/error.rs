@@ -24,6 +24,22 @@ pub enum SessionError {
     },
     #[error("--project {}: not a directory", .0.display())]
     ProjectNotDir(PathBuf),
+    #[error(
+        "the command installs another directory (`{option} {value}` names {}) than the \
+         project safe-install runs it in ({}): {manager} would read that directory's \
+         configuration (its .npmrc, with any registry token in it) as the project's, and \
+         safe-install seals tokens only in the project's. Fix: run it from that directory, \
+         without the option: cd {value} && safe-install {manager} …",
+        dir.display(),
+        project.display()
+    )]
+    AnotherDirectory {
+        manager: &'static str,
+        option: String,
+        value: String,
+        dir: PathBuf,
+        project: PathBuf,
+    },
     #[error(transparent)]
     Policy(#[from] PolicyError),
     #[error(transparent)]
@@ -74,6 +90,7 @@ impl SessionError {
             SessionError::Cwd(_)
             | SessionError::ProjectMissing { .. }
             | SessionError::ProjectNotDir(_)
+            | SessionError::AnotherDirectory { .. }
             | SessionError::Policy(_)
             | SessionError::Resolve(_)
             | SessionError::Egress(_)

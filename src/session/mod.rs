@@ -42,6 +42,21 @@ fn prepare(args: &SandboxArgs, argv: &[OsString]) -> Result<(Policy, Context), S
     if !project.is_dir() {
         return Err(SessionError::ProjectNotDir(project));
     }
+    // A tool told to work in another directory reads that directory's configuration, which
+    // the plan does not seal: refused unless it is the project itself.
+    if let Some((option, value)) = pm::directory_option(manager, argv) {
+        let dir = cwd.join(&value);
+        let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+        if dir != project {
+            return Err(SessionError::AnotherDirectory {
+                manager: manager.name(),
+                option,
+                value,
+                dir,
+                project,
+            });
+        }
+    }
     let home = home_dir();
     let mut policy = Policy::default();
     let layers = [crate::policy::builtin::BASE, manager.builtin_policy()];

@@ -107,6 +107,11 @@ impl PackageManager for Npm {
         MANIFESTS
     }
 
+    /// npm reads `<prefix>/.npmrc` as the project configuration (`-C` is its short form).
+    fn directory_options(&self) -> &'static [&'static str] {
+        &["--prefix", "-C"]
+    }
+
     fn install_tree(&self, project: &Path) -> Option<std::path::PathBuf> {
         Some(project.join("node_modules"))
     }

@@ -124,6 +124,11 @@ impl PackageManager for Pnpm {
         npm::MANIFESTS
     }
 
+    /// pnpm runs as if started in that directory, and reads its `.npmrc`.
+    fn directory_options(&self) -> &'static [&'static str] {
+        &["--dir", "-C"]
+    }
+
     /// pnpm reads registries, scoped registries and their credentials from the same `.npmrc`
     /// chain as npm (pnpm 12 only those keys). The default registry is npm's, read from the
     /// npm found on the trusted `PATH`, else from pnpm 10's own bundle.

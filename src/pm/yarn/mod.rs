@@ -236,6 +236,11 @@ impl PackageManager for Yarn {
         MANIFESTS
     }
 
+    /// yarn runs as if started in that directory, and reads its `.npmrc`, `.yarnrc` and `.yarnrc.yml`.
+    fn directory_options(&self) -> &'static [&'static str] {
+        &["--cwd"]
+    }
+
     fn install_tree(&self, project: &Path) -> Option<PathBuf> {
         Some(project.join("node_modules"))
     }
