@@ -412,14 +412,19 @@ http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
     );
 }
 
-/// npm told to install another directory of the project (`npm --prefix sub install`, `-C`)
-/// reads that directory's `.npmrc` as its project configuration, which safe-install seals
-/// only for the project it runs in. So the run is refused before anything runs (exit 123,
-/// naming the option and the fix); bare npm, the negative control, runs `sub`'s preinstall,
-/// which reads the token from `sub/.npmrc`. From `sub` itself the file is sealed as usual.
-#[test]
-fn npm_told_to_install_another_directory_is_refused() {
-    let world = World::new("npm-prefix");
+/// A package manager told to install another directory of the project (`npm --prefix sub
+/// install`, `pnpm -C sub install`, `yarn --cwd sub install`) reads that directory's `.npmrc`
+/// as its project configuration, which safe-install seals only for the project it runs in.
+/// So the run is refused before anything runs (exit 123, naming the option and the fix);
+/// the bare tool, the negative control, runs `sub`'s preinstall, which reads the token from
+/// `sub/.npmrc`. From `sub` itself the file is sealed as usual.
+fn told_to_install_another_directory_is_refused(
+    tool: &str,
+    path: &str,
+    options: &[&[&str]],
+    install: &[&str],
+) {
+    let world = World::new(&format!("{tool}-dir"));
     let sub = world.project.join("sub");
     let marker = world.root().join("read.txt");
     let token = format!("si-nested-token-{}", world.token);
@@ -438,34 +443,32 @@ fn npm_told_to_install_another_directory_is_refused() {
         &sub.join(".npmrc"),
         &format!("//127.0.0.1:9/:_authToken={token}\n"),
     );
-    let npm_args = ["install", "--no-audit", "--no-fund", "--offline"];
     let bare = run(
         world
-            .setup_command("npm")
-            .args(["--prefix", "sub"])
-            .args(npm_args)
+            .setup_command(tool)
+            .env("PATH", path)
+            .args(options[0])
+            .args(install)
             .current_dir(&world.project),
         RUN_TIMEOUT,
     );
     bare.assert_success();
     assert!(
         fs::read_to_string(&marker).is_ok_and(|t| t.contains(&token)),
-        "bare npm --prefix did not run sub's preinstall with sub/.npmrc (the test proves nothing)"
+        "bare {tool} {:?} did not run sub's preinstall with sub/.npmrc (the test proves nothing)",
+        options[0]
     );
     fs::remove_file(&marker).expect("remove the marker");
-    for prefix in [
-        vec!["--prefix", "sub"],
-        vec!["-C", "sub"],
-        vec!["--prefix=sub"],
-    ] {
+    for option in options {
         let out = run(
             world
                 .safe_install()
+                .env("PATH", path)
                 .arg("--rw")
                 .arg(world.root())
-                .arg("npm")
-                .args(&prefix)
-                .args(npm_args)
+                .arg(tool)
+                .args(*option)
+                .args(install)
                 .current_dir(&world.project),
             RUN_TIMEOUT,
         );
@@ -474,7 +477,7 @@ fn npm_told_to_install_another_directory_is_refused() {
                 && out.stderr.contains("installs another directory")
                 && out.stderr.contains("Fix:")
                 && !marker.exists(),
-            "npm {prefix:?} was not refused before it ran\n{}\n{}",
+            "{tool} {option:?} was not refused before it ran\n{}\n{}",
             out.stdout,
             out.stderr
         );
@@ -483,18 +486,49 @@ fn npm_told_to_install_another_directory_is_refused() {
     let out = run(
         world
             .safe_install()
+            .env("PATH", path)
             .arg("--rw")
             .arg(world.root())
-            .arg("npm")
-            .args(npm_args)
+            .arg(tool)
+            .args(install)
             .current_dir(&sub),
         RUN_TIMEOUT,
     );
     out.assert_success();
     assert!(
         fs::read_to_string(&marker).is_ok_and(|t| !t.contains(&token)),
-        "sub/.npmrc reached sub's preinstall\n{}\n{}",
+        "sub/.npmrc reached sub's preinstall under {tool}\n{}\n{}",
         out.stdout,
         out.stderr
+    );
+}
+
+#[test]
+fn npm_told_to_install_another_directory_is_refused() {
+    told_to_install_another_directory_is_refused(
+        "npm",
+        SYSTEM_PATH,
+        &[&["--prefix", "sub"], &["-C", "sub"], &["--prefix=sub"]],
+        &["install", "--no-audit", "--no-fund", "--offline"],
+    );
+}
+
+#[test]
+fn pnpm_told_to_install_another_directory_is_refused() {
+    told_to_install_another_directory_is_refused(
+        "pnpm",
+        &crate::common::toolchains::path_with("pnpm10", "pnpm"),
+        &[&["-C", "sub"], &["--dir", "sub"]],
+        &["install", "--offline"],
+    );
+}
+
+#[test]
+fn yarn1_told_to_install_another_directory_is_refused() {
+    told_to_install_another_directory_is_refused(
+        "yarn",
+        &crate::common::toolchains::path_with("yarn1", "yarn"),
+        &[&["--cwd", "sub"], &["--cwd=sub"]],
+        &["install", "--offline"],
     );
 }
