@@ -459,19 +459,22 @@ fn told_to_install_another_directory_is_refused(
         options[0]
     );
     fs::remove_file(&marker).expect("remove the marker");
-    for option in options {
-        let out = run(
+    let sandboxed = |option: &[&str], dir: &Path| {
+        run(
             world
                 .safe_install()
                 .env("PATH", path)
                 .arg("--rw")
                 .arg(world.root())
                 .arg(tool)
-                .args(*option)
+                .args(option)
                 .args(install)
-                .current_dir(&world.project),
+                .current_dir(dir),
             RUN_TIMEOUT,
-        );
+        )
+    };
+    for option in options {
+        let out = sandboxed(option, &world.project);
         assert!(
             out.status.code() == Some(123)
                 && out.stderr.contains("installs another directory")
@@ -483,17 +486,7 @@ fn told_to_install_another_directory_is_refused(
         );
     }
     // From the directory itself: the preinstall runs and reads an empty file.
-    let out = run(
-        world
-            .safe_install()
-            .env("PATH", path)
-            .arg("--rw")
-            .arg(world.root())
-            .arg(tool)
-            .args(install)
-            .current_dir(&sub),
-        RUN_TIMEOUT,
-    );
+    let out = sandboxed(&[], &sub);
     out.assert_success();
     assert!(
         fs::read_to_string(&marker).is_ok_and(|t| !t.contains(&token)),
