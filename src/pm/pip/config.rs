@@ -4,8 +4,9 @@
 //! Sources, lowest precedence first (pip's `Configuration` override order):
 //! 1. config files: global (`$XDG_CONFIG_DIRS/pip/pip.conf`, default `/etc/xdg/pip/pip.conf`,
 //!    then `/etc/pip.conf`), user (`~/.pip/pip.conf`, then `$XDG_CONFIG_HOME/pip/pip.conf`),
-//!    site (`<environment>/pip.conf`, see [`PipSources::site`]), then `PIP_CONFIG_FILE`. When `PIP_CONFIG_FILE` names an
-//!    existing file the user files are skipped, and when it is `/dev/null` no file is read.
+//!    site (`<environment>/pip.conf`, see [`PipSources::site`]), then `PIP_CONFIG_FILE`.
+//!    When `PIP_CONFIG_FILE` names an existing file the user files are skipped, and when it
+//!    is `/dev/null` no file is read.
 //!    Within the merged files an `[install]` key beats a `[global]` one;
 //! 2. environment: `PIP_INDEX_URL`, `PIP_EXTRA_INDEX_URL`, `PIP_FIND_LINKS`, `PIP_NO_INDEX`;
 //! 3. the pip argv: `-i/--index-url`, `--extra-index-url`, `-f/--find-links`, `--no-index`

@@ -43,13 +43,7 @@ fn site_dirs(python: &Path, home: &Path) -> Vec<PathBuf> {
             .into_iter()
             .map(|v| venv.join(format!("lib/python{v}/site-packages")))
             .collect();
-        let cfg = std::fs::read_to_string(venv.join("pyvenv.cfg")).unwrap_or_default();
-        let key = |name: &str| {
-            cfg.lines().find_map(|l| {
-                let (k, v) = l.split_once('=')?;
-                (k.trim() == name).then(|| v.trim().to_string())
-            })
-        };
+        let key = |name: &str| super::pyvenv_value(venv, name);
         if key("include-system-site-packages").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
             if let Some(base) = key("home").as_deref().map(Path::new).and_then(Path::parent) {
                 dirs.extend(prefix_site_dirs(base, None));

@@ -90,29 +90,23 @@ fn target_env(ctx: &Context) -> Option<PathBuf> {
 /// it takes depends on the subcommand (`uv sync` ignores `VIRTUAL_ENV` without `--active`),
 /// and standing in for the interpreters of each is the stricter choice.
 fn candidate_envs(ctx: &Context) -> Vec<PathBuf> {
-    let is_venv = |p: &Path| p.join("pyvenv.cfg").is_file();
-    let mut out: Vec<PathBuf> = ctx
-        .var("VIRTUAL_ENV")
-        .map(PathBuf::from)
-        .into_iter()
-        .collect();
-    out.extend(
+    let nearest = ctx
+        .cwd
+        .ancestors()
+        .map(|d| d.join(".venv"))
+        .find(|v| v.join("pyvenv.cfg").is_file());
+    let named = [
+        ctx.var("VIRTUAL_ENV").map(PathBuf::from),
         ctx.var("UV_PROJECT_ENVIRONMENT")
             .map(|v| ctx.project.join(v)),
-    );
-    out.extend(
-        ctx.cwd
-            .ancestors()
-            .map(|d| d.join(".venv"))
-            .find(|v| is_venv(v)),
-    );
-    let mut seen = Vec::new();
-    out.retain(|v| {
-        is_venv(v) && !seen.contains(v) && {
-            seen.push(v.clone());
-            true
+        nearest,
+    ];
+    let mut out: Vec<PathBuf> = Vec::new();
+    for env in named.into_iter().flatten() {
+        if env.join("pyvenv.cfg").is_file() && !out.contains(&env) {
+            out.push(env);
         }
-    });
+    }
     out
 }
 
@@ -365,9 +359,10 @@ impl PackageManager for Uv {
     }
 
     /// The interpreters uv may run build backends with: each candidate environment's
-    /// ([`candidate_envs`]) and its base's, those named by `--python`/`UV_PYTHON` (with their environment's base), those
-    /// uv installed itself, and every interpreter on the trusted `PATH` (canonical,
-    /// deduplicated). A build venv's `bin/python` links to one of these.
+    /// ([`candidate_envs`]) and its base's, those named by `--python`/`UV_PYTHON` (with
+    /// their environment's base), those uv installed itself, and every interpreter on the
+    /// trusted `PATH` (canonical, deduplicated). A build venv's `bin/python` links to one of
+    /// these.
     fn interpreters(&self, ctx: &Context, venv: Option<&Path>) -> Vec<PathBuf> {
         let (named, named_envs) = named_pythons(ctx);
         let mut envs = candidate_envs(ctx);
