@@ -522,20 +522,27 @@ fn is_executable(p: &Path) -> bool {
 /// The directory the command line tells `manager` to work in
 /// ([`PackageManager::directory_options`]): the option as written and its value, from
 /// `--opt DIR`, `--opt=DIR` or `-C DIR` before `--`; the last one wins, as in the tools.
+/// npm and pnpm parse with nopt, which takes an unambiguous abbreviation of a long option
+/// (`--prefi`), so any abbreviation of four characters or more counts: stricter than nopt.
 pub fn directory_option(
     manager: &dyn PackageManager,
     argv: &[OsString],
 ) -> Option<(String, String)> {
     let options = manager.directory_options();
+    let is_option = |name: &str| {
+        options
+            .iter()
+            .any(|o| *o == name || (o.starts_with("--") && name.len() >= 4 && o.starts_with(name)))
+    };
     let mut args = argv.iter().skip(1).map(|a| a.to_string_lossy());
     let mut found = None;
     while let Some(a) = args.next() {
         if a == "--" {
             break;
         }
-        if let Some((name, value)) = a.split_once('=').filter(|(n, _)| options.contains(n)) {
+        if let Some((name, value)) = a.split_once('=').filter(|(n, _)| is_option(n)) {
             found = Some((name.to_string(), value.to_string()));
-        } else if options.contains(&a.as_ref()) {
+        } else if is_option(&a) {
             found = args.next().map(|v| (a.to_string(), v.into_owned()));
         }
     }
@@ -580,6 +587,9 @@ mod tests {
             found("--prefix", "b")
         );
         assert_eq!(dir(&["npm", "run", "x", "--", "--prefix", "c"]), None);
+        // nopt's abbreviations; other options that merely share a start do not count.
+        assert_eq!(dir(&["npm", "--prefi", "s", "ci"]), found("--prefi", "s"));
+        assert_eq!(dir(&["npm", "ci", "--prefer-offline", "--pro"]), None);
         assert_eq!(dir(&["pnpm", "--dir", "d", "install"]), found("--dir", "d"));
         assert_eq!(dir(&["pnpm", "-C", "e", "install"]), found("-C", "e"));
         assert_eq!(dir(&["yarn", "--cwd=f", "install"]), found("--cwd", "f"));

@@ -501,7 +501,12 @@ fn npm_told_to_install_another_directory_is_refused() {
     told_to_install_another_directory_is_refused(
         "npm",
         SYSTEM_PATH,
-        &[&["--prefix", "sub"], &["-C", "sub"], &["--prefix=sub"]],
+        &[
+            &["--prefix", "sub"],
+            &["-C", "sub"],
+            &["--prefix=sub"],
+            &["--prefi", "sub"],
+        ],
         &["install", "--no-audit", "--no-fund", "--offline"],
     );
 }
