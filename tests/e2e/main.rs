@@ -45,3 +45,4 @@ mod shell_init;
 mod trust_levels;
 mod trust_levels_pip;
 mod trust_writes_reads;
+mod workspaces;
