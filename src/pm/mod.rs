@@ -17,6 +17,7 @@ pub mod resolve;
 #[cfg(test)]
 mod test_fixtures;
 pub mod uv;
+pub mod workspace;
 pub mod yarn;
 
 pub use context::Context;
@@ -54,6 +55,14 @@ pub trait PackageManager: Sync + std::fmt::Debug {
     /// reads that directory's configuration as its project's ([`directory_option`]).
     fn directory_options(&self) -> &'static [&'static str] {
         &[]
+    }
+
+    /// The root of the workspace whose member `ctx.project` is (the nearest directory with a
+    /// manifest), when the tool, started there, takes that root as its project: it reads the
+    /// root's configuration, writes the root's lockfile and install tree ([`workspace`]).
+    /// `None`: the project is its own.
+    fn workspace_root(&self, _ctx: &Context) -> Option<PathBuf> {
+        None
     }
 
     /// The real program behind a version manager's shim (pyenv), found by reading files:

@@ -145,7 +145,8 @@ pub struct HideGlob {
 }
 
 /// Every hide rule compiled for matching: name globs that are a literal (`.env`), a suffix
-/// (`*.pem`) or a prefix (`id_rsa*`) are compared as bytes; the rest go into two glob sets
+/// (`*.pem`) or a prefix (`id_rsa*`), and path globs that are a literal name below the top
+/// directory (`*/**/.npmrc`), are compared as bytes; the rest go into two glob sets
 /// (by name, by path), one compilation for the whole list. The built-in rules are all of the
 /// simple kinds, so a run builds no glob set for them (building one, with its Aho-Corasick
 /// automaton for the prefixes, was a quarter of a million instructions at every start).
@@ -159,23 +160,32 @@ pub struct HideMatcher {
     path_rules: Vec<usize>,
 }
 
-/// A name glob with a single `*` at one end, or none; no other glob syntax.
+/// A name glob with a single `*` at one end, or none; no other glob syntax. Or the path
+/// glob `*/**/NAME` with NAME a literal: that name in any directory below the top one.
 #[derive(Debug, Clone)]
 enum NameMatch {
     Literal(Vec<u8>),
     Suffix(Vec<u8>),
     Prefix(Vec<u8>),
+    Nested(Vec<u8>),
 }
 
 impl NameMatch {
-    /// `None` for a glob that needs globset: a path glob, or any of `?[]{}\\` or a `*` in
-    /// the middle or at both ends.
+    /// `None` for a glob that needs globset: any other path glob, or any of `?[]{}\\` or a
+    /// `*` in the middle or at both ends.
     fn of(glob: &HideGlob) -> Option<Self> {
+        let special = |b: &u8| matches!(b, b'*' | b'?' | b'[' | b']' | b'{' | b'}' | b'\\' | b'/');
         if glob.on_path {
-            return None;
+            return match glob.text.as_bytes() {
+                [b'*', b'/', b'*', b'*', b'/', name @ ..]
+                    if !name.is_empty() && !name.iter().any(special) =>
+                {
+                    Some(Self::Nested(name.to_vec()))
+                }
+                _ => None,
+            };
         }
         let text = glob.text.as_bytes();
-        let special = |b: &u8| matches!(b, b'*' | b'?' | b'[' | b']' | b'{' | b'}' | b'\\');
         match text {
             [b'*', rest @ ..] if !rest.iter().any(special) => Some(Self::Suffix(rest.to_vec())),
             [rest @ .., b'*'] if !rest.iter().any(special) => Some(Self::Prefix(rest.to_vec())),
@@ -184,11 +194,13 @@ impl NameMatch {
         }
     }
 
-    fn matches(&self, name: &[u8]) -> bool {
+    /// `depth`: the number of components of the relative path whose file name is `name`.
+    fn matches(&self, name: &[u8], depth: usize) -> bool {
         match self {
             Self::Literal(l) => name == l.as_slice(),
             Self::Suffix(s) => name.ends_with(s),
             Self::Prefix(p) => name.starts_with(p),
+            Self::Nested(l) => depth >= 2 && name == l.as_slice(),
         }
     }
 }
@@ -233,9 +245,10 @@ impl HideMatcher {
         let name = rel_path.file_name();
         let by_simple = name.and_then(|name| {
             let name = name.as_bytes();
+            let depth = rel_path.components().count();
             self.simple
                 .iter()
-                .find(|(_, m)| m.matches(name))
+                .find(|(_, m)| m.matches(name, depth))
                 .map(|(i, _)| *i)
         });
         let by_name = name

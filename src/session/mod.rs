@@ -42,22 +42,38 @@ fn prepare(args: &SandboxArgs, argv: &[OsString]) -> Result<(Policy, Context), S
     if !project.is_dir() {
         return Err(SessionError::ProjectNotDir(project));
     }
+    let home = home_dir();
+    let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    let mut ctx = context(argv, env, cwd, home, project, detected)?;
+    // Started in a workspace member, the tool takes the workspace's root as its project
+    // (its configuration, lockfile and install tree): so does the sandbox. The program is
+    // then resolved again, since the wider project may hold it.
+    if args.project.is_none() {
+        let root = manager
+            .workspace_root(&ctx)
+            .and_then(|r| std::fs::canonicalize(r).ok())
+            .filter(|r| *r != ctx.project && ctx.project.starts_with(r));
+        if let Some(root) = root {
+            tracing::debug!(root = %root.display(), member = %ctx.project.display(), "workspace root");
+            ctx = context(argv, ctx.env, ctx.cwd, ctx.home, root, ctx.detected)?;
+        }
+    }
     // A tool told to work in another directory reads that directory's configuration, which
     // the plan does not seal: refused unless it is the project itself.
     if let Some((option, value)) = pm::directory_option(manager, argv) {
-        let dir = cwd.join(&value);
+        let dir = ctx.cwd.join(&value);
         let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
-        if dir != project {
+        if dir != ctx.project {
             return Err(SessionError::AnotherDirectory {
                 manager: manager.name(),
                 option,
                 value,
                 dir,
-                project,
+                project: ctx.project,
             });
         }
     }
-    let home = home_dir();
+    let project = &ctx.project;
     let mut policy = Policy::default();
     let layers = [crate::policy::builtin::BASE, manager.builtin_policy()];
     for layer in layers {
@@ -79,14 +95,30 @@ fn prepare(args: &SandboxArgs, argv: &[OsString]) -> Result<(Policy, Context), S
         secret_env: args.secret_env.clone(),
         scripts_network: args.scripts_network.clone(),
     })?;
-    // Decided by looking at files only: nothing from PATH runs on the host.
+    Ok((policy, ctx))
+}
+
+/// The context of `argv` run in `cwd` for `project`, with the program resolved: decided by
+/// looking at files only, nothing from `PATH` runs on the host.
+fn context(
+    argv: &[OsString],
+    env: Vec<(OsString, OsString)>,
+    cwd: PathBuf,
+    home: PathBuf,
+    project: PathBuf,
+    detected: pm::Detected,
+) -> Result<Context, SessionError> {
+    let manager = detected.manager;
+    let path = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_os_str());
     let mut resolved = pm::resolve::resolve(
         argv.first().map(OsString::as_os_str).unwrap_or_default(),
-        std::env::var_os("PATH").as_deref(),
+        path,
         &project,
         manager.is_package_manager(),
     )?;
-    let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
     // A version manager's shim (pyenv's bash script that picks the real pip) is followed by
     // reading its files, so the interpreter the tool runs as can be found and hooked.
     if let Some(real) = resolved
@@ -96,7 +128,7 @@ fn prepare(args: &SandboxArgs, argv: &[OsString]) -> Result<(Policy, Context), S
     {
         resolved.program = Some(real);
     }
-    let ctx = Context {
+    Ok(Context {
         resolved,
         argv: argv.to_vec(),
         env,
@@ -106,8 +138,7 @@ fn prepare(args: &SandboxArgs, argv: &[OsString]) -> Result<(Policy, Context), S
         uid: nix::unistd::getuid().as_raw(),
         gid: nix::unistd::getgid().as_raw(),
         detected,
-    };
-    Ok((policy, ctx))
+    })
 }
 
 fn home_dir() -> PathBuf {

@@ -51,7 +51,9 @@ fn monorepo(project: &Path, layout: Layout, script: Option<&str>) {
             write_file(
                 &project.join("pyproject.toml"),
                 &format!(
-                    "{}\n[tool.uv.workspace]\nmembers = [\"packages/*\"]\n",
+                    // The world's `packages/app` holds a planted `.env` only: uv requires
+                    // every member to be a project.
+                    "{}\n[tool.uv.workspace]\nmembers = [\"packages/*\"]\nexclude = [\"packages/app\"]\n",
                     member("root")
                 ),
             );
@@ -120,6 +122,17 @@ fn shape(world: &World) -> BTreeMap<String, String> {
             .iter()
             .position(|p| p == "node_modules" || p == ".venv");
         if tree.is_some_and(|i| parts.len() > i + 2) {
+            continue;
+        }
+        // pnpm run as root (the bare side under a root test run) makes a member's
+        // `node_modules/.tmp` (npm-lifecycle's `!unsafePerm` TMPDIR); inside, the caller is
+        // never root. Left out, with a `node_modules` made for it alone.
+        if rel.ends_with("node_modules/.tmp")
+            || (rel.ends_with("node_modules")
+                && fs::read_dir(e.path()).is_ok_and(|d| {
+                    d.flatten().map(|x| x.file_name()).collect::<Vec<_>>() == [".tmp"]
+                }))
+        {
             continue;
         }
         let ft = e.file_type();

@@ -15,6 +15,7 @@ use super::{
     Bound, CaTrust, ConfigError, Context, Family, Level1Observes, Level2, PackageManager,
     ProjectFiles, Registries,
 };
+use crate::pm::workspace;
 use crate::policy::ScriptsPolicy;
 use std::ffi::OsString;
 use std::path::Path;
@@ -94,6 +95,28 @@ fn program_name(ctx: &Context) -> &str {
         .unwrap_or_default()
 }
 
+/// Whether npm's command line (before `--`) keeps it in the nearest package: workspaces
+/// off (`--no-workspaces`, `--workspaces=false`, `--workspaces false`) or a global install
+/// (`-g`, `--global`, `--location global`), where npm looks for no workspace root.
+fn workspaces_off(argv: &[OsString]) -> bool {
+    let words: Vec<String> = argv
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .take_while(|a| a != "--")
+        .collect();
+    words.iter().enumerate().any(|(i, w)| {
+        let next = words.get(i + 1).map(String::as_str);
+        match w.as_str() {
+            "--no-workspaces" | "--workspaces=false" | "-g" | "--global" | "--global=true"
+            | "--location=global" => true,
+            "--workspaces" => next == Some("false"),
+            "--location" => next == Some("global"),
+            _ => false,
+        }
+    })
+}
+
 impl PackageManager for Npm {
     fn family(&self) -> Family {
         Family::Npm
@@ -110,6 +133,19 @@ impl PackageManager for Npm {
     /// npm reads `<prefix>/.npmrc` as the project configuration (`-C` is its short form).
     fn directory_options(&self) -> &'static [&'static str] {
         &["--prefix", "-C"]
+    }
+
+    /// npm 7 and later (`@npmcli/config`, `loadLocalPrefix`): from the nearest
+    /// `package.json` up to the first ancestor whose `workspaces` include it, unless the
+    /// command line turns workspaces off, installs globally or names the prefix.
+    fn workspace_root(&self, ctx: &Context) -> Option<std::path::PathBuf> {
+        if workspaces_off(&ctx.argv) || super::directory_option(self, &ctx.argv).is_some() {
+            return None;
+        }
+        workspace::ancestor_root(&ctx.project, |dir| {
+            workspace::package_json_workspaces(dir)
+                .is_some_and(|members| workspace::is_member(dir, &ctx.project, &members))
+        })
     }
 
     fn install_tree(&self, project: &Path) -> Option<std::path::PathBuf> {

@@ -26,7 +26,7 @@ use super::{
 };
 use crate::policy::ScriptsPolicy;
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The built-in policy layer (on base.toml).
 pub const POLICY: (&str, &str) = (
@@ -127,6 +127,27 @@ impl PackageManager for Pnpm {
     /// pnpm runs as if started in that directory, and reads its `.npmrc`.
     fn directory_options(&self) -> &'static [&'static str] {
         &["--dir", "-C"]
+    }
+
+    /// pnpm's workspace is the directory `NPM_CONFIG_WORKSPACE_DIR` names, else the nearest
+    /// one holding `pnpm-workspace.yaml` from where it starts (`@pnpm/find-workspace-dir`);
+    /// `--ignore-workspace` keeps it in the nearest package.
+    fn workspace_root(&self, ctx: &Context) -> Option<PathBuf> {
+        let words = ctx.argv.iter().skip(1).take_while(|a| *a != "--");
+        if words.into_iter().any(|a| a == "--ignore-workspace") {
+            return None;
+        }
+        if let Some(dir) = ctx
+            .var("NPM_CONFIG_WORKSPACE_DIR")
+            .or_else(|| ctx.var("npm_config_workspace_dir"))
+            .filter(|d| !d.is_empty())
+        {
+            return Some(ctx.cwd.join(dir));
+        }
+        ctx.cwd
+            .ancestors()
+            .find(|d| d.join("pnpm-workspace.yaml").is_file())
+            .map(Path::to_path_buf)
     }
 
     /// pnpm reads registries, scoped registries and their credentials from the same `.npmrc`

@@ -295,6 +295,34 @@ impl PackageManager for Uv {
         MANIFESTS
     }
 
+    /// uv (`find_workspace`): the first ancestor holding a `pyproject.toml` decides: the
+    /// workspace root when its `[tool.uv.workspace]` lists the project among its `members`
+    /// and not in `exclude`, else none.
+    fn workspace_root(&self, ctx: &Context) -> Option<PathBuf> {
+        let dir = ctx
+            .project
+            .ancestors()
+            .skip(1)
+            .find(|d| d.join("pyproject.toml").is_file())?;
+        let text = std::fs::read_to_string(dir.join("pyproject.toml")).ok()?;
+        let table: toml::Table = toml::from_str(&text).ok()?;
+        let ws = table.get("tool")?.get("uv")?.get("workspace")?;
+        let list = |key: &str| -> Vec<String> {
+            ws.get(key)
+                .and_then(toml::Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        // Exclusions last: the last pattern that matches decides, and `exclude` wins in uv.
+        let mut patterns = list("members");
+        patterns.extend(list("exclude").into_iter().map(|p| format!("!{p}")));
+        crate::pm::workspace::is_member(dir, &ctx.project, &patterns).then(|| dir.to_path_buf())
+    }
+
     fn install_target(&self, ctx: &Context) -> Option<PathBuf> {
         target_env(ctx)
     }

@@ -17,6 +17,7 @@ use super::{
     CaTrust, ConfigError, Context, CredentialSettings, Family, Level1Observes, Level2,
     PackageManager, Plugin, ProjectFiles, Registries,
 };
+use crate::pm::workspace;
 use crate::policy::allow::{Rule, RuleSource};
 use config::{Generation, YarnConfigError};
 use std::ffi::OsString;
@@ -241,6 +242,35 @@ impl PackageManager for Yarn {
         &["--cwd"]
     }
 
+    /// yarn 1 (`Config.findWorkspaceRoot`): the first directory, from the nearest package up,
+    /// whose `package.json` declares `workspaces` decides: the root when they include the
+    /// package, else none. yarn 2+ (`Configuration.find`): the nearest directory from where it
+    /// starts that holds `yarn.lock`, else the topmost one with a `package.json`. Which yarn
+    /// runs unknown: none (the run stops at its registries for the same reason).
+    fn workspace_root(&self, ctx: &Context) -> Option<PathBuf> {
+        match which(ctx).ok()?.generation {
+            Generation::Classic => {
+                let (dir, members) = ctx
+                    .project
+                    .ancestors()
+                    .find_map(|dir| workspace::package_json_workspaces(dir).map(|m| (dir, m)))?;
+                workspace::is_member(dir, &ctx.project, &members).then(|| dir.to_path_buf())
+            }
+            Generation::Berry => {
+                let mut topmost = None;
+                for dir in ctx.cwd.ancestors() {
+                    if dir.join("yarn.lock").is_file() {
+                        return Some(dir.to_path_buf());
+                    }
+                    if dir.join("package.json").is_file() {
+                        topmost = Some(dir.to_path_buf());
+                    }
+                }
+                topmost
+            }
+        }
+    }
+
     fn install_tree(&self, project: &Path) -> Option<PathBuf> {
         Some(project.join("node_modules"))
     }
@@ -423,6 +453,56 @@ mod tests {
 
     fn rules(ctx: &Context) -> Vec<String> {
         rules_as_written(&YARN.registries(ctx).expect("registries").rules)
+    }
+
+    /// The root yarn 1 and yarn 4 take, started in `member` of a tree below `root/home/u`.
+    fn yarn_root(root: &Path, yarn: &str, files: &[(&str, &str)], member: &str) -> Option<PathBuf> {
+        write_files(&root.join("home/u"), files);
+        let project = root.join("home/u").join(member);
+        let ctx = crate::pm::test_fixtures::tool_context(
+            root.join(yarn).join("bin/yarn.js"),
+            &["yarn", "install"],
+            &[],
+            &root.join("home/u"),
+            &project,
+        );
+        YARN.workspace_root(&ctx).map(|r| {
+            r.strip_prefix(root.join("home/u"))
+                .unwrap_or(&r)
+                .to_path_buf()
+        })
+    }
+
+    #[test]
+    fn yarn_1_asks_the_first_workspaces_declaration_and_yarn_4_the_lockfile() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        toolchains(root);
+        let mono = [
+            (
+                "m/package.json",
+                r#"{ "workspaces": { "packages": ["libs/**"] } }"#,
+            ),
+            ("m/libs/c/package.json", "{}"),
+            ("m/libs/a/package.json", r#"{ "workspaces": ["x/*"] }"#),
+            ("m/tools/t/package.json", "{}"),
+        ];
+        let y1 = |member: &str| yarn_root(root, "y1", &mono, member);
+        assert_eq!(y1("m/libs/c"), Some("m".into()));
+        assert_eq!(y1("m/libs/a/x/b"), Some("m/libs/a".into()));
+        // yarn 1 stops at the first declaration: `a`'s does not include `y/b`, m's would.
+        assert_eq!(y1("m/libs/a/y/b"), None);
+        assert_eq!(y1("m/tools/t"), None);
+        // yarn 4 without a lockfile: the topmost package.json; with one, the nearest lockfile.
+        assert_eq!(yarn_root(root, "y4", &mono, "m/tools/t"), Some("m".into()));
+        assert_eq!(
+            yarn_root(root, "y4", &[("m/tools/t/yarn.lock", "")], "m/tools/t"),
+            Some("m/tools/t".into())
+        );
+        assert_eq!(
+            yarn_root(root, "y4", &[("m/yarn.lock", "")], "m/libs/a"),
+            Some("m".into())
+        );
     }
 
     #[test]
