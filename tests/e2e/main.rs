@@ -25,6 +25,7 @@ mod egress;
 mod everyday_loop;
 mod fixtures_are_real;
 mod git_credentials;
+mod home_installs;
 mod host_escape;
 mod learn;
 mod lifecycle;

@@ -1,0 +1,184 @@
+//! Installs whose destination is the home, outside the project: `pip install --user` (the
+//! user base, `~/.local`) and `uv tool install` (uv's tools directory and `~/.local/bin`).
+//! Inside, the home is a private tmpfs that is thrown away at the end, so without the
+//! destination in the view the tool reported success and installed nothing. These places
+//! are shown read-write for the package manager only: the tool is installed for real (its
+//! console script runs afterwards), and the build backend, which tries to plant a `.pth` and
+//! an executable in them (where the next interpreter or shell start would run them), is
+//! refused and logged. Bare, the same backend plants all of it (the control).
+
+use crate::common::netns::LoggedRun;
+use crate::common::toolchains::path_with;
+use crate::common::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Created by scripts/setup.sh: outside /tmp, where a user's home and project would be (under
+/// `/tmp` the package manager's temp rule would let it write the world's directory anyway).
+const OUTSIDE_TMP: &str = "/srv/safe-install-test";
+
+/// A world outside `/tmp` whose home already has `~/.local/bin/si-other-tool`, as a user's
+/// does: it must be there, unchanged, after the run.
+fn home_world(name: &str) -> World {
+    let world = World::new_in(name, Path::new(OUTSIDE_TMP));
+    write_file(&world.home.join(OTHER_TOOL), "#!/bin/sh\necho other\n");
+    world
+}
+
+/// A file of the user's own in `~/.local/bin`.
+const OTHER_TOOL: &str = ".local/bin/si-other-tool";
+
+/// `python3.11` for the system interpreter (the user site's directory name).
+fn python_dir() -> String {
+    let out = run(
+        Command::new("/usr/bin/python3").args([
+            "-c",
+            "import sys; print('python%d.%d' % sys.version_info[:2])",
+        ]),
+        RUN_TIMEOUT,
+    );
+    out.assert_success();
+    out.stdout.trim().to_string()
+}
+
+/// Where the backend tries to plant, below the home.
+fn plants(python: &str) -> Vec<String> {
+    vec![
+        ".local/bin/si-planted".into(),
+        format!(".local/lib/{python}/site-packages/si-planted.pth"),
+        ".local/share/uv/tools/si-planted.pth".into(),
+    ]
+}
+
+/// The fixture in `world`'s project (`user-tool`), planting below `world`'s home.
+fn stage(world: &World, python: &str) {
+    let dir = world.project.join("user-tool");
+    copy_dir(&fixtures().join("pip/user-tool"), &dir);
+    let plant: Vec<String> = plants(python)
+        .iter()
+        .map(|p| world.home.join(p).display().to_string())
+        .collect();
+    write_file(
+        &dir.join("target.json"),
+        &serde_json::json!({ "plant": plant }).to_string(),
+    );
+}
+
+/// The tool's environment beside the world's.
+fn tool_env(cmd: &mut Command) -> &mut Command {
+    cmd.env("PATH", path_with("uv", "uv"))
+        .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+        .env("UV_PYTHON", "/usr/bin/python3")
+        .env("UV_PYTHON_DOWNLOADS", "never")
+}
+
+/// `install` bare in one world (the plants land: the control) and through safe-install in
+/// another: there the tool is installed (`installed`, below the home, and its console script
+/// in `~/.local/bin` runs), and every plant is refused and logged as the package's.
+fn installs_into_the_home(name: &str, install: &[&str], installed: &str) {
+    let python = python_dir();
+    let bare = home_world(&format!("{name}-bare"));
+    stage(&bare, &python);
+    run(
+        tool_env(&mut bare.command(install[0])).args(&install[1..]),
+        RUN_TIMEOUT,
+    )
+    .assert_success();
+    for p in plants(&python) {
+        assert!(
+            bare.home.join(&p).is_file(),
+            "bare {install:?}: the backend did not plant {p} (the test proves nothing)"
+        );
+    }
+    assert!(
+        bare.home.join(installed).exists(),
+        "bare {install:?} installed no {installed}"
+    );
+
+    let world = home_world(name);
+    stage(&world, &python);
+    let log = world.log_path(name);
+    let out = run(
+        tool_env(&mut world.safe_install())
+            .arg("--log")
+            .arg(&log)
+            .args(install),
+        RUN_TIMEOUT,
+    );
+    let r = LoggedRun::read(out, log);
+    let mut p = Problems::new();
+    p.check(r.out.status.success(), || {
+        "the sandboxed install failed".into()
+    });
+    p.check(world.home.join(installed).exists(), || {
+        format!("{installed} is not in the home after the run: the install was thrown away")
+    });
+    p.check(
+        fs::read_to_string(world.home.join(OTHER_TOOL)).is_ok_and(|t| t.contains("echo other")),
+        || format!("the user's own {OTHER_TOOL} did not survive the run"),
+    );
+    let script: PathBuf = world.home.join(".local/bin/si-user-tool");
+    if script.is_file() {
+        let ran = run(&mut Command::new(&script), RUN_TIMEOUT);
+        p.check(
+            ran.status.success() && ran.stdout.contains("si-user-tool ran"),
+            || {
+                format!(
+                    "the installed console script does not run:\n{}",
+                    ran.describe()
+                )
+            },
+        );
+    } else {
+        p.push(format!("no console script at {}", script.display()));
+    }
+    for rel in plants(&python) {
+        let target = world.home.join(&rel);
+        p.check(!target.exists(), || format!("the backend planted {rel}"));
+        let shown = target.display().to_string();
+        p.check(
+            r.blocked_by(
+                "si-user-tool@1.0.0",
+                None,
+                "write",
+                "read-only-path",
+                &shown,
+            ) >= 1,
+            || {
+                format!(
+                    "no blocked write [read-only-path] of {shown} attributed to si-user-tool@1.0.0"
+                )
+            },
+        );
+    }
+    p.finish(&r.context());
+}
+
+#[test]
+fn pip_user_install_is_kept_and_its_backend_plants_nothing() {
+    let python = python_dir();
+    installs_into_the_home(
+        "pip-user",
+        &[
+            "/usr/bin/python3",
+            "-m",
+            "pip",
+            "install",
+            "--user",
+            "--break-system-packages",
+            "--no-index",
+            "./user-tool",
+        ],
+        &format!(".local/lib/{python}/site-packages/si_user_tool.py"),
+    );
+}
+
+#[test]
+fn uv_tool_install_is_kept_and_its_backend_plants_nothing() {
+    installs_into_the_home(
+        "uv-tool",
+        &["uv", "tool", "install", "--offline", "./user-tool"],
+        ".local/share/uv/tools/si-user-tool/pyvenv.cfg",
+    );
+}
