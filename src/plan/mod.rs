@@ -333,6 +333,15 @@ fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
     let venv = manager.install_target(ctx);
     let mut hidden = hidden::find(&ctx.project, &policy.fs)?;
     let mut view = view::build(policy, ctx, program.as_deref(), venv.as_deref(), &hidden);
+    // What the command installs into the home: kept, for the package manager only.
+    if is_pm {
+        for dest in manager.home_destinations(ctx) {
+            if dest.path.starts_with(&ctx.home) {
+                view.add_rw_created(&dest.path, &dest.why);
+            }
+        }
+        view.sort();
+    }
     // Arguments put right after the program name: the package manager's own highest-precedence
     // settings (its store, its script shell).
     let mut pinned_args: Vec<OsString> = Vec::new();

@@ -27,6 +27,13 @@ use crate::policy::ScriptsPolicy;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
+/// A place outside the project a command installs into, with why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    pub path: PathBuf,
+    pub why: String,
+}
+
 /// One package manager's knowledge. Implementations are unit structs with a `static`
 /// instance; [`detect`] picks one from the command line.
 pub trait PackageManager: Sync + std::fmt::Debug {
@@ -63,6 +70,15 @@ pub trait PackageManager: Sync + std::fmt::Debug {
     /// `None`: the project is its own.
     fn workspace_root(&self, _ctx: &Context) -> Option<PathBuf> {
         None
+    }
+
+    /// The places in the home this command installs into (pip's user base under `--user`,
+    /// uv's tools and executables directories under `uv tool install`). Inside, the home is
+    /// a private tmpfs that would take the install and drop it at the end, so the view shows
+    /// each read-write for the package manager only (level 2's layer never grants them),
+    /// created before the run when missing.
+    fn home_destinations(&self, _ctx: &Context) -> Vec<Destination> {
+        Vec::new()
     }
 
     /// The real program behind a version manager's shim (pyenv), found by reading files:

@@ -42,23 +42,19 @@ fn python_dir() -> String {
     out.stdout.trim().to_string()
 }
 
-/// Where the backend tries to plant, below the home.
-fn plants(python: &str) -> Vec<String> {
-    vec![
-        ".local/bin/si-planted".into(),
-        format!(".local/lib/{python}/site-packages/si-planted.pth"),
-        ".local/share/uv/tools/si-planted.pth".into(),
-    ]
-}
-
-/// The fixture in `world`'s project (`user-tool`), planting below `world`'s home.
-fn stage(world: &World, python: &str) {
+/// The fixture in `world`'s project (`user-tool`), planting `plants` below `world`'s home,
+/// whose directories exist already (as in a user's home).
+fn stage(world: &World, plants: &[String]) {
     let dir = world.project.join("user-tool");
     copy_dir(&fixtures().join("pip/user-tool"), &dir);
-    let plant: Vec<String> = plants(python)
+    let plant: Vec<String> = plants
         .iter()
         .map(|p| world.home.join(p).display().to_string())
         .collect();
+    for p in plants {
+        let parent = world.home.join(p);
+        fs::create_dir_all(parent.parent().expect("parent")).expect("plant directory");
+    }
     write_file(
         &dir.join("target.json"),
         &serde_json::json!({ "plant": plant }).to_string(),
@@ -73,21 +69,21 @@ fn tool_env(cmd: &mut Command) -> &mut Command {
         .env("UV_PYTHON_DOWNLOADS", "never")
 }
 
-/// `install` bare in one world (the plants land: the control) and through safe-install in
-/// another: there the tool is installed (`installed`, below the home, and its console script
-/// in `~/.local/bin` runs), and every plant is refused and logged as the package's.
-fn installs_into_the_home(name: &str, install: &[&str], installed: &str) {
-    let python = python_dir();
+/// `install` bare in one world (the `plants`, below the home, land: the control) and through
+/// safe-install in another: there the tool is installed (`installed`, below the home, and its
+/// console script in `~/.local/bin` runs), and every plant is refused and logged as the
+/// package's.
+fn installs_into_the_home(name: &str, install: &[&str], installed: &str, plants: &[String]) {
     let bare = home_world(&format!("{name}-bare"));
-    stage(&bare, &python);
+    stage(&bare, plants);
     run(
         tool_env(&mut bare.command(install[0])).args(&install[1..]),
         RUN_TIMEOUT,
     )
     .assert_success();
-    for p in plants(&python) {
+    for p in plants {
         assert!(
-            bare.home.join(&p).is_file(),
+            bare.home.join(p).is_file(),
             "bare {install:?}: the backend did not plant {p} (the test proves nothing)"
         );
     }
@@ -97,7 +93,7 @@ fn installs_into_the_home(name: &str, install: &[&str], installed: &str) {
     );
 
     let world = home_world(name);
-    stage(&world, &python);
+    stage(&world, plants);
     let log = world.log_path(name);
     let out = run(
         tool_env(&mut world.safe_install())
@@ -111,6 +107,10 @@ fn installs_into_the_home(name: &str, install: &[&str], installed: &str) {
     p.check(r.out.status.success(), || {
         "the sandboxed install failed".into()
     });
+    // uv links a tool's files from its cache, as it does bare: both on one mount.
+    p.check(!r.out.stderr.contains("Failed to hardlink"), || {
+        "the package manager copied instead of hard-linking from its cache".into()
+    });
     p.check(world.home.join(installed).exists(), || {
         format!("{installed} is not in the home after the run: the install was thrown away")
     });
@@ -120,7 +120,7 @@ fn installs_into_the_home(name: &str, install: &[&str], installed: &str) {
     );
     let script: PathBuf = world.home.join(".local/bin/si-user-tool");
     if script.is_file() {
-        let ran = run(&mut Command::new(&script), RUN_TIMEOUT);
+        let ran = run(&mut world.command(&script), RUN_TIMEOUT);
         p.check(
             ran.status.success() && ran.stdout.contains("si-user-tool ran"),
             || {
@@ -133,8 +133,8 @@ fn installs_into_the_home(name: &str, install: &[&str], installed: &str) {
     } else {
         p.push(format!("no console script at {}", script.display()));
     }
-    for rel in plants(&python) {
-        let target = world.home.join(&rel);
+    for rel in plants {
+        let target = world.home.join(rel);
         p.check(!target.exists(), || format!("the backend planted {rel}"));
         let shown = target.display().to_string();
         p.check(
@@ -171,6 +171,10 @@ fn pip_user_install_is_kept_and_its_backend_plants_nothing() {
             "./user-tool",
         ],
         &format!(".local/lib/{python}/site-packages/si_user_tool.py"),
+        &[
+            ".local/bin/si-planted".into(),
+            format!(".local/lib/{python}/site-packages/si-planted.pth"),
+        ],
     );
 }
 
@@ -180,5 +184,9 @@ fn uv_tool_install_is_kept_and_its_backend_plants_nothing() {
         "uv-tool",
         &["uv", "tool", "install", "--offline", "./user-tool"],
         ".local/share/uv/tools/si-user-tool/pyvenv.cfg",
+        &[
+            ".local/bin/si-planted".into(),
+            ".local/share/uv/tools/si-planted.pth".into(),
+        ],
     );
 }

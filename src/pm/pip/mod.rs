@@ -8,7 +8,8 @@ pub mod defaults;
 mod requirements;
 
 use super::{
-    Bound, CaTrust, ConfigError, Context, Family, Level2, PackageManager, ProjectFiles, Registries,
+    Bound, CaTrust, ConfigError, Context, Destination, Family, Level2, PackageManager,
+    ProjectFiles, Registries,
 };
 use crate::policy::ScriptsPolicy;
 use std::ffi::OsString;
@@ -156,25 +157,64 @@ pub(crate) fn python_option(ctx: &Context) -> Option<(String, String)> {
                 .filter(|v| !v.is_empty())
                 .map(|v| (v, "PIP_PYTHON".to_string()))
         })
-        .or_else(|| {
-            let src = config::PipSources {
-                env: string_env(ctx),
-                home: Some(ctx.home.clone()),
-                cwd: ctx.cwd.clone(),
-                args: Vec::new(),
-                root: PathBuf::new(),
-                site: base_site_envs(ctx),
-            };
-            config::config_files(&src).into_iter().rev().find_map(|f| {
-                let text = std::fs::read_to_string(&f).ok()?;
-                let value = config::parse_pip_conf(&text)
-                    .get("global")?
-                    .get("python")
-                    .filter(|v| !v.is_empty())?
-                    .clone();
-                Some((value, f.display().to_string()))
-            })
+        .or_else(|| config_value(ctx, &["global"], "python"))
+}
+
+/// `key`'s value in pip's configuration files, with the file: the first of `sections` that
+/// sets it in any file wins (pip merges a command's section over `[global]` whichever file
+/// each is in), then the file pip reads last. Empty values count as unset.
+fn config_value(ctx: &Context, sections: &[&str], key: &str) -> Option<(String, String)> {
+    let src = config::PipSources {
+        env: string_env(ctx),
+        home: Some(ctx.home.clone()),
+        cwd: ctx.cwd.clone(),
+        args: Vec::new(),
+        root: PathBuf::new(),
+        site: base_site_envs(ctx),
+    };
+    let parsed: Vec<_> = config::config_files(&src)
+        .into_iter()
+        .rev()
+        .filter_map(|f| {
+            Some((
+                config::parse_pip_conf(&std::fs::read_to_string(&f).ok()?),
+                f,
+            ))
         })
+        .collect();
+    sections.iter().find_map(|section| {
+        parsed.iter().find_map(|(conf, f)| {
+            let value = conf.get(*section)?.get(key).filter(|v| !v.is_empty())?;
+            Some((value.clone(), f.display().to_string()))
+        })
+    })
+}
+
+/// pip's reading of a yes/no setting (`strtobool`).
+fn truthy(value: &str) -> bool {
+    matches!(
+        value.to_ascii_lowercase().as_str(),
+        "y" | "yes" | "t" | "true" | "on" | "1"
+    )
+}
+
+/// Whether this is `pip install` into the user site: `--user` on the command line, else
+/// `PIP_USER`, else `user` in the `[install]` or `[global]` section of pip's configuration.
+/// The subcommand is any word `install` before `--` (a global option's value may come
+/// first): a package of that name at worst shows the user base to pip.
+fn user_install(ctx: &Context) -> bool {
+    let args = pip_args(&ctx.argv);
+    let words: Vec<&String> = args.iter().take_while(|a| *a != "--").collect();
+    if !words.iter().any(|a| *a == "install") {
+        return false;
+    }
+    if words.iter().any(|a| *a == "--user") {
+        return true;
+    }
+    match ctx.var("PIP_USER").and_then(|v| v.to_str()) {
+        Some(v) if !v.is_empty() => truthy(v),
+        _ => config_value(ctx, &["install", "global"], "user").is_some_and(|(v, _)| truthy(&v)),
+    }
 }
 
 /// The interpreter file pip's `--python` value names, as pip finds it
@@ -377,6 +417,26 @@ impl PackageManager for Pip {
 
     /// The environment of the interpreter pip runs as: the one `--python` names (none when
     /// that interpreter is no virtualenv's), else [`target_venv`].
+    /// `pip install --user`: the user base (`PYTHONUSERBASE`, else `~/.local`): its `lib`
+    /// (site-packages) and `bin` (console scripts).
+    fn home_destinations(&self, ctx: &Context) -> Vec<Destination> {
+        if !user_install(ctx) {
+            return Vec::new();
+        }
+        let base = ctx
+            .var("PYTHONUSERBASE")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .unwrap_or_else(|| ctx.home.join(".local"));
+        [("lib", "site-packages"), ("bin", "console scripts")]
+            .into_iter()
+            .map(|(dir, what)| Destination {
+                path: base.join(dir),
+                why: format!("pip install --user: the user base's {what}, for pip only"),
+            })
+            .collect()
+    }
+
     fn install_target(&self, ctx: &Context) -> Option<PathBuf> {
         if let Some((value, _)) = python_option(ctx) {
             return python_option_file(ctx, &value).and_then(|f| venv_of(&f));
@@ -546,6 +606,7 @@ fn string_env(ctx: &Context) -> std::collections::BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pm::test_fixtures::write_files;
 
     fn pip_ctx(d: &Path, argv: &[&str], env: &[(&str, &str)]) -> Context {
         crate::pm::test_fixtures::tool_context(
@@ -555,6 +616,61 @@ mod tests {
             &d.join("home"),
             &d.join("p"),
         )
+    }
+
+    #[test]
+    fn a_user_install_keeps_the_user_base_lib_and_bin() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        let dests = |argv: &[&str], env: &[(&str, &str)]| -> Vec<PathBuf> {
+            Pip.home_destinations(&pip_ctx(d, argv, env))
+                .into_iter()
+                .map(|x| x.path)
+                .collect()
+        };
+        let local = vec![d.join("home/.local/lib"), d.join("home/.local/bin")];
+        assert_eq!(dests(&["pip", "install", "--user", "x"], &[]), local);
+        assert_eq!(
+            dests(
+                &[
+                    "python3",
+                    "-m",
+                    "pip",
+                    "--cache-dir",
+                    "c",
+                    "install",
+                    "--user",
+                    "x"
+                ],
+                &[]
+            ),
+            local
+        );
+        assert_eq!(
+            dests(&["pip", "install", "x"], &[("PIP_USER", "yes")]),
+            local
+        );
+        assert!(dests(&["pip", "install", "x"], &[("PIP_USER", "0")]).is_empty());
+        assert!(dests(&["pip", "install", "x"], &[]).is_empty());
+        assert!(dests(&["pip", "download", "--user", "x"], &[]).is_empty());
+        assert!(dests(&["pip", "install", "x", "--", "--user"], &[]).is_empty());
+        assert_eq!(
+            dests(
+                &["pip", "install", "--user", "x"],
+                &[("PYTHONUSERBASE", "/ub")]
+            ),
+            vec![PathBuf::from("/ub/lib"), PathBuf::from("/ub/bin")]
+        );
+        // pip's configuration: `[install]` beats `[global]` whichever file holds each;
+        // the environment beats both.
+        write_files(
+            d,
+            &[("home/.config/pip/pip.conf", "[global]\nuser = false\n")],
+        );
+        assert!(dests(&["pip", "install", "x"], &[]).is_empty());
+        write_files(d, &[("home/.pip/pip.conf", "[install]\nuser = true\n")]);
+        assert_eq!(dests(&["pip", "install", "x"], &[]), local);
+        assert!(dests(&["pip", "install", "x"], &[("PIP_USER", "off")]).is_empty());
     }
 
     #[test]

@@ -22,8 +22,8 @@ pub mod defaults;
 
 use super::{
     Bound, CaTrust, ConfigError, Context, CredentialKind, CredentialSetting, CredentialSettings,
-    CredentialValue, Family, Level2, LinkedStore, PackageManager, ProjectFiles, PythonFrontend,
-    Registries,
+    CredentialValue, Destination, Family, Level2, LinkedStore, PackageManager, ProjectFiles,
+    PythonFrontend, Registries,
 };
 use crate::policy::ScriptsPolicy;
 use std::ffi::OsString;
@@ -82,6 +82,46 @@ fn cache_dir_arg(argv: &[OsString]) -> Option<String> {
 /// The environment uv installs into: `VIRTUAL_ENV`, else `UV_PROJECT_ENVIRONMENT`, else the
 /// nearest `.venv` from the working directory up (uv's own search), else the project's
 /// `.venv` when it exists.
+/// Whether the command changes uv's installed tools (`uv tool install`, `upgrade`,
+/// `uninstall`): the first two words after the program, options aside.
+fn tool_command(ctx: &Context) -> bool {
+    let words: Vec<String> = ctx
+        .argv
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .take_while(|a| a != "--")
+        .filter(|a| !a.starts_with('-'))
+        .take(2)
+        .collect();
+    matches!(
+        words.iter().map(String::as_str).collect::<Vec<_>>()[..],
+        ["tool", "install" | "upgrade" | "uninstall"]
+    )
+}
+
+/// uv's tools directory (`UV_TOOL_DIR`, else `$XDG_DATA_HOME/uv/tools`, else
+/// `~/.local/share/uv/tools`) and its executables directory (`UV_TOOL_BIN_DIR`, else
+/// `XDG_BIN_HOME`, else `$XDG_DATA_HOME/../bin`, else `~/.local/bin`), as `uv-dirs` finds them.
+fn tool_dirs(ctx: &Context) -> (PathBuf, PathBuf) {
+    let abs = |name: &str| ctx.var(name).map(PathBuf::from).filter(|p| p.is_absolute());
+    let data = abs("XDG_DATA_HOME");
+    let tools = abs("UV_TOOL_DIR").unwrap_or_else(|| {
+        data.clone()
+            .unwrap_or_else(|| ctx.home.join(".local/share"))
+            .join("uv/tools")
+    });
+    let bin = abs("UV_TOOL_BIN_DIR")
+        .or_else(|| abs("XDG_BIN_HOME"))
+        .or_else(|| {
+            data.as_ref()
+                .and_then(|d| d.parent())
+                .map(|p| p.join("bin"))
+        })
+        .unwrap_or_else(|| ctx.home.join(".local/bin"));
+    (tools, bin)
+}
+
 fn target_env(ctx: &Context) -> Option<PathBuf> {
     candidate_envs(ctx).into_iter().next()
 }
@@ -323,6 +363,24 @@ impl PackageManager for Uv {
         crate::pm::workspace::is_member(dir, &ctx.project, &patterns).then(|| dir.to_path_buf())
     }
 
+    /// `uv tool install`, `upgrade`, `uninstall`: the tools and executables directories.
+    fn home_destinations(&self, ctx: &Context) -> Vec<Destination> {
+        if !tool_command(ctx) {
+            return Vec::new();
+        }
+        let (tools, bin) = tool_dirs(ctx);
+        vec![
+            Destination {
+                path: tools,
+                why: "uv tool: the tools' environments, for uv only".into(),
+            },
+            Destination {
+                path: bin,
+                why: "uv tool: the tools' executables, for uv only".into(),
+            },
+        ]
+    }
+
     fn install_target(&self, ctx: &Context) -> Option<PathBuf> {
         target_env(ctx)
     }
@@ -428,11 +486,15 @@ impl PackageManager for Uv {
     fn linked_store(&self, ctx: &Context) -> Option<LinkedStore> {
         let dir = cache_dir(ctx);
         let venv = target_env(ctx).map(|v| std::fs::canonicalize(&v).unwrap_or(v));
-        let into = match venv {
+        let mut into = match venv {
             Some(v) if !v.starts_with(&ctx.project) => vec![v],
             Some(v) => vec![ctx.project.clone(), v],
             None => vec![ctx.project.clone()],
         };
+        // A tool's environment links from the cache too.
+        if tool_command(ctx) {
+            into.push(tool_dirs(ctx).0);
+        }
         let mut args = Vec::new();
         let mut notes = Vec::new();
         if cache_dir_arg(&ctx.argv).is_none() {
@@ -511,6 +573,64 @@ impl PackageManager for Uv {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tool_install_keeps_the_tools_and_executables_directories() {
+        let d = Path::new("/d");
+        let dests = |argv: &[&str], env: &[(&str, &str)]| -> Vec<PathBuf> {
+            Uv.home_destinations(&ctx(d, argv, env))
+                .into_iter()
+                .map(|x| x.path)
+                .collect()
+        };
+        let local = vec![
+            d.join("home/.local/share/uv/tools"),
+            d.join("home/.local/bin"),
+        ];
+        assert_eq!(dests(&["uv", "tool", "install", "ruff"], &[]), local);
+        assert_eq!(
+            dests(&["uv", "--offline", "tool", "upgrade", "--all"], &[]),
+            local
+        );
+        assert_eq!(dests(&["uv", "tool", "uninstall", "ruff"], &[]), local);
+        assert!(dests(&["uv", "tool", "run", "ruff"], &[]).is_empty());
+        assert!(dests(&["uv", "sync"], &[]).is_empty());
+        assert!(dests(&["uvx", "ruff"], &[]).is_empty());
+        assert_eq!(
+            dests(
+                &["uv", "tool", "install", "x"],
+                &[("XDG_DATA_HOME", "/xd/share")]
+            ),
+            vec![
+                PathBuf::from("/xd/share/uv/tools"),
+                PathBuf::from("/xd/bin")
+            ]
+        );
+        assert_eq!(
+            dests(
+                &["uv", "tool", "install", "x"],
+                &[
+                    ("UV_TOOL_DIR", "/t"),
+                    ("UV_TOOL_BIN_DIR", "/b"),
+                    ("XDG_BIN_HOME", "/x")
+                ]
+            ),
+            vec![PathBuf::from("/t"), PathBuf::from("/b")]
+        );
+        assert_eq!(
+            dests(&["uv", "tool", "install", "x"], &[("XDG_BIN_HOME", "/x")])[1],
+            PathBuf::from("/x")
+        );
+        // The tools' environments link from uv's cache: on its mount.
+        let store = Uv
+            .linked_store(&ctx(d, &["uv", "tool", "install", "x"], &[]))
+            .expect("store");
+        assert!(
+            store.into.contains(&d.join("home/.local/share/uv/tools")),
+            "{:?}",
+            store.into
+        );
+    }
 
     fn ctx(dir: &Path, argv: &[&str], env: &[(&str, &str)]) -> Context {
         let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
