@@ -190,3 +190,123 @@ fn uv_tool_install_is_kept_and_its_backend_plants_nothing() {
         ],
     );
 }
+
+/// npm's global prefix in the tests' homes (`prefix=~/.npm-global`, a common setup).
+const NPM_PREFIX: &str = ".npm-global";
+
+/// A packed package with a `bin` whose postinstall writes its own folder, then tries to
+/// plant an executable in the prefix's `bin` and to rewrite another global package (the
+/// user's `si-other`, placed first); in `world`'s project `vendor/`.
+fn stage_global_tool(world: &World) -> PathBuf {
+    let staging = world.root().join("staging/si-global-tool");
+    let prefix = world.home.join(NPM_PREFIX);
+    let script = format!(
+        "echo ok > own.txt; echo planted > {p}/bin/si-planted; echo pwned > {p}/lib/node_modules/si-other/index.js; true",
+        p = prefix.display()
+    );
+    write_file(
+        &staging.join("package.json"),
+        &serde_json::json!({
+            "name": "si-global-tool",
+            "version": "1.0.0",
+            "bin": { "si-global-tool": "cli.js" },
+            "scripts": { "postinstall": script },
+        })
+        .to_string(),
+    );
+    write_file(
+        &staging.join("cli.js"),
+        "#!/usr/bin/env node\nconsole.log('si-global-tool ran');\n",
+    );
+    write_file(
+        &prefix.join("lib/node_modules/si-other/index.js"),
+        "module.exports = 'the user\\'s';\n",
+    );
+    fs::create_dir_all(prefix.join("bin")).expect("prefix bin");
+    pack_npm_dir(world, &staging)
+}
+
+/// `npm install -g TARBALL` with the world's environment and its prefix.
+fn npm_global(world: &World, sandboxed: Option<&Path>, tarball: &Path) -> Command {
+    let mut cmd = match sandboxed {
+        Some(log) => {
+            let mut c = world.safe_install();
+            c.arg("--log").arg(log).arg("npm");
+            c
+        }
+        None => world.command("npm"),
+    };
+    cmd.env("PATH", SYSTEM_PATH)
+        .env("npm_config_prefix", world.home.join(NPM_PREFIX))
+        .env("npm_config_update_notifier", "false")
+        .args(["install", "-g", "--no-audit", "--no-fund"])
+        .arg(tarball);
+    cmd
+}
+
+#[test]
+fn npm_global_install_is_kept_and_its_script_writes_its_own_folder_only() {
+    let bare = home_world("npm-g-bare");
+    let tarball = stage_global_tool(&bare);
+    run(&mut npm_global(&bare, None, &tarball), RUN_TIMEOUT).assert_success();
+    let prefix = bare.home.join(NPM_PREFIX);
+    assert!(
+        prefix.join("bin/si-planted").is_file()
+            && fs::read_to_string(prefix.join("lib/node_modules/si-other/index.js"))
+                .is_ok_and(|t| t.contains("pwned")),
+        "bare npm -g: the postinstall did not plant (the test proves nothing)"
+    );
+
+    let world = home_world("npm-g");
+    let tarball = stage_global_tool(&world);
+    let log = world.log_path("npm-g");
+    let r = LoggedRun::read(
+        run(&mut npm_global(&world, Some(&log), &tarball), RUN_TIMEOUT),
+        log,
+    );
+    let prefix = world.home.join(NPM_PREFIX);
+    let package = prefix.join("lib/node_modules/si-global-tool");
+    let mut p = Problems::new();
+    p.check(r.out.status.success(), || {
+        "the sandboxed npm -g failed".into()
+    });
+    p.check(package.join("cli.js").is_file(), || {
+        "the global package is not in the prefix after the run: the install was thrown away".into()
+    });
+    p.check(package.join("own.txt").is_file(), || {
+        "the postinstall could not write its own folder".into()
+    });
+    let bin = prefix.join("bin/si-global-tool");
+    if bin.exists() {
+        let ran = run(world.command(&bin).env("PATH", SYSTEM_PATH), RUN_TIMEOUT);
+        p.check(ran.stdout.contains("si-global-tool ran"), || {
+            format!("the global executable does not run:\n{}", ran.describe())
+        });
+    } else {
+        p.push(format!("no executable at {}", bin.display()));
+    }
+    p.check(!prefix.join("bin/si-planted").exists(), || {
+        "the postinstall planted an executable in the prefix".into()
+    });
+    p.check(
+        fs::read_to_string(prefix.join("lib/node_modules/si-other/index.js"))
+            .is_ok_and(|t| !t.contains("pwned")),
+        || "the postinstall rewrote another global package".into(),
+    );
+    for target in [
+        prefix.join("bin/si-planted"),
+        prefix.join("lib/node_modules/si-other/index.js"),
+    ] {
+        let shown = target.display().to_string();
+        p.check(
+            r.blocked_by("si-global-tool@1.0.0", Some("postinstall"), "write", "read-only-path", &shown)
+                >= 1,
+            || format!("no blocked write [read-only-path] of {shown} attributed to si-global-tool@1.0.0 (postinstall)"),
+        );
+    }
+    p.check(
+        fs::read_to_string(world.home.join(OTHER_TOOL)).is_ok_and(|t| t.contains("echo other")),
+        || format!("the user's own {OTHER_TOOL} did not survive the run"),
+    );
+    p.finish(&r.context());
+}
