@@ -80,8 +80,14 @@ pub struct FileRules {
     pip_project: Option<PathBuf>,
     /// uv: its cache, in which a build step writes its own build directories.
     uv_cache: Option<PathBuf>,
-    /// npm: the project and how a script's own directory follows from where it runs.
-    own_dir: Option<(crate::plan::trust::OwnDir, PathBuf, Vec<PathBuf>)>,
+    /// npm: how a script's own directory follows from where it runs, the project, and the
+    /// clone roots and other install trees (`ScriptPlan`).
+    own_dir: Option<(
+        crate::plan::trust::OwnDir,
+        PathBuf,
+        Vec<PathBuf>,
+        Vec<PathBuf>,
+    )>,
     /// npm: what the root project's own scripts also write (the scratch copy of
     /// `.git/config`, husky's `.husky/_`; `ScriptPlan::root_project_extra`).
     root_extra: Vec<PathBuf>,
@@ -167,10 +173,14 @@ impl FileRules {
                     .collect()
             })
             .unwrap_or_default();
-        let own_dir = plan
-            .script
-            .as_ref()
-            .map(|s| (s.own_dir, s.project.clone(), s.clone_roots.clone()));
+        let own_dir = plan.script.as_ref().map(|s| {
+            (
+                s.own_dir,
+                s.project.clone(),
+                s.clone_roots.clone(),
+                s.trees.clone(),
+            )
+        });
         let root_extra = plan
             .script
             .as_ref()
@@ -240,8 +250,9 @@ impl FileRules {
     /// project's extras are the shim's own (made before it registers).
     pub fn script_own(&self, cwd: Option<&Path>) -> Vec<PathBuf> {
         match (&self.own_dir, cwd) {
-            (Some((kind, project, clones)), Some(cwd)) => {
-                let mut own = crate::plan::trust::own_dirs(*kind, project, clones, cwd);
+            (Some((kind, project, clone_roots, trees)), Some(cwd)) => {
+                let elsewhere = crate::plan::trust::Elsewhere { clone_roots, trees };
+                let mut own = crate::plan::trust::own_dirs(*kind, project, elsewhere, cwd);
                 own.retain(|d| d.is_dir());
                 if *kind == crate::plan::trust::OwnDir::InstallTree && cwd == project {
                     own.extend(self.root_extra.iter().cloned());

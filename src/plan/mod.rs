@@ -333,12 +333,29 @@ fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
     let venv = manager.install_target(ctx);
     let mut hidden = hidden::find(&ctx.project, &policy.fs)?;
     let mut view = view::build(policy, ctx, program.as_deref(), venv.as_deref(), &hidden);
-    // What the command installs into the home: kept, for the package manager only.
+    // What the command installs into the home: kept, for the package manager only. Level 2
+    // may read it, so never the home itself or a place holding a credential of the policy's
+    // (a prefix or user base set to `~` by mistake): left out, and the note says so.
     if is_pm {
+        let credentials: Vec<PathBuf> = policy
+            .fs
+            .credential
+            .iter()
+            .map(|e| e.value.resolve(&ctx.home))
+            .collect();
         for dest in manager.home_destinations(ctx) {
-            if dest.path.starts_with(&ctx.home) {
-                view.add_rw_created(&dest.path, &dest.why);
+            if !dest.path.starts_with(&ctx.home) {
+                continue;
             }
+            if dest.path == ctx.home || credentials.iter().any(|c| c.starts_with(&dest.path)) {
+                view.notes.push(format!(
+                    "{}: not shown ({}), as it holds the home's credentials; what is installed there is not kept",
+                    dest.path.display(),
+                    dest.why
+                ));
+                continue;
+            }
+            view.add_rw_created(&dest.path, &dest.why);
         }
         view.sort();
     }

@@ -56,6 +56,11 @@ pub struct ScriptPlan {
     /// nothing else there.
     #[serde(default)]
     pub clone_roots: Vec<PathBuf>,
+    /// Install trees outside the project the command writes (`npm install -g`: the global
+    /// `node_modules`): a script started in a package folder of one writes that folder, as in
+    /// the project's tree.
+    #[serde(default)]
+    pub trees: Vec<PathBuf>,
     /// Names (`*` patterns allowed, case-insensitive) removed from the environment.
     pub drop_env: Vec<String>,
     /// Per-package extra paths.
@@ -127,15 +132,36 @@ pub fn own_writable(kind: OwnDir, project: &Path, cwd: &Path) -> Vec<PathBuf> {
     }
 }
 
-/// [`own_writable`], and a git dependency's own clone: npm prepares a git dependency in a
-/// fresh directory directly beneath one of `clone_roots` (`<cache>/_cacache/tmp`), and its
-/// `prepare` may write that clone (npm packs the result), nothing else there.
-pub fn own_dirs(kind: OwnDir, project: &Path, clone_roots: &[PathBuf], cwd: &Path) -> Vec<PathBuf> {
+/// Where a level-2 process's own directory may lie outside the project (see [`own_dirs`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Elsewhere<'a> {
+    /// `ScriptPlan::clone_roots`.
+    pub clone_roots: &'a [PathBuf],
+    /// `ScriptPlan::trees`.
+    pub trees: &'a [PathBuf],
+}
+
+/// [`own_writable`]; a git dependency's own clone: npm prepares a git dependency in a fresh
+/// directory directly beneath one of the clone roots (`<cache>/_cacache/tmp`), and its
+/// `prepare` may write that clone (npm packs the result), nothing else there; and a package
+/// folder of another install tree (a global install's), as in the project's.
+pub fn own_dirs(kind: OwnDir, project: &Path, elsewhere: Elsewhere, cwd: &Path) -> Vec<PathBuf> {
     let own_clone = cwd
         .parent()
-        .is_some_and(|up| clone_roots.iter().any(|r| r == up));
+        .is_some_and(|up| elsewhere.clone_roots.iter().any(|r| r == up));
     if own_clone {
         return vec![cwd.to_path_buf()];
+    }
+    if let Some(tree) = elsewhere.trees.iter().find(|t| cwd.starts_with(t)) {
+        let parts: Vec<&std::ffi::OsStr> = match tree.parent().map(|up| cwd.strip_prefix(up)) {
+            Some(Ok(rel)) => rel.iter().collect(),
+            _ => return Vec::new(),
+        };
+        return if kind == OwnDir::InstallTree && is_package_path(&parts) {
+            vec![cwd.to_path_buf()]
+        } else {
+            Vec::new()
+        };
     }
     own_writable(kind, project, cwd)
 }
@@ -234,12 +260,8 @@ impl ScriptPlan {
         let Some(dir) = package_dir else {
             return ll;
         };
-        ll.write.extend(own_dirs(
-            self.own_dir,
-            &self.project,
-            &self.clone_roots,
-            dir,
-        ));
+        ll.write
+            .extend(own_dirs(self.own_dir, &self.project, self.elsewhere(), dir));
         if self.is_root_project(dir) {
             // A real directory only: a symbolic link planted there would carry the rule
             // elsewhere.
@@ -254,6 +276,14 @@ impl ScriptPlan {
             ll.write.extend(grant.write.iter().cloned());
         }
         ll
+    }
+
+    /// Where its own directory may lie outside the project.
+    pub fn elsewhere(&self) -> Elsewhere<'_> {
+        Elsewhere {
+            clone_roots: &self.clone_roots,
+            trees: &self.trees,
+        }
     }
 
     /// Whether a script npm started in `package_dir` is the root project's own (npm, the
@@ -655,6 +685,14 @@ pub fn script_plan(policy: &Policy, ctx: &Context, level1: &LandlockPlan) -> Scr
         clone_roots: super::view::cache_dirs(policy, ctx)
             .into_iter()
             .map(|c| c.join("_cacache/tmp"))
+            .collect(),
+        trees: ctx
+            .detected
+            .manager
+            .home_destinations(ctx)
+            .into_iter()
+            .filter(|d| d.install_tree && d.path.starts_with(&ctx.home))
+            .map(|d| std::fs::canonicalize(&d.path).unwrap_or(d.path))
             .collect(),
         drop_env,
         packages,
@@ -1285,6 +1323,7 @@ mod tests {
             devices: vec![],
             project: "/p".into(),
             clone_roots: vec!["/home/u/.npm/_cacache/tmp".into()],
+            trees: vec!["/home/u/.npm-global/lib/node_modules".into()],
             own_dir: OwnDir::InstallTree,
             drop_env: vec!["NPM_TOKEN".into(), "npm_config_//*".into()],
             packages: vec![PackagePaths {
@@ -1354,6 +1393,32 @@ mod tests {
             assert!(
                 !ll.write.iter().any(|w| w.starts_with("/home/u")),
                 "{elsewhere}: {:?}",
+                ll.write
+            );
+        }
+    }
+
+    #[test]
+    fn a_global_packages_script_writes_its_own_folder_of_the_global_tree_only() {
+        let p = plan();
+        let tree = Path::new("/home/u/.npm-global/lib/node_modules");
+        for own in ["tool", "@s/tool", "tool/node_modules/dep"] {
+            let dir = tree.join(own);
+            assert_eq!(
+                p.landlock(Some(&dir))
+                    .write
+                    .iter()
+                    .filter(|w| w.starts_with("/home/u"))
+                    .collect::<Vec<_>>(),
+                [&dir],
+                "{own}"
+            );
+        }
+        for none in ["", ".bin", "tool/lib", "@s"] {
+            let ll = p.landlock(Some(&tree.join(none)));
+            assert!(
+                !ll.write.iter().any(|w| w.starts_with("/home/u")),
+                "{none}: {:?}",
                 ll.write
             );
         }

@@ -32,6 +32,9 @@ use std::path::{Path, PathBuf};
 pub struct Destination {
     pub path: PathBuf,
     pub why: String,
+    /// A `node_modules` install tree (npm's global one): a script npm starts in a package
+    /// folder of it may write that folder, as in the project's tree.
+    pub install_tree: bool,
 }
 
 /// One package manager's knowledge. Implementations are unit structs with a `static`

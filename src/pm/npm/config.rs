@@ -262,7 +262,7 @@ pub fn is_auth_key(key: &str) -> bool {
 /// Everything discovery needs, explicit so tests do not touch the machine.
 #[derive(Debug, Clone, Default)]
 pub struct NpmSources {
-    /// The project root (where `package.json` is).
+    /// The project root (where `package.json` is); empty in global mode (no project file).
     pub project_dir: PathBuf,
     /// `$HOME` of the invoking user.
     pub home: Option<PathBuf>,
@@ -355,11 +355,14 @@ fn read_layers(src: &NpmSources) -> Result<Layers, NpmrcError> {
             Ok(())
         };
 
-    read(
-        FileKind::Project,
-        src.project_dir.join(".npmrc"),
-        &mut layers,
-    )?;
+    // No project: npm's global mode, which reads no project configuration.
+    if !src.project_dir.as_os_str().is_empty() {
+        read(
+            FileKind::Project,
+            src.project_dir.join(".npmrc"),
+            &mut layers,
+        )?;
+    }
     let userconfig = setting(&layers, "userconfig", &env_lookup)?
         .map(|(v, _)| expand_home(&v, src.home.as_deref()))
         .or_else(|| src.home.as_ref().map(|h| h.join(".npmrc")));
@@ -474,7 +477,8 @@ fn registry_url(key: &str, value: String, origin: Origin) -> Result<Registry, Np
     Ok(Registry { url, origin })
 }
 
-fn expand_home(value: &str, home: Option<&Path>) -> PathBuf {
+/// A path setting as npm reads it: `~/` is the home.
+pub fn expand_home(value: &str, home: Option<&Path>) -> PathBuf {
     match (value.strip_prefix("~/"), home) {
         (Some(rest), Some(h)) => h.join(rest),
         _ => PathBuf::from(value),

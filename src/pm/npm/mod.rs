@@ -12,8 +12,8 @@ pub use lock::lock_entries;
 pub use pins::{program_pins, Pin, PinContext, PinError};
 
 use super::{
-    Bound, CaTrust, ConfigError, Context, Family, Level1Observes, Level2, PackageManager,
-    ProjectFiles, Registries,
+    Bound, CaTrust, ConfigError, Context, Destination, Family, Level1Observes, Level2,
+    PackageManager, ProjectFiles, Registries,
 };
 use crate::pm::workspace;
 use crate::policy::ScriptsPolicy;
@@ -117,6 +117,45 @@ fn workspaces_off(argv: &[OsString]) -> bool {
     })
 }
 
+/// Whether the command works on npm's global tree: `-g`, `--global`, `--location global` on
+/// the command line (before `--`), or `npm_config_global` / `npm_config_location` set so.
+fn global_mode(ctx: &Context) -> bool {
+    let words: Vec<String> = ctx
+        .argv
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .take_while(|a| a != "--")
+        .collect();
+    let on_line = words.iter().enumerate().any(|(i, w)| match w.as_str() {
+        "-g" | "--global" | "--global=true" | "--location=global" => true,
+        "--location" => words.get(i + 1).is_some_and(|v| v == "global"),
+        _ => false,
+    });
+    let var = |name: &str| {
+        ctx.env
+            .iter()
+            .find(|(k, _)| k.to_str().is_some_and(|k| k.eq_ignore_ascii_case(name)))
+            .and_then(|(_, v)| v.to_str())
+    };
+    on_line
+        || var("npm_config_global").is_some_and(|v| v == "true" || v == "1")
+        || var("npm_config_location") == Some("global")
+}
+
+/// npm's global prefix: `prefix` from the command line, the environment, the user's or the
+/// global `.npmrc` (in global mode npm reads no project file), else node's own prefix.
+fn global_prefix(ctx: &Context) -> Option<std::path::PathBuf> {
+    let mut src = sources(ctx);
+    src.project_dir = std::path::PathBuf::new();
+    let set = config::settings(&src, &["prefix"])
+        .ok()
+        .and_then(|mut s| s.remove("prefix"))
+        .map(|(v, _)| config::expand_home(&v, Some(&ctx.home)));
+    let prefix = set.or(src.node_prefix)?;
+    Some(ctx.cwd.join(prefix))
+}
+
 impl PackageManager for Npm {
     fn family(&self) -> Family {
         Family::Npm
@@ -146,6 +185,29 @@ impl PackageManager for Npm {
             workspace::package_json_workspaces(dir)
                 .is_some_and(|members| workspace::is_member(dir, &ctx.project, &members))
         })
+    }
+
+    /// A global command (`npm install -g`): the prefix's `lib/node_modules` (an install
+    /// tree) and `bin`.
+    fn home_destinations(&self, ctx: &Context) -> Vec<Destination> {
+        if program_name(ctx) != "npm" || !global_mode(ctx) {
+            return Vec::new();
+        }
+        let Some(prefix) = global_prefix(ctx) else {
+            return Vec::new();
+        };
+        vec![
+            Destination {
+                path: prefix.join("lib/node_modules"),
+                why: "npm's global packages (a global command), for npm and each package's own folder".into(),
+                install_tree: true,
+            },
+            Destination {
+                path: prefix.join("bin"),
+                why: "npm's global executables (a global command), for npm only".into(),
+                install_tree: false,
+            },
+        ]
     }
 
     fn install_tree(&self, project: &Path) -> Option<std::path::PathBuf> {
@@ -226,5 +288,62 @@ impl PackageManager for Npm {
 
     fn level1_observes(&self) -> Level1Observes {
         Level1Observes::Network
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pm::test_fixtures::{tool_context, write_files};
+    use std::path::PathBuf;
+
+    #[test]
+    fn a_global_command_keeps_the_prefixs_packages_and_executables() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        let home = d.join("home");
+        let project = d.join("p");
+        write_files(
+            d,
+            &[
+                ("p/package.json", "{}"),
+                ("p/.npmrc", "prefix=/from-the-project\n"),
+            ],
+        );
+        let dests = |argv: &[&str], env: &[(&str, &str)]| -> Vec<(PathBuf, bool)> {
+            let ctx = tool_context(d.join("npm-cli.js"), argv, env, &home, &project);
+            NPM.home_destinations(&ctx)
+                .into_iter()
+                .map(|x| (x.path, x.install_tree))
+                .collect()
+        };
+        let at = |prefix: &Path| {
+            vec![
+                (prefix.join("lib/node_modules"), true),
+                (prefix.join("bin"), false),
+            ]
+        };
+        let env_prefix = home.join("g");
+        let env = [("npm_config_prefix", env_prefix.to_str().expect("utf-8"))];
+        assert_eq!(dests(&["npm", "install", "-g", "x"], &env), at(&env_prefix));
+        assert_eq!(
+            dests(&["npm", "i", "--location", "global", "x"], &env),
+            at(&env_prefix)
+        );
+        let global_env = [env[0], ("NPM_CONFIG_GLOBAL", "true")];
+        assert_eq!(
+            dests(&["npm", "install", "x"], &global_env),
+            at(&env_prefix)
+        );
+        assert!(dests(&["npm", "install", "x"], &env).is_empty());
+        assert!(dests(&["npm", "run", "x", "--", "-g"], &env).is_empty());
+        assert!(dests(&["npx", "-g", "x"], &env).is_empty());
+        // The user's .npmrc (`~/` is the home); the project's is not read in global mode.
+        assert!(dests(&["npm", "install", "-g", "x"], &[]).is_empty());
+        write_files(d, &[("home/.npmrc", "prefix=~/.npm-global\n")]);
+        assert_eq!(
+            dests(&["npm", "install", "-g", "x"], &[]),
+            at(&home.join(".npm-global"))
+        );
     }
 }

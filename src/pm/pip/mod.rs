@@ -433,6 +433,7 @@ impl PackageManager for Pip {
             .map(|(dir, what)| Destination {
                 path: base.join(dir),
                 why: format!("pip install --user: the user base's {what}, for pip only"),
+                install_tree: false,
             })
             .collect()
     }

@@ -373,10 +373,12 @@ impl PackageManager for Uv {
             Destination {
                 path: tools,
                 why: "uv tool: the tools' environments, for uv only".into(),
+                install_tree: false,
             },
             Destination {
                 path: bin,
                 why: "uv tool: the tools' executables, for uv only".into(),
+                install_tree: false,
             },
         ]
     }
