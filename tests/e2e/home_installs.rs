@@ -310,3 +310,40 @@ fn npm_global_install_is_kept_and_its_script_writes_its_own_folder_only() {
     );
     p.finish(&r.context());
 }
+
+/// pnpm's and yarn's global installs are not kept by the sandbox: the run is refused before
+/// anything runs (exit 123, naming the fix), instead of the install failing inside on the pnpm
+/// home or vanishing with the private home (yarn 1's global folder).
+#[test]
+fn pnpm_and_yarn_global_installs_are_refused_with_the_fix() {
+    let world = home_world("global-refused");
+    write_file(
+        &world.project.join("package.json"),
+        r#"{ "name": "si-proj", "version": "1.0.0", "private": true }"#,
+    );
+    for (tool, toolchain, argv) in [
+        ("pnpm", "pnpm10", &["add", "-g", "--offline", "left-pad"][..]),
+        ("pnpm", "pnpm12", &["add", "--global", "--offline", "left-pad"][..]),
+        ("yarn", "yarn1", &["global", "add", "--offline", "left-pad"][..]),
+    ] {
+        let out = run(
+            world
+                .safe_install()
+                .env("PATH", path_with(toolchain, tool))
+                .env("PNPM_HOME", world.home.join("pnpm-home"))
+                // Were it not refused, nothing would leave the machine.
+                .env("npm_config_registry", "http://127.0.0.1:9/")
+                .env("YARN_REGISTRY", "http://127.0.0.1:9/")
+                .arg(tool)
+                .args(argv),
+            RUN_TIMEOUT,
+        );
+        assert!(
+            out.status.code() == Some(123)
+                && out.stderr.contains("global")
+                && out.stderr.contains("Fix:"),
+            "{toolchain} {argv:?} was not refused with the fix\n{}",
+            out.describe()
+        );
+    }
+}
