@@ -226,6 +226,17 @@ pub enum PlanError {
         by: String,
         file: PathBuf,
     },
+    #[error(
+        "{manager} would install {what}, which the sandbox does not keep: its home is a \
+         private copy, thrown away at the end of the run. Fix: add the package to a project \
+         (`safe-install {manager} add PACKAGE` there), or install the tool globally with npm, \
+         whose global packages are kept when its prefix is in your home \
+         (`safe-install npm install -g PACKAGE`)"
+    )]
+    NotKept {
+        manager: &'static str,
+        what: &'static str,
+    },
     #[error(transparent)]
     HiddenLink(#[from] hidden::HiddenError),
     #[error("reading the package manager's configuration for its plugin")]
@@ -326,6 +337,12 @@ pub fn build(policy: &Policy, ctx: &Context, mode: &Mode) -> Result<Plan, PlanEr
 /// The full sandbox's plan.
 fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
     check_project(ctx)?;
+    if let Some(what) = ctx.detected.manager.unkept_install(ctx) {
+        return Err(PlanError::NotKept {
+            manager: ctx.detected.manager.name(),
+            what,
+        });
+    }
     let ids = IdMap::for_caller(ctx.uid, ctx.gid);
     let program = ctx.resolved.program.clone();
     let manager = ctx.detected.manager;

@@ -84,6 +84,12 @@ pub trait PackageManager: Sync + std::fmt::Debug {
         Vec::new()
     }
 
+    /// What this command installs where the sandbox does not keep it (pnpm's and yarn's
+    /// global packages), in words for the refusal; `None` for every other command.
+    fn unkept_install(&self, _ctx: &Context) -> Option<&'static str> {
+        None
+    }
+
     /// The real program behind a version manager's shim (pyenv), found by reading files:
     /// `None` when `program` is not such a shim.
     fn follow_shim(

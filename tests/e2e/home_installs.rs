@@ -322,9 +322,21 @@ fn pnpm_and_yarn_global_installs_are_refused_with_the_fix() {
         r#"{ "name": "si-proj", "version": "1.0.0", "private": true }"#,
     );
     for (tool, toolchain, argv) in [
-        ("pnpm", "pnpm10", &["add", "-g", "--offline", "left-pad"][..]),
-        ("pnpm", "pnpm12", &["add", "--global", "--offline", "left-pad"][..]),
-        ("yarn", "yarn1", &["global", "add", "--offline", "left-pad"][..]),
+        (
+            "pnpm",
+            "pnpm10",
+            &["add", "-g", "--offline", "left-pad"][..],
+        ),
+        (
+            "pnpm",
+            "pnpm12",
+            &["add", "--global", "--offline", "left-pad"][..],
+        ),
+        (
+            "yarn",
+            "yarn1",
+            &["global", "add", "--offline", "left-pad"][..],
+        ),
     ] {
         let out = run(
             world

@@ -129,6 +129,15 @@ impl PackageManager for Pnpm {
         &["--dir", "-C"]
     }
 
+    /// A global command (`-g`, `--global`): pnpm's global packages live in its home
+    /// (`PNPM_HOME`), with their own layout per pnpm release; not kept yet.
+    fn unkept_install(&self, ctx: &Context) -> Option<&'static str> {
+        let mut words = ctx.argv.iter().skip(1).take_while(|a| *a != "--");
+        words
+            .any(|a| a == "-g" || a == "--global")
+            .then_some("global packages (-g) into pnpm's home")
+    }
+
     /// pnpm's workspace is the directory `NPM_CONFIG_WORKSPACE_DIR` names, else the nearest
     /// one holding `pnpm-workspace.yaml` from where it starts (`@pnpm/find-workspace-dir`);
     /// `--ignore-workspace` keeps it in the nearest package.

@@ -242,6 +242,18 @@ impl PackageManager for Yarn {
         &["--cwd"]
     }
 
+    /// `yarn global …` (yarn 1): the global folder (`~/.config/yarn/global`) and its links.
+    fn unkept_install(&self, ctx: &Context) -> Option<&'static str> {
+        let first = ctx
+            .argv
+            .iter()
+            .skip(1)
+            .take_while(|a| *a != "--")
+            .find(|a| !a.to_string_lossy().starts_with('-'));
+        (first.is_some_and(|a| a == "global"))
+            .then_some("global packages (yarn global) into its global folder")
+    }
+
     /// yarn 1 (`Config.findWorkspaceRoot`): the first directory, from the nearest package up,
     /// whose `package.json` declares `workspaces` decides: the root when they include the
     /// package, else none. yarn 2+ (`Configuration.find`): the nearest directory from where it
