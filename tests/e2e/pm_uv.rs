@@ -587,6 +587,69 @@ fn an_interpreter_requested_by_another_name_is_refused() {
     );
 }
 
+/// uv told to work in another directory (`--directory`, `--project`, or their variables
+/// `UV_WORKING_DIR`, `UV_PROJECT`) acts on that directory's project: its configuration and
+/// its `.venv`, whose interpreters the plan has not looked at (a `--copies` environment's
+/// base would then run build backends at uv's level). Refused unless it is the project, as
+/// npm's `--prefix` is; bare, the control, syncs `sub/.venv`.
+#[test]
+fn uv_told_to_work_in_another_directory_is_refused() {
+    let world = World::new("uv-dir");
+    let project = |dir: &Path, name: &str| {
+        write_file(
+            &dir.join("pyproject.toml"),
+            &format!("[project]\nname = \"{name}\"\nversion = \"0.1.0\"\ndependencies = []\n"),
+        )
+    };
+    project(&world.project, "si-uv-root");
+    let sub = world.project.join("sub");
+    project(&sub, "si-uv-sub");
+    let uv_env = |cmd: &mut std::process::Command| {
+        cmd.env("PATH", crate::common::toolchains::path_with("uv", "uv"))
+            .env("UV_PYTHON", "/usr/bin/python3")
+            .env("UV_PYTHON_DOWNLOADS", "never")
+            .env("UV_DEFAULT_INDEX", "http://127.0.0.1:9/simple/");
+    };
+    let mut bare = world.command("uv");
+    uv_env(&mut bare);
+    run(
+        bare.args(["--directory", "sub", "sync", "--offline"]),
+        RUN_TIMEOUT,
+    )
+    .assert_success();
+    assert!(
+        sub.join(".venv/pyvenv.cfg").is_file(),
+        "bare uv --directory sub did not sync sub's environment (the test proves nothing)"
+    );
+    fs::remove_dir_all(sub.join(".venv")).expect("remove sub/.venv");
+    let cases: [(&[&str], Option<(&str, &str)>); 5] = [
+        (&["--directory", "sub"], None),
+        (&["--directory=sub"], None),
+        (&["--project", "sub"], None),
+        (&[], Some(("UV_WORKING_DIR", "sub"))),
+        (&[], Some(("UV_PROJECT", "sub"))),
+    ];
+    for (options, var) in cases {
+        let mut cmd = world.safe_install();
+        uv_env(&mut cmd);
+        if let Some((k, v)) = var {
+            cmd.env(k, v);
+        }
+        let out = run(
+            cmd.arg("uv").args(options).args(["sync", "--offline"]),
+            RUN_TIMEOUT,
+        );
+        assert!(
+            out.status.code() == Some(123)
+                && out.stderr.contains("installs another directory")
+                && out.stderr.contains("Fix:")
+                && !sub.join(".venv").exists(),
+            "uv {options:?} {var:?} was not refused before it ran\n{}",
+            out.describe()
+        );
+    }
+}
+
 /// An interpreter behind a wrapper script that picks the program from its own name, as a pyenv
 /// shim does (`exec … "${0##*/}"`): under uv the python shim starts the real file, here that
 /// script, as it was named, so the script still finds its interpreter.
