@@ -67,6 +67,12 @@ pub trait PackageManager: Sync + std::fmt::Debug {
         &[]
     }
 
+    /// The variables that do what [`PackageManager::directory_options`] do (uv's
+    /// `UV_WORKING_DIR`, `UV_PROJECT`), read when the command line names none.
+    fn directory_variables(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// The root of the workspace whose member `ctx.project` is (the nearest directory with a
     /// manifest), when the tool, started there, takes that root as its project: it reads the
     /// root's configuration, writes the root's lockfile and install tree ([`workspace`]).
@@ -561,6 +567,7 @@ fn is_executable(p: &Path) -> bool {
 pub fn directory_option(
     manager: &dyn PackageManager,
     argv: &[OsString],
+    env: &[(OsString, OsString)],
 ) -> Option<(String, String)> {
     let options = manager.directory_options();
     let is_option = |name: &str| {
@@ -580,7 +587,12 @@ pub fn directory_option(
             found = args.next().map(|v| (a.to_string(), v.into_owned()));
         }
     }
-    found
+    found.or_else(|| {
+        manager.directory_variables().iter().find_map(|name| {
+            let (_, v) = env.iter().find(|(k, v)| k == name && !v.is_empty())?;
+            Some((name.to_string(), v.to_string_lossy().into_owned()))
+        })
+    })
 }
 
 /// The project root: walk up from `start` to the nearest directory holding one of the
@@ -609,7 +621,7 @@ mod tests {
     fn the_directory_a_tool_is_told_to_work_in_is_read_from_its_options() {
         let dir = |words: &[&str]| {
             let a = argv(words);
-            directory_option(detect(&a).manager, &a)
+            directory_option(detect(&a).manager, &a, &[])
         };
         let found = |o: &str, v: &str| Some((o.to_string(), v.to_string()));
         assert_eq!(
@@ -630,6 +642,31 @@ mod tests {
         // pip has no such option; npm's `--cwd` is no option of npm.
         assert_eq!(dir(&["pip", "install", "-C", "x"]), None);
         assert_eq!(dir(&["npm", "install", "--cwd", "g"]), None);
+        assert_eq!(
+            dir(&["uv", "--directory", "h", "sync"]),
+            found("--directory", "h")
+        );
+        assert_eq!(dir(&["uv", "sync", "--project=i"]), found("--project", "i"));
+        // uv's variables, when the command line names no directory.
+        let with_env = |words: &[&str], env: &[(&str, &str)]| {
+            let a = argv(words);
+            let env: Vec<(OsString, OsString)> =
+                env.iter().map(|(k, v)| (k.into(), v.into())).collect();
+            directory_option(detect(&a).manager, &a, &env)
+        };
+        assert_eq!(
+            with_env(&["uv", "sync"], &[("UV_PROJECT", "j")]),
+            found("UV_PROJECT", "j")
+        );
+        assert_eq!(
+            with_env(
+                &["uv", "--project", "k", "sync"],
+                &[("UV_WORKING_DIR", "l")]
+            ),
+            found("--project", "k")
+        );
+        assert_eq!(with_env(&["uv", "sync"], &[("UV_PROJECT", "")]), None);
+        assert_eq!(with_env(&["npm", "ci"], &[("UV_PROJECT", "m")]), None);
     }
 
     #[test]

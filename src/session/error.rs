@@ -26,10 +26,11 @@ pub enum SessionError {
     ProjectNotDir(PathBuf),
     #[error(
         "the command installs another directory (`{option} {value}` names {}) than the \
-         project safe-install runs it in ({}): {manager} would read that directory's \
-         configuration (its .npmrc, with any registry token in it) as the project's, and \
-         safe-install seals tokens only in the project's. Fix: run it from that directory, \
-         without the option: cd {value} && safe-install {manager} …",
+         project safe-install runs it in ({}): {manager} would take that directory's \
+         configuration and environment as the project's, which safe-install has neither \
+         sealed nor looked at (a registry token in its .npmrc, the interpreters of its \
+         .venv). Fix: run it from that directory, without the option or variable: \
+         cd {value} && safe-install {manager} …",
         dir.display(),
         project.display()
     )]

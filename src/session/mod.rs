@@ -60,7 +60,7 @@ fn prepare(args: &SandboxArgs, argv: &[OsString]) -> Result<(Policy, Context), S
     }
     // A tool told to work in another directory reads that directory's configuration, which
     // the plan does not seal: refused unless it is the project itself.
-    if let Some((option, value)) = pm::directory_option(manager, argv) {
+    if let Some((option, value)) = pm::directory_option(manager, argv, &ctx.env) {
         let dir = ctx.cwd.join(&value);
         let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
         if dir != ctx.project {

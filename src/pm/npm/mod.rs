@@ -178,7 +178,8 @@ impl PackageManager for Npm {
     /// `package.json` up to the first ancestor whose `workspaces` include it, unless the
     /// command line turns workspaces off, installs globally or names the prefix.
     fn workspace_root(&self, ctx: &Context) -> Option<std::path::PathBuf> {
-        if workspaces_off(&ctx.argv) || super::directory_option(self, &ctx.argv).is_some() {
+        if workspaces_off(&ctx.argv) || super::directory_option(self, &ctx.argv, &ctx.env).is_some()
+        {
             return None;
         }
         workspace::ancestor_root(&ctx.project, |dir| {

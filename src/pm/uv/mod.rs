@@ -363,6 +363,15 @@ impl PackageManager for Uv {
         crate::pm::workspace::is_member(dir, &ctx.project, &patterns).then(|| dir.to_path_buf())
     }
 
+    /// uv then acts on that directory's project: its configuration and its `.venv`.
+    fn directory_options(&self) -> &'static [&'static str] {
+        &["--directory", "--project"]
+    }
+
+    fn directory_variables(&self) -> &'static [&'static str] {
+        &["UV_WORKING_DIR", "UV_PROJECT"]
+    }
+
     /// `uv tool install`, `upgrade`, `uninstall`: the tools and executables directories.
     fn home_destinations(&self, ctx: &Context) -> Vec<Destination> {
         if !tool_command(ctx) {
