@@ -622,18 +622,18 @@ fn uv_told_to_work_in_another_directory_is_refused() {
         "bare uv --directory sub did not sync sub's environment (the test proves nothing)"
     );
     fs::remove_dir_all(sub.join(".venv")).expect("remove sub/.venv");
-    let cases: [(&[&str], Option<(&str, &str)>); 5] = [
-        (&["--directory", "sub"], None),
-        (&["--directory=sub"], None),
-        (&["--project", "sub"], None),
-        (&[], Some(("UV_WORKING_DIR", "sub"))),
-        (&[], Some(("UV_PROJECT", "sub"))),
-    ];
-    for (options, var) in cases {
+    // Each case: its options, or the variable set to `sub`.
+    for (options, var) in [
+        (&["--directory", "sub"][..], None),
+        (&["--directory=sub"][..], None),
+        (&["--project", "sub"][..], None),
+        (&[][..], Some("UV_WORKING_DIR")),
+        (&[][..], Some("UV_PROJECT")),
+    ] {
         let mut cmd = world.safe_install();
         uv_env(&mut cmd);
-        if let Some((k, v)) = var {
-            cmd.env(k, v);
+        if let Some(name) = var {
+            cmd.env(name, "sub");
         }
         let out = run(
             cmd.arg("uv").args(options).args(["sync", "--offline"]),
