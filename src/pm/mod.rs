@@ -595,6 +595,16 @@ pub fn directory_option(
     })
 }
 
+/// The words of a command line after the program, up to `--`: what the tool reads as its
+/// own subcommand and options (what follows `--` is a script's or a program's).
+pub fn command_words(argv: &[OsString]) -> Vec<String> {
+    argv.iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .take_while(|a| a != "--")
+        .collect()
+}
+
 /// The project root: walk up from `start` to the nearest directory holding one of the
 /// manifests; `start` itself when none does.
 pub fn find_project(start: &Path, manager: &dyn PackageManager) -> PathBuf {

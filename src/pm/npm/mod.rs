@@ -95,50 +95,38 @@ fn program_name(ctx: &Context) -> &str {
         .unwrap_or_default()
 }
 
-/// Whether npm's command line (before `--`) keeps it in the nearest package: workspaces
-/// off (`--no-workspaces`, `--workspaces=false`, `--workspaces false`) or a global install
-/// (`-g`, `--global`, `--location global`), where npm looks for no workspace root.
-fn workspaces_off(argv: &[OsString]) -> bool {
-    let words: Vec<String> = argv
-        .iter()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .take_while(|a| a != "--")
-        .collect();
-    words.iter().enumerate().any(|(i, w)| {
-        let next = words.get(i + 1).map(String::as_str);
-        match w.as_str() {
-            "--no-workspaces" | "--workspaces=false" | "-g" | "--global" | "--global=true"
-            | "--location=global" => true,
-            "--workspaces" => next == Some("false"),
-            "--location" => next == Some("global"),
-            _ => false,
-        }
-    })
-}
-
-/// Whether the command works on npm's global tree: `-g`, `--global`, `--location global` on
-/// the command line (before `--`), or `npm_config_global` / `npm_config_location` set so.
-fn global_mode(ctx: &Context) -> bool {
-    let words: Vec<String> = ctx
-        .argv
-        .iter()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .take_while(|a| a != "--")
-        .collect();
-    let on_line = words.iter().enumerate().any(|(i, w)| match w.as_str() {
+/// `-g`, `--global`, `--location global` among npm's command words.
+fn global_flag(words: &[String]) -> bool {
+    words.iter().enumerate().any(|(i, w)| match w.as_str() {
         "-g" | "--global" | "--global=true" | "--location=global" => true,
         "--location" => words.get(i + 1).is_some_and(|v| v == "global"),
         _ => false,
-    });
+    })
+}
+
+/// Whether npm's command line (before `--`) keeps it in the nearest package: workspaces
+/// off (`--no-workspaces`, `--workspaces=false`, `--workspaces false`) or a global install,
+/// where npm looks for no workspace root.
+fn workspaces_off(argv: &[OsString]) -> bool {
+    let words = super::command_words(argv);
+    global_flag(&words)
+        || words.iter().enumerate().any(|(i, w)| match w.as_str() {
+            "--no-workspaces" | "--workspaces=false" => true,
+            "--workspaces" => words.get(i + 1).is_some_and(|v| v == "false"),
+            _ => false,
+        })
+}
+
+/// Whether the command works on npm's global tree: the global flag on the command line, or
+/// `npm_config_global` / `npm_config_location` set so (any case, as npm reads them).
+fn global_mode(ctx: &Context) -> bool {
     let var = |name: &str| {
         ctx.env
             .iter()
             .find(|(k, _)| k.to_str().is_some_and(|k| k.eq_ignore_ascii_case(name)))
             .and_then(|(_, v)| v.to_str())
     };
-    on_line
+    global_flag(&super::command_words(&ctx.argv))
         || var("npm_config_global").is_some_and(|v| v == "true" || v == "1")
         || var("npm_config_location") == Some("global")
 }

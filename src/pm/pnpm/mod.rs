@@ -132,8 +132,8 @@ impl PackageManager for Pnpm {
     /// A global command (`-g`, `--global`): pnpm's global packages live in its home
     /// (`PNPM_HOME`), with their own layout per pnpm release; not kept yet.
     fn unkept_install(&self, ctx: &Context) -> Option<&'static str> {
-        let mut words = ctx.argv.iter().skip(1).take_while(|a| *a != "--");
-        words
+        super::command_words(&ctx.argv)
+            .iter()
             .any(|a| a == "-g" || a == "--global")
             .then_some("global packages (-g) into pnpm's home")
     }
@@ -142,8 +142,10 @@ impl PackageManager for Pnpm {
     /// one holding `pnpm-workspace.yaml` from where it starts (`@pnpm/find-workspace-dir`);
     /// `--ignore-workspace` keeps it in the nearest package.
     fn workspace_root(&self, ctx: &Context) -> Option<PathBuf> {
-        let words = ctx.argv.iter().skip(1).take_while(|a| *a != "--");
-        if words.into_iter().any(|a| a == "--ignore-workspace") {
+        if super::command_words(&ctx.argv)
+            .iter()
+            .any(|a| a == "--ignore-workspace")
+        {
             return None;
         }
         if let Some(dir) = ctx

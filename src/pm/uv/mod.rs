@@ -85,12 +85,8 @@ fn cache_dir_arg(argv: &[OsString]) -> Option<String> {
 /// Whether the command changes uv's installed tools (`uv tool install`, `upgrade`,
 /// `uninstall`): the first two words after the program, options aside.
 fn tool_command(ctx: &Context) -> bool {
-    let words: Vec<String> = ctx
-        .argv
-        .iter()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .take_while(|a| a != "--")
+    let words: Vec<String> = super::command_words(&ctx.argv)
+        .into_iter()
         .filter(|a| !a.starts_with('-'))
         .take(2)
         .collect();

@@ -244,12 +244,8 @@ impl PackageManager for Yarn {
 
     /// `yarn global …` (yarn 1): the global folder (`~/.config/yarn/global`) and its links.
     fn unkept_install(&self, ctx: &Context) -> Option<&'static str> {
-        let first = ctx
-            .argv
-            .iter()
-            .skip(1)
-            .take_while(|a| *a != "--")
-            .find(|a| !a.to_string_lossy().starts_with('-'));
+        let words = super::command_words(&ctx.argv);
+        let first = words.iter().find(|a| !a.starts_with('-'));
         (first.is_some_and(|a| a == "global"))
             .then_some("global packages (yarn global) into its global folder")
     }
