@@ -359,3 +359,66 @@ fn pnpm_and_yarn_global_installs_are_refused_with_the_fix() {
         );
     }
 }
+
+/// A destination that is the home, or holds or lies in one of the home's credential places
+/// (`UV_TOOL_BIN_DIR=~/.ssh`, `PYTHONUSERBASE=~/.aws`), is never shown: package code could
+/// read what lies there. The run is refused before anything runs (exit 123, naming the
+/// place and the fix), and nothing is installed there.
+#[test]
+fn a_destination_holding_the_homes_credentials_is_refused() {
+    let world = home_world("dest-credentials");
+    stage(&world, &[]);
+    let ssh_key = fs::read(world.home.join(".ssh/id_rsa")).expect("the planted key");
+    let cases: [(&[&str], &str, &str); 3] = [
+        (
+            &["uv", "tool", "install", "--offline", "./user-tool"],
+            "UV_TOOL_BIN_DIR",
+            ".ssh",
+        ),
+        (
+            &["uv", "tool", "install", "--offline", "./user-tool"],
+            "UV_TOOL_DIR",
+            "",
+        ),
+        (
+            &[
+                "/usr/bin/python3",
+                "-m",
+                "pip",
+                "install",
+                "--user",
+                "--break-system-packages",
+                "--no-index",
+                "./user-tool",
+            ],
+            "PYTHONUSERBASE",
+            ".aws",
+        ),
+    ];
+    for (install, var, rel) in cases {
+        let place = world.home.join(rel);
+        let out = run(
+            tool_env(&mut world.safe_install())
+                .env(var, &place)
+                .args(install),
+            RUN_TIMEOUT,
+        );
+        assert!(
+            out.status.code() == Some(123)
+                && out.stderr.contains(&place.display().to_string())
+                && out.stderr.contains("credential")
+                && out.stderr.contains("Fix:"),
+            "{var}={} was not refused\n{}",
+            place.display(),
+            out.describe()
+        );
+    }
+    assert_eq!(
+        fs::read(world.home.join(".ssh/id_rsa")).expect("the key"),
+        ssh_key
+    );
+    assert!(
+        !world.home.join(".ssh/si-user-tool").exists() && !world.home.join(".aws/lib").exists(),
+        "something was installed into a credential place"
+    );
+}
