@@ -237,6 +237,19 @@ pub enum PlanError {
         manager: &'static str,
         what: &'static str,
     },
+    #[error(
+        "{manager} would install into {} ({why}), which is the home or holds or lies in one of \
+         its credential places (~/.ssh, ~/.aws, ~/.npmrc, …): the sandbox would have to show \
+         it, and package code could read what lies there. Fix: point the setting that names \
+         this directory at one of its own (a prefix, user base or tools directory such as \
+         ~/.local)",
+        path.display()
+    )]
+    DestinationHoldsCredentials {
+        manager: &'static str,
+        path: PathBuf,
+        why: String,
+    },
     #[error(transparent)]
     HiddenLink(#[from] hidden::HiddenError),
     #[error("reading the package manager's configuration for its plugin")]
@@ -351,8 +364,8 @@ fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
     let mut hidden = hidden::find(&ctx.project, &policy.fs)?;
     let mut view = view::build(policy, ctx, program.as_deref(), venv.as_deref(), &hidden);
     // What the command installs into the home: kept, for the package manager only. Level 2
-    // may read it, so never the home itself or a place holding a credential of the policy's
-    // (a prefix or user base set to `~` by mistake): left out, and the note says so.
+    // may read it, so never the home itself, nor a place that holds or lies in one of the
+    // policy's credential places (a prefix or tools directory set to `~` or `~/.ssh`).
     if is_pm {
         let credentials: Vec<PathBuf> = policy
             .fs
@@ -364,13 +377,16 @@ fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
             if !dest.path.starts_with(&ctx.home) {
                 continue;
             }
-            if dest.path == ctx.home || credentials.iter().any(|c| c.starts_with(&dest.path)) {
-                view.notes.push(format!(
-                    "{}: not shown ({}), as it holds the home's credentials; what is installed there is not kept",
-                    dest.path.display(),
-                    dest.why
-                ));
-                continue;
+            if dest.path == ctx.home
+                || credentials
+                    .iter()
+                    .any(|c| c.starts_with(&dest.path) || dest.path.starts_with(c))
+            {
+                return Err(PlanError::DestinationHoldsCredentials {
+                    manager: manager.name(),
+                    path: dest.path,
+                    why: dest.why,
+                });
             }
             view.add_rw_created(&dest.path, &dest.why);
         }
