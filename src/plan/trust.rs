@@ -692,7 +692,8 @@ pub fn script_plan(policy: &Policy, ctx: &Context, level1: &LandlockPlan) -> Scr
             .home_destinations(ctx)
             .into_iter()
             .filter(|d| d.install_tree && d.path.starts_with(&ctx.home))
-            .map(|d| std::fs::canonicalize(&d.path).unwrap_or(d.path))
+            // As the view shows it (created before the run when missing): canonical.
+            .map(|d| super::view::real_to_be(&d.path))
             .collect(),
         drop_env,
         packages,

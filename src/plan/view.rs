@@ -584,11 +584,9 @@ fn normalise(path: &Path) -> PathBuf {
     out
 }
 
-/// Where each `[[fs.cache]]` entry points for this caller: its variable when set to an
-/// absolute path, else its path.
 /// Where a missing `path` will really be once created: its deepest existing ancestor
 /// resolved (a home whose `.cache` is a link elsewhere), the missing rest appended.
-fn real_to_be(path: &Path) -> PathBuf {
+pub(super) fn real_to_be(path: &Path) -> PathBuf {
     let mut missing = Vec::new();
     let mut at = path;
     while !at.exists() {
@@ -605,6 +603,8 @@ fn real_to_be(path: &Path) -> PathBuf {
     real
 }
 
+/// Where each `[[fs.cache]]` entry points for this caller: its variable when set to an
+/// absolute path, else its path.
 pub(super) fn cache_dirs(policy: &Policy, ctx: &Context) -> Vec<PathBuf> {
     policy
         .fs
