@@ -370,6 +370,36 @@ fn a_scripts_egress_and_cache_write_hints_pasted_make_the_next_run_pass() {
     assert_everything_worked(&world, "after pasting the hints");
 }
 
+/// A workspace member is the user's own package: its script writing outside its folder (a
+/// shared `dist/` of the monorepo) gets the hint of a `[[package]]` grant by the member's
+/// name, and that grant, pasted, applies to the member's folder (the lockfile's entry for it)
+/// so the next run passes.
+#[test]
+fn a_workspace_members_write_hint_pasted_makes_the_next_run_pass() {
+    let world = World::new("hint-workspace");
+    write_file(
+        &world.project.join("package.json"),
+        r#"{ "name": "si-loop-mono", "version": "1.0.0", "private": true, "workspaces": ["packages/*"] }"#,
+    );
+    write_file(
+        &world.project.join("packages/a/package.json"),
+        r#"{ "name": "si-ws-a", "version": "1.0.0", "scripts": { "postinstall": "echo a > ../../dist/a.txt; true" } }"#,
+    );
+    fs::create_dir_all(world.project.join("dist")).expect("dist");
+    let install = ["npm", "install", "--offline", "--no-audit", "--no-fund"];
+    let (first, second, h) = paste_hints_and_rerun(&world, "workspace", &[], &install, &|| {});
+    assert!(
+        h.toml.contains("name = \"si-ws-a\"") && h.toml.contains("/dist"),
+        "{h:?}\n{}",
+        first.context()
+    );
+    assert!(
+        fs::read_to_string(world.project.join("dist/a.txt")).is_ok_and(|t| t.trim() == "a"),
+        "the member's write did not land after pasting the hint\n{}",
+        second.context()
+    );
+}
+
 /// A generic command (`sh -c`), whose attempts are the command's own: the hints are flags.
 fn sh(script: &str) -> Vec<&str> {
     vec!["/bin/sh", "-c", script]
