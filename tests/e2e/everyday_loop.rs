@@ -372,22 +372,24 @@ fn a_scripts_egress_and_cache_write_hints_pasted_make_the_next_run_pass() {
 
 /// A workspace member is the user's own package: its script writing outside its folder (a
 /// shared `dist/` of the monorepo) gets the hint of a `[[package]]` grant by the member's
-/// name, and that grant, pasted, applies to the member's folder (the lockfile's entry for it)
-/// so the next run passes.
-#[test]
-fn a_workspace_members_write_hint_pasted_makes_the_next_run_pass() {
-    let world = World::new("hint-workspace");
+/// name, and that grant, pasted, applies to the member's folder (the lockfile's entry for it:
+/// npm's `packages/a`, pnpm's importer) so the next run passes.
+fn a_workspace_members_write_hint_pasted_makes_the_next_run_pass(name: &str, install: &[&str]) {
+    let world = World::new(name);
     write_file(
         &world.project.join("package.json"),
         r#"{ "name": "si-loop-mono", "version": "1.0.0", "private": true, "workspaces": ["packages/*"] }"#,
+    );
+    write_file(
+        &world.project.join("pnpm-workspace.yaml"),
+        "packages:\n  - \"packages/*\"\n",
     );
     write_file(
         &world.project.join("packages/a/package.json"),
         r#"{ "name": "si-ws-a", "version": "1.0.0", "scripts": { "postinstall": "echo a > ../../dist/a.txt; true" } }"#,
     );
     fs::create_dir_all(world.project.join("dist")).expect("dist");
-    let install = ["npm", "install", "--offline", "--no-audit", "--no-fund"];
-    let (first, second, h) = paste_hints_and_rerun(&world, "workspace", &[], &install, &|| {});
+    let (first, second, h) = paste_hints_and_rerun(&world, "workspace", &[], install, &|| {});
     assert!(
         h.toml.contains("name = \"si-ws-a\"") && h.toml.contains("/dist"),
         "{h:?}\n{}",
@@ -397,6 +399,23 @@ fn a_workspace_members_write_hint_pasted_makes_the_next_run_pass() {
         fs::read_to_string(world.project.join("dist/a.txt")).is_ok_and(|t| t.trim() == "a"),
         "the member's write did not land after pasting the hint\n{}",
         second.context()
+    );
+}
+
+#[test]
+fn npm_workspace_members_write_hint_pasted_makes_the_next_run_pass() {
+    a_workspace_members_write_hint_pasted_makes_the_next_run_pass(
+        "hint-ws-npm",
+        &["npm", "install", "--offline", "--no-audit", "--no-fund"],
+    );
+}
+
+#[test]
+fn pnpm_workspace_members_write_hint_pasted_makes_the_next_run_pass() {
+    let pnpm = crate::common::toolchains::bin_dir("pnpm10", "pnpm").join("pnpm");
+    a_workspace_members_write_hint_pasted_makes_the_next_run_pass(
+        "hint-ws-pnpm",
+        &[pnpm.to_str().expect("utf-8"), "install", "--offline"],
     );
 }
 

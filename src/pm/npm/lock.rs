@@ -32,6 +32,18 @@ impl LockEntry {
         (!name.is_empty()).then_some(name)
     }
 
+    /// Whether it is a workspace folder of the project (`packages/a`): a relative path inside
+    /// it, through no `node_modules`, the member's own package (the user's code, as the root
+    /// project is), named by its own `package.json`.
+    pub fn is_workspace(&self) -> bool {
+        let path = Path::new(&self.path);
+        !self.path.is_empty()
+            && !self.link
+            && path
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(n) if n != "node_modules"))
+    }
+
     /// `name@version` for the event log, from the lockfile alone.
     pub fn identity(&self) -> Option<String> {
         let name = self.installed_name()?;
@@ -67,6 +79,16 @@ pub fn grant_match(
     let declared = entry.declared_name.as_deref();
     if installed != Some(name) && declared != Some(name) {
         return GrantMatch::Unrelated;
+    }
+    // A workspace member named so by its own package.json: the user's package, whose folder
+    // the lockfile keys; it has no tarball to check, so a pin cannot hold.
+    if entry.is_workspace() && declared == Some(name) {
+        return match pin {
+            None => GrantMatch::Applies,
+            Some(pin) => GrantMatch::Refused(format!(
+                "the grant is pinned to integrity {pin}, and a workspace folder has none"
+            )),
+        };
     }
     if installed != Some(name) {
         return GrantMatch::Refused(format!(
@@ -198,14 +220,25 @@ pub fn bind(
     scripts.packages.retain_mut(|g| {
             let grant = &mut g.value;
             grant.installed.clear();
+            let mut refused = Vec::new();
             for e in entries {
                 match grant_match(e, &grant.name, grant.integrity.as_deref(), from_registry) {
                     GrantMatch::Applies => grant.installed.push(project.join(&e.path)),
                     GrantMatch::Unrelated => {}
-                    GrantMatch::Refused(why) => notes.push(format!(
+                    GrantMatch::Refused(why) => refused.push((e, why)),
+                }
+            }
+            for (e, why) in refused {
+                // npm's link to a workspace folder the grant applies to is that folder: no news.
+                let to_granted = e.link
+                    && e.resolved
+                        .as_deref()
+                        .is_some_and(|r| grant.installed.contains(&project.join(r)));
+                if !to_granted {
+                    notes.push(format!(
                         "the grant for package {} ({}) is not applied to {}: {why}",
                         grant.name, g.origin, e.path
-                    )),
+                    ));
                 }
             }
             if grant.installed.is_empty() {
@@ -231,6 +264,65 @@ mod tests {
 
     fn registry(u: &url::Url) -> bool {
         u.host_str() == Some("registry.example.com")
+    }
+
+    #[test]
+    fn a_grant_applies_to_a_workspace_folder_by_its_own_name() {
+        let member = LockEntry {
+            path: "packages/a".into(),
+            declared_name: Some("si-ws-a".into()),
+            version: Some("1.0.0".into()),
+            ..LockEntry::default()
+        };
+        let link = LockEntry {
+            path: "node_modules/si-ws-a".into(),
+            resolved: Some("packages/a".into()),
+            link: true,
+            ..LockEntry::default()
+        };
+        assert_eq!(
+            grant_match(&member, "si-ws-a", None, &registry),
+            GrantMatch::Applies
+        );
+        assert!(matches!(
+            grant_match(&member, "si-ws-a", Some("sha512-x"), &registry),
+            GrantMatch::Refused(_)
+        ));
+        assert_eq!(
+            grant_match(&member, "other", None, &registry),
+            GrantMatch::Unrelated
+        );
+        // Not a workspace folder: outside the project, through a node_modules, a link.
+        for path in ["../elsewhere", "packages/node_modules/x", "/abs/a"] {
+            let e = LockEntry {
+                path: path.into(),
+                ..member.clone()
+            };
+            assert!(
+                matches!(
+                    grant_match(&e, "si-ws-a", None, &registry),
+                    GrantMatch::Refused(_)
+                ),
+                "{path}"
+            );
+        }
+        assert!(matches!(
+            grant_match(&link, "si-ws-a", None, &registry),
+            GrantMatch::Refused(_)
+        ));
+        // Bound to the member's folder; npm's link to it is no refusal worth a note.
+        let mut p = crate::policy::Policy::default();
+        p.add_layer(
+            "ws.toml",
+            "[[package]]\nname = \"si-ws-a\"\nallow-write = [\"/p/dist\"]\nreason = \"shared output\"\n",
+        )
+        .expect("valid grant");
+        let notes = bind(&mut p.scripts, Path::new("/p"), &[member, link], &registry);
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!(
+            p.scripts.grant("si-ws-a").expect("kept").value.installed,
+            [std::path::PathBuf::from("/p/packages/a")]
+        );
     }
 
     #[test]

@@ -81,6 +81,31 @@ pub fn lock_entries(
             has_install_script: pkg.requires_build,
         });
     }
+    // Workspace members: `importers`, keyed by their folder, named by their own package.json
+    // (read now, before anything runs), as npm's lockfile names them.
+    for dir in sections
+        .get("importers")
+        .map(|l| keys(l))
+        .unwrap_or_default()
+    {
+        if dir == "." {
+            continue;
+        }
+        let manifest = std::fs::read_to_string(project.join(&dir).join("package.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+        let field = |k: &str| {
+            manifest
+                .as_ref()
+                .and_then(|m| m.get(k)?.as_str().map(str::to_string))
+        };
+        out.push(LockEntry {
+            path: dir.clone(),
+            declared_name: field("name"),
+            version: field("version"),
+            ..LockEntry::default()
+        });
+    }
     out
 }
 
@@ -376,6 +401,35 @@ snapshots:
     fn no_lockfile_no_entries() {
         let dir = tempfile::tempdir().expect("tempdir");
         assert!(lock_entries(dir.path(), &registry).is_empty());
+    }
+
+    #[test]
+    fn workspace_members_are_entries_named_by_their_own_package_json() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        crate::pm::test_fixtures::write_files(
+            dir.path(),
+            &[
+                (
+                    "pnpm-lock.yaml",
+                    "lockfileVersion: '9.0'\n\nimporters:\n\n  .: {}\n\n  packages/a: {}\n\n  packages/b:\n    dependencies:\n      si-ws-a:\n        specifier: workspace:*\n        version: link:../a\n",
+                ),
+                ("packages/a/package.json", r#"{ "name": "si-ws-a", "version": "1.0.0" }"#),
+                ("packages/b/package.json", r#"{ "name": "si-ws-b" }"#),
+            ],
+        );
+        let entries = lock_entries(dir.path(), &registry);
+        let found: Vec<(&str, Option<&str>)> = entries
+            .iter()
+            .map(|e| (e.path.as_str(), e.declared_name.as_deref()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("packages/a", Some("si-ws-a")),
+                ("packages/b", Some("si-ws-b"))
+            ]
+        );
+        assert!(entries.iter().all(LockEntry::is_workspace));
     }
 
     #[test]
