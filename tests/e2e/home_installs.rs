@@ -61,6 +61,18 @@ fn stage(world: &World, plants: &[String]) {
     );
 }
 
+/// `pip install --user` of the fixture with the system's pip.
+const PIP_USER_INSTALL: &[&str] = &[
+    "/usr/bin/python3",
+    "-m",
+    "pip",
+    "install",
+    "--user",
+    "--break-system-packages",
+    "--no-index",
+    "./user-tool",
+];
+
 /// The tool's environment beside the world's.
 fn tool_env(cmd: &mut Command) -> &mut Command {
     cmd.env("PATH", path_with("uv", "uv"))
@@ -160,16 +172,7 @@ fn pip_user_install_is_kept_and_its_backend_plants_nothing() {
     let python = python_dir();
     installs_into_the_home(
         "pip-user",
-        &[
-            "/usr/bin/python3",
-            "-m",
-            "pip",
-            "install",
-            "--user",
-            "--break-system-packages",
-            "--no-index",
-            "./user-tool",
-        ],
+        PIP_USER_INSTALL,
         &format!(".local/lib/{python}/site-packages/si_user_tool.py"),
         &[
             ".local/bin/si-planted".into(),
@@ -380,20 +383,7 @@ fn a_destination_holding_the_homes_credentials_is_refused() {
             "UV_TOOL_DIR",
             "",
         ),
-        (
-            &[
-                "/usr/bin/python3",
-                "-m",
-                "pip",
-                "install",
-                "--user",
-                "--break-system-packages",
-                "--no-index",
-                "./user-tool",
-            ],
-            "PYTHONUSERBASE",
-            ".aws",
-        ),
+        (PIP_USER_INSTALL, "PYTHONUSERBASE", ".aws"),
     ];
     for (install, var, rel) in cases {
         let place = world.home.join(rel);
