@@ -122,6 +122,12 @@ pub trait PackageManager: Sync + std::fmt::Debug {
     /// visible, read the way the tool resolves them.
     fn registries(&self, ctx: &Context) -> Result<Registries, ConfigError>;
 
+    /// Whether `[[package]]` grants bind to its packages ([`PackageManager::bind_grants`]
+    /// reads its lockfile): without, the summary's hints name what applies to every script.
+    fn binds_grants(&self) -> bool {
+        false
+    }
+
     /// Bind the policy's per-package grants to what the lockfile says each package is;
     /// grants that cannot be bound are dropped with a note.
     fn bind_grants(

@@ -151,6 +151,8 @@ pub struct Locator {
     lock: Option<PathBuf>,
     /// What declares the project: package.json, pyproject.toml, ...
     manifest: Option<PathBuf>,
+    /// Whether the package manager binds `[[package]]` grants (`summary::remedy`).
+    grants: bool,
 }
 
 /// Files larger than this are not searched for a package's line (a lockfile is far smaller).
@@ -164,6 +166,7 @@ impl Locator {
             base: PathBuf::from("/"),
             lock: None,
             manifest: None,
+            grants: true,
         }
     }
 
@@ -196,7 +199,13 @@ impl Locator {
             base,
             lock,
             manifest,
+            grants: manager.binds_grants(),
         }
+    }
+
+    /// Whether the package manager binds `[[package]]` grants (`summary::remedy`).
+    pub fn grants(&self) -> bool {
+        self.grants
     }
 
     /// The directory relative paths start from (SARIF's `%SRCROOT%`).

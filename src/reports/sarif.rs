@@ -176,7 +176,8 @@ fn rule_help(reason: Reason) -> String {
         placeholder,
         reason,
     );
-    match summary::remedy(&probe) {
+    // A probe of no package: its hint does not depend on grants.
+    match summary::remedy(&probe, true) {
         Some(fix) => format!("To allow attempts like this, if they are legitimate: {fix}. Otherwise the package is misbehaving: remove it or pin a version that behaves."),
         None => "No flag or policy allows this: safe-install refuses it in every configuration. The package is misbehaving: remove it or pin a version that behaves.".into(),
     }
@@ -260,7 +261,7 @@ pub fn build(groups: &[Group<'_>], locator: &Locator, strict: bool, exit_code: i
         .map(|g| {
             let reason = g.first.reason;
             let mut text = describe_group(g);
-            if let Some(fix) = summary::remedy(g.first) {
+            if let Some(fix) = summary::remedy(g.first, locator.grants()) {
                 text.push_str(" To allow it, if it is legitimate: ");
                 text.push_str(&fix);
             }

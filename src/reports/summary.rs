@@ -54,10 +54,12 @@ pub fn is_bidi_control(c: char) -> bool {
 /// (one line), or a policy snippet (a first line saying where it goes, then complete TOML
 /// with its `reason`), each exactly what makes the next run pass when pasted as printed; or a
 /// sentence starting with "nothing" when no flag or policy allows it. Targets and package
-/// names come from the sandbox, so TOML values are quoted by the `toml` crate.
-pub fn remedy(event: &Event) -> Option<String> {
+/// names come from the sandbox, so TOML values are quoted by the `toml` crate. `grants`:
+/// whether the package manager binds `[[package]]` grants (`PackageManager::binds_grants`);
+/// without, a script's hint is what applies to every script, as for one of no package.
+pub fn remedy(event: &Event, grants: bool) -> Option<String> {
     let target = &event.target;
-    let package = script_package(event);
+    let package = script_package(event).filter(|_| grants);
     match event.reason {
         // A script's egress goes through its own proxy port, which only its package's grant
         // opens; `--allow-host` is the package manager's allow-list and never applies to it.
@@ -67,7 +69,7 @@ pub fn remedy(event: &Event) -> Option<String> {
             Some(match package {
                 Some(name) => package_grant(name, "allow-hosts", target, "connects to"),
                 None if event.reason == Reason::ScriptOffline => format!(
-                    "nothing narrower: the script is attributed to no package; --scripts-network registry lets every script reach the registries only, never {target}"
+                    "nothing narrower: no grant can name the script's package (it is attributed to none, or the package manager binds no grants); --scripts-network registry lets every script reach the registries only, never {target}"
                 ),
                 None => format!("--allow-host {target}"),
             })
@@ -308,8 +310,13 @@ pub fn listed_groups<'g, 'e>(
     (listed, more)
 }
 
-/// Render the summary; `None` when nothing was blocked.
-pub fn render(events: &[(Event, u64)], log_path: Option<&Path>, colour: bool) -> Option<String> {
+/// Render the summary; `None` when nothing was blocked. `grants`: see [`remedy`].
+pub fn render(
+    events: &[(Event, u64)],
+    log_path: Option<&Path>,
+    colour: bool,
+    grants: bool,
+) -> Option<String> {
     let blocked: Vec<&(Event, u64)> = events
         .iter()
         .filter(|(e, _)| e.verdict == Verdict::Blocked)
@@ -413,7 +420,7 @@ pub fn render(events: &[(Event, u64)], log_path: Option<&Path>, colour: bool) ->
                 "  {who}{script}: {action} {target}{times}  [{}]",
                 e.reason
             );
-            if let Some(fix) = remedy(e) {
+            if let Some(fix) = remedy(e, grants) {
                 // Escaped for people (see `neutralise`); a policy snippet's TOML indented
                 // under the line saying where it goes.
                 let mut lines = fix.lines();
@@ -489,7 +496,7 @@ mod tests {
         );
         e.package = Some("evil\x1b[8m@1.0.0".into());
         e.script = Some("post\x1binstall".into());
-        let text = render(&[(e, 1)], None, false).expect("summary");
+        let text = render(&[(e, 1)], None, false, true).expect("summary");
         assert!(
             !text.contains('\x1b') && !text.contains('\x07') && !text.contains('\u{202e}'),
             "{text:?}"
@@ -515,7 +522,7 @@ mod tests {
         .with_detail("points to ../x/\x1b[8mevil.js");
         e.package = Some("evil\x1b[8m@1.0.0".into());
         e.script = Some("post\x1binstall".into());
-        let text = render(&[(e, 1)], None, false).expect("summary");
+        let text = render(&[(e, 1)], None, false, true).expect("summary");
         assert!(
             !text.contains('\x1b') && !text.contains('\x07') && !text.contains('\u{202e}'),
             "{text:?}"
@@ -537,7 +544,7 @@ mod tests {
             "landlock",
             Reason::SandboxFull,
         );
-        assert!(render(&[(ok, 1)], None, false).is_none());
+        assert!(render(&[(ok, 1)], None, false, true).is_none());
     }
 
     /// The TOML part of a policy-snippet remedy, as a user would paste it.
@@ -556,6 +563,31 @@ mod tests {
     }
 
     #[test]
+    fn without_package_grants_a_scripts_hint_is_what_applies_to_every_script() {
+        let mut e = Event::new(
+            Action::Write,
+            Verdict::Blocked,
+            "/home/u/.cache/tool/x.bin",
+            Reason::ReadOnlyPath,
+        );
+        e.package = Some("tool@1.0.0".into());
+        e.script = Some("build_wheel".into());
+        assert_eq!(
+            remedy(&e, false).as_deref(),
+            Some("--rw /home/u/.cache/tool")
+        );
+        e.action = Action::Read;
+        e.reason = Reason::OutsideView;
+        e.target = "/srv/data/x".into();
+        assert_eq!(remedy(&e, false).as_deref(), Some("--ro /srv/data/x"));
+        e.action = Action::Proxy;
+        e.reason = Reason::ScriptOffline;
+        e.target = "downloads.example.com:443".into();
+        let fix = remedy(&e, false).expect("a remedy");
+        assert!(fix.starts_with("nothing narrower"), "{fix}");
+    }
+
+    #[test]
     fn scripts_are_granted_per_package_with_a_complete_entry() {
         let mut e = Event::new(
             Action::Proxy,
@@ -565,7 +597,7 @@ mod tests {
         );
         e.package = Some("@scope/pkg@1.2.0".into());
         e.script = Some("postinstall".into());
-        let fix = remedy(&e).expect("a remedy");
+        let fix = remedy(&e, true).expect("a remedy");
         let p = validates(&fix);
         let g = p.scripts.grant("@scope/pkg").expect("the grant");
         assert_eq!(g.value.allow_hosts, vec!["registry.example.com:443"]);
@@ -573,7 +605,7 @@ mod tests {
         // --allow-host (which the script's proxy port does not read).
         for reason in [Reason::EgressNotAllowed, Reason::IpLiteral] {
             e.reason = reason;
-            let fix = remedy(&e).expect("a remedy");
+            let fix = remedy(&e, true).expect("a remedy");
             assert!(!fix.contains("--allow-host"), "{fix}");
             validates(&fix);
         }
@@ -582,7 +614,7 @@ mod tests {
         e.script = None;
         e.reason = Reason::EgressNotAllowed;
         assert_eq!(
-            remedy(&e).as_deref(),
+            remedy(&e, true).as_deref(),
             Some("--allow-host registry.example.com:443")
         );
         // A script's write or read is granted to its package; credentials and .git never.
@@ -591,28 +623,28 @@ mod tests {
         e.action = Action::Write;
         e.reason = Reason::ReadOnlyPath;
         e.target = "/home/u/.cache/pkg".into();
-        let fix = remedy(&e).expect("a remedy");
+        let fix = remedy(&e, true).expect("a remedy");
         let p = validates(&fix);
         let g = p.scripts.grant("@scope/pkg").expect("the grant");
         assert_eq!(g.value.allow_write.len(), 1, "{fix}");
         e.target = "/p/.git/hooks/pre-commit".into();
-        assert!(remedy(&e).expect("a remedy").starts_with("nothing"));
+        assert!(remedy(&e, true).expect("a remedy").starts_with("nothing"));
         e.target = "/home/u/.bashrc".into();
-        assert!(remedy(&e).expect("a remedy").starts_with("nothing"));
+        assert!(remedy(&e, true).expect("a remedy").starts_with("nothing"));
         e.reason = Reason::CredentialPath;
         e.target = "/home/u/.ssh/id_rsa".into();
-        assert!(remedy(&e).expect("a remedy").starts_with("nothing"));
+        assert!(remedy(&e, true).expect("a remedy").starts_with("nothing"));
         // Hidden files: no narrowing exists, so none is suggested.
         e.reason = Reason::HiddenFile;
         e.target = "/p/.env".into();
-        let fix = remedy(&e).expect("a remedy");
+        let fix = remedy(&e, true).expect("a remedy");
         assert!(
             fix.starts_with("nothing") && !fix.contains("[[fs.hide]]"),
             "{fix}"
         );
         // DNS is never answered, whatever --allow-host says.
         e.reason = Reason::DnsQuery;
-        assert!(remedy(&e).expect("a remedy").starts_with("nothing"));
+        assert!(remedy(&e, true).expect("a remedy").starts_with("nothing"));
     }
 
     #[test]
@@ -625,7 +657,7 @@ mod tests {
         );
         e.package = Some("evil@1.0.0".into());
         e.script = Some("postinstall".into());
-        let p = validates(&remedy(&e).expect("a remedy"));
+        let p = validates(&remedy(&e, true).expect("a remedy"));
         assert!(p.fs.rw.is_empty());
     }
 
@@ -645,9 +677,9 @@ mod tests {
             "/srv/out/.npm-4821.tmp",
             Reason::ReadOnlyPath,
         );
-        assert_eq!(remedy(&e).as_deref(), Some("--rw /srv/out"));
+        assert_eq!(remedy(&e, true).as_deref(), Some("--rw /srv/out"));
         e.target = "/srv/data".into();
-        assert_eq!(remedy(&e).as_deref(), Some("--rw /srv/data"));
+        assert_eq!(remedy(&e, true).as_deref(), Some("--rw /srv/data"));
     }
 
     #[test]
@@ -664,6 +696,7 @@ mod tests {
             &[(a.clone(), 2), (a, 1)],
             Some(Path::new("/tmp/log.jsonl")),
             false,
+            true,
         )
         .expect("summary");
         assert!(text.contains("blocked 3 attempts"), "{text}");
@@ -702,7 +735,7 @@ mod tests {
         );
         other.package = Some("other@1.0.0".into());
         events.push((other, 1));
-        let text = render(&events, None, false).expect("summary");
+        let text = render(&events, None, false, true).expect("summary");
         assert!(text.contains("blocked 1001 attempts"), "{text}");
         let listed = text
             .lines()

@@ -409,7 +409,8 @@ pub fn run(
     publish::publish(&reports, &plan, &counted, args.strict, code)?;
     if !args.quiet {
         let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        if let Some(text) = summary::render(&counted, log.path().as_deref(), colour) {
+        let grants = plan.manager.binds_grants();
+        if let Some(text) = summary::render(&counted, log.path().as_deref(), colour, grants) {
             eprint!("{text}");
         }
     }

@@ -419,6 +419,42 @@ fn pnpm_workspace_members_write_hint_pasted_makes_the_next_run_pass() {
     );
 }
 
+/// pip binds no `[[package]]` grants (no lockfile says which package a build is), so a build
+/// backend's hint is the flag that applies to every build step: a backend keeping a cache in
+/// `~/.cache` gets `--rw` of it, and pasted, the next run passes. (A `[[package]]` hint here
+/// would apply to nothing and the next run would fail the same way.)
+#[test]
+fn a_build_backends_write_hint_under_pip_is_a_flag_and_pasted_makes_the_next_run_pass() {
+    let world = World::new("hint-pip");
+    let venv = make_venv(&world);
+    let cache = world.home.join(".cache/si-user-tool");
+    fs::create_dir_all(&cache).expect("the cache directory");
+    let tool = world.project.join("user-tool");
+    copy_dir(&fixtures().join("pip/user-tool"), &tool);
+    write_file(
+        &tool.join("target.json"),
+        &serde_json::json!({ "plant": [cache.join("cache.txt")] }).to_string(),
+    );
+    let pip = venv.join("bin/pip");
+    let install = [
+        pip.to_str().expect("utf-8"),
+        "install",
+        "--no-index",
+        "./user-tool",
+    ];
+    let (first, _second, h) = paste_hints_and_rerun(&world, "pip", &[], &install, &|| {});
+    let want = ["--rw".to_string(), cache.display().to_string()];
+    assert!(
+        h.toml.is_empty() && !h.flags.is_empty() && h.flags.chunks(2).all(|c| c == want),
+        "{h:?}\n{}",
+        first.context()
+    );
+    assert!(
+        cache.join("cache.txt").is_file(),
+        "the backend's cache write did not land"
+    );
+}
+
 /// A generic command (`sh -c`), whose attempts are the command's own: the hints are flags.
 fn sh(script: &str) -> Vec<&str> {
     vec!["/bin/sh", "-c", script]

@@ -222,6 +222,10 @@ impl PackageManager for Npm {
     /// A grant applies to the packages the lockfile says are that package (its place in the
     /// tree, a registry tarball of that name, the pinned integrity), never to the name a
     /// package gives itself. Read before anything runs.
+    fn binds_grants(&self) -> bool {
+        true
+    }
+
     fn bind_grants(
         &self,
         scripts: &mut ScriptsPolicy,

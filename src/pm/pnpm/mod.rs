@@ -185,6 +185,10 @@ impl PackageManager for Pnpm {
     /// A grant applies to the virtual-store directories `pnpm-lock.yaml` says are that
     /// package (a registry entry of that name at the configured registry, or a tarball the
     /// project vendors; the pinned integrity), read before anything runs.
+    fn binds_grants(&self) -> bool {
+        true
+    }
+
     fn bind_grants(
         &self,
         scripts: &mut ScriptsPolicy,
