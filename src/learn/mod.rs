@@ -90,7 +90,8 @@ pub fn record(
 ) -> Result<String, LearnError> {
     let project = plan.project.as_path();
     let scope = Scope::new(policy, &plan.home, project, &plan.landlock.write)
-        .with_approvals(plan.approvals.as_ref());
+        .with_approvals(plan.approvals.as_ref())
+        .with_grants(plan.manager.binds_grants());
     let learned = learn(events, &scope);
     let text = render(
         &learned,
@@ -254,6 +255,9 @@ pub enum NotLearnedWhy {
     /// A script of a package the package manager's own approval list does not approve: no
     /// grant is proposed for a package whose scripts should not run at all.
     NotApproved,
+    /// The package manager binds no `[[package]]` grants (no lockfile says which package a
+    /// script or build is), and a broader entry would open the place to every script.
+    NoGrants,
     /// A reason code learn mode has no policy entry for.
     NoEntry(Reason),
 }
@@ -261,6 +265,9 @@ pub enum NotLearnedWhy {
 impl fmt::Display for NotLearnedWhy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            NotLearnedWhy::NoGrants => f.write_str(
+                "not learned: this package manager binds no per-package grants (no lockfile says which package a script or build is); an entry for every script is yours to choose",
+            ),
             NotLearnedWhy::Secret => f.write_str(
                 "not learned: this is a secret (a hidden or credential file, or a name starting with '.')",
             ),
@@ -330,6 +337,8 @@ pub struct Scope<'a> {
     hide: HideMatcher,
     /// The package manager's approval list: grants are proposed for approved packages only.
     approvals: Option<&'a crate::pm::approvals::Approvals>,
+    /// Whether the package manager binds `[[package]]` grants: without, none is proposed.
+    grants: bool,
 }
 
 impl<'a> Scope<'a> {
@@ -346,7 +355,15 @@ impl<'a> Scope<'a> {
             level1_write,
             hide: HideMatcher::new(&policy.fs.hide),
             approvals: None,
+            grants: true,
         }
+    }
+
+    /// Propose no `[[package]]` grant when the package manager binds none (pip, uv, yarn):
+    /// it would apply to nothing.
+    pub fn with_grants(mut self, grants: bool) -> Self {
+        self.grants = grants;
+        self
     }
 
     /// Propose `[[package]]` grants only for packages `approvals` lets run.
@@ -534,6 +551,9 @@ fn classify(
     let is_script = event.package.is_some() || event.script.is_some();
     // The package a `[[package]]` grant would name, for an attempt by a script.
     let package = || {
+        if !scope.grants {
+            return Err(NotLearnedWhy::NoGrants);
+        }
         if scope.not_approved(event.package.as_deref()) {
             return Err(NotLearnedWhy::NotApproved);
         }

@@ -704,3 +704,55 @@ fn grants_are_proposed_for_approved_packages_only() {
         .iter()
         .any(|g| g.package.as_deref() == Some("sneaky")));
 }
+
+/// Under a package manager that binds no grants (pip, uv, yarn), a script's attempt that only
+/// a `[[package]]` entry narrows is not learned: the entry would apply to nothing. What a
+/// general entry allows (a place not shown at all) still is.
+#[test]
+fn no_package_grant_is_proposed_where_the_package_manager_binds_none() {
+    let events = vec![
+        (
+            blocked(
+                Action::Proxy,
+                "downloads.example.com:443",
+                Reason::ScriptOffline,
+                Some("tool@1.0.0"),
+            ),
+            1,
+        ),
+        (
+            blocked(
+                Action::Write,
+                "/home/u/proj/build/x.o",
+                Reason::ReadOnlyPath,
+                Some("tool@1.0.0"),
+            ),
+            1,
+        ),
+        (
+            blocked(
+                Action::Write,
+                "/srv/out/x.bin",
+                Reason::OutsideView,
+                Some("tool@1.0.0"),
+            ),
+            1,
+        ),
+    ];
+    let policy = base_policy();
+    let w = level1_write();
+    let scope = Scope::new(&policy, Path::new(HOME), Path::new(PROJECT), &w).with_grants(false);
+    let learned = learn(&events, &scope);
+    assert!(
+        learned.grants.iter().all(|g| g.package.is_none()),
+        "{:?}",
+        learned.grants
+    );
+    assert!(learned.grants.iter().any(|g| g.value == "/srv/out"));
+    let no_grants = learned
+        .not_learned
+        .iter()
+        .filter(|n| n.why == NotLearnedWhy::NoGrants)
+        .count();
+    assert_eq!(no_grants, 2, "{:?}", learned.not_learned);
+}

@@ -59,7 +59,8 @@ pub fn is_bidi_control(c: char) -> bool {
 /// without, a script's hint is what applies to every script, as for one of no package.
 pub fn remedy(event: &Event, grants: bool) -> Option<String> {
     let target = &event.target;
-    let package = script_package(event).filter(|_| grants);
+    let attributed = script_package(event);
+    let package = attributed.filter(|_| grants);
     match event.reason {
         // A script's egress goes through its own proxy port, which only its package's grant
         // opens; `--allow-host` is the package manager's allow-list and never applies to it.
@@ -114,11 +115,16 @@ pub fn remedy(event: &Event, grants: bool) -> Option<String> {
         {
             Some("nothing: package code writes only its own folder of the install tree (another package's files, node_modules/.bin and .package-lock.json are npm's)".into())
         }
+        // A place shown read-only to scripts (the project, a cache, the venv): without a
+        // package grant, only a flag that opens it to every script, which is no hint.
         Reason::ReadOnlyPath => {
             let dir = write_grant_dir(target);
-            Some(match package {
-                Some(name) => package_grant(name, "allow-write", dir, "writes"),
-                None => format!("--rw {dir}"),
+            Some(match (package, attributed) {
+                (Some(name), _) => package_grant(name, "allow-write", dir, "writes"),
+                (None, Some(_)) => format!(
+                    "nothing narrower: this package manager binds no per-package grants, and --rw {dir} would let every script write there, where the package manager itself writes or reads"
+                ),
+                (None, None) => format!("--rw {dir}"),
             })
         }
         // A connect from level 2 to a local port other than its own proxy: no policy opens
@@ -563,7 +569,7 @@ mod tests {
     }
 
     #[test]
-    fn without_package_grants_a_scripts_hint_is_what_applies_to_every_script() {
+    fn without_package_grants_a_scripts_hint_is_a_flag_only_where_it_shows_a_new_place() {
         let mut e = Event::new(
             Action::Write,
             Verdict::Blocked,
@@ -572,6 +578,11 @@ mod tests {
         );
         e.package = Some("tool@1.0.0".into());
         e.script = Some("build_wheel".into());
+        // Shown read-only to scripts: a flag would open it to all of them.
+        let fix = remedy(&e, false).expect("a remedy");
+        assert!(fix.starts_with("nothing narrower"), "{fix}");
+        // Not shown at all: `--rw` shows it.
+        e.reason = Reason::OutsideView;
         assert_eq!(
             remedy(&e, false).as_deref(),
             Some("--rw /home/u/.cache/tool")
