@@ -180,7 +180,7 @@ fn annotations_of_kind(out: &mut String, command: &str, groups: &[&Group<'_>], l
         }
         props.push(format!("title={}", escape_property(&title(g))));
         let mut message = describe_group(g);
-        if let Some(fix) = summary::remedy(g.first, locator.grants()) {
+        if let Some(fix) = summary::remedy(g.first, locator.hints()) {
             message.push_str("\nTo allow it, if it is legitimate: ");
             message.push_str(&summary::neutralise(&fix));
         }
@@ -260,7 +260,7 @@ pub fn step_summary(
         let (listed, more) = summary::listed_groups(&groups, STEP_SUMMARY_PER_PACKAGE);
         for g in listed {
             let script = g.first.script.as_deref().unwrap_or("");
-            let fix = summary::remedy(g.first, locator.grants())
+            let fix = summary::remedy(g.first, locator.hints())
                 .unwrap_or_else(|| format!("cannot be allowed ({})", g.first.reason.describe()));
             let place = place(locator, g);
             let _ = writeln!(

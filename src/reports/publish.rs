@@ -151,8 +151,10 @@ pub struct Locator {
     lock: Option<PathBuf>,
     /// What declares the project: package.json, pyproject.toml, ...
     manifest: Option<PathBuf>,
-    /// Whether the package manager binds `[[package]]` grants (`summary::remedy`).
+    /// Whether the package manager binds `[[package]]` grants (`summary::HintScope`).
     grants: bool,
+    /// The host places the run shows read-write (`summary::HintScope`).
+    kept: Vec<PathBuf>,
 }
 
 /// Files larger than this are not searched for a package's line (a lockfile is far smaller).
@@ -167,6 +169,7 @@ impl Locator {
             lock: None,
             manifest: None,
             grants: true,
+            kept: Vec::new(),
         }
     }
 
@@ -174,13 +177,15 @@ impl Locator {
     /// inside it (GitHub resolves annotation paths from the repository root), else to the
     /// project.
     pub fn for_plan(plan: &Plan, workspace: Option<&Path>) -> Locator {
-        Locator::new(
+        let mut l = Locator::new(
             &plan.project,
             &plan.cwd,
             &plan.argv,
             plan.manager,
             workspace,
-        )
+        );
+        l.kept = crate::reports::summary::HintScope::kept_places(plan);
+        l
     }
 
     pub fn new(
@@ -200,12 +205,16 @@ impl Locator {
             lock,
             manifest,
             grants: manager.binds_grants(),
+            kept: Vec::new(),
         }
     }
 
-    /// Whether the package manager binds `[[package]]` grants (`summary::remedy`).
-    pub fn grants(&self) -> bool {
-        self.grants
+    /// What the hints of this run depend on (`summary::remedy`).
+    pub fn hints(&self) -> crate::reports::summary::HintScope<'_> {
+        crate::reports::summary::HintScope {
+            grants: self.grants,
+            kept: &self.kept,
+        }
     }
 
     /// The directory relative paths start from (SARIF's `%SRCROOT%`).

@@ -177,7 +177,7 @@ fn rule_help(reason: Reason) -> String {
         reason,
     );
     // A probe of no package: its hint does not depend on grants.
-    match summary::remedy(&probe, true) {
+    match summary::remedy(&probe, summary::HintScope::GRANTS) {
         Some(fix) => format!("To allow attempts like this, if they are legitimate: {fix}. Otherwise the package is misbehaving: remove it or pin a version that behaves."),
         None => "No flag or policy allows this: safe-install refuses it in every configuration. The package is misbehaving: remove it or pin a version that behaves.".into(),
     }
@@ -261,7 +261,7 @@ pub fn build(groups: &[Group<'_>], locator: &Locator, strict: bool, exit_code: i
         .map(|g| {
             let reason = g.first.reason;
             let mut text = describe_group(g);
-            if let Some(fix) = summary::remedy(g.first, locator.grants()) {
+            if let Some(fix) = summary::remedy(g.first, locator.hints()) {
                 text.push_str(" To allow it, if it is legitimate: ");
                 text.push_str(&fix);
             }

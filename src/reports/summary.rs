@@ -54,13 +54,13 @@ pub fn is_bidi_control(c: char) -> bool {
 /// (one line), or a policy snippet (a first line saying where it goes, then complete TOML
 /// with its `reason`), each exactly what makes the next run pass when pasted as printed; or a
 /// sentence starting with "nothing" when no flag or policy allows it. Targets and package
-/// names come from the sandbox, so TOML values are quoted by the `toml` crate. `grants`:
-/// whether the package manager binds `[[package]]` grants (`PackageManager::binds_grants`);
-/// without, a script's hint is what applies to every script, as for one of no package.
-pub fn remedy(event: &Event, grants: bool) -> Option<String> {
+/// names come from the sandbox, so TOML values are quoted by the `toml` crate. Without
+/// package grants ([`HintScope`]), a script's hint is a flag where one shows a place the
+/// package manager does not write, else nothing.
+pub fn remedy(event: &Event, scope: HintScope<'_>) -> Option<String> {
     let target = &event.target;
     let attributed = script_package(event);
-    let package = attributed.filter(|_| grants);
+    let package = attributed.filter(|_| scope.grants);
     match event.reason {
         // A script's egress goes through its own proxy port, which only its package's grant
         // opens; `--allow-host` is the package manager's allow-list and never applies to it.
@@ -119,12 +119,13 @@ pub fn remedy(event: &Event, grants: bool) -> Option<String> {
         // package grant, only a flag that opens it to every script, which is no hint.
         Reason::ReadOnlyPath => {
             let dir = write_grant_dir(target);
+            let level1s = scope.kept.iter().any(|k| Path::new(dir).starts_with(k));
             Some(match (package, attributed) {
                 (Some(name), _) => package_grant(name, "allow-write", dir, "writes"),
-                (None, Some(_)) => format!(
+                (None, Some(_)) if level1s => format!(
                     "nothing narrower: this package manager binds no per-package grants, and --rw {dir} would let every script write there, where the package manager itself writes or reads"
                 ),
-                (None, None) => format!("--rw {dir}"),
+                (None, _) => format!("--rw {dir}"),
             })
         }
         // A connect from level 2 to a local port other than its own proxy: no policy opens
@@ -133,6 +134,43 @@ pub fn remedy(event: &Event, grants: bool) -> Option<String> {
             "nothing: scripts and build backends reach the network only through their own proxy (HTTPS_PROXY inside); for a host one needs: [[package]] allow-hosts".into(),
         ),
         _ => None,
+    }
+}
+
+/// What a hint depends on besides the event.
+#[derive(Debug, Clone, Copy)]
+pub struct HintScope<'a> {
+    /// Whether the package manager binds `[[package]]` grants (`PackageManager::binds_grants`).
+    pub grants: bool,
+    /// The host places the run shows read-write (the project, the caches, the target
+    /// environment): where the package manager writes or reads, never a script's by a flag.
+    pub kept: &'a [std::path::PathBuf],
+}
+
+impl HintScope<'_> {
+    /// Grants bound, no place known: the hints of an npm run.
+    pub const GRANTS: HintScope<'static> = HintScope {
+        grants: true,
+        kept: &[],
+    };
+
+    /// The host places `plan` shows read-write: its read-write binds, except a bind that
+    /// only carries a store and the places it links into (`plan::StoreView`), which count
+    /// instead.
+    pub fn kept_places(plan: &crate::plan::Plan) -> Vec<std::path::PathBuf> {
+        let carrier = plan.store.as_ref().and_then(|s| s.carrier.as_ref());
+        let mut kept: Vec<std::path::PathBuf> = plan
+            .mounts
+            .iter()
+            .filter(|m| matches!(m.kind, crate::plan::MountKind::BindRw(_)))
+            .filter(|m| Some(&m.target) != carrier)
+            .map(|m| m.target.clone())
+            .collect();
+        if let Some(store) = plan.store.as_ref().filter(|s| s.carrier.is_some()) {
+            kept.push(store.dir.clone());
+            kept.extend(store.into.iter().cloned());
+        }
+        kept
     }
 }
 
@@ -316,12 +354,12 @@ pub fn listed_groups<'g, 'e>(
     (listed, more)
 }
 
-/// Render the summary; `None` when nothing was blocked. `grants`: see [`remedy`].
+/// Render the summary; `None` when nothing was blocked. `scope`: see [`remedy`].
 pub fn render(
     events: &[(Event, u64)],
     log_path: Option<&Path>,
     colour: bool,
-    grants: bool,
+    scope: HintScope<'_>,
 ) -> Option<String> {
     let blocked: Vec<&(Event, u64)> = events
         .iter()
@@ -426,7 +464,7 @@ pub fn render(
                 "  {who}{script}: {action} {target}{times}  [{}]",
                 e.reason
             );
-            if let Some(fix) = remedy(e, grants) {
+            if let Some(fix) = remedy(e, scope) {
                 // Escaped for people (see `neutralise`); a policy snippet's TOML indented
                 // under the line saying where it goes.
                 let mut lines = fix.lines();
@@ -475,6 +513,7 @@ pub fn action_name(a: Action) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     #[test]
     fn control_sequences_and_bidi_overrides_are_shown_escaped() {
@@ -502,7 +541,7 @@ mod tests {
         );
         e.package = Some("evil\x1b[8m@1.0.0".into());
         e.script = Some("post\x1binstall".into());
-        let text = render(&[(e, 1)], None, false, true).expect("summary");
+        let text = render(&[(e, 1)], None, false, HintScope::GRANTS).expect("summary");
         assert!(
             !text.contains('\x1b') && !text.contains('\x07') && !text.contains('\u{202e}'),
             "{text:?}"
@@ -528,7 +567,7 @@ mod tests {
         .with_detail("points to ../x/\x1b[8mevil.js");
         e.package = Some("evil\x1b[8m@1.0.0".into());
         e.script = Some("post\x1binstall".into());
-        let text = render(&[(e, 1)], None, false, true).expect("summary");
+        let text = render(&[(e, 1)], None, false, HintScope::GRANTS).expect("summary");
         assert!(
             !text.contains('\x1b') && !text.contains('\x07') && !text.contains('\u{202e}'),
             "{text:?}"
@@ -550,7 +589,7 @@ mod tests {
             "landlock",
             Reason::SandboxFull,
         );
-        assert!(render(&[(ok, 1)], None, false, true).is_none());
+        assert!(render(&[(ok, 1)], None, false, HintScope::GRANTS).is_none());
     }
 
     /// The TOML part of a policy-snippet remedy, as a user would paste it.
@@ -570,31 +609,44 @@ mod tests {
 
     #[test]
     fn without_package_grants_a_scripts_hint_is_a_flag_only_where_it_shows_a_new_place() {
+        let kept = [PathBuf::from("/home/u/.cache/pip"), PathBuf::from("/p")];
+        let scope = HintScope {
+            grants: false,
+            kept: &kept,
+        };
         let mut e = Event::new(
             Action::Write,
             Verdict::Blocked,
-            "/home/u/.cache/tool/x.bin",
+            "/home/u/.cache/pip/wheels/x.whl",
             Reason::ReadOnlyPath,
         );
         e.package = Some("tool@1.0.0".into());
         e.script = Some("build_wheel".into());
-        // Shown read-only to scripts: a flag would open it to all of them.
-        let fix = remedy(&e, false).expect("a remedy");
+        // Where the package manager writes: a flag would open it to every script.
+        let fix = remedy(&e, scope).expect("a remedy");
         assert!(fix.starts_with("nothing narrower"), "{fix}");
-        // Not shown at all: `--rw` shows it.
+        e.target = "/p/dist/x".into();
+        assert!(remedy(&e, scope)
+            .expect("a remedy")
+            .starts_with("nothing narrower"));
+        // A place of its own (the private home's, not shown on the host): `--rw` shows it.
+        e.target = "/home/u/.cache/tool/x.bin".into();
+        assert_eq!(
+            remedy(&e, scope).as_deref(),
+            Some("--rw /home/u/.cache/tool")
+        );
         e.reason = Reason::OutsideView;
         assert_eq!(
-            remedy(&e, false).as_deref(),
+            remedy(&e, scope).as_deref(),
             Some("--rw /home/u/.cache/tool")
         );
         e.action = Action::Read;
-        e.reason = Reason::OutsideView;
         e.target = "/srv/data/x".into();
-        assert_eq!(remedy(&e, false).as_deref(), Some("--ro /srv/data/x"));
+        assert_eq!(remedy(&e, scope).as_deref(), Some("--ro /srv/data/x"));
         e.action = Action::Proxy;
         e.reason = Reason::ScriptOffline;
         e.target = "downloads.example.com:443".into();
-        let fix = remedy(&e, false).expect("a remedy");
+        let fix = remedy(&e, scope).expect("a remedy");
         assert!(fix.starts_with("nothing narrower"), "{fix}");
     }
 
@@ -608,7 +660,7 @@ mod tests {
         );
         e.package = Some("@scope/pkg@1.2.0".into());
         e.script = Some("postinstall".into());
-        let fix = remedy(&e, true).expect("a remedy");
+        let fix = remedy(&e, HintScope::GRANTS).expect("a remedy");
         let p = validates(&fix);
         let g = p.scripts.grant("@scope/pkg").expect("the grant");
         assert_eq!(g.value.allow_hosts, vec!["registry.example.com:443"]);
@@ -616,7 +668,7 @@ mod tests {
         // --allow-host (which the script's proxy port does not read).
         for reason in [Reason::EgressNotAllowed, Reason::IpLiteral] {
             e.reason = reason;
-            let fix = remedy(&e, true).expect("a remedy");
+            let fix = remedy(&e, HintScope::GRANTS).expect("a remedy");
             assert!(!fix.contains("--allow-host"), "{fix}");
             validates(&fix);
         }
@@ -625,7 +677,7 @@ mod tests {
         e.script = None;
         e.reason = Reason::EgressNotAllowed;
         assert_eq!(
-            remedy(&e, true).as_deref(),
+            remedy(&e, HintScope::GRANTS).as_deref(),
             Some("--allow-host registry.example.com:443")
         );
         // A script's write or read is granted to its package; credentials and .git never.
@@ -634,28 +686,36 @@ mod tests {
         e.action = Action::Write;
         e.reason = Reason::ReadOnlyPath;
         e.target = "/home/u/.cache/pkg".into();
-        let fix = remedy(&e, true).expect("a remedy");
+        let fix = remedy(&e, HintScope::GRANTS).expect("a remedy");
         let p = validates(&fix);
         let g = p.scripts.grant("@scope/pkg").expect("the grant");
         assert_eq!(g.value.allow_write.len(), 1, "{fix}");
         e.target = "/p/.git/hooks/pre-commit".into();
-        assert!(remedy(&e, true).expect("a remedy").starts_with("nothing"));
+        assert!(remedy(&e, HintScope::GRANTS)
+            .expect("a remedy")
+            .starts_with("nothing"));
         e.target = "/home/u/.bashrc".into();
-        assert!(remedy(&e, true).expect("a remedy").starts_with("nothing"));
+        assert!(remedy(&e, HintScope::GRANTS)
+            .expect("a remedy")
+            .starts_with("nothing"));
         e.reason = Reason::CredentialPath;
         e.target = "/home/u/.ssh/id_rsa".into();
-        assert!(remedy(&e, true).expect("a remedy").starts_with("nothing"));
+        assert!(remedy(&e, HintScope::GRANTS)
+            .expect("a remedy")
+            .starts_with("nothing"));
         // Hidden files: no narrowing exists, so none is suggested.
         e.reason = Reason::HiddenFile;
         e.target = "/p/.env".into();
-        let fix = remedy(&e, true).expect("a remedy");
+        let fix = remedy(&e, HintScope::GRANTS).expect("a remedy");
         assert!(
             fix.starts_with("nothing") && !fix.contains("[[fs.hide]]"),
             "{fix}"
         );
         // DNS is never answered, whatever --allow-host says.
         e.reason = Reason::DnsQuery;
-        assert!(remedy(&e, true).expect("a remedy").starts_with("nothing"));
+        assert!(remedy(&e, HintScope::GRANTS)
+            .expect("a remedy")
+            .starts_with("nothing"));
     }
 
     #[test]
@@ -668,7 +728,7 @@ mod tests {
         );
         e.package = Some("evil@1.0.0".into());
         e.script = Some("postinstall".into());
-        let p = validates(&remedy(&e, true).expect("a remedy"));
+        let p = validates(&remedy(&e, HintScope::GRANTS).expect("a remedy"));
         assert!(p.fs.rw.is_empty());
     }
 
@@ -688,9 +748,15 @@ mod tests {
             "/srv/out/.npm-4821.tmp",
             Reason::ReadOnlyPath,
         );
-        assert_eq!(remedy(&e, true).as_deref(), Some("--rw /srv/out"));
+        assert_eq!(
+            remedy(&e, HintScope::GRANTS).as_deref(),
+            Some("--rw /srv/out")
+        );
         e.target = "/srv/data".into();
-        assert_eq!(remedy(&e, true).as_deref(), Some("--rw /srv/data"));
+        assert_eq!(
+            remedy(&e, HintScope::GRANTS).as_deref(),
+            Some("--rw /srv/data")
+        );
     }
 
     #[test]
@@ -707,7 +773,7 @@ mod tests {
             &[(a.clone(), 2), (a, 1)],
             Some(Path::new("/tmp/log.jsonl")),
             false,
-            true,
+            HintScope::GRANTS,
         )
         .expect("summary");
         assert!(text.contains("blocked 3 attempts"), "{text}");
@@ -746,7 +812,7 @@ mod tests {
         );
         other.package = Some("other@1.0.0".into());
         events.push((other, 1));
-        let text = render(&events, None, false, true).expect("summary");
+        let text = render(&events, None, false, HintScope::GRANTS).expect("summary");
         assert!(text.contains("blocked 1001 attempts"), "{text}");
         let listed = text
             .lines()

@@ -409,8 +409,12 @@ pub fn run(
     publish::publish(&reports, &plan, &counted, args.strict, code)?;
     if !args.quiet {
         let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        let grants = plan.manager.binds_grants();
-        if let Some(text) = summary::render(&counted, log.path().as_deref(), colour, grants) {
+        let kept = summary::HintScope::kept_places(&plan);
+        let hints = summary::HintScope {
+            grants: plan.manager.binds_grants(),
+            kept: &kept,
+        };
+        if let Some(text) = summary::render(&counted, log.path().as_deref(), colour, hints) {
             eprint!("{text}");
         }
     }
