@@ -82,10 +82,11 @@ pub trait PackageManager: Sync + std::fmt::Debug {
     }
 
     /// The places in the home this command installs into (pip's user base under `--user`,
-    /// uv's tools and executables directories under `uv tool install`). Inside, the home is
-    /// a private tmpfs that would take the install and drop it at the end, so the view shows
-    /// each read-write for the package manager only (level 2's layer never grants them),
-    /// created before the run when missing.
+    /// uv's tools and executables directories under `uv tool install`, npm's global prefix
+    /// under `-g`). Inside, the home is a private tmpfs that would take the install and drop
+    /// it at the end, so the view shows each read-write for the package manager only,
+    /// created before the run when missing; level 2 writes none of them, but for a package's
+    /// own folder of an install tree ([`Destination::install_tree`]).
     fn home_destinations(&self, _ctx: &Context) -> Vec<Destination> {
         Vec::new()
     }
