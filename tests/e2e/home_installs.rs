@@ -81,15 +81,32 @@ fn tool_env(cmd: &mut Command) -> &mut Command {
         .env("UV_PYTHON_DOWNLOADS", "never")
 }
 
-/// `install` bare in one world (the `plants`, below the home, land: the control) and through
-/// safe-install in another: there the tool is installed (`installed`, below the home, and its
-/// console script in `~/.local/bin` runs), and every plant is refused and logged as the
+/// Where a tool lands and how its console script runs: the installed file and the script,
+/// below the home, and the `PYTHONPATH` (below the home) the script needs, if any.
+struct Landing<'a> {
+    installed: &'a str,
+    script: &'a str,
+    pythonpath: Option<&'a str>,
+}
+
+/// The user's pip `--user` and uv's tool installs: the console script in `~/.local/bin`.
+const LOCAL_BIN: &str = ".local/bin/si-user-tool";
+
+/// `install` (`{home}` in it is the world's home) bare in one world (the `plants`, below the
+/// home, land: the control) and through safe-install in another: there the tool is installed
+/// (`landing`) and its console script runs, and every plant is refused and logged as the
 /// package's.
-fn installs_into_the_home(name: &str, install: &[&str], installed: &str, plants: &[String]) {
+fn installs_into_the_home(name: &str, install: &[&str], landing: Landing, plants: &[String]) {
+    let argv = |world: &World| -> Vec<String> {
+        let home = world.home.display().to_string();
+        install.iter().map(|a| a.replace("{home}", &home)).collect()
+    };
+    let installed = landing.installed;
     let bare = home_world(&format!("{name}-bare"));
     stage(&bare, plants);
+    let bare_argv = argv(&bare);
     run(
-        tool_env(&mut bare.command(install[0])).args(&install[1..]),
+        tool_env(&mut bare.command(&bare_argv[0])).args(&bare_argv[1..]),
         RUN_TIMEOUT,
     )
     .assert_success();
@@ -111,7 +128,7 @@ fn installs_into_the_home(name: &str, install: &[&str], installed: &str, plants:
         tool_env(&mut world.safe_install())
             .arg("--log")
             .arg(&log)
-            .args(install),
+            .args(argv(&world)),
         RUN_TIMEOUT,
     );
     let r = LoggedRun::read(out, log);
@@ -130,9 +147,13 @@ fn installs_into_the_home(name: &str, install: &[&str], installed: &str, plants:
         fs::read_to_string(world.home.join(OTHER_TOOL)).is_ok_and(|t| t.contains("echo other")),
         || format!("the user's own {OTHER_TOOL} did not survive the run"),
     );
-    let script: PathBuf = world.home.join(".local/bin/si-user-tool");
+    let script: PathBuf = world.home.join(landing.script);
     if script.is_file() {
-        let ran = run(&mut world.command(&script), RUN_TIMEOUT);
+        let mut cmd = world.command(&script);
+        if let Some(rel) = landing.pythonpath {
+            cmd.env("PYTHONPATH", world.home.join(rel));
+        }
+        let ran = run(&mut cmd, RUN_TIMEOUT);
         p.check(
             ran.status.success() && ran.stdout.contains("si-user-tool ran"),
             || {
@@ -173,10 +194,42 @@ fn pip_user_install_is_kept_and_its_backend_plants_nothing() {
     installs_into_the_home(
         "pip-user",
         PIP_USER_INSTALL,
-        &format!(".local/lib/{python}/site-packages/si_user_tool.py"),
+        Landing {
+            installed: &format!(".local/lib/{python}/site-packages/si_user_tool.py"),
+            script: LOCAL_BIN,
+            pythonpath: None,
+        },
         &[
             ".local/bin/si-planted".into(),
             format!(".local/lib/{python}/site-packages/si-planted.pth"),
+        ],
+    );
+}
+
+/// `pip install --target DIR` with DIR in the home, outside the project: DIR is kept, for
+/// pip only.
+#[test]
+fn pip_target_in_the_home_is_kept_and_its_backend_plants_nothing() {
+    installs_into_the_home(
+        "pip-target",
+        &[
+            "/usr/bin/python3",
+            "-m",
+            "pip",
+            "install",
+            "--target",
+            "{home}/pylibs",
+            "--no-index",
+            "./user-tool",
+        ],
+        Landing {
+            installed: "pylibs/si_user_tool.py",
+            script: "pylibs/bin/si-user-tool",
+            pythonpath: Some("pylibs"),
+        },
+        &[
+            "pylibs/si-planted.pth".into(),
+            "pylibs/bin/si-planted".into(),
         ],
     );
 }
@@ -186,7 +239,11 @@ fn uv_tool_install_is_kept_and_its_backend_plants_nothing() {
     installs_into_the_home(
         "uv-tool",
         &["uv", "tool", "install", "--offline", "./user-tool"],
-        ".local/share/uv/tools/si-user-tool/pyvenv.cfg",
+        Landing {
+            installed: ".local/share/uv/tools/si-user-tool/pyvenv.cfg",
+            script: LOCAL_BIN,
+            pythonpath: None,
+        },
         &[
             ".local/bin/si-planted".into(),
             ".local/share/uv/tools/si-planted.pth".into(),
