@@ -373,8 +373,11 @@ fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
             .iter()
             .map(|e| e.value.resolve(&ctx.home))
             .collect();
-        for dest in manager.home_destinations(ctx) {
-            if !dest.path.starts_with(&ctx.home) {
+        for mut dest in manager.home_destinations(ctx) {
+            // As it will be (`--target ../out` resolved); inside the project it is shown
+            // read-write already.
+            dest.path = view::real_to_be(&dest.path);
+            if !dest.path.starts_with(&ctx.home) || dest.path.starts_with(&ctx.project) {
                 continue;
             }
             if dest.path == ctx.home

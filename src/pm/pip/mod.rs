@@ -198,23 +198,61 @@ fn truthy(value: &str) -> bool {
     )
 }
 
-/// Whether this is `pip install` into the user site: `--user` on the command line, else
+/// pip's words before `--` when the command is `pip install`: the subcommand is any word
+/// `install` there (a global option's value may come first; a package of that name at worst
+/// shows pip a destination of its own).
+fn install_words(ctx: &Context) -> Option<Vec<String>> {
+    let words: Vec<String> = pip_args(&ctx.argv)
+        .into_iter()
+        .take_while(|a| a != "--")
+        .collect();
+    words.iter().any(|a| a == "install").then_some(words)
+}
+
+/// Whether `pip install` goes into the user site: `--user` on the command line, else
 /// `PIP_USER`, else `user` in the `[install]` or `[global]` section of pip's configuration.
-/// The subcommand is any word `install` before `--` (a global option's value may come
-/// first): a package of that name at worst shows the user base to pip.
-fn user_install(ctx: &Context) -> bool {
-    let args = pip_args(&ctx.argv);
-    let words: Vec<&String> = args.iter().take_while(|a| *a != "--").collect();
-    if !words.iter().any(|a| *a == "install") {
-        return false;
-    }
-    if words.iter().any(|a| *a == "--user") {
+fn user_install(ctx: &Context, words: &[String]) -> bool {
+    if words.iter().any(|a| a == "--user") {
         return true;
     }
     match ctx.var("PIP_USER").and_then(|v| v.to_str()) {
         Some(v) if !v.is_empty() => truthy(v),
         _ => config_value(ctx, &["install", "global"], "user").is_some_and(|(v, _)| truthy(&v)),
     }
+}
+
+/// The directories `pip install` is told to install into instead of an environment:
+/// `--target`/`-t`, `--prefix`, `--root` on the command line (the last of each wins), else
+/// `PIP_TARGET`, `PIP_PREFIX`, `PIP_ROOT`, else `target`, `prefix`, `root` in pip's
+/// configuration; relative to the working directory.
+fn install_dirs(ctx: &Context, words: &[String]) -> Vec<(&'static str, PathBuf)> {
+    let mut out = Vec::new();
+    for (key, short) in [("target", Some("-t")), ("prefix", None), ("root", None)] {
+        let long = format!("--{key}");
+        let mut given = None;
+        let mut it = words.iter();
+        while let Some(w) = it.next() {
+            if let Some(v) = w.strip_prefix(&format!("{long}=")) {
+                given = Some(v.to_string());
+            } else if *w == long || Some(w.as_str()) == short {
+                given = it.next().cloned();
+            } else if let Some(v) = short
+                .and_then(|s| w.strip_prefix(s))
+                .filter(|v| !v.is_empty())
+            {
+                given = Some(v.to_string());
+            }
+        }
+        let env = format!("PIP_{}", key.to_ascii_uppercase());
+        let value = given
+            .or_else(|| ctx.var(&env).and_then(|v| v.to_str()).map(str::to_string))
+            .or_else(|| config_value(ctx, &["install", "global"], key).map(|(v, _)| v))
+            .filter(|v| !v.is_empty());
+        if let Some(v) = value {
+            out.push((key, ctx.cwd.join(v)));
+        }
+    }
+    out
 }
 
 /// The interpreter file pip's `--python` value names, as pip finds it
@@ -418,24 +456,35 @@ impl PackageManager for Pip {
     /// The environment of the interpreter pip runs as: the one `--python` names (none when
     /// that interpreter is no virtualenv's), else [`target_venv`].
     /// `pip install --user`: the user base (`PYTHONUSERBASE`, else `~/.local`): its `lib`
-    /// (site-packages) and `bin` (console scripts).
+    /// (site-packages) and `bin` (console scripts). `--target`, `--prefix`, `--root`: that
+    /// directory.
     fn home_destinations(&self, ctx: &Context) -> Vec<Destination> {
-        if !user_install(ctx) {
+        let Some(words) = install_words(ctx) else {
             return Vec::new();
-        }
-        let base = ctx
-            .var("PYTHONUSERBASE")
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-            .unwrap_or_else(|| ctx.home.join(".local"));
-        [("lib", "site-packages"), ("bin", "console scripts")]
+        };
+        let mut out: Vec<Destination> = install_dirs(ctx, &words)
             .into_iter()
-            .map(|(dir, what)| Destination {
-                path: base.join(dir),
-                why: format!("pip install --user: the user base's {what}, for pip only"),
+            .map(|(key, path)| Destination {
+                path,
+                why: format!("pip install --{key}: where it installs, for pip only"),
                 install_tree: false,
             })
-            .collect()
+            .collect();
+        if user_install(ctx, &words) {
+            let base = ctx
+                .var("PYTHONUSERBASE")
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+                .unwrap_or_else(|| ctx.home.join(".local"));
+            out.extend([("lib", "site-packages"), ("bin", "console scripts")].map(
+                |(dir, what)| Destination {
+                    path: base.join(dir),
+                    why: format!("pip install --user: the user base's {what}, for pip only"),
+                    install_tree: false,
+                },
+            ));
+        }
+        out
     }
 
     fn install_target(&self, ctx: &Context) -> Option<PathBuf> {
@@ -617,6 +666,52 @@ mod tests {
             &d.join("home"),
             &d.join("p"),
         )
+    }
+
+    #[test]
+    fn an_install_into_a_directory_keeps_that_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        let dests = |argv: &[&str], env: &[(&str, &str)]| -> Vec<PathBuf> {
+            Pip.home_destinations(&pip_ctx(d, argv, env))
+                .into_iter()
+                .map(|x| x.path)
+                .collect()
+        };
+        let p = d.join("p");
+        for argv in [
+            &["pip", "install", "--target", "out", "x"][..],
+            &["pip", "install", "--target=out", "x"],
+            &["pip", "install", "-t", "out", "x"],
+            &["pip", "install", "-tout", "x"],
+            &["pip", "install", "-t", "first", "--target", "out", "x"],
+        ] {
+            assert_eq!(dests(argv, &[]), [p.join("out")], "{argv:?}");
+        }
+        assert_eq!(
+            dests(
+                &["pip", "install", "--prefix", "/pre", "--root=/r", "x"],
+                &[]
+            ),
+            [PathBuf::from("/pre"), PathBuf::from("/r")]
+        );
+        assert_eq!(
+            dests(&["pip", "install", "x"], &[("PIP_TARGET", "/t")]),
+            [PathBuf::from("/t")]
+        );
+        assert!(dests(&["pip", "download", "-d", "out", "x"], &[]).is_empty());
+        assert!(dests(&["pip", "install", "x", "--", "--target", "o"], &[]).is_empty());
+        write_files(
+            d,
+            &[(
+                "home/.config/pip/pip.conf",
+                "[install]\nprefix = /from-conf\n",
+            )],
+        );
+        assert_eq!(
+            dests(&["pip", "install", "x"], &[]),
+            [PathBuf::from("/from-conf")]
+        );
     }
 
     #[test]
