@@ -392,6 +392,9 @@ fn build_full(policy: &Policy, ctx: &Context) -> Result<Plan, PlanError> {
                 });
             }
             view.add_rw_created(&dest.path, &dest.why);
+            if dest.install_tree {
+                view.trees.push(dest.path);
+            }
         }
         view.sort();
     }
@@ -696,6 +699,7 @@ fn script_shell_hook(
     }
     view.sort();
     let mut script = trust::script_plan(policy, ctx, &view.landlock());
+    script.trees = view.trees.clone();
     if carries_git {
         script.drop_env.push(trust::GIT_CONFIG_VAR.into());
     }

@@ -686,15 +686,8 @@ pub fn script_plan(policy: &Policy, ctx: &Context, level1: &LandlockPlan) -> Scr
             .into_iter()
             .map(|c| c.join("_cacache/tmp"))
             .collect(),
-        trees: ctx
-            .detected
-            .manager
-            .home_destinations(ctx)
-            .into_iter()
-            .filter(|d| d.install_tree && d.path.starts_with(&ctx.home))
-            // As the view shows it (created before the run when missing): canonical.
-            .map(|d| super::view::real_to_be(&d.path))
-            .collect(),
+        // Set from the view, which shows them (`plan::script_shell_hook`).
+        trees: Vec::new(),
         drop_env,
         packages,
         own_dir: OwnDir::InstallTree,

@@ -60,6 +60,9 @@ pub(super) struct View {
     pub carrier: Option<PathBuf>,
     /// The places a carrier shows read-write.
     pub shared_write: Vec<PathBuf>,
+    /// Install trees in the home the command writes (`npm install -g`'s global
+    /// `node_modules`), as shown: each package's own folder of one is its scripts'.
+    pub trees: Vec<PathBuf>,
 }
 
 impl View {
@@ -182,6 +185,7 @@ pub(super) fn build(
         creates: Vec::new(),
         carrier: None,
         shared_write: Vec::new(),
+        trees: Vec::new(),
     };
     let home = &ctx.home;
 

@@ -668,16 +668,19 @@ mod tests {
         )
     }
 
+    /// Where `argv` with `env` installs in the home, by pip's reading.
+    fn destinations(d: &Path, argv: &[&str], env: &[(&str, &str)]) -> Vec<PathBuf> {
+        Pip.home_destinations(&pip_ctx(d, argv, env))
+            .into_iter()
+            .map(|x| x.path)
+            .collect()
+    }
+
     #[test]
     fn an_install_into_a_directory_keeps_that_directory() {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path();
-        let dests = |argv: &[&str], env: &[(&str, &str)]| -> Vec<PathBuf> {
-            Pip.home_destinations(&pip_ctx(d, argv, env))
-                .into_iter()
-                .map(|x| x.path)
-                .collect()
-        };
+        let dests = |argv: &[&str], env: &[(&str, &str)]| destinations(d, argv, env);
         let p = d.join("p");
         for argv in [
             &["pip", "install", "--target", "out", "x"][..],
@@ -718,12 +721,7 @@ mod tests {
     fn a_user_install_keeps_the_user_base_lib_and_bin() {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path();
-        let dests = |argv: &[&str], env: &[(&str, &str)]| -> Vec<PathBuf> {
-            Pip.home_destinations(&pip_ctx(d, argv, env))
-                .into_iter()
-                .map(|x| x.path)
-                .collect()
-        };
+        let dests = |argv: &[&str], env: &[(&str, &str)]| destinations(d, argv, env);
         let local = vec![d.join("home/.local/lib"), d.join("home/.local/bin")];
         assert_eq!(dests(&["pip", "install", "--user", "x"], &[]), local);
         assert_eq!(
